@@ -1,0 +1,227 @@
+"""Load and validate the knowledge base.
+
+``load_kb()`` reads the packaged data once per process and raises
+:class:`~spinemets.errors.KnowledgeBaseError` listing every problem;
+``check_kb(path)`` returns the problems without raising (``spinemets kb check``).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from spinemets.errors import KnowledgeBaseError, UnknownItemError, UnknownSourceError
+from spinemets.knowledge.models import Manifest, Source, Statement, Table, TableRow
+
+DATA_DIR = Path(__file__).parent / "data"
+
+try:  # the C loader is ~10x faster; fall back to pure Python where libyaml is absent
+    _Loader: Any = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - depends on the PyYAML build
+    _Loader = yaml.SafeLoader
+
+
+@dataclass(frozen=True)
+class KnowledgeBase:
+    """The validated knowledge base: look items up by id."""
+
+    manifest: Manifest
+    sources: dict[str, Source]
+    statements: dict[str, Statement]
+    tables: dict[str, Table]
+    path: Path = field(default=DATA_DIR)
+
+    @property
+    def version(self) -> str:
+        return self.manifest.version
+
+    def source(self, source_id: str) -> Source:
+        try:
+            return self.sources[source_id]
+        except KeyError:
+            raise UnknownSourceError(source_id) from None
+
+    def statement(self, statement_id: str) -> Statement:
+        try:
+            return self.statements[statement_id]
+        except KeyError:
+            raise UnknownItemError("statement", statement_id) from None
+
+    def table(self, table_id: str) -> Table:
+        try:
+            return self.tables[table_id]
+        except KeyError:
+            raise UnknownItemError("table", table_id) from None
+
+    def find(self, item_id: str) -> Source | Statement | Table | TableRow:
+        """Any item by id; table rows as ``TABLE.ROW``."""
+        if item_id in self.statements:
+            return self.statements[item_id]
+        if item_id in self.sources:
+            return self.sources[item_id]
+        if item_id in self.tables:
+            return self.tables[item_id]
+        for table_id, table in self.tables.items():
+            prefix = table_id + "."
+            if item_id.startswith(prefix):
+                return table.row(item_id[len(prefix):])
+        raise UnknownItemError("knowledge-base", item_id)
+
+
+def _read_yaml(path: Path) -> Any:
+    with path.open(encoding="utf-8") as fh:
+        return yaml.load(fh, Loader=_Loader)
+
+
+def _name(raw: Any, file: Path, index: int) -> str:
+    if isinstance(raw, dict) and isinstance(raw.get("id"), str):
+        return str(raw["id"])
+    return f"{file.name}[{index}]"
+
+
+def _errors(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "item"
+        msg = err["msg"]
+        if err["type"] == "missing":
+            msg = "missing"
+        parts.append(f"{loc}: {msg}")
+    return "; ".join(parts)
+
+
+def _items(files: Iterable[Path], kind: str, problems: list[str]) -> list[tuple[Path, int, Any]]:
+    out: list[tuple[Path, int, Any]] = []
+    for f in files:
+        try:
+            data = _read_yaml(f)
+        except yaml.YAMLError as exc:
+            problems.append(f"{f.name}: not valid YAML: {exc}")
+            continue
+        if data is None:
+            continue
+        if not isinstance(data, list):
+            problems.append(f"{f.name}: a {kind} file must hold a list of {kind}s")
+            continue
+        out.extend((f, i, raw) for i, raw in enumerate(data))
+    return out
+
+
+def _load(path: Path) -> tuple[KnowledgeBase | None, list[str]]:
+    problems: list[str] = []
+    manifest: Manifest | None = None
+    mpath = path / "manifest.yaml"
+    if not mpath.exists():
+        problems.append("manifest.yaml: missing")
+    else:
+        try:
+            manifest = Manifest.model_validate(_read_yaml(mpath))
+        except ValidationError as exc:
+            problems.append(f"manifest.yaml: {_errors(exc)}")
+
+    seen: dict[str, str] = {}
+
+    def claim(item_id: str, where: str) -> None:
+        if item_id in seen:
+            problems.append(f"{item_id}: duplicate id ({where} and {seen[item_id]})")
+        else:
+            seen[item_id] = where
+
+    sources: dict[str, Source] = {}
+    for f, i, raw in _items(sorted((path / "sources").glob("*.yaml")), "source", problems):
+        name = _name(raw, f, i)
+        try:
+            src = Source.model_validate(raw)
+        except ValidationError as exc:
+            problems.append(f"source {name}: {_errors(exc)}")
+            continue
+        claim(src.id, f"sources/{f.name}")
+        sources.setdefault(src.id, src)
+
+    statements: dict[str, Statement] = {}
+    for f, i, raw in _items(sorted((path / "statements").glob("*.yaml")), "statement", problems):
+        name = _name(raw, f, i)
+        if isinstance(raw, dict) and not raw.get("sources"):
+            problems.append(f"statement {name}: has no source")
+        try:
+            st = Statement.model_validate(raw)
+        except ValidationError as exc:
+            problems.append(f"statement {name}: {_errors(exc)}")
+            continue
+        claim(st.id, f"statements/{f.name}")
+        statements.setdefault(st.id, st)
+
+    tables: dict[str, Table] = {}
+    for f in sorted((path / "tables").glob("*.yaml")):
+        try:
+            raw = _read_yaml(f)
+        except yaml.YAMLError as exc:
+            problems.append(f"{f.name}: not valid YAML: {exc}")
+            continue
+        name = _name(raw, f, 0)
+        if isinstance(raw, dict):
+            for j, row in enumerate(raw.get("rows") or []):
+                if isinstance(row, dict) and not row.get("sources"):
+                    problems.append(f"table {name} row {row.get('id', j)}: has no source")
+        try:
+            tab = Table.model_validate(raw)
+        except ValidationError as exc:
+            problems.append(f"table {name}: {_errors(exc)}")
+            continue
+        claim(tab.id, f"tables/{f.name}")
+        row_ids: set[str] = set()
+        for row in tab.rows:
+            if row.id in row_ids:
+                problems.append(f"{tab.id}.{row.id}: duplicate row id in table {tab.id}")
+            row_ids.add(row.id)
+        tables.setdefault(tab.id, tab)
+
+    # Cross references: every cited source must exist.
+    for st in statements.values():
+        for sid in st.sources:
+            if sid not in sources:
+                problems.append(f"statement {st.id}: unknown source id {sid!r}")
+    for tab in tables.values():
+        for row in tab.rows:
+            for sid in row.sources:
+                if sid not in sources:
+                    problems.append(f"table {tab.id} row {row.id}: unknown source id {sid!r}")
+    # Topics a statement is tagged with must be lower-case words, so search and ask can rely on them.
+    for st in statements.values():
+        for t in st.topics:
+            if t != t.strip().lower() or " " in t:
+                problems.append(f"statement {st.id}: topic {t!r} must be lower-case without spaces")
+
+    if problems or manifest is None:
+        return None, problems
+    return KnowledgeBase(manifest, sources, statements, tables, path), []
+
+
+def check_kb(path: Path | str | None = None) -> list[str]:
+    """Validate the knowledge base at *path* (default: the packaged one); return the problems."""
+    _, problems = _load(Path(path) if path else DATA_DIR)
+    return problems
+
+
+def load_kb(path: Path | str | None = None) -> KnowledgeBase:
+    """Load and validate a knowledge base; the packaged one is loaded once per process."""
+    if path is None:
+        return _load_default()
+    kb, problems = _load(Path(path))
+    if kb is None:
+        raise KnowledgeBaseError(problems)
+    return kb
+
+
+@functools.cache
+def _load_default() -> KnowledgeBase:
+    kb, problems = _load(DATA_DIR)
+    if kb is None:
+        raise KnowledgeBaseError(problems)
+    return kb

@@ -1,0 +1,193 @@
+"""Pydantic schema of the knowledge base.
+
+The knowledge base is data (YAML files under ``data/``); this module says what
+a valid item looks like.  Cross-item rules (unknown source ids, duplicate ids)
+live in :mod:`spinemets.knowledge.loader`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9_\-]*(\.[a-z0-9][a-z0-9_\-]*)*$"
+
+
+class ReviewStatus(StrEnum):
+    """Clinical review state of an item.  ``draft`` items are flagged wherever used."""
+
+    draft = "draft"
+    reviewed = "reviewed"
+    approved = "approved"
+
+
+class Verification(StrEnum):
+    """How the fact was checked (the [V] / [S] / [UNVERIFIED] tags of the research notes)."""
+
+    verified = "verified"  # seen in a primary abstract or guideline page
+    secondary = "secondary"  # seen only in a secondary source
+    unverified = "unverified"  # background knowledge, not confirmed in a source
+
+
+class SourceKind(StrEnum):
+    guideline = "guideline"
+    meta_analysis = "meta_analysis"
+    primary_study = "primary_study"
+    review = "review"
+    reference_article = "reference_article"
+    drug_label = "drug_label"
+    textbook = "textbook"
+    web_summary = "web_summary"
+
+
+class EvidenceKind(StrEnum):
+    guideline_recommendation = "guideline_recommendation"
+    meta_analysis = "meta_analysis"
+    primary_study = "primary_study"
+    review = "review"
+    reference_article = "reference_article"
+    expert_consensus = "expert_consensus"
+    drug_label = "drug_label"
+    derived = "derived"  # arithmetic or a definition derived from cited figures
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+
+class Source(_Strict):
+    """One bibliography entry."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    kind: SourceKind
+    authors: str = Field(min_length=1)
+    title: str = Field(min_length=1)
+    publisher: str = Field(min_length=1, description="Journal, publisher or website")
+    year: int | None = Field(default=None, ge=1900, le=2100)
+    citation: str | None = Field(default=None, description="Volume, issue and pages")
+    doi: str | None = None
+    pmid: str | None = None
+    url: str | None = None
+    verification: Verification = Verification.verified
+    note: str | None = None
+    review_status: ReviewStatus
+    last_reviewed: dt.date
+
+    def short(self) -> str:
+        """One-line Vancouver-like citation."""
+        parts = [self.authors.rstrip("."), self.title.rstrip("."), self.publisher]
+        text = ". ".join(parts)
+        if self.year:
+            text += f" {self.year}"
+        if self.citation:
+            text += f";{self.citation}"
+        text += "."
+        if self.doi:
+            text += f" doi:{self.doi}"
+        elif self.url:
+            text += f" {self.url}"
+        return text
+
+    def link(self) -> str | None:
+        if self.doi:
+            return f"https://doi.org/{self.doi}"
+        if self.pmid:
+            return f"https://pubmed.ncbi.nlm.nih.gov/{self.pmid}/"
+        return self.url
+
+
+class Statement(_Strict):
+    """An atomic clinical fact or recommendation, in our own words."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    topics: list[str] = Field(min_length=1)
+    text: str = Field(min_length=10)
+    patient_text: str = Field(min_length=10)
+    sources: list[str] = Field(min_length=1)
+    evidence: EvidenceKind
+    kind: str = Field(default="fact", pattern=r"^(fact|recommendation|definition|caveat)$")
+    verification: Verification = Verification.verified
+    review_status: ReviewStatus
+    last_reviewed: dt.date
+
+    @model_validator(mode="after")
+    def _unverified_is_draft(self) -> Statement:
+        if self.verification is Verification.unverified and self.review_status is not ReviewStatus.draft:
+            raise ValueError("an unverified statement must have review_status 'draft'")
+        return self
+
+    @property
+    def is_draft(self) -> bool:
+        return self.review_status is ReviewStatus.draft or self.verification is Verification.unverified
+
+
+class TableRow(BaseModel):
+    """A row of a table.  Every row names its own sources; other columns are free."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    id: str = Field(pattern=ID_PATTERN)
+    sources: list[str] = Field(min_length=1)
+    verification: Verification = Verification.verified
+    review_status: ReviewStatus | None = None
+    note: str | None = None
+
+    @field_validator("sources")
+    @classmethod
+    def _no_blank_sources(cls, v: list[str]) -> list[str]:
+        if any(not s or not s.strip() for s in v):
+            raise ValueError("blank source id")
+        return v
+
+    @model_validator(mode="after")
+    def _unverified_is_draft(self) -> TableRow:
+        if self.verification is Verification.unverified and self.review_status not in (None, ReviewStatus.draft):
+            raise ValueError("an unverified row must have review_status 'draft'")
+        return self
+
+    def get(self, key: str, default: Any = None) -> Any:
+        extra = self.model_extra or {}
+        return extra.get(key, default)
+
+    def __getitem__(self, key: str) -> Any:
+        extra = self.model_extra or {}
+        if key not in extra:
+            raise KeyError(key)
+        return extra[key]
+
+    @property
+    def is_draft(self) -> bool:
+        return self.review_status is ReviewStatus.draft or self.verification is Verification.unverified
+
+
+class Table(_Strict):
+    """A table of points, grades, figures or cut-offs."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    title: str
+    description: str
+    columns: dict[str, str] = Field(default_factory=dict, description="column name -> meaning")
+    review_status: ReviewStatus
+    last_reviewed: dt.date
+    rows: list[TableRow] = Field(min_length=1)
+
+    def row(self, row_id: str) -> TableRow:
+        for r in self.rows:
+            if r.id == row_id:
+                return r
+        from spinemets.errors import UnknownItemError
+
+        raise UnknownItemError("table row", f"{self.id}.{row_id}")
+
+    def where(self, **criteria: Any) -> list[TableRow]:
+        return [r for r in self.rows if all(r.get(k) == v for k, v in criteria.items())]
+
+
+class Manifest(_Strict):
+    version: str = Field(pattern=r"^\d{4}\.\d{1,2}\.\d+$")
+    released: dt.date
+    title: str
+    disclaimer: str = Field(min_length=20)
