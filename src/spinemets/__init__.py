@@ -1,0 +1,53 @@
+"""spinemets: decision support for the imaging diagnosis of vertebral metastases.
+
+Public API (imported lazily so that ``spinemets --help`` stays fast)::
+
+    from spinemets import sins, escc, noms, post_test_probability, assess, load_kb
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "sins": "spinemets.scores.sins",
+    "SinsInput": "spinemets.scores.sins",
+    "SinsResult": "spinemets.scores.sins",
+    "escc": "spinemets.scores.escc",
+    "EsccInput": "spinemets.scores.escc",
+    "EsccResult": "spinemets.scores.escc",
+    "noms": "spinemets.scores.noms",
+    "NomsInput": "spinemets.scores.noms",
+    "NomsResult": "spinemets.scores.noms",
+    "post_test_probability": "spinemets.interpret.probability",
+    "ProbabilityInput": "spinemets.interpret.probability",
+    "ProbabilityResult": "spinemets.interpret.probability",
+    "assess": "spinemets.assess",
+    "CaseDocument": "spinemets.assess",
+    "AssessResult": "spinemets.assess",
+    "load_kb": "spinemets.knowledge.loader",
+    "check_kb": "spinemets.knowledge.loader",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from spinemets.assess import AssessResult, CaseDocument, assess
+    from spinemets.interpret.probability import ProbabilityInput, ProbabilityResult, post_test_probability
+    from spinemets.knowledge.loader import check_kb, load_kb
+    from spinemets.scores.escc import EsccInput, EsccResult, escc
+    from spinemets.scores.noms import NomsInput, NomsResult, noms
+    from spinemets.scores.sins import SinsInput, SinsResult, sins
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'spinemets' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

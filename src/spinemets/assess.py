@@ -1,0 +1,109 @@
+"""One case document in, every result its inputs allow out.
+
+A case carries whatever is known (SINS components, ESCC findings or grade,
+the patient's histology and fitness for surgery, test results).  ``assess``
+runs each instrument that has any input and reports its status; NOMS is
+framed from the same SINS and ESCC sections, so each fact is entered once.
+Invalid or contradictory input raises (the whole case is rejected with the
+field named); missing input is reported per instrument.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from spinemets.knowledge.loader import KnowledgeBase, load_kb
+from spinemets.interpret.probability import ProbabilityInput, ProbabilityResult, post_test_probability
+from spinemets.scores.escc import EsccInput, EsccResult, escc
+from spinemets.scores.noms import NomsInput, NomsResult, noms
+from spinemets.scores.sins import SinsInput, SinsResult, sins
+from spinemets.validation import parse
+
+
+class PatientInput(BaseModel):
+    """Clinical facts used by NOMS (and later the pathway)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    histology: str | None = Field(default=None, description="primary tumour histology")
+    myelopathy: bool | None = None
+    fit_for_surgery: bool | None = None
+
+
+class CaseDocument(BaseModel):
+    """Everything known about one case; every section is optional."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"title": "spinemets case document"})
+
+    case_id: str | None = Field(default=None, max_length=200, description="your reference; never patient-identifying")
+    patient: PatientInput | None = None
+    sins: SinsInput | None = None
+    escc: EsccInput | None = None
+    probability: ProbabilityInput | None = None
+
+
+Outcome = Literal["complete", "insufficient_data"]
+
+
+class AssessResult(BaseModel):
+    case_id: str | None
+    kb_version: str
+    disclaimer: str
+    statuses: dict[str, Outcome]
+    sins: SinsResult | None = None
+    escc: EsccResult | None = None
+    noms: NomsResult | None = None
+    probability: ProbabilityResult | None = None
+
+    @property
+    def results(self) -> list[SinsResult | EsccResult | NomsResult | ProbabilityResult]:
+        return [r for r in (self.sins, self.escc, self.noms, self.probability) if r is not None]
+
+    @property
+    def complete(self) -> bool:
+        return all(s == "complete" for s in self.statuses.values())
+
+    def to_text(self) -> str:
+        head = f"Assessment{' of ' + self.case_id if self.case_id else ''}: " + (
+            ", ".join(f"{k} {v.replace('_', ' ')}" for k, v in self.statuses.items()) or "nothing to assess"
+        )
+        parts = [head] + [r.to_text() for r in self.results]
+        if not self.results:
+            parts.append(f"Knowledge base {self.kb_version}. {self.disclaimer}")
+        return "\n\n".join(parts)
+
+
+def assess(data: CaseDocument | dict[str, Any], kb: KnowledgeBase | None = None) -> AssessResult:
+    """Run every instrument the case has input for."""
+    kb = kb or load_kb()
+    case = parse(CaseDocument, data, "case")
+    out: dict[str, Any] = {}
+    if case.sins is not None:
+        out["sins"] = sins(case.sins, kb)
+    if case.escc is not None:
+        out["escc"] = escc(case.escc, kb)
+    p = case.patient
+    if p is not None and (p.histology is not None or p.fit_for_surgery is not None or p.myelopathy is not None):
+        out["noms"] = noms(
+            NomsInput(
+                escc=case.escc, sins=case.sins, histology=p.histology,
+                myelopathy=p.myelopathy, fit_for_surgery=p.fit_for_surgery,
+            ),
+            kb,
+        )
+    if case.probability is not None:
+        out["probability"] = post_test_probability(case.probability, kb)
+    return AssessResult(
+        case_id=case.case_id,
+        kb_version=kb.version,
+        disclaimer=kb.manifest.disclaimer,
+        statuses={k: v.status for k, v in out.items()},
+        **out,
+    )
+
+
+def case_schema() -> dict[str, Any]:
+    """JSON Schema of the case document."""
+    return CaseDocument.model_json_schema()

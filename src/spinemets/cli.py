@@ -1,0 +1,334 @@
+"""The ``spinemets`` command line.
+
+Readable output by default, ``--json`` for scripts.  Exit codes: 0 success,
+2 invalid or contradictory input (the message names the field and the
+allowed values), 3 insufficient data, 1 knowledge-base problems.
+Heavy imports happen inside the commands so that ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+EXIT_OK, EXIT_KB, EXIT_INVALID, EXIT_INSUFFICIENT = 0, 1, 2, 3
+
+YES = {"yes", "y", "true", "1", "present"}
+NO = {"no", "n", "false", "0", "absent"}
+
+
+def _bool(text: str) -> bool | None:
+    t = text.strip().lower()
+    if t in YES:
+        return True
+    if t in NO:
+        return False
+    if t in ("unknown", "?"):
+        return None
+    raise argparse.ArgumentTypeError(f"{text!r}: use yes, no or unknown")
+
+
+def _emit(result: Any, as_json: bool) -> None:
+    if as_json:
+        print(result.model_dump_json(indent=2))
+    else:
+        print(result.to_text())
+
+
+def _status_code(status: str) -> int:
+    return EXIT_OK if status == "complete" else EXIT_INSUFFICIENT
+
+
+# --- commands -------------------------------------------------------------------------------------------
+
+
+def cmd_sins(a: argparse.Namespace) -> int:
+    from spinemets.scores.sins import COMPONENTS, sins
+
+    data = {k: getattr(a, k) for k in ("level", *COMPONENTS) if getattr(a, k) is not None}
+    r = sins(data)
+    _emit(r, a.json)
+    return _status_code(r.status)
+
+
+def cmd_escc(a: argparse.Namespace) -> int:
+    from spinemets.scores.escc import FINDINGS, escc
+
+    data: dict[str, Any] = {k: getattr(a, k) for k in FINDINGS if getattr(a, k) is not None}
+    if a.grade is not None:
+        data["grade"] = a.grade
+    r = escc(data)
+    _emit(r, a.json)
+    return _status_code(r.status)
+
+
+def cmd_noms(a: argparse.Namespace) -> int:
+    from spinemets.scores.noms import noms
+
+    data: dict[str, Any] = {
+        "escc_grade": a.escc_grade, "histology": a.histology, "sins_total": a.sins_total,
+        "fit_for_surgery": a.fit_for_surgery, "myelopathy": a.myelopathy,
+    }
+    r = noms({k: v for k, v in data.items() if v is not None})
+    _emit(r, a.json)
+    return _status_code(r.status)
+
+
+def _parse_test(spec: str) -> dict[str, Any]:
+    """'modality=mri,result=positive,source=harlianto-2024' or 'se=0.9,sp=0.8,result=negative'."""
+    out: dict[str, Any] = {}
+    keys = {"se": "sensitivity", "sp": "specificity"}
+    for part in spec.split(","):
+        if not part.strip():
+            continue
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise argparse.ArgumentTypeError(f"--test {spec!r}: expected key=value pairs, e.g. modality=mri,result=positive")
+        key = keys.get(key.strip(), key.strip())
+        value = value.strip()
+        if key in ("sensitivity", "specificity"):
+            try:
+                out[key] = float(value)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"--test {key}={value!r}: expected a number between 0 and 1") from None
+        else:
+            out[key] = value
+    return out
+
+
+def cmd_probability(a: argparse.Namespace) -> int:
+    from spinemets.interpret.probability import post_test_probability
+
+    r = post_test_probability({"pre_test": a.pre_test, "tests": a.test or []})
+    _emit(r, a.json)
+    return _status_code(r.status)
+
+
+def _read_json(path: str) -> Any:
+    from spinemets.errors import InvalidInputError
+
+    try:
+        text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()
+    except OSError as exc:
+        raise InvalidInputError("case", f"cannot read {path}: {exc.strerror}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError("case", f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+
+
+def cmd_assess(a: argparse.Namespace) -> int:
+    from spinemets.assess import assess
+
+    r = assess(_read_json(a.case))
+    _emit(r, a.json)
+    return EXIT_OK if r.complete else EXIT_INSUFFICIENT
+
+
+def cmd_schema(a: argparse.Namespace) -> int:
+    from spinemets.assess import case_schema
+
+    print(json.dumps(case_schema(), indent=2))
+    return EXIT_OK
+
+
+def cmd_kb_check(a: argparse.Namespace) -> int:
+    from spinemets.knowledge.loader import check_kb, load_kb
+
+    problems = check_kb(a.path)
+    if problems:
+        for p in problems:
+            print(f"kb check: {p}", file=sys.stderr)
+        print(f"kb check: {len(problems)} problem(s)", file=sys.stderr)
+        return EXIT_KB
+    kb = load_kb(a.path)
+    drafts = sum(1 for s in kb.statements.values() if s.is_draft)
+    rows = sum(len(t.rows) for t in kb.tables.values())
+    print(
+        f"kb check: ok - version {kb.version}: {len(kb.sources)} sources, {len(kb.statements)} statements "
+        f"({drafts} draft), {len(kb.tables)} tables ({rows} rows)"
+    )
+    return EXIT_OK
+
+
+def cmd_kb_show(a: argparse.Namespace) -> int:
+    from spinemets.knowledge.loader import load_kb
+    from spinemets.knowledge.models import Source, Statement, Table, TableRow
+
+    kb = load_kb()
+    item = kb.find(a.id)
+    if a.json:
+        print(item.model_dump_json(indent=2))
+        return EXIT_OK
+    if isinstance(item, Statement):
+        flag = "  [DRAFT - unverified]" if item.is_draft else ""
+        print(f"{item.id}{flag}\n  {item.text}\n  For patients: {item.patient_text}")
+        print(f"  kind: {item.kind}; evidence: {item.evidence.value}; verification: {item.verification.value}")
+        print(f"  review: {item.review_status.value}, last reviewed {item.last_reviewed}; topics: {', '.join(item.topics)}")
+        for i, sid in enumerate(item.sources, 1):
+            print(f"  [{i}] {kb.source(sid).short()}")
+    elif isinstance(item, Source):
+        print(f"{item.id} ({item.kind.value}; citation {item.verification.value})\n  {item.short()}")
+        if item.note:
+            print(f"  note: {item.note}")
+        print(f"  review: {item.review_status.value}, last reviewed {item.last_reviewed}")
+    elif isinstance(item, Table):
+        print(f"{item.id}: {item.title}\n  {item.description}\n  review: {item.review_status.value}, last reviewed {item.last_reviewed}")
+        for row in item.rows:
+            print(f"  - {row.id}: {_row_text(row)} [{', '.join(row.sources)}]")
+    elif isinstance(item, TableRow):
+        print(f"{a.id}: {_row_text(item)}")
+        for sid in item.sources:
+            print(f"  - {kb.source(sid).short()}")
+    print(f"\nKnowledge base {kb.version}. {kb.manifest.disclaimer}")
+    return EXIT_OK
+
+
+def _row_text(row: Any) -> str:
+    extra = row.model_extra or {}
+    return "; ".join(f"{k}={v}" for k, v in extra.items() if k not in ("aliases",))
+
+
+def cmd_kb_search(a: argparse.Namespace) -> int:
+    from spinemets.knowledge.search import search
+
+    from spinemets.knowledge.loader import load_kb
+
+    kb = load_kb()
+    hits = search(" ".join(a.words), kb, limit=a.limit)
+    if a.json:
+        print(json.dumps([{"id": h.id, "score": h.score, "text": h.text} for h in hits], indent=2))
+        return EXIT_OK
+    if not hits:
+        print("no matching statements")
+    for h in hits:
+        draft = " [DRAFT]" if kb.statements[h.id].is_draft else ""
+        print(f"{h.id}{draft}\n  {h.text}\n  sources: {', '.join(kb.statements[h.id].sources)}")
+    return EXIT_OK
+
+
+def cmd_kb_sources(a: argparse.Namespace) -> int:
+    from spinemets.knowledge.loader import load_kb
+
+    kb = load_kb()
+    if a.json:
+        print(json.dumps([s.model_dump(mode="json") for s in kb.sources.values()], indent=2))
+        return EXIT_OK
+    for s in sorted(kb.sources.values(), key=lambda s: s.id):
+        flag = " [citation unverified]" if s.verification.value == "unverified" else ""
+        print(f"{s.id} ({s.kind.value}){flag}\n  {s.short()}")
+    return EXIT_OK
+
+
+def cmd_version(a: argparse.Namespace) -> int:
+    from spinemets import __version__
+    from spinemets.knowledge.loader import load_kb
+
+    print(f"spinemets {__version__}, knowledge base {load_kb().version}")
+    return EXIT_OK
+
+
+# --- parser ---------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="spinemets",
+        description="Decision support for the imaging diagnosis of vertebral metastases "
+        "(for healthcare professionals; every result cites its sources).",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Any, help: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help, description=help)
+        sp.set_defaults(func=func)
+        sp.add_argument("--json", action="store_true", help="machine-readable output")
+        return sp
+
+    s = add("sins", cmd_sins, "Spinal Instability Neoplastic Score (Fisher 2010)")
+    s.add_argument("--level", help="most affected level, C0 (occiput) to S5, e.g. T12")
+    s.add_argument("--location", help="junctional / mobile / semi_rigid / rigid (if no level)")
+    s.add_argument("--pain", help="mechanical / occasional / none")
+    s.add_argument("--lesion", help="lytic / mixed / blastic")
+    s.add_argument("--alignment", help="subluxation / deformity / normal")
+    s.add_argument("--collapse", help="gt50 / lt50 / involved_no_collapse / none")
+    s.add_argument("--posterolateral", help="bilateral / unilateral / none")
+
+    e = add("escc", cmd_escc, "Epidural spinal cord compression grade (Bilsky 2010)")
+    e.add_argument("--grade", help="a stated grade: 0, 1a, 1b, 1c, 2, 3")
+    for name, text in (
+        ("epidural_disease", "epidural tumour present"),
+        ("thecal_sac_deformed", "thecal sac deformed"),
+        ("cord_abutted", "spinal cord abutted"),
+        ("cord_compressed", "spinal cord compressed"),
+        ("csf_visible", "CSF visible around the cord"),
+    ):
+        e.add_argument("--" + name.replace("_", "-"), dest=name, type=_bool, metavar="yes|no", help=text)
+
+    n = add("noms", cmd_noms, "NOMS treatment framing (Laufer 2013)")
+    n.add_argument("--escc-grade", help="0, 1a, 1b, 1c, 2, 3")
+    n.add_argument("--histology", help="primary tumour histology, e.g. 'renal cell carcinoma'")
+    n.add_argument("--sins-total", type=int, help="SINS total 0-18")
+    n.add_argument("--fit-for-surgery", type=_bool, metavar="yes|no")
+    n.add_argument("--myelopathy", type=_bool, metavar="yes|no")
+
+    pr = add("probability", cmd_probability, "post-test probability of metastasis after one or more tests")
+    pr.add_argument("--pre-test", type=float, required=True, help="pre-test probability 0-1")
+    pr.add_argument(
+        "--test", action="append", type=_parse_test, metavar="KEY=VALUE,...",
+        help="a test in order: modality=mri,result=positive[,source=harlianto-2024][,unit=lesion] "
+        "or se=0.9,sp=0.8,result=negative; repeat for a sequence",
+    )
+
+    a = add("assess", cmd_assess, "every result a case document allows")
+    a.add_argument("case", help="case document (JSON file, or - for standard input)")
+
+    sch = sub.add_parser("schema", help="JSON Schema of the case document")
+    sch.set_defaults(func=cmd_schema)
+
+    kb = sub.add_parser("kb", help="the knowledge base: check, show, search, sources")
+    kbsub = kb.add_subparsers(dest="kb_command", required=True, metavar="KB_COMMAND")
+    c = kbsub.add_parser("check", help="validate every source, statement and table")
+    c.add_argument("--path", help="knowledge-base folder to check (default: the packaged one)")
+    c.set_defaults(func=cmd_kb_check)
+    sh = kbsub.add_parser("show", help="show one item by id (TABLE.ROW for a table row)")
+    sh.add_argument("id")
+    sh.add_argument("--json", action="store_true")
+    sh.set_defaults(func=cmd_kb_show)
+    se = kbsub.add_parser("search", help="search statements")
+    se.add_argument("words", nargs="+")
+    se.add_argument("--limit", type=int, default=10)
+    se.add_argument("--json", action="store_true")
+    se.set_defaults(func=cmd_kb_search)
+    so = kbsub.add_parser("sources", help="list the bibliography")
+    so.add_argument("--json", action="store_true")
+    so.set_defaults(func=cmd_kb_sources)
+
+    v = sub.add_parser("version", help="package and knowledge-base versions")
+    v.set_defaults(func=cmd_version)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from spinemets.errors import InsufficientDataError, KnowledgeBaseError, SpinemetsError
+
+    try:
+        return int(args.func(args))
+    except InsufficientDataError as exc:
+        print(f"insufficient data: {exc}", file=sys.stderr)
+        return EXIT_INSUFFICIENT
+    except KnowledgeBaseError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_KB
+    except SpinemetsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

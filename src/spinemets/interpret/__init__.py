@@ -1,0 +1,1 @@
+"""Interpretation: post-test probability and (later) findings interpretation."""

@@ -1,0 +1,191 @@
+"""Shared shape of every spinemets result: components, warnings, numbered references.
+
+A result is a value.  It lists what was used (each part with its points or
+weight and the knowledge-base items behind it), what is missing, warnings
+(draft items, disagreements between sources), and numbered references
+resolved from the bibliography.  ``to_text()`` renders the same explanation
+for the CLI, the web page and ask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from spinemets.knowledge.loader import KnowledgeBase
+from spinemets.knowledge.models import Statement, TableRow
+
+Status = Literal["complete", "insufficient_data"]
+
+
+class Reference(BaseModel):
+    """A numbered reference to a bibliography entry."""
+
+    model_config = ConfigDict(frozen=True)
+
+    number: int
+    source_id: str
+    citation: str
+    link: str | None = None
+    unverified_citation: bool = False
+
+
+class Component(BaseModel):
+    """One input of a score and what it contributed."""
+
+    name: str
+    value: str | None = None
+    label: str | None = None
+    points: int | None = None
+    note: str | None = None
+    kb_items: list[str] = Field(default_factory=list, description="knowledge-base item ids behind this part")
+    sources: list[str] = Field(default_factory=list)
+    refs: list[int] = Field(default_factory=list)
+
+
+class Notice(BaseModel):
+    """A warning or remark attached to a result."""
+
+    code: str
+    message: str
+    kb_items: list[str] = Field(default_factory=list)
+    sources: list[str] = Field(default_factory=list)
+    refs: list[int] = Field(default_factory=list)
+
+
+class Result(BaseModel):
+    """Fields shared by every result."""
+
+    instrument: str
+    status: Status
+    summary: str
+    components: list[Component] = Field(default_factory=list)
+    missing: list[str] = Field(default_factory=list, description="input fields that are needed but absent")
+    notices: list[Notice] = Field(default_factory=list)
+    draft_items: list[str] = Field(
+        default_factory=list, description="knowledge items used that are drafts (unverified); shown as a flag"
+    )
+    references: list[Reference] = Field(default_factory=list)
+    kb_version: str
+    disclaimer: str
+
+    def headline(self) -> str:
+        return self.summary
+
+    def extra_lines(self) -> list[str]:
+        """Instrument-specific lines placed after the headline."""
+        return []
+
+    def to_text(self) -> str:
+        lines = [f"{self.instrument.upper()}: {self.headline()}"]
+        lines.extend(self.extra_lines())
+        if self.components:
+            lines.append("")
+            for c in self.components:
+                value = c.value if c.value is not None else "(missing)"
+                pts = "" if c.points is None else f" = {c.points} pt" + ("" if c.points == 1 else "s")
+                label = f" ({c.label})" if c.label and c.label != c.value else ""
+                refs = _refs(c.refs)
+                note = f" - {c.note}" if c.note else ""
+                lines.append(f"  {c.name}: {value}{label}{pts}{note}{refs}")
+        if self.missing:
+            lines.append("")
+            lines.append("Missing: " + ", ".join(self.missing))
+        for n in self.notices:
+            lines.append(f"! {n.message}{_refs(n.refs)}")
+        if self.draft_items:
+            lines.append(
+                "! DRAFT: this result uses unverified knowledge-base items awaiting review: "
+                + ", ".join(self.draft_items)
+            )
+        if self.references:
+            lines.append("")
+            lines.append("References")
+            for r in self.references:
+                flag = " [citation unverified]" if r.unverified_citation else ""
+                lines.append(f"  [{r.number}] {r.citation}{flag}")
+        lines.append("")
+        lines.append(f"Knowledge base {self.kb_version}. {self.disclaimer}")
+        return "\n".join(lines)
+
+
+def _refs(numbers: Sequence[int]) -> str:
+    return f" [{','.join(str(n) for n in numbers)}]" if numbers else ""
+
+
+class Citer:
+    """Numbers the sources a result cites, in order of first use, and collects draft items."""
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.kb = kb
+        self._order: dict[str, int] = {}
+        self._draft: list[str] = []
+
+    def cite_sources(self, source_ids: Iterable[str]) -> list[int]:
+        numbers = []
+        for sid in source_ids:
+            self.kb.source(sid)  # raises UnknownSourceError
+            if sid not in self._order:
+                self._order[sid] = len(self._order) + 1
+            numbers.append(self._order[sid])
+        return sorted(set(numbers))
+
+    def cite(self, item_id: str, item: Statement | TableRow) -> list[int]:
+        if item.is_draft and item_id not in self._draft:
+            self._draft.append(item_id)
+        return self.cite_sources(item.sources)
+
+    def cite_row(self, table_id: str, row: TableRow) -> list[int]:
+        return self.cite(f"{table_id}.{row.id}", row)
+
+    def cite_statement(self, statement_id: str) -> list[int]:
+        return self.cite(statement_id, self.kb.statement(statement_id))
+
+    def component(self, name: str, table_id: str, row: TableRow | None, **kw: object) -> Component:
+        if row is None:
+            return Component(name=name, **kw)  # type: ignore[arg-type]
+        refs = self.cite_row(table_id, row)
+        return Component(
+            name=name, kb_items=[f"{table_id}.{row.id}"], sources=list(row.sources), refs=refs, **kw  # type: ignore[arg-type]
+        )
+
+    def notice(self, code: str, message: str, kb_items: Sequence[str] = (), sources: Sequence[str] = ()) -> Notice:
+        refs: list[int] = []
+        srcs = list(sources)
+        for item_id in kb_items:
+            item = self.kb.find(item_id)
+            if isinstance(item, (Statement, TableRow)):
+                refs.extend(self.cite(item_id, item))
+                srcs.extend(s for s in item.sources if s not in srcs)
+        refs.extend(self.cite_sources(sources))
+        return Notice(code=code, message=message, kb_items=list(kb_items), sources=srcs, refs=sorted(set(refs)))
+
+    @property
+    def draft_items(self) -> list[str]:
+        return list(self._draft)
+
+    def references(self) -> list[Reference]:
+        out = []
+        for sid, number in sorted(self._order.items(), key=lambda kv: kv[1]):
+            src = self.kb.source(sid)
+            out.append(
+                Reference(
+                    number=number,
+                    source_id=sid,
+                    citation=src.short(),
+                    link=src.link(),
+                    unverified_citation=src.verification.value == "unverified",
+                )
+            )
+        return out
+
+    def common(self) -> dict[str, object]:
+        """Keyword arguments every result needs: references, draft items, version, disclaimer."""
+        return {
+            "references": self.references(),
+            "draft_items": self.draft_items,
+            "kb_version": self.kb.version,
+            "disclaimer": self.kb.manifest.disclaimer,
+        }

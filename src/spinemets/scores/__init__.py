@@ -1,0 +1,1 @@
+"""Scores and grades: SINS, ESCC (Bilsky) and the NOMS framing."""
