@@ -88,11 +88,13 @@ def _name(raw: Any, file: Path, index: int) -> str:
 def _errors(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "item"
+        loc = ".".join(str(p) for p in err["loc"])
         msg = err["msg"]
         if err["type"] == "missing":
             msg = "missing"
-        parts.append(f"{loc}: {msg}")
+        elif err["type"] == "value_error":
+            msg = str((err.get("ctx") or {}).get("error", msg))
+        parts.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(parts)
 
 

@@ -1,0 +1,5 @@
+import sys
+
+from spinemets.cli import main
+
+sys.exit(main())

@@ -1,0 +1,168 @@
+"""Knowledge-base validation: the packaged KB passes; each kind of defect is reported naming the item."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from spinemets.errors import KnowledgeBaseError, UnknownItemError, UnknownSourceError
+from spinemets.knowledge.loader import check_kb, load_kb
+from tests.conftest import run_cli
+
+
+def test_packaged_kb_is_valid():
+    assert check_kb() == []
+
+
+def test_kb_check_cli_ok():
+    r = run_cli("kb", "check")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("kb check: ok - version ")
+
+
+def test_every_item_cites_a_known_source(kb):
+    for st in kb.statements.values():
+        assert st.sources and all(s in kb.sources for s in st.sources), st.id
+    for tab in kb.tables.values():
+        for row in tab.rows:
+            assert row.sources and all(s in kb.sources for s in row.sources), f"{tab.id}.{row.id}"
+
+
+def test_unverified_items_are_drafts(kb):
+    for st in kb.statements.values():
+        if st.verification.value == "unverified":
+            assert st.review_status.value == "draft", st.id
+
+
+def test_every_statement_has_review_metadata(kb):
+    for st in kb.statements.values():
+        assert st.review_status and st.last_reviewed and st.patient_text, st.id
+
+
+def _edit(path: Path, fn) -> None:
+    data = yaml.safe_load(path.read_text())
+    fn(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+
+
+def _add_statement(kb_copy: Path, **fields) -> None:
+    item = {
+        "id": "test.sample", "topics": ["test"], "text": "A sample statement for the tests.",
+        "patient_text": "A sample statement for patients.", "sources": ["fisher-2010"],
+        "evidence": "primary_study", "review_status": "reviewed", "last_reviewed": "2026-11-23",
+    }
+    item.update(fields)
+    item = {k: v for k, v in item.items() if v is not None}
+    (kb_copy / "statements" / "zz_test.yaml").write_text(yaml.safe_dump([item], sort_keys=False))
+
+
+def test_statement_without_source(kb_copy):
+    _add_statement(kb_copy, sources=[])
+    problems = check_kb(kb_copy)
+    assert "statement test.sample: has no source" in problems
+
+
+def test_statement_with_unknown_source(kb_copy):
+    _add_statement(kb_copy, sources=["fisher-2010", "nobody-1999"])
+    assert check_kb(kb_copy) == ["statement test.sample: unknown source id 'nobody-1999'"]
+
+
+def test_duplicate_statement_id(kb_copy):
+    _add_statement(kb_copy)
+    text = (kb_copy / "statements" / "zz_test.yaml").read_text()
+    (kb_copy / "statements" / "zz_test2.yaml").write_text(text)
+    assert check_kb(kb_copy) == [
+        "test.sample: duplicate id (statements/zz_test2.yaml and statements/zz_test.yaml)"
+    ]
+
+
+def test_missing_review_status(kb_copy):
+    _add_statement(kb_copy, review_status=None)
+    assert check_kb(kb_copy) == ["statement test.sample: review_status: missing"]
+
+
+def test_missing_last_reviewed(kb_copy):
+    _add_statement(kb_copy, last_reviewed=None)
+    assert check_kb(kb_copy) == ["statement test.sample: last_reviewed: missing"]
+
+
+def test_unverified_statement_must_be_draft(kb_copy):
+    _add_statement(kb_copy, verification="unverified")
+    assert check_kb(kb_copy) == [
+        "statement test.sample: an unverified statement must have review_status 'draft'"
+    ]
+
+
+def test_table_row_without_source(kb_copy):
+    _edit(kb_copy / "tables" / "sins_points.yaml", lambda d: d["rows"][0].pop("sources"))
+    problems = check_kb(kb_copy)
+    assert "table sins_points row location-junctional: has no source" in problems
+
+
+def test_table_row_unknown_source(kb_copy):
+    _edit(kb_copy / "tables" / "escc_grades.yaml", lambda d: d["rows"][2].__setitem__("sources", ["ghost-2020"]))
+    assert check_kb(kb_copy) == ["table escc_grades row g1b: unknown source id 'ghost-2020'"]
+
+
+def test_duplicate_source_id(kb_copy):
+    core = yaml.safe_load((kb_copy / "sources" / "core.yaml").read_text())
+    (kb_copy / "sources" / "zz_dup.yaml").write_text(yaml.safe_dump([core[0]], sort_keys=False))
+    assert check_kb(kb_copy) == ["seed-000: duplicate id (sources/zz_dup.yaml and sources/core.yaml)"]
+
+
+def test_duplicate_row_id(kb_copy):
+    _edit(kb_copy / "tables" / "escc_grades.yaml", lambda d: d["rows"][1].__setitem__("id", "g0"))
+    assert check_kb(kb_copy) == ["escc_grades.g0: duplicate row id in table escc_grades"]
+
+
+def test_source_missing_review_status(kb_copy):
+    _edit(kb_copy / "sources" / "core.yaml", lambda d: d[0].pop("review_status"))
+    assert check_kb(kb_copy)[0] == "source seed-000: review_status: missing"
+
+
+def test_invalid_yaml(kb_copy):
+    (kb_copy / "statements" / "zz_bad.yaml").write_text("- id: [unclosed\n")
+    problems = check_kb(kb_copy)
+    assert len(problems) == 1 and problems[0].startswith("zz_bad.yaml: not valid YAML")
+
+
+def test_kb_check_cli_fails_naming_item(kb_copy):
+    _add_statement(kb_copy, sources=["nobody-1999"])
+    r = run_cli("kb", "check", "--path", str(kb_copy))
+    assert r.returncode == 1
+    assert "kb check: statement test.sample: unknown source id 'nobody-1999'" in r.stderr
+
+
+def test_load_kb_raises_with_all_problems(kb_copy):
+    _add_statement(kb_copy, sources=["nobody-1999"])
+    with pytest.raises(KnowledgeBaseError) as exc:
+        load_kb(kb_copy)
+    assert exc.value.problems == ["statement test.sample: unknown source id 'nobody-1999'"]
+
+
+def test_lookups(kb):
+    assert kb.find("sins_points.pain-mechanical")["points"] == 3
+    assert kb.find("fisher-2010").year == 2010
+    with pytest.raises(UnknownSourceError) as exc:
+        kb.source("nobody-1999")
+    assert str(exc.value) == "unknown source id 'nobody-1999'"
+    with pytest.raises(UnknownItemError) as exc2:
+        kb.find("no.such.item")
+    assert str(exc2.value) == "unknown knowledge-base id 'no.such.item'"
+
+
+def test_version_is_reported_by_results(kb):
+    from spinemets import sins
+
+    assert sins({}).kb_version == kb.version
+
+
+def test_kb_show_and_sources_cli():
+    r = run_cli("kb", "show", "sins_points.lesion-lytic")
+    assert r.returncode == 0 and "points=2" in r.stdout and "Fisher CG" in r.stdout
+    r = run_cli("kb", "show", "nope")
+    assert r.returncode == 2 and r.stderr.strip() == "error: unknown knowledge-base id 'nope'"
+    r = run_cli("kb", "sources")
+    assert r.returncode == 0 and "fisher-2010 (primary_study)" in r.stdout

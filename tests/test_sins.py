@@ -1,0 +1,185 @@
+"""SINS (Fisher 2010; table in seed 003 Table 3 and clinical-facts B1): hand-checked examples."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from spinemets import sins
+from spinemets.errors import ContradictoryInputError, InvalidInputError, SpinemetsError
+from spinemets.levels import ORDER
+from spinemets.scores.sins import COMPONENTS, ENUMS, location_of
+
+FULL = dict(level="T12", pain="mechanical", lesion="lytic", alignment="normal", collapse="gt50", posterolateral="bilateral")
+
+# Location points per level: junctional occiput-C2, C7-T2, T11-L1, L5-S1 = 3; mobile C3-C6, L2-L4 = 2;
+# semi-rigid T3-T10 = 1; rigid S2-S5 = 0 (Fisher 2010).
+EXPECTED_LOCATION = {
+    **{lv: 3 for lv in ["C0", "C1", "C2", "C7", "T1", "T2", "T11", "T12", "L1", "L5", "S1"]},
+    **{lv: 2 for lv in ["C3", "C4", "C5", "C6", "L2", "L3", "L4"]},
+    **{f"T{i}": 1 for i in range(3, 11)},
+    **{lv: 0 for lv in ["S2", "S3", "S4", "S5"]},
+}
+
+
+def test_every_level_is_mapped():
+    assert sorted(EXPECTED_LOCATION) == sorted(ORDER)
+
+
+@pytest.mark.parametrize("level,points", sorted(EXPECTED_LOCATION.items()))
+def test_location_points_per_level(level, points):
+    r = sins({"level": level})
+    loc = next(c for c in r.components if c.name == "location")
+    assert loc.points == points
+    assert loc.refs  # cites Fisher 2010
+
+
+# Constructed worked examples (clinical-facts.md B3, arithmetic from the B1 table).
+WORKED = [
+    (dict(level="T12", pain="mechanical", lesion="lytic", alignment="normal", collapse="gt50", posterolateral="bilateral"), 14, "unstable"),
+    (dict(level="T6", pain="none", lesion="blastic", alignment="normal", collapse="none", posterolateral="none"), 1, "stable"),
+    (dict(level="L3", pain="occasional", lesion="mixed", alignment="normal", collapse="involved_no_collapse", posterolateral="unilateral"), 6, "stable"),
+    (dict(level="L3", pain="mechanical", lesion="mixed", alignment="normal", collapse="involved_no_collapse", posterolateral="unilateral"), 8, "potentially_unstable"),
+    (dict(level="C7", pain="mechanical", lesion="lytic", alignment="deformity", collapse="lt50", posterolateral="unilateral"), 13, "unstable"),
+    (dict(level="S3", pain="mechanical", lesion="lytic", alignment="normal", collapse="none", posterolateral="bilateral"), 8, "potentially_unstable"),
+    (dict(level="C1", pain="mechanical", lesion="lytic", alignment="subluxation", collapse="gt50", posterolateral="bilateral"), 18, "unstable"),
+    (dict(level="T10", pain="occasional", lesion="mixed", alignment="normal", collapse="lt50", posterolateral="unilateral"), 6, "stable"),
+    (dict(level="T11", pain="occasional", lesion="mixed", alignment="normal", collapse="lt50", posterolateral="unilateral"), 8, "potentially_unstable"),
+    (dict(location="rigid", pain="none", lesion="blastic", alignment="normal", collapse="none", posterolateral="none"), 0, "stable"),
+]
+
+
+@pytest.mark.parametrize("inputs,total,category", WORKED)
+def test_worked_examples(inputs, total, category):
+    r = sins(inputs)
+    assert r.status == "complete"
+    assert r.total == total
+    assert r.category == category
+    assert sum(c.points for c in r.components) == total
+    assert r.surgical_consultation is (total >= 7)
+    assert r.references and r.references[0].source_id == "fisher-2010"
+
+
+@pytest.mark.parametrize(
+    "total,category",
+    [(0, "stable"), (6, "stable"), (7, "potentially_unstable"), (12, "potentially_unstable"), (13, "unstable"), (18, "unstable")],
+)
+def test_category_boundaries(total, category):
+    # Build a lesion with the wanted total from the table's points.
+    from itertools import product
+
+    from spinemets.knowledge.loader import load_kb
+
+    rows = load_kb().table("sins_points").rows
+    choices = [[(r["value"], r["points"]) for r in rows if r["component"] == c] for c in COMPONENTS]
+    for combo in product(*choices):
+        if sum(p for _, p in combo) == total:
+            inputs = {c: v for c, (v, _) in zip(COMPONENTS, combo)}
+            break
+    r = sins(inputs)
+    assert (r.total, r.category) == (total, category)
+
+
+def test_aliases_and_case():
+    r = sins(dict(level="t12", pain="Mechanical", lesion="sclerotic", alignment="kyphosis", collapse=">50%", posterolateral="Bilateral"))
+    assert r.total == 3 + 3 + 0 + 2 + 3 + 3
+    assert sins(dict(FULL, level="occiput")).components[0].points == 3
+
+
+def test_missing_components_give_range_not_total():
+    r = sins({"level": "T12", "pain": "mechanical"})
+    assert r.status == "insufficient_data"
+    assert r.total is None
+    assert r.missing == ["sins.lesion", "sins.alignment", "sins.collapse", "sins.posterolateral"]
+    assert (r.possible_min, r.possible_max) == (6, 6 + 2 + 4 + 3 + 3)
+    assert r.category is None
+
+
+def test_missing_but_category_certain():
+    r = sins(dict(FULL, posterolateral=None, pain="unknown"))
+    # 3 + 2 + 0 + 3 = 8 known; pain 0-3 and posterolateral 0-3 -> 8..14, spans two categories
+    assert (r.possible_min, r.possible_max) == (8, 14) and r.category is None
+    r = sins(dict(FULL, alignment="subluxation", pain=None))
+    assert (r.possible_min, r.possible_max) == (15, 18)
+    assert r.category == "unstable" and r.total is None and r.status == "insufficient_data"
+
+
+def test_nothing_known():
+    r = sins({})
+    assert r.missing[0] == "sins.level or sins.location"
+    assert (r.possible_min, r.possible_max) == (0, 18)
+
+
+@pytest.mark.parametrize(
+    "level,message",
+    [
+        ("T13", "sins.level: 'T13' is not a vertebral level: thoracic levels are T1 to T12"),
+        ("L6", "sins.level: 'L6' is not a vertebral level: lumbar levels are L1 to L5"),
+        ("C9", "sins.level: 'C9' is not a vertebral level: cervical levels are C0 (occiput) to C7"),
+        ("S6", "sins.level: 'S6' is not a vertebral level: sacral levels are S1 to S5"),
+        ("X1", "sins.level: 'X1' is not a vertebral level; allowed: C0 (occiput) to C7, T1-T12, L1-L5, S1-S5"),
+        ("T0", "sins.level: 'T0' is not a vertebral level: thoracic levels are T1 to T12"),
+    ],
+)
+def test_invalid_levels(level, message):
+    with pytest.raises(InvalidInputError) as exc:
+        sins({"level": level})
+    assert str(exc.value) == message
+    assert exc.value.field == "sins.level"
+
+
+def test_invalid_component_value_names_allowed_values():
+    with pytest.raises(InvalidInputError) as exc:
+        sins({"pain": "sometimes"})
+    assert str(exc.value) == "sins.pain: 'sometimes' is not allowed; allowed values: 'mechanical', 'occasional', 'none' (or 'unknown')"
+
+
+def test_unknown_field():
+    with pytest.raises(InvalidInputError) as exc:
+        sins({"painn": "none"})
+    assert str(exc.value).startswith("sins.painn: unknown field; allowed fields: ")
+
+
+def test_level_and_location_contradict():
+    with pytest.raises(ContradictoryInputError) as exc:
+        sins({"level": "T12", "location": "mobile"})
+    assert str(exc.value) == (
+        "contradictory input (sins.level, sins.location): level T12 is junctional spine, but location was given as mobile"
+    )
+
+
+def test_level_and_matching_location_accepted():
+    assert sins(dict(FULL, location="junctional")).total == 14
+
+
+def test_location_of():
+    assert location_of("L5")[0].value == "junctional"
+
+
+values = {c: st.sampled_from([m.value for m in ENUMS[c]] + [None]) for c in COMPONENTS}
+
+
+@settings(max_examples=300, deadline=None)
+@given(level=st.sampled_from(ORDER + [None]), **values)
+def test_total_bounds_and_sum(level, **kw):
+    if level is not None:
+        kw.pop("location")
+    r = sins({"level": level, **kw})
+    assert 0 <= r.possible_min <= r.possible_max <= 18
+    if r.status == "complete":
+        assert r.total == sum(c.points for c in r.components)
+        assert 0 <= r.total <= 18
+        assert r.possible_min == r.possible_max == r.total
+    else:
+        assert r.total is None and r.missing
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["level", "location", *COMPONENTS, "other"]),
+                       st.one_of(st.none(), st.text(max_size=8), st.integers(), st.booleans(), st.floats())))
+def test_arbitrary_input_raises_only_our_errors(data):
+    try:
+        sins(data)
+    except SpinemetsError:
+        pass
