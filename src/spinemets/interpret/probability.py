@@ -72,6 +72,7 @@ class Step(BaseModel):
     pre_test: float
     post_test: float
     refs: list[int] = Field(default_factory=list)
+    population: str | None = None
 
 
 class Scenario(BaseModel):
@@ -92,7 +93,8 @@ class ProbabilityResult(Result):
     def extra_lines(self) -> list[str]:
         lines = []
         for sc in self.scenarios:
-            lines.append(f"  {sc.label}")
+            pops = {st.population for st in sc.steps if st.population}
+            lines.append(f"  {sc.label}" + (f" - population: {'; '.join(sorted(pops))}" if pops else ""))
             for st in sc.steps:
                 lr = st.lr_positive if st.result == "positive" else st.lr_negative
                 lr_text = "infinite" if lr is None else f"{lr:.2f}"
@@ -148,7 +150,11 @@ def _candidates(t: TestInput, i: int, kb: KnowledgeBase) -> list[tuple[float, fl
                 f"{t.source!r} gives no {t.unit}-level figures for {t.modality}; sources that do: {', '.join(options)}",
             )
         rows = chosen
-    return [(float(r["sensitivity"]), float(r["specificity"]), r) for r in rows]
+    # The same pair quoted by several sources (a seed repeating a meta-analysis) is one option.
+    seen: dict[tuple[float, float], TableRow] = {}
+    for r in rows:
+        seen.setdefault((float(r["sensitivity"]), float(r["specificity"])), r)
+    return [(se, sp, r) for (se, sp), r in seen.items()]
 
 
 def post_test_probability(data: ProbabilityInput | dict[str, Any], kb: KnowledgeBase | None = None) -> ProbabilityResult:
@@ -170,13 +176,20 @@ def post_test_probability(data: ProbabilityInput | dict[str, Any], kb: Knowledge
         for i, (t, (se, sp, row)) in enumerate(zip(inp.tests, combo)):
             post = update(p, se, sp, t.result == "positive", f"probability.tests[{i}]")
             lr_pos, lr_neg = likelihood_ratios(se, sp)
-            refs = cite.cite_row(TABLE, row) if row is not None else []
-            source = ", ".join(row.sources) if row is not None else None
+            refs, source, population = [], None, None
+            if row is not None:
+                same = [r for r in kb.table(TABLE).rows if r.get("modality") == t.modality and r.get("unit") == t.unit
+                        and r.get("sensitivity") == row.get("sensitivity") and r.get("specificity") == row.get("specificity")]
+                for r in same:
+                    refs.extend(cite.cite_row(TABLE, r))
+                source = ", ".join(dict.fromkeys(s for r in same for s in r.sources))
+                population = row.get("population")
+                refs = sorted(set(refs))
             steps.append(
                 Step(
                     test=i + 1, modality=t.modality, result=t.result, unit=t.unit, source=source,
                     sensitivity=se, specificity=sp, lr_positive=lr_pos, lr_negative=lr_neg,
-                    pre_test=p, post_test=post, refs=refs,
+                    pre_test=p, post_test=post, refs=refs, population=population,
                 )
             )
             p = post

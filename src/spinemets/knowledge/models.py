@@ -78,8 +78,12 @@ class Source(_Strict):
 
     def short(self) -> str:
         """One-line Vancouver-like citation."""
-        parts = [self.authors.rstrip("."), self.title.rstrip("."), self.publisher]
-        text = ". ".join(parts)
+        text = ""
+        for part in (self.authors, self.title, self.publisher):
+            part = part.rstrip(".")
+            if text:
+                text += " " if text.endswith(("?", "!")) else ". "
+            text += part
         if self.year:
             text += f" {self.year}"
         if self.citation:

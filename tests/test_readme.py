@@ -1,0 +1,42 @@
+"""Every command shown in the README runs and prints the line the README shows."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, run_cli
+
+README = (ROOT / "README.md").read_text()
+EXAMPLES = re.findall(r"```console\n\$ spinemets (.+)\n(.+)\n```", README)
+
+
+def test_readme_has_examples():
+    assert len(EXAMPLES) >= 6
+
+
+@pytest.mark.parametrize("command,first_line", EXAMPLES)
+def test_readme_example(command, first_line):
+    import os
+
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        r = run_cli(*shlex.split(command))
+    finally:
+        os.chdir(cwd)
+    assert r.returncode in (0, 3), r.stderr
+    assert r.stdout.splitlines()[0] == first_line
+
+
+def test_readme_python_block():
+    block = re.search(r"```python\n(.+?)```", README, re.S).group(1)
+    exec(compile(block, "README.md", "exec"), {})
+
+
+def test_readme_opens_with_two_commands():
+    head = README.split("```sh\n", 1)[1].split("```", 1)[0].splitlines()
+    assert [line.split()[0:2] for line in head] == [["make", "run"], ["make", "test"]]
