@@ -1,0 +1,240 @@
+"""Imaging pathway: one worked example per branch (sources in comments) and the safety properties."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from spinemets.errors import InvalidInputError, SpinemetsError
+from spinemets.pathway import URGENCY_ORDER, pathway
+
+BASE = dict(cancer_history="previous", primary_site="prostate", spinal_pain=True, pain_region="lumbar",
+            neuro_deficits=[], red_flags=[])
+
+
+def studies(r, role=None):
+    return [x.study.id for x in r.recommendations if x.study and (role is None or x.role == role)]
+
+
+def test_known_cancer_new_back_pain():
+    # seed 000 / NICE QS56: MRI w/wo contrast, whole spine when suspicion is high; NICE 1 week vs seed 2 weeks.
+    r = pathway(BASE)
+    assert r.status == "complete" and r.scenario == "suspected_spinal_metastasis"
+    assert r.first_line.study.id == "mri-whole-spine-wwo"
+    assert [(w.hours, w.sources) for w in r.urgency.windows] == [(168, ["nice-qs56", "nice-ng234"]), (336, ["seed-000"])]
+    assert "fdg-pet-ct" in studies(r, "staging")  # staging, not first line (seed 000)
+    assert any(n.code == "timing_differs" for n in r.notices)
+
+
+def test_neuro_deficit_is_emergency():
+    # seed 000: 12 hours; NICE QS56: 24 hours; ACR Myelopathy 2021 rates MRI usually appropriate.
+    r = pathway({**BASE, "neuro_deficits": ["motor_weakness"]})
+    assert r.scenario == "suspected_mscc" and r.urgency.level == "emergency"
+    assert [w.hours for w in r.urgency.windows] == [12, 24]
+    assert r.first_line.study.id == "mri-whole-spine-mscc"
+    assert r.first_line.appropriateness == "usually_appropriate"
+    assert any(n.code == "mscc_emergency" for n in r.notices)
+
+
+def test_cauda_equina_uses_lbp_variant_4():
+    r = pathway({**BASE, "suspected_cauda_equina": True})
+    ct = next(x for x in r.recommendations if x.study and x.study.id == "ct-region-wo" or x.study.id == "ct-region-with")
+    assert r.scenario == "suspected_mscc" and "variant 4" in (r.recommendations[1].acr_variant or "variant 4")
+
+
+def test_mri_contraindicated_gives_ct_with_contrast():
+    # NG234 summary / seed 000: CT when MRI is contraindicated, IV contrast for epidural disease; CT myelography.
+    r = pathway({**BASE, "mri_contraindications": ["non_mr_conditional_device"]})
+    assert r.first_line.study.id == "ct-region-with"
+    assert "ct-myelography" in studies(r, "alternative")
+    assert not any(s.startswith("mri-") for s in studies(r))
+
+
+def test_metal_instrumentation_gives_dual_energy_ct():
+    r = pathway({**BASE, "mri_contraindications": ["metal_artefact"]})
+    assert r.first_line.study.id == "ct-dual-energy"
+
+
+def test_contrast_concern_gives_unenhanced_studies_and_says_sources_are_silent():
+    r = pathway({**BASE, "contrast_concerns": ["reduced_renal_function"]})
+    assert r.first_line.study.id == "mri-region-wo"
+    assert "ct-region-wo" in studies(r)
+    assert any(n.code == "contrast" for n in r.notices)
+
+
+def test_breast_cancer_symptomatic_staging_and_brain_mri():
+    # seed 002: bone scan + CT C/A/P with contrast; brain MRI for HER2+ or triple-negative with neuro symptoms.
+    r = pathway({**BASE, "primary_site": "breast", "breast_her2_positive": True, "neuro_deficits": ["sensory_level"]})
+    assert {"bone-scan", "ct-cap-with"} <= set(studies(r, "staging"))
+    assert "brain-mri-with" in studies(r, "additional")
+    r = pathway({**BASE, "primary_site": "breast", "breast_her2_positive": False, "breast_triple_negative": False,
+                 "neuro_deficits": ["sensory_level"]})
+    assert "brain-mri-with" not in studies(r)
+
+
+def test_breast_subtype_missing_with_neurology_is_named():
+    r = pathway({**BASE, "primary_site": "breast", "neuro_deficits": ["gait"]})
+    assert r.status == "insufficient_data"
+    assert r.missing == ["pathway.breast_her2_positive or pathway.breast_triple_negative"]
+    assert r.first_line is not None  # holds either way
+
+
+def test_asymptomatic_breast_survivor_no_routine_imaging():
+    # ASCO (Khatcheressian 2013): no routine imaging after curative treatment without symptoms.
+    r = pathway({"cancer_history": "previous", "primary_site": "breast", "treatment_intent": "curative",
+                 "asymptomatic_surveillance": True, "spinal_pain": False, "neuro_deficits": []})
+    assert r.imaging_indicated is False and r.status == "complete"
+    assert r.recommendations[0].role == "not_indicated"
+    assert "khatcheressian-2013" in [ref.source_id for ref in r.references]
+
+
+def test_asymptomatic_other_primary_has_no_recommendation():
+    r = pathway({"cancer_history": "previous", "primary_site": "colon", "treatment_intent": "curative",
+                 "asymptomatic_surveillance": True, "spinal_pain": False, "neuro_deficits": []})
+    assert r.imaging_indicated is None and r.recommendations == []
+    assert any(n.code == "no_recommendation" for n in r.notices)
+
+
+def test_unknown_primary_adds_body_ct_and_biopsy():
+    # seed 003: full-body CT to find the primary; seed 000: urgent histology (CT-guided biopsy).
+    r = pathway({"unknown_primary": True, "spinal_pain": True, "neuro_deficits": [], "red_flags": ["suspected_tumour"]})
+    assert {"ct-full-body", "ct-guided-biopsy"} <= set(studies(r, "additional"))
+    assert r.first_line.study.id == "mri-whole-spine-wwo"
+
+
+def test_low_back_pain_without_red_flags_not_indicated():
+    # ACR LBP 2021 variants 1-2: every procedure usually not appropriate.
+    r = pathway({"cancer_history": "none", "spinal_pain": True, "pain_region": "lumbar", "red_flags": [], "neuro_deficits": []})
+    assert r.scenario == "low_back_pain_without_red_flags"
+    assert r.imaging_indicated is False and studies(r) == []
+
+
+def test_red_flag_without_cancer_gives_regional_mri():
+    r = pathway({"cancer_history": "none", "spinal_pain": True, "pain_region": "lumbar",
+                 "red_flags": ["unexplained_weight_loss"], "neuro_deficits": []})
+    assert r.first_line.study.id == "mri-region-wwo"
+    assert r.first_line.appropriateness == "usually_appropriate"  # ACR LBP variant 7
+
+
+def test_thoracic_pain_gets_no_lumbar_acr_rating():
+    r = pathway({**BASE, "pain_region": "thoracic"})
+    assert all(x.appropriateness is None for x in r.recommendations if x.study and x.study.id == "mri-region-wwo")
+
+
+def test_neuro_status_missing_is_named_with_what_holds():
+    r = pathway({k: v for k, v in BASE.items() if k != "neuro_deficits"})
+    assert r.status == "insufficient_data"
+    assert r.missing == ["pathway.neuro_deficits"]
+    assert r.first_line.study.id == "mri-whole-spine-wwo"
+    assert sorted(w.hours for w in r.urgency.windows) == [12, 24, 168, 336]
+
+
+def test_negative_radiograph_never_enough():
+    r = pathway({**BASE, "prior_imaging": [{"modality": "radiograph", "result": "negative"}]})
+    assert any(n.code == "radiograph_not_enough" for n in r.notices)
+
+
+@pytest.mark.parametrize("purpose,first", [("characterise", "mri-region-wwo"), ("stage", "fdg-pet-ct"), ("plan_treatment", "mri-whole-spine-wwo")])
+def test_known_lesion_purposes(purpose, first):
+    r = pathway({"cancer_history": "current", "known_lesion_purpose": purpose})
+    assert r.scenario == "known_lesion" and r.first_line.study.id == first
+
+
+def test_follow_up_purpose():
+    r = pathway({"cancer_history": "current", "known_lesion_purpose": "follow_up"})
+    assert r.recommendations[0].role == "not_indicated"
+
+
+def test_nothing_known_names_missing():
+    r = pathway({})
+    assert r.status == "insufficient_data"
+    assert r.missing == ["pathway.spinal_pain", "pathway.cancer_history", "pathway.red_flags", "pathway.neuro_deficits"]
+
+
+@pytest.mark.parametrize(
+    "data,message",
+    [
+        ({"age": 130}, "pathway.age: input should be less than or equal to 120 (got 130)"),
+        ({"red_flags": ["purple"]}, "pathway.red_flags: 'purple' is not a known red flag; allowed values: "),
+        ({"neuro_deficits": ["tingling"]}, "pathway.neuro_deficits[0]: 'tingling' is not allowed; allowed values: "),
+        ({"cancer_history": "maybe"}, "pathway.cancer_history: 'maybe' is not allowed; allowed values: 'none', 'current' or 'previous'"),
+    ],
+)
+def test_invalid(data, message):
+    with pytest.raises(InvalidInputError) as exc:
+        pathway(data)
+    assert str(exc.value).startswith(message)
+
+
+# --- properties -----------------------------------------------------------------------------------------
+
+FLAGS = ["suspected_tumour", "nocturnal_pain", "unexplained_weight_loss", "localised_tenderness", "suspected_infection"]
+scenario = st.fixed_dictionaries({
+    "cancer_history": st.sampled_from(["none", "current", "previous"]),
+    "primary_site": st.sampled_from([None, "breast", "prostate", "lung"]),
+    "unknown_primary": st.sampled_from([None, False, True]),
+    "spinal_pain": st.booleans(),
+    "pain_region": st.sampled_from([None, "cervical", "thoracic", "lumbar"]),
+    "red_flags": st.lists(st.sampled_from(FLAGS), unique=True, max_size=3),
+    "neuro_deficits": st.lists(st.sampled_from(["motor_weakness", "sensory_level", "sphincter", "gait", "radicular"]), unique=True, max_size=2),
+    "mri_contraindications": st.lists(st.sampled_from(["non_mr_conditional_device", "claustrophobia", "metal_artefact"]), unique=True, max_size=2),
+    "contrast_concerns": st.lists(st.sampled_from(["reduced_renal_function", "pregnancy"]), unique=True, max_size=1),
+    "breast_her2_positive": st.sampled_from([None, True, False]),
+    "treatment_intent": st.sampled_from([None, "curative", "palliative"]),
+    "asymptomatic_surveillance": st.sampled_from([None, False, True]),
+})
+
+
+def _rank(r):
+    level = r.urgency.level if r.urgency else "none"
+    return URGENCY_ORDER[level], (r.urgency.earliest_hours if r.urgency and r.urgency.earliest_hours is not None else 10**6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(scenario, st.sampled_from(["motor_weakness", "sphincter", "gait"]))
+def test_adding_neuro_deficit_never_delays(s, deficit):
+    before = pathway(s)
+    after = pathway({**s, "neuro_deficits": sorted(set(s["neuro_deficits"]) | {deficit})})
+    if before.imaging_indicated is not False or before.urgency:
+        assert _rank(after) <= _rank(before)
+
+
+@settings(max_examples=300, deadline=None)
+@given(scenario, st.sampled_from(["non_mr_conditional_device", "claustrophobia", "metal_artefact"]))
+def test_mri_contraindication_never_leaves_mri_first(s, contra):
+    r = pathway({**s, "mri_contraindications": sorted(set(s["mri_contraindications"]) | {contra})})
+    for rec in r.recommendations:
+        if rec.role == "first_line":
+            assert rec.study.modality != "mri"
+
+
+@settings(max_examples=300, deadline=None)
+@given(scenario)
+def test_removing_a_red_flag_never_adds_imaging(s):
+    if not s["red_flags"]:
+        return
+    before = set(studies(pathway(s)))
+    after = set(studies(pathway({**s, "red_flags": s["red_flags"][1:]})))
+    assert after <= before
+
+
+@settings(max_examples=200, deadline=None)
+@given(scenario)
+def test_every_recommendation_is_cited(s):
+    r = pathway(s)
+    for rec in r.recommendations:
+        assert rec.refs, rec
+    numbers = {ref.number for ref in r.references}
+    assert all(n in numbers for rec in r.recommendations for n in rec.refs)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(list(scenario.mapping_kwargs if hasattr(scenario, "mapping_kwargs") else []) or
+                                       ["age", "spinal_pain", "red_flags", "neuro_deficits", "cancer_history", "x"]),
+                       st.one_of(st.none(), st.text(max_size=5), st.integers(-5, 200), st.booleans(), st.lists(st.text(max_size=4), max_size=2))))
+def test_arbitrary_input_raises_only_our_errors(data):
+    try:
+        pathway(data)
+    except SpinemetsError:
+        pass
