@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_full_example_case():
     r = assess(json.loads((ROOT / "examples" / "full_case.json").read_text()))
-    assert r.statuses == {"sins": "complete", "escc": "complete", "noms": "complete", "probability": "complete"}
+    assert r.statuses == {"pathway": "complete", "sins": "complete", "escc": "complete", "noms": "complete", "probability": "complete"}
+    assert r.pathway.first_line.study.id == "mri-whole-spine-wwo"
     # T12 junctional 3 + mechanical 3 + lytic 2 + normal 0 + <50% 2 + unilateral 1 = 11
     assert r.sins.total == 11 and r.sins.category == "potentially_unstable"
     assert r.escc.grade == "2"
@@ -43,7 +44,7 @@ def test_invalid_case_names_field():
     assert str(exc.value) == "case.sins.level: 'L6' is not a vertebral level: lumbar levels are L1 to L5"
     with pytest.raises(InvalidInputError) as exc:
         assess({"sinz": {}})
-    assert str(exc.value).startswith("case.sinz: unknown field; allowed fields: case_id, escc, patient, probability, sins")
+    assert str(exc.value).startswith("case.sinz: unknown field; allowed fields: case_id, escc, pathway, patient, probability, sins")
 
 
 def test_contradictory_case():

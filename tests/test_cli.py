@@ -13,7 +13,7 @@ FULL_SINS = ["--level", "T12", "--pain", "mechanical", "--lesion", "lytic", "--a
 def test_help_lists_commands():
     r = run_cli("--help")
     assert r.returncode == 0
-    for cmd in ("sins", "escc", "noms", "probability", "assess", "schema", "kb"):
+    for cmd in ("sins", "escc", "noms", "probability", "pathway", "assess", "schema", "kb"):
         assert cmd in r.stdout
 
 
@@ -74,7 +74,7 @@ def test_assess_stdin_and_schema():
     r = run_cli("schema")
     schema = json.loads(r.stdout)
     assert schema["title"] == "spinemets case document"
-    assert {"sins", "escc", "patient", "probability"} <= set(schema["properties"])
+    assert {"sins", "escc", "patient", "probability", "pathway"} <= set(schema["properties"])
 
 
 def test_assess_insufficient_and_invalid():

@@ -11,7 +11,12 @@ import pytest
 from tests.conftest import ROOT, run_cli
 
 README = (ROOT / "README.md").read_text()
-EXAMPLES = re.findall(r"```console\n\$ spinemets (.+)\n(.+)\n```", README)
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+EXAMPLES = [
+    pytest.param(cmd, line, id=f"{doc.name}:{cmd[:40]}")
+    for doc in DOCS
+    for cmd, line in re.findall(r"```console\n\$ spinemets (.+)\n(.+)\n```", doc.read_text())
+]
 
 
 def test_readme_has_examples():
@@ -32,9 +37,10 @@ def test_readme_example(command, first_line):
     assert r.stdout.splitlines()[0] == first_line
 
 
-def test_readme_python_block():
-    block = re.search(r"```python\n(.+?)```", README, re.S).group(1)
-    exec(compile(block, "README.md", "exec"), {})
+@pytest.mark.parametrize("doc", DOCS, ids=lambda d: d.name)
+def test_python_blocks_run(doc):
+    for block in re.findall(r"```python\n(.+?)```", doc.read_text(), re.S):
+        exec(compile(block, str(doc), "exec"), {})
 
 
 def test_readme_opens_with_two_commands():

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from spinemets.knowledge.loader import KnowledgeBase, load_kb
 from spinemets.interpret.probability import ProbabilityInput, ProbabilityResult, post_test_probability
+from spinemets.pathway import PathwayInput, PathwayResult, pathway
 from spinemets.scores.escc import EsccInput, EsccResult, escc
 from spinemets.scores.noms import NomsInput, NomsResult, noms
 from spinemets.scores.sins import SinsInput, SinsResult, sins
@@ -42,6 +43,7 @@ class CaseDocument(BaseModel):
     sins: SinsInput | None = None
     escc: EsccInput | None = None
     probability: ProbabilityInput | None = None
+    pathway: PathwayInput | None = Field(default=None, description="clinical scenario for the imaging pathway")
 
 
 Outcome = Literal["complete", "insufficient_data"]
@@ -56,10 +58,11 @@ class AssessResult(BaseModel):
     escc: EsccResult | None = None
     noms: NomsResult | None = None
     probability: ProbabilityResult | None = None
+    pathway: PathwayResult | None = None
 
     @property
-    def results(self) -> list[SinsResult | EsccResult | NomsResult | ProbabilityResult]:
-        return [r for r in (self.sins, self.escc, self.noms, self.probability) if r is not None]
+    def results(self) -> list[Any]:
+        return [r for r in (self.pathway, self.sins, self.escc, self.noms, self.probability) if r is not None]
 
     @property
     def complete(self) -> bool:
@@ -80,6 +83,8 @@ def assess(data: CaseDocument | dict[str, Any], kb: KnowledgeBase | None = None)
     kb = kb or load_kb()
     case = parse(CaseDocument, data, "case")
     out: dict[str, Any] = {}
+    if case.pathway is not None:
+        out["pathway"] = pathway(case.pathway, kb)
     if case.sins is not None:
         out["sins"] = sins(case.sins, kb)
     if case.escc is not None:

@@ -107,6 +107,31 @@ def cmd_probability(a: argparse.Namespace) -> int:
     return _status_code(r.status)
 
 
+def cmd_pathway(a: argparse.Namespace) -> int:
+    from spinemets.pathway import pathway
+
+    data: dict[str, Any] = _read_json(a.scenario) if a.scenario else {}
+    flags = {
+        "age": a.age, "cancer_history": a.cancer_history, "primary_site": a.primary_site,
+        "unknown_primary": a.unknown_primary, "breast_her2_positive": a.her2_positive,
+        "breast_triple_negative": a.triple_negative, "treatment_intent": a.treatment_intent,
+        "spinal_pain": a.spinal_pain, "pain_region": a.pain_region, "asymptomatic_surveillance": a.surveillance,
+        "suspected_cord_compression": a.suspected_cord_compression, "suspected_cauda_equina": a.suspected_cauda_equina,
+        "known_lesion_purpose": a.purpose,
+    }
+    data.update({k: v for k, v in flags.items() if v is not None})
+    if a.red_flag is not None or a.no_red_flags:
+        data["red_flags"] = a.red_flag or []
+    if a.neuro_deficit is not None or a.no_neuro_deficit:
+        data["neuro_deficits"] = a.neuro_deficit or []
+    for key, value in (("mri_contraindications", a.mri_contraindication), ("contrast_concerns", a.contrast_concern)):
+        if value:
+            data[key] = value
+    r = pathway(data)
+    _emit(r, a.json)
+    return _status_code(r.status)
+
+
 def _read_json(path: str) -> Any:
     from spinemets.errors import InvalidInputError
 
@@ -282,6 +307,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="a test in order: modality=mri,result=positive[,source=harlianto-2024][,unit=lesion] "
         "or se=0.9,sp=0.8,result=negative; repeat for a sequence",
     )
+
+    pw = add("pathway", cmd_pathway, "what to image, how and how fast, for a clinical scenario")
+    pw.add_argument("scenario", nargs="?", help="scenario JSON file or - (flags below add to it)")
+    pw.add_argument("--age", type=int)
+    pw.add_argument("--cancer-history", help="none / current / previous")
+    pw.add_argument("--primary-site", help="e.g. breast, prostate, lung")
+    pw.add_argument("--unknown-primary", type=_bool, metavar="yes|no")
+    pw.add_argument("--her2-positive", type=_bool, metavar="yes|no")
+    pw.add_argument("--triple-negative", type=_bool, metavar="yes|no")
+    pw.add_argument("--treatment-intent", help="curative / palliative")
+    pw.add_argument("--spinal-pain", type=_bool, metavar="yes|no")
+    pw.add_argument("--pain-region", help="cervical / thoracic / lumbar / sacral / multiple")
+    pw.add_argument("--red-flag", action="append", help="a red flag id (repeat); see `spinemets kb show red_flags`")
+    pw.add_argument("--no-red-flags", action="store_true", help="red flags assessed: none")
+    pw.add_argument("--neuro-deficit", action="append", help="motor_weakness / sensory_level / sphincter / gait / radicular (repeat)")
+    pw.add_argument("--no-neuro-deficit", action="store_true", help="examined: no neurological deficit")
+    pw.add_argument("--suspected-cord-compression", type=_bool, metavar="yes|no")
+    pw.add_argument("--suspected-cauda-equina", type=_bool, metavar="yes|no")
+    pw.add_argument("--surveillance", type=_bool, metavar="yes|no", help="asymptomatic routine follow-up")
+    pw.add_argument("--mri-contraindication", action="append", help="non_mr_conditional_device / claustrophobia / metal_artefact")
+    pw.add_argument("--contrast-concern", action="append", help="reduced_renal_function / prior_gadolinium_reaction / pregnancy")
+    pw.add_argument("--purpose", help="for a known lesion: characterise / stage / plan_treatment / follow_up")
 
     a = add("assess", cmd_assess, "every result a case document allows")
     a.add_argument("case", help="case document (JSON file, or - for standard input)")
