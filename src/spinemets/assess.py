@@ -97,6 +97,8 @@ def assess(data: CaseDocument | dict[str, Any], kb: KnowledgeBase | None = None)
                 myelopathy=p.myelopathy, fit_for_surgery=p.fit_for_surgery,
             ),
             kb,
+            sins_result=out.get("sins"),
+            escc_result=out.get("escc"),
         )
     if case.probability is not None:
         out["probability"] = post_test_probability(case.probability, kb)

@@ -9,6 +9,7 @@ for the CLI, the web page and ask.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
@@ -115,6 +116,19 @@ def _refs(numbers: Sequence[int]) -> str:
     return f" [{','.join(str(n) for n in numbers)}]" if numbers else ""
 
 
+@functools.lru_cache(maxsize=4096)
+def _reference(kb: KnowledgeBase, source_id: str, number: int) -> Reference:
+    """References are immutable values; the same source at the same number is built once."""
+    src = kb.source(source_id)
+    return Reference(
+        number=number,
+        source_id=source_id,
+        citation=src.short(),
+        link=src.link(),
+        unverified_citation=src.verification.value == "unverified",
+    )
+
+
 class Citer:
     """Numbers the sources a result cites, in order of first use, and collects draft items."""
 
@@ -167,19 +181,7 @@ class Citer:
         return list(self._draft)
 
     def references(self) -> list[Reference]:
-        out = []
-        for sid, number in sorted(self._order.items(), key=lambda kv: kv[1]):
-            src = self.kb.source(sid)
-            out.append(
-                Reference(
-                    number=number,
-                    source_id=sid,
-                    citation=src.short(),
-                    link=src.link(),
-                    unverified_citation=src.verification.value == "unverified",
-                )
-            )
-        return out
+        return [_reference(self.kb, sid, number) for sid, number in sorted(self._order.items(), key=lambda kv: kv[1])]
 
     def common(self) -> dict[str, object]:
         """Keyword arguments every result needs: references, draft items, version, disclaimer."""

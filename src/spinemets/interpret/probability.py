@@ -133,7 +133,7 @@ def _candidates(t: TestInput, i: int, kb: KnowledgeBase) -> list[tuple[float, fl
     if t.sensitivity is not None and t.specificity is not None:
         return [(t.sensitivity, t.specificity, None)]
     table = kb.table(TABLE)
-    rows = [r for r in table.rows if r.get("modality") == t.modality and r.get("unit") == t.unit]
+    rows = table.where(modality=t.modality, unit=t.unit)
     rows = [r for r in rows if r.get("sensitivity") is not None and r.get("specificity") is not None]
     if not rows:
         modalities = sorted({str(r["modality"]) for r in table.rows if r.get("sensitivity") is not None})
@@ -178,8 +178,8 @@ def post_test_probability(data: ProbabilityInput | dict[str, Any], kb: Knowledge
             lr_pos, lr_neg = likelihood_ratios(se, sp)
             refs, source, population = [], None, None
             if row is not None:
-                same = [r for r in kb.table(TABLE).rows if r.get("modality") == t.modality and r.get("unit") == t.unit
-                        and r.get("sensitivity") == row.get("sensitivity") and r.get("specificity") == row.get("specificity")]
+                same = kb.table(TABLE).where(modality=t.modality, unit=t.unit, sensitivity=row.get("sensitivity"),
+                                             specificity=row.get("specificity"))
                 for r in same:
                     refs.extend(cite.cite_row(TABLE, r))
                 source = ", ".join(dict.fromkeys(s for r in same for s in r.sources))

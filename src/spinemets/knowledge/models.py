@@ -8,6 +8,7 @@ live in :mod:`spinemets.knowledge.loader`.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from enum import StrEnum
 from typing import Any
 
@@ -187,7 +188,27 @@ class Table(_Strict):
         raise UnknownItemError("table row", f"{self.id}.{row_id}")
 
     def where(self, **criteria: Any) -> list[TableRow]:
-        return [r for r in self.rows if all(r.get(k) == v for k, v in criteria.items())]
+        """Rows whose columns equal every criterion (indexed on first use of a set of columns)."""
+        keys = tuple(sorted(criteria))
+        index = self._indexes.get(keys)
+        if index is None:
+            index = {}
+            for r in self.rows:
+                index.setdefault(tuple(_hashable(r.get(k)) for k in keys), []).append(r)
+            self._indexes[keys] = index
+        return list(index.get(tuple(_hashable(criteria[k]) for k in keys), ()))
+
+    @functools.cached_property
+    def _indexes(self) -> dict[tuple[str, ...], dict[tuple[Any, ...], list[TableRow]]]:
+        return {}
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    return value
 
 
 class Manifest(_Strict):

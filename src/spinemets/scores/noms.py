@@ -21,8 +21,8 @@ from spinemets.errors import InvalidInputError
 from spinemets.knowledge.loader import KnowledgeBase, load_kb
 from spinemets.knowledge.models import TableRow
 from spinemets.results import Citer, Component, Result
-from spinemets.scores.escc import EsccInput, escc, parse_grade
-from spinemets.scores.sins import SinsInput, sins
+from spinemets.scores.escc import EsccInput, EsccResult, escc, parse_grade
+from spinemets.scores.sins import SinsInput, SinsResult, sins
 from spinemets.validation import parse
 
 FRAMING = "noms_framing"
@@ -100,8 +100,18 @@ def _framing_row(kb: KnowledgeBase, **criteria: Any) -> TableRow:
     return rows[0]
 
 
-def noms(data: NomsInput | dict[str, Any], kb: KnowledgeBase | None = None) -> NomsResult:
-    """Frame treatment with NOMS; see the module docstring."""
+def noms(
+    data: NomsInput | dict[str, Any],
+    kb: KnowledgeBase | None = None,
+    *,
+    sins_result: SinsResult | None = None,
+    escc_result: EsccResult | None = None,
+) -> NomsResult:
+    """Frame treatment with NOMS; see the module docstring.
+
+    ``sins_result`` / ``escc_result`` let a caller that already scored the same
+    inputs (``assess``) pass the results instead of scoring them again.
+    """
     kb = kb or load_kb()
     inp = parse(NomsInput, data, "noms")
     cite = Citer(kb)
@@ -115,7 +125,7 @@ def noms(data: NomsInput | dict[str, Any], kb: KnowledgeBase | None = None) -> N
         e_in = dict(inp.escc.model_dump(exclude_none=True)) if inp.escc else {}
         if inp.escc_grade is not None:
             e_in["grade"] = inp.escc_grade
-        e = escc(e_in, kb)
+        e = escc_result if escc_result is not None and inp.escc_grade is None else escc(e_in, kb)
         if e.status == "complete":
             grade, severity = e.grade, ("high" if e.high_grade else "low")
             row = next(r for r in kb.table("escc_grades").rows if r["grade"] == grade)
@@ -169,7 +179,7 @@ def noms(data: NomsInput | dict[str, Any], kb: KnowledgeBase | None = None) -> N
     mechanical = None
     total = inp.sins_total
     if total is None and inp.sins is not None:
-        s = sins(inp.sins, kb)
+        s = sins_result if sins_result is not None else sins(inp.sins, kb)
         if s.status == "complete":
             total = s.total
         elif s.category is not None:
