@@ -17,6 +17,7 @@ run: $(STAMP)
 	$(BIN)/spinemets assess examples/full_case.json
 
 test: $(STAMP)
+	./scripts/system-deps.sh
 	$(BIN)/spinemets kb check
 	$(BIN)/python -m pytest -q -n 2
 

@@ -356,7 +356,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("version", help="package and knowledge-base versions")
     v.set_defaults(func=cmd_version)
+
+    # Adapters register their own commands (kept in light modules so that --help stays fast).
+    import importlib
+
+    for module in PLUGIN_COMMANDS:
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name == module:
+                continue
+            raise
+        mod.register(sub, add)
     return p
+
+
+PLUGIN_COMMANDS = ("spinemets.interpret.commands", "spinemets.ask.commands", "spinemets.api.commands")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -140,7 +140,8 @@ class Citer:
     def cite_sources(self, source_ids: Iterable[str]) -> list[int]:
         numbers = []
         for sid in source_ids:
-            self.kb.source(sid)  # raises UnknownSourceError
+            if sid not in self.kb.sources:
+                self.kb.source(sid)  # raises UnknownSourceError
             if sid not in self._order:
                 self._order[sid] = len(self._order) + 1
             numbers.append(self._order[sid])

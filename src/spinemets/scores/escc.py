@@ -11,9 +11,9 @@ it, with the grades still possible.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from spinemets.errors import ContradictoryInputError, InvalidInputError
 from spinemets.knowledge.loader import KnowledgeBase, load_kb
@@ -51,25 +51,27 @@ def parse_grade(value: Any) -> str:
     return grade
 
 
+def _optional_grade(v: Any) -> str | None:
+    if v is None or (isinstance(v, str) and v.strip().lower() in ("", "unknown")):
+        return None
+    return parse_grade(v)
+
+
+EsccGrade = Annotated[str | None, BeforeValidator(_optional_grade)]
+"""An ESCC grade field: canonical grade, or None when not given or 'unknown'."""
+
+
 class EsccInput(BaseModel):
     """A stated grade, the findings, or both (then they must agree).  Unknown findings stay None."""
 
     model_config = ConfigDict(extra="forbid")
 
-    grade: str | None = Field(default=None, description="0, 1a, 1b, 1c, 2 or 3")
+    grade: EsccGrade = Field(default=None, description="0, 1a, 1b, 1c, 2 or 3")
     epidural_disease: bool | None = Field(default=None, description="any epidural tumour")
     thecal_sac_deformed: bool | None = None
     cord_abutted: bool | None = None
     cord_compressed: bool | None = None
     csf_visible: bool | None = Field(default=None, description="CSF visible around the cord at the worst level")
-
-    @field_validator("grade", mode="before")
-    @classmethod
-    def _grade(cls, v: Any) -> str | None:
-        if v is None or (isinstance(v, str) and v.strip().lower() in ("", "unknown")):
-            return None
-        return parse_grade(v)
-
 
 class EsccResult(Result):
     instrument: str = "escc"

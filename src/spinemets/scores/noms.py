@@ -15,13 +15,13 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from spinemets.errors import InvalidInputError
 from spinemets.knowledge.loader import KnowledgeBase, load_kb
 from spinemets.knowledge.models import TableRow
 from spinemets.results import Citer, Component, Result
-from spinemets.scores.escc import EsccInput, EsccResult, escc, parse_grade
+from spinemets.scores.escc import EsccGrade, EsccInput, EsccResult, escc
 from spinemets.scores.sins import SinsInput, SinsResult, sins
 from spinemets.validation import parse
 
@@ -34,20 +34,13 @@ class NomsInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    escc_grade: str | None = Field(default=None, description="ESCC grade 0, 1a, 1b, 1c, 2 or 3")
+    escc_grade: EsccGrade = Field(default=None, description="ESCC grade 0, 1a, 1b, 1c, 2 or 3")
     escc: EsccInput | None = Field(default=None, description="ESCC findings, if no grade is given")
     myelopathy: bool | None = Field(default=None, description="clinical myelopathy or radiculopathy from compression")
     histology: str | None = Field(default=None, description="primary tumour histology, e.g. 'renal cell carcinoma'")
     sins_total: int | None = Field(default=None, ge=0, le=18, description="SINS total 0-18")
     sins: SinsInput | None = Field(default=None, description="SINS components, if no total is given")
     fit_for_surgery: bool | None = Field(default=None, description="can the patient tolerate surgery")
-
-    @field_validator("escc_grade", mode="before")
-    @classmethod
-    def _grade(cls, v: Any) -> str | None:
-        if v is None or (isinstance(v, str) and v.strip().lower() in ("", "unknown")):
-            return None
-        return parse_grade(v)
 
 
 class NomsResult(Result):

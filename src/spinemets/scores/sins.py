@@ -160,12 +160,20 @@ class SinsResult(Result):
 
 def location_of(level: str, kb: KnowledgeBase | None = None) -> tuple[Location, TableRow]:
     """SINS location category of a vertebral level, with the table row that says so."""
-    kb = kb or load_kb()
+    found = _level_map(kb or load_kb()).get(level)
+    if found is None:  # pragma: no cover - the table covers C0-S5, checked by the tests
+        raise InvalidInputError("level", f"{level!r} is in no SINS location category")
+    return found
+
+
+@functools.lru_cache(maxsize=8)
+def _level_map(kb: KnowledgeBase) -> dict[str, tuple[Location, TableRow]]:
+    out: dict[str, tuple[Location, TableRow]] = {}
     for row in kb.table(LEVELS).rows:
         for spec in row["levels"]:
-            if level in level_range(spec):
-                return Location(row["category"]), row
-    raise InvalidInputError("level", f"{level!r} is in no SINS location category")  # pragma: no cover
+            for name in level_range(spec):
+                out[name] = (Location(row["category"]), row)
+    return out
 
 
 def sins(data: SinsInput | dict[str, Any], kb: KnowledgeBase | None = None) -> SinsResult:
