@@ -364,8 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
-            if exc.name == module:
-                continue
+            if exc.name and (module == exc.name or module.startswith(exc.name + ".")):
+                continue  # that adapter is not part of this installation
             raise
         mod.register(sub, add)
     return p
