@@ -2,7 +2,8 @@
 
 Public API (imported lazily so that ``spinemets --help`` stays fast)::
 
-    from spinemets import sins, escc, noms, post_test_probability, assess, load_kb
+    from spinemets import sins, escc, noms, post_test_probability, pathway, assess, load_kb
+    from spinemets import fracture_differential, marrow_signal, quantitative, likely_primaries
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ _EXPORTS = {
     "post_test_probability": "spinemets.interpret.probability",
     "ProbabilityInput": "spinemets.interpret.probability",
     "ProbabilityResult": "spinemets.interpret.probability",
+    "pathway": "spinemets.pathway",
+    "PathwayInput": "spinemets.pathway",
+    "PathwayResult": "spinemets.pathway",
+    "fracture_differential": "spinemets.interpret.fracture",
+    "marrow_signal": "spinemets.interpret.marrow",
+    "quantitative": "spinemets.interpret.quantitative",
+    "likely_primaries": "spinemets.interpret.primaries",
     "assess": "spinemets.assess",
     "CaseDocument": "spinemets.assess",
     "AssessResult": "spinemets.assess",
@@ -33,6 +41,11 @@ _EXPORTS = {
 
 if TYPE_CHECKING:  # pragma: no cover
     from spinemets.assess import AssessResult, CaseDocument, assess
+    from spinemets.interpret.fracture import fracture_differential
+    from spinemets.interpret.marrow import marrow_signal
+    from spinemets.interpret.primaries import likely_primaries
+    from spinemets.interpret.quantitative import quantitative
+    from spinemets.pathway import PathwayInput, PathwayResult, pathway
     from spinemets.interpret.probability import ProbabilityInput, ProbabilityResult, post_test_probability
     from spinemets.knowledge.loader import check_kb, load_kb
     from spinemets.scores.escc import EsccInput, EsccResult, escc

@@ -16,6 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from spinemets.knowledge.loader import KnowledgeBase, load_kb
 from spinemets.interpret.probability import ProbabilityInput, ProbabilityResult, post_test_probability
+from spinemets.interpret.fracture import FractureResult, fracture_differential
+from spinemets.interpret.marrow import MarrowInput, MarrowResult, marrow_signal
+from spinemets.interpret.primaries import PrimariesInput, PrimariesResult, likely_primaries
+from spinemets.interpret.quantitative import QuantitativeInput, QuantitativeResult, quantitative
 from spinemets.pathway import PathwayInput, PathwayResult, pathway
 from spinemets.scores.escc import EsccInput, EsccResult, escc
 from spinemets.scores.noms import NomsInput, NomsResult, noms
@@ -44,6 +48,13 @@ class CaseDocument(BaseModel):
     escc: EsccInput | None = None
     probability: ProbabilityInput | None = None
     pathway: PathwayInput | None = Field(default=None, description="clinical scenario for the imaging pathway")
+    fracture: dict[str, str | bool | float | None] | None = Field(
+        default=None,
+        description="fracture-differential features (feature id -> present/absent/unknown) and pre_test / known_cancer",
+    )
+    marrow: MarrowInput | None = None
+    quantitative: QuantitativeInput | None = None
+    primaries: PrimariesInput | None = None
 
 
 Outcome = Literal["complete", "insufficient_data"]
@@ -59,10 +70,16 @@ class AssessResult(BaseModel):
     noms: NomsResult | None = None
     probability: ProbabilityResult | None = None
     pathway: PathwayResult | None = None
+    fracture: FractureResult | None = None
+    marrow: MarrowResult | None = None
+    quantitative: QuantitativeResult | None = None
+    primaries: PrimariesResult | None = None
 
     @property
     def results(self) -> list[Any]:
-        return [r for r in (self.pathway, self.sins, self.escc, self.noms, self.probability) if r is not None]
+        order = (self.pathway, self.sins, self.escc, self.noms, self.fracture, self.marrow, self.quantitative,
+                 self.primaries, self.probability)
+        return [r for r in order if r is not None]
 
     @property
     def complete(self) -> bool:
@@ -100,6 +117,14 @@ def assess(data: CaseDocument | dict[str, Any], kb: KnowledgeBase | None = None)
             sins_result=out.get("sins"),
             escc_result=out.get("escc"),
         )
+    if case.fracture is not None:
+        out["fracture"] = fracture_differential(case.fracture, kb)
+    if case.marrow is not None:
+        out["marrow"] = marrow_signal(case.marrow, kb)
+    if case.quantitative is not None:
+        out["quantitative"] = quantitative(case.quantitative, kb)
+    if case.primaries is not None:
+        out["primaries"] = likely_primaries(case.primaries, kb)
     if case.probability is not None:
         out["probability"] = post_test_probability(case.probability, kb)
     return AssessResult(

@@ -79,6 +79,10 @@ class Result(BaseModel):
         """Instrument-specific lines placed after the headline."""
         return []
 
+    def closing_lines(self) -> list[str]:
+        """Instrument-specific lines placed after the warnings, before the references (e.g. next steps)."""
+        return []
+
     def to_text(self) -> str:
         lines = [f"{self.instrument.upper()}: {self.headline()}"]
         lines.extend(self.extra_lines())
@@ -101,6 +105,10 @@ class Result(BaseModel):
                 "! DRAFT: this result uses unverified knowledge-base items awaiting review: "
                 + ", ".join(self.draft_items)
             )
+        closing = self.closing_lines()
+        if closing:
+            lines.append("")
+            lines.extend(closing)
         if self.references:
             lines.append("")
             lines.append("References")

@@ -1,0 +1,383 @@
+"""Osteoporotic vs malignant vertebral fracture: likelihood ratios checked by hand against the table rows.
+
+Figures (tables/fracture_features.yaml, clinical-facts F1):
+- convex_posterior_border: Cuénod 1996, 21/30 malignant vs 4/63 osteoporotic -> LR+ 0.700/0.0635 = 11.0, LR- 0.32
+- pedicle_involvement: Cuénod, 24/30 vs 4/63 -> LR+ 0.800/0.0635 = 12.6, LR- 0.21
+- diffuse_low_t1_signal: Cuénod, 23/30 vs 12/63 -> LR+ 4.0, LR- 0.29
+- epidural_mass: Cuénod, 24/30 vs 0/63 -> LR+ not finite (null), LR- 0.20/1.0 = 0.20
+- diffusion_restriction: Suh 2018 pooled Se 0.92 / Sp 0.91 -> LR+ 10.2, LR- 0.09
+- retropulsed_fragment (favours osteoporosis): 10/63 vs 0/30 -> LR+ not finite, LR- 0.84
+- spared_normal_marrow (favours osteoporosis): 43/63 vs 4/30 -> LR+ 5.1, LR- 0.37
+- fluid_sign (favours osteoporosis): Baur 2002, 21/52 vs 2/35 -> LR+ 7.1, LR- 0.63
+For a row favouring osteoporosis the ratio for malignancy is the reciprocal (the table's description).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from spinemets.errors import ContradictoryInputError, InvalidInputError, SpinemetsError
+from spinemets.interpret.fracture import FractureInput, Presence, fracture_differential, post_test
+from spinemets.knowledge.loader import load_kb
+
+KB = load_kb()
+ROWS = KB.table("fracture_features").rows
+IDS = [r.id for r in ROWS]
+MALIGNANT_IDS = [r.id for r in ROWS if r["favours"] == "malignant"]
+OSTEOPOROTIC_IDS = [r.id for r in ROWS if r["favours"] == "osteoporotic"]
+WITH_LR = [r.id for r in ROWS if r.get("lr_positive") is not None or r.get("lr_negative") is not None]
+
+
+def odds_to_p(pre: float, lr: float) -> float:
+    odds = pre / (1 - pre) * lr
+    return odds / (1 + odds)
+
+
+def test_table_vocabulary():
+    assert {r["favours"] for r in ROWS} == {"malignant", "osteoporotic"}
+    assert {r["modality"] for r in ROWS} <= {"ct", "mri", "ct_or_mri"}
+    assert sorted(WITH_LR) == sorted([
+        "convex_posterior_border", "epidural_mass", "pedicle_involvement", "diffuse_low_t1_signal",
+        "diffusion_restriction", "retropulsed_fragment", "spared_normal_marrow", "fluid_sign",
+    ])
+
+
+def test_worked_example_three_features_with_pre_test():
+    # 11.0 (convex, LR+) x 12.6 (pedicle, LR+) x 1/0.63 (fluid sign absent: 1 / LR- for osteoporosis = 1.587)
+    # = 220.0; pre-test 30%: odds 0.4286 x 220.0 = 94.29 -> 94.29/95.29 = 98.95%.
+    r = fracture_differential({
+        "convex_posterior_border": "present", "pedicle_involvement": True, "fluid_sign": "absent", "pre_test": 0.30,
+    })
+    assert r.status == "complete"
+    assert r.combined_lr == pytest.approx(11.0 * 12.6 / 0.63)
+    assert r.combined_lr == pytest.approx(220.0, abs=0.05)
+    assert r.leaning == "malignant"
+    assert r.post_test == pytest.approx(0.9895, abs=0.0001)
+    assert r.features_with_lr == 3
+    fluid = next(f for f in r.findings if f.feature == "fluid_sign")
+    assert fluid.points_to == "malignant" and fluid.lr_malignant == pytest.approx(1.587, abs=0.001)
+    assert fluid.lr_basis == "1 / LR- 0.63 for osteoporosis"
+    assert any(n.code == "independence" for n in r.notices)
+    # The independence caveat cites the Bayes statement's sources.
+    ind = next(n for n in r.notices if n.code == "independence")
+    assert ind.kb_items == ["performance.bayes.conditional_independence"] and ind.refs
+
+
+def test_single_feature_post_test():
+    # Restricted diffusion present, LR+ 10.2; pre-test 10%: odds 0.1111 x 10.2 = 1.1333 -> 53.1%.
+    r = fracture_differential({"diffusion_restriction": "present", "pre_test": 0.10})
+    assert r.combined_lr == pytest.approx(10.2)
+    assert r.post_test == pytest.approx(0.53125, abs=0.00001)
+    assert not any(n.code == "independence" for n in r.notices)  # one ratio: nothing multiplied
+
+
+def test_osteoporotic_feature_reciprocal():
+    # Spared normal marrow present: 1 / 5.1 = 0.196 for malignancy; pre-test 50% -> 0.196/1.196 = 16.4%.
+    r = fracture_differential({"spared_normal_marrow": "present", "pre_test": 0.5})
+    assert r.combined_lr == pytest.approx(1 / 5.1)
+    assert r.leaning == "osteoporotic"
+    assert r.post_test == pytest.approx(0.1639, abs=0.0001)
+    assert r.findings[0].lr_basis == "1 / LR+ 5.1 for osteoporosis"
+    assert any(s.statement == "fracture.osteoporotic_collapse_evolves" for s in r.next_steps)
+
+
+def test_absent_features():
+    # Epidural mass absent: LR- 0.20; retropulsed fragment absent: 1/0.84 = 1.190. Product 0.238.
+    r = fracture_differential({"epidural_mass": False, "retropulsed_fragment": "absent"})
+    assert r.combined_lr == pytest.approx(0.20 / 0.84)
+    assert r.leaning == "osteoporotic"
+    assert r.post_test is None and r.pre_test is None
+    assert any(n.code == "no_pre_test" for n in r.notices)
+
+
+def test_infinite_ratio_left_out():
+    # Epidural mass present: 24/30 vs 0/63, no false positives -> no finite LR+; direction only.
+    r = fracture_differential({"epidural_mass": "present", "pre_test": 0.2})
+    f = r.findings[0]
+    assert f.lr_malignant is None
+    assert f.lr_basis == "no finite likelihood ratio (no false positives in the source study)"
+    assert r.combined_lr is None and r.post_test is None
+    assert r.leaning == "malignant"
+    assert r.leaning_basis == "direction of present features without published likelihood ratios"
+    assert any(n.code == "no_update" for n in r.notices)
+    assert "not in this figure" not in r.to_text()
+
+
+def test_direction_only_feature():
+    r = fracture_differential({"other_spinal_metastases": "present"})
+    assert r.findings[0].lr_basis == "no published likelihood ratio"
+    assert r.leaning == "malignant"
+    r = fracture_differential({"other_spinal_metastases": "absent"})
+    assert r.leaning == "indeterminate"  # absence of a sign without figures is not weighed
+    assert r.findings[0].points_to == "osteoporotic"
+
+
+def test_unweighable_sign_against_the_ratio_makes_it_indeterminate():
+    # Cortical destruction (malignant, no finite ratio: Kubota 2005 100% accuracy) with spared marrow
+    # (osteoporotic, 1/5.1): the ratio says osteoporotic, but a sign it cannot weigh says malignant.
+    r = fracture_differential({"cortical_destruction": "present", "spared_normal_marrow": "present", "pre_test": 0.5})
+    assert r.combined_lr == pytest.approx(1 / 5.1)
+    assert r.leaning == "indeterminate"
+    assert "cannot be weighed" in r.leaning_basis
+    assert any(n.code == "signs_conflict" for n in r.notices)
+    assert r.next_steps[-1].statement == "fracture.next_steps_when_indeterminate"
+    assert "not in this figure (no likelihood ratio): cortical_destruction" in r.to_text()
+
+
+def test_conflicting_ratios_are_weighed():
+    # Pedicle 12.6 x fluid sign present 1/7.1 = 1.775 -> leaning malignant, with the conflict notice.
+    r = fracture_differential({"pedicle_involvement": "present", "fluid_sign": "present"})
+    assert r.combined_lr == pytest.approx(12.6 / 7.1)
+    assert r.leaning == "malignant"
+    assert any(n.code == "signs_conflict" for n in r.notices)
+
+
+def test_exactly_balanced_is_indeterminate():
+    # No pair of table rows multiplies to exactly 1, so the boundary is checked on the leaning helper.
+    from spinemets.interpret.fracture import _leaning
+
+    assert _leaning(11.0 * (1 / 11.0), set())[0] == "indeterminate"
+    assert _leaning(None, set())[0] == "indeterminate"
+    assert _leaning(None, {"malignant", "osteoporotic"})[0] == "indeterminate"
+
+
+def test_pre_test_from_kb_known_cancer():
+    # Up to one-third of VCFs in known cancer are benign (BJR 2016) -> malignant at least 1 - 0.3333 = 0.6667.
+    # Restricted diffusion absent: LR- 0.09; odds 2.0003 x 0.09 = 0.1800 -> at least 15.26%.
+    r = fracture_differential({"diffusion_restriction": "absent", "known_cancer": True, "pre_test_from_kb": True})
+    assert r.pre_test == pytest.approx(0.6667)
+    assert r.post_test == pytest.approx(odds_to_p(0.6667, 0.09))
+    assert r.post_test == pytest.approx(0.1526, abs=0.0001)
+    assert r.post_test_is_lower_bound
+    assert any(ref.source_id == "bjr-2016" for ref in r.references)
+    assert any(n.code == "population_pre_test" for n in r.notices)
+    text = r.to_text()
+    assert "post-test probability of malignancy at least 15.3%" in text
+    assert "pre-test at least 66.7%: up to one-third" in text
+
+
+def test_malignant_leaning_without_known_cancer_points_to_histology():
+    r = fracture_differential({"pedicle_involvement": "present", "known_cancer": False})
+    ids = [s.statement for s in r.next_steps]
+    assert ids == ["imaging.unknown_primary.histology", "imaging.unknown_primary.body_ct",
+                   "fracture.next_steps_when_indeterminate"]
+    assert all(s.refs for s in r.next_steps)
+    assert any(n.kb_items == ["fracture.benign_collapse_mimicking_malignancy"] for n in r.notices)
+
+
+def test_known_cancer_malignant_leaning_adds_caveat():
+    r = fracture_differential({"convex_posterior_border": "present", "known_cancer": True})
+    assert any(n.kb_items == ["fracture.benign_in_known_cancer"] for n in r.notices)
+
+
+def test_source_disagreement_caveats():
+    r = fracture_differential({"intense_enhancement": "present", "high_t2_signal": "present"})
+    items = [i for n in r.notices for i in n.kb_items]
+    assert "fracture.enhancement_evidence_differs" in items
+    assert "fracture.t2_signal_evidence_differs" in items
+    r = fracture_differential({"diffuse_low_t1_signal": "present", "spared_normal_marrow": "absent"})
+    assert [i for n in r.notices for i in n.kb_items].count("fracture.yuh_rule_limits") == 1
+
+
+def test_nothing_known_is_insufficient_data():
+    r = fracture_differential({})
+    assert r.status == "insufficient_data"
+    assert r.missing == [f"fracture.{i}" for i in IDS]
+    assert r.combined_lr is None and r.post_test is None and r.leaning == "indeterminate"
+    # Largest |ln LR| first: pedicle ln 12.6 = 2.53; diffusion ln(1/0.09) = 2.41; convex ln 11 = 2.40;
+    # fluid ln 7.1 = 1.96; spared ln 5.1 = 1.63; epidural ln(1/0.2) = 1.61; diffuse T1 ln 4 = 1.39;
+    # retropulsed ln 1.19 = 0.17.
+    assert [u.feature for u in r.most_informative_unknown] == [
+        "pedicle_involvement", "diffusion_restriction", "convex_posterior_border", "fluid_sign",
+        "spared_normal_marrow", "epidural_mass", "diffuse_low_t1_signal", "retropulsed_fragment",
+    ]
+    assert r.summary == "insufficient data: no feature given as present or absent; give at least one of the 26 features"
+    r = fracture_differential({f: "unknown" for f in IDS} | {"pre_test": 0.3})
+    assert r.status == "insufficient_data" and r.post_test is None and r.pre_test == 0.3
+
+
+def test_informative_unknown_flags_a_change_of_leaning():
+    # Current: convex present -> 11.0, malignant. Diffusion absent would give 11.0 x 0.09 = 0.99 -> osteoporotic.
+    r = fracture_differential({"convex_posterior_border": "present"})
+    d = next(u for u in r.most_informative_unknown if u.feature == "diffusion_restriction")
+    assert (d.lr_if_present, d.lr_if_absent) == (pytest.approx(10.2), pytest.approx(0.09))
+    assert d.leaning_if_absent == "osteoporotic" and d.changes_leaning
+    p = next(u for u in r.most_informative_unknown if u.feature == "pedicle_involvement")
+    assert p.leaning_if_absent == "malignant"  # 11.0 x 0.21 = 2.31
+    assert not p.changes_leaning
+    assert "convex_posterior_border" not in [u.feature for u in r.most_informative_unknown]
+
+
+@pytest.mark.parametrize("value,expected", [
+    (True, "present"), (False, "absent"), (None, "unknown"), ("Present", "present"), (" absent ", "absent"),
+    ("UNKNOWN", "unknown"), (Presence.present, "present"),
+])
+def test_value_spellings(value, expected):
+    r = fracture_differential({"fluid_sign": value})
+    if expected == "unknown":
+        assert r.status == "insufficient_data"
+    else:
+        assert r.findings[0].value.value == expected
+
+
+def test_model_input():
+    r = fracture_differential(FractureInput(features={"fluid_sign": Presence.present}, pre_test=0.5))
+    assert r.combined_lr == pytest.approx(1 / 7.1)
+
+
+def test_text_reads_well():
+    text = fracture_differential({"convex_posterior_border": "present", "pre_test": 0.1}).to_text()
+    lines = text.splitlines()
+    assert lines[0] == "FRACTURE: leaning malignant: combined likelihood ratio 11.0 for malignancy from 1 feature with published ratios"
+    # 0.1/0.9 x 11.0 = 1.222 -> 55.0%
+    assert lines[1].startswith("  post-test probability of malignancy 55.0% [")
+    assert "  convex_posterior_border: present (Convex (bulging) posterior border of the vertebral body) - favours malignant; LR 11.0 for malignancy (the table's LR+) [" in text
+    assert "Next steps the sources give:" in text
+    assert "Not yet assessed, largest likelihood ratios first" in text
+    assert text.index("Next steps") > text.index("convex_posterior_border: present")
+    assert "References" in text and "Decision support for healthcare professionals" in text
+
+
+# --- errors -------------------------------------------------------------------------------------------
+
+
+def test_unknown_feature_lists_allowed():
+    with pytest.raises(InvalidInputError) as exc:
+        fracture_differential({"bulging_wall": "present"})
+    assert str(exc.value) == (
+        "fracture.bulging_wall: unknown feature; allowed features: " + ", ".join(sorted(IDS))
+        + "; other fields: pre_test, known_cancer, pre_test_from_kb"
+    )
+    assert exc.value.field == "fracture.bulging_wall"
+    with pytest.raises(InvalidInputError) as exc:
+        fracture_differential(FractureInput(features={"nope": Presence.present}))
+    assert str(exc.value).startswith("fracture.nope: unknown feature; allowed features: cancellous_destruction, ")
+
+
+@pytest.mark.parametrize("data,message", [
+    ({"fluid_sign": "maybe"},
+     "fracture.fluid_sign: 'maybe' is not allowed; allowed values: 'present', 'absent', 'unknown' (or true, false, null)"),
+    ({"fluid_sign": 1},
+     "fracture.fluid_sign: 1 is not allowed; allowed values: 'present', 'absent', 'unknown' (or true, false, null)"),
+    ({"pre_test": 1.5}, "fracture.pre_test: input should be less than or equal to 1 (got 1.5)"),
+    ({"pre_test": -0.1}, "fracture.pre_test: input should be greater than or equal to 0 (got -0.1)"),
+    ({"pre_test": float("nan")}, "fracture.pre_test: input should be a finite number (got nan)"),
+    ({"pre_test": "high"}, "fracture.pre_test: input should be a valid number, unable to parse string as a number (got 'high')"),
+    ({"pre_test": True}, "fracture.pre_test: expected a probability between 0 and 1, got True"),
+    ({"known_cancer": "maybe"}, "fracture.known_cancer: input should be a valid boolean, unable to interpret input (got 'maybe')"),
+    ({"pre_test_from_kb": True},
+     "fracture.known_cancer: the knowledge base gives a pre-test figure only for these populations: known_cancer; "
+     "set known_cancer to true or give pre_test"),
+    ({"pre_test_from_kb": True, "known_cancer": False},
+     "fracture.known_cancer: the knowledge base gives a pre-test figure only for these populations: known_cancer; "
+     "set known_cancer to true or give pre_test"),
+    ([1, 2], "fracture: expected an object, got list"),
+])
+def test_invalid_inputs(data, message):
+    with pytest.raises(InvalidInputError) as exc:
+        fracture_differential(data)
+    assert str(exc.value) == message
+
+
+def test_pre_test_given_and_from_kb_contradict():
+    with pytest.raises(ContradictoryInputError) as exc:
+        fracture_differential({"pre_test": 0.3, "pre_test_from_kb": True, "known_cancer": True})
+    assert str(exc.value) == (
+        "contradictory input (fracture.pre_test, fracture.pre_test_from_kb): "
+        "give a pre-test probability or ask for the knowledge-base figure, not both"
+    )
+
+
+def test_none_is_nothing_known():
+    assert fracture_differential(None).status == "insufficient_data"
+
+
+# --- properties ---------------------------------------------------------------------------------------
+
+values = st.sampled_from(["present", "absent", "unknown"])
+assignments = st.dictionaries(st.sampled_from(IDS), values, max_size=len(IDS))
+
+
+@settings(max_examples=150, deadline=None)
+@given(findings=assignments, pre=st.floats(0.01, 0.99), feature=st.sampled_from(MALIGNANT_IDS))
+def test_adding_a_malignant_sign_never_lowers_malignancy(findings, pre, feature):
+    before = dict(findings)
+    before[feature] = "unknown"
+    after = dict(before)
+    after[feature] = "present"
+    r0 = fracture_differential(before | {"pre_test": pre})
+    r1 = fracture_differential(after | {"pre_test": pre})
+    p0 = r0.post_test if r0.post_test is not None else pre
+    p1 = r1.post_test if r1.post_test is not None else pre
+    assert p1 >= p0 - 1e-12
+    if r0.combined_lr is not None and r1.combined_lr is not None:
+        assert r1.combined_lr >= r0.combined_lr * (1 - 1e-12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(findings=assignments, pre=st.floats(0.01, 0.99), feature=st.sampled_from(OSTEOPOROTIC_IDS))
+def test_adding_an_osteoporotic_sign_never_raises_malignancy(findings, pre, feature):
+    before = dict(findings) | {feature: "unknown"}
+    after = dict(before) | {feature: "present"}
+    p0 = fracture_differential(before | {"pre_test": pre}).post_test
+    p1 = fracture_differential(after | {"pre_test": pre}).post_test
+    if p0 is not None and p1 is not None:
+        assert p1 <= p0 + 1e-12
+
+
+@settings(max_examples=150, deadline=None)
+@given(findings=assignments, pre=st.floats(0.0, 1.0))
+def test_post_test_is_bayes_on_the_combined_ratio(findings, pre):
+    r = fracture_differential(findings | {"pre_test": pre})
+    ratios = [f.lr_malignant for f in r.findings if f.lr_malignant is not None]
+    if not ratios:
+        assert r.combined_lr is None and r.post_test is None
+        return
+    assert r.combined_lr == pytest.approx(math.prod(ratios))
+    assert 0.0 <= r.post_test <= 1.0
+    if 0 < pre < 1:
+        assert r.post_test == pytest.approx(odds_to_p(pre, r.combined_lr))
+        if r.combined_lr > 1:
+            assert r.post_test >= pre - 1e-12
+        else:
+            assert r.post_test <= pre + 1e-12
+    assert r.leaning in ("malignant", "osteoporotic", "indeterminate")
+
+
+@settings(max_examples=100, deadline=None)
+@given(findings=assignments)
+def test_order_of_input_does_not_matter(findings):
+    a = fracture_differential(findings)
+    b = fracture_differential(dict(reversed(list(findings.items()))))
+    assert (a.combined_lr, a.leaning, a.status) == (b.combined_lr, b.leaning, b.status)
+
+
+def test_post_test_extremes():
+    assert post_test(0.0, 50.0) == 0.0 and post_test(1.0, 0.01) == 1.0
+    assert post_test(0.5, 1.0) == pytest.approx(0.5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(
+    st.none(), st.integers(), st.text(max_size=5), st.lists(st.integers(), max_size=2),
+    st.dictionaries(
+        st.one_of(st.sampled_from(IDS + ["pre_test", "known_cancer", "pre_test_from_kb"]), st.text(max_size=8)),
+        st.one_of(st.none(), st.booleans(), st.floats(allow_nan=True, allow_infinity=True), st.integers(),
+                  st.text(max_size=8), st.sampled_from(["present", "absent", "unknown"])),
+        max_size=6,
+    ),
+))
+def test_arbitrary_input_raises_only_our_errors(data):
+    try:
+        r = fracture_differential(data)
+    except SpinemetsError:
+        return
+    assert r.status in ("complete", "insufficient_data")
+    assert r.disclaimer and r.kb_version
+    if r.post_test is not None:
+        assert 0 <= r.post_test <= 1 and not math.isnan(r.post_test)
+    r.to_text()

@@ -1,0 +1,305 @@
+"""Quantitative cut-offs (tables/quantitative_cutoffs.yaml, clinical-facts E1-E4), checked by hand.
+
+Chemical shift: SIR = OP/IP, drop = (IP - OP)/IP x 100 = (1 - SIR) x 100 (Skeletal Radiol 2018 definition).
+SIR rows (malignant side): Zajick 2005 >= 0.80*, Douis 2016 >= 0.8*, El-Samie 2015 > 1.0, Mijaljevic 2024 > 0.82,
+Perry 2018 >= 0.856 (untreated / treated / irradiated).  Drop rows: seed 003 < 20, Ragab < 35*, Kenneally < 20,
+Skeletal Radiol 2018 < 25, Eur Radiol Exp 2025 <= 19.8.  Dixon: Schmeel 2018a < 6.40, Eur Radiol Exp 2025
+<= 18.3.  ADC: Mijaljevic <= 1.57, Park 2016 < 1.14, Kwack < 0.995, Geith < 1.7, Park (marrow) < 0.695,
+Schmeel < 1.08, Pozzi < 0.952, Hajalioghli < 0.958.  CT: Ulano 2016 mean < 885 and max < 1060, PMID 31469323
+mean < 881, Azar 2021 max 1060 (biopsied, half treated; did not transfer).  (* draft)
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from pathlib import Path
+
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from spinemets.errors import ContradictoryInputError, InvalidInputError, SpinemetsError
+from spinemets.interpret.quantitative import MEASURES, SYMBOLS, QuantitativeInput, quantitative
+from spinemets.knowledge.loader import load_kb
+
+KB = load_kb()
+ROWS = KB.table("quantitative_cutoffs").rows
+
+
+def sides(r, measure):
+    return {c.cutoff: c.side for c in r.comparisons if c.measure == measure}
+
+
+def test_table_vocabulary():
+    for row in ROWS:
+        assert row["measure"] in MEASURES, row.id
+        assert row["malignant_if"] in SYMBOLS, row.id
+        assert row.get("lesion_treatment") in (None, "untreated", "treated", "irradiated", "mixed"), row.id
+
+
+def test_chemical_shift_from_intensities():
+    # IP 200, OP 180: SIR 180/200 = 0.90; drop (200 - 180)/200 x 100 = 10%.
+    r = quantitative({"in_phase": 200, "opposed_phase": 180})
+    assert r.values == {"chemical_shift_sir": pytest.approx(0.9), "chemical_shift_drop_percent": pytest.approx(10.0)}
+    assert sides(r, "chemical_shift_sir") == {
+        "zajick-2005-sir": "malignant",        # 0.90 >= 0.80
+        "douis-2016-sir": "malignant",         # 0.90 >= 0.8
+        "el-samie-2015-sir": "benign",         # 0.90 not > 1.0
+        "mijaljevic-2024-sir": "malignant",    # 0.90 > 0.82
+        "perry-2018-sir-untreated": "malignant",  # 0.90 >= 0.856
+        "perry-2018-sir-treated": "malignant",
+        "perry-2018-sir-irradiated": "malignant",
+    }
+    assert set(sides(r, "chemical_shift_drop_percent").values()) == {"malignant"}  # 10 below 20, 35, 25, 19.8
+    summary = {m.measure: (m.malignant_side, m.benign_side) for m in r.by_measure}
+    assert summary == {"chemical_shift_sir": (6, 1), "chemical_shift_drop_percent": (5, 0)}
+    assert r.summary == (
+        "chemical-shift SIR 0.9: malignant side of 6 of 7 cut-offs; "
+        "chemical-shift signal drop 10%: malignant side of 5 of 5 cut-offs"
+    )
+    assert any(n.code == "sources_differ" and "SIR 0.9" in n.message for n in r.notices)
+    assert r.components[0].note == "computed from in-phase 200 and opposed-phase 180"
+    assert r.components[0].kb_items == ["quant.chemical_shift.definitions"]
+    # Draft rows (Zajick, Douis, Ragab) are flagged.
+    assert {"quantitative_cutoffs.zajick-2005-sir", "quantitative_cutoffs.douis-2016-sir",
+            "quantitative_cutoffs.ragab-2009-drop"} <= set(r.draft_items)
+    assert next(c for c in r.comparisons if c.cutoff == "zajick-2005-sir").draft
+
+
+def test_every_row_of_the_measure_is_compared_once():
+    r = quantitative({"sir": 0.5})
+    for measure in ("chemical_shift_sir", "chemical_shift_drop_percent"):
+        expected = [row.id for row in ROWS if row["measure"] == measure]
+        assert [c.cutoff for c in r.comparisons if c.measure == measure] == expected
+
+
+def test_exactly_at_the_cut_off():
+    # IP 100, OP 80 -> SIR 0.80 and drop 20% exactly (float 1 - 0.8 = 0.19999999999999996 must not count as < 20).
+    r = quantitative({"in_phase": 100, "opposed_phase": 80})
+    z = next(c for c in r.comparisons if c.cutoff == "zajick-2005-sir")
+    assert (z.side, z.at_threshold) == ("malignant", True)        # >= 0.80
+    s = next(c for c in r.comparisons if c.cutoff == "seed-003-drop-20")
+    assert (s.side, s.at_threshold) == ("benign", True)           # 20 is not < 20
+    assert any(n.code == "at_threshold" for n in r.notices)
+    assert quantitative({"sir": 0.8}).values == r.values
+    assert quantitative({"drop_percent": 20}).values == r.values
+
+
+def test_drop_given_directly():
+    # Drop 30% -> SIR 0.70: every SIR cut-off on the benign side; among drops only Ragab's 35% calls it malignant.
+    r = quantitative({"drop_percent": 30})
+    assert r.values["chemical_shift_sir"] == pytest.approx(0.7)
+    assert set(sides(r, "chemical_shift_sir").values()) == {"benign"}
+    assert [k for k, v in sides(r, "chemical_shift_drop_percent").items() if v == "malignant"] == ["ragab-2009-drop"]
+
+
+def test_signal_gain_is_allowed():
+    # Kenneally 2015: two benign lesions gained signal. OP > IP -> SIR 1.25, drop -25%.
+    r = quantitative({"in_phase": 100, "opposed_phase": 125})
+    assert r.values == {"chemical_shift_sir": pytest.approx(1.25), "chemical_shift_drop_percent": pytest.approx(-25)}
+    assert sides(r, "chemical_shift_sir")["el-samie-2015-sir"] == "malignant"  # 1.25 > 1.0
+
+
+def test_consistent_spellings_accepted():
+    r = quantitative({"in_phase": 200, "opposed_phase": 180, "sir": 0.9, "drop_percent": 10.2})
+    assert r.values["chemical_shift_sir"] == pytest.approx(0.9)  # the intensities win
+
+
+def test_dixon_fat_fraction():
+    # 12%: above Schmeel's 6.40 (benign side), at or below 18.3 (malignant side).
+    r = quantitative({"dixon_fat_fraction_percent": 12})
+    assert sides(r, "dixon_fat_fraction_percent") == {"schmeel-2018a-pdff": "benign", "eur-radiol-exp-2025-fat": "malignant"}
+    assert any(n.kb_items == ["quant.dixon.thresholds_differ"] for n in r.notices)
+    r = quantitative({"dixon_fat_fraction_percent": 18.3})
+    c = next(c for c in r.comparisons if c.cutoff == "eur-radiol-exp-2025-fat")
+    assert (c.side, c.at_threshold) == ("malignant", True)  # <= 18.3
+
+
+def test_adc():
+    # ADC 1.0: <= 1.57 M; < 1.14 M; < 0.995 no; < 1.7 M; < 0.695 no; < 1.08 M; < 0.952 no; < 0.958 no.
+    r = quantitative({"adc": 1.0})
+    assert [k for k, v in sides(r, "adc").items() if v == "malignant"] == [
+        "mijaljevic-2024-adc", "park-2016-adc", "geith-adc", "schmeel-adc"]
+    assert r.by_measure[0].malignant_side == 4 and r.by_measure[0].benign_side == 4
+    assert any(n.kb_items == ["quant.adc.sequence_dependent"] for n in r.notices)
+
+
+def test_ct_attenuation_untreated_and_treated():
+    # Mean 700 < 885 and < 881; max 900 < 1060.
+    r = quantitative({"ct_mean_hu": 700, "ct_max_hu": 900, "treated": False})
+    assert set(sides(r, "ct_mean_hu").values()) == {"malignant"}
+    assert all(c.applicable for c in r.comparisons)
+    assert any(n.kb_items == ["quant.ct.azar_limits"] for n in r.notices)
+    azar = next(c for c in r.comparisons if c.cutoff == "azar-2021-max-hu")
+    assert "did not transfer" in azar.caveat
+    r = quantitative({"ct_mean_hu": 700, "ct_max_hu": 900, "treated": True})
+    na = {c.cutoff for c in r.comparisons if not c.applicable}
+    assert na == {"ulano-2016-mean-hu", "ulano-2016-max-hu", "pmid-31469323-mean-hu"}
+    assert next(c for c in r.comparisons if c.cutoff == "ulano-2016-mean-hu").not_applicable_reason == (
+        "derived in untreated lesions; this lesion was treated")
+    assert r.summary == (
+        "CT mean attenuation 700 HU: no applicable cut-off (2 derived in lesions of another treatment state); "
+        "CT maximum attenuation 900 HU: malignant side of 1 of 1 cut-off (1 not applicable)"
+    )
+    items = [i for n in r.notices for i in n.kb_items]
+    assert "ct.enostosis_thresholds_untreated_only" in items and "quant.ct.treated_lesions_sclerose" in items
+
+
+def test_treatment_state_for_chemical_shift():
+    r = quantitative({"sir": 0.9, "treated": False})
+    assert {c.cutoff for c in r.comparisons if not c.applicable} == {"perry-2018-sir-treated", "perry-2018-sir-irradiated"}
+    r = quantitative({"sir": 0.9, "treated": True})
+    assert {c.cutoff for c in r.comparisons if not c.applicable} == {"perry-2018-sir-untreated"}
+    r = quantitative({"sir": 0.9})
+    assert all(c.applicable for c in r.comparisons)
+    assert any(n.code == "treatment_unknown" for n in r.notices)
+
+
+def test_nothing_given():
+    r = quantitative({})
+    assert r.status == "insufficient_data"
+    assert r.missing[0] == "quantitative.in_phase and quantitative.opposed_phase, or quantitative.sir, or quantitative.drop_percent"
+    assert quantitative(None).status == "insufficient_data"
+    assert quantitative({"treated": True}).status == "insufficient_data"
+
+
+def test_text():
+    r = quantitative(QuantitativeInput(in_phase=200, opposed_phase=180))
+    text = r.to_text()
+    assert "  chemical-shift SIR 0.9:" in text
+    assert "    malignant if > 0.82 (mijaljevic-2024-sir): MALIGNANT side; Se 93.6%, Sp 88.5%, AUC 0.953 [" in text
+    assert "      benign versus malignant vertebral bone marrow lesions, 1.5 T; 102 oncology patients" in text
+    assert "Caveat: Single centre." in text
+    assert "DRAFT" in text and "Decision support for healthcare professionals" in text
+
+
+# --- errors -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("data,message", [
+    ({"in_phase": 0, "opposed_phase": 10}, "quantitative.in_phase: input should be greater than 0 (got 0)"),
+    ({"in_phase": -5, "opposed_phase": 10}, "quantitative.in_phase: input should be greater than 0 (got -5)"),
+    ({"in_phase": 10, "opposed_phase": -1}, "quantitative.opposed_phase: input should be greater than or equal to 0 (got -1)"),
+    ({"in_phase": 100},
+     "quantitative: give both in_phase and opposed_phase (signal intensities from the same region of interest), or sir or drop_percent"),
+    ({"opposed_phase": 100},
+     "quantitative: give both in_phase and opposed_phase (signal intensities from the same region of interest), or sir or drop_percent"),
+    ({"sir": -0.1}, "quantitative.sir: input should be greater than or equal to 0 (got -0.1)"),
+    ({"drop_percent": 150}, "quantitative.drop_percent: input should be less than or equal to 100 (got 150)"),
+    ({"dixon_fat_fraction_percent": 120}, "quantitative.dixon_fat_fraction_percent: input should be less than or equal to 100 (got 120)"),
+    ({"dixon_fat_fraction_percent": -1}, "quantitative.dixon_fat_fraction_percent: input should be greater than or equal to 0 (got -1)"),
+    ({"adc": 0}, "quantitative.adc: input should be greater than 0 (got 0)"),
+    ({"adc": 1570}, "quantitative.adc: 1570.0 looks like a value in x10^-6 mm2/s; give ADC in x10^-3 mm2/s (e.g. 1.57)"),
+    ({"ct_mean_hu": float("inf")}, "quantitative.ct_mean_hu: input should be a finite number (got inf)"),
+    ({"in_phase": True, "opposed_phase": 1}, "quantitative.in_phase: expected a number, got True"),
+    ({"ct_max_hu": "dense"}, "quantitative.ct_max_hu: input should be a valid number, unable to parse string as a number (got 'dense')"),
+    ({"hu": 800}, "quantitative.hu: unknown field; allowed fields: adc, ct_max_hu, ct_mean_hu, dixon_fat_fraction_percent, "
+                  "drop_percent, in_phase, opposed_phase, sir, treated"),
+    ([200, 180], "quantitative: expected an object, got list"),
+])
+def test_invalid_inputs(data, message):
+    with pytest.raises(InvalidInputError) as exc:
+        quantitative(data)
+    assert str(exc.value) == message
+
+
+@pytest.mark.parametrize("data,message", [
+    ({"in_phase": 200, "opposed_phase": 180, "sir": 0.5},
+     "contradictory input (quantitative.in_phase, quantitative.sir): these give SIR 0.9 and 0.5 (drop 10% and 50%); "
+     "give one chemical-shift measurement, or consistent ones"),
+    ({"sir": 0.9, "drop_percent": 30},
+     "contradictory input (quantitative.sir, quantitative.drop_percent): these give SIR 0.9 and 0.7 (drop 10% and 30%); "
+     "give one chemical-shift measurement, or consistent ones"),
+    ({"ct_mean_hu": 900, "ct_max_hu": 800},
+     "contradictory input (quantitative.ct_mean_hu, quantitative.ct_max_hu): the maximum (800 HU) is below the mean (900 HU)"),
+])
+def test_contradictions(data, message):
+    with pytest.raises(ContradictoryInputError) as exc:
+        quantitative(data)
+    assert str(exc.value) == message
+
+
+# --- properties ---------------------------------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(ip=st.floats(0.001, 1e6), op=st.floats(0, 1e6))
+def test_sir_and_drop_are_consistent(ip, op):
+    r = quantitative({"in_phase": ip, "opposed_phase": op})
+    sir, drop = r.values["chemical_shift_sir"], r.values["chemical_shift_drop_percent"]
+    assert sir == pytest.approx(op / ip, rel=1e-6, abs=1e-9)
+    assert drop == pytest.approx((1 - sir) * 100, rel=1e-6, abs=1e-6)
+    assert drop == pytest.approx((ip - op) / ip * 100, rel=1e-6, abs=1e-6)
+
+
+RULES = {"below": lambda v, t: v < t, "at_or_below": lambda v, t: v <= t,
+         "above": lambda v, t: v > t, "at_or_above": lambda v, t: v >= t}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.fixed_dictionaries({}, optional={
+    "sir": st.floats(0, 3), "dixon_fat_fraction_percent": st.floats(0, 100), "adc": st.floats(0.01, 5),
+    "ct_mean_hu": st.floats(-100, 2000), "treated": st.one_of(st.none(), st.booleans()),
+}))
+def test_each_side_follows_its_rule(data):
+    r = quantitative(data)
+    for c in r.comparisons:
+        assert (c.side == "malignant") == RULES[c.malignant_if](c.value, c.threshold)
+        assert c.refs and c.sources
+    for m in r.by_measure:
+        assert m.malignant_side + m.benign_side + m.not_applicable == len([c for c in r.comparisons if c.measure == m.measure])
+
+
+@settings(max_examples=200, deadline=None)
+@given(a=st.floats(0.01, 4), b=st.floats(0.01, 4))
+def test_lower_adc_never_looks_less_malignant(a, b):
+    # Every ADC cut-off puts low values on the malignant side.
+    assume(a != b)
+    lo, hi = sorted((a, b))
+    n_lo = quantitative({"adc": lo}).by_measure[0].malignant_side
+    n_hi = quantitative({"adc": hi}).by_measure[0].malignant_side
+    assert n_lo >= n_hi
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(
+    st.none(), st.integers(), st.text(max_size=4),
+    st.dictionaries(
+        st.one_of(st.sampled_from(list(QuantitativeInput.model_fields)), st.text(max_size=6)),
+        st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True, allow_infinity=True),
+                  st.text(max_size=6)),
+        max_size=6,
+    ),
+))
+def test_arbitrary_input_raises_only_our_errors(data):
+    try:
+        r = quantitative(data)
+    except SpinemetsError:
+        return
+    assert r.status in ("complete", "insufficient_data") and r.disclaimer
+    assert all(not math.isnan(v) for v in r.values.values())
+    r.to_text()
+
+
+# --- no clinical numbers in the interpretation code ---------------------------------------------------
+
+MODULES = ["fracture", "marrow", "quantitative", "primaries"]
+# Arithmetic and formatting constants (0, 1, percent 100, display thresholds, the rounding of 2 decimals).
+ALLOWED = {0, 1, 2, 10, 100, 1000, 1e-9, 8}
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_no_clinical_numbers_in_interpretation_code(name):
+    path = Path(__file__).resolve().parent.parent / "src" / "spinemets" / "interpret" / f"{name}.py"
+    tree = ast.parse(path.read_text())
+    named_constants = set()
+    for node in tree.body:  # module-level UPPER_CASE constants are named, commented and reviewed
+        if isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) and t.id.isupper() for t in node.targets):
+            named_constants.update(id(n) for n in ast.walk(node))
+    bare = [
+        node.value for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
+        and id(node) not in named_constants and node.value not in ALLOWED
+    ]
+    assert bare == [], f"numbers in {name}.py: {bare}"
