@@ -33,3 +33,21 @@ def kb_copy(tmp_path: Path) -> Path:
     dest = tmp_path / "kb"
     shutil.copytree(DATA_DIR, dest)
     return dest
+
+
+@pytest.fixture(scope="session")
+def live_server():
+    """`spinemets serve` in a subprocess on a free loopback port (one per xdist worker); yields its base URL."""
+    from spinemets.api.devserver import running_server
+
+    with running_server() as base:
+        yield base
+
+
+@pytest.fixture(scope="session")
+def http(live_server):
+    """An httpx client bound to the live server."""
+    import httpx
+
+    with httpx.Client(base_url=live_server, timeout=30) as client:
+        yield client

@@ -50,3 +50,18 @@ def test_invalid_case_names_field():
 def test_contradictory_case():
     with pytest.raises(ContradictoryInputError):
         assess({"escc": {"epidural_disease": False, "cord_compressed": True}})
+
+
+def test_public_functions_survive_submodule_imports():
+    import importlib
+
+    import spinemets
+
+    importlib.import_module("spinemets.assess")
+    importlib.import_module("spinemets.pathway")
+    from spinemets import assess as fn
+    from spinemets import pathway as pw
+
+    assert callable(fn) and fn.__name__ == "assess"
+    assert callable(pw) and pw.__name__ == "pathway"
+    assert spinemets.assess is fn

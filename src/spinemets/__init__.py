@@ -8,6 +8,8 @@ Public API (imported lazily so that ``spinemets --help`` stays fast)::
 
 from __future__ import annotations
 
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -53,6 +55,23 @@ if TYPE_CHECKING:  # pragma: no cover
     from spinemets.scores.sins import SinsInput, SinsResult, sins
 
 __all__ = sorted(_EXPORTS)
+
+
+class _Package(types.ModuleType):
+    """Keeps ``spinemets.assess`` and ``spinemets.pathway`` the functions.
+
+    Importing the submodule of the same name makes Python set it as an attribute
+    of this package; without this, ``from spinemets import assess`` would then
+    return the module instead of the function.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == value.__name__:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:
