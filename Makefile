@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/spinemets kb check
-	$(BIN)/spinemets assess examples/full_case.json
+	$(BIN)/spinemets serve --host 127.0.0.1 --port 8000
 
 test: $(STAMP)
 	./scripts/system-deps.sh
