@@ -1,0 +1,684 @@
+"""Answer a free-text question from the knowledge base, with numbered references.
+
+The answer has the shape clinicians know from guideline-backed assistants:
+
+* a direct answer (the best statement; for a patient, the pathway's headline;
+  for a calculator question, its result);
+* key points (the next statements that answer the question);
+* alternatives and caveats (caveat statements among the best matches);
+* for a question that describes a patient, what the imaging pathway
+  recommends for that patient, with what was understood from the words;
+* for a calculator question, the score's result;
+* numbered references, every sentence carrying its numbers.
+
+Nothing is generated: each sentence is a knowledge-base statement (its
+``text``, or ``patient_text`` for the patient audience) or a line of an
+engine result.  A question outside the knowledge base is declined with the
+reason and the nearest topics that are covered.  Text that reads as an
+instruction is treated as a question like any other and flagged.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from spinemets.ask.index import Retrieval, index_for
+from spinemets.ask.scenario import Parse, reader_for
+from spinemets.ask.session import Session, validate_id
+from spinemets.ask.text import instruction_like, normalise
+from spinemets.errors import InvalidInputError
+from spinemets.knowledge.loader import KnowledgeBase, load_kb
+from spinemets.knowledge.models import Statement
+from spinemets.results import Citer, Reference, Result
+
+MAX_QUESTION = 1000
+AUDIENCES = ("clinician", "patient")
+Audience = Literal["clinician", "patient"]
+CALCULATORS = ("sins", "escc", "noms", "probability")
+# Pathway inputs that describe a clinical picture (age alone does not).
+_PATHWAY_SKIP = {"pathway.age"}
+
+
+@dataclass(frozen=True)
+class Composition:
+    """How many statements go where (tuned on the development set)."""
+
+    second_ratio: float = 0.90  # a second statement joins the direct answer if it scores this close to the first
+    key_min: float = 0.70  # key points: at least this share of the best score
+    key_max: int = 2
+    caveat_min: float = 0.70  # alternatives and caveats: caveat statements scoring at least this share of the best
+    caveat_max: int = 1
+    pool: int = 10  # statements considered after the direct answer
+
+
+COMPOSITION = Composition()
+
+
+class Sentence(BaseModel):
+    """One sentence of the answer and what stands behind it."""
+
+    text: str
+    refs: list[int] = Field(default_factory=list, description="numbers in the answer's reference list")
+    kb_items: list[str] = Field(default_factory=list, description="statement ids or TABLE.ROW ids behind the sentence")
+    sources: list[str] = Field(default_factory=list)
+    origin: str = Field(description="'statement', or the engine that produced it: pathway, sins, escc, noms, probability")
+    draft: bool = False
+
+
+class UnderstoodItem(BaseModel):
+    """An input read from the question (or kept from an earlier turn of the session)."""
+
+    field: str
+    value: Any
+    phrase: str
+    negated: bool = False
+    assumed: bool = False
+    from_earlier_turn: bool = False
+
+    def describe(self) -> str:
+        value = _show(self.value)
+        bits = [f"{self.field} = {value}"]
+        if self.from_earlier_turn:
+            bits.append("(from an earlier turn)")
+        else:
+            bits.append(f'(from "{self.phrase}"' + (", negated" if self.negated else "") + ")")
+        if self.assumed:
+            bits.append("(assumed: a named cancer counts as known cancer; say 'history of' or 'survivor' if treated)")
+        return " ".join(bits)
+
+
+class EngineSummary(BaseModel):
+    instrument: str
+    status: str
+    summary: str
+    missing: list[str] = Field(default_factory=list)
+
+
+class Retrieved(BaseModel):
+    id: str
+    score: float
+    lexical: float
+    dense: float | None = None
+
+
+class AskResult(BaseModel):
+    """The answer to one question.  ``to_text()`` renders it; the JSON form carries the same."""
+
+    instrument: str = "ask"
+    question: str
+    audience: Audience
+    mode: Literal["hybrid", "lexical"]
+    status: Literal["answered", "declined"]
+    declined: bool
+    decline_reason: str | None = None
+    nearest_topics: list[str] = Field(default_factory=list)
+    instruction_like: bool = Field(False, description="the question contained text that reads as an instruction; it was not followed")
+    session_id: str | None = None
+    turn: int | None = None
+    understood: list[UnderstoodItem] = Field(default_factory=list)
+    summary: str
+    direct_answer: list[Sentence] = Field(default_factory=list)
+    key_points: list[Sentence] = Field(default_factory=list)
+    alternatives_and_caveats: list[Sentence] = Field(default_factory=list)
+    for_this_patient: list[Sentence] = Field(default_factory=list)
+    calculations: list[Sentence] = Field(default_factory=list)
+    engines: list[EngineSummary] = Field(default_factory=list)
+    missing: list[str] = Field(default_factory=list, description="inputs an engine needs that the question did not give")
+    notes: list[str] = Field(default_factory=list, description="messages about how the question was handled")
+    retrieval: list[Retrieved] = Field(default_factory=list, description="best-ranked statements, for transparency")
+    draft_items: list[str] = Field(default_factory=list)
+    references: list[Reference] = Field(default_factory=list)
+    kb_version: str
+    disclaimer: str
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+
+    def sentences(self) -> list[Sentence]:
+        return [*self.direct_answer, *self.key_points, *self.alternatives_and_caveats, *self.for_this_patient,
+                *self.calculations]
+
+    def cited_statements(self, origin: str | None = "statement") -> list[str]:
+        out: list[str] = []
+        for s in self.sentences():
+            if origin is None or s.origin == origin:
+                out.extend(i for i in s.kb_items if i not in out)
+        return out
+
+    def answer_text(self) -> str:
+        """The sentences only (no references or disclaimer), as the answer-fact check reads them."""
+        return "\n".join(s.text for s in self.sentences())
+
+    def to_text(self) -> str:
+        lines: list[str] = []
+        if self.declined:
+            lines.append(f"ASK: declined - {self.decline_reason}")
+            if self.nearest_topics:
+                lines.append("Nearest topics the knowledge base covers: " + ", ".join(self.nearest_topics))
+        if self.instruction_like:
+            lines.append("! The question contains text that reads as an instruction; ask follows no instructions and "
+                         "answers only from the knowledge base.")
+        if self.understood:
+            lines.append("Understood from the question:")
+            lines.extend(f"  - {u.describe()}" for u in self.understood)
+        for title, sentences, bullet in (
+            ("Answer", self.direct_answer, ""),
+            ("Key points", self.key_points, "- "),
+            ("Alternatives and caveats", self.alternatives_and_caveats, "- "),
+            ("For this patient (imaging pathway)", self.for_this_patient, "- "),
+            ("Calculation", self.calculations, "- "),
+        ):
+            if sentences:
+                lines.append("")
+                lines.append(title)
+                for s in sentences:
+                    flag = " [DRAFT]" if s.draft else ""
+                    lines.append(f"  {bullet}{s.text}{_refs(s.refs)}{flag}")
+        if self.missing:
+            lines.append("")
+            lines.append("Missing: " + ", ".join(self.missing))
+        for note in self.notes:
+            lines.append(f"! {note}")
+        if self.draft_items:
+            lines.append("! DRAFT: this answer uses unverified knowledge-base items awaiting review: "
+                         + ", ".join(self.draft_items))
+        if self.references:
+            lines.append("")
+            lines.append("References")
+            for r in self.references:
+                flag = " [citation unverified]" if r.unverified_citation else ""
+                lines.append(f"  [{r.number}] {r.citation}{flag}")
+        lines.append("")
+        lines.append(f"Knowledge base {self.kb_version}. {self.disclaimer}")
+        return "\n".join(lines).lstrip("\n")
+
+
+def _refs(numbers: Sequence[int]) -> str:
+    return f" [{','.join(str(n) for n in numbers)}]" if numbers else ""
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return "none" if not value else ", ".join(_show(v) for v in value)
+    if isinstance(value, dict):
+        return " ".join(str(v) for v in value.values())
+    if isinstance(value, float):
+        return f"{value:.0%}" if 0 <= value <= 1 else str(value)
+    return str(value).replace("_", " ")
+
+
+class _Citer(Citer):
+    """Citer that also records drafts reported by engine results."""
+
+    def add_draft(self, item_id: str) -> None:
+        if item_id not in self._draft:
+            self._draft.append(item_id)
+
+
+# --- the entry point -------------------------------------------------------------------------------------------
+
+
+def ask(
+    question: str,
+    *,
+    audience: str = "clinician",
+    session: str | None = None,
+    lexical: bool = False,
+    kb: KnowledgeBase | None = None,
+    data_dir: str | Path | None = None,
+    composition: Composition = COMPOSITION,
+) -> AskResult:
+    """Answer *question* from the knowledge base (see the module docstring).
+
+    ``audience`` is ``clinician`` or ``patient``; ``session`` an id whose
+    earlier turns a follow-up refines; ``lexical`` answers without loading
+    the dense model.  Raises :class:`~spinemets.errors.InvalidInputError`
+    for an empty or too long question, an unknown audience or a bad session
+    id, and :class:`~spinemets.errors.ContradictoryInputError` when the
+    question gives one input two ways.
+    """
+    t0 = time.perf_counter()
+    question = _validate_question(question)
+    if audience not in AUDIENCES:
+        raise InvalidInputError("ask.audience", f"{audience!r} is not allowed; allowed values: {', '.join(AUDIENCES)}")
+    if session is not None:
+        validate_id(session)
+    kb = kb or load_kb()
+    notes: list[str] = []
+    use_dense = not lexical
+    if use_dense:
+        from spinemets.ask import dense
+
+        if not dense.available():
+            use_dense = False
+            notes.append("Dense retrieval is not installed (pip install 'spinemets[dense]'); this answer uses lexical search only.")
+
+    reader = reader_for(kb)
+    parse = reader.read(question)
+    sess = Session.open(session, data_dir) if session is not None else None
+    cite = _Citer(kb)
+    t1 = time.perf_counter()
+
+    engines, state, understood, missing = _run_engines(kb, parse, sess, cite)
+    t2 = time.perf_counter()
+    index = index_for(kb)
+    neutral = {i for a, b in parse.spans for i in range(a, b)}
+    retrieval = index.search(question, dense=use_dense, neutral=neutral)
+    t3 = time.perf_counter()
+
+    injected = instruction_like(question)
+    ran = [e for e in engines if e.result is not None]
+    declined = not retrieval.supported and not ran
+    if ran and not retrieval.supported and retrieval.reason:
+        notes.append(f"No knowledge-base statement was added beyond the engine results: {retrieval.reason}.")
+    result_kw: dict[str, Any] = dict(
+        question=question, audience=audience, mode="hybrid" if use_dense else "lexical",
+        instruction_like=injected, session_id=session, understood=understood, missing=missing, notes=notes,
+        retrieval=[Retrieved(id=h.id, score=round(h.score, 4), lexical=round(h.lexical, 3),
+                             dense=None if h.dense is None else round(h.dense, 4)) for h in retrieval.hits[:10]],
+        kb_version=kb.version, disclaimer=kb.manifest.disclaimer,
+    )
+    if declined:
+        topics = _nearest_topics(kb, retrieval)
+        reason = retrieval.reason or "the question is outside the knowledge base"
+        out = AskResult(
+            status="declined", declined=True, decline_reason=reason, nearest_topics=topics,
+            summary=f"declined: {reason}", **result_kw,
+        )
+    else:
+        direct, key, caveats = _select(kb, retrieval, question, composition, bool(ran)) if retrieval.supported else ([], [], [])
+        direct_s = [_statement_sentence(kb, sid, cite, audience) for sid in direct]
+        key_s = [_statement_sentence(kb, sid, cite, audience) for sid in key]
+        caveat_s = [_statement_sentence(kb, sid, cite, audience) for sid in caveats]
+        patient_s: list[Sentence] = []
+        calc_s: list[Sentence] = []
+        for e in ran:
+            if e.name == "pathway":
+                patient_s.extend(e.sentences)
+            else:
+                calc_s.extend(e.sentences)
+        for e in engines:
+            if e.result is None:
+                calc_s.extend(e.sentences)
+            elif e.note:
+                notes.append(e.note)
+        heads = [e.sentences[0] for e in ran if e.sentences and e.note is None]
+        if heads:
+            # A calculator question is answered by the calculator, a patient by the pathway (its headline says
+            # what to image, or what holds while inputs are missing); the statements become key points.
+            key_s = [*direct_s, *key_s][: composition.key_max + 1]
+            direct_s = heads
+            calc_s = [s for s in calc_s if s not in heads]
+            patient_s = [s for s in patient_s if s not in heads]
+        for e in ran:
+            for item in e.result.draft_items:
+                cite.add_draft(item)
+        summary = direct_s[0].text if direct_s else "answered"
+        out = AskResult(
+            status="answered", declined=False, summary=summary, direct_answer=direct_s, key_points=key_s,
+            alternatives_and_caveats=caveat_s, for_this_patient=patient_s, calculations=calc_s,
+            engines=[EngineSummary(instrument=e.name, status=e.result.status, summary=e.result.summary,
+                                   missing=list(e.result.missing)) for e in ran],
+            **result_kw,
+        )
+        out.references = cite.references()
+        out.draft_items = cite.draft_items
+    t4 = time.perf_counter()
+    out.timings_ms = {k: round(v, 3) for k, v in {
+        "read": (t1 - t0) * 1000, "engines": (t2 - t1) * 1000, "retrieval": (t3 - t2) * 1000,
+        "compose": (t4 - t3) * 1000, "total": (t4 - t0) * 1000, **retrieval.timings}.items()}
+
+    if sess is not None:
+        out.turn = sess.turn + 1
+        sess.add_turn({
+            "question": question, "audience": audience, "status": out.status,
+            "understood": [u.model_dump(mode="json") for u in understood if not u.from_earlier_turn],
+            "cited": out.cited_statements(origin=None), "engines": [e.instrument for e in out.engines],
+        }, state)
+        sess.save()
+    return out
+
+
+def _validate_question(question: Any) -> str:
+    if not isinstance(question, str):
+        raise InvalidInputError("ask.question", f"expected text, got {type(question).__name__}")
+    text = question.strip()
+    if not text:
+        raise InvalidInputError("ask.question", "is empty; ask a question in words")
+    if len(text) > MAX_QUESTION:
+        raise InvalidInputError("ask.question", f"is {len(text)} characters long; the limit is {MAX_QUESTION}")
+    if not re.search(r"[A-Za-z0-9]", normalise(text)):
+        raise InvalidInputError("ask.question", "has no letters or digits; ask a question in words")
+    return text
+
+
+# --- statements ------------------------------------------------------------------------------------------------
+
+
+def _select(kb: KnowledgeBase, r: Retrieval, question: str, c: Composition, calculator: bool) -> tuple[list[str], list[str], list[str]]:
+    """Direct answer, key points, alternatives and caveats from the ranked statements."""
+    hits = list(r.hits)
+    if not hits:
+        return [], [], []
+    scores = {h.id: h.score for h in hits}
+    top = scores[hits[0].id]
+    direct = [hits[0].id]
+    if len(hits) > 1 and scores[hits[1].id] >= c.second_ratio * top and kb.statements[hits[1].id].kind != "caveat":
+        direct.append(hits[1].id)
+    key: list[str] = []
+    caveats: list[str] = []
+    for h in hits[len(direct): len(direct) + c.pool]:
+        st = kb.statements[h.id]
+        s = scores[h.id]
+        if st.kind == "caveat":
+            if s >= c.caveat_min * top and len(caveats) < c.caveat_max:
+                caveats.append(h.id)
+        elif s >= c.key_min * top and len(key) < c.key_max:
+            key.append(h.id)
+    return direct, key, caveats
+
+
+def _statement_sentence(kb: KnowledgeBase, sid: str, cite: Citer, audience: str) -> Sentence:
+    st: Statement = kb.statement(sid)
+    refs = cite.cite_statement(sid)
+    text = st.patient_text if audience == "patient" else st.text
+    return Sentence(text=text.strip(), refs=refs, kb_items=[sid], sources=list(st.sources), origin="statement",
+                    draft=st.is_draft)
+
+
+def _nearest_topics(kb: KnowledgeBase, r: Retrieval, limit: int = 6) -> list[str]:
+    topics: list[str] = []
+    for h in r.hits[:5]:
+        for t in kb.statements[h.id].topics:
+            label = t.replace("-", " ")
+            if label not in topics:
+                topics.append(label)
+    if not topics:  # nothing matched at all: the knowledge base's main subjects
+        counts: dict[str, int] = {}
+        for st in kb.statements.values():
+            for t in st.topics:
+                counts[t] = counts.get(t, 0) + 1
+        topics = [t.replace("-", " ") for t, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return topics[:limit]
+
+
+# --- engines ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Engine:
+    name: str
+    result: Result | None = None
+    sentences: list[Sentence] = None  # type: ignore[assignment]
+
+    @property
+    def note(self) -> str | None:
+        """The result's summary when no sentence carries it (it cites nothing, e.g. nothing to recommend yet)."""
+        if self.result is None:
+            return None
+        head = self.sentences[0].kb_items if self.sentences else []
+        if head and head[0].startswith(f"{self.name}:"):
+            return None
+        return f"{_LABEL[self.name]}: {self.result.summary}"
+
+
+_LABEL = {"pathway": "Imaging pathway", "sins": "SINS", "escc": "ESCC", "noms": "NOMS", "probability": "Post-test probability"}
+
+
+def _merge(earlier: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    out = dict(earlier)
+    for k, v in new.items():
+        if isinstance(v, list) and isinstance(out.get(k), list):
+            merged = list(out[k])
+            merged.extend(x for x in v if x not in merged)
+            out[k] = merged
+        else:
+            out[k] = v
+    return out
+
+
+def _pathway_wanted(parse: Parse, calculator: bool) -> bool:
+    rows = {u.rule for u in parse.items if u.field.startswith("pathway.") and u.field not in _PATHWAY_SKIP and not u.default}
+    if not rows:
+        return False
+    if calculator:
+        calc_rows = {u.rule for u in parse.items if u.field.split(".")[0] in CALCULATORS}
+        return parse.patient and len(rows - calc_rows) >= 2
+    return parse.patient or len(rows) >= 3
+
+
+def _run_engines(kb: KnowledgeBase, parse: Parse, sess: Session | None, cite: _Citer
+                 ) -> tuple[list[_Engine], dict[str, dict[str, Any]], list[UnderstoodItem], list[str]]:
+    """Run the calculators and the pathway the question calls for; returns engines, new state, understood, missing."""
+    earlier = dict(sess.state) if sess is not None else {}
+    state = dict(earlier)
+    engines: list[_Engine] = []
+    understood: list[UnderstoodItem] = []
+    missing: list[str] = []
+    follow = parse.follow_up and bool(earlier)
+    used_fields: set[str] = set()
+
+    def inputs(name: str) -> tuple[dict[str, Any], bool]:
+        new = parse.values(name)
+        if name == "probability":
+            new = {k: v for k, v in new.items() if k == "pre_test"}
+            if parse.tests:
+                new["tests"] = parse.tests
+        prior = earlier.get(name) or {}
+        if prior and (follow or name == "pathway" and not _new_patient(parse)) and new:
+            if name == "probability" and "tests" in new:
+                return _merge({k: v for k, v in prior.items() if k != "tests"}, new), True
+            return _merge(prior, new), True
+        return new, False
+
+    calc_named = parse.instruments & set(CALCULATORS)
+    if "noms" in calc_named:
+        calc_named -= {"sins", "escc"}  # their inputs feed the NOMS framing
+    for name in CALCULATORS:
+        data, merged = inputs(name)
+        wanted = name in calc_named or (merged and follow and bool(parse.fields(name)))
+        if not wanted:
+            continue
+        parse.check(name)
+        if name == "probability":
+            if "pre_test" not in data:
+                missing.append("probability.pre_test")
+                continue
+            if not data.get("tests"):
+                missing.append("probability.tests")
+                continue
+        if not data:
+            continue
+        result = _call(kb, name, data, parse)
+        sentences = _engine_sentences(kb, name, result, cite)
+        engines.append(_Engine(name, result, sentences))
+        missing.extend(m for m in result.missing if m not in missing)
+        state[name] = data
+        used_fields.add(name)
+        understood.extend(_understood(parse, name, earlier.get(name) if merged else None))
+
+    pdata, pmerged = inputs("pathway")
+    if _pathway_wanted(parse, bool(calc_named)) or (pmerged and follow and bool(parse.fields("pathway"))):
+        parse.check("pathway")
+        from spinemets.pathway import pathway
+
+        result = pathway(pdata, kb)
+        engines.insert(0, _Engine("pathway", result, _engine_sentences(kb, "pathway", result, cite)))
+        missing[:0] = [m for m in result.missing if m not in missing]
+        state["pathway"] = pdata
+        understood[:0] = _understood(parse, "pathway", earlier.get("pathway") if pmerged else None)
+    for message, items in parse.notes:
+        if all(i.startswith("sins.") for i in items) and "sins" not in used_fields:
+            continue
+        st = kb.statement(items[0])
+        engines.append(_Engine("note", None, [Sentence(text=message, refs=cite.cite_statement(items[0]), kb_items=list(items),
+                                                      sources=list(st.sources), origin="sins", draft=st.is_draft)]))
+    return engines, state, understood, missing
+
+
+def _new_patient(parse: Parse) -> bool:
+    """Does the question describe a new patient (rather than refine the last one)?"""
+    if parse.follow_up:
+        return False
+    return bool(parse.fields("pathway") & {"pathway.cancer_history", "pathway.primary_site", "pathway.unknown_primary"}) \
+        or any(u.field == "pathway.age" for u in parse.items)
+
+
+def _understood(parse: Parse, name: str, earlier: dict[str, Any] | None) -> list[UnderstoodItem]:
+    out: list[UnderstoodItem] = []
+    explicit = {u.field for u in parse.items if not u.default}
+    for u in parse.items:
+        if not u.field.startswith(name + ".") or (u.default and u.field in explicit):
+            continue
+        out.append(UnderstoodItem(field=u.field, value=u.value, phrase=u.phrase, negated=u.negated, assumed=u.default))
+    if earlier:
+        seen = {u.field for u in out}
+        for k, v in earlier.items():
+            if f"{name}.{k}" not in seen:
+                out.append(UnderstoodItem(field=f"{name}.{k}", value=v, phrase="", from_earlier_turn=True))
+    return out
+
+
+def _call(kb: KnowledgeBase, name: str, data: dict[str, Any], parse: Parse) -> Result:
+    if name == "sins":
+        from spinemets.scores.sins import sins
+
+        return sins(data, kb)
+    if name == "escc":
+        from spinemets.scores.escc import escc
+
+        return escc(data, kb)
+    if name == "noms":
+        from spinemets.scores.noms import noms
+
+        noms_in = {k: v for k, v in data.items() if k in ("escc_grade", "histology", "sins_total", "fit_for_surgery", "myelopathy")}
+        sins_in = parse.values("sins")
+        escc_in = {k: v for k, v in parse.values("escc").items() if k != "grade"}
+        if "sins_total" not in noms_in and sins_in:
+            parse.check("sins")
+            noms_in["sins"] = sins_in
+        if "escc_grade" not in noms_in and escc_in:
+            parse.check("escc")
+            noms_in["escc"] = escc_in
+        return noms(noms_in, kb)
+    from spinemets.interpret.probability import post_test_probability
+
+    return post_test_probability(data, kb)
+
+
+# --- engine results as sentences -------------------------------------------------------------------------------
+
+# Engine remarks that carry no reference of their own, and the statement that says the same.
+_NOTICE_STATEMENTS = {
+    ("probability", "independence"): "performance.bayes.conditional_independence",
+    ("probability", "sources_differ"): "performance.caveat.lr_depends_on_source",
+}
+_ROLE = {"first_line": "First-line", "alternative": "Alternative", "additional": "Additional", "staging": "Staging",
+         "not_indicated": "Not indicated"}
+
+
+class _Refs:
+    """Maps an engine result's reference numbers to the answer's numbering."""
+
+    def __init__(self, result: Result, cite: Citer) -> None:
+        self.by_number = {r.number: r.source_id for r in result.references}
+        self.cite = cite
+
+    def sources(self, numbers: Iterable[int]) -> list[str]:
+        return list(dict.fromkeys(self.by_number[n] for n in numbers if n in self.by_number))
+
+    def sentence(self, text: str, numbers: Iterable[int], origin: str, kb_items: Sequence[str] = (),
+                 draft: bool = False) -> Sentence:
+        sources = self.sources(numbers)
+        return Sentence(text=text, refs=self.cite.cite_sources(sources), kb_items=list(kb_items), sources=sources,
+                        origin=origin, draft=draft)
+
+
+def _all_refs(result: Result) -> list[int]:
+    return [r.number for r in result.references]
+
+
+def _engine_sentences(kb: KnowledgeBase, name: str, result: Result, cite: Citer) -> list[Sentence]:
+    refs = _Refs(result, cite)
+    out: list[Sentence] = []
+    draft = bool(result.draft_items)
+    if name == "pathway":
+        from spinemets.pathway import PathwayResult
+
+        assert isinstance(result, PathwayResult)
+        scenario = result.scenario.replace("_", " ")
+        out.append(refs.sentence(f"Imaging pathway ({scenario}): {result.summary}", _all_refs(result), name,
+                                 [f"pathway:{result.scenario}"], draft))
+        if result.urgency and result.urgency.windows:
+            windows = "; ".join(f"{w.label} ({', '.join(w.sources)})" for w in result.urgency.windows)
+            numbers = sorted({n for w in result.urgency.windows for n in w.refs})
+            items = [w.statement for w in result.urgency.windows]
+            out.append(refs.sentence(f"Urgency: {result.urgency.level} - {windows}; the sources differ, each is shown.",
+                                     numbers, name, items))
+        for rec in result.recommendations:
+            role = _ROLE.get(rec.role, rec.role)
+            if rec.study is None:
+                text = f"{role}: " + (rec.rationale[0] if rec.rationale else "no imaging")
+                items = list(rec.statements)
+            else:
+                text = f"{role}: {rec.study.label}"
+                if rec.appropriateness:
+                    variant = rec.acr_variant or "ACR"
+                    variant = variant if variant.startswith("ACR") else f"ACR {variant}"
+                    text += f" ({variant}: {rec.appropriateness.replace('_', ' ')})"
+                items = [f"imaging_studies.{rec.study.id}", *rec.statements]
+            out.append(refs.sentence(text, rec.refs, name, items))
+        for n in result.notices:
+            out.append(refs.sentence(n.message, n.refs, name, n.kb_items))
+        return [s for s in out if s.refs]
+    if name == "probability":
+        from spinemets.interpret.probability import ProbabilityResult
+
+        assert isinstance(result, ProbabilityResult)
+        out.append(refs.sentence(f"Post-test probability: {result.summary}", _all_refs(result), name, [f"{name}:result"], draft))
+        for sc in result.scenarios:
+            steps = []
+            numbers: list[int] = []
+            for st in sc.steps:
+                lr = st.lr_positive if st.result == "positive" else st.lr_negative
+                lr_text = "infinite" if lr is None else f"{lr:.2f}"
+                steps.append(f"{st.modality} {st.result} (sensitivity {st.sensitivity:.3g}, specificity {st.specificity:.3g}, "
+                             f"LR{'+' if st.result == 'positive' else '-'} {lr_text}): {st.pre_test:.1%} -> {st.post_test:.1%}")
+                numbers.extend(st.refs)
+            source = ", ".join(dict.fromkeys(st.source for st in sc.steps if st.source)) or "given figures"
+            out.append(refs.sentence(f"With {source}: " + "; then ".join(steps) + ".", numbers, name,
+                                     [f"modality_accuracy:{source}"]))
+    else:
+        label = {"sins": "SINS", "escc": "ESCC", "noms": "NOMS"}[name]
+        out.append(refs.sentence(f"{label}: {result.summary}", _all_refs(result), name, [f"{name}:result"], draft))
+        for c in result.components:
+            if c.value is None or not c.refs:
+                continue
+            pts = "" if c.points is None else f" = {c.points} pt" + ("" if c.points == 1 else "s")
+            shown = c.label or _show(c.value)
+            extra = f" ({c.note})" if c.note else ""
+            out.append(refs.sentence(f"{c.name}: {shown}{pts}{extra}", c.refs, name, c.kb_items))
+        if name == "noms":
+            for line in getattr(result, "framing", []):
+                if line not in result.summary:
+                    out.append(refs.sentence(line, _all_refs(result), name, []))
+    for n in result.notices:
+        if n.refs:
+            out.append(refs.sentence(n.message, n.refs, name, n.kb_items))
+        else:
+            sid = _NOTICE_STATEMENTS.get((name, n.code))
+            if sid:
+                st = kb.statement(sid)
+                out.append(Sentence(text=n.message, refs=cite.cite_statement(sid), kb_items=[sid],
+                                    sources=list(st.sources), origin=name, draft=st.is_draft))
+    return [s for s in out if s.refs]
+
+
+__all__ = ["ask", "AskResult", "Sentence", "UnderstoodItem", "Composition", "MAX_QUESTION", "AUDIENCES"]

@@ -1,0 +1,330 @@
+"""Read a clinical question: the patient scenario and calculator inputs it carries.
+
+Phrases come from ``tables/ask_phrases.yaml`` (which words set which input);
+this module holds the reading logic: longest-phrase matching, negation,
+defaults, conflicts, and patterns for numbers (age, vertebral level, collapse
+percentage, pre-test probability, stated SINS total and ESCC grade).
+
+Every input understood keeps the words that set it, so the answer can show
+the user what was understood.  Conflicting phrases for the same input are
+reported as a contradiction naming the field (only if that input is used).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from spinemets.ask.synonyms import synonyms_for
+from spinemets.ask.text import (
+    Match, PhraseMatcher, age_in, clause_starts, is_follow_up, mentions_patient, negated, normalise, quote,
+    token_spans, tokens,
+)
+from spinemets.errors import ContradictoryInputError, InvalidInputError
+from spinemets.knowledge.loader import KnowledgeBase
+from spinemets.knowledge.models import TableRow
+
+TABLE = "ask_phrases"
+RADIOSENSITIVITY = "radiosensitivity"
+MODALITY_ACCURACY = "modality_accuracy"
+LIST_FIELDS = {"pathway.red_flags", "pathway.neuro_deficits", "pathway.mri_contraindications",
+               "pathway.contrast_concerns", "pathway.prior_imaging"}
+# Pain in two regions is "multiple", not a contradiction.
+MERGE_TO = {"pathway.pain_region": "multiple"}
+INSTRUMENTS = ("sins", "escc", "noms", "probability")
+APPLIES_WINDOW = 4
+
+_LEVEL = re.compile(r"\b(occiput|[ctls]\s?-?\s?\d{1,2})\b(?!\s*(?:-\s*)?(?:weighted|w\b|wi\b|signal|hypo|hyper|image|sequence|fs\b|stir|fat|post|pre|and t\d))", re.I)
+_SEQUENCE_NEAR = re.compile(r"\b(weighted|signal|hypointense|hyperintense|sequence|images?)\b", re.I)
+_COMPARATOR = r"(>=|<=|>|<|more than|less than|greater than|over|under|above|below|at least|exactly)?"
+_COLLAPSE_AFTER = re.compile(
+    _COMPARATOR + r"\s*(\d{1,3}(?:\.\d+)?)\s*(?:%|percent|per cent)\s*(?:of\s+(?:the\s+)?)?(?:vertebral\s+)?(?:body\s+)?"
+    r"(?:height\s+)?(collapse|collapsed|height loss|loss of height|loss of vertebral height|compression)", re.I)
+_COLLAPSE_BEFORE = re.compile(
+    r"(collapse|collapsed|height loss|loss of height)\s*(?:of|by|is|was|:)?\s*" + _COMPARATOR
+    + r"\s*(\d{1,3}(?:\.\d+)?)\s*(?:%|percent|per cent)", re.I)
+_PRETEST = re.compile(
+    r"\b(?:pre\s?-?\s?test|pretest|prior|baseline|starting)\s*(?:probability|prob|likelihood|risk|chance|odds)?"
+    r"\s*(?:of|=|:|is|at|was|about|around|~)?\s*(\d{1,3}(?:\.\d+)?)\s*(%|percent|per cent)?", re.I)
+_SINS_TOTAL = re.compile(r"\bsins\s*(?:score|total)?\s*(?:of|=|:|is|was)?\s*(\d{1,2})\b(?!\s*%)", re.I)
+_ESCC_GRADE = re.compile(
+    r"\b(?:escc|bilsky)\s*(?:grade|score)?\s*(?:of|=|:|is|was)?\s*([0-3]\s?[abc]?)\b"
+    r"|\bgrade\s*([0-3]\s?[abc]?)\s*(?:escc|bilsky|epidural|cord compression|mscc)\b", re.I)
+_RESULT_WORDS = {"positive": "positive", "pos": "positive", "abnormal": "positive", "suspicious": "positive",
+                 "negative": "negative", "neg": "negative", "normal": "negative", "unremarkable": "negative",
+                 "clear": "negative"}
+_RESULT_WINDOW = 3
+
+
+@dataclass(frozen=True)
+class Understood:
+    """One input read from the question, with the words that set it."""
+
+    field: str
+    value: Any
+    phrase: str
+    rule: str  # ask_phrases row id, or the pattern that matched (age, level, ...)
+    negated: bool = False
+    default: bool = False
+
+
+@dataclass
+class Parse:
+    """Everything read from one question."""
+
+    question: str
+    words: list[str]
+    items: list[Understood] = field(default_factory=list)
+    conflicts: dict[str, list[Understood]] = field(default_factory=dict)
+    instruments: set[str] = field(default_factory=set)
+    patient: bool = False
+    follow_up: bool = False
+    spans: list[tuple[int, int]] = field(default_factory=list)
+    tests: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[tuple[str, list[str]]] = field(default_factory=list)  # (message, kb items)
+
+    def values(self, prefix: str) -> dict[str, Any]:
+        """Inputs of one instrument (``pathway``, ``sins``, ...), list fields merged."""
+        out: dict[str, Any] = {}
+        explicit = {u.field for u in self.items if not u.default}
+        for u in self.items:
+            if not u.field.startswith(prefix + "."):
+                continue
+            if u.default and u.field in explicit:
+                continue
+            name = u.field[len(prefix) + 1:]
+            if u.field in LIST_FIELDS:
+                current = out.setdefault(name, [])
+                if u.value != [] and u.value not in current:
+                    current.append(u.value)
+            else:
+                out[name] = u.value
+        return out
+
+    def fields(self, prefix: str) -> set[str]:
+        return {u.field for u in self.items if u.field.startswith(prefix + ".") and not u.default}
+
+    def check(self, prefix: str) -> None:
+        """Raise a contradiction naming the field when the question set one input of *prefix* two ways."""
+        for name, items in self.conflicts.items():
+            if name.startswith(prefix + "."):
+                said = " and ".join(f"'{u.phrase}' ({_show(u.value)})" for u in items)
+                raise ContradictoryInputError([name], f"the question says both {said}")
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items())
+    if value == []:
+        return "none"
+    return str(value)
+
+
+class Reader:
+    """The phrase tables of one knowledge base, ready to read questions."""
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.kb = kb
+        self.rows: dict[str, TableRow] = {r.id: r for r in kb.table(TABLE).rows}
+        pairs = [(p, r.id) for r in self.rows.values() for p in r.get("phrases") or []]
+        self.matcher = PhraseMatcher(pairs)
+        hist = []
+        for r in kb.table(RADIOSENSITIVITY).rows:
+            hist.append((str(r["histology"]), str(r["histology"])))
+            hist.extend((str(a), str(r["histology"])) for a in r.get("aliases") or [])
+        self.histologies = PhraseMatcher(hist)
+        self.accuracy_sources = sorted({s for r in kb.table(MODALITY_ACCURACY).rows for s in r.sources})
+        self.synonyms = synonyms_for(kb)
+
+    def duplicates(self) -> list[str]:
+        """Phrases listed by more than one row (a data error: only the first row would ever match)."""
+        seen: dict[tuple[str, ...], str] = {}
+        out = []
+        for r in self.rows.values():
+            for p in r.get("phrases") or []:
+                k = tuple(tokens(p))
+                if k in seen and seen[k] != r.id:
+                    out.append(f"{p!r} in {seen[k]} and {r.id}")
+                seen.setdefault(k, r.id)
+        return out
+
+    def read(self, question: str) -> Parse:
+        text = normalise(question)
+        words = tokens(question)
+        p = Parse(question=question, words=words)
+        p.patient = mentions_patient(text, words)
+        p.follow_up = is_follow_up(text, words)
+        prepared, spans = token_spans(question)
+        matches = [Match(m.start, m.end, quote(prepared, spans, m.start, m.end) or m.phrase, m.target)
+                   for m in self.matcher.find(words)]
+        self._phrases(p, matches, words, clause_starts(question))
+        self._patterns(p, text)
+        self._tests(p, matches, words, text)
+        self._instruments(p, words)
+        return p
+
+    # --- phrases --------------------------------------------------------------------------------------------
+
+    def _phrases(self, p: Parse, matches: list[Match], words: Sequence[str], breaks: set[int]) -> None:
+        for k, m in enumerate(matches):
+            row = self.rows[m.target]
+            sets: dict[str, Any] = dict(row.get("sets") or {})
+            if all(f.startswith("probability.") for f in sets) and sets:
+                continue  # tests are read with their results in _tests
+            needs = row.get("applies_before")
+            if needs and not any(
+                needs in (self.rows[n.target].get("sets") or {}) and 0 <= n.start - m.end <= APPLIES_WINDOW
+                for n in matches[k + 1:]
+            ):
+                continue
+            neg = negated(words, m.start, breaks)
+            if neg:
+                sets = dict(row.get("negated") or {})
+                if not sets:
+                    continue
+            p.spans.append((m.start, m.end))
+            for name, value in sets.items():
+                self._add(p, Understood(name, value, m.phrase, row.id, negated=neg))
+            if not neg:
+                for name, value in (row.get("defaults") or {}).items():
+                    p.items.append(Understood(name, value, m.phrase, row.id, default=True))
+
+    def _add(self, p: Parse, u: Understood) -> None:
+        if u.field not in LIST_FIELDS:
+            earlier = [x for x in p.items if x.field == u.field and not x.default]
+            if any(x.value != u.value for x in earlier):
+                if u.field in MERGE_TO:
+                    p.items = [x for x in p.items if x.field != u.field]
+                    u = Understood(u.field, MERGE_TO[u.field], ", ".join([*(x.phrase for x in earlier), u.phrase]), u.rule)
+                else:
+                    p.conflicts.setdefault(u.field, [earlier[0]]).append(u)
+                    return
+            if any(x.value == u.value for x in earlier):
+                return
+        p.items.append(u)
+
+    # --- numbers --------------------------------------------------------------------------------------------
+
+    def _patterns(self, p: Parse, text: str) -> None:
+        age = age_in(text)
+        if age is not None:
+            p.items.append(Understood("pathway.age", age[0], age[1], "age"))
+        m = _PRETEST.search(text)
+        if m:
+            value = float(m.group(1))
+            if m.group(2) or value > 1:
+                value /= 100
+            if not 0 <= value <= 1:
+                raise InvalidInputError("probability.pre_test", f"{m.group(0).strip()!r} is not a probability between 0 and 100%")
+            p.items.append(Understood("probability.pre_test", round(value, 6), m.group(0).strip(), "pre-test"))
+        m = _SINS_TOTAL.search(text)
+        if m:
+            p.items.append(Understood("noms.sins_total", int(m.group(1)), m.group(0).strip(), "sins-total"))
+        m = _ESCC_GRADE.search(text)
+        if m:
+            grade = (m.group(1) or m.group(2)).replace(" ", "")
+            p.items.append(Understood("escc.grade", grade, m.group(0).strip(), "escc-grade"))
+            p.items.append(Understood("noms.escc_grade", grade, m.group(0).strip(), "escc-grade"))
+        for rx in (_COLLAPSE_AFTER, _COLLAPSE_BEFORE):
+            m = rx.search(text)
+            if m:
+                groups = m.groups()
+                comparator, number = (groups[0], groups[1]) if rx is _COLLAPSE_AFTER else (groups[1], groups[2])
+                self._collapse(p, (comparator or "").lower(), float(number), m.group(0).strip())
+                break
+        for m in self.histologies.find(p.words):
+            p.items.append(Understood("noms.histology", m.target, m.phrase, "histology"))
+            break
+
+    def _collapse(self, p: Parse, comparator: str, number: float, phrase: str) -> None:
+        if comparator in (">", "more than", "greater than", "over", "above") and number >= 50:
+            value = "gt50"
+        elif comparator in ("<", "less than", "under", "below") and number <= 50:
+            value = "lt50" if number > 0 else "none"
+        elif comparator in ("", "exactly", ">=", "<=", "at least") and number == 50:
+            p.notes.append(
+                ("A collapse of exactly 50% falls between the published SINS categories; give more or less than 50%.",
+                 ["sins.caveat.exactly_fifty_percent"]))
+            return
+        elif number > 50:
+            value = "gt50"
+        elif number > 0:
+            value = "lt50"
+        else:
+            value = "none"
+        self._add(p, Understood("sins.collapse", value, phrase, "collapse-percent"))
+
+    def levels(self, text: str) -> list[tuple[str, str]]:
+        """Vertebral levels named in the text, skipping T1/T2 used as MRI sequence names."""
+        from spinemets.levels import parse_level
+
+        out = []
+        for m in _LEVEL.finditer(text):
+            raw = m.group(1)
+            tail = text[m.end():m.end() + 25]
+            if raw.lower().replace(" ", "").replace("-", "") in ("t1", "t2") and _SEQUENCE_NEAR.match(tail.strip()):
+                continue
+            try:
+                out.append((parse_level(raw.replace(" ", "").replace("-", "")), raw))
+            except InvalidInputError:
+                out.append((raw.upper().replace(" ", ""), raw))  # invalid levels are reported by SINS itself
+        return out
+
+    # --- tests for post-test probability --------------------------------------------------------------------
+
+    def _tests(self, p: Parse, matches: list[Match], words: Sequence[str], text: str) -> None:
+        for m in matches:
+            sets = self.rows[m.target].get("sets") or {}
+            modality = sets.get("probability.modality")
+            if modality is None:
+                continue
+            result = at = None
+            for j in [*range(m.start - 1, max(-1, m.start - 1 - _RESULT_WINDOW), -1),
+                      *range(m.end, min(len(words), m.end + _RESULT_WINDOW))]:
+                if words[j] in _RESULT_WORDS:
+                    result, at = _RESULT_WORDS[words[j]], j
+                    break
+            if result is None or at is None:
+                continue
+            test: dict[str, Any] = {"modality": modality, "result": result}
+            p.tests.append(test)
+            lo, hi = min(at, m.start), max(at + 1, m.end)
+            prepared, spans = token_spans(p.question)
+            phrase = quote(prepared, spans, lo, hi) or " ".join(words[lo:hi])
+            p.items.append(Understood("probability.tests", f"{modality} {result}", phrase, m.target))
+        if p.tests:
+            unit = "lesion" if re.search(r"\bper[- ]lesion\b|\blesion[- ]level\b", text) else None
+            source = [s for s in self.accuracy_sources if s.split("-")[0] in p.words]
+            for t in p.tests:
+                if unit:
+                    t["unit"] = unit
+                if len(source) == 1:
+                    t["source"] = source[0]
+
+    # --- which calculators ----------------------------------------------------------------------------------
+
+    def _instruments(self, p: Parse, words: Sequence[str]) -> None:
+        concepts = {m.target for m in self.synonyms.find(words)}
+        if "sins" in concepts:
+            p.instruments.add("sins")
+        if "escc" in concepts or ("grade" in words and p.fields("escc")):
+            p.instruments.add("escc")
+        if "noms" in concepts:
+            p.instruments.add("noms")
+        if any(u.field == "probability.pre_test" for u in p.items) or (
+            p.tests and concepts & {"post-test", "likelihood-ratio"}
+        ):
+            p.instruments.add("probability")
+        if p.instruments & {"sins", "noms"}:
+            for level, raw in self.levels(normalise(p.question))[:1]:
+                p.items.append(Understood("sins.level", level, raw, "level"))
+
+
+@functools.lru_cache(maxsize=4)
+def reader_for(kb: KnowledgeBase) -> Reader:
+    return Reader(kb)
