@@ -371,7 +371,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-PLUGIN_COMMANDS = ("spinemets.interpret.commands", "spinemets.ask.commands", "spinemets.api.commands")
+PLUGIN_COMMANDS = (
+    "spinemets.interpret.commands",
+    "spinemets.ask.commands",
+    "spinemets.api.commands",
+    "spinemets.reports.commands",
+    "spinemets.store.commands",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

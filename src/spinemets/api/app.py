@@ -35,6 +35,8 @@ from spinemets.knowledge.loader import load_kb
 from spinemets.knowledge.models import Source, Statement, Table
 
 log = logging.getLogger("spinemets.api")
+# Modules with `install(app, problem_responses, web=...)`, loaded when present.
+APP_EXTENSIONS = ("spinemets.reports.web", "spinemets.store.web")
 API = "/api/v1"
 JSON = "application/json"
 
@@ -304,6 +306,18 @@ def create_app(
         )
     if ask_adapter.available():
         ask_adapter.add_routes(app, PROBLEM_RESPONSES)
+
+    # Adapters that bring their own routes (report extraction, stored assessments) install themselves.
+    import importlib
+
+    for module in APP_EXTENSIONS:
+        try:
+            ext = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name and (module == exc.name or module.startswith(exc.name + ".")):
+                continue
+            raise
+        ext.install(app, PROBLEM_RESPONSES, web=web)
 
     if web:
         from spinemets.web.routes import install as install_web
