@@ -27,6 +27,8 @@ from spinemets.results import Citer, Component, Result
 from spinemets.validation import parse
 
 TABLE = "modality_accuracy"
+INDEPENDENCE = "performance.bayes.conditional_independence"
+SOURCES_DIFFER = "performance.caveat.lr_depends_on_source"
 MAX_SCENARIOS = 16
 
 
@@ -207,26 +209,19 @@ def post_test_probability(data: ProbabilityInput | dict[str, Any], kb: Knowledge
     components = [
         Component(name="pre_test", value=f"{inp.pre_test:.3g}", note="pre-test probability as given"),
     ]
-    result = ProbabilityResult(
+    notices = []
+    if len(inp.tests) > 1:
+        notices.append(cite.notice("independence", kb.statement(INDEPENDENCE).text, kb_items=[INDEPENDENCE]))
+    if len(scenarios) > 1 and any(t.source is None and t.sensitivity is None for t in inp.tests):
+        notices.append(cite.notice("sources_differ", kb.statement(SOURCES_DIFFER).text, kb_items=[SOURCES_DIFFER]))
+    return ProbabilityResult(
         status="complete",
         summary=summary,
         components=components,
+        notices=notices,
         pre_test=inp.pre_test,
         scenarios=scenarios,
         post_test_min=lo,
         post_test_max=hi,
         **cite.common(),  # type: ignore[arg-type]
     )
-    if len(inp.tests) > 1:
-        result.notices.append(
-            cite.notice(
-                "independence",
-                "Sequential updating assumes the tests are conditionally independent given the disease; "
-                "imaging tests of the same lesion usually are not, so the chained figure overstates certainty.",
-            )
-        )
-    if len(scenarios) > 1 and any(t.source is None and t.sensitivity is None for t in inp.tests):
-        result.notices.append(
-            cite.notice("sources_differ", "Published figures differ between sources; each is shown with its source.")
-        )
-    return result.model_copy(update=cite.common())

@@ -193,10 +193,16 @@ def escc(data: EsccInput | dict[str, Any], kb: KnowledgeBase | None = None) -> E
             c.refs = refs
             c.kb_items = [f"{TABLE}.{row.id}"]
     severity = row["severity"]
-    result = EsccResult(
+    notices = [cite.notice("implication", row["implication"], kb_items=[f"{TABLE}.{row.id}"])]
+    for view in row.get("severity_views") or []:
+        notices.append(
+            cite.notice("sources_differ", f"Sources differ on grade {grade}: {view['statement']}", sources=view["sources"])
+        )
+    return EsccResult(
         status="complete",
         summary=f"grade {grade} ({'high' if severity == 'high' else 'low'}-grade): {row['definition']}",
         components=components,
+        notices=notices,
         grade=grade,
         possible_grades=[grade],
         severity=severity,
@@ -206,12 +212,6 @@ def escc(data: EsccInput | dict[str, Any], kb: KnowledgeBase | None = None) -> E
         derived_from=derived,
         **cite.common(),  # type: ignore[arg-type]
     )
-    result.notices.append(cite.notice("implication", row["implication"], kb_items=[f"{TABLE}.{row.id}"]))
-    for view in row.get("severity_views") or []:
-        result.notices.append(
-            cite.notice("sources_differ", f"Sources differ on grade {grade}: {view['statement']}", sources=view["sources"])
-        )
-    return result.model_copy(update=cite.common())
 
 
 def _finding_component(name: str, value: bool | None, given: bool | None) -> Component:

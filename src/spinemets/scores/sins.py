@@ -236,11 +236,12 @@ def sins(data: SinsInput | dict[str, Any], kb: KnowledgeBase | None = None) -> S
         )
 
     cat = _category(kb, total)
-    refs = cite.cite_row(CATEGORIES, cat)
-    result = SinsResult(
+    implication = cite.notice("implication", cat["implication"], kb_items=[f"{CATEGORIES}.{cat.id}"])
+    return SinsResult(
         status="complete",
         summary=f"total {total}/18: {cat['label'].lower()}",
         components=components,
+        notices=[implication],
         total=total,
         possible_min=total,
         possible_max=total,
@@ -251,11 +252,6 @@ def sins(data: SinsInput | dict[str, Any], kb: KnowledgeBase | None = None) -> S
         level=inp.level,
         **cite.common(),  # type: ignore[arg-type]
     )
-    result.notices.append(
-        cite.notice("implication", cat["implication"], kb_items=[f"{CATEGORIES}.{cat.id}"])
-    )
-    result.notices[-1].refs = refs
-    return result.model_copy(update=cite.common())
 
 
 def _category(kb: KnowledgeBase, total: int) -> TableRow:
