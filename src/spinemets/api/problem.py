@@ -13,6 +13,10 @@ ContradictoryInput...  422     /problems/contradictory-input
 InsufficientDataError  422     /problems/insufficient-data
 malformed JSON         400     /problems/malformed-json
 UnknownItemError       404     /problems/not-found
+not signed in          401     /problems/unauthorized     (stored data)
+not allowed            403     /problems/forbidden        (role, owner, CSRF)
+clash with stored data 409     /problems/conflict
+database unavailable   503     /problems/storage-unavailable
 body over the limit    413     /problems/body-too-large
 KnowledgeBaseError     500     /problems/knowledge-base-invalid
 anything else          500     /problems/internal-error
@@ -60,6 +64,19 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
                     "The request body is not valid JSON (or not a JSON object)."),
         ProblemType("not-found", "Not found", 404,
                     "No such endpoint or knowledge-base item. `field` names the path parameter when there is one."),
+        ProblemType("unauthorized", "Not signed in", 401,
+                    "Stored data (assessments, users, the audit trail) needs a signed-in user: a session cookie "
+                    "(sign in at /login or POST /api/v1/auth/login) or an API token (`Authorization: Bearer smt_...`). "
+                    "The calculators, assess and ask need no sign-in."),
+        ProblemType("forbidden", "Forbidden", 403,
+                    "Signed in, but not allowed: the action needs another role (admin), belongs to the owner of the "
+                    "assessment, or the CSRF token of a signed-in browser session is missing (`field` says which)."),
+        ProblemType("conflict", "Conflict", 409,
+                    "The request clashes with what is stored (a user name that exists, the last active admin). "
+                    "`field` names the input."),
+        ProblemType("storage-unavailable", "Storage unavailable", 503,
+                    "The database of saved assessments could not be opened; the calculators still work. "
+                    "See the server's log and SPINEMETS_DATABASE_URL."),
         ProblemType("method-not-allowed", "Method not allowed", 405, "The endpoint does not accept this HTTP method."),
         ProblemType("body-too-large", "Request body too large", 413,
                     "The request body is larger than the server's limit (`limit` gives it in bytes)."),
@@ -144,6 +161,9 @@ def problem_for_exception(exc: BaseException) -> tuple[str, str, list[str]] | No
 
     if isinstance(exc, ProblemError):
         return exc.slug, exc.detail, list(exc.fields)
+    slug = getattr(exc, "slug", None)  # spinemets.store errors carry their problem type
+    if isinstance(slug, str) and slug in PROBLEM_TYPES and hasattr(exc, "detail"):
+        return slug, str(exc.detail), list(getattr(exc, "fields", []))
     if isinstance(exc, InvalidInputError):
         return "invalid-input", str(exc), [exc.field]
     if isinstance(exc, ContradictoryInputError):

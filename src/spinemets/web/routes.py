@@ -151,6 +151,8 @@ def _ctx(request: Request, active: str, **kw: Any) -> dict[str, Any]:
         "result": None,
     }
     base.update(kw)
+    for hook in getattr(request.app.state, "page_context", ()):  # extensions' links and forms (spinemets.store)
+        hook(request, base)
     return base
 
 

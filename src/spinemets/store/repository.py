@@ -1,0 +1,575 @@
+"""What can be done with stored data, each operation with its access check and its audit row.
+
+Every function takes a session (in a write transaction: reads are audited too) and the acting user.
+
+==================  =====================================  ==========================================
+who                 assessments                            users, tokens, audit trail
+==================  =====================================  ==========================================
+nobody signed in    nothing (401)                          nothing (401)
+clinician           create; read, export, compare own and  own API tokens
+                    shared ones; update own ones
+admin               the same as a clinician                users, audit trail (list, verify)
+==================  =====================================  ==========================================
+
+Another user's private assessment is reported as not found (404), so that its existence is not disclosed;
+changing someone else's shared assessment is forbidden (403).  Errors name the field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, defer
+
+from spinemets.assess import AssessResult, CaseDocument, assess
+from spinemets.errors import InvalidInputError, SpinemetsError
+from spinemets.store import audit, auth
+from spinemets.store.models import ROLES, ApiToken, Assessment, User, utcnow
+
+PATIENT_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,63}$")
+ID = re.compile(r"^[0-9a-f]{32}$")
+MAX_NOTE = 4000
+PATIENT_REF_RULE = ("a pseudonymous reference (e.g. a study or record number): 1-64 letters, digits and . _ : / -, "
+                    "starting with a letter or digit; no spaces, so no names")
+
+
+# --- errors ---------------------------------------------------------------------------------------------------
+
+
+class StoreError(SpinemetsError):
+    """An access or state error of the store; ``slug`` names its problem type (api/problem.py)."""
+
+    slug = "invalid-input"
+    status = 422
+
+    def __init__(self, detail: str, fields: list[str] | None = None) -> None:
+        self.detail = detail
+        self.fields = list(fields or [])
+        super().__init__(detail)
+
+
+class Unauthenticated(StoreError):
+    slug, status = "unauthorized", 401
+
+
+class Forbidden(StoreError):
+    slug, status = "forbidden", 403
+
+
+class NotFound(StoreError):
+    slug, status = "not-found", 404
+
+
+class Conflict(StoreError):
+    slug, status = "conflict", 409
+
+
+# --- who is acting ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Actor:
+    id: int | None
+    username: str
+    role: str
+    via: str = "api"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    @classmethod
+    def of(cls, user: User, via: str) -> Actor:
+        return cls(user.id, user.username, user.role, via)
+
+
+def system(via: str = "cli") -> Actor:
+    """The operator at the command line (who has the database itself): may manage users and read the audit."""
+    return Actor(None, "system", "admin", via)
+
+
+def _log(s: Session, actor: Actor, action: str, object_type: str, object_id: str | None = None,
+         **detail: Any) -> None:
+    audit.append(s, actor_id=actor.id, actor=actor.username, action=action, object_type=object_type,
+                 object_id=object_id, detail={"via": actor.via, **detail})
+
+
+def _require_user(actor: Actor | None) -> Actor:
+    if actor is None:
+        raise Unauthenticated("sign in, or send an API token (Authorization: Bearer ...)")
+    return actor
+
+
+def _require_admin(actor: Actor | None) -> Actor:
+    actor = _require_user(actor)
+    if not actor.is_admin:
+        raise Forbidden("this needs the admin role")
+    return actor
+
+
+def _require_clinical(actor: Actor | None) -> Actor:
+    actor = _require_user(actor)
+    if actor.id is None:
+        raise Forbidden("assessments belong to a user; act as one (--user NAME)", ["user"])
+    return actor
+
+
+# --- inputs -----------------------------------------------------------------------------------------------------
+
+
+def _check_ref(value: str) -> str:
+    value = value.strip()
+    if not PATIENT_REF.match(value):
+        raise ValueError(f"use {PATIENT_REF_RULE}")
+    return value
+
+
+def _check_study_date(value: dt.date | None) -> dt.date | None:
+    if value is not None and value > dt.date.today() + dt.timedelta(days=1):
+        raise ValueError(f"{value.isoformat()} is in the future")
+    if value is not None and value.year < 1900:
+        raise ValueError(f"{value.isoformat()} is before 1900")
+    return value
+
+
+def _check_password(value: str) -> str:
+    """Never echoes the password back (the error names the field and the rule only)."""
+    if len(value) < auth.MIN_PASSWORD:
+        raise ValueError(f"too short: use at least {auth.MIN_PASSWORD} characters")
+    if len(value) > auth.MAX_PASSWORD:
+        raise ValueError(f"too long: use at most {auth.MAX_PASSWORD} characters")
+    return value
+
+
+def _check_note(value: str) -> str:
+    if len(value) > MAX_NOTE:
+        raise ValueError(f"too long: {len(value)} characters; at most {MAX_NOTE}")
+    return value
+
+
+Note = Annotated[str, AfterValidator(_check_note)]
+PatientRef = Annotated[str, AfterValidator(_check_ref)]
+StudyDate = Annotated[dt.date, AfterValidator(_check_study_date)]
+Password = Annotated[str, AfterValidator(_check_password)]
+
+
+class SaveInput(BaseModel):
+    """A case to assess and save."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"title": "spinemets assessment to save"})
+
+    case: CaseDocument
+    patient_ref: PatientRef = Field(description=PATIENT_REF_RULE)
+    note: Note = Field("", description="free text, shown to those who can read the assessment")
+    shared: bool = Field(False, description="readable by every signed-in user (only the owner can change it)")
+    study_date: StudyDate | None = Field(None, description="date of the imaging study (default: today)")
+
+
+class UpdateInput(BaseModel):
+    """Fields of a saved assessment that its owner can change (the case and its results cannot change)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    patient_ref: PatientRef | None = None
+    note: Note | None = None
+    shared: bool | None = None
+    study_date: StudyDate | None = None
+
+
+class ListQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    patient_ref: str | None = Field(None, max_length=65, description="exact reference, or a prefix ending in *")
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    scope: Literal["visible", "mine", "shared"] = "visible"
+    limit: int = Field(50, ge=1, le=200)
+    offset: int = Field(0, ge=0)
+
+
+class UserInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(max_length=64)
+    password: Password
+    role: Literal["clinician", "admin"] = "clinician"
+
+    @field_validator("username")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        v = v.strip().lower()
+        if not USERNAME.match(v):
+            raise ValueError("2-64 characters: lower-case letters, digits and . _ @ -, starting with a letter or digit")
+        return v
+
+
+class UserUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    active: bool | None = None
+    role: Literal["clinician", "admin"] | None = None
+    password: Password | None = None
+
+
+class TokenInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("api", min_length=1, max_length=100)
+    days: int | None = Field(None, ge=1, le=3650, description="expires after this many days (default: never)")
+
+
+def parse(model: type[BaseModel], data: Any, prefix: str) -> Any:
+    from spinemets.validation import parse as core_parse
+
+    return core_parse(model, data, prefix)
+
+
+def check_id(value: str, name: str = "id") -> str:
+    if not ID.match(value or ""):
+        raise NotFound(f"{name}: no assessment {value!r}", [name])
+    return value
+
+
+# --- users ------------------------------------------------------------------------------------------------------
+
+
+def user_dict(u: User) -> dict[str, Any]:
+    return {"id": u.id, "username": u.username, "role": u.role, "active": u.active,
+            "created_at": u.created_at.isoformat()}
+
+
+def create_user(s: Session, actor: Actor | None, data: UserInput | dict[str, Any]) -> User:
+    actor = _require_admin(actor)
+    inp = data if isinstance(data, UserInput) else parse(UserInput, data, "user")
+    if s.scalar(select(User.id).where(User.username == inp.username)) is not None:
+        raise Conflict(f"user.username: {inp.username!r} already exists", ["user.username"])
+    u = User(username=inp.username, password_hash=auth.hash_password(inp.password), role=inp.role, active=True,
+             created_at=utcnow())
+    s.add(u)
+    s.flush()
+    _log(s, actor, "create", "user", str(u.id), username=u.username, role=u.role)
+    return u
+
+
+def _user_by_name(s: Session, username: str, field: str = "username") -> User:
+    u = s.scalar(select(User).where(User.username == username.strip().lower()))
+    if u is None:
+        raise NotFound(f"{field}: no user {username!r}", [field])
+    return u
+
+
+def get_user(s: Session, username: str) -> User:
+    return _user_by_name(s, username)
+
+
+def list_users(s: Session, actor: Actor | None) -> list[User]:
+    actor = _require_admin(actor)
+    users = list(s.scalars(select(User).order_by(User.username)))
+    _log(s, actor, "read", "user_list", None, count=len(users))
+    return users
+
+
+def _active_admins(s: Session) -> int:
+    return int(s.scalar(select(func.count()).select_from(User).where(User.role == "admin", User.active.is_(True))) or 0)
+
+
+def update_user(s: Session, actor: Actor | None, username: str, data: UserUpdate | dict[str, Any]) -> User:
+    actor = _require_admin(actor)
+    inp = data if isinstance(data, UserUpdate) else parse(UserUpdate, data, "user")
+    u = _user_by_name(s, username)
+    changed: list[str] = []
+    losing_admin = u.role == "admin" and u.active and (inp.active is False or (inp.role not in (None, "admin")))
+    if losing_admin and _active_admins(s) <= 1:
+        raise Conflict(f"user.{'active' if inp.active is False else 'role'}: {u.username!r} is the last active admin",
+                       ["user.active" if inp.active is False else "user.role"])
+    if inp.active is not None and inp.active != u.active:
+        u.active = inp.active
+        changed.append("active")
+    if inp.role is not None and inp.role != u.role:
+        u.role = inp.role
+        changed.append("role")
+    if inp.password is not None:
+        u.password_hash = auth.hash_password(inp.password)
+        changed.append("password")
+    if changed:
+        _log(s, actor, "update", "user", str(u.id), fields=changed, active=u.active, role=u.role)
+    return u
+
+
+def authenticate(s: Session, username: str, password: str, via: str) -> User | None:
+    """The user if the password is right (and the account active), else None; both outcomes are audited."""
+    name = (username or "").strip().lower()
+    u = s.scalar(select(User).where(User.username == name)) if USERNAME.match(name) else None
+    ok = auth.verify_password(u.password_hash if u is not None else None, password or "")
+    if u is None or not ok or not u.active:
+        reason = "unknown user" if u is None else ("wrong password" if not ok else "account disabled")
+        audit.append(s, actor_id=u.id if u else None, actor=u.username if u else "anonymous", action="login_failed",
+                     object_type="user", object_id=str(u.id) if u else None, detail={"via": via, "reason": reason})
+        return None
+    if auth.needs_rehash(u.password_hash):
+        u.password_hash = auth.hash_password(password)
+    audit.append(s, actor_id=u.id, actor=u.username, action="login", object_type="user", object_id=str(u.id),
+                 detail={"via": via})
+    return u
+
+
+def create_token(s: Session, actor: Actor | None, owner: User, data: TokenInput | dict[str, Any]) -> tuple[str, ApiToken]:
+    actor = _require_user(actor)
+    if actor.id is not None and actor.id != owner.id:
+        raise Forbidden("tokens can only be created for oneself")
+    inp = data if isinstance(data, TokenInput) else parse(TokenInput, data, "token")
+    if not owner.active:
+        raise Conflict(f"user: {owner.username!r} is disabled", ["user"])
+    secret, row = auth.create_token(s, owner, inp.name, inp.days)
+    _log(s, actor, "create", "api_token", str(row.id), owner=owner.username, name=inp.name)
+    return secret, row
+
+
+def token_dict(t: ApiToken) -> dict[str, Any]:
+    return {"id": t.id, "name": t.name, "prefix": t.prefix, "created_at": t.created_at.isoformat(),
+            "expires_at": t.expires_at.isoformat() if t.expires_at else None,
+            "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None}
+
+
+def list_tokens(s: Session, actor: Actor | None) -> list[ApiToken]:
+    actor = _require_clinical(actor)
+    return list(s.scalars(select(ApiToken).where(ApiToken.user_id == actor.id).order_by(ApiToken.id)))
+
+
+def revoke_token(s: Session, actor: Actor | None, token_id: int) -> ApiToken:
+    actor = _require_clinical(actor)
+    t = s.get(ApiToken, token_id)
+    if t is None or t.user_id != actor.id:
+        raise NotFound(f"id: no token {token_id}", ["id"])
+    if t.revoked_at is None:
+        t.revoked_at = utcnow()
+        _log(s, actor, "update", "api_token", str(t.id), revoked=True)
+    return t
+
+
+# --- assessments ------------------------------------------------------------------------------------------------
+
+
+def _summary_fields(result: AssessResult) -> dict[str, Any]:
+    return {
+        "statuses": dict(result.statuses),
+        "sins_total": result.sins.total if result.sins is not None else None,
+        "sins_category": result.sins.category if result.sins is not None else None,
+        "escc_grade": result.escc.grade if result.escc is not None else None,
+    }
+
+
+def save(s: Session, actor: Actor | None, data: SaveInput | dict[str, Any]) -> Assessment:
+    """Assess the case (the server computes every result) and save it with the knowledge-base version."""
+    actor = _require_clinical(actor)
+    inp = data if isinstance(data, SaveInput) else parse(SaveInput, data, "assessment")
+    result = assess(inp.case)
+    now = utcnow()
+    a = Assessment(
+        id=uuid.uuid4().hex, owner_id=actor.id, patient_ref=inp.patient_ref, study_date=inp.study_date or now.date(),
+        note=inp.note, shared=inp.shared, kb_version=result.kb_version,
+        case_document=inp.case.model_dump(mode="json", exclude_none=True),
+        result_document=result.model_dump(mode="json"), created_at=now, updated_at=now, revision=1,
+        **_summary_fields(result),
+    )
+    s.add(a)
+    s.flush()
+    _log(s, actor, "create", "assessment", a.id, kb_version=a.kb_version)
+    return a
+
+
+def _visible(actor: Actor) -> Any:
+    return or_(Assessment.owner_id == actor.id, Assessment.shared.is_(True))
+
+
+def _get_visible(s: Session, actor: Actor, assessment_id: str, field: str = "id") -> tuple[Assessment, str]:
+    check_id(assessment_id, field)
+    row = s.execute(select(Assessment, User.username).join(User, User.id == Assessment.owner_id)
+                    .where(Assessment.id == assessment_id)).first()
+    if row is None or not (row[0].owner_id == actor.id or row[0].shared):
+        raise NotFound(f"{field}: no assessment {assessment_id!r}", [field])
+    return row[0], row[1]
+
+
+def summary_dict(a: Assessment, owner: str) -> dict[str, Any]:
+    return {
+        "id": a.id, "patient_ref": a.patient_ref, "study_date": a.study_date.isoformat(), "owner": owner,
+        "shared": a.shared, "kb_version": a.kb_version, "sins_total": a.sins_total, "sins_category": a.sins_category,
+        "escc_grade": a.escc_grade, "statuses": a.statuses,
+        "has_note": bool(a.note), "created_at": a.created_at.isoformat(), "updated_at": a.updated_at.isoformat(),
+        "revision": a.revision,
+    }
+
+
+def full_dict(a: Assessment, owner: str) -> dict[str, Any]:
+    d = summary_dict(a, owner)
+    d.pop("has_note")
+    d.update(note=a.note, case=a.case_document, result=a.result_document)
+    return d
+
+
+def get(s: Session, actor: Actor | None, assessment_id: str) -> tuple[Assessment, str]:
+    actor = _require_clinical(actor)
+    a, owner = _get_visible(s, actor, assessment_id)
+    _log(s, actor, "read", "assessment", a.id)
+    return a, owner
+
+
+def listing(s: Session, actor: Actor | None, query: ListQuery | dict[str, Any]) -> tuple[list[tuple[Assessment, str]], int]:
+    actor = _require_clinical(actor)
+    q = query if isinstance(query, ListQuery) else parse(ListQuery, query, "query")
+    conds: list[Any] = [_visible(actor)]
+    if q.scope == "mine":
+        conds.append(Assessment.owner_id == actor.id)
+    elif q.scope == "shared":
+        conds.append(Assessment.shared.is_(True))
+    if q.patient_ref:
+        ref = q.patient_ref.strip()
+        if ref.endswith("*"):
+            stem = ref[:-1]
+            if stem and not PATIENT_REF.match(stem):
+                raise InvalidInputError("patient_ref", f"use {PATIENT_REF_RULE} (a trailing * matches any ending)")
+            conds.append(Assessment.patient_ref.startswith(stem, autoescape=True))
+        else:
+            if not PATIENT_REF.match(ref):
+                raise InvalidInputError("patient_ref", f"use {PATIENT_REF_RULE} (a trailing * matches any ending)")
+            conds.append(Assessment.patient_ref == ref)
+    if q.date_from and q.date_to and q.date_from > q.date_to:
+        raise InvalidInputError("date_from", f"{q.date_from.isoformat()} is after date_to {q.date_to.isoformat()}")
+    if q.date_from:
+        conds.append(Assessment.study_date >= q.date_from)
+    if q.date_to:
+        conds.append(Assessment.study_date <= q.date_to)
+    total = int(s.scalar(select(func.count()).select_from(Assessment).where(*conds)) or 0)
+    rows = s.execute(
+        select(Assessment, User.username).join(User, User.id == Assessment.owner_id).where(*conds)
+        .options(defer(Assessment.case_document), defer(Assessment.result_document))
+        .order_by(Assessment.study_date.desc(), Assessment.created_at.desc(), Assessment.id)
+        .limit(q.limit).offset(q.offset)
+    ).all()
+    items = [(r[0], r[1]) for r in rows]
+    _log(s, actor, "read", "assessment_list", None, count=len(items), ids=[a.id for a, _ in items])
+    return items, total
+
+
+def update(s: Session, actor: Actor | None, assessment_id: str, data: UpdateInput | dict[str, Any]) -> tuple[Assessment, str]:
+    actor = _require_clinical(actor)
+    inp = data if isinstance(data, UpdateInput) else parse(UpdateInput, data, "update")
+    a, owner = _get_visible(s, actor, assessment_id)
+    if a.owner_id != actor.id:
+        raise Forbidden(f"only {owner!r}, who saved it, can change this assessment")
+    changed = []
+    for name in ("patient_ref", "note", "shared", "study_date"):
+        value = getattr(inp, name)
+        if value is not None and value != getattr(a, name):
+            setattr(a, name, value)
+            changed.append(name)
+    if changed:
+        a.revision += 1
+        a.updated_at = utcnow()
+        _log(s, actor, "update", "assessment", a.id, fields=changed, revision=a.revision)
+    return a, owner
+
+
+def export(s: Session, actor: Actor | None, assessment_id: str) -> dict[str, Any]:
+    """The whole assessment as one JSON document (format ``spinemets-assessment`` version 1)."""
+    from spinemets import __version__
+    from spinemets.knowledge.loader import load_kb
+
+    actor = _require_clinical(actor)
+    a, owner = _get_visible(s, actor, assessment_id)
+    _log(s, actor, "export", "assessment", a.id, format="json")
+    return {
+        "format": "spinemets-assessment", "format_version": 1, "exported_at": utcnow().isoformat(),
+        "exported_by": actor.username, "spinemets": __version__, "disclaimer": load_kb().manifest.disclaimer,
+        "assessment": full_dict(a, owner),
+    }
+
+
+def _order_key(a: Assessment) -> tuple[dt.date, dt.datetime, str]:
+    return (a.study_date, a.created_at, a.id)
+
+
+def _point(a: Assessment) -> dict[str, Any]:
+    return {"id": a.id, "study_date": a.study_date.isoformat(), "created_at": a.created_at.isoformat(),
+            "sins_total": a.sins_total, "sins_category": a.sins_category, "escc_grade": a.escc_grade}
+
+
+def change(earlier: Assessment | None, later: Assessment) -> dict[str, Any]:
+    from spinemets.scores.escc import GRADES
+
+    if earlier is None:
+        return {"sins": None, "escc": None, "days": None}
+    days = (later.study_date - earlier.study_date).days
+    sins: dict[str, Any] = {"from": earlier.sins_total, "to": later.sins_total, "delta": None,
+                            "from_category": earlier.sins_category, "to_category": later.sins_category}
+    if earlier.sins_total is not None and later.sins_total is not None:
+        sins["delta"] = later.sins_total - earlier.sins_total
+    escc: dict[str, Any] = {"from": earlier.escc_grade, "to": later.escc_grade, "steps": None, "direction": None}
+    if earlier.escc_grade in GRADES and later.escc_grade in GRADES:
+        steps = GRADES.index(later.escc_grade) - GRADES.index(earlier.escc_grade)
+        escc["steps"] = steps
+        escc["direction"] = "higher grade" if steps > 0 else ("lower grade" if steps < 0 else "unchanged")
+    return {"sins": sins, "escc": escc, "days": days}
+
+
+def compare(s: Session, actor: Actor | None, assessment_id: str, with_id: str | None = None) -> dict[str, Any]:
+    """This assessment against an earlier one of the same patient (default: the latest before it), with the
+    whole series of that patient's assessments the user can read, for the plot."""
+    actor = _require_clinical(actor)
+    a, _ = _get_visible(s, actor, assessment_id)
+    series = list(s.scalars(select(Assessment).where(_visible(actor), Assessment.patient_ref == a.patient_ref)
+                            .options(defer(Assessment.case_document), defer(Assessment.result_document))))
+    series.sort(key=_order_key)
+    other: Assessment | None = None
+    if with_id:
+        other, _ = _get_visible(s, actor, with_id, "with")
+        if other.id == a.id:
+            raise InvalidInputError("with", "is the same assessment; choose an earlier one of the same patient")
+        if other.patient_ref != a.patient_ref:
+            raise InvalidInputError("with", f"assessment {with_id!r} is for another patient reference")
+    else:
+        before = [x for x in series if _order_key(x) < _order_key(a)]
+        other = before[-1] if before else None
+    earlier, later = (a, other) if other is not None and _order_key(other) > _order_key(a) else (other, a)
+    _log(s, actor, "read", "assessment", a.id, compare_with=other.id if other else None)
+    return {
+        "patient_ref": a.patient_ref, "assessment": a.id,
+        "earlier": _point(earlier) if earlier is not None else None,
+        "later": _point(later) if later is not None else None,
+        "change": change(earlier, later) if later is not None else change(None, a),
+        "series": [_point(x) for x in series],
+        "message": None if other is not None else "no earlier assessment of this patient reference that you can read",
+    }
+
+
+# --- audit trail --------------------------------------------------------------------------------------------------
+
+
+def audit_list(s: Session, actor: Actor | None, *, limit: int = 100, before: int | None = None,
+               actor_name: str | None = None, action: str | None = None, object_id: str | None = None) -> tuple[list[dict[str, Any]], int]:
+    actor = _require_admin(actor)
+    if not 1 <= limit <= 1000:
+        raise InvalidInputError("limit", f"{limit} is out of range 1-1000")
+    rows, total = audit.entries(s, limit=limit, before=before, actor=actor_name, action=action, object_id=object_id)
+    out = [audit.entry_dict(e) for e in rows]
+    _log(s, actor, "read", "audit_trail", None, count=len(out))
+    return out, total
+
+
+def audit_verify(s: Session, actor: Actor | None, expect: tuple[int, str] | None = None) -> audit.Verification:
+    actor = _require_admin(actor)
+    v = audit.verify(s, expect)
+    _log(s, actor, "verify", "audit_trail", None, ok=v.ok, rows=v.rows)
+    return v
+
+
+def role_names() -> tuple[str, ...]:
+    return ROLES
