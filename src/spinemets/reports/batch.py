@@ -1,0 +1,255 @@
+"""Extract many reports: a folder of ``.txt`` files, a CSV or a JSONL file in; JSONL or CSV out.
+
+Reports are read, processed and written one at a time (memory stays flat however many there are), with a
+tqdm progress bar on standard error.  A report that cannot be read or processed (empty, too long, not
+UTF-8, not valid JSON) gives an output row with ``error`` set; the others go on.
+
+* folder: every ``*.txt`` file, sorted by name; the id is the file name without ``.txt``;
+* CSV: one report per row, text in the ``text`` column (``--text-column``), id in ``id`` (``--id-column``,
+  default the row number);
+* JSONL: one JSON object per line with ``text`` and optionally ``id`` (or a bare JSON string).
+
+JSONL output has one :class:`~spinemets.reports.extract.ExtractResult` per line (plus ``id`` and ``error``);
+CSV output has one flat row per report: levels, diagnoses, the pre-filled SINS, ESCC, fracture and marrow
+values, the ESCC grade, the findings in short, the knowledge-base version and the disclaimer.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from spinemets.errors import InvalidInputError, SpinemetsError
+
+BATCH_SUFFIXES = (".csv", ".jsonl", ".ndjson")
+TEXT_SUFFIXES = (".txt", ".text", "")
+FORMATS = ("jsonl", "csv")
+
+
+@dataclass
+class BatchSummary:
+    reports: int = 0
+    errors: int = 0
+    output: str = "-"
+
+
+def is_batch(path: str | Path) -> bool:
+    p = Path(path)
+    return p.is_dir() or p.suffix.lower() in BATCH_SUFFIXES
+
+
+def _csv_reader(fh: TextIO) -> Any:
+    csv.field_size_limit(max(csv.field_size_limit(), 10_000_000))
+    return csv.DictReader(fh)
+
+
+def count_reports(path: str | Path, text_column: str = "text") -> int | None:
+    """How many reports the input holds (a streaming first pass; None when it cannot tell cheaply)."""
+    p = Path(path)
+    if p.is_dir():
+        return sum(1 for f in p.iterdir() if f.is_file() and f.suffix.lower() == ".txt")
+    try:
+        with p.open(encoding="utf-8", errors="replace", newline="") as fh:
+            if p.suffix.lower() == ".csv":
+                return sum(1 for _ in _csv_reader(fh))
+            return sum(1 for line in fh if line.strip())
+    except OSError:
+        return None
+
+
+def iter_reports(path: str | Path, text_column: str = "text", id_column: str = "id") -> Iterator[tuple[str, str | None, str | None]]:
+    """(id, text, error) for each report of a folder, CSV or JSONL file, read lazily."""
+    p = Path(path)
+    if p.is_dir():
+        for f in sorted(x for x in p.iterdir() if x.is_file() and x.suffix.lower() == ".txt"):
+            try:
+                yield f.stem, f.read_text(encoding="utf-8"), None
+            except UnicodeDecodeError:
+                yield f.stem, None, "not UTF-8 text"
+            except OSError as exc:
+                yield f.stem, None, f"cannot read it: {exc.strerror}"
+        return
+    suffix = p.suffix.lower()
+    if suffix not in BATCH_SUFFIXES:
+        raise InvalidInputError("input", f"{p.name}: give a folder of .txt reports, a .csv or a .jsonl file")
+    try:
+        fh = p.open(encoding="utf-8", newline="")
+    except FileNotFoundError:
+        raise InvalidInputError("input", f"{path}: no such file or folder") from None
+    except OSError as exc:
+        raise InvalidInputError("input", f"{path}: cannot read it: {exc.strerror}") from None
+    with fh:
+        try:
+            if suffix == ".csv":
+                reader = _csv_reader(fh)
+                fields = reader.fieldnames or []
+                if text_column not in fields:
+                    raise InvalidInputError("text_column", f"{p.name} has no column {text_column!r}; its columns: "
+                                            f"{', '.join(fields) or '(none)'}")
+                for i, row in enumerate(reader, start=1):
+                    rid = (row.get(id_column) or "").strip() or str(i)
+                    yield rid, row.get(text_column) or "", None
+            else:
+                for i, line in enumerate(fh, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        obj = json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        yield str(i), None, f"line {i}: not valid JSON ({exc.msg})"
+                        continue
+                    if isinstance(obj, str):
+                        yield str(i), obj, None
+                    elif isinstance(obj, dict):
+                        rid = str(obj.get(id_column) if obj.get(id_column) is not None else i)
+                        text = obj.get(text_column)
+                        if not isinstance(text, str):
+                            yield rid, None, f"line {i}: no text in {text_column!r}"
+                        else:
+                            yield rid, text, None
+                    else:
+                        yield str(i), None, f"line {i}: expected an object with {text_column!r} or a string"
+        except UnicodeDecodeError:
+            raise InvalidInputError("input", f"{p.name}: not UTF-8 text") from None
+
+
+def csv_columns(kb: Any) -> list[str]:
+    from spinemets.interpret.fracture import TABLE
+    from spinemets.interpret.marrow import DISC, SEQUENCES
+    from spinemets.scores.escc import FINDINGS
+
+    cols = ["id", "error", "status", "index_level", "levels", "regions", "diagnoses", "uncertain_diagnoses",
+            "negated_diagnoses", "sins_level", "sins_pain", "sins_lesion", "sins_collapse", "sins_alignment",
+            "sins_posterolateral", "escc_grade_stated", *[f"escc_{f}" for f in FINDINGS], "escc_grade"]
+    cols += [f"fracture_{r.id}" for r in kb.table(TABLE).rows]
+    cols += [f"marrow_{s}" for s in (*SEQUENCES, DISC)]
+    cols += ["findings", "impression", "kb_version", "disclaimer"]
+    return cols
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    return str(v)
+
+
+def csv_row(rid: str, result: Any | None, error: str | None, kb: Any) -> dict[str, str]:
+    row = {"id": rid, "error": error or "", "kb_version": kb.version, "disclaimer": kb.manifest.disclaimer}
+    if result is None:
+        return row
+    pre = result.prefill
+    row.update({
+        "status": result.status, "index_level": result.index_level or "", "levels": ";".join(result.levels),
+        "regions": ";".join(result.regions), "diagnoses": ";".join(result.diagnoses),
+        "uncertain_diagnoses": ";".join(result.uncertain_diagnoses), "negated_diagnoses": ";".join(result.negated_diagnoses),
+        "escc_grade": pre.escc_grade or "",
+        "findings": " | ".join(f"{f.assertion} {','.join(f.levels) or '-'} {f.concept}={f.value} \"{f.text}\"" for f in result.findings),
+        "impression": result.impression.text if result.impression else "",
+    })
+    for k, v in pre.sins.items():
+        row[f"sins_{k}"] = _cell(v.value)
+    for k, v in pre.escc.items():
+        row["escc_grade_stated" if k == "grade" else f"escc_{k}"] = _cell(v.value)
+    for k, v in pre.fracture.items():
+        row[f"fracture_{k}"] = _cell(v.value)
+    for k, v in pre.marrow.items():
+        row[f"marrow_{k}"] = _cell(v.value)
+    return row
+
+
+def run_batch(
+    path: str | Path,
+    out: TextIO | None = None,
+    fmt: str = "jsonl",
+    *,
+    pain: str | None = None,
+    rules: str | None = None,
+    text_column: str = "text",
+    id_column: str = "id",
+    progress: bool = True,
+    progress_file: TextIO | None = None,
+) -> BatchSummary:
+    """Extract every report of *path* and write one output row per report to *out* (default stdout)."""
+    from tqdm import tqdm
+
+    from spinemets.knowledge.loader import load_kb
+    from spinemets.reports.extract import build_result, check_text
+    from spinemets.reports.pipeline import get_pipeline
+    from spinemets.reports.rules import load_rules
+
+    if fmt not in FORMATS:
+        raise InvalidInputError("format", f"{fmt!r} is not allowed; allowed values: {', '.join(FORMATS)}")
+    p = Path(path)
+    if not p.exists():
+        raise InvalidInputError("input", f"{path}: no such file or folder")
+    out = out or sys.stdout
+    kb = load_kb()
+    rs = load_rules(kb, rules)
+    pipe = get_pipeline(rs)
+    if pain is not None:
+        from spinemets.scores.sins import normalise
+
+        try:
+            normalise("pain", pain)
+        except ValueError as exc:
+            raise InvalidInputError("pain", str(exc)) from None
+    reports = iter_reports(p, text_column=text_column, id_column=id_column)
+    first = next(reports, None)  # fail fast on a bad input (missing column ...) before any output
+    summary = BatchSummary()
+    writer = None
+    if fmt == "csv":
+        writer = csv.DictWriter(out, fieldnames=csv_columns(kb), extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+    total = count_reports(p, text_column) if progress else None
+    bar = tqdm(total=total, unit="report", file=progress_file or sys.stderr, disable=not progress, dynamic_ncols=True,
+               desc="extract")
+    try:
+        items = iter(()) if first is None else _chain(first, reports)
+        for rid, text, error in items:
+            result = None
+            if error is None:
+                try:
+                    check_text(text)
+                    result = build_result(text, pipe(text), rs, kb, pain=pain)  # type: ignore[arg-type]
+                except SpinemetsError as exc:
+                    error = str(exc)
+            summary.reports += 1
+            summary.errors += error is not None
+            if writer is not None:
+                writer.writerow(csv_row(rid, result, error, kb))
+            else:
+                record: dict[str, Any] = {"id": rid, "error": error}
+                if result is not None:
+                    record.update(json.loads(result.model_dump_json()))
+                else:
+                    record.update(kb_version=kb.version, disclaimer=kb.manifest.disclaimer)
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            bar.update(1)
+    finally:
+        bar.close()
+    out.flush()
+    return summary
+
+
+def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
+    yield first
+    yield from rest
+
+
+def format_for(output: str | None, fmt: str | None) -> str:
+    """The output format: given, else from the output file's suffix, else JSONL."""
+    if fmt:
+        return fmt.lower()
+    if output and Path(output).suffix.lower() == ".csv":
+        return "csv"
+    return "jsonl"
+
+
+__all__ = ["run_batch", "iter_reports", "count_reports", "is_batch", "format_for", "BatchSummary"]

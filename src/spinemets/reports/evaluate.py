@@ -1,0 +1,212 @@
+"""``spinemets extract-eval``: per-field precision, recall and F1 of the extractor on an annotated report set.
+
+A set is a folder of ``.txt`` reports and a ``<set>.gold.yaml`` beside it (``tests/data/reports/dev`` and
+``dev.gold.yaml`` by default; ``--set holdout`` for the reports never tuned on).  The annotation rules are in
+``tests/data/reports/README.md``.  Counting, per field and over all reports:
+
+* a single value (index level, a SINS component, the ESCC grade) is a true positive when predicted and equal
+  to the gold value, a false positive when predicted and different from it (or when the gold says unknown),
+  a false negative when the gold has a value the prediction does not give;
+* a set (levels, diagnoses) or a mapping (ESCC findings, fracture features, marrow signal) counts its
+  elements (level, diagnosis, field=value) the same way.
+
+A prediction where the gold says unknown is an error: what a report does not state must stay unknown.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field
+
+from spinemets.errors import InvalidInputError
+
+DATA_DIR = Path(__file__).resolve().parents[3] / "tests" / "data" / "reports"
+DIAGNOSES = ("metastasis", "myeloma", "osteoporotic_fracture", "haemangioma", "bone_island", "discitis")
+SCALAR = ("index_level", "sins.lesion", "sins.collapse", "sins.alignment", "sins.posterolateral", "escc_grade")
+COLLECTIONS = ("levels", "diagnoses", "escc", "fracture", "marrow")
+FIELDS = ("index_level", "levels", "diagnoses", "sins.lesion", "sins.collapse", "sins.alignment", "sins.posterolateral",
+          "escc", "escc_grade", "fracture", "marrow")
+GOLD_KEYS = {"index_level", "levels", "diagnoses", "sins", "escc", "escc_grade", "fracture", "marrow"}
+
+
+class FieldScore(BaseModel):
+    field: str
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+
+    @property
+    def precision(self) -> float | None:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else None
+
+    @property
+    def recall(self) -> float | None:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else None
+
+    @property
+    def f1(self) -> float | None:
+        p, r = self.precision, self.recall
+        if p is None or r is None:
+            return None
+        return 0.0 if p + r == 0 else 2 * p * r / (p + r)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"field": self.field, "tp": self.tp, "fp": self.fp, "fn": self.fn, "precision": _r(self.precision),
+                "recall": _r(self.recall), "f1": _r(self.f1)}
+
+
+def _r(x: float | None) -> float | None:
+    return None if x is None else round(x, 4)
+
+
+class Miss(BaseModel):
+    report: str
+    field: str
+    gold: Any = None
+    predicted: Any = None
+
+
+class EvalReport(BaseModel):
+    set: str
+    reports: int
+    seconds: float
+    fields: list[FieldScore]
+    overall: FieldScore
+    misses: list[Miss] = Field(default_factory=list)
+
+    def score(self, field: str) -> FieldScore:
+        return next(f for f in self.fields if f.field == field)
+
+    def to_text(self, verbose: bool = False) -> str:
+        lines = [f"extract-eval: {self.set} set, {self.reports} reports ({self.seconds:.1f} s)", "",
+                 f"  {'field':<22}{'TP':>5}{'FP':>5}{'FN':>5}{'precision':>11}{'recall':>8}{'F1':>7}"]
+        for f in [*self.fields, self.overall]:
+            if f is self.overall:
+                lines.append("  " + "-" * 63)
+            lines.append(f"  {f.field:<22}{f.tp:>5}{f.fp:>5}{f.fn:>5}{_pct(f.precision):>11}{_pct(f.recall):>8}{_pct(f.f1):>7}")
+        if verbose and self.misses:
+            lines += ["", "Disagreements (report, field: gold / predicted):"]
+            for m in self.misses:
+                lines.append(f"  {m.report}  {m.field}: {m.gold!r} / {m.predicted!r}")
+        return "\n".join(lines)
+
+    def as_dict(self, verbose: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {"set": self.set, "reports": self.reports, "seconds": round(self.seconds, 2),
+                               "fields": [f.as_dict() for f in self.fields], "overall": self.overall.as_dict()}
+        if verbose:
+            out["misses"] = [m.model_dump() for m in self.misses]
+        return out
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def load_set(name: str = "dev", data_dir: str | Path | None = None) -> tuple[Path, dict[str, dict[str, Any]]]:
+    """(reports folder, gold annotations) of a set; errors name the set."""
+    root = Path(data_dir) if data_dir else DATA_DIR
+    gold_path = root / f"{name}.gold.yaml"
+    folder = root / name
+    if not gold_path.is_file() or not folder.is_dir():
+        raise InvalidInputError("set", f"no annotated set {name!r} in {root} (expected {name}.gold.yaml and {name}/)")
+    gold = yaml.safe_load(gold_path.read_text(encoding="utf-8")) or {}
+    if not isinstance(gold, dict):
+        raise InvalidInputError("set", f"{gold_path.name}: expected a mapping of report name to annotations")
+    for rid, g in gold.items():
+        unknown = set(g or {}) - GOLD_KEYS
+        if unknown:
+            raise InvalidInputError("set", f"{gold_path.name}: {rid}: unknown key {sorted(unknown)[0]!r}")
+        if not (folder / f"{rid}.txt").is_file():
+            raise InvalidInputError("set", f"{gold_path.name}: {rid}: no file {rid}.txt in {folder}")
+    return folder, gold
+
+
+def predicted_fields(result: Any) -> dict[str, Any]:
+    """The evaluated fields of an ExtractResult."""
+    pre = result.prefill
+    sins = {k: v.value for k, v in pre.sins.items()}
+    return {
+        "index_level": result.index_level,
+        "levels": set(result.levels),
+        "diagnoses": {d for d in result.diagnoses if d in DIAGNOSES},
+        "sins.lesion": sins.get("lesion"),
+        "sins.collapse": sins.get("collapse"),
+        "sins.alignment": sins.get("alignment"),
+        "sins.posterolateral": sins.get("posterolateral"),
+        "escc": {f"{k}={_b(v.value)}" for k, v in pre.escc.items() if k != "grade" and v.value is not None},
+        "escc_grade": pre.escc_grade,
+        "fracture": {f"{k}={v.value}" for k, v in pre.fracture.items() if v.value is not None},
+        "marrow": {f"{k}={_b(v.value)}" for k, v in pre.marrow.items() if v.value is not None},
+    }
+
+
+def gold_fields(g: dict[str, Any]) -> dict[str, Any]:
+    g = g or {}
+    sins = g.get("sins") or {}
+    grade = g.get("escc_grade")
+    return {
+        "index_level": g.get("index_level"),
+        "levels": set(g.get("levels") or []),
+        "diagnoses": set(g.get("diagnoses") or []),
+        "sins.lesion": sins.get("lesion"),
+        "sins.collapse": sins.get("collapse"),
+        "sins.alignment": sins.get("alignment"),
+        "sins.posterolateral": sins.get("posterolateral"),
+        "escc": {f"{k}={_b(v)}" for k, v in (g.get("escc") or {}).items()},
+        "escc_grade": None if grade is None else str(grade),
+        "fracture": {f"{k}={v}" for k, v in (g.get("fracture") or {}).items()},
+        "marrow": {f"{k}={_b(v)}" for k, v in (g.get("marrow") or {}).items()},
+    }
+
+
+def _b(v: Any) -> str:
+    return ("true" if v else "false") if isinstance(v, bool) else str(v)
+
+
+def score(pairs: Iterable[tuple[str, dict[str, Any], dict[str, Any]]]) -> tuple[list[FieldScore], list[Miss]]:
+    scores = {f: FieldScore(field=f) for f in FIELDS}
+    misses: list[Miss] = []
+    for rid, gold, pred in pairs:
+        for f in FIELDS:
+            s, g, p = scores[f], gold[f], pred[f]
+            if f in COLLECTIONS:
+                s.tp += len(g & p)
+                s.fp += len(p - g)
+                s.fn += len(g - p)
+                if g != p:
+                    misses.append(Miss(report=rid, field=f, gold=sorted(g - p), predicted=sorted(p - g)))
+            elif g != p or g is not None:
+                if g is not None and p == g:
+                    s.tp += 1
+                else:
+                    if p is not None:
+                        s.fp += 1
+                    if g is not None:
+                        s.fn += 1
+                    misses.append(Miss(report=rid, field=f, gold=g, predicted=p))
+    return list(scores.values()), misses
+
+
+def evaluate(name: str = "dev", data_dir: str | Path | None = None, rules: str | None = None) -> EvalReport:
+    """Run the extractor on every report of the set and score it against the gold annotations."""
+    from spinemets.reports.extract import extract
+    from spinemets.reports.rules import load_rules
+
+    folder, gold = load_set(name, data_dir)
+    rs = load_rules(rules=rules)
+    start = time.perf_counter()
+    pairs = []
+    for rid in sorted(gold):
+        text = (folder / f"{rid}.txt").read_text(encoding="utf-8")
+        result = extract(text, rule_set=rs)
+        pairs.append((rid, gold_fields(gold[rid]), predicted_fields(result)))
+    seconds = time.perf_counter() - start
+    fields, misses = score(pairs)
+    overall = FieldScore(field="all fields", tp=sum(f.tp for f in fields), fp=sum(f.fp for f in fields),
+                         fn=sum(f.fn for f in fields))
+    return EvalReport(set=name, reports=len(pairs), seconds=seconds, fields=fields, overall=overall, misses=misses)

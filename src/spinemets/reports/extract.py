@@ -1,0 +1,694 @@
+"""Read a spine MRI or CT report: findings with their spans and assertions, and pre-filled scores.
+
+``extract(text)`` runs the pipeline (:mod:`spinemets.reports.pipeline`), then reads its output:
+
+* **sections** from the headings of report_terms (findings in the clinical history are historical; the
+  technique section and the title are not read);
+* **levels** named in the text (single levels, ranges, disc levels, lists), each finding attached to the
+  nearest level mention of its sentence, else to the last one of its section;
+* each **finding** with its span, its ConText assertion (present, negated, uncertain, historical,
+  hypothetical) and, once the index level is chosen, ``other_level`` when it is about another level;
+* the **index level** (the most affected level: weighted count of the findings stated present there, a
+  "dominant"/"largest" cue counting most; ties go to the level named first);
+* **pre-filled** SINS, ESCC, fracture-differential and marrow-signal inputs for the index level
+  (:mod:`spinemets.reports.prefill`), each value with the phrases it came from.
+
+What the report does not state stays unknown.  The result is decision support for professionals: it carries
+the knowledge-base version, the disclaimer and numbered references of the rows behind each finding.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, PrivateAttr
+
+from spinemets.errors import InvalidInputError
+from spinemets.knowledge.loader import KnowledgeBase, load_kb
+from spinemets.levels import INDEX, REGION_NAMES
+from spinemets.reports.rules import RuleSet, TargetRow, load_rules
+from spinemets.results import Citer, Result
+
+MAX_CHARS = 20_000
+Context = Literal["present", "negated", "uncertain", "historical", "hypothetical"]
+Assertion = Literal["present", "negated", "uncertain", "historical", "hypothetical", "other_level"]
+NEGATED, POSSIBLE, HISTORICAL, HYPOTHETICAL = "NEGATED_EXISTENCE", "POSSIBLE_EXISTENCE", "HISTORICAL", "HYPOTHETICAL"
+_HEADING = re.compile(r"^[ \t]*([A-Za-z][A-Za-z '/&()-]{0,40}?)[ \t]*:", re.M)
+_GRADE_AFTER = re.compile(r"^\s*(?:grade|scale|score|grading)?\s*[:=]?\s*(?:grade\s*)?([0-3])\s*([abcABC])?(?![0-9A-Za-z])")
+_DIGITS = re.compile(r"\d")
+_DECISIVE = ("NEGATED_EXISTENCE", "STATE", "SIDE", "DEGREE")
+
+
+# --- result models ---------------------------------------------------------------------------------------
+
+
+class Cue(BaseModel):
+    """A ConText modifier that applies to a finding."""
+
+    category: str = Field(description="NEGATED_EXISTENCE, POSSIBLE_EXISTENCE, HISTORICAL, HYPOTHETICAL, SIDE, DEGREE, STATE, SUBJECT")
+    text: str
+    start: int
+    end: int
+    value: str | None = Field(default=None, description="side, degree or state, for qualifier cues")
+    negated: bool | None = Field(default=None, description="for a state cue: inside the scope of a negation")
+    rule: str
+
+
+class Finding(BaseModel):
+    """One finding of the report, with its span and assertion."""
+
+    _row: Any = PrivateAttr(default=None)
+
+    concept: str
+    value: str
+    text: str = Field(description="the words of the report, as written")
+    start: int = Field(description="character offset in the report")
+    end: int
+    assertion: Assertion = Field(description="present, negated, uncertain, historical, hypothetical, or other_level "
+                                 "(about another level than the index level)")
+    context: Context = Field(description="the assertion from ConText alone, before the index level is chosen")
+    levels: list[str] = Field(default_factory=list, description="levels the finding is attached to; empty = the whole study")
+    section: str = Field(description="findings, impression or history")
+    cues: list[Cue] = Field(default_factory=list)
+    qualifiers: dict[str, Any] = Field(default_factory=dict, description="side, degree, states, percent, collapse ...")
+    rule: str = Field(description="report_targets.ROW, or site:ROW for a site's own rule")
+    kb_items: list[str] = Field(default_factory=list)
+    sources: list[str] = Field(default_factory=list)
+    refs: list[int] = Field(default_factory=list)
+
+
+class Evidence(BaseModel):
+    """Where a pre-filled value comes from."""
+
+    text: str
+    start: int
+    end: int
+    assertion: str
+    rule: str
+
+
+class Prefilled(BaseModel):
+    """One pre-filled input: its value (None = unknown), the phrases it came from, and why."""
+
+    value: str | bool | None = None
+    evidence: list[Evidence] = Field(default_factory=list)
+    note: str | None = None
+
+
+class Prefill(BaseModel):
+    """Inputs of SINS, ESCC, the fracture differential and the marrow-signal ranking, for the index level."""
+
+    level: str | None = None
+    applies: dict[str, bool] = Field(default_factory=dict, description="per instrument: whether it was pre-filled")
+    why_not: dict[str, str] = Field(default_factory=dict, description="per instrument: why it was not pre-filled")
+    sins: dict[str, Prefilled] = Field(default_factory=dict)
+    escc: dict[str, Prefilled] = Field(default_factory=dict)
+    fracture: dict[str, Prefilled] = Field(default_factory=dict)
+    marrow: dict[str, Prefilled] = Field(default_factory=dict)
+    escc_grade: str | None = Field(default=None, description="the grade the pre-filled ESCC input gives, if one")
+    escc_possible_grades: list[str] = Field(default_factory=list)
+    inputs: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="ready-made request bodies: sins, escc, fracture, marrow (known values only)")
+
+
+class Impression(BaseModel):
+    text: str
+    start: int
+    end: int
+
+
+class ExtractResult(Result):
+    """Findings of one report and the scores they pre-fill."""
+
+    instrument: str = "extract"
+    characters: int = 0
+    levels: list[str] = Field(default_factory=list, description="levels with a finding stated present, in spine order")
+    index_level: str | None = Field(default=None, description="the most affected level, for which the scores are pre-filled")
+    index_level_given: bool = Field(default=False, description="the index level was chosen by the user")
+    regions: list[str] = Field(default_factory=list)
+    diagnoses: list[str] = Field(default_factory=list, description="diagnoses stated present")
+    uncertain_diagnoses: list[str] = Field(default_factory=list)
+    negated_diagnoses: list[str] = Field(default_factory=list)
+    impression: Impression | None = None
+    findings: list[Finding] = Field(default_factory=list)
+    prefill: Prefill = Field(default_factory=Prefill)
+    rules_files: list[str] = Field(default_factory=list)
+
+    def extra_lines(self) -> list[str]:
+        lines = []
+        if self.levels:
+            idx = f"; index level {self.index_level}" + (" (given)" if self.index_level_given else "") if self.index_level else ""
+            lines.append(f"  levels involved: {', '.join(self.levels)}{idx}")
+        if self.diagnoses or self.uncertain_diagnoses or self.negated_diagnoses:
+            parts = []
+            if self.diagnoses:
+                parts.append("stated " + ", ".join(_human(d) for d in self.diagnoses))
+            if self.uncertain_diagnoses:
+                parts.append("uncertain " + ", ".join(_human(d) for d in self.uncertain_diagnoses))
+            if self.negated_diagnoses:
+                parts.append("negated " + ", ".join(_human(d) for d in self.negated_diagnoses))
+            lines.append("  diagnoses: " + "; ".join(parts))
+        if self.impression:
+            lines.append("  impression: " + " ".join(self.impression.text.split()))
+        if self.prefill.escc_grade:
+            lines.append(f"  ESCC grade from the pre-filled findings: {self.prefill.escc_grade}")
+        if self.components:
+            lines.append("  pre-filled for " + (self.index_level or "the study") + " (confirm or edit each value before scoring):")
+        return lines
+
+    def closing_lines(self) -> list[str]:
+        if not self.findings:
+            return []
+        lines = ["Findings (assertion, levels, concept = value, words of the report):"]
+        for f in self.findings:
+            where = ",".join(f.levels) or "-"
+            lines.append(f"  {f.assertion:<12} {where:<10} {f.concept} = {f.value}: \"{f.text}\"{_refs(f.refs)}")
+        return lines
+
+
+def _refs(numbers: list[int]) -> str:
+    return f" [{','.join(map(str, numbers))}]" if numbers else ""
+
+
+def _human(text: str) -> str:
+    return text.replace("_", " ")
+
+
+# --- reading ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Section:
+    role: str  # title, history, technique, findings, impression
+    start: int
+    end: int
+    content_start: int
+
+
+def find_sections(text: str, rules: RuleSet) -> list[Section]:
+    """The parts of a report, from its headings (report_terms); history and technique end at a blank line."""
+    headings = rules.terms.sections
+    sections: list[Section] = []
+    pos = 0
+    lines = text.splitlines(keepends=True)
+    role = "findings"
+    current: Section | None = None
+    first_content = True
+    for line in lines:
+        stripped = line.strip()
+        start = pos
+        pos += len(line)
+        if not stripped:
+            if current is not None and current.role in ("history", "technique", "title"):
+                current.end = start
+                current = None
+                role = "findings"
+            continue
+        m = _HEADING.match(line)
+        heading = None
+        if m and m.group(1).strip().lower() in headings:
+            heading = m.group(1).strip().lower()
+            content = start + m.end()
+        elif stripped.rstrip(":").strip().lower() in headings and len(stripped) < 40:
+            heading = stripped.rstrip(":").strip().lower()
+            content = start + len(line)
+        if heading is not None:
+            if current is not None:
+                current.end = start
+            role = headings[heading]
+            current = Section(role, start, len(text), content)
+            sections.append(current)
+            first_content = False
+            continue
+        if first_content:
+            first_content = False
+            if len(stripped) < 100 and not stripped.endswith(".") and not _DIGITS.search(stripped[:3] or "x"):
+                sections.append(Section("title", start, pos, start))
+                current = sections[-1]
+                continue
+        if current is None:
+            current = Section(role, start, len(text), start)
+            sections.append(current)
+    for i, s in enumerate(sections[:-1]):
+        s.end = min(s.end, sections[i + 1].start)
+    return sections
+
+
+def _section_at(sections: list[Section], starts: list[int], offset: int) -> Section | None:
+    i = bisect_right(starts, offset) - 1
+    if i < 0:
+        return None
+    s = sections[i]
+    return s if offset < s.end else None
+
+
+class _SentenceIndex:
+    """Token index -> sentence index (a bisect over the sentence starts)."""
+
+    def __init__(self, starts: list[int]) -> None:
+        self.starts = starts
+
+    def get(self, token: int, default: int = 0) -> int:
+        i = bisect_right(self.starts, token) - 1
+        return i if i >= 0 else default
+
+
+@dataclass
+class _Mention:
+    start_tok: int
+    end_tok: int
+    sent: int
+    levels: tuple[str, ...]
+    start: int
+
+
+def _context(categories: set[str]) -> Context:
+    if POSSIBLE in categories:
+        return "uncertain"  # an uncertain finding pre-fills nothing, whatever else modifies it
+    if HYPOTHETICAL in categories:
+        return "hypothetical"
+    if NEGATED in categories:
+        return "negated"
+    if HISTORICAL in categories:
+        return "historical"
+    return "present"
+
+
+def _within(span: tuple[int, int], scope: tuple[int, int]) -> bool:
+    return scope[0] <= span[0] and span[1] <= scope[1]
+
+
+def _state_negated(state: tuple[int, int], target: tuple[int, int], label: str, negations: list[Any]) -> bool:
+    """A state ("compressed", "visible") is negated by a negation inside it ("not seen"), by one placed after it
+    that closes its clause ("cord compression, since resolved"), or by one right before it or right before its
+    finding ("no thecal sac deformity"); a negation further before belongs to another clause ("the cord is not
+    contacted and CSF is preserved")."""
+    for n in negations:
+        if not n.allows(label):
+            continue
+        a, b = n.modifier_span
+        if _within(state, (a, b)):
+            return True
+        if not _within(state, n.scope_span):
+            continue
+        if state[1] <= a and n.direction in ("BACKWARD", "BIDIRECTIONAL"):
+            return True
+        if b <= state[0] and state[0] - b <= 1:
+            return True
+        if state[1] <= a and a - state[1] <= 1:  # "cord compression: none"
+            return True
+        if b <= target[0] and target[0] - b <= 1 and target[0] < state[0]:
+            return True
+    return False
+
+
+def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | None = None) -> list[Finding]:
+    """The findings of *doc* (the pipeline's output for *text*), levels attached, ConText assertions read."""
+    from spinemets.reports.pipeline import FINDINGS_GROUP
+
+    sections = find_sections(text, rules) if sections is None else sections
+    starts = [s.start for s in sections]
+    sent_bounds = [(s.start, s.start_char) for s in doc.sents]
+    sent_index = _SentenceIndex([b[0] for b in sent_bounds])
+    sent_roles = [(_section_at(sections, starts, c), i) for i, (_, c) in enumerate(sent_bounds)]
+
+    mentions: list[_Mention] = []
+    for m in doc.user_data.get("spinemets_levels", ()):
+        span = doc.char_span(m.start, m.end, alignment_mode="expand")
+        if span is None:
+            continue
+        sec = _section_at(sections, starts, m.start)
+        if sec is not None and sec.role in ("title", "technique"):
+            continue
+        mentions.append(_Mention(span.start, span.end, sent_index.get(span.start, 0), m.levels, m.start))
+    by_sent: dict[int, list[_Mention]] = {}
+    for m in mentions:
+        by_sent.setdefault(m.sent, []).append(m)
+    # A sentence without a level of its own continues the one just before it (same section), if that one named a
+    # level: the one among them that the findings so far were about, else the first it names.
+    before: dict[int, list[_Mention]] = {}
+    previous: list[_Mention] = []
+    last_section: Section | None = None
+    for sec, i in sent_roles:
+        if sec is not last_section:
+            previous, last_section = [], sec
+        before[i] = previous
+        previous = by_sent.get(i, [])
+    topic: set[str] = set()
+
+    graph = doc._.assertion_graph
+    negations = [m for m in (graph.modifiers if graph else []) if m.category == NEGATED
+                 and m.direction not in ("TERMINATE", "PSEUDO")]
+    cue_texts = {name: tuple(f" {c} " for c in words) for name, words in rules.terms.cues.items()}
+
+    spans = []
+    for sp in doc.spans[FINDINGS_GROUP]:
+        rid = sp._.target_rule.metadata["row"]
+        spans.append((sp.start, sp, rid, rules.targets[rid]))
+    spans.sort(key=lambda x: x[0])
+    other_sentences = {sent_index.get(st, 0) for st, _, _, row in spans if row.concept == "other_lesions"}
+    findings: list[Finding] = []
+    token_pos: list[tuple[int, int, int]] = []  # start token, end token, sentence: for the percent pass
+    sent_texts: dict[int, str] = {}
+    for _, span, rid, row in spans:
+        start_char, span_end_char = span.start_char, span.end_char
+        sec = _section_at(sections, starts, start_char)
+        role = sec.role if sec is not None else "findings"
+        if role in ("title", "technique"):
+            continue
+        si = sent_index.get(span.start, 0)
+        if row.requires_cue:
+            if si not in sent_texts:
+                a = sent_bounds[si][1]
+                b = sent_bounds[si + 1][1] if si + 1 < len(sent_bounds) else len(text)
+                sent_texts[si] = " " + " ".join(doc.text[a:b].lower().split()) + " "
+            if not any(c in sent_texts[si] for c in cue_texts.get(row.requires_cue, ())):
+                continue
+        cues: list[Cue] = []
+        categories: set[str] = set()
+        for mod in span._.modifiers:
+            a, b = mod.modifier_span
+            meta = mod.rule.metadata or {}
+            last = doc[b - 1]
+            cstart, cend = doc[a].idx, last.idx + len(last)
+            cue = Cue(category=mod.category, text=text[cstart:cend], start=cstart, end=cend,
+                      value=meta.get("value"), rule=rules.rule_name(meta.get("row", "")))
+            if mod.category == "STATE":
+                cue.negated = _state_negated((a, b), (span.start, span.end), span.label_, negations)
+            cues.append(cue)
+            categories.add(mod.category)
+        if row.concept == "escc_grade":
+            categories.discard(NEGATED)  # a stated grade is not negated by a "without ..." before it
+        context = _context(categories)
+        if row.polarity == "negative":
+            context = {"present": "negated", "negated": "present"}.get(context, context)  # type: ignore[assignment]
+        if role == "history":
+            context = "historical"
+        qualifiers = _qualifiers(row, cues, text, span_end_char)
+        levels: tuple[str, ...] = ()
+        if row.scope == "level":
+            carried = None
+            if context != "negated" and before.get(si):
+                carried = next((m for m in before[si] if topic & set(m.levels)), before[si][0])
+            levels = _attach(span.start, span.end, by_sent.get(si, []), carried)
+            if levels and row.counts and context == "present":
+                topic = set(levels)
+            if not by_sent.get(si) and si in other_sentences:
+                qualifiers["about_other_lesions"] = True
+        end_char = span_end_char + qualifiers.pop("grade_end", 0)
+        near = [c for c in cues if c.category in _DECISIVE and (c.end >= start_char - 40 and c.start <= end_char + 40)]
+        if near:  # the words that decided the value, for the evidence shown beside it
+            a = min([start_char] + [c.start for c in near])
+            b = max([end_char] + [c.end for c in near])
+            if b - a <= 100:
+                qualifiers["phrase"] = {"text": text[a:b], "start": a, "end": b}
+        kb_item = rules.kb_item(rid)
+        finding = Finding(
+            concept=row.concept, value=row.value, text=text[start_char:end_char], start=start_char,
+            end=end_char, assertion=context, context=context, levels=list(levels),
+            section=role if role in ("findings", "impression", "history") else "findings", cues=cues,
+            qualifiers=qualifiers, rule=rules.rule_name(rid), kb_items=[kb_item] if kb_item else [],
+            sources=list(row.sources),
+        )
+        finding.__pydantic_private__["_row"] = row  # type: ignore[index]
+        findings.append(finding)
+        token_pos.append((span.start, span.end, si))
+    _percentages(text, doc, rules, findings, token_pos, sent_index)
+    return findings
+
+
+def _attach(a: int, b: int, mentions: list[_Mention], carried: _Mention | None) -> tuple[str, ...]:
+    """Levels of the nearest level mention in the sentence (a preceding one wins a tie), else the carried one."""
+    best = None
+    for m in mentions:
+        if m.end_tok <= a:
+            d, after = a - m.end_tok, 0
+        elif m.start_tok >= b:
+            d, after = m.start_tok - b, 1
+        else:
+            d, after = 0, 0
+        key = (d, after)
+        if best is None or key < best[0]:
+            best = (key, m)
+    if best is not None:
+        return best[1].levels
+    return carried.levels if carried is not None else ()
+
+
+def _qualifiers(row: TargetRow, cues: list[Cue], text: str, end: int) -> dict[str, Any]:
+    q: dict[str, Any] = {}
+    sides = {c.value for c in cues if c.category == "SIDE" and c.value}
+    if row.side:
+        sides.add(row.side)
+    if sides:
+        q["side"] = sorted(sides)
+    degrees = sorted({c.value for c in cues if c.category == "DEGREE" and c.value})
+    if degrees:
+        q["degree"] = degrees
+    states = {}
+    for c in cues:
+        if c.category == "STATE" and c.value:
+            states[c.value] = bool(c.negated) and states.get(c.value, True)
+    if states:
+        q["states"] = {k: ("negated" if v else "present") for k, v in states.items()}
+    if any(c.category == "SUBJECT" for c in cues):
+        q["not_marrow"] = True
+    if row.concept == "escc_grade":
+        m = _GRADE_AFTER.match(text[end:end + 24])
+        if m:
+            q["grade"] = m.group(1) + (m.group(2) or "").lower()
+            q["grade_end"] = m.end()
+    return q
+
+
+# --- percentages and fractions of height ------------------------------------------------------------------------
+
+
+def _percent_regex(rules: RuleSet) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """(a percentage or fraction of height, a comparison word just before it)."""
+    comparators = sorted(rules.terms.comparators, key=len, reverse=True)
+    fractions = "|".join(re.escape(w) for w, _ in rules.terms.fractions)
+    number = r"\d{1,3}(?:\.\d+)?"
+    amount = re.compile(
+        rf"(?<![\d.])(?P<a>{number})\s*(?:(?:-|\u2013|to)\s*(?P<b>{number})\s*)?(?:%|\s?per\s?cent\b|\s?percent\b)"
+        rf"|(?<![A-Za-z])(?P<frac>{fractions})(?![A-Za-z])",
+        re.IGNORECASE,
+    )
+    before = re.compile(rf"(?P<cmp>{'|'.join(re.escape(c) for c in comparators)})\s*(?:of\s+)?$", re.IGNORECASE)
+    return amount, before
+
+
+_PCT_CACHE: dict[int, tuple[re.Pattern[str], re.Pattern[str]]] = {}
+
+
+def _percentages(text: str, doc: Any, rules: RuleSet, findings: list[Finding], pos: list[tuple[int, int, int]],
+                 sent_index: Any) -> None:
+    """Attach each percentage or fraction of height to the nearest collapse finding of its sentence."""
+    regexes = _PCT_CACHE.get(id(rules))
+    if regexes is None:
+        regexes = _PCT_CACHE.setdefault(id(rules), _percent_regex(rules))
+    regex, before = regexes
+    if not any(f.concept in ("collapse", "height") for f in findings):
+        return
+    fractions = dict(rules.terms.fractions)
+    remaining = rules.terms.percent_remaining
+    low = text.lower()
+    if "%" not in text and "cent" not in low and not any(w in low for w, _ in rules.terms.fractions):
+        return
+    for m in regex.finditer(text):
+        span = doc.char_span(m.start(), m.end(), alignment_mode="expand")
+        if span is None:
+            continue
+        si = sent_index.get(span.start, -1)
+        best = None
+        for i, (a, b, s) in enumerate(pos):
+            if s != si:
+                continue
+            d = a - span.end if a >= span.end else (span.start - b if b <= span.start else 0)
+            if best is None or d < best[0]:
+                best = (d, i)
+        if best is None or best[0] > 10:
+            continue
+        f = findings[best[1]]
+        if f.concept not in ("collapse", "height", "extent"):
+            continue
+        if m.group("frac"):
+            a_val = b_val = float(fractions[m.group("frac").lower()])
+        else:
+            a_val = float(m.group("a"))
+            b_val = float(m.group("b")) if m.group("b") else a_val
+        near = " ".join(low[max(0, m.start() - 25):m.end() + 30].split())
+        if any(cue in near for cue in remaining):  # "reduced to 40%": 60% lost
+            a_val, b_val = 100 - b_val, 100 - a_val
+        cm = before.search(text, max(0, m.start() - 25), m.start())
+        cmp = cm.group("cmp").lower() if cm else ""
+        meaning = rules.terms.comparators.get(cmp, "")
+        if any(cue in near for cue in remaining):
+            meaning = {"above": "below", "below": "above"}.get(meaning, meaning)
+        f.qualifiers.setdefault("percent", []).append(
+            {"text": text[m.start():m.end()].strip(), "low": min(a_val, b_val), "high": max(a_val, b_val), "comparator": meaning})
+        phrase = f.qualifiers.get("phrase") or {"start": f.start, "end": f.end}
+        a, b = min(phrase["start"], m.start()), max(phrase["end"], m.end())
+        if b - a <= 100:  # the evidence shows the measurement with its words
+            f.qualifiers["phrase"] = {"text": text[a:b], "start": a, "end": b}
+
+
+# --- the index level --------------------------------------------------------------------------------------------
+
+
+def choose_index_level(findings: list[Finding], rules: RuleSet) -> str | None:
+    """The level with the largest weighted count of findings stated present; ties go to the level named first."""
+    weights: dict[str, int] = {}
+    first: dict[str, int] = {}
+    for f in findings:
+        if f.context != "present" or not f.levels:
+            continue
+        row = row_of(f, rules)
+        if row is None or not (row.counts or row.concept == "index_cue"):
+            continue
+        for lv in f.levels:
+            weights[lv] = weights.get(lv, 0) + row.weight
+            first.setdefault(lv, f.start)
+    if not weights:
+        return None
+    return min(weights, key=lambda lv: (-weights[lv], first[lv]))
+
+
+# --- the entry point ----------------------------------------------------------------------------------------------
+
+
+def check_text(text: Any, field: str = "text", max_chars: int = MAX_CHARS) -> str:
+    """A report's text, or an InvalidInputError naming *field*: not text, empty, too long, or binary."""
+    if not isinstance(text, str):
+        raise InvalidInputError(field, f"expected the report as text, got {type(text).__name__}")
+    if not text.strip():
+        raise InvalidInputError(field, "the report is empty")
+    if len(text) > max_chars:
+        raise InvalidInputError(field, f"the report has {len(text)} characters; the limit is {max_chars} (one report at a time)")
+    if "\x00" in text:
+        raise InvalidInputError(field, "the report contains NUL characters: give plain text, not a binary file")
+    return text
+
+
+def extract(
+    text: str,
+    pain: str | None = None,
+    kb: KnowledgeBase | None = None,
+    *,
+    level: str | None = None,
+    rules: str | None = None,
+    rule_set: RuleSet | None = None,
+) -> ExtractResult:
+    """Findings of one spine report and the SINS, ESCC, fracture and marrow inputs they pre-fill.
+
+    ``pain`` (mechanical / occasional / none) is the clinical SINS component, never read from the report.
+    ``level`` chooses the index level instead of the most affected one.  ``rules`` is a site's extra rules
+    file (default ``$SPINEMETS_REPORT_RULES``).  Raises InvalidInputError for an empty or too long text, a
+    bad level or pain value, or a bad rules file.
+    """
+    from spinemets.reports.pipeline import get_pipeline
+    from spinemets.reports.prefill import prefill
+
+    text = check_text(text)
+    kb = kb or load_kb()
+    rs = rule_set or load_rules(kb, rules)
+    doc = get_pipeline(rs)(text)
+    return build_result(text, doc, rs, kb, pain=pain, level=level)
+
+
+def build_result(text: str, doc: Any, rs: RuleSet, kb: KnowledgeBase, *, pain: str | None = None,
+                 level: str | None = None) -> ExtractResult:
+    """The result for a processed document (shared by :func:`extract` and the batch runner)."""
+    from spinemets.levels import parse_level
+    from spinemets.reports.prefill import prefill
+
+    chosen = None
+    if level is not None and str(level).strip():
+        chosen = parse_level(str(level), field="level")
+    sections = find_sections(text, rs)
+    findings = read_report(text, rs, doc, sections)
+    index = chosen or choose_index_level(findings, rs)
+    for f in findings:
+        if f.levels and index is not None and index not in f.levels:
+            f.assertion = "other_level"
+        elif f.qualifiers.pop("about_other_lesions", False) and f.concept != "other_lesions":
+            f.assertion = "other_level"
+    cite = Citer(kb)
+    refs: dict[tuple[str, ...], list[int]] = {}
+    for f in findings:
+        if f.sources:
+            key = tuple(f.sources)
+            if key not in refs:
+                refs[key] = cite.cite_sources(f.sources)
+            f.refs = refs[key]
+    pre, components, missing, notices = prefill(findings, index, rs, kb, cite, pain=pain)
+    if rs.files:
+        notices.append(cite.notice(
+            "site_rules", f"Site rules were used ({', '.join(rs.files)}); findings labelled site:ID come from them, "
+            "not from the reviewed knowledge base."))
+
+    present_levels = sorted({lv for f in findings if f.context == "present" and _counts(f, rs) for lv in f.levels},
+                            key=INDEX.__getitem__)
+    regions = sorted({REGION_NAMES[lv[0]] for lv in present_levels}, key=["cervical", "thoracic", "lumbar", "sacral"].index)
+    dx_present, dx_uncertain, dx_negated = _diagnoses(findings, rs)
+    imp = [s for s in sections if s.role == "impression"]
+    impression = None
+    if imp:
+        a = imp[0].content_start
+        b = imp[-1].end
+        body = text[a:b].strip()
+        if body:
+            a = text.index(body, a)
+            impression = Impression(text=body, start=a, end=a + len(body))
+
+    n_present = sum(1 for f in findings if f.context == "present")
+    filled = [c for c in components if c.value is not None]
+    summary = (f"{len(findings)} findings ({n_present} stated present)"
+               + (f"; index level {index}" if index else "; no lesion level found")
+               + (f"; {len(filled)} values pre-filled" if filled else "; nothing to pre-fill"))
+    status = "complete" if findings else "insufficient_data"
+    if not findings:
+        summary = "no spine finding recognised in the report"
+    return ExtractResult(
+        status=status, summary=summary, components=components, missing=missing, notices=notices,
+        characters=len(text), levels=present_levels, index_level=index, index_level_given=chosen is not None,
+        regions=regions, diagnoses=dx_present, uncertain_diagnoses=dx_uncertain, negated_diagnoses=dx_negated,
+        impression=impression, findings=findings, prefill=pre, rules_files=list(rs.files), **cite.common(),  # type: ignore[arg-type]
+    )
+
+
+def row_of(f: Finding, rs: RuleSet) -> TargetRow | None:
+    """The rule row behind a finding."""
+    private = f.__pydantic_private__
+    row = private.get("_row") if private else None
+    if row is not None:
+        return row  # type: ignore[no-any-return]
+    rid = f.rule[5:] if f.rule.startswith("site:") else f.rule.split(".", 1)[-1]
+    return rs.targets.get(rid)
+
+
+def _counts(f: Finding, rs: RuleSet) -> bool:
+    row = row_of(f, rs)
+    return bool(row and row.counts)
+
+
+def _diagnoses(findings: list[Finding], rs: RuleSet) -> tuple[list[str], list[str], list[str]]:
+    out: dict[str, list[str]] = {"present": [], "uncertain": [], "negated": []}
+    for f in findings:
+        row = row_of(f, rs)
+        if row is None:
+            continue
+        dx = row.value if row.concept == "diagnosis" else row.diagnosis
+        if not dx or f.context not in out:
+            continue
+        if dx not in out[f.context]:
+            out[f.context].append(dx)
+    present = out["present"]
+    return present, [d for d in out["uncertain"] if d not in present], [d for d in out["negated"] if d not in present]
+
+
+__all__ = ["ExtractResult", "Finding", "Prefill", "Prefilled", "Evidence", "Cue", "Impression", "extract", "build_result",
+           "check_text", "MAX_CHARS"]

@@ -1,0 +1,309 @@
+"""The NLP pipeline: medspaCy's target matcher and ConText on ``spacy.blank("en")``.
+
+No spaCy model is downloaded.  The text is tokenised by the blank English tokenizer after
+:func:`~spinemets.reports.rules.normalise_text` (hyphens inside words read as spaces; offsets unchanged).
+Then, in order:
+
+1. ``mark`` sets sentence starts (full stops, question marks, semicolons and line breaks; not after the
+   abbreviations of report_terms) and gives every vertebral-level token the norm that ``{level}`` matches;
+2. medspaCy's ``TargetMatcher`` finds the phrases of report_targets (on the spelling-normalised norm);
+3. a first ``ConText`` pass applies the assertion modifiers (negation, uncertainty, history, hypothetical);
+4. a second ``ConText`` pass applies the qualifiers (side, degree, state, subject), so that a word may be both
+   (medspaCy keeps one rule per matched span within a pass).
+
+Every phrase is matched as a literal (spaCy's PhraseMatcher), which is much faster than token patterns.
+The pipeline is built once per rule set and cached.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from spinemets.levels import INDEX, ORDER, parse_level
+from spinemets.reports.rules import LEVEL_NORM, RuleSet, normalise_text
+
+FINDINGS_GROUP = "spinemets_findings"
+QUALIFIED_GROUP = "spinemets_qualified"
+SEQUENCE_WORDS = frozenset({"t1", "t2", "stir", "flair", "dwi", "adc", "t1w", "t2w", "t1wi", "t2wi", "t2*", "pd"})
+_LEVEL = re.compile(r"(?<![A-Za-z0-9])(Th|TH|th|C|c|T|t|L|l|S|s|D)(\d{1,2})(?![0-9A-Za-z])")
+_RANGE_TAIL = re.compile(r"\s*(?:-|\u2013|\u2014|/|to|through|thru)\s*(\d{1,2})(?![0-9A-Za-z/])")
+_WORD = re.compile(r"[A-Za-z0-9*']+|[^\sA-Za-z0-9]")
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class LevelMention:
+    """Vertebral levels named at one place of the text (a level, a range, a list or a disc level)."""
+
+    start: int
+    end: int
+    levels: tuple[str, ...]
+    text: str
+
+
+# medspaCy pairs a token-pattern Matcher with its PhraseMatcher; every rule here is a literal phrase, so that
+# Matcher would be empty and spaCy would warn (W036) on every document. One pattern that cannot match (report
+# text never holds a NUL character: check_text rejects it) keeps it quiet.
+NEVER = [{"ORTH": "\x00"}]
+
+
+def _silence_logging() -> None:
+    try:  # PyRuSH and friends log DEBUG lines through loguru when imported
+        from loguru import logger
+
+        for name in ("PyRuSH", "medspacy", "quickumls"):
+            logger.disable(name)
+    except ImportError:  # pragma: no cover - loguru comes with medspaCy
+        pass
+
+
+# --- levels ---------------------------------------------------------------------------------------------
+
+
+def _words_before(text: str, start: int, n: int = 2) -> list[str]:
+    return [w.lower() for w in _WORD.findall(text[max(0, start - 40):start])][-n:]
+
+
+def _words_after(text: str, end: int, n: int = 2) -> list[str]:
+    return [w.lower() for w in _WORD.findall(text[end:end + 40])][:n]
+
+
+@functools.lru_cache(maxsize=512)
+def _level(name: str) -> str | None:
+    try:
+        return parse_level(name)
+    except Exception:  # not a level (T13, L6, C8 ...)
+        return None
+
+
+def find_levels(text: str, rules: RuleSet) -> list[LevelMention]:
+    """Every level mention of *text*: single levels, ranges (T10-L2, T11-12), disc levels (L4/5) and lists."""
+    terms = rules.terms
+    singles: list[tuple[int, int, str, bool]] = []  # start, end, level, ambiguous (T1/T2: maybe a sequence)
+    for m in _LEVEL.finditer(text):
+        prefix = m.group(1)
+        if prefix == "th":
+            continue
+        level = _level(prefix + m.group(2))
+        if level is None:
+            continue
+        singles.append((m.start(), m.end(), level, level in ("T1", "T2")))
+    # Join ranges and lists.
+    groups: list[tuple[int, int, list[str], list[bool]]] = []
+    i = 0
+    while i < len(singles):
+        start, end, level, amb = singles[i]
+        levels, ambiguous = [level], [amb]
+        tail = _RANGE_TAIL.match(text, end)
+        if tail and (i + 1 >= len(singles) or singles[i + 1][0] > tail.start(1)):
+            last = _level(level[0] + tail.group(1))
+            if last is not None and INDEX[last] > INDEX[level]:
+                levels = list(ORDER[INDEX[level]:INDEX[last] + 1])
+                ambiguous = [False] * len(levels)
+                end = tail.end()
+        j = i + 1
+        while j < len(singles):
+            between = text[end:singles[j][0]].strip().lower()
+            if between in ("-", "\u2013", "\u2014", "to", "through", "thru"):
+                a, b = INDEX[levels[-1]], INDEX[singles[j][2]]
+                if b > a:
+                    levels += list(ORDER[a + 1:b + 1])
+                    ambiguous = [False] * len(levels)
+                else:
+                    levels.append(singles[j][2])
+                    ambiguous.append(singles[j][3])
+            elif between in ("/", ",", "and", "&", "or", ", and", "and at", ", at", "and in", ", and at"):
+                levels.append(singles[j][2])
+                ambiguous.append(singles[j][3])
+            else:
+                break
+            end = singles[j][1]
+            j += 1
+        groups.append((start, end, levels, ambiguous))
+        i = j
+    # A level said to be spared ("T5-T8 (T7 spared)") leaves the ranges named elsewhere.
+    spared = set()
+    following = [_words_after(text, end, 3) for _, end, _, _ in groups]
+    first_words = {w.split()[0] for w in terms.spared_words}
+    for (start, end, levels, _), after in zip(groups, following):
+        if len(levels) == 1 and after and after[0] in first_words:
+            words = " ".join(after)
+            if any(words == w or words.startswith(w + " ") for w in terms.spared_words):
+                spared.add(levels[0])
+    out: list[LevelMention] = []
+    for (start, end, levels, ambiguous), after in zip(groups, following):
+        if spared and len(levels) > 1:
+            kept = [lv for lv in levels if lv not in spared]
+            ambiguous = [a for lv, a in zip(levels, ambiguous) if lv not in spared]
+            levels = kept or levels
+        after = after[:2]
+        if after and (after[0] in terms.level_exclusions or " ".join(after) in terms.level_exclusions):
+            continue
+        if all(ambiguous) and _is_sequence(text, start, end, terms):
+            continue
+        out.append(LevelMention(start, end, tuple(dict.fromkeys(levels)), text[start:end]))
+    return out
+
+
+def _is_sequence(text: str, start: int, end: int, terms: Any) -> bool:
+    """T1 / T2 read as an MRI sequence: a sequence word beside it, or joined to another sequence name."""
+    after = _words_after(text, end, 3)
+    before = _words_before(text, start, 2)
+    if after and after[0] == "-" and len(after) > 1:
+        after = after[1:]
+    if after and (after[0] in terms.sequence_after or after[0] in SEQUENCE_WORDS):
+        return True
+    if before and (before[-1] in terms.sequence_before or before[-1] in SEQUENCE_WORDS):
+        return True
+    joined = after[:2] + before[-2:]
+    return any(w in SEQUENCE_WORDS for w in joined) and any(w in ("and", "or", "/", ",") for w in joined)
+
+
+# --- the pipeline ---------------------------------------------------------------------------------------
+
+
+class ReportPipeline:
+    """medspaCy target matching and ConText over a blank English spaCy pipeline, for one rule set."""
+
+    def __init__(self, rules: RuleSet) -> None:
+        _silence_logging()
+        import spacy
+        from medspacy.context import ConText, ConTextRule
+        from medspacy.target_matcher import TargetMatcher, TargetRule
+        from spacy.tokens import Doc
+
+        if not Doc.has_extension("assertion_graph"):
+            Doc.set_extension("assertion_graph", default=None)
+        self.rules = rules
+        self.nlp = spacy.blank("en")
+        vocab = self.nlp.vocab
+        for variant, canonical in rules.terms.spellings.items():
+            for form in {variant, variant.capitalize(), variant.upper()}:
+                vocab[form].norm_ = canonical
+        self.abbreviations = rules.terms.abbreviations
+        self._busy = threading.Lock()
+        import numpy as np
+        from spacy.attrs import IS_DIGIT, IS_LOWER, IS_SPACE, LOWER, ORTH, SENT_START
+
+        strings = vocab.strings
+        self._np = np
+        self._ORTH, self._LOWER, self._IS_SPACE, self._IS_LOWER, self._IS_DIGIT = ORTH, LOWER, IS_SPACE, IS_LOWER, IS_DIGIT
+        self._SENT_START = SENT_START
+        self._ENDS = frozenset(strings.add(x) for x in (".", "!", "?", ";"))
+        self._HEAD = frozenset(strings.add(x) for x in (".", ":", ";"))
+        self._DOT = strings.add(".")
+        self._ABBREV = frozenset(strings.add(x) for x in rules.terms.abbreviations)
+        self._breaks: dict[int, bool] = {}  # orth of a white-space token -> holds a line break
+        self._lower_of: dict[int, int] = {}  # orth -> lower-case orth
+
+        self.targets = TargetMatcher(self.nlp, name="spinemets_targets", phrase_matcher_attr="NORM",
+                                     result_type="group", span_group_name=FINDINGS_GROUP)
+        target_rules = [TargetRule("never", "IGNORE", pattern=NEVER, metadata={"row": None})]
+        for rid, row in rules.targets.items():
+            for phrase in rules.target_phrases[rid]:
+                target_rules.append(TargetRule(phrase, row.label, metadata={"row": rid}))
+        self.targets.add(target_rules)
+
+        # The qualifier pass only looks at the target concepts some qualifier row may modify.
+        self.qualified = frozenset(t for row in rules.context.values() if row.qualifier for t in (row.allowed_types or ()))
+        if any(row.qualifier and not row.allowed_types for row in rules.context.values()):
+            self.qualified = frozenset(r.label for r in rules.targets.values())
+
+        def context(name: str, qualifier: bool) -> Any:
+            ctx = ConText(self.nlp, name=name, rules=None, phrase_matcher_attr="NORM", input_span_type="group",
+                          span_group_name=QUALIFIED_GROUP if qualifier else FINDINGS_GROUP,
+                          span_attrs="default" if not qualifier else None)
+            batch = [ConTextRule("never", "PSEUDO", pattern=NEVER, direction="PSEUDO", metadata={"row": None})]
+            for rid, row in rules.context.items():
+                if row.qualifier != qualifier and row.category != "TERMINATE":
+                    continue
+                for phrase in rules.context_phrases[rid]:
+                    batch.append(ConTextRule(
+                        phrase, row.category, direction=row.direction, max_scope=row.max_scope,
+                        max_targets=row.max_targets, allowed_types=set(row.allowed_types) if row.allowed_types else None,
+                        metadata={"row": rid, "value": row.value},
+                    ))
+            ctx.add(batch)
+            return ctx
+
+        self.assertions = context("spinemets_assertions", qualifier=False)
+        self.qualifiers = context("spinemets_qualifiers", qualifier=True)
+
+    def make_doc(self, text: str) -> Any:
+        doc = self.nlp.make_doc(normalise_text(text))
+        doc.user_data["spinemets_levels"] = find_levels(text, self.rules)
+        return doc
+
+    def _mark(self, doc: Any) -> Any:
+        """Sentence starts and the level norm on level tokens (one pass over the token attributes)."""
+        n = len(doc)
+        if n:
+            rows = doc.to_array([self._ORTH, self._LOWER, self._IS_SPACE, self._IS_LOWER, self._IS_DIGIT]).tolist()
+            ends, dot, head, abbrev, breaks = self._ENDS, self._DOT, self._HEAD, self._ABBREV, self._breaks
+            strings = doc.vocab.strings
+            starts = [-1] * n
+            starts[0] = 1
+            prev = prev_prev = -1  # orth / lower of the last two words
+            newline = False
+            for i, (orth, lower, space, is_lower, is_digit) in enumerate(rows):
+                if space:
+                    if not newline:
+                        nl = breaks.get(orth)
+                        if nl is None:
+                            nl = breaks[orth] = "\n" in strings[orth]
+                        newline = nl
+                    continue
+                if i and prev != -1:
+                    if prev in ends:
+                        if not (prev == dot and prev_prev in abbrev and (is_lower or is_digit)):
+                            starts[i] = 1
+                    elif newline and not (is_lower and prev not in head):
+                        starts[i] = 1
+                prev_prev, prev, newline = self._lower_of.get(prev, prev), orth, False
+                self._lower_of[orth] = lower
+            doc.from_array([self._SENT_START], self._np.array(starts, dtype=self._np.int32).astype(self._np.uint64).reshape(-1, 1))
+        for mention in doc.user_data.get("spinemets_levels", ()):
+            span = doc.char_span(mention.start, mention.end, alignment_mode="expand")
+            if span is None:
+                continue
+            for tok in span:
+                if _LEVEL.search(tok.text):
+                    tok.norm_ = LEVEL_NORM
+        return doc
+
+    def _process(self, doc: Any) -> Any:
+        doc = self._mark(doc)
+        doc = self.targets(doc)
+        doc = self.assertions(doc)
+        doc._.assertion_graph = doc._.context_graph
+        doc.spans[QUALIFIED_GROUP] = [sp for sp in doc.spans[FINDINGS_GROUP] if sp.label_ in self.qualified]
+        doc = self.qualifiers(doc)
+        return doc
+
+    def __call__(self, text: str) -> Any:
+        with self._busy:  # spaCy's vocabulary grows as it reads: one text at a time per pipeline
+            return self._process(self.make_doc(text))
+
+    def pipe(self, texts: Iterable[str]) -> Iterator[Any]:
+        for text in texts:
+            yield self(text)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached(rules: RuleSet) -> ReportPipeline:
+    return ReportPipeline(rules)
+
+
+def get_pipeline(rules: RuleSet) -> ReportPipeline:
+    """The pipeline of *rules*, built once (thread-safe: the web app serves requests from a thread pool)."""
+    with _lock:
+        return _cached(rules)
+
+
+def sentence_spans(doc: Any) -> Sequence[Any]:
+    return list(doc.sents)

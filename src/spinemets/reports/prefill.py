@@ -1,0 +1,457 @@
+"""Pre-fill SINS, ESCC, the fracture differential and the marrow-signal ranking from a report's findings.
+
+Only findings stated present or negated count, and only those about the index level (or about no level in
+particular); uncertain, historical, hypothetical and other-level findings pre-fill nothing.  Each value
+keeps the phrases it came from.  A value the report does not state stays None (unknown); two findings that
+disagree leave it None with a note.  The rules applied here:
+
+* **SINS** (Fisher 2010, ``tables/sins_points.yaml``) and **ESCC** (Bilsky 2010) are pre-filled for a
+  neoplastic lesion: when a neoplastic diagnosis is stated or suspected, or when no benign diagnosis
+  (haemangioma, bone island, osteoporotic fracture, infection) explains the lesion.  Pain is clinical and
+  is filled only when given.
+* SINS **bone lesion**: lytic, blastic, or mixed (both stated, or mixed stated).
+* SINS **collapse**: a percentage of height lost (a height *reduced to* N% is 100-N% lost), a degree
+  (minimal, mild and moderate are under 50%: Genant grades 1-2; complete and vertebra plana over 50%) or a
+  comparison (<50%, more than half).  Exactly 50% and "severe" alone (Genant grade 3 is over 40%) decide
+  neither category and stay unknown (``sins.caveat.exactly_fifty_percent``, ``fracture.genant_grading``).
+  "No collapse" gives ``involved_no_collapse`` when more than half of the body is involved, ``none`` when
+  less, unknown when the extent is not stated.
+* SINS **posterolateral**: facet, pedicle, costovertebral joint or the posterior elements as a whole;
+  bilateral when both sides (or a plural, "both") are named, unilateral when one side is, unknown when the
+  side is not stated; ``none`` only when the posterior elements are stated uninvolved.
+* SINS **alignment**: subluxation over deformity over normal.
+* **ESCC**: the findings as stated (a state of the thecal sac, cord or CSF read by the qualifier pass) and
+  a stated grade; the grade follows from :func:`spinemets.scores.escc.escc`.
+* **Fracture differential**: only when the index level is fractured or collapsed; besides the stated
+  features, lesions elsewhere give ``other_spinal_metastases`` and fractures elsewhere
+  ``multiple_compression_fractures``.
+* **Marrow signal**: the signal of the index lesion per sequence (not the disc's or the cord's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from spinemets.errors import ContradictoryInputError, InvalidInputError, SpinemetsError
+from spinemets.knowledge.loader import KnowledgeBase
+from spinemets.reports.extract import Evidence, Finding, Prefill, Prefilled
+from spinemets.reports.rules import RuleSet, TargetRow
+from spinemets.results import Citer, Component, Notice
+
+SINS_FIELDS = ("lesion", "collapse", "alignment", "posterolateral")
+ANCHORS = frozenset({"lesion", "diagnosis", "collapse", "epidural", "feature", "signal", "oedema", "paravertebral",
+                     "infection", "disc_crossing"})
+DEGREE_COLLAPSE = {"minimal": "lt50", "mild": "lt50", "moderate": "lt50", "severe": "severe", "complete": "gt50"}
+
+# Knowledge items the notices apply.
+PAIN = "sins.component.pain"
+FIFTY = "sins.caveat.exactly_fifty_percent"
+GENANT = "fracture.genant_grading"
+SINS_DEFINITION = "sins.definition.instability"
+ESCC_METHOD = "escc.method.axial_t2"
+BENIGN_MIMICS = "ddx.main_mimics"
+
+
+def _row(f: Finding, rs: RuleSet) -> TargetRow | None:
+    from spinemets.reports.extract import row_of
+
+    return row_of(f, rs)
+
+
+def _evidence(f: Finding) -> Evidence:
+    phrase = f.qualifiers.get("phrase")
+    if phrase:
+        return Evidence(text=phrase["text"], start=phrase["start"], end=phrase["end"], assertion=f.assertion, rule=f.rule)
+    return Evidence(text=f.text, start=f.start, end=f.end, assertion=f.assertion, rule=f.rule)
+
+
+def effects(f: Finding, row: TargetRow) -> dict[str, Any]:
+    """What one finding pre-fills, given its assertion and its states."""
+    out: dict[str, Any] = {}
+    states = f.qualifiers.get("states", {}) if row.states or row.negated_states else {}
+    if states:  # the state carries the meaning ("the spinal cord is not contacted and CSF is preserved")
+        if f.context not in ("present", "negated"):
+            return out
+    elif f.context == "present":
+        out.update(row.sets)
+    elif f.context == "negated":
+        out.update(row.negated)
+    complete = "complete" in f.qualifiers.get("degree", [])
+    for state, polarity in states.items():
+        if polarity == "present":
+            m = row.complete_states.get(state) if complete and state in row.complete_states else row.states.get(state)
+        elif polarity == "negated":
+            m = row.negated_states.get(state)
+        else:
+            m = None
+        out.update(m or {})
+    return out
+
+
+class _Collector:
+    """Values per field with the findings behind them."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, dict[Any, list[Finding]]] = {}
+
+    def add(self, field: str, value: Any, f: Finding) -> None:
+        self.values.setdefault(field, {}).setdefault(value, []).append(f)
+
+    def single(self, field: str) -> tuple[Any, list[Finding], str | None]:
+        """(value, evidence, note): None with a note when the report states more than one value."""
+        vals = self.values.get(field)
+        if not vals:
+            return None, [], None
+        if len(vals) == 1:
+            (value, fs), = vals.items()
+            return value, fs, None
+        in_findings = {v: [f for f in fs if f.section == "findings"] for v, fs in vals.items()}
+        in_findings = {v: fs for v, fs in in_findings.items() if fs}
+        if len(in_findings) == 1:  # the findings section is the detailed account; the impression summarises it
+            (value, fs), = in_findings.items()
+            others = "; ".join(f'"{fs2[0].text}"' for v, fs2 in vals.items() if v != value)
+            return value, fs, f"the findings section says so; the impression says otherwise ({others})"
+        said = "; ".join(f'{_show(v)} ("{fs[0].text}")' for v, fs in vals.items())
+        return None, [f for fs in vals.values() for f in fs], f"the report states more than one value: {said}"
+
+
+def _show(v: Any) -> str:
+    return ("yes" if v else "no") if isinstance(v, bool) else str(v)
+
+
+def _value(value: Any, fs: Iterable[Finding], note: str | None = None) -> Prefilled:
+    seen, ev = set(), []
+    for f in fs:
+        if (f.start, f.end) not in seen:
+            seen.add((f.start, f.end))
+            ev.append(_evidence(f))
+    return Prefilled(value=value, evidence=ev, note=note)
+
+
+def prefill(
+    findings: list[Finding], index: str | None, rs: RuleSet, kb: KnowledgeBase, cite: Citer, pain: str | None = None,
+) -> tuple[Prefill, list[Component], list[str], list[Notice]]:
+    """The pre-filled inputs for the index level, the result's components, missing fields and notices."""
+    from spinemets.scores.sins import normalise
+
+    notices: list[Notice] = []
+    pain_value = None
+    if pain is not None and str(pain).strip():
+        try:
+            pain_value = normalise("pain", pain)
+        except ValueError as exc:
+            raise InvalidInputError("pain", str(exc)) from None
+
+    relevant = [f for f in findings if f.assertion in ("present", "negated")]
+    rows = {id(f): _row(f, rs) for f in findings}
+    dx_neoplastic = {r.value: bool(r.neoplastic) for r in rs.targets.values() if r.concept == "diagnosis"}
+
+    def neoplastic_of(f: Finding) -> bool | None:
+        row = rows[id(f)]
+        if row is None:
+            return None
+        if row.neoplastic is not None:
+            return row.neoplastic
+        if row.diagnosis:
+            return dx_neoplastic.get(row.diagnosis)
+        return None
+
+    anchor = index is not None or any(
+        f.assertion == "present" and (row := rows[id(f)]) is not None and row.concept in ANCHORS for f in relevant)
+    suspected = [f for f in findings if f.context in ("present", "uncertain")]
+    neoplastic = any(neoplastic_of(f) is True for f in suspected)
+    benign = any(neoplastic_of(f) is False for f in suspected)
+
+    pre = Prefill(level=index)
+    col = _Collector()
+    for f in relevant:
+        row = rows[id(f)]
+        if row is None:
+            continue
+        for fld, value in effects(f, row).items():
+            col.add(fld, value, f)
+
+    # --- applicability --------------------------------------------------------------------------------
+    if not anchor:
+        for inst in ("sins", "escc", "fracture", "marrow"):
+            pre.applies[inst] = False
+            pre.why_not[inst] = "the report describes no lesion or fracture to pre-fill for"
+    else:
+        oncologic = neoplastic or not benign
+        for inst in ("sins", "escc"):
+            pre.applies[inst] = oncologic
+            if not oncologic:
+                pre.why_not[inst] = ("the report's diagnoses are benign (no neoplastic lesion stated or suspected); "
+                                     f"{inst.upper()} grades spinal neoplasms")
+        fractured = any(f.assertion == "present" and (row := rows[id(f)]) is not None and (
+            row.fracture or row.concept == "height" and (f.qualifiers.get("percent") or f.qualifiers.get("degree")))
+            for f in relevant)
+        pre.applies["fracture"] = fractured
+        if not fractured:
+            pre.why_not["fracture"] = "no fracture or collapse is stated at the index level"
+        pre.applies["marrow"] = True
+
+    components: list[Component] = []
+    missing: list[str] = []
+
+    def component(name: str, p: Prefilled, fs: list[Finding]) -> None:
+        kb_items, sources = [], []
+        for f in fs:
+            for k in f.kb_items:
+                if k not in kb_items:
+                    kb_items.append(k)
+            for s in f.sources:
+                if s not in sources:
+                    sources.append(s)
+        words = "; ".join(f'"{" ".join(e.text.split())}"' for e in p.evidence[:3])
+        note = f"from {words}" if words else None
+        if p.note:
+            note = f"{note} - {p.note}" if note else p.note
+        components.append(Component(name=name, value=_show(p.value) if p.value is not None else None, note=note,
+                                    kb_items=kb_items, sources=sources, refs=cite.cite_sources(sources)))
+
+    # --- SINS -----------------------------------------------------------------------------------------------
+    if pre.applies.get("sins"):
+        pre.sins["level"] = Prefilled(value=index, evidence=[], note=None if index else "no level stated")
+        pre.sins["pain"] = Prefilled(value=pain_value, note="given" if pain_value else "clinical: not in the report")
+        lesion = _lesion(col)
+        collapse = _collapse(relevant, rows, col, notices, cite)
+        alignment = _alignment(col)
+        posterolateral = _posterolateral(relevant, rows, col)
+        for name, (p, fs) in (("lesion", lesion), ("collapse", collapse), ("alignment", alignment),
+                              ("posterolateral", posterolateral)):
+            pre.sins[name] = p
+        for name in ("level", "pain", *SINS_FIELDS):
+            p = pre.sins[name]
+            fs = {"lesion": lesion, "collapse": collapse, "alignment": alignment, "posterolateral": posterolateral}.get(name, (p, []))[1]
+            if p.value is None:
+                missing.append(f"sins.{name}")
+            if name == "level":
+                if p.value is not None:
+                    components.append(Component(name="sins.level", value=str(p.value), note="index level"))
+                continue
+            if name == "pain":
+                if p.value is not None:
+                    components.append(Component(name="sins.pain", value=str(p.value), note="given"))
+                continue
+            if p.value is not None or p.note:
+                component(f"sins.{name}", p, fs)
+        if pain_value is None:
+            notices.append(cite.notice("pain", "Pain is a clinical SINS component: it is never read from the report; "
+                                       "give it to complete the score.", kb_items=[PAIN]))
+        pre.inputs["sins"] = {k: v.value for k, v in pre.sins.items() if v.value is not None}
+
+    # --- ESCC -----------------------------------------------------------------------------------------------
+    if pre.applies.get("escc"):
+        from spinemets.scores.escc import FINDINGS, escc, parse_grade
+
+        grades = _Collector()
+        for f in relevant:
+            row = rows[id(f)]
+            if row is not None and row.concept == "escc_grade" and f.assertion == "present" and "grade" in f.qualifiers:
+                try:
+                    grades.add("grade", parse_grade(f.qualifiers["grade"]), f)
+                except ValueError:
+                    notices.append(cite.notice("escc_grade_unclear", f'The stated ESCC grade "{f.text} '
+                                               f'{f.qualifiers["grade"]}" is incomplete (1a, 1b or 1c?); it was not used.',
+                                               kb_items=[ESCC_METHOD]))
+        for name in ("grade", *FINDINGS):
+            source = grades if name == "grade" else col
+            value, fs, note = source.single(name if name == "grade" else f"escc.{name}")
+            p = _value(value, fs, note)
+            pre.escc[name] = p
+            if value is not None or note:
+                component(f"escc.{name}", p, fs)
+        data = {k: v.value for k, v in pre.escc.items() if v.value is not None}
+        pre.inputs["escc"] = data
+        if data:
+            try:
+                r = escc(data, kb)
+                pre.escc_grade = r.grade
+                pre.escc_possible_grades = list(r.possible_grades)
+            except ContradictoryInputError as exc:
+                notices.append(cite.notice("escc_contradiction", f"The ESCC findings read from the report do not fit "
+                                           f"together ({exc.message}); check them before grading.", kb_items=[ESCC_METHOD]))
+            except SpinemetsError as exc:  # pragma: no cover - the values come from the validated vocabulary
+                notices.append(cite.notice("escc_invalid", str(exc)))
+        else:
+            missing.append("escc.epidural_disease")
+
+    # --- fracture differential ------------------------------------------------------------------------------
+    if pre.applies.get("fracture"):
+        from spinemets.interpret.fracture import TABLE
+
+        derived = _Collector()
+        for f in findings:
+            if f.context != "present" or not any(lv != index for lv in f.levels):
+                continue
+            row = rows[id(f)]
+            if row is None:
+                continue
+            if row.concept == "lesion" or neoplastic_of(f) is True and row.concept in ("diagnosis", "lesion"):
+                derived.add("fracture.other_spinal_metastases", "present", f)
+            if row.fracture and f.assertion == "other_level":
+                derived.add("fracture.multiple_compression_fractures", "present", f)
+        for row in kb.table(TABLE).rows:
+            fld = f"fracture.{row.id}"
+            value, fs, note = col.single(fld)
+            dvalue, dfs, _ = derived.single(fld)
+            if value is None and note is None and dvalue is not None:
+                value, fs, note = dvalue, dfs, "from findings at other levels"
+            elif dvalue is not None and value is not None and value != dvalue:
+                value, fs, note = None, fs + dfs, "stated absent, but findings at other levels suggest present"
+            if value is None and note is None:
+                continue
+            p = _value(value, fs, note)
+            pre.fracture[row.id] = p
+            component(fld, p, fs)
+        pre.inputs["fracture"] = {k: v.value for k, v in pre.fracture.items() if v.value is not None}
+
+    # --- marrow signal --------------------------------------------------------------------------------------
+    if pre.applies.get("marrow"):
+        from spinemets.interpret.marrow import DISC, SEQUENCES
+
+        marrow = _Collector()
+        for fld, vals in col.values.items():
+            if not fld.startswith("marrow."):
+                continue
+            for value, fs in vals.items():
+                for f in fs:
+                    if not f.qualifiers.get("not_marrow"):
+                        marrow.add(fld, value, f)
+        for name in (*SEQUENCES, DISC):
+            value, fs, note = marrow.single(f"marrow.{name}")
+            if value is None and note is None:
+                continue
+            p = _value(value, fs, note)
+            pre.marrow[name] = p
+            component(f"marrow.{name}", p, fs)
+        pre.inputs["marrow"] = {k: v.value for k, v in pre.marrow.items() if v.value is not None}
+
+    for inst, why in pre.why_not.items():
+        if inst in ("sins", "escc") and pre.applies.get("marrow"):
+            notices.append(cite.notice(f"{inst}_not_prefilled", f"{inst.upper()} not pre-filled: {why}.",
+                                       kb_items=[SINS_DEFINITION if inst == "sins" else ESCC_METHOD, BENIGN_MIMICS]))
+    if components:
+        notices.insert(0, cite.notice("confirm", "Every pre-filled value comes from the report's wording: confirm or "
+                                      "edit each one before scoring; what the report does not state stays unknown."))
+    return pre, components, missing, notices
+
+
+# --- SINS components ---------------------------------------------------------------------------------------
+
+
+def _lesion(col: _Collector) -> tuple[Prefilled, list[Finding]]:
+    vals = col.values.get("sins.lesion", {})
+    fs = [f for v in vals.values() for f in v]
+    if not vals:
+        return Prefilled(), []
+    kinds = set(vals)
+    if "mixed" in kinds or {"lytic", "blastic"} <= kinds:
+        note = "lytic and blastic both stated" if {"lytic", "blastic"} <= kinds and "mixed" not in kinds else None
+        return _value("mixed", fs, note), fs
+    (value,) = kinds
+    return _value(value, fs), fs
+
+
+def _pct_category(p: dict[str, Any]) -> str | None:
+    lo, hi, cmp = p["low"], p["high"], p.get("comparator")
+    if cmp == "above":
+        return "gt50" if lo >= 50 else None
+    if cmp == "below":
+        return "lt50" if hi <= 50 else None
+    if hi < 50:
+        return "lt50"
+    if lo > 50:
+        return "gt50"
+    if lo == hi == 50:
+        return "fifty"
+    return None
+
+
+def _collapse(relevant: list[Finding], rows: dict[int, TargetRow | None], col: _Collector, notices: list[Notice],
+              cite: Citer) -> tuple[Prefilled, list[Finding]]:
+    cats: dict[str, list[Finding]] = {}
+    undetermined: list[Finding] = []
+    present: list[Finding] = []
+    for f in relevant:
+        row = rows[id(f)]
+        if row is None or row.concept not in ("collapse", "height") or f.assertion != "present":
+            continue
+        found = set()
+        if row.collapse:
+            found.add(row.collapse)
+        for p in f.qualifiers.get("percent", []):
+            found.add(_pct_category(p))
+        for d in f.qualifiers.get("degree", []):
+            found.add(DEGREE_COLLAPSE.get(d))
+        found.discard(None)
+        if row.concept == "height" and not found:
+            continue  # "vertebral body height" alone says nothing
+        present.append(f)
+        if not found:
+            undetermined.append(f)
+        for c in found:
+            cats.setdefault(c, []).append(f)
+    if present:
+        if "gt50" in cats and "lt50" in cats:
+            return _value(None, cats["gt50"] + cats["lt50"], "the report gives both more and less than 50%"), cats["gt50"] + cats["lt50"]
+        for c in ("gt50", "lt50"):
+            if c in cats:
+                return _value(c, cats[c]), cats[c]
+        if "fifty" in cats:
+            notices.append(cite.notice("collapse_fifty", "A collapse of 50% fits neither SINS category (more or less "
+                                       "than 50%); it was left for you to decide.", kb_items=[FIFTY]))
+            return _value(None, cats["fifty"], "50% collapse: neither category"), cats["fifty"]
+        if "severe" in cats:
+            notices.append(cite.notice("collapse_severe", "\"Severe\" height loss (Genant grade 3, over 40%) does not "
+                                       "decide between less and more than 50% collapse; it was left for you to decide.",
+                                       kb_items=[GENANT]))
+            return _value(None, cats["severe"], "severe: over 40%, which decides neither category"), cats["severe"]
+        return _value(None, undetermined, "collapse stated without its degree"), undetermined
+    value, fs, note = col.single("sins.collapse")
+    if value != "no_collapse":
+        return _value(value, fs, note), fs
+    extent = _Collector()
+    for f in relevant:
+        row = rows[id(f)]
+        if row is None or f.context != "present":
+            continue
+        if row.body_extent:
+            extent.add("extent", row.body_extent, f)
+        for p in f.qualifiers.get("percent", []) if row.concept == "extent" else []:
+            share = _pct_category(p)  # "replaces about 30% of the vertebral body"
+            if share in ("gt50", "lt50"):
+                extent.add("extent", share, f)
+    ext, efs, enote = extent.single("extent")
+    if ext == "gt50":
+        return _value("involved_no_collapse", fs + efs), fs + efs
+    if ext == "lt50":
+        return _value("none", fs + efs), fs + efs
+    return _value(None, fs + efs, "no collapse stated, but not how much of the body is involved" if not enote else enote), fs
+
+
+def _alignment(col: _Collector) -> tuple[Prefilled, list[Finding]]:
+    vals = col.values.get("sins.alignment", {})
+    for value in ("subluxation", "deformity", "normal"):
+        if value in vals:
+            note = "normal alignment also stated" if value != "normal" and "normal" in vals else None
+            return _value(value, vals[value], note), vals[value]
+    return Prefilled(), []
+
+
+def _posterolateral(relevant: list[Finding], rows: dict[int, TargetRow | None], col: _Collector) -> tuple[Prefilled, list[Finding]]:
+    involved = [f for f in relevant if f.assertion == "present" and (row := rows[id(f)]) is not None
+                and row.concept == "posterior" and row.posterolateral and row.polarity == "positive"]
+    if involved:
+        sides = {s for f in involved for s in f.qualifiers.get("side", [])}
+        if "bilateral" in sides or {"left", "right"} <= sides:
+            return _value("bilateral", involved), involved
+        if sides:
+            return _value("unilateral", involved), involved
+        return _value(None, involved, "posterolateral involvement stated without its side"), involved
+    vals = col.values.get("sins.posterolateral", {})
+    if "none" in vals:
+        return _value("none", vals["none"]), vals["none"]
+    return Prefilled(), []

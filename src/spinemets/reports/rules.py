@@ -1,0 +1,600 @@
+"""The extractor's rules: the knowledge-base phrasing tables, plus a site's own file.
+
+``load_rules()`` reads ``tables/report_targets.yaml`` (findings and what they pre-fill),
+``tables/report_context.yaml`` (ConText modifiers) and ``tables/report_terms.yaml`` (sections, spellings,
+word groups), validates every row against the vocabularies of the instruments it pre-fills (the SINS
+enums, the ESCC findings, the rows of ``fracture_features``, the marrow-signal vocabulary), expands the
+placeholders of its phrases, and returns a frozen :class:`RuleSet`.  A site adds phrasings with a YAML or
+JSON file of the same rows (``--rules FILE`` or ``$SPINEMETS_REPORT_RULES``)::
+
+    targets:
+      - {id: my-lytic, concept: lesion, value: lytic, phrases: [moth-eaten], sets: {sins.lesion: lytic}}
+    context:
+      - {id: my-hedge, category: POSSIBLE_EXISTENCE, direction: FORWARD, phrases: [cannot be confidently excluded]}
+    terms:
+      - {id: my-heading, kind: section, role: impression, headings: [radiologist's opinion]}
+
+A site row whose id equals a knowledge-base row replaces it; its findings are labelled ``site:ID``.  Every
+problem with the file is an :class:`~spinemets.errors.InvalidInputError` naming ``rules`` and the row.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from spinemets.errors import InvalidInputError
+from spinemets.knowledge.loader import KnowledgeBase, load_kb
+
+TARGETS = "report_targets"
+CONTEXT = "report_context"
+TERMS = "report_terms"
+ENV_RULES = "SPINEMETS_REPORT_RULES"
+MAX_RULES_BYTES = 2_000_000
+LEVEL_NORM = "spinelevelx"  # the norm given to vertebral-level tokens; "{level}" in a phrase matches it
+
+# ConText categories: the assertion pass (medspaCy's own) and the qualifier pass (read by the extractor).
+ASSERTION_CATEGORIES = ("NEGATED_EXISTENCE", "POSSIBLE_EXISTENCE", "HISTORICAL", "HYPOTHETICAL", "PSEUDO", "TERMINATE")
+QUALIFIER_CATEGORIES = ("SIDE", "DEGREE", "STATE", "SUBJECT")
+DIRECTIONS = ("FORWARD", "BACKWARD", "BIDIRECTIONAL", "TERMINATE", "PSEUDO")
+QUALIFIER_VALUES = {
+    "SIDE": ("left", "right", "bilateral"),
+    "DEGREE": ("minimal", "mild", "moderate", "severe", "complete", "partial"),
+    "STATE": ("compress", "abut", "efface", "obliterate", "visible", "convex", "concave"),
+    "SUBJECT": ("not_marrow",),
+}
+
+# Target concepts: whether a present finding counts towards the levels involved, and its weight when choosing
+# the index (most affected) level.  This is how the extractor reads a report, not a clinical rule.
+CONCEPTS: dict[str, tuple[bool, int]] = {
+    "lesion": (True, 2), "diagnosis": (True, 2), "collapse": (True, 3), "height": (False, 0), "extent": (False, 0),
+    "posterior": (True, 2), "alignment": (False, 1), "malalignment": (False, 0), "epidural": (True, 3),
+    "thecal_sac": (False, 1), "cord": (False, 1), "csf": (False, 0), "canal": (False, 0), "paravertebral": (True, 2),
+    "posterior_wall": (False, 1), "feature": (True, 1), "signal": (True, 1), "oedema": (True, 1),
+    "disc_crossing": (True, 1), "escc_grade": (False, 0), "other_lesions": (False, 0), "index_cue": (False, 5),
+    "infection": (True, 1), "ignore": (False, 0),
+}
+SECTION_ROLES = ("history", "technique", "findings", "impression")
+TERM_KINDS = ("section", "spelling", "group", "signal_templates", "sequence_cue", "level_exclusion", "fraction",
+              "comparator", "percent_cue", "abbreviation", "cue")
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+_MACRO = re.compile(r"^@(signal|pair)\(([^)]*)\)$")
+_HYPHEN = re.compile(r"(?<=\w)[-\u2010\u2011\u2013](?=\w)")
+
+
+def normalise_text(text: str) -> str:
+    """The text the pipeline reads: same length as *text* (offsets carry over), hyphens inside words read as spaces."""
+    text = _HYPHEN.sub(" ", text)
+    return text.replace("\u00a0", " ").replace("\u2019", "'").replace("\u2018", "'")
+
+
+# --- row models ---------------------------------------------------------------------------------------------
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$", max_length=80)
+    sources: list[str] = Field(default_factory=list)
+    verification: str | None = None
+    review_status: str | None = None
+    note: str | None = None
+
+
+def _phrases(v: Any) -> list[str]:
+    if not isinstance(v, list) or not v:
+        raise ValueError("give a non-empty list of phrases")
+    out = []
+    for p in v:
+        if not isinstance(p, str) or not p.strip():
+            raise ValueError(f"{p!r} is not a phrase (a non-empty text)")
+        if len(p) > 200:
+            raise ValueError(f"phrase {p[:40]!r}... is longer than 200 characters")
+        out.append(p.strip().lower())
+    return out
+
+
+class TargetRow(_Row):
+    """One row of report_targets (or of a site's ``targets``)."""
+
+    concept: str
+    value: str
+    phrases: list[str]
+    sets: dict[str, Any] = Field(default_factory=dict)
+    negated: dict[str, Any] = Field(default_factory=dict)
+    states: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    negated_states: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    complete_states: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    polarity: Literal["positive", "negative"] = "positive"
+    part: str | None = None
+    posterolateral: bool | None = None
+    side: Literal["left", "right", "bilateral"] | None = None
+    collapse: Literal["gt50", "lt50", "severe"] | None = None
+    body_extent: Literal["gt50", "lt50"] | None = None
+    diagnosis: str | None = None
+    neoplastic: bool | None = None
+    fracture: bool = False
+    counts_level: bool | None = None
+    scope: Literal["level", "study"] = "level"
+    requires_cue: str | None = None
+
+    @field_validator("phrases", mode="before")
+    @classmethod
+    def _check_phrases(cls, v: Any) -> list[str]:
+        return _phrases(v)
+
+    @field_validator("concept")
+    @classmethod
+    def _concept(cls, v: str) -> str:
+        if v not in CONCEPTS:
+            raise ValueError(f"{v!r} is not a concept; allowed: {', '.join(CONCEPTS)}")
+        return v
+
+    @property
+    def label(self) -> str:
+        return self.concept.upper()
+
+    @property
+    def counts(self) -> bool:
+        return CONCEPTS[self.concept][0] if self.counts_level is None else self.counts_level
+
+    @property
+    def weight(self) -> int:
+        return CONCEPTS[self.concept][1]
+
+
+class ContextRow(_Row):
+    """One row of report_context (or of a site's ``context``)."""
+
+    category: str
+    direction: Literal["FORWARD", "BACKWARD", "BIDIRECTIONAL", "TERMINATE", "PSEUDO"]
+    phrases: list[str]
+    value: str | None = None
+    max_scope: int | None = Field(default=None, ge=1, le=50)
+    max_targets: int | None = Field(default=None, ge=1, le=50)
+    allowed_types: list[str] | None = None
+
+    @field_validator("phrases", mode="before")
+    @classmethod
+    def _check_phrases(cls, v: Any) -> list[str]:
+        return _phrases(v)
+
+    @field_validator("category")
+    @classmethod
+    def _category(cls, v: str) -> str:
+        if v not in ASSERTION_CATEGORIES + QUALIFIER_CATEGORIES:
+            raise ValueError(f"{v!r} is not a category; allowed: {', '.join(ASSERTION_CATEGORIES + QUALIFIER_CATEGORIES)}")
+        return v
+
+    @field_validator("allowed_types")
+    @classmethod
+    def _types(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        known = {c.upper() for c in CONCEPTS}
+        for t in v:
+            if t not in known:
+                raise ValueError(f"{t!r} is not a target concept; allowed: {', '.join(sorted(known))}")
+        return v
+
+    @property
+    def qualifier(self) -> bool:
+        return self.category in QUALIFIER_CATEGORIES
+
+
+class TermRow(_Row):
+    """One row of report_terms (or of a site's ``terms``)."""
+
+    kind: str
+    role: str | None = None
+    headings: list[str] | None = None
+    words: list[Any] | None = None
+    name: str | None = None
+    percent: int | None = Field(default=None, ge=0, le=100)
+    meaning: str | None = None
+    single: list[str] | None = None
+    pair: list[str] | None = None
+    after: list[str] | None = None
+    before: list[str] | None = None
+    spared: list[str] | None = None
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, v: str) -> str:
+        if v not in TERM_KINDS:
+            raise ValueError(f"{v!r} is not a kind; allowed: {', '.join(TERM_KINDS)}")
+        return v
+
+
+# --- the rule set -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Terms:
+    sections: dict[str, str]
+    spellings: dict[str, str]
+    groups: dict[str, tuple[str, ...]]
+    single_templates: tuple[str, ...]
+    pair_templates: tuple[str, ...]
+    sequence_after: frozenset[str]
+    sequence_before: frozenset[str]
+    level_exclusions: frozenset[str]
+    spared_words: tuple[str, ...]
+    fractions: tuple[tuple[str, int], ...]
+    comparators: dict[str, str]
+    percent_remaining: tuple[str, ...]
+    abbreviations: frozenset[str]
+    cues: dict[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True, eq=False)
+class RuleSet:
+    """Validated rules with expanded phrases; built once per knowledge base and rules file."""
+
+    targets: dict[str, TargetRow]
+    context: dict[str, ContextRow]
+    terms: Terms
+    target_phrases: dict[str, tuple[str, ...]]
+    context_phrases: dict[str, tuple[str, ...]]
+    origin: dict[str, str]  # row id -> "report_targets" / "report_context" / "site:<file name>"
+    files: tuple[str, ...] = ()
+    kb_version: str = ""
+    notes: tuple[str, ...] = field(default=())
+
+    def rule_name(self, row_id: str) -> str:
+        origin = self.origin.get(row_id, TARGETS)
+        return f"site:{row_id}" if origin.startswith("site:") else f"{origin}.{row_id}"
+
+    def kb_item(self, row_id: str) -> str | None:
+        origin = self.origin.get(row_id, TARGETS)
+        return None if origin.startswith("site:") else f"{origin}.{row_id}"
+
+
+def _rows(kb: KnowledgeBase, table: str) -> list[dict[str, Any]]:
+    out = []
+    for r in kb.table(table).rows:
+        d = dict(r.model_extra or {})
+        d.update(id=r.id, sources=list(r.sources))
+        if r.note:
+            d["note"] = r.note
+        out.append(d)
+    return out
+
+
+def _validate(model: type[BaseModel], raw: Any, where: str) -> Any:
+    if not isinstance(raw, Mapping):
+        raise InvalidInputError("rules", f"{where}: each row must be a mapping, got {type(raw).__name__}")
+    try:
+        return model.model_validate(dict(raw))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"]
+        if err["type"] == "value_error":
+            msg = str((err.get("ctx") or {}).get("error", msg))
+        elif err["type"] == "extra_forbidden":
+            allowed = ", ".join(sorted(model.model_fields))
+            msg = f"unknown column; allowed columns: {allowed}"
+        elif err["type"] == "missing":
+            msg = "missing"
+        raise InvalidInputError("rules", f"{where}.{loc}: {msg}" if loc else f"{where}: {msg}") from None
+
+
+# --- what a row may pre-fill -------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=8)
+def _prefill_vocabulary(kb: KnowledgeBase) -> dict[str, tuple[Any, ...]]:
+    """Field -> allowed values, taken from the instruments themselves (one source of truth)."""
+    from spinemets.interpret.fracture import TABLE as FRACTURE_TABLE
+    from spinemets.interpret.marrow import DISC, VOCABULARY
+    from spinemets.scores.escc import FINDINGS
+    from spinemets.scores.sins import ENUMS
+
+    vocab: dict[str, tuple[Any, ...]] = {}
+    for comp in ("lesion", "alignment", "collapse", "posterolateral"):
+        values = tuple(m.value for m in ENUMS[comp])
+        if comp == "collapse":
+            values += ("no_collapse",)  # read with the extent of the lesion: involved_no_collapse or none
+        vocab[f"sins.{comp}"] = values
+    for name in FINDINGS:
+        vocab[f"escc.{name}"] = (True, False)
+    for row in kb.table(FRACTURE_TABLE).rows:
+        vocab[f"fracture.{row.id}"] = ("present", "absent")
+    for seq, words in VOCABULARY.items():
+        vocab[f"marrow.{seq}"] = tuple(words)
+    vocab[f"marrow.{DISC}"] = (True, False)
+    return vocab
+
+
+def _check_sets(row: TargetRow, where: str, vocab: Mapping[str, tuple[Any, ...]]) -> None:
+    mappings: list[tuple[str, Mapping[str, Any]]] = [("sets", row.sets), ("negated", row.negated)]
+    for key in ("states", "negated_states", "complete_states"):
+        for state, m in getattr(row, key).items():
+            if state not in QUALIFIER_VALUES["STATE"]:
+                raise InvalidInputError("rules", f"{where}.{key}: {state!r} is not a state; allowed: "
+                                        f"{', '.join(QUALIFIER_VALUES['STATE'])}")
+            mappings.append((f"{key}.{state}", m))
+    for name, m in mappings:
+        for fld, value in m.items():
+            allowed = vocab.get(fld)
+            if allowed is None:
+                raise InvalidInputError("rules", f"{where}.{name}: {fld!r} is not a field that can be pre-filled; "
+                                        f"allowed: sins.*, escc.*, fracture.<feature>, marrow.*")
+            if value not in allowed or isinstance(value, bool) != isinstance(allowed[0], bool):
+                raise InvalidInputError("rules", f"{where}.{name}.{fld}: {value!r} is not allowed; allowed values: "
+                                        f"{', '.join(repr(a) for a in allowed)}")
+
+
+# --- phrase expansion ---------------------------------------------------------------------------------------
+
+
+def _expand(phrase: str, terms: Terms, where: str) -> list[str]:
+    m = _MACRO.match(phrase)
+    if m:
+        args = [a.strip() for a in m.group(2).split(",")]
+        if m.group(1) == "signal" and len(args) == 2:
+            seq, sig = args
+            shapes = [t.replace("{seq}", "{" + seq + "}").replace("{sig}", "{" + sig + "}") for t in terms.single_templates]
+        elif m.group(1) == "pair" and len(args) == 3:
+            a, b, sig = args
+            shapes = []
+            for first, second in ((a, b), (b, a)):
+                shapes += [t.replace("{seq2}", "{" + second + "}").replace("{seq}", "{" + first + "}")
+                           .replace("{sig}", "{" + sig + "}") for t in terms.pair_templates]
+        else:
+            raise InvalidInputError("rules", f"{where}: {phrase!r}: use @signal(SEQUENCE, SIGNAL) or @pair(SEQ1, SEQ2, SIGNAL)")
+        out: list[str] = []
+        for s in shapes:
+            out.extend(_expand(s, terms, where))
+        return out
+    names = _PLACEHOLDER.findall(phrase)
+    if not names:
+        return [normalise_text(phrase)]
+    choices = []
+    for name in names:
+        if name == "level":
+            choices.append((LEVEL_NORM,))
+            continue
+        words = terms.groups.get(name)
+        if words is None:
+            raise InvalidInputError("rules", f"{where}: {phrase!r}: unknown placeholder {{{name}}}; "
+                                    f"known: {', '.join(sorted(['level', *terms.groups]))}")
+        choices.append(words)
+    out = []
+    parts = _PLACEHOLDER.split(phrase)  # text, name, text, name, ..., text
+    for combo in itertools.product(*choices):
+        text = parts[0]
+        for i, word in enumerate(combo):
+            text += word + parts[2 * i + 2]
+        out.append(normalise_text(" ".join(text.split())))
+    return out
+
+
+def _terms(rows: Sequence[TermRow]) -> Terms:
+    sections: dict[str, str] = {}
+    spellings: dict[str, str] = {}
+    groups: dict[str, tuple[str, ...]] = {}
+    single: tuple[str, ...] = ()
+    pair: tuple[str, ...] = ()
+    after: set[str] = set()
+    before: set[str] = set()
+    exclusions: set[str] = set()
+    spared: list[str] = []
+    fractions: list[tuple[str, int]] = []
+    comparators: dict[str, str] = {}
+    remaining: list[str] = []
+    abbreviations: set[str] = set()
+    cues: dict[str, tuple[str, ...]] = {}
+    for r in rows:
+        where = f"terms.{r.id}"
+        words = [str(w).strip().lower() for w in (r.words or [])]
+        if r.kind == "section":
+            if r.role not in SECTION_ROLES or not r.headings:
+                raise InvalidInputError("rules", f"{where}: a section needs role ({', '.join(SECTION_ROLES)}) and headings")
+            for h in r.headings:
+                sections[h.strip().lower()] = r.role
+        elif r.kind == "spelling":
+            if len(words) < 2:
+                raise InvalidInputError("rules", f"{where}.words: give the form to read and at least one other spelling")
+            for w in words[1:]:
+                spellings[w] = words[0]
+        elif r.kind == "group":
+            if not r.name or not words:
+                raise InvalidInputError("rules", f"{where}: a group needs a name and words")
+            groups[r.name] = tuple(dict.fromkeys(groups.get(r.name, ()) + tuple(words)))
+        elif r.kind == "signal_templates":
+            single = tuple(r.single or single)
+            pair = tuple(r.pair or pair)
+        elif r.kind == "sequence_cue":
+            after.update(w.lower() for w in r.after or [])
+            before.update(w.lower() for w in r.before or [])
+        elif r.kind == "level_exclusion":
+            exclusions.update(w.lower() for w in r.after or [])
+            spared.extend(w.lower() for w in r.spared or [])
+        elif r.kind == "fraction":
+            if r.percent is None or not words:
+                raise InvalidInputError("rules", f"{where}: a fraction needs words and percent")
+            fractions.extend((w, r.percent) for w in words)
+        elif r.kind == "comparator":
+            if r.meaning not in ("above", "below", "about"):
+                raise InvalidInputError("rules", f"{where}.meaning: {r.meaning!r} is not allowed; allowed values: above, below, about")
+            comparators.update({w: r.meaning for w in words})
+        elif r.kind == "percent_cue":
+            remaining.extend(words)
+        elif r.kind == "abbreviation":
+            abbreviations.update(words)
+        elif r.kind == "cue":
+            if not r.name or not words:
+                raise InvalidInputError("rules", f"{where}: a cue needs a name and words")
+            cues[r.name] = tuple(dict.fromkeys(cues.get(r.name, ()) + tuple(normalise_text(w) for w in words)))
+    return Terms(
+        sections=sections, spellings=spellings, groups=groups, single_templates=single, pair_templates=pair,
+        sequence_after=frozenset(after), sequence_before=frozenset(before), level_exclusions=frozenset(exclusions),
+        spared_words=tuple(sorted(set(spared), key=len, reverse=True)),
+        fractions=tuple(sorted(fractions, key=lambda x: -len(x[0]))), comparators=comparators,
+        percent_remaining=tuple(remaining), abbreviations=frozenset(abbreviations), cues=cues,
+    )
+
+
+# --- loading ----------------------------------------------------------------------------------------------
+
+
+def read_rules_file(path: str | Path) -> dict[str, list[Any]]:
+    """Read a site's rules file (YAML or JSON): a mapping with ``targets``, ``context`` and/or ``terms`` lists."""
+    p = Path(path)
+    if p.suffix.lower() not in (".yaml", ".yml", ".json"):
+        raise InvalidInputError("rules", f"{p.name}: a rules file must be .yaml, .yml or .json")
+    try:
+        size = p.stat().st_size
+        if size > MAX_RULES_BYTES:
+            raise InvalidInputError("rules", f"{p.name}: {size} bytes; the limit is {MAX_RULES_BYTES}")
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidInputError("rules", f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InvalidInputError("rules", f"{path}: is a folder, not a rules file") from None
+    except UnicodeDecodeError:
+        raise InvalidInputError("rules", f"{p.name}: not UTF-8 text") from None
+    except OSError as exc:
+        raise InvalidInputError("rules", f"{path}: cannot read it: {exc.strerror}") from None
+    try:
+        data = json.loads(text) if p.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InvalidInputError("rules", f"{p.name}: not valid {'JSON' if p.suffix.lower() == '.json' else 'YAML'}: {first}") from None
+    if not isinstance(data, Mapping):
+        raise InvalidInputError("rules", f"{p.name}: expected a mapping with targets, context and/or terms")
+    unknown = set(data) - {"targets", "context", "terms"}
+    if unknown:
+        raise InvalidInputError("rules", f"{p.name}: unknown key {sorted(unknown)[0]!r}; allowed keys: targets, context, terms")
+    out: dict[str, list[Any]] = {}
+    for key in ("targets", "context", "terms"):
+        rows = data.get(key) or []
+        if not isinstance(rows, list):
+            raise InvalidInputError("rules", f"{p.name}: {key} must be a list of rows")
+        out[key] = rows
+    if not any(out.values()):
+        raise InvalidInputError("rules", f"{p.name}: the file holds no rows")
+    return out
+
+
+def rules_path(rules: str | Path | None) -> str | None:
+    """The rules file to use: the argument, else $SPINEMETS_REPORT_RULES, else none."""
+    if rules:
+        return str(rules)
+    env = os.environ.get(ENV_RULES, "").strip()
+    return env or None
+
+
+def load_rules(kb: KnowledgeBase | None = None, rules: str | Path | None = None) -> RuleSet:
+    """The rule set of *kb* (default: the packaged one) extended by a site's rules file."""
+    kb = kb or load_kb()
+    path = rules_path(rules)
+    stamp = None
+    if path:
+        try:
+            st = Path(path).stat()
+            stamp = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            stamp = None
+    return _load_rules(kb, path, stamp)
+
+
+@functools.lru_cache(maxsize=16)
+def _load_rules(kb: KnowledgeBase, path: str | None, stamp: Any) -> RuleSet:
+    raw_targets: list[tuple[Any, str]] = [(r, TARGETS) for r in _rows(kb, TARGETS)]
+    raw_context: list[tuple[Any, str]] = [(r, CONTEXT) for r in _rows(kb, CONTEXT)]
+    raw_terms: list[tuple[Any, str]] = [(r, TERMS) for r in _rows(kb, TERMS)]
+    files: tuple[str, ...] = ()
+    if path:
+        site = read_rules_file(path)
+        tag = f"site:{Path(path).name}"
+        raw_targets += [(r, tag) for r in site["targets"]]
+        raw_context += [(r, tag) for r in site["context"]]
+        raw_terms += [(r, tag) for r in site["terms"]]
+        files = (str(path),)
+
+    origin: dict[str, str] = {}
+
+    def where(kind: str, raw: Any, index: int, org: str) -> str:
+        name = raw.get("id") if isinstance(raw, Mapping) and isinstance(raw.get("id"), str) else f"[{index}]"
+        return f"{kind}.{name}" + (f" ({org.removeprefix('site:')})" if org.startswith("site:") else "")
+
+    term_rows: dict[str, TermRow] = {}
+    for i, (raw, org) in enumerate(raw_terms):
+        row = _validate(TermRow, raw, where("terms", raw, i, org))
+        term_rows[row.id] = row
+    terms = _terms(list(term_rows.values()))
+
+    vocab = _prefill_vocabulary(kb)
+    targets: dict[str, TargetRow] = {}
+    for i, (raw, org) in enumerate(raw_targets):
+        w = where("targets", raw, i, org)
+        row = _validate(TargetRow, raw, w)  # a site's row may have no sources: its findings are labelled site:ID
+        _check_sets(row, w, vocab)
+        if row.requires_cue and row.requires_cue not in terms.cues:
+            raise InvalidInputError("rules", f"{w}.requires_cue: {row.requires_cue!r} is not a cue; known: {', '.join(terms.cues)}")
+        for sid in row.sources:
+            if sid not in kb.sources:
+                raise InvalidInputError("rules", f"{w}.sources: unknown source id {sid!r}")
+        targets[row.id] = row
+        origin[row.id] = org
+
+    context: dict[str, ContextRow] = {}
+    for i, (raw, org) in enumerate(raw_context):
+        w = where("context", raw, i, org)
+        row = _validate(ContextRow, raw, w)
+        if row.qualifier:
+            allowed = QUALIFIER_VALUES[row.category]
+            if row.value not in allowed:
+                raise InvalidInputError("rules", f"{w}.value: {row.value!r} is not allowed for {row.category}; "
+                                        f"allowed values: {', '.join(allowed)}")
+        for sid in row.sources:
+            if sid not in kb.sources:
+                raise InvalidInputError("rules", f"{w}.sources: unknown source id {sid!r}")
+        context[row.id] = row
+        origin[row.id] = org
+
+    target_phrases = {rid: tuple(dict.fromkeys(p for ph in r.phrases for p in _expand(ph, terms, f"targets.{rid}")))
+                      for rid, r in targets.items()}
+    context_phrases = {rid: tuple(dict.fromkeys(normalise_text(p) for p in r.phrases)) for rid, r in context.items()}
+    _check_unique(target_phrases, context, context_phrases, origin)
+    return RuleSet(targets=targets, context=context, terms=terms, target_phrases=target_phrases,
+                   context_phrases=context_phrases, origin=origin, files=files, kb_version=kb.version)
+
+
+def _check_unique(target_phrases: Mapping[str, Iterable[str]], context: Mapping[str, ContextRow],
+                  context_phrases: Mapping[str, Iterable[str]], origin: Mapping[str, str]) -> None:
+    """A phrase names one target row, and within a ConText pass one modifier row: otherwise which wins is arbitrary."""
+
+    def key(p: str) -> str:
+        return " ".join(p.split())
+
+    seen: dict[str, str] = {}
+    for rid, phrases in target_phrases.items():
+        for p in phrases:
+            other = seen.setdefault(key(p), rid)
+            if other != rid:
+                raise InvalidInputError("rules", f"targets.{rid}: phrase {p!r} is already in targets.{other}")
+    for qualifier in (False, True):
+        seen = {}
+        for rid, phrases in context_phrases.items():
+            row = context[rid]
+            if row.qualifier != qualifier and row.category != "TERMINATE":
+                continue
+            for p in phrases:
+                other = seen.setdefault(key(p), rid)
+                if other != rid:
+                    raise InvalidInputError("rules", f"context.{rid}: phrase {p!r} is already in context.{other}")

@@ -1,0 +1,571 @@
+"""Report extraction: worked reports with exact fields, assertions, what stays unknown, every error path,
+site rules, batch runs, the CLI and the evaluation floors.
+
+Everything runs in process (the CLI through ``main``) except one console-script call, so that the medspaCy
+pipeline is built once per test worker.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from spinemets.cli import main
+from spinemets.errors import InvalidInputError
+from spinemets.reports.extract import MAX_CHARS, extract
+from spinemets.reports.rules import load_rules
+from tests.conftest import ROOT, run_cli
+
+REPORTS = ROOT / "tests" / "data" / "reports"
+DEV = REPORTS / "dev"
+MAIN_FIELDS = ("index_level", "levels", "diagnoses", "sins.lesion", "sins.collapse", "sins.alignment",
+               "sins.posterolateral", "escc", "escc_grade", "fracture", "marrow")
+
+
+def value(result, instrument: str, field: str):
+    return getattr(result.prefill, instrument)[field].value
+
+
+def finding(result, concept: str, text: str):
+    return next(f for f in result.findings if f.concept == concept and f.text == text)
+
+
+# --- worked reports ---------------------------------------------------------------------------------------
+
+
+def test_worked_metastasis_report():
+    r = extract((DEV / "d01-breast-t7-lytic.txt").read_text())
+    assert (r.status, r.index_level, r.levels, r.regions) == ("complete", "T7", ["T7", "T11"], ["thoracic"])
+    assert r.diagnoses == ["metastasis", "haemangioma"] or sorted(r.diagnoses) == ["haemangioma", "metastasis"]
+    assert r.prefill.inputs["sins"] == {"level": "T7", "lesion": "lytic", "collapse": "lt50", "alignment": "normal",
+                                        "posterolateral": "unilateral"}
+    assert r.prefill.inputs["escc"] == {"grade": "1b", "epidural_disease": True, "thecal_sac_deformed": True,
+                                        "cord_abutted": False, "cord_compressed": False, "csf_visible": True}
+    assert r.prefill.escc_grade == "1b"
+    assert r.prefill.inputs["fracture"] == {"epidural_mass": "present", "pedicle_involvement": "present",
+                                            "retropulsed_fragment": "absent"}
+    assert r.prefill.inputs["marrow"] == {"t1": "hypointense", "stir": "hyperintense", "t1_gd_fs": "enhancing"}
+    assert r.impression is not None and r.impression.text.startswith("1. Lytic metastasis at T7")
+    # Every value shows the words it came from, at their place in the report.
+    text = (DEV / "d01-breast-t7-lytic.txt").read_text()
+    for instrument in ("sins", "escc", "fracture", "marrow"):
+        for name, p in getattr(r.prefill, instrument).items():
+            for e in p.evidence:
+                assert text[e.start:e.end] == e.text, (instrument, name)
+    assert [e.text for e in r.prefill.sins["posterolateral"].evidence] == ["left pedicle", "left pedicle involvement"]
+    assert "without cord compression" in [e.text for e in r.prefill.escc["cord_compressed"].evidence][0]
+    # The other level's finding is labelled, and pre-fills nothing.
+    assert finding(r, "diagnosis", "haemangioma").assertion == "other_level"
+    # Decision support: version, disclaimer, numbered references.
+    assert r.kb_version and "Decision support for healthcare professionals" in r.disclaimer
+    assert r.references and all(f.refs for f in r.findings if f.sources)
+    assert "sins.pain" in r.missing
+    text_out = r.to_text()
+    assert text_out.startswith("EXTRACT: ") and "Decision support for healthcare professionals" in text_out
+
+
+def test_worked_osteoporotic_report_prefills_the_fracture_differential_only():
+    r = extract((DEV / "d29-osteoporotic-l2.txt").read_text())
+    assert (r.index_level, r.diagnoses) == ("L2", ["osteoporotic_fracture"])
+    assert r.prefill.applies == {"sins": False, "escc": False, "fracture": True, "marrow": True}
+    assert "benign" in r.prefill.why_not["sins"] and not r.prefill.sins and not r.prefill.escc
+    assert r.prefill.inputs["fracture"] == {
+        "low_signal_band": "present", "fluid_sign": "present", "spared_normal_marrow": "present",
+        "retropulsed_fragment": "present", "chemical_shift_no_drop": "absent", "pedicle_involvement": "absent",
+        "paraspinal_mass": "absent", "epidural_mass": "absent"}
+    assert r.prefill.inputs["marrow"] == {"opposed_phase": "drop"}
+    assert any(n.code == "sins_not_prefilled" for n in r.notices)
+
+
+def test_prefilled_inputs_score_with_the_calculators():
+    from spinemets.interpret.fracture import fracture_differential
+    from spinemets.scores.escc import escc
+    from spinemets.scores.sins import sins
+
+    r = extract((DEV / "d03-lung-t10-plana.txt").read_text(), pain="mechanical")
+    assert sins(r.prefill.inputs["sins"]).total == 1 + 3 + 2 + 2 + 3 + 3  # semi-rigid T10, mechanical pain, lytic,
+    # deformity, more than 50% collapse, bilateral
+    assert escc(r.prefill.inputs["escc"]).grade == "3"
+    assert fracture_differential(r.prefill.inputs["fracture"]).leaning == "malignant"
+
+
+def test_normal_study_prefills_nothing():
+    r = extract((DEV / "d56-normal-whole-spine.txt").read_text())
+    assert (r.index_level, r.levels, r.diagnoses) == (None, [], [])
+    assert r.negated_diagnoses == ["metastasis"]
+    assert not any(r.prefill.applies.values())
+    assert r.prefill.inputs == {} and r.components == []
+
+
+# --- assertions -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text,concept,words,assertion", [
+    ("Lytic lesion at T7. No epidural extension.", "epidural", "epidural extension", "negated"),
+    ("Lytic lesion at T7 without cord compression.", "cord", "cord", "negated"),
+    ("Lytic lesion at T7. Epidural extension: none.", "epidural", "Epidural extension", "negated"),
+    ("Lytic lesion at T7. Possible epidural extension.", "epidural", "epidural extension", "uncertain"),
+    ("Lytic lesion at T7. Epidural extension cannot be excluded.", "epidural", "Epidural extension", "uncertain"),
+    ("Lytic lesion at T7, suspicious for metastasis.", "diagnosis", "metastasis", "uncertain"),
+    ("History: breast cancer with known metastases.\n\nLytic lesion at T7.", "diagnosis", "metastases", "historical"),
+    ("Previous vertebroplasty for an osteoporotic fracture. Lytic lesion at T7.", "diagnosis", "osteoporotic fracture", "historical"),
+    ("Lytic lesion at T7, ESCC 1a if confirmed.", "escc_grade", "ESCC 1a", "hypothetical"),
+    ("Lytic lesion at T7 with epidural extension. Haemangioma at L2.", "diagnosis", "Haemangioma", "other_level"),
+])
+def test_assertions(text, concept, words, assertion):
+    r = extract(text)
+    assert finding(r, concept, words).assertion == assertion
+
+
+def test_uncertain_historical_and_other_level_findings_prefill_nothing():
+    r = extract("Lytic lesion at T7. Possible epidural extension. Previous cord compression at T7, since resolved. "
+                "Lytic lesion at L2 with cord compression and 80% collapse.", level="T7")
+    assert r.index_level == "T7" and r.index_level_given
+    assert r.prefill.escc.get("epidural_disease") is None or r.prefill.escc["epidural_disease"].value is None
+    assert r.prefill.inputs["escc"] == {"cord_compressed": False}  # "since resolved"; L2's compression is another level
+    assert r.prefill.sins["collapse"].value is None
+    assert finding(r, "collapse", "collapse").assertion == "other_level"
+
+
+def test_state_negation_belongs_to_its_clause():
+    r = extract("T9 metastasis with ventral epidural extension indenting the thecal sac. The spinal cord is not "
+                "contacted and CSF is preserved around it.")
+    assert r.prefill.inputs["escc"] == {"epidural_disease": True, "thecal_sac_deformed": True, "cord_abutted": False,
+                                        "csf_visible": True}
+    assert r.prefill.escc_grade == "1b"
+
+
+def test_what_the_report_does_not_state_stays_unknown():
+    r = extract("There is a lytic lesion in the T7 vertebral body.")
+    assert r.index_level == "T7"
+    assert {k: v.value for k, v in r.prefill.sins.items()} == {
+        "level": "T7", "pain": None, "lesion": "lytic", "collapse": None, "alignment": None, "posterolateral": None}
+    assert r.prefill.inputs["sins"] == {"level": "T7", "lesion": "lytic"}
+    assert r.prefill.inputs["escc"] == {} and r.prefill.escc_grade is None
+    assert all(p.value is None for p in r.prefill.escc.values())
+    assert r.prefill.applies["fracture"] is False and r.prefill.fracture == {}
+    assert r.prefill.marrow == {}
+    assert set(r.missing) >= {"sins.pain", "sins.collapse", "sins.alignment", "sins.posterolateral", "escc.epidural_disease"}
+
+
+# --- levels ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text,levels", [
+    ("Sclerotic metastases from T10\u2013L2.", ["T10", "T11", "T12", "L1", "L2"]),
+    ("Sclerotic metastases T10 to L2.", ["T10", "T11", "T12", "L1", "L2"]),
+    ("Discitis at L4/5.", ["L4", "L5"]),
+    ("Lytic metastases T11-12.", ["T11", "T12"]),
+    ("Lytic lesion involving the T7 vertebral body.", ["T7"]),
+    ("Lytic lesion of Th12.", ["T12"]),
+    ("Lytic lesion of D12.", ["T12"]),
+    ("Lytic metastases at C6 and C7, and L2.", ["C6", "C7", "L2"]),
+    ("Kyphotic angulation and a lytic metastasis at C7-T1.", ["C7", "T1"]),
+    ("Metastases T5-T8 (T7 spared).", ["T5", "T6", "T8"]),
+    ("Lytic metastasis at L5 compressing the right S1 nerve root.", ["L5"]),
+])
+def test_levels(text, levels):
+    assert extract(text).levels == levels
+
+
+def test_t1_and_t2_as_sequences_are_not_levels():
+    r = extract("The L3 lesion is hypointense on T1 and hyperintense on T2-weighted images; T1/T2 hyperintense "
+                "haemangioma in L1 with low T1 signal elsewhere.")
+    assert r.levels == ["L1", "L3"]
+    r = extract("The L3 lesion is hypointense on T1 and hyperintense on T2-weighted images.")
+    assert r.prefill.inputs["marrow"] == {"t1": "hypointense", "t2": "hyperintense"}
+
+
+def test_index_level_follows_a_dominant_cue_and_can_be_given():
+    text = "Metastases at T5, T6 and T8; the dominant lesion is at T8 with 60% collapse."
+    assert extract(text).index_level == "T8"
+    r = extract(text, level="t6")
+    assert (r.index_level, r.prefill.sins["collapse"].value) == ("T6", None)
+    with pytest.raises(InvalidInputError) as e:
+        extract(text, level="T13")
+    assert e.value.field == "level" and "thoracic levels are T1 to T12" in e.value.message
+
+
+# --- SINS components ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text,collapse,notice", [
+    ("Lytic metastasis at T7 with 60% loss of height.", "gt50", None),
+    ("Lytic metastasis at T7; the vertebral body height is reduced to 40%.", "gt50", None),
+    ("Lytic metastasis at T7 with <50% collapse.", "lt50", None),
+    ("Lytic metastasis at T7 with loss of about one third of its height.", "lt50", None),
+    ("Lytic metastasis at T7 with mild height loss.", "lt50", None),
+    ("Lytic metastasis at T7 with vertebra plana.", "gt50", None),
+    ("Lytic metastasis at T7 with 50% loss of height.", None, "collapse_fifty"),
+    ("Lytic metastasis at T7 with severe height loss.", None, "collapse_severe"),
+    ("Lytic metastasis at T7 with a pathological fracture.", None, None),
+    ("Lytic metastasis replacing the entire T7 vertebral body. No collapse.", "involved_no_collapse", None),
+    ("Small lytic metastasis at T7. No collapse.", "none", None),
+    ("Lytic metastasis at T7. No collapse.", None, None),
+])
+def test_collapse(text, collapse, notice):
+    r = extract(text)
+    assert value(r, "sins", "collapse") == collapse
+    if notice:
+        assert notice in [n.code for n in r.notices]
+    if collapse is None:
+        assert r.prefill.sins["collapse"].note  # says why it stays unknown
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("Lytic metastasis at T7 extending into the left pedicle.", "unilateral"),
+    ("Lytic metastasis at T7 extending into both pedicles.", "bilateral"),
+    ("Lytic metastasis at T7 involving the left pedicle and the right facet joint.", "bilateral"),
+    ("Lytic metastasis at T7 with bilat. pedicle involvement.", "bilateral"),
+    ("Lytic metastasis at T7 with R pedicle invol.", "unilateral"),
+    ("Lytic metastasis at T7 extending into the pedicle.", None),
+    ("Lytic metastasis at T7. The posterior elements are spared.", "none"),
+    ("Lytic metastasis at T7 confined to the vertebral body.", "none"),
+    ("Lytic metastasis at T7. The pedicles are spared.", None),
+])
+def test_posterolateral(text, expected):
+    assert value(extract(text), "sins", "posterolateral") == expected
+
+
+@pytest.mark.parametrize("text,lesion,alignment", [
+    ("Osteolytic metastasis at T7. Alignment is maintained.", "lytic", "normal"),
+    ("Sclerotic metastasis at T7 with focal kyphosis.", "blastic", "deformity"),
+    ("Mixed lytic/sclerotic met at T7 with anterolisthesis of T7 on T8.", "mixed", "subluxation"),
+    ("Lytic and sclerotic components at T7. Normal alignment.", "mixed", "normal"),
+    ("Lytic metastasis at T7. No listhesis.", "lytic", None),
+])
+def test_lesion_and_alignment(text, lesion, alignment):
+    r = extract(text)
+    assert (value(r, "sins", "lesion"), value(r, "sins", "alignment")) == (lesion, alignment)
+
+
+def test_pain_is_given_never_read():
+    r = extract("Lytic metastasis at T7 causing mechanical pain.")
+    assert value(r, "sins", "pain") is None and "pain" in [n.code for n in r.notices]
+    assert value(extract("Lytic metastasis at T7.", pain="Mechanical"), "sins", "pain") == "mechanical"
+    with pytest.raises(InvalidInputError) as e:
+        extract("Lytic metastasis at T7.", pain="sometimes")
+    assert e.value.field == "pain" and "allowed values" in e.value.message
+
+
+# --- spelling and abbreviations ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("british,american", [
+    ("Typical haemangioma in L2, bright on T1 and T2.", "Typical hemangioma in L2, bright on T1 and T2."),
+    ("Fracture of L1 with marrow oedema on STIR.", "Fracture of L1 with marrow edema on STIR."),
+    ("Lytic metastasis at T7 with epidural tumour.", "Lytic metastasis at T7 with epidural tumor."),
+])
+def test_british_and_american_spellings_read_alike(british, american):
+    a, b = extract(british), extract(american)
+    assert (a.diagnoses, a.prefill.inputs) == (b.diagnoses, b.prefill.inputs)
+    assert a.prefill.inputs
+
+
+def test_abbreviations():
+    r = extract((DEV / "d18-abbreviations.txt").read_text())
+    assert (r.levels, r.index_level, r.diagnoses) == (["L1", "L3"], "L3", ["metastasis"])
+    assert r.prefill.inputs["sins"] == {"level": "L3", "lesion": "lytic", "collapse": "lt50", "posterolateral": "unilateral"}
+
+
+def test_chemical_shift_and_diffusion():
+    r = extract((DEV / "d22-dwi-chemshift.txt").read_text())
+    assert r.prefill.inputs["marrow"] == {"t1": "hypointense", "opposed_phase": "no_drop", "dwi": "restricted",
+                                          "adc": "hypointense"}
+    assert r.prefill.inputs["fracture"]["chemical_shift_no_drop"] == "present"
+    # "signal drop" means nothing without an opposed-phase cue in the sentence
+    assert "opposed_phase" not in extract("Typical L3 haemangioma with signal drop on fat-suppressed images.").prefill.marrow
+
+
+def test_escc_stated_grade_and_contradictions():
+    r = extract("Lytic metastasis at T7 with epidural disease, Bilsky 1c.")
+    assert (value(r, "escc", "grade"), r.prefill.escc_grade) == ("1c", "1c")
+    r = extract("Lytic metastasis at T7 with epidural disease, ESCC 1.")
+    assert value(r, "escc", "grade") is None and "escc_grade_unclear" in [n.code for n in r.notices]
+    r = extract("Lytic metastasis at T7. No epidural disease. ESCC grade 3.")
+    assert r.prefill.escc_grade is None and "escc_contradiction" in [n.code for n in r.notices]
+
+
+# --- error paths -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text,message", [
+    ("", "the report is empty"),
+    ("   \n\t ", "the report is empty"),
+    ("x" * (MAX_CHARS + 1), f"the limit is {MAX_CHARS}"),
+    ("Lytic lesion at T7\x00", "NUL characters"),
+    (42, "expected the report as text"),
+])
+def test_bad_text(text, message):
+    with pytest.raises(InvalidInputError) as e:
+        extract(text)
+    assert e.value.field == "text" and message in e.value.message
+
+
+def write(tmp_path: Path, name: str, content: str | bytes) -> Path:
+    p = tmp_path / name
+    p.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return p
+
+
+@pytest.mark.parametrize("name,content,message", [
+    ("rules.txt", "targets: []", "must be .yaml, .yml or .json"),
+    ("rules.yaml", "targets: [unclosed", "not valid YAML"),
+    ("rules.json", "{not json", "not valid JSON"),
+    ("rules.yaml", "- a list", "expected a mapping"),
+    ("rules.yaml", "targets: []\nphrases: []", "unknown key 'phrases'"),
+    ("rules.yaml", "targets: []", "holds no rows"),
+    ("rules.yaml", "targets: {a: 1}", "targets must be a list"),
+    ("rules.yaml", "targets:\n  - {id: x, concept: tumourish, value: v, phrases: [p]}", "'tumourish' is not a concept"),
+    ("rules.yaml", "targets:\n  - {id: x, concept: lesion, value: v, phrases: []}", "non-empty list of phrases"),
+    ("rules.yaml", "targets:\n  - {id: x, concept: lesion, value: v, phrases: [p], colour: red}", "unknown column"),
+    ("rules.yaml", "targets:\n  - {id: x, concept: lesion, value: v, phrases: [p], sets: {sins.lesion: purple}}",
+     "'purple' is not allowed; allowed values: 'lytic', 'mixed', 'blastic'"),
+    ("rules.yaml", "targets:\n  - {id: x, concept: lesion, value: v, phrases: [p], sets: {sins.colour: red}}",
+     "'sins.colour' is not a field that can be pre-filled"),
+    ("rules.yaml", "targets:\n  - {id: x, concept: feature, value: v, phrases: [p], sets: {fracture.wobble: present}}",
+     "'fracture.wobble' is not a field"),
+    ("rules.yaml", "targets:\n  - {id: x, concept: lesion, value: v, phrases: [lytic]}", "phrase 'lytic' is already in targets.lesion-lytic"),
+    ("rules.yaml", "targets:\n  - {id: x, concept: lesion, value: v, phrases: ['{nothing} lesion']}", "unknown placeholder {nothing}"),
+    ("rules.yaml", "targets:\n  - {id: x, concept: lesion, value: v, phrases: [p], sources: [nobody-1999]}", "unknown source id 'nobody-1999'"),
+    ("rules.yaml", "context:\n  - {id: y, category: MAYBE, direction: FORWARD, phrases: [p]}", "'MAYBE' is not a category"),
+    ("rules.yaml", "context:\n  - {id: y, category: SIDE, direction: FORWARD, phrases: [sinister], value: up}", "'up' is not allowed for SIDE"),
+    ("rules.yaml", "terms:\n  - {id: z, kind: section, role: epilogue, headings: [addendum]}", "a section needs role"),
+    ("rules.yaml", b"targets: \xff\xfe", "not UTF-8 text"),
+])
+def test_bad_rules_file(tmp_path, name, content, message):
+    path = write(tmp_path, name, content)
+    with pytest.raises(InvalidInputError) as e:
+        extract("Lytic lesion at T7.", rules=str(path))
+    assert e.value.field == "rules" and message in e.value.message, e.value.message
+
+
+def test_missing_rules_file(tmp_path):
+    with pytest.raises(InvalidInputError) as e:
+        extract("Lytic lesion at T7.", rules=str(tmp_path / "absent.yaml"))
+    assert e.value.field == "rules" and "no such file" in e.value.message
+
+
+SITE_RULES = """
+targets:
+  - {id: moth-eaten, concept: lesion, value: lytic, phrases: [moth-eaten, permeative], sets: {sins.lesion: lytic}}
+context:
+  - {id: not-convincingly, category: POSSIBLE_EXISTENCE, direction: FORWARD, phrases: [not convincingly], max_scope: 5}
+terms:
+  - {id: opinion-heading, kind: section, role: impression, headings: [radiologist's opinion]}
+"""
+
+
+def test_site_rules_extend_the_phrasings(tmp_path, monkeypatch):
+    path = write(tmp_path, "site.yaml", SITE_RULES)
+    text = ("Moth-eaten lesion at T7, not convincingly epidural extension.\n\n"
+            "Radiologist's opinion: T7 metastasis.")
+    plain = extract(text)
+    assert value(plain, "sins", "lesion") is None
+    r = extract(text, rules=str(path))
+    assert value(r, "sins", "lesion") == "lytic"
+    f = finding(r, "lesion", "Moth-eaten")
+    assert (f.rule, f.kb_items, f.refs) == ("site:moth-eaten", [], [])
+    assert finding(r, "epidural", "epidural extension").assertion == "uncertain"
+    assert r.impression is not None and r.impression.text == "T7 metastasis."
+    assert r.rules_files == [str(path)] and "site_rules" in [n.code for n in r.notices]
+    monkeypatch.setenv("SPINEMETS_REPORT_RULES", str(path))
+    assert value(extract(text), "sins", "lesion") == "lytic"
+
+
+def test_app_refuses_to_start_with_a_bad_site_rules_file(tmp_path, monkeypatch):
+    from spinemets.api.app import create_app
+
+    monkeypatch.setenv("SPINEMETS_REPORT_RULES", str(write(tmp_path, "site.yaml", "targets: [")))
+    with pytest.raises(InvalidInputError) as e:
+        create_app(web=False)
+    assert e.value.field == "rules" and "not valid YAML" in e.value.message
+
+
+def test_the_knowledge_base_rules_are_valid_and_sourced(kb):
+    rules = load_rules(kb)
+    assert len(rules.targets) > 80 and len(rules.context) > 30
+    for table in ("report_targets", "report_context", "report_terms"):
+        for row in kb.table(table).rows:
+            assert row.sources and all(s in kb.sources for s in row.sources), f"{table}.{row.id}"
+    assert "medspacy-context-rules" in kb.sources and kb.source("harkema-2009").doi
+
+
+# --- the command line ---------------------------------------------------------------------------------------------
+
+
+def test_cli_single_report(capsys):
+    assert main(["extract", str(DEV / "d12-severe-t8.txt")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("EXTRACT: ") and "sins.posterolateral: unilateral" in out
+    assert "Decision support for healthcare professionals" in out
+    assert main(["extract", str(DEV / "d12-severe-t8.txt"), "--json", "--pain", "none"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["prefill"]["inputs"]["sins"]["pain"] == "none" and doc["kb_version"]
+
+
+def test_cli_stdin_and_exit_codes(capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"Lytic lesion at T7.")))
+    assert main(["extract", "-"]) == 0
+    assert "index level T7" in capsys.readouterr().out
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"The patient attended on time.")))
+    assert main(["extract"]) == 3  # no spine finding: insufficient data
+    assert "no spine finding recognised" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name,content,message", [
+    ("scan.pdf", b"%PDF-1.4", ".pdf is not a text report"),
+    ("report.docx", b"PK\x03\x04", ".docx is not a text report"),
+    ("report.txt", b"Lytic\x00\x01lesion", "a binary file, not a text report"),
+    ("report.txt", b"Lytic lesion \xff at T7", "not UTF-8 text"),
+    ("report.txt", b"   ", "the report is empty"),
+])
+def test_cli_bad_file(tmp_path, capsys, name, content, message):
+    path = write(tmp_path, name, content)
+    assert main(["extract", str(path)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_missing_file_and_bad_rules(tmp_path, capsys):
+    assert main(["extract", str(tmp_path / "nothing.txt")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    bad = write(tmp_path, "bad.yaml", "targets: [")
+    assert main(["extract", str(DEV / "d01-breast-t7-lytic.txt"), "--rules", str(bad)]) == 2
+    assert "error: rules: bad.yaml: not valid YAML" in capsys.readouterr().err
+
+
+# --- batch -------------------------------------------------------------------------------------------------------------
+
+
+def test_batch_folder_to_jsonl(tmp_path, capsys):
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    for name in ("d01-breast-t7-lytic", "d29-osteoporotic-l2", "d56-normal-whole-spine"):
+        (folder / f"{name}.txt").write_text((DEV / f"{name}.txt").read_text())
+    (folder / "empty.txt").write_text("")
+    (folder / "notes.md").write_text("not read")
+    out = tmp_path / "out.jsonl"
+    assert main(["extract", str(folder), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "4 reports" in err and "1 with errors" in err and "report" in err  # tqdm's bar went to stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["d01-breast-t7-lytic", "d29-osteoporotic-l2", "d56-normal-whole-spine", "empty"]
+    assert rows[0]["index_level"] == "T7" and rows[0]["prefill"]["escc_grade"] == "1b" and rows[0]["error"] is None
+    assert rows[3]["error"] == "text: the report is empty" and rows[3]["disclaimer"]
+    assert all(r["kb_version"] for r in rows)
+
+
+def test_batch_csv_in_csv_out(tmp_path, capsys):
+    src = tmp_path / "reports.csv"
+    with src.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["accession", "report"])
+        w.writerow(["A1", (DEV / "d03-lung-t10-plana.txt").read_text()])
+        w.writerow(["A2", "Typical haemangioma in L2, bright on T1 and T2."])
+    out = tmp_path / "out.csv"
+    assert main(["extract", str(src), "-o", str(out), "--text-column", "report", "--id-column", "accession",
+                 "--no-progress"]) == 0
+    assert capsys.readouterr().err.strip() == f"extract: 2 reports to {out}, 0 with errors"
+    rows = list(csv.DictReader(out.open()))
+    assert [r["id"] for r in rows] == ["A1", "A2"]
+    assert (rows[0]["sins_collapse"], rows[0]["escc_grade"], rows[0]["escc_csf_visible"]) == ("gt50", "3", "no")
+    assert rows[0]["fracture_paraspinal_mass"] == "present" and rows[1]["diagnoses"] == "haemangioma"
+    assert rows[1]["marrow_t1"] == "hyperintense" and rows[1]["sins_lesion"] == ""
+    assert "Decision support" in rows[0]["disclaimer"]
+
+
+def test_batch_jsonl_lines_and_errors(tmp_path, capsys):
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join([
+        json.dumps({"id": "r1", "text": "Lytic lesion at T7 with epidural extension."}),
+        json.dumps("Sclerotic metastasis at L2."),
+        "{broken",
+        json.dumps({"id": "r4", "body": "no text key"}),
+        "",
+    ]))
+    from spinemets.reports.batch import run_batch
+
+    buf = io.StringIO()
+    summary = run_batch(src, buf, "jsonl", progress=False)
+    rows = [json.loads(line) for line in buf.getvalue().splitlines()]
+    assert (summary.reports, summary.errors) == (4, 2)
+    assert [r["id"] for r in rows] == ["r1", "2", "3", "r4"]
+    assert rows[1]["prefill"]["inputs"]["sins"]["lesion"] == "blastic"
+    assert "not valid JSON" in rows[2]["error"] and "no text in 'text'" in rows[3]["error"]
+
+
+def test_batch_streams(tmp_path):
+    from spinemets.reports.batch import iter_reports
+
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"text": "Lytic lesion at T7."}) + "\n" + "{broken\n")
+    reports = iter_reports(src)
+    assert next(reports) == ("1", "Lytic lesion at T7.", None)  # read lazily, one at a time
+    assert next(reports)[2].startswith("line 2: not valid JSON")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--text-column", "body"], "has no column 'body'"),
+    (["--pain", "often"], "pain: 'often' is not allowed"),
+    (["--level", "T7"], "--level is for one report"),
+])
+def test_batch_bad_arguments(tmp_path, capsys, args, message):
+    src = write(tmp_path, "in.csv", "id,text\n1,Lytic lesion at T7.\n")
+    assert main(["extract", str(src), "--no-progress", *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+# --- evaluation --------------------------------------------------------------------------------------------------
+
+
+def test_development_set_is_large_and_annotated():
+    from spinemets.reports.evaluate import load_set
+
+    folder, gold = load_set("dev")
+    assert len(gold) >= 60 and len(list(folder.glob("*.txt"))) == len(gold)
+    kinds = " ".join(gold)
+    for word in ("osteoporotic", "haemangioma", "bone-island", "discitis", "normal", "abbrev", "uk-spelling", "us-"):
+        assert word in kinds
+    _, holdout = load_set("holdout")
+    assert len(holdout) >= 15 and not set(holdout) & set(gold)
+
+
+def test_development_set_scores_at_least_090_per_field():
+    from spinemets.reports.evaluate import evaluate
+
+    report = evaluate("dev")
+    for name in MAIN_FIELDS:
+        f1 = report.score(name).f1
+        assert f1 is not None and f1 >= 0.9, (name, f1)
+    assert report.overall.f1 >= 0.95
+
+
+def test_holdout_set_floor():
+    """Figures on reports never tuned on, held at a floor a little under what they were when first measured."""
+    from spinemets.reports.evaluate import evaluate
+
+    report = evaluate("holdout")
+    assert report.overall.f1 >= 0.95, report.to_text()  # first measured 0.978 (docs/extract.md)
+    for name in MAIN_FIELDS:
+        f1 = report.score(name).f1
+        assert f1 is not None and f1 >= 0.9, (name, f1)  # first measured: every field >= 0.947
+
+
+def test_extract_eval_command(capsys):
+    assert main(["extract-eval", "--fail-under", "0.9"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("extract-eval: dev set, ") and "sins.collapse" in out and "all fields" in out
+    assert main(["extract-eval", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert {f["field"] for f in doc["fields"]} == set(MAIN_FIELDS)
+    assert main(["extract-eval", "--set", "nothing"]) == 2
+    assert "no annotated set 'nothing'" in capsys.readouterr().err
+
+
+def test_console_script_help_stays_light():
+    r = run_cli("extract", "--help")
+    assert r.returncode == 0 and "--rules" in r.stdout and "batch" in r.stdout
