@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+from machine import machine  # bench/machine.py
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "benchmarks.md"
@@ -33,18 +32,6 @@ def timeit(fn, n: int) -> tuple[float, float]:
         samples.append(time.perf_counter_ns() - t0)
     samples.sort()
     return statistics.median(samples) / 1000, samples[int(0.95 * len(samples))] / 1000
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def main() -> None:

@@ -22,7 +22,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -30,6 +29,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from machine import machine  # bench/machine.py
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
@@ -37,18 +37,6 @@ OUT = ROOT / "docs" / "benchmarks-store.md"
 CASE = json.loads((ROOT / "examples" / "full_case.json").read_text())
 PASSWORD = "benchmark password"
 MAX_REQUESTS = 100_000
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def versions() -> str:

@@ -21,7 +21,6 @@ import asyncio
 import datetime as dt
 import json
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -31,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
+from machine import machine  # bench/machine.py
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "benchmarks-web.md"
@@ -193,18 +193,6 @@ def max_rate(base: str, port: int, name: str, seconds: float) -> dict:
                    timeout=seconds + 30)
         out["tool"] = "python closed loop, 16 connections"
     return out
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def versions() -> str:
