@@ -42,6 +42,8 @@ PAGES: list[tuple[str, str, dict[str, int]]] = [
     ("quantitative", "/quantitative?_=1&adc=1.2&dixon_fat_fraction_percent=10", DESKTOP),
     ("primaries", "/primaries?_=1&lesion_type=blastic", DESKTOP),
     ("ask", "/ask?q=Is+contrast+needed+for+spinal+MRI%3F", DESKTOP),
+    ("extract", "/extract", DESKTOP),
+    ("login", "/login", DESKTOP),
     ("kb", "/kb?q=contrast", DESKTOP),
     ("kb-source", "/kb/sources/fisher-2010", DESKTOP),
     ("kb-table", "/kb/tables/sins_points", DESKTOP),
