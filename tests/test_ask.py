@@ -242,6 +242,12 @@ def test_sins_missing_components_are_named():
     assert {"sins.alignment", "sins.collapse", "sins.posterolateral"} <= set(r.missing)
 
 
+def test_sins_zero_percent_collapse_is_not_guessed_as_none():
+    # 0% collapse is 'none' or 'involved_no_collapse' depending on body involvement, which is not stated.
+    r = lex("SINS for T8 lytic lesion with 0% collapse, mechanical pain, normal alignment")
+    assert "sins.collapse" in r.missing
+
+
 def test_sins_collapse_of_exactly_fifty_percent_is_not_guessed():
     r = lex("SINS for T8 lytic lesion with 50% collapse, mechanical pain, normal alignment")
     assert "sins.collapse" in r.missing

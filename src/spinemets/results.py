@@ -109,15 +109,20 @@ class Result(BaseModel):
         if closing:
             lines.append("")
             lines.extend(closing)
-        if self.references:
-            lines.append("")
-            lines.append("References")
-            for r in self.references:
-                flag = " [citation unverified]" if r.unverified_citation else ""
-                lines.append(f"  [{r.number}] {r.citation}{flag}")
-        lines.append("")
-        lines.append(f"Knowledge base {self.kb_version}. {self.disclaimer}")
+        lines.extend(reference_lines(self.references, self.kb_version, self.disclaimer))
         return "\n".join(lines)
+
+
+def reference_lines(references: Sequence[Reference], kb_version: str, disclaimer: str) -> list[str]:
+    """The numbered references and the closing line every text rendering ends with."""
+    lines: list[str] = []
+    if references:
+        lines += ["", "References"]
+        for r in references:
+            flag = " [citation unverified]" if r.unverified_citation else ""
+            lines.append(f"  [{r.number}] {r.citation}{flag}")
+    lines += ["", f"Knowledge base {kb_version}. {disclaimer}"]
+    return lines
 
 
 def _refs(numbers: Sequence[int]) -> str:

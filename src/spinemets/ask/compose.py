@@ -36,7 +36,7 @@ from spinemets.ask.text import instruction_like, normalise
 from spinemets.errors import InvalidInputError
 from spinemets.knowledge.loader import KnowledgeBase, load_kb
 from spinemets.knowledge.models import Statement
-from spinemets.results import Citer, Reference, Result
+from spinemets.results import Citer, Reference, Result, reference_lines
 
 MAX_QUESTION = 1000
 AUDIENCES = ("clinician", "patient")
@@ -187,14 +187,7 @@ class AskResult(BaseModel):
         if self.draft_items:
             lines.append("! DRAFT: this answer uses unverified knowledge-base items awaiting review: "
                          + ", ".join(self.draft_items))
-        if self.references:
-            lines.append("")
-            lines.append("References")
-            for r in self.references:
-                flag = " [citation unverified]" if r.unverified_citation else ""
-                lines.append(f"  [{r.number}] {r.citation}{flag}")
-        lines.append("")
-        lines.append(f"Knowledge base {self.kb_version}. {self.disclaimer}")
+        lines.extend(reference_lines(self.references, self.kb_version, self.disclaimer))
         return "\n".join(lines).lstrip("\n")
 
 

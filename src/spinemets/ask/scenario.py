@@ -242,21 +242,26 @@ class Reader:
             break
 
     def _collapse(self, p: Parse, comparator: str, number: float, phrase: str) -> None:
-        if comparator in (">", "more than", "greater than", "over", "above") and number >= 50:
+        from spinemets.scores.sins import collapse_threshold_percent
+
+        cut = collapse_threshold_percent()
+        if comparator in (">", "more than", "greater than", "over", "above") and number >= cut:
             value = "gt50"
-        elif comparator in ("<", "less than", "under", "below") and number <= 50:
-            value = "lt50" if number > 0 else "none"
-        elif comparator in ("", "exactly", ">=", "<=", "at least") and number == 50:
+        elif comparator in ("<", "less than", "under", "below") and number <= cut and number > 0:
+            value = "lt50"
+        elif number == cut:
             p.notes.append(
                 ("A collapse of exactly 50% falls between the published SINS categories; give more or less than 50%.",
                  ["sins.caveat.exactly_fifty_percent"]))
             return
-        elif number > 50:
+        elif number > cut:
             value = "gt50"
         elif number > 0:
             value = "lt50"
         else:
-            value = "none"
+            # No collapse: SINS then depends on whether more than half the body is involved, which the
+            # question does not say; leave the component unknown rather than guess 'none'.
+            return
         self._add(p, Understood("sins.collapse", value, phrase, "collapse-percent"))
 
     def levels(self, text: str) -> list[tuple[str, str]]:

@@ -356,16 +356,19 @@ def _lesion(col: _Collector) -> tuple[Prefilled, list[Finding]]:
 
 
 def _pct_category(p: dict[str, Any]) -> str | None:
+    from spinemets.scores.sins import collapse_threshold_percent
+
+    cut = collapse_threshold_percent()
     lo, hi, cmp = p["low"], p["high"], p.get("comparator")
     if cmp == "above":
-        return "gt50" if lo >= 50 else None
+        return "gt50" if lo >= cut else None
     if cmp == "below":
-        return "lt50" if hi <= 50 else None
-    if hi < 50:
+        return "lt50" if hi <= cut else None
+    if hi < cut:
         return "lt50"
-    if lo > 50:
+    if lo > cut:
         return "gt50"
-    if lo == hi == 50:
+    if lo == hi == cut:
         return "fifty"
     return None
 

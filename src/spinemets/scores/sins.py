@@ -158,6 +158,15 @@ class SinsResult(Result):
         return self.summary
 
 
+def collapse_threshold_percent(kb: KnowledgeBase | None = None) -> float:
+    """The height loss (%) that separates the SINS collapse categories <50% and >50% (tables/sins_points).
+
+    A collapse of exactly this value falls in neither category: callers must leave it unknown.
+    """
+    row = (kb or load_kb()).table(POINTS).row("collapse-gt50")
+    return float(row["above_percent"])
+
+
 def location_of(level: str, kb: KnowledgeBase | None = None) -> tuple[Location, TableRow]:
     """SINS location category of a vertebral level, with the table row that says so."""
     found = _level_map(kb or load_kb()).get(level)
