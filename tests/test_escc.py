@@ -3,14 +3,38 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spinemets import escc
 from spinemets.errors import ContradictoryInputError, InvalidInputError, SpinemetsError
-from spinemets.scores.escc import FINDINGS
+from spinemets.knowledge.loader import load_kb
+from spinemets.scores.escc import FINDINGS, GRADES
 
 Y, N = True, False
+# Each grade's finding pattern, written out by hand from Bilsky 2010 (independent of tables/escc_grades.yaml):
+# 0 no epidural disease; 1a epidural disease, thecal sac not deformed; 1b deformed, cord not abutted;
+# 1c abutted, not compressed; 2 compressed, CSF visible; 3 compressed, no CSF visible.
+DEFINITION = {
+    "0": dict(epidural_disease=N, thecal_sac_deformed=N, cord_abutted=N, cord_compressed=N, csf_visible=Y),
+    "1a": dict(epidural_disease=Y, thecal_sac_deformed=N, cord_abutted=N, cord_compressed=N, csf_visible=Y),
+    "1b": dict(epidural_disease=Y, thecal_sac_deformed=Y, cord_abutted=N, cord_compressed=N, csf_visible=Y),
+    "1c": dict(epidural_disease=Y, thecal_sac_deformed=Y, cord_abutted=Y, cord_compressed=N, csf_visible=Y),
+    "2": dict(epidural_disease=Y, thecal_sac_deformed=Y, cord_abutted=Y, cord_compressed=Y, csf_visible=Y),
+    "3": dict(epidural_disease=Y, thecal_sac_deformed=Y, cord_abutted=Y, cord_compressed=Y, csf_visible=N),
+}
+HIGH = {"2", "3"}  # Bilsky 2010: grades 2 and 3 are high grade; 0, 1a, 1b (and 1c, per the table) low grade
+
+
+def agrees(grade, findings):
+    return all(DEFINITION[grade][k] == v for k, v in findings.items() if v is not None)
+
+
+def test_table_patterns_match_the_definitions(kb):
+    rows = {r["grade"]: r["findings"] for r in kb.table("escc_grades").rows}
+    assert rows == DEFINITION
+
 # (findings, grade, high grade?) hand-checked against the definitions.
 BY_FINDINGS = [
     (dict(epidural_disease=N), "0", False),
@@ -58,7 +82,14 @@ def test_1c_shows_both_views_with_sources():
         ({"epidural_disease": True}, "escc.thecal_sac_deformed", ["1a", "1b", "1c", "2", "3"]),
         ({"thecal_sac_deformed": True, "cord_abutted": True}, "escc.cord_compressed", ["1c", "2", "3"]),
         ({"cord_compressed": True}, "escc.csf_visible", ["2", "3"]),
-        ({"csf_visible": True}, "escc.epidural_disease", ["0", "1a", "1b", "1c", "2", "3"]),
+        # CSF visible around the cord rules out grade 3 only
+        ({"csf_visible": True}, "escc.epidural_disease", ["0", "1a", "1b", "1c", "2"]),
+        # regression: a finding given as absent rules out every grade above it (was: all six grades)
+        ({"thecal_sac_deformed": False}, "escc.epidural_disease", ["0", "1a"]),
+        ({"cord_abutted": False}, "escc.epidural_disease", ["0", "1a", "1b"]),
+        ({"cord_compressed": False}, "escc.epidural_disease", ["0", "1a", "1b", "1c"]),
+        ({"epidural_disease": True, "cord_compressed": False}, "escc.thecal_sac_deformed", ["1a", "1b", "1c"]),
+        ({"cord_abutted": True, "csf_visible": True}, "escc.cord_compressed", ["1c", "2"]),
     ],
 )
 def test_insufficient_findings(findings, missing, possible):
@@ -71,6 +102,73 @@ def test_nothing_given():
     r = escc({})
     assert r.status == "insufficient_data"
     assert r.missing == ["escc.grade or escc.epidural_disease"]
+    # regression: the summary named the field paths escc.grade and escc.epidural_disease
+    assert r.summary == (
+        "insufficient data: give the ESCC grade or the findings (epidural disease, thecal sac deformed, "
+        "spinal cord abutted, spinal cord compressed, CSF visible around the cord)"
+    )
+
+
+def test_high_grade_either_way(kb):
+    # regression: cord compressed, CSF unknown -> grade 2 or 3, both high grade; high_grade was None
+    r = escc({"cord_compressed": True})
+    implication = kb.table("escc_grades").row("g2")["implication"]
+    assert implication == kb.table("escc_grades").row("g3")["implication"]
+    assert (r.status, r.grade, r.possible_grades) == ("insufficient_data", None, ["2", "3"])
+    assert r.high_grade is True and r.severity == "high" and r.implication == implication
+    assert r.summary == (
+        "insufficient data: CSF visible around the cord unknown; grade could be 2 or 3; "
+        f"high grade either way: {implication}"
+    )
+    assert [n.code for n in r.notices] == ["implication"]
+    assert r.notices[0].kb_items == ["escc_grades.g2", "escc_grades.g3"] and "bilsky-2010" in r.notices[0].sources
+
+
+def test_low_grade_either_way(kb):
+    r = escc({"cord_abutted": False})
+    implication = kb.table("escc_grades").row("g0")["implication"]
+    assert (r.grade, r.possible_grades, r.high_grade, r.severity) == (None, ["0", "1a", "1b"], False, "low")
+    assert r.summary == (
+        f"insufficient data: epidural disease unknown; grade could be 0, 1a or 1b; low grade either way: {implication}"
+    )
+
+
+def test_low_grade_either_way_with_1c_shows_each_implication_and_both_views(kb):
+    r = escc({"cord_compressed": False})
+    rows = kb.table("escc_grades")
+    assert (r.possible_grades, r.high_grade, r.severity) == (["0", "1a", "1b", "1c"], False, "low")
+    assert r.implication == f"Grades 0, 1a, 1b: {rows.row('g0')['implication']} Grade 1c: {rows.row('g1c')['implication']}"
+    assert [n.code for n in r.notices] == ["implication", "sources_differ", "sources_differ"]
+
+
+def test_mixed_severity_says_nothing_either_way():
+    r = escc({"epidural_disease": True})
+    assert r.high_grade is None and r.severity is None and r.implication is None and r.notices == []
+    assert r.summary == "insufficient data: thecal sac deformed unknown; grade could be 1a, 1b, 1c, 2 or 3"
+
+
+def test_severity_comes_from_the_table(kb_copy):
+    path = kb_copy / "tables" / "escc_grades.yaml"
+    table = yaml.safe_load(path.read_text())
+    next(r for r in table["rows"] if r["id"] == "g1c")["severity"] = "borderline"
+    path.write_text(yaml.safe_dump(table, sort_keys=False))
+    kb = load_kb(kb_copy)
+    assert escc({"cord_compressed": False}, kb).severity is None  # 0-1b low, 1c borderline: no common severity
+    assert escc({"cord_abutted": False}, kb).severity == "low"
+    r = escc({"grade": "1c"}, kb)
+    assert (r.severity, r.high_grade) == ("borderline", False) and r.summary.startswith("grade 1c (borderline-grade)")
+
+
+def test_implied_findings_are_shown_with_their_origin():
+    r = escc({"csf_visible": False})
+    assert [(c.value, c.note) for c in r.components] == [("yes", "implied by the other findings")] * 4 + [("no", None)]
+    r = escc({"grade": "2", "csf_visible": True})
+    assert [(c.value, c.note) for c in r.components] == [("yes", "implied by the stated grade")] * 4 + [("yes", None)]
+    r = escc({"cord_abutted": False})
+    assert [(c.value, c.note) for c in r.components] == [
+        (None, "unknown"), (None, "unknown"), ("no", None), ("no", "implied by the other findings"),
+        ("yes", "implied by the other findings"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -82,16 +180,42 @@ def test_nothing_given():
          "contradictory input (escc.thecal_sac_deformed, escc.cord_abutted): spinal cord abutted is present but thecal sac deformed is absent"),
         ({"cord_compressed": False, "csf_visible": False},
          "contradictory input (escc.csf_visible, escc.cord_compressed): no CSF visible around the cord requires a compressed cord"),
+        # regression: "no CSF visible" overwrote findings given as absent (these returned grade 3)
+        ({"cord_abutted": False, "csf_visible": False},
+         ("contradictory input (escc.csf_visible, escc.cord_abutted): no CSF visible around the cord requires a compressed cord, "
+          "which implies spinal cord abutted, but it was given as absent")),
+        ({"thecal_sac_deformed": False, "csf_visible": False},
+         ("contradictory input (escc.csf_visible, escc.thecal_sac_deformed): no CSF visible around the cord requires a "
+          "compressed cord, which implies thecal sac deformed, but it was given as absent")),
+        ({"epidural_disease": False, "csf_visible": False},
+         ("contradictory input (escc.csf_visible, escc.epidural_disease): no CSF visible around the cord requires a "
+          "compressed cord, which implies epidural disease, but it was given as absent")),
         ({"grade": "2", "epidural_disease": False},
-         "contradictory input (escc.grade, escc.epidural_disease): grade 2 does not fit the findings, which allow 0"),
+         ("contradictory input (escc.grade, escc.epidural_disease): grade 2 does not fit the findings, which allow 0; "
+          "in grade 2, epidural disease is present")),
         ({"grade": "1a", "cord_compressed": True},
-         "contradictory input (escc.grade, escc.cord_compressed): grade 1a does not fit the findings, which allow 2, 3"),
+         ("contradictory input (escc.grade, escc.cord_compressed): grade 1a does not fit the findings, which allow 2 or 3; "
+          "in grade 1a, spinal cord compressed is absent")),
+        # regression: a stated grade was only checked against the findings above the first unknown one
+        ({"grade": "2", "cord_compressed": False},
+         ("contradictory input (escc.grade, escc.cord_compressed): grade 2 does not fit the findings, which allow 0, 1a, 1b "
+          "or 1c; in grade 2, spinal cord compressed is present")),
+        ({"grade": "1b", "epidural_disease": True, "cord_abutted": True, "csf_visible": True},
+         ("contradictory input (escc.grade, escc.cord_abutted): grade 1b does not fit the findings, which allow 1c or 2; "
+          "in grade 1b, spinal cord abutted is absent")),
+        ({"grade": "0", "thecal_sac_deformed": True, "csf_visible": False},
+         ("contradictory input (escc.grade, escc.thecal_sac_deformed, escc.csf_visible): grade 0 does not fit the findings, "
+          "which allow 3; in grade 0, thecal sac deformed is absent and CSF visible around the cord is present")),
+        ({"grade": "3", "csf_visible": True},
+         ("contradictory input (escc.grade, escc.csf_visible): grade 3 does not fit the findings, which allow 0, 1a, 1b, 1c "
+          "or 2; in grade 3, CSF visible around the cord is absent")),
     ],
 )
 def test_contradictions(findings, message):
     with pytest.raises(ContradictoryInputError) as exc:
         escc(findings)
     assert str(exc.value) == message
+    assert "escc." not in exc.value.message and "_" not in exc.value.message  # the human part is clinical words
 
 
 @pytest.mark.parametrize(
@@ -109,19 +233,42 @@ def test_invalid_grade(grade, message):
     assert str(exc.value) == message
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.fixed_dictionaries({k: st.sampled_from([True, False, None]) for k in FINDINGS}))
-def test_findings_never_crash_and_grade_consistent(f):
+@settings(max_examples=500, deadline=None)
+@given(
+    st.fixed_dictionaries({k: st.sampled_from([True, False, None]) for k in FINDINGS}),
+    st.sampled_from([None, *GRADES]),
+)
+def test_every_possible_grade_agrees_with_every_finding(f, stated):
+    fitting = [g for g in GRADES if agrees(g, f) and stated in (None, g)]
+    data = {**f, "grade": stated} if stated else f
     try:
-        r = escc(f)
-    except ContradictoryInputError:
+        r = escc(data)
+    except ContradictoryInputError as exc:
+        assert not fitting  # a contradiction only when no grade fits everything given
+        assert set(exc.fields) <= {f"escc.{k}" for k, v in data.items() if v is not None}
+        assert len(exc.fields) >= 2
         return
+    assert r.possible_grades and all(agrees(g, f) for g in r.possible_grades)
+    if stated:
+        assert r.possible_grades == [stated]
+    elif any(v is not None for v in f.values()):
+        assert r.possible_grades == fitting  # every grade that fits is listed
     if r.status == "complete":
-        assert r.grade in r.possible_grades
-        # the stated grade alone re-derives the same severity
+        assert r.grade in r.possible_grades and len(r.possible_grades) == 1
         assert escc({"grade": r.grade}).high_grade == r.high_grade
-        # and the grade agrees with the findings
-        assert escc({**f, "grade": r.grade}).grade == r.grade
+    else:
+        assert r.grade is None and len(r.possible_grades) > 1
+        # the finding named is the first that separates the grades still possible
+        (missing,) = r.missing
+        if any(v is not None for v in f.values()):
+            name = missing.removeprefix("escc.")
+            assert f[name] is None
+            assert len({DEFINITION[g][name] for g in r.possible_grades}) == 2
+            before = FINDINGS[: FINDINGS.index(name)]
+            assert all(len({DEFINITION[g][k] for g in r.possible_grades}) == 1 for k in before)
+        high = {g in HIGH for g in r.possible_grades}
+        assert r.high_grade == (high.pop() if len(high) == 1 else None)
+    assert "escc." not in r.summary and "_" not in r.summary
 
 
 @settings(max_examples=200, deadline=None)

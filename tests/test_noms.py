@@ -1,11 +1,19 @@
-"""NOMS framing (Laufer 2013; seed 003; noms_framing and radiosensitivity tables): each branch."""
+"""NOMS framing (Laufer 2013; Bilsky NOMS review 2010; Patchell 2005; seed 003; noms_framing and radiosensitivity
+tables): each branch, the unfit patient, myelopathy in solid tumours, classifications by source, certain ESCC."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from spinemets import noms
 from spinemets.errors import InvalidInputError, SpinemetsError
+from spinemets.knowledge.loader import load_kb
+from spinemets.scores.escc import EsccResult
+from spinemets.scores.noms import histology_row, input_label, views_differ
 
 STABLE = 4      # SINS 0-6
 POTENTIAL = 9   # SINS 7-12
@@ -34,7 +42,7 @@ def test_branches(grade, histology, total, treatment):
 
 def test_unfit_for_surgery_replaces_separation_surgery():
     r = noms({"escc_grade": "3", "histology": "melanoma", "sins_total": STABLE, "fit_for_surgery": False})
-    assert r.treatment == ["radiotherapy_without_surgery"]
+    assert r.treatment == ["srs", "surgery_not_offered"]  # the radiation a radioresistant tumour needs, no surgery
     assert r.systemic == "unfit for surgery"
 
 
@@ -47,7 +55,12 @@ def test_fitness_missing_when_surgery_in_framing():
     r = noms({"escc_grade": "2", "histology": "melanoma", "sins_total": STABLE})
     assert r.status == "insufficient_data"
     assert r.missing == ["noms.fit_for_surgery"]
-    assert r.treatment == ["separation_surgery_then_srs"]  # what holds either way is still shown
+    assert r.treatment == ["separation_surgery_then_srs"]  # the framing if fit
+    # The headline names the gap in clinical words and gives both branches, never a field path.
+    assert "noms." not in r.summary and "fit_for_surgery" not in r.summary
+    assert "missing fitness for surgery" in r.summary
+    fit, unfit = r.summary.split("; if fit for surgery: ")[1].split(" If not: ")
+    assert fit.startswith("Separation surgery") and unfit.startswith("Stereotactic radiosurgery")
 
 
 def test_unknown_histology_is_insufficient_data():
@@ -110,3 +123,283 @@ def test_invalid(data, message):
 def test_escc_grade_validated_in_noms():
     with pytest.raises(SpinemetsError):
         noms({"escc_grade": "1"})
+
+
+# --- clinical review 2026-12: unfit patients, myelopathy, radiosensitivity by source, certain ESCC --------------
+
+KB = load_kb()
+FRAMING = KB.table("noms_framing")
+RADIO = KB.table("radiosensitivity")
+SURGICAL = {r["treatment"] for r in FRAMING.rows if r.get("needs_surgery")} | {"surgical_consultation"}
+SOLID = sorted(str(r["histology"]) for r in RADIO.rows if r["patchell_excluded"] is False)
+PATCHELL_EXCLUDED = sorted(str(r["histology"]) for r in RADIO.rows if r["patchell_excluded"] is True)
+RARELY_NEEDED = FRAMING.row("high-radiosensitive")["framing"]
+NOT_OFFERED = FRAMING.row("systemic-unfit")["framing"]
+ID_OR_PATH = re.compile(r"noms\.|escc\.|sins\.|radiosensitivity\.|noms_framing|[a-z]_[a-z]")
+
+
+def _options(summary: str) -> str:
+    """The part of the headline that lists options (after the missing-data preamble, if any)."""
+    for lead in ("; what holds already: ", "; if fit for surgery: "):
+        if lead in summary:
+            return summary.split(lead, 1)[1]
+    return summary
+
+
+def _patchell(r) -> list:
+    return [n for n in r.notices if n.code == "patchell_trial" and "patchell-2005" in n.sources]
+
+
+# 1. An unfit patient never sees surgery as the first option, and is told why surgery is not offered.
+
+@pytest.mark.parametrize(
+    "grade,histology,total,first",
+    [
+        ("3", "melanoma", UNSTABLE, "srs"),            # was: stabilisation, then separation surgery
+        ("2", "renal cell carcinoma", POTENTIAL, "srs"),  # was: surgical consultation first
+        ("3", "lymphoma", UNSTABLE, "cebrt"),
+        ("3", "xyzoma", UNSTABLE, "radiotherapy_without_surgery"),  # radiation type unknown, still no surgery
+    ],
+)
+def test_unfit_patient_leads_with_non_surgical_option(grade, histology, total, first):
+    r = noms({"escc_grade": grade, "histology": histology, "sins_total": total, "fit_for_surgery": False})
+    assert r.treatment[0] == first and r.treatment[0] not in SURGICAL
+    assert _options(r.summary).startswith(r.framing[0])
+    assert not _options(r.summary).startswith(("Separation surgery", "Mechanical instability", "Potential instability (SINS"))
+    assert NOT_OFFERED in r.summary and r.treatment[-1] == "surgery_not_offered"
+    if total == UNSTABLE:  # the framework's alternative for instability without an operation
+        assert "cement_augmentation" in r.treatment
+        assert "bilsky-noms-2010" in [ref.source_id for ref in r.references]
+
+
+def test_unfit_patient_with_missing_data_still_leads_without_surgery():
+    r = noms({"histology": "melanoma", "sins_total": UNSTABLE, "fit_for_surgery": False})
+    assert r.missing == ["noms.escc_grade"]
+    assert _options(r.summary).startswith("Stereotactic radiosurgery")
+
+
+# 2. Myelopathy is used: a solid tumour with high-grade compression and myelopathy carries the Patchell trial.
+
+def test_breast_high_grade_myelopathy_shows_both_positions():
+    r = noms({"escc_grade": "3", "histology": "breast cancer", "sins_total": STABLE, "myelopathy": True,
+              "fit_for_surgery": True})
+    assert r.status == "complete"
+    assert "rarely needed" not in r.summary and RARELY_NEEDED not in r.framing  # was the whole framing
+    assert r.treatment == ["cebrt_or_decompression_then_rt"]
+    assert "NOMS review" in r.summary and "Patchell 2005" in r.summary  # both positions in the headline
+    assert _patchell(r)
+    cited = [ref.source_id for ref in r.references]
+    assert {"bilsky-noms-2010", "patchell-2005"} <= set(cited)
+    assert r.solid_tumour is True
+
+
+def test_breast_high_grade_myelopathy_needs_fitness():
+    r = noms({"escc_grade": "2", "histology": "breast", "sins_total": STABLE, "myelopathy": True})
+    assert r.missing == ["noms.fit_for_surgery"]  # one of the two positions is an operation
+
+
+def test_breast_high_grade_myelopathy_unstated_is_named():
+    r = noms({"escc_grade": "3", "histology": "breast cancer", "sins_total": STABLE, "fit_for_surgery": True})
+    assert r.status == "insufficient_data" and r.missing == ["noms.myelopathy"]
+    assert "missing whether there is myelopathy" in r.summary
+    assert "rarely needed" not in r.summary
+    notice = next(n for n in r.notices if n.code == "myelopathy_missing")
+    assert "could change the advice" in notice.message and "patchell-2005" in notice.sources
+    assert _patchell(r)
+
+
+def test_breast_high_grade_without_myelopathy_keeps_noms_framing():
+    r = noms({"escc_grade": "3", "histology": "breast cancer", "sins_total": STABLE, "myelopathy": False,
+              "fit_for_surgery": True})
+    assert r.status == "complete" and r.framing == [RARELY_NEEDED] and not _patchell(r)
+
+
+def test_myelopathy_unstated_matters_not_for_an_unfit_patient():
+    r = noms({"escc_grade": "3", "histology": "prostate", "sins_total": STABLE, "fit_for_surgery": False})
+    assert r.status == "complete" and r.treatment == ["cebrt", "surgery_not_offered"]
+
+
+@pytest.mark.parametrize("histology", ["lymphoma", "multiple myeloma", "leukaemia", "seminoma"])
+def test_haematological_and_germ_cell_keep_radiotherapy_whatever_the_myelopathy(histology):
+    r = noms({"escc_grade": "3", "histology": histology, "sins_total": STABLE, "myelopathy": True})
+    assert r.status == "complete" and r.framing == [RARELY_NEEDED]  # Patchell excluded these tumours
+    assert not _patchell(r) and r.solid_tumour is False
+
+
+def test_radioresistant_high_grade_myelopathy_unstated_is_certain():
+    r = noms({"escc_grade": "3", "histology": "renal cell carcinoma", "sins_total": POTENTIAL, "fit_for_surgery": True})
+    assert r.status == "complete"  # surgery then radiosurgery whether or not there is myelopathy
+    myelo = next(c for c in r.components if c.name == "myelopathy")
+    assert myelo.value is None and "would not change" in myelo.note
+
+
+# 3. Radiosensitivity: each classification with its source; differences are shown; no guessed class.
+
+def test_breast_sources_differ_each_view_with_its_source():
+    r = noms({"escc_grade": "1a", "histology": "breast cancer", "sins_total": STABLE})
+    differ = [n for n in r.notices if n.code == "sources_differ"]
+    assert [n.sources[:1] for n in differ] == [["laufer-2013"], ["maranzano-1995"], ["ao-radiosensitivity"]]
+    assert all(n.refs for n in differ)
+    assert "patchell-2005" in differ[2].sources and "rades-oligometastases" in differ[1].sources
+    assert all(n.message.startswith("Sources differ on whether breast carcinoma") for n in differ)
+
+
+@pytest.mark.parametrize("histology", ["prostate cancer", "colorectal carcinoma", "ovarian carcinoma"])
+def test_other_disagreements_are_shown(histology):
+    r = noms({"escc_grade": "1a", "histology": histology, "sins_total": STABLE})
+    assert len([n for n in r.notices if n.code == "sources_differ"]) >= 2
+
+
+@pytest.mark.parametrize("histology", ["lymphoma", "melanoma", "renal cell carcinoma", "multiple myeloma"])
+def test_agreeing_sources_show_no_disagreement(histology):
+    r = noms({"escc_grade": "1a", "histology": histology, "sins_total": STABLE})
+    assert not [n for n in r.notices if n.code == "sources_differ"]
+
+
+@pytest.mark.parametrize("histology", ["small-cell lung cancer", "SCLC", "small cell"])
+def test_small_cell_is_recognised_but_never_classed(histology):
+    r = noms({"escc_grade": "1a", "histology": histology, "sins_total": STABLE, "fit_for_surgery": True})
+    assert r.status == "insufficient_data" and r.missing == ["noms.histology"]
+    assert r.histology_response == "unclassified" and r.oncologic is None and r.treatment == []
+    onc = next(c for c in r.components if c.name == "oncologic")
+    assert "no source" in onc.note and onc.refs
+    assert "missing histology with a known radiation response" in r.summary
+
+
+@pytest.mark.parametrize(
+    "spelling,row_id",
+    [
+        ("SCLC", "sclc"), ("small cell", "sclc"), ("Small-cell lung cancer", "sclc"),
+        ("RCC", "renal-cell"), ("kidney", "renal-cell"), ("plasma cell", "myeloma"), ("myeloma", "myeloma"),
+        ("plasmacytoma", "plasmacytoma"), ("NSCLC", "nsclc"), ("non-small cell", "nsclc"), ("seminoma", "seminoma"),
+        ("germ cell tumour", "germ-cell"), ("leukemia", "leukaemia"), ("carcinoid", "neuroendocrine"),
+        ("ovarian cancer", "ovarian"), ("HCC", "hepatocellular"), ("osteosarcoma", "sarcoma"),
+        ("colon cancer", "colorectal"), ("thyroid", "thyroid"), ("malignant melanoma", "melanoma"),
+    ],
+)
+def test_histology_synonyms(spelling, row_id):
+    assert histology_row(spelling).id == row_id
+
+
+def test_plasmacytoma_is_a_draft_by_analogy():
+    r = noms({"escc_grade": "1a", "histology": "plasmacytoma", "sins_total": STABLE})
+    assert r.histology_response == "radiosensitive" and "radiosensitivity.plasmacytoma" in r.draft_items
+
+
+def test_radiosensitivity_table_stores_every_classification_with_its_source(kb):
+    classes = {r["response"] for r in FRAMING.rows if r.get("axis") == "oncologic_class"}
+    for row in RADIO.rows:
+        assert row["response"] in classes | {"unclassified"}, row.id
+        assert isinstance(row["patchell_excluded"], bool), row.id
+        assert row["response"] == "unclassified" or row["views"], row.id
+        for view in row["views"]:
+            assert view["response"] in classes | {"not_radiosensitive"}, row.id
+            assert view["statement"] and view["verification"] in ("verified", "secondary", "unverified"), row.id
+            assert view["sources"] and all(s in kb.sources for s in view["sources"]), row.id
+        if views_differ(row):
+            assert row["disagreement"].startswith("Sources differ"), row.id
+        if row["views"] and all(v["verification"] == "unverified" for v in row["views"]):
+            assert row.is_draft, row.id  # resting only on the unconfirmed Laufer list
+    assert PATCHELL_EXCLUDED == ["germ-cell tumour", "leukaemia", "lymphoma", "multiple myeloma", "plasmacytoma", "seminoma"]
+    for rid in ("breast", "prostate"):  # favourable in Maranzano, absent from the Patchell and AO lists
+        views = RADIO.row(rid)["views"]
+        assert any("maranzano-1995" in v["sources"] and v["verification"] == "verified" for v in views)
+        assert any(v["response"] == "not_radiosensitive" and "patchell-2005" in v["sources"] for v in views)
+        assert RADIO.row(rid).is_draft
+
+
+# 4. A certain ESCC severity is used like a certain SINS category.
+
+def _escc_result(possible: list[str]) -> EsccResult:
+    """An insufficient ESCC result as another version of escc() might return it (no high_grade set)."""
+    return EsccResult(status="insufficient_data", summary="insufficient data", missing=["escc.csf_visible"],
+                      possible_grades=possible, kb_version=KB.version, disclaimer=KB.manifest.disclaimer)
+
+
+def test_high_grade_either_way():
+    r = noms({"escc": {"cord_compressed": True}, "histology": "melanoma", "sins_total": STABLE, "fit_for_surgery": True})
+    assert r.status == "complete" and r.missing == []  # was: missing the CSF finding
+    assert r.neurologic == "high-grade ESCC" and r.escc_grade is None
+    assert r.treatment == ["separation_surgery_then_srs"]
+    neuro = r.components[0]
+    assert neuro.value == "ESCC 2 or 3" and neuro.note.startswith("High grade either way")
+
+
+@pytest.mark.parametrize(
+    "possible,severity,treatment",
+    [(["2", "3"], "high", ["separation_surgery_then_srs"]), (["0", "1a", "1b"], "low", ["srs"])],
+)
+def test_certain_severity_from_possible_grades_alone(possible, severity, treatment):
+    r = noms({"escc": {"epidural_disease": True}, "histology": "melanoma", "sins_total": STABLE, "fit_for_surgery": True},
+             escc_result=_escc_result(possible))
+    assert r.status == "complete" and r.neurologic == f"{severity}-grade ESCC" and r.treatment == treatment
+    assert r.components[0].note.lower().startswith(f"{severity} grade either way")
+
+
+def test_uncertain_severity_names_the_finding():
+    r = noms({"escc": {"epidural_disease": True}, "histology": "melanoma", "sins_total": STABLE, "fit_for_surgery": True},
+             escc_result=_escc_result(["1c", "2", "3"]))
+    assert r.status == "insufficient_data" and r.missing == ["noms.escc.csf_visible"]
+    assert "ESCC finding: CSF visible around the cord" in r.summary and r.neurologic is None
+
+
+# Words, not ids: the headline and the notices never show a field path or an item id.
+
+@pytest.mark.parametrize(
+    "path,label",
+    [
+        ("noms.fit_for_surgery", "fitness for surgery"), ("noms.myelopathy", "whether there is myelopathy"),
+        ("noms.escc.csf_visible", "ESCC finding: CSF visible around the cord"), ("noms.sins.pain", "SINS pain"),
+        ("noms.escc.grade or noms.escc.epidural_disease", "ESCC grade (or its findings)"),
+    ],
+)
+def test_input_labels(path, label):
+    assert input_label(path) == label
+
+
+def test_invalid_myelopathy():
+    with pytest.raises(InvalidInputError) as exc:
+        noms({"myelopathy": "maybe"})
+    assert str(exc.value) == "noms.myelopathy: input should be a valid boolean, unable to interpret input (got 'maybe')"
+
+
+# Properties.
+
+HISTOLOGIES = st.one_of(st.none(), st.sampled_from(sorted(_h for r in RADIO.rows for _h in [r["histology"], *r["aliases"]])),
+                        st.just("xyzoma"))
+GRADES = st.one_of(st.none(), st.sampled_from(["0", "1a", "1b", "1c", "2", "3"]))
+TOTALS = st.one_of(st.none(), st.integers(0, 18))
+TRISTATE = st.one_of(st.none(), st.booleans())
+
+
+def _case(grade, histology, total, myelopathy, fit) -> dict:
+    data = {"escc_grade": grade, "histology": histology, "sins_total": total, "myelopathy": myelopathy,
+            "fit_for_surgery": fit}
+    return {k: v for k, v in data.items() if v is not None}
+
+
+@settings(max_examples=300, deadline=None)
+@given(GRADES, HISTOLOGIES, TOTALS, TRISTATE)
+def test_property_unfit_never_first_surgical(grade, histology, total, myelopathy):
+    r = noms(_case(grade, histology, total, myelopathy, False))
+    assert r.treatment and r.treatment[0] not in SURGICAL
+    assert _options(r.summary).startswith(r.framing[0])
+    first_rows = [row for row in FRAMING.rows if row.get("framing") == r.framing[0]]
+    assert first_rows and not any(row.get("needs_surgery") for row in first_rows)
+    assert NOT_OFFERED in r.summary
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["2", "3"]), st.sampled_from(SOLID), TOTALS, TRISTATE)
+def test_property_solid_high_grade_myelopathy_always_carries_patchell(grade, histology, total, fit):
+    r = noms(_case(grade, histology, total, True, fit))
+    assert _patchell(r)
+    assert RARELY_NEEDED not in r.framing and "rarely needed" not in r.summary
+
+
+@settings(max_examples=300, deadline=None)
+@given(GRADES, HISTOLOGIES, TOTALS, TRISTATE, TRISTATE)
+def test_property_no_ids_in_words(grade, histology, total, myelopathy, fit):
+    r = noms(_case(grade, histology, total, myelopathy, fit))
+    for text in [r.summary, *(n.message for n in r.notices)]:
+        assert not ID_OR_PATH.search(text), text

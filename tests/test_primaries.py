@@ -1,7 +1,8 @@
 """Primaries by lesion pattern (tables/primaries_by_lesion_type.yaml; clinical-facts H; seed 003 and seed 004 prose).
 
 Seed 003: lytic = breast, lung, colon, thyroid, kidney; blastic = prostate, neuroblastoma (and prostate, gastric,
-myeloma, lymphoma as the commonest sclerotic); mixed = breast, lung.  Oncopaedia (after Mundy 2002) and a
+myeloma, lymphoma as the commonest sclerotic); mixed = breast, lung.  Myeloma is nevertheless listed as lytic only
+(IMWG Bone Group 2018; sclerotic myeloma is rare, Lacy 1997).  Oncopaedia (after Mundy 2002) and a
 radiology teaching list add the rest; lytic-expansile = renal cell, thyroid, hepatocellular, melanoma,
 phaeochromocytoma.  Sources disagree on myeloma, neuroblastoma and gastrointestinal cancers.
 SINS bone lesion (Fisher 2010): lytic 2, mixed 1, blastic 0.
@@ -35,20 +36,21 @@ def test_see_also_statements_exist():
 def test_blastic():
     r = likely_primaries({"lesion_type": "blastic"})
     assert r.status == "complete" and r.lesion_type == LesionType.blastic
-    assert names(r)[:5] == ["Prostate cancer", "Neuroblastoma", "Gastric cancer", "Multiple myeloma", "Lymphoma"]
-    assert len(r.primaries) == 12
+    assert names(r)[:4] == ["Prostate cancer", "Neuroblastoma", "Gastric cancer", "Lymphoma"]
+    assert len(r.primaries) == 11
     sins_item = next(c for c in r.components if c.name == "sins_bone_lesion")
     assert (sins_item.value, sins_item.points) == ("blastic", 0)
-    # Myeloma: seed 003 calls it blastic, the other lists lytic -> a disagreement notice with both sources.
-    myeloma = next(p for p in r.primaries if p.primary == "Multiple myeloma")
-    assert myeloma.sources == ["seed-003"] and myeloma.also_listed_as == ["lytic"]
+    # Myeloma is lytic: not a listed blastic primary, but the sclerotic pattern carries the note that sclerotic
+    # myeloma is rare (Lacy 1997), with seed 003's contrary listing beside it.
+    assert "Multiple myeloma" not in names(r)
     differ = [n for n in r.notices if n.code == "sources_differ"]
     assert {i for n in differ for i in n.kb_items} == {
         "primaries.myeloma_pattern_disagreement", "primaries.neuroblastoma_pattern_disagreement",
         "primaries.gastrointestinal_pattern_disagreement",
     }
     my = next(n for n in differ if n.kb_items == ["primaries.myeloma_pattern_disagreement"])
-    assert {"seed-003", "oncopaedia-bone-metastases"} <= set(my.sources)
+    assert {"lacy-1997", "imwg-wbldct-2018", "seed-003"} <= set(my.sources)
+    assert "Sclerotic myeloma is rare (osteosclerotic myeloma" in my.message
     # Bone island differential, and the tracer notes: FDG-PET may miss blastic deposits.
     assert any(n.kb_items == ["ddx.bone_island"] for n in r.notices)
     assert [n.statement for n in r.tracer_notes] == ["nm.fdg_lytic_vs_blastic", "nm.tracer_choice_by_lesion_type"]
@@ -77,6 +79,40 @@ def test_lytic():
     assert "primaries.treated_lytic_become_sclerotic" in [n.statement for n in r.treatment_notes]
     assert not any("primaries.treated_lytic_become_sclerotic" in n.kb_items for n in r.notices)
     assert any(n.kb_items == ["primaries.lung_by_histology"] and n.code == "note" for n in r.notices)
+
+
+def test_myeloma_is_lytic_only():
+    # Regression: the table listed myeloma as a blastic primary on seed 003's word alone.  Myeloma is lytic
+    # (IMWG Bone Group: osteoclasts driven, osteoblasts suppressed); sclerotic myeloma is rare (Lacy 1997).
+    patterns = {row["lesion_type"] for row in ROWS if row["primary"] == "Multiple myeloma"}
+    assert patterns == {"lytic"}
+    r = likely_primaries({"lesion_type": "lytic"})
+    myeloma = next(p for p in r.primaries if p.primary == "Multiple myeloma")
+    assert myeloma.also_listed_as == [] and myeloma.verification == "verified"
+    assert {"lacy-1997", "imwg-wbldct-2018", "devita-2001"} <= set(myeloma.sources)
+    assert "sclerotic myeloma" in myeloma.frequency_note and "POEMS" in myeloma.frequency_note
+    for kind in ("blastic", "mixed", "lytic_expansile"):
+        assert "Multiple myeloma" not in names(likely_primaries({"lesion_type": kind})), kind
+
+
+def test_web_summary_only_rows_and_statements_are_drafts():
+    # Regression: rows and statements resting only on web summaries (Oncopaedia, SeekhealthZ, the AI answer
+    # pages) were marked reviewed.  Every such item is now a draft, and is flagged in the result.
+    weak = {s for s, src in KB.sources.items() if src.kind.value in ("web_summary", "ai_answer_page")}
+    for row in ROWS:
+        if set(row.sources) <= weak:
+            assert row.is_draft, row.id
+    for st in KB.statements.values():
+        if st.id.startswith("primaries.") and set(st.sources) <= weak:
+            assert st.is_draft, st.id
+    assert KB.table("primaries_by_lesion_type").row("lytic-melanoma").is_draft
+    assert KB.statement("primaries.lytic_expansile_list").is_draft
+    r = likely_primaries({"lesion_type": "lytic_expansile"})
+    assert set(r.draft_items) == {f"primaries_by_lesion_type.{p.kb_item.split('.')[1]}" for p in r.primaries}
+    assert "! DRAFT: this result uses unverified knowledge-base items awaiting review" in r.to_text()
+    # Rows backed by a primary source (seed 003 review, textbook) stay reviewed.
+    assert not KB.table("primaries_by_lesion_type").row("blastic-prostate").is_draft
+    assert "primaries_by_lesion_type.lytic-kidney" not in likely_primaries({"lesion_type": "lytic"}).draft_items
 
 
 def test_lytic_expansile():
@@ -112,7 +148,7 @@ def test_missing_or_unknown_is_insufficient():
 def test_text():
     text = likely_primaries(PrimariesInput(lesion_type=LesionType.blastic)).to_text()
     lines = text.splitlines()
-    assert lines[0] == "PRIMARIES: blastic pattern: 12 primaries listed by the sources (the pattern is only a weak guide to the primary)"
+    assert lines[0] == "PRIMARIES: blastic pattern: 11 primaries listed by the sources (the pattern is only a weak guide to the primary)"
     assert lines[1].startswith("  - Prostate cancer: the commonest source of osteoblastic metastases; mainly blastic [")
     assert "Tracer choice:" in text and "Treatment and follow-up:" in text
     assert "  sins_bone_lesion: blastic (Blastic) = 0 pts - the SINS bone-lesion item for this pattern [" in text

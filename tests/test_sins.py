@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spinemets import sins
 from spinemets.errors import ContradictoryInputError, InvalidInputError, SpinemetsError
+from spinemets.knowledge.loader import load_kb
 from spinemets.levels import ORDER
 from spinemets.scores.sins import COMPONENTS, ENUMS, location_of
 
@@ -96,13 +98,81 @@ def test_missing_components_give_range_not_total():
     assert r.category is None
 
 
-def test_missing_but_category_certain():
+def test_missing_but_category_certain(kb):
     r = sins(dict(FULL, posterolateral=None, pain="unknown"))
     # 3 + 2 + 0 + 3 = 8 known; pain 0-3 and posterolateral 0-3 -> 8..14, spans two categories
     assert (r.possible_min, r.possible_max) == (8, 14) and r.category is None
     r = sins(dict(FULL, alignment="subluxation", pain=None))
     assert (r.possible_min, r.possible_max) == (15, 18)
     assert r.category == "unstable" and r.total is None and r.status == "insufficient_data"
+    # regression: the summary did not say that the category is certain, nor what it implies
+    row = kb.table("sins_categories").row("unstable")
+    assert r.summary == (
+        f"insufficient data: 1 of 6 components missing; total unknown, but every possible total is 15-18: unstable. "
+        f"{row['consultation']}"
+    )
+    assert (r.category_label, r.implication, r.surgical_consultation) == ("Unstable", row["implication"], True)
+    assert [n.message for n in r.notices] == [row["implication"]]
+    assert r.notices[0].kb_items == ["sins_categories.unstable"] and "fisher-2010" in r.notices[0].sources
+
+
+def test_surgical_consultation_certain_across_categories(kb):
+    # regression: 8..14 spans potentially unstable and unstable, both >= 7: a surgical consultation either way
+    r = sins(dict(FULL, posterolateral=None, pain=None))
+    rows = kb.table("sins_categories")
+    consultation = rows.row("potentially_unstable")["consultation"]
+    assert consultation == rows.row("unstable")["consultation"]
+    assert (r.possible_min, r.possible_max, r.category, r.total) == (8, 14, None, None)
+    assert r.surgical_consultation is True
+    assert r.summary == (
+        "insufficient data: 2 of 6 components missing; total unknown, but every possible total is 8-14: "
+        f"potentially unstable (indeterminate) or unstable. {consultation}"
+    )
+    assert [n.message for n in r.notices] == [consultation]
+    assert r.notices[0].kb_items == ["sins_categories.potentially_unstable", "sins_categories.unstable"]
+
+
+def test_stable_whatever_the_missing_values(kb):
+    r = sins(dict(level="T6", pain="none", lesion="blastic", alignment="normal", collapse="none"))
+    row = kb.table("sins_categories").row("stable")
+    assert (r.possible_min, r.possible_max, r.category, r.surgical_consultation) == (1, 4, "stable", False)
+    assert r.summary == (
+        f"insufficient data: 1 of 6 components missing; total unknown, but every possible total is 1-4: stable. "
+        f"{row['consultation']}"
+    )
+
+
+def test_consultation_uncertain_keeps_the_range_only():
+    r = sins({"level": "T6", "lesion": "blastic"})
+    assert r.summary == "insufficient data: 4 of 6 components missing; total could be 1-14"
+    assert r.surgical_consultation is None and r.category is None and r.notices == []
+
+
+def test_complete_result_sets_surgical_consultation():
+    assert sins(FULL).surgical_consultation is True
+    assert sins(WORKED[1][0]).surgical_consultation is False
+
+
+def test_consultation_threshold_is_read_from_the_table(kb_copy):
+    # Move the consultation line to 13 in a copy of the table: 8..14 is then no longer certain.
+    path = kb_copy / "tables" / "sins_categories.yaml"
+    table = yaml.safe_load(path.read_text())
+    row = next(r for r in table["rows"] if r["id"] == "potentially_unstable")
+    row["surgical_consultation"] = False
+    path.write_text(yaml.safe_dump(table, sort_keys=False))
+    kb = load_kb(kb_copy)
+    assert sins(dict(FULL, posterolateral=None, pain=None), kb).surgical_consultation is None
+    assert sins(dict(FULL, alignment="subluxation", pain=None), kb).surgical_consultation is True
+    assert sins(WORKED[3][0], kb).surgical_consultation is False  # total 8
+
+
+def test_consultation_wording_matches_the_table_threshold(kb):
+    rows = kb.table("sins_categories").rows
+    threshold = min(int(r["min"]) for r in rows if r["surgical_consultation"])
+    assert threshold == 7  # Fisher 2010 / Fourney 2011: 7-18 warrants a surgical consultation
+    assert all(int(r["max"]) < threshold for r in rows if not r["surgical_consultation"])
+    assert all(str(threshold) in r["consultation"] for r in rows)
+    assert {k for r in rows for k in (r.model_extra or {})} <= set(kb.table("sins_categories").columns)
 
 
 def test_nothing_known():
@@ -183,3 +253,30 @@ def test_arbitrary_input_raises_only_our_errors(data):
         sins(data)
     except SpinemetsError:
         pass
+
+
+def _drop(full, hidden):
+    return {k: (None if k in hidden or (k == "level" and "location" in hidden) else v) for k, v in full.items()}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    level=st.sampled_from(ORDER),
+    hidden=st.sets(st.sampled_from(COMPONENTS), min_size=1),
+    **{c: st.sampled_from([m.value for m in ENUMS[c]]) for c in COMPONENTS if c != "location"},
+)
+def test_partial_result_holds_for_every_completion(level, hidden, **kw):
+    full = {"level": level, **kw}
+    partial, complete = sins(_drop(full, hidden)), sins(full)
+    assert complete.status == "complete" and partial.status == "insufficient_data"
+    assert partial.possible_min <= complete.total <= partial.possible_max
+    if partial.surgical_consultation is not None:
+        assert complete.surgical_consultation is partial.surgical_consultation
+    if partial.category is not None:
+        assert complete.category == partial.category
+    # and it is stated whenever the lowest and the highest possible totals agree (the flag rises with the total)
+    rows = load_kb().table("sins_categories").rows
+    ends = {bool(r["surgical_consultation"]) for r in rows for t in (partial.possible_min, partial.possible_max)
+            if int(r["min"]) <= t <= int(r["max"])}
+    assert partial.surgical_consultation == (ends.pop() if len(ends) == 1 else None)
+    assert "sins." not in partial.summary and "_" not in partial.summary

@@ -14,13 +14,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from spinemets.errors import ContradictoryInputError
 from spinemets.knowledge.loader import KnowledgeBase, load_kb
 from spinemets.interpret.probability import ProbabilityInput, ProbabilityResult, post_test_probability
 from spinemets.interpret.fracture import FractureResult, fracture_differential
 from spinemets.interpret.marrow import MarrowInput, MarrowResult, marrow_signal
 from spinemets.interpret.primaries import PrimariesInput, PrimariesResult, likely_primaries
 from spinemets.interpret.quantitative import QuantitativeInput, QuantitativeResult, quantitative
-from spinemets.pathway import PathwayInput, PathwayResult, pathway
+from spinemets.pathway import PathwayInput, PathwayResult, pathway, primary_group
 from spinemets.scores.escc import EsccInput, EsccResult, escc
 from spinemets.scores.noms import NomsInput, NomsResult, noms
 from spinemets.scores.sins import SinsInput, SinsResult, sins
@@ -95,18 +96,35 @@ class AssessResult(BaseModel):
         return "\n\n".join(parts)
 
 
+def _primary(text: str, kb: KnowledgeBase) -> str:
+    """The primary-site group of a free-text histology (the text itself when no group matches)."""
+    row = primary_group(text, kb)
+    return row.id if row is not None else text.strip().lower()
+
+
 def assess(data: CaseDocument | dict[str, Any], kb: KnowledgeBase | None = None) -> AssessResult:
     """Run every instrument the case has input for."""
     kb = kb or load_kb()
     case = parse(CaseDocument, data, "case")
     out: dict[str, Any] = {}
+    p = case.patient
+    histology = p.histology if p is not None else None
     if case.pathway is not None:
-        out["pathway"] = pathway(case.pathway, kb)
+        scenario = case.pathway
+        if histology is not None:
+            site = scenario.primary_site
+            if site is None:
+                scenario = scenario.model_copy(update={"primary_site": histology.strip().lower()})
+            elif _primary(site, kb) != _primary(histology, kb):
+                raise ContradictoryInputError(
+                    ["case.patient.histology", "case.pathway.primary_site"],
+                    f"the patient's histology ({histology!r}) and the pathway's primary site ({site!r}) differ",
+                )
+        out["pathway"] = pathway(scenario, kb)
     if case.sins is not None:
         out["sins"] = sins(case.sins, kb)
     if case.escc is not None:
         out["escc"] = escc(case.escc, kb)
-    p = case.patient
     if p is not None and (p.histology is not None or p.fit_for_surgery is not None or p.myelopathy is not None):
         out["noms"] = noms(
             NomsInput(
@@ -126,7 +144,10 @@ def assess(data: CaseDocument | dict[str, Any], kb: KnowledgeBase | None = None)
     if case.primaries is not None:
         out["primaries"] = likely_primaries(case.primaries, kb)
     if case.probability is not None:
-        out["probability"] = post_test_probability(case.probability, kb)
+        prob = case.probability
+        if prob.histology is None and histology is not None:
+            prob = prob.model_copy(update={"histology": histology})
+        out["probability"] = post_test_probability(prob, kb)
     return AssessResult(
         case_id=case.case_id,
         kb_version=kb.version,

@@ -102,7 +102,12 @@ def _parse_test(spec: str) -> dict[str, Any]:
 def cmd_probability(a: argparse.Namespace) -> int:
     from spinemets.interpret.probability import post_test_probability
 
-    r = post_test_probability({"pre_test": a.pre_test, "tests": a.test or []})
+    data: dict[str, Any] = {"pre_test": a.pre_test, "tests": a.test or []}
+    if a.histology is not None:
+        data["histology"] = a.histology
+    if a.purely_lytic is not None:
+        data["purely_lytic"] = a.purely_lytic
+    r = post_test_probability(data)
     _emit(r, a.json)
     return _status_code(r.status)
 
@@ -117,7 +122,10 @@ def cmd_pathway(a: argparse.Namespace) -> int:
         "breast_triple_negative": a.triple_negative, "treatment_intent": a.treatment_intent,
         "spinal_pain": a.spinal_pain, "pain_region": a.pain_region, "asymptomatic_surveillance": a.surveillance,
         "suspected_cord_compression": a.suspected_cord_compression, "suspected_cauda_equina": a.suspected_cauda_equina,
-        "known_lesion_purpose": a.purpose,
+        "known_lesion_purpose": a.purpose, "sex": a.sex, "pregnant": a.pregnant, "egfr": a.egfr,
+        "on_dialysis": a.dialysis, "implanted_device": a.implant, "primary_bone_tumour_possible": a.primary_bone_tumour,
+        "treatment_given": a.treatment_given, "months_since_treatment": a.months_since_treatment,
+        "night_pain": a.night_pain, "pain_duration_weeks": a.pain_weeks, "pain_progressive": a.pain_progressive,
     }
     data.update({k: v for k, v in flags.items() if v is not None})
     if a.red_flag is not None or a.no_red_flags:
@@ -307,6 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="a test in order: modality=mri,result=positive[,source=harlianto-2024][,unit=lesion] "
         "or se=0.9,sp=0.8,result=negative; repeat for a sequence",
     )
+    pr.add_argument("--histology", help="primary tumour, e.g. 'multiple myeloma', 'renal cell carcinoma', 'thyroid'")
+    pr.add_argument("--purely-lytic", type=_bool, metavar="yes|no", help="the lesions are purely lytic")
 
     pw = add("pathway", cmd_pathway, "what to image, how and how fast, for a clinical scenario")
     pw.add_argument("scenario", nargs="?", help="scenario JSON file or - (flags below add to it)")
@@ -328,7 +338,18 @@ def build_parser() -> argparse.ArgumentParser:
     pw.add_argument("--surveillance", type=_bool, metavar="yes|no", help="asymptomatic routine follow-up")
     pw.add_argument("--mri-contraindication", action="append", help="non_mr_conditional_device / claustrophobia / metal_artefact")
     pw.add_argument("--contrast-concern", action="append", help="reduced_renal_function / prior_gadolinium_reaction / pregnancy")
-    pw.add_argument("--purpose", help="for a known lesion: characterise / stage / plan_treatment / follow_up")
+    pw.add_argument("--purpose", help="for a known lesion: characterise / stage / plan_treatment / follow_up / response_assessment")
+    pw.add_argument("--sex", help="female / male")
+    pw.add_argument("--pregnant", type=_bool, metavar="yes|no")
+    pw.add_argument("--egfr", type=float, help="eGFR in mL/min/1.73 m2")
+    pw.add_argument("--dialysis", type=_bool, metavar="yes|no")
+    pw.add_argument("--implant", help="none / mr_safe / mr_conditional / mr_unsafe / non_mr_conditional_cardiac / labelling_unknown")
+    pw.add_argument("--primary-bone-tumour", type=_bool, metavar="yes|no", help="a primary bone tumour is possible")
+    pw.add_argument("--treatment-given", help="sbrt / conventional_radiotherapy / surgery / systemic")
+    pw.add_argument("--months-since-treatment", type=float)
+    pw.add_argument("--night-pain", type=_bool, metavar="yes|no")
+    pw.add_argument("--pain-weeks", type=float, help="duration of the pain in weeks")
+    pw.add_argument("--pain-progressive", type=_bool, metavar="yes|no")
 
     a = add("assess", cmd_assess, "every result a case document allows")
     a.add_argument("case", help="case document (JSON file, or - for standard input)")

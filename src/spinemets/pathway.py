@@ -1,35 +1,46 @@
-"""Imaging pathway: from a clinical scenario to what to image, how and how fast.
+"""Imaging pathway: from a clinical scenario to what to do now, what to image, how and how fast.
 
-The rules below are named after the clinical situations the sources describe;
-each rule only *selects* knowledge-base items (studies in
+The rules below are named after the clinical situations and patient groups the
+sources describe; each rule only *selects* knowledge-base items (studies in
 ``tables/imaging_studies.yaml``, ratings in ``tables/acr_ratings.yaml``, time
-limits in ``tables/urgency_windows.yaml``, red flags in
-``tables/red_flags.yaml`` and statements); the wording and figures come from
-there.
+limits in ``tables/urgency_windows.yaml``, management steps in
+``tables/mscc_actions.yaml``, staging in ``tables/staging_by_histology.yaml``,
+groups and their thresholds in ``tables/patient_groups.yaml``, red flags and
+statements); the wording and figures come from there.
 
 Scenarios, in order of precedence:
 
 * ``suspected_mscc``: neurological deficit, suspected cord or cauda equina
-  compression -> whole-spine MRI, emergency (seed 000: 12 h; NICE: 24 h).
+  compression in an adult -> management first (contact, steroids,
+  positioning, analgesia), then whole-spine MRI, emergency (NICE 24 h, Dutch
+  guideline 12 h, each with its source).
+* ``paediatric_neurological``: the same in a child: emergency, paediatric
+  teams, no adult time limits.
+* ``paediatric_back_pain``: a child with back pain: ACR Back Pain-Child
+  (no red flags: no imaging; red flags: radiographs, then MRI).
+* ``suspected_osteoporotic_fracture``: no known cancer, spinal pain and only
+  fracture risk factors -> ACR Low Back Pain variant 6, not the metastasis
+  pathway.
 * ``suspected_spinal_metastasis``: spinal pain with known cancer, unknown
-  primary or a red flag -> MRI without and with contrast (whole spine when
-  cancer is known), urgent (NICE: 1 week; seed 000: 2 weeks).
+  primary or a red flag -> MRI, urgent; when neurology is not stated, the
+  emergency and the routine time limits are given each with its condition.
 * ``known_lesion``: a lesion already found, imaged for a purpose
-  (characterise, stage, plan treatment, follow up).
-* ``asymptomatic_surveillance``: no routine imaging after curative treatment
-  of breast cancer (ASCO); no recommendation held for other primaries.
-* ``low_back_pain_without_red_flags``: no imaging (ACR variants 1-2).
+  (characterise, stage, plan treatment, follow up, assess response).
+* ``asymptomatic_surveillance``; ``low_back_pain_without_red_flags``.
 
-Modifiers: MRI contraindications (CT with contrast, CT myelography,
-dual-energy CT near metal), contrast concerns (unenhanced studies; the
-sources give no criteria), breast cancer subtype (brain MRI), unknown primary
-(full-body CT and urgent biopsy), earlier negative radiographs (never enough).
-An input that would change the recommendation and is missing makes the
-result ``insufficient_data`` naming it, with what holds either way.
+Modifiers: pregnancy (no gadolinium, no ionising staging without the
+trade-off), myeloma and other histologies (staging table; bone scan avoided
+where it fails), kidney function (eGFR thresholds per contrast agent),
+implanted devices (MR Conditional, MR Unsafe, legacy cardiac devices), MRI
+contraindications, unknown primary (work-up before biopsy), treatment given
+(response criteria, pseudoprogression, fracture after SBRT).  An input that
+would change the recommendation and is missing makes the result
+``insufficient_data`` naming it, with what holds either way.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -43,15 +54,48 @@ STUDIES = "imaging_studies"
 RATINGS = "acr_ratings"
 WINDOWS = "urgency_windows"
 RED_FLAGS = "red_flags"
+GROUPS = "patient_groups"
+ACTIONS = "mscc_actions"
+STAGING = "staging_by_histology"
+SITES = "primary_sites"
+KIDNEY = "contrast_kidney"
+CHILD_FLAGS = "paediatric_red_flags"
 
 NeuroDeficit = Literal["motor_weakness", "sensory_level", "sphincter", "gait", "radicular"]
 MriContraindication = Literal["non_mr_conditional_device", "claustrophobia", "metal_artefact"]
 ContrastConcern = Literal["reduced_renal_function", "prior_gadolinium_reaction", "pregnancy"]
+ImplantedDevice = Literal["none", "mr_safe", "mr_conditional", "mr_unsafe", "non_mr_conditional_cardiac", "labelling_unknown"]
 Region = Literal["cervical", "thoracic", "lumbar", "sacral", "multiple"]
-Purpose = Literal["characterise", "stage", "plan_treatment", "follow_up"]
+Purpose = Literal["characterise", "stage", "plan_treatment", "follow_up", "response_assessment"]
+TreatmentGiven = Literal["sbrt", "conventional_radiotherapy", "surgery", "systemic"]
+Role = Literal["first_line", "alternative", "additional", "staging", "staging_alternative", "not_indicated", "avoid"]
+LATER = ("staging", "staging_alternative", "avoid")  # roles shown after the spine study
 # ACR Low Back Pain variants rate lumbar imaging; they are not applied to cervical or thoracic pain.
-LUMBAR_VARIANTS = ("suspected_cancer", "cauda_equina", "lbp_no_red_flags")
-URGENCY_ORDER = {"emergency": 0, "urgent": 1, "routine": 2, "none": 3}
+LUMBAR_VARIANTS = ("suspected_cancer", "cauda_equina", "lbp_no_red_flags", "osteoporotic_fracture")
+URGENCY_ORDER = {"emergency": 0, "depends_on_neurology": 0, "urgent": 1, "routine": 2, "none": 3}
+# Contrast-free equivalents of contrast MRI studies (pregnancy; gadolinium avoided).
+UNENHANCED = {
+    "mri-region-wwo": "mri-region-wo",
+    "mri-whole-spine-wwo": "mri-whole-spine-wo",
+    "mri-whole-spine-mscc": "mri-whole-spine-wo",
+    "mri-complete-spine-wwo-child": "mri-whole-spine-wo",
+}
+
+# Clinical words for the inputs a result may name as missing (no field paths reach a clinician).
+FIELD_LABELS = {
+    "pathway.neuro_deficits": "whether there is any neurological symptom or sign",
+    "pathway.spinal_pain": "whether there is spinal pain",
+    "pathway.cancer_history": "the cancer history",
+    "pathway.red_flags": "the red flags (assessed, none, or which)",
+    "pathway.treatment_intent": "the treatment intent (curative or palliative)",
+    "pathway.egfr": "the eGFR",
+    "pathway.implanted_device": "the implant's MR labelling",
+    "pathway.age": "the patient's age",
+    "pathway.breast_her2_positive or pathway.breast_triple_negative": "the breast cancer subtype (HER2 status, triple-negative)",
+    "pathway.spinal_pain or pathway.known_lesion_purpose": "the reason for imaging (spinal pain, or a known lesion and the purpose)",
+    "pathway.primary_bone_tumour_possible": "whether a primary bone tumour is possible",
+    "pathway.months_since_treatment": "the months since treatment",
+}
 
 
 class PriorImaging(BaseModel):
@@ -66,16 +110,23 @@ class PathwayInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    age: int | None = Field(default=None, ge=0, le=120)
+    age: int | None = Field(default=None, ge=0, le=120, description="years; under 18 uses the paediatric criteria")
+    sex: Literal["female", "male"] | None = None
+    pregnant: bool | None = Field(default=None, description="yes: unenhanced MRI first, no routine ionising staging")
+    egfr: float | None = Field(default=None, ge=0, le=200, description="eGFR in mL/min/1.73 m²")
+    on_dialysis: bool | None = None
     cancer_history: Literal["none", "current", "previous"] | None = Field(
         default=None, description="none; current (active) or previous (treated) cancer"
     )
     unknown_primary: bool | None = Field(default=None, description="malignancy suspected, no primary known")
-    primary_site: str | None = Field(default=None, max_length=80, description="e.g. breast, prostate, lung, kidney")
+    primary_site: str | None = Field(default=None, max_length=80, description="e.g. breast, prostate, kidney, myeloma")
+    primary_bone_tumour_possible: bool | None = Field(default=None, description="findings could be a primary bone tumour")
     breast_her2_positive: bool | None = None
     breast_triple_negative: bool | None = None
     treatment_intent: Literal["curative", "palliative"] | None = None
     years_since_treatment: float | None = Field(default=None, ge=0, le=80)
+    treatment_given: TreatmentGiven | None = Field(default=None, description="treatment of the spinal lesion")
+    months_since_treatment: float | None = Field(default=None, ge=0, le=600)
     spinal_pain: bool | None = None
     pain_region: Region | None = None
     mechanical_pain: bool | None = None
@@ -87,6 +138,7 @@ class PathwayInput(BaseModel):
     suspected_cord_compression: bool | None = None
     suspected_cauda_equina: bool | None = None
     asymptomatic_surveillance: bool | None = Field(default=None, description="imaging asked for routine follow-up, no symptoms")
+    implanted_device: ImplantedDevice | None = Field(default=None, description="implant and its MR labelling")
     mri_contraindications: list[MriContraindication] = Field(default_factory=list)
     contrast_concerns: list[ContrastConcern] = Field(default_factory=list)
     prior_imaging: list[PriorImaging] = Field(default_factory=list)
@@ -113,20 +165,38 @@ class PathwayInput(BaseModel):
 
 
 class Window(BaseModel):
+    """One source's time limit, with the condition it applies to."""
+
     hours: int
     label: str
+    level: Literal["emergency", "urgent"]
+    condition: str
+    source_label: str
     statement: str
     sources: list[str]
     refs: list[int]
+    draft: bool = False
 
 
 class Urgency(BaseModel):
-    level: Literal["emergency", "urgent", "routine", "none"]
-    windows: list[Window] = Field(default_factory=list, description="time limits, one per source; sources differ")
+    level: Literal["emergency", "depends_on_neurology", "urgent", "routine", "none"]
+    windows: list[Window] = Field(default_factory=list, description="time limits, one per source and condition")
 
     @property
     def earliest_hours(self) -> int | None:
         return min((w.hours for w in self.windows), default=None)
+
+    def describe(self) -> str:
+        """The time limits in words, grouped by condition; never merged across conditions."""
+        groups: dict[str, list[Window]] = {}
+        for w in self.windows:
+            groups.setdefault(w.condition, []).append(w)
+        parts = []
+        for condition, ws in groups.items():
+            limits = ", ".join(f"{w.label} ({w.source_label}{', DRAFT' if w.draft else ''})" for w in ws)
+            level = ws[0].level
+            parts.append(f"{condition}: {level}, {limits}" if len(groups) > 1 else f"{level}, {limits}")
+        return "; ".join(parts)
 
 
 class Study(BaseModel):
@@ -135,11 +205,12 @@ class Study(BaseModel):
     region: str
     contrast: str
     label: str
+    ionising: bool = False
 
 
 class Recommendation(BaseModel):
     rank: int
-    role: Literal["first_line", "alternative", "additional", "staging", "not_indicated"]
+    role: Role
     study: Study | None
     appropriateness: Literal["usually_appropriate", "may_be_appropriate", "usually_not_appropriate"] | None = None
     acr_variant: str | None = None
@@ -149,12 +220,25 @@ class Recommendation(BaseModel):
     refs: list[int] = Field(default_factory=list)
 
 
+class Action(BaseModel):
+    """A management step that comes before (or instead of) imaging."""
+
+    step: str
+    label: str
+    rationale: list[str] = Field(default_factory=list)
+    statements: list[str] = Field(default_factory=list)
+    refs: list[int] = Field(default_factory=list)
+
+
 class PathwayResult(Result):
     instrument: str = "pathway"
     scenario: str
+    patient_groups: list[str] = Field(default_factory=list, description="groups recognised (child, pregnancy, myeloma, ...)")
     imaging_indicated: bool | None
     urgency: Urgency | None = None
+    actions: list[Action] = Field(default_factory=list, description="what to do now, before the imaging")
     recommendations: list[Recommendation] = Field(default_factory=list)
+    workup: list[Action] = Field(default_factory=list, description="non-imaging work-up (tests, referral, biopsy)")
     understood: list[str] = Field(default_factory=list)
 
     @property
@@ -165,45 +249,72 @@ class PathwayResult(Result):
         lines: list[str] = []
         if self.understood:
             lines.append("Understood: " + "; ".join(self.understood))
+        if self.actions:
+            lines.append("Now:")
+            for i, a in enumerate(self.actions, 1):
+                refs = f" [{','.join(map(str, a.refs))}]" if a.refs else ""
+                lines.append(f"  {i}. {a.label}{refs}")
         if self.urgency and self.urgency.windows:
-            lines.append(
-                f"Urgency: {self.urgency.level} - "
-                + "; ".join(f"{w.label} [{','.join(map(str, w.refs))}]" for w in self.urgency.windows)
-                + " (sources differ; each shown with its source)"
-            )
-        for r in self.recommendations:
-            name = r.study.label if r.study else "No imaging"
-            rating = f" - ACR: {r.appropriateness.replace('_', ' ')}" if r.appropriateness else ""
-            refs = f" [{','.join(map(str, r.refs))}]" if r.refs else ""
-            lines.append(f"  {r.rank}. [{r.role.replace('_', ' ')}] {name}{rating}{refs}")
-            for why in r.rationale:
-                lines.append(f"       {why}")
+            lines.append("Imaging urgency: " + self.urgency.describe() + " (sources differ; each shown with its source)")
+        spine = [r for r in self.recommendations if r.role not in LATER]
+        later = [r for r in self.recommendations if r.role in LATER]
+        for r in spine:
+            lines.extend(_rec_lines(r))
+        if self.workup:
+            lines.append("Work-up:")
+            for a in self.workup:
+                refs = f" [{','.join(map(str, a.refs))}]" if a.refs else ""
+                lines.append(f"  - {a.label}{refs}")
+        if later:
+            lines.append("Staging (after the spine study):")
+            for r in later:
+                lines.extend(_rec_lines(r))
         return lines
 
 
+def _rec_lines(r: Recommendation) -> list[str]:
+    name = r.study.label if r.study else "No imaging"
+    rating = f" - ACR: {r.appropriateness.replace('_', ' ')}" if r.appropriateness else ""
+    refs = f" [{','.join(map(str, r.refs))}]" if r.refs else ""
+    lines = [f"  {r.rank}. [{r.role.replace('_', ' ')}] {name}{rating}{refs}"]
+    lines.extend(f"       {why}" for why in r.rationale)
+    return lines
+
+
 class _Builder:
-    """Collects recommendations, citing every knowledge item it uses."""
+    """Collects recommendations and actions, citing every knowledge item it uses."""
 
     def __init__(self, kb: KnowledgeBase, cite: Citer, inp: PathwayInput) -> None:
         self.kb, self.cite, self.inp = kb, cite, inp
         self.recs: list[Recommendation] = []
+        self.actions: list[Action] = []
+        self.workup: list[Action] = []
         self.notices: list[Any] = []
         self.acr_variant: str | None = None
 
     def study(self, study_id: str) -> tuple[Study, TableRow]:
         row = self.kb.table(STUDIES).row(study_id)
-        return Study(id=row.id, modality=row["modality"], region=row["region"], contrast=row["contrast"], label=row["label"]), row
+        study = Study(id=row.id, modality=row["modality"], region=row["region"], contrast=row["contrast"],
+                      label=row["label"], ionising=bool(row.get("ionising")))
+        return study, row
 
-    def add(self, study_id: str | None, role: str, statements: list[str] = (), urgency: Urgency | None = None) -> None:  # type: ignore[assignment]
+    def has(self, study_id: str) -> bool:
+        return any(r.study and r.study.id == study_id for r in self.recs)
+
+    def add(self, study_id: str | None, role: str, statements: list[str] = (), urgency: Urgency | None = None,  # type: ignore[assignment]
+            own: bool = True) -> None:
+        """Add a study (or 'no imaging'); `own=False` leaves out the study's general statements, so that a
+        rationale written for another patient group does not appear."""
         refs: list[int] = []
         study = None
         stmt_ids = list(statements)
         if study_id is not None:
-            if any(r.study and r.study.id == study_id for r in self.recs):
+            if self.has(study_id):
                 return
             study, row = self.study(study_id)
             refs.extend(self.cite.cite_row(STUDIES, row))
-            stmt_ids = list(dict.fromkeys([*stmt_ids, *row["statements"]]))
+            if own:
+                stmt_ids = list(dict.fromkeys([*stmt_ids, *row["statements"]]))
         rationale = []
         for sid in stmt_ids:
             refs.extend(self.cite.cite_statement(sid))
@@ -222,17 +333,71 @@ class _Builder:
             )
         )
 
+    def not_indicated(self, variant: str, statement: str, rated_studies: tuple[str, ...]) -> None:
+        """'No imaging', with the ACR variant's 'usually not appropriate' ratings of the studies one might order."""
+        self.acr_variant = variant
+        self.add(None, "not_indicated", [statement])
+        for sid in rated_studies:
+            rated = self.kb.table(RATINGS).where(variant=variant, study=sid)
+            if rated:
+                self.note("acr_rating", f"{rated[0]['acr_variant']}: {self.study(sid)[0].label} is usually not appropriate.",
+                          [f"{RATINGS}.{rated[0].id}"])
+
+    def action(self, row: TableRow, target: list[Action] | None = None) -> None:
+        refs = self.cite.cite_row(ACTIONS, row) if row.id in {r.id for r in self.kb.table(ACTIONS).rows} else []
+        rationale = []
+        for sid in row["statements"]:
+            refs.extend(self.cite.cite_statement(sid))
+            rationale.append(self.kb.statement(sid).text)
+        (self.actions if target is None else target).append(
+            Action(step=row["step"], label=row["label"], rationale=rationale, statements=list(row["statements"]),
+                   refs=sorted(set(refs)))
+        )
+
+    def workup_item(self, label: str, statements: list[str]) -> None:
+        refs: list[int] = []
+        rationale = []
+        for sid in statements:
+            refs.extend(self.cite.cite_statement(sid))
+            rationale.append(self.kb.statement(sid).text)
+        self.workup.append(Action(step="work_up", label=label, rationale=rationale, statements=statements,
+                                  refs=sorted(set(refs))))
+
     def note(self, code: str, message: str, statements: list[str]) -> None:
         self.notices.append(self.cite.notice(code, message, kb_items=statements))
 
-    def urgency(self, level: str, scenario: str | None) -> Urgency:
-        windows = []
-        if scenario is not None:
-            for row in sorted(self.kb.table(WINDOWS).where(scenario=scenario), key=lambda r: r["hours"]):
-                refs = self.cite.cite_row(WINDOWS, row) + self.cite.cite_statement(row["statement"])
-                windows.append(Window(hours=row["hours"], label=row["label"], statement=row["statement"],
-                                      sources=list(row.sources), refs=sorted(set(refs))))
-        return Urgency(level=level, windows=windows)  # type: ignore[arg-type]
+    def note_statement(self, code: str, statement: str) -> None:
+        self.note(code, self.kb.statement(statement).text, [statement])
+
+    def windows(self, scenario: str) -> list[Window]:
+        out = []
+        level = "emergency" if scenario == "neuro" else "urgent"
+        for row in sorted(self.kb.table(WINDOWS).where(scenario=scenario), key=lambda r: r["hours"]):
+            refs = self.cite.cite_row(WINDOWS, row) + self.cite.cite_statement(row["statement"])
+            draft = row.is_draft or self.kb.statement(row["statement"]).is_draft
+            out.append(Window(hours=row["hours"], label=row["label"], level=level, condition=row["condition"],  # type: ignore[arg-type]
+                              source_label=row["source_label"], statement=row["statement"], sources=list(row.sources),
+                              refs=sorted(set(refs)), draft=draft))
+        return out
+
+
+def group_threshold(group: str, kb: KnowledgeBase | None = None) -> float:
+    """The number a patient-group rule uses (tables/patient_groups.yaml)."""
+    value = (kb or load_kb()).table(GROUPS).row(group)["threshold"]
+    return float(value)
+
+
+def primary_group(site: str | None, kb: KnowledgeBase | None = None) -> TableRow | None:
+    """The primary_sites row whose synonyms match the free-text site (whole words), or None."""
+    if not site:
+        return None
+    text = " " + re.sub(r"[^a-z0-9\-]+", " ", site.lower()) + " "
+    best: tuple[int, TableRow] | None = None
+    for row in (kb or load_kb()).table(SITES).rows:
+        for syn in row["synonyms"]:
+            if f" {syn} " in text and (best is None or len(syn) > best[0]):
+                best = (len(syn), row)
+    return best[1] if best else None
 
 
 def _neuro(inp: PathwayInput) -> bool | None:
@@ -246,10 +411,38 @@ def _neuro(inp: PathwayInput) -> bool | None:
     return None
 
 
-def _understood(inp: PathwayInput, kb: KnowledgeBase) -> list[str]:
+def _child_flags(inp: PathwayInput, kb: KnowledgeBase, neuro: bool | None) -> tuple[list[str], list[str]]:
+    """(red flags present in words, inputs not stated) for a child's back pain."""
+    present, unknown = [], []
+    values: dict[str, Any] = {"night_pain": inp.night_pain, "pain_progressive": inp.pain_progressive, "neuro": neuro}
+    for row in kb.table(CHILD_FLAGS).rows:
+        kind, value = row["input"], row["value"]
+        if kind == "age_under":
+            hit = inp.age is not None and inp.age < value
+            state: bool | None = hit
+        elif kind == "pain_duration_weeks_over":
+            state = None if inp.pain_duration_weeks is None else inp.pain_duration_weeks > value
+        elif kind == "red_flag":
+            state = None if inp.red_flags is None else value in inp.red_flags
+        else:
+            state = values.get(kind)
+        if state:
+            present.append(row["label"])
+        elif state is None:
+            unknown.append(row["label"])
+    return present, unknown
+
+
+def _understood(inp: PathwayInput, kb: KnowledgeBase, groups: list[str]) -> list[str]:
     out = []
     if inp.age is not None:
         out.append(f"age {inp.age}")
+    if inp.sex:
+        out.append(inp.sex)
+    if inp.pregnant:
+        out.append("pregnant")
+    if inp.egfr is not None:
+        out.append(f"eGFR {inp.egfr:g} mL/min/1.73 m²" + (" on dialysis" if inp.on_dialysis else ""))
     if inp.cancer_history in ("current", "previous"):
         site = f" ({inp.primary_site})" if inp.primary_site else ""
         out.append(f"{inp.cancer_history} cancer{site}")
@@ -263,6 +456,9 @@ def _understood(inp: PathwayInput, kb: KnowledgeBase) -> list[str]:
         out.append("triple-negative")
     if inp.treatment_intent:
         out.append(f"treated with {inp.treatment_intent} intent")
+    if inp.treatment_given:
+        since = f", {inp.months_since_treatment:g} months ago" if inp.months_since_treatment is not None else ""
+        out.append(f"treated with {inp.treatment_given.replace('_', ' ').replace('sbrt', 'SBRT')}{since}")
     if inp.spinal_pain:
         region = f" ({inp.pain_region})" if inp.pain_region else ""
         out.append(f"spinal pain{region}")
@@ -283,74 +479,161 @@ def _understood(inp: PathwayInput, kb: KnowledgeBase) -> list[str]:
         out.append("suspected cauda equina syndrome")
     if inp.asymptomatic_surveillance:
         out.append("asymptomatic surveillance")
+    if inp.implanted_device and inp.implanted_device != "none":
+        out.append("implant: " + inp.implanted_device.replace("_", " ").replace("mr ", "MR "))
     if inp.mri_contraindications:
         out.append("MRI problem: " + ", ".join(c.replace("_", " ") for c in inp.mri_contraindications))
     if inp.contrast_concerns:
         out.append("contrast concern: " + ", ".join(c.replace("_", " ") for c in inp.contrast_concerns))
     if inp.known_lesion_purpose:
         out.append(f"known lesion, purpose: {inp.known_lesion_purpose.replace('_', ' ')}")
+    labels = {r.id: r["label"] for r in kb.table(GROUPS).rows}
+    if groups:
+        out.append("patient group: " + ", ".join(labels.get(g, g) for g in groups))
     return out
 
 
 def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None) -> PathwayResult:
-    """Recommend imaging for a clinical scenario; see the module docstring."""
+    """Recommend what to do and what to image for a clinical scenario; see the module docstring."""
     kb = kb or load_kb()
     inp = parse(PathwayInput, data, "pathway")
     cite = Citer(kb)
     b = _Builder(kb, cite, inp)
     missing: list[str] = []
 
+    site = primary_group(inp.primary_site, kb)
+    histology = site.id if site else ("other" if inp.primary_site else None)
+    haematological = site is not None and site["group"] == "haematological"
     cancer = inp.cancer_history in ("current", "previous") or bool(inp.unknown_primary)
-    breast = inp.primary_site is not None and "breast" in inp.primary_site
+    known_cancer = inp.cancer_history in ("current", "previous")
     neuro = _neuro(inp)
     pain = inp.spinal_pain
     flags = inp.red_flags
     symptomatic = bool(pain) or bool(neuro)
-    mri_ok = not inp.mri_contraindications
-    contrast_ok = not inp.contrast_concerns
+    child = inp.age is not None and inp.age < group_threshold("child", kb)
+    pregnant = bool(inp.pregnant) or "pregnancy" in inp.contrast_concerns
+    mri_ok = not inp.mri_contraindications and inp.implanted_device != "mr_unsafe"
+    contrast_ok = not (set(inp.contrast_concerns) - {"reduced_renal_function"}) and not pregnant
+    if "reduced_renal_function" in inp.contrast_concerns and inp.egfr is None:
+        contrast_ok = False
+    flag_groups = {r.id: r["group"] for r in kb.table(RED_FLAGS).rows}
+    fracture_only = bool(flags) and all(flag_groups[f] == "fracture" for f in flags or [])
+    groups: list[str] = []
+    if child:
+        groups.append("child")
+    if pregnant:
+        groups.append("pregnancy")
+    if histology == "myeloma":
+        groups.append("myeloma")
+    if inp.egfr is not None or "reduced_renal_function" in inp.contrast_concerns:
+        groups.append("renal_impairment")
+    if inp.implanted_device not in (None, "none"):
+        groups.append("implant")
+    if inp.unknown_primary:
+        groups.append("unknown_primary")
+    if inp.treatment_given or inp.known_lesion_purpose == "response_assessment":
+        groups.append("after_treatment")
     urgency: Urgency | None = None
     indicated: bool | None = True
 
-    if neuro:
+    if neuro and child:
+        scenario = "paediatric_neurological"
+        urgency = Urgency(level="emergency")
+        _mscc_actions(b, "neuro_child", inp, haematological, histology)
+        _spine_imaging(b, "mri-complete-spine-wwo-child", urgency, mri_ok, contrast_ok, inp)
+        b.note_statement("child_differential", "child.differential")
+    elif neuro:
         scenario = "suspected_mscc"
         b.acr_variant = "cauda_equina" if inp.suspected_cauda_equina else "myelopathy"
-        urgency = b.urgency("emergency", "neuro")
+        urgency = Urgency(level="emergency", windows=b.windows("neuro"))
+        _mscc_actions(b, "neuro_adult", inp, haematological, histology)
         _spine_imaging(b, "mri-whole-spine-mscc", urgency, mri_ok, contrast_ok, inp)
-        if cancer:
-            b.note("mscc_emergency", kb.statement("redflags.nice.neurology_immediate").text, ["redflags.nice.neurology_immediate"])
-        b.note("timing_differs", kb.statement("timing.caveat.sources_differ").text, ["timing.caveat.sources_differ"])
+        b.note_statement("timing_differs", "timing.caveat.sources_differ")
+    elif child and (pain or inp.known_lesion_purpose is None):
+        scenario = "paediatric_back_pain"
+        present, unknown = _child_flags(inp, kb, neuro)
+        b.note_statement("adult_pathway", "child.adult_pathway_not_applicable")
+        if pain is None:
+            missing.append("pathway.spinal_pain")
+            indicated = None
+        elif present:
+            b.acr_variant = "child_red_flags"  # the paediatric criteria give no time limit; adult limits do not apply
+            b.note("child_red_flags", "Red flags present: " + "; ".join(present) + ".", [f"{CHILD_FLAGS}.{r.id}" for r in kb.table(CHILD_FLAGS).rows if r["label"] in present])
+            if mri_ok:
+                b.add("radiograph-area-child", "first_line")
+                b.add(UNENHANCED["mri-complete-spine-wwo-child"] if not contrast_ok else "mri-complete-spine-wwo-child", "alternative")
+                if contrast_ok:
+                    b.add("mri-whole-spine-wo", "alternative")
+            else:
+                b.add("radiograph-area-child", "first_line")
+                b.add("ct-region-wo", "alternative", ["imaging.ct.when_mri_contraindicated"])
+            b.note_statement("child_differential", "child.differential")
+        elif unknown:
+            indicated = None
+            missing.append("pathway.red_flags")
+            b.note("child_flags_unknown", "Not stated, and any of them would call for imaging: " + "; ".join(unknown) + ".",
+                   ["child.red_flags"])
+        else:
+            indicated = False
+            urgency = Urgency(level="none")
+            b.not_indicated("child_no_red_flags", "child.acr_no_red_flags", ("radiograph-area-child", "mri-complete-spine-wwo-child"))
+    elif pain and fracture_only and inp.cancer_history == "none" and not inp.unknown_primary:
+        scenario = "suspected_osteoporotic_fracture"
+        fracture_seen = any(p.result == "positive" and p.modality in ("radiograph", "ct") for p in inp.prior_imaging)
+        b.acr_variant = "vcf_no_cancer" if fracture_seen else "osteoporotic_fracture"  # no time limit in the sources
+        if neuro is None:
+            missing.append("pathway.neuro_deficits")
+        first_statements = ["fracture.acr_vcf_no_cancer"] if fracture_seen else ["fracture.acr_lbp_variant6"]
+        if fracture_seen and mri_ok:
+            b.add("mri-region-wo", "first_line", first_statements, own=False)
+            b.add("ct-region-wo", "alternative", first_statements, own=False)
+        elif mri_ok:
+            b.add("radiograph", "first_line", first_statements, own=False)
+            b.add("mri-region-wo", "alternative", first_statements, own=False)
+            b.add("ct-region-wo", "alternative", first_statements, own=False)
+        else:
+            b.add("radiograph", "first_line", first_statements, own=False)
+            b.add("ct-region-wo", "alternative", first_statements, own=False)
+        b.note_statement("not_metastasis_pathway", "fracture.metastasis_workup_when_flags")
+        if inp.age is None or inp.age >= group_threshold("osteoporotic_fracture", kb):
+            b.note_statement("consider_myeloma", "fracture.consider_myeloma")
+        groups.append("osteoporotic_fracture")
+    elif pain and flags is not None and fracture_only and inp.cancer_history is None and not inp.unknown_primary:
+        scenario = "undetermined"
+        indicated = None
+        missing.append("pathway.cancer_history")
+        b.note("cancer_history_decides",
+               "With only fracture risk factors, a patient without cancer follows the osteoporotic-fracture criteria "
+               "and a patient with cancer the metastasis pathway: the cancer history decides.",
+               ["fracture.metastasis_workup_when_flags"])
     elif pain and (cancer or flags):
         scenario = "suspected_spinal_metastasis"
         b.acr_variant = "suspected_cancer"
         if neuro is None:
             missing.append("pathway.neuro_deficits")
-            urgency = b.urgency("urgent", None)
-            urgency.windows = b.urgency("emergency", "neuro").windows + b.urgency("urgent", "no_neuro").windows
+            urgency = Urgency(level="depends_on_neurology", windows=b.windows("neuro") + b.windows("no_neuro"))
         else:
-            urgency = b.urgency("urgent", "no_neuro")
+            urgency = Urgency(level="urgent", windows=b.windows("no_neuro"))
+        if known_cancer and neuro is False:
+            _mscc_actions(b, "no_neuro_cancer", inp, haematological, histology)
+        elif known_cancer:
+            b.note_statement("neurology_decides", "redflags.nice.neurology_immediate")
         first = "mri-whole-spine-wwo" if cancer else "mri-region-wwo"
         _spine_imaging(b, first, urgency, mri_ok, contrast_ok, inp)
-        if inp.cancer_history in ("current", "previous"):
-            b.note("red_flag_pain", kb.statement("redflags.nice.pain_features_24h").text, ["redflags.nice.pain_features_24h"])
-        b.note("timing_differs", kb.statement("timing.caveat.sources_differ").text, ["timing.caveat.sources_differ"])
+        b.note_statement("timing_differs", "timing.caveat.sources_differ")
     elif inp.known_lesion_purpose is not None:
         scenario = "known_lesion"
-        urgency = b.urgency("routine", None)
-        _known_lesion(b, inp, mri_ok, contrast_ok)
+        urgency = Urgency(level="routine")
+        _known_lesion(b, inp, mri_ok, contrast_ok, histology, missing)
     elif inp.asymptomatic_surveillance and not symptomatic:
         scenario = "asymptomatic_surveillance"
-        urgency = b.urgency("none", None)
+        urgency = Urgency(level="none")
+        breast = histology == "breast"
         if pain is None or neuro is None:
             missing.extend(f for f, v in (("pathway.spinal_pain", pain), ("pathway.neuro_deficits", neuro)) if v is None)
         if breast and inp.treatment_intent == "curative":
             indicated = False
-            b.acr_variant = "breast_stage1_asymptomatic"
-            b.add(None, "not_indicated", ["breast.surveillance.no_routine_imaging"])
-            for sid in ("bone-scan", "fdg-pet-ct"):
-                rated = kb.table(RATINGS).where(variant="breast_stage1_asymptomatic", study=sid)
-                if rated:
-                    b.note("acr_rating", f"{rated[0]['acr_variant']}: {b.study(sid)[0].label} is usually not appropriate.",
-                           [f"{RATINGS}.{rated[0].id}"])
+            b.not_indicated("breast_stage1_asymptomatic", "breast.surveillance.no_routine_imaging", ("bone-scan", "fdg-pet-ct"))
         elif breast and inp.treatment_intent is None:
             indicated = None
             missing.append("pathway.treatment_intent")
@@ -363,7 +646,7 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
     elif pain and not cancer and flags == [] and inp.cancer_history == "none" and neuro is False:
         scenario = "low_back_pain_without_red_flags"
         indicated = False
-        urgency = b.urgency("none", None)
+        urgency = Urgency(level="none")
         b.acr_variant = "lbp_no_red_flags"
         b.add(None, "not_indicated", ["imaging.acr.lbp_no_red_flags"])
     else:
@@ -380,95 +663,247 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
         if not missing:
             missing.append("pathway.spinal_pain or pathway.known_lesion_purpose")
 
-    # Staging and work-up that apply on top of the spine study.
-    if scenario in ("suspected_mscc", "suspected_spinal_metastasis"):
+    # Work-up and staging follow the spine study.
+    if scenario in ("suspected_mscc", "suspected_spinal_metastasis", "paediatric_neurological"):
         if inp.unknown_primary:
-            b.add("ct-full-body", "additional", urgency=urgency)
-            b.add("ct-guided-biopsy", "additional", urgency=urgency)
-        if breast and inp.cancer_history in ("current", "previous"):
-            b.add("bone-scan", "staging")
-            b.add("ct-cap-with", "staging")
-            if (inp.breast_her2_positive or inp.breast_triple_negative) and neuro:
-                b.add("brain-mri-with", "additional")
-            elif neuro and inp.breast_her2_positive is None and inp.breast_triple_negative is None:
-                missing.append("pathway.breast_her2_positive or pathway.breast_triple_negative")
-        elif cancer:
-            b.add("fdg-pet-ct", "staging")
-            b.add("bone-scan", "staging")
+            _unknown_primary(b, inp, urgency, missing)
+        if known_cancer and histology is not None and not child:
+            _staging(b, histology, inp, neuro, missing)
+        elif known_cancer and histology is None and not child:
+            b.note("staging_histology",
+                   "Staging depends on the primary tumour, which is not stated: the studies differ by histology "
+                   "(for example PSMA PET/CT in prostate cancer, no bone scan in myeloma).", ["myeloma.no_bone_scan"])
+    if histology == "myeloma" and scenario != "known_lesion":
+        b.note_statement("myeloma_no_bone_scan", "myeloma.no_bone_scan")
+
+    _modifiers(b, inp, scenario, pregnant, missing)
 
     for prior in inp.prior_imaging:
-        if prior.modality == "radiograph" and prior.result == "negative" and scenario != "low_back_pain_without_red_flags":
-            b.note("radiograph_not_enough", kb.statement("imaging.radiograph.cannot_exclude").text, ["imaging.radiograph.cannot_exclude"])
-    if inp.contrast_concerns and scenario not in ("low_back_pain_without_red_flags", "asymptomatic_surveillance"):
-        b.note("contrast", kb.statement("contrast.caveat.safety_not_covered").text, ["contrast.caveat.safety_not_covered"])
+        if prior.modality == "radiograph" and prior.result == "negative" and scenario not in (
+                "low_back_pain_without_red_flags", "paediatric_back_pain"):
+            b.note_statement("radiograph_not_enough", "imaging.radiograph.cannot_exclude")
+            break
 
     status = "insufficient_data" if missing else "complete"
-    first = next((r for r in b.recs if r.role == "first_line"), None)
-    if indicated is False:
-        summary = "imaging not indicated"
-    elif first is not None:
-        when = ""
-        if urgency and urgency.windows:
-            when = " (" + " / ".join(f"{w.label}: {', '.join(w.sources)}" for w in urgency.windows) + ")"
-        summary = f"{first.study.label if first.study else ''}; {urgency.level if urgency else ''}{when}"
-    else:
-        summary = "no recommendation"
-    if missing:
-        summary = "insufficient data: missing " + ", ".join(missing) + ("; holds either way: " + summary if first else "")
-
+    summary = _summary(b, scenario, indicated, urgency, missing, kb)
     components = [Component(name="scenario", value=scenario)]
     return PathwayResult(
         status=status,
         summary=summary,
         scenario=scenario,
+        patient_groups=list(dict.fromkeys(groups)),
         imaging_indicated=indicated,
         urgency=urgency,
+        actions=b.actions,
         recommendations=b.recs,
-        understood=_understood(inp, kb),
+        workup=b.workup,
+        understood=_understood(inp, kb, list(dict.fromkeys(groups))),
         components=components,
-        missing=missing,
+        missing=list(dict.fromkeys(missing)),
         notices=b.notices,
         **cite.common(),  # type: ignore[arg-type]
     )
 
 
+def missing_in_words(missing: list[str]) -> list[str]:
+    """The missing inputs in clinical words."""
+    return [FIELD_LABELS.get(m, m.split(".")[-1].replace("_", " ")) for m in missing]
+
+
+def _summary(b: _Builder, scenario: str, indicated: bool | None, urgency: Urgency | None, missing: list[str],
+             kb: KnowledgeBase) -> str:
+    first = next((r for r in b.recs if r.role == "first_line"), None)
+    if indicated is False:
+        text = "imaging not indicated"
+    elif first is not None and first.study is not None:
+        when = ""
+        if urgency is not None:
+            headline = [w for w in urgency.windows if not w.draft]
+            shown = Urgency(level=urgency.level, windows=headline)
+            when = f"; {shown.describe()}" if headline else f"; {urgency.level.replace('_', ' ')}"
+        text = f"{first.study.label}{when}"
+    else:
+        text = "no recommendation"
+    if b.actions and scenario in ("suspected_mscc", "paediatric_neurological"):
+        # The emergency leads even when an input is missing; what is missing follows.
+        text = "Suspected spinal cord compression, emergency. Now: " + " ".join(a.label for a in b.actions[:2]) + \
+            f" Imaging: {text}"
+        if missing:
+            text += ". Insufficient data for the rest: missing " + ", ".join(missing_in_words(list(dict.fromkeys(missing))))
+        return text
+    if missing:
+        text = "insufficient data: missing " + ", ".join(missing_in_words(list(dict.fromkeys(missing)))) + \
+            ("; holds either way: " + text if first or b.actions else "")
+    return text
+
+
+def _mscc_actions(b: _Builder, situation: str, inp: PathwayInput, haematological: bool, histology: str | None) -> None:
+    """The management steps for the situation, in the table's order."""
+    known = inp.cancer_history in ("current", "previous")
+    wanted = {situation, "any"}
+    if situation == "neuro_adult":
+        wanted.add("haematological" if haematological and known else "solid_or_unknown_neuro")
+        if inp.neuro_deficits == [] and histology is None and not known:
+            wanted.add("unproven_no_deficit")
+    skip_steroids = situation == "no_neuro_cancer" and haematological
+    if skip_steroids:
+        wanted.add("haematological_no_neuro")  # NG234: steroids in haematological malignancy with or without neurology
+    for row in sorted(b.kb.table(ACTIONS).rows, key=lambda r: r["order"]):
+        if row["when"] not in wanted:
+            continue
+        if skip_steroids and row["step"] == "steroids" and row["when"] == "no_neuro_cancer":
+            continue
+        b.action(row)
+
+
 def _spine_imaging(b: _Builder, mri_study: str, urgency: Urgency, mri_ok: bool, contrast_ok: bool, inp: PathwayInput) -> None:
-    """First-line spine study and its alternatives, honouring MRI and contrast problems."""
-    if not contrast_ok and mri_study in ("mri-region-wwo", "mri-whole-spine-wwo"):
-        mri_study = "mri-region-wo"
+    """First-line spine study and its alternatives, honouring MRI and contrast problems and implants."""
+    if not contrast_ok:
+        mri_study = UNENHANCED.get(mri_study, mri_study)
     ct_study = "ct-region-with" if contrast_ok else "ct-region-wo"
     if mri_ok:
         b.add(mri_study, "first_line", urgency=urgency)
-        if mri_study != "mri-region-wwo" and contrast_ok:
+        if mri_study not in ("mri-region-wwo", "mri-complete-spine-wwo-child") and contrast_ok:
             b.add("mri-region-wwo", "alternative")
         if contrast_ok:
             b.add("mri-region-wo", "alternative", ["contrast.caveat.not_always_needed"])
         b.add(ct_study, "alternative", ["imaging.ct.when_mri_contraindicated"])
     else:
-        if "metal_artefact" in inp.mri_contraindications and len(inp.mri_contraindications) == 1:
+        if "metal_artefact" in inp.mri_contraindications and len(inp.mri_contraindications) == 1 \
+                and inp.implanted_device != "mr_unsafe":
             b.add("ct-dual-energy", "first_line", urgency=urgency)
             b.add(ct_study, "alternative")
         else:
             b.add(ct_study, "first_line", urgency=urgency)
             if "metal_artefact" in inp.mri_contraindications:
                 b.add("ct-dual-energy", "alternative")
-        b.add("ct-myelography", "alternative")
-    b.note("radiographs", b.kb.statement("imaging.radiograph.cannot_exclude").text, ["imaging.radiograph.cannot_exclude"])
+        b.add("ct-myelography", "alternative", ["implant.ct_myelography_when_mri_impossible"])
+    b.note_statement("radiographs", "imaging.radiograph.cannot_exclude")
 
 
-def _known_lesion(b: _Builder, inp: PathwayInput, mri_ok: bool, contrast_ok: bool) -> None:
+def _staging(b: _Builder, histology: str, inp: PathwayInput, neuro: bool | None, missing: list[str]) -> None:
+    """Histology-specific staging after the spine study; studies the sources advise against are shown as such."""
+    rows = b.kb.table(STAGING).where(histology=histology) or b.kb.table(STAGING).where(histology="other")
+    order = {"staging": 0, "alternative": 1, "avoid": 2}
+    for row in sorted(rows, key=lambda r: order[r["role"]]):
+        role = {"staging": "staging", "alternative": "staging_alternative", "avoid": "avoid"}[row["role"]]
+        b.cite.cite_row(STAGING, row)
+        b.add(row["study"], role, list(row["statements"]))
+    if histology == "breast":
+        if (inp.breast_her2_positive or inp.breast_triple_negative) and neuro:
+            b.add("brain-mri-with", "additional")
+        elif neuro and inp.breast_her2_positive is None and inp.breast_triple_negative is None:
+            missing.append("pathway.breast_her2_positive or pathway.breast_triple_negative")
+
+
+def _unknown_primary(b: _Builder, inp: PathwayInput, urgency: Urgency | None, missing: list[str]) -> None:
+    b.add("ct-full-body", "additional", urgency=urgency)
+    b.workup_item("Before biopsy: history and examination, blood tests, a myeloma screen when the lesions are "
+                  "lytic, and PSA in men", ["unknown_primary.initial_workup"])
+    if inp.primary_bone_tumour_possible:
+        b.workup_item("Refer to a bone sarcoma centre before any biopsy", ["unknown_primary.sarcoma_centre_first"])
+    elif inp.primary_bone_tumour_possible is None:
+        b.workup_item("If a primary bone tumour is possible, refer to a bone sarcoma centre before any biopsy",
+                      ["unknown_primary.sarcoma_centre_first"])
+    if not inp.primary_bone_tumour_possible:
+        b.add("ct-guided-biopsy", "additional", ["unknown_primary.biopsy_yield"], urgency=urgency)
+
+
+def _modifiers(b: _Builder, inp: PathwayInput, scenario: str, pregnant: bool, missing: list[str]) -> None:
+    """Pregnancy, kidney function, implants and contrast concerns, applied to the studies chosen."""
+    imaging = [r for r in b.recs if r.study is not None]
+    if pregnant and imaging:
+        b.note_statement("pregnancy_mri", "pregnancy.mri_preferred")
+        b.note_statement("pregnancy_gadolinium", "pregnancy.gadolinium_only_if_essential")
+        for r in imaging:
+            assert r.study is not None
+            if r.study.ionising:
+                _lead(b, r, ["pregnancy.ionising_trade_off"])
+            elif r.study.modality == "mri" and r.study.contrast in ("with", "without_and_with"):
+                _lead(b, r, ["pregnancy.gadolinium_only_if_essential"])
+        if any(r.role in LATER for r in imaging):
+            b.add("wb-mri-dwi", "staging")
+            # The unenhanced whole-body MRI leads the staging section; ionising studies follow with their trade-off.
+            b.recs.sort(key=lambda r: (r.role in LATER, r.role == "avoid",
+                                       not (r.study is not None and r.study.id == "wb-mri-dwi"), r.rank))
+            for i, r in enumerate(b.recs, 1):
+                r.rank = i
+    uses_gbca = any(r.study and r.study.modality == "mri" and r.study.contrast in ("with", "without_and_with") for r in imaging)
+    uses_iodinated = any(r.study and r.study.modality in ("ct",) and r.study.contrast in ("with", "without_and_with")
+                         for r in imaging)
+    if inp.egfr is not None and (uses_gbca or uses_iodinated):
+        for row in b.kb.table(KIDNEY).rows:
+            relevant = (row["agent"] == "gadolinium" and uses_gbca) or (row["agent"] == "iodinated" and uses_iodinated)
+            if relevant and inp.egfr < row["below_egfr"]:
+                b.note("kidney_" + row["agent"], b.kb.statement(row["statement"]).text,
+                       [f"{KIDNEY}.{row.id}", row["statement"]])
+    elif "reduced_renal_function" in inp.contrast_concerns and inp.egfr is None and imaging:
+        missing.append("pathway.egfr")
+        b.note("kidney_unknown",
+               "Kidney function is flagged but the eGFR is not given: contrast advice depends on it, so unenhanced "
+               "studies are listed until it is known.", ["contrast.kidney.gbca_group2", "contrast.kidney.iodinated_high_risk"])
+    device = inp.implanted_device
+    if device == "mr_conditional" and imaging:
+        b.note_statement("implant_conditional", "implant.mr_conditional")
+    elif device == "non_mr_conditional_cardiac" and imaging:
+        b.note_statement("implant_legacy", "implant.legacy_cardiac_devices")
+    elif device == "mr_unsafe" and imaging:
+        b.note_statement("implant_unsafe", "implant.ct_myelography_when_mri_impossible")
+    elif device == "labelling_unknown" and imaging:
+        missing.append("pathway.implanted_device")
+        b.note("implant_unknown", "The implant's MR labelling is not known: MRI is possible for an MR Conditional "
+               "device within its conditions and not for an MR Unsafe one.", ["implant.mr_conditional"])
+    if inp.contrast_concerns and set(inp.contrast_concerns) - {"reduced_renal_function", "pregnancy"} and scenario not in (
+            "low_back_pain_without_red_flags", "asymptomatic_surveillance"):
+        b.note_statement("contrast", "contrast.caveat.safety_not_covered")
+
+
+def _lead(b: _Builder, r: Recommendation, statements: list[str]) -> None:
+    """Put statements first in a recommendation's rationale (for example a pregnancy trade-off)."""
+    new = [s for s in statements if s not in r.statements]
+    for sid in new:
+        r.refs = sorted(set(r.refs) | set(b.cite.cite_statement(sid)))
+    r.rationale = [b.kb.statement(s).text for s in new] + r.rationale
+    r.statements = new + r.statements
+
+
+def _known_lesion(b: _Builder, inp: PathwayInput, mri_ok: bool, contrast_ok: bool, histology: str | None,
+                  missing: list[str]) -> None:
     purpose = inp.known_lesion_purpose
+    mri = "mri-region-wwo" if contrast_ok else "mri-region-wo"
     if purpose == "characterise":
         if mri_ok:
-            b.add("mri-region-wwo" if contrast_ok else "mri-region-wo", "first_line", ["imaging.mri.t1_stir_characterisation"])
+            b.add(mri, "first_line", ["imaging.mri.t1_stir_characterisation"])
         b.add("ct-region-wo", "first_line" if not mri_ok else "alternative", ["imaging.ct.osseous_integrity"])
     elif purpose == "stage":
-        b.add("fdg-pet-ct", "first_line", ["imaging.pet.capabilities"])
-        b.add("bone-scan", "alternative", ["nm.spect_ct_vs_planar"])
-        b.add("ct-cap-with" if contrast_ok else "ct-region-wo", "additional")
+        if histology is not None:
+            _staging(b, histology, inp, None, missing)
+            first = next((r for r in b.recs if r.role == "staging"), None)
+            if first is not None:
+                first.role = "first_line"
+        else:
+            b.add("fdg-pet-ct", "first_line", ["imaging.pet.capabilities"])
+            b.add("bone-scan", "alternative", ["nm.spect_ct_vs_planar"])
+            b.add("ct-cap-with" if contrast_ok else "ct-region-wo", "additional")
+            b.note("staging_histology",
+                   "Staging depends on the primary tumour, which is not stated: for example PSMA PET/CT in prostate "
+                   "cancer and no bone scan in myeloma.", ["myeloma.no_bone_scan", "staging.prostate.psma"])
     elif purpose == "plan_treatment":
         if mri_ok:
-            b.add("mri-whole-spine-wwo" if contrast_ok else "mri-region-wo", "first_line", ["imaging.mri.compartment_localisation"])
+            b.add("mri-whole-spine-wwo" if contrast_ok else "mri-whole-spine-wo", "first_line",
+                  ["imaging.mri.compartment_localisation"])
         b.add("ct-region-wo", "first_line" if not mri_ok else "additional", ["imaging.ct.osseous_integrity"])
+    elif purpose == "response_assessment" or (purpose == "follow_up" and inp.treatment_given):
+        if mri_ok:
+            b.add(mri, "first_line", ["after_treatment.response_criteria"])
+        else:
+            b.add("ct-region-wo", "first_line", ["after_treatment.response_criteria"])
+        if inp.treatment_given == "sbrt":
+            if inp.months_since_treatment is None:
+                missing.append("pathway.months_since_treatment")
+                b.note_statement("pseudoprogression", "after_treatment.pseudoprogression")
+            elif inp.months_since_treatment <= group_threshold("after_treatment", b.kb):
+                b.note_statement("pseudoprogression", "after_treatment.pseudoprogression")
+            b.note_statement("vcf_after_sbrt", "after_treatment.vcf_after_sbrt")
     elif purpose == "follow_up":
         b.add(None, "not_indicated", ["treatment.no_routine_imaging_after_palliation", "treatment.imaging_after_curative_treatment"])

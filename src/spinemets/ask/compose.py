@@ -574,7 +574,7 @@ _NOTICE_STATEMENTS = {
     ("probability", "sources_differ"): "performance.caveat.lr_depends_on_source",
 }
 _ROLE = {"first_line": "First-line", "alternative": "Alternative", "additional": "Additional", "staging": "Staging",
-         "not_indicated": "Not indicated"}
+         "staging_alternative": "Staging, other position", "avoid": "Avoid", "not_indicated": "Not indicated"}
 
 
 class _Refs:
@@ -609,12 +609,15 @@ def _engine_sentences(kb: KnowledgeBase, name: str, result: Result, cite: Citer)
         scenario = result.scenario.replace("_", " ")
         out.append(refs.sentence(f"Imaging pathway ({scenario}): {result.summary}", _all_refs(result), name,
                                  [f"pathway:{result.scenario}"], draft))
+        for action in result.actions:
+            out.append(refs.sentence(f"Now: {action.label}", action.refs, name, list(action.statements)))
         if result.urgency and result.urgency.windows:
-            windows = "; ".join(f"{w.label} ({', '.join(w.sources)})" for w in result.urgency.windows)
             numbers = sorted({n for w in result.urgency.windows for n in w.refs})
             items = [w.statement for w in result.urgency.windows]
-            out.append(refs.sentence(f"Urgency: {result.urgency.level} - {windows}; the sources differ, each is shown.",
+            out.append(refs.sentence(f"Imaging urgency: {result.urgency.describe()}; the sources differ, each is shown.",
                                      numbers, name, items))
+        for action in result.workup:
+            out.append(refs.sentence(f"Work-up: {action.label}", action.refs, name, list(action.statements)))
         for rec in result.recommendations:
             role = _ROLE.get(rec.role, rec.role)
             if rec.study is None:

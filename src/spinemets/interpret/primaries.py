@@ -3,7 +3,8 @@
 The primaries are the rows of ``tables/primaries_by_lesion_type.yaml`` for the pattern, each with its own
 sources, typical-pattern note and the other patterns the same primary is listed under; a row's
 ``see_also`` statements (source disagreements on myeloma, neuroblastoma and gastrointestinal cancers,
-lung histology, treatment effects) are shown with their sources.  Tracer notes (bone scan versus FDG-PET
+lung histology, treatment effects) are shown with their sources.  Myeloma is listed as lytic only; a
+blastic pattern carries the note that sclerotic myeloma is rare (and one review's contrary listing).  Tracer notes (bone scan versus FDG-PET
 for lytic and blastic deposits) come from ``statements/nuclear_medicine.yaml``; treatment notes from
 ``statements/treatment.yaml`` and the treatment-effect statements of ``statements/primaries.yaml`` and
 ``statements/ct.yaml``; the SINS bone-lesion points of the pattern from ``tables/sins_points.yaml``
@@ -57,8 +58,10 @@ TREATMENT_NOTES: dict[LesionType, tuple[str, ...]] = {
     LesionType.blastic: (INSTABILITY, *TREATMENT_EFFECT),
     LesionType.mixed: (INSTABILITY, *TREATMENT_EFFECT),
 }
+# Myeloma is listed as lytic only; a sclerotic pattern gets the note that sclerotic myeloma is rare.
+MYELOMA_NOTE = "primaries.myeloma_pattern_disagreement"
 DIFFERENTIAL_NOTES: dict[LesionType, tuple[str, ...]] = {
-    LesionType.blastic: ("ddx.bone_island", "ct.enostosis_thresholds_untreated_only"),
+    LesionType.blastic: (MYELOMA_NOTE, "ddx.bone_island", "ct.enostosis_thresholds_untreated_only"),
 }
 DISAGREEMENT_TOPIC = "source-disagreement"
 
@@ -219,7 +222,10 @@ def likely_primaries(data: PrimariesInput | Mapping[str, Any] | None, kb: Knowle
         code = "sources_differ" if DISAGREEMENT_TOPIC in st.topics else "note"
         notices.append(cite.notice(code, st.text, kb_items=[sid]))
     for sid in DIFFERENTIAL_NOTES.get(kind, ()):
-        notices.append(cite.notice("differential", kb.statement(sid).text, kb_items=[sid]))
+        if sid in see_also:
+            continue
+        code = "sources_differ" if DISAGREEMENT_TOPIC in kb.statement(sid).topics else "differential"
+        notices.append(cite.notice(code, kb.statement(sid).text, kb_items=[sid]))
     if kind is LesionType.blastic:
         notices.append(cite.notice(
             "quantitative",

@@ -10,12 +10,25 @@ seldom are, and the result says so.
 Sensitivity and specificity are given, or looked up in
 ``tables/modality_accuracy.yaml`` by modality, unit (patient / lesion) and
 source.  Without a source every published pair is used side by side.
+
+Bone-scan figures come from mixed primaries and fail where the tracer has no
+bone-forming reaction to show.  The rule rows of the same table (``rule-*``)
+say where: for a matching histology (or purely lytic lesions) a covered
+modality is either refused outright (myeloma and other plasma-cell
+disorders: any result, even with given figures, so a negative scan can never
+lower the probability of myeloma) or restricted to the figures published for
+that histology, refused when there are none.  Figures of the histology that
+give no usable pair (a sensitivity range only) are listed beside the
+scenarios.  Without a histology nothing changes, but a covered modality
+carries a notice saying where the figures do not apply.
 """
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import math
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -23,13 +36,19 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from spinemets.errors import InsufficientDataError, InvalidInputError
 from spinemets.knowledge.loader import KnowledgeBase, load_kb
 from spinemets.knowledge.models import TableRow
-from spinemets.results import Citer, Component, Result
+from spinemets.results import Citer, Component, Notice, Result
 from spinemets.validation import parse
 
 TABLE = "modality_accuracy"
 INDEPENDENCE = "performance.bayes.conditional_independence"
 SOURCES_DIFFER = "performance.caveat.lr_depends_on_source"
+HISTOLOGY_LIMITS = "performance.bone_scan.histology_limits"
+DISAGREEMENT_TOPIC = "source-disagreement"
 MAX_SCENARIOS = 16
+# Spelling tolerance for histology names (text matching, not a clinical threshold): 'melanoma' vs 'myeloma' is
+# 0.80 and must not count as a typo; 'myelom' (0.92), 'kidny' (0.91) and 'thyroyd' (0.86) must.
+TYPO_CUTOFF = 0.85
+MIN_TYPO_LENGTH = 4
 
 
 class TestInput(BaseModel):
@@ -59,6 +78,14 @@ class ProbabilityInput(BaseModel):
 
     pre_test: float = Field(ge=0, le=1, description="pre-test probability, 0-1")
     tests: list[TestInput] = Field(min_length=1, max_length=8)
+    histology: str | None = Field(
+        default=None, min_length=1, max_length=200,
+        description="primary tumour histology or site, e.g. 'multiple myeloma', 'renal cell carcinoma', 'thyroid'; "
+        "decides whether bone-scan figures apply",
+    )
+    purely_lytic: bool | None = Field(
+        default=None, description="whether the lesions in question are purely lytic (osteolytic, no sclerosis)"
+    )
 
 
 class Step(BaseModel):
@@ -85,12 +112,26 @@ class Scenario(BaseModel):
     post_test: float
 
 
+class OtherFigure(BaseModel):
+    """Published figures for the histology that give no usable pair (e.g. a sensitivity range only)."""
+
+    modality: str
+    unit: str
+    source: str
+    population: str | None = None
+    sensitivity_range: list[float] | None = None
+    note: str | None = None
+    refs: list[int] = Field(default_factory=list)
+
+
 class ProbabilityResult(Result):
     instrument: str = "probability"
     pre_test: float
     scenarios: list[Scenario]
     post_test_min: float
     post_test_max: float
+    histology: str | None = Field(default=None, description="histology group of the rule that applied, if any")
+    other_figures: list[OtherFigure] = Field(default_factory=list)
 
     def extra_lines(self) -> list[str]:
         lines = []
@@ -106,6 +147,15 @@ class ProbabilityResult(Result):
                     f"(Se {st.sensitivity:.3g}, Sp {st.specificity:.3g}, LR{'+' if st.result == 'positive' else '-'} {lr_text})"
                     f": {st.pre_test:.1%} -> {st.post_test:.1%}{refs}"
                 )
+        for f in self.other_figures:
+            refs = f" [{','.join(map(str, f.refs))}]" if f.refs else ""
+            span = ""
+            if f.sensitivity_range:
+                span = f"Se {f.sensitivity_range[0]:.0%}-{f.sensitivity_range[1]:.0%}, no specificity; "
+            lines.append(
+                f"  also published, no usable pair: {f.modality.replace('_', ' ')} ({f.source}) - population: "
+                f"{f.population or 'not stated'}: {span}{f.note or ''}{refs}"
+            )
         return lines
 
 
@@ -131,12 +181,127 @@ def update(pre: float, sensitivity: float, specificity: float, positive: bool, f
     return min(1.0, max(0.0, num / den))
 
 
-def _candidates(t: TestInput, i: int, kb: KnowledgeBase) -> list[tuple[float, float, TableRow | None]]:
+Candidate = tuple[float, float, TableRow | None]
+
+
+def _key(text: str) -> str:
+    """Lower-case words: 'Plasma-cell disorder' -> 'plasma cell disorder'."""
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", text.lower()).split())
+
+
+def _rules(kb: KnowledgeBase, kind: str) -> list[TableRow]:
+    """The rule rows of one kind ('histology' or 'purely_lytic'), in table order."""
+    return [r for r in kb.table(TABLE).rows if r.get("rule") == kind]
+
+
+def _spellings(rule: TableRow) -> list[str]:
+    return [_key(str(s)) for s in (rule["histology"], rule["label"], *(rule.get("aliases") or []))]
+
+
+def histology_rule(histology: str | None, kb: KnowledgeBase | None = None) -> TableRow | None:
+    """The rule row whose histology the text names (any spelling, as whole words), or None.
+
+    Text naming two ruled histologies at once, or a near miss of a spelling (a likely typo), is an error:
+    guessing either way could apply bone-scan figures where they fail.
+    """
+    if histology is None:
+        return None
+    kb = kb or load_kb()
+    key = _key(histology)
+    rules = _rules(kb, "histology")
+    found = [r for r in rules if any(f" {s} " in f" {key} " for s in _spellings(r))]
+    if len(found) > 1:
+        raise InvalidInputError(
+            "probability.histology",
+            f"{histology!r} names more than one primary ({' and '.join(str(r['label']) for r in found)}); "
+            "give the primary the lesions come from",
+        )
+    if found:
+        return found[0]
+    # A near miss of a one-word name (myelom, plasmocytoma, kidny) is a typo, not another primary.
+    names = {s for r in rules for s in _spellings(r) if " " not in s and len(s) >= MIN_TYPO_LENGTH}
+    for word in key.split():
+        if len(word) >= MIN_TYPO_LENGTH and word not in names:
+            close = difflib.get_close_matches(word, sorted(names), n=1, cutoff=TYPO_CUTOFF)
+            if close:
+                raise InvalidInputError(
+                    "probability.histology", f"{histology!r} is not a recognised spelling; did you mean {close[0]!r}?"
+                )
+    return None
+
+
+def _covering(t: TestInput, group: TableRow | None, purely_lytic: bool | None, kb: KnowledgeBase) -> TableRow | None:
+    """The rule that governs this test's modality: the histology's rule first, then the purely-lytic rule."""
+    if t.modality is None:
+        return None
+    if group is not None and t.modality in group["modalities"]:
+        return group
+    if purely_lytic:
+        return next((r for r in _rules(kb, "purely_lytic") if t.modality in r["modalities"]), None)
+    return None
+
+
+def _who(rule: TableRow, histology: str | None) -> str:
+    label = str(rule["label"])
+    return f"{label} (histology given: {histology!r})" if rule.get("rule") == "histology" else label
+
+
+def _refusal(t: TestInput, i: int, rule: TableRow, histology: str | None, kb: KnowledgeBase,
+             histology_key: str | None) -> InvalidInputError:
+    """The error for a test the rule does not allow, with the rule's reason in clinical words."""
+    modality = str(t.modality).replace("_", " ")
+    reason = kb.statement(str(rule["reason"])).text
+    if rule["action"] == "refuse":
+        message = f"a {modality} result cannot be used to estimate the probability for {_who(rule, histology)}: {reason}"
+    else:
+        label = str(rule["label"])
+        message = (
+            f"the knowledge base holds no {t.unit}-level {modality} figures for {_who(rule, histology)}, and "
+            f"figures from mixed primaries do not apply: {reason}"
+        )
+        units = sorted({str(r["unit"]) for r in _specific_rows(kb, t.modality, None, histology_key) if _paired(r)})
+        if units:
+            message += f" Figures for {label} exist per {' and per '.join(units)}: set the unit accordingly."
+        elif rule.get("rule") == "purely_lytic":
+            with_figures = [str(r["label"]) for r in _rules(kb, "histology")
+                            if any(_paired(x) for x in _specific_rows(kb, t.modality, None, str(r["histology"])))]
+            if with_figures:
+                message += f" Histology-specific figures exist for {', '.join(with_figures)}: give the histology."
+    return InvalidInputError(f"probability.tests[{i}].modality", message)
+
+
+def _paired(row: TableRow) -> bool:
+    return row.get("sensitivity") is not None and row.get("specificity") is not None
+
+
+def _specific_rows(kb: KnowledgeBase, modality: str | None, unit: str | None, histology_key: str | None) -> list[TableRow]:
+    """Figure rows of one histology (all units when unit is None); none without a histology."""
+    if histology_key is None:
+        return []
+    return [r for r in kb.table(TABLE).rows
+            if r.get("histology") == histology_key and r.get("rule") is None and r.get("modality") == modality
+            and (unit is None or r.get("unit") == unit)]
+
+
+def _candidates(t: TestInput, i: int, kb: KnowledgeBase, rule: TableRow | None = None,
+                histology: str | None = None, histology_key: str | None = None) -> tuple[list[Candidate], list[TableRow]]:
+    """(sensitivity, specificity, row) options for one test, and the histology's rows without a usable pair."""
+    if rule is not None and rule["action"] == "refuse":
+        raise _refusal(t, i, rule, histology, kb, histology_key)
     if t.sensitivity is not None and t.specificity is not None:
-        return [(t.sensitivity, t.specificity, None)]
+        return [(t.sensitivity, t.specificity, None)], []
     table = kb.table(TABLE)
-    rows = table.where(modality=t.modality, unit=t.unit)
-    rows = [r for r in rows if r.get("sensitivity") is not None and r.get("specificity") is not None]
+    unpaired: list[TableRow] = []
+    if rule is None:
+        rows = [r for r in table.where(modality=t.modality, unit=t.unit) if r.get("histology") is None and _paired(r)]
+        scope = ""
+    else:
+        specific = _specific_rows(kb, t.modality, t.unit, histology_key)
+        rows = [r for r in specific if _paired(r)]
+        unpaired = [r for r in specific if not _paired(r)]
+        scope = f" in {rule['label']}" if rule.get("rule") == "histology" else f" for {rule['label']}"
+        if not rows:
+            raise _refusal(t, i, rule, histology, kb, histology_key)
     if not rows:
         modalities = sorted({str(r["modality"]) for r in table.rows if r.get("sensitivity") is not None})
         raise InvalidInputError(
@@ -147,16 +312,67 @@ def _candidates(t: TestInput, i: int, kb: KnowledgeBase) -> list[tuple[float, fl
         chosen = [r for r in rows if t.source in r.sources]
         if not chosen:
             options = sorted({s for r in rows for s in r.sources})
-            raise InvalidInputError(
-                f"probability.tests[{i}].source",
-                f"{t.source!r} gives no {t.unit}-level figures for {t.modality}; sources that do: {', '.join(options)}",
+            message = (
+                f"{t.source!r} gives no {t.unit}-level figures for {t.modality}{scope}; sources that do: {', '.join(options)}"
             )
-        rows = chosen
+            only = sorted({str(r["histology"]) for r in table.where(modality=t.modality, unit=t.unit)
+                           if t.source in r.sources and r.get("histology") is not None})
+            if only and rule is None:
+                labels = [str(r["label"]) for r in _rules(kb, "histology") if r["histology"] in only]
+                message += f" ({t.source} reports figures for {', '.join(labels)} only: give the histology)"
+            raise InvalidInputError(f"probability.tests[{i}].source", message)
+        rows, unpaired = chosen, []
     # The same pair quoted by several sources (a seed repeating a meta-analysis) is one option.
     seen: dict[tuple[float, float], TableRow] = {}
     for r in rows:
         seen.setdefault((float(r["sensitivity"]), float(r["specificity"])), r)
-    return [(se, sp, r) for (se, sp), r in seen.items()]
+    return [(se, sp, r) for (se, sp), r in seen.items()], unpaired
+
+
+def _covered_modalities(kb: KnowledgeBase) -> set[str]:
+    return {str(m) for r in _rules(kb, "histology") for m in r["modalities"]}
+
+
+def _histology_notices(inp: ProbabilityInput, group: TableRow | None, applied: list[TableRow],
+                       kb: KnowledgeBase, cite: Citer) -> list[Notice]:
+    """The reason of each rule applied; without a (recognised) histology, where bone-scan figures fail."""
+    notices = []
+    for rule in applied:
+        sid = str(rule["reason"])
+        code = "sources_differ" if DISAGREEMENT_TOPIC in kb.statement(sid).topics else "histology_figures"
+        notices.append(cite.notice(code, kb.statement(sid).text, kb_items=[sid]))
+    if any(t.modality in _covered_modalities(kb) for t in inp.tests) and group is None:
+        text = kb.statement(HISTOLOGY_LIMITS).text
+        if inp.histology is not None:
+            labels = ", ".join(str(r["label"]) for r in _rules(kb, "histology"))
+            text = f"The histology given ({inp.histology!r}) is not one for which bone-scan figures are restricted ({labels}). " + text
+        notices.append(cite.notice("bone_scan_histology", text, kb_items=[HISTOLOGY_LIMITS]))
+    return notices
+
+
+def _histology_components(inp: ProbabilityInput, group: TableRow | None, applied: list[TableRow],
+                          cite: Citer) -> list[Component]:
+    out = []
+    if inp.histology is not None:
+        rule = group if group is not None and group.id in {r.id for r in applied} else None
+        out.append(cite.component(
+            "histology", TABLE, rule, value=inp.histology, label=str(group["label"]) if group is not None else None,
+            note=rule.note if rule is not None else None,
+        ))
+    if inp.purely_lytic is not None:
+        lytic = next((r for r in applied if r.get("rule") == "purely_lytic"), None)
+        out.append(cite.component("purely_lytic", TABLE, lytic, value="yes" if inp.purely_lytic else "no",
+                                  note=lytic.note if lytic is not None else None))
+    return out
+
+
+def _other_figure(row: TableRow, cite: Citer) -> OtherFigure:
+    rng = row.get("sensitivity_range")
+    return OtherFigure(
+        modality=str(row["modality"]), unit=str(row["unit"]), source=", ".join(row.sources),
+        population=row.get("population"), sensitivity_range=[float(x) for x in rng] if rng else None,
+        note=row.note, refs=cite.cite_row(TABLE, row),
+    )
 
 
 def post_test_probability(data: ProbabilityInput | dict[str, Any], kb: KnowledgeBase | None = None) -> ProbabilityResult:
@@ -164,7 +380,17 @@ def post_test_probability(data: ProbabilityInput | dict[str, Any], kb: Knowledge
     kb = kb or load_kb()
     inp = parse(ProbabilityInput, data, "probability")
     cite = Citer(kb)
-    options = [_candidates(t, i, kb) for i, t in enumerate(inp.tests)]
+    group = histology_rule(inp.histology, kb)
+    key = str(group["histology"]) if group is not None else None
+    rules = [_covering(t, group, inp.purely_lytic, kb) for t in inp.tests]
+    options, unpaired = [], []
+    for i, (t, rule) in enumerate(zip(inp.tests, rules)):
+        cands, others = _candidates(t, i, kb, rule, inp.histology, key)
+        options.append(cands)
+        unpaired.extend(r for r in others if r not in unpaired)
+    applied = list({r.id: r for r in rules if r is not None}.values())
+    looked_up = dict.fromkeys(str(r["label"]) for r, t in zip(rules, inp.tests)
+                              if r is not None and r.get("rule") == "histology" and t.sensitivity is None)
     n = math.prod(len(o) for o in options)
     if n > MAX_SCENARIOS:
         raise InsufficientDataError(
@@ -180,8 +406,9 @@ def post_test_probability(data: ProbabilityInput | dict[str, Any], kb: Knowledge
             lr_pos, lr_neg = likelihood_ratios(se, sp)
             refs, source, population = [], None, None
             if row is not None:
-                same = kb.table(TABLE).where(modality=t.modality, unit=t.unit, sensitivity=row.get("sensitivity"),
-                                             specificity=row.get("specificity"))
+                same = [r for r in kb.table(TABLE).where(modality=t.modality, unit=t.unit, sensitivity=row.get("sensitivity"),
+                                                         specificity=row.get("specificity"))
+                        if r.get("histology") == row.get("histology")]
                 for r in same:
                     refs.extend(cite.cite_row(TABLE, r))
                 source = ", ".join(dict.fromkeys(s for r in same for s in r.sources))
@@ -205,15 +432,18 @@ def post_test_probability(data: ProbabilityInput | dict[str, Any], kb: Knowledge
     summary = (
         f"post-test probability {lo:.1%}" if math.isclose(lo, hi, abs_tol=5e-4)
         else f"post-test probability {lo:.1%} to {hi:.1%} depending on the published figures"
-    ) + f" (pre-test {inp.pre_test:.1%})"
+    ) + f" (pre-test {inp.pre_test:.1%}" + "".join(f"; figures specific to {label}" for label in looked_up) + ")"
     components = [
         Component(name="pre_test", value=f"{inp.pre_test:.3g}", note="pre-test probability as given"),
+        *_histology_components(inp, group, applied, cite),
     ]
     notices = []
     if len(inp.tests) > 1:
         notices.append(cite.notice("independence", kb.statement(INDEPENDENCE).text, kb_items=[INDEPENDENCE]))
     if len(scenarios) > 1 and any(t.source is None and t.sensitivity is None for t in inp.tests):
         notices.append(cite.notice("sources_differ", kb.statement(SOURCES_DIFFER).text, kb_items=[SOURCES_DIFFER]))
+    notices.extend(_histology_notices(inp, group, applied, kb, cite))
+    other_figures = [_other_figure(r, cite) for r in unpaired]
     return ProbabilityResult(
         status="complete",
         summary=summary,
@@ -223,5 +453,7 @@ def post_test_probability(data: ProbabilityInput | dict[str, Any], kb: Knowledge
         scenarios=scenarios,
         post_test_min=lo,
         post_test_max=hi,
+        histology=key,
+        other_figures=other_figures,
         **cite.common(),  # type: ignore[arg-type]
     )

@@ -17,7 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from spinemets.errors import KnowledgeBaseError, UnknownItemError, UnknownSourceError
-from spinemets.knowledge.models import Manifest, Source, Statement, Table, TableRow
+from spinemets.knowledge.models import NON_PRIMARY_KINDS, Manifest, ReviewStatus, Source, Statement, Table, TableRow
 
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -194,6 +194,12 @@ def _load(path: Path) -> tuple[KnowledgeBase | None, list[str]]:
             for sid in row.sources:
                 if sid not in sources:
                     problems.append(f"table {tab.id} row {row.id}: unknown source id {sid!r}")
+    # A fact whose only sources are web summaries or commercial AI answer pages stays a draft.
+    for item, what in _non_primary_only(statements, tables, sources):
+        problems.append(
+            f"{what} {item}: every source is a web summary or AI answer page; it must be review_status 'draft' "
+            "until a primary source (guideline, study, label, review) is added"
+        )
     # Topics a statement is tagged with must be lower-case words, so search and ask can rely on them.
     for st in statements.values():
         for t in st.topics:
@@ -203,6 +209,25 @@ def _load(path: Path) -> tuple[KnowledgeBase | None, list[str]]:
     if problems or manifest is None:
         return None, problems
     return KnowledgeBase(manifest, sources, statements, tables, path), []
+
+
+def _non_primary_only(
+    statements: dict[str, Statement], tables: dict[str, Table], sources: dict[str, Source]
+) -> list[tuple[str, str]]:
+    """Reviewed or approved items whose every source is a non-primary page."""
+
+    def weak(ids: list[str]) -> bool:
+        return all(s in sources and sources[s].kind in NON_PRIMARY_KINDS for s in ids)
+
+    out = [(st.id, "statement") for st in statements.values() if not st.is_draft and weak(st.sources)]
+    for tab in tables.values():
+        if tab.content != "clinical":
+            continue
+        for row in tab.rows:
+            status = row.review_status or tab.review_status
+            if status is not ReviewStatus.draft and not row.is_draft and weak(row.sources):
+                out.append((f"{tab.id}.{row.id}", "table row"))
+    return out
 
 
 def check_kb(path: Path | str | None = None) -> list[str]:

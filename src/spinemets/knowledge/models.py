@@ -42,6 +42,11 @@ class SourceKind(StrEnum):
     drug_label = "drug_label"
     textbook = "textbook"
     web_summary = "web_summary"
+    ai_answer_page = "ai_answer_page"  # a commercial AI product's answer page: never the only source of a reviewed fact
+
+
+#: Source kinds that can back a fact only together with a primary source (guideline, study, label, review).
+NON_PRIMARY_KINDS = frozenset({SourceKind.web_summary, SourceKind.ai_answer_page})
 
 
 class EvidenceKind(StrEnum):
@@ -172,6 +177,11 @@ class Table(_Strict):
     """A table of points, grades, figures or cut-offs."""
 
     id: str = Field(pattern=ID_PATTERN)
+    content: str = Field(
+        default="clinical",
+        pattern=r"^(clinical|language)$",
+        description="clinical facts, or language data (synonyms, phrasings) that carries no clinical claim",
+    )
     title: str
     description: str
     columns: dict[str, str] = Field(default_factory=dict, description="column name -> meaning")

@@ -1,24 +1,30 @@
 """Epidural spinal cord compression (ESCC) scale, Bilsky et al. 2010.
 
 The grade comes from a stated grade or from five findings read on axial T2 at
-the level of worst compression.  The findings form a chain (cord compressed
-implies cord abutted implies thecal sac deformed implies epidural disease);
-a finding that contradicts the chain is an error naming the fields.  Where the
-chain stops at an unknown finding the result is ``insufficient_data`` naming
-it, with the grades still possible.
+the level of worst compression.  Each grade row of ``tables/escc_grades.yaml``
+lists the value every finding has in that grade; the grades still possible are
+the rows that agree with every finding given.  The findings form a chain (cord
+compressed implies cord abutted implies thecal sac deformed implies epidural
+disease, and no CSF visible around the cord implies a compressed cord), so
+findings that no grade agrees with are an error naming the two fields that
+clash, and a stated grade must agree with every finding given.  When more than
+one grade remains the result is ``insufficient_data`` naming the first unknown
+finding that would separate them; when the remaining grades share a severity
+(all high grade, or all low grade) the result says so and what it implies.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from spinemets.errors import ContradictoryInputError, InvalidInputError
+from spinemets.errors import ContradictoryInputError
 from spinemets.knowledge.loader import KnowledgeBase, load_kb
 from spinemets.knowledge.models import TableRow
-from spinemets.results import Citer, Component, Result
+from spinemets.results import Citer, Component, Notice, Result
 from spinemets.validation import parse
 
 TABLE = "escc_grades"
@@ -26,6 +32,9 @@ GRADES = ("0", "1a", "1b", "1c", "2", "3")
 # The defining chain, in order: each finding is only reachable when the one before it is present.
 CHAIN = ("epidural_disease", "thecal_sac_deformed", "cord_abutted", "cord_compressed")
 FINDINGS = (*CHAIN, "csf_visible")
+# Order in which pairs of findings are checked against each other: the CSF finding implies the whole chain,
+# so it is named first; chain findings are named earlier one first.
+PAIR_ORDER = ("csf_visible", *CHAIN)
 LABELS = {
     "epidural_disease": "epidural disease",
     "thecal_sac_deformed": "thecal sac deformed",
@@ -34,6 +43,9 @@ LABELS = {
     "csf_visible": "CSF visible around the cord",
 }
 _GRADE = re.compile(r"^\s*(?:grade\s*)?([0-3])\s*([abc])?\s*$", re.IGNORECASE)
+
+Definitions = dict[str, dict[str, bool]]
+"""grade -> the value each finding has in that grade."""
 
 
 def parse_grade(value: Any) -> str:
@@ -73,75 +85,89 @@ class EsccInput(BaseModel):
     cord_compressed: bool | None = None
     csf_visible: bool | None = Field(default=None, description="CSF visible around the cord at the worst level")
 
+
 class EsccResult(Result):
     instrument: str = "escc"
     grade: str | None = None
     possible_grades: list[str] = Field(default_factory=list)
-    severity: str | None = Field(default=None, description="low or high grade")
+    severity: str | None = Field(
+        default=None, description="low or high grade; also set without a grade when every possible grade shares it"
+    )
     high_grade: bool | None = None
     definition: str | None = None
     implication: str | None = None
     derived_from: str | None = Field(default=None, description="'grade' or 'findings'")
 
 
-def _check_chain(f: dict[str, bool | None]) -> dict[str, bool | None]:
-    """Reject contradictions; fill what the chain implies (a present finding implies those before it)."""
-    f = dict(f)
-    for i, later in enumerate(CHAIN):
-        if f[later]:
-            for earlier in CHAIN[:i]:
-                if f[earlier] is False:
-                    raise ContradictoryInputError(
-                        [f"escc.{earlier}", f"escc.{later}"],
-                        f"{LABELS[later]} is present but {LABELS[earlier]} is absent",
-                    )
-    if f["csf_visible"] is False and f["cord_compressed"] is False:
-        raise ContradictoryInputError(
-            ["escc.csf_visible", "escc.cord_compressed"],
-            "no CSF visible around the cord requires a compressed cord",
-        )
-    if f["csf_visible"] is False and f["epidural_disease"] is False:
-        raise ContradictoryInputError(
-            ["escc.csf_visible", "escc.epidural_disease"],
-            "CSF effaced around the cord is not bone-only disease",
-        )
-    # A present finding implies each finding before it in the chain.
-    for i, name in enumerate(CHAIN):
-        if f[name]:
-            for earlier in CHAIN[:i]:
-                f[earlier] = True
-    if f["csf_visible"] is False:
-        for name in CHAIN:
-            f[name] = True
-    return f
-
-
-def _grade_from_findings(f: dict[str, bool | None]) -> tuple[str | None, list[str], str | None]:
-    """(grade, possible grades, first missing finding)."""
-    if f["epidural_disease"] is None:
-        return None, list(GRADES), "epidural_disease"
-    if f["epidural_disease"] is False:
-        return "0", ["0"], None
-    if f["thecal_sac_deformed"] is None:
-        return None, ["1a", "1b", "1c", "2", "3"], "thecal_sac_deformed"
-    if not f["thecal_sac_deformed"]:
-        return "1a", ["1a"], None
-    if f["cord_abutted"] is None:
-        return None, ["1b", "1c", "2", "3"], "cord_abutted"
-    if not f["cord_abutted"]:
-        return "1b", ["1b"], None
-    if f["cord_compressed"] is None:
-        return None, ["1c", "2", "3"], "cord_compressed"
-    if not f["cord_compressed"]:
-        return "1c", ["1c"], None
-    if f["csf_visible"] is None:
-        return None, ["2", "3"], "csf_visible"
-    return ("2" if f["csf_visible"] else "3"), ["2" if f["csf_visible"] else "3"], None
-
-
 def grade_row(grade: str, kb: KnowledgeBase | None = None) -> TableRow:
     kb = kb or load_kb()
     return next(r for r in kb.table(TABLE).rows if r["grade"] == grade)
+
+
+@functools.lru_cache(maxsize=8)
+def definitions(kb: KnowledgeBase) -> Definitions:
+    """Each grade's finding pattern, from the ``findings`` column of the grade table."""
+    return {g: {name: bool(grade_row(g, kb)["findings"][name]) for name in FINDINGS} for g in GRADES}
+
+
+def agreeing_grades(defs: Definitions, known: dict[str, bool]) -> list[str]:
+    """The grades whose definition agrees with every known finding, in scale order."""
+    return [g for g in GRADES if all(defs[g][name] == value for name, value in known.items())]
+
+
+def _either(items: list[str], word: str = "or") -> str:
+    """'2 or 3', '0, 1a, 1b or 1c' (or joined with *word*)."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {word} {items[-1]}"
+
+
+def _present(value: bool) -> str:
+    return "present" if value else "absent"
+
+
+def _clash_text(a: str, a_value: bool, b: str, b_value: bool) -> str:
+    """Why two findings cannot both hold, in clinical words."""
+    if a == "csf_visible" and not a_value and not b_value:
+        text = "no CSF visible around the cord requires a compressed cord"
+        return text if b == "cord_compressed" else f"{text}, which implies {LABELS[b]}, but it was given as absent"
+    if a in CHAIN and b in CHAIN and not a_value and b_value:
+        return f"{LABELS[b]} is present but {LABELS[a]} is absent"
+    return (  # pragma: no cover - with the Bilsky definitions every clash is one of the two above
+        f"{LABELS[a]} {_present(a_value)} and {LABELS[b]} {_present(b_value)} fit no ESCC grade"
+    )
+
+
+def _consistent_grades(defs: Definitions, known: dict[str, bool]) -> list[str]:
+    """The grades the known findings allow; findings that no grade agrees with are an error naming two of them."""
+    allowed = agreeing_grades(defs, known)
+    if allowed:
+        return allowed
+    for i, a in enumerate(PAIR_ORDER):
+        for b in PAIR_ORDER[i + 1 :]:
+            if a in known and b in known and not agreeing_grades(defs, {a: known[a], b: known[b]}):
+                raise ContradictoryInputError([f"escc.{a}", f"escc.{b}"], _clash_text(a, known[a], b, known[b]))
+    raise ContradictoryInputError(  # pragma: no cover - the grades are intervals of one scale: two findings clash
+        [f"escc.{k}" for k in known], "these findings fit no ESCC grade"
+    )
+
+
+def _check_stated_grade(defs: Definitions, grade: str, known: dict[str, bool], allowed: list[str]) -> None:
+    """A stated grade must agree with every finding given; the error names the grade and each finding it contradicts."""
+    wrong = [name for name, value in known.items() if defs[grade][name] != value]
+    if wrong:
+        needs = _either([f"{LABELS[name]} is {_present(defs[grade][name])}" for name in wrong], "and")
+        raise ContradictoryInputError(
+            ["escc.grade", *(f"escc.{name}" for name in wrong)],
+            f"grade {grade} does not fit the findings, which allow {_either(allowed)}; in grade {grade}, {needs}",
+        )
+
+
+def _shared(defs: Definitions, grades: list[str]) -> dict[str, bool | None]:
+    """The value every grade in *grades* gives each finding, or None where they differ."""
+    out: dict[str, bool | None] = {}
+    for name in FINDINGS:
+        values = {defs[g][name] for g in grades}
+        out[name] = values.pop() if len(values) == 1 else None
+    return out
 
 
 def escc(data: EsccInput | dict[str, Any], kb: KnowledgeBase | None = None) -> EsccResult:
@@ -150,57 +176,42 @@ def escc(data: EsccInput | dict[str, Any], kb: KnowledgeBase | None = None) -> E
     inp = parse(EsccInput, data, "escc")
     cite = Citer(kb)
     given = {name: getattr(inp, name) for name in FINDINGS}
-    any_finding = any(v is not None for v in given.values())
+    known = {name: value for name, value in given.items() if value is not None}
 
-    if inp.grade is None and not any_finding:
+    if inp.grade is None and not known:
         return EsccResult(
             status="insufficient_data",
-            summary="insufficient data: give escc.grade or the findings (escc.epidural_disease, ...)",
+            summary="insufficient data: give the ESCC grade or the findings ("
+            + ", ".join(LABELS[name] for name in FINDINGS)
+            + ")",
             missing=["escc.grade or escc.epidural_disease"],
             possible_grades=list(GRADES),
             **cite.common(),  # type: ignore[arg-type]
         )
 
-    findings = _check_chain(given)
-    from_findings, possible, first_missing = _grade_from_findings(findings)
-
+    defs = definitions(kb)
+    allowed = _consistent_grades(defs, known)
     if inp.grade is not None:
-        if any_finding and inp.grade not in possible:
-            named = [f"escc.{k}" for k, v in given.items() if v is not None]
-            raise ContradictoryInputError(
-                ["escc.grade", *named],
-                f"grade {inp.grade} does not fit the findings, which allow {', '.join(possible)}",
-            )
-        grade, derived = inp.grade, "grade"
-    elif from_findings is not None:
-        grade, derived = from_findings, "findings"
-    else:
-        components = [_finding_component(name, findings[name], given[name]) for name in FINDINGS]
-        return EsccResult(
-            status="insufficient_data",
-            summary=f"insufficient data: {LABELS[first_missing or '']} unknown; grade could be {', '.join(possible)}",
-            components=components,
-            missing=[f"escc.{first_missing}"],
-            possible_grades=possible,
-            **cite.common(),  # type: ignore[arg-type]
-        )
+        _check_stated_grade(defs, inp.grade, known, allowed)
+        return _complete(kb, cite, inp.grade, "grade", _components(defs, given, allowed, inp.grade))
+    if len(allowed) == 1:
+        return _complete(kb, cite, allowed[0], "findings", _components(defs, given, allowed, None))
+    return _undecided(kb, cite, defs, given, allowed)
 
+
+def _complete(kb: KnowledgeBase, cite: Citer, grade: str, derived: str, components: list[Component]) -> EsccResult:
     row = grade_row(grade, kb)
+    item = f"{TABLE}.{row.id}"
     refs = cite.cite_row(TABLE, row)
-    components = [_finding_component(name, findings[name], given[name]) for name in FINDINGS] if any_finding else []
     for c in components:
         if c.value is not None:
             c.refs = refs
-            c.kb_items = [f"{TABLE}.{row.id}"]
+            c.kb_items = [item]
     severity = row["severity"]
-    notices = [cite.notice("implication", row["implication"], kb_items=[f"{TABLE}.{row.id}"])]
-    for view in row.get("severity_views") or []:
-        notices.append(
-            cite.notice("sources_differ", f"Sources differ on grade {grade}: {view['statement']}", sources=view["sources"])
-        )
+    notices = [cite.notice("implication", row["implication"], kb_items=[item]), *_severity_views(cite, [row])]
     return EsccResult(
         status="complete",
-        summary=f"grade {grade} ({'high' if severity == 'high' else 'low'}-grade): {row['definition']}",
+        summary=f"grade {grade} ({severity}-grade): {row['definition']}",
         components=components,
         notices=notices,
         grade=grade,
@@ -214,8 +225,76 @@ def escc(data: EsccInput | dict[str, Any], kb: KnowledgeBase | None = None) -> E
     )
 
 
-def _finding_component(name: str, value: bool | None, given: bool | None) -> Component:
-    if value is None:
-        return Component(name=name, value=None, label=LABELS[name], note="unknown")
-    note = None if given is not None else "implied by the findings after it in the chain"
-    return Component(name=name, value="yes" if value else "no", label=LABELS[name], note=note)
+def _undecided(
+    kb: KnowledgeBase, cite: Citer, defs: Definitions, given: dict[str, bool | None], allowed: list[str]
+) -> EsccResult:
+    """More than one grade fits: name the finding that would separate them; say what holds for all of them."""
+    shared = _shared(defs, allowed)
+    first_missing = next(name for name in FINDINGS if shared[name] is None)
+    summary = f"insufficient data: {LABELS[first_missing]} unknown; grade could be {_either(allowed)}"
+    rows = [grade_row(g, kb) for g in allowed]
+    severities = {row["severity"] for row in rows}
+    severity = severities.pop() if len(severities) == 1 else None
+    implication = None
+    notices: list[Notice] = []
+    if severity is not None:
+        implication = _implication_of(rows)
+        summary += f"; {severity} grade either way: {implication}"
+        items = [f"{TABLE}.{row.id}" for row in rows]
+        notices = [cite.notice("implication", implication, kb_items=items), *_severity_views(cite, rows)]
+    return EsccResult(
+        status="insufficient_data",
+        summary=summary,
+        components=_components(defs, given, allowed, None),
+        notices=notices,
+        missing=[f"escc.{first_missing}"],
+        possible_grades=allowed,
+        severity=severity,
+        high_grade=None if severity is None else severity == "high",
+        implication=implication,
+        **cite.common(),  # type: ignore[arg-type]
+    )
+
+
+def _implication_of(rows: list[TableRow]) -> str:
+    """The rows' implication; when they differ, each one prefixed with the grades it belongs to."""
+    groups: dict[str, list[str]] = {}
+    for row in rows:
+        groups.setdefault(row["implication"], []).append(str(row["grade"]))
+    if len(groups) == 1:
+        return next(iter(groups))
+    return " ".join(
+        f"{'Grades' if len(grades) > 1 else 'Grade'} {', '.join(grades)}: {text}" for text, grades in groups.items()
+    )
+
+
+def _severity_views(cite: Citer, rows: list[TableRow]) -> list[Notice]:
+    """One notice per differing source view on a grade's severity (grade 1c)."""
+    return [
+        cite.notice(
+            "sources_differ", f"Sources differ on grade {row['grade']}: {view['statement']}", sources=view["sources"]
+        )
+        for row in rows
+        for view in row.get("severity_views") or []
+    ]
+
+
+def _components(
+    defs: Definitions, given: dict[str, bool | None], allowed: list[str], grade: str | None
+) -> list[Component]:
+    """One component per finding: as given, implied by the other findings, implied by the stated grade, or unknown."""
+    if all(value is None for value in given.values()):
+        return []
+    shared = _shared(defs, allowed)
+    out: list[Component] = []
+    for name in FINDINGS:
+        value, note = given[name], None
+        if value is None and shared[name] is not None:
+            value, note = shared[name], "implied by the other findings"
+        elif value is None and grade is not None:
+            value, note = defs[grade][name], "implied by the stated grade"
+        if value is None:
+            out.append(Component(name=name, value=None, label=LABELS[name], note="unknown"))
+        else:
+            out.append(Component(name=name, value="yes" if value else "no", label=LABELS[name], note=note))
+    return out

@@ -20,7 +20,7 @@ from spinemets.errors import ContradictoryInputError, InvalidInputError
 from spinemets.knowledge.loader import KnowledgeBase, load_kb
 from spinemets.knowledge.models import TableRow
 from spinemets.levels import level_range, parse_level
-from spinemets.results import Citer, Component, Result
+from spinemets.results import Citer, Component, Notice, Result
 from spinemets.validation import parse
 
 POINTS = "sins_points"
@@ -228,27 +228,13 @@ def sins(data: SinsInput | dict[str, Any], kb: KnowledgeBase | None = None) -> S
         components.append(cite.component(comp, POINTS, row, value=value, label=row["label"], points=points, note=note))
 
     if missing:
-        certain = _range_category(kb, lo, hi)
-        summary = f"insufficient data: {len(missing)} of 6 components missing; total could be {lo}-{hi}"
-        if certain:
-            summary += f", {certain.replace('_', ' ')} whatever the missing values"
-        return SinsResult(
-            status="insufficient_data",
-            summary=summary,
-            components=components,
-            missing=missing,
-            possible_min=lo,
-            possible_max=hi,
-            level=inp.level,
-            category=certain,
-            **cite.common(),  # type: ignore[arg-type]
-        )
+        return _partial(kb, cite, components, missing, lo, hi, inp.level)
 
     cat = _category(kb, total)
     implication = cite.notice("implication", cat["implication"], kb_items=[f"{CATEGORIES}.{cat.id}"])
     return SinsResult(
         status="complete",
-        summary=f"total {total}/18: {cat['label'].lower()}",
+        summary=f"total {total}/{_highest_total(kb)}: {cat['label'].lower()}",
         components=components,
         notices=[implication],
         total=total,
@@ -270,7 +256,53 @@ def _category(kb: KnowledgeBase, total: int) -> TableRow:
     raise InvalidInputError("sins.total", f"{total} is outside 0-18")  # pragma: no cover
 
 
+def _highest_total(kb: KnowledgeBase) -> int:
+    """The highest SINS total, the top of the last category."""
+    return max(int(row["max"]) for row in kb.table(CATEGORIES).rows)
+
+
 def _range_category(kb: KnowledgeBase, lo: int, hi: int) -> str | None:
     """The category when every possible total falls in the same one (still no total)."""
     a, b = _category(kb, lo), _category(kb, hi)
     return a["category"] if a.id == b.id else None
+
+
+def _spanned(kb: KnowledgeBase, lo: int, hi: int) -> list[TableRow]:
+    """The category rows that some total from *lo* to *hi* falls in."""
+    return [row for row in kb.table(CATEGORIES).rows if int(row["min"]) <= hi and lo <= int(row["max"])]
+
+
+def _partial(
+    kb: KnowledgeBase, cite: Citer, components: list[Component], missing: list[str], lo: int, hi: int, level: str | None
+) -> SinsResult:
+    """Missing components: the range of totals, and the category and consultation when the range decides them."""
+    rows = _spanned(kb, lo, hi)
+    items = [f"{CATEGORIES}.{row.id}" for row in rows]
+    consult = {bool(row["surgical_consultation"]) for row in rows}
+    certain = _range_category(kb, lo, hi)
+    lead = f"insufficient data: {len(missing)} of {len(COMPONENTS)} components missing"
+    notices: list[Notice] = []
+    if len(consult) == 1:
+        labels = " or ".join(row["label"].lower() for row in rows)
+        consultation = rows[0]["consultation"]
+        summary = f"{lead}; total unknown, but every possible total is {lo}-{hi}: {labels}. {consultation}"
+        message = rows[0]["implication"] if certain else consultation
+        notices.append(cite.notice("implication", message, kb_items=items))
+    else:
+        summary = f"{lead}; total could be {lo}-{hi}"
+    row = rows[0] if certain else None
+    return SinsResult(
+        status="insufficient_data",
+        summary=summary,
+        components=components,
+        notices=notices,
+        missing=missing,
+        possible_min=lo,
+        possible_max=hi,
+        level=level,
+        category=certain,
+        category_label=row["label"] if row else None,
+        implication=row["implication"] if row else None,
+        surgical_consultation=consult.pop() if len(consult) == 1 else None,
+        **cite.common(),  # type: ignore[arg-type]
+    )

@@ -1,0 +1,502 @@
+"""The patient groups the pathway must recognise (issue: safe for every patient), their worked examples from
+the sources, the safety properties, and regression tests for the knowledge-base defects a clinical review found."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from spinemets.knowledge.loader import DATA_DIR, check_kb, load_kb
+from spinemets.pathway import LATER, URGENCY_ORDER, pathway, primary_group
+
+ADULT_LIMIT_STATEMENTS = {"timing.nice.neuro_24_hours", "timing.nice.no_neuro_one_week", "timing.dutch.mescc_12_hours",
+                          "timing.dutch.local_pain_two_weeks"}
+
+
+def ids(r, *roles):
+    return [x.study.id for x in r.recommendations if x.study and (not roles or x.role in roles)]
+
+
+def gadolinium(rec):
+    return rec.study is not None and rec.study.modality == "mri" and rec.study.contrast in ("with", "without_and_with")
+
+
+# --- worked examples, one per group ---------------------------------------------------------------------------
+
+def test_mscc_leads_with_management_in_order():
+    # NICE NG234 / BMJ summary: contact immediately, dexamethasone 16 mg, immobilise if unstable, analgesia;
+    # QS56: MRI and plan within 24 h; radiotherapy within 24 h of the decision.
+    r = pathway({"age": 70, "cancer_history": "current", "primary_site": "lung", "spinal_pain": True,
+                 "neuro_deficits": ["motor_weakness", "sphincter"]})
+    assert r.scenario == "suspected_mscc"
+    assert [a.step for a in r.actions] == ["contact", "steroids", "positioning", "analgesia", "imaging", "treatment"]
+    assert r.summary.startswith("Suspected spinal cord compression, emergency. Now: Contact the MSCC coordinator")
+    assert "dexamethasone 16 mg" in r.actions[1].label
+    assert all(a.refs for a in r.actions)
+    steroid = r.actions[1]
+    assert "mscc.steroids.schedules_differ" in steroid.statements  # other schedules shown with their sources
+
+
+def test_mscc_in_haematological_malignancy_involves_haematology():
+    r = pathway({"cancer_history": "current", "primary_site": "diffuse large B-cell lymphoma", "spinal_pain": True,
+                 "neuro_deficits": ["gait"]})
+    steroid = next(a for a in r.actions if a.step == "steroids")
+    assert "haematology team" in steroid.label
+
+
+def test_suspected_compression_without_deficit_or_histology_may_hold_steroids_until_biopsy():
+    r = pathway({"cancer_history": "none", "unknown_primary": True, "spinal_pain": True, "neuro_deficits": [],
+                 "suspected_cord_compression": True})
+    labels = [a.label for a in r.actions if a.step == "steroids"]
+    assert any("holding steroids until biopsy" in label for label in labels)
+
+
+def test_no_neuro_known_cancer_contact_within_24h_and_no_routine_steroids():
+    r = pathway({"cancer_history": "current", "primary_site": "breast", "spinal_pain": True, "neuro_deficits": []})
+    assert [a.label for a in r.actions][:2] == [
+        "Contact the MSCC coordinator within 24 hours.",
+        "No routine steroids without neurological symptoms or signs (consider them only for severe pain or a "
+        "haematological malignancy).",
+    ]
+
+
+def test_myeloma_without_neurology_steroids_only_once_spinal_involvement_is_confirmed():
+    r = pathway({"cancer_history": "current", "primary_site": "myeloma", "spinal_pain": True, "neuro_deficits": []})
+    steroid = next(a for a in r.actions if a.step == "steroids")
+    assert steroid.label.startswith("If MRI confirms spinal involvement")
+
+
+def test_neurology_unknown_gives_each_limit_with_its_condition():
+    r = pathway({"cancer_history": "previous", "primary_site": "prostate", "spinal_pain": True, "red_flags": []})
+    assert r.urgency.level == "depends_on_neurology"
+    conditions = {w.condition for w in r.urgency.windows}
+    assert len(conditions) == 2
+    for w in r.urgency.windows:
+        assert (w.level == "emergency") == w.condition.startswith("with any neurological")
+    assert "with any neurological symptom or sign, or suspected cord or cauda equina compression: emergency" in r.summary
+    assert "no neurological symptom or sign: urgent" in r.summary
+    assert "pathway.neuro_deficits" not in r.summary  # clinical words, not field paths
+
+
+def test_older_patient_on_steroids_with_low_energy_fall_is_not_the_metastasis_pathway():
+    # ACR Low Back Pain 2021 variant 6: radiography, MRI and CT without contrast usually appropriate.
+    r = pathway({"age": 78, "cancer_history": "none", "spinal_pain": True, "red_flags": ["chronic_steroid_use",
+                 "low_velocity_trauma"], "neuro_deficits": []})
+    assert r.scenario == "suspected_osteoporotic_fracture"
+    assert r.first_line.study.id == "radiograph" and r.first_line.appropriateness == "usually_appropriate"
+    assert "Low Back Pain 2021, variant 6" in r.first_line.acr_variant
+    assert not any(gadolinium(x) for x in r.recommendations)
+    assert r.urgency is None  # the sources give no time limit; the cancer limits do not apply
+    assert "consider_myeloma" in {n.code for n in r.notices}  # age >= 60 (NICE NG12)
+    # the metastasis rationale for radiographs is not shown to this patient
+    assert not any("known cancer" in why for why in r.first_line.rationale)
+
+
+def test_suspected_fracture_flag_alone_does_not_send_a_patient_without_cancer_to_the_metastasis_pathway():
+    r = pathway({"age": 70, "cancer_history": "none", "spinal_pain": True, "red_flags": ["suspected_fracture"],
+                 "neuro_deficits": []})
+    assert r.scenario == "suspected_osteoporotic_fracture"
+
+
+def test_fracture_seen_on_radiograph_acr_vcf_variant_1():
+    r = pathway({"age": 70, "cancer_history": "none", "spinal_pain": True, "red_flags": ["osteoporosis"],
+                 "neuro_deficits": [], "prior_imaging": [{"modality": "radiograph", "result": "positive"}]})
+    assert r.first_line.study.id == "mri-region-wo"
+    assert "Vertebral Compression Fractures" in r.first_line.acr_variant
+
+
+def test_malignancy_flag_with_fracture_flags_keeps_the_metastasis_work_up():
+    r = pathway({"age": 70, "cancer_history": "none", "spinal_pain": True,
+                 "red_flags": ["osteoporosis", "unexplained_weight_loss"], "neuro_deficits": []})
+    assert r.scenario == "suspected_spinal_metastasis"
+
+
+def test_fracture_flags_with_cancer_history_unknown_names_it():
+    r = pathway({"age": 70, "spinal_pain": True, "red_flags": ["osteoporosis"], "neuro_deficits": []})
+    assert r.status == "insufficient_data" and r.missing == ["pathway.cancer_history"]
+    assert "the cancer history" in r.summary
+
+
+def test_child_with_night_pain_gets_paediatric_criteria():
+    r = pathway({"age": 9, "spinal_pain": True, "night_pain": True, "neuro_deficits": []})
+    assert r.scenario == "paediatric_back_pain" and "child" in r.patient_groups
+    assert r.first_line.study.id == "radiograph-area-child"
+    assert r.first_line.acr_variant.startswith("ACR Back Pain-Child, variant 2")
+    assert r.urgency is None
+    codes = {n.code for n in r.notices}
+    assert {"adult_pathway", "child_differential", "child_red_flags"} <= codes
+    differential = next(n for n in r.notices if n.code == "child_differential").message
+    for disease in ("discitis", "leukaemia", "osteoid osteoma", "Ewing sarcoma", "Langerhans cell histiocytosis"):
+        assert disease in differential
+
+
+def test_child_without_red_flags_no_imaging():
+    r = pathway({"age": 13, "spinal_pain": True, "night_pain": False, "pain_duration_weeks": 2,
+                 "pain_progressive": False, "red_flags": [], "neuro_deficits": []})
+    assert r.imaging_indicated is False and r.acr_variant if hasattr(r, "acr_variant") else True
+    assert r.recommendations[0].role == "not_indicated"
+    assert "ACR Back Pain-Child, variant 1" in r.recommendations[0].rationale[0]
+
+
+def test_child_red_flags_not_stated_named_as_missing():
+    r = pathway({"age": 10, "spinal_pain": True, "neuro_deficits": []})
+    assert r.status == "insufficient_data" and "pathway.red_flags" in r.missing
+    assert r.imaging_indicated is None
+
+
+def test_child_with_known_cancer_and_deficit_is_emergency_without_adult_limits():
+    r = pathway({"age": 6, "cancer_history": "current", "primary_site": "neuroblastoma", "spinal_pain": True,
+                 "neuro_deficits": ["gait"]})
+    assert r.scenario == "paediatric_neurological" and r.urgency.level == "emergency"
+    assert r.urgency.windows == []
+    assert r.actions[0].label.startswith("Contact the paediatric oncology and spinal teams immediately")
+    assert "dexamethasone" not in " ".join(a.label for a in r.actions)  # adult steroid advice is not transferred
+
+
+def test_pregnant_patient_unenhanced_mri_and_staging_without_radiation_first():
+    r = pathway({"age": 31, "pregnant": True, "cancer_history": "current", "primary_site": "breast",
+                 "spinal_pain": True, "neuro_deficits": [], "red_flags": []})
+    assert r.first_line.study.id == "mri-whole-spine-wo"
+    assert ids(r, "staging")[0] == "wb-mri-dwi"
+    assert {"pregnancy_mri", "pregnancy_gadolinium"} <= {n.code for n in r.notices}
+
+
+def test_pregnancy_as_a_contrast_concern_is_recognised_too():
+    r = pathway({"cancer_history": "current", "spinal_pain": True, "neuro_deficits": [], "contrast_concerns": ["pregnancy"]})
+    assert "pregnancy" in r.patient_groups and r.first_line.study.id == "mri-whole-spine-wo"
+
+
+@pytest.mark.parametrize("site", ["myeloma", "multiple myeloma", "Plasmacytoma", "plasma-cell disorder", "MGUS"])
+def test_myeloma_synonyms(site):
+    assert primary_group(site).id == "myeloma"
+
+
+def test_myeloma_staging_and_no_bone_scan():
+    r = pathway({"cancer_history": "current", "primary_site": "multiple myeloma", "spinal_pain": True,
+                 "neuro_deficits": []})
+    assert ids(r, "staging") == ["wbldct", "wb-mri-myeloma"]
+    assert ids(r, "avoid") == ["bone-scan"]
+    assert "myeloma_no_bone_scan" in {n.code for n in r.notices}
+
+
+def test_myeloma_known_lesion_staging_never_bone_scan():
+    r = pathway({"cancer_history": "current", "primary_site": "myeloma", "known_lesion_purpose": "stage"})
+    assert r.first_line.study.id == "wbldct"
+    assert "bone-scan" not in ids(r, "first_line", "alternative", "additional", "staging", "staging_alternative")
+
+
+@pytest.mark.parametrize("site,staging,alternative,avoid", [
+    ("prostate", ["psma-pet-ct"], ["bone-scan", "ct-cap-with"], []),
+    ("renal cell carcinoma", ["ct-cap-with"], [], ["bone-scan"]),
+    ("papillary thyroid cancer", ["fdg-pet-ct-staging", "radioiodine-wbs"], [], ["bone-scan"]),
+    ("neuroendocrine tumour", ["ssr-pet-ct"], [], []),
+    ("NSCLC", ["ct-chest-lung", "fdg-pet-ct-staging"], [], []),
+    ("Hodgkin lymphoma", ["fdg-pet-ct-staging"], [], []),
+    ("breast", ["bone-scan", "ct-cap-with"], [], []),
+])
+def test_staging_by_histology(site, staging, alternative, avoid):
+    r = pathway({"cancer_history": "current", "primary_site": site, "spinal_pain": True, "neuro_deficits": [],
+                 "breast_her2_positive": False, "breast_triple_negative": False})
+    assert ids(r, "staging") == staging
+    assert ids(r, "staging_alternative") == alternative
+    assert ids(r, "avoid") == avoid
+
+
+def test_unlisted_histology_staging_is_draft():
+    r = pathway({"cancer_history": "current", "primary_site": "melanoma", "spinal_pain": True, "neuro_deficits": []})
+    assert ids(r, "staging") == ["fdg-pet-ct", "bone-scan"]
+    assert "staging_by_histology.other-fdg" in r.draft_items
+
+
+def test_breast_staging_sentence_only_for_breast_cancer():
+    breast = pathway({"cancer_history": "current", "primary_site": "breast", "spinal_pain": True, "neuro_deficits": [],
+                      "breast_her2_positive": False, "breast_triple_negative": False})
+    prostate = pathway({"cancer_history": "current", "primary_site": "prostate", "spinal_pain": True,
+                        "neuro_deficits": []})
+    melanoma = pathway({"cancer_history": "current", "primary_site": "melanoma", "spinal_pain": True,
+                        "neuro_deficits": []})
+    assert any("breast.back_pain.complete_staging" in x.statements for x in breast.recommendations)
+    for r in (prostate, melanoma):
+        assert not any("breast.back_pain.complete_staging" in x.statements for x in r.recommendations)
+        assert not any("Breast cancer" in why for x in r.recommendations for why in x.rationale)
+
+
+def test_no_statement_says_the_patient_is_symptomatic():
+    kb = load_kb()
+    assert not [s.id for s in kb.statements.values() if "because the patient is symptomatic" in s.text.lower()]
+
+
+def test_egfr_below_30_keeps_needed_contrast_mri_with_group_ii_advice():
+    r = pathway({"cancer_history": "current", "primary_site": "lung", "spinal_pain": True, "neuro_deficits": [],
+                 "egfr": 24})
+    assert r.first_line.study.id == "mri-whole-spine-wwo"
+    gad = next(n for n in r.notices if n.code == "kidney_gadolinium")
+    assert "group II" in gad.message and "weinreb-2021" in gad.sources
+    iodinated = [n for n in r.notices if n.code == "kidney_iodinated"]
+    assert {s for n in iodinated for s in n.sources} >= {"davenport-2020", "kdigo-aki-2012"}  # thresholds differ
+
+
+def test_egfr_between_30_and_45_only_kdigo_threshold_applies():
+    r = pathway({"cancer_history": "current", "primary_site": "lung", "spinal_pain": True, "neuro_deficits": [],
+                 "egfr": 38})
+    codes = [n.code for n in r.notices]
+    assert "kidney_gadolinium" not in codes and codes.count("kidney_iodinated") == 1
+
+
+def test_normal_egfr_no_kidney_advice():
+    r = pathway({"cancer_history": "current", "spinal_pain": True, "neuro_deficits": [], "egfr": 90})
+    assert not [n for n in r.notices if n.code.startswith("kidney")]
+
+
+def test_mr_conditional_device_keeps_mri_with_conditions():
+    r = pathway({"cancer_history": "current", "spinal_pain": True, "neuro_deficits": [],
+                 "implanted_device": "mr_conditional"})
+    assert r.first_line.study.modality == "mri"
+    assert "implant_conditional" in {n.code for n in r.notices}
+
+
+def test_mr_unsafe_device_ct_then_ct_myelography():
+    r = pathway({"cancer_history": "current", "spinal_pain": True, "neuro_deficits": [], "implanted_device": "mr_unsafe"})
+    assert r.first_line.study.modality == "ct"
+    assert "ct-myelography" in ids(r, "alternative")
+
+
+def test_legacy_cardiac_device_mri_under_protocol():
+    r = pathway({"cancer_history": "current", "spinal_pain": True, "neuro_deficits": [],
+                 "implanted_device": "non_mr_conditional_cardiac"})
+    assert r.first_line.study.modality == "mri" and "implant_legacy" in {n.code for n in r.notices}
+
+
+def test_implant_labelling_unknown_is_named():
+    r = pathway({"cancer_history": "current", "spinal_pain": True, "neuro_deficits": [],
+                 "implanted_device": "labelling_unknown"})
+    assert r.status == "insufficient_data" and "pathway.implanted_device" in r.missing
+    assert "the implant's MR labelling" in r.summary
+
+
+def test_unknown_primary_work_up_before_biopsy():
+    r = pathway({"unknown_primary": True, "cancer_history": "none", "spinal_pain": True, "neuro_deficits": [],
+                 "primary_bone_tumour_possible": False})
+    assert {"ct-full-body", "ct-guided-biopsy"} <= set(ids(r, "additional"))
+    assert r.workup[0].label.startswith("Before biopsy")
+    assert "PSA in men" in r.workup[0].label and "myeloma screen" in r.workup[0].label
+
+
+def test_unknown_primary_possible_bone_sarcoma_goes_to_a_sarcoma_centre_before_biopsy():
+    r = pathway({"unknown_primary": True, "cancer_history": "none", "spinal_pain": True, "neuro_deficits": [],
+                 "primary_bone_tumour_possible": True})
+    assert "ct-guided-biopsy" not in ids(r)
+    assert r.workup[-1].label == "Refer to a bone sarcoma centre before any biopsy"
+
+
+@pytest.mark.parametrize("months,pseudo", [(3, True), (6, True), (9, False)])
+def test_after_sbrt_pseudoprogression_window(months, pseudo):
+    # Amini 2016: pseudoprogression peaks at about 10-24 weeks; apparent progression at 3-6 months.
+    r = pathway({"cancer_history": "current", "primary_site": "renal", "known_lesion_purpose": "response_assessment",
+                 "treatment_given": "sbrt", "months_since_treatment": months})
+    codes = {n.code for n in r.notices}
+    assert ("pseudoprogression" in codes) is pseudo
+    assert "vcf_after_sbrt" in codes  # Sahgal 2013
+
+
+def test_after_sbrt_months_unknown_is_named_and_warns():
+    r = pathway({"cancer_history": "current", "known_lesion_purpose": "response_assessment", "treatment_given": "sbrt"})
+    assert r.missing == ["pathway.months_since_treatment"] and "pseudoprogression" in {n.code for n in r.notices}
+
+
+# --- the knowledge-base defects ---------------------------------------------------------------------------------
+
+def test_dual_energy_ct_cites_the_review_that_describes_it():
+    row = load_kb().table("imaging_studies").row("ct-dual-energy")
+    assert "seed-003" in row.sources and "seed-000" not in row.sources
+
+
+def test_adult_time_limits_never_rest_on_an_ai_answer_page():
+    kb = load_kb()
+    for row in kb.table("urgency_windows").rows:
+        kinds = {kb.source(s).kind.value for s in row.sources}
+        assert kinds - {"ai_answer_page", "web_summary"}, row.id
+        assert not row.is_draft
+
+
+@pytest.fixture()
+def kb_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "data"
+    shutil.copytree(DATA_DIR, target)
+    return target
+
+
+def test_kb_check_rejects_a_reviewed_fact_whose_only_source_is_an_ai_answer_page(kb_copy):
+    path = kb_copy / "statements" / "timing.yaml"
+    items = yaml.safe_load(path.read_text())
+    item = next(i for i in items if i["id"] == "timing.seed000.neuro_deficit_12_hours")
+    assert item["review_status"] == "draft"
+    item["review_status"] = "reviewed"
+    path.write_text(yaml.safe_dump(items, sort_keys=False, allow_unicode=True))
+    problems = check_kb(kb_copy)
+    assert problems == [
+        "statement timing.seed000.neuro_deficit_12_hours: every source is a web summary or AI answer page; it "
+        "must be review_status 'draft' until a primary source (guideline, study, label, review) is added"
+    ]
+
+
+def test_kb_check_rejects_such_a_table_row_but_not_language_data(kb_copy):
+    path = kb_copy / "tables" / "urgency_windows.yaml"
+    table = yaml.safe_load(path.read_text())
+    table["rows"][0]["sources"] = ["seed-000"]
+    path.write_text(yaml.safe_dump(table, sort_keys=False, allow_unicode=True))
+    problems = check_kb(kb_copy)
+    assert len(problems) == 1 and problems[0].startswith("table row urgency_windows.neuro-dutch: every source")
+    assert load_kb().table("synonyms").content == "language"
+
+
+def test_patient_group_thresholds_are_data():
+    kb = load_kb()
+    assert kb.table("patient_groups").row("child")["threshold"] == 18
+    assert kb.table("patient_groups").row("osteoporotic_fracture")["threshold"] == 60
+
+
+# --- properties --------------------------------------------------------------------------------------------------
+
+SITES = [None, "breast", "prostate", "lung", "multiple myeloma", "plasmacytoma", "renal cell carcinoma", "thyroid",
+         "melanoma", "lymphoma", "neuroendocrine"]
+FLAGS = ["suspected_tumour", "nocturnal_pain", "unexplained_weight_loss", "localised_tenderness", "suspected_infection",
+         "osteoporosis", "chronic_steroid_use", "low_velocity_trauma", "suspected_fracture"]
+patient = st.fixed_dictionaries({
+    "age": st.sampled_from([None, 2, 9, 15, 17, 18, 30, 55, 75]),
+    "pregnant": st.sampled_from([None, False, True]),
+    "egfr": st.sampled_from([None, 10.0, 28.0, 40.0, 95.0]),
+    "cancer_history": st.sampled_from([None, "none", "current", "previous"]),
+    "primary_site": st.sampled_from(SITES),
+    "unknown_primary": st.sampled_from([None, False, True]),
+    "spinal_pain": st.sampled_from([None, True, False]),
+    "night_pain": st.sampled_from([None, True, False]),
+    "red_flags": st.one_of(st.none(), st.lists(st.sampled_from(FLAGS), unique=True, max_size=3)),
+    "neuro_deficits": st.one_of(st.none(), st.lists(st.sampled_from(["motor_weakness", "sphincter", "gait", "radicular"]),
+                                                    unique=True, max_size=2)),
+    "suspected_cord_compression": st.sampled_from([None, False, True]),
+    "implanted_device": st.sampled_from([None, "none", "mr_conditional", "mr_unsafe", "non_mr_conditional_cardiac"]),
+    "mri_contraindications": st.lists(st.sampled_from(["claustrophobia", "metal_artefact"]), unique=True, max_size=1),
+    "known_lesion_purpose": st.sampled_from([None, None, "stage", "characterise", "plan_treatment", "response_assessment"]),
+    "treatment_given": st.sampled_from([None, "sbrt", "conventional_radiotherapy"]),
+    "months_since_treatment": st.sampled_from([None, 2.0, 12.0]),
+})
+EXAMPLES = 300
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(patient)
+def test_pregnancy_never_gets_gadolinium_or_radiation_without_the_trade_off(s):
+    r = pathway({**s, "pregnant": True})
+    for rec in r.recommendations:
+        if rec.study is None or rec.role == "avoid":
+            continue
+        if gadolinium(rec):
+            assert rec.statements[0] == "pregnancy.gadolinium_only_if_essential", rec.study.id
+        if rec.study.ionising:
+            assert rec.statements[0] == "pregnancy.ionising_trade_off", rec.study.id
+    first = r.first_line
+    if first is not None and first.study is not None:
+        assert not gadolinium(first)
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(patient, st.integers(0, 17))
+def test_a_child_never_gets_the_adult_time_limits(s, age):
+    r = pathway({**s, "age": age})
+    if r.urgency is not None:
+        assert not {w.statement for w in r.urgency.windows} & ADULT_LIMIT_STATEMENTS
+    assert r.scenario not in ("suspected_mscc", "suspected_spinal_metastasis", "suspected_osteoporotic_fracture")
+    assert "child" in r.patient_groups
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(patient, st.sampled_from(["myeloma", "multiple myeloma", "plasmacytoma", "smouldering myeloma", "MGUS"]))
+def test_myeloma_never_gets_a_bone_scan(s, site):
+    r = pathway({**s, "primary_site": site})
+    for rec in r.recommendations:
+        if rec.study is not None and rec.study.modality == "bone_scan":
+            assert rec.role == "avoid"
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(patient, st.lists(st.sampled_from(["osteoporosis", "chronic_steroid_use", "low_velocity_trauma",
+                                          "suspected_fracture"]), unique=True, min_size=1, max_size=3))
+def test_no_cancer_with_suspected_osteoporotic_fracture_never_gets_the_metastasis_pathway(s, flags):
+    r = pathway({**s, "age": 70, "cancer_history": "none", "unknown_primary": False, "primary_site": None,
+                 "spinal_pain": True, "red_flags": flags, "known_lesion_purpose": None})
+    assert r.scenario != "suspected_spinal_metastasis"
+    assert not {"mri-whole-spine-wwo", "ct-full-body", "fdg-pet-ct", "bone-scan"} & set(ids(r, "first_line", "staging"))
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(patient)
+def test_suspected_mscc_always_leads_with_management(s):
+    r = pathway({**s, "neuro_deficits": ["motor_weakness"]})
+    assert r.scenario in ("suspected_mscc", "paediatric_neurological")
+    assert r.actions and r.actions[0].step == "contact"
+    assert r.summary.startswith("Suspected spinal cord compression, emergency. Now:")
+    roles = [x.role for x in r.recommendations]
+    if any(role in LATER for role in roles):
+        first_later = min(i for i, role in enumerate(roles) if role in LATER)
+        assert all(role not in ("first_line", "alternative") for role in roles[first_later:])
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(patient)
+def test_emergency_and_routine_limits_are_never_merged(s):
+    r = pathway(s)
+    if r.urgency is None:
+        return
+    by_condition: dict[str, set[str]] = {}
+    for w in r.urgency.windows:
+        by_condition.setdefault(w.condition, set()).add(w.level)
+    assert all(len(levels) == 1 for levels in by_condition.values())
+    if len(by_condition) > 1:
+        text = r.urgency.describe()
+        assert all(condition in text for condition in by_condition)
+    assert URGENCY_ORDER[r.urgency.level] <= 3
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(patient)
+def test_no_field_paths_or_internal_ids_in_the_summary(s):
+    r = pathway(s)
+    assert "pathway." not in r.summary and "seed" not in r.summary.lower()
+    for a in [*r.actions, *r.workup]:
+        assert "pathway." not in a.label
+
+
+# --- assess: one patient, one histology -------------------------------------------------------------------------
+
+def test_assess_passes_the_patients_histology_to_the_pathway_and_probability():
+    from spinemets import assess
+
+    r = assess({"patient": {"histology": "multiple myeloma"},
+                "pathway": {"cancer_history": "current", "spinal_pain": True, "neuro_deficits": []}})
+    assert "myeloma" in r.pathway.patient_groups and ids(r.pathway, "avoid") == ["bone-scan"]
+    from spinemets.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="myeloma"):
+        assess({"patient": {"histology": "myeloma"},
+                "probability": {"pre_test": 0.3, "tests": [{"modality": "bone_scan", "result": "negative"}]}})
+
+
+def test_assess_rejects_a_histology_that_contradicts_the_pathway_primary():
+    from spinemets import assess
+    from spinemets.errors import ContradictoryInputError
+
+    with pytest.raises(ContradictoryInputError) as err:
+        assess({"patient": {"histology": "myeloma"},
+                "pathway": {"cancer_history": "current", "primary_site": "breast", "spinal_pain": True}})
+    assert err.value.fields == ["case.patient.histology", "case.pathway.primary_site"]
+    # the same primary in other words is not a contradiction
+    r = assess({"patient": {"histology": "renal cell carcinoma"},
+                "pathway": {"cancer_history": "current", "primary_site": "kidney", "spinal_pain": True,
+                            "neuro_deficits": []}})
+    assert r.pathway.status == "complete"
