@@ -124,6 +124,36 @@ def test_sins_error_names_the_field(page):
 # --- pathway ---------------------------------------------------------------------------------------------------
 
 
+def test_pathway_cord_compression_leads_with_what_to_do_now(page):
+    page.goto("/pathway")
+    page.select_option("#f-cancer-history", "current")
+    page.fill("#f-primary-site", "lung")
+    page.select_option("#f-spinal-pain", "yes")
+    page.locator("#f-neuro-deficits input[value=motor_weakness]").check()
+    page.get_by_role("button", name="Run").click()
+    page.wait_for_url("**/pathway?*")
+    summary = page.locator("[data-testid=pathway-summary]").inner_text()
+    assert summary.startswith("Suspected spinal cord compression, emergency. Now: Contact the MSCC coordinator")
+    steps = page.locator("[data-testid=pathway-actions] > ol > li")
+    assert steps.count() == 6 and "dexamethasone 16 mg" in steps.nth(1).inner_text()
+    # staging comes in its own section after the spine study
+    assert page.locator("[data-testid=pathway-staging] > li").count() >= 1
+
+
+def test_pathway_pregnant_patient_gets_unenhanced_mri(page):
+    page.goto("/pathway")
+    page.select_option("#f-pregnant", "yes")
+    page.select_option("#f-cancer-history", "current")
+    page.fill("#f-primary-site", "breast")
+    page.select_option("#f-spinal-pain", "yes")
+    page.locator("#f-neuro-deficits input[value=__none__]").check()
+    page.get_by_role("button", name="Run").click()
+    page.wait_for_url("**/pathway?*")
+    summary = page.locator("[data-testid=pathway-summary]").inner_text()
+    assert summary.startswith("MRI of the whole spine without IV contrast")
+    assert "Whole-body MRI with diffusion-weighted imaging" in page.locator("[data-testid=pathway-staging]").inner_text()
+
+
 def test_pathway_run_and_open_a_reference(page):
     page.goto("/pathway")
     page.select_option("#f-cancer-history", "previous")
@@ -168,6 +198,13 @@ def test_escc_highlights_the_grade(page):
     wait_for_text(page, "[data-testid=escc-grade]", "1c")
     selected = page.locator(".escc-cell.selected")
     assert selected.count() == 1 and "Grade 1c" in selected.inner_text()
+
+
+def test_escc_high_grade_either_way_without_a_grade(page):
+    page.goto("/escc")
+    page.select_option("#f-cord-compressed", "yes")
+    wait_for_text(page, "[data-testid=escc-severity]", "high grade either way")
+    assert page.locator("[data-testid=escc-grade]").count() == 0
 
 
 def test_noms_summary(page):

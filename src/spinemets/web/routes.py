@@ -347,8 +347,10 @@ def _probability_input(path: str) -> str:
 # --- generic feature pages (pathway, interpretations) -------------------------------------------------------
 
 PATHWAY_GROUPS = (
-    ("Patient and cancer history", ("age", "cancer_history", "unknown_primary", "primary_site", "breast_her2_positive",
-                                    "breast_triple_negative", "treatment_intent", "years_since_treatment")),
+    ("Patient", ("age", "sex", "pregnant", "egfr", "on_dialysis", "implanted_device")),
+    ("Cancer history", ("cancer_history", "unknown_primary", "primary_site", "primary_bone_tumour_possible",
+                        "breast_her2_positive", "breast_triple_negative", "treatment_intent", "years_since_treatment",
+                        "treatment_given", "months_since_treatment")),
     ("Symptoms", ("spinal_pain", "pain_region", "mechanical_pain", "night_pain", "pain_duration_weeks",
                   "pain_progressive", "red_flags")),
     ("Neurology", ("neuro_deficits", "suspected_cord_compression", "suspected_cauda_equina")),
@@ -378,14 +380,23 @@ FORM_SETTINGS: dict[str, dict[str, Any]] = {
                    "breast_triple_negative": "Breast cancer: triple-negative", "pain_duration_weeks": "Pain duration (weeks)",
                    "neuro_deficits": "Neurological deficits", "mri_contraindications": "MRI contraindications",
                    "suspected_cord_compression": "Suspected spinal cord compression",
-                   "known_lesion_purpose": "Known lesion: purpose of imaging"},
+                   "known_lesion_purpose": "Known lesion: purpose of imaging", "egfr": "eGFR (mL/min/1.73 m²)",
+                   "implanted_device": "Implanted device (MR labelling)",
+                   "primary_bone_tumour_possible": "A primary bone tumour is possible",
+                   "treatment_given": "Treatment given to the spinal lesion",
+                   "months_since_treatment": "Months since that treatment"},
         "hints": {"red_flags": "Tick 'assessed: none' when red flags were looked for and none found; "
                                "leave every box empty when not assessed.",
                   "neuro_deficits": "Tick 'assessed: none' after an examination without deficit; "
                                     "leave every box empty when not examined.",
-                  "primary_site": "e.g. breast, prostate, lung, kidney"},
+                  "primary_site": "e.g. breast, prostate, lung, kidney, myeloma",
+                  "age": "Under 18 years: the paediatric criteria apply, not the adult time limits."},
         "value_labels": {"non_mr_conditional_device": "Device that is not MR-conditional", "ct": "CT", "mri": "MRI",
-                         "fdg_pet_ct": "FDG-PET/CT", "spect_ct": "SPECT/CT"},
+                         "fdg_pet_ct": "FDG-PET/CT", "spect_ct": "SPECT/CT", "mr_safe": "MR Safe",
+                         "mr_conditional": "MR Conditional", "mr_unsafe": "MR Unsafe",
+                         "non_mr_conditional_cardiac": "Pacemaker or ICD that is not MR Conditional",
+                         "labelling_unknown": "Implant, MR labelling unknown", "sbrt": "Stereotactic body radiotherapy (SBRT)",
+                         "conventional_radiotherapy": "Conventional radiotherapy"},
     },
     "marrow": {"options": _marrow_options, "skip": ("chemical_shift",)},
 }
