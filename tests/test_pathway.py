@@ -42,15 +42,17 @@ def test_neuro_deficit_is_emergency():
 
 
 def test_cauda_equina_uses_lbp_variant_4():
+    # ACR Low Back Pain 2021 variant 4: MRI without and with contrast usually appropriate (lumbar pain).
     r = pathway({**BASE, "suspected_cauda_equina": True})
-    ct = next(x for x in r.recommendations if x.study and x.study.id == "ct-region-wo" or x.study.id == "ct-region-with")
-    assert r.scenario == "suspected_mscc" and "variant 4" in (r.recommendations[1].acr_variant or "variant 4")
+    regional = next(x for x in r.recommendations if x.study and x.study.id == "mri-region-wwo")
+    assert r.scenario == "suspected_mscc" and "variant 4" in regional.acr_variant
+    assert regional.appropriateness == "usually_appropriate"
 
 
 def test_mri_contraindicated_gives_ct_with_contrast():
     # NG234 summary / seed 000: CT when MRI is contraindicated, IV contrast for epidural disease; CT myelography.
     r = pathway({**BASE, "mri_contraindications": ["non_mr_conditional_device"]})
-    assert r.first_line.study.id == "ct-region-with"
+    assert r.first_line.study.id == "ct-whole-spine-with"  # a known cancer: the whole spine, as MRI would
     assert "ct-myelography" in studies(r, "alternative")
     assert not any(s.startswith("mri-") for s in studies(r))
 
@@ -63,7 +65,7 @@ def test_metal_instrumentation_gives_dual_energy_ct():
 def test_kidney_concern_without_egfr_gives_unenhanced_studies_and_asks_for_egfr():
     r = pathway({**BASE, "contrast_concerns": ["reduced_renal_function"]})
     assert r.first_line.study.id == "mri-whole-spine-wo"
-    assert "ct-region-wo" in studies(r)
+    assert "ct-region-wo" in studies(r)  # the alternative when MRI turns out impossible
     assert r.status == "insufficient_data" and r.missing == ["pathway.egfr"]
     assert "missing the eGFR; holds either way" in r.summary
 

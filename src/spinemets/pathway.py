@@ -81,6 +81,19 @@ UNENHANCED = {
     "mri-complete-spine-wwo-child": "mri-whole-spine-wo",
 }
 
+# Clinical words for the scenarios (the machine-readable id stays in PathwayResult.scenario).
+SCENARIO_LABELS = {
+    "suspected_mscc": "suspected spinal cord or cauda equina compression",
+    "paediatric_neurological": "child with neurological symptoms or signs",
+    "paediatric_back_pain": "child or adolescent with back pain",
+    "suspected_osteoporotic_fracture": "no known cancer, suspected osteoporotic or insufficiency fracture",
+    "suspected_spinal_metastasis": "spinal pain with suspected metastasis",
+    "known_lesion": "known lesion",
+    "asymptomatic_surveillance": "surveillance without symptoms",
+    "low_back_pain_without_red_flags": "low back pain without red flags",
+    "undetermined": "not enough information to choose a pathway",
+}
+
 # Clinical words for the inputs a result may name as missing (no field paths reach a clinician).
 FIELD_LABELS = {
     "pathway.neuro_deficits": "whether there is any neurological symptom or sign",
@@ -95,6 +108,9 @@ FIELD_LABELS = {
     "pathway.spinal_pain or pathway.known_lesion_purpose": "the reason for imaging (spinal pain, or a known lesion and the purpose)",
     "pathway.primary_bone_tumour_possible": "whether a primary bone tumour is possible",
     "pathway.months_since_treatment": "the months since treatment",
+    "pathway.night_pain": "whether there is night pain",
+    "pathway.pain_duration_weeks": "how long the pain has lasted",
+    "pathway.pain_progressive": "whether the pain is getting worse",
 }
 
 
@@ -245,6 +261,9 @@ class PathwayResult(Result):
     def first_line(self) -> Recommendation | None:
         return next((r for r in self.recommendations if r.role == "first_line"), None)
 
+    def missing_text(self) -> str:
+        return ", ".join(missing_in_words(self.missing))
+
     def extra_lines(self) -> list[str]:
         lines: list[str] = []
         if self.understood:
@@ -371,11 +390,10 @@ class _Builder:
 
     def windows(self, scenario: str) -> list[Window]:
         out = []
-        level = "emergency" if scenario == "neuro" else "urgent"
         for row in sorted(self.kb.table(WINDOWS).where(scenario=scenario), key=lambda r: r["hours"]):
             refs = self.cite.cite_row(WINDOWS, row) + self.cite.cite_statement(row["statement"])
             draft = row.is_draft or self.kb.statement(row["statement"]).is_draft
-            out.append(Window(hours=row["hours"], label=row["label"], level=level, condition=row["condition"],  # type: ignore[arg-type]
+            out.append(Window(hours=row["hours"], label=row["label"], level=row["level"], condition=row["condition"],
                               source_label=row["source_label"], statement=row["statement"], sources=list(row.sources),
                               refs=sorted(set(refs)), draft=draft))
         return out
@@ -411,26 +429,44 @@ def _neuro(inp: PathwayInput) -> bool | None:
     return None
 
 
-def _child_flags(inp: PathwayInput, kb: KnowledgeBase, neuro: bool | None) -> tuple[list[str], list[str]]:
-    """(red flags present in words, inputs not stated) for a child's back pain."""
-    present, unknown = [], []
-    values: dict[str, Any] = {"night_pain": inp.night_pain, "pain_progressive": inp.pain_progressive, "neuro": neuro}
+# The pathway input each kind of paediatric red flag reads (tables/paediatric_red_flags.yaml, column `input`).
+CHILD_FLAG_FIELDS = {
+    "age_under": "pathway.age", "night_pain": "pathway.night_pain", "pain_duration_weeks_over": "pathway.pain_duration_weeks",
+    "pain_progressive": "pathway.pain_progressive", "neuro": "pathway.neuro_deficits", "red_flag": "pathway.red_flags",
+    "known_cancer": "pathway.cancer_history",
+}
+
+
+def _child_flag_states(inp: PathwayInput, kb: KnowledgeBase, neuro: bool | None) -> list[tuple[TableRow, bool | None]]:
+    """Each paediatric red flag with True (present), False (absent) or None (not stated)."""
+    known = None if inp.cancer_history is None else inp.cancer_history in ("current", "previous")
+    values: dict[str, Any] = {"night_pain": inp.night_pain, "pain_progressive": inp.pain_progressive, "neuro": neuro,
+                              "known_cancer": known}
+    out: list[tuple[TableRow, bool | None]] = []
     for row in kb.table(CHILD_FLAGS).rows:
         kind, value = row["input"], row["value"]
+        state: bool | None
         if kind == "age_under":
-            hit = inp.age is not None and inp.age < value
-            state: bool | None = hit
+            state = inp.age is not None and inp.age < value
         elif kind == "pain_duration_weeks_over":
             state = None if inp.pain_duration_weeks is None else inp.pain_duration_weeks > value
         elif kind == "red_flag":
             state = None if inp.red_flags is None else value in inp.red_flags
         else:
             state = values.get(kind)
-        if state:
-            present.append(row["label"])
-        elif state is None:
-            unknown.append(row["label"])
-    return present, unknown
+        out.append((row, state))
+    return out
+
+
+def _child_flags(inp: PathwayInput, kb: KnowledgeBase, neuro: bool | None) -> tuple[list[str], list[str]]:
+    """(red flags present in words, red flags not stated in words) for a child's back pain."""
+    states = _child_flag_states(inp, kb, neuro)
+    return [r["label"] for r, v in states if v], [r["label"] for r, v in states if v is None]
+
+
+def unknown_fields(kb: KnowledgeBase, inp: PathwayInput, neuro: bool | None) -> list[str]:
+    """The inputs whose paediatric red flag is not stated."""
+    return list(dict.fromkeys(CHILD_FLAG_FIELDS[r["input"]] for r, v in _child_flag_states(inp, kb, neuro) if v is None))
 
 
 def _understood(inp: PathwayInput, kb: KnowledgeBase, groups: list[str]) -> list[str]:
@@ -508,16 +544,19 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
     known_cancer = inp.cancer_history in ("current", "previous")
     neuro = _neuro(inp)
     pain = inp.spinal_pain
+    child = inp.age is not None and inp.age < group_threshold("child", kb)
     flags = inp.red_flags
     symptomatic = bool(pain) or bool(neuro)
-    child = inp.age is not None and inp.age < group_threshold("child", kb)
     pregnant = bool(inp.pregnant) or "pregnancy" in inp.contrast_concerns
     mri_ok = not inp.mri_contraindications and inp.implanted_device != "mr_unsafe"
     contrast_ok = not (set(inp.contrast_concerns) - {"reduced_renal_function"}) and not pregnant
     if "reduced_renal_function" in inp.contrast_concerns and inp.egfr is None:
         contrast_ok = False
     flag_groups = {r.id: r["group"] for r in kb.table(RED_FLAGS).rows}
-    fracture_only = bool(flags) and all(flag_groups[f] == "fracture" for f in flags or [])
+    # Fracture risk factors without a malignancy or infection flag (pain-pattern flags do not decide it).
+    fracture_only = any(flag_groups[f] == "fracture" for f in flags or []) and not any(
+        flag_groups[f] in ("malignancy", "infection") for f in flags or [])
+    no_cancer = inp.cancer_history == "none" and not inp.unknown_primary
     groups: list[str] = []
     if child:
         groups.append("child")
@@ -539,14 +578,24 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
     if neuro and child:
         scenario = "paediatric_neurological"
         urgency = Urgency(level="emergency")
-        _mscc_actions(b, "neuro_child", inp, haematological, histology)
-        _spine_imaging(b, "mri-complete-spine-wwo-child", urgency, mri_ok, contrast_ok, inp)
+        _mscc_actions(b, "neuro_child", inp, haematological, histology, mri_ok)
+        if mri_ok:
+            b.add(UNENHANCED["mri-complete-spine-wwo-child"] if not contrast_ok else "mri-complete-spine-wwo-child",
+                  "first_line", ["child.neuroblastoma_recovery"], urgency=urgency, own=False)
+        else:
+            b.add("ct-whole-spine-with" if contrast_ok else "ct-whole-spine-wo", "first_line", urgency=urgency)
+            b.add("ct-myelography", "alternative", ["implant.ct_myelography_when_mri_impossible"], own=False)
         b.note_statement("child_differential", "child.differential")
     elif neuro:
         scenario = "suspected_mscc"
         b.acr_variant = "cauda_equina" if inp.suspected_cauda_equina else "myelopathy"
-        urgency = Urgency(level="emergency", windows=b.windows("neuro"))
-        _mscc_actions(b, "neuro_adult", inp, haematological, histology)
+        urgency = Urgency(level="emergency", windows=_neuro_windows(b, inp))
+        if no_cancer:
+            _mscc_actions(b, "neuro_no_cancer", inp, haematological, histology, mri_ok)
+        else:
+            if inp.cancer_history is None and not inp.unknown_primary:
+                missing.append("pathway.cancer_history")
+            _mscc_actions(b, "neuro_adult", inp, haematological, histology, mri_ok)
         _spine_imaging(b, "mri-whole-spine-mscc", urgency, mri_ok, contrast_ok, inp)
         b.note_statement("timing_differs", "timing.caveat.sources_differ")
     elif child and (pain or inp.known_lesion_purpose is None):
@@ -556,6 +605,17 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
         if pain is None:
             missing.append("pathway.spinal_pain")
             indicated = None
+        elif present and known_cancer:
+            b.acr_variant = "child_red_flags"
+            b.note("child_red_flags", "Red flags present: " + "; ".join(present) + ".",
+                   [f"{CHILD_FLAGS}.{r.id}" for r in kb.table(CHILD_FLAGS).rows if r["label"] in present])
+            if mri_ok:
+                b.add("mri-complete-spine-wwo-child" if contrast_ok else "mri-whole-spine-wo", "first_line",
+                      ["child.known_cancer_back_pain"], own=False)
+            else:
+                b.add("ct-whole-spine-with" if contrast_ok else "ct-whole-spine-wo", "first_line")
+            b.add("radiograph-area-child", "alternative", ["child.acr_red_flags"], own=False)
+            b.note_statement("child_differential", "child.differential")
         elif present:
             b.acr_variant = "child_red_flags"  # the paediatric criteria give no time limit; adult limits do not apply
             b.note("child_red_flags", "Red flags present: " + "; ".join(present) + ".", [f"{CHILD_FLAGS}.{r.id}" for r in kb.table(CHILD_FLAGS).rows if r["label"] in present])
@@ -570,7 +630,7 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
             b.note_statement("child_differential", "child.differential")
         elif unknown:
             indicated = None
-            missing.append("pathway.red_flags")
+            missing.extend(unknown_fields(kb, inp, neuro))
             b.note("child_flags_unknown", "Not stated, and any of them would call for imaging: " + "; ".join(unknown) + ".",
                    ["child.red_flags"])
         else:
@@ -583,7 +643,8 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
         b.acr_variant = "vcf_no_cancer" if fracture_seen else "osteoporotic_fracture"  # no time limit in the sources
         if neuro is None:
             missing.append("pathway.neuro_deficits")
-        first_statements = ["fracture.acr_vcf_no_cancer"] if fracture_seen else ["fracture.acr_lbp_variant6"]
+        lumbar_rule = not fracture_seen and inp.pain_region not in ("cervical", "thoracic")
+        first_statements = ["fracture.acr_lbp_variant6"] if lumbar_rule else ["fracture.acr_vcf_no_cancer"]
         if fracture_seen and mri_ok:
             b.add("mri-region-wo", "first_line", first_statements, own=False)
             b.add("ct-region-wo", "alternative", first_statements, own=False)
@@ -609,9 +670,18 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
     elif pain and (cancer or flags):
         scenario = "suspected_spinal_metastasis"
         b.acr_variant = "suspected_cancer"
-        if neuro is None:
+        if not cancer:
+            # The time limits for suspected spinal metastases were written for people with cancer.
+            if neuro is None:
+                missing.append("pathway.neuro_deficits")
+            b.note_statement("no_cancer_flags", "fracture.nocancer_weaker_flags_acp")
+            if inp.age is None or inp.age >= group_threshold("osteoporotic_fracture", kb):
+                b.note_statement("consider_myeloma", "fracture.consider_myeloma")
+        elif neuro is None:
             missing.append("pathway.neuro_deficits")
-            urgency = Urgency(level="depends_on_neurology", windows=b.windows("neuro") + b.windows("no_neuro"))
+            urgency = Urgency(level="depends_on_neurology",
+                              windows=sorted(b.windows("neuro") + b.windows("neuro_mescc"), key=lambda w: w.hours)
+                              + b.windows("no_neuro"))
         else:
             urgency = Urgency(level="urgent", windows=b.windows("no_neuro"))
         if known_cancer and neuro is False:
@@ -620,7 +690,8 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
             b.note_statement("neurology_decides", "redflags.nice.neurology_immediate")
         first = "mri-whole-spine-wwo" if cancer else "mri-region-wwo"
         _spine_imaging(b, first, urgency, mri_ok, contrast_ok, inp)
-        b.note_statement("timing_differs", "timing.caveat.sources_differ")
+        if cancer:
+            b.note_statement("timing_differs", "timing.caveat.sources_differ")
     elif inp.known_lesion_purpose is not None:
         scenario = "known_lesion"
         urgency = Urgency(level="routine")
@@ -675,6 +746,8 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
                    "(for example PSMA PET/CT in prostate cancer, no bone scan in myeloma).", ["myeloma.no_bone_scan"])
     if histology == "myeloma" and scenario != "known_lesion":
         b.note_statement("myeloma_no_bone_scan", "myeloma.no_bone_scan")
+    if inp.treatment_given == "sbrt" and scenario in ("suspected_mscc", "suspected_spinal_metastasis"):
+        _after_sbrt(b, inp, missing)
 
     _modifiers(b, inp, scenario, pregnant, missing)
 
@@ -686,7 +759,7 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
 
     status = "insufficient_data" if missing else "complete"
     summary = _summary(b, scenario, indicated, urgency, missing, kb)
-    components = [Component(name="scenario", value=scenario)]
+    components = [Component(name="scenario", value=SCENARIO_LABELS.get(scenario, scenario))]
     return PathwayResult(
         status=status,
         summary=summary,
@@ -737,23 +810,42 @@ def _summary(b: _Builder, scenario: str, indicated: bool | None, urgency: Urgenc
     return text
 
 
-def _mscc_actions(b: _Builder, situation: str, inp: PathwayInput, haematological: bool, histology: str | None) -> None:
+def _mscc_actions(b: _Builder, situation: str, inp: PathwayInput, haematological: bool, histology: str | None,
+                  mri_ok: bool = True) -> None:
     """The management steps for the situation, in the table's order."""
     known = inp.cancer_history in ("current", "previous")
     wanted = {situation, "any"}
     if situation == "neuro_adult":
-        wanted.add("haematological" if haematological and known else "solid_or_unknown_neuro")
-        if inp.neuro_deficits == [] and histology is None and not known:
-            wanted.add("unproven_no_deficit")
+        if inp.neuro_deficits == []:
+            # Compression suspected but the examination found no deficit: the no-neurology steroid advice applies.
+            wanted.add("haematological_no_neuro" if haematological and known else "no_neuro_steroids")
+            if histology is None and not known:
+                wanted.add("unproven_no_deficit")
+        else:
+            wanted.add("haematological" if haematological and known else "solid_or_unknown_neuro")
     skip_steroids = situation == "no_neuro_cancer" and haematological
     if skip_steroids:
         wanted.add("haematological_no_neuro")  # NG234: steroids in haematological malignancy with or without neurology
+    imaging = "possible" if mri_ok else "impossible"
     for row in sorted(b.kb.table(ACTIONS).rows, key=lambda r: r["order"]):
-        if row["when"] not in wanted:
+        when = row["when"]
+        if when == "no_neuro_cancer" and row["step"] == "steroids" and "no_neuro_steroids" in wanted:
+            when = "no_neuro_steroids"
+        if when not in wanted:
             continue
         if skip_steroids and row["step"] == "steroids" and row["when"] == "no_neuro_cancer":
             continue
+        if row.get("when_mri") not in (None, imaging):
+            continue
         b.action(row)
+
+
+def _neuro_windows(b: _Builder, inp: PathwayInput) -> list[Window]:
+    """NICE's limit for any neurology; the Dutch grading by what the neurology is."""
+    radicular_only = inp.neuro_deficits == ["radicular"] and not inp.suspected_cord_compression \
+        and not inp.suspected_cauda_equina
+    dutch = b.windows("radicular") if radicular_only else b.windows("neuro_mescc")
+    return sorted(b.windows("neuro") + dutch, key=lambda w: w.hours)
 
 
 def _spine_imaging(b: _Builder, mri_study: str, urgency: Urgency, mri_ok: bool, contrast_ok: bool, inp: PathwayInput) -> None:
@@ -761,6 +853,9 @@ def _spine_imaging(b: _Builder, mri_study: str, urgency: Urgency, mri_ok: bool, 
     if not contrast_ok:
         mri_study = UNENHANCED.get(mri_study, mri_study)
     ct_study = "ct-region-with" if contrast_ok else "ct-region-wo"
+    if not mri_ok and b.kb.table(STUDIES).row(mri_study)["region"] == "whole_spine":
+        # MRI impossible: CT must still cover the whole spine (compression is often at several levels).
+        ct_study = "ct-whole-spine-with" if contrast_ok else "ct-whole-spine-wo"
     if mri_ok:
         b.add(mri_study, "first_line", urgency=urgency)
         if mri_study not in ("mri-region-wwo", "mri-complete-spine-wwo-child") and contrast_ok:
@@ -783,12 +878,17 @@ def _spine_imaging(b: _Builder, mri_study: str, urgency: Urgency, mri_ok: bool, 
 
 def _staging(b: _Builder, histology: str, inp: PathwayInput, neuro: bool | None, missing: list[str]) -> None:
     """Histology-specific staging after the spine study; studies the sources advise against are shown as such."""
-    rows = b.kb.table(STAGING).where(histology=histology) or b.kb.table(STAGING).where(histology="other")
+    rows = b.kb.table(STAGING).where(histology=histology)
+    site = b.kb.table(SITES).row(histology) if histology in {r.id for r in b.kb.table(SITES).rows} else None
+    if not rows and site is not None and site["group"] == "haematological":
+        b.note_statement("staging_haematology", "staging.haematological_by_team")
+        return
+    rows = rows or b.kb.table(STAGING).where(histology="other")
     order = {"staging": 0, "alternative": 1, "avoid": 2}
     for row in sorted(rows, key=lambda r: order[r["role"]]):
         role = {"staging": "staging", "alternative": "staging_alternative", "avoid": "avoid"}[row["role"]]
         b.cite.cite_row(STAGING, row)
-        b.add(row["study"], role, list(row["statements"]))
+        b.add(row["study"], role, list(row["statements"]), own=False)  # only this histology's rationale
     if histology == "breast":
         if (inp.breast_her2_positive or inp.breast_triple_negative) and neuro:
             b.add("brain-mri-with", "additional")
@@ -803,9 +903,12 @@ def _unknown_primary(b: _Builder, inp: PathwayInput, urgency: Urgency | None, mi
     if inp.primary_bone_tumour_possible:
         b.workup_item("Refer to a bone sarcoma centre before any biopsy", ["unknown_primary.sarcoma_centre_first"])
     elif inp.primary_bone_tumour_possible is None:
+        missing.append("pathway.primary_bone_tumour_possible")
         b.workup_item("If a primary bone tumour is possible, refer to a bone sarcoma centre before any biopsy",
                       ["unknown_primary.sarcoma_centre_first"])
-    if not inp.primary_bone_tumour_possible:
+        b.add("ct-guided-biopsy", "additional", ["unknown_primary.sarcoma_centre_first", "unknown_primary.biopsy_yield"],
+              urgency=urgency)
+    if inp.primary_bone_tumour_possible is False:
         b.add("ct-guided-biopsy", "additional", ["unknown_primary.biopsy_yield"], urgency=urgency)
 
 
@@ -819,6 +922,8 @@ def _modifiers(b: _Builder, inp: PathwayInput, scenario: str, pregnant: bool, mi
             assert r.study is not None
             if r.study.ionising:
                 _lead(b, r, ["pregnancy.ionising_trade_off"])
+                if r.role == "staging":
+                    r.role = "staging_alternative"  # behind the unenhanced whole-body MRI
             elif r.study.modality == "mri" and r.study.contrast in ("with", "without_and_with"):
                 _lead(b, r, ["pregnancy.gadolinium_only_if_essential"])
         if any(r.role in LATER for r in imaging):
@@ -831,6 +936,9 @@ def _modifiers(b: _Builder, inp: PathwayInput, scenario: str, pregnant: bool, mi
     uses_gbca = any(r.study and r.study.modality == "mri" and r.study.contrast in ("with", "without_and_with") for r in imaging)
     uses_iodinated = any(r.study and r.study.modality in ("ct",) and r.study.contrast in ("with", "without_and_with")
                          for r in imaging)
+    site = primary_group(inp.primary_site, b.kb)
+    if uses_iodinated and site is not None and site.id == "myeloma":
+        b.note_statement("myeloma_contrast", "myeloma.iodinated_contrast")
     if inp.egfr is not None and (uses_gbca or uses_iodinated):
         for row in b.kb.table(KIDNEY).rows:
             relevant = (row["agent"] == "gadolinium" and uses_gbca) or (row["agent"] == "iodinated" and uses_iodinated)
@@ -856,6 +964,16 @@ def _modifiers(b: _Builder, inp: PathwayInput, scenario: str, pregnant: bool, mi
     if inp.contrast_concerns and set(inp.contrast_concerns) - {"reduced_renal_function", "pregnancy"} and scenario not in (
             "low_back_pain_without_red_flags", "asymptomatic_surveillance"):
         b.note_statement("contrast", "contrast.caveat.safety_not_covered")
+
+
+def _after_sbrt(b: _Builder, inp: PathwayInput, missing: list[str]) -> None:
+    """Pseudoprogression within the window after SBRT, and fracture after SBRT."""
+    if inp.months_since_treatment is None:
+        missing.append("pathway.months_since_treatment")
+        b.note_statement("pseudoprogression", "after_treatment.pseudoprogression")
+    elif inp.months_since_treatment <= group_threshold("after_treatment", b.kb):
+        b.note_statement("pseudoprogression", "after_treatment.pseudoprogression")
+    b.note_statement("vcf_after_sbrt", "after_treatment.vcf_after_sbrt")
 
 
 def _lead(b: _Builder, r: Recommendation, statements: list[str]) -> None:
@@ -899,11 +1017,6 @@ def _known_lesion(b: _Builder, inp: PathwayInput, mri_ok: bool, contrast_ok: boo
         else:
             b.add("ct-region-wo", "first_line", ["after_treatment.response_criteria"])
         if inp.treatment_given == "sbrt":
-            if inp.months_since_treatment is None:
-                missing.append("pathway.months_since_treatment")
-                b.note_statement("pseudoprogression", "after_treatment.pseudoprogression")
-            elif inp.months_since_treatment <= group_threshold("after_treatment", b.kb):
-                b.note_statement("pseudoprogression", "after_treatment.pseudoprogression")
-            b.note_statement("vcf_after_sbrt", "after_treatment.vcf_after_sbrt")
+            _after_sbrt(b, inp, missing)
     elif purpose == "follow_up":
         b.add(None, "not_indicated", ["treatment.no_routine_imaging_after_palliation", "treatment.imaging_after_curative_treatment"])

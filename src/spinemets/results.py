@@ -68,6 +68,9 @@ class Result(BaseModel):
     draft_items: list[str] = Field(
         default_factory=list, description="knowledge items used that are drafts (unverified); shown as a flag"
     )
+    draft_labels: list[str] = Field(
+        default_factory=list, description="the draft items in words, for people (same order as draft_items)"
+    )
     references: list[Reference] = Field(default_factory=list)
     kb_version: str
     disclaimer: str
@@ -78,6 +81,10 @@ class Result(BaseModel):
     def extra_lines(self) -> list[str]:
         """Instrument-specific lines placed after the headline."""
         return []
+
+    def missing_text(self) -> str:
+        """The missing inputs for people; instruments with clinical labels override it."""
+        return ", ".join(self.missing)
 
     def closing_lines(self) -> list[str]:
         """Instrument-specific lines placed after the warnings, before the references (e.g. next steps)."""
@@ -97,13 +104,13 @@ class Result(BaseModel):
                 lines.append(f"  {c.name}: {value}{label}{pts}{note}{refs}")
         if self.missing:
             lines.append("")
-            lines.append("Missing: " + ", ".join(self.missing))
+            lines.append("Missing: " + self.missing_text())
         for n in self.notices:
             lines.append(f"! {n.message}{_refs(n.refs)}")
         if self.draft_items:
             lines.append(
                 "! DRAFT: this result uses unverified knowledge-base items awaiting review: "
-                + ", ".join(self.draft_items)
+                + "; ".join(self.draft_labels or self.draft_items)
             )
         closing = self.closing_lines()
         if closing:
@@ -194,6 +201,22 @@ class Citer:
     def draft_items(self) -> list[str]:
         return list(self._draft)
 
+    def draft_labels(self) -> list[str]:
+        """Each draft item in words: a statement's opening words, or a table's title and the row's label."""
+        out = []
+        for item_id in self._draft:
+            item = self.kb.find(item_id)
+            if isinstance(item, Statement):
+                words = item.text.split()
+                out.append(" ".join(words[:12]) + (" ..." if len(words) > 12 else ""))
+            elif isinstance(item, TableRow):
+                table_id = item_id.split(".", 1)[0]
+                name = item.get("label") or item.get("study") or item.id
+                out.append(f"{self.kb.table(table_id).title}: {str(name).replace('-', ' ').replace('_', ' ')}")
+            else:
+                out.append(item_id)
+        return out
+
     def references(self) -> list[Reference]:
         return [_reference(self.kb, sid, number) for sid, number in sorted(self._order.items(), key=lambda kv: kv[1])]
 
@@ -202,6 +225,7 @@ class Citer:
         return {
             "references": self.references(),
             "draft_items": self.draft_items,
+            "draft_labels": self.draft_labels(),
             "kb_version": self.kb.version,
             "disclaimer": self.kb.manifest.disclaimer,
         }
