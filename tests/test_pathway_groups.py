@@ -607,3 +607,16 @@ def test_primary_site_matching_is_not_fooled_by_common_words():
 def test_missing_inputs_are_in_words_in_the_text():
     text = pathway({"age": 10, "spinal_pain": True, "neuro_deficits": [], "red_flags": []}).to_text()
     assert "Missing: whether there is night pain" in text and "pathway." not in text
+
+
+def test_a_draft_time_limit_is_flagged_and_never_in_the_headline(kb_copy):
+    path = kb_copy / "tables" / "urgency_windows.yaml"
+    table = yaml.safe_load(path.read_text())
+    row = next(r for r in table["rows"] if r["id"] == "no_neuro-dutch")
+    row["review_status"] = "draft"
+    path.write_text(yaml.safe_dump(table, sort_keys=False, allow_unicode=True))
+    kb = load_kb(kb_copy)
+    r = pathway({"cancer_history": "current", "spinal_pain": True, "neuro_deficits": []}, kb)
+    assert "within 2 weeks" not in r.summary and "within 1 week (NICE)" in r.summary
+    assert "within 2 weeks (Dutch national guideline, DRAFT)" in r.to_text()
+    assert "urgency_windows.no_neuro-dutch" in r.draft_items

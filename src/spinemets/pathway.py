@@ -550,7 +550,7 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
     pregnant = bool(inp.pregnant) or "pregnancy" in inp.contrast_concerns
     mri_ok = not inp.mri_contraindications and inp.implanted_device != "mr_unsafe"
     contrast_ok = not (set(inp.contrast_concerns) - {"reduced_renal_function"}) and not pregnant
-    if "reduced_renal_function" in inp.contrast_concerns and inp.egfr is None:
+    if "reduced_renal_function" in inp.contrast_concerns and inp.egfr is None and not inp.on_dialysis:
         contrast_ok = False
     flag_groups = {r.id: r["group"] for r in kb.table(RED_FLAGS).rows}
     # Fracture risk factors without a malignancy or infection flag (pain-pattern flags do not decide it).
@@ -564,7 +564,7 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
         groups.append("pregnancy")
     if histology == "myeloma":
         groups.append("myeloma")
-    if inp.egfr is not None or "reduced_renal_function" in inp.contrast_concerns:
+    if inp.egfr is not None or inp.on_dialysis or "reduced_renal_function" in inp.contrast_concerns:
         groups.append("renal_impairment")
     if inp.implanted_device not in (None, "none"):
         groups.append("implant")
@@ -805,8 +805,9 @@ def _summary(b: _Builder, scenario: str, indicated: bool | None, urgency: Urgenc
             text += ". Insufficient data for the rest: missing " + ", ".join(missing_in_words(list(dict.fromkeys(missing))))
         return text
     if missing:
+        either = "; holds either way: " if "pathway.implanted_device" not in missing else "; if MRI is possible: "
         text = "insufficient data: missing " + ", ".join(missing_in_words(list(dict.fromkeys(missing)))) + \
-            ("; holds either way: " + text if first or b.actions else "")
+            (either + text if first or b.actions else "")
     return text
 
 
@@ -939,10 +940,12 @@ def _modifiers(b: _Builder, inp: PathwayInput, scenario: str, pregnant: bool, mi
     site = primary_group(inp.primary_site, b.kb)
     if uses_iodinated and site is not None and site.id == "myeloma":
         b.note_statement("myeloma_contrast", "myeloma.iodinated_contrast")
-    if inp.egfr is not None and (uses_gbca or uses_iodinated):
+    if (inp.egfr is not None or inp.on_dialysis) and (uses_gbca or uses_iodinated):
         for row in b.kb.table(KIDNEY).rows:
             relevant = (row["agent"] == "gadolinium" and uses_gbca) or (row["agent"] == "iodinated" and uses_iodinated)
-            if relevant and inp.egfr < row["below_egfr"]:
+            # Maintenance dialysis is kidney failure: every threshold applies.
+            below = bool(inp.on_dialysis) or (inp.egfr is not None and inp.egfr < row["below_egfr"])
+            if relevant and below:
                 b.note("kidney_" + row["agent"], b.kb.statement(row["statement"]).text,
                        [f"{KIDNEY}.{row.id}", row["statement"]])
     elif "reduced_renal_function" in inp.contrast_concerns and inp.egfr is None and imaging:

@@ -43,7 +43,7 @@ AUDIENCES = ("clinician", "patient")
 Audience = Literal["clinician", "patient"]
 CALCULATORS = ("sins", "escc", "noms", "probability")
 # Pathway inputs that describe a clinical picture (age alone does not).
-_PATHWAY_SKIP = {"pathway.age"}
+_PATHWAY_SKIP = {"pathway.age", "pathway.sex"}
 
 
 @dataclass(frozen=True)
@@ -287,6 +287,10 @@ def ask(
         )
     else:
         direct, key, caveats = _select(kb, retrieval, question, composition, bool(ran)) if retrieval.supported else ([], [], [])
+        if any(e.name == "pathway" and "child" in getattr(e.result, "patient_groups", []) for e in ran):
+            # The adult time limits never reach an answer about a child (the paediatric criteria apply).
+            direct, key, caveats = ([sid for sid in ids if "timing" not in kb.statements[sid].topics]
+                                    for ids in (direct, key, caveats))
         direct_s = [_statement_sentence(kb, sid, cite, audience) for sid in direct]
         key_s = [_statement_sentence(kb, sid, cite, audience) for sid in key]
         caveat_s = [_statement_sentence(kb, sid, cite, audience) for sid in caveats]

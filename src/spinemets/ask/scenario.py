@@ -2,8 +2,11 @@
 
 Phrases come from ``tables/ask_phrases.yaml`` (which words set which input);
 this module holds the reading logic: longest-phrase matching, negation,
-defaults, conflicts, and patterns for numbers (age, vertebral level, collapse
-percentage, pre-test probability, stated SINS total and ESCC grade).
+defaults, weak values that give way, notes for a patient described without a
+value the pathway needs (a child without an age), conflicts, and patterns for
+numbers (age and sex as in "62F", vertebral level, collapse percentage,
+pre-test probability, stated SINS total and ESCC grade, eGFR, time since
+treatment).
 
 Every input understood keeps the words that set it, so the answer can show
 the user what was understood.  Conflicting phrases for the same input are
@@ -57,6 +60,28 @@ _RESULT_WORDS = {"positive": "positive", "pos": "positive", "abnormal": "positiv
                  "negative": "negative", "neg": "negative", "normal": "negative", "unremarkable": "negative",
                  "clear": "negative"}
 _RESULT_WINDOW = 3
+_EGFR = re.compile(
+    r"\b(?:e\s?gfr|gfr)\s*(?:of|=|:|is|was|at|about|around|approximately|~)?\s*" + _COMPARATOR
+    + r"\s*(\d{1,3}(?:\.\d+)?)\b(?!\s*%)", re.I)
+_BELOW = ("<", "<=", "less than", "under", "below")
+EGFR_BOUND_NOTE = ("An eGFR given as a bound ({phrase!r}) is not used as a value: contrast advice depends on the "
+                   "measured eGFR, so give the number.")
+EGFR_BOUND_ITEMS = ["contrast.kidney.thresholds_differ"]
+_DURATION = r"(\d{1,3}(?:\.\d+)?)\s*(months?|mos?|weeks?|wks?|years?|yrs?)"
+# "after SBRT (to T8) 3 months ago" / "3 months after SBRT"
+_SINCE_AFTER = re.compile(r"^[^.;]{0,30}?\b" + _DURATION + r"\s+(?:ago|earlier|previously|before)\b", re.I)
+_SINCE_BEFORE = re.compile(r"\b" + _DURATION + r"\s*$", re.I)
+_MONTHS_PER = {"m": 1.0, "w": 12 / 52, "y": 12.0}  # calendar units, keyed by the unit's first letter
+# "6 weeks of back pain", "back pain for 3 months", "a 2-week history of neck pain"
+_PAIN_FOR = re.compile(
+    r"\b(\d{1,3}(?:\.\d+)?)\s*-?\s*(days?|weeks?|wks?|months?)\s+(?:history\s+)?of\s+"
+    r"(?:(?:new|worsening|increasing|progressive|persistent|constant|severe|low|lower|mid|middle|upper|back|neck|"
+    r"spinal|spine|thoracic|lumbar|cervical|sacral)\s+){0,3}pain\b"
+    r"|\bpain\s+(?:for|over|since)\s+(?:the\s+(?:last|past)\s+)?(\d{1,3}(?:\.\d+)?)\s*(days?|weeks?|wks?|months?)\b",
+    re.I)
+_WEEKS_PER = {"d": 1 / 7, "w": 1.0, "m": 52 / 12}  # calendar units, keyed by the unit's first letter
+_AGE_SEX = re.compile(r"\d{1,3}\s*([fm])", re.I)
+_SEX = {"f": "female", "m": "male"}
 
 
 @dataclass(frozen=True)
@@ -69,6 +94,7 @@ class Understood:
     rule: str  # ask_phrases row id, or the pattern that matched (age, level, ...)
     negated: bool = False
     default: bool = False
+    weak: bool = False  # gives way to any other phrase that sets the same input
 
 
 @dataclass
@@ -115,6 +141,12 @@ class Parse:
                 raise ContradictoryInputError([name], f"the question says both {said}")
 
 
+def _number(value: str | float) -> int | float:
+    """A number as understood: one decimal at most, whole numbers as int (shown as '25', not '25.0')."""
+    rounded = round(float(value), 1)
+    return int(rounded) if rounded.is_integer() else rounded
+
+
 def _show(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -133,6 +165,9 @@ class Reader:
         self.rows: dict[str, TableRow] = {r.id: r for r in kb.table(TABLE).rows}
         pairs = [(p, r.id) for r in self.rows.values() for p in r.get("phrases") or []]
         self.matcher = PhraseMatcher(pairs)
+        # Phrases inside a 'history of'-type phrase that does not apply ("after surgery" in "after surgery for a
+        # T11 metastasis") are read with the rows that need no following phrase.
+        self.fallback = PhraseMatcher([(p, rid) for p, rid in pairs if not self.rows[rid].get("applies_before")])
         hist = []
         for r in kb.table(RADIOSENSITIVITY).rows:
             hist.append((str(r["histology"]), str(r["histology"])))
@@ -161,35 +196,47 @@ class Reader:
         p.follow_up = is_follow_up(text, words)
         prepared, spans = token_spans(question)
         matches = [Match(m.start, m.end, quote(prepared, spans, m.start, m.end) or m.phrase, m.target)
-                   for m in self.matcher.find(words)]
+                   for m in self._resolve(self.matcher.find(words), words)]
         self._phrases(p, matches, words, clause_starts(question))
         self._patterns(p, text)
+        self._since_treatment(p, matches, prepared, spans)
+        self._row_notes(p, matches)
         self._tests(p, matches, words, text)
         self._instruments(p, words)
         return p
 
     # --- phrases --------------------------------------------------------------------------------------------
 
-    def _phrases(self, p: Parse, matches: list[Match], words: Sequence[str], breaks: set[int]) -> None:
+    def _resolve(self, matches: list[Match], words: Sequence[str]) -> list[Match]:
+        """Replace each row with `applies_before` that has no such phrase just after it by the phrases inside it."""
+        out: list[Match] = []
         for k, m in enumerate(matches):
-            row = self.rows[m.target]
-            sets: dict[str, Any] = dict(row.get("sets") or {})
-            if all(f.startswith("probability.") for f in sets) and sets:
-                continue  # tests are read with their results in _tests
-            needs = row.get("applies_before")
+            needs = self.rows[m.target].get("applies_before")
             if needs and not any(
                 needs in (self.rows[n.target].get("sets") or {}) and 0 <= n.start - m.end <= APPLIES_WINDOW
                 for n in matches[k + 1:]
             ):
+                out.extend(Match(m.start + f.start, m.start + f.end, f.phrase, f.target)
+                           for f in self.fallback.find(words[m.start:m.end]))
                 continue
+            out.append(m)
+        return out
+
+    def _phrases(self, p: Parse, matches: list[Match], words: Sequence[str], breaks: set[int]) -> None:
+        for m in matches:
+            row = self.rows[m.target]
+            sets: dict[str, Any] = dict(row.get("sets") or {})
+            if all(f.startswith("probability.") for f in sets) and sets:
+                continue  # tests are read with their results in _tests
             neg = negated(words, m.start, breaks)
             if neg:
                 sets = dict(row.get("negated") or {})
                 if not sets:
                     continue
             p.spans.append((m.start, m.end))
+            weak = bool(row.get("weak")) and not neg
             for name, value in sets.items():
-                self._add(p, Understood(name, value, m.phrase, row.id, negated=neg))
+                self._add(p, Understood(name, value, m.phrase, row.id, negated=neg, weak=weak))
             if not neg:
                 for name, value in (row.get("defaults") or {}).items():
                     p.items.append(Understood(name, value, m.phrase, row.id, default=True))
@@ -197,6 +244,12 @@ class Reader:
     def _add(self, p: Parse, u: Understood) -> None:
         if u.field not in LIST_FIELDS:
             earlier = [x for x in p.items if x.field == u.field and not x.default]
+            if earlier and u.weak and any(not x.weak for x in earlier):
+                return  # "pacemaker" gives way to "MR Conditional"
+            if earlier and not u.weak and all(x.weak for x in earlier):
+                p.items = [x for x in p.items if x not in earlier]
+                p.conflicts.pop(u.field, None)
+                earlier = []
             if any(x.value != u.value for x in earlier):
                 if u.field in MERGE_TO:
                     p.items = [x for x in p.items if x.field != u.field]
@@ -214,6 +267,11 @@ class Reader:
         age = age_in(text)
         if age is not None:
             p.items.append(Understood("pathway.age", age[0], age[1], "age"))
+            sex = _AGE_SEX.fullmatch(age[1])
+            if sex:
+                self._add(p, Understood("pathway.sex", _SEX[sex.group(1).lower()], age[1], "age"))
+        self._egfr(p, text)
+        self._pain_duration(p, text)
         m = _PRETEST.search(text)
         if m:
             value = float(m.group(1))
@@ -240,6 +298,56 @@ class Reader:
         for m in self.histologies.find(p.words):
             p.items.append(Understood("noms.histology", m.target, m.phrase, "histology"))
             break
+
+    def _egfr(self, p: Parse, text: str) -> None:
+        """An eGFR stated as a number; a bound ("eGFR < 30") is not turned into a value."""
+        m = _EGFR.search(text)
+        if not m:
+            return
+        comparator, number, phrase = (m.group(1) or "").lower(), _number(m.group(2)), m.group(0).strip()
+        if comparator in ("", "exactly"):
+            self._add(p, Understood("pathway.egfr", number, phrase, "egfr"))
+            return
+        if comparator in _BELOW:
+            self._add(p, Understood("pathway.contrast_concerns", "reduced_renal_function", phrase, "egfr"))
+        p.notes.append((EGFR_BOUND_NOTE.format(phrase=phrase), list(EGFR_BOUND_ITEMS)))
+
+    def _pain_duration(self, p: Parse, text: str) -> None:
+        """How long the spinal pain has lasted, in weeks (a red flag in a child when long)."""
+        m = _PAIN_FOR.search(text)
+        if not m:
+            return
+        number, unit = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        weeks = _number(float(number) * _WEEKS_PER[unit[0].lower()])
+        self._add(p, Understood("pathway.pain_duration_weeks", weeks, m.group(0).strip(), "pain-duration"))
+
+    def _since_treatment(self, p: Parse, matches: Sequence[Match], prepared: str,
+                         spans: Sequence[tuple[int, int]]) -> None:
+        """Months since the treatment a phrase named ("after SBRT 3 months ago", "3 months after SBRT")."""
+        given = {u.rule for u in p.items if u.field == "pathway.treatment_given" and not u.negated}
+        for m in matches:
+            if m.target not in given or not spans:
+                continue
+            start, end = spans[m.start][0], spans[m.end - 1][1]
+            found = _SINCE_AFTER.match(prepared[end:]) or _SINCE_BEFORE.search(prepared[max(0, start - 30):start])
+            if found:
+                months = _number(float(found.group(1)) * _MONTHS_PER[found.group(2)[0].lower()])
+                phrase = found.string[found.start(1):found.end()].strip()
+                self._add(p, Understood("pathway.months_since_treatment", months, phrase, "since-treatment"))
+                return
+
+    def _row_notes(self, p: Parse, matches: Sequence[Match]) -> None:
+        """Notes of rows that describe the patient without the value the pathway needs (a child without an age)."""
+        for m in matches:
+            row = self.rows[m.target]
+            note, unless = row.get("unstated_note"), row.get("unstated_input")
+            if not note or not unless or any(u.field == unless for u in p.items):
+                continue
+            if not any(u.field.startswith("pathway.") and not u.default and u.rule != row.id for u in p.items):
+                continue  # no patient scenario: nothing the note could qualify
+            entry = (str(note).strip(), list(row.get("unstated_items") or []))
+            if entry not in p.notes:
+                p.notes.append(entry)
 
     def _collapse(self, p: Parse, comparator: str, number: float, phrase: str) -> None:
         from spinemets.scores.sins import collapse_threshold_percent

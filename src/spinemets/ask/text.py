@@ -58,7 +58,8 @@ FOLLOW_UP_START = re.compile(r"^\s*(and|also|but|what if|what about|how about|if
 PRONOUNS = frozenset({"she", "he", "her", "him", "his", "hers", "they", "them", "their"})
 PATIENT_WORDS = frozenset({"patient", "pt", "woman", "man", "lady", "gentleman", "female", "male", "girl", "boy",
                            "survivor", "she", "he", "her", "his", "mrs", "mr", "yo", "husband", "wife", "mother",
-                           "father", "son", "daughter", "client"})
+                           "father", "son", "daughter", "client", "schoolgirl", "schoolboy", "child", "teenager",
+                           "adolescent", "toddler", "infant"})
 _AGE = re.compile(
     r"\b(\d{1,3})\s*(?:-|\s)?\s*(?:year|yr)s?\s*(?:-|\s)?\s*old\b|\b(\d{1,3})\s*(?:yo|y/o|y\.o\.|yrs?)\b"
     r"|\baged?\s+(\d{1,3})\b|\b(\d{1,3})\s*(?:f|m)\b(?=[\s,.;:]|$)",
