@@ -620,3 +620,16 @@ def test_a_draft_time_limit_is_flagged_and_never_in_the_headline(kb_copy):
     assert "within 2 weeks" not in r.summary and "within 1 week (NICE)" in r.summary
     assert "within 2 weeks (Dutch national guideline, DRAFT)" in r.to_text()
     assert "urgency_windows.no_neuro-dutch" in r.draft_items
+
+
+def test_dialysis_counts_as_kidney_failure_for_contrast_and_needs_no_egfr():
+    r = pathway({"cancer_history": "current", "spinal_pain": True, "neuro_deficits": [], "on_dialysis": True,
+                 "contrast_concerns": ["reduced_renal_function"]})
+    assert r.status == "complete" and r.first_line.study.id == "mri-whole-spine-wwo"
+    assert "kidney_gadolinium" in {n.code for n in r.notices}
+
+
+def test_implant_labelling_unknown_does_not_claim_the_mri_holds_either_way():
+    r = pathway({"cancer_history": "current", "spinal_pain": True, "neuro_deficits": [],
+                 "implanted_device": "labelling_unknown"})
+    assert "holds either way" not in r.summary and "; if MRI is possible: MRI" in r.summary
