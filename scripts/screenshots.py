@@ -31,6 +31,10 @@ PAGES: list[tuple[str, str, dict[str, int]]] = [
     ("home", "/", DESKTOP),
     ("pathway", "/pathway?_=1&cancer_history=previous&primary_site=prostate&spinal_pain=yes&pain_region=lumbar"
                 "&neuro_deficits=__none__&red_flags=__none__", DESKTOP),
+    ("pathway-mscc", "/pathway?_=1&cancer_history=current&primary_site=lung&spinal_pain=yes"
+                     "&neuro_deficits=motor_weakness", DESKTOP),
+    ("pathway-child", "/pathway?_=1&age=9&cancer_history=none&spinal_pain=yes&night_pain=yes"
+                      "&neuro_deficits=__none__", DESKTOP),
     ("sins", "/sins?" + FULL_SINS, DESKTOP),
     ("sins-partial", "/sins?level=T6&lesion=blastic", DESKTOP),
     ("sins-phone", "/sins?" + FULL_SINS, PHONE),
