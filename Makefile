@@ -1,10 +1,14 @@
 # spinemets: `make run` and `make test` work on a fresh machine (they create .venv on first use).
+#   make run [HOST=127.0.0.1] [PORT=8000]   check the knowledge base and the port, then serve the web app
+#   make shell                              a shell with .venv activated (`spinemets` on PATH); `exit` leaves it
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
-.PHONY: run test bench kb-check clean
+.PHONY: run test bench kb-check shell clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -12,9 +16,28 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Is HOST:PORT free?  Checked before `serve` prints "serving ...", so a busy port is the first thing said.
+# SO_REUSEADDR as uvicorn sets it: a port left in TIME_WAIT by an earlier run counts as free.
+define PORT_CHECK
+import socket, sys
+host, port = sys.argv[1], sys.argv[2]
+if not port.isdigit() or not 0 < int(port) < 65536:
+    sys.exit(f"make run: PORT={port!r} is not a port number (1-65535)")
+try:
+    family = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)[0][0]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((host, int(port)))
+except OSError as exc:
+    sys.exit(f"make run: cannot serve on {host}:{port}: {exc.strerror or exc}; "
+             f"is spinemets already running there? Choose another port: make run PORT={int(port) + 1}")
+endef
+export PORT_CHECK
+
 run: $(STAMP)
+	@$(BIN)/python -c "$$PORT_CHECK" '$(HOST)' '$(PORT)'
 	$(BIN)/spinemets kb check
-	$(BIN)/spinemets serve --host 127.0.0.1 --port 8000
+	$(BIN)/spinemets serve --host '$(HOST)' --port '$(PORT)'
 
 test: $(STAMP)
 	./scripts/system-deps.sh
@@ -23,6 +46,14 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+kb-check: $(STAMP)
+	$(BIN)/spinemets kb check
+
+# The same as `. .venv/bin/activate` in your own shell.
+shell: $(STAMP)
+	@echo "make shell: .venv is active (spinemets on PATH); type exit to leave" >&2
+	@VIRTUAL_ENV='$(abspath $(VENV))' PATH='$(abspath $(BIN))':"$$PATH" exec "$${SHELL:-/bin/sh}"
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -185,11 +186,19 @@ def test_text():
      "quantitative: give both in_phase and opposed_phase (signal intensities from the same region of interest), or sir or drop_percent"),
     ({"opposed_phase": 100},
      "quantitative: give both in_phase and opposed_phase (signal intensities from the same region of interest), or sir or drop_percent"),
-    ({"sir": -0.1}, "quantitative.sir: input should be greater than or equal to 0 (got -0.1)"),
-    ({"drop_percent": 150}, "quantitative.drop_percent: input should be less than or equal to 100 (got 150)"),
-    ({"dixon_fat_fraction_percent": 120}, "quantitative.dixon_fat_fraction_percent: input should be less than or equal to 100 (got 120)"),
-    ({"dixon_fat_fraction_percent": -1}, "quantitative.dixon_fat_fraction_percent: input should be greater than or equal to 0 (got -1)"),
-    ({"adc": 0}, "quantitative.adc: input should be greater than 0 (got 0)"),
+    ({"sir": -0.1}, "quantitative.sir: -0.1 is outside the range this calculator accepts (0 to 5): "
+                    "the SIR divides one signal magnitude by another, so it cannot be negative"),
+    ({"drop_percent": 150}, "quantitative.drop_percent: 150% is outside the range this calculator accepts (-400 to 100%): "
+                            "the opposed-phase signal cannot be negative, so the signal cannot drop by more than 100%"),
+    ({"dixon_fat_fraction_percent": 120},
+     "quantitative.dixon_fat_fraction_percent: 120% is outside the range this calculator accepts (0 to 100%): "
+     "a fat fraction is the fat share of the signal, so it lies between 0 and 100%"),
+    ({"dixon_fat_fraction_percent": -1},
+     "quantitative.dixon_fat_fraction_percent: -1% is outside the range this calculator accepts (0 to 100%): "
+     "a fat fraction is the fat share of the signal, so it lies between 0 and 100%"),
+    ({"adc": 0}, "quantitative.adc: 0 x10^-3 mm2/s is outside the range this calculator accepts "
+                 "(above 0 and at most 4 x10^-3 mm2/s): an apparent diffusion coefficient is positive; zero or less "
+                 "means a failed fit or a wrong number"),
     ({"adc": 1570}, "quantitative.adc: 1570.0 looks like a value in x10^-6 mm2/s; give ADC in x10^-3 mm2/s (e.g. 1.57)"),
     ({"ct_mean_hu": float("inf")}, "quantitative.ct_mean_hu: input should be a finite number (got inf)"),
     ({"in_phase": True, "opposed_phase": 1}, "quantitative.in_phase: expected a number, got True"),
@@ -226,6 +235,7 @@ def test_contradictions(data, message):
 @settings(max_examples=300, deadline=None)
 @given(ip=st.floats(0.001, 1e6), op=st.floats(0, 1e6))
 def test_sir_and_drop_are_consistent(ip, op):
+    assume(op / ip <= 5)  # beyond the SIR's accepted range: refused (test_impossible_values_are_refused)
     r = quantitative({"in_phase": ip, "opposed_phase": op})
     sir, drop = r.values["chemical_shift_sir"], r.values["chemical_shift_drop_percent"]
     assert sir == pytest.approx(op / ip, rel=1e-6, abs=1e-9)
@@ -239,7 +249,7 @@ RULES = {"below": lambda v, t: v < t, "at_or_below": lambda v, t: v <= t,
 
 @settings(max_examples=300, deadline=None)
 @given(st.fixed_dictionaries({}, optional={
-    "sir": st.floats(0, 3), "dixon_fat_fraction_percent": st.floats(0, 100), "adc": st.floats(0.01, 5),
+    "sir": st.floats(0, 3), "dixon_fat_fraction_percent": st.floats(0, 100), "adc": st.floats(0.01, 4),
     "ct_mean_hu": st.floats(-100, 2000), "treated": st.one_of(st.none(), st.booleans()),
 }))
 def test_each_side_follows_its_rule(data):
@@ -280,6 +290,146 @@ def test_arbitrary_input_raises_only_our_errors(data):
     assert r.status in ("complete", "insufficient_data") and r.disclaimer
     assert all(not math.isnan(v) for v in r.values.values())
     r.to_text()
+
+
+# --- possible ranges (tables/quantitative_ranges.yaml) ---------------------------------------------------
+
+RANGES = KB.table("quantitative_ranges").rows
+RANGE_FIELDS = ("sir", "drop_percent", "dixon_fat_fraction_percent", "adc", "ct_mean_hu", "ct_max_hu")
+
+
+def bounds(field):
+    return {r["bound"]: r for r in RANGES if r["field"] == field}
+
+
+def test_every_measured_field_has_both_bounds_with_a_basis():
+    assert {r["field"] for r in RANGES} == set(RANGE_FIELDS)
+    for field in RANGE_FIELDS:
+        b = bounds(field)
+        assert set(b) == {"minimum", "maximum"}, field
+        assert b["minimum"]["value"] < b["maximum"]["value"], field
+    for row in RANGES:
+        assert row["evidence"] == "derived" and row["basis"] and row.sources, row.id
+        assert isinstance(row["inclusive"], bool), row.id
+        # A limit that is a judgement (unverified) is a draft; one that follows from a definition is reviewed.
+        assert row.is_draft == (row.verification.value == "unverified"), row.id
+
+
+def test_drop_limits_are_the_sir_limits_written_as_a_drop():
+    # drop = (1 - SIR) x 100: SIR 0..5 <-> drop 100..-400.
+    sir, drop = bounds("sir"), bounds("drop_percent")
+    assert drop["maximum"]["value"] == (1 - sir["minimum"]["value"]) * 100
+    assert drop["minimum"]["value"] == (1 - sir["maximum"]["value"]) * 100
+
+
+def test_every_published_cut_off_lies_inside_its_range():
+    field = {"chemical_shift_sir": "sir", "chemical_shift_drop_percent": "drop_percent"}
+    for row in ROWS:
+        b = bounds(field.get(row["measure"], row["measure"]))
+        assert b["minimum"]["value"] <= row["threshold"] <= b["maximum"]["value"], row.id
+
+
+@pytest.mark.parametrize("data,field,fragment", [
+    # The security review's probes: both were classified (SIR 1e308 even printed "-inf %").
+    ({"ct_max_hu": -1e12}, "quantitative.ct_max_hu", "-1e+12 HU is outside the range this calculator accepts (-1024 to 3071 HU)"),
+    ({"sir": 1e308}, "quantitative.sir", "1e+308 is outside the range this calculator accepts (0 to 5)"),
+    ({"ct_mean_hu": 3071.5}, "quantitative.ct_mean_hu", "(-1024 to 3071 HU)"),
+    ({"ct_mean_hu": -1025}, "quantitative.ct_mean_hu", "(-1024 to 3071 HU)"),
+    ({"drop_percent": -1e300}, "quantitative.drop_percent", "(-400 to 100%)"),
+    ({"drop_percent": -401}, "quantitative.drop_percent", "(-400 to 100%)"),
+    ({"sir": 5.01}, "quantitative.sir", "(0 to 5)"),
+    ({"adc": 4.5}, "quantitative.adc", "(above 0 and at most 4 x10^-3 mm2/s)"),
+    ({"adc": -1}, "quantitative.adc", "(above 0 and at most 4 x10^-3 mm2/s)"),
+    # A computed SIR is held to the same range, also when the division overflows.
+    ({"in_phase": 100, "opposed_phase": 600}, "quantitative.opposed_phase",
+     "opposed-phase 600 over in-phase 100 gives an SIR of 6, outside the range this calculator accepts (0 to 5)"),
+    ({"in_phase": 1e-300, "opposed_phase": 1e300}, "quantitative.opposed_phase", "gives an SIR of inf, outside"),
+])
+def test_impossible_values_are_refused(data, field, fragment):
+    """Finding (security review, issue 16): impossible quantitative values were classified, never refused."""
+    with pytest.raises(InvalidInputError) as exc:
+        quantitative(data)
+    assert exc.value.field == field
+    assert fragment in str(exc.value)
+
+
+def test_draft_limits_say_so_in_the_error():
+    for data in ({"sir": 9}, {"adc": 7}, {"ct_max_hu": 4000}, {"drop_percent": -900}):
+        with pytest.raises(InvalidInputError) as exc:
+            quantitative(data)
+        assert str(exc.value).endswith("awaiting review"), data
+    with pytest.raises(InvalidInputError) as exc:  # a definition, not a judgement: no such remark
+        quantitative({"sir": -1})
+    assert "awaiting review" not in str(exc.value)
+
+
+@pytest.mark.parametrize("data", [
+    {"sir": 0}, {"sir": 5}, {"drop_percent": 100}, {"drop_percent": -400}, {"dixon_fat_fraction_percent": 0},
+    {"dixon_fat_fraction_percent": 100}, {"adc": 4}, {"adc": 1e-9}, {"ct_mean_hu": -1024, "ct_max_hu": 3071},
+    {"in_phase": 1, "opposed_phase": 5}, {"in_phase": 1, "opposed_phase": 0},
+])
+def test_the_limits_themselves_are_accepted(data):
+    assert quantitative(data).status == "complete"
+
+
+def test_schema_states_the_ranges():
+    props = QuantitativeInput.model_json_schema()["properties"]
+
+    def number(field):
+        return next(b for b in props[field]["anyOf"] if b.get("type") == "number")
+
+    assert number("ct_max_hu") == {"type": "number", "minimum": -1024, "maximum": 3071}
+    assert number("adc") == {"type": "number", "exclusiveMinimum": 0, "maximum": 4}
+    assert number("sir") == {"type": "number", "minimum": 0, "maximum": 5}
+    assert number("drop_percent") == {"type": "number", "minimum": -400, "maximum": 100}
+    assert number("in_phase") == {"type": "number", "exclusiveMinimum": 0}
+
+
+def test_ranges_come_from_the_knowledge_base_given(kb_copy):
+    """The limits are data: a knowledge base with another limit refuses by that limit."""
+    import yaml
+
+    path = kb_copy / "tables" / "quantitative_ranges.yaml"
+    table = yaml.safe_load(path.read_text())
+    next(r for r in table["rows"] if r["id"] == "ct-max-maximum")["value"] = 2000
+    path.write_text(yaml.safe_dump(table, sort_keys=False))
+    other = load_kb(kb_copy)
+    assert quantitative({"ct_max_hu": 2500}).status == "complete"
+    with pytest.raises(InvalidInputError, match=r"\(-1024 to 2000 HU\)"):
+        quantitative({"ct_max_hu": 2500}, other)
+
+
+def _floats(obj):
+    if isinstance(obj, float):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from _floats(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from _floats(v)
+
+
+FINITE = st.floats(allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.fixed_dictionaries({}, optional={
+    **{name: st.one_of(FINITE, st.floats(-10, 10), st.floats(-2000, 4000)) for name in (
+        "in_phase", "opposed_phase", "sir", "drop_percent", "dixon_fat_fraction_percent", "adc", "ct_mean_hu",
+        "ct_max_hu")},
+    "treated": st.one_of(st.none(), st.booleans()),
+}))
+def test_no_finite_input_gives_a_non_finite_number(data):
+    """Finding (issue 16): `sir: 1e308` gave "-inf %" and a JSON null where the schema says number."""
+    try:
+        r = quantitative(data)
+    except SpinemetsError:
+        return
+    assert all(math.isfinite(x) for x in _floats(r.model_dump())), data
+    # JSON null in place of a number fails this round trip (a non-finite float is written as null).
+    assert type(r).model_validate_json(r.model_dump_json()).model_dump() == r.model_dump()
+    assert not re.search(r"(?<!\w)[-+]?(inf|nan)\b", r.to_text()), data  # as "-inf %" was printed
 
 
 # --- no clinical numbers in the interpretation code ---------------------------------------------------

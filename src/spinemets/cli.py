@@ -2,19 +2,38 @@
 
 Readable output by default, ``--json`` for scripts.  Exit codes: 0 success,
 2 invalid or contradictory input (the message names the field and the
-allowed values), 3 insufficient data, 1 knowledge-base problems.
-Heavy imports happen inside the commands so that ``--help`` stays fast.
+allowed values), 3 insufficient data, 1 knowledge-base problems.  Whatever
+goes wrong, the user gets one line on standard error, never a traceback:
+
+* a case or scenario file that is not UTF-8, not JSON, too deeply nested or too
+  large, or a JSON value that is not an object (``null``, a list): exit 2;
+* a case with no section to assess (``{}``): exit 3 (insufficient data), the
+  sections it could hold named;
+* a database that cannot be opened or reached (``SPINEMETS_DATABASE_URL``), or a
+  file that cannot be read or written: exit 2;
+* standard output closed early (``spinemets kb sources | head``): no message,
+  exit 141 (128 + SIGPIPE, what the shell reports for other tools).
+
+Echoed values in error messages are cut short.  Heavy imports happen inside
+the commands so that ``--help`` stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
+import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 EXIT_OK, EXIT_KB, EXIT_INVALID, EXIT_INSUFFICIENT = 0, 1, 2, 3
+EXIT_PIPE = 128 + 13  # standard output closed by the reader (SIGPIPE), as the shell reports it
+MAX_DOCUMENT_BYTES = 1 << 20  # a case or scenario document is a small JSON object
+MAX_MESSAGE_CHARS = 1000  # an error message longer than this (an echoed value) is cut short
+JSON_TYPES = {type(None): "null", list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
 
 YES = {"yes", "y", "true", "1", "present"}
 NO = {"no", "n", "false", "0", "absent"}
@@ -115,7 +134,7 @@ def cmd_probability(a: argparse.Namespace) -> int:
 def cmd_pathway(a: argparse.Namespace) -> int:
     from spinemets.pathway import pathway
 
-    data: dict[str, Any] = _read_json(a.scenario) if a.scenario else {}
+    data: dict[str, Any] = _read_object(a.scenario, "scenario") if a.scenario else {}
     flags = {
         "age": a.age, "cancer_history": a.cancer_history, "primary_site": a.primary_site,
         "unknown_primary": a.unknown_primary, "breast_her2_positive": a.her2_positive,
@@ -140,24 +159,59 @@ def cmd_pathway(a: argparse.Namespace) -> int:
     return _status_code(r.status)
 
 
-def _read_json(path: str) -> Any:
+def _read_json(path: str, field: str = "case") -> Any:
+    """The JSON document in *path* (``-``: standard input); every way it can be unusable is an error naming *field*."""
     from spinemets.errors import InvalidInputError
 
     try:
-        text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()
+        if path == "-":
+            raw = sys.stdin.buffer.read(MAX_DOCUMENT_BYTES + 1)
+        else:
+            with open(path, "rb") as f:
+                raw = f.read(MAX_DOCUMENT_BYTES + 1)
     except OSError as exc:
-        raise InvalidInputError("case", f"cannot read {path}: {exc.strerror}") from None
+        raise InvalidInputError(field, f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_DOCUMENT_BYTES:
+        raise InvalidInputError(field, f"larger than {MAX_DOCUMENT_BYTES // 1024} KiB; a {field} document is a small JSON object")
     try:
-        return json.loads(text)
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(
+            field, f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); give a JSON document"
+        ) from None
+
+    def no_constant(name: str) -> Any:
+        raise ValueError(f"{name} is not a JSON number")
+
+    try:
+        return json.loads(text, parse_constant=no_constant)
     except json.JSONDecodeError as exc:
-        raise InvalidInputError("case", f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise InvalidInputError(field, f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except ValueError as exc:
+        raise InvalidInputError(field, f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidInputError(field, "JSON nested too deeply to read") from None
+
+
+def _read_object(path: str, field: str) -> dict[str, Any]:
+    """A JSON document that must be an object (``null``, lists and numbers are errors)."""
+    from spinemets.errors import InvalidInputError
+
+    doc = _read_json(path, field)
+    if not isinstance(doc, dict):
+        raise InvalidInputError(field, f"expected a JSON object, got {JSON_TYPES.get(type(doc), type(doc).__name__)}")
+    return doc
 
 
 def cmd_assess(a: argparse.Namespace) -> int:
-    from spinemets.assess import assess
+    from spinemets.assess import CaseDocument, assess
 
-    r = assess(_read_json(a.case))
+    r = assess(_read_object(a.case, "case"))
     _emit(r, a.json)
+    if not r.statuses:
+        sections = ", ".join(name for name in CaseDocument.model_fields if name != "case_id")
+        print(f"insufficient data: the case has nothing to assess; give at least one of: {sections}", file=sys.stderr)
+        return EXIT_INSUFFICIENT
     return EXIT_OK if r.complete else EXIT_INSUFFICIENT
 
 
@@ -267,11 +321,32 @@ def cmd_version(a: argparse.Namespace) -> int:
 # --- parser ---------------------------------------------------------------------------------------------
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Help texts may carry a literal % ("signal drop %"): argparse would read it as a format code and crash."""
+
+    def _expand_help(self, action: argparse.Action) -> str:
+        if action.help and "%" in action.help:
+            action = copy.copy(action)
+            action.help = re.sub(r"%(%|\()?", lambda m: m.group(0) if m.group(1) else "%%", str(action.help))
+        return super()._expand_help(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every parser and sub-parser (the adapters' too, through add_subparsers) formats help safely."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="spinemets",
         description="Decision support for the imaging diagnosis of vertebral metastases "
         "(for healthcare professionals; every result cites its sources).",
+        epilog="Exit codes: 0 success; 1 knowledge-base problem; 2 invalid or contradictory input, or a database "
+        "that cannot be used; 3 insufficient data (also a case with nothing to assess); 4 audit chain broken "
+        "(audit verify); 141 output closed early (e.g. piped into head).",
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -352,7 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
     pw.add_argument("--pain-progressive", type=_bool, metavar="yes|no")
 
     a = add("assess", cmd_assess, "every result a case document allows")
-    a.add_argument("case", help="case document (JSON file, or - for standard input)")
+    a.add_argument("case", help="case document: a JSON object, in a file or - for standard input "
+                   "(see `spinemets schema`); a case with no section to assess exits 3")
 
     sch = sub.add_parser("schema", help="JSON Schema of the case document")
     sch.set_defaults(func=cmd_schema)
@@ -401,7 +477,41 @@ PLUGIN_COMMANDS = (
 )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _short(message: str) -> str:
+    """The message, cut short when it echoes a long value (a pasted report, a megabyte of JSON)."""
+    if len(message) <= MAX_MESSAGE_CHARS:
+        return message
+    return f"{message[:MAX_MESSAGE_CHARS]}... [{len(message) - MAX_MESSAGE_CHARS} more characters]"
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), text.strip())
+
+
+def _database_url() -> str:
+    try:
+        from spinemets.store.db import database_url, safe_url
+
+        return safe_url(database_url())
+    except Exception:  # the URL itself is unusable: the message below still says what failed
+        return "(SPINEMETS_DATABASE_URL)"
+
+
+def _environment_error(exc: BaseException) -> str | None:
+    """One line for a database or file-system failure (no traceback), or None for anything else."""
+    sa = sys.modules.get("sqlalchemy.exc")  # imported only if a command touched the database
+    if sa is not None and (isinstance(exc, (sa.OperationalError, sa.InterfaceError)) or type(exc) is sa.DatabaseError):
+        orig = getattr(exc, "orig", None)
+        return f"database {_database_url()}: cannot use it: {_first_line(str(orig if orig is not None else exc))}"
+    if isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError):
+        detail = exc.strerror or str(exc)
+        return f"{exc.filename}: {detail}" if exc.filename else detail
+    if isinstance(exc, RecursionError):
+        return "the input is nested too deeply"
+    return None
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from spinemets.errors import InsufficientDataError, KnowledgeBaseError, SpinemetsError
@@ -409,14 +519,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except InsufficientDataError as exc:
-        print(f"insufficient data: {exc}", file=sys.stderr)
+        print(_short(f"insufficient data: {exc}"), file=sys.stderr)
         return EXIT_INSUFFICIENT
     except KnowledgeBaseError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_KB
     except SpinemetsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(_short(f"error: {exc}"), file=sys.stderr)
         return EXIT_INVALID
+    except BrokenPipeError:
+        raise
+    except Exception as exc:
+        message = _environment_error(exc)
+        if message is None:
+            raise
+        print(_short(f"error: {message}"), file=sys.stderr)
+        return EXIT_INVALID
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; the exit code is returned (or raised by argparse for --help and usage errors)."""
+    try:
+        try:
+            return _run(argv)
+        finally:
+            sys.stdout.flush()  # a reader that has gone away shows here at the latest
+    except BrokenPipeError:
+        # `spinemets ... | head`: the reader has what it wanted.  Point stdout at /dev/null so that the
+        # interpreter's own flush at exit does not complain, and exit as a tool killed by SIGPIPE would.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_PIPE
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,6 +11,11 @@ No single verdict is formed, because the cut-offs come from different techniques
 the given treatment state differs from the lesions a cut-off was derived in (the table's
 ``lesion_treatment`` column), the row is marked not applicable.  Caveat statements come from
 ``statements/quantitative.yaml`` and ``statements/ct.yaml``.
+
+Before any comparison each value is checked against the range it can take at all
+(``tables/quantitative_ranges.yaml``: a ratio of magnitudes is not negative, a fat fraction lies within
+0-100%, CT numbers within the 12-bit scale, ...); a value outside it is an error naming the field and
+the range, never a classification.  An SIR computed from the two intensities is held to the SIR's range.
 """
 
 from __future__ import annotations
@@ -20,13 +25,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from spinemets.errors import ContradictoryInputError
+from spinemets.errors import ContradictoryInputError, InvalidInputError
 from spinemets.knowledge.loader import KnowledgeBase, load_kb
 from spinemets.knowledge.models import TableRow
 from spinemets.results import Citer, Component, Notice, Result
 from spinemets.validation import parse
 
 TABLE = "quantitative_cutoffs"
+RANGES = "quantitative_ranges"  # the range each measurement can take; checked before any comparison
 SIR = "chemical_shift_sir"
 DROP = "chemical_shift_drop_percent"
 FAT = "dixon_fat_fraction_percent"
@@ -34,6 +40,7 @@ ADC = "adc"
 CT_MEAN = "ct_mean_hu"
 CT_MAX = "ct_max_hu"
 MEASURES = (SIR, DROP, FAT, ADC, CT_MEAN, CT_MAX)
+SIR_FIELD, DROP_FIELD = "sir", "drop_percent"  # input fields of the chemical-shift measures
 LABELS = {
     SIR: "chemical-shift SIR",
     DROP: "chemical-shift signal drop",
@@ -67,22 +74,26 @@ TREATMENT_WORDS = {"mixed": "treated and untreated"}
 
 
 class QuantitativeInput(BaseModel):
-    """Measurements of one lesion; give any of them."""
+    """Measurements of one lesion; give any of them.
 
-    model_config = ConfigDict(extra="forbid")
+    The range each measurement can take (``tables/quantitative_ranges.yaml``) is checked by
+    :func:`quantitative` against the knowledge base it is given, and shown in the JSON Schema.
+    """
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=lambda schema: _schema_ranges(schema))
 
     in_phase: float | None = Field(default=None, gt=0, allow_inf_nan=False,
                                    description="in-phase signal intensity of the lesion (any unit, same ROI as opposed_phase)")
     opposed_phase: float | None = Field(default=None, ge=0, allow_inf_nan=False,
                                         description="opposed-phase signal intensity of the lesion")
-    sir: float | None = Field(default=None, ge=0, allow_inf_nan=False,
+    sir: float | None = Field(default=None, allow_inf_nan=False,
                               description="signal intensity ratio, opposed-phase / in-phase")
-    drop_percent: float | None = Field(default=None, le=100, allow_inf_nan=False,
+    drop_percent: float | None = Field(default=None, allow_inf_nan=False,
                                        description="signal drop on opposed-phase, % of in-phase")
-    dixon_fat_fraction_percent: float | None = Field(default=None, ge=0, le=100, allow_inf_nan=False)
-    adc: float | None = Field(default=None, gt=0, allow_inf_nan=False, description="x10^-3 mm2/s")
-    ct_mean_hu: float | None = Field(default=None, allow_inf_nan=False)
-    ct_max_hu: float | None = Field(default=None, allow_inf_nan=False)
+    dixon_fat_fraction_percent: float | None = Field(default=None, allow_inf_nan=False, description="%")
+    adc: float | None = Field(default=None, allow_inf_nan=False, description="x10^-3 mm2/s")
+    ct_mean_hu: float | None = Field(default=None, allow_inf_nan=False, description="HU")
+    ct_max_hu: float | None = Field(default=None, allow_inf_nan=False, description="HU")
     treated: bool | None = Field(default=None, description="the lesion has been treated (radiotherapy, systemic therapy)")
 
     @field_validator("in_phase", "opposed_phase", "sir", "drop_percent", "dixon_fat_fraction_percent", "adc",
@@ -202,10 +213,11 @@ def _round(x: float) -> float:
     return round(x, PRECISION)
 
 
-def _chemical_shift(inp: QuantitativeInput) -> tuple[float, float, str] | None:
-    """(SIR, drop %, how it was obtained), checking that several spellings agree."""
+def _chemical_shift(inp: QuantitativeInput, kb: KnowledgeBase) -> tuple[float, float, str] | None:
+    """(SIR, drop %, how it was obtained), checking that several spellings agree and the SIR is possible."""
     candidates: list[tuple[str, float, str]] = []
     if inp.in_phase is not None and inp.opposed_phase is not None:
+        _check_computed_sir(inp, _round(inp.opposed_phase / inp.in_phase), kb)
         candidates.append((
             "quantitative.in_phase", inp.opposed_phase / inp.in_phase,
             f"computed from in-phase {inp.in_phase:g} and opposed-phase {inp.opposed_phase:g}",
@@ -249,10 +261,97 @@ def _applicability(row: TableRow, treated: bool | None) -> str | None:
     return None
 
 
+# --- possible ranges ----------------------------------------------------------------------------------
+
+
+def _ranges(kb: KnowledgeBase, field: str) -> dict[str, TableRow]:
+    """The bounds of one input field, keyed 'minimum' / 'maximum'."""
+    return {str(r["bound"]): r for r in kb.table(RANGES).rows if r["field"] == field}
+
+
+def _within(value: float, row: TableRow) -> bool:
+    limit, inclusive = float(row["value"]), bool(row["inclusive"])
+    if row["bound"] == "minimum":
+        return value >= limit if inclusive else value > limit
+    return value <= limit if inclusive else value < limit
+
+
+def _range_text(bounds: Mapping[str, TableRow]) -> str:
+    """'0 to 5', '-400 to 100%', 'above 0 and at most 4 x10^-3 mm2/s'."""
+    lo, hi = bounds.get("minimum"), bounds.get("maximum")
+    units = next((str(r["units"]) for r in bounds.values()), "")
+    if lo is not None and hi is not None and lo["inclusive"] and hi["inclusive"]:
+        return f"{float(lo['value']):g} to {float(hi['value']):g}{units}"
+    parts = []
+    if lo is not None:
+        parts.append(("at least " if lo["inclusive"] else "above ") + f"{float(lo['value']):g}")
+    if hi is not None:
+        parts.append(("at most " if hi["inclusive"] else "below ") + f"{float(hi['value']):g}")
+    return " and ".join(parts) + units
+
+
+def _outside(value: float, bounds: Mapping[str, TableRow]) -> TableRow | None:
+    """The bound *value* breaks, if any (an overflowed ratio, inf, breaks the maximum)."""
+    for row in bounds.values():
+        if not _within(value, row):
+            return row
+    return None
+
+
+def _check_ranges(inp: QuantitativeInput, kb: KnowledgeBase) -> None:
+    """Refuse any given value outside the range its measurement can take, naming field and range."""
+    for field in (SIR_FIELD, DROP_FIELD, FAT, ADC, CT_MEAN, CT_MAX):
+        value = getattr(inp, field)
+        if value is None:
+            continue
+        bounds = _ranges(kb, field)
+        broken = _outside(value, bounds)
+        if broken is not None:
+            units = str(broken["units"])
+            raise InvalidInputError(
+                f"quantitative.{field}",
+                f"{value:g}{units} is outside the range this calculator accepts ({_range_text(bounds)}): "
+                f"{_basis(broken)}",
+            )
+
+
+def _check_computed_sir(inp: QuantitativeInput, sir: float, kb: KnowledgeBase) -> None:
+    """An SIR computed from the two intensities is held to the range of a given SIR."""
+    bounds = _ranges(kb, SIR_FIELD)
+    broken = _outside(sir, bounds)
+    if broken is not None:
+        raise InvalidInputError(
+            "quantitative.opposed_phase",
+            f"opposed-phase {inp.opposed_phase:g} over in-phase {inp.in_phase:g} gives an SIR of {sir:g}, outside "
+            f"the range this calculator accepts ({_range_text(bounds)}): {_basis(broken)}; check both "
+            "intensities come from the same region of interest",
+        )
+
+
+def _basis(row: TableRow) -> str:
+    return " ".join(str(row["basis"]).split())
+
+
+def _schema_ranges(schema: dict[str, Any]) -> None:
+    """Write the packaged knowledge base's ranges into the JSON Schema (minimum, exclusiveMaximum, ...)."""
+    properties = schema.get("properties", {})
+    for row in load_kb().table(RANGES).rows:
+        prop = properties.get(str(row["field"]))
+        if prop is None:  # pragma: no cover - the tests check every row names a field
+            continue
+        key = ("minimum" if row["bound"] == "minimum" else "maximum")
+        if not row["inclusive"]:
+            key = "exclusive" + key[0].upper() + key[1:]
+        for branch in prop.get("anyOf", [prop]):
+            if branch.get("type") == "number":
+                branch[key] = row["value"]
+
+
 def quantitative(data: QuantitativeInput | Mapping[str, Any] | None, kb: KnowledgeBase | None = None) -> QuantitativeResult:
     """Compare quantitative measurements with every published cut-off; see the module docstring."""
     kb = kb or load_kb()
     inp = parse(QuantitativeInput, data, "quantitative")
+    _check_ranges(inp, kb)
     if inp.ct_mean_hu is not None and inp.ct_max_hu is not None and inp.ct_max_hu < inp.ct_mean_hu:
         raise ContradictoryInputError(
             ["quantitative.ct_mean_hu", "quantitative.ct_max_hu"],
@@ -263,7 +362,7 @@ def quantitative(data: QuantitativeInput | Mapping[str, Any] | None, kb: Knowled
 
     values: dict[str, float] = {}
     components: list[Component] = []
-    shift = _chemical_shift(inp)
+    shift = _chemical_shift(inp, kb)
     if shift is not None:
         sir, drop, how = shift
         values[SIR], values[DROP] = sir, drop
