@@ -33,12 +33,15 @@ PAGES: list[tuple[str, str, dict[str, int]]] = [
                 "&neuro_deficits=__none__&red_flags=__none__", DESKTOP),
     ("pathway-mscc", "/pathway?_=1&cancer_history=current&primary_site=lung&spinal_pain=yes"
                      "&neuro_deficits=motor_weakness", DESKTOP),
+    ("pathway-phone", "/pathway?_=1&cancer_history=previous&primary_site=prostate&spinal_pain=yes&pain_region=lumbar"
+                      "&neuro_deficits=__none__&red_flags=__none__", PHONE),
     ("pathway-child", "/pathway?_=1&age=9&cancer_history=none&spinal_pain=yes&night_pain=yes"
                       "&neuro_deficits=__none__", DESKTOP),
     ("sins", "/sins?" + FULL_SINS, DESKTOP),
     ("sins-partial", "/sins?level=T6&lesion=blastic", DESKTOP),
     ("sins-phone", "/sins?" + FULL_SINS, PHONE),
     ("escc", "/escc?epidural_disease=yes&thecal_sac_deformed=yes&cord_abutted=yes&cord_compressed=no", DESKTOP),
+    ("noms-empty", "/noms", DESKTOP),
     ("noms", "/noms?escc_grade=3&histology=renal+cell+carcinoma&sins_total=8&fit_for_surgery=yes", DESKTOP),
     ("probability", "/probability?pre_test=0.1&t1_result=positive&t1_modality=mri", DESKTOP),
     ("fracture", "/fracture?convex_posterior_border=present&epidural_mass=absent", DESKTOP),
@@ -49,6 +52,7 @@ PAGES: list[tuple[str, str, dict[str, int]]] = [
     ("extract", "/extract", DESKTOP),
     ("login", "/login", DESKTOP),
     ("kb", "/kb?q=contrast", DESKTOP),
+    ("kb-topic", "/kb?topic=contrast", DESKTOP),
     ("kb-source", "/kb/sources/fisher-2010", DESKTOP),
     ("kb-table", "/kb/tables/sins_points", DESKTOP),
     ("api-docs", "/docs", DESKTOP),
@@ -94,7 +98,8 @@ def _take(browser: object, base: str, out: Path, pages: list[tuple[str, str, dic
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for name, path, viewport in pages or PAGES:
-        page = browser.new_page(viewport=viewport)  # type: ignore[attr-defined]
+        phone = viewport["width"] < DESKTOP["width"]
+        page = browser.new_page(viewport=viewport, is_mobile=phone, has_touch=phone)  # type: ignore[attr-defined]
         response = page.goto(base + path, wait_until="load")
         if response is not None and response.status == 404:
             page.close()
@@ -104,15 +109,37 @@ def _take(browser: object, base: str, out: Path, pages: list[tuple[str, str, dic
         written.append(file)
         page.close()
     if pages is None:
-        page = browser.new_page(viewport=DESKTOP)  # type: ignore[attr-defined]
-        page.goto(base + "/assess")
-        page.get_by_role("button", name="Assess").click()
-        page.wait_for_selector("[data-testid=assess-statuses]")
-        page.emulate_media(media="print")
-        file = out / "assess-print.png"
-        _shot(page, file, DESKTOP["width"])
-        written.append(file)
-        page.close()
+        written += _interactions(browser, base, out)
+    return written
+
+
+def _interactions(browser: object, base: str, out: Path) -> list[Path]:
+    """Pages reached by a click: the printable assessment, a report read, the phone menu opened."""
+    written = []
+    page = browser.new_page(viewport=DESKTOP)  # type: ignore[attr-defined]
+    page.goto(base + "/assess")
+    page.get_by_role("button", name="Assess").click()
+    page.wait_for_selector("[data-testid=assess-statuses]")
+    _shot(page, out / "assess-summary.png", DESKTOP["width"])
+    written.append(out / "assess-summary.png")
+    page.emulate_media(media="print")
+    _shot(page, out / "assess-print.png", DESKTOP["width"])
+    written.append(out / "assess-print.png")
+    page.close()
+    page = browser.new_page(viewport=DESKTOP)  # type: ignore[attr-defined]
+    response = page.goto(base + "/extract?example=1")
+    if response is not None and response.status == 200:
+        page.get_by_role("button", name="Read the report").click()
+        page.wait_for_selector(".extract-result")
+        _shot(page, out / "extract-result.png", DESKTOP["width"])
+        written.append(out / "extract-result.png")
+    page.close()
+    page = browser.new_page(viewport=PHONE, is_mobile=True, has_touch=True)  # type: ignore[attr-defined]
+    page.goto(base + "/sins")
+    page.locator("nav[aria-label=Main] summary").click()
+    page.screenshot(path=str(out / "menu-phone.png"))
+    written.append(out / "menu-phone.png")
+    page.close()
     return written
 
 

@@ -25,6 +25,7 @@ from spinemets.errors import InvalidInputError, SpinemetsError
 from spinemets.knowledge.loader import load_kb
 from spinemets.knowledge.models import Source, Statement, Table, TableRow
 from spinemets.levels import ORDER
+from spinemets.results import Reference
 from spinemets.web import forms, svg
 
 HERE = Path(__file__).parent
@@ -104,6 +105,37 @@ def _extra_lines(result: Any) -> list[str]:
     return lines
 
 
+class SharedReferences:
+    """One numbered reference list for several results (an assessment summary).
+
+    Each result numbers its references from 1; here a source keeps the number of its first citation across
+    the results, so that a source cited by four instruments is listed once.  ``numbers(pfx, ns)`` maps the
+    reference numbers *ns* of the result shown under the prefix *pfx* (its instrument) to the shared list's.
+    The templates use it through ``_macros.refs``; ``references`` is the list, numbered anew.
+    """
+
+    def __init__(self, results: list[Any]) -> None:
+        self.references: list[Reference] = []
+        self._map: dict[str, dict[int, int]] = {}
+        by_source: dict[str, int] = {}
+        for r in results:
+            local = self._map.setdefault(r.instrument, {})
+            for ref in getattr(r, "references", []) or []:
+                if ref.source_id not in by_source:
+                    by_source[ref.source_id] = len(self.references) + 1
+                    self.references.append(ref.model_copy(update={"number": by_source[ref.source_id]}))
+                local[ref.number] = by_source[ref.source_id]
+
+    def covers(self, pfx: str) -> bool:
+        """Whether the result shown under *pfx* is one of this list's."""
+        return pfx in self._map
+
+    def numbers(self, pfx: str, numbers: list[int]) -> list[int]:
+        """The shared numbers of a result's reference numbers, sorted, each once."""
+        local = self._map.get(pfx, {})
+        return sorted({local.get(n, n) for n in numbers})
+
+
 def _result_template(result: Any) -> str:
     name = f"results/{result.instrument}.html"
     return name if (TEMPLATES / name).exists() else "results/generic.html"
@@ -117,6 +149,7 @@ env.globals.update(
     running_total=_running_total,
     extra_lines=_extra_lines,
     result_template=_result_template,
+    shared_references=SharedReferences,
     category_label=svg.category_label,
     isinstance=isinstance,
     Statement=Statement,
@@ -146,6 +179,7 @@ def _ctx(request: Request, active: str, **kw: Any) -> dict[str, Any]:
         "disclaimer": kb.manifest.disclaimer,
         "version": __version__,
         "nav": _nav(active),
+        "submitted": bool(request.query_params),  # a GET form was sent: its result comes first on phones
         "active": active,
         "error": None,
         "result": None,
@@ -385,6 +419,9 @@ FORM_SETTINGS: dict[str, dict[str, Any]] = {
                    "primary_bone_tumour_possible": "A primary bone tumour is possible",
                    "treatment_given": "Treatment given to the spinal lesion",
                    "months_since_treatment": "Months since that treatment"},
+        "empty_hint": "Fill in what is known about the patient: the cancer history, the pain, any neurological "
+                      "deficit and the context. The recommended imaging, its urgency and what to do now appear here; "
+                      "what is left blank is named, never guessed.",
         "hints": {"red_flags": "Tick 'assessed: none' when red flags were looked for and none found; "
                                "leave every box empty when not assessed.",
                   "neuro_deficits": "Tick 'assessed: none' after an examination without deficit; "
@@ -398,8 +435,16 @@ FORM_SETTINGS: dict[str, dict[str, Any]] = {
                          "labelling_unknown": "Implant, MR labelling unknown", "sbrt": "Stereotactic body radiotherapy (SBRT)",
                          "conventional_radiotherapy": "Conventional radiotherapy"},
     },
-    "marrow": {"options": _marrow_options, "skip": ("chemical_shift",)},
+    "marrow": {"options": _marrow_options, "skip": ("chemical_shift",),
+               "empty_hint": "Choose the signal of the lesion on each sequence you have: the tissues are ranked here by "
+                             "how well they match; a sequence left blank is named, never guessed."},
+    "quantitative": {"empty_hint": "Enter the measurements you have (chemical-shift signal intensities or their ratio, "
+                                   "Dixon fat fraction, ADC, CT attenuation): each is compared here with the published "
+                                   "cut-offs, with the population each comes from."},
+    "primaries": {"empty_hint": "Choose the lesion type: the primary tumours that give such lesions are listed here, "
+                                "with how often and the tracer notes."},
 }
+DEFAULT_EMPTY_HINT = "Fill in what is known and press Run: the result appears here, with anything missing named."
 
 
 def _specs(lf: registry.LoadedFeature) -> list[forms.FieldSpec]:
@@ -445,6 +490,7 @@ def _feature_page(name: str) -> Callable[..., Any]:
                 result, error, status = _run(lambda: lf.func(data), name)
         return render(request, "feature.html", _ctx(
             request, name, feature=lf, groups=_groups(lf, specs), params=params, result=result, error=error,
+            empty_hint=FORM_SETTINGS.get(name, {}).get("empty_hint", DEFAULT_EMPTY_HINT),
         ), status)
 
     page.__name__ = f"page_{name}"
@@ -546,8 +592,51 @@ async def assess_submit(request: Request, case: str = Form("", max_length=60_000
 # --- knowledge-base browser ---------------------------------------------------------------------------------
 
 
+KB_PAGE_SIZE = 50  # statements per page of /kb
+KB_TOP_TOPICS = 24  # topics offered as one-click filters above the list (all of them are in the select)
+
+
+def _kb_page_number(raw: str | None) -> int:
+    """The ``page`` query parameter: a whole number from 1 (absent: 1)."""
+    import re
+
+    if raw is None or raw.strip() == "":
+        return 1
+    if not re.fullmatch(r"[0-9]{1,9}", raw.strip()) or int(raw) < 1:
+        raise InvalidInputError("page", f"{raw[:20]!r} is not a page number; pages are numbered from 1")
+    return int(raw)
+
+
+def _kb_pages(total: int, page: int, params: dict[str, str]) -> dict[str, Any]:
+    """Paging of the statement list: the slice shown and the links (the filters kept in every link)."""
+    from urllib.parse import urlencode
+
+    count = max(1, -(-total // KB_PAGE_SIZE))
+    if page > count:
+        raise InvalidInputError("page", f"page {page} is beyond the last page ({count}) of this list")
+    kept = {k: v for k, v in params.items() if v}
+
+    def href(n: int) -> str:
+        query = urlencode({**kept, "page": n} if n > 1 else kept)
+        return "/kb" + (f"?{query}" if query else "")
+
+    near = sorted({1, count, *range(max(1, page - 2), min(count, page + 2) + 1)})
+    links: list[dict[str, Any]] = []
+    for n in near:
+        if links and n - links[-1]["number"] > 1:
+            links.append({"number": None, "href": None, "current": False})  # a gap
+        links.append({"number": n, "href": href(n), "current": n == page})
+    start = (page - 1) * KB_PAGE_SIZE
+    return {"page": page, "count": count, "first": start + 1 if total else 0, "last": min(total, start + KB_PAGE_SIZE),
+            "start": start, "links": links, "prev": href(page - 1) if page > 1 else None,
+            "next": href(page + 1) if page < count else None}
+
+
 @router.get("/kb", response_class=HTMLResponse)
 async def kb_index(request: Request) -> Response:
+    from collections import Counter
+    from urllib.parse import urlencode
+
     from spinemets.api.app import filter_statements
 
     kb = load_kb()
@@ -559,11 +648,20 @@ async def kb_index(request: Request) -> Response:
     draft = {"yes": True, "no": False}.get(draft_param)
     if review not in ("", "draft", "reviewed", "approved"):
         raise InvalidInputError("review_status", f"{review!r} is not allowed; allowed values: draft, reviewed, approved")
+    page = _kb_page_number(p.get("page"))
     items = filter_statements(q or None, topic or None, review or None, draft)
-    topics = sorted({t for s in kb.statements.values() for t in s.topics})
+    filters = {"q": q, "topic": topic, "review_status": review, "draft": draft_param}
+    paging = _kb_pages(len(items), page, filters)
+    counts = Counter(t for s in kb.statements.values() for t in s.topics)
+    topics = sorted(counts)
+    others = {k: v for k, v in filters.items() if v and k != "topic"}
+    top_topics = [{"name": t, "count": n, "current": t == topic, "href": "/kb?" + urlencode({**others, "topic": t})}
+                  for t, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:KB_TOP_TOPICS]]
     return render(request, "kb_index.html", _ctx(
         request, "kb", q=q, topic=topic, review=review, draft=draft_param, items=items, topics=topics, kb=kb,
-        manifest=kb.manifest,
+        manifest=kb.manifest, paging=paging, shown=items[paging["start"]:paging["start"] + KB_PAGE_SIZE],
+        top_topics=top_topics, topic_known=not topic or topic in counts,
+        clear_topic="/kb" + ("?" + urlencode(others) if others else ""),
     ))
 
 
