@@ -232,7 +232,7 @@ def test_malformed_missing_and_non_object_bodies(http):
     assert body["type"] == "/problems/malformed-json" and body["field"] == "sins"
     body = problem(http.post("/api/v1/sins"), 422)
     assert body["field"] == "sins"
-    body = problem(http.post("/api/v1/sins", json=[1, 2]), 422)
+    body = problem(http.post("/api/v1/sins", json=[1, 2]), 400)
     assert body["field"] == "sins"
     body = problem(http.post("/api/v1/sins", content=b"level=T12", headers={"content-type": "application/x-www-form-urlencoded"}), 415)
     assert body["field"] == "sins"

@@ -176,7 +176,13 @@ def test_printable_summary_of_every_section(http):
     scan = _Scan()
     scan.feed(r.text)
     assert scan.inline_scripts == 0 and not scan.handlers and scan.styles == 0
-    for name in ("pathway", "sins", "escc", "noms", "probability", *(k for k in extra if k in case)):
-        assert f'id="{name}-h"' in r.text, name
-        assert f'id="{name}-ref-1"' in r.text, f"{name} cites its sources"
+    names = ("pathway", "sins", "escc", "noms", "probability", *(k for k in extra if k in case))
+    starts = {name: r.text.find(f'id="{name}-h"') for name in names}
+    assert all(pos >= 0 for pos in starts.values()), starts
+    ends = sorted(starts.values()) + [len(r.text)]
+    for name, start in starts.items():
+        section = r.text[start:ends[ends.index(start) + 1]]
+        cited = re.findall(r'href="#([\w-]+-ref-\d+)"', section)
+        assert cited, f"{name} cites its sources"
+        assert all(f'id="{ref}"' in r.text for ref in cited), f"{name}'s citations lead to a listed reference"
     assert "Decision support for healthcare professionals" in r.text

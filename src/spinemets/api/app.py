@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import json
 import logging
 import os
 import threading
@@ -22,13 +23,22 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+from starlette.types import ASGIApp
 
 from spinemets import __version__
 from spinemets.api import features as feature_registry
 from spinemets.api.body import add_body_route
 from spinemets.api.cache import DEFAULT_MAX_BYTES, ResponseCache
 from spinemets.api.middleware import DEFAULT_MAX_BODY, BodySizeLimit, SecurityHeaders
-from spinemets.api.problem import MEDIA_TYPE, Problem, problem_body, problem_for_exception, validation_problem
+from spinemets.api.problem import (
+    MEDIA_TYPE,
+    PROBLEM_TYPES,
+    Problem,
+    problem_body,
+    problem_for_exception,
+    validation_problem,
+)
 from spinemets.assess import AssessResult, CaseDocument, assess
 from spinemets.errors import SpinemetsError
 from spinemets.knowledge.loader import load_kb
@@ -219,6 +229,17 @@ def _kb_router() -> APIRouter:
 # --- the app ----------------------------------------------------------------------------------------
 
 
+class SpinemetsApp(FastAPI):
+    """FastAPI with the security headers outermost.
+
+    Starlette answers unexpected errors (our 500 handler) in its ServerErrorMiddleware, which sits outside
+    every middleware added with ``add_middleware``; wrapping the whole stack gives the 500s the headers too.
+    """
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack())
+
+
 class Version(BaseModel):
     spinemets: str
     kb_version: str
@@ -249,7 +270,7 @@ def create_app(
             threading.Thread(target=ask_adapter.warm, name="spinemets-ask-warm", daemon=True).start()
         yield
 
-    app = FastAPI(
+    app = SpinemetsApp(
         lifespan=lifespan,
         title="spinemets",
         version=__version__,
@@ -325,9 +346,82 @@ def create_app(
         install_web(app)
 
     _install_handlers(app)
-    app.add_middleware(BodySizeLimit, max_body=max_body)
-    app.add_middleware(SecurityHeaders)
+    _declare_problems_in_openapi(app)
+    app.add_middleware(BodySizeLimit, max_body=max_body)  # SecurityHeaders wraps everything: see SpinemetsApp
     return app
+
+
+# Error responses every operation can give, by kind of operation (the OpenAPI document declares them all).
+ERRORS_OF_EVERY_OPERATION = ("internal-error",)
+ERRORS_WITH_PATH_PARAMETERS = ("not-found",)
+ERRORS_WITH_PARAMETERS = ("invalid-input",)
+ERRORS_WITH_A_BODY = ("malformed-json", "body-too-large", "unsupported-media-type", "invalid-input")
+ERROR_DESCRIPTIONS = {
+    400: "Malformed JSON, or a body that is not a JSON object",
+    404: "No such item: the path parameter names nothing that exists",
+    413: "Request body too large",
+    415: "Unsupported media type",
+    422: "Invalid, contradictory or insufficient input; `field`/`fields` name it",
+    500: "Unexpected error (logged; the response holds no details)",
+}
+
+
+def _declare_problems_in_openapi(app: FastAPI) -> None:
+    """Post-process the OpenAPI document: every error response of every operation is problem+json.
+
+    FastAPI declares its own 422 schema on the GETs with parameters and nothing for 404 and 500; routes
+    added by extensions declare theirs with an extra application/json entry.  Here each operation gets the
+    errors it can give (500 always; 404 with path parameters; 422 with parameters; 400/413/415/422 with a
+    body), and every 4xx/5xx response the single content type ``application/problem+json`` with the
+    :class:`Problem` schema.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        spec = generate()
+        schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+        if "Problem" not in schemas:
+            schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        problem = {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for path, operations in spec.get("paths", {}).items():
+            for op in operations.values():
+                if not isinstance(op, dict) or "responses" not in op:
+                    continue
+                slugs = list(ERRORS_OF_EVERY_OPERATION)
+                if "{" in path:
+                    slugs += ERRORS_WITH_PATH_PARAMETERS
+                if op.get("parameters"):
+                    slugs += ERRORS_WITH_PARAMETERS
+                if op.get("requestBody"):
+                    slugs += ERRORS_WITH_A_BODY
+                responses = op["responses"]
+                for slug in slugs:
+                    status = PROBLEM_TYPES[slug].status
+                    responses.setdefault(str(status), {"description": ERROR_DESCRIPTIONS[status]})
+                for code, response in responses.items():
+                    if code[:1] in ("4", "5"):
+                        response["content"] = dict(problem)
+                        if response.get("description") == "Validation Error":  # FastAPI's own
+                            response["description"] = ERROR_DESCRIPTIONS[422]
+        for unused in ("HTTPValidationError", "ValidationError"):  # FastAPI's, now referenced nowhere
+            if json.dumps(spec).count(f'"#/components/schemas/{unused}"') == 0:
+                schemas.pop(unused, None)
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route accepts on the request's path (Starlette's 405 names only the first route's)."""
+    routes = request.app.router.routes
+    return [m for m in HTTP_METHODS
+            if any(r.matches({**request.scope, "method": m})[0] == Match.FULL for r in routes)]
 
 
 def _install_handlers(app: FastAPI) -> None:
@@ -367,6 +461,10 @@ def _install_handlers(app: FastAPI) -> None:
         resp = _problem_response(request, slug, detail, [], status=exc.status_code)
         for k, v in (exc.headers or {}).items():
             resp.headers[k] = v
+        if exc.status_code == 405:
+            methods = allowed_methods(request)
+            if methods:
+                resp.headers["allow"] = ", ".join(methods)
         return resp
 
     @app.exception_handler(Exception)

@@ -10,6 +10,7 @@ body, so the error names the field in the core's words (``sins.pain: 'x' is not 
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 from collections.abc import Callable
@@ -38,23 +39,162 @@ class ProblemError(SpinemetsError):
 
 
 def parse_body(model: type[BaseModel], body: bytes, prefix: str) -> BaseModel:
-    """Validate a JSON request body as *model*; errors name the field as the core names it."""
+    """Validate a JSON request body as *model*; errors name the field as the core names it.
+
+    The body must be a JSON object (400 otherwise, naming the body), and every value in it must have a
+    JSON type the model's schema allows (422 naming the field; see :func:`check_json_types`).
+    """
     if not body.strip():
         raise InvalidInputError(prefix, "a JSON object is required as the request body")
     try:
-        return model.model_validate_json(body)
+        inp: BaseModel | None = model.model_validate_json(body)
     except ValidationError as exc:
         first = exc.errors()[0]
         if first["type"] == "json_invalid":
             reason = (first.get("ctx") or {}).get("error", "invalid JSON")
             raise ProblemError("malformed-json", f"{prefix}: the request body is not valid JSON: {reason}", [prefix]) from None
+        inp = None
     try:
         data = json.loads(body)
-    except ValueError as exc:  # pragma: no cover - pydantic-core rejects it first
+    except (ValueError, RecursionError) as exc:  # pragma: no cover - pydantic-core rejects it first
         raise ProblemError("malformed-json", f"{prefix}: the request body is not valid JSON: {exc}", [prefix]) from None
+    if not isinstance(data, dict):
+        raise ProblemError("malformed-json", f"{prefix}: the request body must be a JSON object, not {_shown(data)}",
+                           [prefix])
+    check_json_types(model, data, prefix)
+    if inp is not None:
+        return inp
     from spinemets.validation import parse
 
     return parse(model, data, prefix)  # raises InvalidInputError naming the field
+
+
+# --- JSON types at the API edge -------------------------------------------------------------------------------
+# Pydantic's lax mode turns `true` into 1 and "8" into 8; the core keeps that leniency for the CLI and the
+# pages (form values are strings), but the API's contract is its OpenAPI document: there, a JSON value must
+# have a type its schema allows.
+
+TYPE_WORDS = {"boolean": "true, false", "integer": "an integer", "number": "a number", "string": "a string",
+              "array": "a list", "object": "an object", "null": "null"}
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _shown(value: Any) -> str:
+    """A JSON value as an error message shows it (long values cut short; lists and objects by kind)."""
+    from spinemets.validation import echo
+
+    kind = _json_type(value)
+    if kind in ("null", "boolean"):
+        return json.dumps(value)
+    if kind in ("array", "object"):
+        return TYPE_WORDS[kind]
+    return echo(value)
+
+
+def _describe(types: set[str]) -> str:
+    order = [t for t in TYPE_WORDS if t in types and not (t == "integer" and "number" in types)]
+    words = ", ".join(TYPE_WORDS[t] for t in order)
+    head, _, last = words.rpartition(", ")
+    return f"{head} or {last}" if head else last
+
+
+class _JsonSchema:
+    """The JSON Schema of an input model, as the OpenAPI document gives it, walked alongside a JSON value."""
+
+    def __init__(self, model: type[BaseModel]) -> None:
+        self.root = model.model_json_schema()
+        self.defs: dict[str, Any] = self.root.get("$defs", {})
+
+    def resolve(self, node: dict[str, Any]) -> dict[str, Any]:
+        while "$ref" in node:
+            node = self.defs[node["$ref"].rsplit("/", 1)[-1]]
+        return node
+
+    def branches(self, node: dict[str, Any]) -> list[dict[str, Any]]:
+        """The alternatives of *node* (anyOf/oneOf, flattened), each resolved."""
+        node = self.resolve(node)
+        alternatives = node.get("anyOf") or node.get("oneOf")
+        if not alternatives:
+            parts = node.get("allOf")
+            return self.branches(parts[0]) if parts and len(parts) == 1 else [node]
+        return [b for alt in alternatives for b in self.branches(alt)]
+
+    @staticmethod
+    def types(node: dict[str, Any]) -> set[str] | None:
+        """The JSON types one branch allows; None when it does not say."""
+        if "type" in node:
+            declared = node["type"]
+            return set(declared) if isinstance(declared, list) else {declared}
+        if "enum" in node:
+            return {_json_type(v) for v in node["enum"]}
+        if "const" in node:
+            return {_json_type(node["const"])}
+        return None
+
+    def check(self, node: dict[str, Any], value: Any, loc: tuple[Any, ...], prefix: str) -> None:
+        kind = _json_type(value)
+        allowed: set[str] = set()
+        matching: list[dict[str, Any]] = []
+        for branch in self.branches(node):
+            types = self.types(branch)
+            if types is None:
+                return  # a branch that allows anything: nothing to check here
+            allowed |= types
+            if kind in types or (kind == "integer" and "number" in types):
+                matching.append(branch)
+        if not matching:
+            from spinemets.validation import field_path
+
+            raise InvalidInputError(field_path(loc, prefix), f"expected {_describe(allowed)}, got {_shown(value)}")
+        if len(matching) == 1:
+            self._check_inside(matching[0], value, loc, prefix)
+
+    def _check_inside(self, node: dict[str, Any], value: Any, loc: tuple[Any, ...], prefix: str) -> None:
+        if isinstance(value, dict):
+            properties = node.get("properties", {})
+            extra = node.get("additionalProperties")
+            for key, item in value.items():
+                sub = properties.get(key, extra)
+                if isinstance(sub, dict):
+                    self.check(sub, item, (*loc, key), prefix)
+        elif isinstance(value, list):
+            positional = node.get("prefixItems", [])
+            items = node.get("items")
+            for i, item in enumerate(value):
+                sub = positional[i] if i < len(positional) else items
+                if isinstance(sub, dict):
+                    self.check(sub, item, (*loc, i), prefix)
+
+
+@functools.cache
+def _schema(model: type[BaseModel]) -> _JsonSchema:
+    return _JsonSchema(model)
+
+
+def check_json_types(model: type[BaseModel], data: Any, prefix: str) -> None:
+    """Raise InvalidInputError naming the first value whose JSON type *model*'s schema does not allow.
+
+    ``true`` where a number is expected, ``1`` where true or false is, ``"8"`` where an integer is: each
+    is refused, where pydantic's lax mode would convert it.  Values the schema leaves open pass.
+    """
+    schema = _schema(model)
+    try:
+        schema.check(schema.root, data, (), prefix)
+    except RecursionError:
+        raise ProblemError("malformed-json", f"{prefix}: the request body is nested too deeply", [prefix]) from None
 
 
 def _check_media_type(request: Request, prefix: str) -> None:

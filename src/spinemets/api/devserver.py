@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 HOST = "127.0.0.1"
+# Base URL -> process id of each server running_server() has started (tests read its memory use).
+SERVER_PIDS: dict[str, int] = {}
 
 
 def free_port() -> int:
@@ -47,8 +49,10 @@ def running_server(*extra_args: str, timeout: float = 30.0, env: dict[str, str] 
             if time.monotonic() > deadline:
                 raise RuntimeError(f"spinemets serve did not answer on {base} within {timeout} s")
             time.sleep(0.05)
+        SERVER_PIDS[base] = proc.pid
         yield base
     finally:
+        SERVER_PIDS.pop(base, None)
         proc.terminate()
         try:
             proc.wait(timeout=10)

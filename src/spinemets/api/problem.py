@@ -33,6 +33,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from spinemets.validation import clip, clip_message
+
 MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger("spinemets.api")
 
@@ -115,16 +117,18 @@ def problem_body(
     fields: Sequence[str] = (),
     **extra: Any,
 ) -> dict[str, Any]:
+    """The problem document; every value it repeats from the request is cut short (see
+    :func:`spinemets.validation.clip_message`), so a huge value or path never comes back whole."""
     p = PROBLEM_TYPES[slug]
     body: dict[str, Any] = {
         "type": p.uri,
         "title": p.title,
         "status": status or p.status,
-        "detail": detail,
+        "detail": clip_message(detail),
     }
     if instance is not None:
-        body["instance"] = instance
-    fields = list(fields)
+        body["instance"] = clip(instance)
+    fields = [clip(f) for f in fields]
     body["field"] = fields[0] if fields else None
     body["fields"] = fields
     body["kb_version"] = _kb_version()
