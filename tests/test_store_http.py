@@ -270,7 +270,7 @@ def test_fresh_machine_default_sqlite_and_first_admin(tmp_path):
         assert r.status_code == 200 and r.json()["user"]["role"] == "admin"
     env2 = {**os.environ, "SPINEMETS_DATA_DIR": str(tmp_path / "cli" / "data")}
     for args, words in ((["db", "current"], "at revision (none): needs `spinemets db upgrade`"),
-                        (["db", "upgrade"], "is at revision 0001"), (["db", "current"], "revision 0001: up to date")):
+                        (["db", "upgrade"], "is at revision 0002"), (["db", "current"], "revision 0002: up to date")):
         r = subprocess.run([str(Path(sys.executable).with_name("spinemets")), *args], capture_output=True, text=True,
                            env=env2, timeout=60)
         assert r.returncode == 0 and words in r.stdout, r.stdout + r.stderr

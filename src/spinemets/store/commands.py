@@ -4,15 +4,22 @@ code is imported inside the commands).
 The command line talks to the database directly (SPINEMETS_DATABASE_URL, default ./data/spinemets.db), so
 whoever runs it already holds the data: user management and the audit trail need no sign-in there, and
 assessment commands act as the user named by ``--user`` (or $SPINEMETS_USER); everything is audited with
-``via: cli``.  Exit codes: 0 success, 2 invalid input / not found / not allowed, 4 audit chain broken.
+``via: cli``.  Exit codes: 0 success, 2 invalid input / not found / not allowed / database missing or
+unreachable, 4 audit chain broken.
+
+Only ``db upgrade`` and ``user add`` create a SQLite database that is not there yet; every other command
+refuses a missing one (a mistyped path must not be answered from a new, empty database).  A database that
+cannot be reached or used is reported in one line, never with a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 EXIT_OK, EXIT_INVALID, EXIT_AUDIT_BROKEN = 0, 2, 4
@@ -24,12 +31,64 @@ def _store() -> Any:
     return Store()
 
 
-def _ready_store() -> Any:
-    """The store, migrated if the database is new (as the server does at start-up)."""
+def _missing_sqlite() -> str | None:
+    """The path of the configured SQLite database when that file does not exist (else None)."""
+    from pathlib import Path
+
+    from spinemets.store.db import database_url, normalise_url
+
+    url = normalise_url(database_url())
+    if not url.drivername.startswith("sqlite"):
+        return None
+    path = Path(str(url.database)).expanduser()
+    return None if path.is_file() else str(path.resolve())
+
+
+def _ready_store(create: bool = False) -> Any:
+    """The store, migrated if needed (as the server does at start-up).  Unless *create*, a SQLite database
+    that does not exist is refused, and neither the file nor its folder is made."""
+    from spinemets.store.db import StoreConfigError
+
+    if not create:
+        missing = _missing_sqlite()
+        if missing is not None:
+            where = ("SPINEMETS_DATABASE_URL" if (os.environ.get("SPINEMETS_DATABASE_URL") or "").strip()
+                     else "SPINEMETS_DATA_DIR (default ./data)")
+            raise StoreConfigError(f"database {missing} does not exist; check {where} "
+                                   "(`spinemets db upgrade` creates a new, empty one)")
     store = _store()
     if os.environ.get("SPINEMETS_AUTO_MIGRATE", "1").strip() not in ("0", "false", "no"):
         store.upgrade()
     return store
+
+
+def _database_errors(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A database that cannot be reached or used: one line naming it (without its password), exit 2."""
+
+    @functools.wraps(func)
+    def run(a: argparse.Namespace) -> int:
+        from alembic.util import CommandError
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from spinemets.store.db import StoreConfigError
+
+        try:
+            return func(a)
+        except (SQLAlchemyError, CommandError) as exc:
+            text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+            reason = (text[0] if text else type(exc).__name__)[:300]
+            raise StoreConfigError(f"database {_where()}: cannot use it: {reason}") from None
+
+    return run
+
+
+def _where() -> str:
+    from spinemets.store.db import database_url, safe_url
+
+    try:
+        return safe_url(database_url())
+    except Exception:
+        return "(unparsable SPINEMETS_DATABASE_URL)"
 
 
 def _actor(s: Any, a: argparse.Namespace) -> Any:
@@ -64,6 +123,10 @@ def cmd_db_upgrade(a: argparse.Namespace) -> int:
 def cmd_db_current(a: argparse.Namespace) -> int:
     from spinemets.store.db import safe_url
 
+    missing = _missing_sqlite()
+    if missing is not None:  # report it without creating it
+        print(f"db: sqlite database {missing} at revision (none): needs `spinemets db upgrade` (no such file yet)")
+        return EXIT_OK
     store = _store()
     cur, head = store.current_revision(), store.head_revision()
     state = "up to date" if cur == head else f"needs `spinemets db upgrade` (latest is {head})"
@@ -74,19 +137,33 @@ def cmd_db_current(a: argparse.Namespace) -> int:
 # --- users and tokens ---------------------------------------------------------------------------------------------
 
 
-def _read_password(a: argparse.Namespace) -> str:
+NO_TERMINAL = ("no terminal to ask for the password; give it on standard input with --password-stdin, e.g. "
+               "printf '%s\\n' \"$PASSWORD\" | spinemets user {verb} NAME --password-stdin")
+
+
+def _read_password(a: argparse.Namespace, verb: str = "add") -> str:
+    """The new password: from standard input (--password-stdin) or asked twice at the terminal."""
     import getpass
 
     from spinemets.errors import InvalidInputError
 
+    stdin = sys.stdin
     if a.password_stdin:
-        pw = sys.stdin.readline().rstrip("\r\n")
-    elif sys.stdin.isatty():
+        if stdin is None or stdin.closed:
+            raise InvalidInputError("password", "--password-stdin: standard input is closed; pipe the password in")
+        try:
+            return stdin.readline().rstrip("\r\n")
+        except (UnicodeDecodeError, OSError) as exc:
+            raise InvalidInputError("password", f"--password-stdin: cannot read standard input ({exc.__class__.__name__})") from None
+    if stdin is None or stdin.closed or not stdin.isatty():
+        raise InvalidInputError("password", NO_TERMINAL.format(verb=verb))
+    try:
         pw = getpass.getpass("Password: ")
-        if getpass.getpass("Repeat it: ") != pw:
-            raise InvalidInputError("password", "the two entries differ")
-    else:
-        raise InvalidInputError("password", "no terminal to ask for it: pipe it with --password-stdin")
+        again = getpass.getpass("Repeat it: ")
+    except (EOFError, KeyboardInterrupt, OSError):
+        raise InvalidInputError("password", NO_TERMINAL.format(verb=verb)) from None
+    if again != pw:
+        raise InvalidInputError("password", "the two entries differ")
     return pw
 
 
@@ -95,7 +172,7 @@ def cmd_user_add(a: argparse.Namespace) -> int:
 
     role = "admin" if a.admin else a.role
     password = _read_password(a)
-    with _ready_store().session(write=True) as s:
+    with _ready_store(create=True).session(write=True) as s:
         u = repo.create_user(s, repo.system(), {"username": a.username, "password": password, "role": role})
         out = repo.user_dict(u)
     if a.json:
@@ -142,7 +219,8 @@ def cmd_user_enable(a: argparse.Namespace) -> int:
 
 
 def cmd_user_password(a: argparse.Namespace) -> int:
-    return _user_set(a, {"password": _read_password(a)}, "password")
+    """A new password; the user's browser sessions end and API tokens are revoked."""
+    return _user_set(a, {"password": _read_password(a, "password")}, "password")
 
 
 def cmd_user_role(a: argparse.Namespace) -> int:
@@ -325,7 +403,7 @@ def register(sub: Any, add: Any) -> None:
 
     def cmd(parent: Any, name: str, func: Any, help: str, json_flag: bool = True) -> argparse.ArgumentParser:
         p = parent.add_parser(name, help=help, description=help)
-        p.set_defaults(func=func)
+        p.set_defaults(func=_database_errors(func))
         if json_flag:
             p.add_argument("--json", action="store_true", help="machine-readable output")
         return p
@@ -349,7 +427,7 @@ def register(sub: Any, add: Any) -> None:
                              ("enable", cmd_user_enable, "enable a disabled user")):
         p = cmd(us, name, func, text)
         p.add_argument("username")
-    p = cmd(us, "password", cmd_user_password, "set a user's password")
+    p = cmd(us, "password", cmd_user_password, "set a user's password (ends their sessions and API tokens)")
     p.add_argument("username")
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     p = cmd(us, "role", cmd_user_role, "set a user's role")
@@ -360,7 +438,7 @@ def register(sub: Any, add: Any) -> None:
     p = cmd(tk, "create", cmd_token_create, "create an API token for a user (printed once)")
     p.add_argument("username")
     p.add_argument("--name", default="cli", help="a label for the token")
-    p.add_argument("--days", type=int, help="expires after this many days (default: never)")
+    p.add_argument("--days", type=int, help="expires after this many days (default: $SPINEMETS_TOKEN_DAYS, else 90)")
 
     asm = group("assessment", "saved assessments: save, list, show, export, compare")
     p = cmd(asm, "save", cmd_assessment_save, "assess a case document and save it")

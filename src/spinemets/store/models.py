@@ -1,8 +1,11 @@
-"""Tables: users, API tokens, web sessions, assessments and the audit trail.
+"""Tables: users, API tokens, web sessions, assessments, the audit trail, pending failed sign-ins and
+one-time set-up links.
 
 The audit trail (``audit_log``) is append-only: the migration adds triggers that refuse UPDATE and DELETE,
 and every row is hash-chained to the one before it (see :mod:`spinemets.store.audit`), so that a row
-altered or deleted behind the triggers' back is still detected by ``spinemets audit verify``.
+altered or deleted behind the triggers' back is still detected by ``spinemets audit verify``.  Rows that
+create or change an assessment, a user or an API token also carry a digest of its stored content, so that
+``audit verify`` detects a row of those tables changed, deleted or inserted outside the application.
 """
 
 from __future__ import annotations
@@ -145,3 +148,32 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class LoginFailures(Base):
+    """Failed sign-ins of one account (a user id, or ``-`` for unknown user names) in one time window.
+
+    Counted here while the window is open; when it has ended, one audit row with the counts replaces it
+    (:func:`spinemets.store.repository.flush_failed_logins`), so that guessing adds one audit row per
+    account and window, not one per attempt.
+    """
+
+    __tablename__ = "login_failures"
+
+    account: Mapped[str] = mapped_column(String(32), primary_key=True)
+    window_start: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    username: Mapped[str] = mapped_column(String(64))
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    reasons: Mapped[str] = mapped_column(Text, default="{}")
+    last_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SetupToken(Base):
+    """A one-time link to the first-admin set-up page: only its SHA-256 is stored."""
+
+    __tablename__ = "setup_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

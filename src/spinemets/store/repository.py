@@ -13,29 +13,41 @@ admin               the same as a clinician                users, audit trail (l
 
 Another user's private assessment is reported as not found (404), so that its existence is not disclosed;
 changing someone else's shared assessment is forbidden (403).  Errors name the field.
+
+Rows that create or change an assessment, a user or an API token carry the digest of its stored content
+in their audit row (:func:`spinemets.store.audit.digest`), which ``audit verify`` checks.  Sign-in
+(:func:`sign_in`) manages its own short transactions so that the password check runs outside them; its
+failures are counted per account and 15-minute window and enter the audit trail as one row per account
+and window (:func:`flush_failed_logins`).  Text that a database cannot store (a NUL character, a lone
+surrogate) is refused with the field named.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, defer
 
 from spinemets.assess import AssessResult, CaseDocument, assess
 from spinemets.errors import InvalidInputError, SpinemetsError
 from spinemets.store import audit, auth
-from spinemets.store.models import ROLES, ApiToken, Assessment, User, utcnow
+from spinemets.store.models import ROLES, ApiToken, Assessment, LoginFailures, User, utcnow
 
 PATIENT_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,63}$")
 ID = re.compile(r"^[0-9a-f]{32}$")
 MAX_NOTE = 4000
+MAX_ID = 2**31 - 1  # the largest INTEGER key on PostgreSQL (and well inside SQLite's)
+FAILED_LOGIN_WINDOW = dt.timedelta(minutes=15)
+UNSTORABLE = "contains a character that cannot be stored (a NUL character or a lone surrogate)"
 PATIENT_REF_RULE = ("a pseudonymous reference (e.g. a study or record number): 1-64 letters, digits and . _ : / -, "
                     "starting with a letter or digit; no spaces, so no names")
 
@@ -69,6 +81,19 @@ class NotFound(StoreError):
 
 class Conflict(StoreError):
     slug, status = "conflict", 409
+
+
+class Throttled(StoreError):
+    """Sign-in refused for now (too many failed attempts, or too many at once); ``retry_after`` in seconds."""
+
+    slug, status = "too-many-requests", 429
+
+    def __init__(self, retry_after: int, busy: bool = False) -> None:
+        self.retry_after = max(1, int(retry_after))
+        wait = auth.wait_text(self.retry_after)
+        detail = (f"the server is busy checking other sign-ins; try again in {wait}" if busy else
+                  f"too many failed sign-ins for this account or from this address; try again in {wait}")
+        super().__init__(detail)
 
 
 # --- who is acting ----------------------------------------------------------------------------------------------
@@ -140,18 +165,37 @@ def _check_study_date(value: dt.date | None) -> dt.date | None:
 
 
 def _check_password(value: str) -> str:
-    """Never echoes the password back (the error names the field and the rule only)."""
-    if len(value) < auth.MIN_PASSWORD:
-        raise ValueError(f"too short: use at least {auth.MIN_PASSWORD} characters")
-    if len(value) > auth.MAX_PASSWORD:
-        raise ValueError(f"too long: use at most {auth.MAX_PASSWORD} characters")
+    """The NIST SP 800-63B rule without the user name (see auth.password_problem); never echoes the password."""
+    problem = auth.password_problem(value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 
 def _check_note(value: str) -> str:
     if len(value) > MAX_NOTE:
         raise ValueError(f"too long: {len(value)} characters; at most {MAX_NOTE}")
+    if auth.unstorable(value):
+        raise ValueError(UNSTORABLE)
     return value
+
+
+def check_storable(data: Any, path: str) -> None:
+    """Refuse any text inside *data* (a model or plain JSON) that a database cannot store, naming where it is."""
+    if isinstance(data, BaseModel):
+        data = data.model_dump(mode="python", exclude_none=True)
+    if isinstance(data, str):
+        if auth.unstorable(data):
+            raise InvalidInputError(path, UNSTORABLE)
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            name = str(key)
+            if auth.unstorable(name):
+                raise InvalidInputError(path, f"a field name {UNSTORABLE}")
+            check_storable(value, f"{path}.{name}" if path else name)
+    elif isinstance(data, (list, tuple)):
+        for i, value in enumerate(data):
+            check_storable(value, f"{path}[{i}]")
 
 
 Note = Annotated[str, AfterValidator(_check_note)]
@@ -191,7 +235,7 @@ class ListQuery(BaseModel):
     date_to: dt.date | None = None
     scope: Literal["visible", "mine", "shared"] = "visible"
     limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_ID)
 
 
 class UserInput(BaseModel):
@@ -209,6 +253,14 @@ class UserInput(BaseModel):
             raise ValueError("2-64 characters: lower-case letters, digits and . _ @ -, starting with a letter or digit")
         return v
 
+    @field_validator("password")
+    @classmethod
+    def _not_the_name(cls, v: str, info: ValidationInfo) -> str:
+        problem = auth.password_problem(v, info.data.get("username"))
+        if problem:
+            raise ValueError(problem)
+        return v
+
 
 class UserUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -222,7 +274,8 @@ class TokenInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field("api", min_length=1, max_length=100)
-    days: int | None = Field(None, ge=1, le=3650, description="expires after this many days (default: never)")
+    days: int | None = Field(None, ge=1, le=auth.MAX_TOKEN_DAYS,
+                             description="expires after this many days (default: $SPINEMETS_TOKEN_DAYS, else 90)")
 
 
 def parse(model: type[BaseModel], data: Any, prefix: str) -> Any:
@@ -247,6 +300,8 @@ def user_dict(u: User) -> dict[str, Any]:
 
 def create_user(s: Session, actor: Actor | None, data: UserInput | dict[str, Any]) -> User:
     actor = _require_admin(actor)
+    if not isinstance(data, UserInput):
+        check_storable(data, "user")
     inp = data if isinstance(data, UserInput) else parse(UserInput, data, "user")
     if s.scalar(select(User.id).where(User.username == inp.username)) is not None:
         raise Conflict(f"user.username: {inp.username!r} already exists", ["user.username"])
@@ -254,7 +309,22 @@ def create_user(s: Session, actor: Actor | None, data: UserInput | dict[str, Any
              created_at=utcnow())
     s.add(u)
     s.flush()
-    _log(s, actor, "create", "user", str(u.id), username=u.username, role=u.role)
+    _log(s, actor, "create", "user", str(u.id), username=u.username, role=u.role, content=audit.digest_of(s, u))
+    return u
+
+
+def has_admin(s: Session) -> bool:
+    """Whether any admin account exists (active or not)."""
+    return s.scalar(select(User.id).where(User.role == "admin").limit(1)) is not None
+
+
+def create_first_admin(s: Session, data: dict[str, Any], via: str = "setup") -> User:
+    """The first admin, from the set-up page: refused once any admin exists; ends every set-up link."""
+    audit.lock(s)  # one at a time, on PostgreSQL too
+    if has_admin(s):
+        raise Conflict("there is already an admin; sign in, or ask an admin for an account")
+    u = create_user(s, system(via), {**data, "role": "admin"})
+    auth.end_setup_tokens(s)
     return u
 
 
@@ -295,40 +365,158 @@ def update_user(s: Session, actor: Actor | None, username: str, data: UserUpdate
     if inp.role is not None and inp.role != u.role:
         u.role = inp.role
         changed.append("role")
+    ended: dict[str, int] = {}
     if inp.password is not None:
+        problem = auth.password_problem(inp.password, u.username)
+        if problem:
+            raise InvalidInputError("user.password", problem)
         u.password_hash = auth.hash_password(inp.password)
         changed.append("password")
+        ended = _end_access(s, actor, u)
     if changed:
-        _log(s, actor, "update", "user", str(u.id), fields=changed, active=u.active, role=u.role)
+        _log(s, actor, "update", "user", str(u.id), fields=changed, active=u.active, role=u.role,
+             content=audit.digest_of(s, u), **ended)
     return u
 
 
-def authenticate(s: Session, username: str, password: str, via: str) -> User | None:
-    """The user if the password is right (and the account active), else None; both outcomes are audited."""
-    name = (username or "").strip().lower()
-    u = s.scalar(select(User).where(User.username == name)) if USERNAME.match(name) else None
-    ok = auth.verify_password(u.password_hash if u is not None else None, password or "")
-    if u is None or not ok or not u.active:
-        reason = "unknown user" if u is None else ("wrong password" if not ok else "account disabled")
-        audit.append(s, actor_id=u.id if u else None, actor=u.username if u else "anonymous", action="login_failed",
-                     object_type="user", object_id=str(u.id) if u else None, detail={"via": via, "reason": reason})
+def _end_access(s: Session, actor: Actor, u: User) -> dict[str, int]:
+    """After a password reset: the user's browser sessions end and every live API token is revoked."""
+    sessions = auth.end_sessions(s, u.id)
+    tokens = auth.live_tokens(s, u.id)
+    now = utcnow()
+    for t in tokens:
+        t.revoked_at = now
+        _log(s, actor, "update", "api_token", str(t.id), revoked=True, reason="password reset",
+             content=audit.digest_of(s, t))
+    return {"sessions_ended": sessions, "tokens_revoked": len(tokens)}
+
+
+# --- signing in ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    id: int
+    username: str
+    password_hash: str
+    active: bool
+
+
+def _candidate(s: Session, name: str) -> _Candidate | None:
+    if not USERNAME.match(name):
         return None
-    if auth.needs_rehash(u.password_hash):
-        u.password_hash = auth.hash_password(password)
-    audit.append(s, actor_id=u.id, actor=u.username, action="login", object_type="user", object_id=str(u.id),
-                 detail={"via": via})
-    return u
+    u = s.scalar(select(User).where(User.username == name))
+    return None if u is None else _Candidate(u.id, u.username, u.password_hash, u.active)
+
+
+def sign_in(store: Any, username: str, password: str, via: str, *, address: str = "-",
+            throttle: auth.LoginThrottle | None = None,
+            then: Callable[[Session, User], Any] | None = None) -> tuple[User, Any] | None:
+    """(user, then(session, user)) if the password is right and the account active, else None.
+
+    Three steps, so that argon2 (about 0.1 s of CPU) never runs inside a database transaction: read the
+    account (a read transaction), verify the password (no transaction; at most a few at a time), then
+    either record the failure (a short write: counted per account and window, see
+    :func:`record_failed_login`) or, in one short write, check that the account did not change meanwhile,
+    audit the sign-in and run *then* (e.g. create the browser session).  With a *throttle*, an account or
+    address over its limits raises :class:`Throttled` before any of this.
+    """
+    name = (username or "").strip().lower()
+    if throttle is not None:
+        wait = throttle.retry_after(name, address)
+        if wait is not None:
+            raise Throttled(wait)
+    with store.session() as s:
+        cand = _candidate(s, name)
+    try:
+        ok = auth.verify_password_limited(cand.password_hash if cand is not None else None, password or "")
+    except auth.TooManyAttempts as exc:
+        raise Throttled(exc.retry_after, busy=True) from None
+    if cand is not None and ok and cand.active:
+        new_hash = auth.hash_password(password) if auth.needs_rehash(cand.password_hash) else None
+        with store.session(write=True) as s:
+            u = s.get(User, cand.id)
+            if u is not None and u.active and u.password_hash == cand.password_hash:
+                flush_failed_logins(s)
+                detail: dict[str, Any] = {"via": via}
+                if new_hash is not None:
+                    u.password_hash = new_hash
+                    detail.update(fields=["password_rehash"], content=audit.digest_of(s, u))
+                audit.append(s, actor_id=u.id, actor=u.username, action="login", object_type="user",
+                             object_id=str(u.id), detail=detail)
+                extra = then(s, u) if then is not None else None
+                if throttle is not None:
+                    throttle.succeeded(name)
+                return u, extra
+        ok = False  # disabled or given a new password while the old one was being checked
+    reason = "unknown user" if cand is None else ("wrong password" if not ok else "account disabled")
+    if throttle is not None:
+        throttle.failed(name, address)
+    with store.session(write=True) as s:
+        record_failed_login(s, cand.id if cand is not None else None, cand.username if cand is not None else None,
+                            reason, via)
+    return None
+
+
+def window_start(at: dt.datetime) -> dt.datetime:
+    """The start of the failed-sign-in window holding *at* (15-minute windows from the epoch)."""
+    size = FAILED_LOGIN_WINDOW.total_seconds()
+    return dt.datetime.fromtimestamp((at.timestamp() // size) * size, dt.timezone.utc)
+
+
+def record_failed_login(s: Session, user_id: int | None, username: str | None, reason: str, via: str,
+                        now: dt.datetime | None = None) -> LoginFailures:
+    """Count one failed sign-in for the account (or for unknown user names, together) in the current window."""
+    now = now or utcnow()
+    flush_failed_logins(s, now)  # also takes the chain's lock: counting is serialised
+    account = str(user_id) if user_id is not None else "-"
+    start = window_start(now)
+    row = s.get(LoginFailures, (account, start))
+    if row is None:
+        row = LoginFailures(account=account, window_start=start, user_id=user_id, username=username or "anonymous",
+                            count=0, reasons="{}", last_at=now)
+        s.add(row)
+    counts = json.loads(row.reasons or "{}")
+    for group, key in (("reasons", reason), ("via", via)):
+        counts.setdefault(group, {})
+        counts[group][key] = counts[group].get(key, 0) + 1
+    row.reasons = audit.canonical(counts)
+    row.count = (row.count or 0) + 1
+    row.last_at = now
+    s.flush()
+    return row
+
+
+def flush_failed_logins(s: Session, now: dt.datetime | None = None) -> int:
+    """Move the counts of ended windows into the audit trail: one ``login_failed`` row per account and window."""
+    audit.lock(s)
+    cutoff = window_start(now or utcnow())
+    rows = list(s.scalars(select(LoginFailures).where(LoginFailures.window_start < cutoff)
+                          .order_by(LoginFailures.window_start, LoginFailures.account)))
+    for r in rows:
+        end = r.window_start + FAILED_LOGIN_WINDOW
+        audit.append(s, actor_id=r.user_id, actor=r.username, action="login_failed", object_type="user",
+                     object_id=str(r.user_id) if r.user_id is not None else None,
+                     detail={"count": r.count, "window_start": r.window_start.isoformat(), "window_end": end.isoformat(),
+                             "last_at": r.last_at.isoformat(), **json.loads(r.reasons or "{}")})
+        s.delete(r)
+    if rows:
+        s.flush()
+    return len(rows)
 
 
 def create_token(s: Session, actor: Actor | None, owner: User, data: TokenInput | dict[str, Any]) -> tuple[str, ApiToken]:
+    """A new API token for *owner*, expiring after ``days`` (default $SPINEMETS_TOKEN_DAYS, else 90)."""
     actor = _require_user(actor)
     if actor.id is not None and actor.id != owner.id:
         raise Forbidden("tokens can only be created for oneself")
     inp = data if isinstance(data, TokenInput) else parse(TokenInput, data, "token")
+    check_storable(inp.name, "token.name")
     if not owner.active:
         raise Conflict(f"user: {owner.username!r} is disabled", ["user"])
     secret, row = auth.create_token(s, owner, inp.name, inp.days)
-    _log(s, actor, "create", "api_token", str(row.id), owner=owner.username, name=inp.name)
+    _log(s, actor, "create", "api_token", str(row.id), owner=owner.username, name=inp.name,
+         content=audit.digest_of(s, row))
     return secret, row
 
 
@@ -345,12 +533,14 @@ def list_tokens(s: Session, actor: Actor | None) -> list[ApiToken]:
 
 def revoke_token(s: Session, actor: Actor | None, token_id: int) -> ApiToken:
     actor = _require_clinical(actor)
+    if not 1 <= token_id <= MAX_ID:  # a database INTEGER cannot hold it: no such token
+        raise NotFound(f"id: no token {str(token_id)[:24]}", ["id"])
     t = s.get(ApiToken, token_id)
     if t is None or t.user_id != actor.id:
         raise NotFound(f"id: no token {token_id}", ["id"])
     if t.revoked_at is None:
         t.revoked_at = utcnow()
-        _log(s, actor, "update", "api_token", str(t.id), revoked=True)
+        _log(s, actor, "update", "api_token", str(t.id), revoked=True, content=audit.digest_of(s, t))
     return t
 
 
@@ -369,7 +559,10 @@ def _summary_fields(result: AssessResult) -> dict[str, Any]:
 def save(s: Session, actor: Actor | None, data: SaveInput | dict[str, Any]) -> Assessment:
     """Assess the case (the server computes every result) and save it with the knowledge-base version."""
     actor = _require_clinical(actor)
+    if not isinstance(data, SaveInput):
+        check_storable(data, "assessment")
     inp = data if isinstance(data, SaveInput) else parse(SaveInput, data, "assessment")
+    check_storable(inp, "assessment")
     result = assess(inp.case)
     now = utcnow()
     a = Assessment(
@@ -381,7 +574,7 @@ def save(s: Session, actor: Actor | None, data: SaveInput | dict[str, Any]) -> A
     )
     s.add(a)
     s.flush()
-    _log(s, actor, "create", "assessment", a.id, kb_version=a.kb_version)
+    _log(s, actor, "create", "assessment", a.id, kb_version=a.kb_version, content=audit.digest_of(s, a))
     return a
 
 
@@ -461,7 +654,10 @@ def listing(s: Session, actor: Actor | None, query: ListQuery | dict[str, Any]) 
 
 def update(s: Session, actor: Actor | None, assessment_id: str, data: UpdateInput | dict[str, Any]) -> tuple[Assessment, str]:
     actor = _require_clinical(actor)
+    if not isinstance(data, UpdateInput):
+        check_storable(data, "update")
     inp = data if isinstance(data, UpdateInput) else parse(UpdateInput, data, "update")
+    check_storable(inp, "update")
     a, owner = _get_visible(s, actor, assessment_id)
     if a.owner_id != actor.id:
         raise Forbidden(f"only {owner!r}, who saved it, can change this assessment")
@@ -474,7 +670,8 @@ def update(s: Session, actor: Actor | None, assessment_id: str, data: UpdateInpu
     if changed:
         a.revision += 1
         a.updated_at = utcnow()
-        _log(s, actor, "update", "assessment", a.id, fields=changed, revision=a.revision)
+        _log(s, actor, "update", "assessment", a.id, fields=changed, revision=a.revision,
+             content=audit.digest_of(s, a))
     return a, owner
 
 
@@ -558,6 +755,9 @@ def audit_list(s: Session, actor: Actor | None, *, limit: int = 100, before: int
     actor = _require_admin(actor)
     if not 1 <= limit <= 1000:
         raise InvalidInputError("limit", f"{limit} is out of range 1-1000")
+    if before is not None and not 1 <= before <= MAX_ID:
+        raise InvalidInputError("before", f"{str(before)[:24]} is out of range 1-{MAX_ID}")
+    flush_failed_logins(s)
     rows, total = audit.entries(s, limit=limit, before=before, actor=actor_name, action=action, object_id=object_id)
     out = [audit.entry_dict(e) for e in rows]
     _log(s, actor, "read", "audit_trail", None, count=len(out))
@@ -566,6 +766,7 @@ def audit_list(s: Session, actor: Actor | None, *, limit: int = 100, before: int
 
 def audit_verify(s: Session, actor: Actor | None, expect: tuple[int, str] | None = None) -> audit.Verification:
     actor = _require_admin(actor)
+    flush_failed_logins(s)
     v = audit.verify(s, expect)
     _log(s, actor, "verify", "audit_trail", None, ok=v.ok, rows=v.rows)
     return v

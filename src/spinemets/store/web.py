@@ -20,10 +20,19 @@ REST (JSON; errors are problem+json naming the field)::
     GET    /api/v1/admin/audit?limit=&before=    GET /api/v1/admin/audit/verify?expect=SEQ:HASH
 
 Pages: /login, /logout, /assessments (list, search, save), /assessments/{id}, /assessments/{id}/compare,
-/account (API tokens), /admin (users, audit trail).
+/account (API tokens), /admin (users, audit trail), /setup (the first admin; see below).
 
 Requests authenticated by the session cookie must carry the session's CSRF token on every unsafe method
 (``X-CSRF-Token`` header, or the ``csrf_token`` form field on pages); bearer-token requests need none.
+
+Sign-in is throttled per account and per client address (:class:`spinemets.store.auth.LoginThrottle`,
+in memory, per process): over the limit, the API answers 429 problem+json and the page a message, both
+with ``Retry-After``.
+
+First admin: when the server starts with no admin (and no SPINEMETS_ADMIN_PASSWORD), it prints a one-time
+link ``http://127.0.0.1:PORT/setup?token=...``.  The page answers only a client on the server's own machine
+(127.0.0.1 or ::1, and no proxy headers), only with that link's token and only while there is no admin;
+its form carries a CSRF token (double-submit cookie).  Creating the admin ends every set-up link.
 """
 
 from __future__ import annotations
@@ -44,17 +53,30 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 from markupsafe import Markup
 from pydantic import BaseModel, ConfigDict, Field
 
-from spinemets.store import auth
+from spinemets.store import audit, auth
 from spinemets.store import repository as repo
 from spinemets.errors import InvalidInputError, SpinemetsError
 from spinemets.store.models import User
-from spinemets.store.repository import Actor, Forbidden, NotFound, StoreError, Unauthenticated
+from spinemets.store.repository import Actor, Forbidden, NotFound, StoreError, Throttled, Unauthenticated
 
 log = logging.getLogger("spinemets.store")
 API = "/api/v1"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 HERE = Path(__file__).parent
 _BODY_SPECS: dict[Any, tuple[type, str]] = {}
+SETUP_CSRF_COOKIE = "spinemets_setup_csrf"
+PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip")
+NO_STORE = {"cache-control": "no-store"}
+
+
+def _register_problem_type() -> None:
+    """The 429 problem type of throttled sign-ins (added to api/problem.py's table unless it is there)."""
+    from spinemets.api.problem import PROBLEM_TYPES, ProblemType
+
+    PROBLEM_TYPES.setdefault("too-many-requests", ProblemType(
+        "too-many-requests", "Too many requests", 429,
+        "Too many failed sign-ins for the account or from the client address (or too many at once). "
+        "Wait the number of seconds in the `Retry-After` header before trying again."))
 
 
 # --- start-up ---------------------------------------------------------------------------------------------------
@@ -97,29 +119,57 @@ def _reason(exc: BaseException) -> str:
     return (text[0] if text else type(exc).__name__)[:300]
 
 
-def first_admin(store: Any) -> None:
-    """SPINEMETS_ADMIN_PASSWORD (and SPINEMETS_ADMIN_USER, default 'admin') create the first admin once."""
-    from sqlalchemy import func, select
-
-    from spinemets.store.models import User
-
+def first_admin(store: Any) -> str | None:
+    """At start-up: failed sign-ins of ended windows go to the audit trail; with no admin yet,
+    SPINEMETS_ADMIN_PASSWORD (and SPINEMETS_ADMIN_USER, default 'admin') create one, and otherwise a one-time
+    set-up link is printed.  Returns that link (None when there is an admin)."""
     password = os.environ.get("SPINEMETS_ADMIN_PASSWORD")
     with store.session(write=True) as s:
-        has_admin = s.scalar(select(func.count()).select_from(User).where(User.role == "admin")) or 0
-        if has_admin:
-            return
-        if not password:
-            log.warning("store: there is no admin yet; create one with `spinemets user add --admin NAME` "
-                        "or start once with SPINEMETS_ADMIN_PASSWORD set")
-            return
-        name = os.environ.get("SPINEMETS_ADMIN_USER") or "admin"
+        repo.flush_failed_logins(s)
+        if repo.has_admin(s):
+            return None
+        if password:
+            name = os.environ.get("SPINEMETS_ADMIN_USER") or "admin"
+            try:
+                with s.begin_nested():
+                    repo.create_user(s, repo.system("startup"), {"username": name, "password": password, "role": "admin"})
+            except SpinemetsError as exc:  # a bad name or a weak password: say so, keep the store running
+                log.error("store: SPINEMETS_ADMIN_PASSWORD / SPINEMETS_ADMIN_USER: no admin created: %s", exc)
+            else:
+                log.warning("store: created the first admin %r from SPINEMETS_ADMIN_PASSWORD", name)
+                return None
+        link = setup_url(auth.create_setup_token(s))
+    print(f"spinemets: there is no admin yet. Create the first one from this computer, once, at\n  {link}\n"
+          f"(valid for {auth.SETUP_HOURS} hours and only while there is no admin; or run "
+          "`spinemets user add --admin NAME`)", flush=True)
+    return link
+
+
+def setup_url(secret: str) -> str:
+    """The set-up link on the loopback address and the server's port: from $SPINEMETS_SERVE_URL when
+    `spinemets serve` sets it, else from its --port argument, else 8000."""
+    import sys
+    from urllib.parse import urlsplit
+
+    port: int | None = None
+    served = (os.environ.get("SPINEMETS_SERVE_URL") or "").strip()
+    if served:
         try:
-            with s.begin_nested():
-                repo.create_user(s, repo.system("startup"), {"username": name, "password": password, "role": "admin"})
-        except SpinemetsError as exc:  # a bad name or too short a password: say so, keep the store running
-            log.error("store: SPINEMETS_ADMIN_PASSWORD / SPINEMETS_ADMIN_USER: no admin created: %s", exc)
-            return
-        log.warning("store: created the first admin %r from SPINEMETS_ADMIN_PASSWORD", name)
+            port = urlsplit(served).port
+        except ValueError:
+            port = None
+    if port is None and "serve" in sys.argv:
+        args = sys.argv[sys.argv.index("serve") + 1:]
+        for i, arg in enumerate(args):
+            if arg.startswith("--port="):
+                value = arg.partition("=")[2]
+            elif arg == "--port" and i + 1 < len(args):
+                value = args[i + 1]
+            else:
+                continue
+            if value.isdigit():
+                port = int(value)
+    return f"http://127.0.0.1:{port or 8000}/setup?token={secret}"
 
 
 class _RedactQuery(logging.Filter):
@@ -145,8 +195,11 @@ def _problem(request: Request, exc: StoreError) -> Response:
     from spinemets.api.problem import MEDIA_TYPE, problem_body
 
     body = problem_body(exc.slug, exc.detail, instance=request.url.path, fields=exc.fields)
-    headers = {"www-authenticate": 'Bearer realm="spinemets"'} if exc.status == 401 else None
-    return JSONResponse(body, status_code=exc.status, media_type=MEDIA_TYPE, headers=headers)
+    headers = {"www-authenticate": 'Bearer realm="spinemets"'} if exc.status == 401 else {}
+    if isinstance(exc, Throttled):
+        headers["retry-after"] = str(exc.retry_after)
+        body["retry_after"] = exc.retry_after
+    return JSONResponse(body, status_code=exc.status, media_type=MEDIA_TYPE, headers=headers or None)
 
 
 class Unavailable(StoreError):
@@ -194,8 +247,6 @@ def _run(request: Request, fn: Callable[[Any, Actor | None], Any], *, form_csrf:
 
 
 def _audit_denied(store: Any, request: Request, actor: Actor, exc: StoreError) -> None:
-    from spinemets.store import audit
-
     try:
         with store.session(write=True) as s:
             audit.append(s, actor_id=actor.id, actor=actor.username, action="denied", object_type="request",
@@ -229,6 +280,7 @@ class StoreRoute(APIRoute):
                     except ValueError:
                         raise exc from None
                     repo.parse(spec[0], data, spec[1])  # raises InvalidInputError naming the field
+                    repo.check_storable(data, spec[1])  # e.g. a lone surrogate: named, not a 500
                 raise
 
         return handler
@@ -254,14 +306,21 @@ def _login_cookie(request: Request, response: Response, secret: str) -> None:
                         httponly=True, samesite="lax", secure=auth.secure_cookie(request.url.scheme, request.url.hostname))
 
 
+def client_address(request: Request) -> str:
+    return request.client.host if request.client is not None and request.client.host else "-"
+
+
 def _do_login(request: Request, username: str, password: str, via: str) -> tuple[Any, str, str] | None:
+    """(user, session secret, CSRF token), or None; raises Throttled (429) over the sign-in limits."""
     store = _store(request)
-    with store.session(write=True) as s:
-        user = repo.authenticate(s, username, password, via)
-        if user is None:
-            return None
+
+    def start(s: Any, user: User) -> tuple[Any, str, str]:
         secret, row = auth.create_session(s, user)
         return repo.user_dict(user), secret, row.csrf_token
+
+    done = repo.sign_in(store, username, password, via, address=client_address(request),
+                        throttle=getattr(request.app.state, "login_throttle", None), then=start)
+    return None if done is None else done[1]
 
 
 def _api_router(responses: dict[int | str, dict[str, Any]]) -> APIRouter:
@@ -317,7 +376,7 @@ def _api_router(responses: dict[int | str, dict[str, Any]]) -> APIRouter:
             secret, row = repo.create_token(s, actor, owner, body)
             return {**repo.token_dict(row), "token": secret}
 
-        return _json(_run(request, fn), 201)
+        return _json(_run(request, fn), 201, NO_STORE)  # the secret is shown once: never cached
 
     @r.delete("/auth/tokens/{token_id}", tags=auth_tags, status_code=204, summary="Revoke an API token")
     def api_token_revoke(request: Request, token_id: int) -> Response:
@@ -553,6 +612,10 @@ def _pages_router() -> APIRouter:
             from spinemets.web.routes import render_error
 
             return render_error(request, 503, "Storage unavailable", exc.detail)
+        except Throttled as exc:
+            resp = _login_page(request, 429, exc.detail[0].upper() + exc.detail[1:] + ".", target)
+            resp.headers["retry-after"] = str(exc.retry_after)
+            return resp
         if done is None:
             return _login_page(request, 401, "Wrong user name or password (or the account is disabled).", target)
         _, secret, _ = done
@@ -704,7 +767,9 @@ def _pages_router() -> APIRouter:
                 from spinemets.web.routes import render_error
 
                 return render_error(request, 422, "Invalid input", str(exc))
-            return _page(request, "account.html", "account", tokens=tokens, new_token=secret)
+            resp = _page(request, "account.html", "account", tokens=tokens, new_token=secret)
+            resp.headers.update(NO_STORE)  # the secret is shown once: never cached
+            return resp
 
         return _guard(request, go)
 
@@ -773,7 +838,92 @@ def _pages_router() -> APIRouter:
 
         return _guard(request, go)
 
+    @r.get("/setup", response_class=HTMLResponse)
+    def setup_form(request: Request, token: str = "") -> Response:
+        refused = _setup_refused(request, token)
+        return refused if refused is not None else _setup_page(request, token)
+
+    @r.post("/setup", response_class=HTMLResponse)
+    def setup_submit(request: Request, token: str = Form(""), username: str = Form(""), password: str = Form(""),
+                     password_again: str = Form(""), csrf_token: str = Form("")) -> Response:
+        refused = _setup_refused(request, token)
+        if refused is not None:
+            return refused
+        if not auth.csrf_ok(request.cookies.get(SETUP_CSRF_COOKIE), csrf_token):
+            return _setup_page(request, token, 403, "The form had expired; please try again.", username)
+        if password != password_again:
+            return _setup_page(request, token, 422, "The two passwords differ; type the same one twice.", username,
+                               "password_again")
+        try:
+            with _store(request).session(write=True) as s:
+                if not auth.setup_token_ok(s, token):
+                    raise NotFound("the set-up link has been used or has expired")
+                user = repo.create_first_admin(s, {"username": username, "password": password})
+                audit.append(s, actor_id=user.id, actor=user.username, action="login", object_type="user",
+                             object_id=str(user.id), detail={"via": "setup"})
+                secret, _ = auth.create_session(s, user)
+        except InvalidInputError as exc:
+            field = exc.field.rsplit(".", 1)[-1]
+            return _setup_page(request, token, 422, exc.message[0].upper() + exc.message[1:] + ".", username,
+                               "password" if field == "password" else "username")
+        except (NotFound, repo.Conflict):
+            return _setup_gone(request)
+        resp = RedirectResponse("/admin", status_code=303)
+        _login_cookie(request, resp, secret)
+        resp.delete_cookie(SETUP_CSRF_COOKIE, path="/setup")
+        return resp
+
     return r
+
+
+def is_local_client(request: Request) -> bool:
+    """A request from the server's own machine: a loopback client address and no proxy headers."""
+    import ipaddress
+
+    if any(h in request.headers for h in PROXY_HEADERS):
+        return False
+    try:
+        ip = ipaddress.ip_address(client_address(request).strip("[]"))
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
+
+
+def _setup_gone(request: Request) -> Response:
+    from spinemets.web.routes import render_error
+
+    return render_error(request, 404, "Not found", "There is no page at this address.")
+
+
+def _setup_refused(request: Request, token: str) -> Response | None:
+    """None when the set-up page may be shown: a local client, no admin yet, a valid one-time token."""
+    from spinemets.web.routes import render_error
+
+    store = getattr(request.app.state, "store", None)
+    if store is None or not is_local_client(request):
+        return _setup_gone(request)
+    with store.session() as s:
+        if repo.has_admin(s):
+            return _setup_gone(request)
+        if not auth.setup_token_ok(s, token):
+            return render_error(request, 403, "Set-up link needed",
+                                "Open the one-time link that the server printed when it started (restart the server "
+                                "for a new one), or run `spinemets user add --admin NAME`.")
+    return None
+
+
+def _setup_page(request: Request, token: str, status: int = 200, error: str | None = None, username: str = "",
+                field: str | None = None) -> Response:
+    csrf = request.cookies.get(SETUP_CSRF_COOKIE) or secrets.token_urlsafe(32)
+    resp = _page(request, "setup.html", "setup", status, setup_csrf=csrf, setup_token=token, setup_error=error,
+                 setup_username=username[:64], setup_field=field, min_password=auth.MIN_PASSWORD,
+                 max_password=auth.MAX_PASSWORD)
+    resp.set_cookie(SETUP_CSRF_COOKIE, csrf, max_age=3600, path="/setup", httponly=True, samesite="strict",
+                    secure=auth.secure_cookie(request.url.scheme, request.url.hostname))
+    resp.headers.update(NO_STORE)  # its address holds the one-time token
+    return resp
 
 
 # --- install ------------------------------------------------------------------------------------------------------
@@ -783,6 +933,8 @@ def install(app: FastAPI, problem_responses: dict[int | str, dict[str, Any]], we
     """Open the database, add the REST routes and (if *web*) the pages."""
     from spinemets.api.problem import MEDIA_TYPE, Problem
 
+    _register_problem_type()
+    app.state.login_throttle = auth.LoginThrottle()
     app.state.store = open_store()
     _redact_access_log()
 
@@ -801,7 +953,7 @@ def install(app: FastAPI, problem_responses: dict[int | str, dict[str, Any]], we
     for code, text in ((401, "Not signed in (no session cookie or API token)"),
                        (403, "Signed in but not allowed (role, owner, CSRF token)"),
                        (404, "No such assessment, or another user's private one"), (409, "Conflict"),
-                       (503, "Database unavailable")):
+                       (429, "Too many failed sign-ins (see Retry-After)"), (503, "Database unavailable")):
         responses[code] = {"model": Problem, "description": text, "content": {MEDIA_TYPE: {}}}
     app.include_router(_api_router(responses))
     if web:
