@@ -404,3 +404,27 @@ def test_method_not_allowed_lists_every_method_of_the_path(http):
     r = http.request("PUT", "/api/v1/sins")
     problem(r, 405)
     assert r.headers["allow"] == "POST"
+
+
+def test_serve_reports_a_busy_port_before_saying_serving():
+    """Finding: a busy port was reported only after "serving http://127.0.0.1:8000"."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "spinemets", "serve", "--port", str(port)],
+                           capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert "serving" not in r.stdout
+    assert f"cannot serve on 127.0.0.1:{port}" in r.stderr and "--port" in r.stderr
+
+
+def test_throttled_sign_in_is_a_documented_problem_type():
+    """Finding: the 429 of a throttled sign-in was not in the problem table."""
+    from spinemets.api.problem import PROBLEM_TYPES
+
+    assert PROBLEM_TYPES["too-many-requests"].status == 429

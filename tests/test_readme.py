@@ -28,7 +28,7 @@ SHELLS = {"sh", "bash", "shell", "zsh"}
 ELISION = "..."
 # Shell blocks in docs owned by other engineers, not yet marked "not run" (docs -> how many may stay unmarked).
 # A ratchet: the count may only fall; set an entry to 0 (or drop it) once its document is marked.
-UNMARKED_ALLOWED = {"extract.md": 1, "store.md": 2}
+UNMARKED_ALLOWED: dict[str, int] = {}
 
 
 def fences(doc: Path) -> list[tuple[str, str, int]]:

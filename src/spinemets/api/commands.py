@@ -6,6 +6,7 @@ Registered through ``spinemets.cli.PLUGIN_COMMANDS``; imports nothing heavy unti
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 DEFAULT_HOST = "127.0.0.1"
@@ -44,13 +45,37 @@ def cmd_serve(a: argparse.Namespace) -> int:
         os.environ["SPINEMETS_MAX_BODY"] = str(a.max_body)
     if a.preload_ask:
         os.environ["SPINEMETS_PRELOAD_ASK"] = "1"
+    problem = _port_problem(a.host, a.port)
+    if problem is not None:  # said before "serving", so a busy port is the first thing the user reads
+        print(f"spinemets serve: cannot serve on {a.host}:{a.port}: {problem}; choose another with --port",
+              file=sys.stderr)
+        return 2
+    os.environ.setdefault("SPINEMETS_SERVE_URL", f"http://{a.host}:{a.port}")
+    trust_proxy = os.environ.get("SPINEMETS_TRUST_PROXY") == "1"
     print(f"spinemets: serving http://{a.host}:{a.port} (knowledge base {kb.version}); "
           "decision support for healthcare professionals", flush=True)
     uvicorn.run(
         "spinemets.api.app:create_app", factory=True, host=a.host, port=a.port, workers=a.workers,
         log_level=a.log_level, access_log=a.access_log, server_header=False,
+        # Forwarded headers (client address, scheme) are believed only behind a proxy the operator trusts:
+        # the sign-in throttle keys on the client address.
+        proxy_headers=trust_proxy,
     )
     return 0
+
+
+def _port_problem(host: str, port: int) -> str | None:
+    """Why HOST:PORT cannot be bound, or None (SO_REUSEADDR as uvicorn sets it)."""
+    import socket
+
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
 
 
 def register(sub: Any, add: Any) -> None:

@@ -28,6 +28,8 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
 NO_STORE_PATHS = (
     "/assess", "/api/v1/assess", "/assessments", "/api/v1/assessments",
     "/ask", "/api/v1/ask", "/extract", "/api/v1/extract",
+    # signed-in pages and the account, user and audit API carry personal data too
+    "/account", "/admin", "/login", "/setup", "/api/v1/auth", "/api/v1/admin", "/api/v1/users", "/api/v1/audit",
 )
 NO_STORE = (b"cache-control", b"no-store")
 HSTS = (b"strict-transport-security", b"max-age=31536000")

@@ -18,6 +18,7 @@ not allowed            403     /problems/forbidden        (role, owner, CSRF)
 clash with stored data 409     /problems/conflict
 database unavailable   503     /problems/storage-unavailable
 body over the limit    413     /problems/body-too-large
+sign-in throttled      429     /problems/too-many-requests (Retry-After says when)
 KnowledgeBaseError     500     /problems/knowledge-base-invalid
 anything else          500     /problems/internal-error
 =====================  ======  =============================================
@@ -82,6 +83,9 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         ProblemType("method-not-allowed", "Method not allowed", 405, "The endpoint does not accept this HTTP method."),
         ProblemType("body-too-large", "Request body too large", 413,
                     "The request body is larger than the server's limit (`limit` gives it in bytes)."),
+        ProblemType("too-many-requests", "Too many requests", 429,
+                    "Too many failed sign-in attempts for this account or from this address; wait the number of "
+                    "seconds in the Retry-After header before trying again."),
         ProblemType("unsupported-media-type", "Unsupported media type", 415,
                     "The API accepts `application/json` request bodies."),
         ProblemType("knowledge-base-invalid", "Knowledge base invalid", 500,
