@@ -6,6 +6,7 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import TypeAdapter
 
 from spinemets import escc
 from spinemets.errors import ContradictoryInputError, InvalidInputError, SpinemetsError
@@ -271,11 +272,62 @@ def test_every_possible_grade_agrees_with_every_finding(f, stated):
     assert "escc." not in r.summary and "_" not in r.summary
 
 
-@settings(max_examples=200, deadline=None)
+_BOOL = TypeAdapter(bool | None)
+
+
+@settings(max_examples=300, deadline=None)
 @given(st.dictionaries(st.sampled_from(["grade", *FINDINGS, "x"]),
-                       st.one_of(st.none(), st.text(max_size=5), st.integers(-2, 5), st.booleans())))
-def test_arbitrary_input_raises_only_our_errors(data):
+                       st.one_of(st.none(), st.text(max_size=5), st.integers(-2, 5), st.booleans(),
+                                 st.sampled_from(["1a", "1b", "1c", "2", "3", "Grade 2", "yes", "no", "unknown"]))))
+def test_arbitrary_input_gives_our_error_or_a_grade_that_fits_every_finding(data):
     try:
-        escc(data)
-    except SpinemetsError:
-        pass
+        r = escc(data)
+    except SpinemetsError as exc:
+        assert isinstance(exc, (InvalidInputError, ContradictoryInputError)), exc
+        fields = [exc.field] if isinstance(exc, InvalidInputError) else exc.fields
+        assert fields and all(f.startswith("escc.") for f in fields) and exc.message, str(exc)
+        assert set(fields) <= {f"escc.{k}" for k in data}  # the error names what was given
+        return
+    # the findings as the input reads them (lax booleans: 'yes', 1, 'off', ...)
+    given = {k: _BOOL.validate_python(data[k]) for k in FINDINGS if k in data}
+    known = {k: v for k, v in given.items() if v is not None}
+    assert r.possible_grades and all(agrees(g, known) for g in r.possible_grades)
+    fitting = [g for g in GRADES if agrees(g, known)]
+    assert set(r.possible_grades) <= set(fitting)
+    if r.status == "complete":
+        assert r.grade in GRADES and r.possible_grades == [r.grade] and not r.missing
+        assert r.high_grade is (r.grade in HIGH)
+        assert r.severity == ("high" if r.grade in HIGH else "low")
+    else:
+        assert r.status == "insufficient_data" and r.grade is None and len(r.missing) == 1
+        assert r.possible_grades == (fitting if known else list(GRADES))
+    assert "escc." not in r.summary and "_" not in r.summary
+
+
+# --- planted-bug regression (issue 18): no epidural disease but the CSF effaced --------------------------------
+# Bilsky 2010: CSF gone around the cord (grade 3) needs a compressed cord, which needs epidural disease; grade 0 has
+# no epidural disease and CSF all round the cord.  No grade has both, so the input contradicts itself; a mutant
+# that dropped this check graded it 3 silently.
+
+
+@pytest.mark.parametrize("findings", [
+    {"epidural_disease": False, "csf_visible": False},
+    {"epidural_disease": False, "thecal_sac_deformed": False, "cord_abutted": False, "cord_compressed": False,
+     "csf_visible": False},
+    {"epidural_disease": False, "csf_visible": False, "grade": None},
+])
+def test_no_epidural_disease_with_csf_effaced_is_a_contradiction_never_grade_3(findings):
+    with pytest.raises(ContradictoryInputError) as exc:
+        escc(findings)
+    assert exc.value.fields == ["escc.csf_visible", "escc.epidural_disease"]
+    assert exc.value.message == ("no CSF visible around the cord requires a compressed cord, which implies epidural "
+                                 "disease, but it was given as absent")
+
+
+@pytest.mark.parametrize("grade", ["0", "3"])
+def test_no_epidural_disease_with_csf_effaced_contradicts_a_stated_grade_too(grade):
+    with pytest.raises(ContradictoryInputError) as exc:
+        escc({"grade": grade, "epidural_disease": False, "csf_visible": False})
+    # the findings clash among themselves before any grade is compared with them
+    assert exc.value.fields == ["escc.csf_visible", "escc.epidural_disease"]
+    assert "requires a compressed cord, which implies epidural disease" in exc.value.message

@@ -534,25 +534,60 @@ def test_development_set_is_large_and_annotated():
     assert len(holdout) >= 15 and not set(holdout) & set(gold)
 
 
-def test_development_set_scores_at_least_090_per_field():
+# F1 per field as measured with `spinemets extract-eval --set dev` / `--set holdout` (KB 2026.12.2, issue 18). The
+# floors sit a small margin under them: one more miss in a small field (ESCC grade: 31 dev / 8 holdout values) or a
+# systematic error (issue 18: an ESCC error took 1.000 to 0.931 and passed the old 0.90 floor) falls below its floor.
+MEASURED = {
+    "dev": {"index_level": 1.000, "levels": 0.990, "diagnoses": 1.000, "sins.lesion": 1.000, "sins.collapse": 1.000,
+            "sins.alignment": 1.000, "sins.posterolateral": 1.000, "escc": 1.000, "escc_grade": 1.000,
+            "fracture": 1.000, "marrow": 0.991, "all fields": 0.998},
+    "holdout": {"index_level": 1.000, "levels": 0.949, "diagnoses": 1.000, "sins.lesion": 1.000, "sins.collapse": 0.957,
+                "sins.alignment": 0.947, "sins.posterolateral": 1.000, "escc": 1.000, "escc_grade": 1.000,
+                "fracture": 0.976, "marrow": 0.974, "all fields": 0.978},
+}
+MARGIN = 0.01
+
+
+@pytest.mark.parametrize("name", ["dev", "holdout"])
+def test_quality_floors_at_the_measured_values(name):
     from spinemets.reports.evaluate import evaluate
 
-    report = evaluate("dev")
-    for name in MAIN_FIELDS:
-        f1 = report.score(name).f1
-        assert f1 is not None and f1 >= 0.9, (name, f1)
-    assert report.overall.f1 >= 0.95
+    report = evaluate(name)
+    assert [f.field for f in report.fields] == list(MAIN_FIELDS)
+    for f in [*report.fields, report.overall]:
+        assert f.f1 is not None and f.f1 >= MEASURED[name][f.field] - MARGIN, (name, f.field, f.f1, report.to_text(True))
 
 
-def test_holdout_set_floor():
-    """Figures on reports never tuned on, held at a floor a little under what they were when first measured."""
-    from spinemets.reports.evaluate import evaluate
+# Report by report, the grade fields against their annotations (read straight from the extractor, not through the
+# scoring code).  The only accepted disagreements: a normal study whose report says "no collapse" and "alignment
+# normal" in words the annotation leaves unknown (holdout h04).
+GRADE_FIELDS = ("lesion", "collapse", "alignment", "posterolateral")
+ACCEPTED = {("holdout", "h04-normal-lumbar", "sins.collapse"): (None, "none"),
+            ("holdout", "h04-normal-lumbar", "sins.alignment"): (None, "normal")}
 
-    report = evaluate("holdout")
-    assert report.overall.f1 >= 0.95, report.to_text()  # first measured 0.978 (docs/extract.md)
-    for name in MAIN_FIELDS:
-        f1 = report.score(name).f1
-        assert f1 is not None and f1 >= 0.9, (name, f1)  # first measured: every field >= 0.947
+
+@pytest.mark.parametrize("name", ["dev", "holdout"])
+def test_escc_grade_and_sins_components_match_the_annotation_of_every_report(name):
+    from spinemets.reports.evaluate import load_set
+
+    folder, gold = load_set(name)
+    rs = load_rules()
+    compared = {"escc_grade": 0, "sins": 0, "escc": 0}
+    wrong = {}
+    for rid in sorted(gold):
+        g = gold[rid] or {}
+        pre = extract((folder / f"{rid}.txt").read_text(encoding="utf-8"), rule_set=rs).prefill
+        pairs = {"escc_grade": (None if g.get("escc_grade") is None else str(g["escc_grade"]), pre.escc_grade)}
+        for c in GRADE_FIELDS:
+            pairs[f"sins.{c}"] = ((g.get("sins") or {}).get(c), pre.sins[c].value if c in pre.sins else None)
+        findings = {k: v.value for k, v in pre.escc.items() if k != "grade" and v.value is not None}
+        pairs["escc"] = (g.get("escc") or {}, findings)
+        for field, (expected, got) in pairs.items():
+            compared[field.split(".")[0]] += expected not in (None, {})
+            if expected != got and ACCEPTED.get((name, rid, field)) != (expected, got):
+                wrong[(rid, field)] = (expected, got)
+    assert not wrong, wrong
+    assert all(compared.values()), compared  # the set does annotate every kind of field compared
 
 
 def test_extract_eval_command(capsys):

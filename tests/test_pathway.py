@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import TypeAdapter, ValidationError
 
 from spinemets.errors import InvalidInputError, SpinemetsError
 from spinemets.pathway import URGENCY_ORDER, pathway
@@ -252,12 +253,81 @@ def test_every_recommendation_is_cited(s):
     assert all(n in numbers for rec in r.recommendations for n in rec.refs)
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.dictionaries(st.sampled_from(list(scenario.mapping_kwargs if hasattr(scenario, "mapping_kwargs") else []) or
-                                       ["age", "spinal_pain", "red_flags", "neuro_deficits", "cancer_history", "x"]),
-                       st.one_of(st.none(), st.text(max_size=5), st.integers(-5, 200), st.booleans(), st.lists(st.text(max_size=4), max_size=2))))
-def test_arbitrary_input_raises_only_our_errors(data):
+ARBITRARY_KEYS = ["age", "spinal_pain", "red_flags", "neuro_deficits", "cancer_history", "primary_site",
+                  "suspected_cord_compression", "suspected_cauda_equina", "x"]
+_BOOL = TypeAdapter(bool | None)
+
+
+def _stated_true(value) -> bool:
+    """The input's own reading of a yes/no field (pydantic's lax booleans: True, 1, 'yes', 'on', ...)."""
     try:
-        pathway(data)
-    except SpinemetsError:
-        pass
+        return _BOOL.validate_python(value) is True
+    except ValidationError:
+        return False
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(
+    st.sampled_from(ARBITRARY_KEYS),
+    st.one_of(st.none(), st.text(max_size=5), st.integers(-5, 200), st.booleans(),
+              st.sampled_from(["none", "current", "previous", "yes", "no", "lung"]),
+              st.lists(st.one_of(st.text(max_size=4), st.sampled_from(["motor_weakness", "radicular", "gait", "nocturnal_pain"])),
+                       max_size=2))))
+def test_arbitrary_input_gives_our_error_or_a_cited_result_whose_urgency_fits_the_neurology(data):
+    try:
+        r = pathway(data)
+    except SpinemetsError as exc:
+        assert isinstance(exc, InvalidInputError), exc  # bad input is named, never contradicted or guessed
+        assert exc.field.split(".")[0].split("[")[0] == "pathway" and exc.message, str(exc)
+        assert str(exc).startswith(exc.field + ": ")
+        return
+    # every recommendation, action and time limit is cited, and every citation is in the reference list
+    numbers = {ref.number for ref in r.references}
+    for item in [*r.recommendations, *r.actions]:
+        assert item.refs and set(item.refs) <= numbers, item
+    windows = r.urgency.windows if r.urgency else []
+    for w in windows:
+        assert w.refs and set(w.refs) <= numbers and w.sources, w
+    # the urgency follows the neurology: any deficit or suspected compression is an emergency, and only then
+    neuro = bool(data.get("neuro_deficits")) or _stated_true(data.get("suspected_cord_compression")) \
+        or _stated_true(data.get("suspected_cauda_equina"))
+    if neuro:
+        assert r.scenario in ("suspected_mscc", "paediatric_neurological"), r.scenario
+        assert r.urgency is not None and r.urgency.level == "emergency"
+        assert r.actions and r.actions[0].step == "contact"
+        assert r.summary.startswith("Suspected spinal cord compression, emergency.")
+        if r.scenario == "suspected_mscc":  # NICE: within 24 hours for any neurology; never the 1-2 week limits
+            assert ("NICE", 24) in [(w.source_label, w.hours) for w in windows]
+            assert r.urgency.earliest_hours <= 24 and all(w.hours <= 48 for w in windows)
+    else:
+        assert r.urgency is None or r.urgency.level != "emergency"
+        assert r.scenario not in ("suspected_mscc", "paediatric_neurological")
+    assert (r.status == "complete") == (not r.missing)
+    assert all(m.startswith("pathway.") for m in r.missing)
+    assert "pathway." not in r.summary and all("pathway." not in n.message for n in r.notices)
+
+
+# --- planted-bug regression (issue 18): suspected compression on its own is the emergency -----------------------
+# NICE QS56 / NG234: MRI within 24 hours with neurological symptoms or signs or suspected cord or cauda equina
+# compression; Dutch guideline (Bollen 2018): within 12 hours with suspected cord compression.  A mutant that
+# sent suspected compression without a recorded deficit to the 1-2 week limits passed every test before.
+
+
+@pytest.mark.parametrize("flag", ["suspected_cord_compression", "suspected_cauda_equina"])
+def test_suspected_compression_without_a_recorded_deficit_is_an_emergency_within_12_and_24_hours(flag):
+    r = pathway({**BASE, flag: True})
+    assert r.status == "complete" and r.scenario == "suspected_mscc"
+    assert r.urgency.level == "emergency"
+    assert [(w.hours, w.source_label, w.level) for w in r.urgency.windows] == [
+        (12, "Dutch national guideline", "emergency"), (24, "NICE", "emergency")]
+    assert r.first_line.study.id == "mri-whole-spine-mscc" and r.first_line.urgency.level == "emergency"
+    assert [a.step for a in r.actions][:2] == ["contact", "steroids"]
+    assert r.summary.startswith("Suspected spinal cord compression, emergency. Now: ")
+    assert not any(w.hours >= 168 for w in r.urgency.windows)  # not the 1-week / 2-week limits of pain alone
+
+
+def test_suspected_compression_is_more_urgent_than_the_same_patient_without_it():
+    without = pathway(BASE)
+    assert without.urgency.level == "urgent" and [w.hours for w in without.urgency.windows] == [168, 336]
+    with_it = pathway({**BASE, "suspected_cord_compression": True})
+    assert _rank(with_it) < _rank(without) and with_it.urgency.earliest_hours == 12

@@ -130,12 +130,21 @@ def test_informative_test_moves_probability_the_right_way(pre, se, sp):
         st.sampled_from(["result", "modality", "sensitivity", "specificity", "source", "unit"]),
         st.one_of(st.floats(allow_nan=True), st.text(max_size=6), st.none(), st.sampled_from(["positive", "negative", "mri"]))), max_size=3),
 }))
-def test_arbitrary_input_raises_only_our_errors(data):
+def test_arbitrary_input_gives_our_error_or_a_range_spanning_its_scenarios(data):
     try:
         r = post_test_probability(data)
-        assert all(0 <= s.post_test <= 1 and not math.isnan(s.post_test) for s in r.scenarios)
-    except SpinemetsError:
-        pass
+    except SpinemetsError as exc:
+        fields = [exc.field] if isinstance(exc, InvalidInputError) else getattr(exc, "fields", [])
+        assert fields and all(f.startswith("probability") for f in fields), str(exc)
+        return
+    posts = [s.post_test for s in r.scenarios]
+    assert posts and all(0 <= p <= 1 and not math.isnan(p) for p in posts)
+    assert r.post_test_min == min(posts) and r.post_test_max == max(posts)
+    assert (r.status == "complete") == (not r.missing)
+    if len(data["tests"]) == 1 and {"sensitivity", "specificity"} <= set(data["tests"][0]) and r.status == "complete" \
+            and len(posts) == 1 and 0 < data["pre_test"] < 1:
+        t = data["tests"][0]
+        assert posts[0] == pytest.approx(update(data["pre_test"], t["sensitivity"], t["specificity"], t["result"] == "positive"))
 
 
 # --- Where bone-scan figures fail: histology rule (rule rows of tables/modality_accuracy.yaml) ---------------

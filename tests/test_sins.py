@@ -245,14 +245,47 @@ def test_total_bounds_and_sum(level, **kw):
         assert r.total is None and r.missing
 
 
+# Points per answer, written out by hand from Fisher 2010 (independent of tables/sins_points.yaml).
+FISHER_POINTS = {
+    "location": {"junctional": 3, "mobile": 2, "semi_rigid": 1, "rigid": 0},
+    "pain": {"mechanical": 3, "occasional": 1, "none": 0},
+    "lesion": {"lytic": 2, "mixed": 1, "blastic": 0},
+    "alignment": {"subluxation": 4, "deformity": 2, "normal": 0},
+    "collapse": {"gt50": 3, "lt50": 2, "involved_no_collapse": 1, "none": 0},
+    "posterolateral": {"bilateral": 3, "unilateral": 1, "none": 0},
+}
+# Fisher 2010: 0-6 stable, 7-12 potentially unstable, 13-18 unstable; surgical consultation from 7.
+FISHER_CATEGORY = [(0, 6, "stable", False), (7, 12, "potentially_unstable", True), (13, 18, "unstable", True)]
+
+
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.sampled_from(["level", "location", *COMPONENTS, "other"]),
-                       st.one_of(st.none(), st.text(max_size=8), st.integers(), st.booleans(), st.floats())))
-def test_arbitrary_input_raises_only_our_errors(data):
+@given(st.dictionaries(
+    st.sampled_from(["level", "location", *COMPONENTS, "other"]),
+    st.one_of(st.none(), st.text(max_size=8), st.integers(), st.booleans(), st.floats(),
+              st.sampled_from([*ORDER[:3], "T12", "L3", "T6", "S3", *{v for c in FISHER_POINTS.values() for v in c}]))))
+def test_arbitrary_input_gives_our_error_or_a_total_from_the_fisher_table(data):
     try:
-        sins(data)
-    except SpinemetsError:
-        pass
+        r = sins(data)
+    except SpinemetsError as exc:
+        assert isinstance(exc, (InvalidInputError, ContradictoryInputError)), exc
+        fields = [exc.field] if isinstance(exc, InvalidInputError) else exc.fields
+        assert fields and all(f.startswith("sins.") for f in fields) and exc.message, str(exc)
+        return
+    assert 0 <= r.possible_min <= r.possible_max <= 18
+    scored = {c.name: c for c in r.components if c.points is not None}
+    for c in scored.values():
+        assert c.points == FISHER_POINTS[c.name][c.value] and c.refs, c
+    unknown = [name for name in COMPONENTS if name not in scored]
+    assert r.possible_min == sum(c.points for c in scored.values())
+    assert r.possible_max == r.possible_min + sum(max(FISHER_POINTS[name].values()) for name in unknown)
+    assert r.missing == [("sins.level or sins.location" if name == "location" else f"sins.{name}") for name in unknown]
+    if r.status == "complete":
+        assert not unknown and r.total == r.possible_min
+        ((category, consult),) = [(c, s) for lo, hi, c, s in FISHER_CATEGORY if lo <= r.total <= hi]
+        assert r.category == category and r.surgical_consultation is consult
+    else:
+        assert r.status == "insufficient_data" and unknown and r.total is None and r.missing
+    assert "sins." not in r.summary
 
 
 def _drop(full, hidden):

@@ -386,6 +386,31 @@ def test_verify_detects_a_rehashed_row_and_a_rewritten_tail(store):
         st2.dispose()
 
 
+def test_verify_detects_a_forged_and_rehashed_newest_row(store, monkeypatch):
+    """Planted-bug regression (issue 18): the newest row has no successor whose prev_hash could break, so only the
+    head row (audit_head) shows that it was rewritten and re-hashed; without the head check this passed."""
+    _trail(store)
+    with store.session() as s:
+        row = s.get(audit.AuditEntry, 6)
+        assert (row.actor, row.action) == ("alice", "read")
+        forged = audit.entry_hash(6, row.at, row.actor_id, "mallory", row.action, row.object_type, row.object_id,
+                                  row.detail, row.prev_hash)
+        old_hash = row.hash
+    _tamper(store, f"UPDATE audit_log SET actor = 'mallory', hash = '{forged}' WHERE seq = 6")
+    with store.session() as s:  # the forgery is self-consistent: its own hash and its link both check out
+        row = s.get(audit.AuditEntry, 6)
+        assert row.actor == "mallory" and audit.row_hash(row) == row.hash == forged != old_hash
+        assert row.prev_hash == s.get(audit.AuditEntry, 5).hash
+    v = verify(store)
+    assert not v.ok and v.problems == ["the chain head hash does not match entry 6"], v.problems
+    # and the command a user runs says so, with the failure exit code
+    monkeypatch.setenv("SPINEMETS_DATABASE_URL", str(store.url))
+    r = run_cli("audit", "verify")
+    assert r.returncode == 4, (r.stdout, r.stderr)
+    assert r.stderr.startswith("audit verify: FAILED\n") and "audit verify: ok" not in r.stdout
+    assert "- the chain head hash does not match entry 6" in r.stderr.splitlines()
+
+
 def test_the_database_refuses_to_change_the_audit_trail(store):
     _trail(store, 3)
     from sqlalchemy.exc import DBAPIError
