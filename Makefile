@@ -1,5 +1,6 @@
 # spinemets: `make run` and `make test` work on a fresh machine (they create .venv on first use).
 #   make run [HOST=127.0.0.1] [PORT=8000]   check the knowledge base and the port, then serve the web app
+#   make test-fast                          the development subset (not slow, browser or pg; docs/testing.md)
 #   make shell                              a shell with .venv activated (`spinemets` on PATH); `exit` leaves it
 PY ?= python3
 VENV := .venv
@@ -8,7 +9,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test bench kb-check shell clean
+.PHONY: run test test-fast bench kb-check shell clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -43,6 +44,11 @@ test: $(STAMP)
 	./scripts/system-deps.sh
 	$(BIN)/spinemets kb check
 	$(BIN)/python -m pytest -q -n 2
+
+# The development subset (docs/testing.md): no server subprocess, evaluation set, schemathesis, browser or
+# PostgreSQL. `make test` (what .ci/run calls) still runs everything.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 -m "not slow and not browser and not pg"
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

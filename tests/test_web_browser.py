@@ -1,6 +1,8 @@
 """The web pages in a real browser: Playwright (sync API) driving Debian's chromium against `spinemets serve`.
 
 Never downloads a browser: chromium comes from `apt-get install -y chromium` (scripts/system-deps.sh).
+Marked `browser` and `slow`. Chromium or Playwright not installed: skipped locally, FAILED under CI=true; a
+browser that does not launch: always failed (tests/store_support.py, docs/testing.md).
 """
 
 from __future__ import annotations
@@ -15,11 +17,10 @@ import pytest
 from spinemets.api import ask as ask_adapter
 from spinemets.api import features as registry
 from tests.conftest import ROOT
+from tests.store_support import missing, setup_failed
 
 CHROMIUM = "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing: install it with `apt-get install -y chromium`"
-)
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PHONE = {"width": 390, "height": 844}
@@ -27,10 +28,19 @@ PHONE = {"width": 390, "height": 844}
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
+    """Debian's chromium under Playwright; not installed: skip locally, fail in CI; launch error: fail."""
+    if not Path(CHROMIUM).exists():
+        missing("Chromium", f"{CHROMIUM} is missing: install it with `apt-get install -y chromium`")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        missing("Playwright", f"{exc}: install the dev extra with `pip install -e '.[dev]'`")
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        except Exception as exc:  # noqa: BLE001 - any launch error is a set-up failure
+            setup_failed("Chromium", f"{CHROMIUM} did not launch under Playwright: {exc}")
         yield b
         b.close()
 
