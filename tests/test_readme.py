@@ -62,6 +62,16 @@ EXAMPLES = [
 ]
 
 
+def expected_exit(shown: list[str]) -> int:
+    """The exit code an example's shown output implies (README: 0 success, 2 invalid input, 3 insufficient data)."""
+    first = shown[0]
+    if first.startswith("error:"):
+        return 2
+    if "insufficient data" in first or first.startswith("ASK: declined"):
+        return 3  # a declined question is answered with exit 3 as well (nothing the knowledge base can say)
+    return 0
+
+
 def matches(shown: list[str], actual: list[str]) -> bool:
     """The shown lines are the actual output, `...` standing for any run of lines."""
     if len(shown) == 1:
@@ -84,7 +94,8 @@ def test_console_example(command, shown):
         r = run_cli(*shlex.split(command)[1:])
     finally:
         os.chdir(cwd)
-    assert r.returncode in (0, 2, 3) and "Traceback" not in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr, r.stderr
+    assert r.returncode == expected_exit(shown), (r.returncode, shown[0])
     actual = r.stdout.splitlines() + r.stderr.splitlines()
     assert matches(shown, actual), "shown:\n" + "\n".join(shown) + "\n\nactual:\n" + "\n".join(actual)
 
