@@ -79,7 +79,7 @@ def test_assess_stdin_and_schema():
 
 def test_assess_insufficient_and_invalid():
     r = run_cli("assess", "-", stdin=json.dumps({"sins": {"level": "T4"}}))
-    assert r.returncode == 3 and "Missing: sins.pain" in r.stdout
+    assert r.returncode == 3 and "Missing: SINS pain" in r.stdout and "sins.pain" not in r.stdout
     r = run_cli("assess", "-", stdin="{not json")
     assert r.returncode == 2 and r.stderr.startswith("error: case: not valid JSON")
     r = run_cli("assess", "-", stdin=json.dumps({"sins": {"lesion": "purple"}}))

@@ -232,8 +232,9 @@ def test_renal_figures_side_by_side_with_both_sources():
     assert "10-60%" in differ.message and "94% and 93%" in differ.message
     text = r.to_text()
     assert "figures specific to renal cell carcinoma" in r.summary
-    assert "bone_scan negative (koga-2001)" in text and "bone_scan negative (rcc-bone-scan-1985)" in text
-    assert "also published, no usable pair: bone scan (staudenherz-1999)" in text and "Se 10%-60%, no specificity" in text
+    assert "bone_scan negative (Koga 2001)" in text and "bone_scan negative (Urology 1985)" in text
+    assert "koga-2001" not in text  # sources are named for people, by author or journal and year
+    assert "also published, no usable pair: bone scan (Staudenherz 1999)" in text and "Se 10%-60%, no specificity" in text
     cited = {ref.source_id for ref in r.references}
     assert {"koga-2001", "rcc-bone-scan-1985", "staudenherz-1999"} <= cited
     assert not any(n.code == "bone_scan_histology" for n in r.notices)

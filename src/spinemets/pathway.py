@@ -49,6 +49,7 @@ from spinemets.knowledge.loader import KnowledgeBase, load_kb
 from spinemets.knowledge.models import TableRow
 from spinemets.results import Citer, Component, Result
 from spinemets.validation import parse
+from spinemets.wording import missing_in_words
 
 STUDIES = "imaging_studies"
 RATINGS = "acr_ratings"
@@ -93,26 +94,6 @@ SCENARIO_LABELS = {
     "low_back_pain_without_red_flags": "low back pain without red flags",
     "undetermined": "not enough information to choose a pathway",
 }
-
-# Clinical words for the inputs a result may name as missing (no field paths reach a clinician).
-FIELD_LABELS = {
-    "pathway.neuro_deficits": "whether there is any neurological symptom or sign",
-    "pathway.spinal_pain": "whether there is spinal pain",
-    "pathway.cancer_history": "the cancer history",
-    "pathway.red_flags": "the red flags (assessed, none, or which)",
-    "pathway.treatment_intent": "the treatment intent (curative or palliative)",
-    "pathway.egfr": "the eGFR",
-    "pathway.implanted_device": "the implant's MR labelling",
-    "pathway.age": "the patient's age",
-    "pathway.breast_her2_positive or pathway.breast_triple_negative": "the breast cancer subtype (HER2 status, triple-negative)",
-    "pathway.spinal_pain or pathway.known_lesion_purpose": "the reason for imaging (spinal pain, or a known lesion and the purpose)",
-    "pathway.primary_bone_tumour_possible": "whether a primary bone tumour is possible",
-    "pathway.months_since_treatment": "the months since treatment",
-    "pathway.night_pain": "whether there is night pain",
-    "pathway.pain_duration_weeks": "how long the pain has lasted",
-    "pathway.pain_progressive": "whether the pain is getting worse",
-}
-
 
 class PriorImaging(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -260,9 +241,6 @@ class PathwayResult(Result):
     @property
     def first_line(self) -> Recommendation | None:
         return next((r for r in self.recommendations if r.role == "first_line"), None)
-
-    def missing_text(self) -> str:
-        return ", ".join(missing_in_words(self.missing))
 
     def extra_lines(self) -> list[str]:
         lines: list[str] = []
@@ -776,11 +754,6 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
         notices=b.notices,
         **cite.common(),  # type: ignore[arg-type]
     )
-
-
-def missing_in_words(missing: list[str]) -> list[str]:
-    """The missing inputs in clinical words."""
-    return [FIELD_LABELS.get(m, m.split(".")[-1].replace("_", " ")) for m in missing]
 
 
 def _summary(b: _Builder, scenario: str, indicated: bool | None, urgency: Urgency | None, missing: list[str],

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from spinemets.knowledge.loader import KnowledgeBase
 from spinemets.knowledge.models import Statement, TableRow
+from spinemets.wording import missing_in_words
 
 Status = Literal["complete", "insufficient_data"]
 
@@ -82,9 +83,12 @@ class Result(BaseModel):
         """Instrument-specific lines placed after the headline."""
         return []
 
+    def missing_labels(self) -> list[str]:
+        """The missing inputs in clinical words (the ``missing`` list keeps the field paths)."""
+        return missing_in_words(self.missing)
+
     def missing_text(self) -> str:
-        """The missing inputs for people; instruments with clinical labels override it."""
-        return ", ".join(self.missing)
+        return ", ".join(self.missing_labels())
 
     def closing_lines(self) -> list[str]:
         """Instrument-specific lines placed after the warnings, before the references (e.g. next steps)."""

@@ -37,6 +37,7 @@ from spinemets.errors import InvalidInputError
 from spinemets.knowledge.loader import KnowledgeBase, load_kb
 from spinemets.knowledge.models import Statement
 from spinemets.results import Citer, Reference, Result, reference_lines
+from spinemets.wording import field_name, missing_in_words
 
 MAX_QUESTION = 1000
 AUDIENCES = ("clinician", "patient")
@@ -84,7 +85,7 @@ class UnderstoodItem(BaseModel):
 
     def describe(self) -> str:
         value = _show(self.value)
-        bits = [f"{self.field} = {value}"]
+        bits = [f"{field_name(self.field)}: {value}"]
         if self.from_earlier_turn:
             bits.append("(from an earlier turn)")
         else:
@@ -134,6 +135,7 @@ class AskResult(BaseModel):
     notes: list[str] = Field(default_factory=list, description="messages about how the question was handled")
     retrieval: list[Retrieved] = Field(default_factory=list, description="best-ranked statements, for transparency")
     draft_items: list[str] = Field(default_factory=list)
+    draft_labels: list[str] = Field(default_factory=list, description="the draft items in words (same order)")
     references: list[Reference] = Field(default_factory=list)
     kb_version: str
     disclaimer: str
@@ -149,6 +151,10 @@ class AskResult(BaseModel):
             if origin is None or s.origin == origin:
                 out.extend(i for i in s.kb_items if i not in out)
         return out
+
+    def missing_labels(self) -> list[str]:
+        """The missing inputs in clinical words (``missing`` keeps the field paths)."""
+        return missing_in_words(self.missing)
 
     def answer_text(self) -> str:
         """The sentences only (no references or disclaimer), as the answer-fact check reads them."""
@@ -181,12 +187,12 @@ class AskResult(BaseModel):
                     lines.append(f"  {bullet}{s.text}{_refs(s.refs)}{flag}")
         if self.missing:
             lines.append("")
-            lines.append("Missing: " + ", ".join(self.missing))
+            lines.append("Missing: " + ", ".join(self.missing_labels()))
         for note in self.notes:
             lines.append(f"! {note}")
         if self.draft_items:
             lines.append("! DRAFT: this answer uses unverified knowledge-base items awaiting review: "
-                         + ", ".join(self.draft_items))
+                         + "; ".join(self.draft_labels or self.draft_items))
         lines.extend(reference_lines(self.references, self.kb_version, self.disclaimer))
         return "\n".join(lines).lstrip("\n")
 
@@ -327,6 +333,7 @@ def ask(
         )
         out.references = cite.references()
         out.draft_items = cite.draft_items
+        out.draft_labels = cite.draft_labels()
     t4 = time.perf_counter()
     out.timings_ms = {k: round(v, 3) for k, v in {
         "read": (t1 - t0) * 1000, "engines": (t2 - t1) * 1000, "retrieval": (t3 - t2) * 1000,
@@ -653,7 +660,9 @@ def _engine_sentences(kb: KnowledgeBase, name: str, result: Result, cite: Citer)
                              f"LR{'+' if st.result == 'positive' else '-'} {lr_text}): {st.pre_test:.1%} -> {st.post_test:.1%}")
                 numbers.extend(st.refs)
             source = ", ".join(dict.fromkeys(st.source for st in sc.steps if st.source)) or "given figures"
-            out.append(refs.sentence(f"With {source}: " + "; then ".join(steps) + ".", numbers, name,
+            words = ", ".join(dict.fromkeys(kb.sources[x].label() if x in kb.sources else x
+                                            for x in source.split(", "))) if source != "given figures" else source
+            out.append(refs.sentence(f"With {words}: " + "; then ".join(steps) + ".", numbers, name,
                                      [f"modality_accuracy:{source}"]))
     else:
         label = {"sins": "SINS", "escc": "ESCC", "noms": "NOMS"}[name]

@@ -118,6 +118,7 @@ class OtherFigure(BaseModel):
     modality: str
     unit: str
     source: str
+    source_label: str | None = Field(default=None, description="the source in words (the id stays in `source`)")
     population: str | None = None
     sensitivity_range: list[float] | None = None
     note: str | None = None
@@ -153,10 +154,18 @@ class ProbabilityResult(Result):
             if f.sensitivity_range:
                 span = f"Se {f.sensitivity_range[0]:.0%}-{f.sensitivity_range[1]:.0%}, no specificity; "
             lines.append(
-                f"  also published, no usable pair: {f.modality.replace('_', ' ')} ({f.source}) - population: "
+                f"  also published, no usable pair: {f.modality.replace('_', ' ')} ({f.source_label or f.source}) - population: "
                 f"{f.population or 'not stated'}: {span}{f.note or ''}{refs}"
             )
         return lines
+
+
+def _source_words(kb: KnowledgeBase, source_ids: str) -> str:
+    """'harlianto-2024, seed-001' -> 'Harlianto 2024, AI answer page 2025' (text for people; ids stay in fields)."""
+    out = []
+    for sid in (s.strip() for s in source_ids.split(",")):
+        out.append(kb.sources[sid].label() if sid in kb.sources else sid)
+    return ", ".join(dict.fromkeys(out))
 
 
 def likelihood_ratios(sensitivity: float, specificity: float) -> tuple[float | None, float | None]:
@@ -370,6 +379,7 @@ def _other_figure(row: TableRow, cite: Citer) -> OtherFigure:
     rng = row.get("sensitivity_range")
     return OtherFigure(
         modality=str(row["modality"]), unit=str(row["unit"]), source=", ".join(row.sources),
+        source_label=_source_words(cite.kb, ", ".join(row.sources)),
         population=row.get("population"), sensitivity_range=[float(x) for x in rng] if rng else None,
         note=row.note, refs=cite.cite_row(TABLE, row),
     )
@@ -423,7 +433,8 @@ def post_test_probability(data: ProbabilityInput | dict[str, Any], kb: Knowledge
             )
             p = post
         label = " then ".join(
-            f"{s.modality or 'test'} {s.result}" + (f" ({s.source})" if s.source else " (given figures)") for s in steps
+            f"{s.modality or 'test'} {s.result}" + (f" ({_source_words(kb, s.source)})" if s.source else " (given figures)")
+            for s in steps
         )
         scenarios.append(Scenario(label=label, steps=steps, post_test=p))
 

@@ -101,6 +101,23 @@ class Source(_Strict):
             text += f" {self.url}"
         return text
 
+    def label(self) -> str:
+        """A short name for people: 'Harlianto 2024', 'NICE 2023', 'AI answer page 2025' (never the id)."""
+        if self.kind is SourceKind.ai_answer_page:
+            return f"AI answer page {self.year}" if self.year else "AI answer page"
+        first = self.authors.split(",")[0].strip()
+        name = first.split(" (")[0].strip()
+        words = name.split()
+        # "Harlianto NI" -> "Harlianto"; organisations keep their name ("National Institute ... (NICE)" -> NICE)
+        inner = first[first.index("(") + 1:first.index(")")] if "(" in first and ")" in first else ""
+        if inner.isupper() and len(inner) <= 8:  # an acronym: "National Institute ... (NICE)" -> NICE
+            name = inner
+        elif len(words) >= 2 and words[-1].isupper() and len(words[-1]) <= 3:
+            name = " ".join(words[:-1])
+        if "not recorded" in name.lower() or "unverified" in name.lower():
+            name = self.publisher.split(" (")[0].strip()  # "Authors not recorded" says nothing: name the journal
+        return f"{name} {self.year}" if self.year else name
+
     def link(self) -> str | None:
         if self.doi:
             return f"https://doi.org/{self.doi}"

@@ -27,6 +27,7 @@ from spinemets.knowledge.models import Source, Statement, Table, TableRow
 from spinemets.levels import ORDER
 from spinemets.results import Reference
 from spinemets.web import forms, svg
+from spinemets.wording import field_name
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -207,10 +208,13 @@ def _error(exc: SpinemetsError, prefix: str) -> dict[str, Any]:
     from spinemets.api.problem import PROBLEM_TYPES, problem_for_exception
 
     slug, detail, fields = problem_for_exception(exc) or ("invalid-input", str(exc), [])
+    for f in sorted(fields, key=len, reverse=True):  # the page names inputs in words, not by their field paths
+        detail = detail.replace(f, field_name(f))
     return {
         "title": PROBLEM_TYPES[slug].title,
         "detail": detail,
         "fields": fields,
+        "labels": [field_name(f) for f in fields],
         "inputs": [forms.field_of_error(f, prefix) for f in fields],
     }
 

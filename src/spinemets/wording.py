@@ -1,0 +1,76 @@
+"""Input names in clinical words, for everything a person reads.
+
+Field paths (``pathway.neuro_deficits``, ``probability.tests[0].result``) stay in the machine-readable parts of
+results and errors (``missing``, ``fields``); the text a clinician reads names the same input in words.  This
+module is presentation only: it holds no clinical fact.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+# Inputs whose absence a result names: what is missing, phrased as what to find out.
+MISSING_LABELS = {
+    "pathway.neuro_deficits": "whether there is any neurological symptom or sign",
+    "pathway.spinal_pain": "whether there is spinal pain",
+    "pathway.cancer_history": "the cancer history",
+    "pathway.red_flags": "the red flags (assessed, none, or which)",
+    "pathway.treatment_intent": "the treatment intent (curative or palliative)",
+    "pathway.egfr": "the eGFR",
+    "pathway.implanted_device": "the implant's MR labelling",
+    "pathway.age": "the patient's age",
+    "pathway.breast_her2_positive": "the HER2 status",
+    "pathway.breast_triple_negative": "whether the breast cancer is triple-negative",
+    "pathway.known_lesion_purpose": "the purpose of imaging a known lesion",
+    "pathway.primary_bone_tumour_possible": "whether a primary bone tumour is possible",
+    "pathway.months_since_treatment": "the months since treatment",
+    "pathway.night_pain": "whether there is night pain",
+    "pathway.pain_duration_weeks": "how long the pain has lasted",
+    "pathway.pain_progressive": "whether the pain is getting worse",
+}
+# Short names of inputs, for "understood from the question" and other lists of values.
+NAME_LABELS = {
+    "pathway.neuro_deficits": "neurological deficits",
+    "pathway.egfr": "eGFR",
+    "pathway.breast_her2_positive": "HER2-positive",
+    "pathway.breast_triple_negative": "triple-negative",
+    "pathway.mri_contraindications": "MRI contraindications",
+    "pathway.implanted_device": "implanted device",
+    "pathway.treatment_given": "treatment given",
+    "probability.pre_test": "pre-test probability",
+    "noms.escc_grade": "ESCC grade",
+    "noms.sins_total": "SINS total",
+    "noms.fit_for_surgery": "fit for surgery",
+}
+INSTRUMENTS = {
+    "sins": "SINS", "escc": "ESCC", "noms": "NOMS", "probability": "post-test probability", "fracture": "fracture",
+    "marrow": "marrow signal", "quantitative": "quantitative", "primaries": "likely primaries", "extract": "report",
+}
+_INDEX = re.compile(r"\[(\d+)\]")
+
+
+def _plain(path: str) -> str:
+    """'probability.tests[0].result' -> 'post-test probability test 1 result'; 'pathway.primary_site' -> 'primary site'."""
+    head, _, rest = path.partition(".")
+    if not rest:
+        return path.replace("_", " ")
+    rest = _INDEX.sub(lambda m: f" {int(m.group(1)) + 1}", rest)
+    rest = rest.replace("tests ", "test ").replace(".", " ").replace("_", " ")
+    rest = re.sub(r"\s+", " ", rest).strip()
+    label = INSTRUMENTS.get(head)
+    return f"{label} {rest}" if label else rest
+
+
+def field_name(path: str) -> str:
+    """The short name of an input, in words."""
+    return NAME_LABELS.get(path) or _plain(path)
+
+
+def missing_in_words(missing: Iterable[str]) -> list[str]:
+    """Each missing input (a field path, or 'a or b') in words."""
+    out = []
+    for item in missing:
+        parts = [p.strip() for p in item.split(" or ")]
+        out.append(" or ".join(MISSING_LABELS.get(p) or _plain(p) for p in parts))
+    return out
