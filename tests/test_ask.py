@@ -300,8 +300,10 @@ def test_child_with_night_pain_gets_radiographs_and_no_adult_time_limits(kb):
 @pytest.mark.parametrize("word, sex", [("girl", "female"), ("boy", "male"), ("schoolgirl", "female")])
 def test_child_word_without_an_age_is_not_read_as_an_adult(word, sex, kb):
     r = lex(f"A {word} with back pain and night pain - imaging?")
-    got = understood(r)
-    assert "pathway.age" not in got and got["pathway.sex"] == sex  # no age is made up
+    assert not any(u.field == "pathway.age" for u in r.understood)  # no age is made up ...
+    assert "pathway" not in [e.instrument for e in r.engines]  # ... and no adult pathway advice is given
+    assert "pathway.age" in r.missing and "Missing: the patient's age" in r.to_text()
+    assert "within 1 week" not in r.answer_text() and "within 2 weeks" not in r.answer_text()
     notes = [s for s in r.sentences() if s.kb_items == ["child.adult_pathway_not_applicable"] and s.origin != "statement"]
     assert len(notes) == 1 and notes[0].text.startswith("The patient is described as a child or adolescent but no age")
     assert "give the age" in notes[0].text

@@ -293,7 +293,8 @@ def ask(
         )
     else:
         direct, key, caveats = _select(kb, retrieval, question, composition, bool(ran)) if retrieval.supported else ([], [], [])
-        if any(e.name == "pathway" and "child" in getattr(e.result, "patient_groups", []) for e in ran):
+        if "pathway.age" in parse.unstated or any(
+                e.name == "pathway" and "child" in getattr(e.result, "patient_groups", []) for e in ran):
             # The adult time limits never reach an answer about a child (the paediatric criteria apply).
             direct, key, caveats = ([sid for sid in ids if "timing" not in kb.statements[sid].topics]
                                     for ids in (direct, key, caveats))
@@ -509,7 +510,13 @@ def _run_engines(kb: KnowledgeBase, parse: Parse, sess: Session | None, cite: _C
         understood.extend(_understood(parse, name, earlier.get(name) if merged else None))
 
     pdata, pmerged = inputs("pathway")
-    if _pathway_wanted(parse, bool(calc_named)) or (pmerged and follow and bool(parse.fields("pathway"))):
+    wanted = _pathway_wanted(parse, bool(calc_named)) or (pmerged and follow and bool(parse.fields("pathway")))
+    if wanted and "pathway.age" in parse.unstated and "age" not in pdata:
+        # A child or adolescent without an age: the adult pathway would be wrong and the paediatric one needs the
+        # age, so no pathway advice is given; the age is named as missing (the note explains why).
+        missing.append("pathway.age")
+        wanted = False
+    if wanted:
         parse.check("pathway")
         from spinemets.pathway import pathway
 

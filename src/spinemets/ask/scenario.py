@@ -111,6 +111,7 @@ class Parse:
     spans: list[tuple[int, int]] = field(default_factory=list)
     tests: list[dict[str, Any]] = field(default_factory=list)
     notes: list[tuple[str, list[str]]] = field(default_factory=list)  # (message, kb items)
+    unstated: set[str] = field(default_factory=set)  # inputs the words imply but do not give (a child's age)
 
     def values(self, prefix: str) -> dict[str, Any]:
         """Inputs of one instrument (``pathway``, ``sins``, ...), list fields merged."""
@@ -346,6 +347,7 @@ class Reader:
             if not any(u.field.startswith("pathway.") and not u.default and u.rule != row.id for u in p.items):
                 continue  # no patient scenario: nothing the note could qualify
             entry = (str(note).strip(), list(row.get("unstated_items") or []))
+            p.unstated.add(str(unless))
             if entry not in p.notes:
                 p.notes.append(entry)
 
