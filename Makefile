@@ -17,20 +17,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Is HOST:PORT free?  Checked before `serve` prints "serving ...", so a busy port is the first thing said.
-# SO_REUSEADDR as uvicorn sets it: a port left in TIME_WAIT by an earlier run counts as free.
+# Is HOST:PORT free?  Checked before `serve` prints "serving ...", with the same check `spinemets serve` makes
+# (spinemets.api.commands.port_problem), so a busy port is the first thing said, with the make variable to change.
 define PORT_CHECK
-import socket, sys
+import sys
+from spinemets.api.commands import port_problem
 host, port = sys.argv[1], sys.argv[2]
 if not port.isdigit() or not 0 < int(port) < 65536:
     sys.exit(f"make run: PORT={port!r} is not a port number (1-65535)")
-try:
-    family = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)[0][0]
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind((host, int(port)))
-except OSError as exc:
-    sys.exit(f"make run: cannot serve on {host}:{port}: {exc.strerror or exc}; "
+problem = port_problem(host, int(port))
+if problem:
+    sys.exit(f"make run: cannot serve on {host}:{port}: {problem}; "
              f"is spinemets already running there? Choose another port: make run PORT={int(port) + 1}")
 endef
 export PORT_CHECK

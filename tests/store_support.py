@@ -17,6 +17,8 @@ it, and stopped at the end.  A reason the PostgreSQL cases could not run is also
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 import shutil
 from collections.abc import Iterator, Mapping
@@ -211,3 +213,24 @@ def add_token(store: Any, username: str) -> str:
     with store.session(write=True) as s:
         secret, _ = repo.create_token(s, repo.system("test"), repo.get_user(s, username), {"name": "test"})
         return secret
+
+
+# --- the example case, saved as an assessment (shared by the store tests) ---------------------------------------
+
+CASE = json.loads((Path(__file__).resolve().parent.parent / "examples" / "full_case.json").read_text())
+
+
+def case_with(**sections: dict) -> dict:
+    """The example case with some sections changed."""
+    c = copy.deepcopy(CASE)
+    for k, v in sections.items():
+        c[k] = {**c.get(k, {}), **v}
+    return c
+
+
+def save(store, actor, ref="P-001", **kw):
+    """Save an assessment of the example case (or ``case=``) and return its id."""
+    from spinemets.store import repository as repo
+
+    with store.session(write=True) as s:
+        return repo.save(s, actor, {"case": kw.pop("case", CASE), "patient_ref": ref, **kw}).id

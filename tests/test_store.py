@@ -3,7 +3,6 @@ the hash-chained audit trail (tampering detected, the database refusing updates 
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import json
 import threading
@@ -16,22 +15,8 @@ from spinemets.store import audit, auth
 from spinemets.store import repository as repo
 from spinemets.store.db import Store, StoreConfigError, normalise_url, safe_url
 from tests.conftest import ROOT, run_cli
-from tests.store_support import PASSWORD, add_token, add_user, new_database
+from tests.store_support import CASE, PASSWORD, add_token, add_user, case_with, new_database, save
 
-CASE = json.loads((ROOT / "examples" / "full_case.json").read_text())
-
-
-def case_with(**sections: dict) -> dict:
-    c = copy.deepcopy(CASE)
-    for k, v in sections.items():
-        c[k] = {**c.get(k, {}), **v}
-    return c
-
-
-def save(store, actor, ref="P-001", **kw):
-    with store.session(write=True) as s:
-        a = repo.save(s, actor, {"case": kw.pop("case", CASE), "patient_ref": ref, **kw})
-        return a.id
 
 
 def verify(store, expect=None):

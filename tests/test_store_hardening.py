@@ -18,7 +18,6 @@ Each test names the review's finding it guards against; each failed before its f
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import json
 import os
@@ -41,22 +40,9 @@ from spinemets.store import audit, auth
 from spinemets.store import repository as repo
 from spinemets.store.db import Store
 from tests.conftest import ROOT, SPINEMETS, run_cli
-from tests.store_support import PASSWORD, add_token, add_user, new_database
+from tests.store_support import CASE, PASSWORD, add_token, add_user, case_with, new_database, save
 
-CASE = json.loads((ROOT / "examples" / "full_case.json").read_text())
 LOCAL = ("127.0.0.1", 50000)
-
-
-def case_with(**sections: dict) -> dict:
-    c = copy.deepcopy(CASE)
-    for k, v in sections.items():
-        c[k] = {**c.get(k, {}), **v}
-    return c
-
-
-def save(store, actor, ref="P-001", **kw):
-    with store.session(write=True) as s:
-        return repo.save(s, actor, {"case": kw.pop("case", CASE), "patient_ref": ref, **kw}).id
 
 
 def verify(store):

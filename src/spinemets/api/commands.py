@@ -45,7 +45,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
         os.environ["SPINEMETS_MAX_BODY"] = str(a.max_body)
     if a.preload_ask:
         os.environ["SPINEMETS_PRELOAD_ASK"] = "1"
-    problem = _port_problem(a.host, a.port)
+    problem = port_problem(a.host, a.port)
     if problem is not None:  # said before "serving", so a busy port is the first thing the user reads
         print(f"spinemets serve: cannot serve on {a.host}:{a.port}: {problem}; choose another with --port",
               file=sys.stderr)
@@ -64,7 +64,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
     return 0
 
 
-def _port_problem(host: str, port: int) -> str | None:
+def port_problem(host: str, port: int) -> str | None:
     """Why HOST:PORT cannot be bound, or None (SO_REUSEADDR as uvicorn sets it)."""
     import socket
 
