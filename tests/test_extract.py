@@ -401,7 +401,7 @@ def test_the_knowledge_base_rules_are_valid_and_sourced(kb):
 def test_cli_single_report(capsys):
     assert main(["extract", str(DEV / "d12-severe-t8.txt")]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("EXTRACT: ") and "sins.posterolateral: unilateral" in out
+    assert out.startswith("EXTRACT: ") and "SINS posterolateral: unilateral" in out and "sins.posterolateral" not in out
     assert "Decision support for healthcare professionals" in out
     assert main(["extract", str(DEV / "d12-severe-t8.txt"), "--json", "--pain", "none"]) == 0
     doc = json.loads(capsys.readouterr().out)

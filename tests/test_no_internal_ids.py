@@ -116,3 +116,12 @@ def test_no_statement_or_shown_table_column_names_an_internal_id():
                 if isinstance(value, str) and internal(value):
                     bad.append((f"{tid}.{row.id}", internal(value)))
     assert bad == []
+
+
+def test_report_reading_names_prefilled_inputs_in_words():
+    from spinemets.reports.extract import extract
+
+    r = extract("MRI thoracic spine. Lytic lesion T8 with 30% loss of height. Epidural disease abutting the cord "
+                "without compression. Impression: metastasis.")
+    text = r.to_text()
+    assert "SINS lesion: lytic" in text and internal(text) == []

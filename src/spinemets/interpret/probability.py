@@ -161,7 +161,7 @@ class ProbabilityResult(Result):
 
 
 def _source_words(kb: KnowledgeBase, source_ids: str) -> str:
-    """'harlianto-2024, seed-001' -> 'Harlianto 2024, AI answer page 2025' (text for people; ids stay in fields)."""
+    """'harlianto-2024, seed-001' -> 'Harlianto 2024, AI answer page' (text for people; ids stay in fields)."""
     out = []
     for sid in (s.strip() for s in source_ids.split(",")):
         out.append(kb.sources[sid].label() if sid in kb.sources else sid)

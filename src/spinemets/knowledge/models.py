@@ -102,9 +102,9 @@ class Source(_Strict):
         return text
 
     def label(self) -> str:
-        """A short name for people: 'Harlianto 2024', 'NICE 2023', 'AI answer page 2025' (never the id)."""
+        """A short name for people: 'Harlianto 2024', 'NICE 2023', 'AI answer page' (never the id)."""
         if self.kind is SourceKind.ai_answer_page:
-            return f"AI answer page {self.year}" if self.year else "AI answer page"
+            return "AI answer page"  # several such pages read as one label where they are listed together
         first = self.authors.split(",")[0].strip()
         name = first.split(" (")[0].strip()
         words = name.split()

@@ -58,6 +58,7 @@ from spinemets.store import repository as repo
 from spinemets.errors import InvalidInputError, SpinemetsError
 from spinemets.store.models import User
 from spinemets.store.repository import Actor, Forbidden, NotFound, StoreError, Throttled, Unauthenticated
+from spinemets.wording import field_name
 
 log = logging.getLogger("spinemets.store")
 API = "/api/v1"
@@ -574,7 +575,8 @@ def _form_error(exc: Exception, prefix: str = "") -> dict[str, Any]:
 
     slug, detail, fields = problem_for_exception(exc) or ("invalid-input", str(exc), [])  # type: ignore[arg-type]
     inputs = [f.split(".")[-1] if f.startswith(prefix) else f for f in fields]
-    return {"title": PROBLEM_TYPES[slug].title, "detail": detail, "fields": fields, "inputs": inputs,
+    return {"title": PROBLEM_TYPES[slug].title, "detail": detail, "fields": fields,
+            "labels": [field_name(f) for f in fields], "inputs": inputs,
             "status": PROBLEM_TYPES[slug].status}
 
 

@@ -8,6 +8,7 @@ figure comes from a core function; this module only gathers form values and rend
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,13 @@ def _num(x: float | None) -> str:
 
 
 def _human(text: Any) -> str:
-    return "" if text is None else str(text).replace("_", " ")
+    """Underscores to spaces; a field path ('sins.level') in words ('SINS level')."""
+    if text is None:
+        return ""
+    value = str(text)
+    if "." in value and " " not in value and re.fullmatch(r"[a-z_]+(\.[a-z_\[\]0-9]+)+", value):
+        return field_name(value)
+    return value.replace("_", " ")
 
 
 def _cell(value: Any) -> str:
