@@ -507,6 +507,27 @@ def _understood(inp: PathwayInput, kb: KnowledgeBase, groups: list[str]) -> list
     return out
 
 
+def recognised_groups(inp: PathwayInput, kb: KnowledgeBase) -> list[str]:
+    """The patient groups a scenario belongs to (child, pregnancy, myeloma, renal impairment, implant, ...)."""
+    site = primary_group(inp.primary_site, kb)
+    groups: list[str] = []
+    if inp.age is not None and inp.age < group_threshold("child", kb):
+        groups.append("child")
+    if bool(inp.pregnant) or "pregnancy" in inp.contrast_concerns:
+        groups.append("pregnancy")
+    if site is not None and site.id == "myeloma":
+        groups.append("myeloma")
+    if inp.egfr is not None or inp.on_dialysis or "reduced_renal_function" in inp.contrast_concerns:
+        groups.append("renal_impairment")
+    if inp.implanted_device not in (None, "none"):
+        groups.append("implant")
+    if inp.unknown_primary:
+        groups.append("unknown_primary")
+    if inp.treatment_given or inp.known_lesion_purpose == "response_assessment":
+        groups.append("after_treatment")
+    return groups
+
+
 def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None) -> PathwayResult:
     """Recommend what to do and what to image for a clinical scenario; see the module docstring."""
     kb = kb or load_kb()
@@ -535,21 +556,7 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
     fracture_only = any(flag_groups[f] == "fracture" for f in flags or []) and not any(
         flag_groups[f] in ("malignancy", "infection") for f in flags or [])
     no_cancer = inp.cancer_history == "none" and not inp.unknown_primary
-    groups: list[str] = []
-    if child:
-        groups.append("child")
-    if pregnant:
-        groups.append("pregnancy")
-    if histology == "myeloma":
-        groups.append("myeloma")
-    if inp.egfr is not None or inp.on_dialysis or "reduced_renal_function" in inp.contrast_concerns:
-        groups.append("renal_impairment")
-    if inp.implanted_device not in (None, "none"):
-        groups.append("implant")
-    if inp.unknown_primary:
-        groups.append("unknown_primary")
-    if inp.treatment_given or inp.known_lesion_purpose == "response_assessment":
-        groups.append("after_treatment")
+    groups = recognised_groups(inp, kb)
     urgency: Urgency | None = None
     indicated: bool | None = True
 

@@ -74,3 +74,32 @@ def missing_in_words(missing: Iterable[str]) -> list[str]:
         parts = [p.strip() for p in item.split(" or ")]
         out.append(" or ".join(MISSING_LABELS.get(p) or _plain(p) for p in parts))
     return out
+
+
+# --- internal identifiers: what must never reach a person ---------------------------------------------------
+
+_FIELD_PATH = re.compile(r"\b(pathway|sins|escc|noms|probability|fracture|marrow|quantitative|case)\.[a-z_]+\b")
+_SEED = re.compile(r"\bseeds? ?-?0\d\d\b", re.I)
+_ID_TOKEN = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_\-]+)+")
+
+
+def internal_ids(text: str, kb: object) -> list[str]:
+    """Field paths, knowledge-base ids (statements, table rows, answer topics) and seed numbers found in *text*."""
+    ids = _kb_ids(kb)
+    found = [m.group(0) for m in _FIELD_PATH.finditer(text)]
+    found += [t for t in _ID_TOKEN.findall(text) if t in ids]
+    found += _SEED.findall(text)
+    return found
+
+
+_ID_CACHE: dict[int, frozenset[str]] = {}
+
+
+def _kb_ids(kb: object) -> frozenset[str]:
+    key = id(kb)
+    if key not in _ID_CACHE:
+        ids = set(getattr(kb, "statements", {})) | set(getattr(kb, "answer_topics", {}))
+        for tid, table in getattr(kb, "tables", {}).items():
+            ids.update(f"{tid}.{r.id}" for r in table.rows)
+        _ID_CACHE[key] = frozenset(ids)
+    return _ID_CACHE[key]

@@ -2,24 +2,29 @@
 
 The answer has the shape clinicians know from guideline-backed assistants:
 
-* a direct answer (the best statement; for a patient, the pathway's headline;
-  for a calculator question, its result);
-* key points (the next statements that answer the question);
+* a direct answer: the bottom line of the curated answer topic the question
+  asks (``knowledge/data/topics``); for a patient, the pathway's headline; for
+  a calculator question, its result; when no topic matches, the best statement
+  (and the answer says that no curated answer matched);
+* key points (the topic's ordered statements, or the next best statements);
 * alternatives and caveats (caveat statements among the best matches);
 * for a question that describes a patient, what the imaging pathway
   recommends for that patient, with what was understood from the words;
 * for a calculator question, the score's result;
 * numbered references, every sentence carrying its numbers.
 
-Nothing is generated: each sentence is a knowledge-base statement (its
-``text``, or ``patient_text`` for the patient audience) or a line of an
-engine result.  A question outside the knowledge base is declined with the
+Nothing is generated: each sentence is a topic's bottom line, a knowledge-base
+statement (its ``text``, or ``patient_text`` for the patient audience) or a
+line of an engine result.  References are the primary sources (guidelines,
+studies, labels, reviews): web summaries and AI answer pages are never cited for
+a clinical fact, and a statement resting on them alone is left out.  A question outside the knowledge base is declined with the
 reason and the nearest topics that are covered.  Text that reads as an
 instruction is treated as a question like any other and flagged.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Iterable, Sequence
@@ -29,13 +34,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from spinemets.ask.index import Retrieval, index_for
+from spinemets.ask.index import THRESHOLDS, Retrieval, index_for
 from spinemets.ask.scenario import Parse, reader_for
 from spinemets.ask.session import Session, validate_id
-from spinemets.ask.text import instruction_like, normalise
+from spinemets.ask.text import PhraseMatcher, instruction_like, normalise
+from spinemets.ask.topics import Route, topic_index_for
 from spinemets.errors import InvalidInputError
 from spinemets.knowledge.loader import KnowledgeBase, load_kb
-from spinemets.knowledge.models import Statement
+from spinemets.knowledge.models import NON_PRIMARY_KINDS, AnswerTopic, Statement
 from spinemets.results import Citer, Reference, Result, reference_lines
 from spinemets.wording import field_name, missing_in_words
 
@@ -57,6 +63,7 @@ class Composition:
     caveat_min: float = 0.70  # alternatives and caveats: caveat statements scoring at least this share of the best
     caveat_max: int = 1
     pool: int = 10  # statements considered after the direct answer
+    topic_key_max: int = 6  # key points of a curated topic
 
 
 COMPOSITION = Composition()
@@ -69,7 +76,8 @@ class Sentence(BaseModel):
     refs: list[int] = Field(default_factory=list, description="numbers in the answer's reference list")
     kb_items: list[str] = Field(default_factory=list, description="statement ids or TABLE.ROW ids behind the sentence")
     sources: list[str] = Field(default_factory=list)
-    origin: str = Field(description="'statement', or the engine that produced it: pathway, sins, escc, noms, probability")
+    origin: str = Field(description="'topic' (a curated bottom line), 'statement', or the engine that produced it: "
+                                    "pathway, sins, escc, noms, probability")
     draft: bool = False
 
 
@@ -120,6 +128,9 @@ class AskResult(BaseModel):
     declined: bool
     decline_reason: str | None = None
     nearest_topics: list[str] = Field(default_factory=list)
+    answer_topic: str | None = Field(None, description="id of the curated answer topic the question was routed to")
+    answer_topic_title: str | None = Field(None, description="its title, in words")
+    curated: bool = Field(False, description="the first sentence is a curated bottom line")
     instruction_like: bool = Field(False, description="the question contained text that reads as an instruction; it was not followed")
     session_id: str | None = None
     turn: int | None = None
@@ -270,11 +281,25 @@ def ask(
     index = index_for(kb)
     neutral = {i for a, b in parse.spans for i in range(a, b)}
     retrieval = index.search(question, dense=use_dense, neutral=neutral)
+    t_retrieval = time.perf_counter()
+
+    route: Route | None = None
+    if kb.answer_topics:
+        route = topic_index_for(kb).route(question, retrieval.units, retrieval.vector)
+        if not retrieval.supported and route.rescue and retrieval.coverage >= THRESHOLDS.min_coverage:
+            # The words are the knowledge base's (a topic's phrasing) and a curated answer matches confidently.
+            retrieval.supported, retrieval.reason = True, None
     t3 = time.perf_counter()
 
     injected = instruction_like(question)
     ran = [e for e in engines if e.result is not None]
     declined = not retrieval.supported and not ran
+    outside = _outside_scope(kb, parse.words, route, engines_ran=bool(ran))
+    if injected:
+        outside = ("the question contains instructions to the system; ask follows none and answers clinical "
+                   "questions only: ask again without them")
+    if outside and not declined:
+        declined, retrieval.reason, ran = True, outside, []
     if ran and not retrieval.supported and retrieval.reason:
         notes.append(f"No knowledge-base statement was added beyond the engine results: {retrieval.reason}.")
     result_kw: dict[str, Any] = dict(
@@ -285,20 +310,30 @@ def ask(
         kb_version=kb.version, disclaimer=kb.manifest.disclaimer,
     )
     if declined:
-        topics = _nearest_topics(kb, retrieval)
+        topics = _nearest_topics(kb, retrieval, route)
         reason = retrieval.reason or "the question is outside the knowledge base"
         out = AskResult(
             status="declined", declined=True, decline_reason=reason, nearest_topics=topics,
             summary=f"declined: {reason}", **result_kw,
         )
     else:
-        direct, key, caveats = _select(kb, retrieval, question, composition, bool(ran)) if retrieval.supported else ([], [], [])
+        topic = _applicable_topic(kb, route, _populations(kb, parse, state), notes)
+        if topic is not None:
+            direct, key, caveats = [], _usable(kb, topic.key_points), _usable(kb, topic.caveats)
+            key = key[: composition.topic_key_max]
+        else:
+            direct, key, caveats = (_select(kb, retrieval, question, composition, bool(ran)) if retrieval.supported
+                                    else ([], [], []))
+            if retrieval.supported and kb.answer_topics and not ran:
+                notes.append("No curated answer matched this question; the closest statements of the knowledge "
+                             "base follow.")
         if "pathway.age" in parse.unstated or any(
                 e.name == "pathway" and "child" in getattr(e.result, "patient_groups", []) for e in ran):
             # The adult time limits never reach an answer about a child (the paediatric criteria apply).
             direct, key, caveats = ([sid for sid in ids if "timing" not in kb.statements[sid].topics]
                                     for ids in (direct, key, caveats))
-        direct_s = [_statement_sentence(kb, sid, cite, audience) for sid in direct]
+        direct_s = ([_topic_sentence(kb, topic, cite, audience)] if topic is not None else
+                    [_statement_sentence(kb, sid, cite, audience) for sid in direct])
         key_s = [_statement_sentence(kb, sid, cite, audience) for sid in key]
         caveat_s = [_statement_sentence(kb, sid, cite, audience) for sid in caveats]
         patient_s: list[Sentence] = []
@@ -317,16 +352,23 @@ def ask(
         if heads:
             # A calculator question is answered by the calculator, a patient by the pathway (its headline says
             # what to image, or what holds while inputs are missing); the statements become key points.
-            key_s = [*direct_s, *key_s][: composition.key_max + 1]
+            limit = composition.topic_key_max if topic is not None else composition.key_max + 1
+            key_s = [*direct_s, *key_s][:limit]
             direct_s = heads
             calc_s = [s for s in calc_s if s not in heads]
             patient_s = [s for s in patient_s if s not in heads]
         for e in ran:
             for item in e.result.draft_items:
                 cite.add_draft(item)
+        if not direct_s and key_s:
+            notes.append("No reviewed statement of the knowledge base answers this question; the draft statements "
+                         "below await clinical review.")
         summary = direct_s[0].text if direct_s else "answered"
         out = AskResult(
             status="answered", declined=False, summary=summary, direct_answer=direct_s, key_points=key_s,
+            answer_topic=topic.id if topic is not None else None,
+            answer_topic_title=topic.title if topic is not None else None,
+            curated=topic is not None and not heads,
             alternatives_and_caveats=caveat_s, for_this_patient=patient_s, calculations=calc_s,
             engines=[EngineSummary(instrument=e.name, status=e.result.status, summary=e.result.summary,
                                    missing=list(e.result.missing)) for e in ran],
@@ -337,7 +379,7 @@ def ask(
         out.draft_labels = cite.draft_labels()
     t4 = time.perf_counter()
     out.timings_ms = {k: round(v, 3) for k, v in {
-        "read": (t1 - t0) * 1000, "engines": (t2 - t1) * 1000, "retrieval": (t3 - t2) * 1000,
+        "read": (t1 - t0) * 1000, "engines": (t2 - t1) * 1000, "retrieval": (t_retrieval - t2) * 1000, "routing": (t3 - t_retrieval) * 1000,
         "compose": (t4 - t3) * 1000, "total": (t4 - t0) * 1000, **retrieval.timings}.items()}
 
     if sess is not None:
@@ -369,14 +411,23 @@ def _validate_question(question: Any) -> str:
 
 def _select(kb: KnowledgeBase, r: Retrieval, question: str, c: Composition, calculator: bool) -> tuple[list[str], list[str], list[str]]:
     """Direct answer, key points, alternatives and caveats from the ranked statements."""
-    hits = list(r.hits)
+    usable = set(_usable(kb, (h.id for h in r.hits)))
+    hits = [h for h in r.hits if h.id in usable]
     if not hits:
         return [], [], []
     scores = {h.id: h.score for h in hits}
-    top = scores[hits[0].id]
-    direct = [hits[0].id]
-    if len(hits) > 1 and scores[hits[1].id] >= c.second_ratio * top and kb.statements[hits[1].id].kind != "caveat":
-        direct.append(hits[1].id)
+    # Nothing draft opens an answer: the best reviewed statement does; drafts can only follow, flagged.
+    reviewed = [h for h in hits if not kb.statements[h.id].is_draft]
+    if not reviewed:
+        return [], [h.id for h in hits[: c.key_max]], []
+    lead = reviewed[0]
+    hits = [lead, *(h for h in hits if h is not lead)]
+    top = scores[lead.id]
+    direct = [lead.id]
+    second = hits[1] if len(hits) > 1 else None
+    if second is not None and scores[second.id] >= c.second_ratio * top and kb.statements[second.id].kind != "caveat" \
+            and not kb.statements[second.id].is_draft:
+        direct.append(second.id)
     key: list[str] = []
     caveats: list[str] = []
     for h in hits[len(direct): len(direct) + c.pool]:
@@ -390,15 +441,126 @@ def _select(kb: KnowledgeBase, r: Retrieval, question: str, c: Composition, calc
     return direct, key, caveats
 
 
-def _statement_sentence(kb: KnowledgeBase, sid: str, cite: Citer, audience: str) -> Sentence:
+def _primary(kb: KnowledgeBase, sources: Iterable[str]) -> list[str]:
+    """The sources that can back a clinical fact (not web summaries or AI answer pages)."""
+    return [s for s in sources if s in kb.sources and kb.sources[s].kind not in NON_PRIMARY_KINDS]
+
+
+def _usable(kb: KnowledgeBase, ids: Iterable[str]) -> list[str]:
+    """Statements ask may show: those with at least one primary source."""
+    return [sid for sid in ids if _primary(kb, kb.statement(sid).sources)]
+
+
+def _statement_sentence(kb: KnowledgeBase, sid: str, cite: _Citer, audience: str) -> Sentence:
     st: Statement = kb.statement(sid)
-    refs = cite.cite_statement(sid)
+    sources = _primary(kb, st.sources) or list(st.sources)  # callers pass usable statements (a primary source)
+    if st.is_draft:
+        cite.add_draft(sid)
+    refs = cite.cite_sources(sources)
     text = st.patient_text if audience == "patient" else st.text
-    return Sentence(text=text.strip(), refs=refs, kb_items=[sid], sources=list(st.sources), origin="statement",
+    return Sentence(text=text.strip(), refs=refs, kb_items=[sid], sources=sources, origin="statement",
                     draft=st.is_draft)
 
 
-def _nearest_topics(kb: KnowledgeBase, r: Retrieval, limit: int = 6) -> list[str]:
+def _topic_sentence(kb: KnowledgeBase, topic: AnswerTopic, cite: _Citer, audience: str) -> Sentence:
+    """The curated bottom line, citing its primary sources."""
+    text = topic.patient_answer if audience == "patient" and topic.patient_answer else topic.answer
+    return Sentence(text=" ".join(text.split()), refs=cite.cite_sources(topic.answer_sources), kb_items=[topic.id],
+                    sources=list(topic.answer_sources), origin="topic", draft=False)
+
+
+# Patient groups in words (for the note when a curated answer does not apply).
+_GROUP_WORDS = {
+    "child": "a child or adolescent", "pregnancy": "a pregnant patient", "no_cancer": "a patient without known cancer",
+    "known_cancer": "a patient with known cancer", "myeloma": "myeloma or another plasma-cell disorder",
+    "renal_impairment": "reduced kidney function", "implant": "an implanted device", "adult": "an adult",
+}
+
+
+def _populations(kb: KnowledgeBase, parse: Parse, state: dict[str, dict[str, Any]]) -> set[str]:
+    """The patient groups the question describes (empty when it describes no patient)."""
+    from pydantic import ValidationError
+
+    from spinemets.pathway import PathwayInput, recognised_groups
+
+    data = state.get("pathway") or parse.values("pathway")
+    groups: set[str] = set()
+    if "pathway.age" in parse.unstated:
+        groups.add("child")
+    if not data:
+        return groups
+    try:
+        inp = PathwayInput.model_validate(data)
+    except ValidationError:
+        return groups
+    groups |= set(recognised_groups(inp, kb))
+    if inp.cancer_history == "none" and not inp.unknown_primary:
+        groups.add("no_cancer")
+    elif inp.cancer_history in ("current", "previous"):
+        groups.add("known_cancer")
+    if inp.age is not None and "child" not in groups:
+        groups.add("adult")
+    return groups
+
+
+def _applicable_topic(kb: KnowledgeBase, route: Route | None, groups: set[str], notes: list[str]) -> AnswerTopic | None:
+    """The routed topic, unless it is a draft or written against this patient's group (then a note says why)."""
+    if route is None or route.chosen is None:
+        return None
+    topic = kb.answer_topic(route.chosen.id)
+    if topic.is_draft:
+        return None
+    clash = [g for g in topic.not_for if g in groups]
+    if clash:
+        who = ", ".join(_GROUP_WORDS.get(g, g.replace("_", " ")) for g in clash)
+        notes.append(f"The curated answer on {topic.title[0].lower() + topic.title[1:]} does not hold for {who}; "
+                     "the answer below comes from the statements and the pathway for this patient.")
+        return None
+    return topic
+
+
+# A curated topic that matches this closely keeps a question that names neither the spine nor the disease
+# ("Do I need dye for my scan?").
+_SCOPE_TOPIC_SCORE = 0.60
+
+
+@functools.lru_cache(maxsize=4)
+def _scope_matcher(kb: KnowledgeBase) -> PhraseMatcher:
+    return PhraseMatcher((p, row["kind"]) for row in kb.table("ask_scope").rows for p in row["phrases"])
+
+
+def _outside_scope(kb: KnowledgeBase, words: list[str], route: Route | None, engines_ran: bool = False) -> str | None:
+    """Why the question lies outside ask's scope (another body part; neither the spine nor the disease), or None.
+
+    A scenario the pathway or a calculator can answer is in scope unless it names another body part only."""
+    if "ask_scope" not in kb.tables:
+        return None
+    found = _scope_matcher(kb).find(words)
+    kinds = {m.target for m in found}
+    off = [m.phrase for m in found if m.target == "non_clinical"]
+    if off:
+        return f"ask answers clinical questions on spinal imaging, not questions of {off[0]}"
+    if "spinal" in kinds:
+        return None
+    foreign = [m.phrase for m in found if m.target == "foreign"]
+    if foreign:
+        return f"the question is about the {foreign[0]}, not the spine; ask covers the imaging of spinal metastases"
+    if "disease" in kinds or engines_ran:
+        return None
+    if route is not None and route.chosen is not None and route.chosen.score >= _SCOPE_TOPIC_SCORE:
+        return None
+    return "the question names neither the spine nor spinal metastases, and no curated answer matches it"
+
+
+def _nearest_topics(kb: KnowledgeBase, r: Retrieval, route: Route | None = None, limit: int = 6) -> list[str]:
+    """What the knowledge base covers near the question, in words: the titles of the closest answer topics."""
+    if kb.answer_topics:
+        if route is None:
+            route = topic_index_for(kb).route(r.question, r.units, r.vector)
+        titles = [kb.answer_topics[h.id].title for h in route.hits if h.score > 0][:limit]
+        if titles:
+            return titles
+        return list(dict.fromkeys(t.area.replace("_", " ") for t in kb.answer_topics.values()))[:limit]
     topics: list[str] = []
     for h in r.hits[:5]:
         for t in kb.statements[h.id].topics:
@@ -607,9 +769,72 @@ class _Refs:
 
     def sentence(self, text: str, numbers: Iterable[int], origin: str, kb_items: Sequence[str] = (),
                  draft: bool = False) -> Sentence:
-        sources = self.sources(numbers)
+        cited = self.sources(numbers)
+        sources = _primary(self.cite.kb, cited)
+        if not sources:  # only web summaries or AI answer pages stand behind it: shown, flagged as draft
+            sources, draft = cited, bool(cited) or draft
         return Sentence(text=text, refs=self.cite.cite_sources(sources), kb_items=list(kb_items), sources=sources,
                         origin=origin, draft=draft)
+
+
+_EMERGENCY_SCENARIOS = ("suspected_mscc", "paediatric_neurological")
+
+
+def _pathway_head(result: Any) -> str:
+    """The pathway's recommendation as the answer's first sentence: the study and how fast, in clinical words
+    (the emergency first in suspected cord compression); what is missing and the first actions follow."""
+    from spinemets.pathway import Urgency
+
+    first = next((r for r in result.recommendations if r.role == "first_line"), None)
+    missing = result.missing_labels() if hasattr(result, "missing_labels") else []
+    if result.imaging_indicated is False:
+        reason = next((r.rationale[0] for r in result.recommendations if r.study is None and r.rationale), "")
+        head = "Imaging is not indicated now" + (f": {reason[0].lower()}{reason[1:]}" if reason else ".")
+        return head if head.endswith(".") else head + "."
+    if first is None or first.study is None:
+        if missing:
+            return "No imaging recommendation yet: not stated " + ", ".join(missing) + "."
+        return f"Imaging pathway: {result.summary}"
+    when = ""
+    if result.urgency is not None:
+        shown = [w for w in result.urgency.windows if not w.draft]
+        when = (", " + Urgency(level=result.urgency.level, windows=shown).describe()) if shown else \
+            f", {result.urgency.level.replace('_', ' ')}"
+    study = first.study.label
+    if result.scenario in _EMERGENCY_SCENARIOS:
+        head = f"Suspected spinal cord compression is an emergency: {study}{when}."
+        if result.actions:
+            head += " Now: " + " ".join(a.label for a in result.actions[:2])
+    else:
+        from spinemets.pathway import SCENARIO_LABELS
+
+        who = SCENARIO_LABELS.get(result.scenario)
+        head = f"For {_with_article(who)}: {study}{when}." if who else f"{study[0].upper()}{study[1:]}{when}."
+    if missing:
+        head += " This holds whatever the missing inputs; not yet stated: " + ", ".join(missing) + "."
+    return head
+
+
+def _head_is_draft(result: Any) -> bool:
+    """Does the headline rest on a draft item (the first-line study's statements or row)?  Drafts elsewhere in the
+    result are flagged where they are shown, not on the headline."""
+    first = next((r for r in result.recommendations if r.role == "first_line"), None)
+    if first is None:
+        return bool(result.draft_items)
+    items = set(first.statements)
+    if first.study is not None:
+        items.add(f"imaging_studies.{first.study.id}")
+    return bool(items & set(result.draft_items))
+
+
+def _with_article(label: str) -> str:
+    """'child or adolescent with back pain' -> 'a child or adolescent with back pain' (labels that read as a case)."""
+    first = label.split()[0]
+    if first in ("child", "known"):
+        return f"a {label}"
+    if first == "no":
+        return f"a patient with {label}"
+    return label
 
 
 def _all_refs(result: Result) -> list[int]:
@@ -624,9 +849,8 @@ def _engine_sentences(kb: KnowledgeBase, name: str, result: Result, cite: Citer)
         from spinemets.pathway import PathwayResult
 
         assert isinstance(result, PathwayResult)
-        scenario = result.scenario.replace("_", " ")
-        out.append(refs.sentence(f"Imaging pathway ({scenario}): {result.summary}", _all_refs(result), name,
-                                 [f"pathway:{result.scenario}"], draft))
+        out.append(refs.sentence(_pathway_head(result), _all_refs(result), name, [f"pathway:{result.scenario}"],
+                                 _head_is_draft(result)))
         for action in result.actions:
             out.append(refs.sentence(f"Now: {action.label}", action.refs, name, list(action.statements)))
         if result.urgency and result.urgency.windows:

@@ -44,6 +44,7 @@ WEIGHTS = (0.0, 2.0, 1.5, 1.0, 0.5, 1.0)
 ALPHA = 0.4  # weight of the lexical score in the fused score
 COS_FLOOR = 0.0  # cosines are rescaled to (cos - floor) / (best - floor) before fusion
 CANDIDATES = 60
+ORDINARY_SHARE = 4  # an unknown ordinary word weighs like a term found in a quarter of the statements
 DEFINITION_BOOST = 0.1  # "what is X?" prefers definitions
 _DEFINITION_Q = re.compile(
     r"^\s*(what\s+is|what's|whats|what\s+are|what\s+does\s+\S+(\s+\S+)?\s+(mean|stand\s+for)|define|definition\s+of|meaning\s+of|explain)\b",
@@ -73,6 +74,16 @@ class Hit:
 
 
 @dataclass
+class _Unit:
+    """A unit of the question: one content word or one synonym phrase."""
+
+    surface: str
+    terms: tuple[str, ...]  # index terms (stems or concept tokens) that stand for it
+    idf: float
+    known: bool
+
+
+@dataclass
 class Retrieval:
     question: str
     mode: str  # "lexical" | "hybrid"
@@ -86,20 +97,12 @@ class Retrieval:
     supported: bool
     reason: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    units: list[_Unit] = field(default_factory=list, repr=False)  # the analysed question (topic routing reuses it)
+    vector: Any = field(default=None, repr=False)  # the question's embedding in hybrid mode
 
     @property
     def ids(self) -> list[str]:
         return [h.id for h in self.hits]
-
-
-@dataclass
-class _Unit:
-    """A unit of the question: one content word or one synonym phrase."""
-
-    surface: str
-    terms: tuple[str, ...]  # index terms (stems or concept tokens) that stand for it
-    idf: float
-    known: bool
 
 
 class Index:
@@ -135,6 +138,15 @@ class Index:
         self.db.execute("CREATE VIRTUAL TABLE scratch USING fts5(x, tokenize='porter unicode61 remove_diacritics 2')")
         self.db.execute("CREATE VIRTUAL TABLE scratch_terms USING fts5vocab(scratch, 'instance')")
         self.max_idf = self._idf(0)
+        self.ordinary_idf = self._idf(self.n_docs // ORDINARY_SHARE)
+        # Words of the curated answer topics (titles, phrasings, bottom lines) count as known: a question in the
+        # words of a topic is in scope even where no statement uses them.
+        self.topic_vocab: set[str] = set()
+        for t in kb.answer_topics.values():
+            text = " ".join([t.title, *t.phrasings, t.answer, t.patient_answer or ""])
+            words = tokens(text)
+            concept_tokens = [self.synonyms.groups[m.target].token for m in self.synonyms.find(words)]
+            self.topic_vocab.update(x for x in self._stems([w.rstrip("+") for w in words] + concept_tokens) if x)
         self._dense: Any = None
         self.dense_how: str | None = None
 
@@ -176,7 +188,8 @@ class Index:
                 df = self.df.get(stem, 0)
                 if not df and i in neutral:
                     continue
-                units.append(_Unit(w, (stem,), self._idf(df) if df else self.max_idf, df > 0))
+                units.append(_Unit(w, (stem,), self._idf(df) if df else self._unknown_weight(w),
+                                   df > 0 or stem in self.topic_vocab))
         pos = len(plain) + len(phrases)
         for k, m in enumerate(phrases):
             token = stems[len(plain) + k]
@@ -186,8 +199,13 @@ class Index:
             if not df and all(i in neutral for i in range(m.start, m.end)):
                 continue
             terms = tuple(dict.fromkeys([token, *(t for t in surface if self.df.get(t))]))
-            units.append(_Unit(m.phrase, terms, self._idf(df) if df else self.max_idf, df > 0))
+            units.append(_Unit(m.phrase, terms, self._idf(df) if df else self.max_idf, df > 0 or token in self.topic_vocab))
         return units
+
+    def _unknown_weight(self, word: str) -> float:
+        """Weight of a word no statement uses: an ordinary English word ("mandatory", "suddenly") weighs like a
+        common term, so it cannot make an in-scope question look foreign; a technical one weighs the most."""
+        return self.ordinary_idf if word in ordinary_words() else self.max_idf
 
     # --- search ---------------------------------------------------------------------------------------------
 
@@ -212,8 +230,9 @@ class Index:
         t1 = time.perf_counter()
 
         cosines: dict[str, float] = {}
+        vector = None
         if dense:
-            cosines = self._dense_scores(question, concepts)
+            cosines, vector = self._dense_scores(question, concepts)
         t2 = time.perf_counter()
 
         best_lex = max(lexical.values(), default=0.0)
@@ -266,7 +285,7 @@ class Index:
             question=question, mode="hybrid" if dense else "lexical", hits=hits, content_words=content,
             unknown_words=unknown, concepts=concepts, coverage=round(coverage, 4), best_match=round(best_match, 4),
             best_cosine=None if best_cosine is None else round(best_cosine, 4), supported=supported, reason=reason,
-            timings={"lexical_ms": (t1 - t0) * 1000, "dense_ms": (t2 - t1) * 1000},
+            timings={"lexical_ms": (t1 - t0) * 1000, "dense_ms": (t2 - t1) * 1000}, units=units, vector=vector,
         )
 
     # --- dense ----------------------------------------------------------------------------------------------
@@ -286,7 +305,7 @@ class Index:
                     self._dense, self.dense_how = matrix, how
         return self._dense
 
-    def _dense_scores(self, question: str, concepts: list[Match]) -> dict[str, float]:
+    def _dense_scores(self, question: str, concepts: list[Match]) -> tuple[dict[str, float], Any]:
         from spinemets.ask.dense import Encoder
 
         matrix = self.dense_matrix()
@@ -294,7 +313,17 @@ class Index:
         text = question if not extra else f"{question} ({'; '.join(extra)})"
         q = Encoder.encode([text])[0]
         sims = matrix @ q
-        return {sid: float(s) for sid, s in zip(self.ids, sims)}
+        return {sid: float(s) for sid, s in zip(self.ids, sims)}, q
+
+
+@functools.cache
+def ordinary_words() -> frozenset[str]:
+    """Common English words (``data/ordinary_words.txt``, from wordfreq; see scripts/make_ordinary_words.py)."""
+    from pathlib import Path
+
+    path = Path(__file__).with_name("data") / "ordinary_words.txt"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return frozenset(w for w in lines if w and not w.startswith("#"))
 
 
 _LEVEL_WORD = re.compile(r"^[ctls]\d{1,2}$")

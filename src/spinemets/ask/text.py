@@ -52,6 +52,9 @@ NEGATORS = frozenset({"no", "not", "without", "denies", "denied", "deny", "never
 NEGATION_BREAKS = frozenset({"but", "with", "has", "have", "having", "had", "and", "although", "though", "yet",
                              "however", "who", "which", "that", "presents", "presenting", "reports", "complains"})
 NEGATION_WINDOW = 4
+# A receptor status ("HER2-negative", "ER negative", "triple-negative") describes the cancer; it negates nothing.
+RECEPTOR_WORDS = frozenset({"her2", "her", "2", "er", "pr", "pgr", "oestrogen", "estrogen", "progesterone",
+                            "receptor", "receptors", "hormone", "triple", "egfr", "alk", "kras", "braf", "psma", "brca"})
 
 # Follow-up cues: a question that refines the previous turn.
 FOLLOW_UP_START = re.compile(r"^\s*(and|also|but|what if|what about|how about|if|now|plus|suppose|then|same)\b", re.I)
@@ -184,6 +187,8 @@ def negated(words: Sequence[str], start: int, breaks: set[int] | frozenset[int] 
         if w in NEGATION_BREAKS:
             return False
         if w in NEGATORS:
+            if w in ("negative", "non") and j > 0 and words[j - 1] in RECEPTOR_WORDS:
+                return False  # "HER2-negative breast cancer" is a breast cancer
             return True
     return False
 

@@ -8,18 +8,28 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import ValidationError
 
 from spinemets.errors import KnowledgeBaseError, UnknownItemError, UnknownSourceError
-from spinemets.knowledge.models import NON_PRIMARY_KINDS, Manifest, ReviewStatus, Source, Statement, Table, TableRow
+from spinemets.knowledge.models import (
+    NON_PRIMARY_KINDS,
+    AnswerTopic,
+    Manifest,
+    ReviewStatus,
+    Source,
+    Statement,
+    Table,
+    TableRow,
+)
 
 DATA_DIR = Path(__file__).parent / "data"
+_M = TypeVar("_M", Source, AnswerTopic)
 
 try:  # the C loader is ~10x faster; fall back to pure Python where libyaml is absent
     _Loader: Any = yaml.CSafeLoader
@@ -36,6 +46,7 @@ class KnowledgeBase:
     statements: dict[str, Statement]
     tables: dict[str, Table]
     path: Path = field(default=DATA_DIR)
+    answer_topics: dict[str, AnswerTopic] = field(default_factory=dict)
 
     @property
     def version(self) -> str:
@@ -59,7 +70,13 @@ class KnowledgeBase:
         except KeyError:
             raise UnknownItemError("table", table_id) from None
 
-    def find(self, item_id: str) -> Source | Statement | Table | TableRow:
+    def answer_topic(self, topic_id: str) -> AnswerTopic:
+        try:
+            return self.answer_topics[topic_id]
+        except KeyError:
+            raise UnknownItemError("answer topic", topic_id) from None
+
+    def find(self, item_id: str) -> Source | Statement | Table | TableRow | AnswerTopic:
         """Any item by id; table rows as ``TABLE.ROW``."""
         if item_id in self.statements:
             return self.statements[item_id]
@@ -67,6 +84,8 @@ class KnowledgeBase:
             return self.sources[item_id]
         if item_id in self.tables:
             return self.tables[item_id]
+        if item_id in self.answer_topics:
+            return self.answer_topics[item_id]
         for table_id, table in self.tables.items():
             prefix = table_id + "."
             if item_id.startswith(prefix):
@@ -115,6 +134,21 @@ def _items(files: Iterable[Path], kind: str, problems: list[str]) -> list[tuple[
     return out
 
 
+def _validated(path: Path, folder: str, kind: str, model: type[_M], claim: Callable[[str, str], None],
+               problems: list[str]) -> dict[str, _M]:
+    """Every item of the YAML files in *folder*, validated with *model*; problems are collected, not raised."""
+    out: dict[str, _M] = {}
+    for f, i, raw in _items(sorted((path / folder).glob("*.yaml")), kind, problems):
+        try:
+            item = model.model_validate(raw)
+        except ValidationError as exc:
+            problems.append(f"{kind} {_name(raw, f, i)}: {_errors(exc)}")
+            continue
+        claim(item.id, f"{folder}/{f.name}")  # type: ignore[attr-defined]
+        out.setdefault(item.id, item)  # type: ignore[attr-defined]
+    return out
+
+
 def _load(path: Path) -> tuple[KnowledgeBase | None, list[str]]:
     problems: list[str] = []
     manifest: Manifest | None = None
@@ -135,16 +169,7 @@ def _load(path: Path) -> tuple[KnowledgeBase | None, list[str]]:
         else:
             seen[item_id] = where
 
-    sources: dict[str, Source] = {}
-    for f, i, raw in _items(sorted((path / "sources").glob("*.yaml")), "source", problems):
-        name = _name(raw, f, i)
-        try:
-            src = Source.model_validate(raw)
-        except ValidationError as exc:
-            problems.append(f"source {name}: {_errors(exc)}")
-            continue
-        claim(src.id, f"sources/{f.name}")
-        sources.setdefault(src.id, src)
+    sources = _validated(path, "sources", "source", Source, claim, problems)
 
     statements: dict[str, Statement] = {}
     for f, i, raw in _items(sorted((path / "statements").glob("*.yaml")), "statement", problems):
@@ -184,6 +209,9 @@ def _load(path: Path) -> tuple[KnowledgeBase | None, list[str]]:
             row_ids.add(row.id)
         tables.setdefault(tab.id, tab)
 
+    answer_topics = _validated(path, "topics", "answer topic", AnswerTopic, claim, problems)
+    problems.extend(_answer_topic_problems(answer_topics, statements, sources))
+
     # Cross references: every cited source must exist.
     for st in statements.values():
         for sid in st.sources:
@@ -208,7 +236,43 @@ def _load(path: Path) -> tuple[KnowledgeBase | None, list[str]]:
 
     if problems or manifest is None:
         return None, problems
-    return KnowledgeBase(manifest, sources, statements, tables, path), []
+    return KnowledgeBase(manifest, sources, statements, tables, path, answer_topics), []
+
+
+def _answer_topic_problems(
+    topics: dict[str, AnswerTopic], statements: dict[str, Statement], sources: dict[str, Source]
+) -> list[str]:
+    """Cross-item rules of answer topics: known statements, primary sources behind every bottom line."""
+    problems: list[str] = []
+    for t in topics.values():
+        for sid in [*t.key_points, *t.caveats]:
+            if sid not in statements:
+                problems.append(f"answer topic {t.id}: unknown statement id {sid!r}")
+        backing = {s for sid in t.key_points if sid in statements for s in statements[sid].sources}
+        for src in t.answer_sources:
+            if src not in sources:
+                problems.append(f"answer topic {t.id}: unknown source id {src!r}")
+            elif sources[src].kind in NON_PRIMARY_KINDS:
+                problems.append(
+                    f"answer topic {t.id}: the bottom line cites {src!r}, a web summary or AI answer page; "
+                    "cite the guideline or study instead"
+                )
+            elif src not in backing:
+                problems.append(
+                    f"answer topic {t.id}: bottom-line source {src!r} backs none of its key points; add the key "
+                    "point that carries the fact, or cite the source of one that does"
+                )
+        if not t.is_draft:
+            first = t.key_points[0]
+            if first in statements and statements[first].is_draft:
+                problems.append(
+                    f"answer topic {t.id}: its first key point {first!r} is a draft; a reviewed topic must lead "
+                    "with a reviewed fact (reorder, or mark the topic draft)"
+                )
+        phrasings = [p.strip().lower() for p in t.phrasings]
+        if len(set(phrasings)) != len(phrasings):
+            problems.append(f"answer topic {t.id}: repeated phrasing")
+    return problems
 
 
 def _non_primary_only(

@@ -151,6 +151,59 @@ class Statement(_Strict):
         return self.review_status is ReviewStatus.draft or self.verification is Verification.unverified
 
 
+#: Patient groups an answer topic can be written for (``populations``) or must not be used for (``not_for``).
+POPULATIONS = frozenset({
+    "any", "adult", "child", "pregnancy", "known_cancer", "no_cancer", "myeloma", "renal_impairment", "implant",
+})
+
+
+class AnswerTopic(_Strict):
+    """A curated answer to one clinical question: phrasings, a cited bottom line, ordered key points.
+
+    ``answer`` is the first sentence(s) ask gives: our own words, backed by ``answer_sources`` (primary
+    sources only, each also a source of one of the key points, so the bottom line never outruns the facts).
+    ``key_points`` and ``caveats`` are statement ids in the order they are shown.
+    """
+
+    id: str = Field(pattern=ID_PATTERN)
+    area: str = Field(min_length=3)
+    title: str = Field(min_length=5)
+    phrasings: list[str] = Field(min_length=2)
+    answer: str = Field(min_length=20, max_length=420)
+    patient_answer: str | None = Field(default=None, min_length=20, max_length=420)
+    answer_sources: list[str] = Field(min_length=1)
+    key_points: list[str] = Field(min_length=1, max_length=6)
+    caveats: list[str] = Field(default_factory=list, max_length=4)
+    populations: list[str] = Field(default_factory=lambda: ["any"], min_length=1)
+    not_for: list[str] = Field(default_factory=list)
+    verification: Verification = Verification.verified
+    review_status: ReviewStatus
+    last_reviewed: dt.date
+
+    @field_validator("populations", "not_for")
+    @classmethod
+    def _known_population(cls, v: list[str]) -> list[str]:
+        unknown = sorted(set(v) - POPULATIONS)
+        if unknown:
+            raise ValueError(f"unknown population(s) {', '.join(unknown)}; use {', '.join(sorted(POPULATIONS))}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AnswerTopic:
+        if self.verification is Verification.unverified and self.review_status is not ReviewStatus.draft:
+            raise ValueError("an unverified answer topic must have review_status 'draft'")
+        if set(self.populations) & set(self.not_for):
+            raise ValueError("a population cannot be both in populations and in not_for")
+        overlap = set(self.key_points) & set(self.caveats)
+        if overlap:
+            raise ValueError(f"statement(s) both key point and caveat: {', '.join(sorted(overlap))}")
+        return self
+
+    @property
+    def is_draft(self) -> bool:
+        return self.review_status is ReviewStatus.draft or self.verification is Verification.unverified
+
+
 class TableRow(BaseModel):
     """A row of a table.  Every row names its own sources; other columns are free."""
 

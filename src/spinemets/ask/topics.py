@@ -1,0 +1,148 @@
+"""Routing a question to a curated answer topic (``knowledge/data/topics``).
+
+Each topic is indexed as several small documents: its title, each phrasing, and its bottom line.  A question
+is compared with every document two ways:
+
+* lexical: the share of the question's weight (the same content words and synonym phrases, weighed by the same
+  inverse document frequency as the statement search of :mod:`spinemets.ask.index`) whose index terms the
+  document contains;
+* dense (hybrid mode): the cosine between the question and the document, with MiniLM.
+
+A topic's score is its best document's ``LEXICAL_WEIGHT * lexical + (1 - LEXICAL_WEIGHT) * cosine`` (lexical
+alone in lexical mode).  The question goes to the best topic when that score reaches the threshold of its mode
+and leads the next topic by ``margin``; otherwise ask falls back to the closest statements and says that no
+curated answer matched.  Thresholds are calibrated on the development set (``tests/data/ask_dev.yaml``).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+from spinemets.ask.index import Index, _Unit, index_for
+from spinemets.ask.text import tokens
+from spinemets.knowledge.loader import KnowledgeBase
+from spinemets.knowledge.models import AnswerTopic
+
+LEXICAL_WEIGHT = 0.5
+# A bottom line is long and shares words with many questions: its lexical match counts for less than a phrasing's.
+DOC_WEIGHT = {"title": 1.0, "phrasing": 1.0, "answer": 0.7}
+
+
+@dataclass(frozen=True)
+class RouteThresholds:
+    """When a question counts as asking a curated topic (calibrated on the development set; see docs/ask.md)."""
+
+    hybrid: float = 0.45
+    lexical: float = 0.45
+    margin: float = 0.0  # the best topic must lead the runner-up by at least this much
+    # A question some of whose words no statement uses is still in scope when a topic matches this well.
+    rescue_hybrid: float = 0.55
+    rescue_lexical: float = 0.75
+
+
+ROUTE_THRESHOLDS = RouteThresholds()
+
+
+@dataclass
+class TopicHit:
+    id: str
+    score: float
+    lexical: float
+    dense: float | None
+    via: str  # which document matched best: "title", "phrasing", "answer"
+    precision: float = 0.0  # share of that document's terms the question used (breaks ties)
+
+
+@dataclass
+class Route:
+    """The topics ranked for a question and the one chosen (``None``: no curated answer matched)."""
+
+    hits: list[TopicHit]
+    chosen: TopicHit | None
+    rescue: bool = False  # matched well enough to keep a question whose words the statements do not all know
+
+    @property
+    def topic_id(self) -> str | None:
+        return self.chosen.id if self.chosen else None
+
+
+class TopicIndex:
+    """The answer topics of one knowledge base, as small documents for lexical and dense matching."""
+
+    def __init__(self, kb: KnowledgeBase, index: Index) -> None:
+        self.kb = kb
+        self.index = index
+        self.topic_ids: list[str] = list(kb.answer_topics)
+        docs: list[tuple[str, str, str]] = []  # (topic id, kind, text)
+        for tid in self.topic_ids:
+            t = kb.answer_topics[tid]
+            docs.append((tid, "title", t.title))
+            docs.extend((tid, "phrasing", p) for p in t.phrasings)
+            docs.append((tid, "answer", t.answer))
+        self.docs = docs
+        self.doc_terms: list[set[str]] = [self._terms(text) for _, _, text in docs]
+        self._dense: Any = None
+
+    def _terms(self, text: str) -> set[str]:
+        """Index terms of a text: stems of its words plus the concept tokens of its synonym phrases."""
+        words = tokens(text)
+        syn = self.index.synonyms
+        concepts = syn.find(words)
+        flat = [w.rstrip("+") for w in words] + [syn.groups[m.target].token for m in concepts]
+        with self.index._lock:
+            stems = self.index._stems(flat)
+        return {s for s in stems if s}
+
+    def dense_matrix(self) -> Any:
+        if self._dense is None:
+            from spinemets.ask import dense
+
+            ids = [f"topic:{tid}:{kind}:{i}" for i, (tid, kind, _) in enumerate(self.docs)]
+            matrix, _how = dense.document_matrix(self.kb.version, ids, [text for _, _, text in self.docs])
+            self._dense = matrix
+        return self._dense
+
+    def route(self, question: str, units: list[_Unit], cosine_of: Any = None,
+              thresholds: RouteThresholds = ROUTE_THRESHOLDS) -> Route:
+        """Rank topics for a question whose analysed units are *units*; *cosine_of* is the question vector."""
+        total = sum(u.idf for u in units)
+        asked = {t for u in units for t in u.terms}
+        best: dict[str, TopicHit] = {}
+        sims = None
+        if cosine_of is not None and self.docs:
+            sims = self.dense_matrix() @ cosine_of
+        for k, (tid, kind, _) in enumerate(self.docs):
+            terms = self.doc_terms[k]
+            lex = DOC_WEIGHT[kind] * sum(u.idf for u in units if _matches(u, terms)) / total if total else 0.0
+            cos = float(sims[k]) if sims is not None else None
+            score = lex if cos is None else LEXICAL_WEIGHT * lex + (1 - LEXICAL_WEIGHT) * cos
+            # Ties (several documents hold every word of the question) go to the document with fewest other words.
+            precision = len(terms & asked) / len(terms) if terms else 0.0
+            if tid not in best or (score, precision) > (best[tid].score, best[tid].precision):
+                best[tid] = TopicHit(tid, score, lex, cos, kind, precision)
+        hits = sorted(best.values(), key=lambda h: (-h.score, -h.precision, h.id))
+        chosen = None
+        if hits:
+            floor = thresholds.lexical if sims is None else thresholds.hybrid
+            runner_up = hits[1].score if len(hits) > 1 else 0.0
+            if hits[0].score >= floor and hits[0].score - runner_up >= thresholds.margin:
+                chosen = hits[0]
+        rescue_floor = thresholds.rescue_lexical if sims is None else thresholds.rescue_hybrid
+        return Route(hits=hits[:10], chosen=chosen, rescue=chosen is not None and chosen.score >= rescue_floor)
+
+    def topic(self, topic_id: str) -> AnswerTopic:
+        return self.kb.answer_topic(topic_id)
+
+
+def _matches(unit: _Unit, terms: set[str]) -> bool:
+    """A word matches by its stem; a synonym phrase by its concept, or by all of its own words ("prostate cancer"
+    is not matched by any text that says "cancer")."""
+    head, *words = unit.terms
+    return head in terms or bool(words) and all(w in terms for w in words)
+
+
+@functools.lru_cache(maxsize=4)
+def topic_index_for(kb: KnowledgeBase) -> TopicIndex:
+    return TopicIndex(kb, index_for(kb))
