@@ -1,19 +1,19 @@
+"""Test set-up: a throwaway environment, marks that follow from what a test uses, and the CI rule for skips.
+
+The helpers and fixtures themselves are in ``tests/support.py`` (shared helpers, the server, the command line,
+the knowledge base) and ``tests/store_support.py`` (the store and the real components); the fixtures are
+imported below so that every test module sees them.
+"""
+
 from __future__ import annotations
 
 import atexit
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
-
-from spinemets.knowledge.loader import DATA_DIR, load_kb
-
-ROOT = Path(__file__).resolve().parent.parent
-SPINEMETS = str(Path(sys.executable).with_name("spinemets"))
 
 # Never touch a real database from the tests: saved assessments go to a throwaway data folder (the app
 # opens its SQLite default there at start-up), whatever the environment says.
@@ -26,22 +26,34 @@ os.environ.setdefault(
 os.environ["SPINEMETS_DATA_DIR"] = tempfile.mkdtemp(prefix="spinemets-test-data-")
 atexit.register(shutil.rmtree, os.environ["SPINEMETS_DATA_DIR"], True)
 
-from tests.store_support import backend, db_url, in_ci, pg, sqlite_template, store  # noqa: E402,F401  (store fixtures)
+# The fixtures (pytest finds a fixture by name in this module); ROOT, SPINEMETS and run_cli are still imported
+# from here by some test modules: new code imports them from tests.support.
+from tests.store_support import backend, db_url, in_ci, pg, sqlite_template, store  # noqa: E402,F401
+from tests.support import (  # noqa: E402,F401
+    ROOT,
+    SPINEMETS,
+    cli,
+    http,
+    kb,
+    kb_copy,
+    live_server,
+    live_server_process,
+    run_cli,
+)
 
 # --- markers (registered in pyproject.toml, described in docs/testing.md) ------------------------------------
 # pytest cannot mark a fixture, so the marks that follow from what a test uses are added at collection:
 #   pg       a PostgreSQL case (a `postgresql` parameter, or the `pg` cluster fixture without a `sqlite` one);
 #   browser  a test driving chromium (the `browser` fixture, or listed below);
-#   slow     a `spinemets serve` subprocess (the `live_server` fixture, or listed below), an evaluation set,
+#   slow     a `spinemets serve` subprocess (the `live_server*` fixtures, or listed below), an evaluation set,
 #            schemathesis, the browser.
 # A module may also mark itself with `pytestmark` (test_web_browser.py does).  Entries are a file, or a file and
 # a test name; tests/test_ci_policy.py checks that each still names something.
-SLOW_FIXTURES = {"live_server", "browser"}
+SLOW_FIXTURES = {"live_server_process", "live_server", "browser"}
 SLOW = (
     "tests/test_schemathesis.py",  # every operation of the OpenAPI document, ~40 s
     "tests/test_store_http.py",  # a server subprocess per test
     "tests/test_readme.py",  # every docs example as a `spinemets` subprocess
-    "tests/test_cli_hardening.py",  # `spinemets` and `make` subprocesses
     "tests/test_api.py::test_serve_with_two_workers",
     "tests/test_ask.py::test_lexical_eval_floors",  # the development set of questions
     "tests/test_ask.py::test_hybrid_eval_floors",
@@ -103,45 +115,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
         reason = str(report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr)
         report.outcome = "failed"
         report.longrepr = CI_SKIP_FAILS + reason.removeprefix("Skipped: ")
-
-
-@pytest.fixture(scope="session")
-def kb():
-    return load_kb()
-
-
-def run_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the installed console script, as a user would."""
-    return subprocess.run(
-        [SPINEMETS, *args], input=stdin, capture_output=True, text=True, timeout=60,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )
-
-
-@pytest.fixture
-def kb_copy(tmp_path: Path) -> Path:
-    """A writable copy of the packaged knowledge base, for error-path tests."""
-    dest = tmp_path / "kb"
-    shutil.copytree(DATA_DIR, dest)
-    return dest
-
-
-@pytest.fixture(scope="session")
-def live_server():
-    """`spinemets serve` in a subprocess on a free loopback port (one per xdist worker); yields its base URL."""
-    from spinemets.api.devserver import running_server
-
-    with running_server() as base:
-        yield base
-
-
-@pytest.fixture(scope="session")
-def http(live_server):
-    """An httpx client bound to the live server."""
-    import httpx
-
-    with httpx.Client(base_url=live_server, timeout=30) as client:
-        yield client
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -17,8 +17,6 @@ it, and stopped at the end.  A reason the PostgreSQL cases could not run is also
 
 from __future__ import annotations
 
-import copy
-import json
 import os
 import shutil
 from collections.abc import Iterator, Mapping
@@ -28,7 +26,8 @@ from typing import Any, Literal, NoReturn
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import CASE, ROOT, case_with  # noqa: F401  (case_with: for the store tests)
+
 MARKER = ROOT / ".pytest_cache" / "spinemets-pg-unavailable.txt"
 BACKENDS = ["sqlite", "postgresql"]
 PASSWORD = "correct horse battery"
@@ -216,16 +215,8 @@ def add_token(store: Any, username: str) -> str:
 
 
 # --- the example case, saved as an assessment (shared by the store tests) ---------------------------------------
-
-CASE = json.loads((Path(__file__).resolve().parent.parent / "examples" / "full_case.json").read_text())
-
-
-def case_with(**sections: dict) -> dict:
-    """The example case with some sections changed."""
-    c = copy.deepcopy(CASE)
-    for k, v in sections.items():
-        c[k] = {**c.get(k, {}), **v}
-    return c
+# CASE and case_with live in tests/support.py; they are imported here too because the store tests take them
+# from this module with the store helpers.
 
 
 def save(store, actor, ref="P-001", **kw):

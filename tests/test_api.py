@@ -15,12 +15,10 @@ import pytest
 from spinemets.api import ask as ask_adapter
 from spinemets.api import features as registry
 from spinemets.cli import build_parser
-from tests.conftest import ROOT, run_cli
+from tests.support import CASE, DISCLAIMER, PROBLEM, QUIET, ROOT, problem, server
 
-PROBLEM = "application/problem+json"
 FULL_SINS = {"level": "T12", "pain": "mechanical", "lesion": "lytic", "alignment": "normal",
              "collapse": "gt50", "posterolateral": "bilateral"}
-CASE = json.loads((ROOT / "examples" / "full_case.json").read_text())
 
 # One valid request per feature; features whose module is absent are skipped.
 REQUESTS = {
@@ -37,15 +35,6 @@ REQUESTS = {
 }
 
 
-def problem(r: httpx.Response, status: int) -> dict:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith(PROBLEM)
-    body = r.json()
-    assert body["status"] == status and body["type"].startswith("/problems/") and body["title"] and body["detail"]
-    assert body["kb_version"]
-    return body
-
-
 def feature_names() -> list[str]:
     return [f.name for f in registry.available()]
 
@@ -57,23 +46,21 @@ def test_ping_and_version(http):
     assert http.get("/api/v1/ping").json() == {}
     assert http.post("/api/v1/ping").json() == {}
     v = http.get("/api/v1/version").json()
-    assert v["kb_version"] and "Decision support for healthcare professionals" in v["disclaimer"]
+    assert v["kb_version"] and DISCLAIMER in v["disclaimer"]
     assert {"sins", "escc", "noms", "probability", "pathway"} <= set(v["features"])
 
 
-def test_serve_defaults_and_help():
+def test_serve_defaults_and_help(cli):
     a = build_parser().parse_args(["serve"])
     assert (a.host, a.port, a.workers) == ("127.0.0.1", 8000, 1)
-    r = run_cli("serve", "--help")
+    r = cli("serve", "--help")
     assert r.returncode == 0 and "127.0.0.1:8000" in r.stdout and "--workers" in r.stdout
-    r = run_cli("serve", "--port", "70000")
+    r = cli("serve", "--port", "70000")
     assert r.returncode == 2 and "port" in r.stderr
 
 
 def test_serve_with_two_workers():
-    from spinemets.api.devserver import running_server
-
-    with running_server("--workers", "2") as base:
+    with server({}, "--workers", "2", *QUIET) as (base, _):
         r = httpx.post(base + "/api/v1/sins", json=FULL_SINS, timeout=10)
         assert r.status_code == 200 and r.json()["total"] == 14
 

@@ -21,20 +21,11 @@ from urllib.parse import urlsplit
 import pytest
 
 from spinemets.api import features as registry
-from tests.conftest import run_cli
+from tests.support import PROBLEM, problem
 
-PROBLEM = "application/problem+json"
 LIMIT = 65536
 FULL_SINS = {"level": "T12", "pain": "mechanical", "lesion": "lytic", "alignment": "normal",
              "collapse": "gt50", "posterolateral": "bilateral"}
-
-
-def problem(r: Any, status: int) -> dict[str, Any]:
-    assert r.status_code == status, r.text[:500]
-    assert r.headers["content-type"].startswith(PROBLEM)
-    body = r.json()
-    assert body["status"] == status and body["type"].startswith("/problems/") and body["detail"]
-    return body
 
 
 # --- finding 1: the body limit counts the bytes received ------------------------------------------------------
@@ -95,17 +86,15 @@ def _send_chunked_with_small_length(base: str, mebibytes: int) -> tuple[bytes, i
     return response, sent
 
 
-def test_chunked_body_with_small_content_length_is_refused_and_not_buffered(live_server):
+def test_chunked_body_with_small_content_length_is_refused_and_not_buffered(live_server_process):
     """Finding 1 (high): a chunked body of several MiB that also declares `Content-Length: 4` was read whole
     (the limit trusted the header): the server answered 422 echoing the whole value and grew by the body's
     size several times over.  Now the bytes received are counted: 413 problem+json, and no growth."""
-    from spinemets.api.devserver import SERVER_PIDS
-
-    pid = SERVER_PIDS[live_server]
-    before = _rss_kib(pid)
-    response, sent = _send_chunked_with_small_length(live_server, mebibytes=16)
+    base, proc = live_server_process
+    before = _rss_kib(proc.pid)
+    response, sent = _send_chunked_with_small_length(base, mebibytes=16)
     time.sleep(0.3)
-    after = _rss_kib(pid)
+    after = _rss_kib(proc.pid)
     head, _, body = response.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 413"), head[:200]
     assert b"content-type: application/problem+json" in head.lower()
@@ -212,9 +201,9 @@ def test_echoed_values_are_cut_short_in_not_found_and_media_type_errors(http):
     assert "…(" in data["detail"] and len(data["detail"]) < 600
 
 
-def test_echoed_values_are_cut_short_in_cli_errors():
+def test_echoed_values_are_cut_short_in_cli_errors(cli):
     """Finding 2: the CLI gives the same, cut-short message (it shares spinemets.validation)."""
-    r = run_cli("assess", "-", stdin=json.dumps({"sins": {"pain": "x" * 20_000}}))
+    r = cli("assess", "-", stdin=json.dumps({"sins": {"pain": "x" * 20_000}}))
     assert r.returncode != 0
     assert "case.sins.pain" in r.stderr
     _assert_clipped(r.stderr, 20_000)

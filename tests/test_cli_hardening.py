@@ -5,13 +5,15 @@ nested JSON, a `null` or `{}` case, `spinemets quantitative --help` (an unescape
 pipe early (`| head`), an unreachable or unusable database, and `make run` that could not change port and
 said "serving" before finding the port busy.  The answer is one line on standard error and the exit codes
 of the README: 2 invalid input (or an unusable database), 3 insufficient data, 141 for a closed pipe.
+
+Most tests run the command line in this process (the ``cli`` fixture); those that need a real process run the
+installed console script or ``make`` and are marked slow: a closed or real pipe, a database named by the
+environment, the console script's own --help, and the make targets.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import os
 import shutil
@@ -24,11 +26,11 @@ from pathlib import Path
 
 import pytest
 
-from spinemets.cli import EXIT_PIPE, MAX_DOCUMENT_BYTES, MAX_MESSAGE_CHARS, build_parser, main
-from tests.conftest import ROOT, SPINEMETS, run_cli
+from spinemets.cli import EXIT_PIPE, MAX_DOCUMENT_BYTES, MAX_MESSAGE_CHARS, build_parser
+from tests.support import ROOT, SPINEMETS, CliRun, run_cli
 
 
-def one_error_line(r: subprocess.CompletedProcess[str]) -> str:
+def one_error_line(r: subprocess.CompletedProcess[str] | CliRun) -> str:
     assert "Traceback" not in r.stderr, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1, r.stderr
@@ -58,22 +60,21 @@ def test_every_command_is_reached():
 
 
 @pytest.mark.parametrize("path", PATHS, ids=" ".join)
-def test_every_command_has_working_help(path):
+def test_every_command_has_working_help(path, cli):
     """Finding: `spinemets quantitative --help` crashed (ValueError: incomplete format, from "signal drop %")."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as exc:
-        main([*path, "--help"])
-    assert exc.value.code == 0
-    assert out.getvalue().startswith("usage: spinemets " + " ".join(path))
+    r = cli(*path, "--help")
+    assert r.returncode == 0
+    assert r.stdout.startswith("usage: spinemets " + " ".join(path))
 
 
-def test_main_help_states_the_exit_codes():
-    r = run_cli("--help")
+def test_main_help_states_the_exit_codes(cli):
+    r = cli("--help")
     text = " ".join(r.stdout.split())
     assert r.returncode == 0 and "Exit codes: 0 success; 1 knowledge-base problem; 2 invalid" in text
     assert f"{EXIT_PIPE} output closed early" in text and "3 insufficient data (also a case with nothing to assess)" in text
 
 
+@pytest.mark.slow  # a real process
 def test_quantitative_help_as_a_user_runs_it():
     r = run_cli("quantitative", "--help")
     assert r.returncode == 0 and r.stderr == ""
@@ -102,38 +103,38 @@ def test_help_keeps_placeholders_and_escapes():
     (b'"sins"', "error: case: expected a JSON object, got a string"),
     (b" " * (MAX_DOCUMENT_BYTES + 1), "error: case: larger than 1024 KiB; a case document is a small JSON object"),
 ])
-def test_unusable_case_files(tmp_path, content, message):
+def test_unusable_case_files(tmp_path, content, message, cli):
     """Finding: a binary or non-UTF-8 case file and deeply nested JSON printed tracebacks; `null` exited 0."""
     path = tmp_path / "case.json"
     path.write_bytes(content)
-    r = run_cli("assess", str(path))
+    r = cli("assess", str(path))
     assert r.returncode == 2
     assert one_error_line(r) == message
 
 
-def test_unusable_case_on_standard_input():
-    r = subprocess.run([SPINEMETS, "assess", "-"], input=b"\xff\xfe{}", capture_output=True, timeout=60)
-    assert r.returncode == 2 and r.stderr.decode().strip() == (
+def test_unusable_case_on_standard_input(cli):
+    r = cli("assess", "-", stdin=b"\xff\xfe{}")
+    assert r.returncode == 2 and r.stderr.strip() == (
         "error: case: not UTF-8 text (byte 0xff at offset 0); give a JSON document")
 
 
-def test_a_byte_order_mark_is_fine(tmp_path):
+def test_a_byte_order_mark_is_fine(tmp_path, cli):
     path = tmp_path / "case.json"
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"escc": {"grade": "0"}}).encode())
-    assert run_cli("assess", str(path)).returncode == 0
+    assert cli("assess", str(path)).returncode == 0
 
 
-def test_deep_json_the_parser_accepts_is_still_refused_cleanly(tmp_path):
+def test_deep_json_the_parser_accepts_is_still_refused_cleanly(tmp_path, cli):
     path = tmp_path / "case.json"
     path.write_text('{"fracture": {"a": ' + "[" * 900 + "]" * 900 + "}}")
-    r = run_cli("assess", str(path))
+    r = cli("assess", str(path))
     assert r.returncode == 2 and one_error_line(r).startswith("error: case.fracture.a")
 
 
 @pytest.mark.parametrize("case", [{}, {"case_id": "only-an-id"}])
-def test_a_case_with_nothing_to_assess_is_insufficient_data(case):
+def test_a_case_with_nothing_to_assess_is_insufficient_data(case, cli):
     """Finding: a `{}` case exited 0. Decision: nothing to assess is insufficient data (exit 3), sections named."""
-    r = run_cli("assess", "-", stdin=json.dumps(case))
+    r = cli("assess", "-", stdin=json.dumps(case))
     assert r.returncode == 3
     assert one_error_line(r) == (
         "insufficient data: the case has nothing to assess; give at least one of: patient, sins, escc, "
@@ -141,25 +142,25 @@ def test_a_case_with_nothing_to_assess_is_insufficient_data(case):
     assert r.stdout.startswith("Assessment")
 
 
-def test_pathway_scenario_must_be_an_object(tmp_path):
+def test_pathway_scenario_must_be_an_object(tmp_path, cli):
     path = tmp_path / "scenario.json"
     path.write_text("null")
-    r = run_cli("pathway", str(path))
+    r = cli("pathway", str(path))
     assert r.returncode == 2 and one_error_line(r) == "error: scenario: expected a JSON object, got null"
 
 
-def test_quantitative_impossible_values_on_the_command_line():
+def test_quantitative_impossible_values_on_the_command_line(cli):
     """Finding: `ct_max_hu: -1e12` was classified; now exit 2 naming the field and the range."""
-    r = run_cli("quantitative", "--ct-max-hu=-1e12")
+    r = cli("quantitative", "--ct-max-hu=-1e12")
     assert r.returncode == 2
     assert one_error_line(r).startswith(
         "error: quantitative.ct_max_hu: -1e+12 HU is outside the range this calculator accepts (-1024 to 3071 HU)")
-    r = run_cli("assess", "-", stdin=json.dumps({"quantitative": {"sir": 1e308}}))
+    r = cli("assess", "-", stdin=json.dumps({"quantitative": {"sir": 1e308}}))
     assert r.returncode == 2 and "quantitative.sir: 1e+308 is outside the range" in one_error_line(r)
 
 
-def test_long_messages_are_cut_short():
-    r = run_cli("kb", "show", "x" * 20_000)
+def test_long_messages_are_cut_short(cli):
+    r = cli("kb", "show", "x" * 20_000)
     assert r.returncode == 2
     line = one_error_line(r)
     assert line.startswith("error: unknown knowledge-base id 'xxxx") and line.endswith("more characters]")
@@ -169,6 +170,7 @@ def test_long_messages_are_cut_short():
 # --- a reader that closes the pipe ------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a real process
 @pytest.mark.parametrize("args", [("kb", "sources"), ("sins", "--level", "T12"), ("schema",)])
 def test_closed_pipe_is_quiet(args):
     """Finding: piping any command into `head` printed a BrokenPipeError traceback."""
@@ -180,6 +182,7 @@ def test_closed_pipe_is_quiet(args):
     assert err == ""
 
 
+@pytest.mark.slow  # a real process
 @pytest.mark.skipif(shutil.which("bash") is None or shutil.which("head") is None, reason="needs bash and head")
 def test_real_pipe_into_head():
     # 130 KB of JSON: more than the pipe holds, so writing goes on after head has left.
@@ -206,6 +209,7 @@ def run_with_db(url: str, *args: str) -> subprocess.CompletedProcess[str]:
 STORE_COMMANDS = [("audit", "verify"), ("assessment", "list", "--user", "chief"), ("user", "list"), ("db", "current")]
 
 
+@pytest.mark.slow  # a real process
 @pytest.mark.parametrize("args", STORE_COMMANDS, ids=" ".join)
 def test_unreachable_database(args):
     """Finding: SPINEMETS_DATABASE_URL pointing at a closed port printed a traceback for every store command."""
@@ -217,6 +221,7 @@ def test_unreachable_database(args):
     assert "s3cret-pw" not in r.stderr + r.stdout
 
 
+@pytest.mark.slow  # a real process
 @pytest.mark.parametrize("args", STORE_COMMANDS[:2], ids=" ".join)
 def test_unusable_sqlite_files(tmp_path, args):
     """A folder where the database file should be, and a file that is not a database."""
@@ -271,6 +276,7 @@ def make(*args: str) -> list[str]:
 
 
 @needs_make
+@pytest.mark.slow  # make, and the processes it starts
 def test_make_run_refuses_a_busy_port_before_serving():
     """Finding: `make run` could not change port and said "serving" before finding 8000 busy."""
     with socket.socket() as busy:
@@ -285,12 +291,14 @@ def test_make_run_refuses_a_busy_port_before_serving():
 
 
 @needs_make
+@pytest.mark.slow  # make, and the processes it starts
 def test_make_run_refuses_a_port_that_is_not_a_number():
     r = subprocess.run(make("run", "PORT=80a"), capture_output=True, text=True, timeout=120)
     assert r.returncode != 0 and "make run: PORT='80a' is not a port number (1-65535)" in r.stderr
 
 
 @needs_make
+@pytest.mark.slow  # make, and the processes it starts
 def test_make_run_serves_on_the_port_given():
     port = closed_port()
     p = subprocess.Popen(make("run", f"PORT={port}"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -326,6 +334,7 @@ def test_make_run_serves_on_the_port_given():
 
 
 @needs_make
+@pytest.mark.slow  # make, and the processes it starts
 def test_make_shell_puts_spinemets_on_path():
     r = subprocess.run(make("--no-print-directory", "shell"), input="command -v spinemets\n", capture_output=True,
                        text=True, timeout=60, env={**os.environ, "SHELL": "/bin/sh"})

@@ -10,21 +10,10 @@ from html import unescape
 import pytest
 
 from spinemets.reports.extract import MAX_CHARS, extract
-from tests.conftest import ROOT
-from tests.test_security import PAYLOAD, _Scan, assert_security_headers
+from tests.support import DISCLAIMER, ROOT, check_page, problem
+from tests.test_security import PAYLOAD, assert_security_headers
 
-PROBLEM = "application/problem+json"
 REPORT = (ROOT / "tests" / "data" / "reports" / "dev" / "d01-breast-t7-lytic.txt").read_text()
-
-
-def problem(r, status: int, field: str | None = None) -> dict:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith(PROBLEM)
-    body = r.json()
-    assert body["status"] == status and body["detail"] and body["kb_version"]
-    if field:
-        assert body["field"] == field, body
-    return body
 
 
 # --- the API ----------------------------------------------------------------------------------------------
@@ -38,7 +27,7 @@ def test_extract_endpoint_gives_what_the_core_gives(http):
     assert body == core
     assert body["index_level"] == "T7" and body["prefill"]["escc_grade"] == "1b"
     assert body["prefill"]["inputs"]["sins"]["pain"] == "mechanical"
-    assert "Decision support for healthcare professionals" in body["disclaimer"] and body["kb_version"]
+    assert DISCLAIMER in body["disclaimer"] and body["kb_version"]
     assert {f["assertion"] for f in body["findings"]} >= {"present", "negated", "other_level"}
     assert_security_headers(r)
 
@@ -81,18 +70,6 @@ def test_extract_endpoint_in_the_openapi_document(http):
 
 
 # --- the page -------------------------------------------------------------------------------------------------
-
-
-def check_page(r) -> None:
-    assert r.headers["content-type"].startswith("text/html")
-    assert_security_headers(r)
-    scan = _Scan()
-    scan.feed(r.text)
-    assert scan.inline_scripts == 0 and not scan.handlers and scan.styles == 0 and scan.style_blocks == 0
-    unlabelled = [i for i, wrapped in scan.inputs if not wrapped and i not in scan.labels_for]
-    assert not unlabelled, unlabelled
-    assert "Decision support for healthcare professionals" in r.text
-    assert re.search(r"Knowledge base <strong class=\"kb-version\">\d{4}\.\d+\.\d+</strong>", r.text)
 
 
 def test_page_form_and_nav(http):

@@ -22,14 +22,12 @@ from hypothesis import strategies as st
 
 from spinemets.errors import ContradictoryInputError, InvalidInputError, SpinemetsError
 from spinemets.interpret.fracture import FractureInput, Presence, fracture_differential, post_test
-from spinemets.knowledge.loader import load_kb
+from tests.support import DISCLAIMER, from_kb
 
-KB = load_kb()
-ROWS = KB.table("fracture_features").rows
-IDS = [r.id for r in ROWS]
-MALIGNANT_IDS = [r.id for r in ROWS if r["favours"] == "malignant"]
-OSTEOPOROTIC_IDS = [r.id for r in ROWS if r["favours"] == "osteoporotic"]
-WITH_LR = [r.id for r in ROWS if r.get("lr_positive") is not None or r.get("lr_negative") is not None]
+
+def feature_ids(kb, favours: str | None = None) -> list[str]:
+    """The features of the table, in its order (only those favouring *favours*, when given)."""
+    return [r.id for r in kb.table("fracture_features").rows if favours is None or r["favours"] == favours]
 
 
 def odds_to_p(pre: float, lr: float) -> float:
@@ -37,10 +35,12 @@ def odds_to_p(pre: float, lr: float) -> float:
     return odds / (1 + odds)
 
 
-def test_table_vocabulary():
-    assert {r["favours"] for r in ROWS} == {"malignant", "osteoporotic"}
-    assert {r["modality"] for r in ROWS} <= {"ct", "mri", "ct_or_mri"}
-    assert sorted(WITH_LR) == sorted([
+def test_table_vocabulary(kb):
+    rows = kb.table("fracture_features").rows
+    with_lr = [r.id for r in rows if r.get("lr_positive") is not None or r.get("lr_negative") is not None]
+    assert {r["favours"] for r in rows} == {"malignant", "osteoporotic"}
+    assert {r["modality"] for r in rows} <= {"ct", "mri", "ct_or_mri"}
+    assert sorted(with_lr) == sorted([
         "convex_posterior_border", "epidural_mass", "pedicle_involvement", "diffuse_low_t1_signal",
         "diffusion_restriction", "retropulsed_fragment", "spared_normal_marrow", "fluid_sign",
     ])
@@ -183,10 +183,11 @@ def test_source_disagreement_caveats():
     assert [i for n in r.notices for i in n.kb_items].count("fracture.yuh_rule_limits") == 1
 
 
-def test_nothing_known_is_insufficient_data():
+def test_nothing_known_is_insufficient_data(kb):
+    ids = feature_ids(kb)
     r = fracture_differential({})
     assert r.status == "insufficient_data"
-    assert r.missing == [f"fracture.{i}" for i in IDS]
+    assert r.missing == [f"fracture.{i}" for i in ids]
     assert r.combined_lr is None and r.post_test is None and r.leaning == "indeterminate"
     # Largest |ln LR| first: pedicle ln 12.6 = 2.53; diffusion ln(1/0.09) = 2.41; convex ln 11 = 2.40;
     # fluid ln 7.1 = 1.96; spared ln 5.1 = 1.63; epidural ln(1/0.2) = 1.61; diffuse T1 ln 4 = 1.39;
@@ -196,7 +197,7 @@ def test_nothing_known_is_insufficient_data():
         "spared_normal_marrow", "epidural_mass", "diffuse_low_t1_signal", "retropulsed_fragment",
     ]
     assert r.summary == "insufficient data: no feature given as present or absent; give at least one of the 26 features"
-    r = fracture_differential({f: "unknown" for f in IDS} | {"pre_test": 0.3})
+    r = fracture_differential({f: "unknown" for f in ids} | {"pre_test": 0.3})
     assert r.status == "insufficient_data" and r.post_test is None and r.pre_test == 0.3
 
 
@@ -239,17 +240,17 @@ def test_text_reads_well():
     assert "Next steps the sources give:" in text
     assert "Not yet assessed, largest likelihood ratios first" in text
     assert text.index("Next steps") > text.index("convex_posterior_border: present")
-    assert "References" in text and "Decision support for healthcare professionals" in text
+    assert "References" in text and DISCLAIMER in text
 
 
 # --- errors -------------------------------------------------------------------------------------------
 
 
-def test_unknown_feature_lists_allowed():
+def test_unknown_feature_lists_allowed(kb):
     with pytest.raises(InvalidInputError) as exc:
         fracture_differential({"bulging_wall": "present"})
     assert str(exc.value) == (
-        "fracture.bulging_wall: unknown feature; allowed features: " + ", ".join(sorted(IDS))
+        "fracture.bulging_wall: unknown feature; allowed features: " + ", ".join(sorted(feature_ids(kb)))
         + "; other fields: pre_test, known_cancer, pre_test_from_kb"
     )
     assert exc.value.field == "fracture.bulging_wall"
@@ -299,11 +300,15 @@ def test_none_is_nothing_known():
 # --- properties ---------------------------------------------------------------------------------------
 
 values = st.sampled_from(["present", "absent", "unknown"])
-assignments = st.dictionaries(st.sampled_from(IDS), values, max_size=len(IDS))
+# Drawn from the table when a test runs (never at import): a value for some of the features.
+assignments = from_kb(lambda kb: st.dictionaries(st.sampled_from(feature_ids(kb)), values,
+                                                 max_size=len(feature_ids(kb))))
+malignant_features = from_kb(lambda kb: st.sampled_from(feature_ids(kb, "malignant")))
+osteoporotic_features = from_kb(lambda kb: st.sampled_from(feature_ids(kb, "osteoporotic")))
 
 
 @settings(max_examples=150, deadline=None)
-@given(findings=assignments, pre=st.floats(0.01, 0.99), feature=st.sampled_from(MALIGNANT_IDS))
+@given(findings=assignments, pre=st.floats(0.01, 0.99), feature=malignant_features)
 def test_adding_a_malignant_sign_never_lowers_malignancy(findings, pre, feature):
     before = dict(findings)
     before[feature] = "unknown"
@@ -319,7 +324,7 @@ def test_adding_a_malignant_sign_never_lowers_malignancy(findings, pre, feature)
 
 
 @settings(max_examples=150, deadline=None)
-@given(findings=assignments, pre=st.floats(0.01, 0.99), feature=st.sampled_from(OSTEOPOROTIC_IDS))
+@given(findings=assignments, pre=st.floats(0.01, 0.99), feature=osteoporotic_features)
 def test_adding_an_osteoporotic_sign_never_raises_malignancy(findings, pre, feature):
     before = dict(findings) | {feature: "unknown"}
     after = dict(before) | {feature: "present"}
@@ -365,7 +370,8 @@ def test_post_test_extremes():
 @given(st.one_of(
     st.none(), st.integers(), st.text(max_size=5), st.lists(st.integers(), max_size=2),
     st.dictionaries(
-        st.one_of(st.sampled_from(IDS + ["pre_test", "known_cancer", "pre_test_from_kb"]), st.text(max_size=8)),
+        st.one_of(from_kb(lambda kb: st.sampled_from([*feature_ids(kb), "pre_test", "known_cancer",
+                                                      "pre_test_from_kb"])), st.text(max_size=8)),
         st.one_of(st.none(), st.booleans(), st.floats(allow_nan=True, allow_infinity=True), st.integers(),
                   st.text(max_size=8), st.sampled_from(["present", "absent", "unknown"])),
         max_size=6,

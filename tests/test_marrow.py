@@ -20,10 +20,13 @@ from hypothesis import strategies as st
 
 from spinemets.errors import ContradictoryInputError, InvalidInputError, SpinemetsError
 from spinemets.interpret.marrow import SEQUENCES, VOCABULARY, MarrowInput, marrow_signal
-from spinemets.knowledge.loader import load_kb
+from tests.support import DISCLAIMER, from_kb
 
-KB = load_kb()
-TISSUES = list(dict.fromkeys(r["tissue"] for r in KB.table("marrow_signal").rows))
+
+def tissues(kb) -> list[str]:
+    """The tissues of the signal table, in its order."""
+    return list(dict.fromkeys(r["tissue"] for r in kb.table("marrow_signal").rows))
+
 
 LYTIC = dict(t1="hypointense", t2="hyperintense", stir="hyperintense", opposed_phase="no_drop",
              dwi="restricted", adc="hypointense", t1_gd_fs="enhancing")
@@ -33,13 +36,13 @@ def by_tissue(r):
     return {t.tissue: t for t in r.ranking}
 
 
-def test_table_covers_the_eight_tissues_and_vocabulary():
-    assert TISSUES == ["fatty_marrow", "red_marrow", "benign_oedema", "lytic_metastasis", "blastic_metastasis",
+def test_table_covers_the_eight_tissues_and_vocabulary(kb):
+    assert tissues(kb) == ["fatty_marrow", "red_marrow", "benign_oedema", "lytic_metastasis", "blastic_metastasis",
                        "typical_haemangioma", "discogenic_change", "discitis"]
-    for row in KB.table("marrow_signal").rows:
+    for row in kb.table("marrow_signal").rows:
         assert row["sequence"] in SEQUENCES
-    for row in KB.table("disc_space_crossing").rows:
-        assert row["tissue"] in TISSUES and isinstance(row["crosses_disc_space"], bool)
+    for row in kb.table("disc_space_crossing").rows:
+        assert row["tissue"] in tissues(kb) and isinstance(row["crosses_disc_space"], bool)
 
 
 def test_lytic_pattern_ranks_lytic_metastasis_first():
@@ -158,7 +161,7 @@ def test_model_input_and_text():
     assert text.splitlines()[0].startswith("MARROW: best fit: blastic metastasis (2 of 2 compared findings match)")
     assert "  1. blastic metastasis (score +2): 2 matches (t1, t2); 0 mismatches [" in text
     assert "t2 expected hyperintense" in text  # lytic metastasis' mismatch is spelled out
-    assert "Decision support for healthcare professionals" in text
+    assert DISCLAIMER in text
 
 
 # --- errors -------------------------------------------------------------------------------------------
@@ -194,12 +197,12 @@ patterns = st.fixed_dictionaries(
 
 @settings(max_examples=200, deadline=None)
 @given(patterns)
-def test_ranking_is_a_permutation_of_all_tissues(data):
+def test_ranking_is_a_permutation_of_all_tissues(kb, data):
     r = marrow_signal(data)
     if not r.ranking:
         assert r.status == "insufficient_data"
         return
-    assert sorted(t.tissue for t in r.ranking) == sorted(TISSUES)
+    assert sorted(t.tissue for t in r.ranking) == sorted(tissues(kb))
     ranks = [t.rank for t in r.ranking]
     assert ranks == sorted(ranks) and ranks[0] == 1
     scores = [t.score for t in r.ranking]
@@ -215,9 +218,9 @@ def test_ranking_is_a_permutation_of_all_tissues(data):
 
 
 @settings(max_examples=200, deadline=None)
-@given(patterns, st.sampled_from(TISSUES))
-def test_adding_a_matching_finding_never_lowers_a_tissue(data, tissue):
-    rows = [r for r in KB.table("marrow_signal").rows if r["tissue"] == tissue and r["signal"] in VOCABULARY[r["sequence"]]]
+@given(patterns, from_kb(lambda kb: st.sampled_from(tissues(kb))))
+def test_adding_a_matching_finding_never_lowers_a_tissue(kb, data, tissue):
+    rows = [r for r in kb.table("marrow_signal").rows if r["tissue"] == tissue and r["signal"] in VOCABULARY[r["sequence"]]]
     if not rows:
         return
     row = rows[0]

@@ -5,39 +5,38 @@ answers and results (CLI text, ask answers, web pages).  Machine-readable member
 from __future__ import annotations
 
 import re
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 import yaml
 
 from spinemets import assess
 from spinemets.ask import ask
-from spinemets.knowledge.loader import load_kb
 from spinemets.pathway import pathway
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 FIELD_PATH = re.compile(r"\b(pathway|sins|escc|noms|probability|fracture|marrow|quantitative|case)\.[a-z_]+\b")
 SEED = re.compile(r"\bseeds? ?-?0\d\d\b", re.I)
 
 
-def _ids() -> set[str]:
-    kb = load_kb()
-    ids = set(kb.statements)
-    for tid, table in kb.tables.items():
-        ids.update(f"{tid}.{r.id}" for r in table.rows)
-    return ids
-
-
-IDS = _ids()
 ID_TOKEN = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_\-]+)+")
 
 
-def internal(text: str) -> list[str]:
-    found = FIELD_PATH.findall(text) and [m.group(0) for m in FIELD_PATH.finditer(text)]
-    found = list(found or [])
-    found += [t for t in ID_TOKEN.findall(text) if t in IDS]
-    found += SEED.findall(text)
-    return found
+@pytest.fixture(scope="module")
+def internal(kb) -> Callable[[str], list[str]]:
+    """What in a text is internal: field paths, statement and table-row ids of the knowledge base, seed numbers."""
+    ids = set(kb.statements)
+    for tid, table in kb.tables.items():
+        ids.update(f"{tid}.{r.id}" for r in table.rows)
+
+    def find(text: str) -> list[str]:
+        found = FIELD_PATH.findall(text) and [m.group(0) for m in FIELD_PATH.finditer(text)]
+        found = list(found or [])
+        found += [t for t in ID_TOKEN.findall(text) if t in ids]
+        found += SEED.findall(text)
+        return found
+
+    return find
 
 
 def _questions(name: str) -> list[str]:
@@ -59,7 +58,7 @@ def test_the_question_sets_were_read():
 
 
 @pytest.mark.parametrize("question", QUESTIONS)
-def test_ask_answers_show_no_internal_ids(question):
+def test_ask_answers_show_no_internal_ids(internal, question):
     r = ask(question, lexical=True)
     assert internal(r.to_text()) == [], r.to_text()
 
@@ -72,11 +71,11 @@ def test_ask_answers_show_no_internal_ids(question):
     {"unknown_primary": True, "cancer_history": "none", "spinal_pain": True, "neuro_deficits": [],
      "implanted_device": "labelling_unknown"},
 ])
-def test_pathway_text_shows_no_internal_ids(case):
+def test_pathway_text_shows_no_internal_ids(internal, case):
     assert internal(pathway(case).to_text()) == []
 
 
-def test_assess_text_shows_no_internal_ids():
+def test_assess_text_shows_no_internal_ids(internal):
     case = {"sins": {"level": "T6", "lesion": "blastic"}, "escc": {"cord_compressed": True},
             "probability": {"pre_test": 0.2, "tests": [{"modality": "bone_scan", "result": "negative"}]},
             "pathway": {"cancer_history": "current", "spinal_pain": True}}
@@ -89,7 +88,7 @@ def test_assess_text_shows_no_internal_ids():
     "/sins?level=T6&lesion=blastic",
     "/pathway?_=1&cancer_history=current&primary_site=melanoma&spinal_pain=yes&neuro_deficits=__none__",
 ])
-def test_web_pages_show_no_internal_ids(path):
+def test_web_pages_show_no_internal_ids(internal, path):
     from fastapi.testclient import TestClient
 
     from spinemets.api.app import create_app
@@ -100,8 +99,7 @@ def test_web_pages_show_no_internal_ids(path):
     assert internal(visible) == []
 
 
-def test_no_statement_or_shown_table_column_names_an_internal_id():
-    kb = load_kb()
+def test_no_statement_or_shown_table_column_names_an_internal_id(kb, internal):
     bad = []
     for st in kb.statements.values():
         for text in (st.text, st.patient_text):
@@ -118,7 +116,7 @@ def test_no_statement_or_shown_table_column_names_an_internal_id():
     assert bad == []
 
 
-def test_report_reading_names_prefilled_inputs_in_words():
+def test_report_reading_names_prefilled_inputs_in_words(internal):
     from spinemets.reports.extract import extract
 
     r = extract("MRI thoracic spine. Lytic lesion T8 with 30% loss of height. Epidural disease abutting the cord "

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from spinemets import noms
 from spinemets.errors import InvalidInputError, SpinemetsError
-from spinemets.knowledge.loader import load_kb
 from spinemets.scores.escc import EsccResult
 from spinemets.scores.noms import histology_row, input_label, views_differ
+from tests.support import from_kb
 
 STABLE = 4      # SINS 0-6
 POTENTIAL = 9   # SINS 7-12
@@ -127,15 +127,31 @@ def test_escc_grade_validated_in_noms():
 
 # --- clinical review 2026-12: unfit patients, myelopathy, radiosensitivity by source, certain ESCC --------------
 
-KB = load_kb()
-FRAMING = KB.table("noms_framing")
-RADIO = KB.table("radiosensitivity")
-SURGICAL = {r["treatment"] for r in FRAMING.rows if r.get("needs_surgery")} | {"surgical_consultation"}
-SOLID = sorted(str(r["histology"]) for r in RADIO.rows if r["patchell_excluded"] is False)
-PATCHELL_EXCLUDED = sorted(str(r["histology"]) for r in RADIO.rows if r["patchell_excluded"] is True)
-RARELY_NEEDED = FRAMING.row("high-radiosensitive")["framing"]
-NOT_OFFERED = FRAMING.row("systemic-unfit")["framing"]
 ID_OR_PATH = re.compile(r"noms\.|escc\.|sins\.|radiosensitivity\.|noms_framing|[a-z]_[a-z]")
+
+
+def histologies(kb, patchell_excluded: bool) -> list[str]:
+    """The histologies of the radiosensitivity table that the Patchell trial excluded (or took in)."""
+    return sorted(str(r["histology"]) for r in kb.table("radiosensitivity").rows
+                  if r["patchell_excluded"] is patchell_excluded)
+
+
+@pytest.fixture(scope="module")
+def surgical(kb) -> set[str]:
+    """The treatments of the framing table that are an operation."""
+    return {r["treatment"] for r in kb.table("noms_framing").rows if r.get("needs_surgery")} | {"surgical_consultation"}
+
+
+@pytest.fixture(scope="module")
+def rarely_needed(kb) -> str:
+    """The framing of a radiosensitive tumour (surgery rarely needed)."""
+    return kb.table("noms_framing").row("high-radiosensitive")["framing"]
+
+
+@pytest.fixture(scope="module")
+def not_offered(kb) -> str:
+    """The framing that says why surgery is not offered to an unfit patient."""
+    return kb.table("noms_framing").row("systemic-unfit")["framing"]
 
 
 def _options(summary: str) -> str:
@@ -161,12 +177,12 @@ def _patchell(r) -> list:
         ("3", "xyzoma", UNSTABLE, "radiotherapy_without_surgery"),  # radiation type unknown, still no surgery
     ],
 )
-def test_unfit_patient_leads_with_non_surgical_option(grade, histology, total, first):
+def test_unfit_patient_leads_with_non_surgical_option(surgical, not_offered, grade, histology, total, first):
     r = noms({"escc_grade": grade, "histology": histology, "sins_total": total, "fit_for_surgery": False})
-    assert r.treatment[0] == first and r.treatment[0] not in SURGICAL
+    assert r.treatment[0] == first and r.treatment[0] not in surgical
     assert _options(r.summary).startswith(r.framing[0])
     assert not _options(r.summary).startswith(("Separation surgery", "Mechanical instability", "Potential instability (SINS"))
-    assert NOT_OFFERED in r.summary and r.treatment[-1] == "surgery_not_offered"
+    assert not_offered in r.summary and r.treatment[-1] == "surgery_not_offered"
     if total == UNSTABLE:  # the framework's alternative for instability without an operation
         assert "cement_augmentation" in r.treatment
         assert "bilsky-noms-2010" in [ref.source_id for ref in r.references]
@@ -180,11 +196,11 @@ def test_unfit_patient_with_missing_data_still_leads_without_surgery():
 
 # 2. Myelopathy is used: a solid tumour with high-grade compression and myelopathy carries the Patchell trial.
 
-def test_breast_high_grade_myelopathy_shows_both_positions():
+def test_breast_high_grade_myelopathy_shows_both_positions(rarely_needed):
     r = noms({"escc_grade": "3", "histology": "breast cancer", "sins_total": STABLE, "myelopathy": True,
               "fit_for_surgery": True})
     assert r.status == "complete"
-    assert "rarely needed" not in r.summary and RARELY_NEEDED not in r.framing  # was the whole framing
+    assert "rarely needed" not in r.summary and rarely_needed not in r.framing  # was the whole framing
     assert r.treatment == ["cebrt_or_decompression_then_rt"]
     assert "NOMS review" in r.summary and "Patchell 2005" in r.summary  # both positions in the headline
     assert _patchell(r)
@@ -208,10 +224,10 @@ def test_breast_high_grade_myelopathy_unstated_is_named():
     assert _patchell(r)
 
 
-def test_breast_high_grade_without_myelopathy_keeps_noms_framing():
+def test_breast_high_grade_without_myelopathy_keeps_noms_framing(rarely_needed):
     r = noms({"escc_grade": "3", "histology": "breast cancer", "sins_total": STABLE, "myelopathy": False,
               "fit_for_surgery": True})
-    assert r.status == "complete" and r.framing == [RARELY_NEEDED] and not _patchell(r)
+    assert r.status == "complete" and r.framing == [rarely_needed] and not _patchell(r)
 
 
 def test_myelopathy_unstated_matters_not_for_an_unfit_patient():
@@ -220,9 +236,9 @@ def test_myelopathy_unstated_matters_not_for_an_unfit_patient():
 
 
 @pytest.mark.parametrize("histology", ["lymphoma", "multiple myeloma", "leukaemia", "seminoma"])
-def test_haematological_and_germ_cell_keep_radiotherapy_whatever_the_myelopathy(histology):
+def test_haematological_and_germ_cell_keep_radiotherapy_whatever_the_myelopathy(rarely_needed, histology):
     r = noms({"escc_grade": "3", "histology": histology, "sins_total": STABLE, "myelopathy": True})
-    assert r.status == "complete" and r.framing == [RARELY_NEEDED]  # Patchell excluded these tumours
+    assert r.status == "complete" and r.framing == [rarely_needed]  # Patchell excluded these tumours
     assert not _patchell(r) and r.solid_tumour is False
 
 
@@ -287,8 +303,9 @@ def test_plasmacytoma_is_a_draft_by_analogy():
 
 
 def test_radiosensitivity_table_stores_every_classification_with_its_source(kb):
-    classes = {r["response"] for r in FRAMING.rows if r.get("axis") == "oncologic_class"}
-    for row in RADIO.rows:
+    radio = kb.table("radiosensitivity")
+    classes = {r["response"] for r in kb.table("noms_framing").rows if r.get("axis") == "oncologic_class"}
+    for row in radio.rows:
         assert row["response"] in classes | {"unclassified"}, row.id
         assert isinstance(row["patchell_excluded"], bool), row.id
         assert row["response"] == "unclassified" or row["views"], row.id
@@ -300,20 +317,20 @@ def test_radiosensitivity_table_stores_every_classification_with_its_source(kb):
             assert row["disagreement"].startswith("Sources differ"), row.id
         if row["views"] and all(v["verification"] == "unverified" for v in row["views"]):
             assert row.is_draft, row.id  # resting only on the unconfirmed Laufer list
-    assert PATCHELL_EXCLUDED == ["germ-cell tumour", "leukaemia", "lymphoma", "multiple myeloma", "plasmacytoma", "seminoma"]
+    assert histologies(kb, patchell_excluded=True) == ["germ-cell tumour", "leukaemia", "lymphoma", "multiple myeloma", "plasmacytoma", "seminoma"]
     for rid in ("breast", "prostate"):  # favourable in Maranzano, absent from the Patchell and AO lists
-        views = RADIO.row(rid)["views"]
+        views = radio.row(rid)["views"]
         assert any("maranzano-1995" in v["sources"] and v["verification"] == "verified" for v in views)
         assert any(v["response"] == "not_radiosensitive" and "patchell-2005" in v["sources"] for v in views)
-        assert RADIO.row(rid).is_draft
+        assert radio.row(rid).is_draft
 
 
 # 4. A certain ESCC severity is used like a certain SINS category.
 
-def _escc_result(possible: list[str]) -> EsccResult:
+def _escc_result(kb, possible: list[str]) -> EsccResult:
     """An insufficient ESCC result as another version of escc() might return it (no high_grade set)."""
     return EsccResult(status="insufficient_data", summary="insufficient data", missing=["escc.csf_visible"],
-                      possible_grades=possible, kb_version=KB.version, disclaimer=KB.manifest.disclaimer)
+                      possible_grades=possible, kb_version=kb.version, disclaimer=kb.manifest.disclaimer)
 
 
 def test_high_grade_either_way():
@@ -329,16 +346,16 @@ def test_high_grade_either_way():
     "possible,severity,treatment",
     [(["2", "3"], "high", ["separation_surgery_then_srs"]), (["0", "1a", "1b"], "low", ["srs"])],
 )
-def test_certain_severity_from_possible_grades_alone(possible, severity, treatment):
+def test_certain_severity_from_possible_grades_alone(kb, possible, severity, treatment):
     r = noms({"escc": {"epidural_disease": True}, "histology": "melanoma", "sins_total": STABLE, "fit_for_surgery": True},
-             escc_result=_escc_result(possible))
+             escc_result=_escc_result(kb, possible))
     assert r.status == "complete" and r.neurologic == f"{severity}-grade ESCC" and r.treatment == treatment
     assert r.components[0].note.lower().startswith(f"{severity} grade either way")
 
 
-def test_uncertain_severity_names_the_finding():
+def test_uncertain_severity_names_the_finding(kb):
     r = noms({"escc": {"epidural_disease": True}, "histology": "melanoma", "sins_total": STABLE, "fit_for_surgery": True},
-             escc_result=_escc_result(["1c", "2", "3"]))
+             escc_result=_escc_result(kb, ["1c", "2", "3"]))
     assert r.status == "insufficient_data" and r.missing == ["noms.escc.csf_visible"]
     assert "ESCC finding: CSF visible around the cord" in r.summary and r.neurologic is None
 
@@ -365,8 +382,8 @@ def test_invalid_myelopathy():
 
 # Properties.
 
-HISTOLOGIES = st.one_of(st.none(), st.sampled_from(sorted(_h for r in RADIO.rows for _h in [r["histology"], *r["aliases"]])),
-                        st.just("xyzoma"))
+HISTOLOGIES = st.one_of(st.none(), from_kb(lambda kb: st.sampled_from(sorted(
+    h for r in kb.table("radiosensitivity").rows for h in [r["histology"], *r["aliases"]]))), st.just("xyzoma"))
 GRADES = st.one_of(st.none(), st.sampled_from(["0", "1a", "1b", "1c", "2", "3"]))
 TOTALS = st.one_of(st.none(), st.integers(0, 18))
 TRISTATE = st.one_of(st.none(), st.booleans())
@@ -380,21 +397,22 @@ def _case(grade, histology, total, myelopathy, fit) -> dict:
 
 @settings(max_examples=300, deadline=None)
 @given(GRADES, HISTOLOGIES, TOTALS, TRISTATE)
-def test_property_unfit_never_first_surgical(grade, histology, total, myelopathy):
+def test_property_unfit_never_first_surgical(kb, surgical, not_offered, grade, histology, total, myelopathy):
     r = noms(_case(grade, histology, total, myelopathy, False))
-    assert r.treatment and r.treatment[0] not in SURGICAL
+    assert r.treatment and r.treatment[0] not in surgical
     assert _options(r.summary).startswith(r.framing[0])
-    first_rows = [row for row in FRAMING.rows if row.get("framing") == r.framing[0]]
+    first_rows = [row for row in kb.table("noms_framing").rows if row.get("framing") == r.framing[0]]
     assert first_rows and not any(row.get("needs_surgery") for row in first_rows)
-    assert NOT_OFFERED in r.summary
+    assert not_offered in r.summary
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.sampled_from(["2", "3"]), st.sampled_from(SOLID), TOTALS, TRISTATE)
-def test_property_solid_high_grade_myelopathy_always_carries_patchell(grade, histology, total, fit):
+@given(st.sampled_from(["2", "3"]), from_kb(lambda kb: st.sampled_from(histologies(kb, patchell_excluded=False))),
+       TOTALS, TRISTATE)
+def test_property_solid_high_grade_myelopathy_always_carries_patchell(rarely_needed, grade, histology, total, fit):
     r = noms(_case(grade, histology, total, True, fit))
     assert _patchell(r)
-    assert RARELY_NEEDED not in r.framing and "rarely needed" not in r.summary
+    assert rarely_needed not in r.framing and "rarely needed" not in r.summary
 
 
 @settings(max_examples=300, deadline=None)

@@ -3,15 +3,12 @@ the sources, the safety properties, and regression tests for the knowledge-base 
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spinemets.knowledge.loader import DATA_DIR, check_kb, load_kb
+from spinemets.knowledge.loader import check_kb, load_kb
 from spinemets.pathway import LATER, URGENCY_ORDER, pathway, primary_group
 
 ADULT_LIMIT_STATEMENTS = {"timing.nice.neuro_24_hours", "timing.nice.no_neuro_one_week", "timing.dutch.mescc_12_hours",
@@ -250,8 +247,7 @@ def test_breast_staging_sentence_only_for_breast_cancer():
         assert not any("Breast cancer" in why for x in r.recommendations for why in x.rationale)
 
 
-def test_no_statement_says_the_patient_is_symptomatic():
-    kb = load_kb()
+def test_no_statement_says_the_patient_is_symptomatic(kb):
     assert not [s.id for s in kb.statements.values() if "because the patient is symptomatic" in s.text.lower()]
 
 
@@ -335,24 +331,16 @@ def test_after_sbrt_months_unknown_is_named_and_warns():
 
 # --- the knowledge-base defects ---------------------------------------------------------------------------------
 
-def test_dual_energy_ct_cites_the_review_that_describes_it():
-    row = load_kb().table("imaging_studies").row("ct-dual-energy")
+def test_dual_energy_ct_cites_the_review_that_describes_it(kb):
+    row = kb.table("imaging_studies").row("ct-dual-energy")
     assert "seed-003" in row.sources and "seed-000" not in row.sources
 
 
-def test_adult_time_limits_never_rest_on_an_ai_answer_page():
-    kb = load_kb()
+def test_adult_time_limits_never_rest_on_an_ai_answer_page(kb):
     for row in kb.table("urgency_windows").rows:
         kinds = {kb.source(s).kind.value for s in row.sources}
         assert kinds - {"ai_answer_page", "web_summary"}, row.id
         assert not row.is_draft
-
-
-@pytest.fixture()
-def kb_copy(tmp_path: Path) -> Path:
-    target = tmp_path / "data"
-    shutil.copytree(DATA_DIR, target)
-    return target
 
 
 def test_kb_check_rejects_a_reviewed_fact_whose_only_source_is_an_ai_answer_page(kb_copy):
@@ -369,18 +357,17 @@ def test_kb_check_rejects_a_reviewed_fact_whose_only_source_is_an_ai_answer_page
     ]
 
 
-def test_kb_check_rejects_such_a_table_row_but_not_language_data(kb_copy):
+def test_kb_check_rejects_such_a_table_row_but_not_language_data(kb, kb_copy):
     path = kb_copy / "tables" / "urgency_windows.yaml"
     table = yaml.safe_load(path.read_text())
     table["rows"][0]["sources"] = ["seed-000"]
     path.write_text(yaml.safe_dump(table, sort_keys=False, allow_unicode=True))
     problems = check_kb(kb_copy)
     assert len(problems) == 1 and problems[0].startswith("table row urgency_windows.neuro-dutch: every source")
-    assert load_kb().table("synonyms").content == "language"
+    assert kb.table("synonyms").content == "language"
 
 
-def test_patient_group_thresholds_are_data():
-    kb = load_kb()
+def test_patient_group_thresholds_are_data(kb):
     assert kb.table("patient_groups").row("child")["threshold"] == 18
     assert kb.table("patient_groups").row("osteoporotic_fracture")["threshold"] == 60
 

@@ -16,21 +16,22 @@ from hypothesis import strategies as st
 
 from spinemets.errors import InvalidInputError, SpinemetsError
 from spinemets.interpret.primaries import LesionType, PrimariesInput, likely_primaries
-from spinemets.knowledge.loader import load_kb
 
-KB = load_kb()
-ROWS = KB.table("primaries_by_lesion_type").rows
+
+def rows(kb):
+    """The rows of the primaries-by-lesion-type table."""
+    return kb.table("primaries_by_lesion_type").rows
 
 
 def names(r):
     return [p.primary for p in r.primaries]
 
 
-def test_see_also_statements_exist():
-    for row in ROWS:
+def test_see_also_statements_exist(kb):
+    for row in rows(kb):
         assert row["lesion_type"] in {t.value for t in LesionType}, row.id
         for sid in row.get("see_also") or []:
-            KB.statement(sid)  # raises if missing
+            kb.statement(sid)  # raises if missing
 
 
 def test_blastic():
@@ -81,10 +82,10 @@ def test_lytic():
     assert any(n.kb_items == ["primaries.lung_by_histology"] and n.code == "note" for n in r.notices)
 
 
-def test_myeloma_is_lytic_only():
+def test_myeloma_is_lytic_only(kb):
     # Regression: the table listed myeloma as a blastic primary on seed 003's word alone.  Myeloma is lytic
     # (IMWG Bone Group: osteoclasts driven, osteoblasts suppressed); sclerotic myeloma is rare (Lacy 1997).
-    patterns = {row["lesion_type"] for row in ROWS if row["primary"] == "Multiple myeloma"}
+    patterns = {row["lesion_type"] for row in rows(kb) if row["primary"] == "Multiple myeloma"}
     assert patterns == {"lytic"}
     r = likely_primaries({"lesion_type": "lytic"})
     myeloma = next(p for p in r.primaries if p.primary == "Multiple myeloma")
@@ -95,23 +96,23 @@ def test_myeloma_is_lytic_only():
         assert "Multiple myeloma" not in names(likely_primaries({"lesion_type": kind})), kind
 
 
-def test_web_summary_only_rows_and_statements_are_drafts():
+def test_web_summary_only_rows_and_statements_are_drafts(kb):
     # Regression: rows and statements resting only on web summaries (Oncopaedia, SeekhealthZ, the AI answer
     # pages) were marked reviewed.  Every such item is now a draft, and is flagged in the result.
-    weak = {s for s, src in KB.sources.items() if src.kind.value in ("web_summary", "ai_answer_page")}
-    for row in ROWS:
+    weak = {s for s, src in kb.sources.items() if src.kind.value in ("web_summary", "ai_answer_page")}
+    for row in rows(kb):
         if set(row.sources) <= weak:
             assert row.is_draft, row.id
-    for st in KB.statements.values():
+    for st in kb.statements.values():
         if st.id.startswith("primaries.") and set(st.sources) <= weak:
             assert st.is_draft, st.id
-    assert KB.table("primaries_by_lesion_type").row("lytic-melanoma").is_draft
-    assert KB.statement("primaries.lytic_expansile_list").is_draft
+    assert kb.table("primaries_by_lesion_type").row("lytic-melanoma").is_draft
+    assert kb.statement("primaries.lytic_expansile_list").is_draft
     r = likely_primaries({"lesion_type": "lytic_expansile"})
     assert set(r.draft_items) == {f"primaries_by_lesion_type.{p.kb_item.split('.')[1]}" for p in r.primaries}
     assert "! DRAFT: this result uses unverified knowledge-base items awaiting review" in r.to_text()
     # Rows backed by a primary source (seed 003 review, textbook) stay reviewed.
-    assert not KB.table("primaries_by_lesion_type").row("blastic-prostate").is_draft
+    assert not kb.table("primaries_by_lesion_type").row("blastic-prostate").is_draft
     assert "primaries_by_lesion_type.lytic-kidney" not in likely_primaries({"lesion_type": "lytic"}).draft_items
 
 
@@ -173,9 +174,9 @@ def test_invalid_inputs(data, message):
 @settings(max_examples=100, deadline=None)
 @given(st.sampled_from([*(t.value for t in LesionType), "sclerotic", "osteoblastic", "osteolytic", "expansile",
                         "mixed_lytic_blastic", "Lytic-Expansile"]))
-def test_every_spelling_gives_exactly_the_table_rows(spelling):
+def test_every_spelling_gives_exactly_the_table_rows(kb, spelling):
     r = likely_primaries({"lesion_type": spelling})
-    expected = [row for row in ROWS if row["lesion_type"] == r.lesion_type.value]
+    expected = [row for row in rows(kb) if row["lesion_type"] == r.lesion_type.value]
     assert [p.kb_item for p in r.primaries] == [f"primaries_by_lesion_type.{row.id}" for row in expected]
     assert all(p.refs for p in r.primaries)
     assert {ref.source_id for ref in r.references} >= {s for row in expected for s in row.sources}

@@ -23,17 +23,20 @@ from hypothesis import strategies as st
 from spinemets.errors import ContradictoryInputError, InvalidInputError, SpinemetsError
 from spinemets.interpret.quantitative import MEASURES, SYMBOLS, QuantitativeInput, quantitative
 from spinemets.knowledge.loader import load_kb
+from tests.support import DISCLAIMER
 
-KB = load_kb()
-ROWS = KB.table("quantitative_cutoffs").rows
+
+def cutoffs(kb):
+    """The rows of the cut-off table."""
+    return kb.table("quantitative_cutoffs").rows
 
 
 def sides(r, measure):
     return {c.cutoff: c.side for c in r.comparisons if c.measure == measure}
 
 
-def test_table_vocabulary():
-    for row in ROWS:
+def test_table_vocabulary(kb):
+    for row in cutoffs(kb):
         assert row["measure"] in MEASURES, row.id
         assert row["malignant_if"] in SYMBOLS, row.id
         assert row.get("lesion_treatment") in (None, "untreated", "treated", "irradiated", "mixed"), row.id
@@ -68,10 +71,10 @@ def test_chemical_shift_from_intensities():
     assert next(c for c in r.comparisons if c.cutoff == "zajick-2005-sir").draft
 
 
-def test_every_row_of_the_measure_is_compared_once():
+def test_every_row_of_the_measure_is_compared_once(kb):
     r = quantitative({"sir": 0.5})
     for measure in ("chemical_shift_sir", "chemical_shift_drop_percent"):
-        expected = [row.id for row in ROWS if row["measure"] == measure]
+        expected = [row.id for row in cutoffs(kb) if row["measure"] == measure]
         assert [c.cutoff for c in r.comparisons if c.measure == measure] == expected
 
 
@@ -172,7 +175,7 @@ def test_text():
     assert "    malignant if > 0.82 (mijaljevic-2024-sir): MALIGNANT side; Se 93.6%, Sp 88.5%, AUC 0.953 [" in text
     assert "      benign versus malignant vertebral bone marrow lesions, 1.5 T; 102 oncology patients" in text
     assert "Caveat: Single centre." in text
-    assert "DRAFT" in text and "Decision support for healthcare professionals" in text
+    assert "DRAFT" in text and DISCLAIMER in text
 
 
 # --- errors -------------------------------------------------------------------------------------------
@@ -294,38 +297,42 @@ def test_arbitrary_input_raises_only_our_errors(data):
 
 # --- possible ranges (tables/quantitative_ranges.yaml) ---------------------------------------------------
 
-RANGES = KB.table("quantitative_ranges").rows
 RANGE_FIELDS = ("sir", "drop_percent", "dixon_fat_fraction_percent", "adc", "ct_mean_hu", "ct_max_hu")
 
 
-def bounds(field):
-    return {r["bound"]: r for r in RANGES if r["field"] == field}
+def ranges(kb):
+    """The rows of the possible-range table."""
+    return kb.table("quantitative_ranges").rows
 
 
-def test_every_measured_field_has_both_bounds_with_a_basis():
-    assert {r["field"] for r in RANGES} == set(RANGE_FIELDS)
+def bounds(kb, field):
+    return {r["bound"]: r for r in ranges(kb) if r["field"] == field}
+
+
+def test_every_measured_field_has_both_bounds_with_a_basis(kb):
+    assert {r["field"] for r in ranges(kb)} == set(RANGE_FIELDS)
     for field in RANGE_FIELDS:
-        b = bounds(field)
+        b = bounds(kb, field)
         assert set(b) == {"minimum", "maximum"}, field
         assert b["minimum"]["value"] < b["maximum"]["value"], field
-    for row in RANGES:
+    for row in ranges(kb):
         assert row["evidence"] == "derived" and row["basis"] and row.sources, row.id
         assert isinstance(row["inclusive"], bool), row.id
         # A limit that is a judgement (unverified) is a draft; one that follows from a definition is reviewed.
         assert row.is_draft == (row.verification.value == "unverified"), row.id
 
 
-def test_drop_limits_are_the_sir_limits_written_as_a_drop():
+def test_drop_limits_are_the_sir_limits_written_as_a_drop(kb):
     # drop = (1 - SIR) x 100: SIR 0..5 <-> drop 100..-400.
-    sir, drop = bounds("sir"), bounds("drop_percent")
+    sir, drop = bounds(kb, "sir"), bounds(kb, "drop_percent")
     assert drop["maximum"]["value"] == (1 - sir["minimum"]["value"]) * 100
     assert drop["minimum"]["value"] == (1 - sir["maximum"]["value"]) * 100
 
 
-def test_every_published_cut_off_lies_inside_its_range():
+def test_every_published_cut_off_lies_inside_its_range(kb):
     field = {"chemical_shift_sir": "sir", "chemical_shift_drop_percent": "drop_percent"}
-    for row in ROWS:
-        b = bounds(field.get(row["measure"], row["measure"]))
+    for row in cutoffs(kb):
+        b = bounds(kb, field.get(row["measure"], row["measure"]))
         assert b["minimum"]["value"] <= row["threshold"] <= b["maximum"]["value"], row.id
 
 

@@ -67,13 +67,11 @@ def test_worked_examples(inputs, total, category):
     "total,category",
     [(0, "stable"), (6, "stable"), (7, "potentially_unstable"), (12, "potentially_unstable"), (13, "unstable"), (18, "unstable")],
 )
-def test_category_boundaries(total, category):
+def test_category_boundaries(kb, total, category):
     # Build a lesion with the wanted total from the table's points.
     from itertools import product
 
-    from spinemets.knowledge.loader import load_kb
-
-    rows = load_kb().table("sins_points").rows
+    rows = kb.table("sins_points").rows
     choices = [[(r["value"], r["points"]) for r in rows if r["component"] == c] for c in COMPONENTS]
     for combo in product(*choices):
         if sum(p for _, p in combo) == total:
@@ -298,7 +296,7 @@ def _drop(full, hidden):
     hidden=st.sets(st.sampled_from(COMPONENTS), min_size=1),
     **{c: st.sampled_from([m.value for m in ENUMS[c]]) for c in COMPONENTS if c != "location"},
 )
-def test_partial_result_holds_for_every_completion(level, hidden, **kw):
+def test_partial_result_holds_for_every_completion(kb, level, hidden, **kw):
     full = {"level": level, **kw}
     partial, complete = sins(_drop(full, hidden)), sins(full)
     assert complete.status == "complete" and partial.status == "insufficient_data"
@@ -308,7 +306,7 @@ def test_partial_result_holds_for_every_completion(level, hidden, **kw):
     if partial.category is not None:
         assert complete.category == partial.category
     # and it is stated whenever the lowest and the highest possible totals agree (the flag rises with the total)
-    rows = load_kb().table("sins_categories").rows
+    rows = kb.table("sins_categories").rows
     ends = {bool(r["surgical_consultation"]) for r in rows for t in (partial.possible_min, partial.possible_max)
             if int(r["min"]) <= t <= int(r["max"])}
     assert partial.surgical_consultation == (ends.pop() if len(ends) == 1 else None)

@@ -8,58 +8,19 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
-from spinemets.api.devserver import HOST, free_port
-from tests.conftest import ROOT
+from spinemets.api.devserver import free_port
 from tests.store_support import PASSWORD, add_token, add_user
+from tests.support import CASE, QUIET, SPINEMETS, check_page, server
 
-CASE = json.loads((ROOT / "examples" / "full_case.json").read_text())
 SECRET_REF = "PRIVREF-7731"
 SECRET_NOTE = "Mrs Privatename has back pain"
-
-
-@contextmanager
-def server(env: dict[str, str], *args: str, log: Path | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`spinemets serve` on a free port with *env*; yields (base URL, process)."""
-    port = free_port()
-    exe = Path(sys.executable).with_name("spinemets")
-    cmd = [str(exe), "serve", "--host", HOST, "--port", str(port), *args]
-    fh = open(log, "w") if log else tempfile.TemporaryFile(mode="w+")
-    proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, **env})
-    base = f"http://{HOST}:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"spinemets serve exited with {proc.returncode}")
-            try:
-                if httpx.get(base + "/api/v1/ping", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("spinemets serve did not start")
-            time.sleep(0.05)
-        yield base, proc
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:  # pragma: no cover
-                proc.kill()
-                proc.wait()
-        fh.close()
 
 
 def _count(store) -> int:
@@ -83,7 +44,7 @@ def test_concurrent_writers_lose_nothing(store):
     lock = threading.Lock()
 
     with server({"SPINEMETS_DATABASE_URL": str(store.url.render_as_string(hide_password=False))},
-                "--no-access-log", "--log-level", "warning") as (base, _):
+                *QUIET) as (base, _):
         def work(i: int) -> None:
             with httpx.Client(base_url=base, timeout=60,
                               headers={"authorization": f"Bearer {tokens[i % len(tokens)]}"}) as c:
@@ -121,7 +82,7 @@ def test_sigkill_mid_write_keeps_every_acknowledged_write(store, tmp_path):
     lock = threading.Lock()
     stop = threading.Event()
 
-    with server({"SPINEMETS_DATABASE_URL": url}, "--no-access-log", "--log-level", "warning") as (base, proc):
+    with server({"SPINEMETS_DATABASE_URL": url}, *QUIET) as (base, proc):
         def work(i: int) -> None:
             with httpx.Client(base_url=base, timeout=30, headers={"authorization": f"Bearer {token}"}) as c:
                 n = 0
@@ -146,7 +107,7 @@ def test_sigkill_mid_write_keeps_every_acknowledged_write(store, tmp_path):
         [t.join(timeout=30) for t in ts]
     assert len(acked) >= 60
     # Restart on the same database: every acknowledged write is there and the audit chain verifies.
-    with server({"SPINEMETS_DATABASE_URL": url}, "--no-access-log", "--log-level", "warning") as (base, _):
+    with server({"SPINEMETS_DATABASE_URL": url}, *QUIET) as (base, _):
         with httpx.Client(base_url=base, headers={"authorization": f"Bearer {token}"}) as c:
             for aid in acked[:: max(1, len(acked) // 10)]:
                 assert c.get(f"/api/v1/assessments/{aid}").status_code == 200
@@ -157,7 +118,7 @@ def test_sigkill_mid_write_keeps_every_acknowledged_write(store, tmp_path):
     with store.session() as s:
         present = set(s.scalars(select(Assessment.id)))
     assert set(acked) <= present
-    r = subprocess.run([str(Path(sys.executable).with_name("spinemets")), "audit", "verify"], capture_output=True,
+    r = subprocess.run([SPINEMETS, "audit", "verify"], capture_output=True,
                        text=True, env={**os.environ, "SPINEMETS_DATABASE_URL": url}, timeout=60)
     assert r.returncode == 0 and r.stdout.startswith("audit verify: ok"), r.stdout + r.stderr
 
@@ -199,11 +160,9 @@ def _csrf_field(html: str) -> str:
 
 
 def test_web_sign_in_save_list_compare_and_sign_out(tmp_path):
-    from tests.test_security import _Scan, assert_security_headers
-
     env = {"SPINEMETS_DATA_DIR": str(tmp_path / "data"), "SPINEMETS_ADMIN_PASSWORD": PASSWORD,
            "SPINEMETS_ADMIN_USER": "chief"}
-    with server(env, "--no-access-log", "--log-level", "warning") as (base, _), \
+    with server(env, *QUIET) as (base, _), \
             httpx.Client(base_url=base, follow_redirects=False) as c:
         r = c.get("/assessments")
         assert r.status_code == 401 and 'action="/login"' in r.text
@@ -236,13 +195,7 @@ def test_web_sign_in_save_list_compare_and_sign_out(tmp_path):
         for path in pages:
             r = c.get(path)
             assert r.status_code == 200, path
-            assert_security_headers(r)
-            scan = _Scan()
-            scan.feed(r.text)
-            assert scan.inline_scripts == 0 and not scan.handlers and scan.styles == 0 and scan.style_blocks == 0
-            unlabelled = [i for i, wrapped in scan.inputs if not wrapped and i not in scan.labels_for]
-            assert not unlabelled, (path, unlabelled)
-            assert "Decision support for healthcare professionals" in r.text
+            check_page(r)
         assert "2 assessments" in c.get("/assessments?patient_ref=W-1").text
         r = c.get(second + "/compare")
         assert "<svg" in r.text and 'data-testid="compare-table"' in r.text
@@ -271,7 +224,7 @@ def test_fresh_machine_default_sqlite_and_first_admin(tmp_path):
     env2 = {**os.environ, "SPINEMETS_DATA_DIR": str(tmp_path / "cli" / "data")}
     for args, words in ((["db", "current"], "at revision (none): needs `spinemets db upgrade`"),
                         (["db", "upgrade"], "is at revision 0002"), (["db", "current"], "revision 0002: up to date")):
-        r = subprocess.run([str(Path(sys.executable).with_name("spinemets")), *args], capture_output=True, text=True,
+        r = subprocess.run([SPINEMETS, *args], capture_output=True, text=True,
                            env=env2, timeout=60)
         assert r.returncode == 0 and words in r.stdout, r.stdout + r.stderr
 
@@ -288,7 +241,7 @@ def test_unusable_default_folder_disables_only_the_store(tmp_path):
 
 def test_a_broken_database_url_stops_the_server_with_a_clear_message():
     port = free_port()
-    r = subprocess.run([str(Path(sys.executable).with_name("spinemets")), "serve", "--port", str(port)],
+    r = subprocess.run([SPINEMETS, "serve", "--port", str(port)],
                        capture_output=True, text=True, timeout=60,
                        env={**os.environ, "SPINEMETS_DATABASE_URL": f"postgresql://u:topsecret@127.0.0.1:{free_port()}/x"})
     assert r.returncode != 0
@@ -305,7 +258,7 @@ def test_in_a_browser_sign_in_save_and_compare(tmp_path):
     from tests.test_web_browser import ARGS
 
     env = {"SPINEMETS_DATA_DIR": str(tmp_path / "data"), "SPINEMETS_ADMIN_PASSWORD": PASSWORD}
-    with server(env, "--no-access-log", "--log-level", "warning") as (base, _), sync_playwright() as p:
+    with server(env, *QUIET) as (base, _), sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
         page = browser.new_context(base_url=base).new_page()
         problems: list[str] = []

@@ -16,7 +16,7 @@ import pytest
 
 from spinemets.api import ask as ask_adapter
 from spinemets.api import features as registry
-from tests.conftest import ROOT
+from tests.support import ROOT
 from tests.store_support import missing, setup_failed
 
 CHROMIUM = "/usr/bin/chromium"
