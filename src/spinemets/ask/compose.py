@@ -357,6 +357,7 @@ def ask(
             direct_s = heads
             calc_s = [s for s in calc_s if s not in heads]
             patient_s = [s for s in patient_s if s not in heads]
+        key_s, caveat_s, patient_s, calc_s = _without_repeats(direct_s, key_s, caveat_s, patient_s, calc_s)
         for e in ran:
             for item in e.result.draft_items:
                 cite.add_draft(item)
@@ -441,6 +442,24 @@ def _select(kb: KnowledgeBase, r: Retrieval, question: str, c: Composition, calc
     return direct, key, caveats
 
 
+def _without_repeats(direct: list[Sentence], *sections: list[Sentence]) -> tuple[list[Sentence], ...]:
+    """Each statement and each sentence once: a later section drops what an earlier one already says."""
+    seen_items: set[str] = {i for s in direct for i in s.kb_items}
+    seen_text: set[str] = {s.text for s in direct}
+    out: list[list[Sentence]] = []
+    for section in sections:
+        kept = []
+        for s in section:
+            single = s.origin == "statement" and len(s.kb_items) == 1
+            if s.text in seen_text or single and s.kb_items[0] in seen_items:
+                continue
+            kept.append(s)
+            seen_text.add(s.text)
+            seen_items.update(s.kb_items if single or s.origin == "topic" else ())
+        out.append(kept)
+    return tuple(out)
+
+
 def _primary(kb: KnowledgeBase, sources: Iterable[str]) -> list[str]:
     """The sources that can back a clinical fact (not web summaries or AI answer pages)."""
     return [s for s in sources if s in kb.sources and kb.sources[s].kind not in NON_PRIMARY_KINDS]
@@ -522,6 +541,7 @@ def _applicable_topic(kb: KnowledgeBase, route: Route | None, groups: set[str], 
 # A curated topic that matches this closely keeps a question that names neither the spine nor the disease
 # ("Do I need dye for my scan?").
 _SCOPE_TOPIC_SCORE = 0.60
+_NEAR_TOPIC_SCORE = 0.30  # below this a topic is not "near": the answer lists the areas covered instead
 
 
 @functools.lru_cache(maxsize=4)
@@ -544,7 +564,7 @@ def _outside_scope(kb: KnowledgeBase, words: list[str], route: Route | None, eng
         return None
     foreign = [m.phrase for m in found if m.target == "foreign"]
     if foreign:
-        return f"the question is about the {foreign[0]}, not the spine; ask covers the imaging of spinal metastases"
+        return f"the question is about '{foreign[0]}', not the spine; ask covers the imaging of spinal metastases"
     if "disease" in kinds or engines_ran:
         return None
     if route is not None and route.chosen is not None and route.chosen.score >= _SCOPE_TOPIC_SCORE:
@@ -557,7 +577,7 @@ def _nearest_topics(kb: KnowledgeBase, r: Retrieval, route: Route | None = None,
     if kb.answer_topics:
         if route is None:
             route = topic_index_for(kb).route(r.question, r.units, r.vector)
-        titles = [kb.answer_topics[h.id].title for h in route.hits if h.score > 0][:limit]
+        titles = [kb.answer_topics[h.id].title for h in route.hits if h.score >= _NEAR_TOPIC_SCORE][:limit]
         if titles:
             return titles
         return list(dict.fromkeys(t.area.replace("_", " ") for t in kb.answer_topics.values()))[:limit]
