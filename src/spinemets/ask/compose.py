@@ -348,7 +348,8 @@ def ask(
                 calc_s.extend(e.sentences)
             elif e.note:
                 notes.append(e.note)
-        heads = [e.sentences[0] for e in ran if e.sentences and e.note is None]
+        heads = [e.sentences[0] for e in ran if e.sentences and e.note is None
+                 and (topic is None or _engine_decides(e))]
         if heads:
             # A calculator question is answered by the calculator, a patient by the pathway (its headline says
             # what to image, or what holds while inputs are missing); the statements become key points.
@@ -833,6 +834,18 @@ def _pathway_head(result: Any) -> str:
     if missing:
         head += " This holds whatever the missing inputs; not yet stated: " + ", ".join(missing) + "."
     return head
+
+
+def _engine_decides(e: _Engine) -> bool:
+    """Does the engine's result answer the question better than a matched curated topic?  A complete result does;
+    one still waiting for inputs (no study chosen, a grade not yet possible) leaves the first sentence to the
+    topic and is shown in its own section."""
+    if e.result is None or e.result.status != "complete":
+        return False
+    if e.name == "pathway":
+        return any(r.role == "first_line" and r.study is not None for r in e.result.recommendations) \
+            or e.result.imaging_indicated is False
+    return True
 
 
 def _head_is_draft(result: Any) -> bool:
