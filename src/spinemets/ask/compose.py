@@ -840,12 +840,12 @@ def _engine_decides(e: _Engine) -> bool:
     """Does the engine's result answer the question better than a matched curated topic?  A complete result does;
     one still waiting for inputs (no study chosen, a grade not yet possible) leaves the first sentence to the
     topic and is shown in its own section."""
-    if e.result is None or e.result.status != "complete":
+    if e.result is None:
         return False
-    if e.name == "pathway":
+    if e.name == "pathway":  # what holds for this patient whatever is missing beats a general answer
         return any(r.role == "first_line" and r.study is not None for r in e.result.recommendations) \
             or e.result.imaging_indicated is False
-    return True
+    return e.result.status == "complete"
 
 
 def _head_is_draft(result: Any) -> bool:
