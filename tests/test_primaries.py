@@ -11,11 +11,13 @@ SINS bone lesion (Fisher 2010): lytic 2, mixed 1, blastic 0.
 from __future__ import annotations
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spinemets.errors import InvalidInputError, SpinemetsError
-from spinemets.interpret.primaries import LesionType, PrimariesInput, likely_primaries
+from spinemets.interpret.primaries import LesionType, PrimariesInput, PrimariesResult, PrimaryEntry, likely_primaries
+from spinemets.knowledge.loader import load_kb
 
 
 def rows(kb):
@@ -196,3 +198,168 @@ def test_arbitrary_input_raises_only_our_errors(data):
         return
     assert r.status in ("complete", "insufficient_data") and r.disclaimer
     r.to_text()
+
+
+def test_lytic_list_as_a_clinician_reads_it():
+    # Worked example, seed 003 / Oncopaedia / DeVita / Lacy / IMWG rows: each primary with its frequency note
+    # (leading 'Usually', 'Often', 'Tends' lower-cased after the colon, 'Non-small-cell' kept), the other
+    # patterns it is listed under (hyphenated, comma-separated; not repeated when the note already says so),
+    # the flag on rows resting on secondary sources only, and its numbered references.
+    r = likely_primaries({"lesion_type": "lytic"})
+    assert r.extra_lines() == [
+        "  - Breast cancer: usually lytic; can also be mixed, or sclerotic particularly after treatment; "
+        "also listed as blastic, mixed [1,2,3]",
+        "  - Lung cancer: Non-small-cell histology is lytic; small-cell lung cancer is listed as blastic; "
+        "also listed as mixed [1,2,3]",
+        "  - Colon cancer [1]",
+        "  - Non-mucinous adenocarcinoma of the gastrointestinal tract (secondary sources only) [3]",
+        "  - Thyroid cancer: often lytic and expansile; also listed as lytic-expansile [1,2,3]",
+        "  - Renal cell carcinoma: tends to be purely lytic; often expansile; also listed as lytic-expansile [1,2,4]",
+        "  - Multiple myeloma: tends to be purely lytic; sclerotic myeloma (osteosclerotic myeloma, POEMS syndrome) "
+        "is rare [2,3,4,5,6]",
+        "  - Melanoma: also listed as lytic-expansile and as mixed (secondary sources only) [2]",
+        "  - Non-Hodgkin lymphoma (secondary sources only) [2]",
+        "  - Langerhans cell histiocytosis (secondary sources only) [2]",
+    ]
+    assert [ref.source_id for ref in r.references][:6] == [
+        "seed-003", "oncopaedia-bone-metastases", "seekhealthz-skeletal-metastases", "devita-2001", "lacy-1997",
+        "imwg-wbldct-2018",
+    ]
+    assert [(c.name, c.value, c.label, c.points, c.kb_items) for c in r.components] == [
+        ("lesion_type", "lytic", "lytic", None, []),
+        ("sins_bone_lesion", "lytic", "Lytic", 2, ["sins_points.lesion-lytic"]),
+    ]
+    # Only the sclerotic pattern points to the CT attenuation cut-offs.
+    assert [(n.code, n.kb_items) for n in r.notices] == [
+        ("weak_guide", ["primaries.mineralisation_poor_guide"]),
+        ("note", ["primaries.lung_by_histology"]),
+        ("sources_differ", ["primaries.gastrointestinal_pattern_disagreement"]),
+        ("note", ["primaries.pure_lytic_and_hypercalcaemia"]),
+        ("sources_differ", ["primaries.myeloma_pattern_disagreement"]),
+    ]
+
+
+def test_mixed_list_and_closing_notes(kb):
+    r = likely_primaries({"lesion_type": "mixed"})
+    assert r.summary == (
+        "mixed pattern: 10 primaries listed by the sources (the pattern is only a weak guide to the primary)")
+    assert r.extra_lines() == [
+        "  - Breast cancer: also listed as lytic, blastic [1,2]",
+        "  - Lung cancer: also listed as lytic [1,2]",
+        "  - Gastrointestinal cancers (secondary sources only) [3]",
+        "  - Squamous cell cancers (secondary sources only) [3]",
+        "  - Lymphoma: also listed as blastic (secondary sources only) [2]",
+        "  - Cervical cancer (secondary sources only) [2]",
+        "  - Testicular cancer (secondary sources only) [2]",
+        "  - Transitional cell (urothelial) carcinoma: also listed as blastic (secondary sources only) [2]",
+        "  - Melanoma: also listed as lytic, lytic-expansile (secondary sources only) [2]",
+        "  - Neuroblastoma: in children; also listed as blastic (secondary sources only) [2]",
+    ]
+    # Tracer and treatment notes: each statement with its own references, the two blocks a blank line apart.
+    number = {ref.source_id: ref.number for ref in r.references}
+
+    def refs(sid):
+        return sorted({number[s] for s in kb.statement(sid).sources})
+
+    assert [(n.statement, n.refs) for n in r.tracer_notes] == [
+        ("nm.fdg_lytic_vs_blastic", [1, 6, 7]), ("nm.tracer_choice_by_lesion_type", [1, 7, 8])]
+    assert [(n.statement, n.refs) for n in r.treatment_notes] == [
+        ("treatment.instability_indication", [1]), ("primaries.treated_lytic_become_sclerotic", [1, 2, 5]),
+        ("ct.osteoblastic_flare", [1, 9])]
+    assert all(n.refs == refs(n.statement) for n in (*r.tracer_notes, *r.treatment_notes))
+    text = kb.statement
+    assert r.closing_lines() == [
+        "Tracer choice:",
+        f"  - {text('nm.fdg_lytic_vs_blastic').text} [1,6,7]",
+        f"  - {text('nm.tracer_choice_by_lesion_type').text} [1,7,8]",
+        "",
+        "Treatment and follow-up:",
+        f"  - {text('treatment.instability_indication').text} [1]",
+        f"  - {text('primaries.treated_lytic_become_sclerotic').text} [1,2,5]",
+        f"  - {text('ct.osteoblastic_flare').text} [1,9]",
+    ]
+
+
+def test_blastic_notices_in_order():
+    r = likely_primaries({"lesion_type": "sclerotic"})
+    assert [(n.code, n.kb_items) for n in r.notices] == [
+        ("weak_guide", ["primaries.mineralisation_poor_guide"]),
+        ("note", ["primaries.pure_lytic_and_hypercalcaemia"]),
+        ("sources_differ", ["primaries.neuroblastoma_pattern_disagreement"]),
+        ("sources_differ", ["primaries.gastrointestinal_pattern_disagreement"]),
+        ("note", ["primaries.lung_by_histology"]),
+        ("sources_differ", ["primaries.myeloma_pattern_disagreement"]),
+        ("differential", ["ddx.bone_island"]),
+        ("differential", ["ct.enostosis_thresholds_untreated_only"]),
+        ("quantitative", []),
+    ]
+    assert r.notices[-1].message == (
+        "For an untreated sclerotic lesion, measure its mean and maximum CT attenuation (HU) and compare them "
+        "with the published bone-island cut-offs in the quantitative interpretation."
+    )
+    assert [(c.name, c.value, c.points, c.kb_items) for c in r.components] == [
+        ("lesion_type", "blastic", None, []), ("sins_bone_lesion", "blastic", 0, ["sins_points.lesion-blastic"])]
+
+
+def test_lytic_expansile_summary_and_components():
+    r = likely_primaries({"lesion_type": "lytic_expansile"})
+    assert r.summary == (
+        "lytic-expansile pattern: 5 primaries listed by the sources (the pattern is only a weak guide to the primary)")
+    assert [(c.name, c.value, c.label, c.points, c.kb_items) for c in r.components] == [
+        ("lesion_type", "lytic_expansile", "lytic-expansile", None, []),
+        ("sins_bone_lesion", "lytic", "Lytic", 2, ["sins_points.lesion-lytic"]),
+    ]
+    assert "  lesion_type: lytic_expansile (lytic-expansile)" in r.to_text().splitlines()
+    assert [(n.code, n.kb_items) for n in r.notices] == [("weak_guide", ["primaries.mineralisation_poor_guide"])]
+    assert r.extra_lines()[3] == "  - Melanoma: also listed as lytic, mixed (secondary sources only) [1]"
+
+
+def test_insufficient_summary_names_the_patterns():
+    r = likely_primaries({"lesion_type": "not assessed"})
+    assert r.summary == "insufficient data: give the lesion pattern (lytic, blastic, mixed or lytic_expansile)"
+    assert (r.components, r.notices, r.tracer_notes, r.treatment_notes) == ([], [], [], [])
+
+
+def _entry(primary, note=None, refs=(), verification="verified", also=()):
+    return PrimaryEntry(primary=primary, frequency_note=note, also_listed_as=list(also), kb_item="t.r",
+                        verification=verification, refs=list(refs))
+
+
+def test_entry_line_rendering():
+    # Rendering rules on entries the packaged table does not (yet) contain: a note that ends in a capital
+    # letter loses only its full stop; leading 'A'/'An' are lower-cased after the colon; a line without
+    # references carries no empty brackets.
+    r = PrimariesResult(status="complete", summary="s", kb_version="v", disclaimer="d", primaries=[
+        _entry("Langerhans cell histiocytosis", "Formerly called histiocytosis X."),
+        _entry("Breast cancer", "A lytic pattern is usual.", refs=[1, 2]),
+        _entry("Thyroid cancer", "An expansile lytic deposit.", verification="secondary", also=["lytic_expansile"]),
+    ])
+    assert r.extra_lines() == [
+        "  - Langerhans cell histiocytosis: Formerly called histiocytosis X",
+        "  - Breast cancer: a lytic pattern is usual [1,2]",
+        "  - Thyroid cancer: an expansile lytic deposit; also listed as lytic-expansile (secondary sources only)",
+    ]
+    assert r.closing_lines() == []
+
+
+def test_differential_notes_shown_once_and_all_kept(kb_copy):
+    # A blastic row that already cites the myeloma note in see_also: the note is shown once, and the bone
+    # island and enostosis differentials that follow it are still shown.
+    path = kb_copy / "tables" / "primaries_by_lesion_type.yaml"
+    table = yaml.safe_load(path.read_text())
+    next(r for r in table["rows"] if r["id"] == "blastic-prostate")["see_also"].append(
+        "primaries.myeloma_pattern_disagreement")
+    path.write_text(yaml.safe_dump(table, sort_keys=False, allow_unicode=True))
+    r = likely_primaries({"lesion_type": "blastic"}, load_kb(kb_copy))
+    items = [i for n in r.notices for i in n.kb_items]
+    assert items.count("primaries.myeloma_pattern_disagreement") == 1
+    assert items[-2:] == ["ddx.bone_island", "ct.enostosis_thresholds_untreated_only"]
+
+
+def test_row_notes_reach_the_entry(kb):
+    """Regression: the table rows' notes were dropped (read as an extra column instead of the declared field)."""
+    r = likely_primaries({"lesion_type": "lytic"})
+    notes = {p.primary: p.note for p in r.primaries}
+    assert notes["Colon cancer"] == kb.table("primaries_by_lesion_type").row("lytic-colon").note
+    assert notes["Multiple myeloma"].startswith("A 2023 spine imaging review names myeloma among the commonest")
+    assert notes["Breast cancer"] is None

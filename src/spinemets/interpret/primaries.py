@@ -197,7 +197,7 @@ def likely_primaries(data: PrimariesInput | Mapping[str, Any] | None, kb: Knowle
     see_also: list[str] = []
     for row in rows:
         entries.append(PrimaryEntry(
-            primary=str(row["primary"]), frequency_note=row.get("frequency_note"), note=row.get("note"),
+            primary=str(row["primary"]), frequency_note=row.get("frequency_note"), note=row.note,
             also_listed_as=[t for t in dict.fromkeys(listed[str(row["primary"])]) if t != kind.value],
             kb_item=f"{TABLE}.{row.id}", verification=row.verification.value, sources=list(row.sources),
             refs=cite.cite_row(TABLE, row),
@@ -229,8 +229,8 @@ def likely_primaries(data: PrimariesInput | Mapping[str, Any] | None, kb: Knowle
     if kind is LesionType.blastic:
         notices.append(cite.notice(
             "quantitative",
-            "CT attenuation of an untreated sclerotic lesion can be compared with each published cut-off with "
-            "spinemets.interpret.quantitative (ct_mean_hu, ct_max_hu).",
+            "For an untreated sclerotic lesion, measure its mean and maximum CT attenuation (HU) and compare them "
+            "with the published bone-island cut-offs in the quantitative interpretation.",
         ))
 
     tracer = [KbNote(statement=s, text=kb.statement(s).text, refs=cite.cite_statement(s)) for s in TRACER_NOTES[kind]]
