@@ -460,3 +460,192 @@ def test_no_clinical_numbers_in_interpretation_code(name):
         and id(node) not in named_constants and node.value not in ALLOWED
     ]
     assert bare == [], f"numbers in {name}.py: {bare}"
+
+
+# --- worked examples asserted in full (mutation testing: tests/data/mutation_equivalent) ----------------
+
+WORKED = {"in_phase": 1000, "opposed_phase": 856, "dixon_fat_fraction_percent": 12, "adc": 1.0,
+          "ct_mean_hu": 885.5, "ct_max_hu": 1234.5, "treated": False}
+
+
+def _line(r, cutoff):
+    """The two text lines of one comparison (head, detail) as extra_lines() renders them."""
+    lines = r.extra_lines()
+    c = next(c for c in r.comparisons if c.cutoff == cutoff)
+    i = next(i for i, line in enumerate(lines) if f"({cutoff}):" in line)
+    return lines[i], lines[i + 1], f" [{','.join(map(str, c.refs))}]"
+
+
+def test_worked_example_every_measure():
+    # IP 1000, OP 856: SIR 0.856 (exactly Perry's cut-off), drop 14.4%; fat fraction 12%; ADC 1.0;
+    # CT mean 885.5 HU (just above Ulano's 885 and 881) and max 1234.5 HU (above 1060); untreated lesion.
+    r = quantitative(WORKED)
+    assert r.status == "complete"
+    assert r.summary == (
+        "chemical-shift SIR 0.856: malignant side of 4 of 5 cut-offs (2 not applicable); "
+        "chemical-shift signal drop 14.4%: malignant side of 5 of 5 cut-offs; "
+        "Dixon fat fraction 12%: malignant side of 1 of 2 cut-offs; "
+        "ADC 1 x10^-3 mm2/s: malignant side of 4 of 8 cut-offs; "
+        "CT mean attenuation 885.5 HU: malignant side of 0 of 2 cut-offs; "
+        "CT maximum attenuation 1234.5 HU: malignant side of 0 of 2 cut-offs"
+    )
+    definitions = load_kb().statement("quant.chemical_shift.definitions")
+    sir, drop, *given = r.components
+    assert (sir.name, sir.value, sir.note, sir.kb_items, sir.sources) == (
+        "sir", "0.856", "computed from in-phase 1000 and opposed-phase 856",
+        ["quant.chemical_shift.definitions"], list(definitions.sources))
+    assert (drop.name, drop.value, drop.note, drop.kb_items, drop.sources) == (
+        "drop_percent", "14.4", "signal drop = (1 - SIR) x 100",
+        ["quant.chemical_shift.definitions"], list(definitions.sources))
+    assert sir.refs and drop.refs == sir.refs
+    assert [(c.name, c.value, c.note, c.kb_items, c.sources, c.refs) for c in given] == [
+        ("dixon_fat_fraction_percent", "12", "as given", [], [], []), ("adc", "1", "as given", [], [], []),
+        ("ct_mean_hu", "885.5", "as given", [], [], []), ("ct_max_hu", "1234.5", "as given", [], [], []),
+    ]
+    perry = next(c for c in r.comparisons if c.cutoff == "perry-2018-sir-untreated")
+    assert (perry.units, perry.accuracy, perry.sensitivity, perry.side, perry.at_threshold) == (
+        "ratio (opposed/in-phase)", 0.88, None, "malignant", True)
+    assert next(c for c in r.comparisons if c.cutoff == "ulano-2016-mean-hu").units == "HU"
+    # One notice where the cut-offs of a measure disagree (not for the drop, 5-0, nor CT, 0-2), then the caveats.
+    assert [n.code for n in r.notices] == ["sources_differ"] * 3 + ["at_threshold"] + ["caveat"] * 5
+    assert r.notices[0].message == (
+        "The cut-offs disagree for chemical-shift SIR 0.856: 4 place it on the malignant side and 1 on the benign "
+        "side; each is shown with its source.")
+    at = r.notices[3].message
+    assert at == ("A value lies exactly at a cut-off; the sources do not always say on which side equality "
+                  "falls (the side shown follows the direction in which each study stated its cut-off).")
+    assert [n.kb_items for n in r.notices[4:]] == [
+        ["quant.chemical_shift.cutoffs_differ"], ["quant.chemical_shift.treatment_degrades"],
+        ["quant.dixon.thresholds_differ"], ["quant.adc.sequence_dependent"], ["quant.ct.azar_limits"]]
+    # Sources cited only by a caveat notice (bjr-2016, by the ADC one) are in the references too.
+    numbers = {ref.number for ref in r.references}
+    cited = {n for part in (*r.notices, *r.components, *r.comparisons) for n in part.refs}
+    assert cited == numbers == set(range(1, len(numbers) + 1))
+    assert "bjr-2016" in {ref.source_id for ref in r.references}
+
+
+def test_worked_example_text_lines():
+    r = quantitative(WORKED)
+    head, detail, refs = _line(r, "zajick-2005-sir")
+    assert head == "    malignant if >= 0.8 (zajick-2005-sir): MALIGNANT side; Se 95%, Sp 89% DRAFT" + refs
+    head, detail, refs = _line(r, "douis-2016-sir")
+    assert head == "    malignant if >= 0.8 (douis-2016-sir): MALIGNANT side; no accuracy figures DRAFT" + refs
+    head, detail, refs = _line(r, "el-samie-2015-sir")
+    assert head == "    malignant if > 1 (el-samie-2015-sir): benign side; Se 96.8%, Sp 93.7%" + refs
+    head, detail, refs = _line(r, "perry-2018-sir-untreated")
+    assert head == ("    malignant if >= 0.856 (perry-2018-sir-untreated): MALIGNANT side (exactly at the cut-off); "
+                    "accuracy 88%" + refs)
+    assert detail.startswith("      benign lesions versus untreated metastases, untreated lesions; "
+                             "25 benign lesions and 25 untreated metastases. Caveat: ")
+    head, detail, refs = _line(r, "perry-2018-sir-treated")
+    assert head == ("    malignant if >= 0.856 (perry-2018-sir-treated): MALIGNANT side (exactly at the cut-off); "
+                    "accuracy 77.5%; NOT APPLICABLE: derived in treated lesions; this lesion is untreated" + refs)
+    head, detail, refs = _line(r, "eur-radiol-exp-2025-drop")
+    assert head == ("    malignant if <= 19.8 (eur-radiol-exp-2025-drop): MALIGNANT side; Se 95.3%, Sp 73.8%, "
+                    "accuracy 87.2%" + refs)
+    head, detail, refs = _line(r, "park-2016-adc")  # two sources: both numbers
+    assert refs.count(",") == 1
+    assert head == "    malignant if < 1.14 (park-2016-adc): MALIGNANT side; no accuracy figures" + refs
+    head, detail, refs = _line(r, "azar-2021-max-hu")  # lesion_treatment 'mixed' in words
+    assert detail.startswith("      benign sclerotic lesions versus osteoblastic metastases at biopsy, "
+                             "treated and untreated lesions; 280 biopsied patients")
+    # Under each measure's heading its own cut-offs, in table order, and nothing else.
+    grouped: dict[str, list[str]] = {}
+    for line in r.extra_lines():
+        if not line.startswith("   "):
+            heading = line
+            grouped[heading] = []
+        elif not line.startswith("      "):
+            grouped[heading].append(line.split("(", 1)[1].split(")", 1)[0])
+    assert list(grouped) == [
+        "  chemical-shift SIR 0.856:", "  chemical-shift signal drop 14.4%:", "  Dixon fat fraction 12%:",
+        "  ADC 1 x10^-3 mm2/s:", "  CT mean attenuation 885.5 HU:", "  CT maximum attenuation 1234.5 HU:"]
+    assert list(grouped.values()) == [
+        [c.cutoff for c in r.comparisons if c.measure == m] for m in MEASURES]
+
+
+def test_how_the_chemical_shift_was_given_is_noted():
+    assert [(c.name, c.value, c.note) for c in quantitative({"sir": 0.9}).components] == [
+        ("sir", "0.9", "SIR as given"), ("drop_percent", "10", "signal drop = (1 - SIR) x 100")]
+    assert [(c.name, c.value, c.note) for c in quantitative({"drop_percent": 30}).components] == [
+        ("sir", "0.7", "drop as given"), ("drop_percent", "30", "signal drop = (1 - SIR) x 100")]
+
+
+def test_strict_cut_offs_exactly_at_the_threshold():
+    # El-Samie: malignant if SIR > 1.0; Mijaljevic: > 0.82.  Equality is the benign side.
+    for sir, cutoff in ((1.0, "el-samie-2015-sir"), (0.82, "mijaljevic-2024-sir")):
+        c = next(c for c in quantitative({"sir": sir}).comparisons if c.cutoff == cutoff)
+        assert (c.side, c.at_threshold) == ("benign", True), cutoff
+
+
+def test_spellings_exactly_the_agreement_limit_apart_disagree():
+    # OP/IP = 5/1000 = 0.005 and SIR 0: they differ by exactly 0.005, which no longer rounds to the same two decimals.
+    with pytest.raises(ContradictoryInputError) as exc:
+        quantitative({"in_phase": 1000, "opposed_phase": 5, "sir": 0})
+    assert str(exc.value) == (
+        "contradictory input (quantitative.in_phase, quantitative.sir): these give SIR 0.005 and 0 "
+        "(drop 99.5% and 100%); give one chemical-shift measurement, or consistent ones")
+
+
+def test_ct_maximum_equal_to_the_mean_is_accepted():
+    # A uniform lesion: the maximum equals the mean; only a maximum below the mean is contradictory.
+    r = quantitative({"ct_mean_hu": 700, "ct_max_hu": 700})
+    assert r.status == "complete" and r.values == {"ct_mean_hu": 700, "ct_max_hu": 700}
+
+
+def test_nothing_given_says_so():
+    r = quantitative({})
+    assert (r.status, r.summary, r.comparisons, r.values) == (
+        "insufficient_data", "insufficient data: no measurement given", [], {})
+    assert r.missing == [
+        "quantitative.in_phase and quantitative.opposed_phase, or quantitative.sir, or quantitative.drop_percent",
+        "quantitative.dixon_fat_fraction_percent", "quantitative.adc", "quantitative.ct_mean_hu",
+        "quantitative.ct_max_hu"]
+
+
+def test_computed_sir_error_message_in_full():
+    with pytest.raises(InvalidInputError) as exc:
+        quantitative({"in_phase": 100, "opposed_phase": 600})
+    basis = " ".join(str(bounds(load_kb(), "sir")["maximum"]["basis"]).split())
+    assert str(exc.value) == (
+        "quantitative.opposed_phase: opposed-phase 600 over in-phase 100 gives an SIR of 6, outside the range this "
+        f"calculator accepts (0 to 5): {basis}; check both intensities come from the same region of interest")
+
+
+def test_treatment_notices_only_where_they_apply():
+    # Treated lesion, chemical shift only: no CT notices about treated sclerotic lesions.
+    r = quantitative({"sir": 0.9, "treated": True})
+    assert [n.code for n in r.notices] == ["sources_differ", "caveat", "caveat"]
+    # Treated lesion with CT: the two statements on treated sclerotic lesions, coded 'treated'.
+    r = quantitative({"ct_mean_hu": 700, "ct_max_hu": 900, "treated": True})
+    assert [(n.code, n.kb_items) for n in r.notices] == [
+        ("caveat", ["quant.ct.azar_limits"]), ("treated", ["ct.enostosis_thresholds_untreated_only"]),
+        ("treated", ["quant.ct.treated_lesions_sclerose"])]
+    # Treatment unknown: the warning only where some cut-off was derived in lesions of a stated treatment state.
+    r = quantitative({"sir": 0.9})
+    msg = next(n.message for n in r.notices if n.code == "treatment_unknown")
+    assert msg.startswith("Treatment status not given")
+    assert msg.endswith(": cut-offs derived in untreated lesions do not transfer to treated ones.")
+    assert [n.code for n in quantitative({"adc": 1.0}).notices] == ["sources_differ", "caveat"]
+
+
+def test_exclusive_maximum_and_missing_population_from_the_knowledge_base(kb_copy):
+    """The range text and the comparison lines follow the data: an exclusive upper limit, a row without population."""
+    import yaml
+
+    path = kb_copy / "tables" / "quantitative_ranges.yaml"
+    table = yaml.safe_load(path.read_text())
+    next(r for r in table["rows"] if r["id"] == "ct-max-maximum")["inclusive"] = False
+    path.write_text(yaml.safe_dump(table, sort_keys=False))
+    path = kb_copy / "tables" / "quantitative_cutoffs.yaml"
+    table = yaml.safe_load(path.read_text())
+    next(r for r in table["rows"] if r["id"] == "azar-2021-max-hu")["population"] = None
+    path.write_text(yaml.safe_dump(table, sort_keys=False))
+    other = load_kb(kb_copy)
+    with pytest.raises(InvalidInputError) as exc:
+        quantitative({"ct_max_hu": 3071}, other)
+    assert "3071 HU is outside the range this calculator accepts (at least -1024 and below 3071 HU): " in str(exc.value)
+    r = quantitative({"ct_max_hu": 3070.5}, other)
+    _, detail, _ = _line(r, "azar-2021-max-hu")
+    assert detail.startswith(
+        "      benign sclerotic lesions versus osteoblastic metastases at biopsy, treated and untreated lesions. Caveat: ")

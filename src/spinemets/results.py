@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from spinemets.knowledge.loader import KnowledgeBase
 from spinemets.knowledge.models import Statement, TableRow
-from spinemets.wording import field_name, missing_in_words
+from spinemets.wording import NAME_LABELS, field_name, missing_in_words
 
 Status = Literal["complete", "insufficient_data"]
 
@@ -105,7 +105,7 @@ class Result(BaseModel):
                 label = f" ({c.label})" if c.label and c.label != c.value else ""
                 refs = _refs(c.refs)
                 note = f" - {c.note}" if c.note else ""
-                name = field_name(c.name) if "." in c.name else c.name  # 'sins.level' -> 'SINS level'
+                name = field_name(c.name) if "." in c.name or c.name in NAME_LABELS else c.name  # 'sins.level' -> 'SINS level'
                 lines.append(f"  {name}: {value}{label}{pts}{note}{refs}")
         if self.missing:
             lines.append("")

@@ -31,6 +31,17 @@ MISSING_LABELS = {
 }
 # Short names of inputs, for "understood from the question" and other lists of values.
 NAME_LABELS = {
+    # measurements and findings named by their code in results (quantitative, marrow)
+    "sir": "signal intensity ratio (opposed/in phase)",
+    "drop_percent": "signal drop (%)",
+    "dixon_fat_fraction_percent": "Dixon fat fraction (%)",
+    "adc": "ADC",
+    "ct_mean_hu": "CT mean attenuation (HU)",
+    "ct_max_hu": "CT maximum attenuation (HU)",
+    "crosses_disc_space": "crosses the disc space",
+    "opposed_phase": "opposed-phase signal",
+    "in_phase": "in-phase signal",
+    "t1_gd_fs": "fat-suppressed T1 after gadolinium",
     "pathway.neuro_deficits": "neurological deficits",
     "pathway.egfr": "eGFR",
     "pathway.breast_her2_positive": "HER2-positive",
@@ -78,7 +89,7 @@ def missing_in_words(missing: Iterable[str]) -> list[str]:
 
 # --- internal identifiers: what must never reach a person ---------------------------------------------------
 
-_FIELD_PATH = re.compile(r"\b(pathway|sins|escc|noms|probability|fracture|marrow|quantitative|case)\.[a-z_]+\b")
+_FIELD_PATH = re.compile(r"\b(pathway|sins|escc|noms|probability|fracture|marrow|quantitative|case|spinemets)\.[a-z_]+\b")
 _SEED = re.compile(r"\bseeds? ?-?0\d\d\b", re.I)
 _ID_TOKEN = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_\-]+)+")
 

@@ -329,7 +329,7 @@ def _notices(inp: MarrowInput, observed: dict[str, str], cite: Citer) -> list[No
     if "opposed_phase" in observed:
         notices.append(cite.notice(
             "quantitative",
-            "A measured opposed-phase signal drop can be compared with each published cut-off with "
-            "spinemets.interpret.quantitative.",
+            "A measured opposed-phase signal drop can be compared with each published cut-off in the quantitative "
+            "interpretation.",
         ))
     return notices

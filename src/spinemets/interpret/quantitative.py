@@ -463,7 +463,7 @@ def _notices(
         notices.append(cite.notice(
             "at_threshold",
             "A value lies exactly at a cut-off; the sources do not always say on which side equality falls "
-            "(the side shown follows the table's malignant_if).",
+            "(the side shown follows the direction in which each study stated its cut-off).",
         ))
     groups = list(dict.fromkeys(GROUP[m.measure] for m in by_measure))
     for group in groups:
@@ -475,7 +475,7 @@ def _notices(
     if inp.treated is None and any(c.lesion_treatment for c in comparisons):
         notices.append(cite.notice(
             "treatment_unknown",
-            "Treatment status not given (quantitative.treated): cut-offs derived in untreated lesions do not "
+            "Treatment status not given (whether the lesion was treated): cut-offs derived in untreated lesions do not "
             "transfer to treated ones.",
         ))
     return notices
