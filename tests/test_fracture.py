@@ -17,11 +17,13 @@ from __future__ import annotations
 import math
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spinemets.errors import ContradictoryInputError, InvalidInputError, SpinemetsError
 from spinemets.interpret.fracture import FractureInput, Presence, fracture_differential, post_test
+from spinemets.knowledge.loader import load_kb
 from tests.support import DISCLAIMER, from_kb
 
 
@@ -90,7 +92,7 @@ def test_absent_features():
     r = fracture_differential({"epidural_mass": False, "retropulsed_fragment": "absent"})
     assert r.combined_lr == pytest.approx(0.20 / 0.84)
     assert r.leaning == "osteoporotic"
-    assert r.post_test is None and r.pre_test is None
+    assert r.post_test is None and r.pre_test is None and r.pre_test_source is None
     assert any(n.code == "no_pre_test" for n in r.notices)
 
 
@@ -103,7 +105,7 @@ def test_infinite_ratio_left_out():
     assert r.combined_lr is None and r.post_test is None
     assert r.leaning == "malignant"
     assert r.leaning_basis == "direction of present features without published likelihood ratios"
-    assert any(n.code == "no_update" for n in r.notices)
+    assert [(n.code, n.message) for n in r.notices if n.code == "no_update"] == [("no_update", NO_UPDATE_TEXT)]
     assert "not in this figure" not in r.to_text()
 
 
@@ -133,7 +135,8 @@ def test_conflicting_ratios_are_weighed():
     r = fracture_differential({"pedicle_involvement": "present", "fluid_sign": "present"})
     assert r.combined_lr == pytest.approx(12.6 / 7.1)
     assert r.leaning == "malignant"
-    assert any(n.code == "signs_conflict" for n in r.notices)
+    # Two ratios multiplied: the independence caveat already applies.
+    assert [n.code for n in r.notices] == ["independence", "no_pre_test", "signs_conflict", "caveat"]
 
 
 def test_exactly_balanced_is_indeterminate():
@@ -171,14 +174,18 @@ def test_malignant_leaning_without_known_cancer_points_to_histology():
 
 def test_known_cancer_malignant_leaning_adds_caveat():
     r = fracture_differential({"convex_posterior_border": "present", "known_cancer": True})
-    assert any(n.kb_items == ["fracture.benign_in_known_cancer"] for n in r.notices)
+    assert [(n.code, n.kb_items) for n in r.notices if n.code != "no_pre_test"] == [
+        ("caveat", ["fracture.benign_collapse_mimicking_malignancy"]),
+        ("caveat", ["fracture.benign_in_known_cancer"]),
+    ]
 
 
 def test_source_disagreement_caveats():
     r = fracture_differential({"intense_enhancement": "present", "high_t2_signal": "present"})
-    items = [i for n in r.notices for i in n.kb_items]
-    assert "fracture.enhancement_evidence_differs" in items
-    assert "fracture.t2_signal_evidence_differs" in items
+    assert [(n.code, n.kb_items) for n in r.notices if n.code == "caveat"][:2] == [
+        ("caveat", ["fracture.enhancement_evidence_differs"]),
+        ("caveat", ["fracture.t2_signal_evidence_differs"]),
+    ]
     r = fracture_differential({"diffuse_low_t1_signal": "present", "spared_normal_marrow": "absent"})
     assert [i for n in r.notices for i in n.kb_items].count("fracture.yuh_rule_limits") == 1
 
@@ -387,3 +394,357 @@ def test_arbitrary_input_raises_only_our_errors(data):
     if r.post_test is not None:
         assert 0 <= r.post_test <= 1 and not math.isnan(r.post_test)
     r.to_text()
+
+
+# --- worked examples asserted whole (every line a clinician reads) -------------------------------------------
+
+INDEPENDENCE_TEXT = (
+    "The combined likelihood ratio multiplies the ratios of several features, which assumes they are conditionally "
+    "independent; features of the same fracture are not (several describe the same tumour tissue), so the combined "
+    "figure overstates the evidence."
+)
+NO_PRE_TEST_TEXT = (
+    "No pre-test probability given, so no post-test probability: the combined likelihood ratio and the leaning are "
+    "reported alone."
+)
+NO_UPDATE_TEXT = "No known feature has a likelihood ratio, so the pre-test probability cannot be updated."
+POPULATION_TEXT = (
+    "The pre-test probability is a population figure (an upper bound on the benign share), not this patient's "
+    "probability; the post-test probability computed from it is a lower bound."
+)
+CONFLICT_TEXT = "Present features point both ways (some favour malignancy, some osteoporosis)."
+
+
+def numbers(r, source_ids) -> list[int]:
+    """The reference numbers a result gives to these sources (each must be in its numbered references)."""
+    by_id = {ref.source_id: ref.number for ref in r.references}
+    return sorted({by_id[s] for s in source_ids})
+
+
+def shown(refs: list[int]) -> str:
+    """Reference numbers as the text shows them (after asserting there are some)."""
+    assert refs
+    return f" [{','.join(map(str, refs))}]"
+
+
+def statement_refs(r, kb, statement_id: str) -> list[int]:
+    return numbers(r, kb.statement(statement_id).sources)
+
+
+def row_refs(r, kb, row_id: str, table: str = "fracture_features") -> list[int]:
+    return numbers(r, kb.table(table).row(row_id).sources)
+
+
+def unknown_line(r, kb, feature: str, ratios: str, flip: bool = False) -> str:
+    row = kb.table("fracture_features").row(feature)
+    tail = "; would change the leaning" if flip else ""
+    return f"  - {feature} ({row['modality']}): {ratios}{tail}{shown(row_refs(r, kb, feature))}"
+
+
+def assert_references_complete(r) -> None:
+    """Every reference number the result shows resolves to a numbered reference, numbered 1..n in order."""
+    listed = [ref.number for ref in r.references]
+    assert listed == list(range(1, len(listed) + 1))
+    used = {n for part in (*r.components, *r.notices, *r.next_steps, *r.most_informative_unknown) for n in part.refs}
+    used |= set(r.post_test_refs) | set(r.pre_test_refs) | {n for f in r.findings for n in f.refs}
+    assert used and used <= set(listed)
+
+
+def test_worked_example_whole_text(kb):
+    # Convex border 11.0 x pedicle 12.6 x fluid sign absent 1/0.63 = 220; other spinal metastases absent has no
+    # ratio (direction only). Pre-test 30%: odds 0.4286 x 220 = 94.3 -> 99.0%.
+    r = fracture_differential({
+        "convex_posterior_border": "present", "pedicle_involvement": "present", "fluid_sign": "absent",
+        "other_spinal_metastases": "absent", "pre_test": 0.30,
+    })
+    assert (r.status, r.leaning, r.leaning_basis) == ("complete", "malignant", "combined likelihood ratio")
+    assert r.summary == (
+        "leaning malignant: combined likelihood ratio 220 for malignancy from 3 features with published ratios; "
+        "1 further feature by direction only"
+    )
+    assert (r.pre_test, r.pre_test_source, r.pre_test_refs, r.post_test_is_lower_bound) == (0.30, "given", [], False)
+    assert r.post_test_refs == statement_refs(r, kb, "performance.bayes.formulas")
+    assert r.extra_lines() == [
+        f"  post-test probability of malignancy 99.0%{shown(r.post_test_refs)} (pre-test 30.0% as given)",
+        "  not in this figure (no likelihood ratio): other_spinal_metastases",
+    ]
+    # Each finding, and its component, names its table row and all the row's sources.
+    rows = {row.id: row for row in kb.table("fracture_features").rows}
+    assert [f.feature for f in r.findings] == [
+        "convex_posterior_border", "pedicle_involvement", "other_spinal_metastases", "fluid_sign"]
+    for f, c in zip(r.findings, r.components, strict=True):
+        row = rows[f.feature]
+        assert (f.label, f.modality, f.sources, f.kb_item) == (
+            row["label"], row["modality"], row.sources, f"fracture_features.{row.id}")
+        assert (c.name, c.kb_items, c.sources, c.refs) == (f.feature, [f.kb_item], row.sources, f.refs)
+        assert f.refs == row_refs(r, kb, f.feature)
+    assert [c.note for c in r.components] == [
+        "favours malignant; LR 11.0 for malignancy (the table's LR+)",
+        "favours malignant; LR 12.6 for malignancy (the table's LR+)",
+        "absence points to osteoporotic (strength unknown); no published likelihood ratio",
+        "absence points to malignant; LR 1.59 for malignancy (1 / LR- 0.63 for osteoporosis)",
+    ]
+    mimics = "fracture.benign_collapse_mimicking_malignancy"
+    assert [(n.code, n.message, n.kb_items) for n in r.notices] == [
+        ("independence", INDEPENDENCE_TEXT, ["performance.bayes.conditional_independence"]),
+        ("caveat", kb.statement(mimics).text, [mimics]),
+    ]
+    # Malignant leaning, known cancer not stated: no histology / primary search step (that is for known_cancer false).
+    assert [s.statement for s in r.next_steps] == ["fracture.next_steps_when_indeterminate"]
+    step = r.next_steps[0]
+    assert step.refs == statement_refs(r, kb, step.statement)
+    assert r.unknown_features == [
+        "epidural_mass", "encasing_epidural_mass", "diffuse_low_t1_signal", "paraspinal_mass", "cortical_destruction",
+        "cancellous_destruction", "endplate_destruction", "intense_enhancement", "high_t2_signal",
+        "diffusion_restriction", "chemical_shift_no_drop", "lumbar_location", "retropulsed_fragment",
+        "spared_normal_marrow", "low_signal_band", "return_to_normal_after_gadolinium", "t2_isointense_vertebra",
+        "multiple_compression_fractures", "cortical_fracture_without_destruction", "cancellous_fracture_lines",
+        "intravertebral_vacuum", "thin_paraspinal_haematoma",
+    ]
+    # Largest |ln LR| first; retropulsed fragment present (no finite ratio, favours osteoporosis) would make the
+    # leaning indeterminate; spared marrow present would give 220/5.1 = 43, still malignant.
+    assert r.closing_lines() == [
+        "Next steps the sources give:",
+        f"  - {kb.statement(step.statement).text}{shown(step.refs)}",
+        "",
+        "Not yet assessed, largest likelihood ratios first (ratio for malignancy if present / if absent):",
+        unknown_line(r, kb, "diffusion_restriction", "10.2 / 0.09"),
+        unknown_line(r, kb, "spared_normal_marrow", "0.196 / 2.7"),
+        unknown_line(r, kb, "epidural_mass", "no ratio / 0.2"),
+        unknown_line(r, kb, "diffuse_low_t1_signal", "4.0 / 0.29"),
+        unknown_line(r, kb, "retropulsed_fragment", "no ratio / 1.19", flip=True),
+    ]
+    u = next(u for u in r.most_informative_unknown if u.feature == "retropulsed_fragment")
+    assert (u.label, u.modality, u.refs) == (
+        rows[u.feature]["label"], "ct_or_mri", row_refs(r, kb, u.feature))
+    assert_references_complete(r)
+
+
+def test_pre_test_from_kb_whole_text(kb):
+    # Population pre-test: at least 1 - 0.3333 = 66.7% malignant in known cancer; restricted diffusion absent
+    # (LR- 0.09) -> at least 15.3%. The epidural mass (no finite LR+) cannot enter the figure and points the other way.
+    r = fracture_differential({
+        "diffusion_restriction": "absent", "epidural_mass": "present", "known_cancer": True, "pre_test_from_kb": True,
+    })
+    pre_row = kb.table("fracture_pre_test").row("known_cancer")
+    assert r.pre_test_source == pre_row["wording"]
+    assert r.pre_test_refs == row_refs(r, kb, "known_cancer", table="fracture_pre_test")
+    assert r.post_test_is_lower_bound
+    assert r.extra_lines() == [
+        f"  post-test probability of malignancy at least 15.3%{shown(r.post_test_refs)} "
+        f"(pre-test at least 66.7%: {pre_row['wording']}{shown(r.pre_test_refs)})",
+        "  not in this figure (no likelihood ratio): epidural_mass",
+    ]
+    assert r.leaning == "indeterminate"
+    assert r.leaning_basis == (
+        "the combined likelihood ratio favours osteoporotic, but a present feature without a published ratio "
+        "favours malignant and cannot be weighed"
+    )
+    assert [(n.code, n.message, n.kb_items) for n in r.notices] == [
+        ("population_pre_test", POPULATION_TEXT, ["fracture.benign_in_known_cancer"]),
+    ]
+    assert r.notices[0].refs == statement_refs(r, kb, "fracture.benign_in_known_cancer")
+    assert_references_complete(r)
+
+
+def test_two_left_out_features_are_listed():
+    r = fracture_differential({"epidural_mass": "present", "cortical_destruction": "present",
+                               "convex_posterior_border": "present", "pre_test": 0.2})
+    assert r.extra_lines()[1] == "  not in this figure (no likelihood ratio): epidural_mass, cortical_destruction"
+
+
+def test_ratio_against_an_unweighable_osteoporotic_sign():
+    # Pedicle 12.6 says malignant; a retropulsed fragment (no finite LR+, favours osteoporosis) says otherwise.
+    r = fracture_differential({"pedicle_involvement": "present", "retropulsed_fragment": "present"})
+    assert r.leaning == "indeterminate"
+    assert r.summary == (
+        "leaning indeterminate: combined likelihood ratio 12.6 for malignancy from 1 feature with published ratios "
+        "(the combined likelihood ratio favours malignant, but a present feature without a published ratio favours "
+        "osteoporotic and cannot be weighed); 1 further feature by direction only"
+    )
+    assert [(n.code, n.message, n.kb_items) for n in r.notices] == [
+        ("no_pre_test", NO_PRE_TEST_TEXT, []),
+        ("signs_conflict", CONFLICT_TEXT, ["fracture.next_steps_when_indeterminate"]),
+    ]
+
+
+def test_two_further_features_by_direction_only():
+    r = fracture_differential({"convex_posterior_border": "present", "other_spinal_metastases": "present",
+                               "lumbar_location": "present"})
+    assert r.summary == (
+        "leaning malignant: combined likelihood ratio 11.0 for malignancy from 1 feature with published ratios; "
+        "2 further features by direction only"
+    )
+
+
+def test_direction_only_signs_both_ways():
+    r = fracture_differential({"cortical_destruction": "present", "retropulsed_fragment": "present",
+                               "other_spinal_metastases": "present"})
+    assert r.summary == (
+        "leaning indeterminate: present features without likelihood ratios point both ways; no known feature has a "
+        "published likelihood ratio; 3 features by direction only"
+    )
+    r = fracture_differential({"other_spinal_metastases": "present"})
+    assert r.summary == (
+        "leaning malignant: direction of present features without published likelihood ratios; no known feature "
+        "has a published likelihood ratio; 1 feature by direction only"
+    )
+
+
+def test_absent_sign_without_a_ratio_says_nothing():
+    r = fracture_differential({"other_spinal_metastases": "absent"})
+    assert r.summary == (
+        "leaning indeterminate: no known feature carries a likelihood ratio or a direction; no known feature has a "
+        "published likelihood ratio; 1 feature by direction only"
+    )
+
+
+def test_absence_of_a_sign_with_no_false_negatives(kb):
+    # Cortical destruction: Kubota 2005, 100% accuracy -> sensitivity 1.0: absent has no finite LR- either.
+    # Restricted diffusion absent: LR- 0.09 -> osteoporotic; known_cancer false does not matter when not malignant.
+    r = fracture_differential({"cortical_destruction": "absent", "diffusion_restriction": "absent",
+                               "known_cancer": False})
+    cortical = r.findings[0]
+    assert (cortical.feature, cortical.lr_malignant, cortical.points_to) == (
+        "cortical_destruction", None, "osteoporotic")
+    assert cortical.lr_basis == "no finite likelihood ratio (no false negatives in the source study)"
+    assert [c.note for c in r.components] == [
+        "absence points to osteoporotic (strength unknown); no finite likelihood ratio (no false negatives in the "
+        "source study)",
+        "absence points to osteoporotic; LR 0.09 for malignancy (the table's LR-)",
+    ]
+    assert r.leaning == "osteoporotic"
+    assert [s.statement for s in r.next_steps] == [
+        "fracture.osteoporotic_collapse_evolves", "fracture.next_steps_when_indeterminate"]
+    assert [n.code for n in r.notices] == ["no_pre_test"]
+
+
+def test_every_ratio_sign_against_malignancy():
+    # 0.32 x 0.21 x 0.29 x 0.20 x 0.09 (absent convex, pedicle, diffuse T1, epidural, diffusion)
+    # x 1/5.1 x 1/7.1 (spared marrow, fluid sign present) = 9.69e-06: shown with three significant figures.
+    r = fracture_differential({
+        "convex_posterior_border": "absent", "pedicle_involvement": "absent", "diffuse_low_t1_signal": "absent",
+        "epidural_mass": "absent", "diffusion_restriction": "absent", "spared_normal_marrow": "present",
+        "fluid_sign": "present",
+    })
+    assert r.combined_lr == pytest.approx(0.32 * 0.21 * 0.29 * 0.20 * 0.09 / 5.1 / 7.1)
+    assert r.summary == (
+        "leaning osteoporotic: combined likelihood ratio 9.69e-06 for malignancy from 7 features with published ratios"
+    )
+
+
+def test_ratio_display():
+    from spinemets.interpret.fracture import _num
+
+    assert [_num(x) for x in (220.0, 100.0, 12.6, 11.0, 4.0, 0.32, 1 / 5.1, 9.69e-6, 2e-5, None)] == [
+        "220", "100", "12.6", "11.0", "4.0", "0.32", "0.196", "9.69e-06", "2e-05", "no ratio"]
+
+
+def test_leaning_basis_wording():
+    from spinemets.interpret.fracture import _leaning
+
+    assert _leaning(1.0, set()) == ("indeterminate", "the combined likelihood ratio is 1")
+    assert _leaning(1.0, {"malignant"}) == ("indeterminate", "the combined likelihood ratio is 1")
+
+
+def test_post_test_with_an_infinite_ratio():
+    assert post_test(0.5, math.inf) == 1.0
+
+
+def test_informative_unknown_leanings_with_nothing_known():
+    # Nothing known: each feature alone decides the leaning; a sign without a ratio by its direction.
+    r = fracture_differential({})
+    lean = {u.feature: (u.leaning_if_present, u.leaning_if_absent) for u in r.most_informative_unknown}
+    assert lean == {
+        "pedicle_involvement": ("malignant", "osteoporotic"),
+        "diffusion_restriction": ("malignant", "osteoporotic"),
+        "convex_posterior_border": ("malignant", "osteoporotic"),
+        "fluid_sign": ("osteoporotic", "malignant"),
+        "spared_normal_marrow": ("osteoporotic", "malignant"),
+        "epidural_mass": ("malignant", "osteoporotic"),
+        "diffuse_low_t1_signal": ("malignant", "osteoporotic"),
+        "retropulsed_fragment": ("osteoporotic", "malignant"),
+    }
+    assert all(u.changes_leaning for u in r.most_informative_unknown)
+
+
+def test_informative_unknown_leanings_weigh_the_known_ratios():
+    # Spared marrow and fluid sign present: 1/5.1 x 1/7.1 = 0.0276. Pedicle present would give 0.0276 x 12.6 =
+    # 0.35, still osteoporotic; an epidural mass (no finite ratio, favours malignancy) would leave the figure
+    # osteoporotic against a sign it cannot weigh: indeterminate.
+    r = fracture_differential({"spared_normal_marrow": "present", "fluid_sign": "present"})
+    assert r.leaning == "osteoporotic"
+    pedicle = next(u for u in r.most_informative_unknown if u.feature == "pedicle_involvement")
+    assert (pedicle.leaning_if_present, pedicle.leaning_if_absent, pedicle.changes_leaning) == (
+        "osteoporotic", "osteoporotic", False)
+    epidural = next(u for u in r.most_informative_unknown if u.feature == "epidural_mass")
+    assert (epidural.leaning_if_present, epidural.leaning_if_absent, epidural.changes_leaning) == (
+        "indeterminate", "osteoporotic", True)
+
+
+def test_insufficient_data_keeps_the_pre_test(kb):
+    r = fracture_differential({"fluid_sign": "unknown", "pre_test": 0.3})
+    assert (r.status, r.pre_test, r.pre_test_source, r.pre_test_refs) == ("insufficient_data", 0.3, "given", [])
+    assert r.unknown_features == feature_ids(kb)
+    r = fracture_differential({"known_cancer": True, "pre_test_from_kb": True})
+    assert r.status == "insufficient_data"
+    assert r.pre_test == pytest.approx(1 - 0.3333)
+    assert r.pre_test_source == kb.table("fracture_pre_test").row("known_cancer")["wording"]
+    assert r.pre_test_refs == row_refs(r, kb, "known_cancer", table="fracture_pre_test")
+    assert_references_complete(r)
+
+
+# --- the rules follow the tables (edited copies of the knowledge base) -------------------------------------------
+
+
+def _edit_yaml(path, change) -> None:
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+
+
+def _row(table: dict, row_id: str) -> dict:
+    return next(r for r in table["rows"] if r["id"] == row_id)
+
+
+def test_edge_rows_of_the_table(kb_copy):
+    """A ratio of 0 is not a usable ratio; a sensitivity of 1.0 without LR- means no finite LR-; a row with LR+
+    but no LR- still weighs the known ratios when its absence is considered; draft rows are flagged."""
+
+    def change(t: dict) -> None:
+        _row(t, "convex_posterior_border")["lr_negative"] = 0
+        t1 = _row(t, "diffuse_low_t1_signal")
+        t1.update(lr_negative=None, sensitivity=1.0)  # specificity stays 0.81
+        _row(t, "pedicle_involvement").update(review_status="draft", verification="unverified")
+        _row(t, "diffusion_restriction").update(review_status="draft", verification="unverified")
+
+    _edit_yaml(kb_copy / "tables" / "fracture_features.yaml", change)
+    _edit_yaml(kb_copy / "tables" / "fracture_pre_test.yaml",
+               lambda t: t["rows"][0].update(review_status="draft", verification="unverified"))
+    edited = load_kb(kb_copy)
+
+    r = fracture_differential({"convex_posterior_border": "absent", "diffuse_low_t1_signal": "absent"}, kb=edited)
+    assert [(f.lr_malignant, f.lr_basis) for f in r.findings] == [
+        (None, "no published likelihood ratio"),
+        (None, "no finite likelihood ratio (no false negatives in the source study)"),
+    ]
+    assert r.combined_lr is None
+
+    r = fracture_differential({"pedicle_involvement": "present", "known_cancer": True, "pre_test_from_kb": True},
+                              kb=edited)
+    t1 = next(u for u in r.most_informative_unknown if u.feature == "diffuse_low_t1_signal")
+    assert (t1.lr_if_present, t1.lr_if_absent) == (4.0, None)
+    assert (t1.leaning_if_present, t1.leaning_if_absent) == ("malignant", "malignant")  # 12.6 either way
+    assert r.draft_items == ["fracture_pre_test.known_cancer", "fracture_features.pedicle_involvement",
+                             "fracture_features.diffusion_restriction"]
+
+
+def test_pre_test_populations_are_listed_from_the_table(kb_copy):
+    _edit_yaml(kb_copy / "tables" / "fracture_pre_test.yaml",
+               lambda t: t["rows"].append({**t["rows"][0], "id": "general", "population": "general"}))
+    with pytest.raises(InvalidInputError) as exc:
+        fracture_differential({"pre_test_from_kb": True}, kb=load_kb(kb_copy))
+    assert str(exc.value) == (
+        "fracture.known_cancer: the knowledge base gives a pre-test figure only for these populations: general, "
+        "known_cancer; set known_cancer to true or give pre_test"
+    )
