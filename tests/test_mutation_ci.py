@@ -1,4 +1,4 @@
-"""Mutation testing in CI: the subset (scripts/mutation.py without --full) must reach each module's floor.
+"""Mutation testing in CI: the subset (scripts/mutation.py without --full: the ESCC grade) must reach its floor.
 
 The full run over the clinical core is on demand (docs/testing.md); this test runs the CI-sized subset in a
 scratch copy and fails when a module falls below its floor, so a weakened test of the ESCC grade, the SINS score
