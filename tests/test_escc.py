@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 import yaml
 from hypothesis import given, settings
@@ -156,6 +158,8 @@ def test_severity_comes_from_the_table(kb_copy):
     kb = load_kb(kb_copy)
     assert escc({"cord_compressed": False}, kb).severity is None  # 0-1b low, 1c borderline: no common severity
     assert escc({"cord_abutted": False}, kb).severity == "low"
+    # a grade read from the findings takes its row from the same table
+    assert escc({"cord_abutted": True, "cord_compressed": False}, kb).severity == "borderline"
     r = escc({"grade": "1c"}, kb)
     assert (r.severity, r.high_grade) == ("borderline", False) and r.summary.startswith("grade 1c (borderline-grade)")
 
@@ -331,3 +335,228 @@ def test_no_epidural_disease_with_csf_effaced_contradicts_a_stated_grade_too(gra
     # the findings clash among themselves before any grade is compared with them
     assert exc.value.fields == ["escc.csf_visible", "escc.epidural_disease"]
     assert "requires a compressed cord, which implies epidural disease" in exc.value.message
+
+
+# --- the whole result a clinician reads (mutation testing: every field of each Bilsky 2010 grade) ----------------
+# Severity by hand from Bilsky 2010 (0, 1a, 1b low; 2, 3 high; 1c grouped with the low grades by the table).
+SEVERITY = {"0": "low", "1a": "low", "1b": "low", "1c": "low", "2": "high", "3": "high"}
+ESCC_SOURCES = ["bilsky-2010", "radiopaedia-escc", "seed-003"]  # every grade row, cited as [1, 2, 3]
+LABEL = {
+    "epidural_disease": "epidural disease",
+    "thecal_sac_deformed": "thecal sac deformed",
+    "cord_abutted": "spinal cord abutted",
+    "cord_compressed": "spinal cord compressed",
+    "csf_visible": "CSF visible around the cord",
+}
+
+
+def _notices(r):
+    return [(n.code, n.message, n.kb_items, n.sources, n.refs) for n in r.notices]
+
+
+def _components(r):
+    return [(c.name, c.value, c.label, c.note, c.points, c.kb_items, c.refs) for c in r.components]
+
+
+def _views_1c(kb):
+    """The two differing source views on grade 1c, as notices (seed-003 is reference 3, radiopaedia 2)."""
+    views = kb.table("escc_grades").row("g1c")["severity_views"]
+    number = {"bilsky-2010": 1, "radiopaedia-escc": 2, "seed-003": 3}
+    return [("sources_differ", f"Sources differ on grade 1c: {v['statement']}", [], v["sources"],
+             [number[s] for s in v["sources"]]) for v in views]
+
+
+def _expected_complete(kb, grade, derived, components):
+    row = next(r for r in kb.table("escc_grades").rows if r["grade"] == grade)
+    severity = SEVERITY[grade]
+    notices = [("implication", row["implication"], [f"escc_grades.{row.id}"], ESCC_SOURCES, [1, 2, 3])]
+    return dict(
+        instrument="escc", status="complete", summary=f"grade {grade} ({severity}-grade): {row['definition']}",
+        grade=grade, possible_grades=[grade], severity=severity, high_grade=severity == "high",
+        definition=row["definition"], implication=row["implication"], derived_from=derived, missing=[],
+        notices=notices + (_views_1c(kb) if grade == "1c" else []), components=components,
+        references=[(i + 1, s) for i, s in enumerate(ESCC_SOURCES)], draft_items=[], kb_version=kb.version,
+        disclaimer=kb.manifest.disclaimer,
+    )
+
+
+def _actual(r):
+    return dict(
+        instrument=r.instrument, status=r.status, summary=r.summary, grade=r.grade, possible_grades=r.possible_grades,
+        severity=r.severity, high_grade=r.high_grade, definition=r.definition, implication=r.implication,
+        derived_from=r.derived_from, missing=r.missing, notices=_notices(r), components=_components(r),
+        references=[(ref.number, ref.source_id) for ref in r.references], draft_items=r.draft_items,
+        kb_version=r.kb_version, disclaimer=r.disclaimer,
+    )
+
+
+@pytest.mark.parametrize("grade", GRADES)
+def test_stated_grade_whole_result(kb, grade):
+    # a stated grade alone: no findings to show, everything else from the grade's row
+    assert _actual(escc({"grade": grade})) == _expected_complete(kb, grade, "grade", [])
+
+
+@pytest.mark.parametrize("grade", GRADES)
+def test_grade_from_all_five_findings_whole_result(kb, grade):
+    row_id = "g" + grade
+    components = [(name, "yes" if DEFINITION[grade][name] else "no", LABEL[name], None, None,
+                   [f"escc_grades.{row_id}"], [1, 2, 3]) for name in FINDINGS]
+    assert _actual(escc(DEFINITION[grade])) == _expected_complete(kb, grade, "findings", components)
+
+
+def test_stated_grade_with_some_findings_shows_the_rest_as_implied_by_the_grade(kb):
+    r = escc({"grade": "3", "cord_abutted": True})
+    implied = "implied by the stated grade"
+    # cord abutted alone allows 1c, 2 or 3: the findings 1c and 3 share are implied by the other findings
+    notes = {"epidural_disease": "implied by the other findings", "thecal_sac_deformed": "implied by the other findings",
+             "cord_abutted": None, "cord_compressed": implied, "csf_visible": implied}
+    components = [(name, "yes" if DEFINITION["3"][name] else "no", LABEL[name], notes[name], None,
+                   ["escc_grades.g3"], [1, 2, 3]) for name in FINDINGS]
+    assert _actual(r) == _expected_complete(kb, "3", "grade", components)
+
+
+def test_nothing_given_whole_result(kb):
+    r = escc({"grade": None})
+    assert (r.status, r.grade, r.possible_grades, r.severity, r.high_grade, r.implication, r.definition) == (
+        "insufficient_data", None, list(GRADES), None, None, None, None)
+    assert (r.derived_from, r.components, r.notices, r.references) == (None, [], [], [])
+    assert (r.kb_version, r.disclaimer) == (kb.version, kb.manifest.disclaimer)
+
+
+def test_undecided_high_grade_whole_result(kb):
+    r = escc({"cord_compressed": True})
+    implication = kb.table("escc_grades").row("g2")["implication"]
+    assert _components(r) == [
+        ("epidural_disease", "yes", "epidural disease", "implied by the other findings", None, [], []),
+        ("thecal_sac_deformed", "yes", "thecal sac deformed", "implied by the other findings", None, [], []),
+        ("cord_abutted", "yes", "spinal cord abutted", "implied by the other findings", None, [], []),
+        ("cord_compressed", "yes", "spinal cord compressed", None, None, [], []),
+        ("csf_visible", None, "CSF visible around the cord", "unknown", None, [], []),
+    ]
+    assert _notices(r) == [("implication", implication, ["escc_grades.g2", "escc_grades.g3"], ESCC_SOURCES, [1, 2, 3])]
+    assert [(ref.number, ref.source_id) for ref in r.references] == [(1, "bilsky-2010"), (2, "radiopaedia-escc"),
+                                                                   (3, "seed-003")]
+    assert (r.derived_from, r.definition, r.missing) == (None, None, ["escc.csf_visible"])
+
+
+def test_undecided_low_grade_with_1c_whole_result(kb):
+    # epidural disease present, cord not compressed: 1a, 1b or 1c, all low grade; 1a and 1b share their implication
+    rows = kb.table("escc_grades")
+    r = escc({"epidural_disease": True, "cord_compressed": False})
+    implication = f"Grades 1a, 1b: {rows.row('g1a')['implication']} Grade 1c: {rows.row('g1c')['implication']}"
+    assert (r.status, r.grade, r.possible_grades, r.severity, r.high_grade) == (
+        "insufficient_data", None, ["1a", "1b", "1c"], "low", False)
+    assert r.implication == implication
+    assert r.summary == (
+        f"insufficient data: thecal sac deformed unknown; grade could be 1a, 1b or 1c; low grade either way: {implication}"
+    )
+    assert _notices(r) == [
+        ("implication", implication, ["escc_grades.g1a", "escc_grades.g1b", "escc_grades.g1c"], ESCC_SOURCES, [1, 2, 3]),
+        *_views_1c(kb),
+    ]
+    assert _components(r) == [
+        ("epidural_disease", "yes", "epidural disease", None, None, [], []),
+        ("thecal_sac_deformed", None, "thecal sac deformed", "unknown", None, [], []),
+        ("cord_abutted", None, "spinal cord abutted", "unknown", None, [], []),
+        ("cord_compressed", "no", "spinal cord compressed", None, None, [], []),
+        ("csf_visible", "yes", "CSF visible around the cord", "implied by the other findings", None, [], []),
+    ]
+
+
+def test_1b_or_1c_each_implication_under_its_own_grade(kb):
+    rows = kb.table("escc_grades")
+    r = escc({"thecal_sac_deformed": True, "cord_compressed": False})
+    assert r.possible_grades == ["1b", "1c"] and r.missing == ["escc.cord_abutted"]
+    assert r.implication == f"Grade 1b: {rows.row('g1b')['implication']} Grade 1c: {rows.row('g1c')['implication']}"
+
+
+def test_mixed_severity_whole_result():
+    r = escc({"cord_abutted": True, "csf_visible": True})
+    assert (r.status, r.possible_grades, r.severity, r.high_grade, r.implication) == (
+        "insufficient_data", ["1c", "2"], None, None, None)
+    assert r.summary == "insufficient data: spinal cord compressed unknown; grade could be 1c or 2"
+    assert (r.notices, r.references, r.missing) == ([], [], ["escc.cord_compressed"])
+
+
+@pytest.mark.parametrize("unknown", ["unknown", " Unknown ", "UNKNOWN", "", "   "])
+def test_grade_given_as_unknown_or_blank_is_not_given(unknown):
+    assert escc({"grade": unknown}).possible_grades == list(GRADES)
+    r = escc({"grade": unknown, "cord_compressed": True, "csf_visible": False})
+    assert (r.status, r.grade, r.derived_from) == ("complete", "3", "findings")
+
+
+@pytest.mark.parametrize(
+    "grade,message",
+    [
+        (Decimal("2"), "escc.grade: Decimal('2') is not an ESCC grade; allowed values: 0, 1a, 1b, 1c, 2, 3"),
+        (2.0, "escc.grade: 2.0 is not an ESCC grade; allowed values: 0, 1a, 1b, 1c, 2, 3"),
+        (False, "escc.grade: False is not an ESCC grade; allowed values: 0, 1a, 1b, 1c, 2, 3"),
+        (" grade 1 ", "escc.grade: '1' is not a complete ESCC grade; give 1a, 1b or 1c"),
+        ("1d", "escc.grade: '1d' is not an ESCC grade; allowed values: 0, 1a, 1b, 1c, 2, 3"),
+        ("0a", "escc.grade: '0a' is not an ESCC grade; allowed values: 0, 1a, 1b, 1c, 2, 3"),
+        ("3c", "escc.grade: '3c' is not an ESCC grade; allowed values: 0, 1a, 1b, 1c, 2, 3"),
+        ("grade", "escc.grade: 'grade' is not an ESCC grade; allowed values: 0, 1a, 1b, 1c, 2, 3"),
+    ],
+)
+def test_only_text_or_a_whole_number_is_read_as_a_grade(grade, message):
+    # a number that is not an integer is never read as a grade, even when its text looks like one
+    with pytest.raises(InvalidInputError) as exc:
+        escc({"grade": grade})
+    assert str(exc.value) == message
+
+
+@pytest.mark.parametrize("text,grade", [(" GRADE 1C ", "1c"), ("grade3", "3"), ("1 b", "1b"), (0, "0"), ("Grade 0", "0")])
+def test_grade_spellings(text, grade):
+    assert escc({"grade": text}).grade == grade
+
+
+@pytest.mark.parametrize(
+    "row_id,finding,value,given,message",
+    [
+        ("g3", "csf_visible", True, {"csf_visible": False, "epidural_disease": True},
+         "CSF visible around the cord absent and epidural disease present fit no ESCC grade"),
+        ("g1a", "thecal_sac_deformed", True, {"epidural_disease": True, "thecal_sac_deformed": False},
+         "epidural disease present and thecal sac deformed absent fit no ESCC grade"),
+    ],
+)
+def test_a_pair_that_fits_no_grade_of_an_altered_table_is_named_with_both_values(
+    kb_copy, row_id, finding, value, given, message
+):
+    # Defensive path: with the Bilsky patterns every clash is 'absent below present' or 'no CSF without compression'.
+    # A table whose grade 3 kept CSF visible leaves 'no CSF visible' in no grade, one whose grade 1a deformed the
+    # thecal sac leaves 'epidural disease without a deformed sac' in none: the error names both findings and gives
+    # each one's value in words.
+    path = kb_copy / "tables" / "escc_grades.yaml"
+    table = yaml.safe_load(path.read_text())
+    next(r for r in table["rows"] if r["id"] == row_id)["findings"][finding] = value
+    path.write_text(yaml.safe_dump(table, sort_keys=False))
+    kb = load_kb(kb_copy)
+    with pytest.raises(ContradictoryInputError) as exc:
+        escc(given, kb)
+    assert exc.value.fields == [f"escc.{name}" for name in given]
+    assert exc.value.message == message
+
+
+def test_a_single_finding_that_fits_no_grade_of_an_altered_table_is_an_error(kb_copy):
+    # With the Bilsky patterns every single finding fits some grade; a table without 'no CSF visible' leaves that
+    # finding alone in no grade, and there is no second finding to name.
+    path = kb_copy / "tables" / "escc_grades.yaml"
+    table = yaml.safe_load(path.read_text())
+    next(r for r in table["rows"] if r["id"] == "g3")["findings"]["csf_visible"] = True
+    path.write_text(yaml.safe_dump(table, sort_keys=False))
+    with pytest.raises(ContradictoryInputError) as exc:
+        escc({"csf_visible": False}, load_kb(kb_copy))
+    assert (exc.value.fields, exc.value.message) == (["escc.csf_visible"], "these findings fit no ESCC grade")
+
+
+def test_a_draft_grade_row_is_flagged_once_on_every_result_that_uses_it(kb_copy):
+    path = kb_copy / "tables" / "escc_grades.yaml"
+    table = yaml.safe_load(path.read_text())
+    next(r for r in table["rows"] if r["id"] == "g3")["review_status"] = "draft"
+    path.write_text(yaml.safe_dump(table, sort_keys=False))
+    kb = load_kb(kb_copy)
+    for data in ({"grade": "3"}, {"csf_visible": False}, {"cord_compressed": True}):
+        r = escc(data, kb)
+        assert r.draft_items == ["escc_grades.g3"], data
+        assert r.draft_labels == [f"{kb.table('escc_grades').title}: g3"]
+    assert escc({"grade": "2"}, kb).draft_items == []

@@ -11,7 +11,7 @@ from spinemets import sins
 from spinemets.errors import ContradictoryInputError, InvalidInputError, SpinemetsError
 from spinemets.knowledge.loader import load_kb
 from spinemets.levels import ORDER
-from spinemets.scores.sins import COMPONENTS, ENUMS, location_of
+from spinemets.scores.sins import COMPONENTS, ENUMS, Alignment, collapse_threshold_percent, location_of, normalise
 
 FULL = dict(level="T12", pain="mechanical", lesion="lytic", alignment="normal", collapse="gt50", posterolateral="bilateral")
 
@@ -311,3 +311,235 @@ def test_partial_result_holds_for_every_completion(kb, level, hidden, **kw):
             if int(r["min"]) <= t <= int(r["max"])}
     assert partial.surgical_consultation == (ends.pop() if len(ends) == 1 else None)
     assert "sins." not in partial.summary and "_" not in partial.summary
+
+
+# --- the whole result a clinician reads (mutation testing) --------------------------------------------------------
+# References are numbered in order of first use: the level's row and the points rows cite Fisher 2010 and seed 003
+# ([1], [2]); the category row adds Fourney 2011 ([3]).
+POINT_SOURCES = ["fisher-2010", "seed-003"]
+CATEGORY_SOURCES = ["fisher-2010", "fourney-2011", "seed-003"]
+
+
+def _components(r):
+    return [(c.name, c.value, c.label, c.points, c.note, c.kb_items, c.sources, c.refs) for c in r.components]
+
+
+def _notices(r):
+    return [(n.code, n.message, n.kb_items, n.sources, n.refs) for n in r.notices]
+
+
+def _scored(kb, inputs, location_note=None):
+    """The expected component rows of a fully given lesion (points by hand from Fisher 2010)."""
+    out = []
+    for name in COMPONENTS:
+        value = inputs[name]
+        label = kb.table("sins_points").row(f"{name}-{value}")["label"]
+        note = location_note if name == "location" else None
+        out.append((name, value, label, FISHER_POINTS[name][value], note, [f"sins_points.{name}-{value}"],
+                    POINT_SOURCES, [1, 2]))
+    return out
+
+
+@pytest.mark.parametrize(
+    "inputs,location,note,total,category,label,consult",
+    [
+        (FULL, "junctional", "T12 lies in the junctional spine", 14, "unstable", "Unstable", True),
+        (WORKED[1][0], "semi_rigid", "T6 lies in the semi-rigid spine", 1, "stable", "Stable", False),
+        (WORKED[3][0], "mobile", "L3 lies in the mobile spine", 8, "potentially_unstable",
+         "Potentially unstable (indeterminate)", True),
+        (WORKED[-1][0], "rigid", None, 0, "stable", "Stable", False),
+    ],
+)
+def test_worked_example_whole_result(kb, inputs, location, note, total, category, label, consult):
+    r = sins(inputs)
+    row = kb.table("sins_categories").row(category)
+    assert (r.instrument, r.status, r.summary) == ("sins", "complete", f"total {total}/18: {label.lower()}")
+    assert _components(r) == _scored(kb, {**inputs, "location": location}, note)
+    assert (r.total, r.possible_min, r.possible_max, r.missing) == (total, total, total, [])
+    assert (r.category, r.category_label, r.implication, r.surgical_consultation) == (
+        category, label, row["implication"], consult)
+    assert _notices(r) == [("implication", row["implication"], [f"sins_categories.{category}"], CATEGORY_SOURCES,
+                            [1, 2, 3])]
+    assert [(ref.number, ref.source_id) for ref in r.references] == [(1, "fisher-2010"), (2, "seed-003"),
+                                                                   (3, "fourney-2011")]
+    assert (r.level, r.draft_items, r.kb_version, r.disclaimer) == (
+        inputs.get("level"), [], kb.version, kb.manifest.disclaimer)
+    assert r.headline() == r.summary
+
+
+def test_partial_whole_result_keeps_the_level_and_leaves_the_category_open(kb):
+    r = sins({"level": "T12", "pain": "mechanical"})
+    points = kb.table("sins_points")
+    assert _components(r) == [
+        ("location", "junctional", points.row("location-junctional")["label"], 3, "T12 lies in the junctional spine",
+         ["sins_points.location-junctional"], POINT_SOURCES, [1, 2]),
+        ("pain", "mechanical", points.row("pain-mechanical")["label"], 3, None, ["sins_points.pain-mechanical"],
+         POINT_SOURCES, [1, 2]),
+        *[(name, None, None, None, "not given: not scored", [], [], []) for name in COMPONENTS[2:]],
+    ]
+    assert r.summary == "insufficient data: 4 of 6 components missing; total could be 6-18"
+    assert (r.status, r.level, r.total, r.category, r.category_label, r.implication, r.surgical_consultation) == (
+        "insufficient_data", "T12", None, None, None, None, None)
+    assert r.notices == []
+    assert [ref.source_id for ref in r.references] == POINT_SOURCES
+
+
+@pytest.mark.parametrize(
+    "inputs,lo,hi,certain,rows",
+    [
+        # 7..10: potentially unstable whatever the pain (lo is the category's lowest total)
+        (dict(location="mobile", lesion="lytic", alignment="deformity", collapse="involved_no_collapse",
+              posterolateral="none"), 7, 10, "potentially_unstable", ["potentially_unstable"]),
+        # 8..12: potentially unstable whatever the alignment (hi is the category's highest total)
+        (dict(location="junctional", pain="occasional", lesion="lytic", collapse="lt50", posterolateral="none"),
+         8, 12, "potentially_unstable", ["potentially_unstable"]),
+        # 9..13: the top total reaches the unstable category: consultation either way, category open
+        (dict(location="junctional", pain="occasional", lesion="lytic", collapse="gt50", posterolateral="none"),
+         9, 13, None, ["potentially_unstable", "unstable"]),
+        # 13..16: unstable whatever the pain
+        (dict(location="junctional", lesion="lytic", alignment="subluxation", collapse="involved_no_collapse",
+              posterolateral="bilateral"), 13, 16, "unstable", ["unstable"]),
+        # 3..6: stable whatever the pain
+        (dict(location="rigid", lesion="mixed", alignment="deformity", collapse="none", posterolateral="none"),
+         3, 6, "stable", ["stable"]),
+    ],
+)
+def test_partial_with_the_consultation_decided(kb, inputs, lo, hi, certain, rows):
+    r = sins(inputs)
+    table = kb.table("sins_categories")
+    first = table.row(rows[0])
+    labels = " or ".join(table.row(x)["label"].lower() for x in rows)
+    assert (r.possible_min, r.possible_max, r.category) == (lo, hi, certain)
+    assert r.summary == (
+        f"insufficient data: 1 of 6 components missing; total unknown, but every possible total is {lo}-{hi}: "
+        f"{labels}. {first['consultation']}"
+    )
+    assert r.surgical_consultation is first["surgical_consultation"]
+    message = first["implication"] if certain else first["consultation"]
+    assert _notices(r) == [("implication", message, [f"sins_categories.{x}" for x in rows], CATEGORY_SOURCES,
+                            [1, 2, 3])]
+    assert (r.category_label, r.implication) == ((first["label"], first["implication"]) if certain else (None, None))
+
+
+@pytest.mark.parametrize(
+    "inputs,lo,hi",
+    [
+        # 6..9: the lowest total is the top of 'stable', the others call for a consultation: nothing is certain
+        (dict(location="rigid", lesion="mixed", alignment="deformity", collapse="lt50", posterolateral="unilateral"),
+         6, 9),
+        # 4..7: the top total is the lowest that calls for a consultation
+        (dict(location="rigid", lesion="mixed", alignment="deformity", collapse="involved_no_collapse",
+              posterolateral="none"), 4, 7),
+    ],
+)
+def test_partial_straddling_the_consultation_line(inputs, lo, hi):
+    r = sins(inputs)
+    assert r.summary == f"insufficient data: 1 of 6 components missing; total could be {lo}-{hi}"
+    assert (r.surgical_consultation, r.category, r.category_label, r.implication, r.notices) == (
+        None, None, None, None, [])
+
+
+@pytest.mark.parametrize(
+    "component,value,canonical",
+    [
+        ("location", "Semi-Rigid", "semi_rigid"), ("location", "semirigid", "semi_rigid"),
+        ("location", " JUNCTIONAL ", "junctional"), ("pain", "Non-Mechanical", "occasional"),
+        ("pain", "yes", "mechanical"), ("pain", "Pain free", "none"), ("lesion", "LYTIC", "lytic"),
+        ("lesion", "lytic/blastic", "mixed"), ("alignment", "Scoliosis", "deformity"),
+        ("collapse", "<50%", "lt50"), ("collapse", "Involved-No-Collapse", "involved_no_collapse"),
+        ("posterolateral", "Unilateral", "unilateral"), ("posterolateral", "none of the above", "none"),
+    ],
+)
+def test_spellings_map_to_the_published_value(component, value, canonical):
+    r = sins({component: value})
+    (scored,) = [c for c in r.components if c.points is not None]
+    assert (scored.name, scored.value, scored.points) == (component, canonical, FISHER_POINTS[component][canonical])
+
+
+@pytest.mark.parametrize("value", ["unknown", " Unknown ", "indeterminate", "not assessed", "Not-Assessed",
+                                   "not_assessed", "", "  "])
+def test_unknown_spellings_leave_a_component_unscored(value):
+    r = sins({"pain": value, "location": value})
+    assert r.missing[:2] == ["sins.level or sins.location", "sins.pain"]
+    assert (r.possible_min, r.possible_max) == (0, 18)
+
+
+@pytest.mark.parametrize("value", ["unknown", " Unknown ", "indeterminate", "not assessed", "not_assessed", "", "  "])
+def test_level_given_as_unknown_is_not_given(value):
+    r = sins({"level": value, "location": "mobile"})
+    assert (r.level, r.components[0].value, r.components[0].note) == (None, "mobile", None)
+
+
+@pytest.mark.parametrize(
+    "data,message",
+    [
+        ({"pain": True}, "sins.pain: give one of: mechanical, occasional, none"),
+        ({"collapse": False}, "sins.collapse: give one of: gt50, lt50, involved_no_collapse, none"),
+        ({"pain": 3}, "sins.pain: expected text, got 3"),
+        ({"lesion": "dense"}, "sins.lesion: 'dense' is not allowed; allowed values: 'lytic', 'mixed', 'blastic' (or 'unknown')"),
+    ],
+)
+def test_component_errors(data, message):
+    with pytest.raises(InvalidInputError) as exc:
+        sins(data)
+    assert str(exc.value) == message
+
+
+def test_component_given_as_its_enum():
+    assert normalise("alignment", Alignment.subluxation) == "subluxation"
+    assert normalise("alignment", None) is None
+    assert sins({"alignment": Alignment.subluxation}).possible_min == 4
+
+
+def test_collapse_threshold_is_50_percent(kb):
+    # Fisher 2010: the collapse categories are divided at 50% loss of vertebral body height
+    assert collapse_threshold_percent() == 50.0 and isinstance(collapse_threshold_percent(), float)
+    assert collapse_threshold_percent(kb) == 50.0
+
+
+def test_location_of_returns_the_category_and_its_row(kb):
+    category, row = location_of("T6", kb)
+    assert (category, row.id) == ("semi_rigid", "semi_rigid")
+    assert location_of("S2")[0] == "rigid" and location_of("C7")[0] == "junctional"
+
+
+def test_level_map_and_collapse_threshold_come_from_the_knowledge_base_given(kb_copy):
+    # In a copy of the tables L4 is moved to the junctional spine and the collapse line to 40%: the copy decides.
+    tables = kb_copy / "tables"
+    levels = yaml.safe_load((tables / "sins_location_levels.yaml").read_text())
+    rows = {r["id"]: r for r in levels["rows"]}
+    rows["mobile"]["levels"] = ["C3-C6", "L2-L3"]
+    rows["junctional"]["levels"] = ["C0-C2", "C7-T2", "T11-L1", "L4-S1"]
+    (tables / "sins_location_levels.yaml").write_text(yaml.safe_dump(levels, sort_keys=False))
+    points = yaml.safe_load((tables / "sins_points.yaml").read_text())
+    next(r for r in points["rows"] if r["id"] == "collapse-gt50")["above_percent"] = 40
+    (tables / "sins_points.yaml").write_text(yaml.safe_dump(points, sort_keys=False))
+    kb = load_kb(kb_copy)
+    assert collapse_threshold_percent(kb) == 40.0
+    assert location_of("L4", kb)[0] == "junctional" and location_of("L4")[0] == "mobile"
+    r = sins({"level": "L4"}, kb)
+    assert (r.components[0].value, r.components[0].points, r.components[0].note) == (
+        "junctional", 3, "L4 lies in the junctional spine")
+
+
+def test_draft_rows_are_flagged_once_in_order_of_use(kb_copy):
+    tables = kb_copy / "tables"
+    for name, row_id in [("sins_location_levels", "junctional"), ("sins_points", "pain-mechanical"),
+                         ("sins_categories", "unstable")]:
+        table = yaml.safe_load((tables / f"{name}.yaml").read_text())
+        next(r for r in table["rows"] if r["id"] == row_id)["review_status"] = "draft"
+        (tables / f"{name}.yaml").write_text(yaml.safe_dump(table, sort_keys=False))
+    kb = load_kb(kb_copy)
+    r = sins(FULL, kb)
+    assert r.draft_items == ["sins_location_levels.junctional", "sins_points.pain-mechanical", "sins_categories.unstable"]
+    # a partial result certain to be unstable flags the category row it reports
+    assert sins(dict(FULL, alignment="subluxation", pain=None), kb).draft_items == [
+        "sins_location_levels.junctional", "sins_categories.unstable"]
+    assert sins(WORKED[1][0], kb).draft_items == []
+
+
+def test_location_of_a_name_outside_the_table_is_an_error():
+    # sins() only passes parsed levels, all in the table; a direct caller may pass anything
+    with pytest.raises(InvalidInputError) as exc:
+        location_of("T13")
+    assert (exc.value.field, exc.value.message) == ("level", "'T13' is in no SINS location category")
