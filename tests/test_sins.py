@@ -543,3 +543,14 @@ def test_location_of_a_name_outside_the_table_is_an_error():
     with pytest.raises(InvalidInputError) as exc:
         location_of("T13")
     assert (exc.value.field, exc.value.message) == ("level", "'T13' is in no SINS location category")
+
+
+def test_lowest_possible_total_adds_the_lowest_points_of_each_missing_component(kb_copy):
+    # Every Fisher component has a 0-point answer; in a copy where a pain-free lesion scores 1, a missing pain
+    # raises the lowest possible total by 1.
+    path = kb_copy / "tables" / "sins_points.yaml"
+    table = yaml.safe_load(path.read_text())
+    next(r for r in table["rows"] if r["id"] == "pain-none")["points"] = 1
+    path.write_text(yaml.safe_dump(table, sort_keys=False))
+    r = sins({"level": "T12"}, load_kb(kb_copy))
+    assert (r.possible_min, r.possible_max) == (3 + 1, 18)
