@@ -554,3 +554,15 @@ def test_lowest_possible_total_adds_the_lowest_points_of_each_missing_component(
     path.write_text(yaml.safe_dump(table, sort_keys=False))
     r = sins({"level": "T12"}, load_kb(kb_copy))
     assert (r.possible_min, r.possible_max) == (3 + 1, 18)
+
+
+def test_a_total_in_no_category_is_an_error_never_a_category(kb_copy):
+    # The Fisher categories cover every total the points table can give (0-18); a copy whose subluxation scores 5
+    # can reach 19, which no category holds: an error, not a silent category.
+    path = kb_copy / "tables" / "sins_points.yaml"
+    table = yaml.safe_load(path.read_text())
+    next(r for r in table["rows"] if r["id"] == "alignment-subluxation")["points"] = 5
+    path.write_text(yaml.safe_dump(table, sort_keys=False))
+    with pytest.raises(InvalidInputError) as exc:
+        sins(WORKED[6][0], load_kb(kb_copy))  # C1, all worst answers: 18 + 1
+    assert str(exc.value) == "sins.total: 19 is outside 0-18"
