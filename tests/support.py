@@ -84,6 +84,50 @@ def from_kb(build: Callable[[KnowledgeBase], st.SearchStrategy[Any]]) -> st.Sear
     return st.deferred(lambda: build(load_kb()))
 
 
+def check_arbitrary_input(fn: Callable[[Any], Any], data: Any, section: str, kb: KnowledgeBase) -> Any:
+    """What an interpretation function owes any input: our error naming the field, or a readable result.
+
+    - not an object (and not None): ``InvalidInputError`` on *section* itself, saying what it got;
+    - an error: one of the input errors, every field it names inside *section* and, for a named key, a key of
+      *data*; its message is more than the field name;
+    - a result: complete or insufficient data (then each missing field is in *section* and was not given a
+      value), the same result on a second call, text with the disclaimer and no internal ids.
+    Returns the result, or None after an error.
+    """
+    from spinemets.errors import ContradictoryInputError, InsufficientDataError, InvalidInputError
+    from spinemets.wording import internal_ids
+
+    try:
+        r = fn(data)
+    except (InvalidInputError, InsufficientDataError, ContradictoryInputError) as exc:
+        fields = [exc.field] if isinstance(exc, InvalidInputError) else exc.fields
+        assert fields, exc
+        for f in fields:
+            assert f == section or f.startswith(section + "."), (f, exc)
+            rest = f[len(section) + 1:]
+            if rest and isinstance(data, dict) and isinstance(exc, InvalidInputError):
+                # the key as given (a long one clipped), or the normalised spelling of a known field
+                assert any(rest == str(k) or rest.startswith((f"{k}.", f"{k}[")) or rest[:20] == str(k)[:20]
+                           or rest == str(k).strip().lower().replace(" ", "_").replace("-", "_") for k in data), \
+                    (rest, data, exc)
+        assert len(str(exc)) > len(", ".join(fields)) + 3, exc
+        if data is not None and not isinstance(data, dict):
+            assert isinstance(exc, InvalidInputError) and exc.field == section
+            assert str(exc) == f"{section}: expected an object, got {type(data).__name__}"
+        return None
+    assert data is None or isinstance(data, dict), f"{section} accepted a {type(data).__name__}"
+    assert r.status in ("complete", "insufficient_data"), r.status
+    if r.status == "insufficient_data":
+        assert r.missing
+        for m in r.missing:
+            assert m.startswith(section + "."), m
+    assert fn(data) == r
+    text = r.to_text()
+    assert DISCLAIMER in text
+    assert internal_ids(text, kb) == [], internal_ids(text, kb)
+    return r
+
+
 # --- HTTP answers ------------------------------------------------------------------------------------------
 
 

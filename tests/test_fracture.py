@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from spinemets.errors import ContradictoryInputError, InvalidInputError, SpinemetsError
 from spinemets.interpret.fracture import FractureInput, Presence, fracture_differential, post_test
 from spinemets.knowledge.loader import load_kb
-from tests.support import DISCLAIMER, from_kb
+from tests.support import check_arbitrary_input, DISCLAIMER, from_kb
 
 
 def feature_ids(kb, favours: str | None = None) -> list[str]:
@@ -384,16 +384,11 @@ def test_post_test_extremes():
         max_size=6,
     ),
 ))
-def test_arbitrary_input_raises_only_our_errors(data):
-    try:
-        r = fracture_differential(data)
-    except SpinemetsError:
-        return
-    assert r.status in ("complete", "insufficient_data")
-    assert r.disclaimer and r.kb_version
-    if r.post_test is not None:
+def test_arbitrary_input_gives_our_error_naming_the_field_or_a_bounded_probability(kb, data):
+    r = check_arbitrary_input(fracture_differential, data, "fracture", kb)
+    if r is not None and r.post_test is not None:
         assert 0 <= r.post_test <= 1 and not math.isnan(r.post_test)
-    r.to_text()
+        assert r.combined_lr == pytest.approx(math.prod(f.lr_malignant for f in r.findings if f.lr_malignant is not None))
 
 
 # --- worked examples asserted whole (every line a clinician reads) -------------------------------------------

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from spinemets.errors import InvalidInputError, SpinemetsError
 from spinemets.interpret.primaries import LesionType, PrimariesInput, PrimariesResult, PrimaryEntry, likely_primaries
 from spinemets.knowledge.loader import load_kb
+from tests.support import check_arbitrary_input
 
 
 def rows(kb):
@@ -191,13 +192,13 @@ def test_every_spelling_gives_exactly_the_table_rows(kb, spelling):
                     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=12)),
                     max_size=3),
 ))
-def test_arbitrary_input_raises_only_our_errors(data):
-    try:
-        r = likely_primaries(data)
-    except SpinemetsError:
-        return
-    assert r.status in ("complete", "insufficient_data") and r.disclaimer
-    r.to_text()
+def test_arbitrary_input_gives_our_error_naming_the_field_or_the_table_rows(kb, data):
+    r = check_arbitrary_input(likely_primaries, data, "primaries", kb)
+    if r is not None:
+        assert (r.status == "complete") == bool(r.primaries)
+        if r.primaries:
+            assert [p.kb_item for p in r.primaries] == [
+                f"primaries_by_lesion_type.{row.id}" for row in rows(kb) if row["lesion_type"] == r.lesion_type.value]
 
 
 def test_lytic_list_as_a_clinician_reads_it():

@@ -72,10 +72,11 @@ def clip_message(message: str) -> str:
 
 def field_path(loc: tuple[Any, ...], prefix: str = "") -> str:
     """The dotted name of a field (``sins.pain``, ``probability.tests[0].source``); long keys cut short."""
-    parts = [clip(str(p)) for p in loc if not str(p).startswith("function-")]
+    # a list index is an int in the location; a key that looks like a number ("0") is still a key
+    parts = [(p if isinstance(p, int) else clip(str(p))) for p in loc if not str(p).startswith("function-")]
     path = ""
     for p in parts:
-        path += f"[{p}]" if p.isdigit() else (f".{p}" if path else p)
+        path += f"[{p}]" if isinstance(p, int) else (f".{p}" if path else p)
     if prefix:
         path = f"{prefix}.{path}" if path else prefix
     return path or "input"
