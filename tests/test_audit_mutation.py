@@ -1,4 +1,5 @@
-"""The audit trail (spinemets.store.audit) asserted exactly, on SQLite: the mutation run of that module uses it.
+"""The audit trail (spinemets.store.audit) asserted exactly, on SQLite and PostgreSQL (the mutation run of that
+module uses the SQLite cases; the PostgreSQL cases kill the mutants that only PostgreSQL can show).
 
 The trail is safety-critical, so these tests pin the whole observable result rather than a word of it:
 
@@ -37,12 +38,6 @@ AT_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
 
 
 @pytest.fixture
-def backend() -> str:
-    """SQLite only (the mutation run does not start PostgreSQL; test_store.py covers both back ends)."""
-    return "sqlite"
-
-
-@pytest.fixture
 def far_from_utc(monkeypatch):
     """The machine's local time zone five hours behind UTC, so that local time can never pass for UTC."""
     monkeypatch.setenv("TZ", "EST+05")
@@ -74,10 +69,15 @@ def verify(store, expect=None) -> audit.Verification:
 def tamper(store, *sql: str) -> None:
     """Change the database behind the application's back (the append-only triggers dropped first)."""
     with store.engine.begin() as c:
-        c.exec_driver_sql("DROP TRIGGER IF EXISTS audit_log_no_update")
-        c.exec_driver_sql("DROP TRIGGER IF EXISTS audit_log_no_delete")
+        if store.backend == "postgresql":
+            c.exec_driver_sql("ALTER TABLE audit_log DISABLE TRIGGER USER")
+        else:
+            c.exec_driver_sql("DROP TRIGGER IF EXISTS audit_log_no_update")
+            c.exec_driver_sql("DROP TRIGGER IF EXISTS audit_log_no_delete")
         for statement in sql:
             c.exec_driver_sql(statement)
+        if store.backend == "postgresql":
+            c.exec_driver_sql("ALTER TABLE audit_log ENABLE TRIGGER USER")
 
 
 def hashes(store) -> dict[int, str]:
@@ -356,6 +356,24 @@ def test_verify_against_a_head_recorded_earlier(store):
                                                checked={"assessment": 0, "user": 1, "api_token": 0})
     v = verify(store, (6, h[6]))
     assert (v.ok, v.problems) == (False, [f"entry 6 expected with hash {h[6]} is not in the trail (deleted)"])
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_verify_holds_the_chain_head_so_no_writer_commits_during_the_walk(store):
+    # PostgreSQL: verify locks the head row first, so an append (which moves the head) waits until the verifying
+    # transaction ends; without that lock an entry could land between the walk and the head comparison and raise
+    # a false alarm. (SQLite needs no lock: its read transaction is a snapshot.)
+    from sqlalchemy.exc import OperationalError
+
+    save(store, add_user(store, "alice"))
+    with store.session() as reading:
+        assert audit.verify(reading).ok
+        with pytest.raises(OperationalError, match="lock timeout"), store.session(write=True) as writing:
+            writing.execute(text("SET LOCAL lock_timeout = '300ms'"))
+            audit.append(writing, actor_id=None, actor="system", action="create", object_type="user", object_id="9")
+    with store.session(write=True) as writing:  # the verifying transaction has ended: the writer gets through
+        audit.append(writing, actor_id=None, actor="system", action="create", object_type="user", object_id="9")
+    assert verify(store).ok
 
 
 def test_verify_reports_at_most_50_problems(store):
