@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
 from spinemets import escc
-from spinemets.errors import ContradictoryInputError, InvalidInputError, SpinemetsError
+from spinemets.errors import KnowledgeBaseError, ContradictoryInputError, InvalidInputError, SpinemetsError
 from spinemets.knowledge.loader import load_kb
 from spinemets.scores.escc import FINDINGS, GRADES
 
@@ -162,6 +162,21 @@ def test_severity_comes_from_the_table(kb_copy):
     assert escc({"cord_abutted": True, "cord_compressed": False}, kb).severity == "borderline"
     r = escc({"grade": "1c"}, kb)
     assert (r.severity, r.high_grade) == ("borderline", False) and r.summary.startswith("grade 1c (borderline-grade)")
+
+
+def test_two_grades_with_the_same_findings_are_a_knowledge_base_error(kb_copy):
+    # A grade table whose rows 1b and 1c share their findings cannot tell them apart: a clear error naming the
+    # table and the grades, not a crash and not one of the two picked silently.
+    path = kb_copy / "tables" / "escc_grades.yaml"
+    table = yaml.safe_load(path.read_text())
+    rows = {r["id"]: r for r in table["rows"]}
+    rows["g1c"]["findings"] = dict(rows["g1b"]["findings"])
+    path.write_text(yaml.safe_dump(table, sort_keys=False))
+    with pytest.raises(KnowledgeBaseError) as exc:
+        escc({"epidural_disease": True, "thecal_sac_deformed": True, "cord_abutted": False, "cord_compressed": False,
+              "csf_visible": True}, load_kb(kb_copy))
+    assert exc.value.problems == [
+        "tables/escc_grades: grades 1b and 1c have the same findings, so no finding can tell them apart"]
 
 
 def test_implied_findings_are_shown_with_their_origin():

@@ -21,7 +21,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from spinemets.errors import ContradictoryInputError
+from spinemets.errors import ContradictoryInputError, KnowledgeBaseError
 from spinemets.knowledge.loader import KnowledgeBase, load_kb
 from spinemets.knowledge.models import TableRow
 from spinemets.results import Citer, Component, Notice, Result
@@ -230,7 +230,10 @@ def _undecided(
 ) -> EsccResult:
     """More than one grade fits: name the finding that would separate them; say what holds for all of them."""
     shared = _shared(defs, allowed)
-    first_missing = next(name for name in FINDINGS if shared[name] is None)
+    first_missing = next((name for name in FINDINGS if shared[name] is None), None)
+    if first_missing is None:  # two rows of the grade table with the same findings: the table is wrong
+        raise KnowledgeBaseError([f"tables/{TABLE}: grades {_either(allowed, 'and')} have the same findings, so no "
+                                  "finding can tell them apart"])
     summary = f"insufficient data: {LABELS[first_missing]} unknown; grade could be {_either(allowed)}"
     rows = [grade_row(g, kb) for g in allowed]
     severities = {row["severity"] for row in rows}

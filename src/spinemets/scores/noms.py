@@ -23,7 +23,6 @@ The result is a treatment framing for a multidisciplinary discussion, not an ord
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -92,21 +91,27 @@ def _key(text: str) -> str:
     return " ".join(text.lower().replace("-", " ").replace("_", " ").split())
 
 
-@functools.cache
-def _histologies() -> dict[str, str]:
-    """spelling -> row id of the radiosensitivity table."""
+_HISTOLOGIES: dict[int, tuple[KnowledgeBase, dict[str, str]]] = {}
+
+
+def _histologies(kb: KnowledgeBase) -> dict[str, str]:
+    """spelling -> row id of the radiosensitivity table of *kb* (built once per knowledge base)."""
+    cached = _HISTOLOGIES.get(id(kb))
+    if cached is not None and cached[0] is kb:
+        return cached[1]
     out: dict[str, str] = {}
-    for row in load_kb().table(RADIOSENSITIVITY).rows:
+    for row in kb.table(RADIOSENSITIVITY).rows:
         out[_key(row["histology"])] = row.id
         for alias in row.get("aliases") or []:
             out[_key(alias)] = row.id
+    _HISTOLOGIES[id(kb)] = (kb, out)
     return out
 
 
 def histology_row(histology: str, kb: KnowledgeBase | None = None) -> TableRow | None:
     """The radiosensitivity row for a histology, or None if the table does not know it."""
     kb = kb or load_kb()
-    row_id = _histologies().get(_key(histology))
+    row_id = _histologies(kb).get(_key(histology))
     return kb.table(RADIOSENSITIVITY).row(row_id) if row_id else None
 
 
