@@ -207,6 +207,12 @@ def _spellings(rule: TableRow) -> list[str]:
     return [_key(str(s)) for s in (rule["histology"], rule["label"], *(rule.get("aliases") or []))]
 
 
+def _compact_runs(key: str) -> set[str]:
+    """Every run of consecutive words of *key*, spaces removed ("renal cell carcinoma" -> "renalcell", ...)."""
+    words = key.split()
+    return {"".join(words[i:j]) for i in range(len(words)) for j in range(i + 1, len(words) + 1)}
+
+
 def histology_rule(histology: str | None, kb: KnowledgeBase | None = None) -> TableRow | None:
     """The rule row whose histology the text names (any spelling, as whole words), or None.
 
@@ -218,7 +224,10 @@ def histology_rule(histology: str | None, kb: KnowledgeBase | None = None) -> Ta
     kb = kb or load_kb()
     key = _key(histology)
     rules = _rules(kb, "histology")
-    found = [r for r in rules if any(f" {s} " in f" {key} " for s in _spellings(r))]
+    # a spelling as whole words, or run together ("multiplemyeloma", "renalcell carcinoma")
+    runs = _compact_runs(key)
+    found = [r for r in rules
+             if any(f" {s} " in f" {key} " or s.replace(" ", "") in runs for s in _spellings(r))]
     if len(found) > 1:
         raise InvalidInputError(
             "probability.histology",
@@ -227,14 +236,16 @@ def histology_rule(histology: str | None, kb: KnowledgeBase | None = None) -> Ta
         )
     if found:
         return found[0]
-    # A near miss of a one-word name (myelom, plasmocytoma, kidny) is a typo, not another primary.
-    names = {s for r in rules for s in _spellings(r) if " " not in s and len(s) >= MIN_TYPO_LENGTH}
-    for word in key.split():
+    # A near miss of a name (myelom, plasmocytoma, kidny, multiple myelona, plasmacell disordr) is a typo, not
+    # another primary: each run of words is compared with each spelling, spaces removed.
+    names = {s.replace(" ", ""): s for r in rules for s in _spellings(r) if len(s.replace(" ", "")) >= MIN_TYPO_LENGTH}
+    for word in sorted(runs):
         if len(word) >= MIN_TYPO_LENGTH and word not in names:
             close = difflib.get_close_matches(word, sorted(names), n=1, cutoff=TYPO_CUTOFF)
             if close:
                 raise InvalidInputError(
-                    "probability.histology", f"{histology!r} is not a recognised spelling; did you mean {close[0]!r}?"
+                    "probability.histology",
+                    f"{histology!r} is not a recognised spelling; did you mean {names[close[0]]!r}?",
                 )
     return None
 
