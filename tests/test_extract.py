@@ -604,3 +604,15 @@ def test_extract_eval_command(capsys):
 def test_console_script_help_stays_light():
     r = run_cli("extract", "--help")
     assert r.returncode == 0 and "--rules" in r.stdout and "batch" in r.stdout
+
+
+@pytest.mark.parametrize("text,grade", [
+    ("Lytic metastasis at T7 without cord compression, ESCC grade 1b.", "1b"),  # "without" bears on the cord
+    ("Epidural tumour at T7 without cord compression (Bilsky 1c).", "1c"),
+    ("Lytic metastasis at T7 with epidural disease. No ESCC grade 3.", None),  # the grade itself is negated
+    ("Lytic metastasis at T7 with epidural disease, not Bilsky 3.", None),
+    ("Lytic metastasis at T7 with epidural disease. ESCC grade 3 is excluded.", None),
+])
+def test_a_negation_cancels_a_stated_grade_only_when_it_bears_on_the_grade(text, grade):
+    r = extract(text)
+    assert r.prefill.escc_grade == grade

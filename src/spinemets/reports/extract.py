@@ -380,8 +380,8 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
                 cue.negated = _state_negated((a, b), (span.start, span.end), span.label_, negations)
             cues.append(cue)
             categories.add(mod.category)
-        if row.concept == "escc_grade":
-            categories.discard(NEGATED)  # a stated grade is not negated by a "without ..." before it
+        if row.concept == "escc_grade" and not _negates_grade(span, span._.modifiers):
+            categories.discard(NEGATED)  # a stated grade is not negated by a "without ..." earlier in the sentence
         context = _context(categories)
         if row.polarity == "negative":
             context = {"present": "negated", "negated": "present"}.get(context, context)  # type: ignore[assignment]
@@ -437,6 +437,17 @@ def _attach(a: int, b: int, mentions: list[_Mention], carried: _Mention | None) 
         return best[1].levels
     return carried.levels if carried is not None else ()
 
+
+def _negates_grade(span: Any, modifiers: Any) -> bool:
+    """Whether a negation bears on the stated grade itself: right before it ("no ESCC grade 3", "not Bilsky 3")
+    or after it ("grade 3 is excluded"), not a "without cord compression" earlier in the sentence."""
+    for mod in modifiers:
+        if mod.category != NEGATED:
+            continue
+        a, b = mod.modifier_span
+        if b == span.start or a >= span.end:
+            return True
+    return False
 
 def _qualifiers(row: TargetRow, cues: list[Cue], text: str, end: int) -> dict[str, Any]:
     q: dict[str, Any] = {}

@@ -253,9 +253,10 @@ def prefill(
                 try:
                     grades.add("grade", parse_grade(f.qualifiers["grade"]), f)
                 except ValueError:
-                    notices.append(cite.notice("escc_grade_unclear", f'The stated ESCC grade "{f.text} '
-                                               f'{f.qualifiers["grade"]}" is incomplete (1a, 1b or 1c?); it was not used.',
-                                               kb_items=[ESCC_METHOD]))
+                    grade = str(f.qualifiers["grade"])
+                    stated = f.text if f.text.endswith(grade) else f"{f.text} {grade}"  # the report's words, once
+                    notices.append(cite.notice("escc_grade_unclear", f'The stated ESCC grade "{stated}" is incomplete '
+                                               "(1a, 1b or 1c?); it was not used.", kb_items=[ESCC_METHOD]))
         for name in ("grade", *FINDINGS):
             source = grades if name == "grade" else col
             value, fs, note = source.single(name if name == "grade" else f"escc.{name}")
