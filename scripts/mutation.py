@@ -29,14 +29,14 @@ MODULES: dict[str, tuple[list[str], float]] = {
     "spinemets/scores/escc.py": (["tests/test_escc.py"], 90.0),
     "spinemets/scores/sins.py": (["tests/test_sins.py"], 90.0),
     "spinemets/scores/noms.py": (["tests/test_noms.py"], 90.0),
-    "spinemets/pathway.py": (["tests/test_pathway.py", "tests/test_pathway_groups.py"], 90.0),
+    "spinemets/pathway.py": (["tests/test_pathway.py", "tests/test_pathway_groups.py", "tests/test_pathway_text.py"], 90.0),
     "spinemets/interpret/fracture.py": (["tests/test_fracture.py"], 90.0),
     "spinemets/interpret/marrow.py": (["tests/test_marrow.py"], 90.0),
     "spinemets/interpret/primaries.py": (["tests/test_primaries.py"], 90.0),
     "spinemets/interpret/probability.py": (["tests/test_probability.py"], 90.0),
     "spinemets/interpret/quantitative.py": (["tests/test_quantitative.py"], 90.0),
     "spinemets/store/audit.py": (["tests/test_store.py", "tests/test_store_hardening.py", "tests/test_audit_mutation.py"], 90.0),
-    "spinemets/reports/prefill.py": (["tests/test_extract.py"], 90.0),
+    "spinemets/reports/prefill.py": (["tests/test_extract.py", "tests/test_prefill.py"], 90.0),
 }
 # The CI subset: the ESCC grade (503 mutants, about two minutes). SINS runs hypothesis properties for every mutant and the
 # audit trail its store tests (both minutes per hundred mutants on two cores), so they are in the full run, on demand;

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
 from spinemets.errors import InvalidInputError, SpinemetsError
-from spinemets.pathway import URGENCY_ORDER, pathway
+from spinemets.knowledge.loader import load_kb
+from spinemets.pathway import LATER, URGENCY_ORDER, pathway
 
 BASE = dict(cancer_history="previous", primary_site="prostate", spinal_pain=True, pain_region="lumbar",
             neuro_deficits=[], red_flags=[])
@@ -331,3 +333,1204 @@ def test_suspected_compression_is_more_urgent_than_the_same_patient_without_it()
     assert without.urgency.level == "urgent" and [w.hours for w in without.urgency.windows] == [168, 336]
     with_it = pathway({**BASE, "suspected_cord_compression": True})
     assert _rank(with_it) < _rank(without) and with_it.urgency.earliest_hours == 12
+
+
+# === Mutation-testing section: whole decisions for worked examples (decision logic of spinemets.pathway) ========
+# Each test below asserts the WHOLE decision for a case: scenario, status, missing fields, imaging indicated,
+# patient groups, urgency (level and each source's limit), management actions, every recommendation (rank, role,
+# study, ACR rating, the statements behind it, its urgency), the work-up and every notice (code and knowledge-base
+# items).  Run them alone with `-k decision`.  Accepted equivalent mutants: tests/data/mutation_equivalent/pathway.json.
+
+
+ACTION_ROWS = {row["label"]: row.id for row in load_kb().table("mscc_actions").rows}
+
+
+def decision(r):
+    """A result reduced to everything a clinician acts on (wording of statements is fixed by their ids)."""
+    u = r.urgency
+    return {
+        "scenario": r.scenario,
+        "status": r.status,
+        "missing": r.missing,
+        "indicated": r.imaging_indicated,
+        "groups": r.patient_groups,
+        "urgency": None if u is None else (u.level, [(w.hours, w.source_label) for w in u.windows]),
+        "actions": [ACTION_ROWS[a.label] for a in r.actions],  # the mscc_actions row (step, label, statements)
+        "recs": [(x.rank, x.role, x.study.id if x.study else None, x.appropriateness, x.statements,
+                  x.urgency.level if x.urgency else None) for x in r.recommendations],
+        "workup": [(a.label, a.statements) for a in r.workup],
+        "notices": [(n.code, n.kb_items) for n in r.notices],
+    }
+
+
+def expected(**over):
+    """The decision of a routine, complete case, with the given parts replaced."""
+    base = {"scenario": "known_lesion", "status": "complete", "missing": [], "indicated": True, "groups": [],
+            "urgency": ("routine", []), "actions": [], "recs": [], "workup": [], "notices": []}
+    return {**base, **over}
+
+
+def cited_as_built(r):
+    """The result cites what it shows: each recommendation exactly the sources of its study, its statements and its
+    ACR rating; each management step those of its mscc_actions row and statements; each work-up item those of its
+    statements; each notice those of the items it names.  Rationales are the statements' texts, and every draft item
+    used is flagged under its own id (and only drafts are)."""
+    kb = load_kb()
+    by_number = {ref.number: ref.source_id for ref in r.references}
+
+    def cited(item, want):
+        assert {by_number[n] for n in item.refs} == want, item
+        assert [kb.statement(s).text for s in item.statements] == item.rationale, item
+
+    def sources_of(statements):
+        return {src for sid in statements for src in kb.statement(sid).sources}
+
+    for rec in r.recommendations:
+        want = sources_of(rec.statements)
+        if rec.study is not None:
+            want |= set(kb.table("imaging_studies").row(rec.study.id).sources)
+        if rec.acr_variant is not None:
+            want |= set(kb.table("acr_ratings").where(acr_variant=rec.acr_variant, study=rec.study.id)[0].sources)
+        cited(rec, want)
+    rows = {row["label"]: row for row in kb.table("mscc_actions").rows}
+    for a in r.actions:
+        row = rows[a.label]
+        assert (a.step, a.statements) == (row["step"], row["statements"]), a
+        cited(a, set(row.sources) | sources_of(a.statements))
+    for w in r.workup:
+        assert w.step == "work_up", w
+        cited(w, sources_of(w.statements))
+    for n in r.notices:
+        want = {src for kid in n.kb_items for src in kb.find(kid).sources}
+        assert set(n.sources) == want and {by_number[x] for x in n.refs} == want, n
+    drafts = set(r.draft_items)
+    assert all(kb.find(d).is_draft for d in drafts), drafts
+    for rec in r.recommendations:
+        if rec.study is not None and kb.table("imaging_studies").row(rec.study.id).is_draft:
+            assert f"imaging_studies.{rec.study.id}" in drafts, rec
+        assert all(s in drafts for s in rec.statements if kb.statement(s).is_draft), rec
+
+
+MRI_REGION = ["imaging.mri.first_line"]
+CT_WO = ["imaging.ct.osseous_integrity", "imaging.ct.when_mri_contraindicated"]
+CURRENT = {"cancer_history": "current"}
+
+
+# --- known lesion: characterise (MRI T1/STIR; CT for osseous integrity; CT first when MRI is impossible) ---------
+
+def test_decision_known_lesion_characterise_mri_then_ct():
+    r = pathway({**CURRENT, "known_lesion_purpose": "characterise"})
+    assert decision(r) == expected(recs=[
+        (1, "first_line", "mri-region-wwo", None, ["imaging.mri.t1_stir_characterisation", *MRI_REGION], None),
+        (2, "alternative", "ct-region-wo", None, CT_WO, None)])
+    assert r.summary == "MRI of the symptomatic spinal region without and with IV contrast; routine"
+    cited_as_built(r)
+
+
+def test_decision_known_lesion_characterise_without_mri_is_ct_first_line():
+    r = pathway({**CURRENT, "known_lesion_purpose": "characterise", "mri_contraindications": ["claustrophobia"]})
+    assert decision(r) == expected(recs=[(1, "first_line", "ct-region-wo", None, CT_WO, None)])
+
+
+def test_decision_known_lesion_characterise_in_pregnancy_is_unenhanced_mri():
+    # ACOG CO 723 / ACR: MRI preferred in pregnancy, gadolinium only if essential; CT with its trade-off.
+    r = pathway({**CURRENT, "known_lesion_purpose": "characterise", "pregnant": True})
+    assert decision(r) == expected(groups=["pregnancy"], recs=[
+        (1, "first_line", "mri-region-wo", None, ["imaging.mri.t1_stir_characterisation",
+                                                  "imaging.mri.noncontrast_low_epidural_risk",
+                                                  "imaging.acr.lbp_v7_usually_appropriate"], None),
+        (2, "alternative", "ct-region-wo", None, ["pregnancy.ionising_trade_off", *CT_WO], None)],
+        notices=[("pregnancy_mri", ["pregnancy.mri_preferred"]),
+                 ("pregnancy_gadolinium", ["pregnancy.gadolinium_only_if_essential"])])
+    cited_as_built(r)
+
+
+# --- known lesion: staging (histology table; without histology FDG-PET/CT first, bone scan, CT) ------------------
+
+STAGING_UNKNOWN = ("Staging depends on the primary tumour, which is not stated: for example PSMA PET/CT in prostate "
+                   "cancer and no bone scan in myeloma.")
+
+
+def test_decision_known_lesion_stage_without_histology():
+    r = pathway({**CURRENT, "known_lesion_purpose": "stage"})
+    assert decision(r) == expected(recs=[
+        (1, "first_line", "fdg-pet-ct", None, ["imaging.pet.capabilities", "imaging.pet.not_first_line"], None),
+        (2, "alternative", "bone-scan", None, ["nm.spect_ct_vs_planar", "imaging.bone_scan.not_first_line"], None),
+        (3, "additional", "ct-cap-with", None, [], None)],
+        notices=[("staging_histology", ["myeloma.no_bone_scan", "staging.prostate.psma"])])
+    assert r.notices[0].message == STAGING_UNKNOWN
+    cited_as_built(r)
+
+
+def test_decision_known_lesion_stage_without_histology_or_contrast():
+    r = pathway({**CURRENT, "known_lesion_purpose": "stage", "contrast_concerns": ["prior_gadolinium_reaction"]})
+    assert decision(r)["recs"][2] == (3, "additional", "ct-region-wo", None, CT_WO, None)
+
+
+def test_decision_known_lesion_stage_breast_uses_the_breast_rows():
+    # NCCN breast / ACR: bone scan and contrast CT of chest, abdomen and pelvis; the first becomes first line.
+    r = pathway({**CURRENT, "primary_site": "breast", "known_lesion_purpose": "stage"})
+    assert decision(r) == expected(recs=[
+        (1, "first_line", "bone-scan", None, ["breast.back_pain.complete_staging"], None),
+        (2, "staging", "ct-cap-with", None, ["breast.back_pain.complete_staging"], None)])
+    cited_as_built(r)
+
+
+def test_decision_known_lesion_stage_myeloma_low_dose_ct_first_and_no_bone_scan():
+    # IMWG 2019: whole-body low-dose CT; NICE NG35: whole-body MRI; bone scan avoided (IMWG 2009).
+    r = pathway({**CURRENT, "primary_site": "myeloma", "known_lesion_purpose": "stage"})
+    assert decision(r) == expected(groups=["myeloma"], recs=[
+        (1, "first_line", "wbldct", None, ["myeloma.imwg_wbldct_first"], None),
+        (2, "staging", "wb-mri-myeloma", None, ["myeloma.nice_wbmri_first"], None),
+        (3, "staging_alternative", "fdg-pet-ct-myeloma", None, ["myeloma.pet_for_response",
+                                                              "myeloma.plasmacytoma_whole_body"], None),
+        (4, "avoid", "bone-scan", None, ["myeloma.no_bone_scan"], None)])
+
+
+def test_decision_known_lesion_stage_leukaemia_defers_to_the_haematology_team():
+    r = pathway({**CURRENT, "primary_site": "leukaemia", "known_lesion_purpose": "stage"})
+    assert decision(r) == expected(notices=[("staging_haematology", ["staging.haematological_by_team"])])
+
+
+# --- known lesion: treatment planning (whole-spine MRI for compartments; CT for bone integrity) ------------------
+
+def test_decision_known_lesion_plan_treatment():
+    r = pathway({**CURRENT, "known_lesion_purpose": "plan_treatment"})
+    assert decision(r) == expected(recs=[
+        (1, "first_line", "mri-whole-spine-wwo", None, ["imaging.mri.compartment_localisation",
+                                                        "imaging.mri.whole_spine_high_suspicion", *MRI_REGION], None),
+        (2, "additional", "ct-region-wo", None, CT_WO, None)])
+    cited_as_built(r)
+
+
+def test_decision_known_lesion_plan_treatment_without_contrast():
+    r = pathway({**CURRENT, "known_lesion_purpose": "plan_treatment", "contrast_concerns": ["prior_gadolinium_reaction"]})
+    assert decision(r) == expected(recs=[
+        (1, "first_line", "mri-whole-spine-wo", None, ["imaging.mri.compartment_localisation",
+                                                       "imaging.mri.nice_mscc_protocol"], None),
+        (2, "additional", "ct-region-wo", None, CT_WO, None)],
+        notices=[("contrast", ["contrast.caveat.safety_not_covered"])])
+
+
+def test_decision_known_lesion_plan_treatment_with_an_mr_unsafe_implant_is_ct_first_line():
+    r = pathway({**CURRENT, "known_lesion_purpose": "plan_treatment", "implanted_device": "mr_unsafe"})
+    assert decision(r) == expected(groups=["implant"], recs=[(1, "first_line", "ct-region-wo", None, CT_WO, None)],
+                                   notices=[("implant_unsafe", ["implant.ct_myelography_when_mri_impossible"])])
+
+
+# --- after treatment: response criteria; after SBRT pseudoprogression up to 6 months (patient_groups threshold) ---
+
+RESPONSE_MRI = (1, "first_line", "mri-region-wwo", None, ["after_treatment.response_criteria", *MRI_REGION], None)
+SBRT_NOTICES = [("pseudoprogression", ["after_treatment.pseudoprogression"]),
+                ("vcf_after_sbrt", ["after_treatment.vcf_after_sbrt"])]
+
+
+@pytest.mark.parametrize("months", [0, 3, 6])
+def test_decision_response_after_sbrt_within_six_months_warns_of_pseudoprogression(months):
+    # Amini 2016 / Sahgal 2013: apparent growth at 3-6 months after SBRT may be pseudoprogression; fracture risk.
+    r = pathway({**CURRENT, "primary_site": "breast", "known_lesion_purpose": "response_assessment",
+                 "treatment_given": "sbrt", "months_since_treatment": months})
+    assert decision(r) == expected(groups=["after_treatment"], recs=[RESPONSE_MRI], notices=SBRT_NOTICES)
+    cited_as_built(r)
+
+
+@pytest.mark.parametrize("months", [6.5, 12])
+def test_decision_response_after_sbrt_beyond_six_months_only_the_fracture_risk(months):
+    r = pathway({**CURRENT, "known_lesion_purpose": "response_assessment", "treatment_given": "sbrt",
+                 "months_since_treatment": months})
+    assert decision(r) == expected(groups=["after_treatment"], recs=[RESPONSE_MRI], notices=SBRT_NOTICES[1:])
+
+
+def test_decision_follow_up_after_sbrt_without_the_months_names_them():
+    r = pathway({**CURRENT, "known_lesion_purpose": "follow_up", "treatment_given": "sbrt"})
+    assert decision(r) == expected(groups=["after_treatment"], recs=[RESPONSE_MRI], notices=SBRT_NOTICES,
+                                   status="insufficient_data", missing=["pathway.months_since_treatment"])
+
+
+def test_decision_follow_up_after_surgery_without_mri_is_ct_with_response_criteria():
+    r = pathway({**CURRENT, "known_lesion_purpose": "follow_up", "treatment_given": "surgery",
+                 "mri_contraindications": ["claustrophobia"]})
+    assert decision(r) == expected(groups=["after_treatment"], recs=[
+        (1, "first_line", "ct-region-wo", None, ["after_treatment.response_criteria", *CT_WO], None)])
+
+
+def test_decision_follow_up_without_treatment_is_no_routine_imaging():
+    r = pathway({**CURRENT, "known_lesion_purpose": "follow_up"})
+    assert decision(r)["recs"] == [(1, "not_indicated", None, None, ["treatment.no_routine_imaging_after_palliation",
+                                                                     "treatment.imaging_after_curative_treatment"], None)]
+    assert decision(r)["notices"] == [] and r.missing == []
+
+
+# --- 'no imaging' with the ACR ratings of the studies one might order --------------------------------------------
+
+def test_decision_asymptomatic_breast_survivor_names_the_acr_ratings():
+    # ASCO 2013: no routine imaging; ACR Stage I Breast Cancer variant 1: bone scan and FDG-PET/CT usually not appropriate.
+    r = pathway({"cancer_history": "previous", "primary_site": "breast", "treatment_intent": "curative",
+                 "asymptomatic_surveillance": True, "spinal_pain": False, "neuro_deficits": []})
+    assert decision(r) == expected(
+        scenario="asymptomatic_surveillance", indicated=False, urgency=("none", []),
+        recs=[(1, "not_indicated", None, None, ["breast.surveillance.no_routine_imaging"], None)],
+        notices=[("acr_rating", ["acr_ratings.breast1-bone-scan"]), ("acr_rating", ["acr_ratings.breast1-pet"])])
+    variant = "ACR Stage I Breast Cancer, variant 1 (asymptomatic, rule out bone metastases)"
+    assert [n.message for n in r.notices] == [
+        f"{variant}: Whole-body bone scan (add SPECT/CT for equivocal spinal findings) is usually not appropriate.",
+        f"{variant}: FDG-PET/CT (skull base to mid-thigh or whole body) is usually not appropriate."]
+    assert r.summary == "imaging not indicated"
+    cited_as_built(r)
+
+
+CHILD_ALL_STATED = {"age": 10, "spinal_pain": True, "night_pain": False, "pain_duration_weeks": 2,
+                    "pain_progressive": False, "neuro_deficits": [], "red_flags": [], "cancer_history": "none"}
+
+
+def test_decision_child_without_red_flags_needs_no_imaging():
+    # ACR Back Pain-Child variant 1: radiographs and MRI usually not appropriate.
+    r = pathway(CHILD_ALL_STATED)
+    assert decision(r) == expected(
+        scenario="paediatric_back_pain", indicated=False, urgency=("none", []), groups=["child"],
+        recs=[(1, "not_indicated", None, None, ["child.acr_no_red_flags"], None)],
+        notices=[("adult_pathway", ["child.adult_pathway_not_applicable"]),
+                 ("acr_rating", ["acr_ratings.child1-radiograph"]), ("acr_rating", ["acr_ratings.child1-mri-wwo"])])
+    variant = "ACR Back Pain-Child, variant 1 (no red flags, initial imaging)"
+    assert [n.message for n in r.notices][1:] == [
+        f"{variant}: Radiographs of the painful area of the spine is usually not appropriate.",
+        f"{variant}: MRI of the complete spine without and with IV contrast is usually not appropriate."]
+
+
+# --- unknown primary: work-up before biopsy (NICE CG104), sarcoma centre first (Gerrand 2016), CT-guided biopsy ----
+
+NO_NEURO_LIMITS = ("urgent", [(168, "NICE"), (336, "Dutch national guideline")])
+SPINE_ALTERNATIVES_LBP7 = [
+    (2, "alternative", "mri-region-wwo", "usually_appropriate", MRI_REGION, None),
+    (3, "alternative", "mri-region-wo", "usually_appropriate", ["contrast.caveat.not_always_needed",
+                                                              "imaging.mri.noncontrast_low_epidural_risk",
+                                                              "imaging.acr.lbp_v7_usually_appropriate"], None),
+    (4, "alternative", "ct-region-with", "may_be_appropriate", ["imaging.ct.when_mri_contraindicated"], None)]
+INITIAL_WORKUP = ("Before biopsy: history and examination, blood tests, a myeloma screen when the lesions are lytic, "
+                  "and PSA in men", ["unknown_primary.initial_workup"])
+METASTASIS_NOTICES = [("radiographs", ["imaging.radiograph.cannot_exclude"]),
+                      ("timing_differs", ["timing.caveat.sources_differ"])]
+UNKNOWN_PRIMARY = {"unknown_primary": True, "spinal_pain": True, "neuro_deficits": [], "red_flags": ["suspected_tumour"]}
+
+
+def test_decision_unknown_primary_bone_tumour_not_considered_names_it_and_keeps_both_paths():
+    r = pathway(UNKNOWN_PRIMARY)
+    assert decision(r) == expected(
+        scenario="suspected_spinal_metastasis", status="insufficient_data",
+        missing=["pathway.primary_bone_tumour_possible"], groups=["unknown_primary"], urgency=NO_NEURO_LIMITS,
+        recs=[(1, "first_line", "mri-whole-spine-wwo", None, ["imaging.mri.whole_spine_high_suspicion", *MRI_REGION],
+               "urgent"),
+              *SPINE_ALTERNATIVES_LBP7,
+              (5, "additional", "ct-full-body", None, ["imaging.unknown_primary.body_ct"], "urgent"),
+              (6, "additional", "ct-guided-biopsy", None, ["unknown_primary.sarcoma_centre_first",
+                                                           "unknown_primary.biopsy_yield",
+                                                           "imaging.unknown_primary.histology",
+                                                           "imaging.unknown_primary.ct_guided_biopsy"], "urgent")],
+        workup=[INITIAL_WORKUP, ("If a primary bone tumour is possible, refer to a bone sarcoma centre before any biopsy",
+                                 ["unknown_primary.sarcoma_centre_first"])],
+        notices=METASTASIS_NOTICES)
+    cited_as_built(r)
+
+
+def test_decision_unknown_primary_no_bone_tumour_goes_to_biopsy():
+    r = pathway({**UNKNOWN_PRIMARY, "cancer_history": "none", "primary_bone_tumour_possible": False})
+    assert decision(r) == expected(
+        scenario="suspected_spinal_metastasis", groups=["unknown_primary"], urgency=NO_NEURO_LIMITS,
+        recs=[(1, "first_line", "mri-whole-spine-wwo", None, ["imaging.mri.whole_spine_high_suspicion", *MRI_REGION],
+               "urgent"),
+              *SPINE_ALTERNATIVES_LBP7,
+              (5, "additional", "ct-full-body", None, ["imaging.unknown_primary.body_ct"], "urgent"),
+              (6, "additional", "ct-guided-biopsy", None, ["unknown_primary.biopsy_yield",
+                                                           "imaging.unknown_primary.histology",
+                                                           "imaging.unknown_primary.ct_guided_biopsy"], "urgent")],
+        workup=[INITIAL_WORKUP], notices=METASTASIS_NOTICES)
+    cited_as_built(r)
+
+
+def test_decision_unknown_primary_possible_bone_tumour_with_compression_refers_before_any_biopsy():
+    r = pathway({"unknown_primary": True, "primary_bone_tumour_possible": True, "spinal_pain": True,
+                 "neuro_deficits": ["motor_weakness"], "cancer_history": "none"})
+    d = decision(r)
+    assert (d["scenario"], d["status"], d["missing"], d["groups"]) == ("suspected_mscc", "complete", [], ["unknown_primary"])
+    assert d["urgency"] == ("emergency", [(12, "Dutch national guideline"), (24, "NICE")])
+    assert d["actions"] == ["contact-now", "steroids-neuro", "position", "analgesia", "mri-now", "treatment"]
+    assert d["recs"][4:] == [(5, "additional", "ct-full-body", None, ["imaging.unknown_primary.body_ct"], "emergency")]
+    assert "ct-guided-biopsy" not in studies(r)  # the sarcoma centre decides on the biopsy
+    assert d["workup"] == [INITIAL_WORKUP, ("Refer to a bone sarcoma centre before any biopsy",
+                                            ["unknown_primary.sarcoma_centre_first"])]
+    cited_as_built(r)
+
+
+def test_decision_thresholds_come_from_the_knowledge_base_it_is_given(kb_copy):
+    # patient_groups holds the thresholds (child under 18, myeloma screen from 60, SBRT window 6 months); a revised
+    # knowledge base passed to pathway() is the one whose thresholds apply.
+    path = kb_copy / "tables" / "patient_groups.yaml"
+    table = yaml.safe_load(path.read_text())
+    for row in table["rows"]:
+        row["threshold"] = {"child": 16, "osteoporotic_fracture": 70, "after_treatment": 3}.get(row["id"], row["threshold"])
+    path.write_text(yaml.safe_dump(table, sort_keys=False))
+    # a solid primary without staging rows of its own falls back to the general rows (histology "other")
+    path = kb_copy / "tables" / "staging_by_histology.yaml"
+    table = yaml.safe_load(path.read_text())
+    table["rows"] = [row for row in table["rows"] if row["histology"] != "neuroendocrine"]
+    table["rows"].reverse()  # the staging section is ordered by role (staging, alternative, avoid), not by row order
+    path.write_text(yaml.safe_dump(table, sort_keys=False))
+    # a new synonym for myeloma (primary_sites), a rating and a management step under review (drafts)
+    for name, row_id, change in (("primary_sites", "myeloma", {"synonyms": ["kahler disease"]}),
+                                 ("acr_ratings", "lbp7-mri-wwo", {"review_status": "draft"}),
+                                 ("mscc_actions", "contact-24h", {"review_status": "draft"})):
+        path = kb_copy / "tables" / f"{name}.yaml"
+        table = yaml.safe_load(path.read_text())
+        row = next(r for r in table["rows"] if r["id"] == row_id)
+        row.update({k: row.get(k, []) + v if isinstance(v, list) else v for k, v in change.items()})
+        path.write_text(yaml.safe_dump(table, sort_keys=False))
+    revised = load_kb(kb_copy)
+    kahler = {"cancer_history": "current", "primary_site": "Kahler disease", "spinal_pain": True, "neuro_deficits": []}
+    assert pathway(kahler).patient_groups == [] and studies(pathway(kahler), "staging") == ["fdg-pet-ct", "bone-scan"]
+    r = pathway(kahler, revised)
+    assert r.patient_groups == ["myeloma"] and set(studies(r, "staging")) == {"wbldct", "wb-mri-myeloma"}
+    assert [a.label for a in r.actions][1].startswith("If MRI confirms spinal involvement by the haematological malignancy")
+    assert {"acr_ratings.lbp7-mri-wwo", "mscc_actions.contact-24h"} <= set(r.draft_items)
+    assert not {"acr_ratings.lbp7-mri-wwo", "mscc_actions.contact-24h"} & set(pathway(kahler).draft_items)
+    teen_pain = {"age": 17, "cancer_history": "current", "spinal_pain": True, "neuro_deficits": [], "red_flags": []}
+    assert pathway(teen_pain).scenario == "paediatric_back_pain"
+    assert pathway(teen_pain, revised).scenario == "suspected_spinal_metastasis"
+    net = {"cancer_history": "current", "primary_site": "neuroendocrine tumour", "spinal_pain": True, "neuro_deficits": []}
+    assert studies(pathway(net), "staging") == ["ssr-pet-ct"]
+    assert studies(pathway(net, revised), "staging") == ["bone-scan", "fdg-pet-ct"]
+    myeloma = {"cancer_history": "current", "primary_site": "myeloma", "spinal_pain": True, "neuro_deficits": []}
+    for kb_used in (None, revised):
+        later = [x.role for x in pathway(myeloma, kb_used).recommendations if x.role in LATER]
+        assert later == ["staging", "staging", "staging_alternative", "avoid"]
+    sbrt = {**CURRENT, "known_lesion_purpose": "response_assessment", "treatment_given": "sbrt", "months_since_treatment": 4}
+    assert [n.code for n in pathway(sbrt).notices] == ["pseudoprogression", "vcf_after_sbrt"]
+    assert [n.code for n in pathway(sbrt, revised).notices] == ["vcf_after_sbrt"]
+    teen = {"age": 17, "cancer_history": "current", "known_lesion_purpose": "characterise"}
+    assert pathway(teen).patient_groups == ["child"] and pathway(teen, revised).patient_groups == []
+    fracture = {"age": 65, "cancer_history": "none", "spinal_pain": True, "red_flags": ["osteoporosis"], "neuro_deficits": []}
+    assert "consider_myeloma" in [n.code for n in pathway(fracture).notices]
+    assert "consider_myeloma" not in [n.code for n in pathway(fracture, revised).notices]
+    weight_loss = {**fracture, "red_flags": ["unexplained_weight_loss"]}
+    assert "consider_myeloma" in [n.code for n in pathway(weight_loss).notices]
+    assert "consider_myeloma" not in [n.code for n in pathway(weight_loss, revised).notices]
+    assert {"myeloma_no_bone_scan", "myeloma_contrast"} <= {n.code for n in r.notices}  # the Kahler case, revised KB
+
+
+# --- spine study when MRI or contrast is not possible (NICE NG234: CT, whole spine when MRI would be; CT myelography
+# --- rarely, in a spinal centre; dual-energy CT around instrumentation, Cavallaro 2022) ------------------------------
+
+KNOWN_CANCER_PAIN = {"cancer_history": "current", "spinal_pain": True, "neuro_deficits": [], "red_flags": []}
+NO_NEURO_ACTIONS = ["contact-24h", "steroids-no-neuro", "analgesia"]  # NICE NG234 / CG75 without neurology
+HISTOLOGY_UNKNOWN_NOTICES = [*METASTASIS_NOTICES, ("staging_histology", ["myeloma.no_bone_scan"])]
+CT_MYELO = ["implant.ct_myelography_when_mri_impossible", "imaging.ct_myelography.role", "imaging.ct_myelography.nice_rarely"]
+CT_WHOLE = ["implant.ct_myelography_when_mri_impossible"]
+DUAL = ["imaging.ct.dual_energy_metal_artefact"]
+
+
+def metastasis(recs, **over):
+    return expected(**{"scenario": "suspected_spinal_metastasis", "urgency": NO_NEURO_LIMITS, "actions": NO_NEURO_ACTIONS,
+                       "notices": HISTOLOGY_UNKNOWN_NOTICES, "recs": recs, **over})
+
+
+def test_decision_claustrophobia_whole_spine_ct_with_contrast_then_ct_myelography():
+    r = pathway({**KNOWN_CANCER_PAIN, "mri_contraindications": ["claustrophobia"]})
+    assert decision(r) == metastasis([(1, "first_line", "ct-whole-spine-with", None, CT_WHOLE, "urgent"),
+                                      (2, "alternative", "ct-myelography", "may_be_appropriate", CT_MYELO, None)])
+    cited_as_built(r)
+
+
+def test_decision_no_mri_and_no_contrast_is_unenhanced_whole_spine_ct():
+    r = pathway({**KNOWN_CANCER_PAIN, "mri_contraindications": ["claustrophobia"],
+                 "contrast_concerns": ["prior_gadolinium_reaction"]})
+    assert decision(r) == metastasis([(1, "first_line", "ct-whole-spine-wo", None, CT_WHOLE, "urgent"),
+                                      (2, "alternative", "ct-myelography", "may_be_appropriate", CT_MYELO, None)],
+                                     notices=[*HISTOLOGY_UNKNOWN_NOTICES, ("contrast", ["contrast.caveat.safety_not_covered"])])
+
+
+def test_decision_no_contrast_with_mri_possible_is_unenhanced_mri_and_unenhanced_ct():
+    r = pathway({**KNOWN_CANCER_PAIN, "contrast_concerns": ["prior_gadolinium_reaction"]})
+    assert decision(r) == metastasis(
+        [(1, "first_line", "mri-whole-spine-wo", None, ["imaging.mri.nice_mscc_protocol"], "urgent"),
+         (2, "alternative", "ct-region-wo", "may_be_appropriate", ["imaging.ct.when_mri_contraindicated",
+                                                                 "imaging.ct.osseous_integrity"], None)],
+        notices=[*HISTOLOGY_UNKNOWN_NOTICES, ("contrast", ["contrast.caveat.safety_not_covered"])])
+    cited_as_built(r)
+
+
+def test_decision_metal_artefact_alone_dual_energy_ct_first():
+    r = pathway({**KNOWN_CANCER_PAIN, "mri_contraindications": ["metal_artefact"]})
+    assert decision(r) == metastasis([(1, "first_line", "ct-dual-energy", None, DUAL, "urgent"),
+                                      (2, "alternative", "ct-whole-spine-with", None, CT_WHOLE, None),
+                                      (3, "alternative", "ct-myelography", "may_be_appropriate", CT_MYELO, None)])
+    cited_as_built(r)
+
+
+@pytest.mark.parametrize("extra", [{"implanted_device": "mr_unsafe"}, {"mri_contraindications": ["metal_artefact",
+                                                                                                  "claustrophobia"]}])
+def test_decision_metal_artefact_with_another_mri_problem_whole_spine_ct_first_dual_energy_second(extra):
+    r = pathway({**KNOWN_CANCER_PAIN, "mri_contraindications": ["metal_artefact"], **extra})
+    unsafe = "implanted_device" in extra
+    assert decision(r) == metastasis(
+        [(1, "first_line", "ct-whole-spine-with", None, CT_WHOLE, "urgent"),
+         (2, "alternative", "ct-dual-energy", None, DUAL, None),
+         (3, "alternative", "ct-myelography", "may_be_appropriate", CT_MYELO, None)],
+        groups=["implant"] if unsafe else [],
+        notices=HISTOLOGY_UNKNOWN_NOTICES + ([("implant_unsafe", CT_WHOLE)] if unsafe else []))
+
+
+# --- child or adolescent with back pain: ACR Back Pain-Child and the paediatric red flags (tables/paediatric_red_flags:
+# --- age under 5, night pain, pain for more than 4 weeks, worsening pain, neurology, red flags, known cancer) --------
+
+CHILD_NOTICE = ("adult_pathway", ["child.adult_pathway_not_applicable"])
+CHILD_DIFFERENTIAL = ("child_differential", ["child.differential"])
+CHILD_RED = ["child.acr_red_flags"]
+
+
+def child(**over):
+    return expected(**{"scenario": "paediatric_back_pain", "groups": ["child"], "urgency": None, **over})
+
+
+def test_decision_child_at_the_flag_boundaries_age_5_and_4_weeks_of_pain_has_no_red_flag():
+    # the flags are 'under 5 years' and 'more than 4 weeks': exactly 5 years and exactly 4 weeks are not flags
+    r = pathway({**CHILD_ALL_STATED, "age": 5, "pain_duration_weeks": 4})
+    assert (r.imaging_indicated, r.status, r.recommendations[0].role) == (False, "complete", "not_indicated")
+
+
+def test_decision_child_under_5_radiographs_first_then_complete_spine_mri():
+    # ACR Back Pain-Child variant 2: radiographs usually appropriate, MRI of the complete spine may be appropriate.
+    r = pathway({**CHILD_ALL_STATED, "age": 4})
+    assert decision(r) == child(
+        recs=[(1, "first_line", "radiograph-area-child", "usually_appropriate", CHILD_RED, None),
+              (2, "alternative", "mri-complete-spine-wwo-child", "may_be_appropriate", CHILD_RED, None),
+              (3, "alternative", "mri-whole-spine-wo", "may_be_appropriate", ["imaging.mri.nice_mscc_protocol"], None)],
+        notices=[CHILD_NOTICE, ("child_red_flags", ["paediatric_red_flags.young-age"]), CHILD_DIFFERENTIAL])
+    assert r.notices[1].message == "Red flags present: Age under 5 years."
+    assert r.summary == "Radiographs of the painful area of the spine"
+    cited_as_built(r)
+
+
+def test_decision_child_with_known_cancer_and_long_pain_complete_spine_mri_first():
+    # child.known_cancer_back_pain (ACR Back Pain-Child; Sorrentino 2022): MRI of the complete spine, radiographs after.
+    r = pathway({**CHILD_ALL_STATED, "pain_duration_weeks": 4.5, "cancer_history": "current"})
+    assert decision(r) == child(
+        recs=[(1, "first_line", "mri-complete-spine-wwo-child", "may_be_appropriate", ["child.known_cancer_back_pain"], None),
+              (2, "alternative", "radiograph-area-child", "usually_appropriate", CHILD_RED, None)],
+        notices=[CHILD_NOTICE, ("child_red_flags", ["paediatric_red_flags.duration", "paediatric_red_flags.known-cancer"]),
+                 CHILD_DIFFERENTIAL])
+    assert r.notices[1].message == "Red flags present: Pain for more than 4 weeks; Known cancer."
+    cited_as_built(r)
+
+
+def test_decision_child_with_known_cancer_without_mri_or_contrast():
+    base = {**CHILD_ALL_STATED, "cancer_history": "current"}
+    r = pathway({**base, "mri_contraindications": ["claustrophobia"]})
+    assert decision(r)["recs"] == [(1, "first_line", "ct-whole-spine-with", None, CT_WHOLE, None),
+                                   (2, "alternative", "radiograph-area-child", "usually_appropriate", CHILD_RED, None)]
+    r = pathway({**base, "mri_contraindications": ["claustrophobia"], "contrast_concerns": ["prior_gadolinium_reaction"]})
+    assert decision(r)["recs"][0] == (1, "first_line", "ct-whole-spine-wo", None, CT_WHOLE, None)
+    r = pathway({**base, "contrast_concerns": ["prior_gadolinium_reaction"]})
+    assert decision(r)["recs"] == [
+        (1, "first_line", "mri-whole-spine-wo", "may_be_appropriate", ["child.known_cancer_back_pain"], None),
+        (2, "alternative", "radiograph-area-child", "usually_appropriate", CHILD_RED, None)]
+
+
+def test_decision_child_with_suspected_infection_and_no_mri_radiographs_then_ct():
+    r = pathway({**CHILD_ALL_STATED, "red_flags": ["suspected_infection"], "mri_contraindications": ["claustrophobia"]})
+    assert decision(r) == child(
+        recs=[(1, "first_line", "radiograph-area-child", "usually_appropriate", CHILD_RED, None),
+              (2, "alternative", "ct-region-wo", None, ["imaging.ct.when_mri_contraindicated",
+                                                        "imaging.ct.osseous_integrity"], None)],
+        notices=[CHILD_NOTICE, ("child_red_flags", ["paediatric_red_flags.infection"]), CHILD_DIFFERENTIAL])
+
+
+def test_decision_pregnant_adolescent_with_worsening_pain_unenhanced_mri_only():
+    r = pathway({**CHILD_ALL_STATED, "age": 16, "pain_progressive": True, "pregnant": True})
+    assert decision(r) == child(
+        groups=["child", "pregnancy"],
+        recs=[(1, "first_line", "radiograph-area-child", "usually_appropriate",
+               ["pregnancy.ionising_trade_off", *CHILD_RED], None),
+              (2, "alternative", "mri-whole-spine-wo", "may_be_appropriate", ["imaging.mri.nice_mscc_protocol"], None)],
+        notices=[CHILD_NOTICE, ("child_red_flags", ["paediatric_red_flags.progressive"]), CHILD_DIFFERENTIAL,
+                 ("pregnancy_mri", ["pregnancy.mri_preferred"]),
+                 ("pregnancy_gadolinium", ["pregnancy.gadolinium_only_if_essential"])])
+    cited_as_built(r)
+
+
+def test_decision_child_with_flags_not_stated_names_each_input():
+    r = pathway({"age": 12, "spinal_pain": True})
+    assert decision(r) == child(
+        indicated=None, status="insufficient_data",
+        missing=["pathway.night_pain", "pathway.pain_duration_weeks", "pathway.pain_progressive",
+                 "pathway.neuro_deficits", "pathway.red_flags", "pathway.cancer_history"],
+        notices=[CHILD_NOTICE, ("child_flags_unknown", ["child.red_flags"])])
+    assert r.notices[1].message == (
+        "Not stated, and any of them would call for imaging: Night pain; Pain for more than 4 weeks; Worsening pain; "
+        "Neurological symptoms or signs, or bladder or bowel dysfunction; Fever or suspected infection; Weight loss or "
+        "malaise; Suspected tumour (mass, lymphadenopathy, bruising); Localised spinal tenderness; Known cancer.")
+    r = pathway({"age": 12, "spinal_pain": True, "night_pain": False, "pain_progressive": False, "red_flags": [],
+                 "neuro_deficits": []})
+    assert r.missing == ["pathway.pain_duration_weeks", "pathway.cancer_history"]
+    assert r.notices[1].message == "Not stated, and any of them would call for imaging: Pain for more than 4 weeks; Known cancer."
+
+
+def test_decision_child_with_pain_not_stated():
+    r = pathway({"age": 12, "cancer_history": "none"})
+    assert decision(r) == child(indicated=None, status="insufficient_data", missing=["pathway.spinal_pain"],
+                                notices=[CHILD_NOTICE])
+
+
+# --- suspected cord or cauda equina compression (NICE NG234 / QS56, Dutch guideline; ACR Myelopathy 2021) ----------
+
+MSCC_ACTIONS = ["contact-now", "steroids-neuro", "position", "analgesia", "mri-now", "treatment"]
+MSCC_LIMITS = ("emergency", [(12, "Dutch national guideline"), (24, "NICE")])
+MSCC_SPINE = [
+    (1, "first_line", "mri-whole-spine-mscc", "usually_appropriate", ["imaging.mri.nice_mscc_protocol",
+                                                                     "contrast.caveat.nice_protocol_unenhanced",
+                                                                     "imaging.mri.whole_spine_high_suspicion"], "emergency"),
+    (2, "alternative", "mri-region-wwo", None, MRI_REGION, None),
+    (3, "alternative", "mri-region-wo", None, ["contrast.caveat.not_always_needed", "imaging.mri.noncontrast_low_epidural_risk",
+                                               "imaging.acr.lbp_v7_usually_appropriate"], None),
+    (4, "alternative", "ct-region-with", "may_be_appropriate", ["imaging.ct.when_mri_contraindicated"], None)]
+
+
+def mscc(**over):
+    return expected(**{"scenario": "suspected_mscc", "urgency": MSCC_LIMITS, "actions": MSCC_ACTIONS,
+                       "notices": METASTASIS_NOTICES, "recs": MSCC_SPINE, **over})
+
+
+def test_decision_lung_cancer_with_weakness_and_sphincter_disturbance():
+    # NG234: contact, dexamethasone 16 mg, flat if unstable, analgesia, MRI, definitive treatment; NG122: lung staging.
+    r = pathway({"age": 70, "cancer_history": "current", "primary_site": "lung", "spinal_pain": True,
+                 "neuro_deficits": ["motor_weakness", "sphincter"]})
+    assert decision(r) == mscc(recs=[*MSCC_SPINE, (5, "staging", "ct-chest-lung", None, ["staging.lung.nice"], None),
+                                     (6, "staging", "fdg-pet-ct-staging", None, ["staging.lung.nice"], None)])
+    cited_as_built(r)
+
+
+def test_decision_compression_without_cancer_is_a_spinal_emergency_without_the_cancer_steroid_regimen():
+    r = pathway({"age": 50, "cancer_history": "none", "spinal_pain": True, "neuro_deficits": ["gait"], "red_flags": []})
+    assert decision(r) == mscc(actions=["contact-spinal", "steroids-no-cancer", "analgesia"])
+    cited_as_built(r)
+
+
+def test_decision_compression_with_cancer_history_unknown_and_no_mri_names_it():
+    r = pathway({"spinal_pain": True, "neuro_deficits": ["sensory_level"], "mri_contraindications": ["claustrophobia"]})
+    assert decision(r) == mscc(
+        status="insufficient_data", missing=["pathway.cancer_history"],
+        actions=["contact-now", "steroids-neuro", "position", "analgesia", "ct-now", "treatment"],
+        recs=[(1, "first_line", "ct-whole-spine-with", None, CT_WHOLE, "emergency"),
+              (2, "alternative", "ct-myelography", "may_be_appropriate", CT_MYELO, None)])
+    cited_as_built(r)
+
+
+@pytest.mark.parametrize("extra,steroids", [({"neuro_deficits": ["gait"]}, "steroids-haematological"),
+                                            ({"neuro_deficits": [], "suspected_cord_compression": True},
+                                             "steroids-haematological-if-confirmed")])
+def test_decision_compression_in_lymphoma_involves_haematology(extra, steroids):
+    # NG234: dexamethasone in haematological malignancy, agreed with the haematology team; Lugano FDG-PET/CT staging.
+    r = pathway({"cancer_history": "current", "primary_site": "diffuse large B-cell lymphoma", "spinal_pain": True, **extra})
+    assert decision(r) == mscc(actions=["contact-now", steroids, "position", "analgesia", "mri-now", "treatment"],
+                               recs=[*MSCC_SPINE, (5, "staging", "fdg-pet-ct-staging", None, ["staging.lymphoma.lugano"], None)])
+
+
+def test_decision_suspected_compression_without_deficit_or_histology_may_hold_steroids_until_biopsy():
+    r = pathway({"cancer_history": "none", "unknown_primary": True, "spinal_pain": True, "neuro_deficits": [],
+                 "suspected_cord_compression": True, "primary_bone_tumour_possible": False})
+    assert decision(r) == mscc(
+        groups=["unknown_primary"],
+        actions=["contact-now", "steroids-unproven", "steroids-no-neuro", "position", "analgesia", "mri-now", "treatment"],
+        recs=[*MSCC_SPINE, (5, "additional", "ct-full-body", None, ["imaging.unknown_primary.body_ct"], "emergency"),
+              (6, "additional", "ct-guided-biopsy", None, ["unknown_primary.biopsy_yield", "imaging.unknown_primary.histology",
+                                                           "imaging.unknown_primary.ct_guided_biopsy"], "emergency")],
+        workup=[INITIAL_WORKUP])
+    cited_as_built(r)
+
+
+def test_decision_suspected_compression_without_deficit_in_known_solid_cancer_no_routine_steroids():
+    r = pathway({"cancer_history": "current", "spinal_pain": True, "neuro_deficits": [], "suspected_cord_compression": True})
+    assert decision(r) == mscc(actions=["contact-now", "steroids-no-neuro", "position", "analgesia", "mri-now", "treatment"],
+                               notices=HISTOLOGY_UNKNOWN_NOTICES)
+    assert r.notices[2].message == ("Staging depends on the primary tumour, which is not stated: the studies differ by "
+                                    "histology (for example PSMA PET/CT in prostate cancer, no bone scan in myeloma).")
+
+
+PROSTATE_STAGING = [("staging", "psma-pet-ct", ["staging.prostate.psma"]),
+                    ("staging_alternative", "bone-scan", ["staging.prostate.conventional_first"]),
+                    ("staging_alternative", "ct-cap-with", ["staging.prostate.conventional_first"])]
+
+
+def staged(first_rank, rows=PROSTATE_STAGING):
+    return [(first_rank + i, role, study, None, stmts, None) for i, (role, study, stmts) in enumerate(rows)]
+
+
+def test_decision_lumbar_cauda_equina_rated_by_acr_low_back_pain_variant_4():
+    # ACR Low Back Pain 2021 variant 4 (suspected cauda equina): MRI with or without contrast usually appropriate;
+    # the whole-spine MSCC study has no rating in that variant.  Prostate: PSMA PET/CT (proPSMA), conventional second.
+    r = pathway({**BASE, "suspected_cauda_equina": True})
+    spine = [(1, "first_line", "mri-whole-spine-mscc", None, MSCC_SPINE[0][4], "emergency"),
+             (2, "alternative", "mri-region-wwo", "usually_appropriate", MRI_REGION, None),
+             (3, "alternative", "mri-region-wo", "usually_appropriate", MSCC_SPINE[2][4], None),
+             (4, "alternative", "ct-region-with", None, ["imaging.ct.when_mri_contraindicated"], None)]
+    assert decision(r) == mscc(actions=["contact-now", "steroids-no-neuro", "position", "analgesia", "mri-now", "treatment"],
+                               recs=[*spine, *staged(5)])
+    assert [x.acr_variant for x in r.recommendations[1:3]] == ["ACR Low Back Pain 2021, variant 4 (suspected cauda equina "
+                                                               "syndrome)"] * 2
+    cited_as_built(r)
+
+
+def test_decision_thoracic_cauda_equina_gets_no_lumbar_rating():
+    r = pathway({**BASE, "suspected_cauda_equina": True, "pain_region": "thoracic"})
+    assert [x.appropriateness for x in r.recommendations] == [None] * 7
+    assert [x.acr_variant for x in r.recommendations] == [None] * 7
+
+
+@pytest.mark.parametrize("region", ["cervical", "thoracic"])
+def test_decision_neck_or_chest_pain_in_cancer_gets_no_lumbar_rating(region):
+    r = pathway({**BASE, "pain_region": region})
+    assert [x.appropriateness for x in r.recommendations] == [None] * 7
+
+
+def test_decision_one_sided_radicular_deficit_dutch_24_and_48_hours():
+    r = pathway({"cancer_history": "current", "spinal_pain": True, "neuro_deficits": ["radicular"]})
+    assert decision(r) == mscc(urgency=("emergency", [(24, "NICE"), (24, "Dutch national guideline"),
+                                                      (48, "Dutch national guideline")]),
+                               notices=HISTOLOGY_UNKNOWN_NOTICES)
+    assert [w.level for w in r.urgency.windows] == ["emergency", "emergency", "urgent"]
+
+
+@pytest.mark.parametrize("extra", [{"neuro_deficits": ["radicular", "gait"]}, {"neuro_deficits": ["radicular"],
+                                                                              "suspected_cord_compression": True},
+                                   {"neuro_deficits": ["radicular"], "suspected_cauda_equina": True}])
+def test_decision_radicular_deficit_with_more_is_12_hours(extra):
+    r = pathway({"cancer_history": "current", "spinal_pain": True, **extra})
+    assert decision(r)["urgency"] == MSCC_LIMITS
+
+
+# --- spinal pain with suspected metastasis (ACR Low Back Pain 2021 variant 7; NICE CG75 / NG234; NICE NG12) ---------
+
+LBP7_SPINE = [(1, "first_line", "mri-region-wwo", "usually_appropriate", MRI_REGION, None),
+              (2, "alternative", "mri-region-wo", "usually_appropriate", MSCC_SPINE[2][4], None),
+              (3, "alternative", "ct-region-with", "may_be_appropriate", ["imaging.ct.when_mri_contraindicated"], None)]
+NO_CANCER_FLAGS = ("no_cancer_flags", ["fracture.nocancer_weaker_flags_acp"])
+CONSIDER_MYELOMA = ("consider_myeloma", ["fracture.consider_myeloma"])
+RADIOGRAPHS = ("radiographs", ["imaging.radiograph.cannot_exclude"])
+
+
+def test_decision_no_cancer_weight_loss_at_60_regional_mri_and_myeloma_screen():
+    # ACP (Chou 2011): weaker flags without cancer; NICE NG12: myeloma screen from 60 years with bone pain.
+    r = pathway({"age": 60, "cancer_history": "none", "spinal_pain": True, "pain_region": "lumbar",
+                 "red_flags": ["unexplained_weight_loss"], "neuro_deficits": []})
+    assert decision(r) == expected(scenario="suspected_spinal_metastasis", urgency=None, recs=LBP7_SPINE,
+                                   notices=[NO_CANCER_FLAGS, CONSIDER_MYELOMA, RADIOGRAPHS])
+    cited_as_built(r)
+
+
+def test_decision_no_cancer_weight_loss_at_59_without_neurology_stated():
+    r = pathway({"age": 59, "cancer_history": "none", "spinal_pain": True, "pain_region": "lumbar",
+                 "red_flags": ["unexplained_weight_loss"]})
+    assert decision(r) == expected(scenario="suspected_spinal_metastasis", urgency=None, recs=LBP7_SPINE,
+                                   status="insufficient_data", missing=["pathway.neuro_deficits"],
+                                   notices=[NO_CANCER_FLAGS, RADIOGRAPHS])
+
+
+def test_decision_known_cancer_neurology_not_stated_gives_each_limit():
+    r = pathway({k: v for k, v in BASE.items() if k != "neuro_deficits"})
+    spine = [(1, "first_line", "mri-whole-spine-wwo", None, ["imaging.mri.whole_spine_high_suspicion", *MRI_REGION],
+              "depends_on_neurology"),
+             (2, "alternative", "mri-region-wwo", "usually_appropriate", MRI_REGION, None),
+             (3, "alternative", "mri-region-wo", "usually_appropriate", MSCC_SPINE[2][4], None),
+             (4, "alternative", "ct-region-with", "may_be_appropriate", ["imaging.ct.when_mri_contraindicated"], None)]
+    assert decision(r) == expected(
+        scenario="suspected_spinal_metastasis", status="insufficient_data", missing=["pathway.neuro_deficits"],
+        urgency=("depends_on_neurology", [(12, "Dutch national guideline"), (24, "NICE"), (168, "NICE"),
+                                          (336, "Dutch national guideline")]),
+        recs=[*spine, *staged(5)],
+        notices=[("neurology_decides", ["redflags.nice.neurology_immediate"]), *METASTASIS_NOTICES])
+    cited_as_built(r)
+
+
+def test_decision_myeloma_without_neurology():
+    # NG234: steroids in haematological malignancy once MRI confirms involvement; IMWG: low-dose CT, no bone scan;
+    # iodinated contrast in myeloma has its own caveat.
+    r = pathway({"cancer_history": "current", "primary_site": "myeloma", "spinal_pain": True, "neuro_deficits": []})
+    spine = [(1, "first_line", "mri-whole-spine-wwo", None, ["imaging.mri.whole_spine_high_suspicion", *MRI_REGION], "urgent"),
+             (2, "alternative", "mri-region-wwo", "usually_appropriate", MRI_REGION, None),
+             (3, "alternative", "mri-region-wo", "usually_appropriate", MSCC_SPINE[2][4], None),
+             (4, "alternative", "ct-region-with", "may_be_appropriate", ["imaging.ct.when_mri_contraindicated"], None)]
+    myeloma_rows = [("staging", "wbldct", ["myeloma.imwg_wbldct_first"]),
+                    ("staging", "wb-mri-myeloma", ["myeloma.nice_wbmri_first"]),
+                    ("staging_alternative", "fdg-pet-ct-myeloma", ["myeloma.pet_for_response",
+                                                                   "myeloma.plasmacytoma_whole_body"]),
+                    ("avoid", "bone-scan", ["myeloma.no_bone_scan"])]
+    assert decision(r) == expected(
+        scenario="suspected_spinal_metastasis", groups=["myeloma"], urgency=NO_NEURO_LIMITS,
+        actions=["contact-24h", "steroids-haematological-if-confirmed", "analgesia"],
+        recs=[*spine, *staged(5, myeloma_rows)],
+        notices=[*METASTASIS_NOTICES, ("myeloma_no_bone_scan", ["myeloma.no_bone_scan"]),
+                 ("myeloma_contrast", ["myeloma.iodinated_contrast"])])
+    cited_as_built(r)
+
+
+@pytest.mark.parametrize("extra,missing", [({"neuro_deficits": [], "months_since_treatment": 2}, []),
+                                           ({"neuro_deficits": ["gait"]}, ["pathway.months_since_treatment"])])
+def test_decision_new_pain_after_sbrt_warns_of_pseudoprogression_and_fracture(extra, missing):
+    r = pathway({"cancer_history": "current", "spinal_pain": True, "treatment_given": "sbrt", **extra})
+    d = decision(r)
+    assert (d["groups"], d["missing"]) == (["after_treatment"], missing)
+    assert d["notices"] == [*HISTOLOGY_UNKNOWN_NOTICES, *SBRT_NOTICES]
+
+
+def test_decision_a_negative_radiograph_is_not_enough_said_once():
+    negative = {"modality": "radiograph", "result": "negative"}
+    r = pathway({**BASE, "prior_imaging": [negative, negative]})
+    assert [n.code for n in r.notices].count("radiograph_not_enough") == 1
+    r = pathway({**BASE, "prior_imaging": [{"modality": "radiograph", "result": "positive"},
+                                           {"modality": "ct", "result": "negative"}]})
+    assert "radiograph_not_enough" not in [n.code for n in r.notices]
+    r = pathway({**CHILD_ALL_STATED, "age": 4, "prior_imaging": [negative]})
+    assert "radiograph_not_enough" not in [n.code for n in r.notices]
+
+
+# --- no known cancer and only fracture risk factors (ACR Low Back Pain variant 6; ACR VCF 2018 variant 1; NICE NG12) --
+
+FRACTURE_NOTICE = ("not_metastasis_pathway", ["fracture.metastasis_workup_when_flags"])
+LBP6 = ["fracture.acr_lbp_variant6"]
+VCF = ["fracture.acr_vcf_no_cancer"]
+
+
+def fracture(**over):
+    return expected(**{"scenario": "suspected_osteoporotic_fracture", "groups": ["osteoporotic_fracture"],
+                       "urgency": None, **over})
+
+
+def test_decision_lumbar_pain_on_steroids_after_a_fall_radiographs_first():
+    r = pathway({"age": 78, "cancer_history": "none", "spinal_pain": True, "pain_region": "lumbar",
+                 "red_flags": ["chronic_steroid_use", "low_velocity_trauma"], "neuro_deficits": []})
+    assert decision(r) == fracture(
+        recs=[(1, "first_line", "radiograph", "usually_appropriate", LBP6, None),
+              (2, "alternative", "mri-region-wo", "usually_appropriate", LBP6, None),
+              (3, "alternative", "ct-region-wo", "usually_appropriate", LBP6, None)],
+        notices=[FRACTURE_NOTICE, CONSIDER_MYELOMA])
+    cited_as_built(r)
+
+
+def test_decision_thoracic_pain_with_osteoporosis_under_60_no_lumbar_rating_and_no_myeloma_screen():
+    r = pathway({"age": 55, "cancer_history": "none", "spinal_pain": True, "pain_region": "thoracic",
+                 "red_flags": ["osteoporosis"]})
+    assert decision(r) == fracture(
+        status="insufficient_data", missing=["pathway.neuro_deficits"],
+        recs=[(1, "first_line", "radiograph", None, VCF, None), (2, "alternative", "mri-region-wo", None, VCF, None),
+              (3, "alternative", "ct-region-wo", None, VCF, None)],
+        notices=[FRACTURE_NOTICE])
+
+
+def test_decision_fracture_seen_on_a_radiograph_unenhanced_mri_then_ct():
+    r = pathway({"age": 70, "cancer_history": "none", "spinal_pain": True, "red_flags": ["osteoporosis"],
+                 "neuro_deficits": [], "prior_imaging": [{"modality": "radiograph", "result": "positive"}]})
+    assert decision(r) == fracture(
+        recs=[(1, "first_line", "mri-region-wo", "usually_appropriate", VCF, None),
+              (2, "alternative", "ct-region-wo", "usually_appropriate", VCF, None)],
+        notices=[FRACTURE_NOTICE, CONSIDER_MYELOMA])
+    assert "Vertebral Compression Fractures 2018, variant 1" in r.first_line.acr_variant
+    cited_as_built(r)
+
+
+def test_decision_fracture_risk_without_mri_radiographs_then_ct():
+    # a pain-pattern flag (night pain) does not decide between the pathways
+    r = pathway({"age": 70, "cancer_history": "none", "spinal_pain": True, "red_flags": ["osteoporosis", "nocturnal_pain"],
+                 "neuro_deficits": [], "mri_contraindications": ["claustrophobia"]})
+    assert decision(r) == fracture(
+        recs=[(1, "first_line", "radiograph", "usually_appropriate", LBP6, None),
+              (2, "alternative", "ct-region-wo", "usually_appropriate", LBP6, None)],
+        notices=[FRACTURE_NOTICE, CONSIDER_MYELOMA])
+
+
+@pytest.mark.parametrize("flag", ["unexplained_weight_loss", "suspected_infection"])
+def test_decision_a_malignancy_or_infection_flag_keeps_the_metastasis_work_up(flag):
+    r = pathway({"age": 70, "cancer_history": "none", "spinal_pain": True, "red_flags": ["osteoporosis", flag],
+                 "neuro_deficits": []})
+    assert r.scenario == "suspected_spinal_metastasis" and r.first_line.study.id == "mri-region-wwo"
+
+
+def test_decision_fracture_risk_with_cancer_history_unknown_is_undetermined():
+    r = pathway({"age": 70, "spinal_pain": True, "red_flags": ["osteoporosis"], "neuro_deficits": []})
+    assert decision(r) == expected(scenario="undetermined", indicated=None, urgency=None, status="insufficient_data",
+                                   missing=["pathway.cancer_history"],
+                                   notices=[("cancer_history_decides", ["fracture.metastasis_workup_when_flags"])])
+    assert r.notices[0].message == (
+        "With only fracture risk factors, a patient without cancer follows the osteoporotic-fracture criteria and a "
+        "patient with cancer the metastasis pathway: the cancer history decides.")
+    assert r.summary == "insufficient data: missing the cancer history"
+
+
+# --- surveillance without symptoms (ASCO 2013 for breast cancer only), low back pain without red flags, undetermined --
+
+SURVEILLANCE = {"cancer_history": "previous", "asymptomatic_surveillance": True, "spinal_pain": False, "neuro_deficits": []}
+
+
+def test_decision_asymptomatic_breast_survivor_intent_not_stated_names_it():
+    r = pathway({**SURVEILLANCE, "primary_site": "breast"})
+    assert decision(r) == expected(scenario="asymptomatic_surveillance", indicated=None, urgency=("none", []),
+                                   status="insufficient_data", missing=["pathway.treatment_intent"])
+
+
+@pytest.mark.parametrize("extra", [{"primary_site": "breast", "treatment_intent": "palliative"},
+                                   {"primary_site": "colon", "treatment_intent": "curative"}])
+def test_decision_asymptomatic_surveillance_outside_the_asco_rule_has_no_recommendation(extra):
+    r = pathway({**SURVEILLANCE, **extra})
+    assert decision(r) == expected(scenario="asymptomatic_surveillance", indicated=None, urgency=("none", []),
+                                   notices=[("no_recommendation", ["breast.surveillance.no_routine_imaging"])])
+    assert r.notices[0].message == (
+        "The knowledge base holds a surveillance recommendation only for breast cancer treated with curative intent "
+        "(ASCO); for this scenario it has none. Follow the oncology team's protocol.")
+
+
+def test_decision_asymptomatic_surveillance_with_pain_and_neurology_not_stated_names_both():
+    r = pathway({"cancer_history": "previous", "primary_site": "colon", "treatment_intent": "curative",
+                 "asymptomatic_surveillance": True})
+    assert (r.status, r.missing) == ("insufficient_data", ["pathway.spinal_pain", "pathway.neuro_deficits"])
+    r = pathway({**SURVEILLANCE, "primary_site": "breast", "treatment_intent": "curative", "neuro_deficits": None})
+    assert (r.status, r.missing, r.imaging_indicated) == ("insufficient_data", ["pathway.neuro_deficits"], False)
+
+
+def test_decision_low_back_pain_without_red_flags_no_imaging_and_no_contrast_or_radiograph_notices():
+    r = pathway({"cancer_history": "none", "spinal_pain": True, "pain_region": "lumbar", "red_flags": [],
+                 "neuro_deficits": [], "prior_imaging": [{"modality": "radiograph", "result": "negative"}],
+                 "contrast_concerns": ["prior_gadolinium_reaction"]})
+    assert decision(r) == expected(scenario="low_back_pain_without_red_flags", indicated=False, urgency=("none", []),
+                                   recs=[(1, "not_indicated", None, None, ["imaging.acr.lbp_no_red_flags"], None)])
+    assert r.summary == "imaging not indicated"
+    cited_as_built(r)
+
+
+def test_decision_no_pain_and_no_lesion_purpose_is_undetermined():
+    r = pathway({"cancer_history": "none", "spinal_pain": False, "red_flags": [], "neuro_deficits": []})
+    assert decision(r) == expected(scenario="undetermined", indicated=None, urgency=None, status="insufficient_data",
+                                   missing=["pathway.spinal_pain or pathway.known_lesion_purpose"])
+
+
+# --- child with neurological symptoms or signs: emergency, paediatric teams, no adult time limits -----------------
+
+def paed_neuro(**over):
+    return expected(**{"scenario": "paediatric_neurological", "groups": ["child"], "urgency": ("emergency", []),
+                       "actions": ["contact-child", "analgesia"], "notices": [CHILD_DIFFERENTIAL], **over})
+
+
+def test_decision_child_with_gait_disturbance_complete_spine_mri_at_once():
+    # neuroblastoma with canal invasion: recovery far more frequent when symptoms lasted 4 weeks or less
+    r = pathway({"age": 8, "spinal_pain": True, "neuro_deficits": ["gait"]})
+    assert decision(r) == paed_neuro(recs=[(1, "first_line", "mri-complete-spine-wwo-child", None,
+                                            ["child.neuroblastoma_recovery"], "emergency")])
+    assert r.summary.startswith("Suspected spinal cord compression, emergency. Now: Contact the paediatric spinal team")
+    cited_as_built(r)
+
+
+def test_decision_child_with_compression_and_no_contrast_unenhanced_whole_spine_mri():
+    r = pathway({"age": 15, "suspected_cord_compression": True, "contrast_concerns": ["prior_gadolinium_reaction"]})
+    assert decision(r) == paed_neuro(
+        recs=[(1, "first_line", "mri-whole-spine-wo", None, ["child.neuroblastoma_recovery"], "emergency")],
+        notices=[CHILD_DIFFERENTIAL, ("contrast", ["contrast.caveat.safety_not_covered"])])
+
+
+@pytest.mark.parametrize("extra,ct", [({"implanted_device": "mr_unsafe"}, "ct-whole-spine-with"),
+                                      ({"mri_contraindications": ["claustrophobia"],
+                                        "contrast_concerns": ["prior_gadolinium_reaction"]}, "ct-whole-spine-wo")])
+def test_decision_child_with_compression_and_no_mri_whole_spine_ct_then_ct_myelography(extra, ct):
+    r = pathway({"age": 15, "suspected_cord_compression": True, "cancer_history": "current", "primary_site": "breast",
+                 **extra})
+    unsafe = "implanted_device" in extra
+    assert decision(r) == paed_neuro(
+        groups=["child", "implant"] if unsafe else ["child"],
+        recs=[(1, "first_line", ct, None, CT_WHOLE, "emergency"), (2, "alternative", "ct-myelography", None, CT_WHOLE, None)],
+        notices=[CHILD_DIFFERENTIAL, ("implant_unsafe", CT_WHOLE) if unsafe else ("contrast",
+                                                                                   ["contrast.caveat.safety_not_covered"])])
+    cited_as_built(r)
+
+
+# --- modifiers: pregnancy (ACOG CO 723, ACR gadolinium in pregnancy, whole-body DWI staging), kidney function
+# --- (ACR-NKF below 30 for gadolinium and iodinated contrast, KDIGO below 45 for iodinated), implants (ASTM F2503) ---
+
+KNOWN_SPINE = [(1, "first_line", "mri-whole-spine-wwo", None, ["imaging.mri.whole_spine_high_suspicion", *MRI_REGION], "urgent"),
+               (2, "alternative", "mri-region-wwo", "usually_appropriate", MRI_REGION, None),
+               (3, "alternative", "mri-region-wo", "usually_appropriate", MSCC_SPINE[2][4], None),
+               (4, "alternative", "ct-region-with", "may_be_appropriate", ["imaging.ct.when_mri_contraindicated"], None)]
+PREGNANCY_NOTICES = [("pregnancy_mri", ["pregnancy.mri_preferred"]),
+                     ("pregnancy_gadolinium", ["pregnancy.gadolinium_only_if_essential"])]
+TRADE_OFF = "pregnancy.ionising_trade_off"
+GBCA_30 = ("kidney_gadolinium", ["contrast_kidney.gbca-acr-nkf", "contrast.kidney.gbca_group2"])
+IODINATED_30 = ("kidney_iodinated", ["contrast_kidney.iodinated-acr-nkf", "contrast.kidney.iodinated_high_risk"])
+IODINATED_45 = ("kidney_iodinated", ["contrast_kidney.iodinated-kdigo", "contrast.kidney.thresholds_differ"])
+
+
+def test_decision_pregnant_with_breast_cancer_unenhanced_mri_and_whole_body_dwi_leads_staging():
+    r = pathway({"cancer_history": "current", "primary_site": "breast", "spinal_pain": True, "neuro_deficits": [],
+                 "pregnant": True})
+    breast = ["breast.back_pain.complete_staging"]
+    assert decision(r) == metastasis(
+        groups=["pregnancy"], notices=[*METASTASIS_NOTICES, *PREGNANCY_NOTICES],
+        recs=[(1, "first_line", "mri-whole-spine-wo", None, ["imaging.mri.nice_mscc_protocol"], "urgent"),
+              (2, "alternative", "ct-region-wo", "may_be_appropriate", [TRADE_OFF, "imaging.ct.when_mri_contraindicated",
+                                                                      "imaging.ct.osseous_integrity"], None),
+              (3, "staging", "wb-mri-dwi", None, ["pregnancy.whole_body_dwi_staging"], None),
+              (4, "staging_alternative", "bone-scan", None, [TRADE_OFF, *breast], None),
+              (5, "staging_alternative", "ct-cap-with", None, [TRADE_OFF, *breast], None)])
+    cited_as_built(r)
+
+
+def test_decision_pregnancy_as_a_contrast_concern_in_myeloma_keeps_the_bone_scan_last():
+    r = pathway({"cancer_history": "current", "primary_site": "myeloma", "spinal_pain": True, "neuro_deficits": [],
+                 "contrast_concerns": ["pregnancy"]})
+    d = decision(r)
+    assert d["groups"] == ["pregnancy", "myeloma"]
+    assert [x[0] for x in d["recs"]] == list(range(1, 8))  # ranks renumbered after the re-ordering
+    assert [x[1:3] for x in d["recs"]][:3] == [("first_line", "mri-whole-spine-wo"), ("alternative", "ct-region-wo"),
+                                               ("staging", "wb-mri-dwi")]
+    assert d["recs"][-1][1:3] == ("avoid", "bone-scan")
+    assert {x[2] for x in d["recs"] if x[1] == "staging_alternative"} == {"wbldct", "fdg-pet-ct-myeloma"}
+    assert all(x[4][0] == TRADE_OFF for x in d["recs"] if x[2] in ("ct-region-wo", "wbldct", "fdg-pet-ct-myeloma"))
+    assert "contrast" not in [n[0] for n in d["notices"]]  # pregnancy has its own sourced advice
+    cited_as_built(r)
+
+
+@pytest.mark.parametrize("egfr,kidney", [(25, [GBCA_30, IODINATED_30, IODINATED_45]), (29.9, [GBCA_30, IODINATED_30,
+                                                                                              IODINATED_45]),
+                                         (30, [IODINATED_45]), (44.9, [IODINATED_45]), (45, [])])
+def test_decision_egfr_thresholds_per_contrast_agent(egfr, kidney):
+    r = pathway({**KNOWN_CANCER_PAIN, "egfr": egfr})
+    assert decision(r) == metastasis(groups=["renal_impairment"], recs=KNOWN_SPINE,
+                                     notices=[*HISTOLOGY_UNKNOWN_NOTICES, *kidney])
+    kb = load_kb()
+    assert [n.message for n in r.notices[3:]] == [kb.statement(items[1]).text for _, items in kidney]
+    cited_as_built(r)
+
+
+@pytest.mark.parametrize("extra", [{"on_dialysis": True}, {"on_dialysis": True, "egfr": 60},
+                                   {"on_dialysis": True, "contrast_concerns": ["reduced_renal_function"]}])
+def test_decision_dialysis_is_kidney_failure_every_threshold_applies(extra):
+    r = pathway({**KNOWN_CANCER_PAIN, **extra})
+    assert decision(r) == metastasis(groups=["renal_impairment"], recs=KNOWN_SPINE,
+                                     notices=[*HISTOLOGY_UNKNOWN_NOTICES, GBCA_30, IODINATED_30, IODINATED_45])
+
+
+def test_decision_egfr_below_30_without_mri_only_the_iodinated_advice():
+    r = pathway({**KNOWN_CANCER_PAIN, "egfr": 20, "mri_contraindications": ["claustrophobia"]})
+    assert decision(r)["notices"] == [*HISTOLOGY_UNKNOWN_NOTICES, IODINATED_30, IODINATED_45]
+
+
+def test_decision_egfr_below_30_with_unenhanced_studies_no_kidney_advice():
+    r = pathway({**KNOWN_CANCER_PAIN, "egfr": 20, "contrast_concerns": ["prior_gadolinium_reaction"]})
+    assert decision(r)["notices"] == [*HISTOLOGY_UNKNOWN_NOTICES, ("contrast", ["contrast.caveat.safety_not_covered"])]
+
+
+def test_decision_kidney_concern_without_egfr_unenhanced_studies_and_egfr_named():
+    r = pathway({**KNOWN_CANCER_PAIN, "contrast_concerns": ["reduced_renal_function"]})
+    assert decision(r) == metastasis(
+        groups=["renal_impairment"], status="insufficient_data", missing=["pathway.egfr"],
+        recs=[(1, "first_line", "mri-whole-spine-wo", None, ["imaging.mri.nice_mscc_protocol"], "urgent"),
+              (2, "alternative", "ct-region-wo", "may_be_appropriate", ["imaging.ct.when_mri_contraindicated",
+                                                                      "imaging.ct.osseous_integrity"], None)],
+        notices=[*HISTOLOGY_UNKNOWN_NOTICES, ("kidney_unknown", ["contrast.kidney.gbca_group2",
+                                                                 "contrast.kidney.iodinated_high_risk"])])
+    assert r.notices[3].message == ("Kidney function is flagged but the eGFR is not given: contrast advice depends on "
+                                    "it, so unenhanced studies are listed until it is known.")
+    cited_as_built(r)
+
+
+@pytest.mark.parametrize("device,notice", [("mr_conditional", ("implant_conditional", ["implant.mr_conditional"])),
+                                           ("non_mr_conditional_cardiac", ("implant_legacy",
+                                                                           ["implant.legacy_cardiac_devices"])),
+                                           ("mr_safe", None)])
+def test_decision_implants_mri_stays_first_with_the_device_advice(device, notice):
+    r = pathway({**KNOWN_CANCER_PAIN, "implanted_device": device})
+    assert decision(r) == metastasis(groups=["implant"], recs=KNOWN_SPINE,
+                                     notices=HISTOLOGY_UNKNOWN_NOTICES + ([notice] if notice else []))
+    cited_as_built(r)
+
+
+def test_decision_implant_labelling_unknown_is_named():
+    r = pathway({**KNOWN_CANCER_PAIN, "implanted_device": "labelling_unknown"})
+    assert decision(r) == metastasis(groups=["implant"], recs=KNOWN_SPINE, status="insufficient_data",
+                                     missing=["pathway.implanted_device"],
+                                     notices=[*HISTOLOGY_UNKNOWN_NOTICES, ("implant_unknown", ["implant.mr_conditional"])])
+    assert r.notices[3].message == ("The implant's MR labelling is not known: MRI is possible for an MR Conditional "
+                                    "device within its conditions and not for an MR Unsafe one.")
+    assert r.summary.startswith("insufficient data: missing the implant's MR labelling; if MRI is possible: MRI of the")
+
+
+@pytest.mark.parametrize("extra", [{"implanted_device": "labelling_unknown"}, {"implanted_device": "mr_conditional"},
+                                   {"implanted_device": "non_mr_conditional_cardiac"}, {"implanted_device": "mr_unsafe"},
+                                   {"contrast_concerns": ["reduced_renal_function"]}, {"egfr": 20}, {"pregnant": True}])
+def test_decision_no_imaging_no_device_kidney_or_pregnancy_advice(extra):
+    r = pathway({"cancer_history": "none", "spinal_pain": True, "pain_region": "lumbar", "red_flags": [],
+                 "neuro_deficits": [], **extra})
+    assert (r.status, r.missing, r.notices, r.imaging_indicated) == ("complete", [], [], False)
+
+
+# --- recognising the patient and the primary ---------------------------------------------------------------------
+
+def test_decision_child_treated_for_cancer_before_has_the_known_cancer_red_flag():
+    r = pathway({**CHILD_ALL_STATED, "cancer_history": "previous", "primary_site": "leukaemia"})
+    assert decision(r)["notices"][1] == ("child_red_flags", ["paediatric_red_flags.known-cancer"])
+    assert r.first_line.study.id == "mri-complete-spine-wwo-child"
+
+
+def test_decision_age_18_is_adult():
+    # patient_groups: the paediatric criteria apply under 18 years
+    adult = pathway({**CHILD_ALL_STATED, "age": 18})
+    assert (adult.scenario, adult.patient_groups) == ("low_back_pain_without_red_flags", [])
+    assert pathway({**CHILD_ALL_STATED, "age": 17}).scenario == "paediatric_back_pain"
+
+
+def test_decision_no_implant_is_not_the_implant_group():
+    r = pathway({**KNOWN_CANCER_PAIN, "implanted_device": "none"})
+    assert decision(r) == metastasis(recs=KNOWN_SPINE)
+
+
+def test_decision_response_assessment_is_after_treatment_even_when_the_treatment_is_not_named():
+    r = pathway({**CURRENT, "known_lesion_purpose": "response_assessment"})
+    assert decision(r) == expected(groups=["after_treatment"], recs=[RESPONSE_MRI])
+
+
+@pytest.mark.parametrize("site", ["Breast, ER-positive", "breast (ductal)", "BREAST/ductal carcinoma"])
+def test_decision_primary_site_read_as_whole_words_despite_punctuation(site):
+    r = pathway({**KNOWN_CANCER_PAIN, "primary_site": site})
+    assert studies(r, "staging") == ["bone-scan", "ct-cap-with"]
+
+
+def test_decision_colon_cancer_falls_back_to_the_general_staging_rows_flagged_as_drafts():
+    r = pathway({**KNOWN_CANCER_PAIN, "primary_site": "colon"})
+    assert decision(r) == metastasis(recs=[*KNOWN_SPINE, (5, "staging", "fdg-pet-ct", None, ["imaging.pet.capabilities"], None),
+                                           (6, "staging", "bone-scan", None, ["imaging.bone_scan.not_first_line"], None)],
+                                     notices=METASTASIS_NOTICES)
+    assert r.draft_items == ["staging_by_histology.other-fdg", "staging_by_histology.other-bone-scan",
+                             "imaging.bone_scan.not_first_line"]
+    cited_as_built(r)
+
+
+def test_decision_her2_positive_breast_cancer_with_neurology_adds_brain_mri_flagged_as_draft():
+    r = pathway({**KNOWN_CANCER_PAIN, "primary_site": "breast", "breast_her2_positive": True, "neuro_deficits": ["gait"]})
+    assert decision(r)["recs"][4:] == [
+        (5, "staging", "bone-scan", None, ["breast.back_pain.complete_staging"], None),
+        (6, "staging", "ct-cap-with", None, ["breast.back_pain.complete_staging"], None),
+        (7, "additional", "brain-mri-with", None, ["breast.back_pain.brain_mri_subtypes"], None)]
+    assert r.draft_items == ["imaging_studies.brain-mri-with", "breast.back_pain.brain_mri_subtypes"]
+    cited_as_built(r)
+
+
+def test_decision_surveillance_asked_for_a_patient_with_pain_follows_the_pain():
+    r = pathway({"cancer_history": "none", "asymptomatic_surveillance": True, "spinal_pain": True, "red_flags": [],
+                 "neuro_deficits": [], "pain_region": "lumbar"})
+    assert (r.scenario, r.imaging_indicated) == ("low_back_pain_without_red_flags", False)
+
+
+def test_decision_child_with_two_red_flags_lists_both():
+    r = pathway({**CHILD_ALL_STATED, "age": 4, "night_pain": True})
+    assert decision(r)["notices"][1] == ("child_red_flags", ["paediatric_red_flags.young-age",
+                                                             "paediatric_red_flags.night-pain"])
+    assert r.notices[1].message == "Red flags present: Age under 5 years; Night pain."
+
+
+OSTEOPOROSIS = {"age": 70, "cancer_history": "none", "spinal_pain": True, "red_flags": ["osteoporosis"], "neuro_deficits": []}
+LBP6_RECS = [(1, "first_line", "radiograph", "usually_appropriate", LBP6, None),
+             (2, "alternative", "mri-region-wo", "usually_appropriate", LBP6, None),
+             (3, "alternative", "ct-region-wo", "usually_appropriate", LBP6, None)]
+
+
+def test_decision_a_negative_radiograph_does_not_count_as_a_fracture_seen():
+    r = pathway({**OSTEOPOROSIS, "prior_imaging": [{"modality": "radiograph", "result": "negative"}]})
+    assert decision(r) == fracture(recs=LBP6_RECS, notices=[FRACTURE_NOTICE, CONSIDER_MYELOMA,
+                                                            ("radiograph_not_enough", ["imaging.radiograph.cannot_exclude"])])
+
+
+def test_decision_a_fracture_seen_on_ct_is_acr_vcf_variant_1():
+    r = pathway({**OSTEOPOROSIS, "prior_imaging": [{"modality": "ct", "result": "positive"}]})
+    assert decision(r)["recs"] == [(1, "first_line", "mri-region-wo", "usually_appropriate", VCF, None),
+                                   (2, "alternative", "ct-region-wo", "usually_appropriate", VCF, None)]
+
+
+def test_decision_neck_pain_with_fracture_risk_is_not_rated_by_the_low_back_pain_variant():
+    r = pathway({**OSTEOPOROSIS, "pain_region": "cervical"})
+    assert decision(r)["recs"] == [(1, "first_line", "radiograph", None, VCF, None),
+                                   (2, "alternative", "mri-region-wo", None, VCF, None),
+                                   (3, "alternative", "ct-region-wo", None, VCF, None)]
+
+
+def test_decision_myeloma_screen_from_60_with_fracture_risk():
+    # NICE NG12: blood tests for myeloma at 60 or over with persistent bone pain or an unexplained fracture
+    assert decision(pathway({**OSTEOPOROSIS, "age": 60}))["notices"] == [FRACTURE_NOTICE, CONSIDER_MYELOMA]
+    assert decision(pathway({**OSTEOPOROSIS, "age": 59}))["notices"] == [FRACTURE_NOTICE]
+
+
+def test_decision_weight_loss_with_cancer_history_not_stated_is_the_metastasis_work_up():
+    r = pathway({"spinal_pain": True, "red_flags": ["unexplained_weight_loss"], "neuro_deficits": [], "pain_region": "lumbar"})
+    assert r.scenario == "suspected_spinal_metastasis"
+    assert pathway({"known_lesion_purpose": "characterise"}).scenario == "known_lesion"
+
+
+def test_decision_named_primary_is_a_tissue_diagnosis_no_holding_steroids_for_biopsy():
+    r = pathway({"primary_site": "breast", "spinal_pain": True, "neuro_deficits": [], "suspected_cord_compression": True,
+                 "breast_her2_positive": False, "breast_triple_negative": False})
+    assert decision(r)["actions"] == ["contact-now", "steroids-no-neuro", "position", "analgesia", "mri-now", "treatment"]
+
+
+def test_decision_previous_lymphoma_with_suspected_compression_steroids_once_involvement_is_confirmed():
+    r = pathway({"cancer_history": "previous", "primary_site": "lymphoma", "spinal_pain": True, "neuro_deficits": [],
+                 "suspected_cord_compression": True})
+    assert decision(r)["actions"] == ["contact-now", "steroids-haematological-if-confirmed", "position", "analgesia",
+                                      "mri-now", "treatment"]
+
+
+def test_decision_child_with_neurology_and_unknown_primary_gets_the_unknown_primary_work_up():
+    r = pathway({"age": 10, "unknown_primary": True, "neuro_deficits": ["gait"], "primary_bone_tumour_possible": True})
+    assert decision(r) == paed_neuro(
+        groups=["child", "unknown_primary"],
+        recs=[(1, "first_line", "mri-complete-spine-wwo-child", None, ["child.neuroblastoma_recovery"], "emergency"),
+              (2, "additional", "ct-full-body", None, ["imaging.unknown_primary.body_ct"], "emergency")],
+        workup=[INITIAL_WORKUP, ("Refer to a bone sarcoma centre before any biopsy", ["unknown_primary.sarcoma_centre_first"])])
+
+
+def test_decision_surveillance_with_pain_not_stated_names_it():
+    r = pathway({"cancer_history": "previous", "primary_site": "colon", "asymptomatic_surveillance": True,
+                 "neuro_deficits": []})
+    assert (r.scenario, r.missing) == ("asymptomatic_surveillance", ["pathway.spinal_pain"])
+
+
+def test_decision_surveillance_after_a_contrast_reaction_has_no_contrast_notice():
+    r = pathway({**SURVEILLANCE, "primary_site": "breast", "treatment_intent": "curative",
+                 "contrast_concerns": ["prior_gadolinium_reaction"]})
+    assert [n.code for n in r.notices] == ["acr_rating", "acr_rating"]
+
+
+def test_decision_pregnant_with_her2_positive_breast_cancer_and_neurology_brain_mri_only_if_essential():
+    # ACR / ACOG: gadolinium in pregnancy only when essential; the brain MRI keeps gadolinium, with that caveat first,
+    # and its kidney advice applies (eGFR below 30: group II agent, ACR-NKF).
+    r = pathway({**KNOWN_CANCER_PAIN, "primary_site": "breast", "breast_her2_positive": True, "neuro_deficits": ["gait"],
+                 "pregnant": True, "egfr": 20})
+    brain = next(x for x in r.recommendations if x.study.id == "brain-mri-with")
+    assert (brain.role, brain.statements) == ("additional", ["pregnancy.gadolinium_only_if_essential",
+                                                             "breast.back_pain.brain_mri_subtypes"])
+    assert brain.rationale[0] == load_kb().statement("pregnancy.gadolinium_only_if_essential").text
+    assert "kidney_gadolinium" in [n.code for n in r.notices]
+    cited_as_built(r)
+
+
+@pytest.mark.parametrize("data,words", [
+    ({**CURRENT, "known_lesion_purpose": "stage"}, "known lesion"),
+    (BASE, "spinal pain with suspected metastasis"),
+    ({**BASE, "neuro_deficits": ["gait"]}, "suspected spinal cord or cauda equina compression"),
+    (CHILD_ALL_STATED, "child or adolescent with back pain"),
+    ({"age": 8, "neuro_deficits": ["gait"]}, "child with neurological symptoms or signs"),
+    (OSTEOPOROSIS, "no known cancer, suspected osteoporotic or insufficiency fracture"),
+    ({**SURVEILLANCE, "primary_site": "breast"}, "surveillance without symptoms"),
+    ({**CHILD_ALL_STATED, "age": 40}, "low back pain without red flags"),
+    ({}, "not enough information to choose a pathway"),
+])
+def test_decision_the_scenario_is_named_in_clinical_words(data, words):
+    from spinemets.results import Component
+
+    assert pathway(data).components == [Component(name="scenario", value=words)]
+
+
+def test_decision_understood_names_the_patient_groups():
+    r = pathway({**KNOWN_CANCER_PAIN, "pregnant": True, "egfr": 50})
+    assert r.understood[-1] == "patient group: Pregnancy, Reduced kidney function"
