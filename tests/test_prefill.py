@@ -325,17 +325,11 @@ def test_escc_grade_without_its_letter_is_not_used():
     r = extract("Lytic metastasis at T7 with epidural disease, ESCC 1.")
     assert got(r, "escc", "grade") == (None, None, [])
     n = notice(r, "escc_grade_unclear")
-    assert n.message.startswith('The stated ESCC grade "ESCC 1')
-    assert n.message.endswith('" is incomplete (1a, 1b or 1c?); it was not used.')
-    assert n.kb_items == ["escc.method.axial_t2"]
+    # the report's words are quoted once (they used to repeat the grade: "ESCC 1 1")
+    assert (n.message, n.kb_items) == (
+        'The stated ESCC grade "ESCC 1" is incomplete (1a, 1b or 1c?); it was not used.', ["escc.method.axial_t2"])
     assert codes(r) == ["confirm", "pain", "escc_grade_unclear"]
     assert r.prefill.escc_possible_grades == ["1a", "1b", "1c", "2", "3"] and r.prefill.escc_grade is None
-
-
-def test_escc_grade_unclear_quotes_the_report_once():
-    r = extract("Lytic metastasis at T7 with epidural disease, ESCC 1.")
-    assert notice(r, "escc_grade_unclear").message == (
-        'The stated ESCC grade "ESCC 1" is incomplete (1a, 1b or 1c?); it was not used.')
 
 
 @pytest.mark.parametrize("text", [
@@ -344,8 +338,18 @@ def test_escc_grade_unclear_quotes_the_report_once():
     "Lytic metastasis at T7 with epidural disease. ESCC grade 3 is excluded.",
 ])
 def test_a_negated_escc_grade_is_not_prefilled(text):
+    # these used to pre-fill grade 3: the negation was dropped for every stated grade
     r = extract(text)
-    assert got(r, "escc", "grade")[0] is None and r.prefill.escc_grade != "3"
+    assert got(r, "escc", "grade") == (None, None, [])
+    assert r.prefill.inputs["escc"] == {"epidural_disease": True}
+    assert (r.prefill.escc_grade, r.prefill.escc_possible_grades) == (None, ["1a", "1b", "1c", "2", "3"])
+    assert "escc.grade" not in [c.name for c in r.components]
+
+
+def test_a_without_earlier_in_the_sentence_leaves_the_grade_stated():
+    r = extract("Lytic metastasis at T7 with epidural disease without cord compression, ESCC 1b.")
+    assert r.prefill.inputs["escc"] == {"grade": "1b", "epidural_disease": True, "cord_compressed": False}
+    assert (r.prefill.escc_grade, r.prefill.escc_possible_grades) == ("1b", ["1b"])
 
 
 def test_escc_findings_that_contradict_the_stated_grade_are_not_graded():
