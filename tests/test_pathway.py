@@ -157,9 +157,12 @@ def test_known_lesion_purposes(purpose, first):
     assert r.scenario == "known_lesion" and r.first_line.study.id == first
 
 
-def test_follow_up_purpose():
+def test_follow_up_purpose_depends_on_the_treatment_intent():
+    # Follow-up imaging is not routine after palliation and is after curative treatment: unstated intent is asked for.
     r = pathway({"cancer_history": "current", "known_lesion_purpose": "follow_up"})
-    assert r.recommendations[0].role == "not_indicated"
+    assert r.status == "insufficient_data" and r.missing == ["pathway.treatment_intent"]
+    assert r.imaging_indicated is None and r.recommendations == [] and r.urgency is None
+    assert r.summary == "insufficient data: missing the treatment intent (curative or palliative)"
 
 
 def test_nothing_known_names_missing():
@@ -554,11 +557,31 @@ def test_decision_follow_up_after_surgery_without_mri_is_ct_with_response_criter
         (1, "first_line", "ct-region-wo", None, ["after_treatment.response_criteria", *CT_WO], None)])
 
 
-def test_decision_follow_up_without_treatment_is_no_routine_imaging():
+def test_decision_follow_up_without_treatment_or_intent_is_insufficient_data():
+    # Regression: once 'no imaging' was shown beside 'imaging indicated' and the headline 'no recommendation'.
     r = pathway({**CURRENT, "known_lesion_purpose": "follow_up"})
-    assert decision(r)["recs"] == [(1, "not_indicated", None, None, ["treatment.no_routine_imaging_after_palliation",
-                                                                     "treatment.imaging_after_curative_treatment"], None)]
-    assert decision(r)["notices"] == [] and r.missing == []
+    assert decision(r) == expected(
+        status="insufficient_data", missing=["pathway.treatment_intent"], indicated=None, urgency=None,
+        notices=[("follow_up_intent", ["treatment.no_routine_imaging_after_palliation"]),
+                 ("follow_up_intent", ["treatment.imaging_after_curative_treatment"])])
+    cited_as_built(r)
+
+
+def test_decision_follow_up_after_palliative_intent_is_no_routine_imaging():
+    r = pathway({**CURRENT, "known_lesion_purpose": "follow_up", "treatment_intent": "palliative"})
+    assert decision(r) == expected(indicated=False, urgency=("none", []), recs=[
+        (1, "not_indicated", None, None, ["treatment.no_routine_imaging_after_palliation"], None)])
+    assert r.summary == "imaging not indicated"
+    cited_as_built(r)
+
+
+@pytest.mark.parametrize("mri_problem,study", [([], "mri-region-wwo"), (["claustrophobia"], "ct-region-wo")])
+def test_decision_follow_up_after_curative_intent_images_the_lesion(mri_problem, study):
+    r = pathway({**CURRENT, "known_lesion_purpose": "follow_up", "treatment_intent": "curative",
+                 "mri_contraindications": mri_problem})
+    assert decision(r)["recs"] == [(1, "first_line", study, None, ["treatment.imaging_after_curative_treatment"], None)]
+    assert r.imaging_indicated is True and r.urgency.level == "routine" and r.status == "complete"
+    cited_as_built(r)
 
 
 # --- 'no imaging' with the ACR ratings of the studies one might order --------------------------------------------
@@ -802,7 +825,8 @@ def test_decision_child_under_5_radiographs_first_then_complete_spine_mri():
     assert decision(r) == child(
         recs=[(1, "first_line", "radiograph-area-child", "usually_appropriate", CHILD_RED, None),
               (2, "alternative", "mri-complete-spine-wwo-child", "may_be_appropriate", CHILD_RED, None),
-              (3, "alternative", "mri-whole-spine-wo", "may_be_appropriate", ["imaging.mri.nice_mscc_protocol"], None)],
+              # the child's own unenhanced study: the adult whole-spine protocol is not cited for a child
+              (3, "alternative", "mri-complete-spine-wo-child", "may_be_appropriate", CHILD_RED, None)],
         notices=[CHILD_NOTICE, ("child_red_flags", ["paediatric_red_flags.young-age"]), CHILD_DIFFERENTIAL])
     assert r.notices[1].message == "Red flags present: Age under 5 years."
     assert r.summary == "Radiographs of the painful area of the spine"
@@ -830,7 +854,7 @@ def test_decision_child_with_known_cancer_without_mri_or_contrast():
     assert decision(r)["recs"][0] == (1, "first_line", "ct-whole-spine-wo", None, CT_WHOLE, None)
     r = pathway({**base, "contrast_concerns": ["prior_gadolinium_reaction"]})
     assert decision(r)["recs"] == [
-        (1, "first_line", "mri-whole-spine-wo", "may_be_appropriate", ["child.known_cancer_back_pain"], None),
+        (1, "first_line", "mri-complete-spine-wo-child", "may_be_appropriate", ["child.known_cancer_back_pain"], None),
         (2, "alternative", "radiograph-area-child", "usually_appropriate", CHILD_RED, None)]
 
 
@@ -849,7 +873,7 @@ def test_decision_pregnant_adolescent_with_worsening_pain_unenhanced_mri_only():
         groups=["child", "pregnancy"],
         recs=[(1, "first_line", "radiograph-area-child", "usually_appropriate",
                ["pregnancy.ionising_trade_off", *CHILD_RED], None),
-              (2, "alternative", "mri-whole-spine-wo", "may_be_appropriate", ["imaging.mri.nice_mscc_protocol"], None)],
+              (2, "alternative", "mri-complete-spine-wo-child", "may_be_appropriate", CHILD_RED, None)],
         notices=[CHILD_NOTICE, ("child_red_flags", ["paediatric_red_flags.progressive"]), CHILD_DIFFERENTIAL,
                  ("pregnancy_mri", ["pregnancy.mri_preferred"]),
                  ("pregnancy_gadolinium", ["pregnancy.gadolinium_only_if_essential"])])
@@ -1228,7 +1252,7 @@ def test_decision_child_with_gait_disturbance_complete_spine_mri_at_once():
 def test_decision_child_with_compression_and_no_contrast_unenhanced_whole_spine_mri():
     r = pathway({"age": 15, "suspected_cord_compression": True, "contrast_concerns": ["prior_gadolinium_reaction"]})
     assert decision(r) == paed_neuro(
-        recs=[(1, "first_line", "mri-whole-spine-wo", None, ["child.neuroblastoma_recovery"], "emergency")],
+        recs=[(1, "first_line", "mri-complete-spine-wo-child", None, ["child.neuroblastoma_recovery"], "emergency")],
         notices=[CHILD_DIFFERENTIAL, ("contrast", ["contrast.caveat.safety_not_covered"])])
 
 
@@ -1278,14 +1302,17 @@ def test_decision_pregnant_with_breast_cancer_unenhanced_mri_and_whole_body_dwi_
 
 
 def test_decision_pregnancy_as_a_contrast_concern_in_myeloma_keeps_the_bone_scan_last():
+    # Myeloma has its own gadolinium-free whole-body MRI (NICE NG35): it leads the staging, no second whole-body MRI
+    # is added, the ionising studies follow with the pregnancy trade-off, and the avoided bone scan carries no trade-off
+    # (it is advised against in myeloma whatever the pregnancy).
     r = pathway({"cancer_history": "current", "primary_site": "myeloma", "spinal_pain": True, "neuro_deficits": [],
                  "contrast_concerns": ["pregnancy"]})
     d = decision(r)
     assert d["groups"] == ["pregnancy", "myeloma"]
-    assert [x[0] for x in d["recs"]] == list(range(1, 8))  # ranks renumbered after the re-ordering
+    assert [x[0] for x in d["recs"]] == list(range(1, 7))  # ranks renumbered after the re-ordering
     assert [x[1:3] for x in d["recs"]][:3] == [("first_line", "mri-whole-spine-wo"), ("alternative", "ct-region-wo"),
-                                               ("staging", "wb-mri-dwi")]
-    assert d["recs"][-1][1:3] == ("avoid", "bone-scan")
+                                               ("staging", "wb-mri-myeloma")]
+    assert d["recs"][-1][1:3] == ("avoid", "bone-scan") and d["recs"][-1][4] == ["myeloma.no_bone_scan"]
     assert {x[2] for x in d["recs"] if x[1] == "staging_alternative"} == {"wbldct", "fdg-pet-ct-myeloma"}
     assert all(x[4][0] == TRADE_OFF for x in d["recs"] if x[2] in ("ct-region-wo", "wbldct", "fdg-pet-ct-myeloma"))
     assert "contrast" not in [n[0] for n in d["notices"]]  # pregnancy has its own sourced advice
@@ -1331,8 +1358,10 @@ def test_decision_kidney_concern_without_egfr_unenhanced_studies_and_egfr_named(
                                                                       "imaging.ct.osseous_integrity"], None)],
         notices=[*HISTOLOGY_UNKNOWN_NOTICES, ("kidney_unknown", ["contrast.kidney.gbca_group2",
                                                                  "contrast.kidney.iodinated_high_risk"])])
-    assert r.notices[3].message == ("Kidney function is flagged but the eGFR is not given: contrast advice depends on "
-                                    "it, so unenhanced studies are listed until it is known.")
+    assert r.notices[3].message == (
+        "Kidney function is flagged but the eGFR is not given: contrast advice depends on it, so the spine studies are "
+        "listed without contrast until it is known, and a contrast study that has no unenhanced equivalent opens with "
+        "the kidney advice.")
     cited_as_built(r)
 
 
@@ -1534,3 +1563,94 @@ def test_decision_the_scenario_is_named_in_clinical_words(data, words):
 def test_decision_understood_names_the_patient_groups():
     r = pathway({**KNOWN_CANCER_PAIN, "pregnant": True, "egfr": 50})
     assert r.understood[-1] == "patient group: Pregnancy, Reduced kidney function"
+
+
+# --- regressions found by the mutation review (each was a wrong or silent answer) ---------------------------------
+
+@pytest.mark.parametrize("site,named", [("prostate lymphoma", "prostate cancer, lymphoma"),
+                                        ("breast and lung cancer", "breast cancer, lung cancer"),
+                                        ("Myeloma; renal cell carcinoma", "myeloma or another plasma-cell disorder, "
+                                                                          "renal cell carcinoma")])
+def test_two_primaries_in_the_site_are_insufficient_data_not_one_of_them(site, named):
+    # Once 'prostate lymphoma' was staged as prostate cancer and 'breast and lung cancer' as lung cancer alone.
+    r = pathway({**KNOWN_CANCER_PAIN, "primary_site": site})
+    assert r.status == "insufficient_data" and r.missing == ["pathway.primary_site"]
+    assert [x.role for x in r.recommendations if x.role in LATER] == []  # no histology's staging applied
+    assert "myeloma" not in r.patient_groups
+    note = next(n for n in r.notices if n.code == "primary_site_ambiguous")
+    assert f"names more than one tumour ({named})" in note.message
+    assert "staging_histology" not in [n.code for n in r.notices]
+    assert r.summary.startswith("insufficient data: missing the primary tumour (one site); holds either way: MRI of the "
+                                "whole spine")
+
+
+@pytest.mark.parametrize("site,row", [("non-small cell lung", "lung"), ("clear cell renal cell carcinoma", "renal"),
+                                      ("plasma cell myeloma", "myeloma"), ("non-hodgkin lymphoma", "lymphoma"),
+                                      ("lung, lung cancer", "lung")])
+def test_one_primary_written_with_nested_synonyms_is_one_primary(site, row):
+    from spinemets.pathway import primary_group, primary_groups
+    assert [r.id for r in primary_groups(site)] == [row] and primary_group(site).id == row
+    assert pathway({**KNOWN_CANCER_PAIN, "primary_site": site}).status == "complete"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_any_two_different_primaries_joined_are_never_resolved_to_one(data):
+    rows = load_kb().table("primary_sites").rows
+    a, b = data.draw(st.lists(st.sampled_from(rows), min_size=2, max_size=2, unique_by=lambda r: r.id))
+    text = f"{data.draw(st.sampled_from(a['synonyms']))} {data.draw(st.sampled_from(['and', 'with', ',', '/']))} " \
+           f"{data.draw(st.sampled_from(b['synonyms']))}"
+    r = pathway({**KNOWN_CANCER_PAIN, "primary_site": text})
+    assert "pathway.primary_site" in r.missing, text
+
+
+def test_malignancy_red_flag_with_cancer_history_not_stated_asks_for_it():
+    # Once read as 'no cancer': regional MRI, no time limit and nothing missing.
+    r = pathway({"spinal_pain": True, "red_flags": ["unexplained_weight_loss"], "neuro_deficits": []})
+    assert r.scenario == "suspected_spinal_metastasis"
+    assert r.status == "insufficient_data" and r.missing == ["pathway.cancer_history"]
+    assert r.summary == ("insufficient data: missing the cancer history; without a cancer history: MRI of the "
+                         "symptomatic spinal region without and with IV contrast")
+    note = next(n for n in r.notices if n.code == "cancer_history_decides")
+    assert note.message == "The cancer history is not stated. With a known cancer: " + \
+        load_kb().statement("imaging.mri.whole_spine_high_suspicion").text
+    # stated 'none' is complete and says nothing about a known cancer
+    none = pathway({"spinal_pain": True, "red_flags": ["unexplained_weight_loss"], "neuro_deficits": [],
+                    "cancer_history": "none"})
+    assert none.status == "complete" and "cancer_history_decides" not in [n.code for n in none.notices]
+
+
+def test_fracture_seen_on_radiographs_and_mri_impossible_ct_first_as_acr_rates_it():
+    # ACR VCF variant 1: CT without contrast usually appropriate, bone scan may be appropriate; once radiographs led.
+    r = pathway({"age": 70, "cancer_history": "none", "spinal_pain": True, "red_flags": ["osteoporosis"],
+                 "neuro_deficits": [], "mri_contraindications": ["claustrophobia"],
+                 "prior_imaging": [{"modality": "radiograph", "result": "positive"}]})
+    assert decision(r)["recs"] == [
+        (1, "first_line", "ct-region-wo", "usually_appropriate", ["fracture.acr_vcf_no_cancer"], None),
+        (2, "alternative", "bone-scan", "may_be_appropriate", ["fracture.acr_vcf_no_cancer"], None)]
+    assert r.status == "complete"
+    cited_as_built(r)
+
+
+def test_contrast_studies_without_an_unenhanced_equivalent_lead_with_the_contrast_advice():
+    # Once the contrast staging CT and the gadolinium brain MRI were listed after a kidney or gadolinium concern
+    # with nothing said.
+    kidney = pathway({**KNOWN_CANCER_PAIN, "primary_site": "breast", "contrast_concerns": ["reduced_renal_function"]})
+    ct = next(x for x in kidney.recommendations if x.study and x.study.id == "ct-cap-with")
+    assert ct.statements[0] == "contrast.kidney.iodinated_high_risk"
+    assert all(x.study.contrast in ("without", "none") for x in kidney.recommendations if x.role in ("first_line",))
+    reaction = pathway({"cancer_history": "current", "primary_site": "breast", "breast_her2_positive": True,
+                        "spinal_pain": True, "neuro_deficits": ["motor_weakness"],
+                        "contrast_concerns": ["prior_gadolinium_reaction"]})
+    brain = next(x for x in reaction.recommendations if x.study and x.study.id == "brain-mri-with")
+    assert brain.statements[0] == "contrast.caveat.safety_not_covered"
+    both = pathway({"cancer_history": "current", "primary_site": "breast", "breast_her2_positive": True,
+                    "spinal_pain": True, "neuro_deficits": ["motor_weakness"],
+                    "contrast_concerns": ["reduced_renal_function", "prior_gadolinium_reaction"]})
+    brain = next(x for x in both.recommendations if x.study and x.study.id == "brain-mri-with")
+    assert brain.statements[:2] == ["contrast.caveat.safety_not_covered", "contrast.kidney.gbca_group2"]
+    cited_as_built(both)
+    # no concern: nothing leads
+    plain = pathway({**KNOWN_CANCER_PAIN, "primary_site": "breast"})
+    ct = next(x for x in plain.recommendations if x.study and x.study.id == "ct-cap-with")
+    assert ct.statements == ["breast.back_pain.complete_staging"]

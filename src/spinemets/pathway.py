@@ -79,7 +79,7 @@ UNENHANCED = {
     "mri-region-wwo": "mri-region-wo",
     "mri-whole-spine-wwo": "mri-whole-spine-wo",
     "mri-whole-spine-mscc": "mri-whole-spine-wo",
-    "mri-complete-spine-wwo-child": "mri-whole-spine-wo",
+    "mri-complete-spine-wwo-child": "mri-complete-spine-wo-child",
 }
 
 # Clinical words for the scenarios (the machine-readable id stays in PathwayResult.scenario).
@@ -383,17 +383,31 @@ def group_threshold(group: str, kb: KnowledgeBase | None = None) -> float:
     return float(value)
 
 
-def primary_group(site: str | None, kb: KnowledgeBase | None = None) -> TableRow | None:
-    """The primary_sites row whose synonyms match the free-text site (whole words), or None."""
+def primary_groups(site: str | None, kb: KnowledgeBase | None = None) -> list[TableRow]:
+    """Every primary_sites row the free-text site names (whole words); a match inside a longer one does not count
+    ('small cell lung' inside 'non-small cell lung'), so two rows mean the text names two different primaries."""
     if not site:
-        return None
+        return []
     text = " " + re.sub(r"[^a-z0-9\-]+", " ", site.lower()) + " "
-    best: tuple[int, TableRow] | None = None
+    spans: list[tuple[int, int, TableRow]] = []
     for row in (kb or load_kb()).table(SITES).rows:
         for syn in row["synonyms"]:
-            if f" {syn} " in text and (best is None or len(syn) > best[0]):
-                best = (len(syn), row)
-    return best[1] if best else None
+            start = text.find(f" {syn} ")
+            while start != -1:
+                spans.append((start + 1, start + 1 + len(syn), row))
+                start = text.find(f" {syn} ", start + 1)
+    kept = [s for s in spans if not any(o[0] <= s[0] and s[1] <= o[1] and o[1] - o[0] > s[1] - s[0] for o in spans)]
+    out: list[TableRow] = []
+    for _, _, row in sorted(kept, key=lambda s: s[0]):
+        if all(r.id != row.id for r in out):
+            out.append(row)
+    return out
+
+
+def primary_group(site: str | None, kb: KnowledgeBase | None = None) -> TableRow | None:
+    """The primary_sites row the free-text site names, or None (no match, or more than one primary named)."""
+    rows = primary_groups(site, kb)
+    return rows[0] if len(rows) == 1 else None
 
 
 def _neuro(inp: PathwayInput) -> bool | None:
@@ -536,8 +550,16 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
     b = _Builder(kb, cite, inp)
     missing: list[str] = []
 
-    site = primary_group(inp.primary_site, kb)
-    histology = site.id if site else ("other" if inp.primary_site else None)
+    named = primary_groups(inp.primary_site, kb)
+    site = named[0] if len(named) == 1 else None
+    if len(named) > 1:
+        # Two primaries in one answer: staging, steroid advice and the studies to avoid differ by histology.
+        missing.append("pathway.primary_site")
+        b.note("primary_site_ambiguous",
+               f"The primary site names more than one tumour ({', '.join(r['label'] for r in named)}): staging, the "
+               "steroid advice and the studies to avoid differ by histology, so none is applied. State the primary "
+               "the spinal lesion is thought to come from.", ["myeloma.no_bone_scan"])
+    histology = site.id if site else ("other" if inp.primary_site and not named else None)
     haematological = site is not None and site["group"] == "haematological"
     cancer = inp.cancer_history in ("current", "previous") or bool(inp.unknown_primary)
     known_cancer = inp.cancer_history in ("current", "previous")
@@ -595,7 +617,7 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
             b.note("child_red_flags", "Red flags present: " + "; ".join(present) + ".",
                    [f"{CHILD_FLAGS}.{r.id}" for r in kb.table(CHILD_FLAGS).rows if r["label"] in present])
             if mri_ok:
-                b.add("mri-complete-spine-wwo-child" if contrast_ok else "mri-whole-spine-wo", "first_line",
+                b.add("mri-complete-spine-wwo-child" if contrast_ok else "mri-complete-spine-wo-child", "first_line",
                       ["child.known_cancer_back_pain"], own=False)
             else:
                 b.add("ct-whole-spine-with" if contrast_ok else "ct-whole-spine-wo", "first_line")
@@ -606,9 +628,10 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
             b.note("child_red_flags", "Red flags present: " + "; ".join(present) + ".", [f"{CHILD_FLAGS}.{r.id}" for r in kb.table(CHILD_FLAGS).rows if r["label"] in present])
             if mri_ok:
                 b.add("radiograph-area-child", "first_line")
-                b.add(UNENHANCED["mri-complete-spine-wwo-child"] if not contrast_ok else "mri-complete-spine-wwo-child", "alternative")
+                b.add(UNENHANCED["mri-complete-spine-wwo-child"] if not contrast_ok else "mri-complete-spine-wwo-child",
+                      "alternative")
                 if contrast_ok:
-                    b.add("mri-whole-spine-wo", "alternative")
+                    b.add("mri-complete-spine-wo-child", "alternative")
             else:
                 b.add("radiograph-area-child", "first_line")
                 b.add("ct-region-wo", "alternative", ["imaging.ct.when_mri_contraindicated"])
@@ -637,6 +660,10 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
             b.add("radiograph", "first_line", first_statements, own=False)
             b.add("mri-region-wo", "alternative", first_statements, own=False)
             b.add("ct-region-wo", "alternative", first_statements, own=False)
+        elif fracture_seen:
+            # The fracture is already shown and MRI is impossible: CT characterises it (ACR VCF variant 1).
+            b.add("ct-region-wo", "first_line", first_statements, own=False)
+            b.add("bone-scan", "alternative", first_statements, own=False)
         else:
             b.add("radiograph", "first_line", first_statements, own=False)
             b.add("ct-region-wo", "alternative", first_statements, own=False)
@@ -659,6 +686,13 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
             # The time limits for suspected spinal metastases were written for people with cancer.
             if neuro is None:
                 missing.append("pathway.neuro_deficits")
+            if inp.cancer_history is None:
+                # A known cancer would change the extent (whole spine) and bring the time limits: ask, do not assume.
+                missing.append("pathway.cancer_history")
+                b.note("cancer_history_decides",
+                       "The cancer history is not stated. With a known cancer: "
+                       + kb.statement("imaging.mri.whole_spine_high_suspicion").text,
+                       ["imaging.mri.whole_spine_high_suspicion"])
             b.note_statement("no_cancer_flags", "fracture.nocancer_weaker_flags_acp")
             if inp.age is None or inp.age >= group_threshold("osteoporotic_fracture", kb):
                 b.note_statement("consider_myeloma", "fracture.consider_myeloma")
@@ -680,7 +714,9 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
     elif inp.known_lesion_purpose is not None:
         scenario = "known_lesion"
         urgency = Urgency(level="routine")
-        _known_lesion(b, inp, mri_ok, contrast_ok, histology, missing)
+        indicated = _known_lesion(b, inp, mri_ok, contrast_ok, histology, missing)
+        if indicated is not True:
+            urgency = Urgency(level="none") if indicated is False else None
     elif inp.asymptomatic_surveillance and not symptomatic:
         scenario = "asymptomatic_surveillance"
         urgency = Urgency(level="none")
@@ -725,7 +761,7 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
             _unknown_primary(b, inp, urgency, missing)
         if known_cancer and histology is not None and not child:
             _staging(b, histology, inp, neuro, missing)
-        elif known_cancer and histology is None and not child:
+        elif known_cancer and histology is None and not child and len(named) < 2:
             b.note("staging_histology",
                    "Staging depends on the primary tumour, which is not stated: the studies differ by histology "
                    "(for example PSMA PET/CT in prostate cancer, no bone scan in myeloma).", ["myeloma.no_bone_scan"])
@@ -785,7 +821,11 @@ def _summary(b: _Builder, scenario: str, indicated: bool | None, urgency: Urgenc
             text += ". Insufficient data for the rest: missing " + ", ".join(missing_in_words(list(dict.fromkeys(missing))))
         return text
     if missing:
-        either = "; holds either way: " if "pathway.implanted_device" not in missing else "; if MRI is possible: "
+        either = "; holds either way: "
+        if "pathway.implanted_device" in missing:
+            either = "; if MRI is possible: "
+        elif "pathway.cancer_history" in missing and scenario == "suspected_spinal_metastasis":
+            either = "; without a cancer history: "
         text = "insufficient data: missing " + ", ".join(missing_in_words(list(dict.fromkeys(missing)))) + \
             (either + text if first or b.actions else "")
     return text
@@ -901,17 +941,22 @@ def _modifiers(b: _Builder, inp: PathwayInput, scenario: str, pregnant: bool, mi
         b.note_statement("pregnancy_gadolinium", "pregnancy.gadolinium_only_if_essential")
         for r in imaging:
             assert r.study is not None
+            if r.role == "avoid":  # advised against for its histology already; no trade-off to weigh
+                continue
             if r.study.ionising:
                 _lead(b, r, ["pregnancy.ionising_trade_off"])
                 if r.role == "staging":
                     r.role = "staging_alternative"  # behind the unenhanced whole-body MRI
             elif r.study.modality == "mri" and r.study.contrast in ("with", "without_and_with"):
                 _lead(b, r, ["pregnancy.gadolinium_only_if_essential"])
-        if any(r.role in LATER for r in imaging):
-            b.add("wb-mri-dwi", "staging")
-            # The unenhanced whole-body MRI leads the staging section; ionising studies follow with their trade-off.
+        staging = [r for r in imaging if r.role in LATER and r.role != "avoid"]
+        if staging:
+            # An unenhanced whole-body MRI leads the staging section (the histology's own when it has one, as in
+            # myeloma); ionising studies follow with their trade-off.
+            if not any(_unenhanced_whole_body_mri(r.study) for r in staging):
+                b.add("wb-mri-dwi", "staging")
             b.recs.sort(key=lambda r: (r.role in LATER, r.role == "avoid",
-                                       not (r.study is not None and r.study.id == "wb-mri-dwi"), r.rank))
+                                       not _unenhanced_whole_body_mri(r.study), r.rank))
             for i, r in enumerate(b.recs, 1):
                 r.rank = i
     uses_gbca = any(r.study and r.study.modality == "mri" and r.study.contrast in ("with", "without_and_with") for r in imaging)
@@ -931,8 +976,22 @@ def _modifiers(b: _Builder, inp: PathwayInput, scenario: str, pregnant: bool, mi
     elif "reduced_renal_function" in inp.contrast_concerns and inp.egfr is None and imaging:
         missing.append("pathway.egfr")
         b.note("kidney_unknown",
-               "Kidney function is flagged but the eGFR is not given: contrast advice depends on it, so unenhanced "
-               "studies are listed until it is known.", ["contrast.kidney.gbca_group2", "contrast.kidney.iodinated_high_risk"])
+               "Kidney function is flagged but the eGFR is not given: contrast advice depends on it, so the spine "
+               "studies are listed without contrast until it is known, and a contrast study that has no unenhanced "
+               "equivalent opens with the kidney advice.",
+               ["contrast.kidney.gbca_group2", "contrast.kidney.iodinated_high_risk"])
+        # A contrast study kept because it has no unenhanced equivalent (staging CT, brain MRI) leads with the rule.
+        for r in imaging:
+            assert r.study is not None
+            if r.study.contrast in ("with", "without_and_with") and r.role != "avoid":
+                agent = "contrast.kidney.gbca_group2" if r.study.modality == "mri" else "contrast.kidney.iodinated_high_risk"
+                _lead(b, r, [agent])
+    if "prior_gadolinium_reaction" in inp.contrast_concerns:
+        # No source gives criteria after a reaction; a gadolinium study still listed says so first.
+        for r in imaging:
+            assert r.study is not None
+            if r.study.modality == "mri" and r.study.contrast in ("with", "without_and_with") and r.role != "avoid":
+                _lead(b, r, ["contrast.caveat.safety_not_covered"])
     device = inp.implanted_device
     if device == "mr_conditional" and imaging:
         b.note_statement("implant_conditional", "implant.mr_conditional")
@@ -947,6 +1006,10 @@ def _modifiers(b: _Builder, inp: PathwayInput, scenario: str, pregnant: bool, mi
     if inp.contrast_concerns and set(inp.contrast_concerns) - {"reduced_renal_function", "pregnancy"} and scenario not in (
             "low_back_pain_without_red_flags", "asymptomatic_surveillance"):
         b.note_statement("contrast", "contrast.caveat.safety_not_covered")
+
+
+def _unenhanced_whole_body_mri(study: Study | None) -> bool:
+    return study is not None and study.modality == "mri" and study.region == "whole_body" and study.contrast == "without"
 
 
 def _after_sbrt(b: _Builder, inp: PathwayInput, missing: list[str]) -> None:
@@ -969,7 +1032,9 @@ def _lead(b: _Builder, r: Recommendation, statements: list[str]) -> None:
 
 
 def _known_lesion(b: _Builder, inp: PathwayInput, mri_ok: bool, contrast_ok: bool, histology: str | None,
-                  missing: list[str]) -> None:
+                  missing: list[str]) -> bool | None:
+    """The studies for a known lesion's purpose; returns whether imaging is indicated (None: it depends on a
+    missing input)."""
     purpose = inp.known_lesion_purpose
     mri = "mri-region-wwo" if contrast_ok else "mri-region-wo"
     if purpose == "characterise":
@@ -1001,5 +1066,16 @@ def _known_lesion(b: _Builder, inp: PathwayInput, mri_ok: bool, contrast_ok: boo
             b.add("ct-region-wo", "first_line", ["after_treatment.response_criteria"])
         if inp.treatment_given == "sbrt":
             _after_sbrt(b, inp, missing)
-    elif purpose == "follow_up":
-        b.add(None, "not_indicated", ["treatment.no_routine_imaging_after_palliation", "treatment.imaging_after_curative_treatment"])
+    elif inp.treatment_intent == "palliative":  # follow-up, no treatment of the lesion stated
+        b.add(None, "not_indicated", ["treatment.no_routine_imaging_after_palliation"])
+        return False
+    elif inp.treatment_intent == "curative":
+        b.add(mri if mri_ok else "ct-region-wo", "first_line", ["treatment.imaging_after_curative_treatment"], own=False)
+    else:
+        # Follow-up depends on the aim of treatment: none after palliation without new symptoms, regular after
+        # curative treatment.
+        missing.append("pathway.treatment_intent")
+        for sid in ("treatment.no_routine_imaging_after_palliation", "treatment.imaging_after_curative_treatment"):
+            b.note_statement("follow_up_intent", sid)
+        return None
+    return True

@@ -18,6 +18,7 @@ MISSING_LABELS = {
     "pathway.red_flags": "the red flags (assessed, none, or which)",
     "pathway.treatment_intent": "the treatment intent (curative or palliative)",
     "pathway.egfr": "the eGFR",
+    "pathway.primary_site": "the primary tumour (one site)",
     "pathway.implanted_device": "the implant's MR labelling",
     "pathway.age": "the patient's age",
     "pathway.breast_her2_positive": "the HER2 status",
