@@ -166,3 +166,16 @@ def test_kb_show_and_sources_cli():
     assert r.returncode == 2 and r.stderr.strip() == "error: unknown knowledge-base id 'nope'"
     r = run_cli("kb", "sources")
     assert r.returncode == 0 and "fisher-2010 (primary_study)" in r.stdout
+
+
+def test_source_labels_name_the_author_year_or_the_journal_never_a_placeholder():
+    # A label is what a clinician reads in place of the source id: every source gets a real name.
+    kb = load_kb()
+    for sid, source in kb.sources.items():
+        label = source.label()
+        assert sid not in label, (sid, label)
+        assert not any(w in label.lower() for w in ("not captured", "not recorded", "unverified", "unknown")), (sid, label)
+    assert kb.sources["surg-oncol-2013"].label() == "Surg Oncol 2013"  # authors not captured: the journal and year
+    assert kb.sources["pmid-31469323"].label() == "PMID 31469323 2019"  # neither authors nor journal captured
+    assert kb.sources["harlianto-2024"].label() == "Harlianto 2024"
+    assert kb.sources["seed-001"].label() == "AI answer page"

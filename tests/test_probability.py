@@ -257,11 +257,11 @@ def test_renal_source_choice_and_errors():
                                "tests": [bone_scan(source="harlianto-2024")]})
     assert str(exc.value) == (
         "probability.tests[0].source: 'harlianto-2024' gives no patient-level figures for bone_scan in renal cell "
-        "carcinoma; sources that do: koga-2001, rcc-bone-scan-1985"
+        "carcinoma; sources that do: Koga 2001 ('koga-2001'), Urology 1985 ('rcc-bone-scan-1985')"
     )
     with pytest.raises(InvalidInputError) as exc:
         post_test_probability({"pre_test": 0.33, "tests": [bone_scan(source="koga-2001")]})
-    assert str(exc.value).endswith("(koga-2001 reports figures for renal cell carcinoma only: give the histology)")
+    assert str(exc.value).endswith("(Koga 2001 reports figures for renal cell carcinoma only: give the histology)")
     with pytest.raises(InvalidInputError) as exc:  # no per-lesion renal figures
         post_test_probability({"pre_test": 0.33, "histology": "renal cell carcinoma", "tests": [bone_scan(unit="lesion")]})
     assert str(exc.value).startswith(
@@ -627,7 +627,11 @@ def test_other_figure_text_with_only_the_required_fields():
 
     r = post_test_probability({"pre_test": 0.33, "histology": "RCC", "tests": [bone_scan()]})
     bare = r.model_copy(update={"other_figures": [OtherFigure(modality="spect_ct", unit="lesion", source="x-2020")]})
-    assert " ".join(bare.extra_lines()[-1].split()) == "also published, no usable pair: spect ct (x-2020) - population: not stated:"
+    assert bare.extra_lines()[-1] == "  also published, no usable pair: spect ct (x-2020) - population: not stated"
+    # a note alone follows the population after one colon, without a dangling separator
+    noted = r.model_copy(update={"other_figures": [OtherFigure(modality="spect_ct", unit="lesion", source="x-2020",
+                                                               note="planar only")]})
+    assert noted.extra_lines()[-1] == "  also published, no usable pair: spect ct (x-2020) - population: not stated: planar only"
 
 
 def test_other_figure_quoted_by_two_sources_without_range(kb_copy):
@@ -649,8 +653,8 @@ def test_other_figure_quoted_by_two_sources_without_range(kb_copy):
         "population": None, "sensitivity_range": None, "note": None, "refs": [1, 2],
     }]
     assert r.draft_items == ["modality_accuracy.test-thyroid-unpaired"]  # an unverified row is flagged as a draft
-    assert " ".join(r.extra_lines()[-1].split()) == (
-        "also published, no usable pair: bone scan (Ito 2007, Koga 2001) - population: not stated: [1,2]")
+    assert r.extra_lines()[-1] == (
+        "  also published, no usable pair: bone scan (Ito 2007, Koga 2001) - population: not stated [1,2]")
 
 
 def test_impossible_negative_result_and_the_default_field():
@@ -665,21 +669,23 @@ def test_impossible_negative_result_and_the_default_field():
     assert str(exc.value) == "test: a positive result cannot occur with sensitivity 0.9 and specificity 1.0 at probability 0.0"
 
 
-POOLED_BONE_SCAN_SOURCES = "chang-2012, harlianto-2024, heindel-2014, seed-002, shen-2014, surg-oncol-2013, yang-2011"
+# the value to give with the source in words; the AI answer page that repeats a pair is not offered
+POOLED_BONE_SCAN_SOURCES = ("Chang 2012 ('chang-2012'), Harlianto 2024 ('harlianto-2024'), Heindel 2014 ('heindel-2014'), "
+                            "Shen 2014 ('shen-2014'), Surg Oncol 2013 ('surg-oncol-2013'), Yang 2011 ('yang-2011')")
 
 
 @pytest.mark.parametrize("test,message", [
     # A histology-only source without the histology: the sources that apply, and which histology the source covers.
     (bone_scan(source="koga-2001"),
      "probability.tests[1].source: 'koga-2001' gives no patient-level figures for bone_scan; sources that do: "
-     f"{POOLED_BONE_SCAN_SOURCES} (koga-2001 reports figures for renal cell carcinoma only: give the histology)"),
+     f"{POOLED_BONE_SCAN_SOURCES} (Koga 2001 reports figures for renal cell carcinoma only: give the histology)"),
     # The hint is only given where the source has figures for this modality and unit.
     (bone_scan(source="koga-2001", unit="lesion"),
      "probability.tests[1].source: 'koga-2001' gives no lesion-level figures for bone_scan; sources that do: "
-     "harlianto-2024, shen-2014, yang-2011"),
+     "Harlianto 2024 ('harlianto-2024'), Shen 2014 ('shen-2014'), Yang 2011 ('yang-2011')"),
     ({"modality": "mri", "result": "negative", "source": "ito-2007", "unit": "lesion"},
      "probability.tests[1].source: 'ito-2007' gives no lesion-level figures for mri; sources that do: "
-     "harlianto-2024, yang-2011"),
+     "Harlianto 2024 ('harlianto-2024'), Yang 2011 ('yang-2011')"),
     (bone_scan(source="ito-2007"),
      f"probability.tests[1].source: 'ito-2007' gives no patient-level figures for bone_scan; sources that do: "
      f"{POOLED_BONE_SCAN_SOURCES}"),
@@ -749,14 +755,14 @@ def test_rule_variants_in_the_knowledge_base(kb_copy):
     with pytest.raises(InvalidInputError) as exc:
         post_test_probability({"pre_test": 0.3, "tests": [bone_scan(source="koga-2001")]}, kb)
     assert str(exc.value).endswith(
-        "(koga-2001 reports figures for renal cell carcinoma, thyroid carcinoma only: give the histology)")
+        "(Koga 2001 reports figures for renal cell carcinoma, thyroid carcinoma only: give the histology)")
     lytic_renal = {"pre_test": 0.3, "histology": "kidney", "purely_lytic": True,
                    "tests": [{"modality": "spect", "result": "negative", "source": "harlianto-2024"}]}
     with pytest.raises(InvalidInputError) as exc:
         post_test_probability(lytic_renal, kb)
     assert str(exc.value) == (
         "probability.tests[0].source: 'harlianto-2024' gives no patient-level figures for spect for purely lytic "
-        "lesions; sources that do: koga-2001"
+        "lesions; sources that do: Koga 2001 ('koga-2001')"
     )
     del lytic_renal["tests"][0]["source"]
     r = post_test_probability(lytic_renal, kb)

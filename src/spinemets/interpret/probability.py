@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from spinemets.errors import InsufficientDataError, InvalidInputError
 from spinemets.knowledge.loader import KnowledgeBase, load_kb
-from spinemets.knowledge.models import TableRow
+from spinemets.knowledge.models import NON_PRIMARY_KINDS, TableRow
 from spinemets.results import Citer, Component, Notice, Result
 from spinemets.validation import parse
 
@@ -152,10 +152,11 @@ class ProbabilityResult(Result):
             refs = f" [{','.join(map(str, f.refs))}]" if f.refs else ""
             span = ""
             if f.sensitivity_range:
-                span = f"Se {f.sensitivity_range[0]:.0%}-{f.sensitivity_range[1]:.0%}, no specificity; "
+                span = f"Se {f.sensitivity_range[0]:.0%}-{f.sensitivity_range[1]:.0%}, no specificity"
+            detail = "; ".join(part for part in (span, f.note or "") if part)
             lines.append(
                 f"  also published, no usable pair: {f.modality.replace('_', ' ')} ({f.source_label or f.source}) - population: "
-                f"{f.population or 'not stated'}: {span}{f.note or ''}{refs}"
+                f"{f.population or 'not stated'}{': ' + detail if detail else ''}{refs}"
             )
         return lines
 
@@ -331,15 +332,17 @@ def _candidates(t: TestInput, i: int, kb: KnowledgeBase, rule: TableRow | None =
     if t.source is not None:
         chosen = [r for r in rows if t.source in r.sources]
         if not chosen:
-            options = sorted({s for r in rows for s in r.sources})
-            message = (
-                f"{t.source!r} gives no {t.unit}-level figures for {t.modality}{scope}; sources that do: {', '.join(options)}"
-            )
+            # the value to give, with the source in words; answer pages and web summaries are not offered as a choice
+            options = sorted({s for r in rows for s in r.sources
+                              if s not in kb.sources or kb.sources[s].kind not in NON_PRIMARY_KINDS})
+            named = ", ".join(f"{kb.sources[s].label()} ('{s}')" if s in kb.sources else repr(s) for s in options)
+            message = f"{t.source!r} gives no {t.unit}-level figures for {t.modality}{scope}; sources that do: {named}"
             only = sorted({str(r["histology"]) for r in table.where(modality=t.modality, unit=t.unit)
                            if t.source in r.sources and r.get("histology") is not None})
             if only and rule is None:
                 labels = [str(r["label"]) for r in _rules(kb, "histology") if r["histology"] in only]
-                message += f" ({t.source} reports figures for {', '.join(labels)} only: give the histology)"
+                who = kb.sources[t.source].label() if t.source in kb.sources else repr(t.source)
+                message += f" ({who} reports figures for {', '.join(labels)} only: give the histology)"
             raise InvalidInputError(f"probability.tests[{i}].source", message)
         rows, unpaired = chosen, []
     # The same pair quoted by several sources (a seed repeating a meta-analysis) is one option.

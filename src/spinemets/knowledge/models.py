@@ -114,8 +114,11 @@ class Source(_Strict):
             name = inner
         elif len(words) >= 2 and words[-1].isupper() and len(words[-1]) <= 3:
             name = " ".join(words[:-1])
-        if "not recorded" in name.lower() or "unverified" in name.lower():
+        placeholder = ("not recorded", "not captured", "unverified", "unknown")
+        if any(w in name.lower() for w in placeholder):
             name = self.publisher.split(" (")[0].strip()  # "Authors not recorded" says nothing: name the journal
+            if any(w in name.lower() for w in placeholder):
+                name = f"PMID {self.pmid}" if self.pmid else self.title.strip("[]").split(":")[0][:40]
         return f"{name} {self.year}" if self.year else name
 
     def link(self) -> str | None:
