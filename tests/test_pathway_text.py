@@ -40,6 +40,41 @@ class why:  # noqa: N801 - reads as a phrase in the expected lines
         return [RATIONALE_INDENT + kb.statement(sid).text for sid in self.ids]
 
 
+# What every adult with suspected cord compression and known cancer is told, from 'Now:' to the staging header
+# (the management steps, the time limits per source and the spine studies with their reasons).
+ADULT_MSCC_LINES = [
+    "Now:",
+    ("  1. Contact the MSCC coordinator or acute spinal team immediately: this is an oncological "
+     "emergency. [3,4,5]"),
+    ("  2. Give dexamethasone 16 mg as soon as possible, then 16 mg a day until surgery or radiotherapy; "
+     "stop it if MRI rules out compression. [1,4,6,7,8]"),
+    ("  3. If instability is possible, keep the patient flat and log-roll until the MRI is reported, and "
+     "get specialist advice within 24 hours to keep immobilisation short. [4,5,6,7,9]"),
+    "  4. Give analgesia promptly, escalating along the WHO ladder. [4,5,10]",
+    ("  5. MRI of the whole spine as soon as possible, out of hours if treatment depends on it; never rely "
+     "on radiographs. [1,3,4,8,11,12]"),
+    ("  6. Agree definitive treatment with the spinal and oncology specialists; when surgery is not "
+     "suitable, start radiotherapy within 24 hours of the decision. [3,6,10,13]"),
+    ("Imaging urgency: with suspected cord compression, Lhermitte's sign, or radicular pain or deficit on "
+     "both sides: emergency, within 12 hours (Dutch national guideline); with any neurological symptom or "
+     "sign, or suspected cord or cauda equina compression: emergency, within 24 hours (NICE) (sources "
+     "differ; each shown with its source)"),
+    ("  1. [first line] MRI of the whole spine (sagittal T1 and/or STIR, sagittal T2, axial images through "
+     "abnormalities), with IV contrast where it does not delay the study - ACR: usually appropriate "
+     "[1,3,4,8,11,14]"),
+    why("imaging.mri.nice_mscc_protocol", "contrast.caveat.nice_protocol_unenhanced",
+        "imaging.mri.whole_spine_high_suspicion"),
+    "  2. [alternative] MRI of the symptomatic spinal region without and with IV contrast [11,12,15,16]",
+    why("imaging.mri.first_line"),
+    "  3. [alternative] MRI of the symptomatic spinal region without IV contrast [11,15,16,17]",
+    why("contrast.caveat.not_always_needed", "imaging.mri.noncontrast_low_epidural_risk",
+        "imaging.acr.lbp_v7_usually_appropriate"),
+    ("  4. [alternative] CT of the symptomatic spinal region with IV contrast (epidural disease) - ACR: "
+     "may be appropriate [4,8,11,14,15]"),
+    why("imaging.ct.when_mri_contraindicated"),
+    "Staging (after the spine study):",
+]
+
 def expand(expected: list[str | why], kb: KnowledgeBase) -> list[str]:
     """The expected lines with each ``why`` replaced by its rationale lines."""
     return [line for item in expected for line in (item.lines(kb) if isinstance(item, why) else [item])]
@@ -66,36 +101,7 @@ CASES = [
         [
             ("Understood: age 70; male; current cancer (lung); spinal pain (thoracic); no red flags; neurological "
              "deficit: motor weakness, sphincter; suspected cord compression"),
-            "Now:",
-            ("  1. Contact the MSCC coordinator or acute spinal team immediately: this is an oncological "
-             "emergency. [3,4,5]"),
-            ("  2. Give dexamethasone 16 mg as soon as possible, then 16 mg a day until surgery or radiotherapy; "
-             "stop it if MRI rules out compression. [1,4,6,7,8]"),
-            ("  3. If instability is possible, keep the patient flat and log-roll until the MRI is reported, and "
-             "get specialist advice within 24 hours to keep immobilisation short. [4,5,6,7,9]"),
-            "  4. Give analgesia promptly, escalating along the WHO ladder. [4,5,10]",
-            ("  5. MRI of the whole spine as soon as possible, out of hours if treatment depends on it; never rely "
-             "on radiographs. [1,3,4,8,11,12]"),
-            ("  6. Agree definitive treatment with the spinal and oncology specialists; when surgery is not "
-             "suitable, start radiotherapy within 24 hours of the decision. [3,6,10,13]"),
-            ("Imaging urgency: with suspected cord compression, Lhermitte's sign, or radicular pain or deficit on "
-             "both sides: emergency, within 12 hours (Dutch national guideline); with any neurological symptom or "
-             "sign, or suspected cord or cauda equina compression: emergency, within 24 hours (NICE) (sources "
-             "differ; each shown with its source)"),
-            ("  1. [first line] MRI of the whole spine (sagittal T1 and/or STIR, sagittal T2, axial images through "
-             "abnormalities), with IV contrast where it does not delay the study - ACR: usually appropriate "
-             "[1,3,4,8,11,14]"),
-            why("imaging.mri.nice_mscc_protocol", "contrast.caveat.nice_protocol_unenhanced",
-                "imaging.mri.whole_spine_high_suspicion"),
-            "  2. [alternative] MRI of the symptomatic spinal region without and with IV contrast [11,12,15,16]",
-            why("imaging.mri.first_line"),
-            "  3. [alternative] MRI of the symptomatic spinal region without IV contrast [11,15,16,17]",
-            why("contrast.caveat.not_always_needed", "imaging.mri.noncontrast_low_epidural_risk",
-                "imaging.acr.lbp_v7_usually_appropriate"),
-            ("  4. [alternative] CT of the symptomatic spinal region with IV contrast (epidural disease) - ACR: "
-             "may be appropriate [4,8,11,14,15]"),
-            why("imaging.ct.when_mri_contraindicated"),
-            "Staging (after the spine study):",
+            *ADULT_MSCC_LINES,
             "  5. [staging] Contrast-enhanced CT of the chest including the liver, adrenals and lower neck [18]",
             why("staging.lung.nice"),
             "  6. [staging] FDG-PET/CT [18,19,20]",
@@ -174,36 +180,7 @@ CASES = [
         [
             ("Understood: age 49; female; current cancer (breast); treated with SBRT; spinal pain (thoracic); no "
              "red flags; neurological deficit: gait; patient group: After treatment of a spinal metastasis"),
-            "Now:",
-            ("  1. Contact the MSCC coordinator or acute spinal team immediately: this is an oncological "
-             "emergency. [3,4,5]"),
-            ("  2. Give dexamethasone 16 mg as soon as possible, then 16 mg a day until surgery or radiotherapy; "
-             "stop it if MRI rules out compression. [1,4,6,7,8]"),
-            ("  3. If instability is possible, keep the patient flat and log-roll until the MRI is reported, and "
-             "get specialist advice within 24 hours to keep immobilisation short. [4,5,6,7,9]"),
-            "  4. Give analgesia promptly, escalating along the WHO ladder. [4,5,10]",
-            ("  5. MRI of the whole spine as soon as possible, out of hours if treatment depends on it; never rely "
-             "on radiographs. [1,3,4,8,11,12]"),
-            ("  6. Agree definitive treatment with the spinal and oncology specialists; when surgery is not "
-             "suitable, start radiotherapy within 24 hours of the decision. [3,6,10,13]"),
-            ("Imaging urgency: with suspected cord compression, Lhermitte's sign, or radicular pain or deficit on "
-             "both sides: emergency, within 12 hours (Dutch national guideline); with any neurological symptom or "
-             "sign, or suspected cord or cauda equina compression: emergency, within 24 hours (NICE) (sources "
-             "differ; each shown with its source)"),
-            ("  1. [first line] MRI of the whole spine (sagittal T1 and/or STIR, sagittal T2, axial images through "
-             "abnormalities), with IV contrast where it does not delay the study - ACR: usually appropriate "
-             "[1,3,4,8,11,14]"),
-            why("imaging.mri.nice_mscc_protocol", "contrast.caveat.nice_protocol_unenhanced",
-                "imaging.mri.whole_spine_high_suspicion"),
-            "  2. [alternative] MRI of the symptomatic spinal region without and with IV contrast [11,12,15,16]",
-            why("imaging.mri.first_line"),
-            "  3. [alternative] MRI of the symptomatic spinal region without IV contrast [11,15,16,17]",
-            why("contrast.caveat.not_always_needed", "imaging.mri.noncontrast_low_epidural_risk",
-                "imaging.acr.lbp_v7_usually_appropriate"),
-            ("  4. [alternative] CT of the symptomatic spinal region with IV contrast (epidural disease) - ACR: "
-             "may be appropriate [4,8,11,14,15]"),
-            why("imaging.ct.when_mri_contraindicated"),
-            "Staging (after the spine study):",
+            *ADULT_MSCC_LINES,
             "  5. [staging] Whole-body bone scan (add SPECT/CT for equivocal spinal findings) [11,12,18,19]",
             why("breast.back_pain.complete_staging"),
             "  6. [staging] CT of the chest, abdomen and pelvis with IV contrast [12,18,19]",
