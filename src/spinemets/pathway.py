@@ -389,13 +389,8 @@ def primary_groups(site: str | None, kb: KnowledgeBase | None = None) -> list[Ta
     if not site:
         return []
     text = " " + re.sub(r"[^a-z0-9\-]+", " ", site.lower()) + " "
-    spans: list[tuple[int, int, TableRow]] = []
-    for row in (kb or load_kb()).table(SITES).rows:
-        for syn in row["synonyms"]:
-            start = text.find(f" {syn} ")
-            while start != -1:
-                spans.append((start + 1, start + 1 + len(syn), row))
-                start = text.find(f" {syn} ", start + 1)
+    spans = [(m.start(), m.end(), row) for row in (kb or load_kb()).table(SITES).rows for syn in row["synonyms"]
+             for m in re.finditer(rf"(?<= ){re.escape(syn)}(?= )", text)]
     kept = [s for s in spans if not any(o[0] <= s[0] and s[1] <= o[1] and o[1] - o[0] > s[1] - s[0] for o in spans)]
     out: list[TableRow] = []
     for _, _, row in sorted(kept, key=lambda s: s[0]):
