@@ -1578,7 +1578,9 @@ def test_two_primaries_in_the_site_are_insufficient_data_not_one_of_them(site, n
     assert [x.role for x in r.recommendations if x.role in LATER] == []  # no histology's staging applied
     assert "myeloma" not in r.patient_groups
     note = next(n for n in r.notices if n.code == "primary_site_ambiguous")
-    assert f"names more than one tumour ({named})" in note.message
+    assert note.message == (
+        f"The primary site names more than one tumour ({named}): staging, the steroid advice and the studies to avoid "
+        "differ by histology, so none is applied. State the primary the spinal lesion is thought to come from.")
     assert "staging_histology" not in [n.code for n in r.notices]
     assert r.summary.startswith("insufficient data: missing the primary tumour (one site); holds either way: MRI of the "
                                 "whole spine")
@@ -1654,3 +1656,27 @@ def test_contrast_studies_without_an_unenhanced_equivalent_lead_with_the_contras
     plain = pathway({**KNOWN_CANCER_PAIN, "primary_site": "breast"})
     ct = next(x for x in plain.recommendations if x.study and x.study.id == "ct-cap-with")
     assert ct.statements == ["breast.back_pain.complete_staging"]
+
+
+def test_a_synonym_inside_a_longer_one_of_another_primary_does_not_count(kb_copy):
+    # Whatever the table holds: a match that lies inside a longer match (at its start, its end or its middle) is part
+    # of that longer phrase, not a second primary; the same words standing alone are one.
+    import yaml
+
+    from spinemets.pathway import primary_groups
+    path = kb_copy / "tables" / "primary_sites.yaml"
+    table = yaml.safe_load(path.read_text())
+    table["rows"].append({"id": "nested-test", "label": "nested test", "group": "solid",
+                          "synonyms": ["clear cell", "cell carcinoma", "cell"], "sources": ["koga-2001"]})
+    path.write_text(yaml.safe_dump(table, sort_keys=False))
+    kb = load_kb(kb_copy)
+
+    def ids(text):
+        return [r.id for r in primary_groups(text, kb)]
+
+    assert ids("clear cell renal cell carcinoma") == ["renal"]  # 'clear cell' at its start, 'cell carcinoma' at its end
+    assert ids("renal cell") == ["renal"]  # 'cell' at the end of 'renal cell'
+    assert ids("clear cell") == ["nested-test"] and ids("cell") == ["nested-test"]
+    assert ids("cell carcinoma of the kidney") == ["nested-test", "renal"]  # in the order written
+    assert ids("kidney; cell carcinoma") == ["renal", "nested-test"]
+    assert ids("") == [] and ids(None) == [] and ids("sarcoma") == []

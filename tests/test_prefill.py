@@ -332,6 +332,31 @@ def test_escc_grade_without_its_letter_is_not_used():
     assert r.prefill.escc_possible_grades == ["1a", "1b", "1c", "2", "3"] and r.prefill.escc_grade is None
 
 
+@pytest.mark.parametrize("text,quoted", [
+    ("T7 metastasis, Bilsky 1 (epidural).", "Bilsky 1"),  # once "Bilsky 1  1": the span ended in a space
+    ("T7 metastasis, epidural spinal cord compression grade 1.", "epidural spinal cord compression grade 1"),
+])
+def test_incomplete_grade_is_quoted_as_written_with_the_grade_once(text, quoted):
+    n = notice(extract(text), "escc_grade_unclear")
+    assert n.message == f'The stated ESCC grade "{quoted}" is incomplete (1a, 1b or 1c?); it was not used.'
+
+
+def test_incomplete_grade_whose_words_lack_the_number_adds_it():
+    # A span that names the grade only through its qualifier (no rule writes one today) still shows the grade.
+    from spinemets.knowledge.loader import load_kb
+    from spinemets.reports.extract import Finding
+    from spinemets.reports.prefill import prefill
+    from spinemets.reports.rules import load_rules
+    from spinemets.results import Citer
+
+    kb = load_kb()
+    base = next(f for f in extract("T7 metastasis, Bilsky 1.").findings if "grade" in f.qualifiers)
+    finding = base.model_copy(update={"text": "Bilsky grade"})
+    _, _, _, notices = prefill([finding], "T7", load_rules(kb), kb, Citer(kb))
+    n = next(x for x in notices if x.code == "escc_grade_unclear")
+    assert n.message == 'The stated ESCC grade "Bilsky grade 1" is incomplete (1a, 1b or 1c?); it was not used.'
+
+
 @pytest.mark.parametrize("text", [
     "Lytic metastasis at T7 with epidural disease. No ESCC grade 3.",
     "Lytic metastasis at T7 with epidural disease, not Bilsky 3.",

@@ -30,6 +30,7 @@ disagree leave it None with a note.  The rules applied here:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -254,7 +255,9 @@ def prefill(
                     grades.add("grade", parse_grade(f.qualifiers["grade"]), f)
                 except ValueError:
                     grade = str(f.qualifiers["grade"])
-                    stated = f.text if f.text.endswith(grade) else f"{f.text} {grade}"  # the report's words, once
+                    stated = " ".join(f.text.split())  # the report's words, with the grade once
+                    if not re.search(rf"(?<![\w.]){re.escape(grade)}(?![\w.])", stated, re.IGNORECASE):
+                        stated = f"{stated} {grade}"
                     notices.append(cite.notice("escc_grade_unclear", f'The stated ESCC grade "{stated}" is incomplete '
                                                "(1a, 1b or 1c?); it was not used.", kb_items=[ESCC_METHOD]))
         for name in ("grade", *FINDINGS):
