@@ -1667,7 +1667,11 @@ def test_a_synonym_inside_a_longer_one_of_another_primary_does_not_count(kb_copy
     path = kb_copy / "tables" / "primary_sites.yaml"
     table = yaml.safe_load(path.read_text())
     table["rows"].append({"id": "nested-test", "label": "nested test", "group": "solid",
-                          "synonyms": ["clear cell", "cell carcinoma", "cell"], "sources": ["koga-2001"]})
+                          "synonyms": ["clear cell", "cell carcinoma", "cell", "cell cancer"], "sources": ["koga-2001"]})
+    table["rows"].append({"id": "same-word-test", "label": "same word test", "group": "solid",
+                          "synonyms": ["osteosarcoma"], "sources": ["koga-2001"]})
+    table["rows"].append({"id": "same-word-test-2", "label": "same word test 2", "group": "solid",
+                          "synonyms": ["osteosarcoma"], "sources": ["koga-2001"]})
     path.write_text(yaml.safe_dump(table, sort_keys=False))
     kb = load_kb(kb_copy)
 
@@ -1680,3 +1684,7 @@ def test_a_synonym_inside_a_longer_one_of_another_primary_does_not_count(kb_copy
     assert ids("cell carcinoma of the kidney") == ["nested-test", "renal"]  # in the order written
     assert ids("kidney; cell carcinoma") == ["renal", "nested-test"]
     assert ids("") == [] and ids(None) == [] and ids("sarcoma") == []
+    # phrases that overlap without one containing the other are two primaries, in the order written
+    assert ids("renal cell cancer") == ["renal", "nested-test"]
+    # the same word in two rows names both, in the table's order
+    assert ids("osteosarcoma") == ["same-word-test", "same-word-test-2"]
