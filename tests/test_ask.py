@@ -230,7 +230,10 @@ def test_session_follow_up_refines_the_last_scenario(tmp_path, kb):
     assert {"pathway.cancer_history", "pathway.primary_site", "pathway.spinal_pain"} <= earlier
     assert understood(r)["pathway.implanted_device"] == "labelling_unknown"
     assert "pathway.implanted_device" in r.missing
-    assert "the implant's MR labelling" in r.direct_answer[0].text
+    # the question is about the implant: its curated answer comes first, the patient's pathway after it
+    assert r.answer_topic == "imaging_choice.mr_conditional_device"
+    assert r.direct_answer[0].text.startswith("Usually yes: an MR Conditional device is scanned within the conditions")
+    assert any("the implant's MR labelling" in s.text for s in r.for_this_patient)
     assert "MR Unsafe" in r.answer_text() and "MR Conditional" in r.answer_text()
     # then the labelling: an MR Unsafe device means CT first
     r = lex("and if the pacemaker is MR unsafe?", session="case-1", data_dir=tmp_path)
@@ -472,7 +475,9 @@ def test_treated_with_sbrt_months_ago_and_progressing_is_a_response_question(kb)
     assert got["pathway.treatment_given"] == "sbrt" and got["pathway.months_since_treatment"] == 3
     assert got["pathway.known_lesion_purpose"] == "response_assessment"
     assert any(u.field == "pathway.months_since_treatment" and u.phrase == "3 months ago" for u in r.understood)
-    assert r.direct_answer[0].text.startswith("For a known lesion: MRI of the symptomatic spinal region")
+    # "is it progressing?" is answered first (pseudoprogression); the imaging for this patient follows
+    assert r.direct_answer[0].text.startswith("Apparent growth 3-6 months after spine SBRT may be pseudoprogression")
+    assert any(s.text.startswith("For a known lesion: MRI of the symptomatic spinal region") for s in r.for_this_patient)
     cited = r.cited_statements(origin=None)
     assert {"after_treatment.response_criteria", "after_treatment.pseudoprogression"} <= set(cited)
     assert_grounded(r, kb)

@@ -349,7 +349,7 @@ def ask(
             elif e.note:
                 notes.append(e.note)
         heads = [e.sentences[0] for e in ran if e.sentences and e.note is None
-                 and (topic is None or _engine_decides(e))]
+                 and (topic is None or _engine_decides(e, topic))]
         if heads:
             # A calculator question is answered by the calculator, a patient by the pathway (its headline says
             # what to image, or what holds while inputs are missing); the statements become key points.
@@ -836,15 +836,18 @@ def _pathway_head(result: Any) -> str:
     return head
 
 
-def _engine_decides(e: _Engine) -> bool:
+def _engine_decides(e: _Engine, topic: AnswerTopic) -> bool:
     """Does the engine's result answer the question better than a matched curated topic?  A complete result does;
     one still waiting for inputs (no study chosen, a grade not yet possible) leaves the first sentence to the
-    topic and is shown in its own section."""
+    topic and is shown in its own section.  The pathway answers only the topics that ask what to image for the
+    patient and how fast; a question on something else (steroids, gadolinium, an implant) keeps its topic's
+    answer first and the patient's pathway after it."""
     if e.result is None:
         return False
     if e.name == "pathway":  # what holds for this patient whatever is missing beats a general answer
-        return any(r.role == "first_line" and r.study is not None for r in e.result.recommendations) \
-            or e.result.imaging_indicated is False
+        return topic.answered_by_pathway and (
+            any(r.role == "first_line" and r.study is not None for r in e.result.recommendations)
+            or e.result.imaging_indicated is False)
     return e.result.status == "complete"
 
 

@@ -179,6 +179,11 @@ class AnswerTopic(_Strict):
     caveats: list[str] = Field(default_factory=list, max_length=4)
     populations: list[str] = Field(default_factory=lambda: ["any"], min_length=1)
     not_for: list[str] = Field(default_factory=list)
+    answered_by_pathway: bool = Field(
+        default=False,
+        description="the question is what to image for a patient and how fast: when it describes a patient, the "
+                    "imaging pathway's recommendation answers it (other topics keep their bottom line first and "
+                    "show the pathway after it)")
     verification: Verification = Verification.verified
     review_status: ReviewStatus
     last_reviewed: dt.date
