@@ -1688,3 +1688,20 @@ def test_a_synonym_inside_a_longer_one_of_another_primary_does_not_count(kb_copy
     assert ids("renal cell cancer") == ["renal", "nested-test"]
     # the same word in two rows names both, in the table's order
     assert ids("osteosarcoma") == ["same-word-test", "same-word-test-2"]
+
+
+@pytest.mark.parametrize("site,first,ionising", [
+    ("breast", "wb-mri-dwi", "bone-scan"), (None, "wb-mri-dwi", "fdg-pet-ct"), ("myeloma", "wb-mri-myeloma", "wbldct")])
+def test_staging_a_known_lesion_in_pregnancy_starts_with_the_unenhanced_whole_body_mri(site, first, ionising):
+    # Once a bone scan (or PET/CT) was the first-line staging study of a pregnant patient, the whole-body MRI second.
+    r = pathway({"pregnant": True, "cancer_history": "current", "primary_site": site, "known_lesion_purpose": "stage"})
+    recs = [(x.role, x.study.id) for x in r.recommendations]
+    assert recs[0] == ("first_line", first) and recs[1] == ("alternative", ionising)
+    assert sum(1 for _, sid in recs if sid in ("wb-mri-dwi", "wb-mri-myeloma")) == 1  # one whole-body MRI
+    assert r.recommendations[1].statements[0] == "pregnancy.ionising_trade_off"
+    assert [x.rank for x in r.recommendations] == list(range(1, len(recs) + 1))
+    assert r.summary.startswith(r.recommendations[0].study.label)
+    cited_as_built(r)
+    # not pregnant: the histology's own first study stays first
+    plain = pathway({"cancer_history": "current", "primary_site": site, "known_lesion_purpose": "stage"})
+    assert plain.recommendations[0].study.id == {"breast": "bone-scan", None: "fdg-pet-ct", "myeloma": "wbldct"}[site]

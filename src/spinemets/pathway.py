@@ -944,11 +944,22 @@ def _modifiers(b: _Builder, inp: PathwayInput, scenario: str, pregnant: bool, mi
                     r.role = "staging_alternative"  # behind the unenhanced whole-body MRI
             elif r.study.modality == "mri" and r.study.contrast in ("with", "without_and_with"):
                 _lead(b, r, ["pregnancy.gadolinium_only_if_essential"])
+        first = next((r for r in imaging if r.role == "first_line"), None)
+        stage_first = scenario == "known_lesion" and inp.known_lesion_purpose == "stage"
+        if stage_first and first is not None and first.study is not None and first.study.ionising:
+            # Staging a known lesion in pregnancy: the unenhanced whole-body MRI is the first study (the histology's
+            # own when it has one), the ionising one its alternative with the trade-off.
+            first.role = "alternative"
+            own = next((r for r in imaging if _unenhanced_whole_body_mri(r.study)), None)
+            if own is not None:
+                own.role = "first_line"
+            else:
+                b.add("wb-mri-dwi", "first_line")
         staging = [r for r in imaging if r.role in LATER and r.role != "avoid"]
-        if staging:
+        if staging or stage_first:
             # An unenhanced whole-body MRI leads the staging section (the histology's own when it has one, as in
             # myeloma); ionising studies follow with their trade-off.
-            if not any(_unenhanced_whole_body_mri(r.study) for r in staging):
+            if not any(_unenhanced_whole_body_mri(r.study) for r in b.recs):
                 b.add("wb-mri-dwi", "staging")
             b.recs.sort(key=lambda r: (r.role in LATER, r.role == "avoid",
                                        not _unenhanced_whole_body_mri(r.study), r.rank))
