@@ -875,3 +875,30 @@ def test_hybrid_answer_is_grounded(hybrid_report, kb):
     r = ask("How sensitive and specific is MRI for spinal metastases?")
     assert r.mode == "hybrid" and r.retrieval[0].dense is not None
     assert_grounded(r, kb)
+
+
+@pytest.mark.parametrize("question,total,category", [
+    ("SINS of 11 in a T12 lytic met - what does that imply?", 11, "potentially_unstable"),
+    ("What does a SINS score of 14 mean?", 14, "unstable"),
+    ("SINS 6: is a surgical opinion needed?", 6, "stable"),
+    ("sins total = 7", 7, "potentially_unstable"),
+])
+def test_a_stated_sins_total_is_answered_by_its_category(question, total, category, kb):
+    # The category comes from the SINS table (Fisher 2010): the total given answers first, never the partial score.
+    r = lex(question)
+    row = kb.table("sins_categories").row(category)
+    label = str(row["label"]).split(" (")[0].lower()
+    implication = str(row["implication"])
+    assert r.direct_answer[0].text == (f"A SINS total of {total} is {label} ({row['min']}-{row['max']} of 18): "
+                                       f"{implication[0].lower()}{implication[1:]}")
+    assert r.direct_answer[0].kb_items == [f"sins_categories.{category}"]
+    assert {ref.source_id for ref in r.references if ref.number in r.direct_answer[0].refs} == set(row.sources)
+    assert understood(r)["noms.sins_total"] == total
+    assert not any(s.text.startswith("SINS: insufficient data") for s in r.direct_answer)
+    assert_grounded(r, kb)
+
+
+def test_a_sins_total_out_of_range_is_an_error_naming_it():
+    with pytest.raises(InvalidInputError) as exc:
+        lex("SINS of 25 - unstable?")
+    assert str(exc.value) == "sins.total: a SINS total is 0 to 18, not 25"

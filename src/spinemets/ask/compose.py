@@ -350,6 +350,11 @@ def ask(
                 notes.append(e.note)
         heads = [e.sentences[0] for e in ran if e.sentences and e.note is None
                  and (topic is None or _engine_decides(e, topic))]
+        stated_total = [e.sentences[0] for e in engines if e.name == "sins_total"]
+        if stated_total and not any(e.name == "sins" and e.result.status == "complete" for e in ran):
+            # the total given answers first; a SINS from the few components read stays in the calculation
+            sins_heads = {e.sentences[0].text for e in ran if e.name == "sins" and e.sentences}
+            heads = [*stated_total, *(h for h in heads if h not in stated_total and h.text not in sins_heads)]
         if heads:
             # A calculator question is answered by the calculator, a patient by the pathway (its headline says
             # what to image, or what holds while inputs are missing); the statements become key points.
@@ -708,6 +713,11 @@ def _run_engines(kb: KnowledgeBase, parse: Parse, sess: Session | None, cite: _C
         missing[:0] = [m for m in result.missing if m not in missing]
         state["pathway"] = pdata
         understood[:0] = _understood(parse, "pathway", earlier.get("pathway") if pmerged else None)
+    stated = parse.values("noms").get("sins_total")
+    if stated is not None and "noms" not in calc_named:
+        # A SINS total given in the question ("SINS of 11: what does it imply?") is answered by its category.
+        engines.append(_Engine("sins_total", None, [_sins_total_sentence(kb, int(stated), cite)]))
+        understood.extend(u for u in _understood(parse, "noms", None) if u.field == "noms.sins_total")
     for message, items in parse.notes:
         if all(i.startswith("sins.") for i in items) and "sins" not in used_fields:
             continue
@@ -715,6 +725,20 @@ def _run_engines(kb: KnowledgeBase, parse: Parse, sess: Session | None, cite: _C
         engines.append(_Engine("note", None, [Sentence(text=message, refs=cite.cite_statement(items[0]), kb_items=list(items),
                                                       sources=list(st.sources), origin="sins", draft=st.is_draft)]))
     return engines, state, understood, missing
+
+
+def _sins_total_sentence(kb: KnowledgeBase, total: int, cite: _Citer) -> Sentence:
+    """The stability category of a SINS total stated in the question, from tables/sins_categories."""
+    from spinemets.scores.sins import CATEGORIES
+
+    if not 0 <= total <= 18:
+        raise InvalidInputError("sins.total", f"a SINS total is 0 to 18, not {total}")
+    row = next(r for r in kb.table(CATEGORIES).rows if r["min"] <= total <= r["max"])
+    label = str(row["label"]).split(" (")[0].lower()
+    implication = str(row["implication"])
+    text = f"A SINS total of {total} is {label} ({row['min']}-{row['max']} of 18): {implication[0].lower()}{implication[1:]}"
+    return Sentence(text=text, refs=cite.cite_row(CATEGORIES, row), kb_items=[f"{CATEGORIES}.{row.id}"],
+                    sources=list(row.sources), origin="sins", draft=row.is_draft)
 
 
 def _new_patient(parse: Parse) -> bool:
