@@ -902,3 +902,13 @@ def test_a_sins_total_out_of_range_is_an_error_naming_it():
     with pytest.raises(InvalidInputError) as exc:
         lex("SINS of 25 - unstable?")
     assert str(exc.value) == "sins.total: a SINS total is 0 to 18, not 25"
+
+
+@pytest.mark.parametrize("phrase", ["no ca hx", "no hx of cancer", "no h/o malignancy", "no oncological history"])
+def test_clinicians_shorthand_for_no_cancer_history_is_read(phrase):
+    # With no cancer, no red flags and no deficit, low back pain needs no imaging (ACR variant 1): the shorthand
+    # once left the cancer history unread and the pathway incomplete.
+    r = lex(f"35-year-old, acute low back pain after lifting, no red flags, {phrase}. Any imaging indicated?")
+    assert understood(r)["pathway.cancer_history"] == "none"
+    assert [(e.instrument, e.status) for e in r.engines] == [("pathway", "complete")]
+    assert r.direct_answer[0].text.startswith("Imaging is not indicated now")
