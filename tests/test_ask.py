@@ -912,3 +912,10 @@ def test_clinicians_shorthand_for_no_cancer_history_is_read(phrase):
     assert understood(r)["pathway.cancer_history"] == "none"
     assert [(e.instrument, e.status) for e in r.engines] == [("pathway", "complete")]
     assert r.direct_answer[0].text.startswith("Imaging is not indicated now")
+
+
+@pytest.mark.parametrize("phrase", ["pulled my back", "sore back", "hurt my back", "back has been aching"])
+def test_patients_words_for_back_pain_are_read(phrase, kb):
+    from spinemets.ask.scenario import reader_for
+    parse = reader_for(kb).read(f"I am 70, {phrase} for 3 weeks, I had no cancer")
+    assert ("pathway.spinal_pain", True) in [(u.field, u.value) for u in parse.items]
