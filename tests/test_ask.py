@@ -919,3 +919,26 @@ def test_patients_words_for_back_pain_are_read(phrase, kb):
     from spinemets.ask.scenario import reader_for
     parse = reader_for(kb).read(f"I am 70, {phrase} for 3 weeks, I had no cancer")
     assert ("pathway.spinal_pain", True) in [(u.field, u.value) for u in parse.items]
+
+
+@pytest.mark.parametrize("question", ["16 year old with back pain at night - does he need imaging?",
+                                      "My son is 12 and has back pain that wakes him at night. Does he need a scan?",
+                                      "10-year-old, back pain worse at night, what imaging?"])
+def test_back_pain_at_night_in_a_child_is_a_red_flag(question):
+    # Night pain is a paediatric red flag (ACR Back Pain-Child): radiographs first. The words once overlapped, so
+    # either the pain or the night was lost.
+    r = lex(question)
+    got = understood(r)
+    assert got["pathway.spinal_pain"] is True and got["pathway.night_pain"] is True
+    assert r.direct_answer[0].text == "For a child or adolescent with back pain: Radiographs of the painful area of the spine."
+
+
+@pytest.mark.parametrize("text,age", [("My son is 12 and has back pain", 12), ("I am 70, sore back", 70),
+                                      ("my daughter (9) has back pain", 9), ("she is 45 and pregnant", 45),
+                                      ("she is 28 weeks pregnant", None), ("he is 2 days after surgery", None),
+                                      ("the lesion is 5 cm", None)])
+def test_age_written_as_a_sentence_is_read_and_durations_are_not(text, age):
+    # A child's age decides the paediatric criteria: "my son is 12" once went to the adult pathway.
+    from spinemets.ask.text import age_in
+    got = age_in(text)
+    assert (got[0] if got else None) == age

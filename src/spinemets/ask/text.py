@@ -65,7 +65,11 @@ PATIENT_WORDS = frozenset({"patient", "pt", "woman", "man", "lady", "gentleman",
                            "adolescent", "toddler", "infant"})
 _AGE = re.compile(
     r"\b(\d{1,3})\s*(?:-|\s)?\s*(?:year|yr)s?\s*(?:-|\s)?\s*old\b|\b(\d{1,3})\s*(?:yo|y/o|y\.o\.|yrs?)\b"
-    r"|\baged?\s+(\d{1,3})\b|\b(\d{1,3})\s*(?:f|m)\b(?=[\s,.;:]|$)",
+    r"|\baged?\s+(\d{1,3})\b|\b(\d{1,3})\s*(?:f|m)\b(?=[\s,.;:]|$)"
+    # "I am 70", "my son is 12", "she is 45" (not "28 weeks", "5 cm", "2 days"), "my daughter (9)"
+    r"|\b(?:i am|i'm|(?:son|daughter|boy|girl|child|kid|he|she)\s+is)\s+(\d{1,3})\b"
+    r"(?!\s*(?:-\s*)?(?:weeks?|wks?|months?|mos?|days?|hours?|hrs?|%|percent|mm|cm|kg|mg|points?|/|\.\d))"
+    r"|\b(?:son|daughter|boy|girl|child|kid)\s*\((\d{1,3})\)",
     re.I,
 )
 
