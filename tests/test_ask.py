@@ -942,3 +942,22 @@ def test_age_written_as_a_sentence_is_read_and_durations_are_not(text, age):
     from spinemets.ask.text import age_in
     got = age_in(text)
     assert (got[0] if got else None) == age
+
+
+@pytest.mark.parametrize("text,field,value", [
+    ("Renal cell ca with back pain", "pathway.primary_site", "kidney"),
+    ("bowel ca, back pain", "pathway.primary_site", "colorectal"),
+    ("lung adenocarcinoma and thoracic pain", "pathway.primary_site", "lung"),
+    ("new perineal numbness in a man with prostate cancer", "pathway.suspected_cauda_equina", True),
+    ("saddle numbness since this morning, breast ca", "pathway.suspected_cauda_equina", True),
+])
+def test_clinicians_abbreviations_for_primaries_and_cauda_equina_signs_are_read(text, field, value, kb):
+    from spinemets.ask.scenario import reader_for
+    assert (field, value) in [(u.field, u.value) for u in reader_for(kb).read(text).items]
+
+
+def test_perineal_numbness_in_cancer_is_cord_compression_first():
+    # Cauda equina signs in a patient with cancer are handled as MSCC: the emergency leads (NICE NG234).
+    r = lex("Renal cell ca, new perineal numbness and faecal incontinence - can we get away with a lumbosacral MRI only?")
+    assert not r.declined
+    assert r.direct_answer[0].text.startswith("Suspected spinal cord compression is an emergency: MRI of the whole spine")
