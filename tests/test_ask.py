@@ -981,3 +981,22 @@ def test_perineal_numbness_in_cancer_is_cord_compression_first():
     r = lex("Renal cell ca, new perineal numbness and faecal incontinence - can we get away with a lumbosacral MRI only?")
     assert not r.declined
     assert r.direct_answer[0].text.startswith("Suspected spinal cord compression is an emergency: MRI of the whole spine")
+
+
+@pytest.mark.parametrize("question,history,phrase", [
+    ("History of breast cancer, now on chemotherapy, new back pain: which scan?", "current", "on chemotherapy"),
+    ("She had breast cancer 5 years ago, now new back pain, neuro normal. Which scan?", "previous", "she had"),
+    ("Previous prostate cancer, back pain, no deficit", "previous", "previous"),
+])
+def test_a_cancer_history_gives_way_to_a_present_treatment(question, history, phrase):
+    # "history of ..., now on chemotherapy" once stopped with a contradiction; "had ... years ago" was read as current.
+    r = lex(question)
+    item = next(u for u in r.understood if u.field == "pathway.cancer_history")
+    assert (item.value, item.phrase) == (history, phrase)
+
+
+def test_a_survivor_on_chemotherapy_is_still_a_contradiction_to_resolve():
+    from spinemets.errors import ContradictoryInputError
+    with pytest.raises(ContradictoryInputError) as exc:
+        lex("breast cancer survivor on chemotherapy with back pain")
+    assert "'survivor' (previous) and 'on chemotherapy' (current)" in str(exc.value)
