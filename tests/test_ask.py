@@ -1000,3 +1000,22 @@ def test_a_survivor_on_chemotherapy_is_still_a_contradiction_to_resolve():
     with pytest.raises(ContradictoryInputError) as exc:
         lex("breast cancer survivor on chemotherapy with back pain")
     assert "'survivor' (previous) and 'on chemotherapy' (current)" in str(exc.value)
+
+
+@pytest.mark.parametrize("question", [
+    "I have prostate cancer and my legs have gone weak since this morning. What should I do?",
+    "I've got breast cancer and since yesterday I can't walk properly",
+    "Is MRI needed for leg weakness in myeloma?",
+])
+def test_a_deficit_with_cancer_is_never_declined_and_leads_with_the_emergency(question):
+    # A first-person question with cancer and weakness was declined ("no statement answers enough"): a possible
+    # cord compression always gets the pathway, whoever writes.
+    r = lex(question)
+    assert not r.declined
+    assert r.direct_answer[0].text.startswith("Suspected spinal cord compression is an emergency")
+    assert [e.instrument for e in r.engines] == ["pathway"]
+
+
+def test_a_deficit_alone_in_a_general_question_does_not_start_the_pathway():
+    r = lex("What does leg weakness mean?")
+    assert r.engines == [] and not r.declined

@@ -51,6 +51,7 @@ Audience = Literal["clinician", "patient"]
 CALCULATORS = ("sins", "escc", "noms", "probability")
 # Pathway inputs that describe a clinical picture (age alone does not).
 _PATHWAY_SKIP = {"pathway.age", "pathway.sex"}
+_DEFICIT_FIELDS = {"pathway.neuro_deficits", "pathway.suspected_cord_compression", "pathway.suspected_cauda_equina"}
 
 
 @dataclass(frozen=True)
@@ -644,7 +645,10 @@ def _pathway_wanted(parse: Parse, calculator: bool) -> bool:
     if calculator:
         calc_rows = {u.rule for u in parse.items if u.field.split(".")[0] in CALCULATORS}
         return parse.patient and len(rows - calc_rows) >= 2
-    return parse.patient or len(rows) >= 3
+    # A neurological deficit (or suspected compression) with one more fact is a possible emergency: the pathway
+    # always runs for it, whoever writes ("I have prostate cancer and my legs have gone weak").
+    deficit = any(u.field in _DEFICIT_FIELDS and u.value not in (False, [], None) and not u.default for u in parse.items)
+    return parse.patient or len(rows) >= 3 or (deficit and len(rows) >= 2)
 
 
 def _run_engines(kb: KnowledgeBase, parse: Parse, sess: Session | None, cite: _Citer
