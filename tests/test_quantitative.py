@@ -172,7 +172,7 @@ def test_text():
     r = quantitative(QuantitativeInput(in_phase=200, opposed_phase=180))
     text = r.to_text()
     assert "  chemical-shift SIR 0.9:" in text
-    assert "    malignant if > 0.82 (mijaljevic-2024-sir): MALIGNANT side; Se 93.6%, Sp 88.5%, AUC 0.953 [" in text
+    assert "    malignant if > 0.82 (Mijaljevic 2024): MALIGNANT side; Se 93.6%, Sp 88.5%, AUC 0.953 [" in text
     assert "      benign versus malignant vertebral bone marrow lesions, 1.5 T; 102 oncology patients" in text
     assert "Caveat: Single centre." in text
     assert "DRAFT" in text and DISCLAIMER in text
@@ -466,9 +466,13 @@ WORKED = {"in_phase": 1000, "opposed_phase": 856, "dixon_fat_fraction_percent": 
 
 def _line(r, cutoff):
     """The two text lines of one comparison (head, detail) as extra_lines() renders them."""
+    from spinemets.interpret.quantitative import _comparison_lines
+
     lines = r.extra_lines()
     c = next(c for c in r.comparisons if c.cutoff == cutoff)
-    i = next(i for i, line in enumerate(lines) if f"({cutoff}):" in line)
+    head, detail = ("    " + line for line in _comparison_lines(c)[:2])
+    i = lines.index(head)  # shown in the result, in this order
+    assert lines[i + 1] == detail
     return lines[i], lines[i + 1], f" [{','.join(map(str, c.refs))}]"
 
 
@@ -523,25 +527,25 @@ def test_worked_example_every_measure():
 def test_worked_example_text_lines():
     r = quantitative(WORKED)
     head, detail, refs = _line(r, "zajick-2005-sir")
-    assert head == "    malignant if >= 0.8 (zajick-2005-sir): MALIGNANT side; Se 95%, Sp 89% DRAFT" + refs
+    assert head == "    malignant if >= 0.8 (Zajick 2005): MALIGNANT side; Se 95%, Sp 89% DRAFT" + refs
     head, detail, refs = _line(r, "douis-2016-sir")
-    assert head == "    malignant if >= 0.8 (douis-2016-sir): MALIGNANT side; no accuracy figures DRAFT" + refs
+    assert head == "    malignant if >= 0.8 (Douis 2016): MALIGNANT side; no accuracy figures DRAFT" + refs
     head, detail, refs = _line(r, "el-samie-2015-sir")
-    assert head == "    malignant if > 1 (el-samie-2015-sir): benign side; Se 96.8%, Sp 93.7%" + refs
+    assert head == "    malignant if > 1 (El-Samie 2015): benign side; Se 96.8%, Sp 93.7%" + refs
     head, detail, refs = _line(r, "perry-2018-sir-untreated")
-    assert head == ("    malignant if >= 0.856 (perry-2018-sir-untreated): MALIGNANT side (exactly at the cut-off); "
+    assert head == ("    malignant if >= 0.856 (Perry 2018): MALIGNANT side (exactly at the cut-off); "
                     "accuracy 88%" + refs)
     assert detail.startswith("      benign lesions versus untreated metastases, untreated lesions; "
                              "25 benign lesions and 25 untreated metastases. Caveat: ")
     head, detail, refs = _line(r, "perry-2018-sir-treated")
-    assert head == ("    malignant if >= 0.856 (perry-2018-sir-treated): MALIGNANT side (exactly at the cut-off); "
+    assert head == ("    malignant if >= 0.856 (Perry 2018): MALIGNANT side (exactly at the cut-off); "
                     "accuracy 77.5%; NOT APPLICABLE: derived in treated lesions; this lesion is untreated" + refs)
     head, detail, refs = _line(r, "eur-radiol-exp-2025-drop")
-    assert head == ("    malignant if <= 19.8 (eur-radiol-exp-2025-drop): MALIGNANT side; Se 95.3%, Sp 73.8%, "
+    assert head == ("    malignant if <= 19.8 (Eur Radiol Exp 2025): MALIGNANT side; Se 95.3%, Sp 73.8%, "
                     "accuracy 87.2%" + refs)
     head, detail, refs = _line(r, "park-2016-adc")  # two sources: both numbers
     assert refs.count(",") == 1
-    assert head == "    malignant if < 1.14 (park-2016-adc): MALIGNANT side; no accuracy figures" + refs
+    assert head == "    malignant if < 1.14 (Mijaljevic 2024, Park 2016): MALIGNANT side; no accuracy figures" + refs
     head, detail, refs = _line(r, "azar-2021-max-hu")  # lesion_treatment 'mixed' in words
     assert detail.startswith("      benign sclerotic lesions versus osteoblastic metastases at biopsy, "
                              "treated and untreated lesions; 280 biopsied patients")
@@ -557,7 +561,7 @@ def test_worked_example_text_lines():
         "  chemical-shift SIR 0.856:", "  chemical-shift signal drop 14.4%:", "  Dixon fat fraction 12%:",
         "  ADC 1 x10^-3 mm2/s:", "  CT mean attenuation 885.5 HU:", "  CT maximum attenuation 1234.5 HU:"]
     assert list(grouped.values()) == [
-        [c.cutoff for c in r.comparisons if c.measure == m] for m in MEASURES]
+        [c.source_label for c in r.comparisons if c.measure == m] for m in MEASURES]
 
 
 def test_how_the_chemical_shift_was_given_is_noted():
@@ -645,3 +649,14 @@ def test_exclusive_maximum_and_missing_population_from_the_knowledge_base(kb_cop
     _, detail, _ = _line(r, "azar-2021-max-hu")
     assert detail.startswith(
         "      benign sclerotic lesions versus osteoblastic metastases at biopsy, treated and untreated lesions. Caveat: ")
+
+
+@pytest.mark.parametrize("data", [WORKED, {"sir": 0}, {"drop_percent": 100}, {"ct_mean_hu": 500, "ct_max_hu": 900}])
+def test_cut_offs_are_named_by_their_sources_never_by_row_ids(data):
+    # The text once named each cut-off by its table row ("seed-003-drop-20", "zajick-2005-sir").
+    from spinemets.knowledge.loader import load_kb
+    r = quantitative(data)
+    text = r.to_text()
+    rows = {row.id for row in load_kb().table("quantitative_cutoffs").rows}
+    assert not [i for i in rows if i in text]
+    assert all(c.source_label and f"({c.source_label}):" in text for c in r.comparisons)

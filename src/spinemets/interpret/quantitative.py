@@ -129,6 +129,7 @@ class CutoffComparison(BaseModel):
     measure: str
     value: float
     cutoff: str = Field(description="row id in quantitative_cutoffs")
+    source_label: str = Field(default="", description="the cut-off's sources in words (author and year), as shown")
     threshold: float
     units: str
     malignant_if: str
@@ -191,7 +192,7 @@ def _comparison_lines(c: CutoffComparison) -> list[str]:
     figures = [f"{k} {v}" for k, v in (("Se", _pct(c.sensitivity)), ("Sp", _pct(c.specificity)),
                                         ("AUC", None if c.auc is None else f"{c.auc:g}"),
                                         ("accuracy", _pct(c.accuracy))) if v is not None]
-    head = (f"malignant if {SYMBOLS[c.malignant_if]} {c.threshold:g} ({c.cutoff}): {side}; "
+    head = (f"malignant if {SYMBOLS[c.malignant_if]} {c.threshold:g} ({c.source_label or 'source not named'}): {side}; "
             + (", ".join(figures) if figures else "no accuracy figures"))
     if not c.applicable:
         head += f"; NOT APPLICABLE: {c.not_applicable_reason}"
@@ -401,6 +402,7 @@ def quantitative(data: QuantitativeInput | Mapping[str, Any] | None, kb: Knowled
             reason = _applicability(row, inp.treated)
             group.append(CutoffComparison(
                 measure=measure, value=value, cutoff=row.id, threshold=threshold, units=str(row["units"]),
+                source_label=", ".join(dict.fromkeys(kb.sources[s].label() for s in row.sources if s in kb.sources)),
                 malignant_if=str(row["malignant_if"]),
                 side="malignant" if _side(value, threshold, str(row["malignant_if"])) else "benign",
                 at_threshold=value == threshold, applicable=reason is None, not_applicable_reason=reason,

@@ -112,8 +112,11 @@ class Source(_Strict):
         inner = first[first.index("(") + 1:first.index(")")] if "(" in first and ")" in first else ""
         if inner.isupper() and len(inner) <= 8:  # an acronym: "National Institute ... (NICE)" -> NICE
             name = inner
-        elif len(words) >= 2 and words[-1].isupper() and len(words[-1]) <= 3:
-            name = " ".join(words[:-1])
+        elif len(words) >= 2 and words[-1].isupper() and len(words[-1]) <= 4 or words[-1:] in (["Jr"], ["Jr."], ["Sr"]):
+            # initials and suffixes after the surname: "Harlianto NI", "El-Samie HAEA", "Zajick DC Jr"
+            while len(words) >= 2 and (words[-1].isupper() and len(words[-1]) <= 4 or words[-1] in ("Jr", "Jr.", "Sr")):
+                words = words[:-1]
+            name = " ".join(words)
         placeholder = ("not recorded", "not captured", "unverified", "unknown")
         if any(w in name.lower() for w in placeholder):
             name = self.publisher.split(" (")[0].strip()  # "Authors not recorded" says nothing: name the journal
