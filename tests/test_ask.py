@@ -921,7 +921,7 @@ def test_a_stated_sins_total_is_answered_by_its_category(question, total, catego
 def test_a_sins_total_out_of_range_is_an_error_naming_it():
     with pytest.raises(InvalidInputError) as exc:
         lex("SINS of 25 - unstable?")
-    assert str(exc.value) == "sins.total: a SINS total is 0 to 18, not 25"
+    assert str(exc.value) == "noms.sins_total: a SINS total is 0 to 18, not 25"
 
 
 @pytest.mark.parametrize("phrase", ["no ca hx", "no hx of cancer", "no h/o malignancy", "no oncological history"])
@@ -1019,3 +1019,17 @@ def test_a_deficit_with_cancer_is_never_declined_and_leads_with_the_emergency(qu
 def test_a_deficit_alone_in_a_general_question_does_not_start_the_pathway():
     r = lex("What does leg weakness mean?")
     assert r.engines == [] and not r.declined
+
+
+@pytest.mark.parametrize("question,computed", [
+    ("SINS of 5: T12 lytic metastasis, mechanical pain, more than 50% collapse, subluxation, bilateral "
+     "posterolateral involvement - surgery?", "18"),
+    ("SINS 3, T12 lytic lesion with mechanical pain", "8-18"),
+])
+def test_a_stated_sins_total_the_components_rule_out_is_a_contradiction(question, computed):
+    # Neither the stated total nor the computed one is picked: the clinician resolves it.
+    from spinemets.errors import ContradictoryInputError
+    with pytest.raises(ContradictoryInputError) as exc:
+        lex(question)
+    assert exc.value.fields == ["noms.sins_total", "sins"]
+    assert exc.value.message.endswith(f"but the components it describes give {computed}")

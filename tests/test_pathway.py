@@ -1705,3 +1705,13 @@ def test_staging_a_known_lesion_in_pregnancy_starts_with_the_unenhanced_whole_bo
     # not pregnant: the histology's own first study stays first
     plain = pathway({"cancer_history": "current", "primary_site": site, "known_lesion_purpose": "stage"})
     assert plain.recommendations[0].study.id == {"breast": "bone-scan", None: "fdg-pet-ct", "myeloma": "wbldct"}[site]
+
+
+def test_staging_a_known_lesion_with_two_primaries_names_the_ambiguity_not_a_missing_primary():
+    r = pathway({"cancer_history": "current", "primary_site": "breast and lung cancer", "known_lesion_purpose": "stage"})
+    codes = [n.code for n in r.notices]
+    assert "primary_site_ambiguous" in codes and "staging_histology" not in codes
+    assert r.missing == ["pathway.primary_site"] and r.status == "insufficient_data"
+    # one primary not stated at all: the staging note says so
+    plain = pathway({"cancer_history": "current", "known_lesion_purpose": "stage"})
+    assert "staging_histology" in [n.code for n in plain.notices]

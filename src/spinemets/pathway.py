@@ -1057,9 +1057,10 @@ def _known_lesion(b: _Builder, inp: PathwayInput, mri_ok: bool, contrast_ok: boo
             b.add("fdg-pet-ct", "first_line", ["imaging.pet.capabilities"])
             b.add("bone-scan", "alternative", ["nm.spect_ct_vs_planar"])
             b.add("ct-cap-with" if contrast_ok else "ct-region-wo", "additional")
-            b.note("staging_histology",
-                   "Staging depends on the primary tumour, which is not stated: for example PSMA PET/CT in prostate "
-                   "cancer and no bone scan in myeloma.", ["myeloma.no_bone_scan", "staging.prostate.psma"])
+            if "pathway.primary_site" not in missing:  # two primaries named: their own notice says so
+                b.note("staging_histology",
+                       "Staging depends on the primary tumour, which is not stated: for example PSMA PET/CT in "
+                       "prostate cancer and no bone scan in myeloma.", ["myeloma.no_bone_scan", "staging.prostate.psma"])
     elif purpose == "plan_treatment":
         if mri_ok:
             b.add("mri-whole-spine-wwo" if contrast_ok else "mri-whole-spine-wo", "first_line",

@@ -39,7 +39,7 @@ from spinemets.ask.scenario import Parse, reader_for
 from spinemets.ask.session import Session, validate_id
 from spinemets.ask.text import PhraseMatcher, instruction_like, normalise
 from spinemets.ask.topics import Route, topic_index_for
-from spinemets.errors import InvalidInputError
+from spinemets.errors import ContradictoryInputError, InvalidInputError
 from spinemets.knowledge.loader import KnowledgeBase, load_kb
 from spinemets.knowledge.models import NON_PRIMARY_KINDS, AnswerTopic, Statement
 from spinemets.results import Citer, Reference, Result, reference_lines
@@ -719,7 +719,15 @@ def _run_engines(kb: KnowledgeBase, parse: Parse, sess: Session | None, cite: _C
         understood[:0] = _understood(parse, "pathway", earlier.get("pathway") if pmerged else None)
     stated = parse.values("noms").get("sins_total")
     if stated is not None and "noms" not in calc_named:
-        # A SINS total given in the question ("SINS of 11: what does it imply?") is answered by its category.
+        # A SINS total given in the question ("SINS of 11: what does it imply?") is answered by its category,
+        # unless the components read from the same question rule it out: then neither is guessed.
+        computed = next((e.result for e in engines if e.name == "sins" and e.result is not None), None)
+        if computed is not None and not computed.possible_min <= int(stated) <= computed.possible_max:
+            raise ContradictoryInputError(
+                ["noms.sins_total", "sins"],
+                f"the question gives a SINS total of {stated}, but the components it describes give "
+                + (f"{computed.total}" if computed.total is not None
+                   else f"{computed.possible_min}-{computed.possible_max}"))
         engines.append(_Engine("sins_total", None, [_sins_total_sentence(kb, int(stated), cite)]))
         understood.extend(u for u in _understood(parse, "noms", None) if u.field == "noms.sins_total")
     for message, items in parse.notes:
@@ -736,7 +744,7 @@ def _sins_total_sentence(kb: KnowledgeBase, total: int, cite: _Citer) -> Sentenc
     from spinemets.scores.sins import CATEGORIES
 
     if not 0 <= total <= 18:
-        raise InvalidInputError("sins.total", f"a SINS total is 0 to 18, not {total}")
+        raise InvalidInputError("noms.sins_total", f"a SINS total is 0 to 18, not {total}")
     row = next(r for r in kb.table(CATEGORIES).rows if r["min"] <= total <= r["max"])
     label = str(row["label"]).split(" (")[0].lower()
     implication = str(row["implication"])

@@ -449,6 +449,7 @@ def _negates_grade(span: Any, modifiers: Any) -> bool:
             return True
     return False
 
+
 def _qualifiers(row: TargetRow, cues: list[Cue], text: str, end: int) -> dict[str, Any]:
     q: dict[str, Any] = {}
     sides = {c.value for c in cues if c.category == "SIDE" and c.value}
