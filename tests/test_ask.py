@@ -206,6 +206,35 @@ def test_scenario_with_neurology_is_an_emergency_that_leads_with_what_to_do_now(
     assert_grounded(r, kb)
 
 
+@pytest.mark.parametrize("relative", ["My dad", "My mother", "My husband", "Grandma"])
+def test_a_relative_is_an_adult_and_never_gets_the_childrens_answer(relative, kb):
+    r = lex(f"{relative} has lung cancer and now can't feel the legs properly. What should happen?")
+    got = understood(r)
+    assert got["pathway.neuro_deficits"] == ["sensory_level"] and "pathway.sex" not in got  # no sex assumed
+    head = r.direct_answer[0].text
+    assert head.startswith("Suspected spinal cord compression is an emergency: MRI of the whole spine"), head
+    assert "child" not in head and "paediatric" not in head
+    assert_grounded(r, kb)
+
+
+@pytest.mark.parametrize("words", ["cannot feel my feet", "pins and needles in both legs", "lost feeling in my legs",
+                                   "reduced sensation below the waist"])
+def test_loss_of_feeling_in_ordinary_words_is_a_sensory_deficit(words):
+    got = understood(lex(f"Breast cancer, back pain and {words}"))
+    assert got["pathway.neuro_deficits"] == ["sensory_level"]
+
+
+def test_unknown_neurology_says_the_study_holds_but_the_time_limit_depends_on_it(kb):
+    r = ask("A patient with colorectal cancer and back pain: which scan?")
+    head = r.direct_answer[0].text
+    assert head.startswith("For spinal pain with suspected metastasis: MRI of the whole spine"), head
+    assert "; how fast depends on whether there is any neurological symptom or sign, not yet stated: " in head
+    assert "within 24 hours (NICE)" in head and "within 1 week (NICE)" in head
+    assert "whatever the missing inputs" not in head  # the time limit does depend on them
+    r = ask("A patient with colorectal cancer and back pain, no neurological symptoms, which scan?")
+    assert "how fast depends" not in r.direct_answer[0].text and "within 1 week (NICE)" in r.direct_answer[0].text
+
+
 def test_negation_stays_in_its_clause():
     r = lex("35-year-old with low back pain, no history of cancer, no red flags, neurologically intact. Imaging?")
     got = understood(r)
@@ -356,6 +385,19 @@ def test_myeloma_gets_no_bone_scan_and_the_avoid_line(words, kb):
     assert not any(t.startswith(("Staging: Whole-body bone scan", "First-line: Whole-body bone scan")) for t in lines)
     assert any(t.startswith("Staging: Whole-body low-dose CT") for t in lines)
     assert "myeloma.no_bone_scan" in r.cited_statements(origin=None)
+    assert_grounded(r, kb)
+
+
+@pytest.mark.parametrize("words", ["suspected myeloma", "possible myeloma", "myeloma suspected", "query myeloma",
+                                   "could it be myeloma"])
+def test_a_suspected_myeloma_is_not_a_known_cancer(words, kb):
+    r = ask(f"67-year-old with anaemia and back pain, {words}, neurologically intact. What imaging?")
+    got = understood(r)
+    assert got["pathway.red_flags"] == ["suspected_myeloma"] and "pathway.primary_site" not in got
+    assert "pathway.cancer_history" not in got
+    head = r.direct_answer[0].text
+    assert head.startswith("For spinal pain with suspected myeloma: Whole-body low-dose CT or whole-body MRI"), head
+    assert "bone scan" not in head.lower()
     assert_grounded(r, kb)
 
 
@@ -624,6 +666,20 @@ def test_noms_question_frames_treatment():
     r = lex("NOMS framing for renal cell carcinoma with ESCC grade 3, SINS 14, fit for surgery")
     assert [e.instrument for e in r.engines] == ["noms"]
     assert "radioresistant" in r.answer_text()
+
+
+@pytest.mark.parametrize("question, sound, lacking", [
+    ("NOMS for breast cancer ESCC 1b SINS 5", "neurologic: low-grade epidural compression; mechanical: stable; ", None),
+    ("NOMS for lung adenocarcinoma grade 2 ESCC", "neurologic: high-grade epidural compression; ", "mechanical"),
+])
+def test_a_calculator_result_resting_on_drafts_opens_with_its_reviewed_parts(question, sound, lacking, kb):
+    for r in (lex(question), ask(question)):
+        first, second = r.direct_answer[0], r.direct_answer[1]
+        assert not first.draft and second.draft and second.text.startswith("NOMS: ")
+        assert first.text == (f"NOMS: {sound}the rest of the result rests on knowledge-base items still awaiting "
+                              "clinical review and is shown flagged as draft.")
+        assert lacking is None or lacking not in first.text
+        assert_grounded(r, kb)
 
 
 def test_calculator_follow_up_in_session(tmp_path):

@@ -490,6 +490,42 @@ def test_decision_known_lesion_stage_myeloma_low_dose_ct_first_and_no_bone_scan(
         (4, "avoid", "bone-scan", None, ["myeloma.no_bone_scan"], None)])
 
 
+MYELOMA_WORKUP = [("Serum protein electrophoresis, serum free light chains and urine Bence Jones protein.",
+                   ["fracture.consider_myeloma"])]
+
+
+def test_decision_suspected_myeloma_is_whole_body_imaging_each_guideline_first_never_a_bone_scan():
+    r = pathway({"spinal_pain": True, "red_flags": ["suspected_myeloma"], "cancer_history": "none",
+                 "neuro_deficits": [], "age": 67})
+    assert decision(r) == expected(scenario="suspected_myeloma", urgency=None, recs=[
+        (1, "first_line", "wbldct", None, ["myeloma.imwg_wbldct_first"], None),
+        (2, "first_line", "wb-mri-myeloma", None, ["myeloma.nice_wbmri_first"], None),
+        (3, "avoid", "bone-scan", None, ["myeloma.no_bone_scan"], None)],
+        workup=MYELOMA_WORKUP, notices=[("myeloma_cord_compression", ["myeloma.cord_compression_mri"])])
+    # sources differ on which comes first: both are named, joined, never one chosen silently
+    assert r.summary == ("Whole-body low-dose CT or whole-body MRI (or spine and pelvis MRI) for marrow and focal "
+                         "lesions")
+    cited_as_built(r)
+
+
+def test_decision_suspected_myeloma_without_mri_keeps_low_dose_ct():
+    r = pathway({"spinal_pain": True, "red_flags": ["suspected_myeloma"], "cancer_history": "none",
+                 "neuro_deficits": [], "implanted_device": "mr_unsafe"})
+    assert [(x.role, x.study.id) for x in r.recommendations] == [("first_line", "wbldct"), ("avoid", "bone-scan")]
+    assert r.summary == "Whole-body low-dose CT"
+
+
+def test_suspected_myeloma_with_a_deficit_is_cord_compression_and_with_cancer_the_metastasis_pathway():
+    r = pathway({"spinal_pain": True, "red_flags": ["suspected_myeloma"], "cancer_history": "none",
+                 "neuro_deficits": ["motor_weakness"]})
+    assert r.scenario == "suspected_mscc" and r.first_line.study.id == "mri-whole-spine-mscc"
+    r = pathway({"spinal_pain": True, "red_flags": ["suspected_myeloma"], "cancer_history": "current",
+                 "primary_site": "breast", "neuro_deficits": []})
+    assert r.scenario == "suspected_spinal_metastasis" and r.first_line.study.id == "mri-whole-spine-wwo"
+    r = pathway({"spinal_pain": True, "red_flags": ["suspected_myeloma"], "neuro_deficits": []})
+    assert r.scenario == "suspected_myeloma" and r.missing == ["pathway.cancer_history"]
+
+
 def test_decision_known_lesion_stage_leukaemia_defers_to_the_haematology_team():
     r = pathway({**CURRENT, "primary_site": "leukaemia", "known_lesion_purpose": "stage"})
     assert decision(r) == expected(notices=[("staging_haematology", ["staging.haematological_by_team"])])

@@ -89,6 +89,7 @@ SCENARIO_LABELS = {
     "paediatric_back_pain": "child or adolescent with back pain",
     "suspected_osteoporotic_fracture": "no known cancer, suspected osteoporotic or insufficiency fracture",
     "suspected_spinal_metastasis": "spinal pain with suspected metastasis",
+    "suspected_myeloma": "spinal pain with suspected myeloma",
     "known_lesion": "known lesion",
     "asymptomatic_surveillance": "surveillance without symptoms",
     "low_back_pain_without_red_flags": "low back pain without red flags",
@@ -677,6 +678,7 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
     elif pain and (cancer or flags):
         scenario = "suspected_spinal_metastasis"
         b.acr_variant = "suspected_cancer"
+        myeloma_suspected = not cancer and "suspected_myeloma" in flags
         if not cancer:
             # The time limits for suspected spinal metastases were written for people with cancer.
             if neuro is None:
@@ -688,9 +690,10 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
                        "The cancer history is not stated. With a known cancer: "
                        + kb.statement("imaging.mri.whole_spine_high_suspicion").text,
                        ["imaging.mri.whole_spine_high_suspicion"])
-            b.note_statement("no_cancer_flags", "fracture.nocancer_weaker_flags_acp")
-            if inp.age is None or inp.age >= group_threshold("osteoporotic_fracture", kb):
-                b.note_statement("consider_myeloma", "fracture.consider_myeloma")
+            if not myeloma_suspected:  # the myeloma work-up below replaces the ladder for weaker flags
+                b.note_statement("no_cancer_flags", "fracture.nocancer_weaker_flags_acp")
+                if inp.age is None or inp.age >= group_threshold("osteoporotic_fracture", kb):
+                    b.note_statement("consider_myeloma", "fracture.consider_myeloma")
         elif neuro is None:
             missing.append("pathway.neuro_deficits")
             urgency = Urgency(level="depends_on_neurology",
@@ -702,8 +705,12 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
             _mscc_actions(b, "no_neuro_cancer", inp, haematological, histology)
         elif known_cancer:
             b.note_statement("neurology_decides", "redflags.nice.neurology_immediate")
-        first = "mri-whole-spine-wwo" if cancer else "mri-region-wwo"
-        _spine_imaging(b, first, urgency, mri_ok, contrast_ok, inp)
+        if myeloma_suspected:
+            scenario = "suspected_myeloma"
+            _suspected_myeloma(b, mri_ok)
+        else:
+            first = "mri-whole-spine-wwo" if cancer else "mri-region-wwo"
+            _spine_imaging(b, first, urgency, mri_ok, contrast_ok, inp)
         if cancer:
             b.note_statement("timing_differs", "timing.caveat.sources_differ")
     elif inp.known_lesion_purpose is not None:
@@ -800,12 +807,13 @@ def _summary(b: _Builder, scenario: str, indicated: bool | None, urgency: Urgenc
     if indicated is False:
         text = "imaging not indicated"
     elif first is not None and first.study is not None:
+        studies = first_line_label(b.recs)
         when = ""
         if urgency is not None:
             headline = [w for w in urgency.windows if not w.draft]
             shown = Urgency(level=urgency.level, windows=headline)
             when = f"; {shown.describe()}" if headline else f"; {urgency.level.replace('_', ' ')}"
-        text = f"{first.study.label}{when}"
+        text = f"{studies}{when}"
     else:
         text = "no recommendation"
     if b.actions and scenario in ("suspected_mscc", "paediatric_neurological"):
@@ -890,6 +898,24 @@ def _spine_imaging(b: _Builder, mri_study: str, urgency: Urgency, mri_ok: bool, 
                 b.add("ct-dual-energy", "alternative")
         b.add("ct-myelography", "alternative", ["implant.ct_myelography_when_mri_impossible"])
     b.note_statement("radiographs", "imaging.radiograph.cannot_exclude")
+
+
+def first_line_label(recommendations: list[Recommendation]) -> str:
+    """The first-line studies in words, joined by 'or' when sources put different studies first."""
+    labels = [r.study.label for r in recommendations if r.role == "first_line" and r.study is not None]
+    return " or ".join([*labels[:1], *(x[0].lower() + x[1:] if x[1:2].islower() else x for x in labels[1:])])
+
+
+def _suspected_myeloma(b: _Builder, mri_ok: bool) -> None:
+    """Spinal pain with suspected (not proven) myeloma: whole-body cross-sectional imaging, each guideline's first
+    test shown (IMWG whole-body low-dose CT, NICE whole-body MRI), never a bone scan, and the blood and urine tests."""
+    b.add("wbldct", "first_line", ["myeloma.imwg_wbldct_first"], own=False)
+    if mri_ok:
+        b.add("wb-mri-myeloma", "first_line", ["myeloma.nice_wbmri_first"], own=False)
+    b.add("bone-scan", "avoid", ["myeloma.no_bone_scan"], own=False)
+    b.workup_item("Serum protein electrophoresis, serum free light chains and urine Bence Jones protein.",
+                  ["fracture.consider_myeloma"])
+    b.note_statement("myeloma_cord_compression", "myeloma.cord_compression_mri")
 
 
 def _staging(b: _Builder, histology: str, inp: PathwayInput, neuro: bool | None, missing: list[str]) -> None:

@@ -52,6 +52,8 @@ CALCULATORS = ("sins", "escc", "noms", "probability")
 # Pathway inputs that describe a clinical picture (age alone does not).
 _PATHWAY_SKIP = {"pathway.age", "pathway.sex"}
 _DEFICIT_FIELDS = {"pathway.neuro_deficits", "pathway.suspected_cord_compression", "pathway.suspected_cauda_equina"}
+_CANCER_FIELDS = {"pathway.primary_site", "pathway.cancer_history"}
+_SYMPTOM_FIELDS = {"pathway.spinal_pain", *_DEFICIT_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -318,7 +320,8 @@ def ask(
             summary=f"declined: {reason}", **result_kw,
         )
     else:
-        topic = _applicable_topic(kb, route, _populations(kb, parse, state), notes)
+        site = (state.get("pathway") or parse.values("pathway")).get("primary_site")
+        topic = _applicable_topic(kb, route, _populations(kb, parse, state), notes, site)
         if topic is not None:
             direct, key, caveats = [], _usable(kb, topic.key_points), _usable(kb, topic.caveats)
             key = key[: composition.topic_key_max]
@@ -349,8 +352,10 @@ def ask(
                 calc_s.extend(e.sentences)
             elif e.note:
                 notes.append(e.note)
-        heads = [e.sentences[0] for e in ran if e.sentences and e.note is None
-                 and (topic is None or _engine_decides(e, topic))]
+        bare = _bare_case(parse)
+        heads = [h for e in ran if e.sentences and e.note is None
+                 and (topic is None or (_engine_decides(e, topic) and not (bare and e.name == "pathway")))
+                 for h in e.sentences[:2 if e.sentences[0].kb_items == [f"{e.name}:reviewed_parts"] else 1]]
         stated_total = [e.sentences[0] for e in engines if e.name == "sins_total"]
         if stated_total and not any(e.name == "sins" and e.result.status == "complete" for e in ran):
             # the total given answers first; a SINS from the few components read stays in the calculation
@@ -513,6 +518,8 @@ def _populations(kb: KnowledgeBase, parse: Parse, state: dict[str, dict[str, Any
     groups: set[str] = set()
     if "pathway.age" in parse.unstated:
         groups.add("child")
+    elif "pathway.age" not in parse.fields("pathway"):
+        groups |= parse.described  # "my dad", "a woman": an adult, though no age is given
     if not data:
         return groups
     try:
@@ -529,13 +536,25 @@ def _populations(kb: KnowledgeBase, parse: Parse, state: dict[str, dict[str, Any
     return groups
 
 
-def _applicable_topic(kb: KnowledgeBase, route: Route | None, groups: set[str], notes: list[str]) -> AnswerTopic | None:
-    """The routed topic, unless it is a draft or written against this patient's group (then a note says why)."""
+def _applicable_topic(kb: KnowledgeBase, route: Route | None, groups: set[str], notes: list[str],
+                      primary_site: str | None = None) -> AnswerTopic | None:
+    """The routed topic, unless it is a draft, written against this patient's group or written for another
+    primary tumour than the one the question names (then a note says why)."""
+    from spinemets.pathway import primary_groups
+
     if route is None or route.chosen is None:
         return None
     topic = kb.answer_topic(route.chosen.id)
     if topic.is_draft:
         return None
+    if topic.primaries and primary_site:
+        named = [row.id for row in primary_groups(primary_site, kb)]
+        if not set(named) & set(topic.primaries):
+            labels = [kb.table("primary_sites").row(p)["label"] for p in topic.primaries]
+            notes.append(f"The curated answer on {topic.title[0].lower() + topic.title[1:]} is written for "
+                         f"{' or '.join(labels)}, not for {primary_site}; the answer below comes from the "
+                         "statements and the pathway for this patient.")
+            return None
     clash = [g for g in topic.not_for if g in groups]
     if clash:
         who = ", ".join(_GROUP_WORDS.get(g, g.replace("_", " ")) for g in clash)
@@ -648,7 +667,16 @@ def _pathway_wanted(parse: Parse, calculator: bool) -> bool:
     # A neurological deficit (or suspected compression) with one more fact is a possible emergency: the pathway
     # always runs for it, whoever writes ("I have prostate cancer and my legs have gone weak").
     deficit = any(u.field in _DEFICIT_FIELDS and u.value not in (False, [], None) and not u.default for u in parse.items)
-    return parse.patient or len(rows) >= 3 or (deficit and len(rows) >= 2)
+    return parse.patient or len(rows) >= 3 or (deficit and len(rows) >= 2) or _bare_case(parse)
+
+
+def _bare_case(parse: Parse) -> bool:
+    """A named cancer with a spinal symptom and nothing more ("colorectal cancer and back pain, which scan?"): the
+    pathway runs, but a curated topic that matches keeps the first sentence (the question may ask about one test)."""
+    said = {u.field for u in parse.items if not u.default and u.value not in (False, [], None)}
+    rows = {u.rule for u in parse.items if u.field.startswith("pathway.") and u.field not in _PATHWAY_SKIP and not u.default}
+    return (not parse.patient and len(rows) == 2 and not said & _DEFICIT_FIELDS
+            and bool(said & _CANCER_FIELDS) and bool(said & _SYMPTOM_FIELDS))
 
 
 def _run_engines(kb: KnowledgeBase, parse: Parse, sess: Session | None, cite: _Citer
@@ -840,7 +868,7 @@ _EMERGENCY_SCENARIOS = ("suspected_mscc", "paediatric_neurological")
 def _pathway_head(result: Any) -> str:
     """The pathway's recommendation as the answer's first sentence: the study and how fast, in clinical words
     (the emergency first in suspected cord compression); what is missing and the first actions follow."""
-    from spinemets.pathway import Urgency
+    from spinemets.pathway import Urgency, first_line_label
 
     first = next((r for r in result.recommendations if r.role == "first_line"), None)
     missing = result.missing_labels() if hasattr(result, "missing_labels") else []
@@ -857,7 +885,12 @@ def _pathway_head(result: Any) -> str:
         shown = [w for w in result.urgency.windows if not w.draft]
         when = (", " + Urgency(level=result.urgency.level, windows=shown).describe()) if shown else \
             f", {result.urgency.level.replace('_', ' ')}"
-    study = first.study.label
+        if result.urgency.level == "depends_on_neurology" and shown:
+            # the study holds, the time limit does not: say so rather than 'whatever the missing inputs'
+            when = "; how fast depends on whether there is any neurological symptom or sign, not yet stated: " + \
+                Urgency(level=result.urgency.level, windows=shown).describe()
+            missing = [m for m in missing if "neurolog" not in m]
+    study = first_line_label(result.recommendations)
     if result.scenario in _EMERGENCY_SCENARIOS:
         head = f"Suspected spinal cord compression is an emergency: {study}{when}."
         if result.actions:
@@ -868,7 +901,8 @@ def _pathway_head(result: Any) -> str:
         who = SCENARIO_LABELS.get(result.scenario)
         head = f"For {_with_article(who)}: {study}{when}." if who else f"{study[0].upper()}{study[1:]}{when}."
     if missing:
-        head += " This holds whatever the missing inputs; not yet stated: " + ", ".join(missing) + "."
+        what = "The study holds" if "how fast depends on" in when else "This holds"
+        head += f" {what} whatever the missing inputs; not yet stated: " + ", ".join(missing) + "."
     return head
 
 
@@ -911,6 +945,19 @@ def _with_article(label: str) -> str:
 
 def _all_refs(result: Result) -> list[int]:
     return [r.number for r in result.references]
+
+
+def _reviewed_lead(label: str, result: Result, refs: _Refs, name: str) -> list[Sentence]:
+    """Nothing draft opens an answer: when a calculator's headline rests on items awaiting review, the answer
+    opens with the parts that rest on reviewed items only and says that the rest is flagged below."""
+    drafts = set(result.draft_items)
+    sound = [c for c in result.components if c.value is not None and c.refs and not set(c.kb_items) & drafts]
+    parts = "; ".join(f"{c.name}: {c.label or _show(c.value)}" for c in sound)
+    text = (f"{label}: " + (f"{parts}; " if parts else "")
+            + "the rest of the result rests on knowledge-base items still awaiting clinical review and is shown "
+              "flagged as draft.")
+    numbers = sorted({n for c in sound for n in c.refs}) or _all_refs(result)
+    return [refs.sentence(text, numbers, name, [f"{name}:reviewed_parts"], False)]
 
 
 def _engine_sentences(kb: KnowledgeBase, name: str, result: Result, cite: Citer) -> list[Sentence]:
@@ -969,6 +1016,8 @@ def _engine_sentences(kb: KnowledgeBase, name: str, result: Result, cite: Citer)
                                      [f"modality_accuracy:{source}"]))
     else:
         label = {"sins": "SINS", "escc": "ESCC", "noms": "NOMS"}[name]
+        if draft:
+            out.extend(_reviewed_lead(label, result, refs, name))
         out.append(refs.sentence(f"{label}: {result.summary}", _all_refs(result), name, [f"{name}:result"], draft))
         for c in result.components:
             if c.value is None or not c.refs:

@@ -112,6 +112,7 @@ class Parse:
     tests: list[dict[str, Any]] = field(default_factory=list)
     notes: list[tuple[str, list[str]]] = field(default_factory=list)  # (message, kb items)
     unstated: set[str] = field(default_factory=set)  # inputs the words imply but do not give (a child's age)
+    described: set[str] = field(default_factory=set)  # patient groups the words imply without an age ("my dad")
 
     def values(self, prefix: str) -> dict[str, Any]:
         """Inputs of one instrument (``pathway``, ``sins``, ...), list fields merged."""
@@ -235,6 +236,8 @@ class Reader:
                 if not sets:
                     continue
             p.spans.append((m.start, m.end))
+            if row.get("describes") and not neg:
+                p.described.add(str(row["describes"]))
             weak = bool(row.get("weak")) and not neg
             for name, value in sets.items():
                 self._add(p, Understood(name, value, m.phrase, row.id, negated=neg, weak=weak))

@@ -211,6 +211,11 @@ def _load(path: Path) -> tuple[KnowledgeBase | None, list[str]]:
 
     answer_topics = _validated(path, "topics", "answer topic", AnswerTopic, claim, problems)
     problems.extend(_answer_topic_problems(answer_topics, statements, sources))
+    sites = {row.id for row in tables["primary_sites"].rows} if "primary_sites" in tables else set()
+    for t in answer_topics.values():
+        for site in t.primaries:
+            if site not in sites:
+                problems.append(f"answer topic {t.id}: primary {site!r} is not a row of the primary sites table")
 
     # Cross references: every cited source must exist.
     for st in statements.values():

@@ -182,6 +182,10 @@ class AnswerTopic(_Strict):
     caveats: list[str] = Field(default_factory=list, max_length=4)
     populations: list[str] = Field(default_factory=lambda: ["any"], min_length=1)
     not_for: list[str] = Field(default_factory=list)
+    primaries: list[str] = Field(
+        default_factory=list,
+        description="primary tumours (primary_sites rows) the topic is written for; empty for any. A question that "
+                    "names another primary does not get this topic's bottom line")
     answered_by_pathway: bool = Field(
         default=False,
         description="the question is what to image for a patient and how fast: when it describes a patient, the "
