@@ -224,6 +224,25 @@ def test_loss_of_feeling_in_ordinary_words_is_a_sensory_deficit(words):
     assert got["pathway.neuro_deficits"] == ["sensory_level"]
 
 
+@pytest.mark.parametrize("question, primary", [
+    ("Melanoma patient with back pain, what imaging?", "melanoma"),
+    ("A patient with colorectal cancer and back pain: which scan?", "colorectal"),
+    ("My husband has prostate cancer and back pain, which scan?", "prostate"),
+])
+def test_statements_written_for_another_primary_or_for_children_stay_out(question, primary, kb):
+    for r in (lex(question), ask(question)):
+        shown = [i for s in r.sentences() if s.origin == "statement" for i in s.kb_items]
+        assert shown  # the answer still has key points ...
+        for sid in shown:  # ... none of them about another tumour or about children
+            st = kb.statement(sid)
+            assert not sid.startswith(("breast.", "child.")) or primary == "breast", sid
+            assert not {"child", "paediatric", "neuroblastoma"} & set(st.topics), sid
+            if primary != "prostate":
+                assert not sid.startswith("staging.prostate"), sid
+        assert "curated answer on new back pain after treated breast cancer" not in " ".join(r.notes) or \
+            "is written for breast cancer, not for" in " ".join(r.notes)
+
+
 def test_unknown_neurology_says_the_study_holds_but_the_time_limit_depends_on_it(kb):
     r = ask("A patient with colorectal cancer and back pain: which scan?")
     head = r.direct_answer[0].text

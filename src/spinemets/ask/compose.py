@@ -321,11 +321,14 @@ def ask(
         )
     else:
         site = (state.get("pathway") or parse.values("pathway")).get("primary_site")
-        topic = _applicable_topic(kb, route, _populations(kb, parse, state), notes, site)
+        groups = _populations(kb, parse, state)
+        topic = _applicable_topic(kb, route, groups, notes, site)
         if topic is not None:
             direct, key, caveats = [], _usable(kb, topic.key_points), _usable(kb, topic.caveats)
             key = key[: composition.topic_key_max]
         else:
+            if groups or site:
+                retrieval.hits = [h for h in retrieval.hits if not _written_for_others(kb, h.id, groups, site)]
             direct, key, caveats = (_select(kb, retrieval, question, composition, bool(ran)) if retrieval.supported
                                     else ([], [], []))
             if retrieval.supported and kb.answer_topics and not ran:
@@ -534,6 +537,34 @@ def _populations(kb: KnowledgeBase, parse: Parse, state: dict[str, dict[str, Any
     if inp.age is not None and "child" not in groups:
         groups.add("adult")
     return groups
+
+
+# Statements written for one primary tumour (by id prefix or topic tag) -> the primary_sites rows they hold for.
+_PRIMARY_MARKS = {
+    "breast": ("breast",), "breast-cancer": ("breast",), "prostate": ("prostate",), "prostate-cancer": ("prostate",),
+    "staging.prostate": ("prostate",), "staging.thyroid": ("thyroid",), "staging.neuroendocrine": ("neuroendocrine",),
+    "staging.lymphoma": ("lymphoma",), "staging.lung": ("lung",), "staging.renal": ("renal",),
+    "lung-cancer": ("lung",), "renal-cell-carcinoma": ("renal",), "myeloma": ("myeloma",),
+}
+_CHILD_MARKS = ("child", "paediatric", "neuroblastoma", "ewing")
+
+
+def _written_for_others(kb: KnowledgeBase, sid: str, groups: set[str], site: str | None) -> bool:
+    """Is the statement written for another patient than the one described: a child's statement for an adult, a
+    statement on one primary tumour for a patient with another?  Unrelated statements never fill an answer."""
+    from spinemets.pathway import primary_groups
+
+    st = kb.statements.get(sid)
+    if st is None:
+        return False
+    marks = {*st.topics, sid.split(".")[0], ".".join(sid.split(".")[:2])}
+    if groups and "child" not in groups and marks & set(_CHILD_MARKS):
+        return True  # a described patient who is not a child (an adult, or a case without a child's words)
+    if not site:
+        return False
+    written_for = {p for m in marks for p in _PRIMARY_MARKS.get(m, ())}
+    named = {row.id for row in primary_groups(site, kb)}
+    return bool(written_for) and not written_for & named
 
 
 def _applicable_topic(kb: KnowledgeBase, route: Route | None, groups: set[str], notes: list[str],
