@@ -701,6 +701,24 @@ def test_a_calculator_result_resting_on_drafts_opens_with_its_reviewed_parts(que
         assert_grounded(r, kb)
 
 
+def test_a_topic_for_the_patients_own_group_wins_a_near_tie(kb):
+    r = ask("eGFR 25, can we give gadolinium for a spine MRI in suspected metastases?")
+    assert r.direct_answer[0].text.startswith("With an eGFR below 30 mL/min/1.73 m² or acute kidney injury, a needed "
+                                              "contrast MRI should use a group II gadolinium agent"), r.direct_answer[0].text
+    assert_grounded(r, kb)
+
+
+@pytest.mark.parametrize("question, head", [
+    ("Bilsky 1c - surgery or radiotherapy?", "Low-grade compression (0, 1a, 1b) in a stable spine can go straight to "
+                                             "radiotherapy"),
+    ("What is ESCC grade 2?", "ESCC: grade 2 (high-grade): Spinal cord compressed, cerebrospinal fluid still visible"),
+])
+def test_a_stated_grade_with_a_treatment_question_gets_the_topic_otherwise_the_grade(question, head, kb):
+    r = ask(question)
+    assert r.direct_answer[0].text.startswith(head), r.direct_answer[0].text
+    assert_grounded(r, kb)
+
+
 def test_calculator_follow_up_in_session(tmp_path):
     lex("SINS for T12 lytic lesion, mechanical pain, bilateral facets, normal alignment", session="calc", data_dir=tmp_path)
     r = lex("and if the collapse is more than 50%?", session="calc", data_dir=tmp_path)

@@ -288,7 +288,8 @@ def ask(
 
     route: Route | None = None
     if kb.answer_topics:
-        route = topic_index_for(kb).route(question, retrieval.units, retrieval.vector)
+        route = topic_index_for(kb).route(question, retrieval.units, retrieval.vector,
+                                          groups=frozenset(_populations(kb, parse, state)))
         if not retrieval.supported and route.rescue and retrieval.coverage >= THRESHOLDS.min_coverage:
             # The words are the knowledge base's (a topic's phrasing) and a curated answer matches confidently.
             retrieval.supported, retrieval.reason = True, None
@@ -357,7 +358,8 @@ def ask(
                 notes.append(e.note)
         bare = _bare_case(parse)
         heads = [h for e in ran if e.sentences and e.note is None
-                 and (topic is None or (_engine_decides(e, topic) and not (bare and e.name == "pathway")))
+                 and (topic is None or (_engine_decides(e, topic) and not (bare and e.name == "pathway")
+                                        and not (e.name == "escc" and _grade_only(parse))))
                  for h in e.sentences[:2 if e.sentences[0].kb_items == [f"{e.name}:reviewed_parts"] else 1]]
         stated_total = [e.sentences[0] for e in engines if e.name == "sins_total"]
         if stated_total and not any(e.name == "sins" and e.result.status == "complete" for e in ran):
@@ -950,6 +952,19 @@ def _engine_decides(e: _Engine, topic: AnswerTopic) -> bool:
             any(r.role == "first_line" and r.study is not None for r in e.result.recommendations)
             or e.result.imaging_indicated is False)
     return e.result.status == "complete"
+
+
+def _grade_only(parse: Parse) -> bool:
+    """The question states an ESCC grade, no finding to grade, and asks about treatment: the grade engine would
+    only repeat the grade, so a matched curated topic ('Bilsky 1c - surgery or radiotherapy?') answers first."""
+    said = parse.fields("escc")
+    return "escc.grade" in said and said <= {"escc.grade"} and bool(_TREATMENT_WORDS & set(parse.words))
+
+
+# Words that ask what a grade means for treatment rather than what the grade is.
+_TREATMENT_WORDS = frozenset({"surgery", "radiotherapy", "radiation", "treat", "treatment", "treated", "manage",
+                              "management", "managed", "operate", "operation", "srs", "sbrt", "imply", "implies",
+                              "implication", "implications", "decompression", "decompress"})
 
 
 def _head_is_draft(result: Any) -> bool:

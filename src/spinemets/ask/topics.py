@@ -46,6 +46,8 @@ class RouteThresholds:
 
 
 ROUTE_THRESHOLDS = RouteThresholds()
+SPECIFIC_GROUPS = frozenset({"renal_impairment", "pregnancy", "implant", "child"})
+GROUP_TIE = 0.15  # how close a topic for the patient's group must score to the best to be preferred (safety first)
 
 
 @dataclass
@@ -108,7 +110,7 @@ class TopicIndex:
         return self._dense
 
     def route(self, question: str, units: list[_Unit], cosine_of: Any = None,
-              thresholds: RouteThresholds = ROUTE_THRESHOLDS) -> Route:
+              thresholds: RouteThresholds = ROUTE_THRESHOLDS, groups: frozenset[str] = frozenset()) -> Route:
         """Rank topics for a question whose analysed units are *units*; *cosine_of* is the question vector."""
         total = sum(u.idf for u in units)
         asked = {t for u in units for t in u.terms}
@@ -134,6 +136,15 @@ class TopicIndex:
             first, second = (sorted(scores[tid], reverse=True) + [0.0])[:2]
             hit.score = (first + SECOND_DOC_WEIGHT * second) / (1 + SECOND_DOC_WEIGHT)
         hits = sorted(best.values(), key=lambda h: (-h.score, -h.precision, h.id))
+        special = groups & SPECIFIC_GROUPS
+        if special and hits:
+            # A topic written for the patient's own group (kidney function, pregnancy, an implant, a child) wins a near tie against a general one: 'eGFR 25, can we give gadolinium?' is the renal topic.
+            floor = thresholds.lexical if sims is None else thresholds.hybrid
+            near = [h for h in hits if hits[0].score - h.score <= GROUP_TIE and h.score >= floor and
+                    special & set(self.kb.answer_topics[h.id].populations)]
+            if near and near[0] is not hits[0]:
+                hits.remove(near[0])
+                hits.insert(0, near[0])
         chosen = None
         if hits:
             floor = thresholds.lexical if sims is None else thresholds.hybrid
