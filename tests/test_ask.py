@@ -719,6 +719,17 @@ def test_a_stated_grade_with_a_treatment_question_gets_the_topic_otherwise_the_g
     assert_grounded(r, kb)
 
 
+@pytest.mark.parametrize("question, start", [
+    ("What are the red flags for spinal metastases?", "In a person with cancer, spinal pain that is thoracic or cervical"),
+    ("Is MRI safe with a cochlear implant?", "Usually yes: an MR Conditional device is scanned within the conditions"),
+    ("What is the role of CT-guided biopsy?", "Percutaneous CT-guided biopsy, when no primary cancer is known"),
+])
+def test_general_questions_reach_their_curated_answer(question, start, kb):
+    r = ask(question)
+    assert not r.declined and r.direct_answer[0].text.startswith(start), r.direct_answer[0].text
+    assert_grounded(r, kb)
+
+
 def test_calculator_follow_up_in_session(tmp_path):
     lex("SINS for T12 lytic lesion, mechanical pain, bilateral facets, normal alignment", session="calc", data_dir=tmp_path)
     r = lex("and if the collapse is more than 50%?", session="calc", data_dir=tmp_path)
