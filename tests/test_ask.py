@@ -730,6 +730,19 @@ def test_general_questions_reach_their_curated_answer(question, start, kb):
     assert_grounded(r, kb)
 
 
+def test_no_draft_ever_opens_an_answer():
+    from spinemets.ask.compose import Sentence, _reviewed_first
+
+    def sent(text, draft):
+        return Sentence(text=text, refs=[1], origin="statement", draft=draft)
+
+    d1, d2, r1, k1 = sent("d1", True), sent("d2", True), sent("r1", False), sent("k1", False)
+    assert _reviewed_first([d1, r1], [k1]) == ([r1, d1], [k1])  # the reviewed sentence leads
+    assert _reviewed_first([r1, d1], [k1]) == ([r1, d1], [k1])  # already right: unchanged
+    assert _reviewed_first([d1, d2], [k1, d2]) == ([], [d1, d2, k1])  # only drafts: no direct answer
+    assert _reviewed_first([], [k1]) == ([], [k1])
+
+
 def test_calculator_follow_up_in_session(tmp_path):
     lex("SINS for T12 lytic lesion, mechanical pain, bilateral facets, normal alignment", session="calc", data_dir=tmp_path)
     r = lex("and if the collapse is more than 50%?", session="calc", data_dir=tmp_path)

@@ -375,6 +375,7 @@ def ask(
             calc_s = [s for s in calc_s if s not in heads]
             patient_s = [s for s in patient_s if s not in heads]
         key_s, caveat_s, patient_s, calc_s = _without_repeats(direct_s, key_s, caveat_s, patient_s, calc_s)
+        direct_s, key_s = _reviewed_first(direct_s, key_s)
         for e in ran:
             for item in e.result.draft_items:
                 cite.add_draft(item)
@@ -952,6 +953,18 @@ def _engine_decides(e: _Engine, topic: AnswerTopic) -> bool:
             any(r.role == "first_line" and r.study is not None for r in e.result.recommendations)
             or e.result.imaging_indicated is False)
     return e.result.status == "complete"
+
+
+def _reviewed_first(direct: list[Sentence], key: list[Sentence]) -> tuple[list[Sentence], list[Sentence]]:
+    """Nothing draft opens an answer, whatever produced it: a reviewed sentence of the direct answer moves to the
+    front; when every sentence of it is a draft, they become the first key points (flagged) and the answer says
+    that no reviewed statement answers the question."""
+    if not direct or not direct[0].draft:
+        return direct, key
+    reviewed = [s for s in direct if not s.draft]
+    if reviewed:
+        return [*reviewed, *(s for s in direct if s.draft)], key
+    return [], [*direct, *(s for s in key if s not in direct)]
 
 
 def _grade_only(parse: Parse) -> bool:
