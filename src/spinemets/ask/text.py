@@ -76,13 +76,14 @@ _AGE = re.compile(
 # Text that tries to instruct the system instead of asking about the knowledge base.
 _INSTRUCTION = re.compile(
     r"\b(ignore|disregard|forget|override|bypass)\b.{0,40}\b(instruction|instructions|prompt|rules|previous|above|"
-    r"earlier|prior|everything|guidelines|context|system)\b"
+    r"earlier|prior|everything|guidelines|context|system|sources|evidence|knowledge base|safety|restrictions|"
+    r"filters|policy|policies|references)\b"
     r"|\byou are (now|no longer|an?|the)\b|\bact as\b|\bpretend( to be| you)?\b|\brole[- ]?play\b|\bjailbreak\b"
     r"|\bsystem prompt\b|\bdeveloper mode\b|\bdo anything now\b|\bnew (instructions|rules|persona)\b"
     r"|\b(write|compose|draft|generate|create)\b.{0,20}\b(poem|story|essay|song|joke|code|script|email|letter|"
     r"haiku|limerick|sonnet|summary of yourself|program)\b"
     r"|\b(print|reveal|show|repeat|output)\b.{0,20}\b(your|the) (instructions|prompt|system|configuration|rules)\b"
-    r"|\b(from now on|respond only|answer only with|always answer|only say|say that|just say)\b",
+    r"|\b(from now on|respond only|answer only with|always answer|only say|say that|just say|just tell me)\b",
     re.I,
 )
 
