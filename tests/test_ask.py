@@ -745,6 +745,20 @@ def test_no_draft_ever_opens_an_answer():
     assert _reviewed_first([], [k1]) == ([], [k1])
 
 
+def test_one_unknown_word_does_not_refuse_a_question_on_the_spine(kb):
+    r = ask("Incidental 8 mm sclerotic focus in L3 on a CT colonography - how do I decide whether it matters?")
+    assert not r.declined and r.answer_topic == "imaging_choice.incidental_vertebral_lesion"
+    assert_grounded(r, kb)
+
+
+@pytest.mark.parametrize("question", [
+    'Translate "spinal cord compression" into German.',
+    "What's the docetaxel dose per m2 for metastatic prostate cancer?",
+])
+def test_questions_off_the_subject_are_still_declined_when_they_name_the_disease(question):
+    assert ask(question).declined and lex(question).declined
+
+
 def test_calculator_follow_up_in_session(tmp_path):
     lex("SINS for T12 lytic lesion, mechanical pain, bilateral facets, normal alignment", session="calc", data_dir=tmp_path)
     r = lex("and if the collapse is more than 50%?", session="calc", data_dir=tmp_path)

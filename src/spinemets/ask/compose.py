@@ -293,6 +293,11 @@ def ask(
         if not retrieval.supported and route.rescue and retrieval.coverage >= THRESHOLDS.min_coverage:
             # The words are the knowledge base's (a topic's phrasing) and a curated answer matches confidently.
             retrieval.supported, retrieval.reason = True, None
+        elif (not retrieval.supported and route.chosen is not None
+              and THRESHOLDS.min_coverage <= retrieval.coverage < 1.0 and _names_the_domain(kb, parse.words)):
+            # The question names the spine or the disease, a curated answer matches and the knowledge base knows
+            # most of its words: one it does not know ('colonography', 'hotter') does not make it out of scope.
+            retrieval.supported, retrieval.reason = True, None
     t3 = time.perf_counter()
 
     injected = instruction_like(question)
@@ -302,7 +307,7 @@ def ask(
     if injected:
         outside = ("the question contains instructions to the system; ask follows none and answers clinical "
                    "questions only: ask again without them")
-    if outside and not declined:
+    if outside and (not declined or injected):  # an instruction is named as the reason, whatever else applies
         declined, retrieval.reason, ran = True, outside, []
     if ran and not retrieval.supported and retrieval.reason:
         notes.append(f"No knowledge-base statement was added beyond the engine results: {retrieval.reason}.")
@@ -324,6 +329,8 @@ def ask(
         site = (state.get("pathway") or parse.values("pathway")).get("primary_site")
         groups = _populations(kb, parse, state)
         topic = _applicable_topic(kb, route, groups, notes, site)
+        if _named_calculator(ran, topic, parse):
+            topic = None
         if topic is not None:
             direct, key, caveats = [], _usable(kb, topic.key_points), _usable(kb, topic.caveats)
             key = key[: composition.topic_key_max]
@@ -358,7 +365,7 @@ def ask(
                 notes.append(e.note)
         bare = _bare_case(parse)
         heads = [h for e in ran if e.sentences and e.note is None
-                 and (topic is None or (_engine_decides(e, topic) and not (bare and e.name == "pathway")
+                 and (topic is None or (_engine_decides(e, topic, _asks_which_study(question)) and not (bare and e.name == "pathway")
                                         and not (e.name == "escc" and _grade_only(parse))))
                  for h in e.sentences[:2 if e.sentences[0].kb_items == [f"{e.name}:reviewed_parts"] else 1]]
         stated_total = [e.sentences[0] for e in engines if e.name == "sins_total"]
@@ -607,6 +614,14 @@ _NEAR_TOPIC_SCORE = 0.30  # below this a topic is not "near": the answer lists t
 @functools.lru_cache(maxsize=4)
 def _scope_matcher(kb: KnowledgeBase) -> PhraseMatcher:
     return PhraseMatcher((p, row["kind"]) for row in kb.table("ask_scope").rows for p in row["phrases"])
+
+
+def _names_the_domain(kb: KnowledgeBase, words: list[str]) -> bool:
+    """Does the question name the spine or the disease (not only imaging words), and nothing non-clinical?"""
+    if "ask_scope" not in kb.tables:
+        return False
+    kinds = {m.target for m in _scope_matcher(kb).find(words)}
+    return bool(kinds & {"spinal", "disease"}) and not kinds & {"non_clinical", "foreign"}
 
 
 def _outside_scope(kb: KnowledgeBase, words: list[str], route: Route | None, engines_ran: bool = False) -> str | None:
@@ -940,7 +955,16 @@ def _pathway_head(result: Any) -> str:
     return head
 
 
-def _engine_decides(e: _Engine, topic: AnswerTopic) -> bool:
+# 'Which scan?', 'what imaging should be ordered', 'what test do I need': the question asks for the study itself.
+_WHICH_STUDY = re.compile(r"\b(which|what)\s+(\w+\s+){0,2}(scan|scans|imaging|test|tests|study|studies|"
+                          r"investigation|investigations|modality|examination)\b", re.I)
+
+
+def _asks_which_study(question: str) -> bool:
+    return bool(_WHICH_STUDY.search(question))
+
+
+def _engine_decides(e: _Engine, topic: AnswerTopic, which_study: bool = False) -> bool:
     """Does the engine's result answer the question better than a matched curated topic?  A complete result does;
     one still waiting for inputs (no study chosen, a grade not yet possible) leaves the first sentence to the
     topic and is shown in its own section.  The pathway answers only the topics that ask what to image for the
@@ -949,7 +973,7 @@ def _engine_decides(e: _Engine, topic: AnswerTopic) -> bool:
     if e.result is None:
         return False
     if e.name == "pathway":  # what holds for this patient whatever is missing beats a general answer
-        return topic.answered_by_pathway and (
+        return (topic.answered_by_pathway or which_study) and (
             any(r.role == "first_line" and r.study is not None for r in e.result.recommendations)
             or e.result.imaging_indicated is False)
     return e.result.status == "complete"
@@ -965,6 +989,14 @@ def _reviewed_first(direct: list[Sentence], key: list[Sentence]) -> tuple[list[S
     if reviewed:
         return [*reviewed, *(s for s in direct if s.draft)], key
     return [], [*direct, *(s for s in key if s not in direct)]
+
+
+def _named_calculator(ran: list[_Engine], topic: AnswerTopic | None, parse: Parse) -> bool:
+    """Does the question name a score ('NOMS for ...') while the matched topic is not about the scores?  Then the
+    score answers, complete or still missing inputs, and the topic (which only shares some words, the primary
+    tumour say) is not used."""
+    return topic is not None and topic.area != "scores" and any(
+        e.result is not None and e.name != "pathway" and e.name in parse.instruments for e in ran)
 
 
 def _grade_only(parse: Parse) -> bool:
