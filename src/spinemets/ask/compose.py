@@ -273,6 +273,12 @@ def ask(
             use_dense = False
             notes.append("Dense retrieval is not installed (pip install 'spinemets[dense]'); this answer uses lexical search only.")
 
+    from spinemets.ask.spelling import speller_for
+
+    asked = question  # as written: shown, stored and checked for instructions
+    question, slips = speller_for(kb).correct(question)  # typing slips read as the knowledge base's words
+    if slips:
+        notes.append("Read " + ", ".join(f"'{c.written}' as '{c.read_as}'" for c in slips) + ".")
     reader = reader_for(kb)
     parse = reader.read(question)
     sess = Session.open(session, data_dir) if session is not None else None
@@ -294,13 +300,14 @@ def ask(
             # The words are the knowledge base's (a topic's phrasing) and a curated answer matches confidently.
             retrieval.supported, retrieval.reason = True, None
         elif (not retrieval.supported and route.chosen is not None
-              and THRESHOLDS.min_coverage <= retrieval.coverage < 1.0 and _names_the_domain(kb, parse.words)):
+              and retrieval.coverage >= THRESHOLDS.min_coverage and _names_the_domain(kb, parse.words)):
             # The question names the spine or the disease, a curated answer matches and the knowledge base knows
-            # most of its words: one it does not know ('colonography', 'hotter') does not make it out of scope.
+            # most of its words: a word it does not know ('colonography', 'hotter'), or statements that each carry
+            # only part of the question, do not make it out of scope.
             retrieval.supported, retrieval.reason = True, None
     t3 = time.perf_counter()
 
-    injected = instruction_like(question)
+    injected = instruction_like(asked)
     ran = [e for e in engines if e.result is not None]
     declined = not retrieval.supported and not ran
     outside = _outside_scope(kb, parse.words, route, engines_ran=bool(ran))
@@ -312,7 +319,7 @@ def ask(
     if ran and not retrieval.supported and retrieval.reason:
         notes.append(f"No knowledge-base statement was added beyond the engine results: {retrieval.reason}.")
     result_kw: dict[str, Any] = dict(
-        question=question, audience=audience, mode="hybrid" if use_dense else "lexical",
+        question=asked, audience=audience, mode="hybrid" if use_dense else "lexical",
         instruction_like=injected, session_id=session, understood=understood, missing=missing, notes=notes,
         retrieval=[Retrieved(id=h.id, score=round(h.score, 4), lexical=round(h.lexical, 3),
                              dense=None if h.dense is None else round(h.dense, 4)) for h in retrieval.hits[:10]],
@@ -411,7 +418,7 @@ def ask(
     if sess is not None:
         out.turn = sess.turn + 1
         sess.add_turn({
-            "question": question, "audience": audience, "status": out.status,
+            "question": asked, "audience": audience, "status": out.status,
             "understood": [u.model_dump(mode="json") for u in understood if not u.from_earlier_turn],
             "cited": out.cited_statements(origin=None), "engines": [e.instrument for e in out.engines],
         }, state)

@@ -52,7 +52,7 @@ _COLLAPSE_BEFORE = re.compile(
 _PRETEST = re.compile(
     r"\b(?:pre\s?-?\s?test|pretest|prior|baseline|starting)\s*(?:probability|prob|likelihood|risk|chance|odds)?"
     r"\s*(?:of|=|:|is|at|was|about|around|~)?\s*(\d{1,3}(?:\.\d+)?)\s*(%|percent|per cent)?", re.I)
-_SINS_TOTAL = re.compile(r"\bsins\s*(?:score|total)?\s*(?:of|=|:|is|was)?\s*(\d{1,2})\b(?!\s*%)", re.I)
+_SINS_TOTAL = re.compile(r"\bsins\s*\)?\s*(?:score|total)?\s*(?:of|=|:|is|was|came to|comes to)?\s*(\d{1,2})\b(?!\s*%)", re.I)
 _ESCC_GRADE = re.compile(
     r"\b(?:escc|bilsky)\s*(?:grade|score)?\s*(?:of|=|:|is|was)?\s*([0-3]\s?[abc]?)\b"
     r"|\bgrade\s*([0-3]\s?[abc]?)\s*(?:escc|bilsky|epidural|cord compression|mscc)\b", re.I)

@@ -83,6 +83,8 @@ _INSTRUCTION = re.compile(
     r"|\b(write|compose|draft|generate|create)\b.{0,20}\b(poem|story|essay|song|joke|code|script|email|letter|"
     r"haiku|limerick|sonnet|summary of yourself|program)\b"
     r"|\b(print|reveal|show|repeat|output)\b.{0,20}\b(your|the) (instructions|prompt|system|configuration|rules)\b"
+    r"|\b(paste|dump|print|reveal|output|export|copy|show)\b.{0,40}\b(knowledge base|configuration|config|source code|"
+    r"files|database|your prompt|your instructions)\b"
     r"|\b(from now on|respond only|answer only with|always answer|only say|say that|just say|just tell me)\b",
     re.I,
 )

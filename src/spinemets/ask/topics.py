@@ -137,19 +137,25 @@ class TopicIndex:
             hit.score = (first + SECOND_DOC_WEIGHT * second) / (1 + SECOND_DOC_WEIGHT)
         hits = sorted(best.values(), key=lambda h: (-h.score, -h.precision, h.id))
         special = groups & SPECIFIC_GROUPS
-        if special and hits:
-            # A topic written for the patient's own group (kidney function, pregnancy, an implant, a child) wins a near tie against a general one: 'eGFR 25, can we give gadolinium?' is the renal topic.
+        promoted = False  # a topic for the patient's own group moved ahead of a better-scoring general one
+        if special and hits and not special & set(self.kb.answer_topics[hits[0].id].populations):
+            # A topic written for the patient's own group (kidney function, pregnancy, an implant, a child) wins a
+            # near tie against a general one: 'eGFR 25, can we give gadolinium?' is the renal topic.
             floor = thresholds.lexical if sims is None else thresholds.hybrid
             near = [h for h in hits if hits[0].score - h.score <= GROUP_TIE and h.score >= floor and
                     special & set(self.kb.answer_topics[h.id].populations)]
+            # among several topics for the group, the closest in meaning (the question's own words may be shared
+            # with a sibling: 'eGFR' with the iodinated-contrast topic of a gadolinium question)
+            near.sort(key=lambda h: -(h.dense if h.dense is not None else h.score))
             if near and near[0] is not hits[0]:
                 hits.remove(near[0])
                 hits.insert(0, near[0])
+                promoted = True
         chosen = None
         if hits:
             floor = thresholds.lexical if sims is None else thresholds.hybrid
-            runner_up = hits[1].score if len(hits) > 1 else 0.0
-            if hits[0].score >= floor and hits[0].score - runner_up >= thresholds.margin:
+            runner_up = max((h.score for h in hits[1:]), default=0.0)
+            if hits[0].score >= floor and (promoted or hits[0].score - runner_up >= thresholds.margin):
                 chosen = hits[0]
         rescue_floor = thresholds.rescue_lexical if sims is None else thresholds.rescue_hybrid
         return Route(hits=hits[:10], chosen=chosen, rescue=chosen is not None and chosen.score >= rescue_floor)
