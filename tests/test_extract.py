@@ -616,3 +616,25 @@ def test_console_script_help_stays_light():
 def test_a_negation_cancels_a_stated_grade_only_when_it_bears_on_the_grade(text, grade):
     r = extract(text)
     assert r.prefill.escc_grade == grade
+
+
+def test_extraction_imports_only_what_it_uses():
+    """A fresh process reads a report without torch, QuickUMLS, nltk or scikit-learn (medspaCy's package and
+    thinc would load them: seconds and hundreds of MB before the first report), and torch still imports after."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from spinemets.reports.extract import extract\n"
+        "r = extract('Lytic lesion at T7 with epidural extension. No cord compression.')\n"
+        "assert r.index_level == 'T7'\n"
+        "print(sorted(m for m in ('torch', 'quickumls', 'nltk', 'sklearn', 'PyRuSH') if m in sys.modules))\n"
+        "import importlib.util\n"
+        "if importlib.util.find_spec('torch') is not None:\n"
+        "    import torch\n"
+        "    print('torch', bool(torch.tensor([1]).sum() == 1))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out[0] == "[]"
+    assert out[1:] in ([], ["torch True"])

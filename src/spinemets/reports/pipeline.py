@@ -17,8 +17,10 @@ The pipeline is built once per rule set and cached.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
+import sys
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -167,15 +169,55 @@ def _is_sequence(text: str, start: int, end: int, terms: Any) -> bool:
 # --- the pipeline ---------------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _light_imports() -> Iterator[None]:
+    """Import spaCy and the two medspaCy components we use without what they would drag in and we never use.
+
+    medspaCy's package ``__init__`` loads every component (QuickUMLS, nltk, scikit-learn, PyRuSH) and spaCy's
+    thinc imports torch when it is installed: together 2-3 s and about 300 MB before the first report.  While
+    importing, torch is hidden (thinc then runs without it; torch imports normally afterwards), QuickUMLS is a
+    stub (medspaCy's util module names it but only its loader uses it), and the medspaCy package is entered
+    without its ``__init__``; the span extensions that ``__init__`` would register are registered here.
+    """
+    import importlib.util
+    import types
+
+    added: list[str] = []
+    if "torch" not in sys.modules:
+        sys.modules["torch"] = None  # type: ignore[assignment]
+        added.append("torch")
+    if "quickumls" not in sys.modules:
+        stub = types.ModuleType("quickumls")
+        stub.spacy_component = types.ModuleType("quickumls.spacy_component")  # type: ignore[attr-defined]
+        sys.modules["quickumls"] = stub
+        added.append("quickumls")
+    if "medspacy" not in sys.modules:
+        spec = importlib.util.find_spec("medspacy")
+        if spec is not None and spec.submodule_search_locations:
+            package = types.ModuleType("medspacy")
+            package.__path__ = list(spec.submodule_search_locations)
+            package.__spec__ = spec
+            sys.modules["medspacy"] = package
+    try:
+        yield
+        from medspacy._extensions import set_extensions
+
+        set_extensions()
+    finally:
+        for name in added:
+            sys.modules.pop(name, None)
+
+
 class ReportPipeline:
     """medspaCy target matching and ConText over a blank English spaCy pipeline, for one rule set."""
 
     def __init__(self, rules: RuleSet) -> None:
         _silence_logging()
-        import spacy
-        from medspacy.context import ConText, ConTextRule
-        from medspacy.target_matcher import TargetMatcher, TargetRule
-        from spacy.tokens import Doc
+        with _light_imports():
+            import spacy
+            from medspacy.context import ConText, ConTextRule
+            from medspacy.target_matcher import TargetMatcher, TargetRule
+            from spacy.tokens import Doc
 
         if not Doc.has_extension("assertion_graph"):
             Doc.set_extension("assertion_graph", default=None)
