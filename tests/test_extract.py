@@ -638,3 +638,32 @@ def test_extraction_imports_only_what_it_uses():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
     assert out[0] == "[]"
     assert out[1:] in ([], ["torch True"])
+
+
+@pytest.mark.parametrize("text, grade, words", [
+    ("Lytic metastasis at T7 with epidural tumour. ESCC 2.", "2", "ESCC 2"),
+    ("Lytic metastasis at T7. Bilsky classification: 3.", "3", "Bilsky classification: 3"),
+    ("Lytic metastasis at T7. Bilsky grade two.", "2", "Bilsky grade two"),
+    ("Lytic metastasis at T7. Bilsky Ic.", "1c", "Bilsky Ic"),
+    ("Lytic metastasis at T7. Grade 1b ESCC.", "1b", "Grade 1b ESCC"),
+    ("Lytic metastasis at T7, grade 2 Bilsky.", "2", "grade 2 Bilsky"),
+    ("Lytic metastasis at T7. Bilsky grade 0.", "0", "Bilsky grade 0"),
+])
+def test_a_stated_escc_grade_in_other_wordings(text, grade, words):
+    r = extract(text)
+    stated = [f for f in r.findings if f.concept == "escc_grade"]
+    assert [(f.text, f.qualifiers.get("grade")) for f in stated] == [(words, grade)]
+    assert r.prefill.escc_grade == grade
+
+
+@pytest.mark.parametrize("text", ["Lytic metastasis at T7. Bilsky I.", "Lytic metastasis at T7. ESCC 1.",
+                                  "Lytic metastasis at T7. Bilsky grade one."])
+def test_grade_one_without_its_subgrade_is_not_prefilled(text):
+    r = extract(text)
+    assert [f.qualifiers.get("grade") for f in r.findings if f.concept == "escc_grade"] == ["1"]
+    assert r.prefill.escc_grade is None
+
+
+def test_a_lower_case_i_after_the_scale_is_not_a_grade():
+    r = extract("Lytic metastasis at T7. ESCC i think low.")
+    assert [f.qualifiers.get("grade") for f in r.findings if f.concept == "escc_grade"] == [None]

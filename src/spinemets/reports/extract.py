@@ -37,7 +37,16 @@ Context = Literal["present", "negated", "uncertain", "historical", "hypothetical
 Assertion = Literal["present", "negated", "uncertain", "historical", "hypothetical", "other_level"]
 NEGATED, POSSIBLE, HISTORICAL, HYPOTHETICAL = "NEGATED_EXISTENCE", "POSSIBLE_EXISTENCE", "HISTORICAL", "HYPOTHETICAL"
 _HEADING = re.compile(r"^[ \t]*([A-Za-z][A-Za-z '/&()-]{0,40}?)[ \t]*:", re.M)
-_GRADE_AFTER = re.compile(r"^\s*(?:grade|scale|score|grading)?\s*[:=]?\s*(?:grade\s*)?([0-3])\s*([abcABC])?(?![0-9A-Za-z])")
+# A stated grade after the scale's name: digits ('ESCC 2', 'Bilsky grade 1b', 'Bilsky classification: 3'), Roman
+# numerals ('Bilsky IIIc' is not a grade; 'Bilsky I', 'Bilsky Ib') or words ('grade two', 'grade one A').
+_GRADE_WORD = r"(?:[0-3]|0|iii|ii|i|zero|one|two|three)"
+_GRADE_AFTER = re.compile(r"^\s*(?:grade|scale|score|grading|classification|category|type)?\s*(?:of\s+)?[:=]?\s*"
+                          rf"(?:grade\s*)?({_GRADE_WORD})(?:\s*-?\s*|\s+)?([abcABC])?(?![0-9A-Za-z])", re.IGNORECASE)
+# ... or before it: 'grade 2 ESCC', 'grade 1b Bilsky', 'a grade three epidural compression' is not read (the
+# compression phrase names a finding, not the scale).
+_GRADE_BEFORE = re.compile(rf"\b(?:grade|gr\.?)\s*({_GRADE_WORD})\s*-?\s*([abcABC])?\s*$", re.IGNORECASE)
+_GRADE_VALUES = {"0": "0", "zero": "0", "1": "1", "i": "1", "one": "1", "2": "2", "ii": "2", "two": "2", "3": "3",
+                 "iii": "3", "three": "3"}
 _DIGITS = re.compile(r"\d")
 _DECISIVE = ("NEGATED_EXISTENCE", "STATE", "SIDE", "DEGREE")
 
@@ -387,7 +396,7 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
             context = {"present": "negated", "negated": "present"}.get(context, context)  # type: ignore[assignment]
         if role == "history":
             context = "historical"
-        qualifiers = _qualifiers(row, cues, text, span_end_char)
+        qualifiers = _qualifiers(row, cues, text, span_end_char, start_char)
         levels: tuple[str, ...] = ()
         if row.scope == "level":
             carried = None
@@ -399,6 +408,7 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
             if not by_sent.get(si) and si in other_sentences:
                 qualifiers["about_other_lesions"] = True
         end_char = span_end_char + qualifiers.pop("grade_end", 0)
+        start_char -= qualifiers.pop("grade_start", 0)
         near = [c for c in cues if c.category in _DECISIVE and (c.end >= start_char - 40 and c.start <= end_char + 40)]
         if near:  # the words that decided the value, for the evidence shown beside it
             a = min([start_char] + [c.start for c in near])
@@ -450,7 +460,7 @@ def _negates_grade(span: Any, modifiers: Any) -> bool:
     return False
 
 
-def _qualifiers(row: TargetRow, cues: list[Cue], text: str, end: int) -> dict[str, Any]:
+def _qualifiers(row: TargetRow, cues: list[Cue], text: str, end: int, start: int | None = None) -> dict[str, Any]:
     q: dict[str, Any] = {}
     sides = {c.value for c in cues if c.category == "SIDE" and c.value}
     if row.side:
@@ -469,10 +479,17 @@ def _qualifiers(row: TargetRow, cues: list[Cue], text: str, end: int) -> dict[st
     if any(c.category == "SUBJECT" for c in cues):
         q["not_marrow"] = True
     if row.concept == "escc_grade":
-        m = _GRADE_AFTER.match(text[end:end + 24])
+        m = _GRADE_AFTER.match(text[end:end + 32])
+        if m and m.group(1).lower() in ("i", "ii", "iii") and not m.group(1).isupper():
+            m = None  # Roman numerals are written in capitals; 'i' is not a grade
         if m:
-            q["grade"] = m.group(1) + (m.group(2) or "").lower()
+            q["grade"] = _GRADE_VALUES[m.group(1).lower()] + (m.group(2) or "").lower()
             q["grade_end"] = m.end()
+        elif start is not None:
+            b = _GRADE_BEFORE.search(text[max(0, start - 16):start])
+            if b:
+                q["grade"] = _GRADE_VALUES[b.group(1).lower()] + (b.group(2) or "").lower()
+                q["grade_start"] = len(text[max(0, start - 16):start]) - b.start()
     return q
 
 
