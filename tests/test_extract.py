@@ -667,3 +667,21 @@ def test_grade_one_without_its_subgrade_is_not_prefilled(text):
 def test_a_lower_case_i_after_the_scale_is_not_a_grade():
     r = extract("Lytic metastasis at T7. ESCC i think low.")
     assert [f.qualifiers.get("grade") for f in r.findings if f.concept == "escc_grade"] == [None]
+
+
+def test_each_prefilled_value_says_how_sure_the_reading_is():
+    r = extract("FINDINGS: Lytic lesion of T7 with 30% loss of height.\n\nIMPRESSION: Lytic metastasis at T7.")
+    assert (r.prefill.sins["lesion"].value, r.prefill.sins["lesion"].confidence) == ("lytic", "high")
+    assert (r.prefill.sins["collapse"].value, r.prefill.sins["collapse"].confidence) == ("lt50", "high")
+    assert r.prefill.sins["alignment"].value is None and r.prefill.sins["alignment"].confidence is None
+    assert r.prefill.sins["level"].confidence is None  # a level is chosen, not read with a confidence
+    only_impression = extract("FINDINGS: Abnormal marrow at T7.\n\nIMPRESSION: Lytic metastasis at T7.")
+    assert (only_impression.prefill.sins["lesion"].value, only_impression.prefill.sins["lesion"].confidence) == \
+        ("lytic", "moderate")
+    assert 'from "Lytic metastasis" - moderate confidence: the impression only' in only_impression.to_text()
+    disagree = extract("FINDINGS: Lytic metastasis at T7 with epidural tumour compressing the cord.\n\n"
+                       "IMPRESSION: Lytic metastasis at T7, epidural tumour without cord compression.")
+    cord = disagree.prefill.escc["cord_compressed"]
+    assert (cord.value, cord.confidence) == (True, "moderate") and cord.note.startswith(
+        "the findings section says so; the impression says otherwise")
+    assert disagree.prefill.escc["epidural_disease"].confidence == "high"

@@ -397,7 +397,8 @@ def test_escc_findings_section_wins_over_the_impression():
     assert got(r, "escc", "cord_compressed") == (False, None, ["No cord compression"])
     assert r.prefill.escc_possible_grades == ["1a", "1b", "1c"]
     assert component(r, "escc.epidural_disease").note == (
-        'from "epidural disease" - the findings section says so; the impression says otherwise ("epidural disease")')
+        'from "epidural disease" - moderate confidence: the findings section says so; the impression says otherwise '
+        '("epidural disease")')
 
 
 def test_escc_two_values_in_one_section_leave_the_finding_unknown():
@@ -562,7 +563,7 @@ def test_findings_section_wins_and_the_note_quotes_every_other_statement():
                 "Impression: T7 metastasis, hyperintense on T1 and isointense on T1.")
     note = 'the findings section says so; the impression says otherwise ("hyperintense on T1"; "isointense on T1")'
     assert got(r, "marrow", "t1") == ("hypointense", note, ["hypointense on T1"])
-    assert component(r, "marrow.t1").note == f'from "hypointense on T1" - {note}'
+    assert component(r, "marrow.t1").note == f'from "hypointense on T1" - moderate confidence: {note}'
 
 
 def test_one_phrase_with_both_degrees_is_shown_once():

@@ -100,10 +100,14 @@ class Evidence(BaseModel):
 
 
 class Prefilled(BaseModel):
-    """One pre-filled input: its value (None = unknown), the phrases it came from, and why."""
+    """One pre-filled input: its value (None = unknown), the phrases it came from, how sure the reading is, and
+    why.  ``confidence``: ``high`` when the findings section states it (and nothing in the report disagrees),
+    ``moderate`` when only the impression states it or the findings section won over a disagreeing impression;
+    None for an unknown value or one that is given rather than read (the level, the pain)."""
 
     value: str | bool | None = None
     evidence: list[Evidence] = Field(default_factory=list)
+    confidence: Literal["high", "moderate"] | None = None
     note: str | None = None
 
 

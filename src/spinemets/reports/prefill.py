@@ -90,6 +90,9 @@ def effects(f: Finding, row: TargetRow) -> dict[str, Any]:
     return out
 
 
+_FINDINGS_WIN = "the findings section says so"
+
+
 class _Collector:
     """Values per field with the findings behind them."""
 
@@ -112,7 +115,7 @@ class _Collector:
         if len(in_findings) == 1:  # the findings section is the detailed account; the impression summarises it
             (value, fs), = in_findings.items()
             others = "; ".join(f'"{fs2[0].text}"' for v, fs2 in vals.items() if v != value)
-            return value, fs, f"the findings section says so; the impression says otherwise ({others})"
+            return value, fs, f"{_FINDINGS_WIN}; the impression says otherwise ({others})"
         said = "; ".join(f'{_show(v)} ("{fs[0].text}")' for v, fs in vals.items())
         return None, [f for fs in vals.values() for f in fs], f"the report states more than one value: {said}"
 
@@ -122,12 +125,17 @@ def _show(v: Any) -> str:
 
 
 def _value(value: Any, fs: Iterable[Finding], note: str | None = None) -> Prefilled:
-    seen, ev = set(), []
+    seen, ev, sections = set(), [], set()
     for f in fs:
+        sections.add(f.section)
         if (f.start, f.end) not in seen:
             seen.add((f.start, f.end))
             ev.append(_evidence(f))
-    return Prefilled(value=value, evidence=ev, note=note)
+    confidence = None
+    if value is not None and ev:
+        disagreed = bool(note) and note.startswith(_FINDINGS_WIN)  # type: ignore[union-attr]
+        confidence = "high" if "findings" in sections and not disagreed else "moderate"
+    return Prefilled(value=value, evidence=ev, confidence=confidence, note=note)
 
 
 def prefill(
@@ -207,8 +215,11 @@ def prefill(
                     sources.append(s)
         words = "; ".join(f'"{" ".join(e.text.split())}"' for e in p.evidence[:3])
         note = f"from {words}" if words else None
-        if p.note:
-            note = f"{note} - {p.note}" if note else p.note
+        why = p.note
+        if p.confidence == "moderate":
+            why = f"moderate confidence: {p.note or 'the impression only'}"
+        if why:
+            note = f"{note} - {why}" if note else why
         components.append(Component(name=name, value=_show(p.value) if p.value is not None else None, note=note,
                                     kb_items=kb_items, sources=sources, refs=cite.cite_sources(sources)))
 
