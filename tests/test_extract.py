@@ -685,3 +685,33 @@ def test_each_prefilled_value_says_how_sure_the_reading_is():
     assert (cord.value, cord.confidence) == (True, "moderate") and cord.note.startswith(
         "the findings section says so; the impression says otherwise")
     assert disagree.prefill.escc["epidural_disease"].confidence == "high"
+
+
+@pytest.mark.parametrize("text, levels", [
+    ("Lytic lesion at L3, dark on TSE T1 and fat-suppressed T2 bright.", ["L3"]),
+    ("L2 vertebral body shows T1 hypointense marrow and T2 mixed signal.", ["L2"]),
+])
+def test_sequence_names_in_radiologists_wording_are_not_levels(text, levels):
+    assert extract(text).levels == levels
+
+
+@pytest.mark.parametrize("text, field", [
+    ("Lytic lesion at T9. At T9 there is neither epidural extension nor cord compression.", "epidural_disease"),
+    ("Lytic lesion at T9. At T9 there is neither epidural extension nor cord compression.", "cord_compressed"),
+    ("Lytic lesion at T9. Epidural tumour was not seen.", "epidural_disease"),
+    ("Lytic lesion at T9. Epidural extension were not identified.", "epidural_disease"),
+])
+def test_negation_in_neither_nor_and_at_the_end_of_the_sentence(text, field):
+    assert extract(text).prefill.escc[field].value is False
+
+
+def test_a_revised_opinion_and_a_differential_list_are_not_diagnoses():
+    r = extract("L1 lesion, at first reported as malignant, is in keeping with a typical haemangioma.")
+    assert r.diagnoses == ["haemangioma"] and not r.prefill.applies.get("sins")
+    r = extract("Focus of sclerosis at L4 differs from lymphoma or a sclerotic deposit; not like a metastasis.")
+    assert r.diagnoses == [] and r.prefill.sins["lesion"].value == "blastic"
+
+
+def test_a_metastasis_of_another_organ_is_not_a_spinal_diagnosis():
+    r = extract("Adrenal metastasis. Liver metastases. T10 vertebral body normal.")
+    assert r.diagnoses == [] and r.index_level is None
