@@ -715,3 +715,19 @@ def test_a_revised_opinion_and_a_differential_list_are_not_diagnoses():
 def test_a_metastasis_of_another_organ_is_not_a_spinal_diagnosis():
     r = extract("Adrenal metastasis. Liver metastases. T10 vertebral body normal.")
     assert r.diagnoses == [] and r.index_level is None
+
+
+@pytest.mark.parametrize("text, diagnosis", [
+    ("Benign (old) wedge fracture of T8 with 20% height loss.", "osteoporotic_fracture"),
+    ("Paget disease of L3 with cortical thickening.", "paget_disease"),
+    ("Osteonecrosis with intravertebral cleft at T12.", "osteoporotic_fracture"),
+])
+def test_benign_conclusions_explain_the_lesion_and_nothing_is_prefilled(text, diagnosis):
+    r = extract(text)
+    assert diagnosis in r.diagnoses and not r.prefill.applies.get("sins") and not r.prefill.applies.get("escc")
+
+
+@pytest.mark.parametrize("words", ["soft tissue extending into the canal", "tumour occupying half of the canal",
+                                   "extradural soft tissue"])
+def test_epidural_disease_in_other_words(words):
+    assert extract(f"Lytic metastasis at T10 with {words}.").prefill.escc["epidural_disease"].value is True
