@@ -731,3 +731,20 @@ def test_benign_conclusions_explain_the_lesion_and_nothing_is_prefilled(text, di
                                    "extradural soft tissue"])
 def test_epidural_disease_in_other_words(words):
     assert extract(f"Lytic metastasis at T10 with {words}.").prefill.escc["epidural_disease"].value is True
+
+
+def test_extract_eval_reports_negation_and_wrong_prefills(tmp_path):
+    from spinemets.reports.evaluate import evaluate
+
+    (tmp_path / "mini").mkdir()
+    (tmp_path / "mini" / "a.txt").write_text("# source: a public case\nLytic metastasis at T7 with epidural tumour. "
+                                             "No cord compression. Alignment is maintained.", encoding="utf-8")
+    (tmp_path / "mini.gold.yaml").write_text(
+        "a:\n  index_level: T7\n  levels: [T7]\n  diagnoses: [metastasis]\n  sins: {lesion: blastic}\n"
+        "  escc: {epidural_disease: true, cord_compressed: false}\n", encoding="utf-8")
+    r = evaluate("mini", data_dir=tmp_path)
+    assert (r.negation.tp, r.negation.fp, r.negation.fn) == (1, 0, 0)
+    # lytic read where the gold says blastic, and alignment filled where the gold says unknown: 2 of 4 wrong
+    assert (r.prefill_accuracy.prefilled, r.prefill_accuracy.wrong) == (4, 2)
+    assert r.prefill_accuracy.by_confidence == {"high": [4, 2]}
+    assert "wrong pre-fills: 2 of 4 pre-filled SINS components and ESCC findings (0.500)" in r.to_text()

@@ -71,12 +71,35 @@ class Miss(BaseModel):
     predicted: Any = None
 
 
+class PrefillAccuracy(BaseModel):
+    """Pre-filled SINS components and ESCC findings: how many, and how many disagree with the gold (a value where
+    the gold says unknown counts as wrong), overall and per confidence of the reading."""
+
+    prefilled: int = 0
+    wrong: int = 0
+    by_confidence: dict[str, list[int]] = Field(default_factory=dict, description="confidence -> [prefilled, wrong]")
+
+    @property
+    def wrong_rate(self) -> float | None:
+        return self.wrong / self.prefilled if self.prefilled else None
+
+    def add(self, confidence: str | None, wrong: bool) -> None:
+        self.prefilled += 1
+        self.wrong += wrong
+        tally = self.by_confidence.setdefault(confidence or "unstated", [0, 0])
+        tally[0] += 1
+        tally[1] += wrong
+
+
 class EvalReport(BaseModel):
     set: str
     reports: int
     seconds: float
     fields: list[FieldScore]
     overall: FieldScore
+    negation: FieldScore = Field(default_factory=lambda: FieldScore(field="negation"),
+                                 description="ESCC findings stated false and fracture features stated absent")
+    prefill_accuracy: PrefillAccuracy = Field(default_factory=PrefillAccuracy)
     misses: list[Miss] = Field(default_factory=list)
 
     def score(self, field: str) -> FieldScore:
@@ -89,6 +112,14 @@ class EvalReport(BaseModel):
             if f is self.overall:
                 lines.append("  " + "-" * 63)
             lines.append(f"  {f.field:<22}{f.tp:>5}{f.fp:>5}{f.fn:>5}{_pct(f.precision):>11}{_pct(f.recall):>8}{_pct(f.f1):>7}")
+        n = self.negation
+        lines.append(f"  {'negation':<22}{n.tp:>5}{n.fp:>5}{n.fn:>5}{_pct(n.precision):>11}{_pct(n.recall):>8}{_pct(n.f1):>7}"
+                     "   (ESCC findings false, fracture features absent)")
+        a = self.prefill_accuracy
+        lines += ["", f"  wrong pre-fills: {a.wrong} of {a.prefilled} pre-filled SINS components and ESCC findings "
+                      f"({_pct(a.wrong_rate)})"]
+        for conf, (n_pre, n_wrong) in sorted(a.by_confidence.items()):
+            lines.append(f"    {conf} confidence: {n_wrong} of {n_pre} wrong ({_pct(n_wrong / n_pre if n_pre else None)})")
         if verbose and self.misses:
             lines += ["", "Disagreements (report, field: gold / predicted):"]
             for m in self.misses:
@@ -97,7 +128,12 @@ class EvalReport(BaseModel):
 
     def as_dict(self, verbose: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {"set": self.set, "reports": self.reports, "seconds": round(self.seconds, 2),
-                               "fields": [f.as_dict() for f in self.fields], "overall": self.overall.as_dict()}
+                               "fields": [f.as_dict() for f in self.fields], "overall": self.overall.as_dict(),
+                               "negation": self.negation.as_dict(),
+                               "wrong_prefill": {"prefilled": self.prefill_accuracy.prefilled,
+                                                 "wrong": self.prefill_accuracy.wrong,
+                                                 "rate": _r(self.prefill_accuracy.wrong_rate),
+                                                 "by_confidence": self.prefill_accuracy.by_confidence}}
         if verbose:
             out["misses"] = [m.model_dump() for m in self.misses]
         return out
@@ -201,12 +237,36 @@ def evaluate(name: str = "dev", data_dir: str | Path | None = None, rules: str |
     rs = load_rules(rules=rules)
     start = time.perf_counter()
     pairs = []
+    accuracy = PrefillAccuracy()
+    negation = FieldScore(field="negation")
     for rid in sorted(gold):
-        text = (folder / f"{rid}.txt").read_text(encoding="utf-8")
+        text = report_text((folder / f"{rid}.txt").read_text(encoding="utf-8"))
         result = extract(text, rule_set=rs)
-        pairs.append((rid, gold_fields(gold[rid]), predicted_fields(result)))
+        g, p = gold_fields(gold[rid]), predicted_fields(result)
+        pairs.append((rid, g, p))
+        raw = gold[rid] or {}
+        for comp, pre in result.prefill.sins.items():
+            if comp in ("lesion", "collapse", "alignment", "posterolateral") and pre.value is not None:
+                accuracy.add(pre.confidence, (raw.get("sins") or {}).get(comp) != pre.value)
+        for comp, pre in result.prefill.escc.items():
+            if comp != "grade" and pre.value is not None:
+                accuracy.add(pre.confidence, (raw.get("escc") or {}).get(comp) != pre.value)
+        neg_g = {x for x in g["escc"] | g["fracture"] if x.endswith(("=false", "=absent"))}
+        neg_p = {x for x in p["escc"] | p["fracture"] if x.endswith(("=false", "=absent"))}
+        negation.tp += len(neg_g & neg_p)
+        negation.fp += len(neg_p - neg_g)
+        negation.fn += len(neg_g - neg_p)
     seconds = time.perf_counter() - start
     fields, misses = score(pairs)
     overall = FieldScore(field="all fields", tp=sum(f.tp for f in fields), fp=sum(f.fp for f in fields),
                          fn=sum(f.fn for f in fields))
-    return EvalReport(set=name, reports=len(pairs), seconds=seconds, fields=fields, overall=overall, misses=misses)
+    return EvalReport(set=name, reports=len(pairs), seconds=seconds, fields=fields, overall=overall, misses=misses,
+                      negation=negation, prefill_accuracy=accuracy)
+
+
+def report_text(raw: str) -> str:
+    """The report as written: a set's files may open with '# source: ...' lines naming the public case material."""
+    lines = raw.splitlines(keepends=True)
+    while lines and lines[0].lstrip().startswith("# source"):
+        lines.pop(0)
+    return "".join(lines).lstrip("\n")
