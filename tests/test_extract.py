@@ -748,3 +748,16 @@ def test_extract_eval_reports_negation_and_wrong_prefills(tmp_path):
     assert (r.prefill_accuracy.prefilled, r.prefill_accuracy.wrong) == (4, 2)
     assert r.prefill_accuracy.by_confidence == {"high": [4, 2]}
     assert "wrong pre-fills: 2 of 4 pre-filled SINS components and ESCC findings (0.500)" in r.to_text()
+
+
+def test_a_withdrawn_impression_and_a_contact_that_ended_are_not_stated():
+    r = extract("Lytic lesion at T7. The original impression of metastatic disease is therefore withdrawn; "
+                "final diagnosis: aggressive vertebral haemangioma.")
+    assert "metastasis" not in r.diagnoses and "haemangioma" in r.diagnoses
+    r = extract("Lytic metastasis at T9. Epidural tumour still indents the thecal sac but no longer contacts the cord.")
+    assert r.prefill.escc["cord_abutted"].value is False
+
+
+def test_a_schmorl_node_explains_the_lesion_without_being_a_level():
+    r = extract("Acute Schmorl node at L3 with surrounding oedema; lucent defect of the endplate.")
+    assert "schmorl_node" in r.diagnoses and not r.prefill.applies.get("sins")

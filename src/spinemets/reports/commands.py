@@ -75,7 +75,7 @@ def cmd_extract(a: argparse.Namespace) -> int:
         out = open(a.output, "w", encoding="utf-8", newline="") if a.output else None
         try:
             summary = run_batch(a.report, out, fmt, pain=a.pain, rules=a.rules, text_column=a.text_column,
-                                id_column=a.id_column, progress=not a.no_progress)
+                                id_column=a.id_column, progress=not a.no_progress, workers=a.workers)
         finally:
             if out is not None:
                 out.close()
@@ -120,6 +120,7 @@ def register(sub: Any, add: Any) -> None:
     b.add_argument("--text-column", default="text", help="CSV column or JSON key holding the report (default text)")
     b.add_argument("--id-column", default="id", help="CSV column or JSON key holding its id (default id)")
     b.add_argument("--no-progress", action="store_true", help="no progress bar on standard error")
+    b.add_argument("--workers", type=int, metavar="N", help="processes sharing the batch (default: every core)")
 
     v = add("extract-eval", cmd_extract_eval, "score the report extractor on an annotated report set (per-field P/R/F1)")
     v.add_argument("--set", default="dev", help="dev (default) or holdout, or another set in --data")
