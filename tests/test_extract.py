@@ -47,7 +47,7 @@ def test_worked_metastasis_report():
                                         "cord_abutted": False, "cord_compressed": False, "csf_visible": True}
     assert r.prefill.escc_grade == "1b"
     assert r.prefill.inputs["fracture"] == {"epidural_mass": "present", "pedicle_involvement": "present",
-                                            "retropulsed_fragment": "absent"}
+                                            "retropulsed_fragment": "absent", "lumbar_location": "absent"}
     assert r.prefill.inputs["marrow"] == {"t1": "hypointense", "stir": "hyperintense", "t1_gd_fs": "enhancing"}
     assert r.impression is not None and r.impression.text.startswith("1. Lytic metastasis at T7")
     # Every value shows the words it came from, at their place in the report.
@@ -76,7 +76,7 @@ def test_worked_osteoporotic_report_prefills_the_fracture_differential_only():
     assert r.prefill.inputs["fracture"] == {
         "low_signal_band": "present", "fluid_sign": "present", "spared_normal_marrow": "present",
         "retropulsed_fragment": "present", "chemical_shift_no_drop": "absent", "pedicle_involvement": "absent",
-        "paraspinal_mass": "absent", "epidural_mass": "absent"}
+        "paraspinal_mass": "absent", "epidural_mass": "absent", "lumbar_location": "present"}
     assert r.prefill.inputs["marrow"] == {"opposed_phase": "drop"}
     assert any(n.code == "sins_not_prefilled" for n in r.notices)
 

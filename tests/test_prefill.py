@@ -464,7 +464,8 @@ def test_fracture_differential_uses_findings_at_other_levels():
     r = extract("Lytic metastasis at T7 with 60% collapse. No retropulsion. Metastases at L1 and L2. "
                 "Compression fractures at L3 and L4.")
     assert r.prefill.inputs["fracture"] == {"other_spinal_metastases": "present", "retropulsed_fragment": "absent",
-                                            "multiple_compression_fractures": "present"}
+                                            "multiple_compression_fractures": "present", "lumbar_location": "absent"}
+    assert got(r, "fracture", "lumbar_location")[:2] == ("absent", "the fracture is at T7")
     assert got(r, "fracture", "other_spinal_metastases") == ("present", "from findings at other levels", ["Metastases"])
     assert got(r, "fracture", "multiple_compression_fractures") == (
         "present", "from findings at other levels", ["Compression fractures"])
@@ -537,7 +538,8 @@ def site_rules(tmp_path_factory) -> str:
       "marrow": {}}, False),
     # a degree of the height (Genant moderate: under 50%) is a collapse, so the fracture differential applies
     ("Lytic metastasis at T7; the vertebral body height is moderately reduced.",
-     {"sins": {"level": "T7", "lesion": "lytic", "collapse": "lt50"}, "escc": {}, "fracture": {}, "marrow": {}}, True),
+     {"sins": {"level": "T7", "lesion": "lytic", "collapse": "lt50"}, "escc": {},
+      "fracture": {"lumbar_location": "absent"}, "marrow": {}}, True),
 ])
 def test_site_rows_prefill_as_their_columns_say(site_rules, text, inputs, fracture):
     r = extract(text, rules=site_rules)

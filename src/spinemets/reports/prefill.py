@@ -91,6 +91,7 @@ def effects(f: Finding, row: TargetRow) -> dict[str, Any]:
 
 
 _FINDINGS_WIN = "the findings section says so"
+LUMBAR = "lumbar_location"  # the fracture-differential feature that follows from the index level
 
 
 class _Collector:
@@ -312,7 +313,11 @@ def prefill(
             fld = f"fracture.{row.id}"
             value, fs, note = col.single(fld)
             dvalue, dfs, _ = derived.single(fld)
-            if value is None and note is None and dvalue is not None:
+            if row.id == LUMBAR and value is None and note is None and index is not None:
+                # where the fracture is: the index level the report gives (lumbar L1-L5, or not)
+                at = [f for f in findings if index in f.levels and f.context == "present"][:1]
+                value, fs, note = ("present" if index.startswith("L") else "absent"), at, f"the fracture is at {index}"
+            elif value is None and note is None and dvalue is not None:
                 value, fs, note = dvalue, dfs, "from findings at other levels"
             elif dvalue is not None and value is not None and value != dvalue:
                 value, fs, note = None, fs + dfs, "stated absent, but findings at other levels suggest present"
