@@ -426,12 +426,18 @@ def test_benign_diagnosis_prefills_neither_sins_nor_escc():
          ["escc.method.axial_t2", "ddx.main_mimics"])]
 
 
-def test_suspected_metastasis_beside_a_benign_diagnosis_prefills_sins_and_escc():
+def test_a_neoplasm_only_raised_beside_a_stated_benign_diagnosis_prefills_nothing():
+    # The annotation guide's rule, followed by the three annotators of the real-style sets: SINS and ESCC are for a
+    # stated neoplastic or an unexplained lesion; a stated benign diagnosis outweighs a neoplasm raised as possible.
     r = extract("Typical haemangioma at L2. Lytic lesion at L2, possibly metastasis.")
-    assert r.prefill.applies == {"sins": True, "escc": True, "fracture": False, "marrow": True}
-    assert r.prefill.why_not == {"fracture": NO_FRACTURE}
-    assert r.prefill.inputs["sins"] == {"level": "L2", "lesion": "lytic"}
-    assert codes(r) == ["confirm", "pain"]
+    assert r.prefill.applies == {"sins": False, "escc": False, "fracture": False, "marrow": True}
+    assert r.prefill.why_not["sins"] == ("the report states a benign diagnosis and raises a neoplasm only as a "
+                                         "possibility; SINS grades spinal neoplasms: give the findings if a neoplasm is "
+                                         "confirmed")
+    assert "sins" not in r.prefill.inputs or r.prefill.inputs["sins"] == {}
+    # a neoplasm raised without any stated benign diagnosis is still graded
+    r = extract("Lytic lesion at L2, possibly metastasis.")
+    assert r.prefill.applies["sins"] and r.prefill.inputs["sins"] == {"level": "L2", "lesion": "lytic"}
 
 
 def test_a_lesion_without_a_diagnosis_is_graded_as_possibly_neoplastic():

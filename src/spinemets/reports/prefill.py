@@ -170,7 +170,13 @@ def prefill(
     anchor = index is not None or any(
         f.assertion == "present" and (row := rows[id(f)]) is not None and row.concept in ANCHORS for f in relevant)
     suspected = [f for f in findings if f.context in ("present", "uncertain")]
-    neoplastic = any(neoplastic_of(f) is True for f in suspected)
+    stated = [f for f in findings if f.context == "present"]
+    # A benign diagnosis the report states outright outweighs a neoplasm it only raises as a possibility
+    # ("insufficiency fracture; neoplastic infiltration less likely"): the report's stated diagnoses are benign, so
+    # nothing is pre-filled (annotation guide: SINS and ESCC only for a stated neoplastic or an unexplained lesion).
+    benign_stated = any(neoplastic_of(f) is False for f in stated)
+    only_raised = benign_stated and not any(neoplastic_of(f) is True for f in stated)
+    neoplastic = any(neoplastic_of(f) is True for f in (stated if benign_stated else suspected))
     benign = any(neoplastic_of(f) is False for f in suspected)
 
     pre = Prefill(level=index)
@@ -191,7 +197,11 @@ def prefill(
         oncologic = neoplastic or not benign
         for inst in ("sins", "escc"):
             pre.applies[inst] = oncologic
-            if not oncologic:
+            if not oncologic and only_raised and any(neoplastic_of(f) is True for f in suspected):
+                pre.why_not[inst] = ("the report states a benign diagnosis and raises a neoplasm only as a possibility; "
+                                     f"{inst.upper()} grades spinal neoplasms: give the findings if a neoplasm is "
+                                     "confirmed")
+            elif not oncologic:
                 pre.why_not[inst] = ("the report's diagnoses are benign (no neoplastic lesion stated or suspected); "
                                      f"{inst.upper()} grades spinal neoplasms")
         fractured = any(f.assertion == "present" and (row := rows[id(f)]) is not None and (
