@@ -761,3 +761,11 @@ def test_a_withdrawn_impression_and_a_contact_that_ended_are_not_stated():
 def test_a_schmorl_node_explains_the_lesion_without_being_a_level():
     r = extract("Acute Schmorl node at L3 with surrounding oedema; lucent defect of the endplate.")
     assert "schmorl_node" in r.diagnoses and not r.prefill.applies.get("sins")
+
+
+def test_negation_stops_at_a_new_noun_phrase_and_signal_drops_in_verb_form():
+    r = extract("Island in T10, not an osteoblastic metastasis - the lack of sclerosis on CT and the signal drop on "
+                "opposed phase are reassuring.")
+    assert r.prefill.marrow["opposed_phase"].value == "drop"
+    r = extract("Focus at T10, moderately hypointense on T1. Signal drops on opposed-phase imaging.")
+    assert r.prefill.marrow["opposed_phase"].value == "drop"
