@@ -498,6 +498,32 @@ def test_batch_jsonl_lines_and_errors(tmp_path, capsys):
     assert "not valid JSON" in rows[2]["error"] and "no text in 'text'" in rows[3]["error"]
 
 
+def test_batch_on_several_processes_gives_the_same_rows_in_the_same_order(tmp_path):
+    from spinemets.reports.batch import WINDOW, run_batch
+
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    sources = sorted(DEV.glob("*.txt"))
+    n = 2 * WINDOW * 2 + 7  # more than one window of two workers, and a remainder
+    for i in range(n):
+        (folder / f"r{i:04d}.txt").write_text(sources[i % len(sources)].read_text() + f"\nSerial {i}.\n")
+    (folder / "r9999.txt").write_text("")
+    outs = {}
+    for workers in (1, 2):
+        buf = io.StringIO()
+        summary = run_batch(folder, buf, "jsonl", progress=False, workers=workers)
+        assert (summary.reports, summary.errors) == (n + 1, 1)
+        outs[workers] = buf.getvalue()
+    assert outs[1] == outs[2]
+    assert [json.loads(line)["id"] for line in outs[2].splitlines()][:3] == ["r0000", "r0001", "r0002"]
+
+
+def test_batch_workers_must_be_positive(tmp_path, capsys):
+    src = write(tmp_path, "in.csv", "id,text\n1,Lytic lesion at T7.\n")
+    assert main(["extract", str(src), "--no-progress", "--workers", "0"]) == 2
+    assert "workers: 0 is not allowed; give 1 or more" in capsys.readouterr().err
+
+
 def test_batch_streams(tmp_path):
     from spinemets.reports.batch import iter_reports
 

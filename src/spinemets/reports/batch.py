@@ -168,7 +168,7 @@ def csv_row(rid: str, result: Any | None, error: str | None, kb: Any) -> dict[st
 # The worker processes' state: set in the parent before the pool is started (fork), so every worker inherits the
 # pipeline already built instead of building its own.
 _STATE: dict[str, Any] = {}
-WINDOW = 64  # reports handed to the pool at a time, per worker: memory stays flat, order is kept
+WINDOW = 256  # reports handed to the pool at a time, per worker: memory stays flat, order is kept
 
 
 def _one(item: tuple[str, str | None, str | None]) -> tuple[str | dict[str, str], bool]:
@@ -263,12 +263,15 @@ def run_batch(
         if n > 1:
             import multiprocessing
 
+            # one report read here first fills the lazily built caches (knowledge-base lookups, citations) that
+            # the forked workers then share instead of each building its own
+            _one(("warm-up", "Lytic lesion at T7 with epidural extension; no cord compression.", None))
             pool = multiprocessing.get_context("fork").Pool(n)
         while True:
             window = list(itertools.islice(items, WINDOW * n))
             if not window:
                 break
-            done = pool.imap(_one, window, chunksize=max(1, len(window) // (4 * n))) if pool else map(_one, window)
+            done = pool.imap(_one, window, chunksize=32) if pool else map(_one, window)
             for row, failed in done:
                 summary.reports += 1
                 summary.errors += failed
