@@ -807,3 +807,13 @@ def test_negation_stops_at_a_new_noun_phrase_and_signal_drops_in_verb_form():
     assert r.prefill.marrow["opposed_phase"].value == "drop"
     r = extract("Focus at T10, moderately hypointense on T1. Signal drops on opposed-phase imaging.")
     assert r.prefill.marrow["opposed_phase"].value == "drop"
+
+
+@pytest.mark.parametrize("text, collapse", [
+    ("Lytic metastasis at L2 with anterior wedging - loss of height of roughly a quarter anteriorly.", "lt50"),
+    ("Lytic metastasis at T12 with loss of vertebral body height of 60%.", "gt50"),
+    ("Lytic metastasis at T12; the body is reduced to 70 % of its height.", "lt50"),
+    ("Lytic metastasis at T12; the body is reduced to 30 % of its height.", "gt50"),
+])
+def test_height_lost_is_not_read_as_height_left(text, collapse):
+    assert extract(text).prefill.sins["collapse"].value == collapse

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, PrivateAttr
@@ -554,12 +555,14 @@ def _percentages(text: str, doc: Any, rules: RuleSet, findings: list[Finding], p
             a_val = float(m.group("a"))
             b_val = float(m.group("b")) if m.group("b") else a_val
         near = " ".join(low[max(0, m.start() - 25):m.end() + 30].split())
-        if any(cue in near for cue in remaining):  # "reduced to 40%": 60% lost
+        # "reduced to 40%", "height of 40%": 60% lost; but "loss of height of roughly a quarter" is a quarter lost
+        left = _remaining_cue(near, " ".join(low[max(0, m.start() - 70):m.start()].split()), remaining)
+        if left:
             a_val, b_val = 100 - b_val, 100 - a_val
         cm = before.search(text, max(0, m.start() - 25), m.start())
         cmp = cm.group("cmp").lower() if cm else ""
         meaning = rules.terms.comparators.get(cmp, "")
-        if any(cue in near for cue in remaining):
+        if left:
             meaning = {"above": "below", "below": "above"}.get(meaning, meaning)
         f.qualifiers.setdefault("percent", []).append(
             {"text": text[m.start():m.end()].strip(), "low": min(a_val, b_val), "high": max(a_val, b_val), "comparator": meaning})
@@ -567,6 +570,25 @@ def _percentages(text: str, doc: Any, rules: RuleSet, findings: list[Finding], p
         a, b = min(phrase["start"], m.start()), max(phrase["end"], m.end())
         if b - a <= 100:  # the evidence shows the measurement with its words
             f.qualifiers["phrase"] = {"text": text[a:b], "start": a, "end": b}
+
+
+_LOSS_BEFORE = re.compile(r"(?:loss|lost|losing|reduction|decrease|diminution)\s+(?:in\s+|of\s+)?(?:the\s+)?"
+                          r"(?:vertebral\s+|body\s+|anterior\s+|posterior\s+|central\s+)*$")
+
+
+def _remaining_cue(near: str, before: str, cues: Sequence[str]) -> bool:
+    """Does a cue of height remaining ('reduced to', 'height of') govern the figure (*near* is the figure with a few
+    words around it, *before* the words before it), rather than a loss word just before the cue ('loss of height of
+    roughly a quarter', 'loss of vertebral body height of 60%')?"""
+    for cue in cues:
+        if cue not in near:
+            continue
+        if cue.startswith("height"):
+            at = before.rfind(cue)
+            if at >= 0 and _LOSS_BEFORE.search(before[:at]):
+                continue
+        return True
+    return False
 
 
 # --- the index level --------------------------------------------------------------------------------------------
