@@ -817,3 +817,8 @@ def test_negation_stops_at_a_new_noun_phrase_and_signal_drops_in_verb_form():
 ])
 def test_height_lost_is_not_read_as_height_left(text, collapse):
     assert extract(text).prefill.sins["collapse"].value == collapse
+
+
+def test_a_solitary_plasmacytoma_is_a_neoplasm_but_not_myeloma():
+    r = extract("Solitary plasmacytoma of T9 with 30% collapse.")
+    assert r.diagnoses == ["plasmacytoma"] and r.prefill.applies["sins"] and r.prefill.applies["escc"]
