@@ -573,7 +573,7 @@ MEASURED = {
                 "escc_grade": 1.000, "fracture": 0.980, "marrow": 0.974, "all fields": 0.979, "negation": 0.980},
     "realdev": {"index_level": 0.846, "levels": 0.908, "diagnoses": 0.889, "sins.lesion": 0.907,
                 "sins.collapse": 0.735, "sins.alignment": 0.935, "sins.posterolateral": 0.866, "escc": 0.835,
-                "escc_grade": 0.882, "fracture": 0.820, "marrow": 0.738, "all fields": 0.844, "negation": 0.842},
+                "escc_grade": 0.882, "fracture": 0.820, "marrow": 0.745, "all fields": 0.845, "negation": 0.842},
     "realho": {"index_level": 0.898, "levels": 0.914, "diagnoses": 0.860, "sins.lesion": 0.880,
                "sins.collapse": 0.731, "sins.alignment": 0.957, "sins.posterolateral": 0.939, "escc": 0.872,
                "escc_grade": 0.868, "fracture": 0.833, "marrow": 0.849, "all fields": 0.869, "negation": 0.831},
@@ -822,3 +822,9 @@ def test_height_lost_is_not_read_as_height_left(text, collapse):
 def test_a_solitary_plasmacytoma_is_a_neoplasm_but_not_myeloma():
     r = extract("Solitary plasmacytoma of T9 with 30% collapse.")
     assert r.diagnoses == ["plasmacytoma"] and r.prefill.applies["sins"] and r.prefill.applies["escc"]
+
+
+@pytest.mark.parametrize("sentence", ["The epidural mass enhances avidly.", "Paravertebral mass, hyperintense on T2."])
+def test_the_signal_of_an_epidural_or_paravertebral_mass_is_not_the_marrows(sentence):
+    r = extract(f"Lytic metastasis at T6. {sentence}")
+    assert {k: v.value for k, v in r.prefill.marrow.items() if v.value} == {}
