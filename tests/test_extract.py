@@ -828,3 +828,17 @@ def test_a_solitary_plasmacytoma_is_a_neoplasm_but_not_myeloma():
 def test_the_signal_of_an_epidural_or_paravertebral_mass_is_not_the_marrows(sentence):
     r = extract(f"Lytic metastasis at T6. {sentence}")
     assert {k: v.value for k, v in r.prefill.marrow.items() if v.value} == {}
+
+
+def test_a_less_favoured_or_initially_suggested_neoplasm_does_not_outweigh_the_final_benign_diagnosis():
+    r = extract("L5: acute compression fracture with 20% loss of height.\n\nImpression: Acute osteoporotic compression "
+                "fracture of L5. A pathological fracture is less favoured given the enhancement pattern.")
+    assert not r.prefill.applies["sins"] and not r.prefill.applies["escc"]
+    r = extract("Initial report suggested solitary plasmacytoma at L1. Final diagnosis: atypical vertebral haemangioma "
+                "at L1.")
+    assert "plasmacytoma" not in r.diagnoses and "haemangioma" in r.diagnoses
+
+
+def test_both_the_anterior_and_posterior_elements_is_not_a_side():
+    r = extract("Lytic metastasis at L2 involving both the anterior and posterior elements, with the left pedicle.")
+    assert r.prefill.sins["posterolateral"].value == "unilateral"
