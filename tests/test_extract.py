@@ -842,3 +842,11 @@ def test_a_less_favoured_or_initially_suggested_neoplasm_does_not_outweigh_the_f
 def test_both_the_anterior_and_posterior_elements_is_not_a_side():
     r = extract("Lytic metastasis at L2 involving both the anterior and posterior elements, with the left pedicle.")
     assert r.prefill.sins["posterolateral"].value == "unilateral"
+
+
+def test_a_negation_covers_two_coordinated_states():
+    r = extract("Lytic metastasis at L1. The conus is abutted ventrally by the bulging wall, without compression or "
+                "deformity of the conus.")
+    assert (r.prefill.escc["cord_abutted"].value, r.prefill.escc["cord_compressed"].value) == (True, False)
+    r = extract("Lytic metastasis at T9 without epidural tumour, cord compressed by bone.")
+    assert r.prefill.escc["cord_compressed"].value is True  # a new clause after the comma is not negated

@@ -310,7 +310,7 @@ def _state_negated(state: tuple[int, int], target: tuple[int, int], label: str, 
             continue
         if state[1] <= a and n.direction in ("BACKWARD", "BIDIRECTIONAL"):
             return True
-        if b <= state[0] and state[0] - b <= 1:
+        if b <= state[0] and state[0] - b <= 2:  # "without compression", "without compression or deformity"
             return True
         if state[1] <= a and a - state[1] <= 1:  # "cord compression: none"
             return True
