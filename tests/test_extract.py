@@ -728,6 +728,8 @@ def test_each_prefilled_value_says_how_sure_the_reading_is():
 @pytest.mark.parametrize("text, levels", [
     ("Lytic lesion at L3, dark on TSE T1 and fat-suppressed T2 bright.", ["L3"]),
     ("L2 vertebral body shows T1 hypointense marrow and T2 mixed signal.", ["L2"]),
+    ("Lytic metastasis at T6 with intense enhancement on post-contrast fat-saturated T1.", ["T6"]),
+    ("Lytic metastasis at L2. Diffuse enhancement on axial contrast-enhanced T1.", ["L2"]),
 ])
 def test_sequence_names_in_radiologists_wording_are_not_levels(text, levels):
     assert extract(text).levels == levels
