@@ -852,3 +852,12 @@ def test_a_negation_covers_two_coordinated_states():
     assert (r.prefill.escc["cord_abutted"].value, r.prefill.escc["cord_compressed"].value) == (True, False)
     r = extract("Lytic metastasis at T9 without epidural tumour, cord compressed by bone.")
     assert r.prefill.escc["cord_compressed"].value is True  # a new clause after the comma is not negated
+
+
+def test_the_index_cue_takes_the_level_after_it_and_whole_spine_findings_carry_no_level():
+    r = extract("Large enhancing extradural soft tissue mass at T5 and T6, bulkiest at T6, displacing the thecal sac.")
+    assert r.index_level == "T6"
+    r = extract("T5: pathological compression fracture with almost complete loss of anterior height.\n"
+                "Mild compression fractures of T4 and T6.\n"
+                "Mixed sclerotic and lytic deposits throughout the spine, extending into the posterior elements.")
+    assert r.index_level == "T5"

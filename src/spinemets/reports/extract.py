@@ -49,6 +49,9 @@ _GRADE_BEFORE = re.compile(rf"\b(?:grade|gr\.?)\s*({_GRADE_WORD})\s*-?\s*([abcAB
 _GRADE_VALUES = {"0": "0", "zero": "0", "1": "1", "i": "1", "one": "1", "2": "2", "ii": "2", "two": "2", "3": "3",
                  "iii": "3", "three": "3"}
 _DIGITS = re.compile(r"\d")
+_WHOLE_SPINE = re.compile(r"\b(throughout the (?:whole |entire )?(?:spine|skeleton|thoracic spine|lumbar spine|cervical spine|"
+                          r"vertebral column|axial skeleton)|widespread|diffusely throughout|at multiple levels|"
+                          r"at several levels|multilevel|multi-level)\b", re.IGNORECASE)
 _DECISIVE = ("NEGATED_EXISTENCE", "STATE", "SIDE", "DEGREE")
 
 
@@ -349,7 +352,10 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
     for sec, i in sent_roles:
         if sec is not last_section:
             previous, last_section = [], sec
-        before[i] = previous
+        a = sent_bounds[i][1]
+        b = sent_bounds[i + 1][1] if i + 1 < len(sent_bounds) else len(text)
+        # a sentence about the whole spine ("deposits throughout the spine") continues no level
+        before[i] = [] if not by_sent.get(i) and _WHOLE_SPINE.search(text[a:b]) else previous
         previous = by_sent.get(i, [])
     topic: set[str] = set()
 
@@ -407,7 +413,7 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
             carried = None
             if context != "negated" and before.get(si):
                 carried = next((m for m in before[si] if topic & set(m.levels)), before[si][0])
-            levels = _attach(span.start, span.end, by_sent.get(si, []), carried)
+            levels = _attach(span.start, span.end, by_sent.get(si, []), carried, after=row.concept == "index_cue")
             if levels and row.counts and context == "present":
                 topic = set(levels)
             if not by_sent.get(si) and si in other_sentences:
@@ -435,17 +441,19 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
     return findings
 
 
-def _attach(a: int, b: int, mentions: list[_Mention], carried: _Mention | None) -> tuple[str, ...]:
-    """Levels of the nearest level mention in the sentence (a preceding one wins a tie), else the carried one."""
+def _attach(a: int, b: int, mentions: list[_Mention], carried: _Mention | None, after: bool = False
+            ) -> tuple[str, ...]:
+    """Levels of the nearest level mention in the sentence (a preceding one wins a tie; with *after*, a following
+    one: 'at T5 and T6, bulkiest at T6'), else the carried one."""
     best = None
     for m in mentions:
         if m.end_tok <= a:
-            d, after = a - m.end_tok, 0
+            d, later = a - m.end_tok, 1 if after else 0
         elif m.start_tok >= b:
-            d, after = m.start_tok - b, 1
+            d, later = m.start_tok - b, 0 if after else 1
         else:
-            d, after = 0, 0
-        key = (d, after)
+            d, later = 0, 0
+        key = (d, later)
         if best is None or key < best[0]:
             best = (key, m)
     if best is not None:
