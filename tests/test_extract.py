@@ -861,3 +861,13 @@ def test_the_index_cue_takes_the_level_after_it_and_whole_spine_findings_carry_n
                 "Mild compression fractures of T4 and T6.\n"
                 "Mixed sclerotic and lytic deposits throughout the spine, extending into the posterior elements.")
     assert r.index_level == "T5"
+
+
+@pytest.mark.parametrize("text, level", [
+    ("L-5: acute compression fracture with 20 % loss of height.", "L5"),
+    ("T 12: lytic lesion.", "T12"),
+    ("Sagittal T 1 shows a lytic lesion at L3.", "L3"),  # a sequence written with a space is still a sequence
+])
+def test_dictated_levels_with_a_space_or_hyphen(text, level):
+    r = extract(text)
+    assert r.index_level == level and r.levels == [level]

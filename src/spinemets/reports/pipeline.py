@@ -32,7 +32,8 @@ from spinemets.reports.rules import LEVEL_NORM, RuleSet, normalise_text
 FINDINGS_GROUP = "spinemets_findings"
 QUALIFIED_GROUP = "spinemets_qualified"
 SEQUENCE_WORDS = frozenset({"t1", "t2", "stir", "flair", "dwi", "adc", "t1w", "t2w", "t1wi", "t2wi", "t2*", "pd"})
-_LEVEL = re.compile(r"(?<![A-Za-z0-9])(Th|TH|th|C|c|T|t|L|l|S|s|D)(\d{1,2})(?![0-9A-Za-z])")
+# "T12", and in dictation "T 12", "L-5" (a space or hyphen only after a capital letter)
+_LEVEL = re.compile(r"(?<![A-Za-z0-9])(Th|TH|th|C|c|T|t|L|l|S|s|D)(?:(?<=[CTLSD])[-\u2013 ])?(\d{1,2})(?![0-9A-Za-z])")
 _RANGE_TAIL = re.compile(r"\s*(?:-|\u2013|\u2014|/|to|through|thru)\s*(\d{1,2})(?![0-9A-Za-z/])")
 _WORD = re.compile(r"[A-Za-z0-9*']+|[^\sA-Za-z0-9]")
 _lock = threading.Lock()
