@@ -871,3 +871,11 @@ def test_the_index_cue_takes_the_level_after_it_and_whole_spine_findings_carry_n
 def test_dictated_levels_with_a_space_or_hyphen(text, level):
     r = extract(text)
     assert r.index_level == level and r.levels == [level]
+
+
+def test_a_destroyed_segment_is_a_lesion_without_a_type():
+    r = extract("A large mass destroys the S4 and S5 segments and the coccyx.")
+    assert r.index_level == "S4" and r.prefill.sins["lesion"].value is None
+    r = extract("Discitis at L2/3 with endplate destruction. L4 destroyed by infection; L2 fracture with 30% collapse.",
+                level="L2")
+    assert r.prefill.fracture.get("other_spinal_metastases") is None  # destruction is not a metastasis elsewhere

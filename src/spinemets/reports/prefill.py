@@ -315,7 +315,9 @@ def prefill(
             row = rows[id(f)]
             if row is None:
                 continue
-            if row.concept == "lesion" or neoplastic_of(f) is True and row.concept in ("diagnosis", "lesion"):
+            # a lesion of a stated type elsewhere (not bare destruction, which infection causes too)
+            if row.concept == "lesion" and row.value != "destructive" or neoplastic_of(f) is True and row.concept in (
+                    "diagnosis", "lesion"):
                 derived.add("fracture.other_spinal_metastases", "present", f)
             if row.fracture and f.assertion == "other_level":
                 derived.add("fracture.multiple_compression_fractures", "present", f)
