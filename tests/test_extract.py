@@ -879,3 +879,8 @@ def test_a_destroyed_segment_is_a_lesion_without_a_type():
     r = extract("Discitis at L2/3 with endplate destruction. L4 destroyed by infection; L2 fracture with 30% collapse.",
                 level="L2")
     assert r.prefill.fracture.get("other_spinal_metastases") is None  # destruction is not a metastasis elsewhere
+
+
+def test_degenerative_signal_is_not_the_lesions_marrow():
+    r = extract("Lytic metastasis at L4, degenerative signal hyperintense on T2.")
+    assert {k: v.value for k, v in r.prefill.marrow.items() if v.value} == {}
