@@ -892,3 +892,9 @@ def test_normal_vertebrae_elsewhere_mean_no_other_lesion_or_fracture():
     assert r.prefill.fracture["multiple_compression_fractures"].value == "absent"
     r = extract("Pathological fracture of L2 with 40% collapse. No other fracture.")
     assert r.prefill.fracture["multiple_compression_fractures"].value == "absent"
+
+
+@pytest.mark.parametrize("words", ["enhances avidly", "vivid enhancement", "marked enhancement"])
+def test_intense_enhancement_in_other_words(words):
+    r = extract(f"Pathological fracture of T9 with 40% collapse, hypointense on T1 and {words}.")
+    assert r.prefill.fracture["intense_enhancement"].value == "present"
