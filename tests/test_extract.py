@@ -898,3 +898,9 @@ def test_normal_vertebrae_elsewhere_mean_no_other_lesion_or_fracture():
 def test_intense_enhancement_in_other_words(words):
     r = extract(f"Pathological fracture of T9 with 40% collapse, hypointense on T1 and {words}.")
     assert r.prefill.fracture["intense_enhancement"].value == "present"
+
+
+def test_a_lesion_confined_to_a_third_of_the_body_without_collapse_scores_none():
+    r = extract("Abnormal marrow signal confined to the posterior third of the L4 body adjacent to the pedicle; "
+                "no collapse. Lytic metastasis at L4.")
+    assert r.prefill.sins["collapse"].value == "none"
