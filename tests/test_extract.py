@@ -904,3 +904,10 @@ def test_a_lesion_confined_to_a_third_of_the_body_without_collapse_scores_none()
     r = extract("Abnormal marrow signal confined to the posterior third of the L4 body adjacent to the pedicle; "
                 "no collapse. Lytic metastasis at L4.")
     assert r.prefill.sins["collapse"].value == "none"
+
+
+def test_a_displaced_thecal_sac_is_deformed_but_a_displaced_cord_is_left_unread():
+    r = extract("Lytic metastasis at T6 with epidural tumour displacing the thecal sac.")
+    assert r.prefill.escc["thecal_sac_deformed"].value is True
+    r = extract("Lytic metastasis at T6 with epidural tumour; the cord is displaced to the left.")
+    assert r.prefill.escc["cord_abutted"].value is None and r.prefill.escc["cord_compressed"].value is None
