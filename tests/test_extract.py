@@ -560,7 +560,7 @@ def test_development_set_is_large_and_annotated():
     assert len(holdout) >= 15 and not set(holdout) & set(gold)
 
 
-# F1 per field as measured with `spinemets extract-eval --set NAME` (KB 2026.12.27, 2026-12-05; the synthetic sets'
+# F1 per field as measured with `spinemets extract-eval --set NAME` (KB 2026.12.29, 2026-12-05; the synthetic sets'
 # fracture annotations now carry the lumbar location). The floors sit a small margin under them: one more miss in a
 # small field or a systematic error (issue 18: an ESCC error took 1.000 to 0.931 and passed the old 0.90 floor)
 # falls below its floor. realho is the blind hold-out of real-style reports (never tuned on; a floor only guards it).
@@ -572,14 +572,14 @@ MEASURED = {
                 "sins.collapse": 0.957, "sins.alignment": 0.947, "sins.posterolateral": 1.000, "escc": 1.000,
                 "escc_grade": 1.000, "fracture": 0.970, "marrow": 0.974, "all fields": 0.976, "negation": 0.960},
     "realdev": {"index_level": 0.905, "levels": 0.914, "diagnoses": 0.892, "sins.lesion": 0.907,
-                "sins.collapse": 0.771, "sins.alignment": 0.952, "sins.posterolateral": 0.887, "escc": 0.853,
+                "sins.collapse": 0.779, "sins.alignment": 0.952, "sins.posterolateral": 0.887, "escc": 0.856,
                 "escc_grade": 0.901, "fracture": 0.831, "marrow": 0.763, "all fields": 0.862, "negation": 0.858},
     "realho": {"index_level": 0.915, "levels": 0.914, "diagnoses": 0.870, "sins.lesion": 0.880,
-               "sins.collapse": 0.745, "sins.alignment": 0.957, "sins.posterolateral": 0.939, "escc": 0.872,
-               "escc_grade": 0.868, "fracture": 0.849, "marrow": 0.852, "all fields": 0.876, "negation": 0.848},
+               "sins.collapse": 0.745, "sins.alignment": 0.957, "sins.posterolateral": 0.939, "escc": 0.866,
+               "escc_grade": 0.868, "fracture": 0.849, "marrow": 0.852, "all fields": 0.875, "negation": 0.848},
 }
 # Wrong pre-fill rate of SINS components and ESCC findings (a ceiling, measured plus a margin) and negation F1.
-WRONG_PREFILL = {"dev": 0.000, "holdout": 0.036, "realdev": 0.078, "realho": 0.077}
+WRONG_PREFILL = {"dev": 0.000, "holdout": 0.036, "realdev": 0.078, "realho": 0.083}
 NEGATION = {"dev": 0.992, "holdout": 0.960, "realdev": 0.858, "realho": 0.848}
 MARGIN = 0.01
 
