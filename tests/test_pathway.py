@@ -515,6 +515,19 @@ def test_decision_suspected_myeloma_without_mri_keeps_low_dose_ct():
     assert r.summary == "Whole-body low-dose CT"
 
 
+def test_suspected_myeloma_in_pregnancy_puts_whole_body_mri_first():
+    base = {"spinal_pain": True, "red_flags": ["suspected_myeloma"], "cancer_history": "none", "neuro_deficits": [],
+            "pregnant": True}
+    r = pathway(base)
+    assert [(x.role, x.study.id, x.statements) for x in r.recommendations if x.study][:2] == [
+        ("first_line", "wb-mri-myeloma", ["myeloma.nice_wbmri_first", "pregnancy.mri_preferred"]),
+        ("alternative", "wbldct", ["myeloma.imwg_wbldct_first", "pregnancy.ionising_trade_off"])]
+    assert r.summary.startswith("Whole-body MRI")
+    cited_as_built(r)
+    r = pathway({**base, "implanted_device": "mr_unsafe"})  # no MRI: the CT, with its trade-off stated
+    assert r.first_line.study.id == "wbldct" and "pregnancy.ionising_trade_off" in r.first_line.statements
+
+
 def test_suspected_myeloma_with_a_deficit_is_cord_compression_and_with_cancer_the_metastasis_pathway():
     r = pathway({"spinal_pain": True, "red_flags": ["suspected_myeloma"], "cancer_history": "none",
                  "neuro_deficits": ["motor_weakness"]})

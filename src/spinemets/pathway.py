@@ -707,7 +707,7 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
             b.note_statement("neurology_decides", "redflags.nice.neurology_immediate")
         if myeloma_suspected:
             scenario = "suspected_myeloma"
-            _suspected_myeloma(b, mri_ok)
+            _suspected_myeloma(b, mri_ok, pregnant)
         else:
             first = "mri-whole-spine-wwo" if cancer else "mri-region-wwo"
             _spine_imaging(b, first, urgency, mri_ok, contrast_ok, inp)
@@ -906,12 +906,19 @@ def first_line_label(recommendations: list[Recommendation]) -> str:
     return " or ".join([*labels[:1], *(x[0].lower() + x[1:] if x[1:2].islower() else x for x in labels[1:])])
 
 
-def _suspected_myeloma(b: _Builder, mri_ok: bool) -> None:
+def _suspected_myeloma(b: _Builder, mri_ok: bool, pregnant: bool = False) -> None:
     """Spinal pain with suspected (not proven) myeloma: whole-body cross-sectional imaging, each guideline's first
-    test shown (IMWG whole-body low-dose CT, NICE whole-body MRI), never a bone scan, and the blood and urine tests."""
-    b.add("wbldct", "first_line", ["myeloma.imwg_wbldct_first"], own=False)
-    if mri_ok:
-        b.add("wb-mri-myeloma", "first_line", ["myeloma.nice_wbmri_first"], own=False)
+    test shown (IMWG whole-body low-dose CT, NICE whole-body MRI), never a bone scan, and the blood and urine tests.
+    In pregnancy whole-body MRI (no ionising radiation) comes first and the low-dose CT is an alternative with its
+    trade-off."""
+    if pregnant and mri_ok:
+        b.add("wb-mri-myeloma", "first_line", ["myeloma.nice_wbmri_first", "pregnancy.mri_preferred"], own=False)
+        b.add("wbldct", "alternative", ["myeloma.imwg_wbldct_first", "pregnancy.ionising_trade_off"], own=False)
+    else:
+        trade_off = ["pregnancy.ionising_trade_off"] if pregnant else []
+        b.add("wbldct", "first_line", ["myeloma.imwg_wbldct_first", *trade_off], own=False)
+        if mri_ok:
+            b.add("wb-mri-myeloma", "first_line", ["myeloma.nice_wbmri_first"], own=False)
     b.add("bone-scan", "avoid", ["myeloma.no_bone_scan"], own=False)
     b.workup_item("Serum protein electrophoresis, serum free light chains and urine Bence Jones protein.",
                   ["fracture.consider_myeloma"])
