@@ -293,9 +293,10 @@ def ask(
     t_retrieval = time.perf_counter()
 
     route: Route | None = None
+    groups = _populations(kb, parse, state)  # who the patient is: steers routing and the choice of topic
     if kb.answer_topics:
         route = topic_index_for(kb).route(question, retrieval.units, retrieval.vector,
-                                          groups=frozenset(_populations(kb, parse, state)))
+                                          groups=frozenset(groups))
         if not retrieval.supported and route.rescue and retrieval.coverage >= THRESHOLDS.min_coverage:
             # The words are the knowledge base's (a topic's phrasing) and a curated answer matches confidently.
             retrieval.supported, retrieval.reason = True, None
@@ -334,7 +335,6 @@ def ask(
         )
     else:
         site = (state.get("pathway") or parse.values("pathway")).get("primary_site")
-        groups = _populations(kb, parse, state)
         topic = _applicable_topic(kb, route, groups, notes, site)
         if _named_calculator(ran, topic, parse):
             topic = None
