@@ -790,6 +790,29 @@ def test_extract_eval_reports_negation_and_wrong_prefills(tmp_path):
     assert "wrong pre-fills: 2 of 4 pre-filled SINS components and ESCC findings (0.500)" in r.to_text()
 
 
+@pytest.mark.parametrize(("annotation", "message"), [
+    ("sins: {alignment: de_novo_deformity}", "sins.alignment: 'de_novo_deformity' is not one of subluxation, deformity"),
+    ("sins: {pain: mechanical}", "sins: unknown component 'pain'"),
+    ("marrow: {adc: restricted}", "marrow.adc: 'restricted' is not one of hyperintense, hypointense, isointense"),
+    ("marrow: {dwi: hyperintense}", "marrow.dwi: 'hyperintense' is not one of restricted, not_restricted"),
+    ("marrow: {t3: hypointense}", "marrow: unknown sequence 't3'"),
+    ("marrow: {crosses_disc_space: sometimes}", "marrow.crosses_disc_space: 'sometimes' (expected true or false)"),
+    ("escc: {cord_touched: true}", "escc: cord_touched: True (expected one of"),
+    ("escc_grade: '4'", "escc_grade: '4' is not one of 0, 1a, 1b, 1c, 2, 3"),
+    ("fracture: {convex_posterior_border: yes}", "fracture: convex_posterior_border: True (expected a fracture feature"),
+    ("diagnoses: [lymphoma]", "diagnoses: 'lymphoma' is not one of metastasis"),
+])
+def test_an_annotation_outside_the_vocabulary_is_an_error_naming_it(tmp_path, annotation, message):
+    from spinemets.reports.evaluate import load_set
+
+    (tmp_path / "mini").mkdir()
+    (tmp_path / "mini" / "a.txt").write_text("Lytic metastasis at T7.", encoding="utf-8")
+    (tmp_path / "mini.gold.yaml").write_text(f"a:\n  index_level: T7\n  {annotation}\n", encoding="utf-8")
+    with pytest.raises(InvalidInputError) as err:
+        load_set("mini", data_dir=tmp_path)
+    assert f"mini.gold.yaml: a: {message}" in str(err.value)
+
+
 def test_a_withdrawn_impression_and_a_contact_that_ended_are_not_stated():
     r = extract("Lytic lesion at T7. The original impression of metastatic disease is therefore withdrawn; "
                 "final diagnosis: aggressive vertebral haemangioma.")

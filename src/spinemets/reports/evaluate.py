@@ -159,7 +159,46 @@ def load_set(name: str = "dev", data_dir: str | Path | None = None) -> tuple[Pat
             raise InvalidInputError("set", f"{gold_path.name}: {rid}: unknown key {sorted(unknown)[0]!r}")
         if not (folder / f"{rid}.txt").is_file():
             raise InvalidInputError("set", f"{gold_path.name}: {rid}: no file {rid}.txt in {folder}")
+        problem = _gold_value_problem(g or {})
+        if problem:
+            raise InvalidInputError("set", f"{gold_path.name}: {rid}: {problem}")
     return folder, gold
+
+
+def _gold_value_problem(g: dict[str, Any]) -> str | None:
+    """An annotation value outside the extractor's vocabulary (it would count as a silent disagreement)."""
+    from spinemets.interpret.marrow import DISC, VOCABULARY
+    from spinemets.knowledge.loader import load_kb
+    from spinemets.scores.escc import GRADES, EsccInput
+    from spinemets.scores.sins import ENUMS
+
+    for name, value in (g.get("sins") or {}).items():
+        if name not in ENUMS or name == "pain":
+            return f"sins: unknown component {name!r}"
+        if value not in {m.value for m in ENUMS[name]}:
+            return f"sins.{name}: {value!r} is not one of {', '.join(m.value for m in ENUMS[name])}"
+    findings = set(EsccInput.model_fields) - {"grade"}
+    for name, value in (g.get("escc") or {}).items():
+        if name not in findings or not isinstance(value, bool):
+            return f"escc: {name}: {value!r} (expected one of {', '.join(sorted(findings))} with true or false)"
+    if g.get("escc_grade") is not None and str(g["escc_grade"]) not in GRADES:
+        return f"escc_grade: {g['escc_grade']!r} is not one of {', '.join(GRADES)}"
+    for name, value in (g.get("marrow") or {}).items():
+        if name == DISC:
+            if not isinstance(value, bool):
+                return f"marrow.{DISC}: {value!r} (expected true or false)"
+        elif name not in VOCABULARY:
+            return f"marrow: unknown sequence {name!r} (one of {', '.join(VOCABULARY)})"
+        elif value not in VOCABULARY[name]:
+            return f"marrow.{name}: {value!r} is not one of {', '.join(VOCABULARY[name])}"
+    features = {row.id for row in load_kb().table("fracture_features").rows}
+    for name, value in (g.get("fracture") or {}).items():
+        if name not in features or value not in ("present", "absent"):
+            return f"fracture: {name}: {value!r} (expected a fracture feature with present or absent)"
+    for d in g.get("diagnoses") or []:
+        if d not in DIAGNOSES:
+            return f"diagnoses: {d!r} is not one of {', '.join(DIAGNOSES)}"
+    return None
 
 
 def predicted_fields(result: Any) -> dict[str, Any]:
