@@ -715,6 +715,48 @@ def test_a_topic_for_the_patients_own_group_wins_a_near_tie(kb):
     assert r.answer_topic == "contrast.iodinated_renal"
 
 
+def test_the_topic_classifier_is_trained_once_reproducibly_and_ranks_its_own_documents(kb, tmp_path, monkeypatch):
+    import numpy as np
+
+    from spinemets.ask import topics
+    from spinemets.ask.topics import TopicIndex, _trained_classifier
+
+    index = topics.topic_index_for(kb)
+    matrix = index.dense_matrix()
+    monkeypatch.setenv("SPINEMETS_CACHE_DIR", str(tmp_path))
+    w1, b1 = _trained_classifier(kb.version, index.docs, index.topic_ids, matrix)
+    assert len(list(tmp_path.glob(f"ask-topic-classifier-{kb.version}-*.npz"))) == 1
+    w2, b2 = _trained_classifier(kb.version, index.docs, index.topic_ids, matrix)  # from the cache
+    assert (w1 == w2).all() and (b1 == b2).all()
+    (cached,) = tmp_path.glob("ask-topic-classifier-*.npz")
+    cached.unlink()
+    w3, _ = _trained_classifier(kb.version, index.docs, index.topic_ids, matrix)  # trained again: the same weights
+    assert np.allclose(w1, w3)
+    # it learnt the topics: most documents are given their own topic
+    column = {t: i for i, t in enumerate(index.topic_ids)}
+    own = np.argmax(matrix @ w1 + b1, axis=1) == np.array([column[t] for t, _, _ in index.docs])
+    assert own.mean() > 0.9, own.mean()
+    # a changed document is another cache file
+    docs = [*index.docs[:-1], (index.docs[-1][0], index.docs[-1][1], "changed")]
+    _trained_classifier(kb.version, docs, index.topic_ids, matrix)
+    assert len(list(tmp_path.glob("ask-topic-classifier-*.npz"))) == 2
+    assert isinstance(TopicIndex(kb, index.index).classifier()[0], np.ndarray)
+
+
+def test_the_classifier_orders_the_topics_in_hybrid_mode_only(kb):
+    from spinemets.ask import topics
+    from spinemets.ask.index import index_for
+
+    question = "Do the STIR and T1 go before or after the gadolinium injection?"
+    r = index_for(kb).search(question, dense=True)
+    route = topics.topic_index_for(kb).route(question, r.units, r.vector)
+    ranks = [h.rank for h in route.hits]
+    assert ranks == sorted(ranks, reverse=True) and all(h.log_p < 0 for h in route.hits)
+    assert route.hits[0].rank == pytest.approx(route.hits[0].score + topics.CLASSIFIER_WEIGHT * route.hits[0].log_p)
+    lexical = topics.topic_index_for(kb).route(question, r.units)
+    assert all(h.log_p == 0 and h.rank == h.score for h in lexical.hits)
+
+
 @pytest.mark.parametrize("question, head", [
     ("Bilsky 1c - surgery or radiotherapy?", "Low-grade compression (0, 1a, 1b) in a stable spine can go straight to "
                                              "radiotherapy"),
