@@ -798,6 +798,19 @@ def test_one_unknown_word_does_not_refuse_a_question_on_the_spine(kb):
     assert_grounded(r, kb)
 
 
+@pytest.mark.parametrize("question, topic", [
+    ("Bilsky ESCC grading defs", "scores.escc_grades"),
+    ("how much bone loss b4 a lytic met is visible on XR?", "modalities.radiograph_bone_loss"),
+])
+def test_note_taking_shorthand_does_not_refuse_a_question(question, topic, kb):
+    from spinemets.ask.index import ordinary_words
+
+    assert {"defs", "b4"} <= ordinary_words()
+    r = ask(question)
+    assert not r.declined and r.answer_topic == topic, (r.declined, r.answer_topic)
+    assert_grounded(r, kb)
+
+
 @pytest.mark.parametrize("question", [
     'Translate "spinal cord compression" into German.',
     "What's the docetaxel dose per m2 for metastatic prostate cancer?",

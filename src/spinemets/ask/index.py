@@ -318,12 +318,15 @@ class Index:
 
 @functools.cache
 def ordinary_words() -> frozenset[str]:
-    """Common English words (``data/ordinary_words.txt``, from wordfreq; see scripts/make_ordinary_words.py)."""
+    """Common English words (``data/ordinary_words.txt``, from wordfreq; see scripts/make_ordinary_words.py) and
+    note-taking shorthand that is not a clinical term (``data/shorthand_words.txt``: "defs", "b4", "approx")."""
     from pathlib import Path
 
-    path = Path(__file__).with_name("data") / "ordinary_words.txt"
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return frozenset(w for w in lines if w and not w.startswith("#"))
+    words: set[str] = set()
+    for name in ("ordinary_words.txt", "shorthand_words.txt"):
+        lines = (Path(__file__).with_name("data") / name).read_text(encoding="utf-8").splitlines()
+        words.update(w for w in lines if w and not w.startswith("#"))
+    return frozenset(words)
 
 
 _LEVEL_WORD = re.compile(r"^[ctls]\d{1,2}$")
