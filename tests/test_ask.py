@@ -811,6 +811,32 @@ def test_note_taking_shorthand_does_not_refuse_a_question(question, topic, kb):
     assert_grounded(r, kb)
 
 
+@pytest.mark.parametrize("question, topic", [
+    ("equivocal solitary L4 uptake on planar BS - SPECT/CT worth it?", "modalities.spect_vs_planar"),
+    ("Patchell 2005 RCT - headline result?", "urgency.surgery_vs_radiotherapy"),
+])
+def test_a_vertebral_level_or_a_named_trial_names_the_domain(question, topic, kb):
+    r = ask(question)
+    assert not r.declined and r.answer_topic == topic, (r.declined, r.answer_topic)
+    assert_grounded(r, kb)
+
+
+def test_t1_and_t2_alone_are_sequences_and_a_measurement_is_not_an_unknown_word(kb):
+    from spinemets.ask.index import _content, level_word
+
+    assert level_word("l4") and level_word("c7") and not level_word("t1") and not level_word("t2")
+    assert not _content("5cm") and not _content("15mm") and _content("cm5")
+    r = ask("What T2 sequence is best for brain MRI?")
+    assert r.declined  # a sequence name does not make a brain question a spine question
+    r = ask("incidental 1.5cm T1-hypo focus L4 on lumbar MRI, no ca hx - next step?")
+    assert not r.declined  # before: declined, "not covered: '5cm', 'hypo'"
+    assert_grounded(r, kb)
+    from spinemets.ask.index import index_for
+
+    units = index_for(kb).search("T1-hypo focus", dense=False).units
+    assert any(u.surface == "hypo" and u.known for u in units), units  # read as hypointense
+
+
 @pytest.mark.parametrize("question", [
     'Translate "spinal cord compression" into German.',
     "What's the docetaxel dose per m2 for metastatic prostate cancer?",

@@ -627,8 +627,15 @@ def _names_the_domain(kb: KnowledgeBase, words: list[str]) -> bool:
     """Does the question name the spine or the disease (not only imaging words), and nothing non-clinical?"""
     if "ask_scope" not in kb.tables:
         return False
-    kinds = {m.target for m in _scope_matcher(kb).find(words)}
+    kinds = {m.target for m in _scope_matcher(kb).find(words)} | _level_kind(words)
     return bool(kinds & {"spinal", "disease"}) and not kinds & {"non_clinical", "foreign"}
+
+
+def _level_kind(words: list[str]) -> set[str]:
+    """A vertebral level named in the question ("uptake at L4") names the spine."""
+    from spinemets.ask.index import level_word
+
+    return {"spinal"} if any(level_word(w) for w in words) else set()
 
 
 def _outside_scope(kb: KnowledgeBase, words: list[str], route: Route | None, engines_ran: bool = False) -> str | None:
@@ -638,7 +645,7 @@ def _outside_scope(kb: KnowledgeBase, words: list[str], route: Route | None, eng
     if "ask_scope" not in kb.tables:
         return None
     found = _scope_matcher(kb).find(words)
-    kinds = {m.target for m in found}
+    kinds = {m.target for m in found} | _level_kind(words)
     off = [m.phrase for m in found if m.target == "non_clinical"]
     if off:
         return f"ask answers clinical questions on spinal imaging, not questions of {off[0]}"

@@ -330,12 +330,19 @@ def ordinary_words() -> frozenset[str]:
 
 
 _LEVEL_WORD = re.compile(r"^[ctls]\d{1,2}$")
+# A number written with its unit ("1.5cm" gives "5cm", "15mm", "8gy"): read by patterns, never looked up.
+_MEASURE_WORD = re.compile(r"^\d+(?:mm|cm|ml|mg|kg|g|h|hr|hrs|d|wk|wks|yr|yrs|yo|gy|t)$")
+
+
+def level_word(word: str) -> bool:
+    """A vertebral level as one word ("l4", "c7", "s1"); T1 and T2 are left out: they usually name a sequence."""
+    return bool(_LEVEL_WORD.match(word)) and word not in ("t1", "t2")
 
 
 def _content(word: str) -> bool:
     """Is the word worth looking up?  Numbers and vertebral levels are read by patterns, not looked up."""
     w = word.rstrip("+")
-    if w in STOPWORDS or len(w) < 2 or w.isdigit() or _LEVEL_WORD.match(w):
+    if w in STOPWORDS or len(w) < 2 or w.isdigit() or _LEVEL_WORD.match(w) or _MEASURE_WORD.match(w):
         return False
     return True
 
