@@ -813,6 +813,17 @@ def test_an_annotation_outside_the_vocabulary_is_an_error_naming_it(tmp_path, an
     assert f"mini.gold.yaml: a: {message}" in str(err.value)
 
 
+@pytest.mark.parametrize("text", [
+    "L5/S1: disc protrusion with slight posterior disc height loss. Vertebral body heights are preserved.",
+    "Multilevel disc degeneration with loss of disc height at L4/5 and disc space narrowing at L5/S1.",
+    "Severe canal stenosis at C4-5 with compression of the cord and intramedullary T2 hyperintensity from C4 to C6. "
+    "No destructive lesion.",
+])
+def test_disc_height_and_cord_signal_are_not_a_vertebral_lesion(text):
+    r = extract(text)
+    assert r.index_level is None and not any(r.prefill.applies.values()), (r.index_level, r.prefill.applies)
+
+
 def test_a_withdrawn_impression_and_a_contact_that_ended_are_not_stated():
     r = extract("Lytic lesion at T7. The original impression of metastatic disease is therefore withdrawn; "
                 "final diagnosis: aggressive vertebral haemangioma.")
