@@ -824,6 +824,16 @@ def test_disc_height_and_cord_signal_are_not_a_vertebral_lesion(text):
     assert r.index_level is None and not any(r.prefill.applies.values()), (r.index_level, r.prefill.applies)
 
 
+def test_a_postoperative_infection_is_current_and_an_abscess_explains_what_it_compresses():
+    r = extract("L4 and L5 are T1 hypointense and enhance, with 20% height loss of L5. "
+                "Impression: postoperative L4-5 pyogenic discitis-osteomyelitis with an epidural abscess.")
+    assert "discitis" in r.diagnoses and not r.prefill.applies["sins"] and not r.prefill.applies["escc"]
+    r = extract("Posterior epidural abscess from T6 to T8 with cord compression and cord oedema.")
+    assert not r.prefill.applies["escc"] and "benign" in r.prefill.why_not["escc"]
+    r = extract("Lytic metastasis at T7 with an epidural abscess at T7 compressing the cord.")  # a neoplasm is stated
+    assert r.prefill.applies["escc"]
+
+
 def test_a_withdrawn_impression_and_a_contact_that_ended_are_not_stated():
     r = extract("Lytic lesion at T7. The original impression of metastatic disease is therefore withdrawn; "
                 "final diagnosis: aggressive vertebral haemangioma.")
