@@ -834,6 +834,15 @@ def test_a_postoperative_infection_is_current_and_an_abscess_explains_what_it_co
     assert r.prefill.applies["escc"]
 
 
+def test_clear_posterior_elements_degenerative_facets_and_a_generic_caveat_are_not_findings():
+    r = extract("Sclerotic metastasis at L1 occupying well under half of the body. The pedicles and posterior elements "
+                "are clear.")
+    assert r.prefill.sins["posterolateral"].value == "none"
+    r = extract("No lytic or sclerotic lesion. Mild L4-5 facet degenerative change. CT is insensitive to marrow "
+                "infiltration that has not yet destroyed trabecular bone.")
+    assert r.index_level is None and r.levels == [] and not any(r.prefill.applies.values())
+
+
 def test_a_withdrawn_impression_and_a_contact_that_ended_are_not_stated():
     r = extract("Lytic lesion at T7. The original impression of metastatic disease is therefore withdrawn; "
                 "final diagnosis: aggressive vertebral haemangioma.")
