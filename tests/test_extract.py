@@ -843,6 +843,24 @@ def test_clear_posterior_elements_degenerative_facets_and_a_generic_caveat_are_n
     assert r.index_level is None and r.levels == [] and not any(r.prefill.applies.values())
 
 
+@pytest.mark.parametrize("text", ["No cord or conus compression.", "No cord/conus compression.",
+                                  "No thecal sac or cord compression."])
+def test_a_negation_that_opens_a_list_covers_the_state_of_its_last_finding(text):
+    r = extract(f"Lytic metastasis at T12 with epidural tumour. {text}")
+    assert r.prefill.escc["cord_compressed"].value is False
+
+
+def test_a_negation_before_another_clause_does_not_reach_the_csf():
+    r = extract("Epidural tumour at C6 contacts the cord without compressing it and CSF is preserved around the cord.")
+    assert r.prefill.escc["csf_visible"].value is True and r.prefill.escc["cord_abutted"].value is True
+
+
+def test_a_templated_collapse_none_with_the_share_of_the_body_involved():
+    r = extract("T12: lytic lesion replacing more than half of the body. SINS components: lesion lytic; collapse none "
+                "with >50% body involved.")
+    assert r.prefill.sins["collapse"].value == "involved_no_collapse"  # before: >50% read as height lost (gt50)
+
+
 def test_a_withdrawn_impression_and_a_contact_that_ended_are_not_stated():
     r = extract("Lytic lesion at T7. The original impression of metastatic disease is therefore withdrawn; "
                 "final diagnosis: aggressive vertebral haemangioma.")

@@ -298,11 +298,17 @@ def _within(span: tuple[int, int], scope: tuple[int, int]) -> bool:
     return scope[0] <= span[0] and span[1] <= scope[1]
 
 
-def _state_negated(state: tuple[int, int], target: tuple[int, int], label: str, negations: list[Any]) -> bool:
+_LIST_WORDS = frozenset({"or", "and", "nor", "/", "either"})
+_LIST_OPENERS = frozenset({"no", "without", "neither", "nor"})  # a negation that opens a list of findings
+
+
+def _state_negated(state: tuple[int, int], target: tuple[int, int], label: str, negations: list[Any],
+                   doc: Any = None) -> bool:
     """A state ("compressed", "visible") is negated by a negation inside it ("not seen"), by one placed after it
     that closes its clause ("cord compression, since resolved"), or by one right before it or right before its
-    finding ("no thecal sac deformity"); a negation further before belongs to another clause ("the cord is not
-    contacted and CSF is preserved")."""
+    finding ("no thecal sac deformity"), also when that finding is the last of a list the negation opens ("no cord
+    or conus compression", "no cord/conus compression"); a negation further before belongs to another clause ("the
+    cord is not contacted and CSF is preserved")."""
     for n in negations:
         if not n.allows(label):
             continue
@@ -318,6 +324,11 @@ def _state_negated(state: tuple[int, int], target: tuple[int, int], label: str, 
         if state[1] <= a and a - state[1] <= 1:  # "cord compression: none"
             return True
         if b <= target[0] and target[0] - b <= 1 and target[0] < state[0]:
+            return True
+        if (doc is not None and b < target[0] < state[0] and target[0] - b <= 4 and state[0] == target[1]
+                and doc[a:b].text.lower() in _LIST_OPENERS
+                and any(doc[i].lower_ in _LIST_WORDS for i in range(b, target[0]))
+                and all(doc[i].lower_ in _LIST_WORDS or doc[i].is_alpha for i in range(b, target[0]))):
             return True
     return False
 
@@ -397,7 +408,7 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
             cue = Cue(category=mod.category, text=text[cstart:cend], start=cstart, end=cend,
                       value=meta.get("value"), rule=rules.rule_name(meta.get("row", "")))
             if mod.category == "STATE":
-                cue.negated = _state_negated((a, b), (span.start, span.end), span.label_, negations)
+                cue.negated = _state_negated((a, b), (span.start, span.end), span.label_, negations, doc)
             cues.append(cue)
             categories.add(mod.category)
         if row.concept == "escc_grade" and not _negates_grade(span, span._.modifiers):
@@ -557,6 +568,8 @@ def _percentages(text: str, doc: Any, rules: RuleSet, findings: list[Finding], p
         f = findings[best[1]]
         if f.concept not in ("collapse", "height", "extent"):
             continue
+        if f.concept != "extent" and _EXTENT_AFTER.match(low, m.end()):
+            continue  # ">50% body involved", "40% of the body replaced": how much is involved, not height
         if m.group("frac"):
             a_val = b_val = float(fractions[m.group("frac").lower()])
         else:
@@ -580,6 +593,8 @@ def _percentages(text: str, doc: Any, rules: RuleSet, findings: list[Finding], p
             f.qualifiers["phrase"] = {"text": text[a:b], "start": a, "end": b}
 
 
+_EXTENT_AFTER = re.compile(r"\s*(?:of\s+)?(?:the\s+)?(?:vertebral\s+)?(?:body\s+|marrow\s+)?"
+                           r"(?:is\s+|was\s+)?(?:involved|involvement|replaced|replacement|infiltrat\w*|occupied)\b")
 _LOSS_BEFORE = re.compile(r"(?:loss|lost|losing|reduction|decrease|diminution)\s+(?:in\s+|of\s+)?(?:the\s+)?"
                           r"(?:vertebral\s+|body\s+|anterior\s+|posterior\s+|central\s+)*$")
 
