@@ -861,6 +861,23 @@ def test_a_templated_collapse_none_with_the_share_of_the_body_involved():
     assert r.prefill.sins["collapse"].value == "involved_no_collapse"  # before: >50% read as height lost (gt50)
 
 
+@pytest.mark.parametrize("impression", [
+    "Expansile lytic T9 lesion: hypervascular metastasis (thyroid, renal) or plasmacytoma.",
+    "Destructive lesion at T9. Neoplasm likely - metastasis or myeloma.",
+    "Destructive lesion at T9; a metastasis is most likely.",
+    "Sclerotic lesion at T9; this is most likely a sclerotic prostate metastasis.",
+])
+def test_a_diagnosis_offered_as_one_of_two_or_as_most_likely_is_not_stated(impression):
+    r = extract(impression)
+    assert "metastasis" not in r.diagnoses and "myeloma" not in r.diagnoses, r.diagnoses
+    assert r.prefill.applies["sins"]  # the lesion stays a suspected neoplasm: SINS still applies
+
+
+def test_a_stated_diagnosis_beside_a_negated_alternative_stays_stated():
+    r = extract("Lytic metastasis at T9. No fracture or cord compression.")
+    assert r.diagnoses == ["metastasis"]
+
+
 def test_a_withdrawn_impression_and_a_contact_that_ended_are_not_stated():
     r = extract("Lytic lesion at T7. The original impression of metastatic disease is therefore withdrawn; "
                 "final diagnosis: aggressive vertebral haemangioma.")
