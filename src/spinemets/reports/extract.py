@@ -618,18 +618,30 @@ def _remaining_cue(near: str, before: str, cues: Sequence[str]) -> bool:
 
 
 def choose_index_level(findings: list[Finding], rules: RuleSet) -> str | None:
-    """The level with the largest weighted count of findings stated present; ties go to the level named first."""
+    """The level with the largest weighted count of findings stated present; ties go to the level named first.  A
+    cue ("largest", "worst at") adds weight only to a level that has a finding: "degenerative disease, most
+    pronounced at L4-5" names no lesion level."""
     weights: dict[str, int] = {}
     first: dict[str, int] = {}
+    cues: list[tuple[Finding, int]] = []
     for f in findings:
         if f.context != "present" or not f.levels:
             continue
         row = row_of(f, rules)
-        if row is None or not (row.counts or row.concept == "index_cue"):
+        if row is None:
+            continue
+        if row.concept == "index_cue":
+            cues.append((f, row.weight))
+            continue
+        if not row.counts:
             continue
         for lv in f.levels:
             weights[lv] = weights.get(lv, 0) + row.weight
             first.setdefault(lv, f.start)
+    for f, weight in cues:
+        for lv in f.levels:
+            if lv in weights:
+                weights[lv] += weight
     if not weights:
         return None
     return min(weights, key=lambda lv: (-weights[lv], first[lv]))
