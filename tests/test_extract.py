@@ -893,6 +893,16 @@ def test_a_cue_without_a_lesion_at_its_level_names_no_index():
     assert r.index_level is None and not r.prefill.applies["escc"]
 
 
+@pytest.mark.parametrize("text, collapse", [
+    ("Diffuse marrow infiltration replaces most of the L5 vertebral body. No loss of height.", "involved_no_collapse"),
+    ("Metastasis at C6, where most of the body is involved; the C5/6 disc contains a small enhancing focus. "
+     "No collapse.", "involved_no_collapse"),
+    ("Small lytic lesion at T8. No collapse.", "none"),
+])
+def test_the_share_of_the_body_involved_decides_a_collapse_that_is_absent(text, collapse):
+    assert extract(text).prefill.sins["collapse"].value == collapse
+
+
 def test_a_withdrawn_impression_and_a_contact_that_ended_are_not_stated():
     r = extract("Lytic lesion at T7. The original impression of metastatic disease is therefore withdrawn; "
                 "final diagnosis: aggressive vertebral haemangioma.")

@@ -142,7 +142,8 @@ def test_collapse_at_another_level_or_in_doubt_prefills_nothing():
     ("Lytic metastasis at T7 occupying about 30% of the vertebral body. No collapse.",
      ("none", None, ["No collapse", "30% of the vertebral body"])),
     ("Lytic metastasis at T7 occupying 30% of the vertebral body. Small lytic metastasis. No collapse.",
-     ("none", None, ["No collapse", "30% of the vertebral body", "Small"])),
+     ("none", '"Small" not used: the report states how much of the body is involved',
+      ["No collapse", "30% of the vertebral body"])),
     # how much of the body is involved is not stated, or is exactly half, or is given both ways
     ("Lytic metastasis at T7. No collapse.",
      (None, "no collapse stated, but not how much of the body is involved", ["No collapse"])),
@@ -157,9 +158,15 @@ def test_collapse_at_another_level_or_in_doubt_prefills_nothing():
      (None, "no collapse stated, but not how much of the body is involved", ["No collapse"])),
     ("Lytic metastasis at T7, not involving the entire vertebral body. No collapse.",
      (None, "no collapse stated, but not how much of the body is involved", ["No collapse"])),
+    # a bare size word ("small") gives way to a stated share of the body, with a note saying so
     ("Small lytic metastasis at T7. Lytic metastasis replacing the entire T7 vertebral body. No collapse.",
-     (None, 'the report states more than one value: lt50 ("Small"); gt50 ("entire T7 vertebral body")',
-      ["No collapse", "Small", "entire T7 vertebral body"])),
+     ("involved_no_collapse", '"Small" not used: the report states how much of the body is involved',
+      ["No collapse", "entire T7 vertebral body"])),
+    # two stated shares that disagree decide nothing
+    ("Lytic metastasis at T7 occupying a third of the body. Lytic metastasis replacing the entire T7 vertebral body. "
+     "No collapse.",
+     (None, 'the report states more than one value: lt50 ("a third of the body"); gt50 ("entire T7 vertebral body")',
+      ["No collapse", "a third of the body", "entire T7 vertebral body"])),
 ])
 def test_no_collapse_follows_how_much_of_the_body_is_involved(text, expected):
     r = extract(text)

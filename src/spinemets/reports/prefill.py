@@ -43,6 +43,7 @@ from spinemets.results import Citer, Component, Notice
 SINS_FIELDS = ("lesion", "collapse", "alignment", "posterolateral")
 ANCHORS = frozenset({"lesion", "diagnosis", "collapse", "epidural", "feature", "signal", "oedema", "paravertebral",
                      "infection", "disc_crossing"})
+WEAK_EXTENT = frozenset({"small", "tiny"})
 DEGREE_COLLAPSE = {"minimal": "lt50", "mild": "lt50", "moderate": "lt50", "severe": "severe", "complete": "gt50"}
 
 # Knowledge items the notices apply.
@@ -449,21 +450,31 @@ def _collapse(relevant: list[Finding], rows: dict[int, TargetRow | None], col: _
     if value != "no_collapse":
         return _value(value, fs, note), fs
     extent = _Collector()
+    weak: list[tuple[str, Finding]] = []  # a bare size word ("small"): it may describe anything nearby
     for f in relevant:
         row = rows[id(f)]
         if row is None or f.context != "present":
             continue
-        if row.body_extent:
+        if row.body_extent and f.text.strip().lower() in WEAK_EXTENT:
+            weak.append((row.body_extent, f))
+        elif row.body_extent:
             extent.add("extent", row.body_extent, f)
         for p in f.qualifiers.get("percent", []) if row.concept == "extent" else []:
             share = _pct_category(p)  # "replaces about 30% of the vertebral body"
             if share in ("gt50", "lt50"):
                 extent.add("extent", share, f)
+    set_aside = None
+    if not extent.values.get("extent"):  # a stated share of the body outweighs a bare size word
+        for value, f in weak:
+            extent.add("extent", value, f)
+    elif weak:
+        words = ", ".join(dict.fromkeys(f'"{f.text.strip()}"' for _, f in weak))
+        set_aside = f"{words} not used: the report states how much of the body is involved"
     ext, efs, enote = extent.single("extent")
     if ext == "gt50":
-        return _value("involved_no_collapse", fs + efs), fs + efs
+        return _value("involved_no_collapse", fs + efs, set_aside), fs + efs
     if ext == "lt50":
-        return _value("none", fs + efs), fs + efs
+        return _value("none", fs + efs, set_aside), fs + efs
     return _value(None, fs + efs, "no collapse stated, but not how much of the body is involved" if not enote else enote), fs
 
 
