@@ -898,6 +898,11 @@ def test_a_cue_without_a_lesion_at_its_level_names_no_index():
     ("Metastasis at C6, where most of the body is involved; the C5/6 disc contains a small enhancing focus. "
      "No collapse.", "involved_no_collapse"),
     ("Small lytic lesion at T8. No collapse.", "none"),
+    ("Lymphoma at L3, the whole body being replaced, without collapse.", "involved_no_collapse"),
+    ("Metastasis at T12: the T12 body is entirely replaced but keeps its height.", "involved_no_collapse"),
+    ("Mixed lesion occupying approximately 60% of the D12 body; no fracture.", "involved_no_collapse"),
+    ("Sclerotic metastasis at T3; on CT the T3 body is densely sclerotic throughout. No vertebral collapse.",
+     "involved_no_collapse"),
 ])
 def test_the_share_of_the_body_involved_decides_a_collapse_that_is_absent(text, collapse):
     assert extract(text).prefill.sins["collapse"].value == collapse
