@@ -768,7 +768,8 @@ def test_benign_conclusions_explain_the_lesion_and_nothing_is_prefilled(text, di
 
 
 @pytest.mark.parametrize("words", ["soft tissue extending into the canal", "tumour occupying half of the canal",
-                                   "extradural soft tissue"])
+                                   "extradural soft tissue", "soft tissue tumour in the anterior epidural space",
+                                   "a soft tissue mass in the canal", "soft tissue that bulges into the ventral canal"])
 def test_epidural_disease_in_other_words(words):
     assert extract(f"Lytic metastasis at T10 with {words}.").prefill.escc["epidural_disease"].value is True
 
