@@ -909,6 +909,12 @@ def test_the_share_of_the_body_involved_decides_a_collapse_that_is_absent(text, 
     assert extract(text).prefill.sins["collapse"].value == collapse
 
 
+@pytest.mark.parametrize("words", ["No epidural or paraspinal disease.", "No epidural or prevertebral soft tissue."])
+def test_a_negated_pair_of_compartments_negates_epidural_disease(words):
+    r = extract(f"Sclerotic metastasis at C2. {words}")
+    assert r.prefill.escc["epidural_disease"].value is False and r.prefill.escc_grade == "0"
+
+
 def test_a_withdrawn_impression_and_a_contact_that_ended_are_not_stated():
     r = extract("Lytic lesion at T7. The original impression of metastatic disease is therefore withdrawn; "
                 "final diagnosis: aggressive vertebral haemangioma.")
