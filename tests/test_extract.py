@@ -915,6 +915,22 @@ def test_a_negated_pair_of_compartments_negates_epidural_disease(words):
     assert r.prefill.escc["epidural_disease"].value is False and r.prefill.escc_grade == "0"
 
 
+@pytest.mark.parametrize("words, absent", [
+    ("The remaining thoracic vertebrae are normal in signal and no other deposit is seen.",
+     {"other_spinal_metastases", "multiple_compression_fractures"}),
+    ("No other vertebral abnormality.", {"other_spinal_metastases"}),
+    ("The remaining vertebral heights are preserved.", {"multiple_compression_fractures"}),
+    ("Other levels: no further fracture.", {"multiple_compression_fractures"}),
+])
+def test_nothing_elsewhere_is_read_as_the_absence_of_other_lesions_or_fractures(words, absent):
+    r = extract(f"Pathological fracture of T5 due to a lytic metastasis, with 30% loss of height. {words}")
+    stated = {k for k, v in r.prefill.fracture.items() if v.value == "absent"}
+    assert absent <= stated, stated
+    if "other_spinal_metastases" not in absent:
+        assert r.prefill.fracture.get("other_spinal_metastases") is None or \
+            r.prefill.fracture["other_spinal_metastases"].value is None
+
+
 def test_a_withdrawn_impression_and_a_contact_that_ended_are_not_stated():
     r = extract("Lytic lesion at T7. The original impression of metastatic disease is therefore withdrawn; "
                 "final diagnosis: aggressive vertebral haemangioma.")
