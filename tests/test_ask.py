@@ -840,6 +840,16 @@ def test_t1_and_t2_alone_are_sequences_and_a_measurement_is_not_an_unknown_word(
     assert any(u.surface == "hypo" and u.known for u in units), units  # read as hypointense
 
 
+@pytest.mark.parametrize("question, topic", [
+    ("Which cancers make holes in the spine bones?", "differential.lytic_primaries"),
+    ("Which cancers cause extra bone to form in the spine?", "differential.blastic_primaries"),
+])
+def test_plain_words_for_lytic_and_blastic_reach_their_topic(question, topic, kb):
+    r = ask(question)
+    assert r.answer_topic == topic, r.answer_topic
+    assert_grounded(r, kb)
+
+
 @pytest.mark.parametrize("question", [
     'Translate "spinal cord compression" into German.',
     "What's the docetaxel dose per m2 for metastatic prostate cancer?",
