@@ -850,6 +850,30 @@ def test_plain_words_for_lytic_and_blastic_reach_their_topic(question, topic, kb
     assert_grounded(r, kb)
 
 
+def test_a_topic_the_classifier_is_sure_of_is_used_a_little_below_the_floor(kb):
+    from spinemets.ask import topics
+    from spinemets.ask.index import index_for
+
+    q = ("While my wife waits for her spine scan she's in agony. Is it OK for her to have strong painkillers, "
+         "or could they hide something?")
+    r = index_for(kb).search(q, dense=True)
+    route = topics.topic_index_for(kb).route(q, r.units, r.vector)
+    best = route.hits[0]
+    assert best.id == "urgency.analgesia" and best.score < topics.ROUTE_THRESHOLDS.hybrid  # under the floor ...
+    assert best.log_p >= topics.CONFIDENT_LOG_P and route.topic_id == "urgency.analgesia"  # ... but sure: used
+    answer = ask(q)
+    assert not answer.declined and answer.answer_topic == "urgency.analgesia"
+    assert_grounded(answer, kb)
+
+
+def test_an_imaging_question_in_shorthand_is_kept_by_its_topic(kb):
+    r = ask("skip pre-con T1, just do post-gad? ok?")  # names neither the spine nor the disease
+    assert not r.declined and r.answer_topic == "contrast.contrast_only_protocol", (r.declined, r.answer_topic)
+    assert ask("What gadolinium dose for a cardiac MRI?").declined  # answered before 2026-12-05
+    # a symptom's place ("pain down the leg to the foot", "clumsy hands") is not another body part being asked about
+    assert not ask("65-year-old with melanoma, two weeks of clumsy hands and unsteadiness. What imaging?").declined
+
+
 @pytest.mark.parametrize("question", [
     'Translate "spinal cord compression" into German.',
     "What's the docetaxel dose per m2 for metastatic prostate cancer?",

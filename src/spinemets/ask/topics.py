@@ -20,6 +20,7 @@ curated answer matched.  Thresholds are calibrated on the development set (``tes
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,10 @@ SECOND_DOC_WEIGHT = 0.5
 # classifier trained on the topic documents only: 0.01-0.03 routed 88-90 % of dev2 and 87-89 % of dev3 to their
 # topic, against 86 % and 87 % without it (docs/ask.md).
 CLASSIFIER_WEIGHT = 0.02
+# A topic the classifier is sure of (probability at least CONFIDENT_P) is used a little below the floor.
+CONFIDENT_P = 0.5
+CONFIDENT_LOG_P = math.log(CONFIDENT_P)
+CONFIDENT_SLACK = 0.07
 CLASSIFIER_STEPS = 200  # full-batch gradient steps (200 and 400 routed the same)
 CLASSIFIER_FORMAT = 1
 _TEMPERATURE, _STEP, _L2 = 20.0, 0.5, 1e-4
@@ -188,7 +193,8 @@ class TopicIndex:
         if hits:
             floor = thresholds.lexical if sims is None else thresholds.hybrid
             runner_up = max((h.rank for h in hits[1:]), default=0.0)
-            if hits[0].score >= floor and (promoted or hits[0].rank - runner_up >= thresholds.margin):
+            confident = sims is not None and hits[0].log_p >= CONFIDENT_LOG_P and hits[0].score >= floor - CONFIDENT_SLACK
+            if (hits[0].score >= floor or confident) and (promoted or hits[0].rank - runner_up >= thresholds.margin):
                 chosen = hits[0]
         rescue_floor = thresholds.rescue_lexical if sims is None else thresholds.rescue_hybrid
         return Route(hits=hits[:10], chosen=chosen, rescue=chosen is not None and chosen.score >= rescue_floor)
