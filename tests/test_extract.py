@@ -931,6 +931,13 @@ def test_nothing_elsewhere_is_read_as_the_absence_of_other_lesions_or_fractures(
             r.prefill.fracture["other_spinal_metastases"].value is None
 
 
+def test_a_finding_that_cannot_be_assessed_stays_unknown():
+    r = extract("Lymphoma at T5 and T12 with epidural extension compressing the cord, more severely at T12. Without "
+                "axial images the residual CSF around the cord cannot be assessed.")
+    assert r.index_level == "T12"
+    assert r.prefill.escc["csf_visible"].value is None and r.prefill.escc_grade is None  # 2 or 3: not decided
+
+
 def test_a_withdrawn_impression_and_a_contact_that_ended_are_not_stated():
     r = extract("Lytic lesion at T7. The original impression of metastatic disease is therefore withdrawn; "
                 "final diagnosis: aggressive vertebral haemangioma.")
