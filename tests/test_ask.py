@@ -874,6 +874,17 @@ def test_an_imaging_question_in_shorthand_is_kept_by_its_topic(kb):
     assert not ask("65-year-old with melanoma, two weeks of clumsy hands and unsteadiness. What imaging?").declined
 
 
+def test_pain_between_the_shoulder_blades_is_spinal_and_a_ctpa_question_is_not(kb):
+    r = ask("Mum had breast cancer 7 years ago; for a month she has had pain between her shoulder blades, worse at "
+            "night. Is an X-ray enough?")
+    assert not r.declined
+    assert ask("CTPA radiation dose to the fetus in suspected PE at 30 weeks?").declined  # answered before 2026-12-05
+    r = ask("24M, solitary aggressive destructive lesion L2 body w soft tissue mass, ?chordoma/sarcoma. Biopsy "
+            "tomorrow - ok?")
+    assert not r.declined and r.answer_topic == "imaging_choice.primary_bone_tumour_refer", r.answer_topic
+    assert_grounded(r, kb)
+
+
 @pytest.mark.parametrize("question", [
     'Translate "spinal cord compression" into German.',
     "What's the docetaxel dose per m2 for metastatic prostate cancer?",

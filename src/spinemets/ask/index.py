@@ -331,7 +331,7 @@ def ordinary_words() -> frozenset[str]:
 
 _LEVEL_WORD = re.compile(r"^[ctls]\d{1,2}$")
 # A number written with its unit ("1.5cm" gives "5cm", "15mm", "8gy"): read by patterns, never looked up.
-_MEASURE_WORD = re.compile(r"^\d+(?:mm|cm|ml|mg|kg|g|h|hr|hrs|d|wk|wks|yr|yrs|yo|gy|t)$")
+_MEASURE_WORD = re.compile(r"^\d+(?:mm|cm|ml|mg|kg|g|h|hr|hrs|d|wk|wks|yr|yrs|yo|gy|t|m|f|y)$")  # "24m": age and sex
 
 
 def level_word(word: str) -> bool:
