@@ -885,6 +885,18 @@ def test_pain_between_the_shoulder_blades_is_spinal_and_a_ctpa_question_is_not(k
     assert_grounded(r, kb)
 
 
+def test_a_sins_question_with_most_inputs_is_answered_by_what_holds_whatever_is_missing(kb):
+    r = ask("SINS calc: T12 lytic, mechanical pain, no malalignment, 30% collapse. total?")
+    head = r.direct_answer[0].text
+    assert head.startswith("SINS: insufficient data: 1 of 6 components missing") and "10-13" in head, head
+    assert r.missing == ["sins.posterolateral"], r.missing  # a field name for integrators; shown in words
+    r = ask("SINS calc: T12 lytic, mechanical pain, no malalignment, 30% collapse, unilateral posterolat involvement.")
+    assert r.direct_answer[0].text.startswith("SINS: total 11/18: potentially unstable")
+    r = ask("What is SINS?")  # no inputs: the curated answer explains the score
+    assert r.direct_answer[0].text.startswith("SINS adds six items")
+    assert_grounded(r, kb)
+
+
 @pytest.mark.parametrize("question", [
     'Translate "spinal cord compression" into German.',
     "What's the docetaxel dose per m2 for metastatic prostate cancer?",

@@ -372,7 +372,8 @@ def ask(
                 notes.append(e.note)
         bare = _bare_case(parse)
         heads = [h for e in ran if e.sentences and e.note is None
-                 and (topic is None or (_engine_decides(e, topic, _asks_which_study(question)) and not (bare and e.name == "pathway")
+                 and (topic is None or (_engine_decides(e, topic, _asks_which_study(question), len(parse.fields(e.name)))
+                                        and not (bare and e.name == "pathway")
                                         and not (e.name == "escc" and _grade_only(parse))))
                  for h in e.sentences[:2 if e.sentences[0].kb_items == [f"{e.name}:reviewed_parts"] else 1]]
         stated_total = [e.sentences[0] for e in engines if e.name == "sins_total"]
@@ -980,19 +981,24 @@ def _asks_which_study(question: str) -> bool:
     return bool(_WHICH_STUDY.search(question))
 
 
-def _engine_decides(e: _Engine, topic: AnswerTopic, which_study: bool = False) -> bool:
-    """Does the engine's result answer the question better than a matched curated topic?  A complete result does;
-    one still waiting for inputs (no study chosen, a grade not yet possible) leaves the first sentence to the
-    topic and is shown in its own section.  The pathway answers only the topics that ask what to image for the
-    patient and how fast; a question on something else (steroids, gadolinium, an implant) keeps its topic's
-    answer first and the patient's pathway after it."""
+# A calculator question that gives at least this many of its inputs is answered by the calculator even while
+# some are missing: what holds whatever the missing inputs are ("every possible total is 10-13") answers it.
+STATED_INPUTS = 3
+
+
+def _engine_decides(e: _Engine, topic: AnswerTopic, which_study: bool = False, given: int = 0) -> bool:
+    """Does the engine's result answer the question better than a matched curated topic?  A complete result does,
+    and so does a calculator given at least STATED_INPUTS of its inputs; one still waiting for inputs (no study
+    chosen, a grade not yet possible) leaves the first sentence to the topic and is shown in its own section.  The
+    pathway answers only the topics that ask what to image for the patient and how fast; a question on something
+    else (steroids, gadolinium, an implant) keeps its topic's answer first and the patient's pathway after it."""
     if e.result is None:
         return False
     if e.name == "pathway":  # what holds for this patient whatever is missing beats a general answer
         return (topic.answered_by_pathway or which_study) and (
             any(r.role == "first_line" and r.study is not None for r in e.result.recommendations)
             or e.result.imaging_indicated is False)
-    return e.result.status == "complete"
+    return e.result.status == "complete" or (topic.area == "scores" and given >= STATED_INPUTS)
 
 
 def _reviewed_first(direct: list[Sentence], key: list[Sentence]) -> tuple[list[Sentence], list[Sentence]]:
