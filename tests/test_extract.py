@@ -938,6 +938,19 @@ def test_a_finding_that_cannot_be_assessed_stays_unknown():
     assert r.prefill.escc["csf_visible"].value is None and r.prefill.escc_grade is None  # 2 or 3: not decided
 
 
+def test_a_query_mark_on_a_word_hedges_it():
+    r = extract("58M, chronic low back pain. ?discitis. Modic type 1 change at L4/5.")
+    assert "discitis" not in r.diagnoses and any(f.value == "discitis" and f.assertion == "uncertain"
+                                                 for f in r.findings)
+
+
+def test_ankylosing_spondylitis_is_not_an_infection_and_epidural_fat_is_not_a_lesion():
+    r = extract("Transverse fracture through the C5-C6 disc space in ankylosing spondylitis.")
+    assert "discitis" not in r.diagnoses and not r.prefill.applies["sins"]
+    r = extract("Epidural lipomatosis from L4 to S1 narrows the thecal sac. No marrow lesion.")
+    assert r.index_level is None and not any(r.prefill.applies.values())
+
+
 def test_a_withdrawn_impression_and_a_contact_that_ended_are_not_stated():
     r = extract("Lytic lesion at T7. The original impression of metastatic disease is therefore withdrawn; "
                 "final diagnosis: aggressive vertebral haemangioma.")

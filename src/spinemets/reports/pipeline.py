@@ -231,12 +231,13 @@ class ReportPipeline:
         self.abbreviations = rules.terms.abbreviations
         self._busy = threading.Lock()
         import numpy as np
-        from spacy.attrs import IS_DIGIT, IS_LOWER, IS_SPACE, LOWER, ORTH, SENT_START
+        from spacy.attrs import IS_DIGIT, IS_LOWER, IS_SPACE, LOWER, ORTH, SENT_START, SPACY
 
         strings = vocab.strings
         self._np = np
         self._ORTH, self._LOWER, self._IS_SPACE, self._IS_LOWER, self._IS_DIGIT = ORTH, LOWER, IS_SPACE, IS_LOWER, IS_DIGIT
-        self._SENT_START = SENT_START
+        self._SENT_START, self._SPACY = SENT_START, SPACY
+        self._QUERY = strings.add("?")
         self._ENDS = frozenset(strings.add(x) for x in (".", "!", "?", ";"))
         self._HEAD = frozenset(strings.add(x) for x in (".", ":", ";"))
         self._DOT = strings.add(".")
@@ -286,14 +287,15 @@ class ReportPipeline:
         """Sentence starts and the level norm on level tokens (one pass over the token attributes)."""
         n = len(doc)
         if n:
-            rows = doc.to_array([self._ORTH, self._LOWER, self._IS_SPACE, self._IS_LOWER, self._IS_DIGIT]).tolist()
+            rows = doc.to_array([self._ORTH, self._LOWER, self._IS_SPACE, self._IS_LOWER, self._IS_DIGIT, self._SPACY]).tolist()
             ends, dot, head, abbrev, breaks = self._ENDS, self._DOT, self._HEAD, self._ABBREV, self._breaks
             strings = doc.vocab.strings
             starts = [-1] * n
             starts[0] = 1
             prev = prev_prev = -1  # orth / lower of the last two words
+            prev_spaced = True  # was the last word followed by a space
             newline = False
-            for i, (orth, lower, space, is_lower, is_digit) in enumerate(rows):
+            for i, (orth, lower, space, is_lower, is_digit, spaced) in enumerate(rows):
                 if space:
                     if not newline:
                         nl = breaks.get(orth)
@@ -303,11 +305,13 @@ class ReportPipeline:
                     continue
                 if i and prev != -1:
                     if prev in ends:
-                        if not (prev == dot and prev_prev in abbrev and (is_lower or is_digit)):
+                        # "?discitis": a query mark on the word, not the end of a sentence
+                        if not (prev == dot and prev_prev in abbrev and (is_lower or is_digit)) and not (
+                                prev == self._QUERY and not prev_spaced):
                             starts[i] = 1
                     elif newline and not (is_lower and prev not in head):
                         starts[i] = 1
-                prev_prev, prev, newline = self._lower_of.get(prev, prev), orth, False
+                prev_prev, prev, prev_spaced, newline = self._lower_of.get(prev, prev), orth, bool(spaced), False
                 self._lower_of[orth] = lower
             doc.from_array([self._SENT_START], self._np.array(starts, dtype=self._np.int32).astype(self._np.uint64).reshape(-1, 1))
         for mention in doc.user_data.get("spinemets_levels", ()):
