@@ -951,6 +951,16 @@ def test_ankylosing_spondylitis_is_not_an_infection_and_epidural_fat_is_not_a_le
     assert r.index_level is None and not any(r.prefill.applies.values())
 
 
+def test_a_sequence_after_post_contrast_is_not_a_level_and_the_lesions_are_all_of_them():
+    r = extract("Lytic metastasis at T9 with epidural tumour. Low T1, high T2 and STIR, enhancing on fat-sat "
+                "post-contrast T1.")
+    assert r.levels == ["T9"] and r.prefill.marrow["t1"].value == "hypointense"
+    r = extract("Large lytic metastasis at T4 compressing the cord. Further smaller deposits at T2, T7 and L1. "
+                "The lesions are low on T1 and high on STIR.")
+    assert r.index_level == "T4"
+    assert r.prefill.marrow["t1"].value == "hypointense" and r.prefill.marrow["stir"].value == "hyperintense"
+
+
 def test_a_withdrawn_impression_and_a_contact_that_ended_are_not_stated():
     r = extract("Lytic lesion at T7. The original impression of metastatic disease is therefore withdrawn; "
                 "final diagnosis: aggressive vertebral haemangioma.")

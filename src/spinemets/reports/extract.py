@@ -357,17 +357,27 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
         by_sent.setdefault(m.sent, []).append(m)
     # A sentence without a level of its own continues the one just before it (same section), if that one named a
     # level: the one among them that the findings so far were about, else the first it names.
+    # A sentence about every lesion ("The lesions are low on T1", "They enhance") continues all the levels its
+    # section has named so far.
     before: dict[int, list[_Mention]] = {}
     previous: list[_Mention] = []
+    so_far: list[_Mention] = []
     last_section: Section | None = None
     for sec, i in sent_roles:
         if sec is not last_section:
-            previous, last_section = [], sec
+            previous, so_far, last_section = [], [], sec
         a = sent_bounds[i][1]
         b = sent_bounds[i + 1][1] if i + 1 < len(sent_bounds) else len(text)
         # a sentence about the whole spine ("deposits throughout the spine") continues no level
-        before[i] = [] if not by_sent.get(i) and _WHOLE_SPINE.search(text[a:b]) else previous
+        if not by_sent.get(i) and _WHOLE_SPINE.search(text[a:b]):
+            before[i] = []
+        elif not by_sent.get(i) and so_far and _PLURAL_SUBJECT.match(text, a, a + 40):
+            union = tuple(dict.fromkeys(lv for m in so_far for lv in m.levels))
+            before[i] = [_Mention(so_far[-1].start_tok, so_far[-1].end_tok, so_far[-1].sent, union, so_far[-1].start)]
+        else:
+            before[i] = previous
         previous = by_sent.get(i, [])
+        so_far.extend(previous)
     topic: set[str] = set()
 
     graph = doc._.assertion_graph
@@ -450,6 +460,12 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
         token_pos.append((span.start, span.end, si))
     _percentages(text, doc, rules, findings, token_pos, sent_index)
     return findings
+
+
+# A sentence about every lesion ("The lesions are low on T1") is not carried to the levels named just before it.
+_PLURAL_SUBJECT = re.compile(r"\s*(?:[-*\u2022]\s*)?(?:the|all|these|both|all the|all of the|all these)\s+"
+                             r"(?:lesions|deposits|metastases|foci|lesion sites)\b|\s*(?:they|all of them)\b",
+                             re.IGNORECASE)
 
 
 def _attach(a: int, b: int, mentions: list[_Mention], carried: _Mention | None, after: bool = False
