@@ -961,6 +961,23 @@ def test_a_sequence_after_post_contrast_is_not_a_level_and_the_lesions_are_all_o
     assert r.prefill.marrow["t1"].value == "hypointense" and r.prefill.marrow["stir"].value == "hyperintense"
 
 
+@pytest.mark.parametrize("words, csf, grade", [
+    ("compresses the cord at T9 and the CSF is effaced.", False, "3"),
+    ("compresses the cord with effacement of the CSF around the cord.", False, "3"),
+    ("compresses the cord; CSF is effaced on the right but a thin rim of CSF remains on the left.", True, "2"),
+    ("compresses the cord with partial effacement of the ventral CSF.", None, None),
+])
+def test_csf_effaced_without_a_partial_word_leaves_no_csf_around_the_cord(words, csf, grade):
+    r = extract(f"Lytic metastasis at T9; the epidural component {words}")
+    assert r.prefill.escc["csf_visible"].value is csf and r.prefill.escc_grade == grade
+
+
+def test_findings_that_argue_against_a_diagnosis_negate_it():
+    r = extract("T11 lesion with an epidural mass compressing the cord. The normal discs argue against pyogenic "
+                "infection.")
+    assert "discitis" not in r.diagnoses and r.prefill.applies["escc"]
+
+
 def test_a_withdrawn_impression_and_a_contact_that_ended_are_not_stated():
     r = extract("Lytic lesion at T7. The original impression of metastatic disease is therefore withdrawn; "
                 "final diagnosis: aggressive vertebral haemangioma.")

@@ -459,10 +459,16 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
         findings.append(finding)
         token_pos.append((span.start, span.end, si))
     _percentages(text, doc, rules, findings, token_pos, sent_index)
+    # CSF effaced in a sentence that says the cord is compressed: no CSF left around the cord (read in prefill)
+    compressed = {si for f, (_, _, si) in zip(findings, token_pos) if f.concept == "cord" and f.context == "present"
+                  and (f.value == "cord_compression" or (f.qualifiers.get("states") or {}).get("compress") == "present")}
+    for f, (_, _, si) in zip(findings, token_pos):
+        if f.concept == "csf" and si in compressed:
+            f.qualifiers["cord_compressed_beside"] = True
     return findings
 
 
-# A sentence about every lesion ("The lesions are low on T1") is not carried to the levels named just before it.
+# A sentence about every lesion ("The lesions are low on T1"): see the level carrying in read_report.
 _PLURAL_SUBJECT = re.compile(r"\s*(?:[-*\u2022]\s*)?(?:the|all|these|both|all the|all of the|all these)\s+"
                              r"(?:lesions|deposits|metastases|foci|lesion sites)\b|\s*(?:they|all of them)\b",
                              re.IGNORECASE)

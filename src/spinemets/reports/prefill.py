@@ -79,7 +79,13 @@ def effects(f: Finding, row: TargetRow) -> dict[str, Any]:
         out.update(row.sets)
     elif f.context == "negated":
         out.update(row.negated)
-    complete = "complete" in f.qualifiers.get("degree", [])
+    # "CSF effaced" beside a compressed cord, with no partial degree ("partial", "ventral", "thin") or one side
+    # ("on the right"), is no CSF left around the cord, as the complete degree is; otherwise the effacement only
+    # deforms the sac ("lytic metastasis with effacement of the CSF" may be a ventral indentation).
+    degrees = f.qualifiers.get("degree", [])
+    one_side = bool(set(f.qualifiers.get("side", [])) & {"left", "right"})
+    complete = "complete" in degrees or (bool(f.qualifiers.get("cord_compressed_beside"))
+                                         and "partial" not in degrees and not one_side)
     for state, polarity in states.items():
         if polarity == "present":
             m = row.complete_states.get(state) if complete and state in row.complete_states else row.states.get(state)
