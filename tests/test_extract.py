@@ -978,6 +978,13 @@ def test_findings_that_argue_against_a_diagnosis_negate_it():
     assert "discitis" not in r.diagnoses and r.prefill.applies["escc"]
 
 
+def test_a_clinical_question_to_exclude_a_disease_does_not_state_it():
+    r = extract("Breast carcinoma, high risk. Exclude occult marrow infiltration. Normal vertebral body heights and "
+                "alignment. No focal lesion. Conclusion: no MRI evidence of spinal metastatic disease.")
+    assert not any(f.value == "malignancy" and f.assertion == "present" for f in r.findings)
+    assert not any(r.prefill.applies.values())
+
+
 def test_a_withdrawn_impression_and_a_contact_that_ended_are_not_stated():
     r = extract("Lytic lesion at T7. The original impression of metastatic disease is therefore withdrawn; "
                 "final diagnosis: aggressive vertebral haemangioma.")
