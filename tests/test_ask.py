@@ -1199,14 +1199,22 @@ DEV2_FLOORS = dict(direct_answer_rate=0.92, key_fact_coverage=0.88, topic_routin
                    refusal_accuracy=0.97)
 DEV3_FLOORS = dict(direct_answer_rate=0.91, key_fact_coverage=0.85, topic_routing=0.84, out_of_scope_declined=0.95,
                    refusal_accuracy=0.97)
+# The fourth and fifth (written from public material by other hands during the second session of 2026-12-05;
+# fourth: direct 0.914, facts 0.877, routing 0.800, declined 1.000, refusal 0.994; fifth: direct 0.923, facts
+# 0.894, routing 0.839, declined 1.000, refusal 1.000; knowledge base 2026.12.51) minus a small margin.
+DEV4_FLOORS = dict(direct_answer_rate=0.90, key_fact_coverage=0.86, topic_routing=0.78, out_of_scope_declined=0.95,
+                   refusal_accuracy=0.98)
+DEV5_FLOORS = dict(direct_answer_rate=0.90, key_fact_coverage=0.88, topic_routing=0.82, out_of_scope_declined=0.95,
+                   refusal_accuracy=0.98)
 
 
-def test_second_and_third_dev_set_floors():
+def test_second_to_fifth_dev_set_floors():
     from spinemets.ask import dense
 
     if not dense.available():  # pragma: no cover - the dense extra is part of [dev]
         pytest.skip("dense extra not installed")
-    for name, size, floors in (("ask_dev2.yaml", 220, DEV2_FLOORS), ("ask_dev3.yaml", 150, DEV3_FLOORS)):
+    for name, size, floors in (("ask_dev2.yaml", 220, DEV2_FLOORS), ("ask_dev3.yaml", 150, DEV3_FLOORS),
+                               ("ask_dev4.yaml", 160, DEV4_FLOORS), ("ask_dev5.yaml", 150, DEV5_FLOORS)):
         report = evaluate(Path(__file__).parent / "data" / name, mode="hybrid")
         assert report.questions == size
         for what, floor in floors.items():
