@@ -560,10 +560,10 @@ def test_development_set_is_large_and_annotated():
     assert len(holdout) >= 15 and not set(holdout) & set(gold)
 
 
-# F1 per field as measured with `spinemets extract-eval --set NAME` (KB 2026.12.29, 2026-12-05; the synthetic sets'
-# fracture annotations now carry the lumbar location). The floors sit a small margin under them: one more miss in a
-# small field or a systematic error (issue 18: an ESCC error took 1.000 to 0.931 and passed the old 0.90 floor)
-# falls below its floor. realho is the blind hold-out of real-style reports (never tuned on; a floor only guards it).
+# F1 per field as measured with `spinemets extract-eval --set NAME` (KB 2026.12.51, 2026-12-05, second session).
+# The floors sit a small margin under them: one more miss in a small field or a systematic error (issue 18: an ESCC
+# error took 1.000 to 0.931 and passed the old 0.90 floor) falls below its floor. realho and realho2 are the blind
+# hold-outs of real-style reports (never tuned on, never inspected report by report; a floor only guards them).
 MEASURED = {
     "dev": {"index_level": 1.000, "levels": 0.990, "diagnoses": 1.000, "sins.lesion": 1.000, "sins.collapse": 1.000,
             "sins.alignment": 1.000, "sins.posterolateral": 1.000, "escc": 1.000, "escc_grade": 1.000,
@@ -571,20 +571,30 @@ MEASURED = {
     "holdout": {"index_level": 1.000, "levels": 0.949, "diagnoses": 1.000, "sins.lesion": 1.000,
                 "sins.collapse": 0.957, "sins.alignment": 0.947, "sins.posterolateral": 1.000, "escc": 1.000,
                 "escc_grade": 1.000, "fracture": 0.970, "marrow": 0.974, "all fields": 0.976, "negation": 0.960},
-    "realdev": {"index_level": 0.905, "levels": 0.914, "diagnoses": 0.892, "sins.lesion": 0.907,
-                "sins.collapse": 0.779, "sins.alignment": 0.952, "sins.posterolateral": 0.887, "escc": 0.856,
-                "escc_grade": 0.901, "fracture": 0.831, "marrow": 0.763, "all fields": 0.862, "negation": 0.858},
-    "realho": {"index_level": 0.898, "levels": 0.914, "diagnoses": 0.870, "sins.lesion": 0.880,
-               "sins.collapse": 0.745, "sins.alignment": 0.957, "sins.posterolateral": 0.939, "escc": 0.866,
-               "escc_grade": 0.868, "fracture": 0.849, "marrow": 0.852, "all fields": 0.875, "negation": 0.848},
+    "realdev": {"index_level": 0.926, "levels": 0.917, "diagnoses": 0.892, "sins.lesion": 0.907,
+                "sins.collapse": 0.885, "sins.alignment": 0.968, "sins.posterolateral": 0.896, "escc": 0.863,
+                "escc_grade": 0.915, "fracture": 0.843, "marrow": 0.780, "all fields": 0.875, "negation": 0.874},
+    "realdev2": {"index_level": 0.890, "levels": 0.926, "diagnoses": 0.913, "sins.lesion": 0.983,
+                 "sins.collapse": 0.918, "sins.alignment": 0.923, "sins.posterolateral": 0.925, "escc": 0.872,
+                 "escc_grade": 0.931, "fracture": 0.847, "marrow": 0.853, "all fields": 0.892, "negation": 0.938},
+    "realdev3": {"index_level": 0.907, "levels": 0.903, "diagnoses": 0.885, "sins.lesion": 0.933,
+                 "sins.collapse": 0.854, "sins.alignment": 0.947, "sins.posterolateral": 0.927, "escc": 0.914,
+                 "escc_grade": 0.932, "fracture": 0.842, "marrow": 0.802, "all fields": 0.881, "negation": 0.929},
+    "realho": {"index_level": 0.898, "levels": 0.914, "diagnoses": 0.901, "sins.lesion": 0.880,
+               "sins.collapse": 0.852, "sins.alignment": 0.957, "sins.posterolateral": 0.939, "escc": 0.910,
+               "escc_grade": 0.926, "fracture": 0.846, "marrow": 0.862, "all fields": 0.888, "negation": 0.868},
+    "realho2": {"index_level": 0.925, "levels": 0.961, "diagnoses": 0.944, "sins.lesion": 0.958,
+                "sins.collapse": 0.871, "sins.alignment": 0.970, "sins.posterolateral": 0.983, "escc": 0.873,
+                "escc_grade": 0.898, "fracture": 0.854, "marrow": 0.879, "all fields": 0.913, "negation": 0.850},
 }
 # Wrong pre-fill rate of SINS components and ESCC findings (a ceiling, measured plus a margin) and negation F1.
-WRONG_PREFILL = {"dev": 0.000, "holdout": 0.036, "realdev": 0.078, "realho": 0.083}
-NEGATION = {"dev": 0.992, "holdout": 0.960, "realdev": 0.858, "realho": 0.848}
+WRONG_PREFILL = {"dev": 0.000, "holdout": 0.036, "realdev": 0.068, "realdev2": 0.052, "realdev3": 0.051,
+                 "realho": 0.048, "realho2": 0.056}
+NEGATION = {name: m["negation"] for name, m in MEASURED.items()}
 MARGIN = 0.01
 
 
-@pytest.mark.parametrize("name", ["dev", "holdout", "realdev", "realho"])
+@pytest.mark.parametrize("name", list(MEASURED))
 def test_quality_floors_at_the_measured_values(name):
     from spinemets.reports.evaluate import evaluate
 
