@@ -995,6 +995,16 @@ def test_a_clinical_question_to_exclude_a_disease_does_not_state_it():
     assert not any(r.prefill.applies.values())
 
 
+@pytest.mark.parametrize("words, epidural", [
+    ("a small posterior cement leak passes through a cortical defect into the ventral epidural space.", None),
+    ("a disc fragment lies in the ventral epidural space.", None),
+    ("tumour extends into the ventral epidural space.", True),
+])
+def test_what_lies_in_the_epidural_space_is_not_always_tumour(words, epidural):
+    r = extract(f"Osteolytic T12 metastasis treated with vertebroplasty; {words}")
+    assert r.prefill.escc["epidural_disease"].value is epidural
+
+
 def test_a_withdrawn_impression_and_a_contact_that_ended_are_not_stated():
     r = extract("Lytic lesion at T7. The original impression of metastatic disease is therefore withdrawn; "
                 "final diagnosis: aggressive vertebral haemangioma.")

@@ -522,8 +522,9 @@ def _qualifiers(row: TargetRow, cues: list[Cue], text: str, end: int, start: int
             states[c.value] = bool(c.negated) and states.get(c.value, True)
     if states:
         q["states"] = {k: ("negated" if v else "present") for k, v in states.items()}
-    if any(c.category == "SUBJECT" for c in cues):
-        q["not_marrow"] = True
+    for c in cues:
+        if c.category == "SUBJECT":
+            q[c.value or "not_marrow"] = True  # not_marrow: about the disc or cord; not_tumour: cement, disc, gas
     if row.concept == "escc_grade":
         m = _GRADE_AFTER.match(text[end:end + 32])
         if m and m.group(1).lower() in ("i", "ii", "iii") and not m.group(1).isupper():

@@ -71,6 +71,8 @@ def _evidence(f: Finding) -> Evidence:
 def effects(f: Finding, row: TargetRow) -> dict[str, Any]:
     """What one finding pre-fills, given its assertion and its states."""
     out: dict[str, Any] = {}
+    if row.concept == "epidural" and f.qualifiers.get("not_tumour"):
+        return out  # cement, a disc fragment or gas in the epidural space is not epidural tumour
     states = f.qualifiers.get("states", {}) if row.states or row.negated_states else {}
     if states:  # the state carries the meaning ("the spinal cord is not contacted and CSF is preserved")
         if f.context not in ("present", "negated"):

@@ -51,7 +51,7 @@ QUALIFIER_VALUES = {
     "SIDE": ("left", "right", "bilateral"),
     "DEGREE": ("minimal", "mild", "moderate", "severe", "complete", "partial"),
     "STATE": ("compress", "abut", "efface", "obliterate", "visible", "convex", "concave", "displace"),
-    "SUBJECT": ("not_marrow",),
+    "SUBJECT": ("not_marrow", "not_tumour"),
 }
 
 # Target concepts: whether a present finding counts towards the levels involved, and its weight when choosing
