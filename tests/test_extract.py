@@ -1005,6 +1005,12 @@ def test_what_lies_in_the_epidural_space_is_not_always_tumour(words, epidural):
     assert r.prefill.escc["epidural_disease"].value is epidural
 
 
+def test_a_cord_that_is_not_reached_is_not_abutted():
+    r = extract("Lytic metastasis at C5. A mild posterior epidural soft tissue bulge effaces the ventral subarachnoid "
+                "space; the cord is not reached.")
+    assert r.prefill.escc["cord_abutted"].value is False
+
+
 def test_a_withdrawn_impression_and_a_contact_that_ended_are_not_stated():
     r = extract("Lytic lesion at T7. The original impression of metastatic disease is therefore withdrawn; "
                 "final diagnosis: aggressive vertebral haemangioma.")
