@@ -1011,6 +1011,19 @@ def test_a_cord_that_is_not_reached_is_not_abutted():
     assert r.prefill.escc["cord_abutted"].value is False
 
 
+def test_a_facet_among_degenerative_findings_is_not_posterolateral_tumour():
+    r = extract("Ill-defined marrow lesion at L4, possibly a metastasis. L4-5: marked facet hypertrophy with joint "
+                "effusions; a degenerative synovial cyst lies anterior to the right facet.")
+    assert r.prefill.sins.get("posterolateral") is None or r.prefill.sins["posterolateral"].value is None
+    r = extract("Lytic metastasis at L4 extending into the right facet.")  # a lesion in the sentence: tumour
+    assert r.prefill.sins["posterolateral"].value == "unilateral"
+
+
+def test_csf_effaced_in_the_clause_after_a_compressed_cord():
+    r = extract("T11: lytic metastasis with epidural extension compressing the cord; CSF effaced at T11.")
+    assert r.prefill.escc["csf_visible"].value is False and r.prefill.escc_grade == "3"
+
+
 def test_a_withdrawn_impression_and_a_contact_that_ended_are_not_stated():
     r = extract("Lytic lesion at T7. The original impression of metastatic disease is therefore withdrawn; "
                 "final diagnosis: aggressive vertebral haemangioma.")

@@ -459,12 +459,23 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
         findings.append(finding)
         token_pos.append((span.start, span.end, si))
     _percentages(text, doc, rules, findings, token_pos, sent_index)
-    # CSF effaced in a sentence that says the cord is compressed: no CSF left around the cord (read in prefill)
+    # CSF effaced in a sentence (or just after one) that says the cord is compressed: no CSF left around the cord
+    # (read in prefill)
     compressed = {si for f, (_, _, si) in zip(findings, token_pos) if f.concept == "cord" and f.context == "present"
                   and (f.value == "cord_compression" or (f.qualifiers.get("states") or {}).get("compress") == "present")}
+    cord_named = {si for f, (_, _, si) in zip(findings, token_pos) if f.concept == "cord"}
     for f, (_, _, si) in zip(findings, token_pos):
-        if f.concept == "csf" and si in compressed:
+        if f.concept == "csf" and (si in compressed or (si - 1 in compressed and si not in cord_named)):
             f.qualifiers["cord_compressed_beside"] = True
+    # A facet named among degenerative findings, with no lesion in the sentence, is degenerative, not posterolateral
+    # tumour ("marked facet hypertrophy ... a synovial cyst anterior to the right facet", "facet joint uptake with a
+    # degenerative pattern")
+    degenerative = {si for f, (_, _, si) in zip(findings, token_pos) if f.value == "degenerative" and f.context == "present"}
+    lesion = {si for f, (_, _, si) in zip(findings, token_pos) if f.concept in ("lesion", "diagnosis", "epidural")
+              and f.context in ("present", "uncertain") and f.value != "degenerative"}
+    for f, (_, _, si) in zip(findings, token_pos):
+        if f.concept == "posterior" and si in degenerative and si not in lesion:
+            f.qualifiers["degenerative_context"] = True
     return findings
 
 

@@ -73,6 +73,8 @@ def effects(f: Finding, row: TargetRow) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if row.concept == "epidural" and f.qualifiers.get("not_tumour"):
         return out  # cement, a disc fragment or gas in the epidural space is not epidural tumour
+    if row.concept == "posterior" and f.qualifiers.get("degenerative_context"):
+        return out  # a degenerative facet is not posterolateral tumour involvement
     states = f.qualifiers.get("states", {}) if row.states or row.negated_states else {}
     if states:  # the state carries the meaning ("the spinal cord is not contacted and CSF is preserved")
         if f.context not in ("present", "negated"):
@@ -497,7 +499,8 @@ def _alignment(col: _Collector) -> tuple[Prefilled, list[Finding]]:
 
 def _posterolateral(relevant: list[Finding], rows: dict[int, TargetRow | None], col: _Collector) -> tuple[Prefilled, list[Finding]]:
     involved = [f for f in relevant if f.assertion == "present" and (row := rows[id(f)]) is not None
-                and row.concept == "posterior" and row.posterolateral and row.polarity == "positive"]
+                and row.concept == "posterior" and row.posterolateral and row.polarity == "positive"
+                and not f.qualifiers.get("degenerative_context")]
     if involved:
         sides = {s for f in involved for s in f.qualifiers.get("side", [])}
         if "bilateral" in sides or {"left", "right"} <= sides:
