@@ -897,6 +897,16 @@ def test_a_sins_question_with_most_inputs_is_answered_by_what_holds_whatever_is_
     assert_grounded(r, kb)
 
 
+def test_a_band_of_pain_round_the_chest_is_thoracic_root_pain(kb):
+    r = ask("Oncology nurse: lung cancer patient describes a tight band of pain going round his chest, no weakness "
+            "yet. Is this an emergency for imaging?")
+    assert any(u.field == "pathway.neuro_deficits" and "radicular" in str(u.value) and u.phrase == "tight band of pain"
+               for u in r.understood), r.understood
+    head = r.direct_answer[0].text
+    assert "emergency" in head and "24 hours" in head, head  # it had no answer at all before
+    assert_grounded(r, kb)
+
+
 @pytest.mark.parametrize("question", [
     'Translate "spinal cord compression" into German.',
     "What's the docetaxel dose per m2 for metastatic prostate cancer?",
