@@ -231,3 +231,19 @@ def test_a_broken_yaml_file_is_not_snapshotted_and_is_reported(tmp_path, monkeyp
     (data / "statements" / "broken.yaml").write_text("- id: [unclosed\n", encoding="utf-8")
     assert loader._parsed_snapshot(data) == {} and not (tmp_path / "cache").exists()
     assert any("broken.yaml: not valid YAML" in p for p in loader.check_kb(data))
+
+
+def test_a_cache_file_is_saved_whole_or_not_at_all(tmp_path):
+    from spinemets.cachedir import save_atomically
+
+    target = tmp_path / "sub" / "cache.json"
+    assert save_atomically(target, lambda fh: fh.write("{}"), text=True) and target.read_text() == "{}"
+
+    def broken(fh):
+        fh.write("{half")
+        raise TypeError("not JSON: set")
+
+    assert not save_atomically(target, broken, text=True)
+    assert target.read_text() == "{}" and list(target.parent.iterdir()) == [target]  # no temporary file left
+    (tmp_path / "ro").write_text("a file, not a folder")
+    assert not save_atomically(tmp_path / "ro" / "x.npy", lambda fh: fh.write(b"x"))

@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from spinemets.cachedir import cache_dir  # the embeddings live there (re-exported)
+from spinemets.cachedir import cache_dir, save_atomically  # the embeddings live there (cache_dir re-exported)
 
 # One thread by default (the benchmark target is one core); BLAS reads this when NumPy is first imported,
 # which in spinemets happens here.  SPINEMETS_DENSE_THREADS changes it (SPINEMETS_TORCH_THREADS is also read).
@@ -240,13 +239,6 @@ def document_matrix(kb_version: str, ids: Sequence[str], texts: Sequence[str]) -
     except (OSError, ValueError):
         pass
     matrix = Encoder.encode(texts)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, matrix, allow_pickle=False)
-        os.replace(tmp, path)
-        how = f"computed, cached in {path}"
-    except OSError:
-        how = "computed (cache not writable)"
-    return matrix, how
+    if save_atomically(path, lambda fh: np.save(fh, matrix, allow_pickle=False)):
+        return matrix, f"computed, cached in {path}"
+    return matrix, "computed (cache not writable)"

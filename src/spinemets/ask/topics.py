@@ -208,12 +208,11 @@ def _trained_classifier(kb_version: str, docs: list[tuple[str, str, str]], topic
     """Softmax regression from a document's vector to its topic (L2-regularised, full-batch gradient descent from
     zero weights, so the same documents always give the same weights), cached beside the embeddings."""
     import hashlib
-    import os
-    import tempfile
 
     import numpy as np
 
     from spinemets.ask import dense
+    from spinemets.cachedir import save_atomically
 
     h = hashlib.sha256(f"{CLASSIFIER_FORMAT}|{CLASSIFIER_STEPS}|{_TEMPERATURE}|{_STEP}|{_L2}".encode())
     for tid, kind, text in docs:
@@ -240,14 +239,7 @@ def _trained_classifier(kb_version: str, docs: list[tuple[str, str, str]], topic
         grad = (p - target) / len(docs)
         weights -= _STEP * (x.T @ grad * _TEMPERATURE + _L2 * weights)
         bias -= _STEP * grad.sum(axis=0) * _TEMPERATURE
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, weights=weights, bias=bias)
-        os.replace(tmp, path)
-    except OSError:
-        pass  # not cached: trained again next time
+    save_atomically(path, lambda fh: np.savez(fh, weights=weights, bias=bias))  # if not saved: trained next time
     return weights, bias
 
 

@@ -135,10 +135,8 @@ def _parsed_snapshot(path: Path) -> dict[Path, Any]:
     """Every YAML file under *path*, parsed: from the snapshot in the cache folder, or parsed and saved there."""
     import hashlib
     import json
-    import os
-    import tempfile
 
-    from spinemets.cachedir import cache_dir
+    from spinemets.cachedir import cache_dir, save_atomically
 
     files = sorted(path.rglob("*.yaml"))
     h = hashlib.sha256(f"{SNAPSHOT_FORMAT}|{yaml.__version__}".encode())
@@ -160,14 +158,8 @@ def _parsed_snapshot(path: Path) -> dict[Path, Any]:
             parsed[f] = yaml.load(blobs[f].decode("utf-8"), Loader=_Loader)
         except (yaml.YAMLError, UnicodeDecodeError):
             return {}  # a broken file: the normal load reports it, and nothing is saved
-    try:
-        snapshot.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=snapshot.parent, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump({str(f.relative_to(path)): data for f, data in parsed.items()}, fh, default=_json_default)
-        os.replace(tmp, snapshot)
-    except (OSError, TypeError):
-        pass  # not saved: parsed again next time
+    save_atomically(snapshot, lambda fh: json.dump({str(f.relative_to(path)): data for f, data in parsed.items()}, fh,
+                                                   default=_json_default), text=True)  # if not saved: parsed next time
     return parsed
 
 
