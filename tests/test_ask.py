@@ -1381,3 +1381,23 @@ def test_a_stated_sins_total_the_components_rule_out_is_a_contradiction(question
         lex(question)
     assert exc.value.fields == ["noms.sins_total", "sins"]
     assert exc.value.message.endswith(f"but the components it describes give {computed}")
+
+
+@pytest.mark.parametrize("question, head", [
+    ("55-year-old, no cancer history, sciatica for 2 weeks",
+     "No imaging recommendation yet; not yet stated: the red flags (assessed, none, or which). "
+     "Without red flags: imaging not indicated."),
+    ("45-year-old with no cancer history, sciatica for 3 weeks, no red flags", "Imaging is not indicated now"),
+    ("pregnant woman, 30 weeks, sciatica, no history of cancer, no red flags", "Imaging is not indicated now"),
+])
+def test_sciatica_without_cancer_is_not_called_cord_compression(kb, question, head):
+    # ACR low back pain, with or without radiculopathy; it was answered as a cord-compression emergency before.
+    r = ask(question)
+    text = r.direct_answer[0].text
+    assert text.startswith(head) and "emergency" not in text.lower() and "dexamethasone" not in text, text
+    assert_grounded(r, kb)
+
+
+def test_sciatica_with_cancer_stays_an_emergency(kb):
+    text = ask("patient with breast cancer and new sciatica").direct_answer[0].text
+    assert text.startswith("Suspected spinal cord compression is an emergency") and "24 hours" in text, text

@@ -21,7 +21,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spinemets.errors import ContradictoryInputError, InvalidInputError, SpinemetsError
+from spinemets.errors import ContradictoryInputError, InsufficientDataError, InvalidInputError, SpinemetsError
 from spinemets.interpret.fracture import FractureInput, Presence, fracture_differential, post_test
 from spinemets.knowledge.loader import load_kb
 from tests.support import check_arbitrary_input, DISCLAIMER, from_kb
@@ -277,9 +277,6 @@ def test_unknown_feature_lists_allowed(kb):
     ({"pre_test": "high"}, "fracture.pre_test: input should be a valid number, unable to parse string as a number (got 'high')"),
     ({"pre_test": True}, "fracture.pre_test: expected a probability between 0 and 1, got True"),
     ({"known_cancer": "maybe"}, "fracture.known_cancer: input should be a valid boolean, unable to interpret input (got 'maybe')"),
-    ({"pre_test_from_kb": True},
-     "fracture.known_cancer: the knowledge base gives a pre-test figure only for these populations: known_cancer; "
-     "set known_cancer to true or give pre_test"),
     ({"pre_test_from_kb": True, "known_cancer": False},
      "fracture.known_cancer: the knowledge base gives a pre-test figure only for these populations: known_cancer; "
      "set known_cancer to true or give pre_test"),
@@ -289,6 +286,15 @@ def test_invalid_inputs(data, message):
     with pytest.raises(InvalidInputError) as exc:
         fracture_differential(data)
     assert str(exc.value) == message
+
+
+def test_pre_test_from_kb_without_the_cancer_history_is_insufficient_data():
+    # The figure is for patients with known cancer: not stated is missing (not a wrong value), and no figure is given.
+    with pytest.raises(InsufficientDataError) as exc:
+        fracture_differential({"pre_test_from_kb": True})
+    assert exc.value.fields == ["fracture.known_cancer"]
+    assert str(exc.value) == ("insufficient data for the knowledge-base pre-test probability (it is given only for "
+                              "patients with known cancer): missing fracture.known_cancer")
 
 
 def test_pre_test_given_and_from_kb_contradict():
@@ -738,7 +744,7 @@ def test_pre_test_populations_are_listed_from_the_table(kb_copy):
     _edit_yaml(kb_copy / "tables" / "fracture_pre_test.yaml",
                lambda t: t["rows"].append({**t["rows"][0], "id": "general", "population": "general"}))
     with pytest.raises(InvalidInputError) as exc:
-        fracture_differential({"pre_test_from_kb": True}, kb=load_kb(kb_copy))
+        fracture_differential({"pre_test_from_kb": True, "known_cancer": False}, kb=load_kb(kb_copy))
     assert str(exc.value) == (
         "fracture.known_cancer: the knowledge base gives a pre-test figure only for these populations: general, "
         "known_cancer; set known_cancer to true or give pre_test"

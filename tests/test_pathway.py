@@ -1764,3 +1764,81 @@ def test_staging_a_known_lesion_with_two_primaries_names_the_ambiguity_not_a_mis
     # one primary not stated at all: the staging note says so
     plain = pathway({"cancer_history": "current", "known_lesion_purpose": "stage"})
     assert "staging_histology" in [n.code for n in plain.notices]
+
+
+# --- Root pain (sciatica) without cancer is a back-pain presentation, not the compression emergency -------------
+# ACR Low Back Pain 2021, variants 1-2: "with or without radiculopathy", no red flags, no imaging at first;
+# NICE CG75 makes radicular pain an emergency for people with cancer.
+NO_CANCER_SCIATICA = {"age": 55, "cancer_history": "none", "neuro_deficits": ["radicular"]}
+
+
+def _not_emergency(r):
+    assert r.scenario not in ("suspected_mscc", "paediatric_neurological")
+    assert r.actions == [] and "emergency" not in r.summary.lower()
+    assert r.urgency is None or r.urgency.level in ("none", "routine")
+
+
+def test_sciatica_without_cancer_red_flags_unknown_asks_for_them():
+    r = pathway(NO_CANCER_SCIATICA)
+    _not_emergency(r)
+    assert (r.status, r.scenario, r.imaging_indicated) == ("insufficient_data", "undetermined", None)
+    assert r.missing == ["pathway.red_flags"]
+    assert r.summary == "insufficient data: missing the red flags (assessed, none, or which); " \
+                        "without red flags: imaging not indicated"
+    codes = [n.code for n in r.notices]
+    assert codes == ["red_flags_decide", "red_flags_cancer_infection", "root_pain_not_mscc", "severe_deficit",
+                     "after_medical_management"]
+    assert "pathway" not in " ".join(n.message for n in r.notices)
+
+
+@pytest.mark.parametrize("extra", [{}, {"pregnant": True}, {"spinal_pain": True, "pain_region": "lumbar"},
+                                   {"egfr": 20.0}, {"implanted_device": "mr_conditional"}])
+def test_sciatica_without_cancer_or_red_flags_is_not_imaged(extra):
+    r = pathway({**NO_CANCER_SCIATICA, "red_flags": [], **extra})
+    _not_emergency(r)
+    assert (r.status, r.scenario, r.imaging_indicated) == ("complete", "low_back_pain_without_red_flags", False)
+    assert studies(r) == [] and r.summary == "imaging not indicated"
+    notes = {n.code: n.message for n in r.notices}
+    # when imaging does come in: a severe or progressive deficit (ACP), or 6 weeks of failed treatment (ACR variant 3)
+    assert "severe or progressive neurological deficits" in notes["severe_deficit"]
+    assert "6 weeks of optimal medical" in notes["after_medical_management"]
+    assert "Usually Appropriate" in notes["after_medical_management"]
+
+
+def test_sciatica_without_cancer_with_infection_flag_gets_regional_mri():
+    r = pathway({**NO_CANCER_SCIATICA, "red_flags": ["suspected_infection"]})
+    _not_emergency(r)
+    assert r.scenario == "suspected_spinal_metastasis" and r.first_line.study.id == "mri-region-wwo"
+
+
+def test_sciatica_without_cancer_in_a_child_is_a_red_flag_not_an_emergency():
+    # ACR Back Pain-Child: neurological symptoms are a red flag (radiographs first, MRI may be appropriate).
+    r = pathway({**NO_CANCER_SCIATICA, "age": 12, "spinal_pain": True, "night_pain": False,
+                 "pain_duration_weeks": 1, "pain_progressive": False, "red_flags": []})
+    _not_emergency(r)
+    assert r.scenario == "paediatric_back_pain" and r.first_line.study.id == "radiograph-area-child"
+    assert any(n.code == "child_red_flags" and "Neurological" in n.message for n in r.notices)
+
+
+@pytest.mark.parametrize("case", [
+    {"cancer_history": "current"},                                   # NICE: radicular pain is an emergency with cancer
+    {"cancer_history": "previous", "primary_site": "myeloma"},
+    {"cancer_history": None},                                        # not known: the emergency stands, history asked
+    {"unknown_primary": True},
+    {"cancer_history": "none", "suspected_cauda_equina": True},
+    {"cancer_history": "none", "suspected_cord_compression": True},
+    {"cancer_history": "none", "neuro_deficits": ["radicular", "motor_weakness"]},
+])
+def test_root_symptoms_stay_an_emergency_with_cancer_or_signs_of_compression(case):
+    r = pathway({**NO_CANCER_SCIATICA, **case})
+    assert r.scenario == "suspected_mscc" and r.urgency.level == "emergency" and r.actions
+    assert r.summary.startswith("Suspected spinal cord compression, emergency.")
+
+
+@settings(max_examples=300, deadline=None)
+@given(scenario)
+def test_root_pain_alone_without_cancer_is_never_the_compression_emergency(s):
+    s = {**s, "cancer_history": "none", "unknown_primary": None, "neuro_deficits": ["radicular"]}
+    r = pathway(s)
+    assert r.scenario not in ("suspected_mscc", "paediatric_neurological")
+    assert not r.actions

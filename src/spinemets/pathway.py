@@ -559,8 +559,13 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
     haematological = site is not None and site["group"] == "haematological"
     cancer = inp.cancer_history in ("current", "previous") or bool(inp.unknown_primary)
     known_cancer = inp.cancer_history in ("current", "previous")
-    neuro = _neuro(inp)
-    pain = inp.spinal_pain
+    no_cancer = inp.cancer_history == "none" and not inp.unknown_primary
+    # Root pain or a one-sided root deficit alone, in a patient without cancer and without suspected cord or cauda
+    # equina compression, is a back-pain presentation (ACR low back pain, with or without radiculopathy), not the
+    # cord-compression emergency, which the sources write for patients with cancer or with signs of compression.
+    root_only = no_cancer and _radicular_only(inp)
+    neuro = False if root_only else _neuro(inp)
+    pain = True if root_only and inp.spinal_pain is None else inp.spinal_pain
     child = inp.age is not None and inp.age < group_threshold("child", kb)
     flags = inp.red_flags
     symptomatic = bool(pain) or bool(neuro)
@@ -573,7 +578,6 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
     # Fracture risk factors without a malignancy or infection flag (pain-pattern flags do not decide it).
     fracture_only = any(flag_groups[f] == "fracture" for f in flags or []) and not any(
         flag_groups[f] in ("malignancy", "infection") for f in flags or [])
-    no_cancer = inp.cancer_history == "none" and not inp.unknown_primary
     groups = recognised_groups(inp, kb)
     urgency: Urgency | None = None
     indicated: bool | None = True
@@ -603,7 +607,7 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
         b.note_statement("timing_differs", "timing.caveat.sources_differ")
     elif child and (pain or inp.known_lesion_purpose is None):
         scenario = "paediatric_back_pain"
-        present, unknown = _child_flags(inp, kb, neuro)
+        present, unknown = _child_flags(inp, kb, True if root_only else neuro)
         b.note_statement("adult_pathway", "child.adult_pathway_not_applicable")
         if pain is None:
             missing.append("pathway.spinal_pain")
@@ -743,6 +747,14 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
         urgency = Urgency(level="none")
         b.acr_variant = "lbp_no_red_flags"
         b.add(None, "not_indicated", ["imaging.acr.lbp_no_red_flags"])
+        if root_only:
+            _root_pain_notes(b)
+    elif root_only and flags is None:
+        # No cancer, root symptoms only, red flags not assessed: the red flags decide between no imaging and MRI.
+        scenario = "undetermined"
+        indicated = None
+        missing.append("pathway.red_flags")
+        _root_pain_notes(b, flags_unknown=True)
     else:
         scenario = "undetermined"
         indicated = None
@@ -829,8 +841,12 @@ def _summary(b: _Builder, scenario: str, indicated: bool | None, urgency: Urgenc
             either = "; if MRI is possible: "
         elif "pathway.cancer_history" in missing and scenario == "suspected_spinal_metastasis":
             either = "; without a cancer history: "
+        elif any(n.code == "red_flags_decide" for n in b.notices):
+            # Root pain without cancer: no red flag means no initial imaging; it is not the compression emergency.
+            text = "imaging not indicated"
+            either = "; without red flags: "
         text = "insufficient data: missing " + ", ".join(missing_in_words(list(dict.fromkeys(missing)))) + \
-            (either + text if first or b.actions else "")
+            (either + text if first or b.actions or either == "; without red flags: " else "")
     return text
 
 
@@ -864,11 +880,26 @@ def _mscc_actions(b: _Builder, situation: str, inp: PathwayInput, haematological
         b.action(row)
 
 
+def _radicular_only(inp: PathwayInput) -> bool:
+    """Root symptoms (radicular pain or a one-sided root deficit) are the only neurology, and neither cord nor
+    cauda equina compression is suspected."""
+    return inp.neuro_deficits == ["radicular"] and not inp.suspected_cord_compression \
+        and not inp.suspected_cauda_equina
+
+
+def _root_pain_notes(b: _Builder, flags_unknown: bool = False) -> None:
+    """Root pain without cancer: why it is not the cord-compression pathway, and when imaging does come in."""
+    if flags_unknown:
+        b.note_statement("red_flags_decide", "imaging.acr.lbp_no_red_flags")
+        b.note_statement("red_flags_cancer_infection", "imaging.acr.lbp_v7_usually_appropriate")
+    b.note_statement("root_pain_not_mscc", "imaging.acr.radicular_without_cancer_not_mscc")
+    b.note_statement("severe_deficit", "redflags.acp.immediate_mri")
+    b.note_statement("after_medical_management", "imaging.acr.lbp_v3_after_medical_management")
+
+
 def _neuro_windows(b: _Builder, inp: PathwayInput) -> list[Window]:
     """NICE's limit for any neurology; the Dutch grading by what the neurology is."""
-    radicular_only = inp.neuro_deficits == ["radicular"] and not inp.suspected_cord_compression \
-        and not inp.suspected_cauda_equina
-    dutch = b.windows("radicular") if radicular_only else b.windows("neuro_mescc")
+    dutch = b.windows("radicular") if _radicular_only(inp) else b.windows("neuro_mescc")
     return sorted(b.windows("neuro") + dutch, key=lambda w: w.hours)
 
 

@@ -944,7 +944,11 @@ def _pathway_head(result: Any) -> str:
         return head if head.endswith(".") else head + "."
     if first is None or first.study is None:
         if missing:
-            return "No imaging recommendation yet: not stated " + ", ".join(missing) + "."
+            head = "No imaging recommendation yet; not yet stated: " + ", ".join(missing) + "."
+            either = re.search(r"; (without [^:;]+: [^;]+)$", result.summary or "")
+            if either:  # what holds on one side of the missing input (no red flags: no imaging)
+                head += f" {either.group(1)[0].upper()}{either.group(1)[1:]}."
+            return head
         return f"Imaging pathway: {result.summary}"
     when = ""
     if result.urgency is not None:

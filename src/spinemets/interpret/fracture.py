@@ -25,7 +25,7 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from spinemets.errors import ContradictoryInputError, InvalidInputError
+from spinemets.errors import ContradictoryInputError, InsufficientDataError, InvalidInputError
 from spinemets.knowledge.loader import KnowledgeBase, load_kb
 from spinemets.knowledge.models import TableRow
 from spinemets.results import Citer, Component, Notice, Result
@@ -406,6 +406,10 @@ def _pre_test(inp: FractureInput, kb: KnowledgeBase, cite: Citer) -> tuple[float
             "give a pre-test probability or ask for the knowledge-base figure, not both",
         )
     table = kb.table(PRE_TEST_TABLE)
+    if inp.known_cancer is None:
+        # Not stated: the knowledge-base figure is for patients with known cancer, so whether there is one decides.
+        raise InsufficientDataError(["fracture.known_cancer"], "the knowledge-base pre-test probability "
+                                    "(it is given only for patients with known cancer)")
     if inp.known_cancer is not True:
         populations = ", ".join(sorted(str(r["population"]) for r in table.rows))
         raise InvalidInputError(
