@@ -1328,7 +1328,7 @@ def test_perineal_numbness_in_cancer_is_cord_compression_first():
     # Cauda equina signs in a patient with cancer are handled as MSCC: the emergency leads (NICE NG234).
     r = lex("Renal cell ca, new perineal numbness and faecal incontinence - can we get away with a lumbosacral MRI only?")
     assert not r.declined
-    assert r.direct_answer[0].text.startswith("Suspected spinal cord compression is an emergency: MRI of the whole spine")
+    assert r.direct_answer[0].text.startswith("Suspected cauda equina compression is an emergency: MRI of the whole spine")
 
 
 @pytest.mark.parametrize("question,history,phrase", [

@@ -12,7 +12,7 @@ from spinemets.errors import InvalidInputError, SpinemetsError
 from spinemets.knowledge.loader import load_kb
 from spinemets.pathway import LATER, URGENCY_ORDER, pathway
 
-BASE = dict(cancer_history="previous", primary_site="prostate", spinal_pain=True, pain_region="lumbar",
+BASE = dict(age=68, cancer_history="previous", primary_site="prostate", spinal_pain=True, pain_region="lumbar",
             neuro_deficits=[], red_flags=[])
 
 
@@ -294,14 +294,20 @@ def test_arbitrary_input_gives_our_error_or_a_cited_result_whose_urgency_fits_th
     for w in windows:
         assert w.refs and set(w.refs) <= numbers and w.sources, w
     # the urgency follows the neurology: any deficit or suspected compression is an emergency, and only then
-    neuro = bool(data.get("neuro_deficits")) or _stated_true(data.get("suspected_cord_compression")) \
-        or _stated_true(data.get("suspected_cauda_equina"))
+    compression = _stated_true(data.get("suspected_cord_compression")) or _stated_true(data.get("suspected_cauda_equina"))
+    no_cancer = data.get("cancer_history") == "none" and not _stated_true(data.get("unknown_primary"))
+    # root pain alone without cancer is a back-pain presentation (ACR Low Back Pain), not the emergency
+    root_only = no_cancer and data.get("neuro_deficits") == ["radicular"] and not compression
+    neuro = (bool(data.get("neuro_deficits")) or compression) and not root_only
     if neuro:
         assert r.scenario in ("suspected_mscc", "paediatric_neurological"), r.scenario
         assert r.urgency is not None and r.urgency.level == "emergency"
         assert r.actions and r.actions[0].step == "contact"
-        assert r.summary.startswith("Suspected spinal cord compression, emergency.")
-        if r.scenario == "suspected_mscc":  # NICE: within 24 hours for any neurology; never the 1-2 week limits
+        assert r.summary.startswith(("Suspected spinal cord compression, emergency.",
+                                     "Suspected cauda equina compression, emergency.")), r.summary
+        if r.scenario == "suspected_mscc" and no_cancer:  # the cancer limits do not apply; cauda equina: 4 hours
+            assert all(w.hours <= 4 for w in windows)
+        elif r.scenario == "suspected_mscc":  # NICE: within 24 hours for any neurology; never the 1-2 week limits
             assert ("NICE", 24) in [(w.source_label, w.hours) for w in windows]
             assert r.urgency.earliest_hours <= 24 and all(w.hours <= 48 for w in windows)
     else:
@@ -327,7 +333,8 @@ def test_suspected_compression_without_a_recorded_deficit_is_an_emergency_within
         (12, "Dutch national guideline", "emergency"), (24, "NICE", "emergency")]
     assert r.first_line.study.id == "mri-whole-spine-mscc" and r.first_line.urgency.level == "emergency"
     assert [a.step for a in r.actions][:2] == ["contact", "steroids"]
-    assert r.summary.startswith("Suspected spinal cord compression, emergency. Now: ")
+    what = "cauda equina" if flag == "suspected_cauda_equina" else "spinal cord"
+    assert r.summary.startswith(f"Suspected {what} compression, emergency. Now: ")
     assert not any(w.hours >= 168 for w in r.urgency.windows)  # not the 1-week / 2-week limits of pain alone
 
 
@@ -720,7 +727,7 @@ def test_decision_unknown_primary_no_bone_tumour_goes_to_biopsy():
 
 
 def test_decision_unknown_primary_possible_bone_tumour_with_compression_refers_before_any_biopsy():
-    r = pathway({"unknown_primary": True, "primary_bone_tumour_possible": True, "spinal_pain": True,
+    r = pathway({"age": 35, "unknown_primary": True, "primary_bone_tumour_possible": True, "spinal_pain": True,
                  "neuro_deficits": ["motor_weakness"], "cancer_history": "none"})
     d = decision(r)
     assert (d["scenario"], d["status"], d["missing"], d["groups"]) == ("suspected_mscc", "complete", [], ["unknown_primary"])
@@ -982,12 +989,33 @@ def test_decision_lung_cancer_with_weakness_and_sphincter_disturbance():
 
 def test_decision_compression_without_cancer_is_a_spinal_emergency_without_the_cancer_steroid_regimen():
     r = pathway({"age": 50, "cancer_history": "none", "spinal_pain": True, "neuro_deficits": ["gait"], "red_flags": []})
-    assert decision(r) == mscc(actions=["contact-spinal", "steroids-no-cancer", "analgesia"])
+    # NICE and the Dutch guideline time limits are for compression by cancer: an emergency without them.
+    assert decision(r) == mscc(actions=["contact-spinal", "steroids-no-cancer", "analgesia"], urgency=("emergency", []),
+                               notices=[("cancer_limits_not_applied", ["timing.no_cancer_compression_no_cancer_limits"]),
+                                        ("radiographs", ["imaging.radiograph.cannot_exclude"])])
+    cited_as_built(r)
+
+
+def test_decision_cauda_equina_without_cancer_lumbar_mri_within_4_hours():
+    # England's national standard (RCR / GIRFT, as measured by Stoddart et al.): MRI within 4 hours of the request;
+    # ACR Low Back Pain variant 4: lumbar MRI without (or without and with) contrast usually appropriate.
+    r = pathway({"age": 40, "cancer_history": "none", "spinal_pain": True, "neuro_deficits": ["sphincter"],
+                 "suspected_cauda_equina": True, "red_flags": []})
+    assert decision(r) == mscc(
+        actions=["contact-spinal", "steroids-no-cancer", "analgesia"],
+        urgency=("emergency", [(4, "England national standard (RCR and GIRFT)")]),
+        notices=[("cancer_limits_not_applied", ["timing.no_cancer_compression_no_cancer_limits"]),
+                 ("radiographs", ["imaging.radiograph.cannot_exclude"])],
+        recs=[(1, "first_line", "mri-region-wo", "usually_appropriate",
+               ["imaging.acr.lbp_v4_cauda_equina", "timing.ces.no_cancer_4_hours"], "emergency"),
+              (2, "alternative", "mri-region-wwo", "usually_appropriate", MRI_REGION, None),
+              (3, "alternative", "ct-region-with", None, ["imaging.ct.when_mri_contraindicated"], None)])
+    assert r.summary.startswith("Suspected cauda equina compression, emergency.")
     cited_as_built(r)
 
 
 def test_decision_compression_with_cancer_history_unknown_and_no_mri_names_it():
-    r = pathway({"spinal_pain": True, "neuro_deficits": ["sensory_level"], "mri_contraindications": ["claustrophobia"]})
+    r = pathway({"age": 60, "spinal_pain": True, "neuro_deficits": ["sensory_level"], "mri_contraindications": ["claustrophobia"]})
     assert decision(r) == mscc(
         status="insufficient_data", missing=["pathway.cancer_history"],
         actions=["contact-now", "steroids-neuro", "position", "analgesia", "ct-now", "treatment"],
@@ -1001,13 +1029,13 @@ def test_decision_compression_with_cancer_history_unknown_and_no_mri_names_it():
                                              "steroids-haematological-if-confirmed")])
 def test_decision_compression_in_lymphoma_involves_haematology(extra, steroids):
     # NG234: dexamethasone in haematological malignancy, agreed with the haematology team; Lugano FDG-PET/CT staging.
-    r = pathway({"cancer_history": "current", "primary_site": "diffuse large B-cell lymphoma", "spinal_pain": True, **extra})
+    r = pathway({"age": 55, "cancer_history": "current", "primary_site": "diffuse large B-cell lymphoma", "spinal_pain": True, **extra})
     assert decision(r) == mscc(actions=["contact-now", steroids, "position", "analgesia", "mri-now", "treatment"],
                                recs=[*MSCC_SPINE, (5, "staging", "fdg-pet-ct-staging", None, ["staging.lymphoma.lugano"], None)])
 
 
 def test_decision_suspected_compression_without_deficit_or_histology_may_hold_steroids_until_biopsy():
-    r = pathway({"cancer_history": "none", "unknown_primary": True, "spinal_pain": True, "neuro_deficits": [],
+    r = pathway({"age": 66, "cancer_history": "none", "unknown_primary": True, "spinal_pain": True, "neuro_deficits": [],
                  "suspected_cord_compression": True, "primary_bone_tumour_possible": False})
     assert decision(r) == mscc(
         groups=["unknown_primary"],
@@ -1020,7 +1048,7 @@ def test_decision_suspected_compression_without_deficit_or_histology_may_hold_st
 
 
 def test_decision_suspected_compression_without_deficit_in_known_solid_cancer_no_routine_steroids():
-    r = pathway({"cancer_history": "current", "spinal_pain": True, "neuro_deficits": [], "suspected_cord_compression": True})
+    r = pathway({"age": 58, "cancer_history": "current", "spinal_pain": True, "neuro_deficits": [], "suspected_cord_compression": True})
     assert decision(r) == mscc(actions=["contact-now", "steroids-no-neuro", "position", "analgesia", "mri-now", "treatment"],
                                notices=HISTOLOGY_UNKNOWN_NOTICES)
     assert r.notices[2].message == ("Staging depends on the primary tumour, which is not stated: the studies differ by "
@@ -1064,7 +1092,7 @@ def test_decision_neck_or_chest_pain_in_cancer_gets_no_lumbar_rating(region):
 
 
 def test_decision_one_sided_radicular_deficit_dutch_24_and_48_hours():
-    r = pathway({"cancer_history": "current", "spinal_pain": True, "neuro_deficits": ["radicular"]})
+    r = pathway({"age": 63, "cancer_history": "current", "spinal_pain": True, "neuro_deficits": ["radicular"]})
     assert decision(r) == mscc(urgency=("emergency", [(24, "NICE"), (24, "Dutch national guideline"),
                                                       (48, "Dutch national guideline")]),
                                notices=HISTOLOGY_UNKNOWN_NOTICES)
@@ -1147,7 +1175,7 @@ def test_decision_myeloma_without_neurology():
 @pytest.mark.parametrize("extra,missing", [({"neuro_deficits": [], "months_since_treatment": 2}, []),
                                            ({"neuro_deficits": ["gait"]}, ["pathway.months_since_treatment"])])
 def test_decision_new_pain_after_sbrt_warns_of_pseudoprogression_and_fracture(extra, missing):
-    r = pathway({"cancer_history": "current", "spinal_pain": True, "treatment_given": "sbrt", **extra})
+    r = pathway({"age": 61, "cancer_history": "current", "spinal_pain": True, "treatment_given": "sbrt", **extra})
     d = decision(r)
     assert (d["groups"], d["missing"]) == (["after_treatment"], missing)
     assert d["notices"] == [*HISTOLOGY_UNKNOWN_NOTICES, *SBRT_NOTICES]
@@ -1832,7 +1860,8 @@ def test_sciatica_without_cancer_in_a_child_is_a_red_flag_not_an_emergency():
 def test_root_symptoms_stay_an_emergency_with_cancer_or_signs_of_compression(case):
     r = pathway({**NO_CANCER_SCIATICA, **case})
     assert r.scenario == "suspected_mscc" and r.urgency.level == "emergency" and r.actions
-    assert r.summary.startswith("Suspected spinal cord compression, emergency.")
+    what = "cauda equina" if case.get("suspected_cauda_equina") else "spinal cord"
+    assert r.summary.startswith(f"Suspected {what} compression, emergency."), r.summary
 
 
 @settings(max_examples=300, deadline=None)
@@ -1842,3 +1871,17 @@ def test_root_pain_alone_without_cancer_is_never_the_compression_emergency(s):
     r = pathway(s)
     assert r.scenario not in ("suspected_mscc", "paediatric_neurological")
     assert not r.actions
+
+
+def test_compression_without_an_age_names_it_the_adult_dose_and_limits_may_not_apply():
+    # A child is managed by the paediatric teams without the adult limits (ACR Back Pain-Child, NICE NG234 scope):
+    # an adult steroid dose for a possible child must not pass silently.
+    r = pathway({"cancer_history": "current", "primary_site": "neuroblastoma", "spinal_pain": True,
+                 "neuro_deficits": ["motor_weakness"]})
+    assert r.scenario == "suspected_mscc" and r.status == "insufficient_data" and "pathway.age" in r.missing
+    assert r.summary.startswith("Suspected spinal cord compression, emergency.")  # the emergency still leads
+    assert r.summary.endswith("Insufficient data for the rest: missing the patient's age")
+    assert any(n.code == "age_unknown" and "paediatric" in n.message for n in r.notices)
+    child = pathway({"age": 6, "cancer_history": "current", "primary_site": "neuroblastoma", "spinal_pain": True,
+                     "neuro_deficits": ["motor_weakness"]})
+    assert child.scenario == "paediatric_neurological" and "pathway.age" not in child.missing

@@ -112,7 +112,7 @@ CASES = [
     # A one-sided radicular deficit: NICE gives 24 h for any neurology, the Dutch guideline grades it (24 h when
     # progressing within 7 days, 48 h over more than 7 days); three conditions, three limits.  Histology not stated.
     pytest.param(
-        {"cancer_history": "current", "spinal_pain": True, "neuro_deficits": ["radicular"]},
+        {"age": 64, "cancer_history": "current", "spinal_pain": True, "neuro_deficits": ["radicular"]},
         "complete",
         "suspected spinal cord or cauda equina compression",
         ("Suspected spinal cord compression, emergency. Now: Contact the MSCC coordinator or acute spinal team "
@@ -125,7 +125,7 @@ CASES = [
          "radicular deficit progressing over more than 7 days: urgent, within 48 hours (Dutch national "
          "guideline)"),
         [
-            "Understood: current cancer; spinal pain; neurological deficit: radicular",
+            "Understood: age 64; current cancer; spinal pain; neurological deficit: radicular",
             "Now:",
             ("  1. Contact the MSCC coordinator or acute spinal team immediately: this is an oncological "
              "emergency. [3,4,5]"),
@@ -542,7 +542,7 @@ CASES = [
           "suspected_cauda_equina": True},
         "insufficient_data",
         "suspected spinal cord or cauda equina compression",
-        ("Suspected spinal cord compression, emergency. Now: Contact the MSCC coordinator or acute spinal team "
+        ("Suspected cauda equina compression, emergency. Now: Contact the MSCC coordinator or acute spinal team "
          "immediately: this is an oncological emergency. Without a deficit and without a tissue diagnosis, "
          "consider holding steroids until biopsy when lymphoma or another very steroid-sensitive tumour is "
          "possible. Imaging: MRI of the whole spine (sagittal T1 and/or STIR, sagittal T2, axial images "

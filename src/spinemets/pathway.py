@@ -596,15 +596,29 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
     elif neuro:
         scenario = "suspected_mscc"
         b.acr_variant = "cauda_equina" if inp.suspected_cauda_equina else "myelopathy"
-        urgency = Urgency(level="emergency", windows=_neuro_windows(b, inp))
         if no_cancer:
+            # The cancer guidelines' time limits are for compression by cancer; suspected cauda equina syndrome
+            # without cancer has its own national standard, and lumbar MRI (ACR Low Back Pain variant 4).
+            ces = bool(inp.suspected_cauda_equina) and not inp.suspected_cord_compression
+            urgency = Urgency(level="emergency", windows=b.windows("ces_no_cancer") if ces else [])
             _mscc_actions(b, "neuro_no_cancer", inp, haematological, histology, mri_ok)
+            b.note_statement("cancer_limits_not_applied", "timing.no_cancer_compression_no_cancer_limits")
+            if ces:
+                _spine_imaging(b, "mri-region-wo", urgency, mri_ok, contrast_ok, inp,
+                               first_statements=["imaging.acr.lbp_v4_cauda_equina", "timing.ces.no_cancer_4_hours"])
+            else:
+                _spine_imaging(b, "mri-whole-spine-mscc", urgency, mri_ok, contrast_ok, inp)
         else:
+            urgency = Urgency(level="emergency", windows=_neuro_windows(b, inp))
             if inp.cancer_history is None and not inp.unknown_primary:
                 missing.append("pathway.cancer_history")
+            if inp.age is None:
+                # The steroid dose and time limits below are adult ones; a child is managed by the paediatric teams.
+                missing.append("pathway.age")
+                b.note_statement("age_unknown", "child.adult_pathway_not_applicable")
             _mscc_actions(b, "neuro_adult", inp, haematological, histology, mri_ok)
-        _spine_imaging(b, "mri-whole-spine-mscc", urgency, mri_ok, contrast_ok, inp)
-        b.note_statement("timing_differs", "timing.caveat.sources_differ")
+            _spine_imaging(b, "mri-whole-spine-mscc", urgency, mri_ok, contrast_ok, inp)
+            b.note_statement("timing_differs", "timing.caveat.sources_differ")
     elif child and (pain or inp.known_lesion_purpose is None):
         scenario = "paediatric_back_pain"
         present, unknown = _child_flags(inp, kb, True if root_only else neuro)
@@ -830,7 +844,9 @@ def _summary(b: _Builder, scenario: str, indicated: bool | None, urgency: Urgenc
         text = "no recommendation"
     if b.actions and scenario in ("suspected_mscc", "paediatric_neurological"):
         # The emergency leads even when an input is missing; what is missing follows.
-        text = "Suspected spinal cord compression, emergency. Now: " + " ".join(a.label for a in b.actions[:2]) + \
+        what = "cauda equina" if b.acr_variant == "cauda_equina" and not b.inp.suspected_cord_compression else \
+            "spinal cord"
+        text = f"Suspected {what} compression, emergency. Now: " + " ".join(a.label for a in b.actions[:2]) + \
             f" Imaging: {text}"
         if missing:
             text += ". Insufficient data for the rest: missing " + ", ".join(missing_in_words(list(dict.fromkeys(missing))))
@@ -903,8 +919,10 @@ def _neuro_windows(b: _Builder, inp: PathwayInput) -> list[Window]:
     return sorted(b.windows("neuro") + dutch, key=lambda w: w.hours)
 
 
-def _spine_imaging(b: _Builder, mri_study: str, urgency: Urgency, mri_ok: bool, contrast_ok: bool, inp: PathwayInput) -> None:
-    """First-line spine study and its alternatives, honouring MRI and contrast problems and implants."""
+def _spine_imaging(b: _Builder, mri_study: str, urgency: Urgency, mri_ok: bool, contrast_ok: bool, inp: PathwayInput,
+                   first_statements: list[str] | None = None) -> None:
+    """First-line spine study and its alternatives, honouring MRI and contrast problems and implants;
+    *first_statements* replace the first-line MRI's general rationale (written for another situation)."""
     if not contrast_ok:
         mri_study = UNENHANCED.get(mri_study, mri_study)
     ct_study = "ct-region-with" if contrast_ok else "ct-region-wo"
@@ -912,7 +930,10 @@ def _spine_imaging(b: _Builder, mri_study: str, urgency: Urgency, mri_ok: bool, 
         # MRI impossible: CT must still cover the whole spine (compression is often at several levels).
         ct_study = "ct-whole-spine-with" if contrast_ok else "ct-whole-spine-wo"
     if mri_ok:
-        b.add(mri_study, "first_line", urgency=urgency)
+        if first_statements is None:
+            b.add(mri_study, "first_line", urgency=urgency)
+        else:
+            b.add(mri_study, "first_line", first_statements, urgency=urgency, own=False)
         if mri_study not in ("mri-region-wwo", "mri-complete-spine-wwo-child") and contrast_ok:
             b.add("mri-region-wwo", "alternative")
         if contrast_ok:

@@ -962,7 +962,8 @@ def _pathway_head(result: Any) -> str:
             missing = [m for m in missing if "neurolog" not in m]
     study = first_line_label(result.recommendations)
     if result.scenario in _EMERGENCY_SCENARIOS:
-        head = f"Suspected spinal cord compression is an emergency: {study}{when}."
+        what = "cauda equina" if (result.summary or "").startswith("Suspected cauda equina") else "spinal cord"
+        head = f"Suspected {what} compression is an emergency: {study}{when}."
         if result.actions:
             head += " Now: " + " ".join(a.label for a in result.actions[:2])
     else:
