@@ -284,7 +284,7 @@ def test_session_follow_up_refines_the_last_scenario(tmp_path, kb):
     assert "pathway.implanted_device" in r.missing
     # the question is about the implant: its curated answer comes first, the patient's pathway after it
     assert r.answer_topic == "imaging_choice.mr_conditional_device"
-    assert r.direct_answer[0].text.startswith("Usually yes: an MR Conditional device is scanned within the conditions")
+    assert r.direct_answer[0].text.startswith("Usually yes, once the device is identified: an MR Conditional device is scanned within the conditions")
     assert any("the implant's MR labelling" in s.text for s in r.for_this_patient)
     assert "MR Unsafe" in r.answer_text() and "MR Conditional" in r.answer_text()
     # then the labelling: an MR Unsafe device means CT first
@@ -773,7 +773,7 @@ def test_a_stated_grade_with_a_treatment_question_gets_the_topic_otherwise_the_g
 
 @pytest.mark.parametrize("question, start", [
     ("What are the red flags for spinal metastases?", "In a person with cancer, spinal pain that is thoracic or cervical"),
-    ("Is MRI safe with a cochlear implant?", "Usually yes: an MR Conditional device is scanned within the conditions"),
+    ("Is MRI safe with a cochlear implant?", "Usually yes, once the device is identified: an MR Conditional device is scanned within the conditions"),
     ("What is the role of CT-guided biopsy?", "Percutaneous CT-guided biopsy, when no primary cancer is known"),
 ])
 def test_general_questions_reach_their_curated_answer(question, start, kb):
@@ -1401,3 +1401,16 @@ def test_sciatica_without_cancer_is_not_called_cord_compression(kb, question, he
 def test_sciatica_with_cancer_stays_an_emergency(kb):
     text = ask("patient with breast cancer and new sciatica").direct_answer[0].text
     assert text.startswith("Suspected spinal cord compression is an emergency") and "24 hours" in text, text
+
+
+@pytest.mark.parametrize("text", ["2 year old with back pain who has stopped walking", "toddler refusing to walk",
+                                  "she won't walk and cries when moved", "not weight bearing since yesterday"])
+def test_a_child_who_stops_walking_has_a_gait_change(text, kb):
+    from spinemets.ask.scenario import reader_for
+    assert ("pathway.neuro_deficits", "gait") in [(u.field, u.value) for u in reader_for(kb).read(text).items]
+
+
+def test_a_limp_alone_is_not_read_as_a_neurological_deficit(kb):
+    from spinemets.ask.scenario import reader_for
+    assert not [u for u in reader_for(kb).read("7 year old limping with back pain").items
+                if u.field == "pathway.neuro_deficits"]

@@ -1442,25 +1442,41 @@ def test_decision_kidney_concern_without_egfr_unenhanced_studies_and_egfr_named(
     cited_as_built(r)
 
 
+def _implant_spine(statement):
+    """The known-cancer spine studies with an implant's condition leading every MRI, and CT of the whole spine."""
+    out = []
+    for rank, role, study, rating, statements, urgency in KNOWN_SPINE:
+        if study.startswith("mri-"):
+            statements = [statement, *statements]
+        elif study == "ct-region-with":
+            study, rating = "ct-whole-spine-with", None
+            statements = [*statements, "implant.ct_myelography_when_mri_impossible"]
+        out.append((rank, role, study, rating, statements, urgency))
+    return out
+
+
 @pytest.mark.parametrize("device,notice", [("mr_conditional", ("implant_conditional", ["implant.mr_conditional"])),
                                            ("non_mr_conditional_cardiac", ("implant_legacy",
                                                                            ["implant.legacy_cardiac_devices"])),
                                            ("mr_safe", None)])
 def test_decision_implants_mri_stays_first_with_the_device_advice(device, notice):
     r = pathway({**KNOWN_CANCER_PAIN, "implanted_device": device})
-    assert decision(r) == metastasis(groups=["implant"], recs=KNOWN_SPINE,
+    spine = _implant_spine("implant.legacy_cardiac_protocol_only") if device == "non_mr_conditional_cardiac" else KNOWN_SPINE
+    assert decision(r) == metastasis(groups=["implant"], recs=spine,
                                      notices=HISTOLOGY_UNKNOWN_NOTICES + ([notice] if notice else []))
     cited_as_built(r)
 
 
 def test_decision_implant_labelling_unknown_is_named():
     r = pathway({**KNOWN_CANCER_PAIN, "implanted_device": "labelling_unknown"})
-    assert decision(r) == metastasis(groups=["implant"], recs=KNOWN_SPINE, status="insufficient_data",
+    assert decision(r) == metastasis(groups=["implant"], recs=_implant_spine("implant.identify_before_mri"),
+                                     status="insufficient_data",
                                      missing=["pathway.implanted_device"],
                                      notices=[*HISTOLOGY_UNKNOWN_NOTICES, ("implant_unknown", ["implant.mr_conditional"])])
     assert r.notices[3].message == ("The implant's MR labelling is not known: MRI is possible for an MR Conditional "
                                     "device within its conditions and not for an MR Unsafe one.")
     assert r.summary.startswith("insufficient data: missing the implant's MR labelling; if MRI is possible: MRI of the")
+    assert "once the implant is identified and its MR labelling allows it (otherwise CT)" in r.summary
 
 
 @pytest.mark.parametrize("extra", [{"implanted_device": "labelling_unknown"}, {"implanted_device": "mr_conditional"},
@@ -1885,3 +1901,35 @@ def test_compression_without_an_age_names_it_the_adult_dose_and_limits_may_not_a
     child = pathway({"age": 6, "cancer_history": "current", "primary_site": "neuroblastoma", "spinal_pain": True,
                      "neuro_deficits": ["motor_weakness"]})
     assert child.scenario == "paediatric_neurological" and "pathway.age" not in child.missing
+
+
+@pytest.mark.parametrize("device, statement, words", [
+    ("labelling_unknown", "implant.identify_before_mri", "once the implant is identified and its MR labelling allows it"),
+    ("non_mr_conditional_cardiac", "implant.legacy_cardiac_protocol_only", "under a cardiac-device protocol"),
+])
+def test_compression_with_an_implant_puts_its_condition_on_the_mri(device, statement, words):
+    # ASTM F2503: an MR Conditional device only within its conditions; UK CIED consensus 2024 / Nazarian 2017:
+    # non-conditional cardiac devices under a protocol. An unconditional "MRI as soon as possible" was wrong here.
+    r = pathway({**BASE, "neuro_deficits": ["motor_weakness"], "implanted_device": device})
+    steps = [row for row in r.actions if row.step == "imaging"]
+    assert len(steps) == 1 and "identify the device and its MR labelling first" in steps[0].label
+    assert "otherwise CT" in r.summary and words in r.summary
+    assert r.first_line.study.modality == "mri" and r.first_line.statements[0] == statement
+    assert any(x.study.id == "ct-whole-spine-with" for x in r.recommendations if x.role == "alternative")  # not one region
+    assert ("pathway.implanted_device" in r.missing) == (device == "labelling_unknown")
+
+
+@pytest.mark.parametrize("device", ["mr_conditional", "none", None])
+def test_compression_with_a_known_mr_status_keeps_the_unconditional_mri_step(device):
+    r = pathway({**BASE, "neuro_deficits": ["motor_weakness"], "implanted_device": device})
+    assert [a.label for a in r.actions if a.step == "imaging"] == [
+        "MRI of the whole spine as soon as possible, out of hours if treatment depends on it; never rely on radiographs."]
+    assert "otherwise CT" not in r.summary
+
+
+def test_a_child_with_night_pain_given_as_a_red_flag_has_a_red_flag():
+    # ACR Back Pain-Child: night pain is a red flag; stated among the red flags it must count (it asked for it before).
+    r = pathway({"age": 10, "cancer_history": "none", "spinal_pain": True, "red_flags": ["nocturnal_pain"]})
+    assert r.scenario == "paediatric_back_pain" and r.status == "complete"
+    assert r.first_line.study.id == "radiograph-area-child"
+    assert any(n.code == "child_red_flags" and "Night pain" in n.message for n in r.notices)

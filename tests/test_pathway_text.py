@@ -396,8 +396,8 @@ CASES = [
         "insufficient_data",
         "spinal pain with suspected metastasis",
         ("insufficient data: missing the implant's MR labelling; if MRI is possible: MRI of the whole spine "
-         "without and with IV contrast; urgent, within 1 week (NICE), within 2 weeks (Dutch national "
-         "guideline)"),
+         "without and with IV contrast, once the implant is identified and its MR labelling allows it (otherwise "
+         "CT); urgent, within 1 week (NICE), within 2 weeks (Dutch national guideline)"),
         [
             ("Understood: age 72; male; previous cancer (prostate); spinal pain (lumbar); no red flags; no "
              "neurological deficit; implant: labelling unknown; patient group: Implanted devices"),
@@ -408,18 +408,17 @@ CASES = [
             "  3. Give analgesia promptly, escalating along the WHO ladder. [2,7,8]",
             ("Imaging urgency: urgent, within 1 week (NICE), within 2 weeks (Dutch national guideline) (sources "
              "differ; each shown with its source)"),
-            "  1. [first line] MRI of the whole spine without and with IV contrast [1,2,9,10,11,12]",
-            why("imaging.mri.whole_spine_high_suspicion", "imaging.mri.first_line"),
+            "  1. [first line] MRI of the whole spine without and with IV contrast [1,2,9,10,11,12,14,19]",
+            why("implant.identify_before_mri", "imaging.mri.whole_spine_high_suspicion", "imaging.mri.first_line"),
             ("  2. [alternative] MRI of the symptomatic spinal region without and with IV contrast - ACR: usually "
-             "appropriate [9,10,11,12]"),
-            why("imaging.mri.first_line"),
+             "appropriate [9,10,11,12,14,19]"),
+            why("implant.identify_before_mri", "imaging.mri.first_line"),
             ("  3. [alternative] MRI of the symptomatic spinal region without IV contrast - ACR: usually "
-             "appropriate [9,11,12,13]"),
-            why("contrast.caveat.not_always_needed", "imaging.mri.noncontrast_low_epidural_risk",
+             "appropriate [9,11,12,13,14,19]"),
+            why("implant.identify_before_mri", "contrast.caveat.not_always_needed", "imaging.mri.noncontrast_low_epidural_risk",
                 "imaging.acr.lbp_v7_usually_appropriate"),
-            ("  4. [alternative] CT of the symptomatic spinal region with IV contrast (epidural disease) - ACR: "
-             "may be appropriate [2,6,9,11,12,14]"),
-            why("imaging.ct.when_mri_contraindicated"),
+            "  4. [alternative] CT of the whole spine with IV contrast (MRI not possible) [2,6,9,14]",
+            why("imaging.ct.when_mri_contraindicated", "implant.ct_myelography_when_mri_impossible"),
             "Staging (after the spine study):",
             "  5. [staging] PSMA PET/CT [15]",
             why("staging.prostate.psma"),

@@ -442,6 +442,8 @@ def _child_flag_states(inp: PathwayInput, kb: KnowledgeBase, neuro: bool | None)
             state = None if inp.red_flags is None else value in inp.red_flags
         else:
             state = values.get(kind)
+        if not state and row.get("red_flag_also") in (inp.red_flags or []):
+            state = True  # the same flag given among the red flags ('nocturnal pain' for night pain)
         out.append((row, state))
     return out
 
@@ -882,7 +884,8 @@ def _mscc_actions(b: _Builder, situation: str, inp: PathwayInput, haematological
     skip_steroids = situation == "no_neuro_cancer" and haematological
     if skip_steroids:
         wanted.add("haematological_no_neuro")  # NG234: steroids in haematological malignancy with or without neurology
-    imaging = "possible" if mri_ok else "impossible"
+    conditional = inp.implanted_device in ("labelling_unknown", "non_mr_conditional_cardiac")
+    imaging = "impossible" if not mri_ok else ("conditional" if conditional else "possible")
     for row in sorted(b.kb.table(ACTIONS).rows, key=lambda r: r["order"]):
         when = row["when"]
         if when == "no_neuro_cancer" and row["step"] == "steroids" and "no_neuro_steroids" in wanted:
@@ -926,8 +929,10 @@ def _spine_imaging(b: _Builder, mri_study: str, urgency: Urgency, mri_ok: bool, 
     if not contrast_ok:
         mri_study = UNENHANCED.get(mri_study, mri_study)
     ct_study = "ct-region-with" if contrast_ok else "ct-region-wo"
-    if not mri_ok and b.kb.table(STUDIES).row(mri_study)["region"] == "whole_spine":
-        # MRI impossible: CT must still cover the whole spine (compression is often at several levels).
+    conditional = inp.implanted_device in ("labelling_unknown", "non_mr_conditional_cardiac")
+    if (not mri_ok or conditional) and b.kb.table(STUDIES).row(mri_study)["region"] == "whole_spine":
+        # MRI impossible, or possible only once the implant allows it: CT must still cover the whole spine
+        # (compression is often at several levels).
         ct_study = "ct-whole-spine-with" if contrast_ok else "ct-whole-spine-wo"
     if mri_ok:
         if first_statements is None:
@@ -952,9 +957,22 @@ def _spine_imaging(b: _Builder, mri_study: str, urgency: Urgency, mri_ok: bool, 
     b.note_statement("radiographs", "imaging.radiograph.cannot_exclude")
 
 
+# The condition an implant puts on a first-line MRI, keyed by the statement that leads its rationale.
+_MRI_CONDITIONS = {
+    "implant.identify_before_mri": "once the implant is identified and its MR labelling allows it (otherwise CT)",
+    "implant.legacy_cardiac_protocol_only": "under a cardiac-device protocol in a centre that provides it "
+                                            "(otherwise CT)",
+}
+
+
 def first_line_label(recommendations: list[Recommendation]) -> str:
-    """The first-line studies in words, joined by 'or' when sources put different studies first."""
-    labels = [r.study.label for r in recommendations if r.role == "first_line" and r.study is not None]
+    """The first-line studies in words, joined by 'or' when sources put different studies first; an MRI an implant
+    puts a condition on says it."""
+    labels = []
+    for r in recommendations:
+        if r.role == "first_line" and r.study is not None:
+            condition = next((_MRI_CONDITIONS[s] for s in r.statements if s in _MRI_CONDITIONS), None)
+            labels.append(f"{r.study.label}, {condition}" if condition else r.study.label)
     return " or ".join([*labels[:1], *(x[0].lower() + x[1:] if x[1:2].islower() else x for x in labels[1:])])
 
 
@@ -1088,12 +1106,14 @@ def _modifiers(b: _Builder, inp: PathwayInput, scenario: str, pregnant: bool, mi
         b.note_statement("implant_conditional", "implant.mr_conditional")
     elif device == "non_mr_conditional_cardiac" and imaging:
         b.note_statement("implant_legacy", "implant.legacy_cardiac_devices")
+        _lead_mri(b, imaging, "implant.legacy_cardiac_protocol_only")
     elif device == "mr_unsafe" and imaging:
         b.note_statement("implant_unsafe", "implant.ct_myelography_when_mri_impossible")
     elif device == "labelling_unknown" and imaging:
         missing.append("pathway.implanted_device")
         b.note("implant_unknown", "The implant's MR labelling is not known: MRI is possible for an MR Conditional "
                "device within its conditions and not for an MR Unsafe one.", ["implant.mr_conditional"])
+        _lead_mri(b, imaging, "implant.identify_before_mri")
     if inp.contrast_concerns and set(inp.contrast_concerns) - {"reduced_renal_function", "pregnancy"} and scenario not in (
             "low_back_pain_without_red_flags", "asymptomatic_surveillance"):
         b.note_statement("contrast", "contrast.caveat.safety_not_covered")
@@ -1111,6 +1131,13 @@ def _after_sbrt(b: _Builder, inp: PathwayInput, missing: list[str]) -> None:
     elif inp.months_since_treatment <= group_threshold("after_treatment", b.kb):
         b.note_statement("pseudoprogression", "after_treatment.pseudoprogression")
     b.note_statement("vcf_after_sbrt", "after_treatment.vcf_after_sbrt")
+
+
+def _lead_mri(b: _Builder, imaging: list[Recommendation], statement: str) -> None:
+    """Every MRI study listed (not one advised against) opens with the implant's condition for it."""
+    for r in imaging:
+        if r.study is not None and r.study.modality == "mri" and r.role != "avoid":
+            _lead(b, r, [statement])
 
 
 def _lead(b: _Builder, r: Recommendation, statements: list[str]) -> None:
