@@ -1246,11 +1246,26 @@ def test_decision_fracture_risk_without_mri_radiographs_then_ct():
         notices=[FRACTURE_NOTICE, CONSIDER_MYELOMA])
 
 
-@pytest.mark.parametrize("flag", ["unexplained_weight_loss", "suspected_infection"])
-def test_decision_a_malignancy_or_infection_flag_keeps_the_metastasis_work_up(flag):
+@pytest.mark.parametrize("flag, scenario", [("unexplained_weight_loss", "suspected_spinal_metastasis"),
+                                            ("suspected_infection", "suspected_spinal_infection")])
+def test_decision_a_malignancy_or_infection_flag_keeps_the_mri_work_up(flag, scenario):
     r = pathway({"age": 70, "cancer_history": "none", "spinal_pain": True, "red_flags": ["osteoporosis", flag],
                  "neuro_deficits": []})
-    assert r.scenario == "suspected_spinal_metastasis" and r.first_line.study.id == "mri-region-wwo"
+    assert r.scenario == scenario and r.first_line.study.id == "mri-region-wwo"
+
+
+@pytest.mark.parametrize("flags", [["suspected_infection"], ["immunosuppression"], ["suspected_infection", "nocturnal_pain"]])
+def test_infection_flags_without_cancer_are_an_infection_question_not_the_cancer_ladder(flags):
+    # ACR Suspected Spine Infection 2021 variant 1 and ACR Low Back Pain variant 7: MRI; the ACP/APS ladder for
+    # weaker cancer risk factors and the myeloma screen do not answer an infection question.
+    r = pathway({"age": 70, "cancer_history": "none", "spinal_pain": True, "red_flags": flags, "neuro_deficits": []})
+    assert r.scenario == "suspected_spinal_infection" and r.first_line.study.id == "mri-region-wwo"
+    assert r.first_line.statements == ["imaging.acr.spine_infection"]
+    assert r.components[0].value == "spinal pain with suspected infection, no known cancer"
+    assert not {"no_cancer_flags", "consider_myeloma"} & {n.code for n in r.notices}
+    with_weight_loss = pathway({"age": 70, "cancer_history": "none", "spinal_pain": True, "neuro_deficits": [],
+                                "red_flags": [*flags, "unexplained_weight_loss"]})
+    assert with_weight_loss.scenario == "suspected_spinal_metastasis"  # a malignancy flag keeps the cancer work-up
 
 
 def test_decision_fracture_risk_with_cancer_history_unknown_is_undetermined():
@@ -1852,7 +1867,7 @@ def test_sciatica_without_cancer_or_red_flags_is_not_imaged(extra):
 def test_sciatica_without_cancer_with_infection_flag_gets_regional_mri():
     r = pathway({**NO_CANCER_SCIATICA, "red_flags": ["suspected_infection"]})
     _not_emergency(r)
-    assert r.scenario == "suspected_spinal_metastasis" and r.first_line.study.id == "mri-region-wwo"
+    assert r.scenario == "suspected_spinal_infection" and r.first_line.study.id == "mri-region-wwo"
 
 
 def test_sciatica_without_cancer_in_a_child_is_a_red_flag_not_an_emergency():

@@ -229,9 +229,18 @@ def test_staging_by_histology(site, staging, alternative, avoid):
 
 
 def test_unlisted_histology_staging_is_draft():
-    r = pathway({"cancer_history": "current", "primary_site": "melanoma", "spinal_pain": True, "neuro_deficits": []})
+    r = pathway({"cancer_history": "current", "primary_site": "bladder", "spinal_pain": True, "neuro_deficits": []})
     assert ids(r, "staging") == ["fdg-pet-ct", "bone-scan"]
     assert "staging_by_histology.other-fdg" in r.draft_items
+
+
+def test_melanoma_is_staged_with_ct_including_the_brain():
+    # NICE NG14 1.5.3-1.5.5: CT staging, the brain included for suspected stage IV; whole-body MRI considered up to 24.
+    r = pathway({"age": 60, "cancer_history": "current", "primary_site": "melanoma", "spinal_pain": True,
+                 "neuro_deficits": []})
+    assert ids(r, "staging") == ["ct-cap-with", "ct-head-with"]
+    assert ids(r, "staging_alternative") == ["wb-mri-dwi"]
+    assert not any(i.startswith("staging_by_histology.other") for i in r.draft_items)
 
 
 def test_breast_staging_sentence_only_for_breast_cancer():

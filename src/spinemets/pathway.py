@@ -24,6 +24,9 @@ Scenarios, in order of precedence:
 * ``suspected_spinal_metastasis``: spinal pain with known cancer, unknown
   primary or a red flag -> MRI, urgent; when neurology is not stated, the
   emergency and the routine time limits are given each with its condition.
+* ``suspected_spinal_infection``: spinal pain without cancer whose red flags point to infection (fever,
+  immunosuppression, IV drug use) and not to malignancy -> MRI (ACR Suspected Spine Infection, ACR Low Back
+  Pain variant 7), without the cancer risk-factor ladder.
 * ``known_lesion``: a lesion already found, imaged for a purpose
   (characterise, stage, plan treatment, follow up, assess response).
 * ``asymptomatic_surveillance``; ``low_back_pain_without_red_flags``.
@@ -90,6 +93,7 @@ SCENARIO_LABELS = {
     "suspected_osteoporotic_fracture": "no known cancer, suspected osteoporotic or insufficiency fracture",
     "suspected_spinal_metastasis": "spinal pain with suspected metastasis",
     "suspected_myeloma": "spinal pain with suspected myeloma",
+    "suspected_spinal_infection": "spinal pain with suspected infection, no known cancer",
     "known_lesion": "known lesion",
     "asymptomatic_surveillance": "surveillance without symptoms",
     "low_back_pain_without_red_flags": "low back pain without red flags",
@@ -699,6 +703,12 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
         scenario = "suspected_spinal_metastasis"
         b.acr_variant = "suspected_cancer"
         myeloma_suspected = not cancer and "suspected_myeloma" in flags
+        # Without cancer, infection flags and no malignancy flag: the question is infection (ACR Suspected Spine
+        # Infection), not the cancer risk-factor ladder.
+        infection_only = not cancer and any(flag_groups[f] == "infection" for f in flags) and not any(
+            flag_groups[f] == "malignancy" for f in flags)
+        if infection_only:
+            scenario = "suspected_spinal_infection"
         if not cancer:
             # The time limits for suspected spinal metastases were written for people with cancer.
             if neuro is None:
@@ -710,7 +720,7 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
                        "The cancer history is not stated. With a known cancer: "
                        + kb.statement("imaging.mri.whole_spine_high_suspicion").text,
                        ["imaging.mri.whole_spine_high_suspicion"])
-            if not myeloma_suspected:  # the myeloma work-up below replaces the ladder for weaker flags
+            if not myeloma_suspected and not infection_only:  # the myeloma work-up replaces the ladder
                 b.note_statement("no_cancer_flags", "fracture.nocancer_weaker_flags_acp")
                 if inp.age is None or inp.age >= group_threshold("osteoporotic_fracture", kb):
                     b.note_statement("consider_myeloma", "fracture.consider_myeloma")
@@ -730,7 +740,8 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
             _suspected_myeloma(b, mri_ok, pregnant)
         else:
             first = "mri-whole-spine-wwo" if cancer else "mri-region-wwo"
-            _spine_imaging(b, first, urgency, mri_ok, contrast_ok, inp)
+            _spine_imaging(b, first, urgency, mri_ok, contrast_ok, inp,
+                           first_statements=["imaging.acr.spine_infection"] if infection_only else None)
         if cancer:
             b.note_statement("timing_differs", "timing.caveat.sources_differ")
     elif inp.known_lesion_purpose is not None:
