@@ -85,7 +85,9 @@ _INSTRUCTION = re.compile(
     r"|\b(print|reveal|show|repeat|output)\b.{0,20}\b(your|the) (instructions|prompt|system|configuration|rules)\b"
     r"|\b(paste|dump|print|reveal|output|export|copy|show)\b.{0,40}\b(knowledge base|configuration|config|source code|"
     r"files|database|your prompt|your instructions)\b"
-    r"|\b(from now on|respond only|answer only with|always answer|only say|say that|just say|just tell me)\b",
+    r"|\b(from now on|respond only|answer only with|always answer|only say|say that|just say|just tell me)\b"
+    r"|\b(api keys?|(api|access|auth|bearer) tokens?|secret keys?|passwords?|credentials|environment variables|"
+    r"file ?names|you were configured with|your configuration)\b",
     re.I,
 )
 

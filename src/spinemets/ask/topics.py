@@ -31,7 +31,7 @@ from spinemets.knowledge.models import AnswerTopic
 
 LEXICAL_WEIGHT = 0.3  # calibrated on the development set (0.1-0.6 tried; docs/ask.md)
 # A bottom line is long and shares words with many questions: its lexical match counts for less than a phrasing's.
-DOC_WEIGHT = {"title": 1.0, "phrasing": 1.0, "answer": 0.7}
+DOC_WEIGHT = {"title": 1.0, "phrasing": 1.0, "example": 0.5, "answer": 0.7}
 # The weight of a topic's second-best document in its score (0.3-1.0 tried on the second development set; 0.5
 # routed 87 % of its questions to their topic against 82 % for the best document alone; docs/ask.md).
 SECOND_DOC_WEIGHT = 0.5
@@ -71,7 +71,7 @@ class TopicHit:
     score: float
     lexical: float
     dense: float | None
-    via: str  # which document matched best: "title", "phrasing", "answer"
+    via: str  # which document matched best: "title", "phrasing", "example", "answer"
     precision: float = 0.0  # share of that document's terms the question used (breaks ties)
     log_p: float = 0.0  # log-probability of the topic under the classifier (hybrid mode)
 
@@ -106,6 +106,7 @@ class TopicIndex:
             t = kb.answer_topics[tid]
             docs.append((tid, "title", t.title))
             docs.extend((tid, "phrasing", p) for p in t.phrasings)
+            docs.extend((tid, "example", p) for p in t.examples)
             docs.append((tid, "answer", t.answer))
         self.docs = docs
         self.doc_terms: list[set[str]] = [self._terms(text) for _, _, text in docs]

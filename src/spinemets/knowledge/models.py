@@ -175,6 +175,11 @@ class AnswerTopic(_Strict):
     area: str = Field(min_length=3)
     title: str = Field(min_length=5)
     phrasings: list[str] = Field(min_length=2)
+    examples: list[str] = Field(
+        default_factory=list,
+        description="questions as people wrote them (development question sets, typing slips kept): they teach "
+                    "routing only and, unlike the phrasings, never count as the knowledge base's own words "
+                    "(spelling, known words)")
     answer: str = Field(min_length=20, max_length=420)
     patient_answer: str | None = Field(default=None, min_length=20, max_length=420)
     answer_sources: list[str] = Field(min_length=1)
