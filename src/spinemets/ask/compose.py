@@ -630,7 +630,7 @@ def _names_the_domain(kb: KnowledgeBase, words: list[str]) -> bool:
     if "ask_scope" not in kb.tables:
         return False
     kinds = {m.target for m in _scope_matcher(kb).find(words)} | _level_kind(words)
-    return bool(kinds & {"spinal", "disease"}) and not kinds & {"non_clinical", "foreign"}
+    return bool(kinds & {"spinal", "disease"}) and not kinds & {"non_clinical", "foreign", "other_disease"}
 
 
 def _level_kind(words: list[str]) -> set[str]:
@@ -651,6 +651,9 @@ def _outside_scope(kb: KnowledgeBase, words: list[str], route: Route | None, eng
     off = [m.phrase for m in found if m.target == "non_clinical"]
     if off:
         return f"ask answers clinical questions on spinal imaging, not questions of {off[0]}"
+    other = [m.phrase for m in found if m.target == "other_disease"]
+    if other and "disease" not in kinds:
+        return f"the question is about {other[0]}, not spinal metastases; ask covers the imaging of spinal metastases"
     if "spinal" in kinds:
         return None
     foreign = [m.phrase for m in found if m.target == "foreign"]
