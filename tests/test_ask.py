@@ -196,7 +196,10 @@ def test_scenario_with_neurology_is_an_emergency_that_leads_with_what_to_do_now(
     assert got["pathway.age"] == 72 and got["pathway.neuro_deficits"] == ["motor_weakness"]
     assert got["pathway.sex"] == "male"
     head = r.direct_answer[0].text
-    assert head.startswith("Suspected spinal cord compression is an emergency: MRI of the whole spine") and " Now: Contact" in head
+    # whom to call leads, then the study and how fast; the next step (dexamethasone) follows
+    assert head.startswith("Suspected spinal cord compression is an emergency: contact the MSCC coordinator or acute "
+                           "spinal team immediately; MRI of the whole spine"), head
+    assert " Now: Give dexamethasone 16 mg" in head
     # the management steps come first, then the imaging urgency (each limit with its source), then the studies
     lines = [s.text for s in r.for_this_patient]
     now = [i for i, t in enumerate(lines) if t.startswith("Now: ")]
@@ -217,7 +220,8 @@ def test_a_relative_is_an_adult_and_never_gets_the_childrens_answer(relative, kb
     got = understood(r)
     assert got["pathway.neuro_deficits"] == ["sensory_level"] and "pathway.sex" not in got  # no sex assumed
     head = r.direct_answer[0].text
-    assert head.startswith("Suspected spinal cord compression is an emergency: MRI of the whole spine"), head
+    assert head.startswith("Suspected spinal cord compression is an emergency: contact the MSCC coordinator or acute "
+                           "spinal team immediately; MRI of the whole spine"), head
     assert "child" not in head and "paediatric" not in head
     assert_grounded(r, kb)
 
@@ -1346,7 +1350,8 @@ def test_perineal_numbness_in_cancer_is_cord_compression_first():
     # Cauda equina signs in a patient with cancer are handled as MSCC: the emergency leads (NICE NG234).
     r = lex("Renal cell ca, new perineal numbness and faecal incontinence - can we get away with a lumbosacral MRI only?")
     assert not r.declined
-    assert r.direct_answer[0].text.startswith("Suspected cauda equina compression is an emergency: MRI of the whole spine")
+    assert r.direct_answer[0].text.startswith("Suspected cauda equina compression is an emergency: contact the MSCC "
+                                              "coordinator or acute spinal team immediately; MRI of the whole spine")
 
 
 @pytest.mark.parametrize("question,history,phrase", [

@@ -966,9 +966,16 @@ def _pathway_head(result: Any) -> str:
     study = first_line_label(result.recommendations)
     if result.scenario in _EMERGENCY_SCENARIOS:
         what = "cauda equina" if (result.summary or "").startswith("Suspected cauda equina") else "spinal cord"
-        head = f"Suspected {what} compression is an emergency: {study}{when}."
-        if result.actions:
-            head += " Now: " + " ".join(a.label for a in result.actions[:2])
+        # Whom to call leads (NICE: contact at once), then the study and how fast; the next step follows.
+        contact = next((a for a in result.actions if a.step == "contact"), None)
+        lead = ""
+        if contact is not None:
+            clause = re.split(r"[:;]", contact.label, maxsplit=1)[0].strip().rstrip(".")
+            lead = f"{clause[0].lower()}{clause[1:]}; "
+        head = f"Suspected {what} compression is an emergency: {lead}{study}{when}."
+        following = [a.label for a in result.actions if a is not contact][:1]
+        if following:
+            head += " Now: " + " ".join(following)
     else:
         from spinemets.pathway import SCENARIO_LABELS
 
