@@ -1454,3 +1454,11 @@ def test_other_diseases_head_imaging_and_code_requests_are_declined(question):
 def test_a_metastasis_question_that_mentions_another_disease_is_still_answered():
     r = ask("Patient with multiple sclerosis and breast cancer: new T9 vertebral metastasis - SINS?")
     assert not r.declined
+
+
+def test_the_metastasis_time_limits_never_reach_a_patient_without_cancer(kb):
+    # NICE and Dutch limits are for suspected metastases; a no-cancer sciatica answer showed the Dutch one.
+    r = ask("55-year-old, no cancer history, sciatica for 2 weeks")
+    assert not any(sid.startswith("timing.") and "no_cancer" not in sid
+                   for s in r.sentences() for sid in s.kb_items if sid in kb.statements)
+    assert "Dutch" not in r.answer_text()

@@ -354,6 +354,10 @@ def ask(
             # The adult time limits never reach an answer about a child (the paediatric criteria apply).
             direct, key, caveats = ([sid for sid in ids if "timing" not in kb.statements[sid].topics]
                                     for ids in (direct, key, caveats))
+        elif "no_cancer" in groups:
+            # Nor do the metastasis guidelines' time limits reach a patient without cancer (their own are kept).
+            direct, key, caveats = ([sid for sid in ids if not _metastasis_time_limit(kb, sid)]
+                                    for ids in (direct, key, caveats))
         direct_s = ([_topic_sentence(kb, topic, cite, audience)] if topic is not None else
                     [_statement_sentence(kb, sid, cite, audience) for sid in direct])
         key_s = [_statement_sentence(kb, sid, cite, audience) for sid in key]
@@ -565,6 +569,12 @@ _PRIMARY_MARKS = {
     "lung-cancer": ("lung",), "renal-cell-carcinoma": ("renal",), "myeloma": ("myeloma",),
 }
 _CHILD_MARKS = ("child", "paediatric", "neuroblastoma", "ewing")
+
+
+def _metastasis_time_limit(kb: KnowledgeBase, sid: str) -> bool:
+    """A time limit of the metastasis and cord-compression guidelines (the 'timing.' statements), not one written
+    for patients without cancer."""
+    return sid.startswith("timing.") and "timing" in kb.statements[sid].topics and "no_cancer" not in sid
 
 
 def _written_for_others(kb: KnowledgeBase, sid: str, groups: set[str], site: str | None) -> bool:
