@@ -1462,3 +1462,15 @@ def test_the_metastasis_time_limits_never_reach_a_patient_without_cancer(kb):
     assert not any(sid.startswith("timing.") and "no_cancer" not in sid
                    for s in r.sentences() for sid in s.kb_items if sid in kb.statements)
     assert "Dutch" not in r.answer_text()
+
+
+@pytest.mark.parametrize("text, value", [("HER2+ breast ca, back pain and new headaches", True),
+                                         ("breast cancer, no headache, back pain", False)])
+def test_a_new_headache_is_read_as_a_brain_symptom(text, value, kb):
+    from spinemets.ask.scenario import reader_for
+    assert ("pathway.brain_symptoms", value) in [(u.field, u.value) for u in reader_for(kb).read(text).items]
+
+
+def test_fit_for_surgery_is_not_a_seizure(kb):
+    from spinemets.ask.scenario import reader_for
+    assert not [u for u in reader_for(kb).read("RCC, ESCC 3, fit for surgery").items if u.field == "pathway.brain_symptoms"]

@@ -1550,7 +1550,7 @@ def test_decision_her2_positive_breast_cancer_with_neurology_adds_brain_mri_flag
         (5, "staging", "bone-scan", None, ["breast.back_pain.complete_staging"], None),
         (6, "staging", "ct-cap-with", None, ["breast.back_pain.complete_staging"], None),
         (7, "additional", "brain-mri-with", None, ["breast.back_pain.brain_mri_subtypes"], None)]
-    assert r.draft_items == ["imaging_studies.brain-mri-with", "breast.back_pain.brain_mri_subtypes"]
+    assert r.draft_items == ["breast.back_pain.brain_mri_subtypes"]  # the neurology trigger rests on a draft
     cited_as_built(r)
 
 
@@ -1948,3 +1948,19 @@ def test_a_child_with_night_pain_given_as_a_red_flag_has_a_red_flag():
     assert r.scenario == "paediatric_back_pain" and r.status == "complete"
     assert r.first_line.study.id == "radiograph-area-child"
     assert any(n.code == "child_red_flags" and "Night pain" in n.message for n in r.notices)
+
+
+@pytest.mark.parametrize("her2, brain, expected", [(True, True, True), (True, False, False), (False, True, False),
+                                                   (None, True, False)])
+def test_her2_positive_breast_cancer_with_a_new_headache_adds_brain_mri(her2, brain, expected):
+    # ASCO 2022 (HER2-positive advanced breast cancer), recommendation 10.2: a low threshold for brain MRI with any
+    # symptom suggesting brain involvement, such as a new headache; no routine brain MRI without symptoms (10.1).
+    r = pathway({"age": 52, "cancer_history": "current", "primary_site": "breast", "spinal_pain": True,
+                 "neuro_deficits": [], "red_flags": [], "breast_her2_positive": her2, "breast_triple_negative": False,
+                 "brain_symptoms": brain})
+    added = [x for x in r.recommendations if x.study and x.study.id == "brain-mri-with"]
+    assert bool(added) == expected
+    if expected:
+        assert added[0].statements == ["breast.her2_brain_mri_low_threshold"]
+        assert "brain MRI" in added[0].rationale[0] and "new headache or brain symptoms" in r.understood
+        assert not r.draft_items

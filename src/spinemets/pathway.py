@@ -125,6 +125,8 @@ class PathwayInput(BaseModel):
     primary_bone_tumour_possible: bool | None = Field(default=None, description="findings could be a primary bone tumour")
     breast_her2_positive: bool | None = None
     breast_triple_negative: bool | None = None
+    brain_symptoms: bool | None = Field(default=None, description="a new headache or another symptom suggesting "
+                                        "brain involvement")
     treatment_intent: Literal["curative", "palliative"] | None = None
     years_since_treatment: float | None = Field(default=None, ge=0, le=80)
     treatment_given: TreatmentGiven | None = Field(default=None, description="treatment of the spinal lesion")
@@ -484,6 +486,8 @@ def _understood(inp: PathwayInput, kb: KnowledgeBase, groups: list[str]) -> list
         out.append("HER2-positive")
     if inp.breast_triple_negative:
         out.append("triple-negative")
+    if inp.brain_symptoms:
+        out.append("new headache or brain symptoms")
     if inp.treatment_intent:
         out.append(f"treated with {inp.treatment_intent} intent")
     if inp.treatment_given:
@@ -1020,7 +1024,10 @@ def _staging(b: _Builder, histology: str, inp: PathwayInput, neuro: bool | None,
         b.cite.cite_row(STAGING, row)
         b.add(row["study"], role, list(row["statements"]), own=False)  # only this histology's rationale
     if histology == "breast":
-        if (inp.breast_her2_positive or inp.breast_triple_negative) and neuro:
+        if inp.breast_her2_positive and inp.brain_symptoms:
+            # ASCO 2022 (HER2-positive): a low threshold for brain MRI with any symptom suggesting brain involvement.
+            b.add("brain-mri-with", "additional", ["breast.her2_brain_mri_low_threshold"], own=False)
+        elif (inp.breast_her2_positive or inp.breast_triple_negative) and neuro:
             b.add("brain-mri-with", "additional")
         elif neuro and inp.breast_her2_positive is None and inp.breast_triple_negative is None:
             missing.append("pathway.breast_her2_positive or pathway.breast_triple_negative")
