@@ -502,11 +502,14 @@ def test_implant_labelling(words, device):
 
 
 @pytest.mark.parametrize("words", ["spinal fixation", "rods and screws", "pedicle screws"])
-def test_spinal_fixation_is_metal_artefact(words):
+def test_spinal_fixation_keeps_an_adapted_mri_first(words):
+    # Hardware is not an MRI contraindication: STIR near metal, CT with artefact reduction if the region stays
+    # hidden (as the curated answer on instrumentation says; it put dual-energy CT first before 2026-12-05).
     r = lex(f"Prostate cancer patient with back pain and {words}, neuro intact")
     got = understood(r)
-    assert got["pathway.mri_contraindications"] == ["metal_artefact"] and "pathway.implanted_device" not in got
-    assert first_line(r).startswith("First-line: Dual-energy CT")
+    assert got["pathway.spinal_hardware"] is True and "pathway.mri_contraindications" not in got
+    assert "pathway.implanted_device" not in got
+    assert first_line(r).startswith("First-line: MRI")
 
 
 def test_older_patient_on_steroids_after_a_fall_without_cancer_gets_radiographs(kb):
@@ -1474,3 +1477,15 @@ def test_a_new_headache_is_read_as_a_brain_symptom(text, value, kb):
 def test_fit_for_surgery_is_not_a_seizure(kb):
     from spinemets.ask.scenario import reader_for
     assert not [u for u in reader_for(kb).read("RCC, ESCC 3, fit for surgery").items if u.field == "pathway.brain_symptoms"]
+
+
+@pytest.mark.parametrize("text, field, value", [
+    ("pedicle screws from a previous fusion", "pathway.spinal_hardware", True),
+    ("MRI non-diagnostic because of metal artefact", "pathway.mri_contraindications", ["metal_artefact"]),
+])
+def test_hardware_is_not_read_as_an_mri_contraindication(text, field, value, kb):
+    from spinemets.ask.scenario import reader_for
+    items = reader_for(kb).read(text).items
+    assert any(u.field == field and (u.value == value or [u.value] == value) for u in items), items
+    if field == "pathway.spinal_hardware":
+        assert not [u for u in items if u.field == "pathway.mri_contraindications"]

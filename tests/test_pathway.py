@@ -1964,3 +1964,15 @@ def test_her2_positive_breast_cancer_with_a_new_headache_adds_brain_mri(her2, br
         assert added[0].statements == ["breast.her2_brain_mri_low_threshold"]
         assert "brain MRI" in added[0].rationale[0] and "new headache or brain symptoms" in r.understood
         assert not r.draft_items
+
+
+def test_spinal_instrumentation_keeps_mri_first_and_adapts_it():
+    # The Montoya-Bordon review, Cavallaro 2022, Kuah 2022: STIR near metal; CT with artefact reduction when the
+    # region stays hidden. Hardware being present is not an MRI contraindication ('metal_artefact' says that).
+    r = pathway({**BASE, "neuro_deficits": ["motor_weakness"], "spinal_hardware": True})
+    assert r.first_line.study.modality == "mri"
+    assert r.first_line.statements[0] == "imaging.instrumentation_adapt_mri"
+    assert any(x.study.id == "ct-dual-energy" and x.role == "alternative" for x in r.recommendations if x.study)
+    spoilt = pathway({**BASE, "neuro_deficits": ["motor_weakness"], "spinal_hardware": True,
+                      "mri_contraindications": ["metal_artefact"]})
+    assert spoilt.first_line.study.id == "ct-dual-energy"  # MRI stated to be spoilt by the metal: CT first

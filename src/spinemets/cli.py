@@ -139,6 +139,7 @@ def cmd_pathway(a: argparse.Namespace) -> int:
         "age": a.age, "cancer_history": a.cancer_history, "primary_site": a.primary_site,
         "unknown_primary": a.unknown_primary, "breast_her2_positive": a.her2_positive,
         "breast_triple_negative": a.triple_negative, "brain_symptoms": a.brain_symptoms,
+        "spinal_hardware": a.spinal_hardware,
         "treatment_intent": a.treatment_intent,
         "spinal_pain": a.spinal_pain, "pain_region": a.pain_region, "asymptomatic_surveillance": a.surveillance,
         "suspected_cord_compression": a.suspected_cord_compression, "suspected_cauda_equina": a.suspected_cauda_equina,
@@ -402,6 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
     pw.add_argument("--unknown-primary", type=_bool, metavar="yes|no")
     pw.add_argument("--her2-positive", type=_bool, metavar="yes|no")
     pw.add_argument("--triple-negative", type=_bool, metavar="yes|no")
+    pw.add_argument("--spinal-hardware", type=_bool, metavar="yes|no",
+                    help="spinal instrumentation (screws, rods) near the region")
     pw.add_argument("--brain-symptoms", type=_bool, metavar="yes|no",
                     help="a new headache or another symptom suggesting brain involvement")
     pw.add_argument("--treatment-intent", help="curative / palliative")

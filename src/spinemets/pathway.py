@@ -127,6 +127,9 @@ class PathwayInput(BaseModel):
     breast_triple_negative: bool | None = None
     brain_symptoms: bool | None = Field(default=None, description="a new headache or another symptom suggesting "
                                         "brain involvement")
+    spinal_hardware: bool | None = Field(default=None, description="spinal instrumentation (screws, rods) near the "
+                                         "region: MRI is adapted; 'metal_artefact' among the MRI contraindications "
+                                         "says MRI cannot show it")
     treatment_intent: Literal["curative", "palliative"] | None = None
     years_since_treatment: float | None = Field(default=None, ge=0, le=80)
     treatment_given: TreatmentGiven | None = Field(default=None, description="treatment of the spinal lesion")
@@ -488,6 +491,8 @@ def _understood(inp: PathwayInput, kb: KnowledgeBase, groups: list[str]) -> list
         out.append("triple-negative")
     if inp.brain_symptoms:
         out.append("new headache or brain symptoms")
+    if inp.spinal_hardware:
+        out.append("spinal instrumentation")
     if inp.treatment_intent:
         out.append(f"treated with {inp.treatment_intent} intent")
     if inp.treatment_given:
@@ -1119,6 +1124,13 @@ def _modifiers(b: _Builder, inp: PathwayInput, scenario: str, pregnant: bool, mi
             assert r.study is not None
             if r.study.modality == "mri" and r.study.contrast in ("with", "without_and_with") and r.role != "avoid":
                 _lead(b, r, ["contrast.caveat.safety_not_covered"])
+    if inp.spinal_hardware and imaging and "metal_artefact" not in inp.mri_contraindications:
+        # Instrumentation: the MRI is adapted (STIR) and CT with artefact reduction follows if the region stays hidden.
+        firsts = [r for r in imaging if r.role == "first_line" and r.study is not None and r.study.modality == "mri"]
+        for r in firsts:
+            _lead(b, r, ["imaging.instrumentation_adapt_mri"])
+        if firsts:
+            b.add("ct-dual-energy", "alternative", ["imaging.instrumentation_adapt_mri"], own=False)
     device = inp.implanted_device
     if device == "mr_conditional" and imaging:
         b.note_statement("implant_conditional", "implant.mr_conditional")

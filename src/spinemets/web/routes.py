@@ -400,7 +400,8 @@ PATHWAY_GROUPS = (
     ("Symptoms", ("spinal_pain", "pain_region", "mechanical_pain", "night_pain", "pain_duration_weeks",
                   "pain_progressive", "red_flags")),
     ("Neurology", ("neuro_deficits", "suspected_cord_compression", "suspected_cauda_equina")),
-    ("Context", ("asymptomatic_surveillance", "known_lesion_purpose", "mri_contraindications", "contrast_concerns",
+    ("Context", ("asymptomatic_surveillance", "known_lesion_purpose", "spinal_hardware", "mri_contraindications",
+                 "contrast_concerns",
                  "prior_imaging")),
 )
 
@@ -424,7 +425,8 @@ FORM_SETTINGS: dict[str, dict[str, Any]] = {
         "groups": PATHWAY_GROUPS,
         "labels": {"age": "Age (years)", "breast_her2_positive": "Breast cancer: HER2-positive",
                    "breast_triple_negative": "Breast cancer: triple-negative",
-                   "brain_symptoms": "New headache or other brain symptoms", "pain_duration_weeks": "Pain duration (weeks)",
+                   "brain_symptoms": "New headache or other brain symptoms",
+                   "spinal_hardware": "Spinal instrumentation (screws, rods) near the region", "pain_duration_weeks": "Pain duration (weeks)",
                    "neuro_deficits": "Neurological deficits", "mri_contraindications": "MRI contraindications",
                    "suspected_cord_compression": "Suspected spinal cord compression",
                    "known_lesion_purpose": "Known lesion: purpose of imaging", "egfr": "eGFR (mL/min/1.73 m²)",
