@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from spinemets.errors import ContradictoryInputError, InsufficientDataError, InvalidInputError, SpinemetsError
 from spinemets.interpret.fracture import FractureInput, Presence, fracture_differential, post_test
 from spinemets.knowledge.loader import load_kb
-from tests.support import check_arbitrary_input, DISCLAIMER, from_kb
+from tests.support import DISCLAIMER, check_arbitrary_input, cli, from_kb  # noqa: F401 (cli is a fixture)
 
 
 def feature_ids(kb, favours: str | None = None) -> list[str]:
@@ -749,3 +749,9 @@ def test_pre_test_populations_are_listed_from_the_table(kb_copy):
         "fracture.known_cancer: the knowledge base gives a pre-test figure only for these populations: general, "
         "known_cancer; set known_cancer to true or give pre_test"
     )
+
+
+def test_the_cli_names_the_missing_cancer_history_in_words(cli):
+    run = cli("fracture", "--pre-test-from-kb", "--feature", "pedicle_involvement=present")
+    assert run.returncode != 0 and run.stderr.strip() == ("insufficient data for the knowledge-base pre-test probability (it is given only for "
+                           "patients with known cancer): missing whether the patient has known cancer")

@@ -1864,12 +1864,6 @@ def test_sciatica_without_cancer_or_red_flags_is_not_imaged(extra):
     assert "Usually Appropriate" in notes["after_medical_management"]
 
 
-def test_sciatica_without_cancer_with_infection_flag_gets_regional_mri():
-    r = pathway({**NO_CANCER_SCIATICA, "red_flags": ["suspected_infection"]})
-    _not_emergency(r)
-    assert r.scenario == "suspected_spinal_infection" and r.first_line.study.id == "mri-region-wwo"
-
-
 def test_sciatica_without_cancer_in_a_child_is_a_red_flag_not_an_emergency():
     # ACR Back Pain-Child: neurological symptoms are a red flag (radiographs first, MRI may be appropriate).
     r = pathway({**NO_CANCER_SCIATICA, "age": 12, "spinal_pain": True, "night_pain": False,
@@ -1898,7 +1892,10 @@ def test_root_symptoms_stay_an_emergency_with_cancer_or_signs_of_compression(cas
 @settings(max_examples=300, deadline=None)
 @given(scenario)
 def test_root_pain_alone_without_cancer_is_never_the_compression_emergency(s):
-    s = {**s, "cancer_history": "none", "unknown_primary": None, "neuro_deficits": ["radicular"]}
+    kb = load_kb()
+    serious = {r.id for r in kb.table("red_flags").rows if r["group"] in ("malignancy", "infection")}
+    s = {**s, "cancer_history": "none", "unknown_primary": None, "neuro_deficits": ["radicular"],
+         "red_flags": [f for f in s["red_flags"] if f not in serious]}
     r = pathway(s)
     assert r.scenario not in ("suspected_mscc", "paediatric_neurological")
     assert not r.actions
@@ -1976,3 +1973,19 @@ def test_spinal_instrumentation_keeps_mri_first_and_adapts_it():
     spoilt = pathway({**BASE, "neuro_deficits": ["motor_weakness"], "spinal_hardware": True,
                       "mri_contraindications": ["metal_artefact"]})
     assert spoilt.first_line.study.id == "ct-dual-energy"  # MRI stated to be spoilt by the metal: CT first
+
+
+@pytest.mark.parametrize("flag", ["suspected_infection", "unexplained_weight_loss"])
+def test_root_signs_with_an_infection_or_malignancy_flag_stay_an_emergency(flag):
+    # Sciatica with fever can be an epidural abscess: the root signs are not set aside when a serious flag comes
+    # with them (a first version of the sciatica rule lost them and gave routine MRI).
+    r = pathway({"age": 40, "cancer_history": "none", "neuro_deficits": ["radicular"], "red_flags": [flag]})
+    assert r.scenario == "suspected_mscc" and r.urgency.level == "emergency" and r.actions
+
+
+def test_infection_flags_without_neurology_are_imaged_urgently():
+    # ACP/APS: image at once with MRI when there are risk factors for spinal infection.
+    r = pathway({"age": 40, "cancer_history": "none", "spinal_pain": True, "neuro_deficits": [],
+                 "red_flags": ["suspected_infection"]})
+    assert r.scenario == "suspected_spinal_infection" and r.urgency.level == "urgent"
+    assert any(n.code == "infection_image_now" for n in r.notices)

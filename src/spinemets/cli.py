@@ -525,7 +525,10 @@ def _run(argv: Sequence[str] | None) -> int:
     try:
         return int(args.func(args))
     except InsufficientDataError as exc:
-        print(_short(f"insufficient data: {exc}"), file=sys.stderr)
+        from spinemets.wording import missing_in_words
+
+        print(_short(f"insufficient data for {exc.what}: missing {', '.join(missing_in_words(exc.fields))}"),
+              file=sys.stderr)
         return EXIT_INSUFFICIENT
     except KnowledgeBaseError as exc:
         print(str(exc), file=sys.stderr)

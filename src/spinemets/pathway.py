@@ -578,7 +578,10 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
     # Root pain or a one-sided root deficit alone, in a patient without cancer and without suspected cord or cauda
     # equina compression, is a back-pain presentation (ACR low back pain, with or without radiculopathy), not the
     # cord-compression emergency, which the sources write for patients with cancer or with signs of compression.
-    root_only = no_cancer and _radicular_only(inp)
+    flag_groups_given = {r.id: r["group"] for r in kb.table(RED_FLAGS).rows}
+    serious_flag = any(flag_groups_given.get(f) in ("malignancy", "infection") for f in inp.red_flags or [])
+    # ... unless a malignancy or infection flag comes with it (root signs with fever: think of an epidural abscess).
+    root_only = no_cancer and _radicular_only(inp) and not serious_flag
     neuro = False if root_only else _neuro(inp)
     pain = True if root_only and inp.spinal_pain is None else inp.spinal_pain
     child = inp.age is not None and inp.age < group_threshold("child", kb)
@@ -718,6 +721,9 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
             flag_groups[f] == "malignancy" for f in flags)
         if infection_only:
             scenario = "suspected_spinal_infection"
+        if not cancer and any(flag_groups[f] == "infection" for f in flags):
+            urgency = Urgency(level="urgent")  # ACP/APS: image at once with risk factors for spinal infection
+            b.note_statement("infection_image_now", "redflags.acp.immediate_mri")
         if not cancer:
             # The time limits for suspected spinal metastases were written for people with cancer.
             if neuro is None:

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 # Inputs whose absence a result names: what is missing, phrased as what to find out.
 MISSING_LABELS = {
     "pathway.neuro_deficits": "whether there is any neurological symptom or sign",
+    "fracture.known_cancer": "whether the patient has known cancer",
     "pathway.spinal_pain": "whether there is spinal pain",
     "pathway.cancer_history": "the cancer history",
     "pathway.red_flags": "the red flags (assessed, none, or which)",
