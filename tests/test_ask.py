@@ -1489,3 +1489,12 @@ def test_hardware_is_not_read_as_an_mri_contraindication(text, field, value, kb)
     assert any(u.field == field and (u.value == value or [u.value] == value) for u in items), items
     if field == "pathway.spinal_hardware":
         assert not [u for u in items if u.field == "pathway.mri_contraindications"]
+
+
+def test_a_pregnancy_topic_is_not_the_answer_for_a_patient_described_without_pregnancy(kb):
+    # It advised MRI without gadolinium for fetal risk to a melanoma patient never said to be pregnant.
+    r = ask("melanoma patient with new thoracic back pain, what imaging?")
+    assert r.answer_topic is None or "pregnan" not in r.answer_topic
+    assert "fetal" not in r.direct_answer[0].text.lower()
+    pregnant = ask("pregnant woman at 20 weeks with melanoma and new thoracic back pain: which scan?")
+    assert "gadolinium" in pregnant.answer_text().lower()

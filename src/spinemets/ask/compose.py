@@ -614,6 +614,12 @@ def _applicable_topic(kb: KnowledgeBase, route: Route | None, groups: set[str], 
                          f"{' or '.join(labels)}, not for {primary_site}; the answer below comes from the "
                          "statements and the pathway for this patient.")
             return None
+    if "pregnancy" in topic.populations and "any" not in topic.populations and groups and "pregnancy" not in groups:
+        # A topic written for pregnancy is not the answer for a patient described without it ("melanoma patient
+        # with new back pain"): its bottom line would withhold gadolinium for a fetal risk she does not carry.
+        notes.append(f"The curated answer on {topic.title[0].lower() + topic.title[1:]} is written for a pregnant "
+                     "patient; the answer below comes from the statements and the pathway for this patient.")
+        return None
     clash = [g for g in topic.not_for if g in groups]
     if clash:
         who = ", ".join(_GROUP_WORDS.get(g, g.replace("_", " ")) for g in clash)
