@@ -1008,7 +1008,8 @@ def test_decision_cauda_equina_without_cancer_lumbar_mri_within_4_hours():
                  ("radiographs", ["imaging.radiograph.cannot_exclude"])],
         recs=[(1, "first_line", "mri-region-wo", "usually_appropriate",
                ["imaging.acr.lbp_v4_cauda_equina", "timing.ces.no_cancer_4_hours"], "emergency"),
-              (2, "alternative", "mri-region-wwo", "usually_appropriate", MRI_REGION, None),
+              (2, "alternative", "mri-region-wwo", "usually_appropriate",
+               ["imaging.acr.lbp_v4_cauda_equina", "timing.ces.no_cancer_4_hours"], None),
               (3, "alternative", "ct-region-with", None, ["imaging.ct.when_mri_contraindicated"], None)])
     assert r.summary.startswith("Suspected cauda equina compression, emergency.")
     cited_as_built(r)

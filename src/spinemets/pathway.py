@@ -965,10 +965,14 @@ def _spine_imaging(b: _Builder, mri_study: str, urgency: Urgency, mri_ok: bool, 
             b.add(mri_study, "first_line", urgency=urgency)
         else:
             b.add(mri_study, "first_line", first_statements, urgency=urgency, own=False)
+        # The alternatives' general rationale is written for suspected metastasis; another situation (cauda
+        # equina or infection without cancer) keeps its own statements for them too.
+        own = first_statements is None
         if mri_study not in ("mri-region-wwo", "mri-complete-spine-wwo-child") and contrast_ok:
-            b.add("mri-region-wwo", "alternative")
+            b.add("mri-region-wwo", "alternative", list(first_statements or []), own=own)
         if contrast_ok:
-            b.add("mri-region-wo", "alternative", ["contrast.caveat.not_always_needed"])
+            b.add("mri-region-wo", "alternative", ["contrast.caveat.not_always_needed", *(first_statements or [])],
+                  own=own)
         b.add(ct_study, "alternative", ["imaging.ct.when_mri_contraindicated"])
     else:
         if "metal_artefact" in inp.mri_contraindications and len(inp.mri_contraindications) == 1 \
