@@ -910,7 +910,7 @@ def _mscc_actions(b: _Builder, situation: str, inp: PathwayInput, haematological
     skip_steroids = situation == "no_neuro_cancer" and haematological
     if skip_steroids:
         wanted.add("haematological_no_neuro")  # NG234: steroids in haematological malignancy with or without neurology
-    conditional = inp.implanted_device in ("labelling_unknown", "non_mr_conditional_cardiac")
+    conditional = _mri_conditional_on_implant(inp)
     imaging = "impossible" if not mri_ok else ("conditional" if conditional else "possible")
     for row in sorted(b.kb.table(ACTIONS).rows, key=lambda r: r["order"]):
         when = row["when"]
@@ -923,6 +923,11 @@ def _mscc_actions(b: _Builder, situation: str, inp: PathwayInput, haematological
         if row.get("when_mri") not in (None, imaging):
             continue
         b.action(row)
+
+
+def _mri_conditional_on_implant(inp: PathwayInput) -> bool:
+    """MRI is possible only once the implant allows it: labelling unknown, or a non-MR-Conditional cardiac device."""
+    return inp.implanted_device in ("labelling_unknown", "non_mr_conditional_cardiac")
 
 
 def _radicular_only(inp: PathwayInput) -> bool:
@@ -955,7 +960,7 @@ def _spine_imaging(b: _Builder, mri_study: str, urgency: Urgency, mri_ok: bool, 
     if not contrast_ok:
         mri_study = UNENHANCED.get(mri_study, mri_study)
     ct_study = "ct-region-with" if contrast_ok else "ct-region-wo"
-    conditional = inp.implanted_device in ("labelling_unknown", "non_mr_conditional_cardiac")
+    conditional = _mri_conditional_on_implant(inp)
     if (not mri_ok or conditional) and b.kb.table(STUDIES).row(mri_study)["region"] == "whole_spine":
         # MRI impossible, or possible only once the implant allows it: CT must still cover the whole spine
         # (compression is often at several levels).
