@@ -823,6 +823,32 @@ def test_note_taking_shorthand_does_not_refuse_a_question(question, topic, kb):
     assert_grounded(r, kb)
 
 
+def test_the_frame_of_a_clinical_question_does_not_refuse_it_but_an_unrelated_drug_still_does(kb):
+    # who asks and where ("Uro-onc MDT", "Reg") is not a foreign subject; a drug the knowledge base does not know is
+    r = ask("Uro-onc MDT: L4 met found on a lumbar-only MRI in a prostate patient. Reg asks if we really need the "
+            "rest of the spine imaged before RT planning.")
+    assert not r.declined and r.answer_topic == "imaging_choice.whole_spine_vs_segment"
+    assert "whole spine" in r.direct_answer[0].text.lower() or "whole-spine" in r.direct_answer[0].text.lower()
+    assert_grounded(r, kb)
+    for question in ("What dose of letrozole for breast cancer?", "FY1 here: paracetamol dose for a headache?"):
+        assert ask(question).declined, question
+
+
+def test_mri_said_impossible_or_a_metal_fragment_puts_ct_first_and_names_no_device(kb):
+    r = ask("On call: 77M prostate ca, paraparesis, non-MR-conditional pacemaker and metal fragment in the orbit. "
+            "MRI impossible. What now?")
+    said = {(u.field, str(u.value)) for u in r.understood}
+    assert ("pathway.mri_contraindications", "metallic_foreign_body") in said
+    assert ("pathway.mri_contraindications", "reason_not_given") in said
+    first = r.direct_answer[0].text
+    assert "CT of the whole spine" in first and "cardiac-device protocol" not in first
+    assert any("orbital radiographs" in s.text for s in r.for_this_patient + r.key_points + r.alternatives_and_caveats)
+    assert_grounded(r, kb)
+    # "MRI contraindicated" names no reason: it is not read as a device
+    r = ask("Breast cancer, new leg weakness, MRI contraindicated. Which scan?")
+    assert ("pathway.mri_contraindications", "reason_not_given") in {(u.field, str(u.value)) for u in r.understood}
+
+
 @pytest.mark.parametrize("question, topic", [
     ("equivocal solitary L4 uptake on planar BS - SPECT/CT worth it?", "modalities.spect_vs_planar"),
     ("Patchell 2005 RCT - headline result?", "urgency.surgery_vs_radiotherapy"),

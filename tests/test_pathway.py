@@ -198,7 +198,8 @@ scenario = st.fixed_dictionaries({
     "pain_region": st.sampled_from([None, "cervical", "thoracic", "lumbar"]),
     "red_flags": st.lists(st.sampled_from(FLAGS), unique=True, max_size=3),
     "neuro_deficits": st.lists(st.sampled_from(["motor_weakness", "sensory_level", "sphincter", "gait", "radicular"]), unique=True, max_size=2),
-    "mri_contraindications": st.lists(st.sampled_from(["non_mr_conditional_device", "claustrophobia", "metal_artefact"]), unique=True, max_size=2),
+    "mri_contraindications": st.lists(st.sampled_from(["non_mr_conditional_device", "claustrophobia", "metal_artefact",
+                                                       "metallic_foreign_body", "reason_not_given"]), unique=True, max_size=2),
     "contrast_concerns": st.lists(st.sampled_from(["reduced_renal_function", "pregnancy"]), unique=True, max_size=1),
     "breast_her2_positive": st.sampled_from([None, True, False]),
     "age": st.sampled_from([None, 4, 12, 17, 18, 45, 80]),
@@ -225,7 +226,8 @@ def test_adding_neuro_deficit_never_delays(s, deficit):
 
 
 @settings(max_examples=300, deadline=None)
-@given(scenario, st.sampled_from(["non_mr_conditional_device", "claustrophobia", "metal_artefact"]))
+@given(scenario, st.sampled_from(["non_mr_conditional_device", "claustrophobia", "metal_artefact", "metallic_foreign_body",
+                                  "reason_not_given"]))
 def test_mri_contraindication_never_leaves_mri_first(s, contra):
     r = pathway({**s, "mri_contraindications": sorted(set(s["mri_contraindications"]) | {contra})})
     for rec in r.recommendations:
@@ -1990,3 +1992,19 @@ def test_infection_flags_without_neurology_are_imaged_urgently():
                  "red_flags": ["suspected_infection"]})
     assert r.scenario == "suspected_spinal_infection" and r.urgency.level == "urgent"
     assert any(n.code == "infection_image_now" for n in r.notices)
+
+
+@pytest.mark.parametrize("problem, words", [("metallic_foreign_body", "metal fragment in the body"),
+                                            ("reason_not_given", "MRI not possible (reason not given)")])
+def test_compression_with_a_metal_fragment_or_mri_said_impossible_is_ct_of_the_whole_spine(problem, words):
+    # A metal fragment in the orbit is screened for before MRI (Seidenwurm 2000 policy); until it is excluded, CT.
+    # Even with a legacy pacemaker (which alone allows MRI under a protocol), the fragment keeps MRI out.
+    r = pathway({**BASE, "neuro_deficits": ["motor_weakness"], "mri_contraindications": [problem],
+                 "implanted_device": "non_mr_conditional_cardiac"})
+    assert r.first_line.study.id == "ct-whole-spine-with" and "cardiac-device protocol" not in r.summary
+    assert [a.label for a in r.actions if a.step == "imaging"][0].startswith("MRI is not possible: CT of the whole spine")
+    assert any(u.startswith("MRI problem: ") and words in u for u in r.understood)
+    fragment = [n for n in r.notices if n.code == "metal_fragment"]
+    assert bool(fragment) == (problem == "metallic_foreign_body")
+    if fragment:
+        assert fragment[0].sources == ["seidenwurm-2000"] and "orbital radiographs" in fragment[0].message

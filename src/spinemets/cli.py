@@ -417,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     pw.add_argument("--suspected-cord-compression", type=_bool, metavar="yes|no")
     pw.add_argument("--suspected-cauda-equina", type=_bool, metavar="yes|no")
     pw.add_argument("--surveillance", type=_bool, metavar="yes|no", help="asymptomatic routine follow-up")
-    pw.add_argument("--mri-contraindication", action="append", help="non_mr_conditional_device / claustrophobia / metal_artefact")
+    pw.add_argument("--mri-contraindication", action="append", help="non_mr_conditional_device / claustrophobia / metal_artefact / metallic_foreign_body / reason_not_given")
     pw.add_argument("--contrast-concern", action="append", help="reduced_renal_function / prior_gadolinium_reaction / pregnancy")
     pw.add_argument("--purpose", help="for a known lesion: characterise / stage / plan_treatment / follow_up / response_assessment")
     pw.add_argument("--sex", help="female / male")

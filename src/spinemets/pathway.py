@@ -66,7 +66,8 @@ KIDNEY = "contrast_kidney"
 CHILD_FLAGS = "paediatric_red_flags"
 
 NeuroDeficit = Literal["motor_weakness", "sensory_level", "sphincter", "gait", "radicular"]
-MriContraindication = Literal["non_mr_conditional_device", "claustrophobia", "metal_artefact"]
+MriContraindication = Literal["non_mr_conditional_device", "claustrophobia", "metal_artefact", "metallic_foreign_body",
+                             "reason_not_given"]
 ContrastConcern = Literal["reduced_renal_function", "prior_gadolinium_reaction", "pregnancy"]
 ImplantedDevice = Literal["none", "mr_safe", "mr_conditional", "mr_unsafe", "non_mr_conditional_cardiac", "labelling_unknown"]
 Region = Literal["cervical", "thoracic", "lumbar", "sacral", "multiple"]
@@ -521,7 +522,8 @@ def _understood(inp: PathwayInput, kb: KnowledgeBase, groups: list[str]) -> list
     if inp.implanted_device and inp.implanted_device != "none":
         out.append("implant: " + inp.implanted_device.replace("_", " ").replace("mr ", "MR "))
     if inp.mri_contraindications:
-        out.append("MRI problem: " + ", ".join(c.replace("_", " ") for c in inp.mri_contraindications))
+        out.append("MRI problem: " + ", ".join(_CONTRAINDICATION_WORDS.get(c, c.replace("_", " "))
+                                               for c in inp.mri_contraindications))
     if inp.contrast_concerns:
         out.append("contrast concern: " + ", ".join(c.replace("_", " ") for c in inp.contrast_concerns))
     if inp.known_lesion_purpose:
@@ -986,10 +988,20 @@ def _spine_imaging(b: _Builder, mri_study: str, urgency: Urgency, mri_ok: bool, 
             b.add(ct_study, "alternative")
         else:
             b.add(ct_study, "first_line", urgency=urgency)
+            if "metallic_foreign_body" in inp.mri_contraindications:
+                b.note_statement("metal_fragment", "implant.metal_fragment_screen")
             if "metal_artefact" in inp.mri_contraindications:
                 b.add("ct-dual-energy", "alternative")
         b.add("ct-myelography", "alternative", ["implant.ct_myelography_when_mri_impossible"])
     b.note_statement("radiographs", "imaging.radiograph.cannot_exclude")
+
+
+# How an MRI contraindication reads in the case summary (the others read as their own words).
+_CONTRAINDICATION_WORDS = {
+    "non_mr_conditional_device": "device that is not MR Conditional",
+    "metallic_foreign_body": "metal fragment in the body (in the eye, say)",
+    "reason_not_given": "MRI not possible (reason not given)",
+}
 
 
 # The condition an implant puts on a first-line MRI, keyed by the statement that leads its rationale.

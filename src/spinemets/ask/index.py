@@ -319,11 +319,12 @@ class Index:
 @functools.cache
 def ordinary_words() -> frozenset[str]:
     """Common English words (``data/ordinary_words.txt``, from wordfreq; see scripts/make_ordinary_words.py) and
-    note-taking shorthand that is not a clinical term (``data/shorthand_words.txt``: "defs", "b4", "approx")."""
+    note-taking shorthand that is not a clinical term (``data/shorthand_words.txt``: "defs", "b4", "approx") and
+    the frame of a clinical question (``data/clinical_frame_words.txt``: "MDT", "FY1", "SBA", "letrozole")."""
     from pathlib import Path
 
     words: set[str] = set()
-    for name in ("ordinary_words.txt", "shorthand_words.txt"):
+    for name in ("ordinary_words.txt", "shorthand_words.txt", "clinical_frame_words.txt"):
         lines = (Path(__file__).with_name("data") / name).read_text(encoding="utf-8").splitlines()
         words.update(w for w in lines if w and not w.startswith("#"))
     return frozenset(words)
