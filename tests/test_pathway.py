@@ -2008,3 +2008,23 @@ def test_compression_with_a_metal_fragment_or_mri_said_impossible_is_ct_of_the_w
     assert bool(fragment) == (problem == "metallic_foreign_body")
     if fragment:
         assert fragment[0].sources == ["seidenwurm-2000"] and "orbital radiographs" in fragment[0].message
+
+
+def test_back_pain_after_spinal_surgery_without_cancer_or_red_flags_is_imaged_as_acr_variant_5():
+    # ACR Low Back Pain 2021 variant 5 (RadiologyInfo summary): after lumbar surgery, new or worsening pain is imaged:
+    # radiographs, MRI without and with contrast and MRI without contrast Usually Appropriate; CT without contrast
+    # May Be Appropriate. Before, instrumentation without red flags fell to "imaging not indicated" (variants 1-2).
+    base = {"age": 60, "cancer_history": "none", "spinal_pain": True, "pain_region": "lumbar", "red_flags": [],
+            "neuro_deficits": []}
+    assert pathway(base).imaging_indicated is False
+    r = pathway({**base, "spinal_hardware": True})
+    assert r.scenario == "back_pain_after_spinal_surgery" and r.imaging_indicated is not False
+    assert r.first_line.study.id == "mri-region-wwo" and r.first_line.appropriateness == "usually_appropriate"
+    assert "imaging.acr.lbp_v5_prior_surgery" in r.first_line.statements
+    rated = {x.study.id: x.appropriateness for x in r.recommendations if x.study is not None}
+    assert rated["radiograph"] == "usually_appropriate" and rated["ct-region-wo"] == "may_be_appropriate"
+    assert not any(n.code == "radiographs" for n in r.notices)  # radiographs are a first study here
+    assert r.urgency.level == "routine"
+    # a thoracic region is outside the lumbar variant: no ACR rating is claimed
+    r = pathway({**base, "spinal_hardware": True, "pain_region": "thoracic"})
+    assert r.first_line.appropriateness is None

@@ -76,7 +76,7 @@ TreatmentGiven = Literal["sbrt", "conventional_radiotherapy", "surgery", "system
 Role = Literal["first_line", "alternative", "additional", "staging", "staging_alternative", "not_indicated", "avoid"]
 LATER = ("staging", "staging_alternative", "avoid")  # roles shown after the spine study
 # ACR Low Back Pain variants rate lumbar imaging; they are not applied to cervical or thoracic pain.
-LUMBAR_VARIANTS = ("suspected_cancer", "cauda_equina", "lbp_no_red_flags", "osteoporotic_fracture")
+LUMBAR_VARIANTS = ("suspected_cancer", "cauda_equina", "lbp_no_red_flags", "osteoporotic_fracture", "prior_surgery")
 URGENCY_ORDER = {"emergency": 0, "depends_on_neurology": 0, "urgent": 1, "routine": 2, "none": 3}
 # Contrast-free equivalents of contrast MRI studies (pregnancy; gadolinium avoided).
 UNENHANCED = {
@@ -98,6 +98,7 @@ SCENARIO_LABELS = {
     "known_lesion": "known lesion",
     "asymptomatic_surveillance": "surveillance without symptoms",
     "low_back_pain_without_red_flags": "low back pain without red flags",
+    "back_pain_after_spinal_surgery": "back pain after spinal surgery with instrumentation, no known cancer",
     "undetermined": "not enough information to choose a pathway",
 }
 
@@ -785,6 +786,17 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
                    "The knowledge base holds a surveillance recommendation only for breast cancer treated with curative "
                    "intent (ASCO); for this scenario it has none. Follow the oncology team's protocol.",
                    ["breast.surveillance.no_routine_imaging"])
+    elif pain and not cancer and flags == [] and inp.cancer_history == "none" and neuro is False and inp.spinal_hardware:
+        # Prior surgery is its own ACR variant (5): new or worsening pain after it is imaged, red flags or not.
+        scenario = "back_pain_after_spinal_surgery"
+        urgency = Urgency(level="routine")
+        b.acr_variant = "prior_surgery"
+        _spine_imaging(b, "mri-region-wwo", urgency, mri_ok, contrast_ok, inp,
+                       first_statements=["imaging.acr.lbp_v5_prior_surgery"])
+        b.add("radiograph", "alternative", ["imaging.acr.lbp_v5_prior_surgery"], own=False)
+        b.add("ct-region-wo", "alternative", ["imaging.acr.lbp_v5_prior_surgery"], own=False)
+        if root_only:
+            b.note_statement("severe_deficit", "redflags.acp.immediate_mri")
     elif pain and not cancer and flags == [] and inp.cancer_history == "none" and neuro is False:
         scenario = "low_back_pain_without_red_flags"
         indicated = False
@@ -993,7 +1005,8 @@ def _spine_imaging(b: _Builder, mri_study: str, urgency: Urgency, mri_ok: bool, 
             if "metal_artefact" in inp.mri_contraindications:
                 b.add("ct-dual-energy", "alternative")
         b.add("ct-myelography", "alternative", ["implant.ct_myelography_when_mri_impossible"])
-    b.note_statement("radiographs", "imaging.radiograph.cannot_exclude")
+    if b.acr_variant != "prior_surgery":  # after spinal surgery radiographs are a first study (hardware, fusion)
+        b.note_statement("radiographs", "imaging.radiograph.cannot_exclude")
 
 
 # How an MRI contraindication reads in the case summary (the others read as their own words).
