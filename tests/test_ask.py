@@ -219,6 +219,7 @@ def test_a_relative_is_an_adult_and_never_gets_the_childrens_answer(relative, kb
     r = lex(f"{relative} has lung cancer and now can't feel the legs properly. What should happen?")
     got = understood(r)
     assert got["pathway.neuro_deficits"] == ["sensory_level"] and "pathway.sex" not in got  # no sex assumed
+    assert got["pathway.adult"] is True and "pathway.age" not in r.missing  # an adult: the adult steroid dose applies
     head = r.direct_answer[0].text
     assert head.startswith("Suspected spinal cord compression is an emergency: contact the MSCC coordinator or acute "
                            "spinal team immediately; MRI of the whole spine"), head

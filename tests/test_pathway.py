@@ -2028,3 +2028,43 @@ def test_back_pain_after_spinal_surgery_without_cancer_or_red_flags_is_imaged_as
     # a thoracic region is outside the lumbar variant: no ACR rating is claimed
     r = pathway({**base, "spinal_hardware": True, "pain_region": "thoracic"})
     assert r.first_line.appropriateness is None
+
+
+def test_root_pain_persisting_after_treatment_without_cancer_is_acr_variant_3_not_a_metastasis_work_up():
+    # ACR Low Back Pain 2021 variant 3: after 6 weeks of medical management, in a candidate for surgery or an
+    # intervention, lumbar MRI without contrast is Usually Appropriate; radiographs, MRI with and without contrast
+    # and CT without contrast May Be Appropriate. It was read as a malignancy work-up (contrast MRI).
+    base = {"age": 45, "cancer_history": "none", "spinal_pain": True, "pain_region": "lumbar",
+            "red_flags": ["radicular_treatment_failure"], "neuro_deficits": ["radicular"]}
+    r = pathway(base)
+    assert r.scenario == "root_pain_after_medical_management" and r.urgency.level == "routine"
+    assert r.first_line.study.id == "mri-region-wo" and r.first_line.appropriateness == "usually_appropriate"
+    rated = {x.study.id: x.appropriateness for x in r.recommendations if x.study is not None}
+    assert rated["mri-region-wwo"] == rated["radiograph"] == rated["ct-region-wo"] == "may_be_appropriate"
+    # with a cancer history, or another flag beside it, it stays the metastasis work-up
+    assert pathway({**base, "cancer_history": "current", "primary_site": "breast"}).scenario != r.scenario
+    assert pathway({**base, "red_flags": ["radicular_treatment_failure", "unexplained_weight_loss"]}).scenario \
+        == "suspected_mscc"  # root signs with a malignancy flag stay the emergency
+    assert "pathway.neuro_deficits" in pathway({**base, "neuro_deficits": None}).missing
+
+
+def test_without_an_age_the_steroid_step_is_the_adult_dose_only_for_an_adult():
+    # NICE NG234's dexamethasone 16 mg is an adult dose; with the age unknown the step says so and names the child's
+    # route (paediatric oncology), and an adult whose age is not given ("my dad") gets the plain adult step.
+    base = {"cancer_history": "current", "primary_site": "lung", "spinal_pain": True, "neuro_deficits": ["motor_weakness"]}
+    r = pathway(base)
+    step = [a.label for a in r.actions if a.step == "steroids"][0]
+    assert step.startswith("If the patient is an adult, give dexamethasone 16 mg") and "paediatric oncology" in step
+    assert "pathway.age" in r.missing
+    r = pathway({**base, "adult": True})
+    step = [a.label for a in r.actions if a.step == "steroids"][0]
+    assert step.startswith("Give dexamethasone 16 mg") and "pathway.age" not in r.missing
+    assert "adult, age not given" in r.understood
+    assert pathway({**base, "age": 70}).actions == r.actions
+
+
+@pytest.mark.parametrize("age, adult", [(12, True), (40, False), (17, True)])
+def test_an_age_that_contradicts_adult_is_an_error_naming_both(age, adult):
+    with pytest.raises(SpinemetsError) as e:
+        pathway({"age": age, "adult": adult, "spinal_pain": True})
+    assert "contradict" in str(e.value) and f"age {age}" in str(e.value)

@@ -136,7 +136,7 @@ def cmd_pathway(a: argparse.Namespace) -> int:
 
     data: dict[str, Any] = _read_object(a.scenario, "scenario") if a.scenario else {}
     flags = {
-        "age": a.age, "cancer_history": a.cancer_history, "primary_site": a.primary_site,
+        "age": a.age, "adult": a.adult, "cancer_history": a.cancer_history, "primary_site": a.primary_site,
         "unknown_primary": a.unknown_primary, "breast_her2_positive": a.her2_positive,
         "breast_triple_negative": a.triple_negative, "brain_symptoms": a.brain_symptoms,
         "spinal_hardware": a.spinal_hardware,
@@ -398,6 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     pw = add("pathway", cmd_pathway, "what to image, how and how fast, for a clinical scenario")
     pw.add_argument("scenario", nargs="?", help="scenario JSON file or - (flags below add to it)")
     pw.add_argument("--age", type=int)
+    pw.add_argument("--adult", type=_bool, metavar="yes|no", help="an adult whose age is not given (adult doses and time limits)")
     pw.add_argument("--cancer-history", help="none / current / previous")
     pw.add_argument("--primary-site", help="e.g. breast, prostate, lung")
     pw.add_argument("--unknown-primary", type=_bool, metavar="yes|no")

@@ -46,7 +46,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from spinemets.knowledge.loader import KnowledgeBase, load_kb
 from spinemets.knowledge.models import TableRow
@@ -76,7 +76,8 @@ TreatmentGiven = Literal["sbrt", "conventional_radiotherapy", "surgery", "system
 Role = Literal["first_line", "alternative", "additional", "staging", "staging_alternative", "not_indicated", "avoid"]
 LATER = ("staging", "staging_alternative", "avoid")  # roles shown after the spine study
 # ACR Low Back Pain variants rate lumbar imaging; they are not applied to cervical or thoracic pain.
-LUMBAR_VARIANTS = ("suspected_cancer", "cauda_equina", "lbp_no_red_flags", "osteoporotic_fracture", "prior_surgery")
+LUMBAR_VARIANTS = ("suspected_cancer", "cauda_equina", "lbp_no_red_flags", "osteoporotic_fracture", "prior_surgery",
+                   "after_medical_management")
 URGENCY_ORDER = {"emergency": 0, "depends_on_neurology": 0, "urgent": 1, "routine": 2, "none": 3}
 # Contrast-free equivalents of contrast MRI studies (pregnancy; gadolinium avoided).
 UNENHANCED = {
@@ -98,6 +99,7 @@ SCENARIO_LABELS = {
     "known_lesion": "known lesion",
     "asymptomatic_surveillance": "surveillance without symptoms",
     "low_back_pain_without_red_flags": "low back pain without red flags",
+    "root_pain_after_medical_management": "back pain with root pain persisting after treatment, no known cancer",
     "back_pain_after_spinal_surgery": "back pain after spinal surgery with instrumentation, no known cancer",
     "undetermined": "not enough information to choose a pathway",
 }
@@ -115,6 +117,8 @@ class PathwayInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     age: int | None = Field(default=None, ge=0, le=120, description="years; under 18 uses the paediatric criteria")
+    adult: bool | None = Field(default=None, description="yes: an adult whose age is not given (the adult doses and "
+                                                         "time limits apply); must agree with the age when both are given")
     sex: Literal["female", "male"] | None = None
     pregnant: bool | None = Field(default=None, description="yes: unenhanced MRI first, no routine ionising staging")
     egfr: float | None = Field(default=None, ge=0, le=200, description="eGFR in mL/min/1.73 m²")
@@ -152,6 +156,15 @@ class PathwayInput(BaseModel):
     contrast_concerns: list[ContrastConcern] = Field(default_factory=list)
     prior_imaging: list[PriorImaging] = Field(default_factory=list)
     known_lesion_purpose: Purpose | None = Field(default=None, description="when a lesion is already known")
+
+    @model_validator(mode="after")
+    def _adult_agrees_with_age(self) -> "PathwayInput":
+        if self.age is not None and self.adult is not None:
+            threshold = group_threshold("child")
+            if (self.age >= threshold) != self.adult:
+                raise ValueError(f"age {self.age} and 'adult: {'yes' if self.adult else 'no'}' contradict each other "
+                                 f"(adult means {threshold:g} years or older); give one of them")
+        return self
 
     @field_validator("primary_site")
     @classmethod
@@ -474,6 +487,8 @@ def _understood(inp: PathwayInput, kb: KnowledgeBase, groups: list[str]) -> list
     out = []
     if inp.age is not None:
         out.append(f"age {inp.age}")
+    elif inp.adult is not None:
+        out.append("adult, age not given" if inp.adult else "not an adult, age not given")
     if inp.sex:
         out.append(inp.sex)
     if inp.pregnant:
@@ -633,7 +648,7 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
             urgency = Urgency(level="emergency", windows=_neuro_windows(b, inp))
             if inp.cancer_history is None and not inp.unknown_primary:
                 missing.append("pathway.cancer_history")
-            if inp.age is None:
+            if inp.age is None and not inp.adult:
                 # The steroid dose and time limits below are adult ones; a child is managed by the paediatric teams.
                 missing.append("pathway.age")
                 b.note_statement("age_unknown", "child.adult_pathway_not_applicable")
@@ -714,6 +729,20 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
                "With only fracture risk factors, a patient without cancer follows the osteoporotic-fracture criteria "
                "and a patient with cancer the metastasis pathway: the cancer history decides.",
                ["fracture.metastasis_workup_when_flags"])
+    elif pain and not cancer and inp.cancer_history == "none" and flags == ["radicular_treatment_failure"] \
+            and not inp.spinal_hardware:
+        # Root pain that persists despite treatment is ACR variant 3 (a candidate for surgery or an intervention
+        # after 6 weeks of medical management): MRI without contrast, not the work-up for a metastasis.
+        scenario = "root_pain_after_medical_management"
+        urgency = Urgency(level="routine")
+        b.acr_variant = "after_medical_management"
+        _spine_imaging(b, "mri-region-wo", urgency, mri_ok, contrast_ok, inp,
+                       first_statements=["imaging.acr.lbp_v3_after_medical_management"])
+        for study in ("radiograph", "ct-region-wo"):
+            b.add(study, "alternative", ["imaging.acr.lbp_v3_after_medical_management"], own=False)
+        if neuro is None:
+            missing.append("pathway.neuro_deficits")
+        b.note_statement("severe_deficit", "redflags.acp.immediate_mri")
     elif pain and (cancer or flags):
         scenario = "suspected_spinal_metastasis"
         b.acr_variant = "suspected_cancer"
@@ -920,7 +949,8 @@ def _mscc_actions(b: _Builder, situation: str, inp: PathwayInput, haematological
             if histology is None and not known:
                 wanted.add("unproven_no_deficit")
         else:
-            wanted.add("haematological" if haematological and known else "solid_or_unknown_neuro")
+            solid = "solid_or_unknown_neuro" if inp.age is not None or inp.adult else "solid_or_unknown_neuro_age_unknown"
+            wanted.add("haematological" if haematological and known else solid)
     skip_steroids = situation == "no_neuro_cancer" and haematological
     if skip_steroids:
         wanted.add("haematological_no_neuro")  # NG234: steroids in haematological malignancy with or without neurology
@@ -1005,7 +1035,7 @@ def _spine_imaging(b: _Builder, mri_study: str, urgency: Urgency, mri_ok: bool, 
             if "metal_artefact" in inp.mri_contraindications:
                 b.add("ct-dual-energy", "alternative")
         b.add("ct-myelography", "alternative", ["implant.ct_myelography_when_mri_impossible"])
-    if b.acr_variant != "prior_surgery":  # after spinal surgery radiographs are a first study (hardware, fusion)
+    if b.acr_variant not in ("prior_surgery", "after_medical_management"):  # radiographs are rated there
         b.note_statement("radiographs", "imaging.radiograph.cannot_exclude")
 
 

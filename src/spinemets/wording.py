@@ -22,6 +22,7 @@ MISSING_LABELS = {
     "pathway.primary_site": "the primary tumour (one site)",
     "pathway.implanted_device": "the implant's MR labelling",
     "pathway.age": "the patient's age",
+    "pathway.adult": "whether the patient is an adult",
     "pathway.breast_her2_positive": "the HER2 status",
     "pathway.breast_triple_negative": "whether the breast cancer is triple-negative",
     "pathway.brain_symptoms": "whether there is a new headache or another brain symptom",

@@ -35,7 +35,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from spinemets.ask.index import THRESHOLDS, Retrieval, index_for
-from spinemets.ask.scenario import Parse, reader_for
+from spinemets.ask.scenario import Parse, Understood, reader_for
 from spinemets.ask.session import Session, validate_id
 from spinemets.ask.text import PhraseMatcher, instruction_like, normalise
 from spinemets.ask.topics import Route, topic_index_for
@@ -816,6 +816,10 @@ def _run_engines(kb: KnowledgeBase, parse: Parse, sess: Session | None, cite: _C
 
     pdata, pmerged = inputs("pathway")
     wanted = _pathway_wanted(parse, bool(calc_named)) or (pmerged and follow and bool(parse.fields("pathway")))
+    if wanted and "adult" in parse.described and pdata.get("age") is None and "pathway.age" not in parse.unstated:
+        # "my dad", "a woman": an adult though no age is given (the adult doses and time limits apply)
+        pdata = {**pdata, "adult": True}
+        parse.items.append(Understood("pathway.adult", True, parse.described_by.get("adult", ""), rule="adult"))
     if wanted and "pathway.age" in parse.unstated and "age" not in pdata:
         # A child or adolescent without an age: the adult pathway would be wrong and the paediatric one needs the
         # age, so no pathway advice is given; the age is named as missing (the note explains why).

@@ -113,6 +113,7 @@ class Parse:
     notes: list[tuple[str, list[str]]] = field(default_factory=list)  # (message, kb items)
     unstated: set[str] = field(default_factory=set)  # inputs the words imply but do not give (a child's age)
     described: set[str] = field(default_factory=set)  # patient groups the words imply without an age ("my dad")
+    described_by: dict[str, str] = field(default_factory=dict)  # group -> the words that imply it
 
     def values(self, prefix: str) -> dict[str, Any]:
         """Inputs of one instrument (``pathway``, ``sins``, ...), list fields merged."""
@@ -238,6 +239,7 @@ class Reader:
             p.spans.append((m.start, m.end))
             if row.get("describes") and not neg:
                 p.described.add(str(row["describes"]))
+                p.described_by.setdefault(str(row["describes"]), " ".join(words[m.start:m.end]))
             weak = bool(row.get("weak")) and not neg
             for name, value in sets.items():
                 self._add(p, Understood(name, value, m.phrase, row.id, negated=neg, weak=weak))

@@ -392,7 +392,7 @@ def _probability_input(path: str) -> str:
 # --- generic feature pages (pathway, interpretations) -------------------------------------------------------
 
 PATHWAY_GROUPS = (
-    ("Patient", ("age", "sex", "pregnant", "egfr", "on_dialysis", "implanted_device")),
+    ("Patient", ("age", "adult", "sex", "pregnant", "egfr", "on_dialysis", "implanted_device")),
     ("Cancer history", ("cancer_history", "unknown_primary", "primary_site", "primary_bone_tumour_possible",
                         "breast_her2_positive", "breast_triple_negative", "brain_symptoms", "treatment_intent",
                         "years_since_treatment",
@@ -423,7 +423,7 @@ FORM_SETTINGS: dict[str, dict[str, Any]] = {
     "pathway": {
         "options": _pathway_options,
         "groups": PATHWAY_GROUPS,
-        "labels": {"age": "Age (years)", "breast_her2_positive": "Breast cancer: HER2-positive",
+        "labels": {"age": "Age (years)", "adult": "Adult (when the age is not known)", "breast_her2_positive": "Breast cancer: HER2-positive",
                    "breast_triple_negative": "Breast cancer: triple-negative",
                    "brain_symptoms": "New headache or other brain symptoms",
                    "spinal_hardware": "Spinal instrumentation (screws, rods) near the region", "pain_duration_weeks": "Pain duration (weeks)",
