@@ -2068,3 +2068,24 @@ def test_an_age_that_contradicts_adult_is_an_error_naming_both(age, adult):
     with pytest.raises(SpinemetsError) as e:
         pathway({"age": age, "adult": adult, "spinal_pain": True})
     assert "contradict" in str(e.value) and f"age {age}" in str(e.value)
+
+
+@pytest.mark.parametrize("age, first, other", [(20, ["wb-mri-dwi"], ["ct-cap-with", "ct-head-with"]),
+                                               (60, ["ct-cap-with", "ct-head-with"], ["wb-mri-dwi"]),
+                                               (None, ["ct-cap-with", "ct-head-with"], ["wb-mri-dwi"])])
+def test_melanoma_staging_is_whole_body_mri_below_25_and_ct_with_the_head_above(age, first, other):
+    # NICE NG14: stage suspected distant spread with CT including the brain; consider whole-body MRI up to 24 years.
+    r = pathway({"age": age, "cancer_history": "current", "primary_site": "melanoma", "spinal_pain": True,
+                 "neuro_deficits": [], "red_flags": []})
+    assert [x.study.id for x in r.recommendations if x.role == "staging"] == first
+    assert [x.study.id for x in r.recommendations if x.role == "staging_alternative"] == other
+
+
+def test_uveal_melanoma_is_not_staged_as_skin_melanoma_nor_with_a_generic_set():
+    # Uveal melanoma has its own UK guideline (managed differently, NICE news 2015): no NG14 staging, no draft set.
+    r = pathway({"age": 60, "cancer_history": "current", "primary_site": "uveal melanoma", "spinal_pain": True,
+                 "neuro_deficits": [], "red_flags": []})
+    assert not [x for x in r.recommendations if x.role in ("staging", "staging_alternative")]
+    note = [n for n in r.notices if n.code == "staging_own_guideline"]
+    assert note and note[0].sources == ["uveal-melanoma-uk-2015"] and "uveal melanoma team" in note[0].message
+    assert "current cancer (uveal melanoma)" in r.understood

@@ -1089,13 +1089,23 @@ def _staging(b: _Builder, histology: str, inp: PathwayInput, neuro: bool | None,
     """Histology-specific staging after the spine study; studies the sources advise against are shown as such."""
     rows = b.kb.table(STAGING).where(histology=histology)
     site = b.kb.table(SITES).row(histology) if histology in {r.id for r in b.kb.table(SITES).rows} else None
+    if not rows and site is not None and site.get("staging_note"):
+        # The sources give this primary its own staging (uveal melanoma): say so; no generic set is offered.
+        b.note_statement("staging_own_guideline", str(site["staging_note"]))
+        return
     if not rows and site is not None and site["group"] == "haematological":
         b.note_statement("staging_haematology", "staging.haematological_by_team")
         return
     rows = rows or b.kb.table(STAGING).where(histology="other")
     order = {"staging": 0, "alternative": 1, "avoid": 2}
-    for row in sorted(rows, key=lambda r: order[r["role"]]):
-        role = {"staging": "staging", "alternative": "staging_alternative", "avoid": "avoid"}[row["role"]]
+
+    def row_role(row: TableRow) -> str:
+        """The row's role for this patient: some differ below an age (whole-body MRI for the young in melanoma)."""
+        young = row.get("under_age") is not None and inp.age is not None and inp.age < row["under_age"]
+        return str(row["role_under_age"] if young else row["role"])
+
+    for row in sorted(rows, key=lambda r: order[row_role(r)]):
+        role = {"staging": "staging", "alternative": "staging_alternative", "avoid": "avoid"}[row_role(row)]
         b.cite.cite_row(STAGING, row)
         b.add(row["study"], role, list(row["statements"]), own=False)  # only this histology's rationale
     if histology == "breast":
