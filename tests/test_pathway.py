@@ -2089,3 +2089,16 @@ def test_uveal_melanoma_is_not_staged_as_skin_melanoma_nor_with_a_generic_set():
     note = [n for n in r.notices if n.code == "staging_own_guideline"]
     assert note and note[0].sources == ["uveal-melanoma-uk-2015"] and "uveal melanoma team" in note[0].message
     assert "current cancer (uveal melanoma)" in r.understood
+
+
+@pytest.mark.parametrize("site, extra, noted", [("lung", {}, True), ("breast", {"breast_her2_positive": True}, False),
+                                                ("melanoma", {}, False), ("prostate", {}, True)])
+def test_a_brain_symptom_is_never_silently_dropped(site, extra, noted):
+    r = pathway({"age": 60, "cancer_history": "current", "primary_site": site, "spinal_pain": True, "neuro_deficits": [],
+                 "red_flags": [], "brain_symptoms": True, **extra})
+    note = [n for n in r.notices if n.code == "brain_symptoms_no_rule"]
+    assert bool(note) == noted
+    if noted:
+        assert "treating team to decide" in note[0].message
+    else:
+        assert any(x.study.id in ("brain-mri-with", "ct-head-with") for x in r.recommendations)

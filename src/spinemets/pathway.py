@@ -869,6 +869,13 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
     if inp.treatment_given == "sbrt" and scenario in ("suspected_mscc", "suspected_spinal_metastasis"):
         _after_sbrt(b, inp, missing)
 
+    if inp.brain_symptoms and not b.has("brain-mri-with") and not b.has("ct-head-with"):
+        # The input was given: say what it changes (nothing held here for this patient) rather than drop it.
+        b.note("brain_symptoms_no_rule",
+               "A new headache or another brain symptom is recorded; the knowledge base holds a brain-imaging rule "
+               "only for HER2-positive breast cancer (ASCO 2022) and for melanoma staging (NICE NG14), so for this "
+               "patient brain imaging is for the treating team to decide.",
+               ["breast.her2_brain_mri_low_threshold", "staging.melanoma.nice_ct_brain"])
     _modifiers(b, inp, scenario, pregnant, missing)
 
     for prior in inp.prior_imaging:
