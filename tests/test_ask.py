@@ -1525,3 +1525,39 @@ def test_a_pregnancy_topic_is_not_the_answer_for_a_patient_described_without_pre
     assert "fetal" not in r.direct_answer[0].text.lower()
     pregnant = ask("pregnant woman at 20 weeks with melanoma and new thoracic back pain: which scan?")
     assert "gadolinium" in pregnant.answer_text().lower()
+
+
+@pytest.mark.parametrize("question, field, value", [
+    ("72F, myeloma excluded, metastatic lung ca, eGFR 26: precautions for contrast CT?", "pathway.primary_site", "lung"),
+    ("Breast cancer, back pain, cord compression has been ruled out on MRI. What next?",
+     "pathway.suspected_cord_compression", False),
+    ("Prostate ca, back pain, cauda equina syndrome was excluded clinically. Which scan?",
+     "pathway.suspected_cauda_equina", False),
+])
+def test_a_finding_denied_after_its_name_is_negated(question, field, value):
+    # "myeloma excluded" made the question name two primaries and fail as contradictory; "ruled out" was a finding
+    got = understood(lex(question))
+    assert got[field] == value, got
+
+
+def test_a_test_result_after_the_test_is_not_a_denial():
+    from spinemets.ask.text import post_negated
+
+    assert not post_negated("bone scan negative".split(), 2)  # the result of the test, read with the test
+    assert post_negated("myeloma excluded".split(), 1) and post_negated("x has been ruled out".split(), 1)
+    assert not post_negated("compression ruled".split(), 1)
+
+
+@pytest.mark.parametrize("question, post", [
+    ("Pre-test probability of malignant collapse 20%, MRI sign with LR+ 9. Post-test probability?", "69.2%"),
+    ("pretest 50%, likelihood ratio of 0.1 for a negative test: post-test probability?", "9.1%"),
+])
+def test_a_stated_likelihood_ratio_is_computed_and_answers_first(question, post, kb):
+    # Bayes in odds form: 0.25 x 9 = 2.25 -> 69.2%; 1 x 0.1 = 0.1 -> 9.1%. The percentage after "probability of
+    # malignant collapse" is the pre-test probability, not a 20% collapse.
+    r = lex(question)
+    got = understood(r)
+    assert "sins.collapse" not in got
+    first = r.direct_answer[0].text
+    assert first.startswith("Post-test probability " + post), first
+    assert_grounded(r, kb)

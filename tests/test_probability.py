@@ -90,7 +90,7 @@ def test_impossible_result():
         ({"pre_test": 0.5, "tests": [{"sensitivity": 0.9, "result": "positive"}]},
          "probability.tests[0]: give both sensitivity and specificity, or neither (then modality is looked up)"),
         ({"pre_test": 0.5, "tests": [{"result": "positive"}]},
-         "probability.tests[0]: give a modality to look up, or sensitivity and specificity"),
+         "probability.tests[0]: give a modality to look up, sensitivity and specificity, or a likelihood ratio"),
         ({"pre_test": 0.5, "tests": [{"sensitivity": 0.9, "specificity": 0.9, "result": "maybe"}]},
          "probability.tests[0].result: 'maybe' is not allowed; allowed values: 'positive' or 'negative'"),
         ({"pre_test": 0.5, "tests": []},
@@ -861,3 +861,39 @@ def test_a_near_miss_of_a_name_of_several_words_suggests_it_as_written(histology
         histology_rule(histology)
     assert str(exc.value) == (f"probability.histology: {histology!r} is not a recognised spelling; "
                               f"did you mean {suggestion!r}?")
+
+
+def test_a_given_likelihood_ratio_multiplies_the_pre_test_odds():
+    from spinemets.interpret.probability import post_test_probability
+
+    r = post_test_probability({"pre_test": 0.2, "tests": [{"result": "positive", "likelihood_ratio": 9}]})
+    assert r.post_test_min == pytest.approx(0.25 * 9 / (1 + 0.25 * 9))  # 69.2%
+    step = r.scenarios[0].steps[0]
+    assert step.sensitivity is None and step.lr_positive == 9 and step.refs  # cites the odds formula
+    assert any(c.name == "method" and c.kb_items == ["performance.bayes.formulas"] for c in r.components)
+    neg = post_test_probability({"pre_test": 0.5, "tests": [{"result": "negative", "likelihood_ratio": 0.1}]})
+    assert neg.post_test_min == pytest.approx(0.1 / 1.1) and neg.scenarios[0].steps[0].lr_negative == 0.1
+
+
+@pytest.mark.parametrize("test, message", [
+    ({"result": "positive", "likelihood_ratio": 9, "sensitivity": 0.9, "specificity": 0.8}, "not both"),
+    ({"result": "positive", "likelihood_ratio": 9, "source": "harlianto-2024"}, "with a given likelihood ratio"),
+    ({"result": "positive", "likelihood_ratio": 0}, "greater than 0"),
+])
+def test_a_given_likelihood_ratio_with_figures_or_a_source_or_zero_is_an_error(test, message):
+    from spinemets.errors import InvalidInputError
+    from spinemets.interpret.probability import post_test_probability
+
+    with pytest.raises(InvalidInputError) as e:
+        post_test_probability({"pre_test": 0.2, "tests": [test]})
+    assert message in str(e.value)
+
+
+@given(st.floats(0.01, 0.99), st.floats(0.01, 0.99), st.floats(0.01, 0.99))
+def test_a_ratio_computed_from_sensitivity_and_specificity_gives_the_same_post_test_probability(p, se, sp):
+    from spinemets.interpret.probability import post_test_probability
+
+    figures = post_test_probability({"pre_test": p, "tests": [{"result": "positive", "sensitivity": se,
+                                                                "specificity": sp}]})
+    ratio = post_test_probability({"pre_test": p, "tests": [{"result": "positive", "likelihood_ratio": se / (1 - sp)}]})
+    assert ratio.post_test_min == pytest.approx(figures.post_test_min, rel=1e-9, abs=1e-12)

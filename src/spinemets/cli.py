@@ -99,7 +99,7 @@ def cmd_noms(a: argparse.Namespace) -> int:
 def _parse_test(spec: str) -> dict[str, Any]:
     """'modality=mri,result=positive,source=harlianto-2024' or 'se=0.9,sp=0.8,result=negative'."""
     out: dict[str, Any] = {}
-    keys = {"se": "sensitivity", "sp": "specificity"}
+    keys = {"se": "sensitivity", "sp": "specificity", "lr": "likelihood_ratio"}
     for part in spec.split(","):
         if not part.strip():
             continue
@@ -108,11 +108,12 @@ def _parse_test(spec: str) -> dict[str, Any]:
             raise argparse.ArgumentTypeError(f"--test {spec!r}: expected key=value pairs, e.g. modality=mri,result=positive")
         key = keys.get(key.strip(), key.strip())
         value = value.strip()
-        if key in ("sensitivity", "specificity"):
+        if key in ("sensitivity", "specificity", "likelihood_ratio"):
             try:
                 out[key] = float(value)
             except ValueError:
-                raise argparse.ArgumentTypeError(f"--test {key}={value!r}: expected a number between 0 and 1") from None
+                what = "a positive number" if key == "likelihood_ratio" else "a number between 0 and 1"
+                raise argparse.ArgumentTypeError(f"--test {key}={value!r}: expected {what}") from None
         else:
             out[key] = value
     return out
@@ -390,7 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument(
         "--test", action="append", type=_parse_test, metavar="KEY=VALUE,...",
         help="a test in order: modality=mri,result=positive[,source=harlianto-2024][,unit=lesion] "
-        "or se=0.9,sp=0.8,result=negative; repeat for a sequence",
+        "or se=0.9,sp=0.8,result=negative, or lr=9,result=positive (the result's likelihood ratio); repeat for a "
+        "sequence",
     )
     pr.add_argument("--histology", help="primary tumour, e.g. 'multiple myeloma', 'renal cell carcinoma', 'thyroid'")
     pr.add_argument("--purely-lytic", type=_bool, metavar="yes|no", help="the lesions are purely lytic")

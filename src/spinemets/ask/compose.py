@@ -1147,19 +1147,24 @@ def _engine_sentences(kb: KnowledgeBase, name: str, result: Result, cite: Citer)
         from spinemets.interpret.probability import ProbabilityResult
 
         assert isinstance(result, ProbabilityResult)
-        out.append(refs.sentence(f"Post-test probability: {result.summary}", _all_refs(result), name, [f"{name}:result"], draft))
+        head = result.summary[:1].upper() + result.summary[1:]  # "Post-test probability 69.2% (pre-test 20.0%)"
+        out.append(refs.sentence(head, _all_refs(result), name, [f"{name}:result"], draft))
         for sc in result.scenarios:
             steps = []
             numbers: list[int] = []
             for st in sc.steps:
                 lr = st.lr_positive if st.result == "positive" else st.lr_negative
                 lr_text = "infinite" if lr is None else f"{lr:.2f}"
-                steps.append(f"{st.modality} {st.result} (sensitivity {st.sensitivity:.3g}, specificity {st.specificity:.3g}, "
+                figures = "" if st.sensitivity is None else \
+                    f"sensitivity {st.sensitivity:.3g}, specificity {st.specificity:.3g}, "
+                steps.append(f"{st.modality or 'the test'} {st.result} ({figures}"
                              f"LR{'+' if st.result == 'positive' else '-'} {lr_text}): {st.pre_test:.1%} -> {st.post_test:.1%}")
                 numbers.extend(st.refs)
-            source = ", ".join(dict.fromkeys(st.source for st in sc.steps if st.source)) or "given figures"
+            source = ", ".join(dict.fromkeys(st.source for st in sc.steps if st.source)) or (
+                "given likelihood ratio" if all(st.sensitivity is None for st in sc.steps) else "given figures")
             words = ", ".join(dict.fromkeys(kb.sources[x].label() if x in kb.sources else x
-                                            for x in source.split(", "))) if source != "given figures" else source
+                                            for x in source.split(", "))) if source not in (
+                "given figures", "given likelihood ratio") else source
             out.append(refs.sentence(f"With {words}: " + "; then ".join(steps) + ".", numbers, name,
                                      [f"modality_accuracy:{source}"]))
     else:

@@ -23,7 +23,8 @@ from typing import Any
 
 from spinemets.ask.synonyms import synonyms_for
 from spinemets.ask.text import (
-    Match, PhraseMatcher, age_in, clause_starts, is_follow_up, mentions_patient, negated, normalise, quote,
+    Match, PhraseMatcher, age_in, clause_starts, is_follow_up, mentions_patient, negated, normalise, post_negated,
+    quote,
     token_spans, tokens,
 )
 from spinemets.errors import ContradictoryInputError, InvalidInputError
@@ -51,7 +52,10 @@ _COLLAPSE_BEFORE = re.compile(
     + r"\s*(\d{1,3}(?:\.\d+)?)\s*(?:%|percent|per cent)", re.I)
 _PRETEST = re.compile(
     r"\b(?:pre\s?-?\s?test|pretest|prior|baseline|starting)\s*(?:probability|prob|likelihood|risk|chance|odds)?"
-    r"\s*(?:of|=|:|is|at|was|about|around|~)?\s*(\d{1,3}(?:\.\d+)?)\s*(%|percent|per cent)?", re.I)
+    r"\s*(?:of|=|:|is|at|was|about|around|~)?\s*(\d{1,3}(?:\.\d+)?)\s*(%|percent|per cent)?"
+    # "pre-test probability of malignant collapse 20%": the condition named between, the number a percentage
+    r"|\b(?:pre\s?-?\s?test|pretest|prior)\s*(?:probability|likelihood|chance|risk)\s+(?:of|for|that)\s+"
+    r"(?:[a-z-]+\s+){1,5}?(?:is|=|:|of|at|about|around|~)?\s*(\d{1,3}(?:\.\d+)?)\s*(%|percent|per cent)", re.I)
 _SINS_TOTAL = re.compile(r"\bsins\s*\)?\s*(?:score|total)?\s*(?:of|=|:|is|was|came to|comes to)?\s*(\d{1,2})\b(?!\s*%)", re.I)
 _ESCC_GRADE = re.compile(
     r"\b(?:escc|bilsky)\s*(?:grade|score)?\s*(?:of|=|:|is|was)?\s*([0-3]\s?[abc]?)\b"
@@ -60,6 +64,12 @@ _RESULT_WORDS = {"positive": "positive", "pos": "positive", "abnormal": "positiv
                  "negative": "negative", "neg": "negative", "normal": "negative", "unremarkable": "negative",
                  "clear": "negative"}
 _RESULT_WINDOW = 3
+# A likelihood ratio stated in the question ("LR+ 9", "LR- of 0.1", "likelihood ratio of 4.5"): the ratio of the
+# result it belongs to, used instead of looked-up sensitivity and specificity.
+_STATED_LR = re.compile(
+    r"\b(?:(?:positive|negative)\s+)?(?:lr\s*(?P<sign>[+-])?|likelihood[- ]ratio(?:\s*\(lr\))?)"
+    r"(?:\s*(?:of|=|:|is|was|about|around|approximately|~))*\s*(?P<value>\d+(?:\.\d+)?)(?![\d.]*\s*%)",
+    re.I)
 _EGFR = re.compile(
     r"\b(?:e\s?gfr|gfr)\s*(?:of|=|:|is|was|at|about|around|approximately|~)?\s*" + _COMPARATOR
     + r"\s*(\d{1,3}(?:\.\d+)?)\b(?!\s*%)", re.I)
@@ -231,7 +241,7 @@ class Reader:
             sets: dict[str, Any] = dict(row.get("sets") or {})
             if all(f.startswith("probability.") for f in sets) and sets:
                 continue  # tests are read with their results in _tests
-            neg = negated(words, m.start, breaks)
+            neg = negated(words, m.start, breaks) or post_negated(words, m.end)
             if neg:
                 sets = dict(row.get("negated") or {})
                 if not sets:
@@ -279,9 +289,11 @@ class Reader:
         self._egfr(p, text)
         self._pain_duration(p, text)
         m = _PRETEST.search(text)
+        pretest_span = (m.start(), m.end()) if m else None
         if m:
-            value = float(m.group(1))
-            if m.group(2) or value > 1:
+            number, percent = (m.group(1), m.group(2)) if m.group(1) is not None else (m.group(3), m.group(4))
+            value = float(number)
+            if percent or value > 1:
                 value /= 100
             if not 0 <= value <= 1:
                 raise InvalidInputError("probability.pre_test", f"{m.group(0).strip()!r} is not a probability between 0 and 100%")
@@ -296,6 +308,8 @@ class Reader:
             p.items.append(Understood("noms.escc_grade", grade, m.group(0).strip(), "escc-grade"))
         for rx in (_COLLAPSE_AFTER, _COLLAPSE_BEFORE):
             m = rx.search(text)
+            if m and pretest_span and pretest_span[0] <= m.start() < pretest_span[1]:
+                continue  # the percentage is the pre-test probability of a collapse, not a collapse
             if m:
                 groups = m.groups()
                 comparator, number = (groups[0], groups[1]) if rx is _COLLAPSE_AFTER else (groups[1], groups[2])
@@ -417,6 +431,7 @@ class Reader:
             prepared, spans = token_spans(p.question)
             phrase = quote(prepared, spans, lo, hi) or " ".join(words[lo:hi])
             p.items.append(Understood("probability.tests", f"{modality} {result}", phrase, m.target))
+        self._stated_ratios(p, text)
         if p.tests:
             unit = "lesion" if re.search(r"\bper[- ]lesion\b|\blesion[- ]level\b", text) else None
             source = [s for s in self.accuracy_sources if s.split("-")[0] in p.words]
@@ -425,6 +440,27 @@ class Reader:
                     t["unit"] = unit
                 if len(source) == 1:
                     t["source"] = source[0]
+
+    def _stated_ratios(self, p: Parse, text: str) -> None:
+        """Likelihood ratios given in the question: one beside a single named test belongs to it; otherwise each
+        is a test of its own (a ratio above 1 is a positive result's, below 1 a negative result's)."""
+        stated = [m for m in _STATED_LR.finditer(text) if float(m.group("value")) > 0]
+        if not stated:
+            return
+        for m in stated:
+            value = float(m.group("value"))
+            sign = m.group("sign")
+            words = m.group(0).lower()
+            result = "negative" if sign == "-" or "negative" in words or (sign is None and value < 1) else "positive"
+            if len(stated) == 1 and len(p.tests) == 1:
+                p.tests[0]["likelihood_ratio"] = value
+                p.tests[0]["result"] = result
+                p.items.append(Understood("probability.tests", f"likelihood ratio {_number(value)}", m.group(0).strip(),
+                                          "likelihood-ratio"))
+                return
+            p.tests.append({"result": result, "likelihood_ratio": value})
+            p.items.append(Understood("probability.tests", f"{result} result, likelihood ratio {_number(value)}",
+                                      m.group(0).strip(), "likelihood-ratio"))
 
     # --- which calculators ----------------------------------------------------------------------------------
 

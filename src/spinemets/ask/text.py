@@ -203,6 +203,22 @@ def negated(words: Sequence[str], start: int, breaks: set[int] | frozenset[int] 
     return False
 
 
+# Words after a finding that deny it ("myeloma excluded", "compression ruled out", "deficit absent"); "negative"
+# is left out: after a test it is the test's result ("bone scan negative"), read with the test.
+POST_NEGATORS = frozenset({"excluded", "absent"})
+
+
+def post_negated(words: Sequence[str], end: int) -> bool:
+    """Is the phrase ending before token *end* denied by the words right after it ("myeloma excluded",
+    "cord compression ruled out", "cauda equina syndrome was excluded")?"""
+    after = list(words[end:end + 5])
+    if after[:1] in (["was"], ["is"], ["has"], ["been"]):
+        after = after[1:] if after[:2] != ["has", "been"] else after[2:]
+    if after[:1] == ["been"]:
+        after = after[1:]
+    return bool(after) and (after[0] in POST_NEGATORS or after[:2] == ["ruled", "out"])
+
+
 def instruction_like(text: str) -> bool:
     """Does the text try to give the system instructions (prompt injection, role play, tasks)?"""
     return bool(_INSTRUCTION.search(normalise(text)))

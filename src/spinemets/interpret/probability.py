@@ -41,6 +41,7 @@ from spinemets.validation import parse
 
 TABLE = "modality_accuracy"
 INDEPENDENCE = "performance.bayes.conditional_independence"
+FORMULAS = "performance.bayes.formulas"
 SOURCES_DIFFER = "performance.caveat.lr_depends_on_source"
 HISTOLOGY_LIMITS = "performance.bone_scan.histology_limits"
 DISAGREEMENT_TOPIC = "source-disagreement"
@@ -62,14 +63,24 @@ class TestInput(BaseModel):
     source: str | None = Field(default=None, description="source id of the figures, e.g. harlianto-2024")
     sensitivity: float | None = Field(default=None, ge=0, le=1)
     specificity: float | None = Field(default=None, ge=0, le=1)
+    likelihood_ratio: float | None = Field(
+        default=None, gt=0, le=10000,
+        description="the likelihood ratio of this result (LR+ for a positive, LR- for a negative one), given instead "
+        "of sensitivity and specificity; the modality, if named, is then only a label")
 
     @model_validator(mode="after")
     def _either(self) -> TestInput:
         given = (self.sensitivity is not None, self.specificity is not None)
+        if self.likelihood_ratio is not None:
+            if any(given):
+                raise ValueError("give the likelihood ratio or sensitivity and specificity, not both")
+            if self.source is not None:
+                raise ValueError("a source chooses published figures; with a given likelihood ratio there are none")
+            return self
         if any(given) and not all(given):
             raise ValueError("give both sensitivity and specificity, or neither (then modality is looked up)")
         if not any(given) and self.modality is None:
-            raise ValueError("give a modality to look up, or sensitivity and specificity")
+            raise ValueError("give a modality to look up, sensitivity and specificity, or a likelihood ratio")
         return self
 
 
@@ -94,9 +105,9 @@ class Step(BaseModel):
     result: str
     unit: str
     source: str | None
-    sensitivity: float
-    specificity: float
-    lr_positive: float | None = Field(description="None when infinite (specificity 1)")
+    sensitivity: float | None = Field(description="None when the likelihood ratio was given instead")
+    specificity: float | None = Field(description="None when the likelihood ratio was given instead")
+    lr_positive: float | None = Field(description="None when infinite (specificity 1), or not given")
     lr_negative: float | None = Field(description="None when infinite (specificity 0)")
     pre_test: float
     post_test: float
@@ -143,9 +154,11 @@ class ProbabilityResult(Result):
                 lr = st.lr_positive if st.result == "positive" else st.lr_negative
                 lr_text = "infinite" if lr is None else f"{lr:.2f}"
                 refs = f" [{','.join(map(str, st.refs))}]" if st.refs else ""
+                figures = "given likelihood ratio, " if st.sensitivity is None else \
+                    f"Se {st.sensitivity:.3g}, Sp {st.specificity:.3g}, "
                 lines.append(
                     f"    test {st.test}: {st.modality or 'given test'} {st.result} "
-                    f"(Se {st.sensitivity:.3g}, Sp {st.specificity:.3g}, LR{'+' if st.result == 'positive' else '-'} {lr_text})"
+                    f"({figures}LR{'+' if st.result == 'positive' else '-'} {lr_text})"
                     f": {st.pre_test:.1%} -> {st.post_test:.1%}{refs}"
                 )
         for f in self.other_figures:
@@ -191,7 +204,15 @@ def update(pre: float, sensitivity: float, specificity: float, positive: bool, f
     return min(1.0, max(0.0, num / den))
 
 
-Candidate = tuple[float, float, TableRow | None]
+def update_by_ratio(pre: float, ratio: float) -> float:
+    """One Bayes step with the result's likelihood ratio: post-test odds = pre-test odds x LR."""
+    if pre in (0.0, 1.0):
+        return pre
+    odds = pre / (1 - pre) * ratio
+    return odds / (1 + odds)
+
+
+Candidate = tuple[float | None, float | None, TableRow | None]
 
 
 def _key(text: str) -> str:
@@ -311,6 +332,8 @@ def _candidates(t: TestInput, i: int, kb: KnowledgeBase, rule: TableRow | None =
         raise _refusal(t, i, rule, histology, kb, histology_key)
     if t.sensitivity is not None and t.specificity is not None:
         return [(t.sensitivity, t.specificity, None)], []
+    if t.likelihood_ratio is not None:
+        return [(None, None, None)], []
     table = kb.table(TABLE)
     unpaired: list[TableRow] = []
     if rule is None:
@@ -426,10 +449,16 @@ def post_test_probability(data: ProbabilityInput | dict[str, Any], kb: Knowledge
         p = inp.pre_test
         steps = []
         for i, (t, (se, sp, row)) in enumerate(zip(inp.tests, combo)):
-            post = update(p, se, sp, t.result == "positive", f"probability.tests[{i}]")
-            lr_pos, lr_neg = likelihood_ratios(se, sp)
+            if t.likelihood_ratio is not None:
+                post = update_by_ratio(p, t.likelihood_ratio)
+                lr_pos, lr_neg = (t.likelihood_ratio, None) if t.result == "positive" else (None, t.likelihood_ratio)
+            else:
+                post = update(p, se, sp, t.result == "positive", f"probability.tests[{i}]")
+                lr_pos, lr_neg = likelihood_ratios(se, sp)
             refs, source, population = [], None, None
-            if row is not None:
+            if t.likelihood_ratio is not None:  # a given ratio: the arithmetic is what is cited
+                refs = cite.cite_statement(FORMULAS)
+            elif row is not None:
                 same = [r for r in kb.table(TABLE).where(modality=t.modality, unit=t.unit, sensitivity=row.get("sensitivity"),
                                                          specificity=row.get("specificity"))
                         if r.get("histology") == row.get("histology")]
@@ -447,7 +476,9 @@ def post_test_probability(data: ProbabilityInput | dict[str, Any], kb: Knowledge
             )
             p = post
         label = " then ".join(
-            f"{s.modality or 'test'} {s.result}" + (f" ({_source_words(kb, s.source)})" if s.source else " (given figures)")
+            f"{s.modality or 'test'} {s.result}" + (f" ({_source_words(kb, s.source)})" if s.source else
+                                                    " (given likelihood ratio)" if s.sensitivity is None else
+                                                    " (given figures)")
             for s in steps
         )
         scenarios.append(Scenario(label=label, steps=steps, post_test=p))
@@ -462,6 +493,10 @@ def post_test_probability(data: ProbabilityInput | dict[str, Any], kb: Knowledge
         Component(name="pre_test", value=f"{inp.pre_test:.3g}", note="pre-test probability as given"),
         *_histology_components(inp, group, applied, cite),
     ]
+    if any(t.likelihood_ratio is not None for t in inp.tests):
+        # a ratio given, not looked up: the arithmetic is what the result rests on
+        components.append(Component(name="method", value="pre-test odds x likelihood ratio", kb_items=[FORMULAS],
+                                    refs=cite.cite_statement(FORMULAS), note="Bayes' theorem in odds form"))
     notices = []
     if len(inp.tests) > 1:
         notices.append(cite.notice("independence", kb.statement(INDEPENDENCE).text, kb_items=[INDEPENDENCE]))
