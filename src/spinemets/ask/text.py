@@ -30,6 +30,7 @@ STOPWORDS = frozenset(
     these they this those though through thus to too under until up upon us ve very via was wasn we were weren what
     whatever when whenever where whereas whether which while who whom whose why will with within would yes yet you
     your yours yourself yourselves
+    hasn haven hadn doesn didn wasn weren won wouldn shouldn couldn mightn mustn needn shan ain
     tell know known show shows shown explain describe define definition meaning mean means means say says said
     want wants wanted think use used using uses help helps useful best good better right correct
     ok okay thanks thank hi hello dear question questions answer answers ask asking regarding regards re concerning
