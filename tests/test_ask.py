@@ -1561,3 +1561,20 @@ def test_a_stated_likelihood_ratio_is_computed_and_answers_first(question, post,
     first = r.direct_answer[0].text
     assert first.startswith("Post-test probability " + post), first
     assert_grounded(r, kb)
+
+
+def test_a_management_step_question_about_a_described_patient_is_answered_by_the_patients_step(kb):
+    # "already on dexamethasone 4 mg, now new weakness: increase?" -> the patient's steroid step (16 mg) first; the
+    # general bottom line follows. A question about the evidence, with no patient described, keeps the topic first.
+    r = ask("Hospice: patient already on dexamethasone 4 mg daily for nausea, now suspected MSCC with new weakness. "
+            "Should we increase it?")
+    assert r.answer_topic == "urgency.dexamethasone"
+    assert "dexamethasone 16 mg as soon as possible" in r.direct_answer[0].text
+    assert not r.direct_answer[0].text.startswith("Now:")
+    assert not any("dexamethasone 16 mg as soon as possible" in s.text for s in r.for_this_patient)  # not twice
+    assert_grounded(r, kb)
+    r = ask("Ward nurse: suspected MSCC awaiting MRI, severe pain on any movement. Can she sit up for meals?")
+    assert r.direct_answer[0].text.startswith("If instability is possible, keep the patient flat and log-roll")
+    r = ask("Palliative care pharmacist: a consultant wants a 96 mg dexamethasone bolus for suspected MSCC. Is there "
+            "evidence it beats 16 mg?")
+    assert "96-100 mg a day were no better" in r.direct_answer[0].text

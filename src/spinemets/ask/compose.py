@@ -380,6 +380,12 @@ def ask(
                                         and not (bare and e.name == "pathway")
                                         and not (e.name == "escc" and _grade_only(parse))))
                  for h in e.sentences[:2 if e.sentences[0].kb_items == [f"{e.name}:reviewed_parts"] else 1]]
+        step = _patient_step(topic, ran) if topic is not None and not heads and parse.patient else None
+        if step is not None:
+            # "Should he have dexamethasone?" about a described patient: the patient's own step answers first
+            # ("No routine steroids without neurological symptoms or signs"), the general bottom line follows.
+            heads = [step[1]]
+            patient_s = [s for s in patient_s if s is not step[0]]
         stated_total = [e.sentences[0] for e in engines if e.name == "sins_total"]
         if stated_total and not any(e.name == "sins" and e.result.status == "complete" for e in ran):
             # the total given answers first; a SINS from the few components read stays in the calculation
@@ -1046,6 +1052,23 @@ def _reviewed_first(direct: list[Sentence], key: list[Sentence]) -> tuple[list[S
     if reviewed:
         return [*reviewed, *(s for s in direct if s.draft)], key
     return [], [*direct, *(s for s in key if s not in direct)]
+
+
+def _patient_step(topic: AnswerTopic, ran: list[_Engine]) -> tuple[Sentence, Sentence] | None:
+    """The pathway's sentence for the management step a topic is about (steroids, positioning...), and the same
+    sentence as a first sentence (without its 'Now:'), when the pathway ran for the patient and gives that step."""
+    if topic.pathway_step is None:
+        return None
+    for e in ran:
+        if e.name != "pathway":
+            continue
+        for action in getattr(e.result, "actions", []):
+            if action.step != topic.pathway_step:
+                continue
+            for sentence in e.sentences:
+                if sentence.text == f"Now: {action.label}":
+                    return sentence, sentence.model_copy(update={"text": action.label})
+    return None
 
 
 def _named_calculator(ran: list[_Engine], topic: AnswerTopic | None, parse: Parse) -> bool:

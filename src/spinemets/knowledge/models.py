@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -196,6 +196,11 @@ class AnswerTopic(_Strict):
         description="the question is what to image for a patient and how fast: when it describes a patient, the "
                     "imaging pathway's recommendation answers it (other topics keep their bottom line first and "
                     "show the pathway after it)")
+    pathway_step: Literal["contact", "steroids", "positioning", "analgesia", "treatment"] | None = Field(
+        default=None,
+        description="the management step of suspected cord compression this topic is about: when the question "
+                    "describes a patient and the pathway gives that step, the patient's step answers first and the "
+                    "general bottom line follows")
     verification: Verification = Verification.verified
     review_status: ReviewStatus
     last_reviewed: dt.date
