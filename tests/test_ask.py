@@ -1571,7 +1571,7 @@ def test_a_management_step_question_about_a_described_patient_is_answered_by_the
     assert r.answer_topic == "urgency.dexamethasone"
     assert "dexamethasone 16 mg as soon as possible" in r.direct_answer[0].text
     assert not r.direct_answer[0].text.startswith("Now:")
-    assert not any("dexamethasone 16 mg as soon as possible" in s.text for s in r.for_this_patient)  # not twice
+    assert not any(s.text.startswith("Now:") and "dexamethasone" in s.text for s in r.for_this_patient)  # not twice
     assert_grounded(r, kb)
     r = ask("Ward nurse: suspected MSCC awaiting MRI, severe pain on any movement. Can she sit up for meals?")
     assert r.direct_answer[0].text.startswith("If instability is possible, keep the patient flat and log-roll")
