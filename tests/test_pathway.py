@@ -806,6 +806,8 @@ HISTOLOGY_UNKNOWN_NOTICES = [*METASTASIS_NOTICES, ("staging_histology", ["myelom
 CT_MYELO = ["implant.ct_myelography_when_mri_impossible", "imaging.ct_myelography.role", "imaging.ct_myelography.nice_rarely"]
 CT_WHOLE = ["implant.ct_myelography_when_mri_impossible"]
 DUAL = ["imaging.ct.dual_energy_metal_artefact"]
+# Claustrophobia: the options that often make MRI possible are shown (Enders 2011), CT stays first as given.
+CLAUSTRO = ("claustrophobia_options", ["mri.claustrophobia_not_a_bar"])
 
 
 def metastasis(recs, **over):
@@ -816,7 +818,8 @@ def metastasis(recs, **over):
 def test_decision_claustrophobia_whole_spine_ct_with_contrast_then_ct_myelography():
     r = pathway({**KNOWN_CANCER_PAIN, "mri_contraindications": ["claustrophobia"]})
     assert decision(r) == metastasis([(1, "first_line", "ct-whole-spine-with", None, CT_WHOLE, "urgent"),
-                                      (2, "alternative", "ct-myelography", "may_be_appropriate", CT_MYELO, None)])
+                                      (2, "alternative", "ct-myelography", "may_be_appropriate", CT_MYELO, None)],
+                                     notices=[CLAUSTRO, *HISTOLOGY_UNKNOWN_NOTICES])
     cited_as_built(r)
 
 
@@ -825,7 +828,8 @@ def test_decision_no_mri_and_no_contrast_is_unenhanced_whole_spine_ct():
                  "contrast_concerns": ["prior_gadolinium_reaction"]})
     assert decision(r) == metastasis([(1, "first_line", "ct-whole-spine-wo", None, CT_WHOLE, "urgent"),
                                       (2, "alternative", "ct-myelography", "may_be_appropriate", CT_MYELO, None)],
-                                     notices=[*HISTOLOGY_UNKNOWN_NOTICES, ("contrast", ["contrast.caveat.safety_not_covered"])])
+                                     notices=[CLAUSTRO, *HISTOLOGY_UNKNOWN_NOTICES,
+                                              ("contrast", ["contrast.caveat.safety_not_covered"])])
 
 
 def test_decision_no_contrast_with_mri_possible_is_unenhanced_mri_and_unenhanced_ct():
@@ -856,7 +860,7 @@ def test_decision_metal_artefact_with_another_mri_problem_whole_spine_ct_first_d
          (2, "alternative", "ct-dual-energy", None, DUAL, None),
          (3, "alternative", "ct-myelography", "may_be_appropriate", CT_MYELO, None)],
         groups=["implant"] if unsafe else [],
-        notices=HISTOLOGY_UNKNOWN_NOTICES + ([("implant_unsafe", CT_WHOLE)] if unsafe else []))
+        notices=([] if unsafe else [CLAUSTRO]) + HISTOLOGY_UNKNOWN_NOTICES + ([("implant_unsafe", CT_WHOLE)] if unsafe else []))
 
 
 # --- child or adolescent with back pain: ACR Back Pain-Child and the paediatric red flags (tables/paediatric_red_flags:
@@ -1023,7 +1027,8 @@ def test_decision_compression_with_cancer_history_unknown_and_no_mri_names_it():
         status="insufficient_data", missing=["pathway.cancer_history"],
         actions=["contact-now", "steroids-neuro", "position", "analgesia", "ct-now", "treatment"],
         recs=[(1, "first_line", "ct-whole-spine-with", None, CT_WHOLE, "emergency"),
-              (2, "alternative", "ct-myelography", "may_be_appropriate", CT_MYELO, None)])
+              (2, "alternative", "ct-myelography", "may_be_appropriate", CT_MYELO, None)],
+        notices=[CLAUSTRO, *METASTASIS_NOTICES])
     cited_as_built(r)
 
 
@@ -1436,7 +1441,7 @@ def test_decision_dialysis_is_kidney_failure_every_threshold_applies(extra):
 
 def test_decision_egfr_below_30_without_mri_only_the_iodinated_advice():
     r = pathway({**KNOWN_CANCER_PAIN, "egfr": 20, "mri_contraindications": ["claustrophobia"]})
-    assert decision(r)["notices"] == [*HISTOLOGY_UNKNOWN_NOTICES, IODINATED_30, IODINATED_45]
+    assert decision(r)["notices"] == [CLAUSTRO, *HISTOLOGY_UNKNOWN_NOTICES, IODINATED_30, IODINATED_45]
 
 
 def test_decision_egfr_below_30_with_unenhanced_studies_no_kidney_advice():

@@ -1039,6 +1039,8 @@ def _spine_imaging(b: _Builder, mri_study: str, urgency: Urgency, mri_ok: bool, 
             b.add(ct_study, "first_line", urgency=urgency)
             if "metallic_foreign_body" in inp.mri_contraindications:
                 b.note_statement("metal_fragment", "implant.metal_fragment_screen")
+            if "claustrophobia" in inp.mri_contraindications:
+                b.note_statement("claustrophobia_options", "mri.claustrophobia_not_a_bar")
             if "metal_artefact" in inp.mri_contraindications:
                 b.add("ct-dual-energy", "alternative")
         b.add("ct-myelography", "alternative", ["implant.ct_myelography_when_mri_impossible"])
