@@ -112,6 +112,7 @@ class TopicIndex:
         self.doc_terms: list[set[str]] = [self._terms(text) for _, _, text in docs]
         self._dense: Any = None
         self._classifier: Any = None
+        self._incidence: Any = None  # (term -> column, docs x terms boolean matrix, terms per doc, doc weights)
 
     def _terms(self, text: str) -> set[str]:
         """Index terms of a text: stems of its words plus the concept tokens of its synonym phrases."""
@@ -148,14 +149,14 @@ class TopicIndex:
         if cosine_of is not None and self.docs:
             sims = self.dense_matrix() @ cosine_of
         scores: dict[str, list[float]] = {}
+        lexical, precisions = self._lexical(units, asked, total)
         for k, (tid, kind, _) in enumerate(self.docs):
-            terms = self.doc_terms[k]
-            lex = DOC_WEIGHT[kind] * sum(u.idf for u in units if _matches(u, terms)) / total if total else 0.0
+            lex = float(lexical[k])
             cos = float(sims[k]) if sims is not None else None
             score = lex if cos is None else LEXICAL_WEIGHT * lex + (1 - LEXICAL_WEIGHT) * cos
             scores.setdefault(tid, []).append(score)
             # Ties (several documents hold every word of the question) go to the document with fewest other words.
-            precision = len(terms & asked) / len(terms) if terms else 0.0
+            precision = float(precisions[k])
             if tid not in best or (score, precision) > (best[tid].score, best[tid].precision):
                 best[tid] = TopicHit(tid, score, lex, cos, kind, precision)
         for tid, hit in best.items() if sims is not None else ():
@@ -199,6 +200,44 @@ class TopicIndex:
                 chosen = hits[0]
         rescue_floor = thresholds.rescue_lexical if sims is None else thresholds.rescue_hybrid
         return Route(hits=hits[:10], chosen=chosen, rescue=chosen is not None and chosen.score >= rescue_floor)
+
+    def _lexical(self, units: list[_Unit], asked: set[str], total: float) -> tuple[Any, Any]:
+        """Every document's lexical score (the weighted share of the question's units it matches, see
+        :func:`_matches`) and precision (share of its terms the question used), as arrays over the documents."""
+        import numpy as np
+
+        if self._incidence is None:
+            vocab = sorted({t for terms in self.doc_terms for t in terms})
+            column = {t: i for i, t in enumerate(vocab)}
+            matrix = np.zeros((len(self.docs), len(vocab)), dtype=bool)
+            for k, terms in enumerate(self.doc_terms):
+                matrix[k, [column[t] for t in terms]] = True
+            sizes = np.array([len(t) for t in self.doc_terms], dtype=np.float64)
+            weights = np.array([DOC_WEIGHT[kind] for _, kind, _ in self.docs], dtype=np.float64)
+            self._incidence = (column, matrix, sizes, weights)
+        column, matrix, sizes, weights = self._incidence
+        n = len(self.docs)
+        absent = np.zeros(n, dtype=bool)
+
+        def has(term: str) -> Any:
+            i = column.get(term)
+            return absent if i is None else matrix[:, i]
+
+        matched = np.zeros(n, dtype=np.float64)
+        for u in units:
+            head, *words = u.terms
+            hit = has(head)
+            if words:
+                both = np.ones(n, dtype=bool)
+                for w in words:
+                    both &= has(w)
+                hit = hit | both
+            matched += u.idf * hit
+        lexical = weights * matched / total if total else np.zeros(n)
+        used = [column[t] for t in asked if t in column]
+        overlap = matrix[:, used].sum(axis=1) if used else np.zeros(n)
+        precision = np.divide(overlap, sizes, out=np.zeros(n), where=sizes > 0)
+        return lexical, precision
 
     def topic(self, topic_id: str) -> AnswerTopic:
         return self.kb.answer_topic(topic_id)
