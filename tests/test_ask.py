@@ -1578,3 +1578,17 @@ def test_a_management_step_question_about_a_described_patient_is_answered_by_the
     r = ask("Palliative care pharmacist: a consultant wants a 96 mg dexamethasone bolus for suspected MSCC. Is there "
             "evidence it beats 16 mg?")
     assert "96-100 mg a day were no better" in r.direct_answer[0].text
+
+
+@pytest.mark.parametrize("question, lead", [
+    ("Myeloma patient with back pain; bone scan reported normal. Reassuring?", "Do not use a bone scan to stage myeloma"),
+    ("ED: 60F with breast ca, 3 weeks of thoracic pain, thoracic X-ray normal. Can I discharge with analgesia?",
+     "Do not rely on spinal radiographs"),
+    ("Renal cell carcinoma, back pain and a negative bone scan - can we be reassured?",
+     "Bone scintigraphy can be falsely negative for purely osteolytic deposits"),
+])
+def test_a_negative_earlier_test_in_the_question_is_answered_first_by_what_it_cannot_exclude(question, lead, kb):
+    r = ask(question)
+    assert r.direct_answer[0].text.startswith(lead), r.direct_answer[0].text
+    assert len(r.direct_answer) > 1 and "MRI of the whole spine" in r.direct_answer[1].text  # then the pathway
+    assert_grounded(r, kb)

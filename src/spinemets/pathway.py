@@ -883,6 +883,12 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
                 "low_back_pain_without_red_flags", "paediatric_back_pain"):
             b.note_statement("radiograph_not_enough", "imaging.radiograph.cannot_exclude")
             break
+    if any(p.modality == "bone_scan" and p.result == "negative" for p in inp.prior_imaging) and indicated is not False:
+        # A negative bone scan does not settle it: never in myeloma (no bone-forming response), and not for purely
+        # lytic, slowly remodelling or avascular deposits in any cancer.
+        b.note_statement("bone_scan_not_enough",
+                         "myeloma.no_bone_scan" if histology == "myeloma" or scenario == "suspected_myeloma"
+                         else "nm.bone_scan_false_negatives")
 
     status = "insufficient_data" if missing else "complete"
     summary = _summary(b, scenario, indicated, urgency, missing, kb)

@@ -386,6 +386,12 @@ def ask(
             # ("No routine steroids without neurological symptoms or signs"), the general bottom line follows.
             heads = [step[1]]
             patient_s = [s for s in patient_s if s is not step[0]]
+        prior = _negative_test_sentence(ran) if any(h.origin == "pathway" for h in heads) else None
+        if prior is not None:
+            # "X-ray normal - can I discharge?": what the negative test does not exclude answers first, then the
+            # patient's pathway.
+            heads = [prior, *(h for h in heads if h is not prior)]
+            patient_s = [s for s in patient_s if s is not prior]
         stated_total = [e.sentences[0] for e in engines if e.name == "sins_total"]
         if stated_total and not any(e.name == "sins" and e.result.status == "complete" for e in ran):
             # the total given answers first; a SINS from the few components read stays in the calculation
@@ -1052,6 +1058,20 @@ def _reviewed_first(direct: list[Sentence], key: list[Sentence]) -> tuple[list[S
     if reviewed:
         return [*reviewed, *(s for s in direct if s.draft)], key
     return [], [*direct, *(s for s in key if s not in direct)]
+
+
+# Pathway notices saying what a negative earlier test stated in the question does not exclude.
+_NEGATIVE_TEST_NOTICES = ("radiograph_not_enough", "bone_scan_not_enough")
+
+
+def _negative_test_sentence(ran: list[_Engine]) -> Sentence | None:
+    for e in ran:
+        if e.name != "pathway":
+            continue
+        for n in getattr(e.result, "notices", []):
+            if n.code in _NEGATIVE_TEST_NOTICES:
+                return next((s for s in e.sentences if s.text == n.message), None)
+    return None
 
 
 def _patient_step(topic: AnswerTopic, ran: list[_Engine]) -> tuple[Sentence, Sentence] | None:
