@@ -1261,11 +1261,13 @@ DEV5_FLOORS = dict(direct_answer_rate=0.90, key_fact_coverage=0.88, topic_routin
 DEV6_FLOORS = dict(direct_answer_rate=0.90, key_fact_coverage=0.86, topic_routing=0.86, out_of_scope_declined=0.95,
                    refusal_accuracy=0.98)
 # Sixth and seventh sets: examples since KB 2026.12.66 (seventh untuned 0.830 / 0.884 / 1.000 / 0.920). The
-# eighth (MDT, on-call, exam and palliative-care wording) is not an example: untuned 0.754 / 0.833 / 0.833 / 0.789.
-DEV7_FLOORS = dict(direct_answer_rate=0.82, key_fact_coverage=0.88, topic_routing=0.95, out_of_scope_declined=0.95,
+# eighth (MDT, on-call, exam and palliative-care wording) was the untuned measure (0.754 / 0.833 / 0.833 / 0.789 when
+# written; 0.818 / 0.844 / 1.000 / 0.813 after the fourth session's general fixes) and is an example since KB
+# 2026.12.83 (0.841 / 0.874 / 1.000 / 0.960); the blind sixth hold-out set is the measure now (docs/ask.md).
+DEV7_FLOORS = dict(direct_answer_rate=0.86, key_fact_coverage=0.88, topic_routing=0.95, out_of_scope_declined=0.95,
                    refusal_accuracy=0.97)
-DEV8_FLOORS = dict(direct_answer_rate=0.72, key_fact_coverage=0.80, topic_routing=0.78, out_of_scope_declined=0.95,
-                   refusal_accuracy=0.95)
+DEV8_FLOORS = dict(direct_answer_rate=0.82, key_fact_coverage=0.85, topic_routing=0.93, out_of_scope_declined=0.95,
+                   refusal_accuracy=0.97)
 
 
 def test_second_to_eighth_dev_set_floors():
