@@ -1149,3 +1149,16 @@ def test_a_displaced_thecal_sac_is_deformed_but_a_displaced_cord_is_left_unread(
     assert r.prefill.escc["thecal_sac_deformed"].value is True
     r = extract("Lytic metastasis at T6 with epidural tumour; the cord is displaced to the left.")
     assert r.prefill.escc["cord_abutted"].value is None and r.prefill.escc["cord_compressed"].value is None
+
+
+@pytest.mark.parametrize("text, expected", [
+    # signal stated for three sequences at once, in signal words, relative to disc, oedematous on STIR, TIRM
+    ("T10 metastasis, low in signal on T1, T2 and STIR.", {"t1": "hypointense", "t2": "hypointense", "stir": "hypointense"}),
+    ("T9 metastasis: low T1, high T2 and STIR.", {"t1": "hypointense", "t2": "hyperintense", "stir": "hyperintense"}),
+    ("L3 metastasis, hypointense to disc on T1 and hyperintense on STIR.", {"t1": "hypointense", "stir": "hyperintense"}),
+    ("Pathological fracture of L1 from a metastasis; the body is oedematous on STIR.", {"stir": "hyperintense"}),
+    ("T3 metastasis with abnormal signal, low on T1 and high on TIRM.", {"t1": "hypointense", "stir": "hyperintense"}),
+])
+def test_marrow_signal_wordings_of_real_reports(text, expected):
+    got = extract(text).prefill.inputs.get("marrow", {})
+    assert {k: got.get(k) for k in expected} == expected, got

@@ -264,7 +264,7 @@ class ReportPipeline:
                           span_attrs="default" if not qualifier else None)
             batch = [ConTextRule("never", "PSEUDO", pattern=NEVER, direction="PSEUDO", metadata={"row": None})]
             for rid, row in rules.context.items():
-                if row.qualifier != qualifier and row.category != "TERMINATE":
+                if row.qualifier != qualifier and row.category not in ("TERMINATE", "PSEUDO"):
                     continue
                 for phrase in rules.context_phrases[rid]:
                     batch.append(ConTextRule(
