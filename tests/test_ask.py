@@ -1554,7 +1554,8 @@ def test_a_test_result_after_the_test_is_not_a_denial():
 
 @pytest.mark.parametrize("question, post", [
     ("Pre-test probability of malignant collapse 20%, MRI sign with LR+ 9. Post-test probability?", "69.2%"),
-    ("pretest 50%, likelihood ratio of 0.1 for a negative test: post-test probability?", "9.1%"),
+    ("pretest 50% for a spinal metastasis, likelihood ratio of 0.1 for the negative test: post-test probability?",
+     "9.1%"),
 ])
 def test_a_stated_likelihood_ratio_is_computed_and_answers_first(question, post, kb):
     # Bayes in odds form: 0.25 x 9 = 2.25 -> 69.2%; 1 x 0.1 = 0.1 -> 9.1%. The percentage after "probability of
@@ -1599,3 +1600,27 @@ def test_a_negative_earlier_test_in_the_question_is_answered_first_by_what_it_ca
     assert r.direct_answer[0].text.startswith(lead), r.direct_answer[0].text
     assert len(r.direct_answer) > 1 and "MRI of the whole spine" in r.direct_answer[1].text  # then the pathway
     assert_grounded(r, kb)
+
+
+@pytest.mark.parametrize("question", [
+    "D-dimer has an LR- of 0.1 and the pre-test probability of PE is 15%. Post-test probability?",
+    "Troponin positive with a likelihood ratio of 8, pretest 30%: probability of MI?",
+    "pretest 50%, likelihood ratio of 0.1 for a negative test: post-test probability?",
+    "MDT: what's the survival of stage IV pancreatic cancer?",
+    "Best chemo for pancreatic cancer?",
+])
+def test_a_cancer_or_a_likelihood_ratio_without_the_spine_or_bone_is_declined(question):
+    # a named cancer alone, or Bayes arithmetic about another disease, is not a question on spinal metastases: it
+    # was answered with the bone-metastasis survival table or a stated-ratio calculation
+    r = ask(question)
+    assert r.declined, (question, r.summary)
+
+
+@pytest.mark.parametrize("question", [
+    "Prostate cancer, PSA rising fast: PSMA PET or bone scan?",
+    "Breast cancer survivor: do I need yearly scans?",
+    "Can cancer spread to the spine?",
+    "Lung cancer and new back pain - which scan?",
+])
+def test_a_cancer_question_with_a_close_curated_answer_or_the_spine_stays_in_scope(question):
+    assert not ask(question).declined

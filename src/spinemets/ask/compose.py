@@ -312,6 +312,11 @@ def ask(
     ran = [e for e in engines if e.result is not None]
     declined = not retrieval.supported and not ran
     outside = _outside_scope(kb, parse.words, route, engines_ran=bool(ran))
+    if not outside and _stated_ratio_only(ran) and not _names_the_domain(kb, parse.words):
+        # a likelihood ratio and a pre-test probability alone (D-dimer and pulmonary embolism, say) are arithmetic
+        # about any disease: without the spine or the disease named, the question is not ask's
+        outside = ("the question gives a likelihood ratio but names neither the spine nor spinal metastases; ask "
+                   "computes post-test probabilities of spinal metastasis only")
     if injected:
         outside = ("the question contains instructions to the system; ask follows none and answers clinical "
                    "questions only: ask again without them")
@@ -648,6 +653,14 @@ _SCOPE_TOPIC_SCORE = {"hybrid": 0.55, "lexical": 0.60}
 _NEAR_TOPIC_SCORE = 0.30  # below this a topic is not "near": the answer lists the areas covered instead
 
 
+def _stated_ratio_only(ran: list[_Engine]) -> bool:
+    """Is the only result a post-test probability whose every test is a likelihood ratio stated in the question?"""
+    if len(ran) != 1 or ran[0].name != "probability":
+        return False
+    steps = [st for sc in getattr(ran[0].result, "scenarios", []) for st in sc.steps]
+    return bool(steps) and all(st.sensitivity is None for st in steps)
+
+
 @functools.lru_cache(maxsize=4)
 def _scope_matcher(kb: KnowledgeBase) -> PhraseMatcher:
     return PhraseMatcher((p, row["kind"]) for row in kb.table("ask_scope").rows for p in row["phrases"])
@@ -680,7 +693,7 @@ def _outside_scope(kb: KnowledgeBase, words: list[str], route: Route | None, eng
     if off:
         return f"ask answers clinical questions on spinal imaging, not questions of {off[0]}"
     other = [m.phrase for m in found if m.target == "other_disease"]
-    if other and "disease" not in kinds:
+    if other and not kinds & {"disease", "cancer"}:
         return f"the question is about {other[0]}, not spinal metastases; ask covers the imaging of spinal metastases"
     if "spinal" in kinds:
         return None
@@ -689,6 +702,7 @@ def _outside_scope(kb: KnowledgeBase, words: list[str], route: Route | None, eng
         return f"the question is about '{foreign[0]}', not the spine; ask covers the imaging of spinal metastases"
     if "disease" in kinds or engines_ran:
         return None
+    # a cancer named without the spine or bone ("survival of pancreatic cancer") needs a close curated answer
     if route is not None and route.chosen is not None and route.chosen.score >= _SCOPE_TOPIC_SCORE[
             "lexical" if route.chosen.dense is None else "hybrid"]:
         return None
