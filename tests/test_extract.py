@@ -1162,3 +1162,11 @@ def test_a_displaced_thecal_sac_is_deformed_but_a_displaced_cord_is_left_unread(
 def test_marrow_signal_wordings_of_real_reports(text, expected):
     got = extract(text).prefill.inputs.get("marrow", {})
     assert {k: got.get(k) for k in expected} == expected, got
+
+
+def test_a_cord_said_to_be_contacted_a_few_words_later_is_abutted():
+    # "the cord is displaced backwards and contacted, but there is no cord indentation or compression" (grade 1c)
+    r = extract("C6 metastasis with enhancing epidural soft tissue. The thecal sac is indented and the cord is "
+                "displaced backwards and contacted, but there is no cord indentation or compression.")
+    assert r.prefill.inputs["escc"].get("cord_abutted") is True
+    assert r.prefill.inputs["escc"].get("cord_compressed") is False and r.prefill.escc_grade == "1c"
