@@ -1170,3 +1170,20 @@ def test_a_cord_said_to_be_contacted_a_few_words_later_is_abutted():
                 "displaced backwards and contacted, but there is no cord indentation or compression.")
     assert r.prefill.inputs["escc"].get("cord_abutted") is True
     assert r.prefill.inputs["escc"].get("cord_compressed") is False and r.prefill.escc_grade == "1c"
+
+
+@pytest.mark.parametrize("text", [
+    "T9 metastasis. Epidural tumour contacts the dorsal surface of the cord, which is not compressed.",
+    "T9 metastasis. The mass indents the thecal sac; it touches the cord but does not compress it.",
+    "L1 metastasis. The epidural component deforms the thecal sac and abuts the conus, which is not compressed.",
+])
+def test_a_cord_touched_and_then_denied_compression_is_grade_1c(text):
+    # the denial comes after the cord (relative clause, "but does not compress it"): touched and not compressed
+    r = extract(text)
+    assert r.prefill.inputs["escc"]["cord_abutted"] is True and r.prefill.inputs["escc"]["cord_compressed"] is False
+    assert r.prefill.escc_grade == "1c"
+
+
+def test_a_cord_compressed_with_a_relative_clause_is_still_compressed():
+    r = extract("T9 metastasis. Epidural tumour compresses the cord, which is displaced to the left.")
+    assert r.prefill.inputs["escc"].get("cord_compressed") is True

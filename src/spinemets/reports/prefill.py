@@ -79,6 +79,8 @@ def effects(f: Finding, row: TargetRow) -> dict[str, Any]:
     if states:  # the state carries the meaning ("the spinal cord is not contacted and CSF is preserved")
         if f.context not in ("present", "negated"):
             return out
+        if row.sets_with_states:
+            out.update(row.sets if f.context == "present" else row.negated)
     elif f.context == "present":
         out.update(row.sets)
     elif f.context == "negated":

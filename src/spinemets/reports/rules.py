@@ -116,6 +116,9 @@ class TargetRow(_Row):
     states: dict[str, dict[str, Any]] = Field(default_factory=dict)
     negated_states: dict[str, dict[str, Any]] = Field(default_factory=dict)
     complete_states: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # the phrase itself states a value (its `sets`, or `negated` when its own denial reads as negation) and a state
+    # cue may add another ("abuts the conus, which is not compressed": touched, and not compressed)
+    sets_with_states: bool = False
     polarity: Literal["positive", "negative"] = "positive"
     part: str | None = None
     posterolateral: bool | None = None
