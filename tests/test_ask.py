@@ -1624,3 +1624,11 @@ def test_a_cancer_or_a_likelihood_ratio_without_the_spine_or_bone_is_declined(qu
 ])
 def test_a_cancer_question_with_a_close_curated_answer_or_the_spine_stays_in_scope(question):
     assert not ask(question).declined
+
+
+def test_a_cartilage_matrix_names_a_primary_bone_tumour_and_a_drug_dose_stays_foreign(kb):
+    r = ask("Solitary expansile L2 lesion with chondroid matrix in a 30M, ?chondrosarcoma. Local spinal reg wants to "
+            "biopsy it tomorrow.")
+    assert not r.declined and r.direct_answer[0].text.startswith("Refer before any biopsy")
+    assert_grounded(r, kb)
+    assert ask("What's the docetaxel dose per m2 for metastatic prostate cancer?").declined
