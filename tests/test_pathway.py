@@ -1854,8 +1854,13 @@ def test_sciatica_without_cancer_red_flags_unknown_asks_for_them():
                         "without red flags: imaging not indicated"
     codes = [n.code for n in r.notices]
     assert codes == ["red_flags_decide", "red_flags_cancer_infection", "root_pain_not_mscc", "severe_deficit",
-                     "after_medical_management"]
+                     "after_medical_management", "if_cauda_equina"]
     assert "pathway" not in " ".join(n.message for n in r.notices)
+    # cauda equina syndrome, not stated either way, is the miss to guard against in sciatica: its standard is shown;
+    # stated absent, it is not repeated
+    assert "within 4 hours" in r.notices[-1].message
+    assert "if_cauda_equina" not in [n.code for n in pathway({**NO_CANCER_SCIATICA,
+                                                              "suspected_cauda_equina": False}).notices]
 
 
 @pytest.mark.parametrize("extra", [{}, {"pregnant": True}, {"spinal_pain": True, "pain_region": "lumbar"},

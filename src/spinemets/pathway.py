@@ -1002,6 +1002,9 @@ def _root_pain_notes(b: _Builder, flags_unknown: bool = False) -> None:
     b.note_statement("root_pain_not_mscc", "imaging.acr.radicular_without_cancer_not_mscc")
     b.note_statement("severe_deficit", "redflags.acp.immediate_mri")
     b.note_statement("after_medical_management", "imaging.acr.lbp_v3_after_medical_management")
+    if b.inp.suspected_cauda_equina is None:
+        # sciatica is where cauda equina syndrome is missed: when it was not stated either way, what applies if it is
+        b.note_statement("if_cauda_equina", "timing.ces.no_cancer_4_hours")
 
 
 def _neuro_windows(b: _Builder, inp: PathwayInput) -> list[Window]:
