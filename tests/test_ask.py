@@ -215,15 +215,17 @@ def test_scenario_with_neurology_is_an_emergency_that_leads_with_what_to_do_now(
 
 
 @pytest.mark.parametrize("relative", ["My dad", "My mother", "My husband", "Grandma"])
-def test_a_relative_is_an_adult_and_never_gets_the_childrens_answer(relative, kb):
+def test_a_relative_gets_the_adult_emergency_with_the_steroid_dose_conditional_on_age(relative, kb):
     r = lex(f"{relative} has lung cancer and now can't feel the legs properly. What should happen?")
     got = understood(r)
     assert got["pathway.neuro_deficits"] == ["sensory_level"] and "pathway.sex" not in got  # no sex assumed
-    assert got["pathway.adult"] is True and "pathway.age" not in r.missing  # an adult: the adult steroid dose applies
+    # a relative may not be the patient ("my son has leukaemia; his father says ..."): no adult is inferred from one
+    assert "pathway.adult" not in got
     head = r.direct_answer[0].text
     assert head.startswith("Suspected spinal cord compression is an emergency: contact the MSCC coordinator or acute "
                            "spinal team immediately; MRI of the whole spine"), head
-    assert "child" not in head and "paediatric" not in head
+    # not the children's pathway (paediatric teams), but the adult steroid dose only "if the patient is an adult"
+    assert "paediatric spinal team" not in head and "If the patient is an adult, give dexamethasone 16 mg" in head
     assert_grounded(r, kb)
 
 
@@ -1533,10 +1535,13 @@ def test_a_pregnancy_topic_is_not_the_answer_for_a_patient_described_without_pre
 
 @pytest.mark.parametrize("question, field, value", [
     ("72F, myeloma excluded, metastatic lung ca, eGFR 26: precautions for contrast CT?", "pathway.primary_site", "lung"),
+    # a denial after the name never clears compression (read as stated: the safe side), nor does a question
     ("Breast cancer, back pain, cord compression has been ruled out on MRI. What next?",
-     "pathway.suspected_cord_compression", False),
+     "pathway.suspected_cord_compression", True),
+    ("Lung cancer 65 year old man with back pain. Has cord compression been excluded by the CT he had?",
+     "pathway.suspected_cord_compression", True),
     ("Prostate ca, back pain, cauda equina syndrome was excluded clinically. Which scan?",
-     "pathway.suspected_cauda_equina", False),
+     "pathway.suspected_cauda_equina", True),
 ])
 def test_a_finding_denied_after_its_name_is_negated(question, field, value):
     # "myeloma excluded" made the question name two primaries and fail as contradictory; "ruled out" was a finding
@@ -1632,3 +1637,21 @@ def test_a_cartilage_matrix_names_a_primary_bone_tumour_and_a_drug_dose_stays_fo
     assert not r.declined and r.direct_answer[0].text.startswith("Refer before any biopsy")
     assert_grounded(r, kb)
     assert ask("What's the docetaxel dose per m2 for metastatic prostate cancer?").declined
+
+
+def test_second_review_fixes_in_reading_the_question(kb):
+    # retained shrapnel is an implant to be assessed, not a reason for CT; only a fragment in the orbit blocks MRI
+    r = ask("Lung cancer patient with back pain and leg weakness, shrapnel in his thigh from 1982, what scan?")
+    assert ("pathway.implanted_device", "labelling_unknown") in {(u.field, str(u.value)) for u in r.understood}
+    assert "pathway.mri_contraindications" not in {u.field for u in r.understood}
+    # MRI not being available overnight is not a contraindication
+    r = ask("65 year old man with prostate cancer, new leg weakness, MRI not available overnight - what imaging?")
+    assert "pathway.mri_contraindications" not in {u.field for u in r.understood}
+    assert "MRI of the whole spine" in r.direct_answer[0].text
+    # in suspected cord compression the emergency leads, before what a normal radiograph cannot exclude
+    r = ask("70 year old with breast cancer, new leg weakness, x ray was normal. Next step?")
+    assert r.direct_answer[0].text.startswith("Suspected spinal cord compression is an emergency")
+    # a stated negative MRI keeps its result: an LR+ beside it is not attached, nor made a test of its own
+    r = ask("Pre-test probability of spinal metastasis 20%, MRI negative, LR+ 6.2. Post-test probability of spinal "
+            "metastasis?")
+    assert all("negative" in s.text for s in r.calculations if s.text.startswith("With "))

@@ -1154,7 +1154,10 @@ def test_a_displaced_thecal_sac_is_deformed_but_a_displaced_cord_is_left_unread(
 @pytest.mark.parametrize("text, expected", [
     # signal stated for three sequences at once, in signal words, relative to disc, oedematous on STIR, TIRM
     ("T10 metastasis, low in signal on T1, T2 and STIR.", {"t1": "hypointense", "t2": "hypointense", "stir": "hypointense"}),
-    ("T9 metastasis: low T1, high T2 and STIR.", {"t1": "hypointense", "t2": "hyperintense", "stir": "hyperintense"}),
+    # "high T2 and STIR" is not read for STIR: the same pattern misread "low T1 and STIR hyperintense" (safety first)
+    ("T9 metastasis: low T1, high T2 and STIR.", {"t1": "hypointense", "t2": "hyperintense"}),
+    ("There is a lesion in the T8 vertebral body which is low T1 and STIR hyperintense.",
+     {"t1": "hypointense", "stir": "hyperintense"}),
     ("L3 metastasis, hypointense to disc on T1 and hyperintense on STIR.", {"t1": "hypointense", "stir": "hyperintense"}),
     ("Pathological fracture of L1 from a metastasis; the body is oedematous on STIR.", {"stir": "hyperintense"}),
     ("T3 metastasis with abnormal signal, low on T1 and high on TIRM.", {"t1": "hypointense", "stir": "hyperintense"}),
@@ -1175,7 +1178,7 @@ def test_a_cord_said_to_be_contacted_a_few_words_later_is_abutted():
 @pytest.mark.parametrize("text", [
     "T9 metastasis. Epidural tumour contacts the dorsal surface of the cord, which is not compressed.",
     "T9 metastasis. The mass indents the thecal sac; it touches the cord but does not compress it.",
-    "L1 metastasis. The epidural component deforms the thecal sac and abuts the conus, which is not compressed.",
+    "T11 metastasis. The epidural component deforms the thecal sac and abuts the cord, which is not compressed.",
 ])
 def test_a_cord_touched_and_then_denied_compression_is_grade_1c(text):
     # the denial comes after the cord (relative clause, "but does not compress it"): touched and not compressed

@@ -2035,9 +2035,9 @@ def test_back_pain_after_spinal_surgery_without_cancer_or_red_flags_is_imaged_as
     assert rated["radiograph"] == "usually_appropriate" and rated["ct-region-wo"] == "may_be_appropriate"
     assert not any(n.code == "radiographs" for n in r.notices)  # radiographs are a first study here
     assert r.urgency.level == "routine"
-    # a thoracic region is outside the lumbar variant: no ACR rating is claimed
-    r = pathway({**base, "spinal_hardware": True, "pain_region": "thoracic"})
-    assert r.first_line.appropriateness is None
+    # a thoracic or cervical region is outside the lumbar variant: it is not applied there
+    for region in ("thoracic", "cervical"):
+        assert pathway({**base, "spinal_hardware": True, "pain_region": region}).scenario != "back_pain_after_spinal_surgery"
 
 
 def test_root_pain_persisting_after_treatment_without_cancer_is_acr_variant_3_not_a_metastasis_work_up():
@@ -2112,3 +2112,19 @@ def test_a_brain_symptom_is_never_silently_dropped(site, extra, noted):
         assert "treating team to decide" in note[0].message
     else:
         assert any(x.study.id in ("brain-mri-with", "ct-head-with") for x in r.recommendations)
+
+
+def test_a_patient_stated_not_to_be_an_adult_is_a_child_and_the_age_is_asked():
+    # adult "no" without an age ran the adult pathway ("imaging not indicated"; the adult cord-compression steps)
+    r = pathway({"adult": False, "cancer_history": "none", "spinal_pain": True, "pain_region": "lumbar",
+                 "red_flags": [], "neuro_deficits": []})
+    assert r.scenario == "paediatric_back_pain" and "pathway.age" in r.missing and r.imaging_indicated is not False
+    r = pathway({"adult": False, "cancer_history": "current", "primary_site": "neuroblastoma", "spinal_pain": True,
+                 "neuro_deficits": ["motor_weakness"]})
+    assert r.scenario == "paediatric_neurological" and r.urgency.level == "emergency"
+
+
+def test_root_pain_after_treatment_with_neurology_unexamined_is_not_claimed_routine():
+    r = pathway({"age": 55, "cancer_history": "none", "spinal_pain": True, "pain_region": "lumbar",
+                 "red_flags": ["radicular_treatment_failure"]})
+    assert r.scenario != "root_pain_after_medical_management"

@@ -891,7 +891,11 @@ def test_a_given_likelihood_ratio_with_figures_or_a_source_or_zero_is_an_error(t
 
 @given(st.floats(0.01, 0.99), st.floats(0.01, 0.99), st.floats(0.01, 0.99))
 def test_a_ratio_computed_from_sensitivity_and_specificity_gives_the_same_post_test_probability(p, se, sp):
+    from hypothesis import assume
+
     from spinemets.interpret.probability import post_test_probability
+
+    assume(se / (1 - sp) >= 1)  # a stated LR+ below 1 for a positive result is refused as a mis-stated ratio
 
     figures = post_test_probability({"pre_test": p, "tests": [{"result": "positive", "sensitivity": se,
                                                                 "specificity": sp}]})

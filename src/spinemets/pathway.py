@@ -602,7 +602,8 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
     root_only = no_cancer and _radicular_only(inp) and not serious_flag
     neuro = False if root_only else _neuro(inp)
     pain = True if root_only and inp.spinal_pain is None else inp.spinal_pain
-    child = inp.age is not None and inp.age < group_threshold("child", kb)
+    # a patient stated not to be an adult is a child even without the age (the paediatric criteria, the age asked)
+    child = inp.age < group_threshold("child", kb) if inp.age is not None else inp.adult is False
     flags = inp.red_flags
     symptomatic = bool(pain) or bool(neuro)
     pregnant = bool(inp.pregnant) or "pregnancy" in inp.contrast_concerns
@@ -730,7 +731,7 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
                "and a patient with cancer the metastasis pathway: the cancer history decides.",
                ["fracture.metastasis_workup_when_flags"])
     elif pain and not cancer and inp.cancer_history == "none" and flags == ["radicular_treatment_failure"] \
-            and not inp.spinal_hardware:
+            and not inp.spinal_hardware and (neuro is False or root_only) and inp.pain_region not in ("cervical", "thoracic"):
         # Root pain that persists despite treatment is ACR variant 3 (a candidate for surgery or an intervention
         # after 6 weeks of medical management): MRI without contrast, not the work-up for a metastasis.
         scenario = "root_pain_after_medical_management"
@@ -815,7 +816,8 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
                    "The knowledge base holds a surveillance recommendation only for breast cancer treated with curative "
                    "intent (ASCO); for this scenario it has none. Follow the oncology team's protocol.",
                    ["breast.surveillance.no_routine_imaging"])
-    elif pain and not cancer and flags == [] and inp.cancer_history == "none" and neuro is False and inp.spinal_hardware:
+    elif pain and not cancer and flags == [] and inp.cancer_history == "none" and neuro is False and inp.spinal_hardware \
+            and inp.pain_region not in ("cervical", "thoracic"):
         # Prior surgery is its own ACR variant (5): new or worsening pain after it is imaged, red flags or not.
         scenario = "back_pain_after_spinal_surgery"
         urgency = Urgency(level="routine")
@@ -890,6 +892,10 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
                          "myeloma.no_bone_scan" if histology == "myeloma" or scenario == "suspected_myeloma"
                          else "nm.bone_scan_false_negatives")
 
+    if scenario == "paediatric_back_pain" and inp.age is None and "pathway.age" not in missing:
+        missing.append("pathway.age")  # a child stated without the age: the criteria include being under 5
+        if indicated is False:
+            indicated = None
     status = "insufficient_data" if missing else "complete"
     summary = _summary(b, scenario, indicated, urgency, missing, kb)
     components = [Component(name="scenario", value=SCENARIO_LABELS.get(scenario, scenario))]
@@ -962,8 +968,9 @@ def _mscc_actions(b: _Builder, situation: str, inp: PathwayInput, haematological
             if histology is None and not known:
                 wanted.add("unproven_no_deficit")
         else:
-            solid = "solid_or_unknown_neuro" if inp.age is not None or inp.adult else "solid_or_unknown_neuro_age_unknown"
-            wanted.add("haematological" if haematological and known else solid)
+            aged = inp.age is not None or bool(inp.adult)
+            solid = "solid_or_unknown_neuro" if aged else "solid_or_unknown_neuro_age_unknown"
+            wanted.add(("haematological" if aged else "haematological_age_unknown") if haematological and known else solid)
     skip_steroids = situation == "no_neuro_cancer" and haematological
     if skip_steroids:
         wanted.add("haematological_no_neuro")  # NG234: steroids in haematological malignancy with or without neurology

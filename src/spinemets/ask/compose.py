@@ -221,7 +221,7 @@ def _show(value: Any) -> str:
     if isinstance(value, list):
         return "none" if not value else ", ".join(_show(v) for v in value)
     if isinstance(value, dict):
-        return " ".join(str(v) for v in value.values())
+        return " ".join(str(v).replace("_", " ") for v in value.values())
     if isinstance(value, float):
         return f"{value:.0%}" if 0 <= value <= 1 else str(value)
     return str(value).replace("_", " ")
@@ -391,7 +391,8 @@ def ask(
             # ("No routine steroids without neurological symptoms or signs"), the general bottom line follows.
             heads = [step[1]]
             patient_s = [s for s in patient_s if s is not step[0]]
-        prior = _negative_test_sentence(ran) if any(h.origin == "pathway" for h in heads) else None
+        prior = _negative_test_sentence(ran) if any(h.origin == "pathway" for h in heads) and not any(
+            e.name == "pathway" and getattr(e.result.urgency, "level", None) == "emergency" for e in ran) else None
         if prior is not None:
             # "X-ray normal - can I discharge?": what the negative test does not exclude answers first, then the
             # patient's pathway.
@@ -653,6 +654,12 @@ _SCOPE_TOPIC_SCORE = {"hybrid": 0.55, "lexical": 0.60}
 _NEAR_TOPIC_SCORE = 0.30  # below this a topic is not "near": the answer lists the areas covered instead
 
 
+# A relative named in the question ("my dad has ...", "his father says ...") may not be the patient: it does not make
+# the patient an adult.
+_RELATIVES = frozenset({"partner", "mother", "mum", "mom", "father", "dad", "husband", "wife", "grandmother", "grandma",
+                        "granny", "nan", "grandfather", "grandad", "granddad", "grandpa", "uncle", "aunt", "auntie"})
+
+
 def _stated_ratio_only(ran: list[_Engine]) -> bool:
     """Is the only result a post-test probability whose every test is a likelihood ratio stated in the question?"""
     if len(ran) != 1 or ran[0].name != "probability":
@@ -842,7 +849,8 @@ def _run_engines(kb: KnowledgeBase, parse: Parse, sess: Session | None, cite: _C
 
     pdata, pmerged = inputs("pathway")
     wanted = _pathway_wanted(parse, bool(calc_named)) or (pmerged and follow and bool(parse.fields("pathway")))
-    if wanted and "adult" in parse.described and pdata.get("age") is None and "pathway.age" not in parse.unstated:
+    if (wanted and "adult" in parse.described and pdata.get("age") is None and "pathway.age" not in parse.unstated
+            and parse.described_by.get("adult", "").lower() not in _RELATIVES):
         # "my dad", "a woman": an adult though no age is given (the adult doses and time limits apply)
         pdata = {**pdata, "adult": True}
         parse.items.append(Understood("pathway.adult", True, parse.described_by.get("adult", ""), rule="adult"))

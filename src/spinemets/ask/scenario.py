@@ -64,6 +64,18 @@ _RESULT_WORDS = {"positive": "positive", "pos": "positive", "abnormal": "positiv
                  "negative": "negative", "neg": "negative", "normal": "negative", "unremarkable": "negative",
                  "clear": "negative"}
 _RESULT_WINDOW = 3
+# Inputs a denial written after the finding ("... excluded") never sets: they stay unstated instead (safety).
+_POST_NEGATION_UNSAFE = frozenset({"pathway.suspected_cord_compression", "pathway.suspected_cauda_equina",
+                                   "pathway.neuro_deficits", "escc.cord_compressed", "noms.myelopathy"})
+# Words that make a clause a question ("has ... been excluded", "is ... ruled out?", "whether").
+_QUESTION_WORDS = frozenset({"has", "have", "is", "was", "were", "are", "been", "whether", "if", "can", "could", "does",
+                             "did"})
+
+
+def _asks(words: Sequence[str], end: int) -> bool:
+    """Is the denial after a finding part of a question ("has cord compression been excluded?")?"""
+    start = max(0, end - 8)
+    return bool(_QUESTION_WORDS & set(words[start:end]))
 # A likelihood ratio stated in the question ("LR+ 9", "LR- of 0.1", "likelihood ratio of 4.5"): the ratio of the
 # result it belongs to, used instead of looked-up sensitivity and specificity.
 _STATED_LR = re.compile(
@@ -187,6 +199,8 @@ class Reader:
             hist.extend((str(a), str(r["histology"])) for a in r.get("aliases") or [])
         self.histologies = PhraseMatcher(hist)
         self.accuracy_sources = sorted({s for r in kb.table(MODALITY_ACCURACY).rows for s in r.sources})
+        self.accuracy_modalities = frozenset(str(r["modality"]) for r in kb.table(MODALITY_ACCURACY).rows
+                                             if r.get("sensitivity") is not None)
         self.synonyms = synonyms_for(kb)
 
     def duplicates(self) -> list[str]:
@@ -241,7 +255,11 @@ class Reader:
             sets: dict[str, Any] = dict(row.get("sets") or {})
             if all(f.startswith("probability.") for f in sets) and sets:
                 continue  # tests are read with their results in _tests
-            neg = negated(words, m.start, breaks) or post_negated(words, m.end)
+            neg = negated(words, m.start, breaks)
+            if not neg and post_negated(words, m.end) and not (_POST_NEGATION_UNSAFE & set(sets) or _asks(words, m.end)):
+                # "myeloma excluded" denies it; but "has cord compression been excluded?" asks, and a denial written
+                # after the name never clears compression or a deficit (the finding is read as stated: the safe side)
+                neg = True
             if neg:
                 sets = dict(row.get("negated") or {})
                 if not sets:
@@ -415,6 +433,14 @@ class Reader:
         for m in matches:
             sets = self.rows[m.target].get("sets") or {}
             modality = sets.get("probability.modality")
+            prior = sets.get("pathway.prior_imaging")
+            if modality is None and isinstance(prior, dict) and prior.get("modality") in self.accuracy_modalities:
+                # "bone scan negative" is also a test result for a post-test probability
+                test = {"modality": prior["modality"], "result": prior["result"]}
+                p.tests.append(test)
+                p.items.append(Understood("probability.tests", f"{prior['modality'].replace('_', ' ')} {prior['result']}",
+                                          m.phrase, m.target))
+                continue
             if modality is None:
                 continue
             result = at = None
@@ -447,20 +473,28 @@ class Reader:
         stated = [m for m in _STATED_LR.finditer(text) if float(m.group("value")) > 0]
         if not stated:
             return
+        ratios = []
         for m in stated:
             value = float(m.group("value"))
             sign = m.group("sign")
             words = m.group(0).lower()
             result = "negative" if sign == "-" or "negative" in words or (sign is None and value < 1) else "positive"
-            if len(stated) == 1 and len(p.tests) == 1:
-                p.tests[0]["likelihood_ratio"] = value
-                p.tests[0]["result"] = result
-                p.items.append(Understood("probability.tests", f"likelihood ratio {_number(value)}", m.group(0).strip(),
-                                          "likelihood-ratio"))
-                return
+            ratios.append((result, value, m.group(0).strip()))
+        if p.tests:
+            # A named test keeps its stated result: only the ratio of that result is attached to it (LR- to a negative
+            # MRI), and no ratio becomes a test of its own beside named tests.
+            if len(p.tests) == 1:
+                match = [r for r in ratios if r[0] == p.tests[0]["result"]]
+                if len(match) == 1:
+                    result, value, phrase = match[0]
+                    p.tests[0]["likelihood_ratio"] = value
+                    p.items.append(Understood("probability.tests", f"likelihood ratio {value:g}", phrase,
+                                              "likelihood-ratio"))
+            return
+        for result, value, phrase in ratios:
             p.tests.append({"result": result, "likelihood_ratio": value})
-            p.items.append(Understood("probability.tests", f"{result} result, likelihood ratio {_number(value)}",
-                                      m.group(0).strip(), "likelihood-ratio"))
+            p.items.append(Understood("probability.tests", f"{result} result, likelihood ratio {value:g}", phrase,
+                                      "likelihood-ratio"))
 
     # --- which calculators ----------------------------------------------------------------------------------
 

@@ -74,6 +74,9 @@ class TestInput(BaseModel):
         if self.likelihood_ratio is not None:
             if any(given):
                 raise ValueError("give the likelihood ratio or sensitivity and specificity, not both")
+            if (self.result == "positive") != (self.likelihood_ratio >= 1) and self.likelihood_ratio != 1:
+                raise ValueError(f"a {self.result} result with a likelihood ratio of {self.likelihood_ratio:g} does not fit: "
+                                 "a positive result has a ratio above 1 (LR+), a negative one below 1 (LR-)")
             if self.source is not None:
                 raise ValueError("a source chooses published figures; with a given likelihood ratio there are none")
             return self
