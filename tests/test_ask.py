@@ -1655,3 +1655,12 @@ def test_second_review_fixes_in_reading_the_question(kb):
     r = ask("Pre-test probability of spinal metastasis 20%, MRI negative, LR+ 6.2. Post-test probability of spinal "
             "metastasis?")
     assert all("negative" in s.text for s in r.calculations if s.text.startswith("With "))
+
+
+def test_a_steroid_question_in_suspected_compression_gives_its_answer_then_the_emergency(kb):
+    # second review: the suspected-lymphoma topic led and the emergency was only under "For this patient"
+    r = ask("Should she have dexamethasone? 60 year old woman, no known cancer, back pain, leg weakness")
+    texts = [s.text for s in r.direct_answer]
+    assert not texts[0].startswith("Suspected spinal cord compression")  # the question's own answer first
+    assert texts[1].startswith("Suspected spinal cord compression is an emergency")  # then the emergency at once
+    assert_grounded(r, kb)

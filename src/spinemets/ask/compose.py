@@ -391,6 +391,7 @@ def ask(
             # ("No routine steroids without neurological symptoms or signs"), the general bottom line follows.
             heads = [step[1]]
             patient_s = [s for s in patient_s if s is not step[0]]
+
         prior = _negative_test_sentence(ran) if any(h.origin == "pathway" for h in heads) and not any(
             e.name == "pathway" and getattr(e.result.urgency, "level", None) == "emergency" for e in ran) else None
         if prior is not None:
@@ -411,6 +412,13 @@ def ask(
             direct_s = heads
             calc_s = [s for s in calc_s if s not in heads]
             patient_s = [s for s in patient_s if s not in heads]
+        emergency = next((e.sentences[0] for e in ran if e.name == "pathway" and e.sentences
+                          and getattr(e.result.urgency, "level", None) == "emergency"), None)
+        if emergency is not None and direct_s and emergency not in direct_s:
+            # a curated answer or the patient's own step answers first; the emergency follows at once, not only
+            # under "For this patient"
+            direct_s = [direct_s[0], emergency, *direct_s[1:]]
+            patient_s = [s for s in patient_s if s is not emergency]
         key_s, caveat_s, patient_s, calc_s = _without_repeats(direct_s, key_s, caveat_s, patient_s, calc_s)
         direct_s, key_s = _reviewed_first(direct_s, key_s)
         for e in ran:
