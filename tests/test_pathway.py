@@ -2004,7 +2004,7 @@ def test_infection_flags_without_neurology_are_imaged_urgently():
     assert any(n.code == "infection_image_now" for n in r.notices)
 
 
-@pytest.mark.parametrize("problem, words", [("metallic_foreign_body", "metal fragment in the body"),
+@pytest.mark.parametrize("problem, words", [("metallic_foreign_body", "metal fragment in the eye or orbit"),
                                             ("reason_not_given", "MRI not possible (reason not given)")])
 def test_compression_with_a_metal_fragment_or_mri_said_impossible_is_ct_of_the_whole_spine(problem, words):
     # A metal fragment in the orbit is screened for before MRI (Seidenwurm 2000 policy); until it is excluded, CT.

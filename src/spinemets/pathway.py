@@ -873,11 +873,7 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
 
     if inp.brain_symptoms and not b.has("brain-mri-with") and not b.has("ct-head-with"):
         # The input was given: say what it changes (nothing held here for this patient) rather than drop it.
-        b.note("brain_symptoms_no_rule",
-               "A new headache or another brain symptom is recorded; the knowledge base holds a brain-imaging rule "
-               "only for HER2-positive breast cancer (ASCO 2022) and for melanoma staging (NICE NG14), so for this "
-               "patient brain imaging is for the treating team to decide.",
-               ["breast.her2_brain_mri_low_threshold", "staging.melanoma.nice_ct_brain"])
+        b.note_statement("brain_symptoms_no_rule", "imaging.brain_symptoms_no_rule")
     _modifiers(b, inp, scenario, pregnant, missing)
 
     for prior in inp.prior_imaging:
@@ -1067,7 +1063,7 @@ def _spine_imaging(b: _Builder, mri_study: str, urgency: Urgency, mri_ok: bool, 
 # How an MRI contraindication reads in the case summary (the others read as their own words).
 _CONTRAINDICATION_WORDS = {
     "non_mr_conditional_device": "device that is not MR Conditional",
-    "metallic_foreign_body": "metal fragment in the body (in the eye, say)",
+    "metallic_foreign_body": "metal fragment in the eye or orbit",
     "reason_not_given": "MRI not possible (reason not given)",
 }
 

@@ -444,7 +444,7 @@ FORM_SETTINGS: dict[str, dict[str, Any]] = {
                   "primary_site": "e.g. breast, prostate, lung, kidney, myeloma",
                   "age": "Under 18 years: the paediatric criteria apply, not the adult time limits."},
         "value_labels": {"non_mr_conditional_device": "Device that is not MR-conditional",
-                         "metallic_foreign_body": "Metal fragment in the body (in the eye, say)",
+                         "metallic_foreign_body": "Metal fragment in the eye or orbit",
                          "reason_not_given": "MRI not possible, reason not given", "ct": "CT", "mri": "MRI",
                          "fdg_pet_ct": "FDG-PET/CT", "spect_ct": "SPECT/CT", "mr_safe": "MR Safe",
                          "mr_conditional": "MR Conditional", "mr_unsafe": "MR Unsafe",
