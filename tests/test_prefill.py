@@ -657,3 +657,34 @@ def test_other_spinal_metastases(elsewhere, expected):
     r = extract("Lytic metastasis at T7 with 60% collapse. " + elsewhere)
     assert got(r, "fracture", "other_spinal_metastases") == expected
     assert r.prefill.inputs["fracture"].get("other_spinal_metastases") == expected[0]
+
+
+DEGENERATIVE = ("the report describes degenerative disease and no bone lesion, fracture or abnormal marrow signal; "
+                "{} grades spinal neoplasms")
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ("L4-5: broad disc protrusion narrowing the thecal sac. Extradural enhancing granulation tissue. Normal alignment.",
+     DEGENERATIVE),
+    ("L5-S1 disc extrusion, sequestered, with epidural extension compressing the thecal sac.", DEGENERATIVE),
+    # with no epidural word there is no anchor at all: nothing to pre-fill for
+    ("C5-6 disc osteophyte complex indents the thecal sac and abuts the cord. Facet arthropathy bilaterally.",
+     "the report describes no lesion or fracture to pre-fill for"),
+])
+def test_degenerative_disease_alone_prefills_neither_sins_nor_escc(text, why):
+    # A disc or facet narrowing the sac is not an epidural tumour: nothing to score, and the reason is given.
+    r = extract(text)
+    assert r.prefill.applies["sins"] is False and r.prefill.applies["escc"] is False
+    assert r.prefill.why_not["sins"] == why.format("SINS")
+    assert r.prefill.why_not["escc"] == why.format("ESCC")
+    assert r.prefill.sins == {} and r.prefill.escc == {}
+
+
+@pytest.mark.parametrize("text", [
+    "Disc protrusion at L4-5. Lytic lesion at L2 with epidural extension deforming the thecal sac.",
+    "Degenerative change at C5-6. T8 compression fracture with 30% loss of height, no diagnosis given.",
+    "Facet arthropathy L4-5. Epidural metastasis at T10 compressing the cord.",
+])
+def test_degenerative_disease_beside_a_lesion_keeps_the_lesion_scored(text):
+    r = extract(text)
+    assert r.prefill.applies["sins"] is True and r.prefill.applies["escc"] is True

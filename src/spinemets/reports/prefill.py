@@ -43,6 +43,9 @@ from spinemets.results import Citer, Component, Notice
 SINS_FIELDS = ("lesion", "collapse", "alignment", "posterolateral")
 ANCHORS = frozenset({"lesion", "diagnosis", "collapse", "epidural", "feature", "signal", "oedema", "paravertebral",
                      "infection", "disc_crossing"})
+# evidence of a bone lesion besides epidural tissue (a disc extrusion is one too) and a bare signal word (Modic change)
+LESION_EVIDENCE = ANCHORS - {"epidural", "signal"}
+DEGENERATIVE = "degenerative"
 WEAK_EXTENT = frozenset({"small", "tiny"})
 DEGREE_COLLAPSE = {"minimal": "lt50", "mild": "lt50", "moderate": "lt50", "severe": "severe", "complete": "gt50"}
 
@@ -191,6 +194,12 @@ def prefill(
     only_raised = benign_stated and not any(neoplastic_of(f) is True for f in stated)
     neoplastic = any(neoplastic_of(f) is True for f in (stated if benign_stated else suspected))
     benign = any(neoplastic_of(f) is False for f in suspected)
+    # Degenerative disease alone (a disc extrusion narrowing the thecal sac, facet arthropathy) is not a lesion to
+    # score: with no bone lesion, fracture or abnormal signal stated, the epidural and thecal-sac words are the disc's.
+    degenerative_only = not neoplastic and any(
+        f.assertion == "present" and (row := rows[id(f)]) is not None and row.value == DEGENERATIVE for f in stated
+    ) and not any(f.assertion == "present" and (row := rows[id(f)]) is not None and row.concept in LESION_EVIDENCE
+                  for f in relevant)
 
     pre = Prefill(level=index)
     col = _Collector()
@@ -207,10 +216,13 @@ def prefill(
             pre.applies[inst] = False
             pre.why_not[inst] = "the report describes no lesion or fracture to pre-fill for"
     else:
-        oncologic = neoplastic or not benign
+        oncologic = (neoplastic or not benign) and not degenerative_only
         for inst in ("sins", "escc"):
             pre.applies[inst] = oncologic
-            if not oncologic and only_raised and any(neoplastic_of(f) is True for f in suspected):
+            if degenerative_only:
+                pre.why_not[inst] = ("the report describes degenerative disease and no bone lesion, fracture or abnormal "
+                                     f"marrow signal; {inst.upper()} grades spinal neoplasms")
+            elif not oncologic and only_raised and any(neoplastic_of(f) is True for f in suspected):
                 pre.why_not[inst] = ("the report states a benign diagnosis and raises a neoplasm only as a possibility; "
                                      f"{inst.upper()} grades spinal neoplasms: give the findings if a neoplasm is "
                                      "confirmed")
