@@ -1664,3 +1664,37 @@ def test_a_steroid_question_in_suspected_compression_gives_its_answer_then_the_e
     assert not texts[0].startswith("Suspected spinal cord compression")  # the question's own answer first
     assert texts[1].startswith("Suspected spinal cord compression is an emergency")  # then the emergency at once
     assert_grounded(r, kb)
+
+
+@pytest.mark.parametrize(("question", "subject"), [
+    ("Can I be sued for missing a vertebral metastasis on a chest CT? What is my legal exposure?", "sued"),
+    ("What is the ICD-10 code for secondary malignant neoplasm of the spine?", "10"),
+    ("Help me write a complaint to the hospital about the wait for my father's spine MRI for cord compression.",
+     "write a complaint"),
+    ("My mum has bone metastases from breast cancer. Should she be on denosumab or zoledronic acid, how often?",
+     "denosumab"),
+    ("Should a patient with myeloma on lenalidomide have the high-dose flu vaccine?", "lenalidomide"),
+    ("How do I do a lumbar puncture: positioning, needle size and which interspace?", "puncture"),
+])
+def test_law_coding_letters_drug_choice_and_procedure_technique_are_declined_naming_the_subject(question, subject):
+    # Each was answered from neighbouring statements; the reason names what the question is about.
+    for r in (ask(question), lex(question)):
+        assert r.declined and subject in r.decline_reason, (r.declined, r.decline_reason)
+
+
+@pytest.mark.parametrize("question", [
+    "Breast cancer on denosumab with new thoracic back pain: which scan?",
+    "Prostate cancer on enzalutamide, new leg weakness: what imaging and how fast?",
+    "Patient had chemotherapy for lung cancer and now has back pain at night: MRI?",
+])
+def test_a_drug_named_beside_the_spine_or_a_deficit_stays_in_scope(question):
+    r = lex(question)
+    assert not r.declined, r.decline_reason
+
+
+def test_a_legacy_pacemaker_labelled_mr_unsafe_is_one_device_read_as_mr_unsafe():
+    # Two readings of the same device that agree are not a contradiction: the labelling decides (no MRI).
+    r = lex("Lung cancer, new leg weakness, old pacemaker that cardiology says is MR Unsafe: how do we image the spine?")
+    dev = [u for u in r.understood if u.field == "pathway.implanted_device"]
+    assert [(u.value, u.phrase) for u in dev] == [("mr_unsafe", "old pacemaker, mr unsafe")]
+    assert "CT of the whole spine" in r.direct_answer[0].text

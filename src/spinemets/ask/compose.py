@@ -311,7 +311,8 @@ def ask(
     injected = instruction_like(asked)
     ran = [e for e in engines if e.result is not None]
     declined = not retrieval.supported and not ran
-    outside = _outside_scope(kb, parse.words, route, engines_ran=bool(ran))
+    symptomatic = any(u.field in _SYMPTOMS and not u.negated and not u.default for u in parse.items)
+    outside = _outside_scope(kb, parse.words, route, engines_ran=bool(ran), symptomatic=symptomatic)
     if not outside and _stated_ratio_only(ran) and not _names_the_domain(kb, parse.words):
         # a likelihood ratio and a pre-test probability alone (D-dimer and pulmonary embolism, say) are arithmetic
         # about any disease: without the spine or the disease named, the question is not ask's
@@ -320,7 +321,7 @@ def ask(
     if injected:
         outside = ("the question contains instructions to the system; ask follows none and answers clinical "
                    "questions only: ask again without them")
-    if outside and (not declined or injected):  # an instruction is named as the reason, whatever else applies
+    if outside:  # the scope reason (or an instruction) is named, whatever else applies: it says more than coverage
         declined, retrieval.reason, ran = True, outside, []
     if ran and not retrieval.supported and retrieval.reason:
         notes.append(f"No knowledge-base statement was added beyond the engine results: {retrieval.reason}.")
@@ -686,7 +687,7 @@ def _names_the_domain(kb: KnowledgeBase, words: list[str]) -> bool:
     if "ask_scope" not in kb.tables:
         return False
     kinds = {m.target for m in _scope_matcher(kb).find(words)} | _level_kind(words)
-    return bool(kinds & {"spinal", "disease"}) and not kinds & {"non_clinical", "foreign", "other_disease"}
+    return bool(kinds & {"spinal", "disease"}) and not kinds & {"non_clinical", "foreign", "other_disease", "off_task", "other_treatment"}
 
 
 def _level_kind(words: list[str]) -> set[str]:
@@ -696,7 +697,14 @@ def _level_kind(words: list[str]) -> set[str]:
     return {"spinal"} if any(level_word(w) for w in words) else set()
 
 
-def _outside_scope(kb: KnowledgeBase, words: list[str], route: Route | None, engines_ran: bool = False) -> str | None:
+# Inputs that describe a symptom or sign: a question stating one is about the patient's spine, whatever else it names.
+_SYMPTOMS = frozenset({"pathway.neuro_deficits", "pathway.spinal_pain", "pathway.red_flags", "pathway.pain_region",
+                       "pathway.suspected_cord_compression", "pathway.suspected_cauda_equina", "pathway.night_pain",
+                       "pathway.mechanical_pain", "pathway.pain_progressive", "pathway.brain_symptoms"})
+
+
+def _outside_scope(kb: KnowledgeBase, words: list[str], route: Route | None, engines_ran: bool = False,
+                   symptomatic: bool = False) -> str | None:
     """Why the question lies outside ask's scope (another body part; neither the spine nor the disease), or None.
 
     A scenario the pathway or a calculator can answer is in scope unless it names another body part only."""
@@ -706,22 +714,38 @@ def _outside_scope(kb: KnowledgeBase, words: list[str], route: Route | None, eng
     kinds = {m.target for m in found} | _level_kind(words)
     off = [m.phrase for m in found if m.target == "non_clinical"]
     if off:
-        return f"ask answers clinical questions on spinal imaging, not questions of {off[0]}"
+        return f"ask answers clinical questions on spinal imaging only, and this question is not one (\"{off[0]}\")"
+    aside = [m.phrase for m in found if m.target == "off_task"]
+    if aside and not _close_topic(route):
+        return _not_covered(aside[0])
     other = [m.phrase for m in found if m.target == "other_disease"]
     if other and not kinds & {"disease", "cancer"}:
         return f"the question is about {other[0]}, not spinal metastases; ask covers the imaging of spinal metastases"
     if "spinal" in kinds:
         return None
+    treatment = [m.phrase for m in found if m.target == "other_treatment"]
+    if treatment and not symptomatic and not _close_topic(route):
+        return _not_covered(treatment[0])
     foreign = [m.phrase for m in found if m.target == "foreign"]
     if foreign:
         return f"the question is about '{foreign[0]}', not the spine; ask covers the imaging of spinal metastases"
     if "disease" in kinds or engines_ran:
         return None
     # a cancer named without the spine or bone ("survival of pancreatic cancer") needs a close curated answer
-    if route is not None and route.chosen is not None and route.chosen.score >= _SCOPE_TOPIC_SCORE[
-            "lexical" if route.chosen.dense is None else "hybrid"]:
+    if _close_topic(route):
         return None
     return "the question names neither the spine nor spinal metastases, and no curated answer matches it"
+
+
+def _not_covered(subject: str) -> str:
+    return (f"the question is about {subject}, which ask does not cover; ask covers the imaging diagnosis of spinal "
+            "metastases and the decisions around it")
+
+
+def _close_topic(route: Route | None) -> bool:
+    """Does a curated answer topic match the question closely enough to answer a question at the edge of scope?"""
+    return route is not None and route.chosen is not None and route.chosen.score >= _SCOPE_TOPIC_SCORE[
+        "lexical" if route.chosen.dense is None else "hybrid"]
 
 
 def _nearest_topics(kb: KnowledgeBase, r: Retrieval, route: Route | None = None, limit: int = 6) -> list[str]:

@@ -38,6 +38,9 @@ LIST_FIELDS = {"pathway.red_flags", "pathway.neuro_deficits", "pathway.mri_contr
                "pathway.contrast_concerns", "pathway.prior_imaging"}
 # Pain in two regions is "multiple", not a contradiction.
 MERGE_TO = {"pathway.pain_region": "multiple"}
+# Two readings that agree, one stricter: "an old pacemaker that cardiology calls MR Unsafe" is one device, and its
+# labelling (MR Unsafe: no MRI) decides over the device kind. Not a contradiction.
+STRICTER = {"pathway.implanted_device": {("non_mr_conditional_cardiac", "mr_unsafe"): "mr_unsafe"}}
 INSTRUMENTS = ("sins", "escc", "noms", "probability")
 APPLIES_WINDOW = 4
 
@@ -284,6 +287,14 @@ class Reader:
                 p.items = [x for x in p.items if x not in earlier]
                 p.conflicts.pop(u.field, None)
                 earlier = []
+            pairs = STRICTER.get(u.field, {})
+            if earlier and all((x.value, u.value) in pairs or (u.value, x.value) in pairs for x in earlier):
+                winner = pairs.get((earlier[0].value, u.value)) or pairs[(u.value, earlier[0].value)]
+                keep = u if u.value == winner else earlier[0]
+                p.items = [x for x in p.items if x.field != u.field]
+                p.items.append(Understood(u.field, winner, ", ".join([*(x.phrase for x in earlier), u.phrase]),
+                                          keep.rule))
+                return
             if any(x.value != u.value for x in earlier):
                 if u.field in MERGE_TO:
                     p.items = [x for x in p.items if x.field != u.field]
