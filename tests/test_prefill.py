@@ -688,3 +688,17 @@ def test_degenerative_disease_alone_prefills_neither_sins_nor_escc(text, why):
 def test_degenerative_disease_beside_a_lesion_keeps_the_lesion_scored(text):
     r = extract(text)
     assert r.prefill.applies["sins"] is True and r.prefill.applies["escc"] is True
+
+
+@pytest.mark.parametrize("text", ["Lytic metastasis at T8. No extraosseous soft tissue; the canal is not narrowed.",
+                                  "Lytic metastasis at T8. Cortex intact, no extraosseous extension, no fracture."])
+def test_no_tumour_outside_the_bone_means_no_epidural_disease(text):
+    # Disease confined to bone: the epidural space is outside the bone, so the denial answers the ESCC finding too.
+    r = extract(text)
+    assert r.prefill.inputs["escc"] == {"epidural_disease": False} and r.prefill.escc_grade == "0"
+
+
+def test_tumour_outside_the_bone_alone_does_not_say_where():
+    # Present, it may be paraspinal or epidural: ESCC waits for the report to say which.
+    r = extract("Lytic metastasis at T8. Extraosseous soft tissue mass on the left.")
+    assert r.prefill.inputs["escc"] == {} and r.prefill.escc_grade is None
