@@ -25,6 +25,8 @@ from spinemets.interpret.probability import post_test_probability
 from spinemets.pathway import PathwayInput
 from spinemets.scores.sins import sins
 
+CHILD_NIGHT_PAIN = "For a child or adolescent with back pain and a red flag (night pain): Radiographs of the painful area of the spine."
+
 
 def lex(question: str, **kw):
     return ask(question, lexical=True, **kw)
@@ -363,7 +365,7 @@ def test_child_with_night_pain_gets_radiographs_and_no_adult_time_limits(kb):
     r = lex("9-year-old boy with back pain waking him at night, neurologically intact")
     got = understood(r)
     assert got["pathway.age"] == 9 and got["pathway.sex"] == "male" and got["pathway.red_flags"] == ["nocturnal_pain"]
-    assert r.direct_answer[0].text == "For a child or adolescent with back pain: Radiographs of the painful area of the spine."
+    assert r.direct_answer[0].text == CHILD_NIGHT_PAIN
     assert first_line(r).startswith("First-line: Radiographs of the painful area of the spine (ACR Back Pain-Child, variant 2")
     text = r.answer_text()
     assert "Imaging urgency" not in text and "MSCC coordinator" not in text
@@ -402,7 +404,7 @@ def test_child_note_is_not_shown_when_the_age_is_given():
     r = lex("15-year-old girl with back pain and night pain")
     assert understood(r)["pathway.age"] == 15
     assert not any(s.text.startswith("The patient is described as a child") for s in r.sentences())
-    assert r.direct_answer[0].text.startswith("For a child or adolescent with back pain: ")
+    assert r.direct_answer[0].text.startswith("For a child or adolescent with back pain and a red flag (")
 
 
 @pytest.mark.parametrize("words", ["multiple myeloma", "myeloma", "plasma cell myeloma", "plasmacytoma"])
@@ -592,7 +594,7 @@ def test_surgery_for_the_primary_is_a_cancer_history_not_a_spinal_treatment():
 def test_pain_duration_is_read_and_a_long_history_is_a_red_flag_in_a_child():
     r = lex("12-year-old with back pain for 6 weeks, neurologically intact")
     assert understood(r)["pathway.pain_duration_weeks"] == 6
-    assert r.direct_answer[0].text == "For a child or adolescent with back pain: Radiographs of the painful area of the spine."
+    assert r.direct_answer[0].text == CHILD_NIGHT_PAIN.replace("(night pain)", "(pain for more than 4 weeks)")
     got = understood(lex("10-year-old with a 3-month history of neck pain, neuro intact"))
     assert got["pathway.pain_duration_weeks"] == 13  # 3 months in weeks, one decimal
 
@@ -1356,7 +1358,7 @@ def test_back_pain_at_night_in_a_child_is_a_red_flag(question):
     r = lex(question)
     got = understood(r)
     assert got["pathway.spinal_pain"] is True and got["pathway.night_pain"] is True
-    assert r.direct_answer[0].text == "For a child or adolescent with back pain: Radiographs of the painful area of the spine."
+    assert r.direct_answer[0].text == CHILD_NIGHT_PAIN
 
 
 @pytest.mark.parametrize("text,age", [("My son is 12 and has back pain", 12), ("I am 70, sore back", 70),
@@ -1698,3 +1700,10 @@ def test_a_legacy_pacemaker_labelled_mr_unsafe_is_one_device_read_as_mr_unsafe()
     dev = [u for u in r.understood if u.field == "pathway.implanted_device"]
     assert [(u.value, u.phrase) for u in dev] == [("mr_unsafe", "old pacemaker, mr unsafe")]
     assert "CT of the whole spine" in r.direct_answer[0].text
+
+
+def test_a_childs_red_flags_are_named_in_the_first_sentence():
+    # In a child the red flags are what make imaging indicated at all: the answer names them first.
+    r = lex("My 10-year-old son has had back pain for six weeks and it wakes him at night. Should he have an MRI?")
+    assert r.direct_answer[0].text.startswith(
+        "For a child or adolescent with back pain and red flags (night pain; pain for more than 4 weeks): ")

@@ -1018,6 +1018,7 @@ class _Refs:
 
 
 _EMERGENCY_SCENARIOS = ("suspected_mscc", "paediatric_neurological")
+_CHILD_FLAGS_NOTE = "Red flags present: "  # the pathway's note naming a child's red flags
 
 
 def _pathway_head(result: Any) -> str:
@@ -1066,6 +1067,11 @@ def _pathway_head(result: Any) -> str:
         from spinemets.pathway import SCENARIO_LABELS
 
         who = SCENARIO_LABELS.get(result.scenario)
+        flags = next((n.message for n in getattr(result, "notices", []) if n.code == "child_red_flags"), "")
+        if who and result.scenario == "paediatric_back_pain" and flags.startswith(_CHILD_FLAGS_NOTE):
+            # in a child the red flags are what make imaging indicated at all (none: no imaging): name them
+            named = "; ".join(f[:1].lower() + f[1:] for f in flags[len(_CHILD_FLAGS_NOTE):].rstrip(".").split("; "))
+            who = f"{who} and {'red flags' if '; ' in named else 'a red flag'} ({named})"
         head = f"For {_with_article(who)}: {study}{when}." if who else f"{study[0].upper()}{study[1:]}{when}."
     if missing:
         what = "The study holds" if "how fast depends on" in when else "This holds"

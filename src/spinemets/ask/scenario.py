@@ -98,11 +98,14 @@ _SINCE_AFTER = re.compile(r"^[^.;]{0,30}?\b" + _DURATION + r"\s+(?:ago|earlier|p
 _SINCE_BEFORE = re.compile(r"\b" + _DURATION + r"\s*$", re.I)
 _MONTHS_PER = {"m": 1.0, "w": 12 / 52, "y": 12.0}  # calendar units, keyed by the unit's first letter
 # "6 weeks of back pain", "back pain for 3 months", "a 2-week history of neck pain"
+_NUMBER_WORDS = {w: n for n, w in enumerate(
+    "one two three four five six seven eight nine ten eleven twelve".split(), start=1)}
+_QUANTITY = r"(\d{1,3}(?:\.\d+)?|" + "|".join(_NUMBER_WORDS) + ")"
 _PAIN_FOR = re.compile(
-    r"\b(\d{1,3}(?:\.\d+)?)\s*-?\s*(days?|weeks?|wks?|months?)\s+(?:history\s+)?of\s+"
+    r"\b" + _QUANTITY + r"\s*-?\s*(days?|weeks?|wks?|months?)\s+(?:history\s+)?of\s+"
     r"(?:(?:new|worsening|increasing|progressive|persistent|constant|severe|low|lower|mid|middle|upper|back|neck|"
     r"spinal|spine|thoracic|lumbar|cervical|sacral)\s+){0,3}pain\b"
-    r"|\bpain\s+(?:for|over|since)\s+(?:the\s+(?:last|past)\s+)?(\d{1,3}(?:\.\d+)?)\s*(days?|weeks?|wks?|months?)\b",
+    r"|\bpain\s+(?:for|over|since)\s+(?:the\s+(?:last|past)\s+)?" + _QUANTITY + r"\s*(days?|weeks?|wks?|months?)\b",
     re.I)
 _WEEKS_PER = {"d": 1 / 7, "w": 1.0, "m": 52 / 12}  # calendar units, keyed by the unit's first letter
 _AGE_SEX = re.compile(r"\d{1,3}\s*([fm])", re.I)
@@ -367,7 +370,8 @@ class Reader:
         if not m:
             return
         number, unit = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
-        weeks = _number(float(number) * _WEEKS_PER[unit[0].lower()])
+        quantity = _NUMBER_WORDS.get(number.lower()) or float(number)  # "six weeks" as "6 weeks"
+        weeks = _number(quantity * _WEEKS_PER[unit[0].lower()])
         self._add(p, Understood("pathway.pain_duration_weeks", weeks, m.group(0).strip(), "pain-duration"))
 
     def _since_treatment(self, p: Parse, matches: Sequence[Match], prepared: str,
