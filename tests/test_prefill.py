@@ -702,3 +702,16 @@ def test_tumour_outside_the_bone_alone_does_not_say_where():
     # Present, it may be paraspinal or epidural: ESCC waits for the report to say which.
     r = extract("Lytic metastasis at T8. Extraosseous soft tissue mass on the left.")
     assert r.prefill.inputs["escc"] == {} and r.prefill.escc_grade is None
+
+
+@pytest.mark.parametrize(("text", "crosses"), [
+    ("Spondylodiscitis at L2-L3 with endplate destruction. Paravertebral abscess.", True),
+    ("T8/9 discitis-osteomyelitis, STIR hyperintense.", True),
+    # osteomyelitis or spondylitis without the disc named says nothing of the disc (tuberculosis may spare it)
+    ("Tuberculous spondylitis of L2 with a cold abscess.", None),
+    # a denied discitis says nothing about the lesion's relation to the disc
+    ("Lytic metastasis at L2. No discitis.", None),
+])
+def test_a_stated_discitis_involves_the_disc_space(text, crosses):
+    pre = extract(text).prefill
+    assert pre.inputs.get("marrow", {}).get("crosses_disc_space") is crosses, pre.inputs
