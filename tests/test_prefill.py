@@ -715,3 +715,15 @@ def test_tumour_outside_the_bone_alone_does_not_say_where():
 def test_a_stated_discitis_involves_the_disc_space(text, crosses):
     pre = extract(text).prefill
     assert pre.inputs.get("marrow", {}).get("crosses_disc_space") is crosses, pre.inputs
+
+
+@pytest.mark.parametrize(("text", "marrow"), [
+    # a treated lesion still present: its signal now is a finding of this study, not history
+    ("Metastasis at T9. Treated T9 lesion remains T1 hypointense throughout most of the body.", {"t1": "hypointense"}),
+    # the imaging plane before the sequence
+    ("Plasmacytoma of C2: the mass is low signal on sagittal T1 and high on T2.",
+     {"t1": "hypointense", "t2": "hyperintense"}),
+    ("Metastasis at L2, hyperintense on sagittal STIR and low on axial T1.", {"t1": "hypointense", "stir": "hyperintense"}),
+])
+def test_marrow_signal_of_a_treated_lesion_and_with_the_imaging_plane_named(text, marrow):
+    assert extract(text).prefill.inputs["marrow"] == marrow
