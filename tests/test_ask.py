@@ -1671,8 +1671,8 @@ def test_a_steroid_question_in_suspected_compression_gives_its_answer_then_the_e
 @pytest.mark.parametrize(("question", "subject"), [
     ("Can I be sued for missing a vertebral metastasis on a chest CT? What is my legal exposure?", "sued"),
     ("What is the ICD-10 code for secondary malignant neoplasm of the spine?", "10"),
-    ("Help me write a complaint to the hospital about the wait for my father's spine MRI for cord compression.",
-     "write a complaint"),
+    # (with a symptom or suspected cord compression named, the question is answered: a symptom always is)
+    ("Help me write a complaint to the hospital about the wait for my father's spine MRI.", "write a complaint"),
     ("My mum has bone metastases from breast cancer. Should she be on denosumab or zoledronic acid, how often?",
      "denosumab"),
     ("Should a patient with myeloma on lenalidomide have the high-dose flu vaccine?", "lenalidomide"),
@@ -1707,3 +1707,48 @@ def test_a_childs_red_flags_are_named_in_the_first_sentence():
     r = lex("My 10-year-old son has had back pain for six weeks and it wakes him at night. Should he have an MRI?")
     assert r.direct_answer[0].text.startswith(
         "For a child or adolescent with back pain and red flags (night pain; pain for more than 4 weeks): ")
+
+
+@pytest.mark.parametrize("question", [
+    "Sue, 58, breast cancer, new back pain and leg weakness. How urgent is MRI?",
+    "Lung cancer, new leg weakness, daughter has power of attorney. Imaging?",
+    "Patient with lung cancer and new leg weakness after spinal anaesthesia for hip surgery: what imaging?",
+    "Saddle anaesthesia and urinary retention after an epidural steroid injection in a woman with breast cancer",
+    "Previous scoliosis surgery, now new back pain and leg weakness in a man with prostate cancer",
+])
+def test_a_symptom_with_a_name_a_procedure_or_a_legal_word_is_never_declined(question):
+    # second review: a name ('Sue'), a procedure or a legal word beside a deficit declined an emergency
+    r = lex(question)
+    assert not r.declined, r.decline_reason
+    assert r.direct_answer[0].text.startswith("Suspected ")
+
+
+@pytest.mark.parametrize("question", [
+    "Woman on tamoxifen for breast cancer: bone scan shows a new hot spot - metastasis or not, what next?",
+    "Prostate cancer with a T10 metastasis, SINS 8: are physiotherapy exercises safe?",
+    "Myeloma patient fell and has neck pain: does the Canadian C-spine rule apply or should we image for a fracture?",
+])
+def test_a_drug_or_a_rule_named_beside_a_scan_a_score_or_a_symptom_stays_in_scope(question):
+    assert not lex(question).declined
+
+
+def test_a_devices_labelling_asked_about_is_not_read_as_stated():
+    # "is it MR Unsafe, or ...?" asks; the device stated is the old pacemaker (second review)
+    r = lex("Prostate cancer with new leg weakness and an old pacemaker: is it MR Unsafe, or can he still have MRI "
+            "under a protocol?")
+    assert [(u.value, u.phrase) for u in r.understood if u.field == "pathway.implanted_device"] == [
+        ("non_mr_conditional_cardiac", "old pacemaker")]
+
+
+@pytest.mark.parametrize("question", ["High Ca pt, 70M, 3 weeks of thoracic back pain, no neuro deficit. MRI?",
+                                      "70M raised corrected Ca, back pain. Imaging?"])
+def test_calcium_written_ca_is_not_read_as_cancer(question):
+    assert "pathway.cancer_history" not in understood(lex(question))
+
+
+def test_a_patients_words_for_cord_compression_and_for_having_cancer_are_read():
+    r = lex("I have cancer and they think something might be pressing on my spinal cord but I am terrified of MRI "
+            "scanners. What are my options?")
+    got = understood(r)
+    assert got["pathway.cancer_history"] == "current" and got["pathway.suspected_cord_compression"] is True
+    assert r.direct_answer[0].text.startswith("Suspected spinal cord compression is an emergency")

@@ -595,15 +595,15 @@ MEASURED = {
                 "sins.collapse": 0.889, "sins.alignment": 0.897, "sins.posterolateral": 0.979, "escc": 0.933,
                 "escc_grade": 0.851, "fracture": 0.832, "marrow": 0.780, "all fields": 0.883, "negation": 0.849},
     # fourth blind hold-out (40 reports), written at the start of the fifth session of 2026-12-05 before its
-    # changes; these are the figures after the session's one extraction change (degenerative disease alone),
-    # measured twice in aggregate (before: all fields 0.909, negation 0.904, wrong pre-fills 0.032)
-    "realho4": {"index_level": 0.928, "levels": 0.912, "diagnoses": 1.000, "sins.lesion": 0.960,
-                "sins.collapse": 0.976, "sins.alignment": 1.000, "sins.posterolateral": 0.968, "escc": 0.974,
-                "escc_grade": 0.895, "fracture": 0.812, "marrow": 0.883, "all fields": 0.912, "negation": 0.912},
+    # changes; figures at the end of the session, measured in aggregate three times in all (before: all fields 0.909,
+    # negation 0.904, wrong pre-fills 0.032; the second review's fixes cost one wrong pre-fill: 0.016 -> 0.024)
+    "realho4": {"index_level": 0.928, "levels": 0.912, "diagnoses": 1.000, "sins.lesion": 1.000,
+                "sins.collapse": 0.952, "sins.alignment": 1.000, "sins.posterolateral": 0.968, "escc": 0.974,
+                "escc_grade": 0.895, "fracture": 0.819, "marrow": 0.897, "all fields": 0.916, "negation": 0.912},
 }
 # Wrong pre-fill rate of SINS components and ESCC findings (a ceiling, measured plus a margin) and negation F1.
 WRONG_PREFILL = {"dev": 0.000, "holdout": 0.036, "realdev": 0.068, "realdev2": 0.031, "realdev3": 0.030,
-                 "realho": 0.034, "realho2": 0.056, "realho3": 0.074, "realho4": 0.016}
+                 "realho": 0.034, "realho2": 0.056, "realho3": 0.074, "realho4": 0.024}
 NEGATION = {name: m["negation"] for name, m in MEASURED.items()}
 MARGIN = 0.01
 

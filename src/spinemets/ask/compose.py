@@ -312,7 +312,8 @@ def ask(
     ran = [e for e in engines if e.result is not None]
     declined = not retrieval.supported and not ran
     symptomatic = any(u.field in _SYMPTOMS and not u.negated and not u.default for u in parse.items)
-    outside = _outside_scope(kb, parse.words, route, engines_ran=bool(ran), symptomatic=symptomatic)
+    outside = _outside_scope(kb, parse.words, route, engines_ran=bool(ran), symptomatic=symptomatic,
+                             calculated=any(e.name != "pathway" for e in ran))
     if not outside and _stated_ratio_only(ran) and not _names_the_domain(kb, parse.words):
         # a likelihood ratio and a pre-test probability alone (D-dimer and pulmonary embolism, say) are arithmetic
         # about any disease: without the spine or the disease named, the question is not ask's
@@ -698,13 +699,13 @@ def _level_kind(words: list[str]) -> set[str]:
 
 
 # Inputs that describe a symptom or sign: a question stating one is about the patient's spine, whatever else it names.
-_SYMPTOMS = frozenset({"pathway.neuro_deficits", "pathway.spinal_pain", "pathway.red_flags", "pathway.pain_region",
+_SYMPTOMS = frozenset({"pathway.neuro_deficits", "pathway.spinal_pain", "pathway.pain_region",
                        "pathway.suspected_cord_compression", "pathway.suspected_cauda_equina", "pathway.night_pain",
                        "pathway.mechanical_pain", "pathway.pain_progressive", "pathway.brain_symptoms"})
 
 
 def _outside_scope(kb: KnowledgeBase, words: list[str], route: Route | None, engines_ran: bool = False,
-                   symptomatic: bool = False) -> str | None:
+                   symptomatic: bool = False, calculated: bool = False) -> str | None:
     """Why the question lies outside ask's scope (another body part; neither the spine nor the disease), or None.
 
     A scenario the pathway or a calculator can answer is in scope unless it names another body part only."""
@@ -712,11 +713,14 @@ def _outside_scope(kb: KnowledgeBase, words: list[str], route: Route | None, eng
         return None
     found = _scope_matcher(kb).find(words)
     kinds = {m.target for m in found} | _level_kind(words)
-    off = [m.phrase for m in found if m.target == "non_clinical"]
+    # a symptom or sign of the patient (pain, a deficit, suspected compression) is answered: a name ('Sue'), a legal
+    # word, a procedure ('after spinal anaesthesia') or a drug beside it never makes it someone else's question
+    # (another body part or disease still does: a stroke with a weak arm)
+    off = [] if symptomatic else [m.phrase for m in found if m.target == "non_clinical"]
     if off:
         return f"ask answers clinical questions on spinal imaging only, and this question is not one (\"{off[0]}\")"
     aside = [m.phrase for m in found if m.target == "off_task"]
-    if aside and not _close_topic(route):
+    if aside and not symptomatic and not calculated and not _close_topic(route):
         return _not_covered(aside[0])
     other = [m.phrase for m in found if m.target == "other_disease"]
     if other and not kinds & {"disease", "cancer"}:
@@ -724,7 +728,7 @@ def _outside_scope(kb: KnowledgeBase, words: list[str], route: Route | None, eng
     if "spinal" in kinds:
         return None
     treatment = [m.phrase for m in found if m.target == "other_treatment"]
-    if treatment and not symptomatic and not _close_topic(route):
+    if treatment and not symptomatic and "imaging" not in kinds and not _close_topic(route):
         return _not_covered(treatment[0])
     foreign = [m.phrase for m in found if m.target == "foreign"]
     if foreign:

@@ -75,6 +75,16 @@ _QUESTION_WORDS = frozenset({"has", "have", "is", "was", "were", "are", "been", 
                              "did"})
 
 
+def _asked_about(words: Sequence[str], start: int, end: int) -> bool:
+    """Is the phrase put as a question or an alternative ("is it MR Unsafe, or can he ...", "whether it is MR
+    Unsafe") rather than stated ("cardiology says it is MR Unsafe")?"""
+    before = [w.lower() for w in words[max(0, start - 3):start]]
+    after = words[end].lower() if end < len(words) else ""
+    if after == "or" or "whether" in before or "if" in before:
+        return True
+    return any(a == "is" and b in ("it", "he", "she", "this", "that", "the") for a, b in zip(before, before[1:]))
+
+
 def _asks(words: Sequence[str], end: int) -> bool:
     """Is the denial after a finding part of a question ("has cord compression been excluded?")?"""
     start = max(0, end - 8)
@@ -123,6 +133,7 @@ class Understood:
     negated: bool = False
     default: bool = False
     weak: bool = False  # gives way to any other phrase that sets the same input
+    asked: bool = False  # the phrase is asked about ("is it MR Unsafe, or ...?"), not stated
 
 
 @dataclass
@@ -276,7 +287,8 @@ class Reader:
                 p.described_by.setdefault(str(row["describes"]), " ".join(words[m.start:m.end]))
             weak = bool(row.get("weak")) and not neg
             for name, value in sets.items():
-                self._add(p, Understood(name, value, m.phrase, row.id, negated=neg, weak=weak))
+                self._add(p, Understood(name, value, m.phrase, row.id, negated=neg, weak=weak,
+                                        asked=_asked_about(words, m.start, m.end)))
             if not neg:
                 for name, value in (row.get("defaults") or {}).items():
                     p.items.append(Understood(name, value, m.phrase, row.id, default=True))
@@ -291,7 +303,13 @@ class Reader:
                 p.conflicts.pop(u.field, None)
                 earlier = []
             pairs = STRICTER.get(u.field, {})
-            if earlier and all((x.value, u.value) in pairs or (u.value, x.value) in pairs for x in earlier):
+            if pairs and earlier and u.asked:
+                return  # "an old pacemaker: is it MR Unsafe?" - the device is stated, its labelling asked
+            if pairs and earlier and all(x.asked for x in earlier):
+                p.items = [x for x in p.items if x not in earlier]
+                earlier = []
+            if earlier and not u.asked and not any(x.asked for x in earlier) and all(
+                    (x.value, u.value) in pairs or (u.value, x.value) in pairs for x in earlier):
                 winner = pairs.get((earlier[0].value, u.value)) or pairs[(u.value, earlier[0].value)]
                 keep = u if u.value == winner else earlier[0]
                 p.items = [x for x in p.items if x.field != u.field]

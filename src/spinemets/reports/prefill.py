@@ -46,6 +46,38 @@ ANCHORS = frozenset({"lesion", "diagnosis", "collapse", "epidural", "feature", "
 # evidence of a bone lesion besides epidural tissue (a disc extrusion is one too) and a bare signal word (Modic change)
 LESION_EVIDENCE = ANCHORS - {"epidural", "signal"}
 DEGENERATIVE = "degenerative"
+# epidural words that name no tissue: what a disc extrusion may be called too ("reactive extradural enhancement")
+BARE_EPIDURAL = frozenset({"epidural", "extradural"})
+# findings about the canal's contents that a degenerative finding must explain, at its own level
+CANAL = frozenset({"epidural", "thecal_sac", "cord", "csf", "canal"})
+
+
+def _degenerative_only(relevant: list[Finding], stated: list[Finding], rows: dict[int, TargetRow | None]) -> bool:
+    """Does the report describe degenerative disease and nothing a tumour grade could apply to?
+
+    Only when a degenerative finding is stated at a level; nothing else points to a lesion (a bone lesion, a
+    fracture, abnormal marrow signal, a stated ESCC grade, epidural tissue, tumour or a mass); and every finding
+    about the canal's contents (thecal sac, cord, epidural space) with a level lies at a degenerative level."""
+    degenerative_levels: set[str] = set()
+    for f in stated:
+        row = rows[id(f)]
+        if f.assertion == "present" and row is not None and row.value == DEGENERATIVE:
+            degenerative_levels.update(f.levels)
+    if not degenerative_levels:
+        return False
+    for f in relevant:
+        row = rows[id(f)]
+        if f.assertion != "present" or row is None:
+            continue
+        if row.concept in LESION_EVIDENCE or row.concept == "escc_grade":
+            return False
+        if row.concept == "epidural" and " ".join(f.text.lower().split()) not in BARE_EPIDURAL:
+            return False
+        if row.concept == "signal" and any(k.startswith("marrow.") and k != "marrow.t1_gd_fs" for k in effects(f, row)):
+            return False
+        if row.concept in CANAL and f.levels and not set(f.levels) & degenerative_levels:
+            return False
+    return True
 WEAK_EXTENT = frozenset({"small", "tiny"})
 DEGREE_COLLAPSE = {"minimal": "lt50", "mild": "lt50", "moderate": "lt50", "severe": "severe", "complete": "gt50"}
 
@@ -195,11 +227,8 @@ def prefill(
     neoplastic = any(neoplastic_of(f) is True for f in (stated if benign_stated else suspected))
     benign = any(neoplastic_of(f) is False for f in suspected)
     # Degenerative disease alone (a disc extrusion narrowing the thecal sac, facet arthropathy) is not a lesion to
-    # score: with no bone lesion, fracture or abnormal signal stated, the epidural and thecal-sac words are the disc's.
-    degenerative_only = not neoplastic and any(
-        f.assertion == "present" and (row := rows[id(f)]) is not None and row.value == DEGENERATIVE for f in stated
-    ) and not any(f.assertion == "present" and (row := rows[id(f)]) is not None and row.concept in LESION_EVIDENCE
-                  for f in relevant)
+    # score: see _degenerative_only for when the epidural and thecal-sac words are the disc's.
+    degenerative_only = not neoplastic and _degenerative_only(relevant, stated, rows)
 
     pre = Prefill(level=index)
     col = _Collector()
