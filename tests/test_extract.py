@@ -1200,3 +1200,19 @@ def test_a_cord_touched_and_then_denied_compression_is_grade_1c(text):
 def test_a_cord_compressed_with_a_relative_clause_is_still_compressed():
     r = extract("T9 metastasis. Epidural tumour compresses the cord, which is displaced to the left.")
     assert r.prefill.inputs["escc"].get("cord_compressed") is True
+
+
+def test_the_pipeline_computes_only_the_lexical_attributes_it_reads():
+    # Dropping the unused lexical attributes (shape, prefix, suffix, URL/e-mail tests, ...) speeds up building the
+    # ~38,000 phrase matchers; the attributes the reader and ConText use are still computed.
+    from spacy.attrs import IDS
+
+    from spinemets.reports.pipeline import get_pipeline
+    from spinemets.reports.rules import load_rules
+
+    nlp = get_pipeline(load_rules()).nlp
+    kept = {name for name, i in IDS.items() if i in nlp.vocab.lex_attr_getters}
+    assert kept == {"LANG", "LOWER", "NORM", "IS_ALPHA", "IS_DIGIT", "IS_LOWER", "IS_PUNCT", "IS_SPACE"}
+    doc = nlp("T12 lesion, 3 cm.")
+    assert [t.is_digit for t in doc] == [False, False, False, True, False, False]
+    assert [t.is_punct for t in doc] == [False, False, True, False, False, True]
