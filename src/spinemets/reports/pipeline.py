@@ -252,6 +252,26 @@ class ReportPipeline:
         self._breaks: dict[int, bool] = {}  # orth of a white-space token -> holds a line break
         self._lower_of: dict[int, int] = {}  # orth -> lower-case orth
 
+        # Every rule gets its own match key, and spaCy makes a lexeme of each key (~39,000, with all their lexical
+        # attributes). The words of the phrases are made lexemes first, with their attributes; then the keys are
+        # added with no attribute computed (they are never matched against text), and the getters are put back.
+        for phrase in {w for phrases in (*rules.target_phrases.values(), *rules.context_phrases.values())
+                       for text in phrases for w in text.split()}:
+            self.nlp.make_doc(phrase)
+        getters = dict(vocab.lex_attr_getters)
+        vocab.lex_attr_getters.clear()
+        tokenizer = self.nlp.tokenizer
+        # medspaCy keeps the tokenizer it is built with to make each rule's phrase a Doc: the phrases share a few
+        # hundred words, so each word is tokenised once (the same tokens, white-space chunk by chunk)
+        self.nlp.tokenizer = _PhraseTokenizer(tokenizer)
+        try:
+            self._add_rules(rules, TargetMatcher, TargetRule, ConText, ConTextRule)
+        finally:
+            vocab.lex_attr_getters.update(getters)
+            self.nlp.tokenizer = tokenizer
+
+    def _add_rules(self, rules: RuleSet, TargetMatcher: Any, TargetRule: Any, ConText: Any, ConTextRule: Any) -> None:
+        """The target matcher and the two ConText passes, from the rule set."""
         self.targets = TargetMatcher(self.nlp, name="spinemets_targets", phrase_matcher_attr="NORM",
                                      result_type="group", span_group_name=FINDINGS_GROUP)
         target_rules = [TargetRule("never", "IGNORE", pattern=NEVER, metadata={"row": None})]
@@ -351,6 +371,26 @@ class ReportPipeline:
 @functools.lru_cache(maxsize=4)
 def _cached(rules: RuleSet) -> ReportPipeline:
     return ReportPipeline(rules)
+
+
+class _PhraseTokenizer:
+    """The tokenizer for rule phrases: a phrase's white-space chunks are tokenised once each and cached."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self.vocab = tokenizer.vocab
+        self._chunks: dict[str, list[str]] = {}
+
+    def __call__(self, text: str) -> Any:
+        from spacy.tokens import Doc
+
+        words: list[str] = []
+        for chunk in text.split():
+            tokens = self._chunks.get(chunk)
+            if tokens is None:
+                tokens = self._chunks[chunk] = [t.text for t in self.tokenizer(chunk)]
+            words.extend(tokens)
+        return Doc(self.vocab, words=words)
 
 
 def get_pipeline(rules: RuleSet) -> ReportPipeline:
