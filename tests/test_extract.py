@@ -1216,3 +1216,21 @@ def test_the_pipeline_computes_only_the_lexical_attributes_it_reads():
     doc = nlp("T12 lesion, 3 cm.")
     assert [t.is_digit for t in doc] == [False, False, False, True, False, False]
     assert [t.is_punct for t in doc] == [False, False, True, False, False, True]
+
+
+def test_expanded_phrases_are_cached_as_data_and_rebuilt_when_missing_or_broken(tmp_path, monkeypatch):
+    from spinemets.knowledge.loader import load_kb
+    from spinemets.reports import rules
+
+    monkeypatch.setenv("SPINEMETS_CACHE_DIR", str(tmp_path))
+    kb = load_kb()
+    rules._load_rules.cache_clear()
+    first = rules._load_rules(kb, None, None)
+    [entry] = tmp_path.glob("report-phrases-*.json")
+    rules._load_rules.cache_clear()
+    assert rules._load_rules(kb, None, None).target_phrases == first.target_phrases  # from the cache
+    entry.write_text("{not json", encoding="utf-8")
+    rules._load_rules.cache_clear()
+    assert rules._load_rules(kb, None, None).target_phrases == first.target_phrases  # rebuilt
+    assert json.loads(entry.read_text(encoding="utf-8"))["dx-metastasis"][0] == first.target_phrases["dx-metastasis"][0]
+    rules._load_rules.cache_clear()

@@ -570,12 +570,38 @@ def _load_rules(kb: KnowledgeBase, path: str | None, stamp: Any) -> RuleSet:
         context[row.id] = row
         origin[row.id] = org
 
-    target_phrases = {rid: tuple(dict.fromkeys(p for ph in r.phrases for p in _expand(ph, terms, f"targets.{rid}")))
-                      for rid, r in targets.items()}
+    target_phrases = _expanded_phrases(targets, terms, raw_targets, raw_terms)
     context_phrases = {rid: tuple(dict.fromkeys(normalise_text(p) for p in r.phrases)) for rid, r in context.items()}
     _check_unique(target_phrases, context, context_phrases, origin)
     return RuleSet(targets=targets, context=context, terms=terms, target_phrases=target_phrases,
                    context_phrases=context_phrases, origin=origin, files=files, kb_version=kb.version)
+
+
+# Expanding the placeholders ("{sig} on {seq}" by every signal and sequence word) is most of the rule set's build
+# time. The expanded phrases are kept in the cache folder as JSON (data only, never code), keyed on a hash of the
+# rows, the term rows and this module's source: any change to either makes a new entry.
+PHRASES_FORMAT = 1
+
+
+def _expanded_phrases(targets: Mapping[str, TargetRow], terms: Terms, raw_targets: list[tuple[Any, str]],
+                      raw_terms: list[tuple[Any, str]]) -> dict[str, tuple[str, ...]]:
+    import hashlib
+
+    from spinemets.cachedir import cache_dir, save_atomically
+
+    h = hashlib.sha256(f"{PHRASES_FORMAT}|".encode() + Path(__file__).read_bytes())
+    h.update(json.dumps([[r for r, _ in raw_targets], [r for r, _ in raw_terms]], sort_keys=True, default=str).encode())
+    path = cache_dir() / f"report-phrases-{h.hexdigest()[:20]}.json"
+    try:
+        cached = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(cached, dict) and list(cached) == list(targets):
+            return {rid: tuple(cached[rid]) for rid in targets}
+    except (OSError, ValueError):
+        pass
+    phrases = {rid: tuple(dict.fromkeys(p for ph in r.phrases for p in _expand(ph, terms, f"targets.{rid}")))
+               for rid, r in targets.items()}
+    save_atomically(path, lambda fh: json.dump({rid: list(v) for rid, v in phrases.items()}, fh), text=True)
+    return phrases
 
 
 def _check_unique(target_phrases: Mapping[str, Iterable[str]], context: Mapping[str, ContextRow],
