@@ -1752,3 +1752,14 @@ def test_a_patients_words_for_cord_compression_and_for_having_cancer_are_read():
     got = understood(r)
     assert got["pathway.cancer_history"] == "current" and got["pathway.suspected_cord_compression"] is True
     assert r.direct_answer[0].text.startswith("Suspected spinal cord compression is an emergency")
+
+
+@pytest.mark.parametrize("question", [
+    "65-year-old man with back pain, normocytic anaemia, calcium 2.9 and a rising creatinine. Which imaging to look "
+    "for myeloma bone disease?",
+    "Back pain and anaemia in a 70-year-old, GP wants to check for myeloma: which scan?",
+])
+def test_looking_for_myeloma_is_a_suspected_myeloma_not_a_known_one(question):
+    r = lex(question)
+    assert "pathway.cancer_history" not in understood(r)
+    assert r.direct_answer[0].text.startswith("For spinal pain with suspected myeloma: Whole-body low-dose CT")

@@ -247,3 +247,21 @@ def test_a_cache_file_is_saved_whole_or_not_at_all(tmp_path):
     assert target.read_text() == "{}" and list(target.parent.iterdir()) == [target]  # no temporary file left
     (tmp_path / "ro").write_text("a file, not a folder")
     assert not save_atomically(tmp_path / "ro" / "x.npy", lambda fh: fh.write(b"x"))
+
+
+def test_a_phrase_that_yaml_reads_as_something_else_is_a_knowledge_base_error(tmp_path, monkeypatch):
+    # "? myeloma" in a YAML list is a mapping, not text: it passed the check and broke ask at run time.
+    import shutil
+
+    from spinemets.knowledge import loader
+
+    monkeypatch.setenv("SPINEMETS_CACHE_DIR", str(tmp_path / "cache"))
+    data = tmp_path / "data"
+    shutil.copytree(loader.DATA_DIR, data)
+    table = data / "tables" / "ask_phrases.yaml"
+    text = table.read_text(encoding="utf-8")
+    assert "concern for myeloma]" in text
+    table.write_text(text.replace("concern for myeloma]", "concern for myeloma, ?myeloma]"), encoding="utf-8")
+    problems = loader.check_kb(data)
+    assert any("phrases: every phrase must be non-empty text, not {'myeloma': None} (quote it in YAML)" in p
+               for p in problems), problems

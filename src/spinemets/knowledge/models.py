@@ -248,6 +248,18 @@ class TableRow(BaseModel):
         return v
 
     @model_validator(mode="after")
+    def _phrases_are_words(self) -> TableRow:
+        # A phrase list is matched as words: anything else (YAML reads "? word" in a list as a mapping) would break
+        # the reader at run time, so it is an error when the knowledge base is loaded.
+        for key, value in (self.model_extra or {}).items():
+            if key == "phrases" or key.endswith("_phrases"):
+                if not isinstance(value, list) or any(not isinstance(x, str) or not x.strip() for x in value):
+                    bad = value if not isinstance(value, list) else next(
+                        x for x in value if not isinstance(x, str) or not x.strip())
+                    raise ValueError(f"{key}: every phrase must be non-empty text, not {bad!r} (quote it in YAML)")
+        return self
+
+    @model_validator(mode="after")
     def _unverified_is_draft(self) -> TableRow:
         if self.verification is Verification.unverified and self.review_status not in (None, ReviewStatus.draft):
             raise ValueError("an unverified row must have review_status 'draft'")

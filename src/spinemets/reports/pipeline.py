@@ -304,6 +304,12 @@ class ReportPipeline:
 
         self.assertions = context("spinemets_assertions", qualifier=False)
         self.qualifiers = context("spinemets_qualifiers", qualifier=True)
+        # Every rule is a literal phrase: the token-pattern Matcher medspaCy runs beside the PhraseMatcher holds only
+        # the never-matching pattern, yet costs a pass over every document. It is replaced by one that finds nothing.
+        for component, owner in ((self.targets, "TargetMatcher"), (self.assertions, "ConText"), (self.qualifiers, "ConText")):
+            matcher = getattr(component, f"_{owner}__matcher", None)
+            if matcher is not None and hasattr(matcher, "_MedspacyMatcher__matcher"):
+                matcher._MedspacyMatcher__matcher = _no_matches
 
     def make_doc(self, text: str) -> Any:
         doc = self.nlp.make_doc(normalise_text(text))
@@ -371,6 +377,10 @@ class ReportPipeline:
 @functools.lru_cache(maxsize=4)
 def _cached(rules: RuleSet) -> ReportPipeline:
     return ReportPipeline(rules)
+
+
+def _no_matches(doc: Any) -> list[tuple[int, int, int]]:
+    return []
 
 
 class _PhraseTokenizer:
