@@ -1763,3 +1763,13 @@ def test_looking_for_myeloma_is_a_suspected_myeloma_not_a_known_one(question):
     r = lex(question)
     assert "pathway.cancer_history" not in understood(r)
     assert r.direct_answer[0].text.startswith("For spinal pain with suspected myeloma: Whole-body low-dose CT")
+
+
+@pytest.mark.parametrize(("question", "grade"), [
+    ("Grade this: epidural tumour deforming the thecal sac and touching the cord, but the cord is not deformed.", "1c"),
+    ("Epidural tumour at T6 flattening the cord, CSF still visible: ESCC grade?", "2"),
+])
+def test_cord_deformity_is_cord_compression_in_escc_words(question, grade):
+    # Bilsky's cord compression is deformity of the cord: "not deformed" denies it, "flattening" states it.
+    r = lex(question)
+    assert r.direct_answer[0].text.startswith(f"ESCC: grade {grade} ")
