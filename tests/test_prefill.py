@@ -739,3 +739,12 @@ def test_a_stated_discitis_involves_the_disc_space(text, crosses):
 ])
 def test_marrow_signal_of_a_treated_lesion_and_with_the_imaging_plane_named(text, marrow):
     assert extract(text).prefill.inputs["marrow"] == marrow
+
+
+def test_the_posterior_arch_named_as_a_landmark_is_not_involved():
+    # "compresses the cord against the posterior arch": the arch is where the cord is pushed, not tumour or fracture
+    r = extract("Metastasis at T12 with 60% collapse; retropulsion compresses the cord against the posterior arch.")
+    assert "posterolateral" not in r.prefill.inputs["sins"]
+    assert "pedicle_involvement" not in r.prefill.inputs.get("fracture", {})
+    r = extract("Metastasis at T12 with 60% collapse extending into the posterior arch on both sides.")
+    assert r.prefill.inputs["sins"]["posterolateral"] == "bilateral"
