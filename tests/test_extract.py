@@ -1234,3 +1234,10 @@ def test_expanded_phrases_are_cached_as_data_and_rebuilt_when_missing_or_broken(
     assert rules._load_rules(kb, None, None).target_phrases == first.target_phrases  # rebuilt
     assert json.loads(entry.read_text(encoding="utf-8"))["dx-metastasis"][0] == first.target_phrases["dx-metastasis"][0]
     rules._load_rules.cache_clear()
+
+
+@pytest.mark.parametrize("text", ["Lytic lesion at T12. DDx: aggressive vertebral haemangioma, metastasis, plasmacytoma.",
+                                  "Lytic lesion at T12. Differential diagnoses: metastasis, myeloma."])
+def test_a_differential_list_written_ddx_states_no_diagnosis(text):
+    r = extract(text)
+    assert r.diagnoses == [] and all(f.context == "uncertain" for f in r.findings if f.concept == "diagnosis")
