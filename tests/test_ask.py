@@ -1773,3 +1773,10 @@ def test_cord_deformity_is_cord_compression_in_escc_words(question, grade):
     # Bilsky's cord compression is deformity of the cord: "not deformed" denies it, "flattening" states it.
     r = lex(question)
     assert r.direct_answer[0].text.startswith(f"ESCC: grade {grade} ")
+
+
+def test_a_normal_bone_scan_in_myeloma_leads_with_why_it_does_not_reassure():
+    # The general bone-scan answer (a quarter of metastases missed) does not hold for myeloma: its own answer leads.
+    r = ask("Myeloma patient with back pain; bone scan reported normal. Reassuring?")
+    assert r.direct_answer[0].text.startswith("Do not use a bone scan to stage myeloma, and do not be reassured")
+    assert any("does not hold for" in n for n in r.notes)
