@@ -298,7 +298,11 @@ def test_sign_in_flood_does_not_slow_a_signed_in_user(store):
     assert attempts >= 16  # the guessers really ran
     assert load_p95 < 1.0 and load_p95 < 10 * max(base_p95, 0.02), (base_p95, load_p95)
     with store.session() as s:
-        assert s.execute(text("SELECT count(*) FROM audit_log WHERE action = 'login_failed'")).scalar_one() == 0
+        # Failed sign-ins are counted per account and 15-minute window and written to the audit trail when the window
+        # ends, never one row per guess: a run that straddles a quarter hour writes the ended window (it failed at
+        # 21:30 UTC when this read "== 0"). Four account groups guessed (alice, admin, root, unknown names).
+        rows = s.execute(text("SELECT count(*) FROM audit_log WHERE action = 'login_failed'")).scalar_one()
+    assert rows <= 4 < attempts, (rows, attempts)
     assert verify(store).ok
 
 
