@@ -1241,3 +1241,20 @@ def test_expanded_phrases_are_cached_as_data_and_rebuilt_when_missing_or_broken(
 def test_a_differential_list_written_ddx_states_no_diagnosis(text):
     r = extract(text)
     assert r.diagnoses == [] and all(f.context == "uncertain" for f in r.findings if f.concept == "diagnosis")
+
+
+def test_a_phrase_cache_entry_with_the_wrong_shape_is_rebuilt(tmp_path, monkeypatch):
+    from spinemets.knowledge.loader import load_kb
+    from spinemets.reports import rules
+
+    monkeypatch.setenv("SPINEMETS_CACHE_DIR", str(tmp_path))
+    kb = load_kb()
+    rules._load_rules.cache_clear()
+    first = rules._load_rules(kb, None, None)
+    [entry] = tmp_path.glob("report-phrases-*.json")
+    data = json.loads(entry.read_text(encoding="utf-8"))
+    data["dx-metastasis"] = [{"not": "text"}]  # valid JSON, not phrases
+    entry.write_text(json.dumps(data), encoding="utf-8")
+    rules._load_rules.cache_clear()
+    assert rules._load_rules(kb, None, None).target_phrases == first.target_phrases
+    rules._load_rules.cache_clear()

@@ -78,6 +78,8 @@ LATER = ("staging", "staging_alternative", "avoid")  # roles shown after the spi
 # ACR Low Back Pain variants rate lumbar imaging; they are not applied to cervical or thoracic pain.
 LUMBAR_VARIANTS = ("suspected_cancer", "cauda_equina", "lbp_no_red_flags", "osteoporotic_fracture", "prior_surgery",
                    "after_medical_management")
+# Regions outside the ACR Low Back Pain criteria, which are written for the lumbar spine.
+NOT_LUMBAR = ("cervical", "thoracic")
 URGENCY_ORDER = {"emergency": 0, "depends_on_neurology": 0, "urgent": 1, "routine": 2, "none": 3}
 # Contrast-free equivalents of contrast MRI studies (pregnancy; gadolinium avoided).
 UNENHANCED = {
@@ -342,7 +344,7 @@ class _Builder:
             refs.extend(self.cite.cite_statement(sid))
             rationale.append(self.kb.statement(sid).text)
         appropriateness = acr = None
-        lumbar_only = self.acr_variant in LUMBAR_VARIANTS and self.inp.pain_region in ("cervical", "thoracic")
+        lumbar_only = self.acr_variant in LUMBAR_VARIANTS and self.inp.pain_region in NOT_LUMBAR
         if study_id is not None and self.acr_variant is not None and not lumbar_only:
             rated = self.kb.table(RATINGS).where(variant=self.acr_variant, study=study_id)
             if rated:
@@ -702,7 +704,7 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
         b.acr_variant = "vcf_no_cancer" if fracture_seen else "osteoporotic_fracture"  # no time limit in the sources
         if neuro is None:
             missing.append("pathway.neuro_deficits")
-        lumbar_rule = not fracture_seen and inp.pain_region not in ("cervical", "thoracic")
+        lumbar_rule = not fracture_seen and inp.pain_region not in NOT_LUMBAR
         first_statements = ["fracture.acr_lbp_variant6"] if lumbar_rule else ["fracture.acr_vcf_no_cancer"]
         if fracture_seen and mri_ok:
             b.add("mri-region-wo", "first_line", first_statements, own=False)
@@ -731,7 +733,7 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
                "and a patient with cancer the metastasis pathway: the cancer history decides.",
                ["fracture.metastasis_workup_when_flags"])
     elif pain and not cancer and inp.cancer_history == "none" and flags == ["radicular_treatment_failure"] \
-            and not inp.spinal_hardware and (neuro is False or root_only) and inp.pain_region not in ("cervical", "thoracic"):
+            and not inp.spinal_hardware and (neuro is False or root_only) and inp.pain_region not in NOT_LUMBAR:
         # Root pain that persists despite treatment is ACR variant 3 (a candidate for surgery or an intervention
         # after 6 weeks of medical management): MRI without contrast, not the work-up for a metastasis.
         scenario = "root_pain_after_medical_management"
@@ -817,7 +819,7 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
                    "intent (ASCO); for this scenario it has none. Follow the oncology team's protocol.",
                    ["breast.surveillance.no_routine_imaging"])
     elif pain and not cancer and flags == [] and inp.cancer_history == "none" and neuro is False and inp.spinal_hardware \
-            and inp.pain_region not in ("cervical", "thoracic"):
+            and inp.pain_region not in NOT_LUMBAR:
         # Prior surgery is its own ACR variant (5): new or worsening pain after it is imaged, red flags or not.
         scenario = "back_pain_after_spinal_surgery"
         urgency = Urgency(level="routine")

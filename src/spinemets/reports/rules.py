@@ -594,7 +594,8 @@ def _expanded_phrases(targets: Mapping[str, TargetRow], terms: Terms, raw_target
     path = cache_dir() / f"report-phrases-{h.hexdigest()[:20]}.json"
     try:
         cached = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(cached, dict) and list(cached) == list(targets):
+        if isinstance(cached, dict) and list(cached) == list(targets) and all(
+                isinstance(v, list) and all(isinstance(x, str) and x for x in v) for v in cached.values()):
             return {rid: tuple(cached[rid]) for rid in targets}
     except (OSError, ValueError):
         pass
