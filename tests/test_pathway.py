@@ -226,7 +226,7 @@ def test_adding_neuro_deficit_never_delays(s, deficit):
 
 
 @settings(max_examples=300, deadline=None)
-@given(scenario, st.sampled_from(["non_mr_conditional_device", "claustrophobia", "metal_artefact", "metallic_foreign_body",
+@given(scenario, st.sampled_from(["non_mr_conditional_device", "metal_artefact", "metallic_foreign_body",
                                   "reason_not_given"]))
 def test_mri_contraindication_never_leaves_mri_first(s, contra):
     r = pathway({**s, "mri_contraindications": sorted(set(s["mri_contraindications"]) | {contra})})
@@ -440,7 +440,7 @@ def test_decision_known_lesion_characterise_mri_then_ct():
 
 
 def test_decision_known_lesion_characterise_without_mri_is_ct_first_line():
-    r = pathway({**CURRENT, "known_lesion_purpose": "characterise", "mri_contraindications": ["claustrophobia"]})
+    r = pathway({**CURRENT, "known_lesion_purpose": "characterise", "mri_contraindications": ["reason_not_given"]})
     assert decision(r) == expected(recs=[(1, "first_line", "ct-region-wo", None, CT_WO, None)])
 
 
@@ -610,7 +610,7 @@ def test_decision_follow_up_after_sbrt_without_the_months_names_them():
 
 def test_decision_follow_up_after_surgery_without_mri_is_ct_with_response_criteria():
     r = pathway({**CURRENT, "known_lesion_purpose": "follow_up", "treatment_given": "surgery",
-                 "mri_contraindications": ["claustrophobia"]})
+                 "mri_contraindications": ["reason_not_given"]})
     assert decision(r) == expected(groups=["after_treatment"], recs=[
         (1, "first_line", "ct-region-wo", None, ["after_treatment.response_criteria", *CT_WO], None)])
 
@@ -633,7 +633,7 @@ def test_decision_follow_up_after_palliative_intent_is_no_routine_imaging():
     cited_as_built(r)
 
 
-@pytest.mark.parametrize("mri_problem,study", [([], "mri-region-wwo"), (["claustrophobia"], "ct-region-wo")])
+@pytest.mark.parametrize("mri_problem,study", [([], "mri-region-wwo"), (["reason_not_given"], "ct-region-wo")])
 def test_decision_follow_up_after_curative_intent_images_the_lesion(mri_problem, study):
     r = pathway({**CURRENT, "known_lesion_purpose": "follow_up", "treatment_intent": "curative",
                  "mri_contraindications": mri_problem})
@@ -806,7 +806,7 @@ HISTOLOGY_UNKNOWN_NOTICES = [*METASTASIS_NOTICES, ("staging_histology", ["myelom
 CT_MYELO = ["implant.ct_myelography_when_mri_impossible", "imaging.ct_myelography.role", "imaging.ct_myelography.nice_rarely"]
 CT_WHOLE = ["implant.ct_myelography_when_mri_impossible"]
 DUAL = ["imaging.ct.dual_energy_metal_artefact"]
-# Claustrophobia: the options that often make MRI possible are shown (Enders 2011), CT stays first as given.
+# Claustrophobia with another MRI problem: the options that often make MRI possible are shown (Enders 2011), CT first.
 CLAUSTRO = ("claustrophobia_options", ["mri.claustrophobia_not_a_bar"])
 
 
@@ -815,20 +815,94 @@ def metastasis(recs, **over):
                        "notices": HISTOLOGY_UNKNOWN_NOTICES, "recs": recs, **over})
 
 
-def test_decision_claustrophobia_whole_spine_ct_with_contrast_then_ct_myelography():
-    r = pathway({**KNOWN_CANCER_PAIN, "mri_contraindications": ["claustrophobia"]})
+def test_decision_mri_not_possible_whole_spine_ct_with_contrast_then_ct_myelography():
+    r = pathway({**KNOWN_CANCER_PAIN, "mri_contraindications": ["reason_not_given"]})
     assert decision(r) == metastasis([(1, "first_line", "ct-whole-spine-with", None, CT_WHOLE, "urgent"),
                                       (2, "alternative", "ct-myelography", "may_be_appropriate", CT_MYELO, None)],
-                                     notices=[CLAUSTRO, *HISTOLOGY_UNKNOWN_NOTICES])
+                                     notices=HISTOLOGY_UNKNOWN_NOTICES)
     cited_as_built(r)
 
 
+# --- claustrophobia alone does not make MRI impossible (Enders 2011: an open scanner; Murphy 1997: sedation) ---------
+
+CLAUSTRO_NOTES = [CLAUSTRO, ("claustrophobia_sedation", ["mri.sedation_for_anxiety"])]
+
+
+def _notice_codes(r):
+    return [n.code for n in r.notices]
+
+
+def test_claustrophobia_keeps_whole_spine_mri_first_with_the_ways_through_and_whole_spine_ct_as_alternative():
+    r = pathway({**KNOWN_CANCER_PAIN, "mri_contraindications": ["claustrophobia"]})
+    recs = decision(r)["recs"]
+    assert recs[0][1:3] == ("first_line", "mri-whole-spine-wwo")
+    assert ("alternative", "ct-whole-spine-with") in [x[1:3] for x in recs]
+    assert not any(x[2] == "ct-myelography" for x in recs)
+    notices = decision(r)["notices"]
+    i = notices.index(CLAUSTRO)
+    assert notices[i:i + 2] == CLAUSTRO_NOTES
+    assert "claustrophobia_no_delay" not in _notice_codes(r)  # no neurology: not the 24-hour emergency
+    assert "open or short-bore scanner" in r.notices[i].message
+    cited_as_built(r)
+
+
+def test_claustrophobia_in_suspected_cord_compression_mri_now_within_the_limit_ct_if_it_cannot_be_arranged():
+    r = pathway({"age": 60, "cancer_history": "current", "primary_site": "lung", "spinal_pain": True,
+                 "neuro_deficits": ["motor_weakness"], "mri_contraindications": ["claustrophobia"]})
+    d = decision(r)
+    assert d["recs"][0][1:3] == ("first_line", "mri-whole-spine-mscc")
+    assert ("alternative", "ct-whole-spine-with") in [x[1:3] for x in d["recs"]]
+    assert "mri-now" in d["actions"] and "ct-now" not in d["actions"]
+    i = _notice_codes(r).index("claustrophobia_options")
+    assert _notice_codes(r)[i:i + 3] == ["claustrophobia_options", "claustrophobia_sedation", "claustrophobia_no_delay"]
+    assert "24 hours" in r.notices[i + 2].message
+    cited_as_built(r)
+
+
+def test_claustrophobia_in_pregnancy_with_cancer_and_back_pain_is_unenhanced_mri_not_ct():
+    # Regression: claustrophobia once counted as 'MRI impossible', and a pregnant patient was sent to CT first.
+    r = pathway({**KNOWN_CANCER_PAIN, "age": 32, "pregnant": True, "primary_site": "breast",
+                 "mri_contraindications": ["claustrophobia"]})
+    first = r.first_line
+    assert first.study.modality == "mri" and first.study.contrast == "without"
+    assert "MRI not possible" not in r.summary
+    assert "claustrophobia_options" in _notice_codes(r)
+
+
+def test_claustrophobia_in_a_child_with_compression_mri_first_without_the_adult_sedation_figures():
+    r = pathway({"age": 10, "suspected_cord_compression": True, "cancer_history": "current",
+                 "mri_contraindications": ["claustrophobia"]})
+    assert r.first_line.study.id == "mri-complete-spine-wwo-child"
+    codes = _notice_codes(r)
+    assert "claustrophobia_options" in codes
+    assert "claustrophobia_sedation" not in codes and "claustrophobia_no_delay" not in codes
+
+
+def test_claustrophobia_without_any_mri_in_the_answer_adds_no_note():
+    # no imaging indicated: nothing to get through
+    r = pathway({"age": 40, "cancer_history": "none", "spinal_pain": True, "red_flags": [], "neuro_deficits": [],
+                 "mri_contraindications": ["claustrophobia"]})
+    assert r.imaging_indicated is False
+    assert not any(c.startswith("claustrophobia") for c in _notice_codes(r))
+
+
+@settings(max_examples=300, deadline=None)
+@given(scenario)
+def test_claustrophobia_alone_never_changes_the_first_line_study(s):
+    base = {**s, "mri_contraindications": []}
+    before, after = pathway(base), pathway({**base, "mri_contraindications": ["claustrophobia"]})
+    first = lambda r: [x.study.id if x.study else None for x in r.recommendations if x.role == "first_line"]
+    assert first(after) == first(before)
+    if any(x.study is not None and x.study.modality == "mri" for x in after.recommendations):
+        assert "claustrophobia_options" in _notice_codes(after)
+
+
 def test_decision_no_mri_and_no_contrast_is_unenhanced_whole_spine_ct():
-    r = pathway({**KNOWN_CANCER_PAIN, "mri_contraindications": ["claustrophobia"],
+    r = pathway({**KNOWN_CANCER_PAIN, "mri_contraindications": ["reason_not_given"],
                  "contrast_concerns": ["prior_gadolinium_reaction"]})
     assert decision(r) == metastasis([(1, "first_line", "ct-whole-spine-wo", None, CT_WHOLE, "urgent"),
                                       (2, "alternative", "ct-myelography", "may_be_appropriate", CT_MYELO, None)],
-                                     notices=[CLAUSTRO, *HISTOLOGY_UNKNOWN_NOTICES,
+                                     notices=[*HISTOLOGY_UNKNOWN_NOTICES,
                                               ("contrast", ["contrast.caveat.safety_not_covered"])])
 
 
@@ -909,10 +983,10 @@ def test_decision_child_with_known_cancer_and_long_pain_complete_spine_mri_first
 
 def test_decision_child_with_known_cancer_without_mri_or_contrast():
     base = {**CHILD_ALL_STATED, "cancer_history": "current"}
-    r = pathway({**base, "mri_contraindications": ["claustrophobia"]})
+    r = pathway({**base, "mri_contraindications": ["reason_not_given"]})
     assert decision(r)["recs"] == [(1, "first_line", "ct-whole-spine-with", None, CT_WHOLE, None),
                                    (2, "alternative", "radiograph-area-child", "usually_appropriate", CHILD_RED, None)]
-    r = pathway({**base, "mri_contraindications": ["claustrophobia"], "contrast_concerns": ["prior_gadolinium_reaction"]})
+    r = pathway({**base, "mri_contraindications": ["reason_not_given"], "contrast_concerns": ["prior_gadolinium_reaction"]})
     assert decision(r)["recs"][0] == (1, "first_line", "ct-whole-spine-wo", None, CT_WHOLE, None)
     r = pathway({**base, "contrast_concerns": ["prior_gadolinium_reaction"]})
     assert decision(r)["recs"] == [
@@ -921,7 +995,7 @@ def test_decision_child_with_known_cancer_without_mri_or_contrast():
 
 
 def test_decision_child_with_suspected_infection_and_no_mri_radiographs_then_ct():
-    r = pathway({**CHILD_ALL_STATED, "red_flags": ["suspected_infection"], "mri_contraindications": ["claustrophobia"]})
+    r = pathway({**CHILD_ALL_STATED, "red_flags": ["suspected_infection"], "mri_contraindications": ["reason_not_given"]})
     assert decision(r) == child(
         recs=[(1, "first_line", "radiograph-area-child", "usually_appropriate", CHILD_RED, None),
               (2, "alternative", "ct-region-wo", None, ["imaging.ct.when_mri_contraindicated",
@@ -1022,13 +1096,13 @@ def test_decision_cauda_equina_without_cancer_lumbar_mri_within_4_hours():
 
 
 def test_decision_compression_with_cancer_history_unknown_and_no_mri_names_it():
-    r = pathway({"age": 60, "spinal_pain": True, "neuro_deficits": ["sensory_level"], "mri_contraindications": ["claustrophobia"]})
+    r = pathway({"age": 60, "spinal_pain": True, "neuro_deficits": ["sensory_level"], "mri_contraindications": ["reason_not_given"]})
     assert decision(r) == mscc(
         status="insufficient_data", missing=["pathway.cancer_history"],
         actions=["contact-now", "steroids-neuro", "position", "analgesia", "ct-now", "treatment"],
         recs=[(1, "first_line", "ct-whole-spine-with", None, CT_WHOLE, "emergency"),
               (2, "alternative", "ct-myelography", "may_be_appropriate", CT_MYELO, None)],
-        notices=[CLAUSTRO, *METASTASIS_NOTICES])
+        notices=METASTASIS_NOTICES)
     cited_as_built(r)
 
 
@@ -1247,7 +1321,7 @@ def test_decision_fracture_seen_on_a_radiograph_unenhanced_mri_then_ct():
 def test_decision_fracture_risk_without_mri_radiographs_then_ct():
     # a pain-pattern flag (night pain) does not decide between the pathways
     r = pathway({"age": 70, "cancer_history": "none", "spinal_pain": True, "red_flags": ["osteoporosis", "nocturnal_pain"],
-                 "neuro_deficits": [], "mri_contraindications": ["claustrophobia"]})
+                 "neuro_deficits": [], "mri_contraindications": ["reason_not_given"]})
     assert decision(r) == fracture(
         recs=[(1, "first_line", "radiograph", "usually_appropriate", LBP6, None),
               (2, "alternative", "ct-region-wo", "usually_appropriate", LBP6, None)],
@@ -1357,7 +1431,7 @@ def test_decision_child_with_compression_and_no_contrast_unenhanced_whole_spine_
 
 
 @pytest.mark.parametrize("extra,ct", [({"implanted_device": "mr_unsafe"}, "ct-whole-spine-with"),
-                                      ({"mri_contraindications": ["claustrophobia"],
+                                      ({"mri_contraindications": ["reason_not_given"],
                                         "contrast_concerns": ["prior_gadolinium_reaction"]}, "ct-whole-spine-wo")])
 def test_decision_child_with_compression_and_no_mri_whole_spine_ct_then_ct_myelography(extra, ct):
     r = pathway({"age": 15, "suspected_cord_compression": True, "cancer_history": "current", "primary_site": "breast",
@@ -1440,8 +1514,8 @@ def test_decision_dialysis_is_kidney_failure_every_threshold_applies(extra):
 
 
 def test_decision_egfr_below_30_without_mri_only_the_iodinated_advice():
-    r = pathway({**KNOWN_CANCER_PAIN, "egfr": 20, "mri_contraindications": ["claustrophobia"]})
-    assert decision(r)["notices"] == [CLAUSTRO, *HISTOLOGY_UNKNOWN_NOTICES, IODINATED_30, IODINATED_45]
+    r = pathway({**KNOWN_CANCER_PAIN, "egfr": 20, "mri_contraindications": ["reason_not_given"]})
+    assert decision(r)["notices"] == [*HISTOLOGY_UNKNOWN_NOTICES, IODINATED_30, IODINATED_45]
 
 
 def test_decision_egfr_below_30_with_unenhanced_studies_no_kidney_advice():
@@ -1741,7 +1815,7 @@ def test_malignancy_red_flag_with_cancer_history_not_stated_asks_for_it():
 def test_fracture_seen_on_radiographs_and_mri_impossible_ct_first_as_acr_rates_it():
     # ACR VCF variant 1: CT without contrast usually appropriate, bone scan may be appropriate; once radiographs led.
     r = pathway({"age": 70, "cancer_history": "none", "spinal_pain": True, "red_flags": ["osteoporosis"],
-                 "neuro_deficits": [], "mri_contraindications": ["claustrophobia"],
+                 "neuro_deficits": [], "mri_contraindications": ["reason_not_given"],
                  "prior_imaging": [{"modality": "radiograph", "result": "positive"}]})
     assert decision(r)["recs"] == [
         (1, "first_line", "ct-region-wo", "usually_appropriate", ["fracture.acr_vcf_no_cancer"], None),

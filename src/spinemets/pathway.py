@@ -609,7 +609,9 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
     flags = inp.red_flags
     symptomatic = bool(pain) or bool(neuro)
     pregnant = bool(inp.pregnant) or "pregnancy" in inp.contrast_concerns
-    mri_ok = not inp.mri_contraindications and inp.implanted_device != "mr_unsafe"
+    # Claustrophobia alone does not make MRI impossible: an open scanner or sedation usually gets the study done,
+    # so MRI stays first and CT is the alternative (notes below).
+    mri_ok = not (set(inp.mri_contraindications) - {"claustrophobia"}) and inp.implanted_device != "mr_unsafe"
     contrast_ok = not (set(inp.contrast_concerns) - {"reduced_renal_function"}) and not pregnant
     if "reduced_renal_function" in inp.contrast_concerns and inp.egfr is None and not inp.on_dialysis:
         contrast_ok = False
@@ -873,6 +875,8 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
     if inp.treatment_given == "sbrt" and scenario in ("suspected_mscc", "suspected_spinal_metastasis"):
         _after_sbrt(b, inp, missing)
 
+    if "claustrophobia" in inp.mri_contraindications and mri_ok:
+        _claustrophobia_notes(b, urgency, child)
     if inp.brain_symptoms and not b.has("brain-mri-with") and not b.has("ct-head-with"):
         # The input was given: say what it changes (nothing held here for this patient) rather than drop it.
         b.note_statement("brain_symptoms_no_rule", "imaging.brain_symptoms_no_rule")
@@ -1026,9 +1030,10 @@ def _spine_imaging(b: _Builder, mri_study: str, urgency: Urgency, mri_ok: bool, 
         mri_study = UNENHANCED.get(mri_study, mri_study)
     ct_study = "ct-region-with" if contrast_ok else "ct-region-wo"
     conditional = _mri_conditional_on_implant(inp)
-    if (not mri_ok or conditional) and b.kb.table(STUDIES).row(mri_study)["region"] == "whole_spine":
-        # MRI impossible, or possible only once the implant allows it: CT must still cover the whole spine
-        # (compression is often at several levels).
+    uncertain = conditional or "claustrophobia" in inp.mri_contraindications
+    if (not mri_ok or uncertain) and b.kb.table(STUDIES).row(mri_study)["region"] == "whole_spine":
+        # MRI impossible, or possible only once the implant or the patient's tolerance allows it: CT must still cover
+        # the whole spine (compression is often at several levels).
         ct_study = "ct-whole-spine-with" if contrast_ok else "ct-whole-spine-wo"
     if mri_ok:
         if first_statements is None:
@@ -1053,13 +1058,24 @@ def _spine_imaging(b: _Builder, mri_study: str, urgency: Urgency, mri_ok: bool, 
             b.add(ct_study, "first_line", urgency=urgency)
             if "metallic_foreign_body" in inp.mri_contraindications:
                 b.note_statement("metal_fragment", "implant.metal_fragment_screen")
-            if "claustrophobia" in inp.mri_contraindications:
+            if "claustrophobia" in inp.mri_contraindications:  # with another reason MRI is impossible
                 b.note_statement("claustrophobia_options", "mri.claustrophobia_not_a_bar")
             if "metal_artefact" in inp.mri_contraindications:
                 b.add("ct-dual-energy", "alternative")
         b.add("ct-myelography", "alternative", ["implant.ct_myelography_when_mri_impossible"])
     if b.acr_variant not in ("prior_surgery", "after_medical_management"):  # radiographs are rated there
         b.note_statement("radiographs", "imaging.radiograph.cannot_exclude")
+
+
+def _claustrophobia_notes(b: _Builder, urgency: Urgency | None, child: bool) -> None:
+    """Claustrophobia with MRI still possible: how to get the MRI done, and that it must not delay an emergency."""
+    if not any(r.study is not None and r.study.modality == "mri" for r in b.recs):
+        return
+    b.note_statement("claustrophobia_options", "mri.claustrophobia_not_a_bar")
+    if not child:  # the sedation figures are from adults; children are sedated under their own protocols
+        b.note_statement("claustrophobia_sedation", "mri.sedation_for_anxiety")
+    if urgency is not None and urgency.level == "emergency" and not child:
+        b.note_statement("claustrophobia_no_delay", "mri.no_delay_in_mscc")
 
 
 # How an MRI contraindication reads in the case summary (the others read as their own words).
