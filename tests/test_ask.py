@@ -854,6 +854,23 @@ def test_mri_said_impossible_or_a_metal_fragment_puts_ct_first_and_names_no_devi
     assert ("pathway.mri_contraindications", "reason_not_given") in {(u.field, str(u.value)) for u in r.understood}
 
 
+def test_claustrophobia_keeps_mri_first_unless_mri_failed_or_was_not_tolerated(kb):
+    # claustrophobia alone: MRI first, with the ways through it (open scanner, sedation) and CT as the alternative
+    r = ask("Lung cancer, new leg weakness, claustrophobic patient. What imaging?")
+    first = r.direct_answer[0].text
+    assert "MRI of the whole spine" in first and "CT of the whole spine" not in first
+    said = " ".join(s.text for s in r.for_this_patient + r.key_points + r.alternatives_and_caveats)
+    assert "open or short-bore scanner" in said
+    assert_grounded(r, kb)
+    # not tolerated despite sedation: MRI is impossible, CT first; one line per value with every phrase behind it
+    r = ask("Claustrophobic, can't tolerate MRI despite sedation, known breast cancer with back pain: next best test?")
+    lines = [(u.field, str(u.value), u.phrase) for u in r.understood if u.field == "pathway.mri_contraindications"]
+    assert lines == [("pathway.mri_contraindications", "claustrophobia", "claustrophobic"),
+                     ("pathway.mri_contraindications", "reason_not_given", "can't tolerate mri, despite sedation")]
+    assert "CT of the whole spine" in r.direct_answer[0].text
+    assert_grounded(r, kb)
+
+
 @pytest.mark.parametrize("question, topic", [
     ("equivocal solitary L4 uptake on planar BS - SPECT/CT worth it?", "modalities.spect_vs_planar"),
     ("Patchell 2005 RCT - headline result?", "urgency.surgery_vs_radiotherapy"),

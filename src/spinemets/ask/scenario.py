@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from spinemets.ask.synonyms import synonyms_for
@@ -294,7 +294,14 @@ class Reader:
                     p.items.append(Understood(name, value, m.phrase, row.id, default=True))
 
     def _add(self, p: Parse, u: Understood) -> None:
-        if u.field not in LIST_FIELDS:
+        if u.field in LIST_FIELDS:
+            same = next((x for x in p.items if (x.field, x.value, x.negated, x.default) == (u.field, u.value, u.negated,
+                                                                                          u.default)), None)
+            if same is not None:  # one line for one value, with every phrase that gave it
+                if u.phrase not in same.phrase.split(", "):
+                    p.items[p.items.index(same)] = replace(same, phrase=f"{same.phrase}, {u.phrase}")
+                return
+        else:
             earlier = [x for x in p.items if x.field == u.field and not x.default]
             if earlier and u.weak and any(not x.weak for x in earlier):
                 return  # "pacemaker" gives way to "MR Conditional"
