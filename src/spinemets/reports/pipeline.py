@@ -1,4 +1,4 @@
-"""The NLP pipeline: medspaCy's target matcher and ConText on ``spacy.blank("en")``.
+"""The NLP pipeline: a target matcher and medspaCy's ConText on ``spacy.blank("en")``.
 
 No spaCy model is downloaded.  The text is tokenised by the blank English tokenizer after
 :func:`~spinemets.reports.rules.normalise_text` (hyphens inside words read as spaces; offsets unchanged).
@@ -6,12 +6,14 @@ Then, in order:
 
 1. ``mark`` sets sentence starts (full stops, question marks, semicolons and line breaks; not after the
    abbreviations of report_terms) and gives every vertebral-level token the norm that ``{level}`` matches;
-2. medspaCy's ``TargetMatcher`` finds the phrases of report_targets (on the spelling-normalised norm);
+2. the target matcher finds the phrases of report_targets (on the spelling-normalised norm) as medspaCy's
+   ``TargetMatcher`` would, from a trie of the phrases' norms built without a document per phrase;
 3. a first ``ConText`` pass applies the assertion modifiers (negation, uncertainty, history, hypothetical);
 4. a second ``ConText`` pass applies the qualifiers (side, degree, state, subject), so that a word may be both
    (medspaCy keeps one rule per matched span within a pass).
 
-Every phrase is matched as a literal (spaCy's PhraseMatcher), which is much faster than token patterns.
+Every phrase is matched as a literal (the trie for targets, spaCy's PhraseMatcher for ConText), which is much
+faster than token patterns.
 The pipeline is built once per rule set and cached.
 """
 
@@ -217,7 +219,7 @@ class ReportPipeline:
         with _light_imports():
             import spacy
             from medspacy.context import ConText, ConTextRule
-            from medspacy.target_matcher import TargetMatcher, TargetRule
+            from medspacy.target_matcher import TargetRule
             from spacy.tokens import Doc
 
         if not Doc.has_extension("assertion_graph"):
@@ -252,7 +254,7 @@ class ReportPipeline:
         self._breaks: dict[int, bool] = {}  # orth of a white-space token -> holds a line break
         self._lower_of: dict[int, int] = {}  # orth -> lower-case orth
 
-        # Every rule gets its own match key, and spaCy makes a lexeme of each key (~39,000, with all their lexical
+        # Every ConText rule gets its own match key, and spaCy makes a lexeme of each key (with all its lexical
         # attributes). The words of the phrases are made lexemes first, with their attributes; then the keys are
         # added with no attribute computed (they are never matched against text), and the getters are put back.
         for phrase in {w for phrases in (*rules.target_phrases.values(), *rules.context_phrases.values())
@@ -265,20 +267,14 @@ class ReportPipeline:
         # hundred words, so each word is tokenised once (the same tokens, white-space chunk by chunk)
         self.nlp.tokenizer = _PhraseTokenizer(tokenizer)
         try:
-            self._add_rules(rules, TargetMatcher, TargetRule, ConText, ConTextRule)
+            self._add_rules(rules, TargetRule, ConText, ConTextRule)
         finally:
             vocab.lex_attr_getters.update(getters)
             self.nlp.tokenizer = tokenizer
 
-    def _add_rules(self, rules: RuleSet, TargetMatcher: Any, TargetRule: Any, ConText: Any, ConTextRule: Any) -> None:
+    def _add_rules(self, rules: RuleSet, TargetRule: Any, ConText: Any, ConTextRule: Any) -> None:
         """The target matcher and the two ConText passes, from the rule set."""
-        self.targets = TargetMatcher(self.nlp, name="spinemets_targets", phrase_matcher_attr="NORM",
-                                     result_type="group", span_group_name=FINDINGS_GROUP)
-        target_rules = [TargetRule("never", "IGNORE", pattern=NEVER, metadata={"row": None})]
-        for rid, row in rules.targets.items():
-            for phrase in rules.target_phrases[rid]:
-                target_rules.append(TargetRule(phrase, row.label, metadata={"row": rid}))
-        self.targets.add(target_rules)
+        self.targets = _TargetMatcher(self.nlp, rules, TargetRule)
 
         # The qualifier pass only looks at the target concepts some qualifier row may modify.
         self.qualified = frozenset(t for row in rules.context.values() if row.qualifier for t in (row.allowed_types or ()))
@@ -306,7 +302,7 @@ class ReportPipeline:
         self.qualifiers = context("spinemets_qualifiers", qualifier=True)
         # Every rule is a literal phrase: the token-pattern Matcher medspaCy runs beside the PhraseMatcher holds only
         # the never-matching pattern, yet costs a pass over every document. It is replaced by one that finds nothing.
-        for component, owner in ((self.targets, "TargetMatcher"), (self.assertions, "ConText"), (self.qualifiers, "ConText")):
+        for component, owner in ((self.assertions, "ConText"), (self.qualifiers, "ConText")):
             matcher = getattr(component, f"_{owner}__matcher", None)
             if matcher is not None and hasattr(matcher, "_MedspacyMatcher__matcher"):
                 matcher._MedspacyMatcher__matcher = _no_matches
@@ -381,6 +377,75 @@ def _cached(rules: RuleSet) -> ReportPipeline:
 
 def _no_matches(doc: Any) -> list[tuple[int, int, int]]:
     return []
+
+
+_END = None  # the trie key under which a node lists the rows whose phrase ends there (norms are never None)
+
+
+class _TargetMatcher:
+    """The target concepts of a report: every rule phrase found by the tokens' norms, overlaps pruned to the longest.
+
+    It finds what medspaCy's TargetMatcher finds with spaCy's PhraseMatcher on the NORM attribute (the same tokens,
+    the same pruning, the same span group and rule attribute), but its phrases are a trie of norm hashes built
+    from the phrases' words, not ~38,000 phrase documents: the first extraction no longer pays for building them.
+    Two rows whose phrases share the norms both match, in the rule set's order (the rule set keeps phrases unique
+    by text)."""
+
+    def __init__(self, nlp: Any, rules: RuleSet, TargetRule: Any) -> None:
+        from medspacy.common.util import prune_overlapping_matches
+        from spacy.attrs import NORM
+        from spacy.tokens import Span
+
+        self._prune, self._NORM, self._Span = prune_overlapping_matches, NORM, Span
+        vocab, tokenizer = nlp.vocab, nlp.tokenizer
+        self._label = {rid: row.label for rid, row in rules.targets.items()}
+        self._rule = {rid: TargetRule(rid, row.label, metadata={"row": rid}) for rid, row in rules.targets.items()}
+        self._trie: dict[Any, Any] = {}
+        norms: dict[str, list[int]] = {}  # white-space chunk -> the norms of its tokens
+        for rid in rules.targets:
+            for phrase in rules.target_phrases[rid]:
+                node = self._trie
+                for chunk in phrase.split():
+                    chunk_norms = norms.get(chunk)
+                    if chunk_norms is None:
+                        chunk_norms = norms[chunk] = [t.norm for t in tokenizer(chunk)]
+                    for norm in chunk_norms:
+                        node = node.setdefault(norm, {})
+                if node is self._trie:
+                    continue
+                ends = node.setdefault(_END, [])
+                if rid not in ends:
+                    ends.append(rid)
+
+    def matches(self, doc: Any) -> list[tuple[str, int, int]]:
+        """(row, start, end) of every phrase found, by start and then end, overlaps not yet pruned."""
+        norms = doc.to_array(self._NORM).tolist()
+        trie, n, found = self._trie, len(norms), []
+        for i in range(n):
+            node = trie.get(norms[i])
+            j = i + 1
+            while node is not None:
+                ends = node.get(_END)
+                if ends:
+                    found.extend((rid, i, j) for rid in ends)
+                if j >= n:
+                    break
+                node = node.get(norms[j])
+                j += 1
+        return found
+
+    def __call__(self, doc: Any) -> Any:
+        found = self.matches(doc)
+        spans = []
+        for rid, start, end in self._prune(found) if found else ():
+            span = self._Span(doc, start, end, label=self._label[rid])
+            span._.target_rule = self._rule[rid]
+            spans.append(span)
+        if FINDINGS_GROUP in doc.spans:
+            doc.spans[FINDINGS_GROUP] += spans
+        else:
+            doc.spans[FINDINGS_GROUP] = spans
+        return doc
 
 
 class _PhraseTokenizer:
