@@ -11,11 +11,21 @@ PORT ?= 8000
 
 .PHONY: run test test-fast bench kb-check shell clean
 
+# `make run` installs spinemets alone (no torch, no transformers: docs/benchmarks.md has the size); `make test`
+# adds the development extra (test tools, and torch for the second sentence-encoder backend).
+RUN_STAMP := $(VENV)/.installed-run
+
+$(RUN_STAMP): pyproject.toml
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $(RUN_STAMP)
+
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $(STAMP) $(RUN_STAMP)
 
 # Is HOST:PORT free?  Checked before `serve` prints "serving ...", with the same check `spinemets serve` makes
 # (spinemets.api.commands.port_problem), so a busy port is the first thing said, with the make variable to change.
@@ -32,7 +42,7 @@ if problem:
 endef
 export PORT_CHECK
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	@$(BIN)/python -c "$$PORT_CHECK" '$(HOST)' '$(PORT)'
 	$(BIN)/spinemets kb check
 	$(BIN)/spinemets serve --host '$(HOST)' --port '$(PORT)'
@@ -50,7 +60,7 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
-kb-check: $(STAMP)
+kb-check: $(RUN_STAMP)
 	$(BIN)/spinemets kb check
 
 # The same as `. .venv/bin/activate` in your own shell.

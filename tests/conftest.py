@@ -62,6 +62,7 @@ SLOW = (
     "tests/test_store_hardening.py::test_sign_in_flood_does_not_slow_a_signed_in_user",  # server subprocesses
     "tests/test_store_hardening.py::test_serve_prints_a_one_time_set_up_link",
     "tests/test_ask.py::test_numpy_and_torch_backends_give_the_same_vectors",  # loads torch, ~10 s
+    "tests/test_install.py",  # builds a fresh virtual environment, ~1 min
     # CLI subprocesses and password hashing in a row: 4-65 s each (measured with --durations)
     "tests/test_store.py::test_cli_end_to_end",
     "tests/test_store.py::test_authenticate_disable_and_last_admin",

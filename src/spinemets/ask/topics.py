@@ -254,7 +254,9 @@ def _trained_classifier(kb_version: str, docs: list[tuple[str, str, str]], topic
     from spinemets.ask import dense
     from spinemets.cachedir import save_atomically
 
-    h = hashlib.sha256(f"{CLASSIFIER_FORMAT}|{CLASSIFIER_STEPS}|{_TEMPERATURE}|{_STEP}|{_L2}".encode())
+    # trained on the embeddings of one model's weights: the backend's model tag is part of the key
+    h = hashlib.sha256(f"{CLASSIFIER_FORMAT}|{CLASSIFIER_STEPS}|{_TEMPERATURE}|{_STEP}|{_L2}|"
+                       f"{dense.MODEL_TAGS[dense.backend()]}".encode())
     for tid, kind, text in docs:
         h.update(f"{tid}\t{kind}\t{text}\n".encode())
     path = dense.cache_dir() / f"ask-topic-classifier-{kb_version}-{h.hexdigest()[:16]}.npz"
