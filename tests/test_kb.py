@@ -220,6 +220,57 @@ def test_the_parsed_snapshot_gives_the_same_knowledge_base_as_the_yaml(tmp_path,
     assert loader._parsed_snapshot(loader.DATA_DIR) == first
 
 
+def test_the_compiled_snapshot_is_the_validated_knowledge_base_and_only_trusted_when_private(tmp_path, monkeypatch):
+    import os
+
+    from spinemets.knowledge import loader
+
+    monkeypatch.setenv("SPINEMETS_CACHE_DIR", str(tmp_path))
+    loader._load_default.cache_clear()
+    try:
+        built = loader._load_default()  # validated from the files, then saved whole
+        (saved,) = tmp_path.glob("kb-compiled-*.pickle")
+        assert saved.stat().st_mode & 0o777 == 0o600
+        loader._load_default.cache_clear()
+        again = loader._load_default()  # read back from the compiled snapshot
+        assert again is not built and _dump(again) == _dump(built)
+        # one that others may write is never unpickled: the knowledge base is validated from the files instead
+        os.chmod(saved, 0o666)
+        assert loader._read_compiled(saved) is None
+        loader._load_default.cache_clear()
+        assert _dump(loader._load_default()) == _dump(built)
+        # a damaged one is rebuilt, not trusted
+        saved.write_bytes(b"not a pickle")
+        os.chmod(saved, 0o600)
+        assert loader._read_compiled(saved) is None
+        loader._load_default.cache_clear()
+        assert _dump(loader._load_default()) == _dump(built)
+        assert loader._read_compiled(saved) is not None  # rewritten whole
+    finally:
+        loader._load_default.cache_clear()
+
+
+def test_the_compiled_snapshot_is_keyed_on_the_data_and_the_code_that_builds_it(tmp_path, monkeypatch):
+    import shutil
+
+    from spinemets.knowledge import loader
+
+    monkeypatch.setenv("SPINEMETS_CACHE_DIR", str(tmp_path))
+    digest, _ = loader._data_digest(loader.DATA_DIR)
+    data = tmp_path / "data"
+    shutil.copytree(loader.DATA_DIR, data)
+    (data / "manifest.yaml").write_text((data / "manifest.yaml").read_text(encoding="utf-8") + "\n# edited\n",
+                                        encoding="utf-8")
+    edited, _ = loader._data_digest(data)
+    assert edited != digest and loader._compiled_path(edited) != loader._compiled_path(digest)
+    # a change to the code that defines the objects is a new snapshot too
+    before = loader._compiled_path(digest)
+    models = loader.Path(loader.__file__).with_name("models.py")
+    real_read = loader.Path.read_bytes
+    monkeypatch.setattr(loader.Path, "read_bytes", lambda self: real_read(self) + (b"#" if self == models else b""))
+    assert loader._compiled_path(digest) != before
+
+
 def test_a_broken_yaml_file_is_not_snapshotted_and_is_reported(tmp_path, monkeypatch):
     import shutil
 

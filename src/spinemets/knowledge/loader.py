@@ -131,21 +131,29 @@ def _json_hook(obj: dict[str, Any]) -> Any:
     return obj
 
 
-def _parsed_snapshot(path: Path) -> dict[Path, Any]:
-    """Every YAML file under *path*, parsed: from the snapshot in the cache folder, or parsed and saved there."""
+def _data_digest(path: Path) -> tuple[str, dict[Path, bytes]]:
+    """A hash of every data file's name and bytes (and of the YAML reader), with the bytes read for it."""
     import hashlib
+
+    h = hashlib.sha256(f"{SNAPSHOT_FORMAT}|{yaml.__version__}".encode())
+    blobs = {}
+    for f in sorted(path.rglob("*.yaml")):
+        blob = f.read_bytes()
+        blobs[f] = blob
+        h.update(str(f.relative_to(path)).encode() + b"\0" + blob + b"\0")
+    return h.hexdigest()[:20], blobs
+
+
+def _parsed_snapshot(path: Path, digest: str | None = None, blobs: dict[Path, bytes] | None = None) -> dict[Path, Any]:
+    """Every YAML file under *path*, parsed: from the snapshot in the cache folder, or parsed and saved there."""
     import json
 
     from spinemets.cachedir import cache_dir, save_atomically
 
-    files = sorted(path.rglob("*.yaml"))
-    h = hashlib.sha256(f"{SNAPSHOT_FORMAT}|{yaml.__version__}".encode())
-    blobs = {}
-    for f in files:
-        blob = f.read_bytes()
-        blobs[f] = blob
-        h.update(str(f.relative_to(path)).encode() + b"\0" + blob + b"\0")
-    snapshot = cache_dir() / f"kb-parsed-{h.hexdigest()[:20]}.json"
+    if digest is None or blobs is None:
+        digest, blobs = _data_digest(path)
+    files = sorted(blobs)
+    snapshot = cache_dir() / f"kb-parsed-{digest}.json"
     try:
         raw = json.loads(snapshot.read_text(encoding="utf-8"), object_hook=_json_hook)
         if sorted(raw) == sorted(str(f.relative_to(path)) for f in files):
@@ -380,14 +388,68 @@ def load_kb(path: Path | str | None = None) -> KnowledgeBase:
     return kb
 
 
+# --- the compiled snapshot ------------------------------------------------------------------------------------------
+# The packaged knowledge base, validated, is also kept whole (pickled) in the cache folder: loading it takes about a
+# third of validating the parsed files again.  Its name carries a hash of the data files and of the code that
+# defines and builds the objects (this module and the models), so that a change to either makes a new one; it is
+# written only after a load that found no problem.  A pickle runs code when read, so one is read only if this user
+# owns it and nobody else may write it (the cache folder's files are created 0600); otherwise the knowledge base is
+# validated from the files as before.
+COMPILED_FORMAT = 1
+
+
+def _compiled_path(digest: str) -> Path:
+    import hashlib
+    import sys
+
+    import pydantic
+
+    from spinemets.cachedir import cache_dir
+
+    h = hashlib.sha256(f"{COMPILED_FORMAT}|{digest}|{pydantic.VERSION}|{sys.version_info[:2]}".encode())
+    for module in (Path(__file__), Path(__file__).with_name("models.py")):
+        h.update(module.read_bytes())
+    return cache_dir() / f"kb-compiled-{h.hexdigest()[:20]}.pickle"
+
+
+def _read_compiled(path: Path) -> KnowledgeBase | None:
+    import os
+    import pickle
+    import stat
+
+    try:
+        with open(path, "rb") as fh:
+            info = os.fstat(fh.fileno())
+            if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
+                return None  # not ours alone: never unpickled
+            kb = pickle.load(fh)
+    except Exception:  # noqa: BLE001 - a missing, truncated or stale snapshot is rebuilt from the files
+        return None
+    return kb if isinstance(kb, KnowledgeBase) else None
+
+
+def _write_compiled(path: Path, kb: KnowledgeBase) -> None:
+    import pickle
+
+    from spinemets.cachedir import save_atomically
+
+    save_atomically(path, lambda fh: pickle.dump(kb, fh, protocol=pickle.HIGHEST_PROTOCOL))  # if not saved: next time
+
+
 @functools.cache
 def _load_default() -> KnowledgeBase:
     global _PARSED
-    _PARSED = _parsed_snapshot(DATA_DIR)
+    digest, blobs = _data_digest(DATA_DIR)
+    compiled = _compiled_path(digest)
+    kb = _read_compiled(compiled)
+    if kb is not None:
+        return kb
+    _PARSED = _parsed_snapshot(DATA_DIR, digest, blobs)
     try:
         kb, problems = _load(DATA_DIR)
     finally:
         _PARSED = None
     if kb is None:
         raise KnowledgeBaseError(problems)
+    _write_compiled(compiled, kb)
     return kb
