@@ -26,6 +26,7 @@ carries a notice saying where the figures do not apply.
 from __future__ import annotations
 
 import difflib
+import functools
 import itertools
 import math
 import re
@@ -177,6 +178,7 @@ class ProbabilityResult(Result):
         return lines
 
 
+@functools.lru_cache(maxsize=1024)
 def _source_words(kb: KnowledgeBase, source_ids: str) -> str:
     """'harlianto-2024, seed-001' -> 'Harlianto 2024, AI answer page' (text for people; ids stay in fields)."""
     out = []
@@ -223,13 +225,23 @@ def _key(text: str) -> str:
     return " ".join(re.sub(r"[^a-z0-9]+", " ", text.lower()).split())
 
 
-def _rules(kb: KnowledgeBase, kind: str) -> list[TableRow]:
+# What the calculation reads from the knowledge base on every call is derived from it once per knowledge base (the
+# knowledge base is immutable once loaded; the caches are keyed on the object).
+@functools.lru_cache(maxsize=16)
+def _rules(kb: KnowledgeBase, kind: str) -> tuple[TableRow, ...]:
     """The rule rows of one kind ('histology' or 'purely_lytic'), in table order."""
-    return [r for r in kb.table(TABLE).rows if r.get("rule") == kind]
+    return tuple(r for r in kb.table(TABLE).rows if r.get("rule") == kind)
 
 
-def _spellings(rule: TableRow) -> list[str]:
-    return [_key(str(s)) for s in (rule["histology"], rule["label"], *(rule.get("aliases") or []))]
+@functools.lru_cache(maxsize=16)
+def _all_spellings(kb: KnowledgeBase) -> dict[str, tuple[str, ...]]:
+    """Each histology rule's spellings as lower-case words, by row id."""
+    return {r.id: tuple(_key(str(s)) for s in (r["histology"], r["label"], *(r.get("aliases") or [])))
+            for r in _rules(kb, "histology")}
+
+
+def _spellings(rule: TableRow, kb: KnowledgeBase) -> tuple[str, ...]:
+    return _all_spellings(kb)[rule.id]
 
 
 def _compact_runs(key: str) -> set[str]:
@@ -252,7 +264,7 @@ def histology_rule(histology: str | None, kb: KnowledgeBase | None = None) -> Ta
     # a spelling as whole words, or run together ("multiplemyeloma", "renalcell carcinoma")
     runs = _compact_runs(key)
     found = [r for r in rules
-             if any(f" {s} " in f" {key} " or s.replace(" ", "") in runs for s in _spellings(r))]
+             if any(f" {s} " in f" {key} " or s.replace(" ", "") in runs for s in _spellings(r, kb))]
     if len(found) > 1:
         raise InvalidInputError(
             "probability.histology",
@@ -263,7 +275,7 @@ def histology_rule(histology: str | None, kb: KnowledgeBase | None = None) -> Ta
         return found[0]
     # A near miss of a name (myelom, plasmocytoma, kidny, multiple myelona, plasmacell disordr) is a typo, not
     # another primary: each run of words is compared with each spelling, spaces removed.
-    names = {s.replace(" ", ""): s for r in rules for s in _spellings(r) if len(s.replace(" ", "")) >= MIN_TYPO_LENGTH}
+    names = {s.replace(" ", ""): s for r in rules for s in _spellings(r, kb) if len(s.replace(" ", "")) >= MIN_TYPO_LENGTH}
     for word in sorted(runs):
         if len(word) >= MIN_TYPO_LENGTH and word not in names:
             close = difflib.get_close_matches(word, sorted(names), n=1, cutoff=TYPO_CUTOFF)
@@ -378,8 +390,9 @@ def _candidates(t: TestInput, i: int, kb: KnowledgeBase, rule: TableRow | None =
     return [(se, sp, r) for (se, sp), r in seen.items()], unpaired
 
 
-def _covered_modalities(kb: KnowledgeBase) -> set[str]:
-    return {str(m) for r in _rules(kb, "histology") for m in r["modalities"]}
+@functools.lru_cache(maxsize=16)
+def _covered_modalities(kb: KnowledgeBase) -> frozenset[str]:
+    return frozenset(str(m) for r in _rules(kb, "histology") for m in r["modalities"])
 
 
 def _histology_notices(inp: ProbabilityInput, group: TableRow | None, applied: list[TableRow],

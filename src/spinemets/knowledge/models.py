@@ -265,13 +265,15 @@ class TableRow(BaseModel):
             raise ValueError("an unverified row must have review_status 'draft'")
         return self
 
+    # The row's columns are the model's extra fields; read them from pydantic's own attribute (the `model_extra`
+    # property costs a call, and rows are read on every calculation).
     def get(self, key: str, default: Any = None) -> Any:
-        extra = self.model_extra or {}
-        return extra.get(key, default)
+        extra = self.__pydantic_extra__
+        return extra.get(key, default) if extra else default
 
     def __getitem__(self, key: str) -> Any:
-        extra = self.model_extra or {}
-        if key not in extra:
+        extra = self.__pydantic_extra__
+        if not extra or key not in extra:
             raise KeyError(key)
         return extra[key]
 
@@ -297,12 +299,19 @@ class Table(_Strict):
     rows: list[TableRow] = Field(min_length=1)
 
     def row(self, row_id: str) -> TableRow:
-        for r in self.rows:
-            if r.id == row_id:
-                return r
+        r = self._by_id.get(row_id)
+        if r is not None:
+            return r
         from spinemets.errors import UnknownItemError
 
         raise UnknownItemError("table row", f"{self.id}.{row_id}")
+
+    @functools.cached_property
+    def _by_id(self) -> dict[str, TableRow]:
+        out: dict[str, TableRow] = {}
+        for r in self.rows:
+            out.setdefault(r.id, r)  # the first row of an id, as a scan finds it
+        return out
 
     def where(self, **criteria: Any) -> list[TableRow]:
         """Rows whose columns equal every criterion (indexed on first use of a set of columns)."""
