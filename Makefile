@@ -1,5 +1,5 @@
 # spinemets: `make run` and `make test` work on a fresh machine (they create .venv on first use).
-#   make run [HOST=127.0.0.1] [PORT=8000]   check the knowledge base and the port, then serve the web app
+#   make run [HOST=127.0.0.1] [PORT=8000] [WORKERS=1]   check the knowledge base and the port, then serve the web app
 #   make test-fast                          the development subset (not slow, browser or pg; docs/testing.md)
 #   make shell                              a shell with .venv activated (`spinemets` on PATH); `exit` leaves it
 PY ?= python3
@@ -8,6 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
+WORKERS ?= 1
 
 .PHONY: run test test-fast bench kb-check shell clean
 
@@ -45,7 +46,7 @@ export PORT_CHECK
 run: $(RUN_STAMP)
 	@$(BIN)/python -c "$$PORT_CHECK" '$(HOST)' '$(PORT)'
 	$(BIN)/spinemets kb check
-	$(BIN)/spinemets serve --host '$(HOST)' --port '$(PORT)'
+	$(BIN)/spinemets serve --host '$(HOST)' --port '$(PORT)' --workers '$(WORKERS)'
 
 test: $(STAMP)
 	./scripts/system-deps.sh

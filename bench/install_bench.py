@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from machine import machine  # bench/machine.py
+from machine import machine, publish  # bench/machine.py
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "benchmarks-install.md"
@@ -91,10 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         "answer.",
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    if not a.no_write:
-        OUT.write_text(text, encoding="utf-8")
+    publish(lines, OUT, not a.no_write)
     return 0
 
 

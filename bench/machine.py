@@ -28,3 +28,11 @@ def rss_mb() -> float:
     except OSError:
         pass
     return float("nan")
+
+
+def publish(lines: list[str], out: Path, write: bool) -> None:
+    """Print a benchmark's Markdown and, unless told not to, write it to its file in docs/."""
+    text = "\n".join(lines)
+    print(text)
+    if write:
+        out.write_text(text, encoding="utf-8")

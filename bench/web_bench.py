@@ -113,17 +113,22 @@ async def _open_loop(port: int, request: bytes, rate: float, seconds: float, con
     }
 
 
-async def _closed_loop(port: int, request: bytes, seconds: float, conns: int) -> dict:
+async def _closed_loop(port: int, request: bytes | list[bytes], seconds: float, conns: int) -> dict:
+    """Each connection sends as soon as the last answer came; a list of requests is sent in turn (each connection
+    starting at another place in it)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     count = errors = 0
+    requests = request if isinstance(request, list) else [request]
 
-    async def worker() -> None:
+    async def worker(k: int) -> None:
         nonlocal count, errors
         reader, writer = await asyncio.open_connection(HOST, port)
+        i = k * 17
         try:
             while loop.time() < deadline and count < MAX_REQUESTS:
-                writer.write(request)
+                writer.write(requests[i % len(requests)])
+                i += 1
                 if await _read_response(reader) != 200:
                     errors += 1
                 count += 1
@@ -131,7 +136,7 @@ async def _closed_loop(port: int, request: bytes, seconds: float, conns: int) ->
             writer.close()
 
     t0 = loop.time()
-    await asyncio.gather(*(worker() for _ in range(conns)))
+    await asyncio.gather(*(worker(k) for k in range(conns)))
     return {"rps": count / (loop.time() - t0), "errors": errors, "requests": count}
 
 

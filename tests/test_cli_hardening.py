@@ -272,7 +272,17 @@ needs_make = pytest.mark.skipif(MAKE is None, reason="needs make")
 
 def make(*args: str) -> list[str]:
     # -o: never (re)install .venv from a test; VENV: the environment running these tests.
-    return [MAKE, "-C", str(ROOT), "-o", f"{sys.prefix}/.installed", f"VENV={sys.prefix}", *args]
+    return [MAKE, "-C", str(ROOT), "-o", f"{sys.prefix}/.installed", "-o", f"{sys.prefix}/.installed-run",
+            f"VENV={sys.prefix}", *args]
+
+
+@needs_make
+def test_make_run_passes_the_number_of_workers_to_serve():
+    r = subprocess.run(make("-n", "run", "WORKERS=3"), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "serve --host '127.0.0.1' --port '8000' --workers '3'" in r.stdout
+    r = subprocess.run(make("-n", "run"), capture_output=True, text=True, timeout=60)
+    assert "--workers '1'" in r.stdout  # one process unless asked
 
 
 @needs_make

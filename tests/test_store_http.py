@@ -74,30 +74,45 @@ def test_concurrent_writers_lose_nothing(store):
 # --- SIGKILL in the middle of writes ----------------------------------------------------------------------------
 
 
+def _writers(base: str, token: str, prefix: str, acked: list[str], stop: threading.Event, *, on_error: str,
+             after: tuple[threading.Event, list[str]] | None = None, n: int = 8) -> list[threading.Thread]:
+    """*n* clients saving assessments until *stop*; each acknowledged id goes to *acked* (and to the list of
+    *after* once its event is set).  On a connection error a client stops ("stop": the server is gone) or tries
+    again ("retry": another worker will answer)."""
+    lock = threading.Lock()
+
+    def work(i: int) -> None:
+        with httpx.Client(base_url=base, timeout=30, headers={"authorization": f"Bearer {token}"}) as c:
+            k = 0
+            while not stop.is_set():
+                try:
+                    r = c.post("/api/v1/assessments", json={"case": CASE, "patient_ref": f"{prefix}-{i}", "note": str(k)})
+                except httpx.HTTPError:
+                    if on_error == "stop":
+                        return
+                    continue
+                if r.status_code == 201:
+                    with lock:
+                        acked.append(r.json()["id"])
+                        if after is not None and after[0].is_set():
+                            after[1].append(r.json()["id"])
+                k += 1
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    return threads
+
+
 def test_sigkill_mid_write_keeps_every_acknowledged_write(store, tmp_path):
     add_user(store, "alice")
     token = add_token(store, "alice")
     url = store.url.render_as_string(hide_password=False)
     acked: list[str] = []
-    lock = threading.Lock()
     stop = threading.Event()
 
     with server({"SPINEMETS_DATABASE_URL": url}, *QUIET) as (base, proc):
-        def work(i: int) -> None:
-            with httpx.Client(base_url=base, timeout=30, headers={"authorization": f"Bearer {token}"}) as c:
-                n = 0
-                while not stop.is_set():
-                    try:
-                        r = c.post("/api/v1/assessments", json={"case": CASE, "patient_ref": f"K-{i}", "note": str(n)})
-                    except httpx.HTTPError:
-                        return  # the server is gone
-                    if r.status_code == 201:
-                        with lock:
-                            acked.append(r.json()["id"])
-                    n += 1
-
-        ts = [threading.Thread(target=work, args=(i,)) for i in range(8)]
-        [t.start() for t in ts]
+        ts = _writers(base, token, "K", acked, stop, on_error="stop")
         deadline = time.monotonic() + 20
         while len(acked) < 60 and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -121,6 +136,96 @@ def test_sigkill_mid_write_keeps_every_acknowledged_write(store, tmp_path):
     r = subprocess.run([SPINEMETS, "audit", "verify"], capture_output=True,
                        text=True, env={**os.environ, "SPINEMETS_DATABASE_URL": url}, timeout=60)
     assert r.returncode == 0 and r.stdout.startswith("audit verify: ok"), r.stdout + r.stderr
+
+
+# --- several worker processes over one store ---------------------------------------------------------------------
+
+
+def _workers_of(pid: int) -> list[int]:
+    """The uvicorn worker processes of a `spinemets serve --workers N` (children running multiprocessing.spawn)."""
+    out = []
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"spawn_main" in cmdline:
+            out.append(int(child))
+    return out
+
+
+def test_four_workers_one_killed_mid_write_keep_every_acknowledged_write_and_one_chain(store):
+    """Four processes write at once over one database; one is killed with SIGKILL while eight clients send; uvicorn
+    starts another; every acknowledged write is stored once, the audit trail is one verifiable chain."""
+    add_user(store, "alice")
+    token = add_token(store, "alice")
+    url = store.url.render_as_string(hide_password=False)
+    acked: list[str] = []
+    after_kill: list[str] = []
+    stop = threading.Event()
+    killed = threading.Event()
+
+    with server({"SPINEMETS_DATABASE_URL": url}, "--workers", "4", *QUIET, timeout=120) as (base, proc):
+        deadline = time.monotonic() + 60
+        while len(_workers_of(proc.pid)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        workers = _workers_of(proc.pid)
+        assert len(workers) == 4, workers
+        # a connection on the killed worker fails: the client tries again, on another
+        ts = _writers(base, token, "W", acked, stop, on_error="retry", after=(killed, after_kill))
+        deadline = time.monotonic() + 60
+        while len(acked) < 80 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(workers[0], signal.SIGKILL)  # mid-write
+        killed.set()
+        deadline = time.monotonic() + 60
+        while len(after_kill) < 80 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        deadline = time.monotonic() + 60
+        while len(_workers_of(proc.pid)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        replaced = _workers_of(proc.pid)
+        stop.set()
+        [t.join(timeout=60) for t in ts]
+    assert len(after_kill) >= 80, "the other workers went on serving"
+    assert len(replaced) == 4 and workers[0] not in replaced, "uvicorn started a new worker"
+    assert len(acked) == len(set(acked))
+    from sqlalchemy import select
+
+    from spinemets.store import audit
+    from spinemets.store.models import Assessment
+
+    with store.session() as s:
+        present = set(s.scalars(select(Assessment.id)))
+        creates = s.execute(select(audit.AuditEntry.object_id).where(
+            audit.AuditEntry.action == "create", audit.AuditEntry.object_type == "assessment")).scalars().all()
+        assert audit.verify(s).ok
+    assert set(acked) <= present
+    assert set(acked) <= set(creates) and len(creates) == len(set(creates)), "one audit entry per stored write"
+    r = subprocess.run([SPINEMETS, "audit", "verify"], capture_output=True,
+                       text=True, env={**os.environ, "SPINEMETS_DATABASE_URL": url}, timeout=60)
+    assert r.returncode == 0 and r.stdout.startswith("audit verify: ok"), r.stdout + r.stderr
+
+
+def test_four_workers_print_one_set_up_link_and_it_works(tmp_path):
+    log = tmp_path / "serve.log"
+    env = {"SPINEMETS_DATA_DIR": str(tmp_path / "data")}
+    with server(env, "--workers", "4", *QUIET, log=log, timeout=120) as (base, proc):
+        deadline = time.monotonic() + 60
+        while len(_workers_of(proc.pid)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)  # every worker has opened the store
+        links = [line.strip() for line in log.read_text().splitlines() if "/setup?token=" in line]
+        assert len(links) == 1, links
+        path = links[0][links[0].index("/setup?"):]
+        assert httpx.get(base + path, timeout=10).status_code == 200
+    # a new start is a new link (the last one may have been lost)
+    with server(env, "--workers", "2", *QUIET, log=log, timeout=120) as (base, proc):
+        deadline = time.monotonic() + 60
+        while len(_workers_of(proc.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)
+        assert len([line for line in log.read_text().splitlines() if "/setup?token=" in line]) == 1
 
 
 # --- privacy of the application log ----------------------------------------------------------------------------

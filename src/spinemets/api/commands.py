@@ -51,6 +51,10 @@ def cmd_serve(a: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     os.environ.setdefault("SPINEMETS_SERVE_URL", f"http://{a.host}:{a.port}")
+    # the workers of this start share it: the first to find no admin prints the set-up link, the others do not
+    import datetime as dt
+
+    os.environ["SPINEMETS_SERVE_STARTED"] = dt.datetime.now(dt.timezone.utc).isoformat()
     trust_proxy = os.environ.get("SPINEMETS_TRUST_PROXY") == "1"
     print(f"spinemets: serving http://{a.host}:{a.port} (knowledge base {kb.version}); "
           "decision support for healthcare professionals", flush=True)

@@ -39,7 +39,8 @@ import time
 import unicodedata
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
+from sqlalchemy import text as sql
 from sqlalchemy.orm import Session
 
 from spinemets.store.models import ApiToken, SetupToken, User, WebSession, utcnow
@@ -405,6 +406,24 @@ def create_setup_token(s: Session, hours: float = SETUP_HOURS) -> str:
     s.add(SetupToken(token_hash=sha256(secret), created_at=now, expires_at=now + dt.timedelta(hours=hours)))
     s.flush()
     return secret
+
+
+SETUP_LINK_LOCK = 0x5350_5355  # pg_advisory_xact_lock key while a worker decides whether to print the link ("SPSU")
+
+
+def setup_link_printed_since(s: Session, backend: str, started: dt.datetime | None) -> bool:
+    """Has a worker of this server start (`spinemets serve --workers N` starts N processes, each opening the store)
+    already made a set-up link?  One link is enough: the others say nothing.  *started* is when `serve` began (None:
+    not started by `serve`, always a new link).  On PostgreSQL the decision is serialised with a transaction-level
+    advisory lock; SQLite's write transaction already serialises it."""
+    if started is None:
+        return False
+    if backend == "postgresql":
+        s.execute(sql(f"SELECT pg_advisory_xact_lock({SETUP_LINK_LOCK})"))
+    now = utcnow()
+    made = s.scalar(select(func.count()).select_from(SetupToken).where(SetupToken.created_at >= started,
+                                                                       SetupToken.expires_at > now))
+    return bool(made)
 
 
 def setup_token_ok(s: Session, secret: str | None) -> bool:

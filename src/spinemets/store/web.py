@@ -139,11 +139,25 @@ def first_admin(store: Any) -> str | None:
             else:
                 log.warning("store: created the first admin %r from SPINEMETS_ADMIN_PASSWORD", name)
                 return None
+        if auth.setup_link_printed_since(s, store.backend, _serve_started()):
+            return None  # another worker of this server start printed the link
         link = setup_url(auth.create_setup_token(s))
     print(f"spinemets: there is no admin yet. Create the first one from this computer, once, at\n  {link}\n"
           f"(valid for {auth.SETUP_HOURS} hours and only while there is no admin; or run "
           "`spinemets user add --admin NAME`)", flush=True)
     return link
+
+
+def _serve_started() -> Any:
+    """When `spinemets serve` began ($SPINEMETS_SERVE_STARTED, set for its workers), or None."""
+    import datetime as dt
+
+    raw = os.environ.get("SPINEMETS_SERVE_STARTED", "").strip()
+    try:
+        started = dt.datetime.fromisoformat(raw) if raw else None
+    except ValueError:
+        return None
+    return started if started is None or started.tzinfo else started.replace(tzinfo=dt.timezone.utc)
 
 
 def setup_url(secret: str) -> str:
