@@ -63,6 +63,12 @@ SLOW = (
     "tests/test_store_hardening.py::test_serve_prints_a_one_time_set_up_link",
     "tests/test_ask.py::test_numpy_and_torch_backends_give_the_same_vectors",  # loads torch, ~10 s
     "tests/test_install.py",  # builds a fresh virtual environment, ~1 min
+    # Dask local clusters of two worker processes, 3-10 s each
+    "tests/test_archive.py::test_parquet_and_jsonl_parts_hold_the_batch_rows_in_order",
+    "tests/test_archive.py::test_a_rerun_resumes_and_another_run_into_the_same_folder_is_refused",
+    "tests/test_archive.py::test_parquet_input_is_read_by_the_batch_and_on_dask",
+    "tests/test_archive.py::test_the_command_line",
+    "tests/test_archive.py::test_a_worker_killed_mid_run_loses_no_report",
     # CLI subprocesses and password hashing in a row: 4-65 s each (measured with --durations)
     "tests/test_store.py::test_cli_end_to_end",
     "tests/test_store.py::test_authenticate_disable_and_last_admin",

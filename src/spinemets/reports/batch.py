@@ -27,7 +27,7 @@ from typing import Any, TextIO
 
 from spinemets.errors import InvalidInputError, SpinemetsError
 
-BATCH_SUFFIXES = (".csv", ".jsonl", ".ndjson")
+BATCH_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".parquet")
 TEXT_SUFFIXES = (".txt", ".text", "")
 FORMATS = ("jsonl", "csv")
 
@@ -54,6 +54,13 @@ def count_reports(path: str | Path, text_column: str = "text") -> int | None:
     p = Path(path)
     if p.is_dir():
         return sum(1 for f in p.iterdir() if f.is_file() and f.suffix.lower() == ".txt")
+    if p.suffix.lower() == ".parquet":
+        try:
+            import pyarrow.parquet as pq
+
+            return int(pq.ParquetFile(p).metadata.num_rows)
+        except Exception:  # noqa: BLE001 - not readable here: the reading itself says why
+            return None
     try:
         with p.open(encoding="utf-8", errors="replace", newline="") as fh:
             if p.suffix.lower() == ".csv":
@@ -77,7 +84,10 @@ def iter_reports(path: str | Path, text_column: str = "text", id_column: str = "
         return
     suffix = p.suffix.lower()
     if suffix not in BATCH_SUFFIXES:
-        raise InvalidInputError("input", f"{p.name}: give a folder of .txt reports, a .csv or a .jsonl file")
+        raise InvalidInputError("input", f"{p.name}: give a folder of .txt reports, a .csv, .jsonl or .parquet file")
+    if suffix == ".parquet":
+        yield from _iter_parquet(p, text_column, id_column)
+        return
     try:
         fh = p.open(encoding="utf-8", newline="")
     except FileNotFoundError:
@@ -117,6 +127,35 @@ def iter_reports(path: str | Path, text_column: str = "text", id_column: str = "
                         yield str(i), None, f"line {i}: expected an object with {text_column!r} or a string"
         except UnicodeDecodeError:
             raise InvalidInputError("input", f"{p.name}: not UTF-8 text") from None
+
+
+def _iter_parquet(p: Path, text_column: str, id_column: str) -> Iterator[tuple[str, str | None, str | None]]:
+    """(id, text, error) per row of a Parquet file, read a record batch at a time (needs pyarrow)."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise InvalidInputError("input", f"{p.name}: reading Parquet needs pyarrow (pip install 'spinemets[archive]')") from None
+    try:
+        f = pq.ParquetFile(p)
+    except FileNotFoundError:
+        raise InvalidInputError("input", f"{p}: no such file or folder") from None
+    except Exception as exc:  # noqa: BLE001 - pyarrow's own errors: not a Parquet file, damaged ...
+        raise InvalidInputError("input", f"{p.name}: not a readable Parquet file ({str(exc)[:200]})") from None
+    names = f.schema_arrow.names
+    if text_column not in names:
+        raise InvalidInputError("text_column", f"{p.name} has no column {text_column!r}; its columns: {', '.join(names)}")
+    columns = [text_column] + ([id_column] if id_column in names and id_column != text_column else [])
+    i = 0
+    for batch in f.iter_batches(columns=columns, batch_size=4096):
+        data = batch.to_pydict()
+        for k, text in enumerate(data[text_column]):
+            i += 1
+            given = data[id_column][k] if id_column in data else None
+            rid = str(given) if given is not None and str(given).strip() else str(i)
+            if not isinstance(text, str):
+                yield rid, None, f"row {i}: no text in {text_column!r}"
+            else:
+                yield rid, text, None
 
 
 def csv_columns(kb: Any) -> list[str]:
@@ -171,27 +210,37 @@ _STATE: dict[str, Any] = {}
 WINDOW = 256  # reports handed to the pool at a time, per worker: memory stays flat, order is kept
 
 
-def _one(item: tuple[str, str | None, str | None]) -> tuple[str | dict[str, str], bool]:
-    """One report -> (its JSON line or CSV row, whether it failed); each result is serialised once."""
+def read_one(text: str | None, error: str | None, kb: Any, rs: Any, pipe: Any, pain: str | None) -> tuple[Any, str | None]:
+    """One report of a batch -> (its result or None, the error that stopped it or None)."""
     from spinemets.reports.extract import build_result, check_text
 
-    rid, text, error = item
-    kb, rs, pipe, pain, fmt = (_STATE[k] for k in ("kb", "rs", "pipe", "pain", "fmt"))
-    result = None
-    if error is None:
-        try:
-            check_text(text)  # type: ignore[arg-type]
-            result = build_result(text, pipe(text), rs, kb, pain=pain)  # type: ignore[arg-type]
-        except SpinemetsError as exc:
-            error = str(exc)
-    if fmt == "csv":
-        return csv_row(rid, result, error, kb), error is not None
+    if error is not None:
+        return None, error
+    try:
+        check_text(text)  # type: ignore[arg-type]
+        return build_result(text, pipe(text), rs, kb, pain=pain), None  # type: ignore[arg-type]
+    except SpinemetsError as exc:
+        return None, str(exc)
+
+
+def jsonl_line(rid: str, result: Any | None, error: str | None, kb: Any) -> str:
+    """One report's JSON line: its id and error, then the whole result (or the version and disclaimer)."""
     record: dict[str, Any] = {"id": rid, "error": error}
     if result is not None:
         record.update(result.model_dump(mode="json"))
     else:
         record.update(kb_version=kb.version, disclaimer=kb.manifest.disclaimer)
-    return json.dumps(record, ensure_ascii=False) + "\n", error is not None
+    return json.dumps(record, ensure_ascii=False) + "\n"
+
+
+def _one(item: tuple[str, str | None, str | None]) -> tuple[str | dict[str, str], bool]:
+    """One report -> (its JSON line or CSV row, whether it failed); each result is serialised once."""
+    rid, text, error = item
+    kb, rs, pipe, pain, fmt = (_STATE[k] for k in ("kb", "rs", "pipe", "pain", "fmt"))
+    result, error = read_one(text, error, kb, rs, pipe, pain)
+    if fmt == "csv":
+        return csv_row(rid, result, error, kb), error is not None
+    return jsonl_line(rid, result, error, kb), error is not None
 
 
 def default_workers() -> int:

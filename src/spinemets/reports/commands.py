@@ -67,10 +67,15 @@ def cmd_extract(a: argparse.Namespace) -> int:
     from spinemets.reports.batch import format_for, is_batch, run_batch
 
     if a.report not in (None, "-") and is_batch(a.report):
-        if a.level:
-            from spinemets.errors import InvalidInputError
+        from spinemets.errors import InvalidInputError
 
+        if a.level:
             raise InvalidInputError("level", "--level is for one report; a batch pre-fills each report's most affected level")
+        if a.dask or a.scheduler:
+            return _extract_on_dask(a)
+        if a.format == "parquet":
+            raise InvalidInputError("format", "parquet output is written in part files by --dask; without it choose "
+                                              "jsonl or csv")
         fmt = format_for(a.output, a.format)
         out = open(a.output, "w", encoding="utf-8", newline="") if a.output else None
         try:
@@ -88,6 +93,21 @@ def cmd_extract(a: argparse.Namespace) -> int:
     result = extract(read_report_file(a.report), pain=a.pain, level=a.level, rules=a.rules)
     _print(result.model_dump_json(indent=2) if a.json else result.to_text())
     return EXIT_OK if result.status == "complete" else EXIT_INSUFFICIENT
+
+
+def _extract_on_dask(a: argparse.Namespace) -> int:
+    from spinemets.errors import InvalidInputError
+    from spinemets.reports.archive import run_archive
+
+    if not a.output:
+        raise InvalidInputError("output", "--dask writes part files: give the output folder with -o FOLDER")
+    summary = run_archive(a.report, a.output, a.format or "parquet", pain=a.pain, rules=a.rules,
+                          text_column=a.text_column, id_column=a.id_column, partition_size=a.partition_size,
+                          workers=a.workers, scheduler=a.scheduler, progress=not a.no_progress)
+    resumed = f", {summary.skipped} of {summary.partitions} partitions already done" if summary.skipped else ""
+    print(f"extract: {summary.reports} reports to {a.output} in {summary.partitions} part files{resumed}, "
+          f"{summary.errors} with errors", file=sys.stderr)
+    return EXIT_INVALID if summary.reports and summary.errors == summary.reports else EXIT_OK
 
 
 def cmd_extract_eval(a: argparse.Namespace) -> int:
@@ -114,13 +134,21 @@ def register(sub: Any, add: Any) -> None:
     e.add_argument("--level", help="pre-fill for this level instead of the most affected one, e.g. T7")
     e.add_argument("--rules", metavar="FILE", help="a site's extra phrasing rules, YAML or JSON "
                    "(default $SPINEMETS_REPORT_RULES)")
-    b = e.add_argument_group("batch (a folder, .csv or .jsonl)")
-    b.add_argument("--output", "-o", metavar="FILE", help="write here (default standard output)")
-    b.add_argument("--format", choices=("jsonl", "csv"), help="output format (default from --output's suffix, else jsonl)")
+    b = e.add_argument_group("batch (a folder, .csv, .jsonl or .parquet)")
+    b.add_argument("--output", "-o", metavar="FILE", help="write here (default standard output; with --dask a folder)")
+    b.add_argument("--format", choices=("jsonl", "csv", "parquet"),
+                   help="output format (default from --output's suffix, else jsonl; parquet, the --dask default, only "
+                        "with --dask)")
     b.add_argument("--text-column", default="text", help="CSV column or JSON key holding the report (default text)")
     b.add_argument("--id-column", default="id", help="CSV column or JSON key holding its id (default id)")
     b.add_argument("--no-progress", action="store_true", help="no progress bar on standard error")
     b.add_argument("--workers", type=int, metavar="N", help="processes sharing the batch (default: every core)")
+    d = e.add_argument_group("archive scale on Dask (the archive extra)")
+    d.add_argument("--dask", action="store_true", help="run on a Dask cluster: a local one with --workers processes, "
+                   "or --scheduler's; part files in the -o folder, resumable")
+    d.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="an existing Dask scheduler (implies --dask)")
+    d.add_argument("--partition-size", type=int, default=500, metavar="N",
+                   help="reports per partition and part file (default 500)")
 
     v = add("extract-eval", cmd_extract_eval, "score the report extractor on an annotated report set (per-field P/R/F1)")
     v.add_argument("--set", default="dev", help="dev (default) or holdout, or another set in --data")
