@@ -51,6 +51,32 @@ def endpoints() -> dict[str, tuple[str, str, bytes]]:
     }
 
 
+VARIED = 240  # different request bodies sent in turn (no run measures one body's cache hits)
+
+
+def varied_requests(name: str) -> list[bytes]:
+    """The endpoint's requests, 240 different bodies for sins and assess (every combination of SINS level, lesion,
+    collapse, alignment and posterolateral involvement, in a fixed shuffled order; for assess the full example case
+    with that SINS); ping is one request."""
+    import itertools
+    import random
+
+    method, path, body = endpoints()[name]
+    if name == "ping":
+        return [raw_request(method, path, body)]
+    combos = list(itertools.product(["C3", "C7", "T4", "T11", "L1", "L4"], ["lytic", "blastic", "mixed"],
+                                    ["none", "lt50", "gt50", "involved_no_collapse"], ["normal", "de_novo_deformity"],
+                                    ["none", "unilateral", "bilateral"]))
+    random.Random(7).shuffle(combos)
+    case = json.loads((ROOT / "examples" / "full_case.json").read_text())
+    out = []
+    for level, lesion, collapse, alignment, posterolateral in combos[:VARIED]:
+        sins = {"level": level, "pain": "mechanical", "lesion": lesion, "collapse": collapse, "alignment": alignment,
+                "posterolateral": posterolateral}
+        out.append(raw_request(method, path, json.dumps(sins if name == "sins" else {**case, "sins": sins}).encode()))
+    return out
+
+
 def raw_request(method: str, path: str, body: bytes) -> bytes:
     head = f"{method} {path} HTTP/1.1\r\nHost: {HOST}\r\nUser-Agent: spinemets-bench\r\n"
     if method == "POST":
@@ -70,7 +96,7 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
-async def _open_loop(port: int, request: bytes, rate: float, seconds: float, conns: int) -> dict:
+async def _open_loop(port: int, request: bytes | list[bytes], rate: float, seconds: float, conns: int) -> dict:
     loop = asyncio.get_running_loop()
     total = min(int(rate * seconds), MAX_REQUESTS)
     per_conn = total // conns
@@ -79,6 +105,7 @@ async def _open_loop(port: int, request: bytes, rate: float, seconds: float, con
     deadline = start + seconds * 3 + 5  # bounded even if the server stalls
     latencies: list[float] = []
     errors = 0
+    requests = request if isinstance(request, list) else [request]
 
     async def worker(k: int) -> None:
         nonlocal errors
@@ -92,7 +119,7 @@ async def _open_loop(port: int, request: bytes, rate: float, seconds: float, con
                     break
                 if scheduled > now:
                     await asyncio.sleep(scheduled - now)
-                writer.write(request)
+                writer.write(requests[(k * 17 + i) % len(requests)])
                 status = await _read_response(reader)
                 latencies.append(loop.time() - scheduled)
                 if status != 200:
@@ -149,8 +176,7 @@ def load_main(argv: list[str]) -> int:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--conns", type=int, default=8)
     a = ap.parse_args(argv)
-    method, path, body = endpoints()[a.endpoint]
-    req = raw_request(method, path, body)
+    req = varied_requests(a.endpoint)
     if a.mode == "open":
         out = asyncio.run(_open_loop(a.port, req, a.rate, a.seconds, a.conns))
     else:
@@ -190,7 +216,7 @@ def _wrk(base: str, name: str, seconds: float) -> dict:
 
 
 def max_rate(base: str, port: int, name: str, seconds: float) -> dict:
-    if shutil.which("wrk"):
+    if shutil.which("wrk") and name == "ping":  # wrk sends one body: only for the bare endpoint
         out = _wrk(base, name, seconds)
         out["tool"] = "wrk -t1 -c16"
     else:
@@ -275,8 +301,10 @@ def write(all_results: list[tuple[str, dict]], seconds: float, rounds: int, load
         f"{tool}, {seconds:g} s per run, median of {rounds} interleaved runs. Latency: an open-loop "
         "client sending at half that endpoint's maximum rate over 8 keep-alive connections, latency counted from "
         "the scheduled send time (queueing included). Ratios compare with the bare `GET /api/v1/ping` of the same "
-        "app in the same run (same middleware: security headers, body-size limit). Every request of a run sends "
-        "the same body, as the issue's benchmark asks.",
+        "app in the same run (same middleware: security headers, body-size limit). The calculators get "
+        f"{VARIED} different bodies in turn (varied SINS components, and the full example case with them for "
+        "assess), so the default run's response cache holds them all after the warm-up: its table measures cache "
+        "hits of varied bodies, the second every request computed.",
         "",
     ]
     for label, results in all_results:
@@ -289,10 +317,10 @@ def write(all_results: list[tuple[str, dict]], seconds: float, rounds: int, load
         "",
         "The core functions are pure and the knowledge base is immutable in a running process, so the API keeps a",
         "bounded LRU cache of response bytes keyed by endpoint and exact body (`src/spinemets/api/cache.py`,",
-        "32 MiB by default). With the same body repeated, the default run measures cache hits; the second table",
+        "32 MiB by default). With 240 bodies in turn, the default run measures cache hits; the second table",
         "shows the cost when every request is computed. There the ratio is bounded by the core itself: in process,",
-        "`sins` takes about 80 us and `assess` about 500 us (see docs/benchmarks.md), against a bare request of",
-        "about 250-400 us through uvicorn on this machine.",
+        "`sins` takes about 90 us and `assess` (with the pathway) about 1.4 ms (see docs/benchmarks.md), against a",
+        "bare request of about 250-400 us through uvicorn on this machine.",
         "",
         "The machine has few cores: server and load generator share them, so absolute figures are modest and vary",
         "from run to run; the ratios, taken within one run, are the measure of the web layer's overhead.",

@@ -3,23 +3,21 @@ and with one per core, measured side by side in one run.
 
     .venv/bin/python bench/workers_bench.py [--seconds 8] [--no-write]
 
-Each server gets the same closed loop of requests from a separate load process (asyncio, 16 keep-alive
-connections): POST /api/v1/sins with 240 different bodies (every combination of level, lesion, collapse, alignment
-and posterolateral involvement, in a fixed shuffled order), so no two requests in a row are the same and a response
-cache, if any, would rarely hit; and POST /api/v1/assess with the full example case, its SINS level varied the same
-way.  The load process needs a core of its own, so on a 2-core machine the servers share the cores with it: the
-figure is what this machine gives, not the servers' ceiling.  Writes docs/benchmarks-workers.md.  Target (issue):
-from 1 to 2 workers at least 1.6x on 2 cores.
+Each server gets the same closed loop of requests from a separate load process (asyncio, 64 keep-alive
+connections, so that every worker gets its share: a worker keeps the connections it accepts): POST /api/v1/sins and
+POST /api/v1/assess with 240 different bodies in turn (bench/web_bench.py's varied_requests), with the response
+cache off (every request computed) and on (the default; the 240 bodies fit, so those rows measure hits).  The load
+process needs a core of its own, so on a 2-core machine the servers share the cores with it: the figure is what this
+machine gives, not the servers' ceiling.  Writes docs/benchmarks-workers.md.  Target (issue): from 1 to 2 workers at
+least 1.6x on 2 cores.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import datetime as dt
-import itertools
 import json
 import os
-import random
 import subprocess
 import sys
 import tempfile
@@ -27,35 +25,17 @@ import time
 from pathlib import Path
 
 from machine import machine, publish  # bench/machine.py
-from web_bench import HOST, _closed_loop, raw_request  # bench/web_bench.py
+from web_bench import HOST, _closed_loop, varied_requests  # bench/web_bench.py
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "benchmarks-workers.md"
 SPINEMETS = str(Path(sys.executable).with_name("spinemets"))
 CONNS = 64  # keep-alive connections: enough that both workers get a fair share (each keeps the ones it accepts)
-LEVELS = ["C3", "C7", "T4", "T11", "L1", "L4"]
-
-
-def bodies(kind: str) -> list[bytes]:
-    combos = list(itertools.product(LEVELS, ["lytic", "blastic", "mixed", "lytic"], ["none", "lt50", "gt50", "involved_no_collapse"],
-                                    ["normal", "de_novo_deformity"], ["none", "unilateral", "bilateral"]))
-    rnd = random.Random(7)
-    rnd.shuffle(combos)
-    out = []
-    case = json.loads((ROOT / "examples" / "full_case.json").read_text())
-    for level, lesion, collapse, alignment, posterolateral in combos[:240]:
-        sins = {"level": level, "pain": "mechanical", "lesion": lesion, "collapse": collapse, "alignment": alignment,
-                "posterolateral": posterolateral}
-        if kind == "sins":
-            out.append(raw_request("POST", "/api/v1/sins", json.dumps(sins).encode()))
-        else:
-            out.append(raw_request("POST", "/api/v1/assess", json.dumps({**case, "sins": sins}).encode()))
-    return out
 
 
 def load_main(argv: list[str]) -> int:
     port, kind, seconds = int(argv[0]), argv[1], float(argv[2])
-    print(json.dumps(asyncio.run(_closed_loop(port, bodies(kind), seconds, CONNS))))
+    print(json.dumps(asyncio.run(_closed_loop(port, varied_requests(kind), seconds, CONNS))))
     return 0
 
 
