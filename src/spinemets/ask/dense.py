@@ -97,7 +97,9 @@ class NumpyMiniLM:
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(self.MAX_TOKENS)
-        w = load_file(str(folder / "model.safetensors"))
+        # the shipped weights are float16: every array is widened to float32 once, here, so that no product
+        # converts them again (float16 values are exact in float32)
+        w = {name: array.astype(np.float32) for name, array in load_file(str(folder / "model.safetensors")).items()}
         f32 = np.float32
         self.word = w["embeddings.word_embeddings.weight"].astype(f32)
         self.position = w["embeddings.position_embeddings.weight"].astype(f32)
