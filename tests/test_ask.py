@@ -862,13 +862,23 @@ def test_claustrophobia_keeps_mri_first_unless_mri_failed_or_was_not_tolerated(k
     said = " ".join(s.text for s in r.for_this_patient + r.key_points + r.alternatives_and_caveats)
     assert "open or short-bore scanner" in said
     assert_grounded(r, kb)
-    # not tolerated despite sedation: MRI is impossible, CT first; one line per value with every phrase behind it
+    # not tolerated despite sedation: MRI is impossible, CT first
     r = ask("Claustrophobic, can't tolerate MRI despite sedation, known breast cancer with back pain: next best test?")
     lines = [(u.field, str(u.value), u.phrase) for u in r.understood if u.field == "pathway.mri_contraindications"]
     assert lines == [("pathway.mri_contraindications", "claustrophobia", "claustrophobic"),
-                     ("pathway.mri_contraindications", "reason_not_given", "can't tolerate mri, despite sedation")]
+                     ("pathway.mri_contraindications", "reason_not_given", "can't tolerate mri")]
     assert "CT of the whole spine" in r.direct_answer[0].text
     assert_grounded(r, kb)
+    # one line per value, with every phrase behind it
+    r = ask("Prostate cancer with back pain; he could not complete the MRI, even the MRI despite sedation failed.")
+    said = [(u.value, u.phrase) for u in r.understood if u.field == "pathway.mri_contraindications"]
+    assert said == [("reason_not_given", "could not complete the mri, mri despite sedation")]
+    # words about an earlier result or another matter do not make MRI impossible (a pregnant patient would be sent
+    # to CT for them)
+    for question in ("Known lung cancer, back pain, pregnant, MRI failed to show the cause. Which scan now?",
+                     "Breast cancer with back pain, agitated on the ward despite sedation. Which scan?"):
+        r = ask(question)
+        assert "pathway.mri_contraindications" not in {u.field for u in r.understood}, question
 
 
 @pytest.mark.parametrize("question, topic", [

@@ -869,13 +869,29 @@ def test_claustrophobia_in_pregnancy_with_cancer_and_back_pain_is_unenhanced_mri
     assert "claustrophobia_options" in _notice_codes(r)
 
 
-def test_claustrophobia_in_a_child_with_compression_mri_first_without_the_adult_sedation_figures():
+def test_claustrophobia_in_a_child_with_compression_mri_first_whole_spine_ct_beside_it_no_adult_sedation_figures():
     r = pathway({"age": 10, "suspected_cord_compression": True, "cancer_history": "current",
                  "mri_contraindications": ["claustrophobia"]})
     assert r.first_line.study.id == "mri-complete-spine-wwo-child"
+    assert ("alternative", "ct-whole-spine-with") in [x[1:3] for x in decision(r)["recs"]]  # if MRI cannot be done
     codes = _notice_codes(r)
     assert "claustrophobia_options" in codes
     assert "claustrophobia_sedation" not in codes and "claustrophobia_no_delay" not in codes
+
+
+def test_claustrophobia_without_cancer_in_cauda_equina_keeps_its_own_4_hours_not_the_cancer_24():
+    r = pathway({"age": 45, "cancer_history": "none", "spinal_pain": True, "suspected_cauda_equina": True,
+                 "neuro_deficits": ["sphincter"], "mri_contraindications": ["claustrophobia"]})
+    assert r.first_line.study.modality == "mri" and r.urgency.level == "emergency"
+    assert "claustrophobia_no_delay" not in _notice_codes(r)  # its NICE 24 hours is for compression by cancer
+    assert any(x[2].startswith("ct-") for x in decision(r)["recs"])
+
+
+def test_claustrophobia_after_sbrt_response_assessment_keeps_a_ct_alternative():
+    r = pathway({**CURRENT, "known_lesion_purpose": "response_assessment", "treatment_given": "sbrt",
+                 "months_since_treatment": 3, "mri_contraindications": ["claustrophobia"]})
+    assert r.first_line.study.modality == "mri"
+    assert any(x[1] == "alternative" and x[2].startswith("ct-") for x in decision(r)["recs"])
 
 
 def test_claustrophobia_without_any_mri_in_the_answer_adds_no_note():
@@ -925,7 +941,7 @@ def test_decision_metal_artefact_alone_dual_energy_ct_first():
 
 
 @pytest.mark.parametrize("extra", [{"implanted_device": "mr_unsafe"}, {"mri_contraindications": ["metal_artefact",
-                                                                                                  "claustrophobia"]}])
+                                                                                                  "reason_not_given"]}])
 def test_decision_metal_artefact_with_another_mri_problem_whole_spine_ct_first_dual_energy_second(extra):
     r = pathway({**KNOWN_CANCER_PAIN, "mri_contraindications": ["metal_artefact"], **extra})
     unsafe = "implanted_device" in extra
@@ -934,7 +950,14 @@ def test_decision_metal_artefact_with_another_mri_problem_whole_spine_ct_first_d
          (2, "alternative", "ct-dual-energy", None, DUAL, None),
          (3, "alternative", "ct-myelography", "may_be_appropriate", CT_MYELO, None)],
         groups=["implant"] if unsafe else [],
-        notices=([] if unsafe else [CLAUSTRO]) + HISTOLOGY_UNKNOWN_NOTICES + ([("implant_unsafe", CT_WHOLE)] if unsafe else []))
+        notices=HISTOLOGY_UNKNOWN_NOTICES + ([("implant_unsafe", CT_WHOLE)] if unsafe else []))
+
+
+def test_decision_metal_artefact_and_claustrophobia_dual_energy_ct_first_as_for_metal_alone():
+    # claustrophobia does not make MRI impossible, so it does not change the CT chosen for the artefact either
+    r = pathway({**KNOWN_CANCER_PAIN, "mri_contraindications": ["metal_artefact", "claustrophobia"]})
+    assert decision(r)["recs"] == decision(pathway({**KNOWN_CANCER_PAIN, "mri_contraindications": ["metal_artefact"]}))["recs"]
+    assert "claustrophobia_options" not in _notice_codes(r)  # no MRI is offered: nothing to get through
 
 
 # --- child or adolescent with back pain: ACR Back Pain-Child and the paediatric red flags (tables/paediatric_red_flags:

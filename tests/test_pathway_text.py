@@ -466,11 +466,11 @@ CASES = [
         ],
         id="mr_conditional_device",
     ),
-    # MRI impossible (claustrophobia, spinal instrumentation): CT of the whole spine (NG234 as summarised),
+    # MRI impossible (reason not given, spinal instrumentation): CT of the whole spine (NG234 as summarised),
     # dual-energy CT near metal, CT myelography; earlier gadolinium reaction; renal cancer staging; eGFR 25.
     pytest.param(
         {"age": 64, "cancer_history": "current", "primary_site": "kidney", "spinal_pain": True,
-          "red_flags": [], "neuro_deficits": [], "mri_contraindications": ["claustrophobia", "metal_artefact"],
+          "red_flags": [], "neuro_deficits": [], "mri_contraindications": ["reason_not_given", "metal_artefact"],
           "contrast_concerns": ["reduced_renal_function", "prior_gadolinium_reaction"], "egfr": 25},
         "complete",
         "spinal pain with suspected metastasis",
@@ -478,7 +478,8 @@ CASES = [
          "weeks (Dutch national guideline)"),
         [
             ("Understood: age 64; eGFR 25 mL/min/1.73 m²; current cancer (kidney); spinal pain; no red flags; no "
-             "neurological deficit; MRI problem: claustrophobia, metal artefact; contrast concern: reduced renal "
+             "neurological deficit; MRI problem: MRI not possible (reason not given), metal artefact; contrast "
+             "concern: reduced renal "
              "function, prior gadolinium reaction; patient group: Reduced kidney function"),
             "Now:",
             "  1. Contact the MSCC coordinator within 24 hours. [5]",
@@ -489,16 +490,16 @@ CASES = [
              "differ; each shown with its source)"),
             "  1. [first line] CT of the whole spine without IV contrast (MRI not possible) [2,6,9]",
             why("implant.ct_myelography_when_mri_impossible"),
-            "  2. [alternative] Dual-energy CT or CT with metal-artefact reduction around the instrumentation [11,12]",
+            "  2. [alternative] Dual-energy CT or CT with metal-artefact reduction around the instrumentation [10,11]",
             why("imaging.ct.dual_energy_metal_artefact"),
-            "  3. [alternative] CT myelography - ACR: may be appropriate [2,6,9,11,13,14,15,16]",
+            "  3. [alternative] CT myelography - ACR: may be appropriate [2,6,9,10,12,13,14,15]",
             why("implant.ct_myelography_when_mri_impossible", "imaging.ct_myelography.role",
                 "imaging.ct_myelography.nice_rarely"),
             "Staging (after the spine study):",
-            "  4. [staging] CT of the chest, abdomen and pelvis with IV contrast [17,18,19,20]",
+            "  4. [staging] CT of the chest, abdomen and pelvis with IV contrast [16,17,18,19]",
             why("staging.lytic_bone_scan_misses"),
             ("  5. [staging alternative] Whole-body bone scan (add SPECT/CT for equivocal spinal findings) "
-             "[15,17,18,19,20,21]"),
+             "[14,16,17,18,19,20]"),
             why("staging.renal.bone_scan_with_pain", "staging.lytic_bone_scan_misses"),
         ],
         id="mri_impossible",

@@ -876,7 +876,7 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
         _after_sbrt(b, inp, missing)
 
     if "claustrophobia" in inp.mri_contraindications and mri_ok:
-        _claustrophobia_notes(b, urgency, child)
+        _claustrophobia_notes(b, urgency, child, no_cancer, contrast_ok)
     if inp.brain_symptoms and not b.has("brain-mri-with") and not b.has("ct-head-with"):
         # The input was given: say what it changes (nothing held here for this patient) rather than drop it.
         b.note_statement("brain_symptoms_no_rule", "imaging.brain_symptoms_no_rule")
@@ -1050,8 +1050,8 @@ def _spine_imaging(b: _Builder, mri_study: str, urgency: Urgency, mri_ok: bool, 
                   own=own)
         b.add(ct_study, "alternative", ["imaging.ct.when_mri_contraindicated"])
     else:
-        if "metal_artefact" in inp.mri_contraindications and len(inp.mri_contraindications) == 1 \
-                and inp.implanted_device != "mr_unsafe":
+        if set(inp.mri_contraindications) - {"claustrophobia"} == {"metal_artefact"} \
+                and inp.implanted_device != "mr_unsafe":  # claustrophobia does not change the CT chosen
             b.add("ct-dual-energy", "first_line", urgency=urgency)
             b.add(ct_study, "alternative")
         else:
@@ -1067,14 +1067,22 @@ def _spine_imaging(b: _Builder, mri_study: str, urgency: Urgency, mri_ok: bool, 
         b.note_statement("radiographs", "imaging.radiograph.cannot_exclude")
 
 
-def _claustrophobia_notes(b: _Builder, urgency: Urgency | None, child: bool) -> None:
-    """Claustrophobia with MRI still possible: how to get the MRI done, and that it must not delay an emergency."""
-    if not any(r.study is not None and r.study.modality == "mri" for r in b.recs):
+def _claustrophobia_notes(b: _Builder, urgency: Urgency | None, child: bool, no_cancer: bool,
+                          contrast_ok: bool) -> None:
+    """Claustrophobia with MRI still possible: CT stays among the alternatives (if MRI still fails), the ways
+    through the MRI (an open scanner; sedation, from adult figures), and in suspected compression by cancer that
+    they must fit NICE's time limit (other emergencies keep their own limit, shown with them)."""
+    mri = [r for r in b.recs if r.study is not None and r.study.modality == "mri"]
+    if not mri:
         return
+    if not any(r.study is not None and r.study.modality in ("ct", "ct_myelography") for r in b.recs):
+        whole = any(r.study.region == "whole_spine" for r in mri if r.study is not None)
+        ct = ("ct-whole-spine-" if whole else "ct-region-") + ("with" if contrast_ok else "wo")
+        b.add(ct, "alternative", ["imaging.ct.when_mri_contraindicated"])
     b.note_statement("claustrophobia_options", "mri.claustrophobia_not_a_bar")
     if not child:  # the sedation figures are from adults; children are sedated under their own protocols
         b.note_statement("claustrophobia_sedation", "mri.sedation_for_anxiety")
-    if urgency is not None and urgency.level == "emergency" and not child:
+    if urgency is not None and urgency.level == "emergency" and not child and not no_cancer:
         b.note_statement("claustrophobia_no_delay", "mri.no_delay_in_mscc")
 
 
