@@ -69,6 +69,8 @@ SLOW = (
     "tests/test_archive.py::test_parquet_input_is_read_by_the_batch_and_on_dask",
     "tests/test_archive.py::test_the_command_line",
     "tests/test_archive.py::test_a_worker_killed_mid_run_loses_no_report",
+    "tests/test_archive.py::test_two_runs_on_one_cluster_never_share_results_and_a_resumed_run_counts_earlier_errors",
+    "tests/test_archive.py::test_a_changed_rules_file_is_another_run",
     # CLI subprocesses and password hashing in a row: 4-65 s each (measured with --durations)
     "tests/test_store.py::test_cli_end_to_end",
     "tests/test_store.py::test_authenticate_disable_and_last_admin",

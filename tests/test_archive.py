@@ -73,6 +73,40 @@ def test_a_rerun_resumes_and_another_run_into_the_same_folder_is_refused(tmp_pat
         run_archive(folder, out, "csv", partition_size=10, workers=2, progress=False)
 
 
+def test_two_runs_on_one_cluster_never_share_results_and_a_resumed_run_counts_earlier_errors(tmp_path):
+    from distributed import Client, LocalCluster
+
+    folder = _folder(tmp_path, 40)
+    (folder / "r00003.txt").write_bytes(b"\xff\xfe not text")  # an error row
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    try:
+        with Client(cluster):
+            a = run_archive(folder, tmp_path / "a", "jsonl", partition_size=5, scheduler=cluster.scheduler_address,
+                            progress=False)
+            b = run_archive(folder, tmp_path / "b", "csv", partition_size=5, scheduler=cluster.scheduler_address,
+                            progress=False)
+            again = run_archive(folder, tmp_path / "a", "jsonl", partition_size=5,
+                                scheduler=cluster.scheduler_address, progress=False)
+    finally:
+        cluster.close()
+    for out, fmt in ((tmp_path / "a", "jsonl"), (tmp_path / "b", "csv")):
+        assert sorted(p.name for p in out.glob("part-*")) == [f"part-{i:06d}.{fmt}" for i in range(8)]
+        assert [r["id"] for r in read_parts(out)] == [f"r{i:05d}" for i in range(40)]
+    assert (a.errors, b.errors) == (1, 1)
+    assert (again.skipped, again.reports, again.errors) == (8, 40, 1)  # the error of a skipped partition counts
+
+
+def test_a_changed_rules_file_is_another_run(tmp_path):
+    folder = _folder(tmp_path, 4)
+    rules = tmp_path / "rules.yaml"
+    row = "context:\n  - {id: my-hedge, category: POSSIBLE_EXISTENCE, direction: FORWARD, phrases: [%s]}\n"
+    rules.write_text(row % "cannot be confidently excluded", encoding="utf-8")
+    run_archive(folder, tmp_path / "out", "csv", rules=str(rules), workers=1, progress=False)
+    rules.write_text(row % "cannot be excluded with confidence", encoding="utf-8")
+    with pytest.raises(InvalidInputError, match="holds the parts of another run"):
+        run_archive(folder, tmp_path / "out", "csv", rules=str(rules), workers=1, progress=False)
+
+
 def test_a_worker_killed_mid_run_loses_no_report(tmp_path):  # slow (conftest): a cluster of its own, killed in part
     from distributed import Client, LocalCluster
 

@@ -246,6 +246,20 @@ def test_the_compiled_snapshot_is_the_validated_knowledge_base_and_only_trusted_
         loader._load_default.cache_clear()
         assert _dump(loader._load_default()) == _dump(built)
         assert loader._read_compiled(saved) is not None  # rewritten whole
+        # an older snapshot renamed to the current name is refused (it carries its own name)
+        other = saved.with_name("kb-compiled-00000000000000000000.pickle")
+        os.rename(saved, other)
+        os.rename(other, saved)
+        assert loader._read_compiled(saved) is not None
+        other.write_bytes(saved.read_bytes())
+        os.chmod(other, 0o600)
+        assert loader._read_compiled(other) is None
+        # a cache folder others may write: nothing is unpickled from it
+        os.chmod(tmp_path, 0o777)
+        try:
+            assert loader._read_compiled(saved) is None
+        finally:
+            os.chmod(tmp_path, 0o700)
     finally:
         loader._load_default.cache_clear()
 

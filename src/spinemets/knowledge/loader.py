@@ -393,9 +393,9 @@ def load_kb(path: Path | str | None = None) -> KnowledgeBase:
 # third of validating the parsed files again.  Its name carries a hash of the data files and of the code that
 # defines and builds the objects (this module and the models), so that a change to either makes a new one; it is
 # written only after a load that found no problem.  A pickle runs code when read, so one is read only if this user
-# owns it and nobody else may write it (the cache folder's files are created 0600); otherwise the knowledge base is
-# validated from the files as before.
-COMPILED_FORMAT = 1
+# owns it and its folder and nobody else may write either (the cache folder's files are created 0600), and only if
+# it carries its own name (a renamed older one is refused); otherwise the knowledge base is validated from the files.
+COMPILED_FORMAT = 2
 
 
 def _compiled_path(digest: str) -> Path:
@@ -412,20 +412,35 @@ def _compiled_path(digest: str) -> Path:
     return cache_dir() / f"kb-compiled-{h.hexdigest()[:20]}.pickle"
 
 
+def _private(path: Path) -> bool:
+    """Is *path* this user's, and writable by nobody else (its folder too: else a file could be swapped in)?"""
+    import os
+    import stat
+
+    try:
+        folder = os.stat(path.parent)
+    except OSError:
+        return False
+    return folder.st_uid == os.getuid() and not folder.st_mode & 0o022 and stat.S_ISDIR(folder.st_mode)
+
+
 def _read_compiled(path: Path) -> KnowledgeBase | None:
     import os
     import pickle
     import stat
 
+    if not _private(path):
+        return None
     try:
         with open(path, "rb") as fh:
             info = os.fstat(fh.fileno())
             if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
                 return None  # not ours alone: never unpickled
-            kb = pickle.load(fh)
+            key, kb = pickle.load(fh)
     except Exception:  # noqa: BLE001 - a missing, truncated or stale snapshot is rebuilt from the files
         return None
-    return kb if isinstance(kb, KnowledgeBase) else None
+    # the file carries the name it was written under: one renamed from an older snapshot is not this one
+    return kb if key == path.name and isinstance(kb, KnowledgeBase) else None
 
 
 def _write_compiled(path: Path, kb: KnowledgeBase) -> None:
@@ -433,7 +448,9 @@ def _write_compiled(path: Path, kb: KnowledgeBase) -> None:
 
     from spinemets.cachedir import save_atomically
 
-    save_atomically(path, lambda fh: pickle.dump(kb, fh, protocol=pickle.HIGHEST_PROTOCOL))  # if not saved: next time
+    if not _private(path) and path.parent.exists():
+        return  # a folder others may write: no snapshot (the files are validated each time instead)
+    save_atomically(path, lambda fh: pickle.dump((path.name, kb), fh, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 @functools.cache

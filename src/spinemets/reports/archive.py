@@ -12,7 +12,10 @@ or not at all (a temporary file renamed at the end).  So:
 * at most a few partitions per worker are in flight, so memory stays flat whatever the archive's size.
 
 The cluster is a local one (``workers`` processes, one thread each) unless ``scheduler`` names an existing one
-(``tcp://HOST:PORT``); its workers need spinemets installed, with the same knowledge base and rules.  Rows are the
+(``tcp://HOST:PORT``); its workers need spinemets installed with the same knowledge base (a worker with another
+refuses its partitions), and they read the rules file and write the part files at the absolute paths the driver
+gives, so the input's rules and the output folder must be on a filesystem every worker shares.  Each run's tasks
+have keys of their own, so two runs on one cluster never take each other's results.  Rows are the
 batch's rows (`spinemets.reports.batch`): Parquet and CSV carry the flat columns plus, for Parquet, the whole
 result as JSON in ``result_json``; JSONL carries the whole result per line.  Needs the ``archive`` extra
 (dask[distributed], pyarrow).
@@ -27,6 +30,7 @@ import itertools
 import json
 import os
 import sys
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,11 +122,15 @@ def _worker_state(rules: str | None) -> tuple[Any, Any, Any]:
 
 
 def extract_partition(records: list[tuple[str, str | None, str | None]], target: str, fmt: str,
-                      pain: str | None, rules: str | None) -> tuple[int, int]:
-    """Read one partition's reports and write its output file whole; returns (reports, errors)."""
+                      pain: str | None, rules: str | None, kb_version: str | None = None) -> tuple[int, int]:
+    """Read one partition's reports and write its output file whole; returns (reports, errors).  A worker whose
+    knowledge base is not *kb_version* (another installation) refuses, rather than mix results."""
     from spinemets.reports.batch import csv_columns, csv_row, jsonl_line, read_one
 
     kb, rs, pipe = _worker_state(rules)
+    if kb_version is not None and kb.version != kb_version:
+        raise InvalidInputError("scheduler", f"a worker has knowledge base {kb.version}, the run {kb_version}: "
+                                             "install the same spinemets on every worker")
     rows: list[Any] = []
     errors = 0
     for rid, text, given_error in records:
@@ -234,13 +242,16 @@ def run_archive(
     load_rules(kb, rules)  # a bad rules file fails here, before any cluster starts
     records = iter_reports(p, text_column=text_column, id_column=id_column)
     first = next(records, None)  # a bad input (missing column ...) fails here too
-    out = Path(outdir)
+    out = Path(outdir).resolve()  # the workers get absolute paths (with --scheduler, on a shared filesystem)
+    rules = str(Path(rules).resolve()) if rules else None
     if out.exists() and not out.is_dir():
         raise InvalidInputError("output", f"{out} is a file: give a folder for the part files")
     out.mkdir(parents=True, exist_ok=True)
     run = {"format": RUN_FORMAT, **_fingerprint(p), "output_format": fmt, "partition_size": partition_size,
-           "text_column": text_column, "id_column": id_column, "pain": pain,
-           "rules": str(Path(rules).resolve()) if rules else None, "kb_version": kb.version}
+           "text_column": text_column, "id_column": id_column, "pain": pain, "rules": rules,
+           "rules_digest": hashlib.sha256(Path(rules).read_bytes()).hexdigest()[:20] if rules else None,
+           "site_rules_env": os.environ.get("SPINEMETS_REPORT_RULES") if not rules else None,
+           "kb_version": kb.version, "spinemets": _version()}
     _check_manifest(out, run)
     summary = ArchiveSummary()
     total = count_reports(p, text_column) if progress else None
@@ -253,6 +264,7 @@ def run_archive(
 
             n_workers = max(1, len(client.scheduler_info().get("workers", {})) or (workers or 1))
             limit = n_workers * IN_FLIGHT_PER_WORKER
+            prefix = f"spinemets-extract-{uuid.uuid4().hex[:12]}"  # this run's tasks only, even on a shared cluster
             pending = as_completed()
             sizes: dict[str, int] = {}
             in_flight = 0
@@ -264,13 +276,13 @@ def run_archive(
                 if target.exists():
                     summary.skipped += 1
                     summary.reports += len(chunk)
+                    summary.errors += _errors_in(target)
                     bar.update(len(chunk))
                     continue
                 while in_flight >= limit:
                     in_flight -= _collect(next(pending), sizes, summary, bar)
-                future = client.submit(extract_partition, chunk, str(target), fmt, pain, rules,
-                                       key=f"spinemets-extract-{run['digest']}-{index - 1:06d}", retries=RETRIES,
-                                       pure=False)
+                future = client.submit(extract_partition, chunk, str(target), fmt, pain, rules, kb.version,
+                                       key=f"{prefix}-{index - 1:06d}", retries=RETRIES, pure=False)
                 sizes[future.key] = len(chunk)
                 pending.add(future)
                 in_flight += 1
@@ -279,6 +291,20 @@ def run_archive(
     finally:
         bar.close()
     return summary
+
+
+def _version() -> str:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("spinemets")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - run from a source tree
+        return "unknown"
+
+
+def _errors_in(part: Path) -> int:
+    """Reports with an error in a part file written by an earlier run (counted again when the run resumes)."""
+    return sum(1 for row in _rows(part) if row.get("error"))
 
 
 def _collect(future: Any, sizes: dict[str, int], summary: ArchiveSummary, bar: Any) -> int:
@@ -291,21 +317,24 @@ def _collect(future: Any, sizes: dict[str, int], summary: ArchiveSummary, bar: A
 
 def read_parts(outdir: str | Path) -> Iterator[dict[str, Any]]:
     """Every row of a finished run's part files, in input order (for checks and small archives)."""
-    out = Path(outdir)
-    for part in sorted(out.glob("part-*")):
-        if part.suffix == ".parquet":
-            import pyarrow.parquet as pq
+    for part in sorted(Path(outdir).glob("part-*")):
+        yield from _rows(part)
 
-            yield from pq.read_table(part).to_pylist()
-        elif part.suffix == ".jsonl":
-            with part.open(encoding="utf-8") as fh:
-                for line in fh:
-                    yield json.loads(line)
-        elif part.suffix == ".csv":
-            import csv
 
-            with part.open(encoding="utf-8", newline="") as fh:
-                yield from csv.DictReader(fh)
+def _rows(part: Path) -> Iterator[dict[str, Any]]:
+    if part.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        yield from pq.read_table(part).to_pylist()
+    elif part.suffix == ".jsonl":
+        with part.open(encoding="utf-8") as fh:
+            for line in fh:
+                yield json.loads(line)
+    elif part.suffix == ".csv":
+        import csv
+
+        with part.open(encoding="utf-8", newline="") as fh:
+            yield from csv.DictReader(fh)
 
 
 __all__ = ["run_archive", "extract_partition", "read_parts", "ArchiveSummary", "available", "ARCHIVE_FORMATS"]
