@@ -192,6 +192,9 @@ def test_the_command_line(tmp_path):
     assert "3 of 3 partitions already done" in r.stderr
     r = run_cli("extract", str(folder), "--dask", "--no-progress")
     assert r.returncode == 2 and "give the output folder with -o FOLDER" in r.stderr
+    r = run_cli("extract", str(folder), "--dask", "-o", str(tmp_path / "findings.csv"), "--no-progress")
+    assert r.returncode == 2 and "looks like a file, but --dask writes part files into a folder" in r.stderr
+    assert not (tmp_path / "findings.csv").exists()
     r = run_cli("extract", str(folder), "--format", "parquet", "-o", str(tmp_path / "x.parquet"))
     assert r.returncode == 2 and "parquet output is written in part files by --dask" in r.stderr
     r = run_cli("extract", str(folder), "--scheduler", "tcp://127.0.0.1:9", "-o", str(tmp_path / "s"), "--no-progress")

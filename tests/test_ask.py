@@ -1711,16 +1711,6 @@ def test_law_coding_letters_drug_choice_and_procedure_technique_are_declined_nam
         assert r.declined and subject in r.decline_reason, (r.declined, r.decline_reason)
 
 
-@pytest.mark.parametrize("question", [
-    "Breast cancer on denosumab with new thoracic back pain: which scan?",
-    "Prostate cancer on enzalutamide, new leg weakness: what imaging and how fast?",
-    "Patient had chemotherapy for lung cancer and now has back pain at night: MRI?",
-])
-def test_a_drug_named_beside_the_spine_or_a_deficit_stays_in_scope(question):
-    r = lex(question)
-    assert not r.declined, r.decline_reason
-
-
 def test_a_legacy_pacemaker_labelled_mr_unsafe_is_one_device_read_as_mr_unsafe():
     # Two readings of the same device that agree are not a contradiction: the labelling decides (no MRI).
     r = lex("Lung cancer, new leg weakness, old pacemaker that cardiology says is MR Unsafe: how do we image the spine?")
@@ -1736,18 +1726,24 @@ def test_a_childs_red_flags_are_named_in_the_first_sentence():
         "For a child or adolescent with back pain and red flags (night pain; pain for more than 4 weeks): ")
 
 
-@pytest.mark.parametrize("question", [
-    "Sue, 58, breast cancer, new back pain and leg weakness. How urgent is MRI?",
-    "Lung cancer, new leg weakness, daughter has power of attorney. Imaging?",
-    "Patient with lung cancer and new leg weakness after spinal anaesthesia for hip surgery: what imaging?",
-    "Saddle anaesthesia and urinary retention after an epidural steroid injection in a woman with breast cancer",
-    "Previous scoliosis surgery, now new back pain and leg weakness in a man with prostate cancer",
-])
-def test_a_symptom_with_a_name_a_procedure_or_a_legal_word_is_never_declined(question):
+@pytest.mark.parametrize("question, emergency", [
+    # a drug named beside the spine or a symptom
+    ("Breast cancer on denosumab with new thoracic back pain: which scan?", False),
+    ("Prostate cancer on enzalutamide, new leg weakness: what imaging and how fast?", True),
+    ("Patient had chemotherapy for lung cancer and now has back pain at night: MRI?", False),
     # second review: a name ('Sue'), a procedure or a legal word beside a deficit declined an emergency
+    ("Sue, 58, breast cancer, new back pain and leg weakness. How urgent is MRI?", True),
+    ("Lung cancer, new leg weakness, daughter has power of attorney. Imaging?", True),
+    ("Patient with lung cancer and new leg weakness after spinal anaesthesia for hip surgery: what imaging?", True),
+    ("Saddle anaesthesia and urinary retention after an epidural steroid injection in a woman with breast cancer",
+     True),
+    ("Previous scoliosis surgery, now new back pain and leg weakness in a man with prostate cancer", True),
+])
+def test_a_symptom_beside_a_drug_a_name_a_procedure_or_a_legal_word_is_never_declined(question, emergency):
     r = lex(question)
     assert not r.declined, r.decline_reason
-    assert r.direct_answer[0].text.startswith("Suspected ")
+    if emergency:
+        assert r.direct_answer[0].text.startswith("Suspected ")
 
 
 @pytest.mark.parametrize("question", [

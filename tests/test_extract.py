@@ -1218,22 +1218,36 @@ def test_the_pipeline_computes_only_the_lexical_attributes_it_reads():
     assert [t.is_punct for t in doc] == [False, False, True, False, False, True]
 
 
-def test_expanded_phrases_are_cached_as_data_and_rebuilt_when_missing_or_broken(tmp_path, monkeypatch):
+def _break_json(entry):
+    entry.write_text("{not json", encoding="utf-8")
+
+
+def _break_shape(entry):
+    data = json.loads(entry.read_text(encoding="utf-8"))
+    data["dx-metastasis"] = [{"not": "text"}]  # valid JSON, not phrases
+    entry.write_text(json.dumps(data), encoding="utf-8")
+
+
+@pytest.mark.parametrize("damage", [_break_json, _break_shape], ids=["not JSON", "wrong shape"])
+def test_expanded_phrases_are_cached_as_data_and_rebuilt_when_broken(tmp_path, monkeypatch, damage):
     from spinemets.knowledge.loader import load_kb
     from spinemets.reports import rules
 
     monkeypatch.setenv("SPINEMETS_CACHE_DIR", str(tmp_path))
     kb = load_kb()
     rules._load_rules.cache_clear()
-    first = rules._load_rules(kb, None, None)
-    [entry] = tmp_path.glob("report-phrases-*.json")
-    rules._load_rules.cache_clear()
-    assert rules._load_rules(kb, None, None).target_phrases == first.target_phrases  # from the cache
-    entry.write_text("{not json", encoding="utf-8")
-    rules._load_rules.cache_clear()
-    assert rules._load_rules(kb, None, None).target_phrases == first.target_phrases  # rebuilt
-    assert json.loads(entry.read_text(encoding="utf-8"))["dx-metastasis"][0] == first.target_phrases["dx-metastasis"][0]
-    rules._load_rules.cache_clear()
+    try:
+        first = rules._load_rules(kb, None, None)
+        [entry] = tmp_path.glob("report-phrases-*.json")
+        rules._load_rules.cache_clear()
+        assert rules._load_rules(kb, None, None).target_phrases == first.target_phrases  # from the cache
+        damage(entry)
+        rules._load_rules.cache_clear()
+        assert rules._load_rules(kb, None, None).target_phrases == first.target_phrases  # rebuilt, not trusted
+        saved = json.loads(entry.read_text(encoding="utf-8"))["dx-metastasis"][0]
+        assert saved == first.target_phrases["dx-metastasis"][0]  # and saved again whole
+    finally:
+        rules._load_rules.cache_clear()
 
 
 @pytest.mark.parametrize("text", ["Lytic lesion at T12. DDx: aggressive vertebral haemangioma, metastasis, plasmacytoma.",
@@ -1243,18 +1257,3 @@ def test_a_differential_list_written_ddx_states_no_diagnosis(text):
     assert r.diagnoses == [] and all(f.context == "uncertain" for f in r.findings if f.concept == "diagnosis")
 
 
-def test_a_phrase_cache_entry_with_the_wrong_shape_is_rebuilt(tmp_path, monkeypatch):
-    from spinemets.knowledge.loader import load_kb
-    from spinemets.reports import rules
-
-    monkeypatch.setenv("SPINEMETS_CACHE_DIR", str(tmp_path))
-    kb = load_kb()
-    rules._load_rules.cache_clear()
-    first = rules._load_rules(kb, None, None)
-    [entry] = tmp_path.glob("report-phrases-*.json")
-    data = json.loads(entry.read_text(encoding="utf-8"))
-    data["dx-metastasis"] = [{"not": "text"}]  # valid JSON, not phrases
-    entry.write_text(json.dumps(data), encoding="utf-8")
-    rules._load_rules.cache_clear()
-    assert rules._load_rules(kb, None, None).target_phrases == first.target_phrases
-    rules._load_rules.cache_clear()

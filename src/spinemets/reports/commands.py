@@ -101,6 +101,11 @@ def _extract_on_dask(a: argparse.Namespace) -> int:
 
     if not a.output:
         raise InvalidInputError("output", "--dask writes part files: give the output folder with -o FOLDER")
+    out = Path(a.output)
+    if out.suffix.lower() in (".csv", ".jsonl", ".ndjson", ".parquet") and not out.is_dir():
+        # never guess: a name like findings.csv asks for one file, and the format from the name would be a guess
+        raise InvalidInputError("output", f"{a.output} looks like a file, but --dask writes part files into a folder: "
+                                          "give a folder, and the format with --format (parquet, jsonl or csv)")
     summary = run_archive(a.report, a.output, a.format or "parquet", pain=a.pain, rules=a.rules,
                           text_column=a.text_column, id_column=a.id_column, partition_size=a.partition_size,
                           workers=a.workers, scheduler=a.scheduler, progress=not a.no_progress)
