@@ -386,35 +386,45 @@ def cited_as_built(r):
     """The result cites what it shows: each recommendation exactly the sources of its study, its statements and its
     ACR rating; each management step those of its mscc_actions row and statements; each work-up item those of its
     statements; each notice those of the items it names.  Rationales are the statements' texts, and every draft item
-    used is flagged under its own id (and only drafts are)."""
+    used is flagged under its own id (and only drafts are).  A commercial AI answer page is cited for an item only
+    when it is the item's only source (a draft, flagged), never beside the item's guideline or study."""
     kb = load_kb()
     by_number = {ref.number: ref.source_id for ref in r.references}
+    answer_pages = {sid for sid, src in kb.sources.items() if src.kind == "ai_answer_page"}
+    assert answer_pages
+
+    def shown(ids):
+        return (set(ids) - answer_pages) or set(ids)
 
     def cited(item, want):
         assert {by_number[n] for n in item.refs} == want, item
         assert [kb.statement(s).text for s in item.statements] == item.rationale, item
 
     def sources_of(statements):
-        return {src for sid in statements for src in kb.statement(sid).sources}
+        return {src for sid in statements for src in shown(kb.statement(sid).sources)}
 
     for rec in r.recommendations:
         want = sources_of(rec.statements)
         if rec.study is not None:
-            want |= set(kb.table("imaging_studies").row(rec.study.id).sources)
+            want |= shown(kb.table("imaging_studies").row(rec.study.id).sources)
         if rec.acr_variant is not None:
-            want |= set(kb.table("acr_ratings").where(acr_variant=rec.acr_variant, study=rec.study.id)[0].sources)
+            want |= shown(kb.table("acr_ratings").where(acr_variant=rec.acr_variant, study=rec.study.id)[0].sources)
         cited(rec, want)
     rows = {row["label"]: row for row in kb.table("mscc_actions").rows}
     for a in r.actions:
         row = rows[a.label]
         assert (a.step, a.statements) == (row["step"], row["statements"]), a
-        cited(a, set(row.sources) | sources_of(a.statements))
+        cited(a, shown(row.sources) | sources_of(a.statements))
     for w in r.workup:
         assert w.step == "work_up", w
         cited(w, sources_of(w.statements))
     for n in r.notices:
-        want = {src for kid in n.kb_items for src in kb.find(kid).sources}
+        want = {src for kid in n.kb_items for src in shown(kb.find(kid).sources)}
         assert set(n.sources) == want and {by_number[x] for x in n.refs} == want, n
+    # an answer page in the references is there only for a draft that has nothing else
+    for page in answer_pages & set(by_number.values()):
+        assert any(kb.find(d).sources and set(kb.find(d).sources) <= answer_pages and page in kb.find(d).sources
+                   for d in r.draft_items), page
     drafts = set(r.draft_items)
     assert all(kb.find(d).is_draft for d in drafts), drafts
     for rec in r.recommendations:

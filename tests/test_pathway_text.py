@@ -52,25 +52,25 @@ ADULT_MSCC_LINES = [
      "get specialist advice within 24 hours to keep immobilisation short. [4,5,6,7,9]"),
     "  4. Give analgesia promptly, escalating along the WHO ladder. [4,5,10]",
     ("  5. MRI of the whole spine as soon as possible, out of hours if treatment depends on it; never rely "
-     "on radiographs. [1,3,4,8,11,12]"),
+     "on radiographs. [1,3,4,8]"),
     ("  6. Agree definitive treatment with the spinal and oncology specialists; when surgery is not "
-     "suitable, start radiotherapy within 24 hours of the decision. [3,6,10,13]"),
+     "suitable, start radiotherapy within 24 hours of the decision. [3,6,10,11]"),
     ("Imaging urgency: with suspected cord compression, Lhermitte's sign, or radicular pain or deficit on "
      "both sides: emergency, within 12 hours (Dutch national guideline); with any neurological symptom or "
      "sign, or suspected cord or cauda equina compression: emergency, within 24 hours (NICE) (sources "
      "differ; each shown with its source)"),
     ("  1. [first line] MRI of the whole spine (sagittal T1 and/or STIR, sagittal T2, axial images through "
      "abnormalities), with IV contrast where it does not delay the study - ACR: usually appropriate "
-     "[1,3,4,8,11,14]"),
+     "[1,3,4,8,12]"),
     why("imaging.mri.nice_mscc_protocol", "contrast.caveat.nice_protocol_unenhanced",
         "imaging.mri.whole_spine_high_suspicion"),
-    "  2. [alternative] MRI of the symptomatic spinal region without and with IV contrast [11,12,15,16]",
+    "  2. [alternative] MRI of the symptomatic spinal region without and with IV contrast [13,14]",
     why("imaging.mri.first_line"),
-    "  3. [alternative] MRI of the symptomatic spinal region without IV contrast [11,15,16,17]",
+    "  3. [alternative] MRI of the symptomatic spinal region without IV contrast [13,14]",
     why("contrast.caveat.not_always_needed", "imaging.mri.noncontrast_low_epidural_risk",
         "imaging.acr.lbp_v7_usually_appropriate"),
     ("  4. [alternative] CT of the symptomatic spinal region with IV contrast (epidural disease) - ACR: "
-     "may be appropriate [4,8,11,14,15]"),
+     "may be appropriate [4,8,12,13]"),
     why("imaging.ct.when_mri_contraindicated"),
     "Staging (after the spine study):",
 ]
@@ -102,9 +102,9 @@ CASES = [
             ("Understood: age 70; male; current cancer (lung); spinal pain (thoracic); no red flags; neurological "
              "deficit: motor weakness, sphincter; suspected cord compression"),
             *ADULT_MSCC_LINES,
-            "  5. [staging] Contrast-enhanced CT of the chest including the liver, adrenals and lower neck [18]",
+            "  5. [staging] Contrast-enhanced CT of the chest including the liver, adrenals and lower neck [15]",
             why("staging.lung.nice"),
-            "  6. [staging] FDG-PET/CT [18,19,20]",
+            "  6. [staging] FDG-PET/CT [15,16,17]",
             why("staging.lung.nice"),
         ],
         id="cord_compression",
@@ -135,9 +135,9 @@ CASES = [
              "get specialist advice within 24 hours to keep immobilisation short. [4,5,6,7,9]"),
             "  4. Give analgesia promptly, escalating along the WHO ladder. [4,5,10]",
             ("  5. MRI of the whole spine as soon as possible, out of hours if treatment depends on it; never rely "
-             "on radiographs. [1,3,4,8,11,12]"),
+             "on radiographs. [1,3,4,8]"),
             ("  6. Agree definitive treatment with the spinal and oncology specialists; when surgery is not "
-             "suitable, start radiotherapy within 24 hours of the decision. [3,6,10,13]"),
+             "suitable, start radiotherapy within 24 hours of the decision. [3,6,10,11]"),
             ("Imaging urgency: with any neurological symptom or sign, or suspected cord or cauda equina "
              "compression: emergency, within 24 hours (NICE); with a one-sided radicular deficit progressing "
              "within 7 days: emergency, within 24 hours (Dutch national guideline); with a one-sided radicular "
@@ -145,16 +145,16 @@ CASES = [
              "(sources differ; each shown with its source)"),
             ("  1. [first line] MRI of the whole spine (sagittal T1 and/or STIR, sagittal T2, axial images through "
              "abnormalities), with IV contrast where it does not delay the study - ACR: usually appropriate "
-             "[1,3,4,8,11,14]"),
+             "[1,3,4,8,12]"),
             why("imaging.mri.nice_mscc_protocol", "contrast.caveat.nice_protocol_unenhanced",
                 "imaging.mri.whole_spine_high_suspicion"),
-            "  2. [alternative] MRI of the symptomatic spinal region without and with IV contrast [11,12,15,16]",
+            "  2. [alternative] MRI of the symptomatic spinal region without and with IV contrast [13,14]",
             why("imaging.mri.first_line"),
-            "  3. [alternative] MRI of the symptomatic spinal region without IV contrast [11,15,16,17]",
+            "  3. [alternative] MRI of the symptomatic spinal region without IV contrast [13,14]",
             why("contrast.caveat.not_always_needed", "imaging.mri.noncontrast_low_epidural_risk",
                 "imaging.acr.lbp_v7_usually_appropriate"),
             ("  4. [alternative] CT of the symptomatic spinal region with IV contrast (epidural disease) - ACR: "
-             "may be appropriate [4,8,11,14,15]"),
+             "may be appropriate [4,8,12,13]"),
             why("imaging.ct.when_mri_contraindicated"),
         ],
         id="one_sided_radicular",
@@ -181,9 +181,9 @@ CASES = [
             ("Understood: age 49; female; current cancer (breast); treated with SBRT; spinal pain (thoracic); no "
              "red flags; neurological deficit: gait; patient group: After treatment of a spinal metastasis"),
             *ADULT_MSCC_LINES,
-            "  5. [staging] Whole-body bone scan (add SPECT/CT for equivocal spinal findings) [11,12,18,19]",
+            "  5. [staging] Whole-body bone scan (add SPECT/CT for equivocal spinal findings) [15,16]",
             why("breast.back_pain.complete_staging"),
-            "  6. [staging] CT of the chest, abdomen and pelvis with IV contrast [12,18,19]",
+            "  6. [staging] CT of the chest, abdomen and pelvis with IV contrast [15,16]",
             why("breast.back_pain.complete_staging"),
         ],
         id="cord_compression_after_sbrt",
@@ -263,16 +263,16 @@ CASES = [
              "images through abnormalities) [2,3,6,9]"),
             why("imaging.mri.nice_mscc_protocol"),
             ("  2. [alternative] CT of the symptomatic spinal region without IV contrast (osseous integrity) "
-             "[2,6,9,10,11,12,13,18,19,20]"),
+             "[2,6,9,10,11,12,13,17,18,19]"),
             why("pregnancy.ionising_trade_off", "imaging.ct.when_mri_contraindicated",
                 "imaging.ct.osseous_integrity"),
             "Staging (after the spine study):",
-            "  3. [staging] Whole-body MRI with diffusion-weighted imaging, without gadolinium [20]",
+            "  3. [staging] Whole-body MRI with diffusion-weighted imaging, without gadolinium [19]",
             why("pregnancy.whole_body_dwi_staging"),
             ("  4. [staging alternative] Whole-body bone scan (add SPECT/CT for equivocal spinal findings) "
-             "[9,12,14,15,16,18,19,20]"),
+             "[9,14,15,17,18,19]"),
             why("pregnancy.ionising_trade_off", "breast.back_pain.complete_staging"),
-            "  5. [staging alternative] CT of the chest, abdomen and pelvis with IV contrast [9,14,15,16,18,19,20]",
+            "  5. [staging alternative] CT of the chest, abdomen and pelvis with IV contrast [9,14,15,17,18,19]",
             why("pregnancy.ionising_trade_off", "breast.back_pain.complete_staging"),
         ],
         id="pregnancy",
@@ -290,13 +290,13 @@ CASES = [
             ("Understood: age 78; female; no cancer history; spinal pain (lumbar); red flags: chronic "
              "corticosteroid use, low-velocity trauma (for example a fall from standing height); patient group: No "
              "known cancer, suspected osteoporotic or insufficiency fracture"),
-            "  1. [first line] Radiographs of the spine - ACR: usually appropriate [1,2,3,4]",
+            "  1. [first line] Radiographs of the spine - ACR: usually appropriate [1,2,3]",
             why("fracture.acr_lbp_variant6"),
             ("  2. [alternative] MRI of the symptomatic spinal region without IV contrast - ACR: usually "
-             "appropriate [1,2,4]"),
+             "appropriate [1,3]"),
             why("fracture.acr_lbp_variant6"),
             ("  3. [alternative] CT of the symptomatic spinal region without IV contrast (osseous integrity) - "
-             "ACR: usually appropriate [1,2,4,5]"),
+             "ACR: usually appropriate [1,3,4]"),
             why("fracture.acr_lbp_variant6"),
         ],
         id="osteoporotic_fracture",
@@ -322,26 +322,26 @@ CASES = [
             "  3. Give analgesia promptly, escalating along the WHO ladder. [2,7,8]",
             ("Imaging urgency: urgent, within 1 week (NICE), within 2 weeks (Dutch national guideline) (sources "
              "differ; each shown with its source)"),
-            "  1. [first line] MRI of the whole spine without and with IV contrast [1,2,9,10,11,12]",
+            "  1. [first line] MRI of the whole spine without and with IV contrast [1,2,9,10]",
             why("imaging.mri.whole_spine_high_suspicion", "imaging.mri.first_line"),
             ("  2. [alternative] MRI of the symptomatic spinal region without and with IV contrast - ACR: usually "
-             "appropriate [9,10,11,12]"),
+             "appropriate [9,10]"),
             why("imaging.mri.first_line"),
             ("  3. [alternative] MRI of the symptomatic spinal region without IV contrast - ACR: usually "
-             "appropriate [9,11,12,13]"),
+             "appropriate [9,10]"),
             why("contrast.caveat.not_always_needed", "imaging.mri.noncontrast_low_epidural_risk",
                 "imaging.acr.lbp_v7_usually_appropriate"),
             ("  4. [alternative] CT of the symptomatic spinal region with IV contrast (epidural disease) - ACR: "
-             "may be appropriate [2,6,9,11,12,14]"),
+             "may be appropriate [2,6,9,10,11]"),
             why("imaging.ct.when_mri_contraindicated"),
             "Staging (after the spine study):",
-            "  5. [staging] Whole-body low-dose CT [15,16]",
+            "  5. [staging] Whole-body low-dose CT [12,13]",
             why("myeloma.imwg_wbldct_first"),
-            "  6. [staging] Whole-body MRI (or spine and pelvis MRI) for marrow and focal lesions [15,17]",
+            "  6. [staging] Whole-body MRI (or spine and pelvis MRI) for marrow and focal lesions [12,14]",
             why("myeloma.nice_wbmri_first"),
-            "  7. [staging alternative] FDG-PET/CT (myeloma: solitary plasmacytoma work-up and response) [15,18,19,20]",
+            "  7. [staging alternative] FDG-PET/CT (myeloma: solitary plasmacytoma work-up and response) [12,15,16,17]",
             why("myeloma.pet_for_response", "myeloma.plasmacytoma_whole_body"),
-            "  8. [avoid] Whole-body bone scan (add SPECT/CT for equivocal spinal findings) [9,10,16,20,21,22]",
+            "  8. [avoid] Whole-body bone scan (add SPECT/CT for equivocal spinal findings) [13,17,18,19]",
             why("myeloma.no_bone_scan"),
         ],
         id="myeloma",
@@ -367,22 +367,22 @@ CASES = [
             "  3. Give analgesia promptly, escalating along the WHO ladder. [2,7,8]",
             ("Imaging urgency: urgent, within 1 week (NICE), within 2 weeks (Dutch national guideline) (sources "
              "differ; each shown with its source)"),
-            "  1. [first line] MRI of the whole spine without and with IV contrast [1,2,9,10,11,12]",
+            "  1. [first line] MRI of the whole spine without and with IV contrast [1,2,9,10]",
             why("imaging.mri.whole_spine_high_suspicion", "imaging.mri.first_line"),
             ("  2. [alternative] MRI of the symptomatic spinal region without and with IV contrast - ACR: usually "
-             "appropriate [9,10,11,12]"),
+             "appropriate [9,10]"),
             why("imaging.mri.first_line"),
             ("  3. [alternative] MRI of the symptomatic spinal region without IV contrast - ACR: usually "
-             "appropriate [9,11,12,13]"),
+             "appropriate [9,10]"),
             why("contrast.caveat.not_always_needed", "imaging.mri.noncontrast_low_epidural_risk",
                 "imaging.acr.lbp_v7_usually_appropriate"),
             ("  4. [alternative] CT of the symptomatic spinal region with IV contrast (epidural disease) - ACR: "
-             "may be appropriate [2,6,9,11,12,14]"),
+             "may be appropriate [2,6,9,10,11]"),
             why("imaging.ct.when_mri_contraindicated"),
             "Staging (after the spine study):",
-            "  5. [staging] Whole-body bone scan (add SPECT/CT for equivocal spinal findings) [9,10,15,16]",
+            "  5. [staging] Whole-body bone scan (add SPECT/CT for equivocal spinal findings) [12,13]",
             why("breast.back_pain.complete_staging"),
-            "  6. [staging] CT of the chest, abdomen and pelvis with IV contrast [10,15,16]",
+            "  6. [staging] CT of the chest, abdomen and pelvis with IV contrast [12,13]",
             why("breast.back_pain.complete_staging"),
         ],
         id="dialysis",
@@ -408,24 +408,24 @@ CASES = [
             "  3. Give analgesia promptly, escalating along the WHO ladder. [2,7,8]",
             ("Imaging urgency: urgent, within 1 week (NICE), within 2 weeks (Dutch national guideline) (sources "
              "differ; each shown with its source)"),
-            "  1. [first line] MRI of the whole spine without and with IV contrast [1,2,9,10,11,12,14,19]",
+            "  1. [first line] MRI of the whole spine without and with IV contrast [1,2,9,10,11,16]",
             why("implant.identify_before_mri", "imaging.mri.whole_spine_high_suspicion", "imaging.mri.first_line"),
             ("  2. [alternative] MRI of the symptomatic spinal region without and with IV contrast - ACR: usually "
-             "appropriate [9,10,11,12,14,19]"),
+             "appropriate [9,10,11,16]"),
             why("implant.identify_before_mri", "imaging.mri.first_line"),
             ("  3. [alternative] MRI of the symptomatic spinal region without IV contrast - ACR: usually "
-             "appropriate [9,11,12,13,14,19]"),
+             "appropriate [9,10,11,16]"),
             why("implant.identify_before_mri", "contrast.caveat.not_always_needed", "imaging.mri.noncontrast_low_epidural_risk",
                 "imaging.acr.lbp_v7_usually_appropriate"),
-            "  4. [alternative] CT of the whole spine with IV contrast (MRI not possible) [2,6,9,14]",
+            "  4. [alternative] CT of the whole spine with IV contrast (MRI not possible) [2,6,11]",
             why("imaging.ct.when_mri_contraindicated", "implant.ct_myelography_when_mri_impossible"),
             "Staging (after the spine study):",
-            "  5. [staging] PSMA PET/CT [15]",
+            "  5. [staging] PSMA PET/CT [12]",
             why("staging.prostate.psma"),
             ("  6. [staging alternative] Whole-body bone scan (add SPECT/CT for equivocal spinal findings) "
-             "[9,10,16,17,18]"),
+             "[13,14,15]"),
             why("staging.prostate.conventional_first"),
-            "  7. [staging alternative] CT of the chest, abdomen and pelvis with IV contrast [10,16,17]",
+            "  7. [staging alternative] CT of the chest, abdomen and pelvis with IV contrast [13,14]",
             why("staging.prostate.conventional_first"),
         ],
         id="implant_labelling_unknown",
@@ -449,19 +449,19 @@ CASES = [
             "  3. Give analgesia promptly, escalating along the WHO ladder. [2,7,8]",
             ("Imaging urgency: urgent, within 1 week (NICE), within 2 weeks (Dutch national guideline) (sources "
              "differ; each shown with its source)"),
-            "  1. [first line] MRI of the whole spine without and with IV contrast [1,2,9,10,11,12]",
+            "  1. [first line] MRI of the whole spine without and with IV contrast [1,2,9,10]",
             why("imaging.mri.whole_spine_high_suspicion", "imaging.mri.first_line"),
-            "  2. [alternative] MRI of the symptomatic spinal region without and with IV contrast [9,10,11,12]",
+            "  2. [alternative] MRI of the symptomatic spinal region without and with IV contrast [9,10]",
             why("imaging.mri.first_line"),
-            "  3. [alternative] MRI of the symptomatic spinal region without IV contrast [9,11,12,13]",
+            "  3. [alternative] MRI of the symptomatic spinal region without IV contrast [9,10]",
             why("contrast.caveat.not_always_needed", "imaging.mri.noncontrast_low_epidural_risk",
                 "imaging.acr.lbp_v7_usually_appropriate"),
-            "  4. [alternative] CT of the symptomatic spinal region with IV contrast (epidural disease) [2,6,9,11,14]",
+            "  4. [alternative] CT of the symptomatic spinal region with IV contrast (epidural disease) [2,6,9,11]",
             why("imaging.ct.when_mri_contraindicated"),
             "Staging (after the spine study):",
-            "  5. [staging] Contrast-enhanced CT of the chest including the liver, adrenals and lower neck [15]",
+            "  5. [staging] Contrast-enhanced CT of the chest including the liver, adrenals and lower neck [12]",
             why("staging.lung.nice"),
-            "  6. [staging] FDG-PET/CT [15,16,17]",
+            "  6. [staging] FDG-PET/CT [12,13,14]",
             why("staging.lung.nice"),
         ],
         id="mr_conditional_device",
@@ -492,14 +492,14 @@ CASES = [
             why("implant.ct_myelography_when_mri_impossible"),
             "  2. [alternative] Dual-energy CT or CT with metal-artefact reduction around the instrumentation [10,11]",
             why("imaging.ct.dual_energy_metal_artefact"),
-            "  3. [alternative] CT myelography - ACR: may be appropriate [2,6,9,10,12,13,14,15]",
+            "  3. [alternative] CT myelography - ACR: may be appropriate [2,6,9,10,12,13,14]",
             why("implant.ct_myelography_when_mri_impossible", "imaging.ct_myelography.role",
                 "imaging.ct_myelography.nice_rarely"),
             "Staging (after the spine study):",
-            "  4. [staging] CT of the chest, abdomen and pelvis with IV contrast [16,17,18,19]",
+            "  4. [staging] CT of the chest, abdomen and pelvis with IV contrast [15,16,17]",
             why("staging.lytic_bone_scan_misses"),
             ("  5. [staging alternative] Whole-body bone scan (add SPECT/CT for equivocal spinal findings) "
-             "[14,16,17,18,19,20]"),
+             "[15,16,17,18]"),
             why("staging.renal.bone_scan_with_pain", "staging.lytic_bone_scan_misses"),
         ],
         id="mri_impossible",
@@ -566,35 +566,35 @@ CASES = [
              "get specialist advice within 24 hours to keep immobilisation short. [4,5,6,9,10]"),
             "  5. Give analgesia promptly, escalating along the WHO ladder. [4,5,11]",
             ("  6. MRI of the whole spine as soon as possible, out of hours if treatment depends on it; never rely "
-             "on radiographs. [1,3,4,8,12,13]"),
+             "on radiographs. [1,3,4,8]"),
             ("  7. Agree definitive treatment with the spinal and oncology specialists; when surgery is not "
-             "suitable, start radiotherapy within 24 hours of the decision. [3,9,11,14]"),
+             "suitable, start radiotherapy within 24 hours of the decision. [3,9,11,12]"),
             ("Imaging urgency: with suspected cord compression, Lhermitte's sign, or radicular pain or deficit on "
              "both sides: emergency, within 12 hours (Dutch national guideline); with any neurological symptom or "
              "sign, or suspected cord or cauda equina compression: emergency, within 24 hours (NICE) (sources "
              "differ; each shown with its source)"),
             ("  1. [first line] MRI of the whole spine (sagittal T1 and/or STIR, sagittal T2, axial images through "
-             "abnormalities), with IV contrast where it does not delay the study [1,3,4,8,12,15]"),
+             "abnormalities), with IV contrast where it does not delay the study [1,3,4,8,13]"),
             why("imaging.mri.nice_mscc_protocol", "contrast.caveat.nice_protocol_unenhanced",
                 "imaging.mri.whole_spine_high_suspicion"),
             ("  2. [alternative] MRI of the symptomatic spinal region without and with IV contrast - ACR: usually "
-             "appropriate [12,13,16,17]"),
+             "appropriate [14,15]"),
             why("imaging.mri.first_line"),
             ("  3. [alternative] MRI of the symptomatic spinal region without IV contrast - ACR: usually "
-             "appropriate [12,16,17,18]"),
+             "appropriate [14,15]"),
             why("contrast.caveat.not_always_needed", "imaging.mri.noncontrast_low_epidural_risk",
                 "imaging.acr.lbp_v7_usually_appropriate"),
-            "  4. [alternative] CT of the symptomatic spinal region with IV contrast (epidural disease) [4,8,12,15,16]",
+            "  4. [alternative] CT of the symptomatic spinal region with IV contrast (epidural disease) [4,8,13,14]",
             why("imaging.ct.when_mri_contraindicated"),
-            "  5. [additional] Full-body CT (chest, abdomen and pelvis) to find the primary tumour [19]",
+            "  5. [additional] Full-body CT (chest, abdomen and pelvis) to find the primary tumour [16]",
             why("imaging.unknown_primary.body_ct"),
-            "  6. [additional] CT-guided biopsy for urgent histology [12,19,22,23,24]",
+            "  6. [additional] CT-guided biopsy for urgent histology [16,17,19,20,21]",
             why("unknown_primary.sarcoma_centre_first", "unknown_primary.biopsy_yield",
                 "imaging.unknown_primary.histology", "imaging.unknown_primary.ct_guided_biopsy"),
             "Work-up:",
             ("  - Before biopsy: history and examination, blood tests, a myeloma screen when the lesions are "
-             "lytic, and PSA in men [20,21]"),
-            "  - If a primary bone tumour is possible, refer to a bone sarcoma centre before any biopsy [22]",
+             "lytic, and PSA in men [17,18]"),
+            "  - If a primary bone tumour is possible, refer to a bone sarcoma centre before any biopsy [19]",
         ],
         id="unknown_primary",
     ),
@@ -609,7 +609,7 @@ CASES = [
             ("Understood: current cancer (kidney); treated with palliative intent; treated with SBRT, 3 months "
              "ago; known lesion, purpose: response assessment; patient group: After treatment of a spinal "
              "metastasis"),
-            "  1. [first line] MRI of the symptomatic spinal region without and with IV contrast [1,2,3,4,5,6]",
+            "  1. [first line] MRI of the symptomatic spinal region without and with IV contrast [1,2,3,4]",
             why("after_treatment.response_criteria", "imaging.mri.first_line"),
         ],
         id="after_sbrt",
@@ -624,7 +624,7 @@ CASES = [
         [
             ("Understood: current cancer (breast); treated with conventional radiotherapy; known lesion, purpose: "
              "follow up; patient group: After treatment of a spinal metastasis"),
-            "  1. [first line] MRI of the symptomatic spinal region without and with IV contrast [1,2,3,4,5,6]",
+            "  1. [first line] MRI of the symptomatic spinal region without and with IV contrast [1,2,3,4]",
             why("after_treatment.response_criteria", "imaging.mri.first_line"),
         ],
         id="after_radiotherapy",

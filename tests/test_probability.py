@@ -316,7 +316,7 @@ def test_purely_lytic_without_histology_refused():
 def test_without_histology_nothing_changes_but_notice():
     r = post_test_probability({"pre_test": 0.33, "tests": [bone_scan()]})
     assert [s.steps[0].source for s in r.scenarios] == [
-        "harlianto-2024", "yang-2011", "heindel-2014, seed-002", "shen-2014", "surg-oncol-2013", "chang-2012"]
+        "harlianto-2024", "yang-2011", "heindel-2014", "shen-2014", "surg-oncol-2013", "chang-2012"]
     assert r.scenarios[0].steps[0].post_test == pytest.approx(0.1180, abs=0.0006)  # D6 Harlianto bone scan
     notice = next(n for n in r.notices if n.code == "bone_scan_histology")
     assert notice.kb_items == ["performance.bone_scan.histology_limits"]
@@ -571,26 +571,27 @@ def test_chain_of_four_tests_whole_result():
     ]})
     assert _shown(r) == "\n".join([
         "PROBABILITY: post-test probability 100.0% (pre-test 20.0%)",
-        "  mri positive (Harlianto 2024, AI answer page) then ct negative (Yang 2011) then test positive (given figures) "
+        "  mri positive (Harlianto 2024) then ct negative (Yang 2011) then test positive (given figures) "
         "then test negative (given figures) - population: Bone metastases at any skeletal site, mixed primaries "
         "(meta-analysis, 145 studies); Suspected spinal metastases, mixed primaries (meta-analysis, 25 studies)",
-        "    test 1: mri positive (Se 0.93, Sp 0.85, LR+ 6.20): 20.0% -> 60.8% [1,2]",
-        "    test 2: ct negative (Se 0.729, Sp 0.948, LR- 0.29): 60.8% -> 30.7% [3]",
+        "    test 1: mri positive (Se 0.93, Sp 0.85, LR+ 6.20): 20.0% -> 60.8% [1]",
+        "    test 2: ct negative (Se 0.729, Sp 0.948, LR- 0.29): 60.8% -> 30.7% [2]",
         "    test 3: given test positive (Se 0.9, Sp 0, LR+ 0.90): 30.7% -> 28.5%",
         "    test 4: given test negative (Se 0.5, Sp 0, LR- infinite): 28.5% -> 100.0%",
         "",
         "  pre_test: 0.2 - pre-test probability as given",
         "  histology: melanoma",
         "  purely_lytic: no",
-        _notice_line("performance.bayes.conditional_independence", [1, 3]),
+        _notice_line("performance.bayes.conditional_independence", [1, 2]),
     ])
-    assert [ref.source_id for ref in r.references] == ["harlianto-2024", "seed-001", "yang-2011"]
+    # the commercial answer page that repeats Harlianto's pair is not cited beside the meta-analysis
+    assert [ref.source_id for ref in r.references] == ["harlianto-2024", "yang-2011"]
     assert [c.model_dump() for c in r.components][1:] == [_component("histology", "melanoma"),
                                                          _component("purely_lytic", "no")]
-    assert _notices(r) == [("independence", ["performance.bayes.conditional_independence"], ["harlianto-2024", "yang-2011"], [1, 3])]
+    assert _notices(r) == [("independence", ["performance.bayes.conditional_independence"], ["harlianto-2024", "yang-2011"], [1, 2])]
     mri, ct, given_pos, given_neg = r.scenarios[0].steps
-    assert (mri.source, mri.refs) == ("harlianto-2024, seed-001", [1, 2])
-    assert (ct.source, ct.refs, ct.lr_negative) == ("yang-2011", [3], pytest.approx(0.271 / 0.948))
+    assert (mri.source, mri.refs) == ("harlianto-2024", [1])
+    assert (ct.source, ct.refs, ct.lr_negative) == ("yang-2011", [2], pytest.approx(0.271 / 0.948))
     assert (given_pos.lr_positive, given_pos.lr_negative, given_neg.lr_negative) == (0.9, None, None)
     assert [s.pre_test for s in r.scenarios[0].steps[1:]] == [s.post_test for s in r.scenarios[0].steps[:-1]]
     assert r.draft_items == [] and r.histology is None
@@ -602,22 +603,22 @@ def test_unsourced_mri_whole_result():
     r = post_test_probability({"pre_test": 0.1, "tests": [{"modality": "mri", "result": "positive"}]})
     assert _shown(r) == "\n".join([
         "PROBABILITY: post-test probability 40.8% to 68.6% depending on the published figures (pre-test 10.0%)",
-        "  mri positive (Harlianto 2024, AI answer page) - population: Suspected spinal metastases, mixed primaries "
+        "  mri positive (Harlianto 2024) - population: Suspected spinal metastases, mixed primaries "
         "(meta-analysis, 25 studies)",
-        "    test 1: mri positive (Se 0.93, Sp 0.85, LR+ 6.20): 10.0% -> 40.8% [1,2]",
-        "  mri positive (Yang 2011, AI answer page) - population: Bone metastases at any skeletal site, mixed primaries "
+        "    test 1: mri positive (Se 0.93, Sp 0.85, LR+ 6.20): 10.0% -> 40.8% [1]",
+        "  mri positive (Yang 2011) - population: Bone metastases at any skeletal site, mixed primaries "
         "(meta-analysis, 145 studies)",
-        "    test 1: mri positive (Se 0.906, Sp 0.954, LR+ 19.70): 10.0% -> 68.6% [3,4,5]",
+        "    test 1: mri positive (Se 0.906, Sp 0.954, LR+ 19.70): 10.0% -> 68.6% [2]",
         "  mri positive (Shen 2014) - population: Bone metastases in prostate cancer (meta-analysis)",
-        "    test 1: mri positive (Se 0.97, Sp 0.95, LR+ 19.40): 10.0% -> 68.3% [6]",
+        "    test 1: mri positive (Se 0.97, Sp 0.95, LR+ 19.40): 10.0% -> 68.3% [3]",
         "",
         "  pre_test: 0.1 - pre-test probability as given",
-        _notice_line("performance.caveat.lr_depends_on_source", [1, 3]),
+        _notice_line("performance.caveat.lr_depends_on_source", [1, 2]),
     ])
-    assert [ref.source_id for ref in r.references] == [
-        "harlianto-2024", "seed-001", "yang-2011", "seed-000", "seed-002", "shen-2014"]
-    assert [s.steps[0].source for s in r.scenarios] == ["harlianto-2024, seed-001", "yang-2011, seed-000, seed-002", "shen-2014"]
-    assert _notices(r) == [("sources_differ", ["performance.caveat.lr_depends_on_source"], ["harlianto-2024", "yang-2011"], [1, 3])]
+    # the answer pages that repeat the meta-analyses' pairs are not cited beside them
+    assert [ref.source_id for ref in r.references] == ["harlianto-2024", "yang-2011", "shen-2014"]
+    assert [s.steps[0].source for s in r.scenarios] == ["harlianto-2024", "yang-2011", "shen-2014"]
+    assert _notices(r) == [("sources_differ", ["performance.caveat.lr_depends_on_source"], ["harlianto-2024", "yang-2011"], [1, 2])]
     assert r.post_test_min == pytest.approx(0.4079, abs=5e-5) and r.post_test_max == pytest.approx(0.6864, abs=5e-5)
 
 
@@ -710,7 +711,7 @@ def test_histology_given_but_its_rule_not_applied_is_shown_without_its_rule():
         _component("histology", "myeloma", label="myeloma or another plasma-cell disorder"),
         _component("purely_lytic", "yes"),
     ]
-    assert r.notices == [] and [ref.source_id for ref in r.references] == ["harlianto-2024", "seed-001"]
+    assert r.notices == [] and [ref.source_id for ref in r.references] == ["harlianto-2024"]
 
 
 def test_typo_check_length_limits(kb_copy):
@@ -819,7 +820,7 @@ def test_pairs_are_matched_within_modality_unit_and_source(kb_copy):
     # The same pair for another modality or unit is not the same figure: only the seed quoting Harlianto joins it.
     r = post_test_probability({"pre_test": 0.1, "tests": [{"modality": "mri", "result": "positive", "source": "harlianto-2024"}]}, kb)
     step = r.scenarios[0].steps[0]
-    assert (step.source, step.refs, r.draft_items) == ("harlianto-2024, seed-001", [1, 2], [])
+    assert (step.source, step.refs, r.draft_items) == ("harlianto-2024", [1], [])
     # A draft pair used in a scenario is flagged by its table row.
     r = post_test_probability({"pre_test": 0.1, "tests": [{"modality": "mri", "unit": "lesion", "result": "positive",
                                                            "source": "chang-2012"}]}, kb)

@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from spinemets.knowledge.loader import KnowledgeBase
-from spinemets.knowledge.models import Statement, TableRow
+from spinemets.knowledge.models import SourceKind, Statement, TableRow
 from spinemets.wording import NAME_LABELS, field_name, missing_in_words
 
 Status = Literal["complete", "insufficient_data"]
@@ -154,6 +154,22 @@ def _reference(kb: KnowledgeBase, source_id: str, number: int) -> Reference:
     )
 
 
+@functools.lru_cache(maxsize=4096)
+def citable(kb: KnowledgeBase, source_ids: tuple[str, ...]) -> tuple[str, ...]:
+    """The sources a result cites for an item: a commercial AI answer page only when nothing else backs it.
+
+    Such a page is what spinemets competes with, not evidence: an item with a guideline or study beside the page
+    cites only those. An item whose only sources are such pages is a draft (the loader refuses it otherwise); it is
+    shown flagged as a draft and its reference says where it comes from, so that it never looks better sourced
+    than it is. Unknown ids are kept, so citing them still raises.
+    """
+    def page(s: str) -> bool:
+        return s in kb.sources and kb.sources[s].kind is SourceKind.ai_answer_page
+
+    kept = tuple(s for s in source_ids if not page(s))
+    return kept or tuple(source_ids)
+
+
 class Citer:
     """Numbers the sources a result cites, in order of first use, and collects draft items."""
 
@@ -164,7 +180,7 @@ class Citer:
 
     def cite_sources(self, source_ids: Iterable[str]) -> list[int]:
         numbers = []
-        for sid in source_ids:
+        for sid in citable(self.kb, tuple(source_ids)):
             if sid not in self.kb.sources:
                 self.kb.source(sid)  # raises UnknownSourceError
             if sid not in self._order:
@@ -188,17 +204,18 @@ class Citer:
             return Component(name=name, **kw)  # type: ignore[arg-type]
         refs = self.cite_row(table_id, row)
         return Component(
-            name=name, kb_items=[f"{table_id}.{row.id}"], sources=list(row.sources), refs=refs, **kw  # type: ignore[arg-type]
+            name=name, kb_items=[f"{table_id}.{row.id}"], sources=list(citable(self.kb, tuple(row.sources))), refs=refs,
+            **kw,  # type: ignore[arg-type]
         )
 
     def notice(self, code: str, message: str, kb_items: Sequence[str] = (), sources: Sequence[str] = ()) -> Notice:
         refs: list[int] = []
-        srcs = list(sources)
+        srcs = list(citable(self.kb, tuple(sources)))
         for item_id in kb_items:
             item = self.kb.find(item_id)
             if isinstance(item, (Statement, TableRow)):
                 refs.extend(self.cite(item_id, item))
-                srcs.extend(s for s in item.sources if s not in srcs)
+                srcs.extend(s for s in citable(self.kb, tuple(item.sources)) if s not in srcs)
         refs.extend(self.cite_sources(sources))
         return Notice(code=code, message=message, kb_items=list(kb_items), sources=srcs, refs=sorted(set(refs)))
 

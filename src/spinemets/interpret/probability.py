@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from spinemets.errors import InsufficientDataError, InvalidInputError
 from spinemets.knowledge.loader import KnowledgeBase, load_kb
 from spinemets.knowledge.models import NON_PRIMARY_KINDS, TableRow
-from spinemets.results import Citer, Component, Notice, Result
+from spinemets.results import Citer, Component, Notice, Result, citable
 from spinemets.validation import parse
 
 TABLE = "modality_accuracy"
@@ -431,8 +431,8 @@ def _histology_components(inp: ProbabilityInput, group: TableRow | None, applied
 def _other_figure(row: TableRow, cite: Citer) -> OtherFigure:
     rng = row.get("sensitivity_range")
     return OtherFigure(
-        modality=str(row["modality"]), unit=str(row["unit"]), source=", ".join(row.sources),
-        source_label=_source_words(cite.kb, ", ".join(row.sources)),
+        modality=str(row["modality"]), unit=str(row["unit"]), source=", ".join(citable(cite.kb, tuple(row.sources))),
+        source_label=_source_words(cite.kb, ", ".join(citable(cite.kb, tuple(row.sources)))),
         population=row.get("population"), sensitivity_range=[float(x) for x in rng] if rng else None,
         note=row.note, refs=cite.cite_row(TABLE, row),
     )
@@ -480,7 +480,7 @@ def post_test_probability(data: ProbabilityInput | dict[str, Any], kb: Knowledge
                         if r.get("histology") == row.get("histology")]
                 for r in same:
                     refs.extend(cite.cite_row(TABLE, r))
-                source = ", ".join(dict.fromkeys(s for r in same for s in r.sources))
+                source = ", ".join(citable(kb, tuple(dict.fromkeys(s for r in same for s in r.sources))))
                 population = row.get("population")
                 refs = sorted(set(refs))
             steps.append(
