@@ -11,6 +11,11 @@ A set is a folder of ``.txt`` reports and a ``<set>.gold.yaml`` beside it (``tes
   elements (level, diagnosis, field=value) the same way.
 
 A prediction where the gold says unknown is an error: what a report does not state must stay unknown.
+
+A set whose annotators recorded only some fracture features (their gold file's header says which) declares them
+in an optional ``<set>.scope.yaml`` (``fracture_features: [...]``, with the header line it rests on); the
+fracture field and negation then count only those rows, so a feature the annotators were never asked to read is
+neither a false positive nor a hit.  The report names the scope.
 """
 
 from __future__ import annotations
@@ -97,6 +102,8 @@ class EvalReport(BaseModel):
     seconds: float
     fields: list[FieldScore]
     overall: FieldScore
+    fracture_scope: list[str] | None = Field(
+        default=None, description="the fracture features this set's annotators recorded; None: every feature")
     negation: FieldScore = Field(default_factory=lambda: FieldScore(field="negation"),
                                  description="ESCC findings stated false and fracture features stated absent")
     prefill_accuracy: PrefillAccuracy = Field(default_factory=PrefillAccuracy)
@@ -115,6 +122,9 @@ class EvalReport(BaseModel):
         n = self.negation
         lines.append(f"  {'negation':<22}{n.tp:>5}{n.fp:>5}{n.fn:>5}{_pct(n.precision):>11}{_pct(n.recall):>8}{_pct(n.f1):>7}"
                      "   (ESCC findings false, fracture features absent)")
+        if self.fracture_scope is not None:
+            lines.append(f"  fracture features scored: the {len(self.fracture_scope)} this set's annotators recorded "
+                         f"({', '.join(self.fracture_scope)})")
         a = self.prefill_accuracy
         lines += ["", f"  wrong pre-fills: {a.wrong} of {a.prefilled} pre-filled SINS components and ESCC findings "
                       f"({_pct(a.wrong_rate)})"]
@@ -129,7 +139,7 @@ class EvalReport(BaseModel):
     def as_dict(self, verbose: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {"set": self.set, "reports": self.reports, "seconds": round(self.seconds, 2),
                                "fields": [f.as_dict() for f in self.fields], "overall": self.overall.as_dict(),
-                               "negation": self.negation.as_dict(),
+                               "negation": self.negation.as_dict(), "fracture_scope": self.fracture_scope,
                                "wrong_prefill": {"prefilled": self.prefill_accuracy.prefilled,
                                                  "wrong": self.prefill_accuracy.wrong,
                                                  "rate": _r(self.prefill_accuracy.wrong_rate),
@@ -141,6 +151,25 @@ class EvalReport(BaseModel):
 
 def _pct(x: float | None) -> str:
     return "-" if x is None else f"{x:.3f}"
+
+
+def load_scope(name: str, data_dir: str | Path | None = None) -> list[str] | None:
+    """The fracture features a set's annotators recorded (``<set>.scope.yaml``), or None for every feature."""
+    from spinemets.knowledge.loader import load_kb
+
+    path = (Path(data_dir) if data_dir else DATA_DIR) / f"{name}.scope.yaml"
+    if not path.is_file():
+        return None
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    rows = data.get("fracture_features") if isinstance(data, dict) else None
+    if not isinstance(rows, list) or not rows or not isinstance(data.get("stated_in"), str):
+        raise InvalidInputError("set", f"{path.name}: expected fracture_features (a list of rows) and stated_in "
+                                       "(where the set's annotators said so)")
+    known = {r.id for r in load_kb().table("fracture_features").rows}
+    unknown = [r for r in rows if r not in known]
+    if unknown:
+        raise InvalidInputError("set", f"{path.name}: {unknown[0]!r} is not a fracture feature")
+    return [str(r) for r in rows]
 
 
 def load_set(name: str = "dev", data_dir: str | Path | None = None) -> tuple[Path, dict[str, dict[str, Any]]]:
@@ -273,6 +302,7 @@ def evaluate(name: str = "dev", data_dir: str | Path | None = None, rules: str |
     from spinemets.reports.rules import load_rules
 
     folder, gold = load_set(name, data_dir)
+    scope = load_scope(name, data_dir)
     rs = load_rules(rules=rules)
     start = time.perf_counter()
     pairs = []
@@ -282,6 +312,12 @@ def evaluate(name: str = "dev", data_dir: str | Path | None = None, rules: str |
         text = report_text((folder / f"{rid}.txt").read_text(encoding="utf-8"))
         result = extract(text, rule_set=rs)
         g, p = gold_fields(gold[rid]), predicted_fields(result)
+        if scope is not None:
+            p["fracture"] = {x for x in p["fracture"] if x.split("=", 1)[0] in scope}
+            outside = {x for x in g["fracture"] if x.split("=", 1)[0] not in scope}
+            if outside:
+                raise InvalidInputError("set", f"{name}.gold.yaml: {rid}: {sorted(outside)[0]} is outside the set's "
+                                               f"declared fracture features ({name}.scope.yaml)")
         pairs.append((rid, g, p))
         raw = gold[rid] or {}
         for comp, pre in result.prefill.sins.items():
@@ -300,7 +336,7 @@ def evaluate(name: str = "dev", data_dir: str | Path | None = None, rules: str |
     overall = FieldScore(field="all fields", tp=sum(f.tp for f in fields), fp=sum(f.fp for f in fields),
                          fn=sum(f.fn for f in fields))
     return EvalReport(set=name, reports=len(pairs), seconds=seconds, fields=fields, overall=overall, misses=misses,
-                      negation=negation, prefill_accuracy=accuracy)
+                      negation=negation, prefill_accuracy=accuracy, fracture_scope=scope)
 
 
 def report_text(raw: str) -> str:

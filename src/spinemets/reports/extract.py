@@ -476,7 +476,61 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
     for f, (_, _, si) in zip(findings, token_pos):
         if f.concept == "posterior" and si in degenerative and si not in lesion:
             f.qualifiers["degenerative_context"] = True
-    return findings
+    _coordinated_negation(text, findings, token_pos)
+    return _without_heading_labels(text, findings, token_pos)
+
+
+# A list of parts that one plural state after it denies ("The pedicles, laminae and spinous process of C2 are
+# intact"): ConText's scope, counted in tokens, reaches the nearest parts only. The words between two parts of the
+# list are list words (commas, and, or, the, of, a level); a verb or a clause break ends the list.
+_PLURAL_STATE = re.compile(r"(?:are|were|remain|appear)\s", re.IGNORECASE)
+_LIST_BREAK = re.compile(r"[;:.()]|\b(?:is|are|was|were|shows?|showing|involv\w*|extend\w*|with|without|but|which|"
+                         r"while|whereas|although|has|have|demonstrat\w*|contain\w*|abnormal|destroy\w*|"
+                         r"infiltrat\w*|replac\w*|lesion|tumou?r|deposit|metasta\w*|expan\w*|erod\w*|signal)\b",
+                         re.IGNORECASE)
+
+
+def _coordinated_negation(text: str, findings: list[Finding], token_pos: list[tuple[int, int, int]]) -> None:
+    """A part listed before a denied part, in one list that a plural state denies, is denied too."""
+    for j, f in enumerate(findings):
+        if f.context != "negated" or f.concept not in ("posterior", "paravertebral"):
+            continue
+        cue = next((c for c in f.cues if c.category == NEGATED and c.start >= f.end
+                    and _PLURAL_STATE.match(c.text)), None)
+        if cue is None:
+            continue
+        k = j
+        while k > 0:
+            e = findings[k - 1]
+            gap = text[e.end:findings[k].start]
+            if (token_pos[k - 1][2] != token_pos[j][2] or e.context != "present" or e.concept != f.concept
+                    or len(gap) > 40 or _LIST_BREAK.search(gap) or not re.search(r",|\band\b|\bor\b", gap)
+                    or _LIST_BREAK.search(text[f.end:cue.start])):
+                break
+            e.assertion = e.context = "negated"
+            e.cues = [*e.cues, cue]
+            k -= 1
+
+
+# A part named as the label of a line ("- Pedicles: abnormal signal extends into the left pedicle"): the line says
+# what it is, so the label is not a finding of its own when the same line names the part again.
+_LABEL_END = re.compile(r"\s*:")
+
+
+def _without_heading_labels(text: str, findings: list[Finding], token_pos: list[tuple[int, int, int]]) -> list[Finding]:
+    out = []
+    for i, f in enumerate(findings):
+        line_start = text.rfind("\n", 0, f.start) + 1
+        line_end = text.find("\n", f.end)
+        line_end = len(text) if line_end < 0 else line_end
+        label = (re.fullmatch(r"\s*(?:[-*\u2022]\s*)?", text[line_start:f.start]) is not None
+                 and _LABEL_END.match(text, f.end) is not None)
+        again = label and any(g is not f and g.concept == f.concept and g.value == f.value and f.end < g.start < line_end
+                              for g in findings)
+        if not again:
+            out.append(f)
+    token_pos[:] = [tp for f, tp in zip(findings, token_pos) if any(f is o for o in out)]
+    return out
 
 
 # A sentence about every lesion ("The lesions are low on T1"): see the level carrying in read_report.
@@ -678,6 +732,22 @@ def choose_index_level(findings: list[Finding], rules: RuleSet) -> str | None:
                 weights[lv] += weight
     if not weights:
         return None
+    # SINS is scored for the neoplastic lesion: a level the report puts down to a benign cause (stated or favoured:
+    # "T12 fracture, favoured to be osteoporotic") gives way to a level with a neoplasm stated at it.
+    dx_neoplastic = {r.value: bool(r.neoplastic) for r in rules.targets.values() if r.concept == "diagnosis"}
+    benign, neoplastic = set(), set()
+    for f in findings:
+        row = row_of(f, rules) if f.levels else None
+        if row is None:
+            continue
+        tumour = row.neoplastic if row.neoplastic is not None else dx_neoplastic.get(row.diagnosis or "")
+        if tumour and f.context == "present":
+            neoplastic.update(f.levels)
+        elif tumour is False and row.concept == "diagnosis" and f.context in ("present", "uncertain"):
+            benign.update(f.levels)
+    tumour = [lv for lv in weights if lv in neoplastic and lv not in benign]
+    if tumour and any(lv in benign for lv in weights):
+        weights = {lv: w for lv, w in weights.items() if lv not in benign or lv in neoplastic}
     return min(weights, key=lambda lv: (-weights[lv], first[lv]))
 
 
