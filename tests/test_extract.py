@@ -1358,3 +1358,23 @@ def test_a_bad_scope_file_is_an_error_naming_it(tmp_path, scope, message):
     with pytest.raises(InvalidInputError) as err:
         evaluate("mini", data_dir=tmp_path)
     assert message in str(err.value)
+
+
+@pytest.mark.parametrize("sentence", [
+    "No further vertebral lesion from T11 to S1.", "No other lytic or sclerotic lesion is seen in the imaged skeleton.",
+    "No other osseous metastasis identified.", "No other suspicious osseous lesion.",
+    "No other spinal lesion.", "No additional bone lesions.",
+])
+def test_lesions_denied_elsewhere_in_any_words_give_no_other_spinal_metastases(sentence):
+    r = extract(f"L2 lytic metastasis with a pathological fracture and 20% height loss. {sentence}")
+    assert r.prefill.fracture["other_spinal_metastases"].value == "absent"
+    assert r.levels == ["L2"]
+
+
+def test_metastases_named_at_other_levels_count_those_levels_and_the_feature():
+    r = extract("Metastatic collapse of D4 with epidural extension causing cord compression. "
+                "Other skeletal metastases at D9, L2 and S1.")
+    assert r.index_level == "T4" and r.levels == ["T4", "T9", "L2", "S1"]
+    assert r.prefill.fracture["other_spinal_metastases"].value == "present"
+    r = extract("Sclerotic lesions in L1 and L2 with a 20% wedge fracture of L2. Further sclerotic foci in S1.")
+    assert "S1" in r.levels and r.prefill.fracture["other_spinal_metastases"].value == "present"

@@ -439,6 +439,11 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
                 topic = set(levels)
             if not by_sent.get(si) and si in other_sentences:
                 qualifiers["about_other_lesions"] = True
+        elif row.concept == "other_lesions" and context == "present" and by_sent.get(si):
+            # "other skeletal metastases at D9, L2 and S1": the levels it names are involved (not the index)
+            named = [lv for m in by_sent[si] if m.start_tok >= span.end for lv in m.levels]
+            if named:
+                qualifiers["levels_named"] = list(dict.fromkeys(named))
         end_char = span_end_char + qualifiers.pop("grade_end", 0)
         start_char -= qualifiers.pop("grade_start", 0)
         near = [c for c in cues if c.category in _DECISIVE and (c.end >= start_char - 40 and c.start <= end_char + 40)]
@@ -824,7 +829,8 @@ def build_result(text: str, doc: Any, rs: RuleSet, kb: KnowledgeBase, *, pain: s
             "site_rules", f"Site rules were used ({', '.join(rs.files)}); findings labelled site:ID come from them, "
             "not from the reviewed knowledge base."))
 
-    present_levels = sorted({lv for f in findings if f.context == "present" and _counts(f, rs) for lv in f.levels},
+    present_levels = sorted({lv for f in findings if f.context == "present" and _counts(f, rs) for lv in f.levels}
+                            | {lv for f in findings if f.context == "present" for lv in f.qualifiers.get("levels_named", ())},
                             key=INDEX.__getitem__)
     regions = sorted({REGION_NAMES[lv[0]] for lv in present_levels}, key=["cervical", "thoracic", "lumbar", "sacral"].index)
     dx_present, dx_uncertain, dx_negated = _diagnoses(findings, rs)
