@@ -1803,3 +1803,22 @@ def test_a_normal_bone_scan_in_myeloma_leads_with_why_it_does_not_reassure():
     r = ask("Myeloma patient with back pain; bone scan reported normal. Reassuring?")
     assert r.direct_answer[0].text.startswith("Do not use a bone scan to stage myeloma, and do not be reassured")
     assert any("does not hold for" in n for n in r.notes)
+
+
+@pytest.mark.parametrize("words", ["full power and normal sensation", "power and sensation intact",
+                                   "no weakness or numbness", "pain only", "back pain only"])
+def test_power_and_sensation_both_normal_or_pain_only_mean_no_neurological_deficit(words):
+    r = lex(f"58-year-old with lung cancer and back pain, {words}. Which imaging, and how fast?")
+    assert understood(r)["pathway.neuro_deficits"] == []
+
+
+@pytest.mark.parametrize("words", ["full power", "normal sensation", "chest pain"])
+def test_one_normal_half_of_the_examination_leaves_the_neurology_open(words):
+    r = lex(f"58-year-old with lung cancer and back pain, {words}. Which imaging, and how fast?")
+    assert "pathway.neuro_deficits" not in understood(r)
+
+
+def test_pain_only_says_nothing_of_where_the_pain_is():
+    r = lex("58-year-old with lung cancer, chest wall pain only. Which imaging?")
+    got = understood(r)
+    assert got["pathway.neuro_deficits"] == [] and "pathway.spinal_pain" not in got
