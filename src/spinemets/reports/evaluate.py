@@ -104,6 +104,7 @@ class EvalReport(BaseModel):
     overall: FieldScore
     fracture_scope: list[str] | None = Field(
         default=None, description="the fracture features this set's annotators recorded; None: every feature")
+    unscored: int = Field(default=0, description="fracture features predicted outside the set's scope (not scored)")
     negation: FieldScore = Field(default_factory=lambda: FieldScore(field="negation"),
                                  description="ESCC findings stated false and fracture features stated absent")
     prefill_accuracy: PrefillAccuracy = Field(default_factory=PrefillAccuracy)
@@ -124,7 +125,8 @@ class EvalReport(BaseModel):
                      "   (ESCC findings false, fracture features absent)")
         if self.fracture_scope is not None:
             lines.append(f"  fracture features scored: the {len(self.fracture_scope)} this set's annotators recorded "
-                         f"({', '.join(self.fracture_scope)})")
+                         f"({', '.join(self.fracture_scope)}); {self.unscored} predicted values of other "
+                         "features were not scored")
         a = self.prefill_accuracy
         lines += ["", f"  wrong pre-fills: {a.wrong} of {a.prefilled} pre-filled SINS components and ESCC findings "
                       f"({_pct(a.wrong_rate)})"]
@@ -140,6 +142,7 @@ class EvalReport(BaseModel):
         out: dict[str, Any] = {"set": self.set, "reports": self.reports, "seconds": round(self.seconds, 2),
                                "fields": [f.as_dict() for f in self.fields], "overall": self.overall.as_dict(),
                                "negation": self.negation.as_dict(), "fracture_scope": self.fracture_scope,
+                               "unscored": self.unscored,
                                "wrong_prefill": {"prefilled": self.prefill_accuracy.prefilled,
                                                  "wrong": self.prefill_accuracy.wrong,
                                                  "rate": _r(self.prefill_accuracy.wrong_rate),
@@ -169,6 +172,17 @@ def load_scope(name: str, data_dir: str | Path | None = None) -> list[str] | Non
     unknown = [r for r in rows if r not in known]
     if unknown:
         raise InvalidInputError("set", f"{path.name}: {unknown[0]!r} is not a fracture feature")
+    # the scope rests on what the annotators wrote: every row must be named in the gold file's header comments
+    gold = path.with_name(f"{name}.gold.yaml")
+    header = []
+    for line in gold.read_text(encoding="utf-8").splitlines() if gold.is_file() else []:
+        if line.strip() and not line.lstrip().startswith("#"):
+            break
+        header.append(line)
+    unnamed = [r for r in rows if r not in "\n".join(header)]
+    if unnamed:
+        raise InvalidInputError("set", f"{path.name}: {unnamed[0]!r} is not named in the header of {gold.name}; a "
+                                       "scope lists only the rows the annotators said they recorded")
     return [str(r) for r in rows]
 
 
@@ -303,6 +317,7 @@ def evaluate(name: str = "dev", data_dir: str | Path | None = None, rules: str |
 
     folder, gold = load_set(name, data_dir)
     scope = load_scope(name, data_dir)
+    unscored = 0
     rs = load_rules(rules=rules)
     start = time.perf_counter()
     pairs = []
@@ -313,6 +328,7 @@ def evaluate(name: str = "dev", data_dir: str | Path | None = None, rules: str |
         result = extract(text, rule_set=rs)
         g, p = gold_fields(gold[rid]), predicted_fields(result)
         if scope is not None:
+            unscored += sum(1 for x in p["fracture"] if x.split("=", 1)[0] not in scope)
             p["fracture"] = {x for x in p["fracture"] if x.split("=", 1)[0] in scope}
             outside = {x for x in g["fracture"] if x.split("=", 1)[0] not in scope}
             if outside:
@@ -336,7 +352,7 @@ def evaluate(name: str = "dev", data_dir: str | Path | None = None, rules: str |
     overall = FieldScore(field="all fields", tp=sum(f.tp for f in fields), fp=sum(f.fp for f in fields),
                          fn=sum(f.fn for f in fields))
     return EvalReport(set=name, reports=len(pairs), seconds=seconds, fields=fields, overall=overall, misses=misses,
-                      negation=negation, prefill_accuracy=accuracy, fracture_scope=scope)
+                      negation=negation, prefill_accuracy=accuracy, fracture_scope=scope, unscored=unscored)
 
 
 def report_text(raw: str) -> str:

@@ -385,6 +385,9 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
                  and m.direction not in ("TERMINATE", "PSEUDO")]
     cue_texts = {name: tuple(f" {c} " for c in words) for name, words in rules.terms.cues.items()}
 
+    organ_words = rules.terms.groups.get("organ", ())
+    organs = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in sorted(organ_words, key=len, reverse=True)) + r")\b",
+                        re.IGNORECASE) if organ_words else None
     spans = []
     for sp in doc.spans[FINDINGS_GROUP]:
         rid = sp._.target_rule.metadata["row"]
@@ -407,6 +410,11 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
                 b = sent_bounds[si + 1][1] if si + 1 < len(sent_bounds) else len(text)
                 sent_texts[si] = " " + " ".join(doc.text[a:b].lower().split()) + " "
             if not any(c in sent_texts[si] for c in cue_texts.get(row.requires_cue, ())):
+                continue
+        if row.concept == "other_lesions" and organs is not None:
+            # "other metastases in the liver and lungs", "no other abnormality in the upper abdomen": not the spine
+            b = sent_bounds[si + 1][1] if si + 1 < len(sent_bounds) else len(text)
+            if organs.search(text, span_end_char, b):
                 continue
         cues: list[Cue] = []
         categories: set[str] = set()
@@ -504,6 +512,7 @@ def _coordinated_negation(text: str, findings: list[Finding], token_pos: list[tu
                     and _PLURAL_STATE.match(c.text)), None)
         if cue is None:
             continue
+        listed: list[Finding] = []
         k = j
         while k > 0:
             e = findings[k - 1]
@@ -512,14 +521,25 @@ def _coordinated_negation(text: str, findings: list[Finding], token_pos: list[tu
                     or len(gap) > 40 or _LIST_BREAK.search(gap) or not re.search(r",|\band\b|\bor\b", gap)
                     or _LIST_BREAK.search(text[f.end:cue.start])):
                 break
-            e.assertion = e.context = "negated"
-            e.cues = [*e.cues, cue]
+            listed.append(e)
             k -= 1
+        # the list must open its clause: "Tumour extends into the left pedicle, the lamina and spinous process are
+        # intact" says the pedicle has tumour, and only the parts after it are intact
+        if listed and not _LIST_BREAK.search(text[_clause_start(text, listed[-1].start):listed[-1].start]):
+            for e in listed:
+                e.assertion = e.context = "negated"
+                e.cues = [*e.cues, cue]
+
+
+def _clause_start(text: str, at: int) -> int:
+    """Where the clause holding *at* begins: after the last full stop, semicolon, colon or line break before it."""
+    return max(text.rfind(mark, 0, at) for mark in (". ", ";", ":", "\n")) + 1
 
 
 # A part named as the label of a line ("- Pedicles: abnormal signal extends into the left pedicle"): the line says
 # what it is, so the label is not a finding of its own when the same line names the part again.
 _LABEL_END = re.compile(r"\s*:")
+_BOTH_SIDES = re.compile(r"\b(?:both|bilateral\w*|either side|each side|left and right|right and left)\b", re.IGNORECASE)
 
 
 def _without_heading_labels(text: str, findings: list[Finding], token_pos: list[tuple[int, int, int]]) -> list[Finding]:
@@ -530,8 +550,10 @@ def _without_heading_labels(text: str, findings: list[Finding], token_pos: list[
         line_end = len(text) if line_end < 0 else line_end
         label = (re.fullmatch(r"\s*(?:[-*\u2022]\s*)?", text[line_start:f.start]) is not None
                  and _LABEL_END.match(text, f.end) is not None)
-        again = label and any(g is not f and g.concept == f.concept and g.value == f.value and f.end < g.start < line_end
-                              for g in findings)
+        # a label whose line puts the part on both sides ("Pedicles: both expanded by tumour, the left more than
+        # the right") keeps its side: the later mention names one side only to compare
+        again = label and not _BOTH_SIDES.search(text, f.end, line_end) and any(
+            g is not f and g.concept == f.concept and g.value == f.value and f.end < g.start < line_end for g in findings)
         if not again:
             out.append(f)
     token_pos[:] = [tp for f, tp in zip(findings, token_pos) if any(f is o for o in out)]
@@ -740,7 +762,7 @@ def choose_index_level(findings: list[Finding], rules: RuleSet) -> str | None:
     # SINS is scored for the neoplastic lesion: a level the report puts down to a benign cause (stated or favoured:
     # "T12 fracture, favoured to be osteoporotic") gives way to a level with a neoplasm stated at it.
     dx_neoplastic = {r.value: bool(r.neoplastic) for r in rules.targets.values() if r.concept == "diagnosis"}
-    benign, neoplastic = set(), set()
+    benign, neoplastic, raised = set(), set(), set()
     for f in findings:
         row = row_of(f, rules) if f.levels else None
         if row is None:
@@ -748,11 +770,16 @@ def choose_index_level(findings: list[Finding], rules: RuleSet) -> str | None:
         tumour = row.neoplastic if row.neoplastic is not None else dx_neoplastic.get(row.diagnosis or "")
         if tumour and f.context == "present":
             neoplastic.update(f.levels)
+        if tumour and f.context in ("present", "uncertain"):
+            raised.update(f.levels)
         elif tumour is False and row.concept == "diagnosis" and f.context in ("present", "uncertain"):
             benign.update(f.levels)
+    # only a level about which nothing neoplastic is said, even as a possibility ("favoured osteoporotic, though a
+    # metastasis cannot be excluded" keeps the fracture in question as the index)
+    settled = {lv for lv in benign if lv not in raised}
     tumour = [lv for lv in weights if lv in neoplastic and lv not in benign]
-    if tumour and any(lv in benign for lv in weights):
-        weights = {lv: w for lv, w in weights.items() if lv not in benign or lv in neoplastic}
+    if tumour and any(lv in settled for lv in weights):
+        weights = {lv: w for lv, w in weights.items() if lv not in settled}
     return min(weights, key=lambda lv: (-weights[lv], first[lv]))
 
 
