@@ -1806,7 +1806,7 @@ def test_a_normal_bone_scan_in_myeloma_leads_with_why_it_does_not_reassure():
 
 
 @pytest.mark.parametrize("words", ["full power and normal sensation", "power and sensation intact",
-                                   "no weakness or numbness", "pain only", "back pain only"])
+                                   "no weakness or numbness", "pain without neurology", "pain but no neurology"])
 def test_power_and_sensation_both_normal_or_pain_only_mean_no_neurological_deficit(words):
     r = lex(f"58-year-old with lung cancer and back pain, {words}. Which imaging, and how fast?")
     assert understood(r)["pathway.neuro_deficits"] == []
@@ -1818,7 +1818,15 @@ def test_one_normal_half_of_the_examination_leaves_the_neurology_open(words):
     assert "pathway.neuro_deficits" not in understood(r)
 
 
-def test_pain_only_says_nothing_of_where_the_pain_is():
-    r = lex("58-year-old with lung cancer, chest wall pain only. Which imaging?")
+def test_pain_without_neurology_says_nothing_of_where_the_pain_is():
+    r = lex("58-year-old with lung cancer, chest wall pain without neurology. Which imaging?")
     got = understood(r)
     assert got["pathway.neuro_deficits"] == [] and "pathway.spinal_pain" not in got
+
+
+@pytest.mark.parametrize("words", ["back pain only at night", "pain only when walking", "back pain only when lying flat",
+                                   "pain only", "back pain only"])
+def test_pain_only_at_a_time_or_in_a_position_says_nothing_of_the_neurology(words):
+    # "pain only when walking" can be claudication: when it hurts is not "no other symptom"
+    r = lex(f"62-year-old with breast cancer, {words}. Which imaging, and how fast?")
+    assert "pathway.neuro_deficits" not in understood(r)

@@ -1434,3 +1434,22 @@ def test_metastases_named_elsewhere_are_read_as_one_finding_with_their_levels():
 def test_a_fracture_dislocation_keeps_its_subluxation():
     r = extract("T12 fracture-dislocation with 60% height loss through an expansile lytic lesion, likely pathological.")
     assert r.prefill.applies["sins"] and r.prefill.sins["alignment"].value == "subluxation"
+
+
+def test_a_primary_named_after_metastases_elsewhere_does_not_take_them_to_another_organ():
+    r = extract("L2 lytic metastasis with a pathological fracture and 20% height loss. "
+                "Other skeletal metastases at T9 and S1 from the known prostate cancer.")
+    assert r.prefill.fracture["other_spinal_metastases"].value == "present" and r.levels == ["T9", "L2", "S1"]
+    r = extract("L2 lytic metastasis with a pathological fracture. No other bone lesion or paraspinal soft tissue mass.")
+    assert r.prefill.fracture["other_spinal_metastases"].value == "absent"
+
+
+def test_a_scope_row_must_be_named_as_a_word_of_the_header_not_inside_another(tmp_path):
+    from spinemets.reports.evaluate import evaluate
+
+    _scoped_set(tmp_path, "fracture_features: [epidural_mass]\nstated_in: x\n")
+    (tmp_path / "mini.gold.yaml").write_text(
+        "# fracture: only encasing_epidural_mass was recorded\na:\n  index_level: T12\n", encoding="utf-8")
+    with pytest.raises(InvalidInputError) as err:
+        evaluate("mini", data_dir=tmp_path)
+    assert "'epidural_mass' is not named in the header of mini.gold.yaml" in str(err.value)

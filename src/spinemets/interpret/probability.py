@@ -430,9 +430,9 @@ def _histology_components(inp: ProbabilityInput, group: TableRow | None, applied
 
 def _other_figure(row: TableRow, cite: Citer) -> OtherFigure:
     rng = row.get("sensitivity_range")
+    source = ", ".join(citable(cite.kb, tuple(row.sources)))
     return OtherFigure(
-        modality=str(row["modality"]), unit=str(row["unit"]), source=", ".join(citable(cite.kb, tuple(row.sources))),
-        source_label=_source_words(cite.kb, ", ".join(citable(cite.kb, tuple(row.sources)))),
+        modality=str(row["modality"]), unit=str(row["unit"]), source=source, source_label=_source_words(cite.kb, source),
         population=row.get("population"), sensitivity_range=[float(x) for x in rng] if rng else None,
         note=row.note, refs=cite.cite_row(TABLE, row),
     )

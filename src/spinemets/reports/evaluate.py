@@ -20,6 +20,7 @@ neither a false positive nor a hit.  The report names the scope.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -179,7 +180,8 @@ def load_scope(name: str, data_dir: str | Path | None = None) -> list[str] | Non
         if line.strip() and not line.lstrip().startswith("#"):
             break
         header.append(line)
-    unnamed = [r for r in rows if r not in "\n".join(header)]
+    named = set(re.findall(r"[a-z0-9_]+", "\n".join(header)))
+    unnamed = [r for r in rows if r not in named]
     if unnamed:
         raise InvalidInputError("set", f"{path.name}: {unnamed[0]!r} is not named in the header of {gold.name}; a "
                                        "scope lists only the rows the annotators said they recorded")

@@ -385,9 +385,7 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
                  and m.direction not in ("TERMINATE", "PSEUDO")]
     cue_texts = {name: tuple(f" {c} " for c in words) for name, words in rules.terms.cues.items()}
 
-    organ_words = rules.terms.groups.get("organ", ())
-    organs = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in sorted(organ_words, key=len, reverse=True)) + r")\b",
-                        re.IGNORECASE) if organ_words else None
+    organs = rules.elsewhere_in_organ
     spans = []
     for sp in doc.spans[FINDINGS_GROUP]:
         rid = sp._.target_rule.metadata["row"]
@@ -413,8 +411,7 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
                 continue
         if row.concept == "other_lesions" and organs is not None:
             # "other metastases in the liver and lungs", "no other abnormality in the upper abdomen": not the spine
-            b = sent_bounds[si + 1][1] if si + 1 < len(sent_bounds) else len(text)
-            if organs.search(text, span_end_char, b):
+            if organs.match(text, span_end_char):
                 continue
         cues: list[Cue] = []
         categories: set[str] = set()
@@ -512,14 +509,15 @@ def _coordinated_negation(text: str, findings: list[Finding], token_pos: list[tu
                     and _PLURAL_STATE.match(c.text)), None)
         if cue is None:
             continue
+        if _LIST_BREAK.search(text[f.end:cue.start]):
+            continue
         listed: list[Finding] = []
         k = j
         while k > 0:
             e = findings[k - 1]
             gap = text[e.end:findings[k].start]
             if (token_pos[k - 1][2] != token_pos[j][2] or e.context != "present" or e.concept != f.concept
-                    or len(gap) > 40 or _LIST_BREAK.search(gap) or not re.search(r",|\band\b|\bor\b", gap)
-                    or _LIST_BREAK.search(text[f.end:cue.start])):
+                    or len(gap) > 40 or _LIST_BREAK.search(gap) or not re.search(r",|\band\b|\bor\b", gap)):
                 break
             listed.append(e)
             k -= 1
@@ -544,7 +542,7 @@ _BOTH_SIDES = re.compile(r"\b(?:both|bilateral\w*|either side|each side|left and
 
 def _without_heading_labels(text: str, findings: list[Finding], token_pos: list[tuple[int, int, int]]) -> list[Finding]:
     out = []
-    for i, f in enumerate(findings):
+    for f in findings:
         line_start = text.rfind("\n", 0, f.start) + 1
         line_end = text.find("\n", f.end)
         line_end = len(text) if line_end < 0 else line_end
@@ -556,7 +554,8 @@ def _without_heading_labels(text: str, findings: list[Finding], token_pos: list[
             g is not f and g.concept == f.concept and g.value == f.value and f.end < g.start < line_end for g in findings)
         if not again:
             out.append(f)
-    token_pos[:] = [tp for f, tp in zip(findings, token_pos) if any(f is o for o in out)]
+    kept = {id(f) for f in out}
+    token_pos[:] = [tp for f, tp in zip(findings, token_pos) if id(f) in kept]
     return out
 
 
@@ -761,13 +760,12 @@ def choose_index_level(findings: list[Finding], rules: RuleSet) -> str | None:
         return None
     # SINS is scored for the neoplastic lesion: a level the report puts down to a benign cause (stated or favoured:
     # "T12 fracture, favoured to be osteoporotic") gives way to a level with a neoplasm stated at it.
-    dx_neoplastic = {r.value: bool(r.neoplastic) for r in rules.targets.values() if r.concept == "diagnosis"}
     benign, neoplastic, raised = set(), set(), set()
     for f in findings:
         row = row_of(f, rules) if f.levels else None
         if row is None:
             continue
-        tumour = row.neoplastic if row.neoplastic is not None else dx_neoplastic.get(row.diagnosis or "")
+        tumour = rules.neoplastic(row)
         if tumour and f.context == "present":
             neoplastic.update(f.levels)
         if tumour and f.context in ("present", "uncertain"):

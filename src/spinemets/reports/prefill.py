@@ -203,17 +203,9 @@ def prefill(
 
     relevant = [f for f in findings if f.assertion in ("present", "negated")]
     rows = {id(f): _row(f, rs) for f in findings}
-    dx_neoplastic = {r.value: bool(r.neoplastic) for r in rs.targets.values() if r.concept == "diagnosis"}
-
     def neoplastic_of(f: Finding) -> bool | None:
         row = rows[id(f)]
-        if row is None:
-            return None
-        if row.neoplastic is not None:
-            return row.neoplastic
-        if row.diagnosis:
-            return dx_neoplastic.get(row.diagnosis)
-        return None
+        return None if row is None else rs.neoplastic(row)
 
     anchor = index is not None or any(
         f.assertion == "present" and (row := rows[id(f)]) is not None and row.concept in ANCHORS for f in relevant)

@@ -263,6 +263,27 @@ class RuleSet:
         origin = self.origin.get(row_id, TARGETS)
         return None if origin.startswith("site:") else f"{origin}.{row_id}"
 
+    @functools.cached_property
+    def _dx_neoplastic(self) -> dict[str, bool]:
+        return {r.value: bool(r.neoplastic) for r in self.targets.values() if r.concept == "diagnosis"}
+
+    def neoplastic(self, row: TargetRow) -> bool | None:
+        """Whether a row names a neoplasm: its own flag, else its diagnosis's; None when it says neither."""
+        if row.neoplastic is not None:
+            return row.neoplastic
+        return self._dx_neoplastic.get(row.diagnosis) if row.diagnosis else None
+
+    @functools.cached_property
+    def elsewhere_in_organ(self) -> re.Pattern[str] | None:
+        """Words right after a finding that place it in another organ ("in the liver", "within the upper abdomen"),
+        from the terms' ``organ`` group; None without the group."""
+        words = self.terms.groups.get("organ", ())
+        if not words:
+            return None
+        names = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+        return re.compile(r"\s*(?:(?:is|are|was|were|seen|noted|identified|present)\s+)*(?:in|within|involving|of)\s+"
+                          r"(?:the\s+|both\s+)?(?:[a-z]+\s+){0,2}?(?:" + names + r")\b", re.IGNORECASE)
+
 
 def _rows(kb: KnowledgeBase, table: str) -> list[dict[str, Any]]:
     out = []
