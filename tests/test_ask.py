@@ -497,6 +497,9 @@ def test_renal_failure_words_stay_the_contrast_concern(words):
     ("an implant that is MR unsafe", "mr_unsafe"),
     ("an old pacemaker", "non_mr_conditional_cardiac"),
     ("a legacy pacemaker", "non_mr_conditional_cardiac"),
+    ("an old non MR-conditional pacer", "non_mr_conditional_cardiac"),
+    ("a pacer that is not MR conditional", "labelling_unknown"),
+    ("an MR-conditional pacer", "mr_conditional"),
     ("a pacemaker", "labelling_unknown"),
 ])
 def test_implant_labelling(words, device):
@@ -1830,3 +1833,9 @@ def test_pain_only_at_a_time_or_in_a_position_says_nothing_of_the_neurology(word
     # "pain only when walking" can be claudication: when it hurts is not "no other symptom"
     r = lex(f"62-year-old with breast cancer, {words}. Which imaging, and how fast?")
     assert "pathway.neuro_deficits" not in understood(r)
+
+
+def test_a_sign_question_opens_with_what_the_sign_favours():
+    # "significance?" of a fluid sign: the first sentence says which way it points, not only what it looks like
+    r = ask("STIR: linear fluid signal in collapsed L1 adjacent to endplate. significance?")
+    assert "favours a benign osteoporotic fracture" in r.direct_answer[0].text

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -663,6 +664,17 @@ def test_extract_eval_command(capsys):
     assert "no annotated set 'nothing'" in capsys.readouterr().err
 
 
+def test_extract_eval_verbose_lists_each_wrong_prefill_with_the_phrase_read(capsys):
+    assert main(["extract-eval", "--set", "realdev4", "--verbose"]) == 0
+    out = capsys.readouterr().out
+    listed = out.split("Wrong pre-fills (report, component: gold / pre-filled, phrase read):\n", 1)[1]
+    listed = listed.split("\n\n", 1)[0].splitlines()
+    tally = re.search(r"wrong pre-fills: (\d+) of", out)
+    assert tally and len(listed) == int(tally.group(1)) > 0
+    # e.g. "  rd4_006  ESCC cord_compressed: None / False  ('No cord compression')"
+    assert all(re.fullmatch(r"  rd4_\d{3}  (SINS|ESCC) \w+: .+ / .+  \(.*\)", line) for line in listed), listed
+
+
 def test_console_script_help_stays_light():
     r = run_cli("extract", "--help")
     assert r.returncode == 0 and "--rules" in r.stdout and "batch" in r.stdout
@@ -931,6 +943,19 @@ def test_a_cue_without_a_lesion_at_its_level_names_no_index():
 ])
 def test_the_share_of_the_body_involved_decides_a_collapse_that_is_absent(text, collapse):
     assert extract(text).prefill.sins["collapse"].value == collapse
+
+
+@pytest.mark.parametrize("text", [
+    "Expansile lytic lesion of T6. Small sheets of extraosseous soft tissue paravertebrally. No loss of vertebral height.",
+    "Lytic metastasis at L2 with a small left pleural effusion. No collapse.",
+    "Non-small cell lung cancer. Lytic lesion at L3. No collapse.",
+    "Lytic lesion at T9 and a small disc protrusion at T9/10. No collapse.",
+])
+def test_a_size_word_about_something_else_does_not_decide_how_much_of_the_body_is_involved(text):
+    # "small" sizes the soft tissue, an effusion, a disc or the cancer's cell type, not the lesion: the extent is
+    # not stated, so a collapse that is absent stays unknown (before: "none", less than half of the body)
+    pre = extract(text).prefill.sins["collapse"]
+    assert pre.value is None and pre.note == "no collapse stated, but not how much of the body is involved"
 
 
 @pytest.mark.parametrize("words", ["No epidural or paraspinal disease.", "No epidural or prevertebral soft tissue."])

@@ -1170,6 +1170,22 @@ def test_decision_suspected_compression_without_deficit_in_known_solid_cancer_no
                                     "histology (for example PSMA PET/CT in prostate cancer, no bone scan in myeloma).")
 
 
+def test_no_routine_steroids_holds_for_cancer_without_neurology_while_the_pain_is_not_stated():
+    # Whatever the missing pain decides about imaging, a patient with cancer and no neurological symptoms or signs
+    # gets no routine steroids: the step is given, and the summary says it holds either way.
+    r = pathway({"age": 54, "cancer_history": "current", "primary_site": "lung", "neuro_deficits": []})
+    assert r.status == "insufficient_data" and "pathway.spinal_pain" in r.missing
+    assert [(a.step, a.label[:40]) for a in r.actions] == [("steroids", "No routine steroids without neurological")]
+    assert r.summary.endswith("holds either way: No routine steroids without neurological symptoms or signs "
+                              "(consider them only for severe pain or a haematological malignancy).")
+    assert not r.recommendations
+    # with neurology not stated, nothing is said about steroids
+    assert pathway({"age": 54, "cancer_history": "current"}).actions == []
+    # in a haematological cancer the no-neurology rule does not apply (steroids once spinal involvement is confirmed)
+    r = pathway({"age": 54, "cancer_history": "current", "primary_site": "lymphoma", "neuro_deficits": []})
+    assert [(a.step, a.label[:40]) for a in r.actions] == [("steroids", "If MRI confirms spinal involvement by th")]
+
+
 PROSTATE_STAGING = [("staging", "psma-pet-ct", ["staging.prostate.psma"]),
                     ("staging_alternative", "bone-scan", ["staging.prostate.conventional_first"]),
                     ("staging_alternative", "ct-cap-with", ["staging.prostate.conventional_first"])]

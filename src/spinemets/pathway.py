@@ -859,6 +859,10 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
                 missing.append(name)
         if not missing:
             missing.append("pathway.spinal_pain or pathway.known_lesion_purpose")
+        if known_cancer and neuro is False:
+            # Whatever the missing inputs decide about imaging, a patient with cancer and no neurological symptoms
+            # or signs gets no routine steroids: that step is certain and is said.
+            _mscc_actions(b, "no_neuro_cancer", inp, haematological, histology, steps={"steroids"})
 
     # Work-up and staging follow the spine study.
     if scenario in ("suspected_mscc", "suspected_spinal_metastasis", "paediatric_neurological"):
@@ -953,14 +957,16 @@ def _summary(b: _Builder, scenario: str, indicated: bool | None, urgency: Urgenc
             # Root pain without cancer: no red flag means no initial imaging; it is not the compression emergency.
             text = "imaging not indicated"
             either = "; without red flags: "
+        if first is None and b.actions and indicated is None and either == "; holds either way: ":
+            text = " ".join(a.label for a in b.actions)  # no study yet, but a step that holds whatever is missing
         text = "insufficient data: missing " + ", ".join(missing_in_words(list(dict.fromkeys(missing)))) + \
             (either + text if first or b.actions or either == "; without red flags: " else "")
     return text
 
 
 def _mscc_actions(b: _Builder, situation: str, inp: PathwayInput, haematological: bool, histology: str | None,
-                  mri_ok: bool = True) -> None:
-    """The management steps for the situation, in the table's order."""
+                  mri_ok: bool = True, steps: set[str] | None = None) -> None:
+    """The management steps for the situation, in the table's order (only the named steps when ``steps`` is given)."""
     known = inp.cancer_history in ("current", "previous")
     wanted = {situation, "any"}
     if situation == "neuro_adult":
@@ -987,6 +993,8 @@ def _mscc_actions(b: _Builder, situation: str, inp: PathwayInput, haematological
         if skip_steroids and row["step"] == "steroids" and row["when"] == "no_neuro_cancer":
             continue
         if row.get("when_mri") not in (None, imaging):
+            continue
+        if steps is not None and row["step"] not in steps:
             continue
         b.action(row)
 

@@ -84,14 +84,18 @@ class PrefillAccuracy(BaseModel):
     prefilled: int = 0
     wrong: int = 0
     by_confidence: dict[str, list[int]] = Field(default_factory=dict, description="confidence -> [prefilled, wrong]")
+    wrong_items: list[str] = Field(default_factory=list,
+                                   description="each wrong pre-fill: report, component, gold / pre-filled, phrase")
 
     @property
     def wrong_rate(self) -> float | None:
         return self.wrong / self.prefilled if self.prefilled else None
 
-    def add(self, confidence: str | None, wrong: bool) -> None:
+    def add(self, confidence: str | None, wrong: bool, item: str | None = None) -> None:
         self.prefilled += 1
         self.wrong += wrong
+        if wrong and item is not None:
+            self.wrong_items.append(item)
         tally = self.by_confidence.setdefault(confidence or "unstated", [0, 0])
         tally[0] += 1
         tally[1] += wrong
@@ -133,6 +137,9 @@ class EvalReport(BaseModel):
                       f"({_pct(a.wrong_rate)})"]
         for conf, (n_pre, n_wrong) in sorted(a.by_confidence.items()):
             lines.append(f"    {conf} confidence: {n_wrong} of {n_pre} wrong ({_pct(n_wrong / n_pre if n_pre else None)})")
+        if verbose and a.wrong_items:
+            lines += ["", "Wrong pre-fills (report, component: gold / pre-filled, phrase read):"]
+            lines += [f"  {item}" for item in a.wrong_items]
         if verbose and self.misses:
             lines += ["", "Disagreements (report, field: gold / predicted):"]
             for m in self.misses:
@@ -340,10 +347,14 @@ def evaluate(name: str = "dev", data_dir: str | Path | None = None, rules: str |
         raw = gold[rid] or {}
         for comp, pre in result.prefill.sins.items():
             if comp in ("lesion", "collapse", "alignment", "posterolateral") and pre.value is not None:
-                accuracy.add(pre.confidence, (raw.get("sins") or {}).get(comp) != pre.value)
+                gold_value = (raw.get("sins") or {}).get(comp)
+                accuracy.add(pre.confidence, gold_value != pre.value,
+                             f"{rid}  SINS {comp}: {gold_value!r} / {pre.value!r}  ({'; '.join(e.text for e in pre.evidence)!r})")
         for comp, pre in result.prefill.escc.items():
             if comp != "grade" and pre.value is not None:
-                accuracy.add(pre.confidence, (raw.get("escc") or {}).get(comp) != pre.value)
+                gold_value = (raw.get("escc") or {}).get(comp)
+                accuracy.add(pre.confidence, gold_value != pre.value,
+                             f"{rid}  ESCC {comp}: {gold_value!r} / {pre.value!r}  ({'; '.join(e.text for e in pre.evidence)!r})")
         neg_g = {x for x in g["escc"] | g["fracture"] if x.endswith(("=false", "=absent"))}
         neg_p = {x for x in p["escc"] | p["fracture"] if x.endswith(("=false", "=absent"))}
         negation.tp += len(neg_g & neg_p)

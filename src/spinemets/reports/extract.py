@@ -487,7 +487,28 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
         if f.concept == "posterior" and si in degenerative and si not in lesion:
             f.qualifiers["degenerative_context"] = True
     _coordinated_negation(text, findings, token_pos)
+    _sizes_other(text, findings, rules)
     return _without_heading_labels(text, findings, token_pos)
+
+
+def _sizes_other(text: str, findings: list[Finding], rules: RuleSet) -> None:
+    """A bare size word followed by what it sizes, when that is not the lesion ("small sheets of extraosseous soft
+    tissue", "a small disc protrusion"): marked, so that it says nothing about how much of the body is involved."""
+    other = rules.sized_other
+    if not other:
+        return
+    for f in findings:
+        if f.concept != "extent" or len(f.text.split()) != 1:
+            continue
+        if text[max(0, f.start - 4):f.start].lower().endswith(("non-", "non ")):
+            f.qualifiers["sizes_other"] = "non-small"  # "non-small cell lung cancer"
+            continue
+        # the next words up to a clause break ("small left pleural effusion", "small sheets of soft tissue")
+        clause = re.split(r"[.,;:()]", text[f.end:f.end + 60], maxsplit=1)[0]
+        words = [w.lower() for w in re.findall(r"[A-Za-z][A-Za-z-]*", clause)[:3]]
+        hit = next((w for w in words if w in other), None)
+        if hit is not None:
+            f.qualifiers["sizes_other"] = hit
 
 
 # A list of parts that one plural state after it denies ("The pedicles, laminae and spinous process of C2 are

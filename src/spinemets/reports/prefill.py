@@ -501,7 +501,8 @@ def _collapse(relevant: list[Finding], rows: dict[int, TargetRow | None], col: _
         if row is None or f.context != "present":
             continue
         if row.body_extent and f.text.strip().lower() in WEAK_EXTENT:
-            weak.append((row.body_extent, f))
+            if not f.qualifiers.get("sizes_other"):  # "small sheets of soft tissue" sizes something else
+                weak.append((row.body_extent, f))
         elif row.body_extent:
             extent.add("extent", row.body_extent, f)
         for p in f.qualifiers.get("percent", []) if row.concept == "extent" else []:

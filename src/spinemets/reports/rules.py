@@ -274,6 +274,11 @@ class RuleSet:
         return self._dx_neoplastic.get(row.diagnosis) if row.diagnosis else None
 
     @functools.cached_property
+    def sized_other(self) -> frozenset[str]:
+        """Words that, right after a bare size word ("small"), show it sizes something other than the lesion."""
+        return frozenset(self.terms.groups.get("sized_other", ()))
+
+    @functools.cached_property
     def elsewhere_in_organ(self) -> re.Pattern[str] | None:
         """Words right after a finding that place it in another organ ("in the liver", "within the upper abdomen"),
         from the terms' ``organ`` group; None without the group."""
