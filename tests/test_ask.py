@@ -1839,3 +1839,31 @@ def test_a_sign_question_opens_with_what_the_sign_favours():
     # "significance?" of a fluid sign: the first sentence says which way it points, not only what it looks like
     r = ask("STIR: linear fluid signal in collapsed L1 adjacent to endplate. significance?")
     assert "favours a benign osteoporotic fracture" in r.direct_answer[0].text
+
+
+@pytest.mark.parametrize(("question", "subject"), [
+    ("My dog has back pain and the vet found a lesion in a vertebra on an X-ray. Could it be a metastasis?", "animal"),
+    ("L4/5 disc herniation with sciatica for 3 months despite physio: should I have a microdiscectomy?",
+     "microdiscectomy"),
+    ("Degenerative cervical myelopathy in a 66-year-old with no cancer history: laminoplasty or ACDF?", "laminoplasty"),
+    ("Neck pain after a fall down the stairs in a 40-year-old: explain the Canadian C-spine rule", "canadian"),
+    ("Write a prior authorisation letter for a spine MRI for my patient with breast cancer", "prior authorisation"),
+    ("Is private cord blood banking worth it to protect against leukaemia later?", "cord blood"),
+    ("Desk worker with years of back pain, no cancer, normal scans: which core exercises should I do every morning?",
+     "core exercises"),
+])
+def test_the_care_of_other_conditions_tasks_and_animals_are_declined_even_beside_the_spine_or_a_symptom(question, subject):
+    # Found on the tenth development set (out-of-scope questions written by another hand): each was answered
+    # from neighbouring statements or the pathway because it named the spine or a symptom.
+    for r in (ask(question), lex(question)):
+        assert r.declined and subject in r.decline_reason.lower(), (r.declined, r.decline_reason)
+
+
+@pytest.mark.parametrize("question", [
+    "Lung cancer, new leg weakness; the family ask whether they can sue the GP for the delay. What imaging now?",
+    "Prostate cancer with back pain and new leg weakness: can he still have his spinal cord stimulator on for MRI?",
+])
+def test_cancer_with_a_symptom_is_answered_whatever_other_care_the_question_names(question):
+    r = lex(question)
+    assert not r.declined, r.decline_reason
+    assert any(s.text.startswith("Suspected spinal cord compression is an emergency") for s in r.direct_answer[:2])

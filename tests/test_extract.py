@@ -1478,3 +1478,15 @@ def test_a_scope_row_must_be_named_as_a_word_of_the_header_not_inside_another(tm
     with pytest.raises(InvalidInputError) as err:
         evaluate("mini", data_dir=tmp_path)
     assert "'epidural_mass' is not named in the header of mini.gold.yaml" in str(err.value)
+
+
+@pytest.mark.parametrize("text, collapse", [
+    # a height loss in a sentence about discs is the disc's: not a vertebral collapse
+    ("Lytic lesion at L5. All lumbar discs are desiccated, with moderate loss of height at L5-S1.", None),
+    ("Sclerotic metastasis at L4. Loss of height of the L4/5 disc.", None),
+    # the vertebral body named, or no disc named: a collapse
+    ("Lytic lesion at L5. The L5 vertebral body shows moderate loss of height; the discs are preserved.", "lt50"),
+    ("Lytic lesion at T9 with moderate loss of height.", "lt50"),
+])
+def test_a_height_loss_in_a_sentence_about_discs_is_not_a_collapse(text, collapse):
+    assert extract(text).prefill.sins["collapse"].value == collapse

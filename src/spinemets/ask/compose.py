@@ -312,8 +312,9 @@ def ask(
     ran = [e for e in engines if e.result is not None]
     declined = not retrieval.supported and not ran
     symptomatic = any(u.field in _SYMPTOMS and not u.negated and not u.default for u in parse.items)
+    no_cancer = parse.values("pathway").get("cancer_history") == "none"
     outside = _outside_scope(kb, parse.words, route, engines_ran=bool(ran), symptomatic=symptomatic,
-                             calculated=any(e.name != "pathway" for e in ran))
+                             calculated=any(e.name != "pathway" for e in ran), no_cancer=no_cancer)
     if not outside and _stated_ratio_only(ran) and not _names_the_domain(kb, parse.words):
         # a likelihood ratio and a pre-test probability alone (D-dimer and pulmonary embolism, say) are arithmetic
         # about any disease: without the spine or the disease named, the question is not ask's
@@ -688,7 +689,8 @@ def _names_the_domain(kb: KnowledgeBase, words: list[str]) -> bool:
     if "ask_scope" not in kb.tables:
         return False
     kinds = {m.target for m in _scope_matcher(kb).find(words)} | _level_kind(words)
-    return bool(kinds & {"spinal", "disease"}) and not kinds & {"non_clinical", "foreign", "other_disease", "off_task", "other_treatment"}
+    return bool(kinds & {"spinal", "disease"}) and not kinds & {"non_clinical", "foreign", "other_disease", "off_task",
+                                                                "other_treatment", "other_care", "animal"}
 
 
 def _level_kind(words: list[str]) -> set[str]:
@@ -705,7 +707,7 @@ _SYMPTOMS = frozenset({"pathway.neuro_deficits", "pathway.spinal_pain", "pathway
 
 
 def _outside_scope(kb: KnowledgeBase, words: list[str], route: Route | None, engines_ran: bool = False,
-                   symptomatic: bool = False, calculated: bool = False) -> str | None:
+                   symptomatic: bool = False, calculated: bool = False, no_cancer: bool = False) -> str | None:
     """Why the question lies outside ask's scope (another body part; neither the spine nor the disease), or None.
 
     A scenario the pathway or a calculator can answer is in scope unless it names another body part only."""
@@ -716,9 +718,19 @@ def _outside_scope(kb: KnowledgeBase, words: list[str], route: Route | None, eng
     # a symptom or sign of the patient (pain, a deficit, suspected compression) is answered: a name ('Sue'), a legal
     # word, a procedure ('after spinal anaesthesia') or a drug beside it never makes it someone else's question
     # (another body part or disease still does: a stroke with a weak arm)
+    animal = [m.phrase for m in found if m.target == "animal"]
+    if animal:
+        return f"ask answers clinical questions about people, and this question is about an animal (\"{animal[0]}\")"
     off = [] if symptomatic else [m.phrase for m in found if m.target == "non_clinical"]
     if off:
         return f"ask answers clinical questions on spinal imaging only, and this question is not one (\"{off[0]}\")"
+    care = [m.phrase for m in found if m.target == "other_care"]
+    # (cancer or the disease named with a symptom is always answered: "myeloma, fell, neck pain: does the Canadian
+    # C-spine rule apply?" is the imaging of a possible pathological fracture)
+    # ("no cancer history" names cancer only to deny it)
+    named = kinds & {"disease"} or (kinds & {"cancer"} and not no_cancer)
+    if care and not calculated and not _close_topic(route) and not (symptomatic and named):
+        return _not_covered(care[0])
     aside = [m.phrase for m in found if m.target == "off_task"]
     if aside and not symptomatic and not calculated and not _close_topic(route):
         return _not_covered(aside[0])

@@ -488,7 +488,36 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
             f.qualifiers["degenerative_context"] = True
     _coordinated_negation(text, findings, token_pos)
     _sizes_other(text, findings, rules)
+    findings = _without_disc_height(text, findings, token_pos, rules)
     return _without_heading_labels(text, findings, token_pos)
+
+
+# a height-loss phrase that names no vertebra itself (the sentence decides whose height it is)
+_BARE_HEIGHT_LOSS = frozenset({"loss of height", "height loss", "reduced height", "reduction in height",
+                               "decreased height", "loss of height of"})
+
+
+def _without_disc_height(text: str, findings: list[Finding], token_pos: list[tuple[int, int, int]],
+                         rules: RuleSet) -> list[Finding]:
+    """Drop a bare height loss that belongs to a disc ("All lumbar discs are desiccated, with moderate loss of
+    height at L5-S1", "loss of height of the L4/5 disc"): its sentence names a disc and no vertebral body,
+    collapse or fracture."""
+    pats = rules.disc_height
+    if pats is None:
+        return findings
+    disc, body = pats
+    out = []
+    for f in findings:
+        if f.concept == "collapse" and " ".join(f.text.lower().split()) in _BARE_HEIGHT_LOSS:
+            start = max(text.rfind(".", 0, f.start), text.rfind("\n", 0, f.start)) + 1
+            ends = [i for i in (text.find(".", f.end), text.find("\n", f.end)) if i >= 0]
+            sentence = text[start:min(ends) if ends else len(text)]
+            if disc.search(sentence) and not body.search(sentence):
+                continue
+        out.append(f)
+    kept = {id(f) for f in out}
+    token_pos[:] = [tp for f, tp in zip(findings, token_pos) if id(f) in kept]
+    return out
 
 
 def _sizes_other(text: str, findings: list[Finding], rules: RuleSet) -> None:

@@ -274,6 +274,19 @@ class RuleSet:
         return self._dx_neoplastic.get(row.diagnosis) if row.diagnosis else None
 
     @functools.cached_property
+    def disc_height(self) -> tuple[re.Pattern[str], re.Pattern[str]] | None:
+        """Words naming a disc, and words naming a vertebral body or its collapse: a height loss whose sentence
+        names the first and not the second is the disc's (from the terms' ``disc_words`` and ``body_words``)."""
+        disc, body = self.terms.groups.get("disc_words", ()), self.terms.groups.get("body_words", ())
+        if not disc or not body:
+            return None
+
+        def words(ws: tuple[str, ...]) -> re.Pattern[str]:
+            return re.compile(r"\b(?:" + "|".join(re.escape(w) for w in sorted(ws, key=len, reverse=True)) + r")\b",
+                              re.IGNORECASE)
+        return words(disc), words(body)
+
+    @functools.cached_property
     def sized_other(self) -> frozenset[str]:
         """Words that, right after a bare size word ("small"), show it sizes something other than the lesion."""
         return frozenset(self.terms.groups.get("sized_other", ()))
