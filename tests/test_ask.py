@@ -1867,3 +1867,18 @@ def test_cancer_with_a_symptom_is_answered_whatever_other_care_the_question_name
     r = lex(question)
     assert not r.declined, r.decline_reason
     assert any(s.text.startswith("Suspected spinal cord compression is an emergency") for s in r.direct_answer[:2])
+
+
+def test_a_possible_primary_bone_tumour_is_referred_before_biopsy_and_says_why():
+    r = ask("Suspected primary bone tumour of the spine: should the local team biopsy it?")
+    assert r.direct_answer[0].text.startswith("Refer before any biopsy")
+    assert any("contaminate the tissues along its tract" in s.text for s in r.key_points)
+
+
+def test_two_cancers_compared_are_a_general_question_not_a_contradiction():
+    # "myeloma versus renal cell carcinoma" compares histologies; a patient said to have both still gets the error
+    r = ask("Cord compression from myeloma versus renal cell carcinoma: why does the tumour type change the choice "
+            "between radiotherapy and surgery?")
+    assert r.status == "answered" and "radiosensitive" in r.direct_answer[0].text
+    with pytest.raises(ContradictoryInputError, match="the question says both"):
+        ask("68-year-old with myeloma and renal cell carcinoma, new leg weakness. MRI?")

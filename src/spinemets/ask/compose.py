@@ -836,6 +836,14 @@ def _pathway_wanted(parse: Parse, calculator: bool) -> bool:
     return parse.patient or len(rows) >= 3 or (deficit and len(rows) >= 2) or _bare_case(parse)
 
 
+_COMPARING = frozenset({"versus", "vs", "compared", "comparing", "comparison", "than", "between", "differ", "difference"})
+
+
+def _compares_primaries(parse: Parse) -> bool:
+    """Does the question name two primary tumours to compare them (the only input said two ways)?"""
+    return set(parse.conflicts) == {"pathway.primary_site"} and bool(_COMPARING & {w.lower() for w in parse.words})
+
+
 def _bare_case(parse: Parse) -> bool:
     """A named cancer with a spinal symptom and nothing more ("colorectal cancer and back pain, which scan?"): the
     pathway runs, but a curated topic that matches keeps the first sentence (the question may ask about one test)."""
@@ -906,6 +914,10 @@ def _run_engines(kb: KnowledgeBase, parse: Parse, sess: Session | None, cite: _C
         # A child or adolescent without an age: the adult pathway would be wrong and the paediatric one needs the
         # age, so no pathway advice is given; the age is named as missing (the note explains why).
         missing.append("pathway.age")
+        wanted = False
+    if wanted and not parse.patient and _compares_primaries(parse):
+        # "cord compression from myeloma versus renal cell carcinoma: why does the tumour type matter?" compares
+        # two cancers; it describes no patient with both (a patient's two primaries are still a contradiction)
         wanted = False
     if wanted:
         parse.check("pathway")
