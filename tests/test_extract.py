@@ -1490,3 +1490,24 @@ def test_a_scope_row_must_be_named_as_a_word_of_the_header_not_inside_another(tm
 ])
 def test_a_height_loss_in_a_sentence_about_discs_is_not_a_collapse(text, collapse):
     assert extract(text).prefill.sins["collapse"].value == collapse
+
+
+@pytest.mark.parametrize("text, levels", [
+    # T1-bright fatty marrow after radiotherapy is no abnormal level; the lesion counts by its own words
+    ("Uniformly high T1 marrow signal from T8 to T12 in keeping with post-radiotherapy fatty marrow. Lytic "
+     "metastasis at L2.", ["L2"]),
+    # endplate signal beside Modic change is degenerative
+    ("Modic type 1 change at L4-5 with low T1 and high STIR endplate signal. Sclerotic metastasis at T10.", ["T10"]),
+    # cord oedema and root enhancement span cord levels, not vertebrae
+    ("Lytic metastasis at T9 with epidural tumour compressing the cord. Cord oedema from T8 to T10.", ["T9"]),
+    ("Lytic lesion at L3. Leptomeningeal enhancement along the cauda equina from L1 to S1.", ["L3"]),
+])
+def test_levels_count_bone_findings_not_fat_modic_or_cord_signal(text, levels):
+    assert extract(text).levels == levels
+
+
+def test_cord_oedema_is_not_the_lesions_marrow_signal():
+    r = extract("Lytic metastasis at T9. The spinal cord shows T2 hyperintense oedema at T9.")
+    assert "t2" not in r.prefill.marrow or r.prefill.marrow["t2"].value is None
+    r = extract("Lytic metastasis at T9 which is T2 hyperintense.")
+    assert r.prefill.marrow["t2"].value == "hyperintense"

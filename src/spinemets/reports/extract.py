@@ -486,10 +486,37 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
     for f, (_, _, si) in zip(findings, token_pos):
         if f.concept == "posterior" and si in degenerative and si not in lesion:
             f.qualifiers["degenerative_context"] = True
+        elif f.concept in ("signal", "oedema", "feature") and si in degenerative and si not in lesion:
+            # endplate signal beside Modic change or disc degeneration ("Modic type 1 change at L4-5: low T1, high
+            # STIR"): degenerative, not a level with a bone lesion (it is still read for the marrow signal)
+            f.qualifiers["degenerative_context"] = True
     _coordinated_negation(text, findings, token_pos)
     _sizes_other(text, findings, rules)
+    _cord_signal(text, findings, rules)
     findings = _without_disc_height(text, findings, token_pos, rules)
     return _without_heading_labels(text, findings, token_pos)
+
+
+def _sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    a = max(text.rfind(".", 0, start), text.rfind("\n", 0, start)) + 1
+    ends = [i for i in (text.find(".", end), text.find("\n", end)) if i >= 0]
+    return a, (min(ends) if ends else len(text))
+
+
+def _cord_signal(text: str, findings: list[Finding], rules: RuleSet) -> None:
+    """Mark signal and oedema of the cord, roots or meninges ("Cord oedema from T8 to T10", "leptomeningeal
+    enhancement along the cauda equina"): the cord is named before the finding in its sentence and no bone is
+    named there, so the levels it spans are not vertebral levels with a finding."""
+    pats = rules.cord_signal
+    if pats is None:
+        return
+    cord, bone = pats
+    for f in findings:
+        if f.concept not in ("signal", "oedema"):
+            continue
+        a, b = _sentence_bounds(text, f.start, f.end)
+        if cord.search(text, a, f.start) and not bone.search(text[a:b]):
+            f.qualifiers["cord_context"] = True
 
 
 # a height-loss phrase that names no vertebra itself (the sentence decides whose height it is)
@@ -509,9 +536,8 @@ def _without_disc_height(text: str, findings: list[Finding], token_pos: list[tup
     out = []
     for f in findings:
         if f.concept == "collapse" and " ".join(f.text.lower().split()) in _BARE_HEIGHT_LOSS:
-            start = max(text.rfind(".", 0, f.start), text.rfind("\n", 0, f.start)) + 1
-            ends = [i for i in (text.find(".", f.end), text.find("\n", f.end)) if i >= 0]
-            sentence = text[start:min(ends) if ends else len(text)]
+            start, stop = _sentence_bounds(text, f.start, f.end)
+            sentence = text[start:stop]
             if disc.search(sentence) and not body.search(sentence):
                 continue
         out.append(f)
@@ -904,7 +930,9 @@ def build_result(text: str, doc: Any, rs: RuleSet, kb: KnowledgeBase, *, pain: s
             "site_rules", f"Site rules were used ({', '.join(rs.files)}); findings labelled site:ID come from them, "
             "not from the reviewed knowledge base."))
 
-    present_levels = sorted({lv for f in findings if f.context == "present" and _counts(f, rs) for lv in f.levels}
+    present_levels = sorted({lv for f in findings if f.context == "present" and _counts(f, rs)
+                             and not f.qualifiers.get("degenerative_context") and not f.qualifiers.get("cord_context")
+                             for lv in f.levels}
                             | {lv for f in findings if f.context == "present" for lv in f.qualifiers.get("levels_named", ())},
                             key=INDEX.__getitem__)
     regions = sorted({REGION_NAMES[lv[0]] for lv in present_levels}, key=["cervical", "thoracic", "lumbar", "sacral"].index)

@@ -281,10 +281,16 @@ class RuleSet:
         if not disc or not body:
             return None
 
-        def words(ws: tuple[str, ...]) -> re.Pattern[str]:
-            return re.compile(r"\b(?:" + "|".join(re.escape(w) for w in sorted(ws, key=len, reverse=True)) + r")\b",
-                              re.IGNORECASE)
-        return words(disc), words(body)
+        return _word_pattern(disc), _word_pattern(body)
+
+    @functools.cached_property
+    def cord_signal(self) -> tuple[re.Pattern[str], re.Pattern[str]] | None:
+        """Words naming the cord, roots or meninges, and words naming bone: a signal finding after the first and
+        with none of the second in its sentence is about the cord (``cord_words`` and ``bone_words``)."""
+        cord, bone = self.terms.groups.get("cord_words", ()), self.terms.groups.get("bone_words", ())
+        if not cord or not bone:
+            return None
+        return _word_pattern(cord), _word_pattern(bone)
 
     @functools.cached_property
     def sized_other(self) -> frozenset[str]:
@@ -301,6 +307,12 @@ class RuleSet:
         names = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
         return re.compile(r"\s*(?:(?:is|are|was|were|seen|noted|identified|present)\s+)*(?:in|within|involving|of)\s+"
                           r"(?:the\s+|both\s+)?(?:[a-z]+\s+){0,2}?(?:" + names + r")\b", re.IGNORECASE)
+
+
+def _word_pattern(words: tuple[str, ...]) -> re.Pattern[str]:
+    """Any of the words, as whole words, ignoring case."""
+    return re.compile(r"\b(?:" + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)) + r")\b",
+                      re.IGNORECASE)
 
 
 def _rows(kb: KnowledgeBase, table: str) -> list[dict[str, Any]]:
