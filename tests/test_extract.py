@@ -1511,3 +1511,18 @@ def test_cord_oedema_is_not_the_lesions_marrow_signal():
     assert "t2" not in r.prefill.marrow or r.prefill.marrow["t2"].value is None
     r = extract("Lytic metastasis at T9 which is T2 hyperintense.")
     assert r.prefill.marrow["t2"].value == "hyperintense"
+
+
+@pytest.mark.parametrize("text, deformed", [
+    ("Lytic lesion at L4. No epidural extension; thecal sac and roots unaffected.", False),
+    ("Lytic lesion at L4 with epidural tumour; the thecal sac is of normal calibre.", False),
+    ("Lytic lesion at L4 deforming the thecal sac; the roots are unaffected.", True),
+])
+def test_a_thecal_sac_said_to_be_unaffected_is_not_deformed(text, deformed):
+    assert extract(text).prefill.escc["thecal_sac_deformed"].value is deformed
+
+
+def test_other_lesions_denied_in_a_coordinated_list_are_absent():
+    r = extract("Lytic metastasis at T9 with collapse. No other marrow-replacing or suspicious osseous lesion in the "
+                "thoracic or lumbar spine.")
+    assert r.prefill.fracture["other_spinal_metastases"].value == "absent"

@@ -50,7 +50,7 @@ DIRECTIONS = ("FORWARD", "BACKWARD", "BIDIRECTIONAL", "TERMINATE", "PSEUDO")
 QUALIFIER_VALUES = {
     "SIDE": ("left", "right", "bilateral"),
     "DEGREE": ("minimal", "mild", "moderate", "severe", "complete", "partial"),
-    "STATE": ("compress", "abut", "efface", "obliterate", "visible", "convex", "concave", "displace"),
+    "STATE": ("compress", "abut", "efface", "obliterate", "visible", "convex", "concave", "displace", "unaffected"),
     "SUBJECT": ("not_marrow", "not_tumour"),
 }
 
