@@ -1526,3 +1526,22 @@ def test_other_lesions_denied_in_a_coordinated_list_are_absent():
     r = extract("Lytic metastasis at T9 with collapse. No other marrow-replacing or suspicious osseous lesion in the "
                 "thoracic or lumbar spine.")
     assert r.prefill.fracture["other_spinal_metastases"].value == "absent"
+
+
+@pytest.mark.parametrize("text", [
+    "T9 pathological fracture. The T9 marrow is entirely replaced by low T1 signal.",
+    "L1 collapse. The normal T1-bright marrow is completely replaced by low signal.",
+    "T12 wedge fracture. The body shows low T1 signal throughout.",
+    "T7: severe collapse of the vertebral body. Entire T7 body low T1, high STIR.",
+])
+def test_diffuse_low_t1_signal_in_the_words_reports_use(text):
+    assert extract(text).prefill.fracture["diffuse_low_t1_signal"].value == "present"
+
+
+@pytest.mark.parametrize("text, convex", [
+    ("L3 pathological fracture. The posterior cortex of L3 is thinned and bulges into the canal.", "present"),
+    ("T7 collapse. Post border convex into canal.", "present"),
+    ("T7 collapse. The posterior wall is straight.", "absent"),
+])
+def test_a_convex_posterior_border_said_a_few_words_later_or_abbreviated(text, convex):
+    assert extract(text).prefill.fracture["convex_posterior_border"].value == convex
