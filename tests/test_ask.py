@@ -1845,7 +1845,8 @@ def test_a_sign_question_opens_with_what_the_sign_favours():
     ("My dog has back pain and the vet found a lesion in a vertebra on an X-ray. Could it be a metastasis?", "animal"),
     ("L4/5 disc herniation with sciatica for 3 months despite physio: should I have a microdiscectomy?",
      "microdiscectomy"),
-    ("Degenerative cervical myelopathy in a 66-year-old with no cancer history: laminoplasty or ACDF?", "laminoplasty"),
+    ("Cervical spondylosis in a 66-year-old with no cancer history: laminoplasty or ACDF?", "laminoplasty"),
+    # (a myelopathy named is a deficit, a possible emergency, and is answered whatever operation the question names)
     ("Neck pain after a fall down the stairs in a 40-year-old: explain the Canadian C-spine rule", "canadian"),
     ("Write a prior authorisation letter for a spine MRI for my patient with breast cancer", "prior authorisation"),
     ("Is private cord blood banking worth it to protect against leukaemia later?", "cord blood"),
@@ -1882,3 +1883,26 @@ def test_two_cancers_compared_are_a_general_question_not_a_contradiction():
     assert r.status == "answered" and "radiosensitive" in r.direct_answer[0].text
     with pytest.raises(ContradictoryInputError, match="the question says both"):
         ask("68-year-old with myeloma and renal cell carcinoma, new leg weakness. MRI?")
+
+
+@pytest.mark.parametrize(("question", "subject"), [
+    ("Can you book my mother in for her spine MRI next Tuesday? Her hospital number is on the letter.", "book"),
+    ("My son has to label the bones of the spine for homework: how many vertebrae are in each part?", "homework"),
+    ("Which mattress is best for a bad back, memory foam or sprung?", "mattress"),
+    ("Will my titanium spinal rods set off the airport security scanner?", "airport"),
+    ("Newly diagnosed myeloma, transplant eligible: what are the doses and schedule for VRd induction?", "transplant eligible"),
+    ("How do I measure the Cobb angle in adolescent scoliosis and when is bracing indicated?", "cobb angle"),
+])
+def test_errands_homework_and_other_care_beside_spine_words_are_declined(question, subject):
+    # found on the eleventh development set (out-of-scope questions written by another hand)
+    r = ask(question)
+    assert r.declined and subject in r.decline_reason.lower(), (r.declined, r.decline_reason)
+
+
+def test_a_deficit_is_never_declined_for_the_operation_it_follows():
+    # found when 'prostatectomy' was first added to the care of other conditions: cauda equina signs after a
+    # radical prostatectomy were declined; a deficit beyond root pain is a possible emergency whatever else is named
+    r = ask("74-year-old man after radical prostatectomy, new saddle numbness, weak left hip flexion and 700 mL "
+            "urinary retention - what now?")
+    assert not r.declined
+    assert r.direct_answer[0].text.startswith("Suspected cauda equina compression is an emergency")

@@ -313,8 +313,11 @@ def ask(
     declined = not retrieval.supported and not ran
     symptomatic = any(u.field in _SYMPTOMS and not u.negated and not u.default for u in parse.items)
     no_cancer = parse.values("pathway").get("cancer_history") == "none"
+    # a deficit beyond root pain (weakness, numbness, sphincter or gait change, suspected compression)
+    deficit = any(u.field in _DEFICIT_FIELDS and u.value not in (False, [], None, "radicular") and not u.negated
+                  and not u.default for u in parse.items)
     outside = _outside_scope(kb, parse.words, route, engines_ran=bool(ran), symptomatic=symptomatic,
-                             calculated=any(e.name != "pathway" for e in ran), no_cancer=no_cancer)
+                             calculated=any(e.name != "pathway" for e in ran), no_cancer=no_cancer, deficit=deficit)
     if not outside and _stated_ratio_only(ran) and not _names_the_domain(kb, parse.words):
         # a likelihood ratio and a pre-test probability alone (D-dimer and pulmonary embolism, say) are arithmetic
         # about any disease: without the spine or the disease named, the question is not ask's
@@ -707,7 +710,8 @@ _SYMPTOMS = frozenset({"pathway.neuro_deficits", "pathway.spinal_pain", "pathway
 
 
 def _outside_scope(kb: KnowledgeBase, words: list[str], route: Route | None, engines_ran: bool = False,
-                   symptomatic: bool = False, calculated: bool = False, no_cancer: bool = False) -> str | None:
+                   symptomatic: bool = False, calculated: bool = False, no_cancer: bool = False,
+                   deficit: bool = False) -> str | None:
     """Why the question lies outside ask's scope (another body part; neither the spine nor the disease), or None.
 
     A scenario the pathway or a calculator can answer is in scope unless it names another body part only."""
@@ -729,7 +733,8 @@ def _outside_scope(kb: KnowledgeBase, words: list[str], route: Route | None, eng
     # C-spine rule apply?" is the imaging of a possible pathological fracture)
     # ("no cancer history" names cancer only to deny it)
     named = kinds & {"disease"} or (kinds & {"cancer"} and not no_cancer)
-    if care and not calculated and not _close_topic(route) and not (symptomatic and named):
+    # (a neurological deficit or suspected compression is a possible emergency: never declined for what else it names)
+    if care and not calculated and not deficit and not _close_topic(route) and not (symptomatic and named):
         return _not_covered(care[0])
     aside = [m.phrase for m in found if m.target == "off_task"]
     if aside and not symptomatic and not calculated and not _close_topic(route):
