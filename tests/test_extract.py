@@ -1545,3 +1545,14 @@ def test_diffuse_low_t1_signal_in_the_words_reports_use(text):
 ])
 def test_a_convex_posterior_border_said_a_few_words_later_or_abbreviated(text, convex):
     assert extract(text).prefill.fracture["convex_posterior_border"].value == convex
+
+
+@pytest.mark.parametrize("text, abutted, compressed", [
+    ("L1 metastasis. The epidural component deforms the thecal sac and abuts the conus, which is not compressed; CSF "
+     "visible around the conus.", True, False),
+    ("C5 collapse indenting the ventral thecal sac. The cord is not contacted or compressed and is normal in signal.",
+     False, False),
+])
+def test_the_conus_and_a_cord_neither_contacted_nor_compressed(text, abutted, compressed):
+    escc = extract(text).prefill.escc
+    assert (escc["cord_abutted"].value, escc["cord_compressed"].value) == (abutted, compressed)
