@@ -1556,3 +1556,9 @@ def test_a_convex_posterior_border_said_a_few_words_later_or_abbreviated(text, c
 def test_the_conus_and_a_cord_neither_contacted_nor_compressed(text, abutted, compressed):
     escc = extract(text).prefill.escc
     assert (escc["cord_abutted"].value, escc["cord_compressed"].value) == (abutted, compressed)
+
+
+def test_no_soft_tissue_in_the_canal_or_paravertebrally_denies_both():
+    r = extract("L2 compression fracture. There is no soft tissue component in the canal or paravertebrally.")
+    assert r.prefill.escc["epidural_disease"].value is False
+    assert (r.prefill.fracture["epidural_mass"].value, r.prefill.fracture["paraspinal_mass"].value) == ("absent", "absent")
