@@ -1847,7 +1847,7 @@ def test_a_sign_question_opens_with_what_the_sign_favours():
      "microdiscectomy"),
     ("Cervical spondylosis in a 66-year-old with no cancer history: laminoplasty or ACDF?", "laminoplasty"),
     # (a myelopathy named is a deficit, a possible emergency, and is answered whatever operation the question names)
-    ("Neck pain after a fall down the stairs in a 40-year-old: explain the Canadian C-spine rule", "canadian"),
+    ("Explain the Canadian C-spine rule versus NEXUS to a medical student", "canadian"),
     ("Write a prior authorisation letter for a spine MRI for my patient with breast cancer", "prior authorisation"),
     ("Is private cord blood banking worth it to protect against leukaemia later?", "cord blood"),
     ("Desk worker with years of back pain, no cancer, normal scans: which core exercises should I do every morning?",
@@ -1891,7 +1891,6 @@ def test_two_cancers_compared_are_a_general_question_not_a_contradiction():
     ("Which mattress is best for a bad back, memory foam or sprung?", "mattress"),
     ("Will my titanium spinal rods set off the airport security scanner?", "airport"),
     ("Newly diagnosed myeloma, transplant eligible: what are the doses and schedule for VRd induction?", "transplant eligible"),
-    ("How do I measure the Cobb angle in adolescent scoliosis and when is bracing indicated?", "cobb angle"),
 ])
 def test_errands_homework_and_other_care_beside_spine_words_are_declined(question, subject):
     # found on the eleventh development set (out-of-scope questions written by another hand)
@@ -1906,3 +1905,24 @@ def test_a_deficit_is_never_declined_for_the_operation_it_follows():
             "urinary retention - what now?")
     assert not r.declined
     assert r.direct_answer[0].text.startswith("Suspected cauda equina compression is an emergency")
+
+
+@pytest.mark.parametrize("question", [
+    # second review: each was declined by a word beside the emergency or the domain
+    "Man with prostate cancer tripped over his dog and now has leg weakness and urinary retention: MRI now?",
+    "CAT scan shows L1 collapse with posterior retropulsion in a myeloma patient with leg weakness: what next?",
+    "How should radiologists vet MRI requests for suspected metastatic spinal cord compression?",
+    "Leukaemia patient with a syrinx on MRI and new leg weakness: what next?",
+    "Renal cancer patient, brace on, new Lhermitte sign: urgent MRI?",
+    "Melanoma patient with new back pain, had a microdiscectomy last year: MRI?",
+    "65 year old with new thoracic pain and weight loss, previous L4-5 discectomy: imaging?",
+    "12 year old with new painful scoliosis wearing a brace, night pain: MRI?",
+    "Lymphoma with night back pain, on insulin for steroid diabetes: MRI?",
+    "Failed back surgery syndrome: new back pain two years after lumbar fusion, what imaging?",
+    "Is a thoracolumbar brace enough for an unstable pathological fracture with SINS 13?",
+    "Woman on a drug holiday from bisphosphonates with a new T12 fracture, history of breast cancer: metastasis or "
+    "osteoporosis?",
+])
+def test_a_spinal_symptom_with_cancer_a_red_flag_a_child_or_a_deficit_is_answered_whatever_else_it_names(question):
+    r = ask(question)
+    assert not r.declined, r.decline_reason

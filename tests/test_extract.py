@@ -1531,7 +1531,7 @@ def test_other_lesions_denied_in_a_coordinated_list_are_absent():
 @pytest.mark.parametrize("text", [
     "T9 pathological fracture. The T9 marrow is entirely replaced by low T1 signal.",
     "L1 collapse. The normal T1-bright marrow is completely replaced by low signal.",
-    "T12 wedge fracture. The body shows low T1 signal throughout.",
+    # ("low T1 signal throughout" was read too, until the second review found "throughout the superior third")
     "T7: severe collapse of the vertebral body. Entire T7 body low T1, high STIR.",
 ])
 def test_diffuse_low_t1_signal_in_the_words_reports_use(text):
@@ -1539,7 +1539,8 @@ def test_diffuse_low_t1_signal_in_the_words_reports_use(text):
 
 
 @pytest.mark.parametrize("text, convex", [
-    ("L3 pathological fracture. The posterior cortex of L3 is thinned and bulges into the canal.", "present"),
+    # (a convex border six words after the wall was read too, until the second review found "posterior margin
+    # intact, the adjacent disc bulging": the reach is back to five words)
     ("T7 collapse. Post border convex into canal.", "present"),
     ("T7 collapse. The posterior wall is straight.", "absent"),
 ])
@@ -1562,3 +1563,35 @@ def test_no_soft_tissue_in_the_canal_or_paravertebrally_denies_both():
     r = extract("L2 compression fracture. There is no soft tissue component in the canal or paravertebrally.")
     assert r.prefill.escc["epidural_disease"].value is False
     assert (r.prefill.fracture["epidural_mass"].value, r.prefill.fracture["paraspinal_mass"].value) == ("absent", "absent")
+
+
+@pytest.mark.parametrize("text, levels, collapse, sac", [
+    # second review: each lost a real finding or gained a wrong one with the first version of the session's rules
+    ("Epidural soft tissue at L1 narrowing the thecal sac, nerve roots spared.", ["L1"], None, True),
+    ("Cord compressed at T8 by a mass, which is T1 hypointense and enhancing, extending from T7 to T9.",
+     ["T7", "T8", "T9"], None, None),
+    ("Tumour encases the cauda equina at L3, with abnormal low T1 signal at L2, L3 and L4.", ["L2", "L3", "L4"], None,
+     None),
+    ("L2 metastasis. Moderate loss of height at L2 with intact intervertebral discs.", ["L2"], "lt50", None),
+    ("Lytic lesion at T9. Height loss at T9 of approximately 40 percent, the adjacent discs unremarkable.", ["T9"],
+     "lt50", None),
+    ("Multilevel degenerative change, with abnormal low T1 and high STIR signal throughout the T12 and L1 vertebral "
+     "bodies.", ["T12", "L1"], None, None),
+    ("Melanoma. Multiple T1 hyperintense foci at T4, T7 and L1 suspicious for melanotic metastases.", ["T4", "T7", "L1"],
+     None, None),
+])
+def test_second_review_findings_are_kept(text, levels, collapse, sac):
+    r = extract(text)
+    assert r.levels == levels
+    assert r.prefill.sins["collapse"].value == collapse if "collapse" in r.prefill.sins else collapse is None
+    if sac is not None:
+        assert r.prefill.escc["thecal_sac_deformed"].value is sac
+
+
+@pytest.mark.parametrize("text, feature", [
+    ("T12 compression fracture. Low T1 signal throughout the superior third of the body, sparing the rest.",
+     "diffuse_low_t1_signal"),
+    ("L4 fracture; posterior margin intact, the adjacent disc bulging.", "convex_posterior_border"),
+])
+def test_a_partial_or_neighbouring_finding_is_not_a_malignant_fracture_sign(text, feature):
+    assert extract(text).prefill.fracture.get(feature) is None or extract(text).prefill.fracture[feature].value != "present"

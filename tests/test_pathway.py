@@ -1176,14 +1176,17 @@ def test_no_routine_steroids_holds_for_cancer_without_neurology_while_the_pain_i
     r = pathway({"age": 54, "cancer_history": "current", "primary_site": "lung", "neuro_deficits": []})
     assert r.status == "insufficient_data" and "pathway.spinal_pain" in r.missing
     assert [(a.step, a.label[:40]) for a in r.actions] == [("steroids", "No routine steroids without neurological")]
-    assert r.summary.endswith("holds either way: No routine steroids without neurological symptoms or signs "
+    assert r.summary.endswith("holds either way: no routine steroids without neurological symptoms or signs "
                               "(consider them only for severe pain or a haematological malignancy).")
     assert not r.recommendations
     # with neurology not stated, nothing is said about steroids
     assert pathway({"age": 54, "cancer_history": "current"}).actions == []
-    # in a haematological cancer the no-neurology rule does not apply (steroids once spinal involvement is confirmed)
-    r = pathway({"age": 54, "cancer_history": "current", "primary_site": "lymphoma", "neuro_deficits": []})
-    assert [(a.step, a.label[:40]) for a in r.actions] == [("steroids", "If MRI confirms spinal involvement by th")]
+    # not in a haematological cancer (steroids follow a confirmed spinal involvement, which needs the imaging the
+    # missing inputs decide), nor with brain symptoms (second review)
+    for extra in ({"primary_site": "lymphoma"}, {"primary_site": "myeloma", "spinal_pain": False, "red_flags": []},
+                  {"brain_symptoms": True}):
+        r = pathway({"age": 54, "cancer_history": "current", "neuro_deficits": [], **extra})
+        assert not [a for a in r.actions if a.step == "steroids"], extra
 
 
 PROSTATE_STAGING = [("staging", "psma-pet-ct", ["staging.prostate.psma"]),

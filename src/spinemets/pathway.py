@@ -859,9 +859,10 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
                 missing.append(name)
         if not missing:
             missing.append("pathway.spinal_pain or pathway.known_lesion_purpose")
-        if known_cancer and neuro is False:
-            # Whatever the missing inputs decide about imaging, a patient with cancer and no neurological symptoms
-            # or signs gets no routine steroids: that step is certain and is said.
+        if known_cancer and neuro is False and not haematological and not inp.brain_symptoms:
+            # Whatever the missing inputs decide about imaging, a patient with a solid cancer and no neurological
+            # symptoms or signs gets no routine steroids: that step is certain and is said. (Not in a haematological
+            # cancer, where steroids follow a confirmed spinal involvement, nor with brain symptoms.)
             _mscc_actions(b, "no_neuro_cancer", inp, haematological, histology, steps={"steroids"})
 
     # Work-up and staging follow the spine study.
@@ -959,6 +960,7 @@ def _summary(b: _Builder, scenario: str, indicated: bool | None, urgency: Urgenc
             either = "; without red flags: "
         if first is None and b.actions and indicated is None and either == "; holds either way: ":
             text = " ".join(a.label for a in b.actions)  # no study yet, but a step that holds whatever is missing
+            text = text[:1].lower() + text[1:]
         text = "insufficient data: missing " + ", ".join(missing_in_words(list(dict.fromkeys(missing)))) + \
             (either + text if first or b.actions or either == "; without red flags: " else "")
     return text

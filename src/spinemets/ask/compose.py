@@ -317,7 +317,8 @@ def ask(
     deficit = any(u.field in _DEFICIT_FIELDS and u.value not in (False, [], None, "radicular") and not u.negated
                   and not u.default for u in parse.items)
     outside = _outside_scope(kb, parse.words, route, engines_ran=bool(ran), symptomatic=symptomatic,
-                             calculated=any(e.name != "pathway" for e in ran), no_cancer=no_cancer, deficit=deficit)
+                             calculated=any(e.name != "pathway" for e in ran), no_cancer=no_cancer, deficit=deficit,
+                             answer_anyway=symptomatic and _cancer_red_flag_or_child(parse))
     if not outside and _stated_ratio_only(ran) and not _names_the_domain(kb, parse.words):
         # a likelihood ratio and a pre-test probability alone (D-dimer and pulmonary embolism, say) are arithmetic
         # about any disease: without the spine or the disease named, the question is not ask's
@@ -711,7 +712,7 @@ _SYMPTOMS = frozenset({"pathway.neuro_deficits", "pathway.spinal_pain", "pathway
 
 def _outside_scope(kb: KnowledgeBase, words: list[str], route: Route | None, engines_ran: bool = False,
                    symptomatic: bool = False, calculated: bool = False, no_cancer: bool = False,
-                   deficit: bool = False) -> str | None:
+                   deficit: bool = False, answer_anyway: bool = False) -> str | None:
     """Why the question lies outside ask's scope (another body part; neither the spine nor the disease), or None.
 
     A scenario the pathway or a calculator can answer is in scope unless it names another body part only."""
@@ -723,7 +724,7 @@ def _outside_scope(kb: KnowledgeBase, words: list[str], route: Route | None, eng
     # word, a procedure ('after spinal anaesthesia') or a drug beside it never makes it someone else's question
     # (another body part or disease still does: a stroke with a weak arm)
     animal = [m.phrase for m in found if m.target == "animal"]
-    if animal:
+    if animal and not deficit:
         return f"ask answers clinical questions about people, and this question is about an animal (\"{animal[0]}\")"
     off = [] if symptomatic else [m.phrase for m in found if m.target == "non_clinical"]
     if off:
@@ -734,13 +735,14 @@ def _outside_scope(kb: KnowledgeBase, words: list[str], route: Route | None, eng
     # ("no cancer history" names cancer only to deny it)
     named = kinds & {"disease"} or (kinds & {"cancer"} and not no_cancer)
     # (a neurological deficit or suspected compression is a possible emergency: never declined for what else it names)
-    if care and not calculated and not deficit and not _close_topic(route) and not (symptomatic and named):
-        return _not_covered(care[0])
+    if care and not calculated and not deficit and not answer_anyway and not _close_topic(route) \
+            and not (symptomatic and named):
+        return _not_covered(f"'{care[0]}'")
     aside = [m.phrase for m in found if m.target == "off_task"]
     if aside and not symptomatic and not calculated and not _close_topic(route):
         return _not_covered(aside[0])
     other = [m.phrase for m in found if m.target == "other_disease"]
-    if other and not kinds & {"disease", "cancer"}:
+    if other and not kinds & {"disease", "cancer"} and not deficit and not answer_anyway:
         return f"the question is about {other[0]}, not spinal metastases; ask covers the imaging of spinal metastases"
     if "spinal" in kinds:
         return None
@@ -839,6 +841,16 @@ def _pathway_wanted(parse: Parse, calculator: bool) -> bool:
     # always runs for it, whoever writes ("I have prostate cancer and my legs have gone weak").
     deficit = any(u.field in _DEFICIT_FIELDS and u.value not in (False, [], None) and not u.default for u in parse.items)
     return parse.patient or len(rows) >= 3 or (deficit and len(rows) >= 2) or _bare_case(parse)
+
+
+def _cancer_red_flag_or_child(parse: Parse) -> bool:
+    """A spinal symptom in someone with cancer (any named primary, 'known ca'), with a red flag, or in a child: the
+    question is answered whatever other care or condition it names (a symptom there may be the disease ask covers)."""
+    data = parse.values("pathway")
+    age = data.get("age")
+    return (data.get("cancer_history") in ("current", "previous") or bool(data.get("primary_site"))
+            or any(f not in (None, "none") for f in (data.get("red_flags") or []))
+            or (isinstance(age, (int, float)) and age < 18) or "pathway.age" in parse.unstated)
 
 
 _COMPARING = frozenset({"versus", "vs", "compared", "comparing", "comparison", "than", "between", "differ", "difference"})

@@ -481,18 +481,29 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
     # tumour ("marked facet hypertrophy ... a synovial cyst anterior to the right facet", "facet joint uptake with a
     # degenerative pattern")
     degenerative = {si for f, (_, _, si) in zip(findings, token_pos) if f.value == "degenerative" and f.context == "present"}
+    degenerative_levels: dict[int, set[str]] = {}
+    degenerative_spans: dict[int, list[tuple[int, int]]] = {}
+    for f, (_, _, si) in zip(findings, token_pos):
+        if f.value == "degenerative" and f.context == "present":
+            degenerative_levels.setdefault(si, set()).update(f.levels)
+            degenerative_spans.setdefault(si, []).append((f.start, f.end))
     lesion = {si for f, (_, _, si) in zip(findings, token_pos) if f.concept in ("lesion", "diagnosis", "epidural")
               and f.context in ("present", "uncertain") and f.value != "degenerative"}
     for f, (_, _, si) in zip(findings, token_pos):
         if f.concept == "posterior" and si in degenerative and si not in lesion:
             f.qualifiers["degenerative_context"] = True
-        elif f.concept in ("signal", "oedema", "feature") and si in degenerative and si not in lesion:
-            # endplate signal beside Modic change or disc degeneration ("Modic type 1 change at L4-5: low T1, high
-            # STIR"): degenerative, not a level with a bone lesion (it is still read for the marrow signal)
+        elif (f.concept in ("signal", "oedema", "feature") and si in degenerative and si not in lesion
+              and set(f.levels) <= degenerative_levels.get(si, set())
+              and any(_clause_bounds(text, f.start, f.end) == _clause_bounds(text, a, b)
+                      for a, b in degenerative_spans.get(si, ()))):
+            # endplate signal beside Modic change or disc degeneration at the same levels ("Modic type 1 change at
+            # L4-5 with low T1 and high STIR endplate signal"): degenerative, not a level with a bone lesion (signal
+            # at other levels, "disc degeneration at C5-6 and abnormal STIR in C7 and T1", still counts)
             f.qualifiers["degenerative_context"] = True
     _coordinated_negation(text, findings, token_pos)
     _sizes_other(text, findings, rules)
     _cord_signal(text, findings, rules)
+    _fat_signal(text, findings, rules)
     findings = _without_disc_height(text, findings, token_pos, rules)
     return _without_heading_labels(text, findings, token_pos)
 
@@ -514,10 +525,38 @@ def _cord_signal(text: str, findings: list[Finding], rules: RuleSet) -> None:
     for f in findings:
         if f.concept not in ("signal", "oedema"):
             continue
-        a, b = _sentence_bounds(text, f.start, f.end)
+        a, b = _clause_bounds(text, f.start, f.end)
         if cord.search(text, a, f.start) and not bone.search(text[a:b]):
             f.qualifiers["cord_context"] = True
 
+
+def _fat_signal(text: str, findings: list[Finding], rules: RuleSet) -> None:
+    """Mark T1-bright marrow that its sentence calls fat ("uniformly high T1 marrow signal from C2 to T4 in keeping
+    with post-radiotherapy fatty marrow"): no abnormal level; a T1-bright deposit ("T1 hyperintense foci suspicious
+    for melanotic metastases") still counts."""
+    words = rules.terms.groups.get("fat_words", ())
+    if not words:
+        return
+    fat = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)) + r")\b", re.I)
+    for f in findings:
+        if f.concept == "signal" and f.value in ("t1_hyperintense", "t1_t2_hyperintense"):
+            a, b = _sentence_bounds(text, f.start, f.end)
+            if fat.search(text, a, b):
+                f.qualifiers["fat_context"] = True
+
+
+def _clause_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    """The clause around a span: the sentence cut at commas, semicolons, colons and brackets ("Cord compressed at
+    T8 by a mass, which is T1 hypointense" puts the signal in the mass's clause, not the cord's)."""
+    a, b = _sentence_bounds(text, start, end)
+    cut = max((text.rfind(c, a, start) for c in ",;:("), default=-1)
+    a = max(a, cut + 1)
+    ends = [i for i in (text.find(c, end, b) for c in ",;:)") if i >= 0]
+    return a, (min(ends) if ends else b)
+
+
+_OF_DISC = re.compile(r"\s*(?:of|at|in)\s+(?:the\s+)?(?:[CTLS]\d{1,2}\s*[-/]\s*[CTLS]?\d{1,2}\s+)?"
+                      r"(?:intervertebral\s+)?(?:disc|disk)s?\b", re.IGNORECASE)
 
 # a height-loss phrase that names no vertebra itself (the sentence decides whose height it is)
 _BARE_HEIGHT_LOSS = frozenset({"loss of height", "height loss", "reduced height", "reduction in height",
@@ -538,7 +577,12 @@ def _without_disc_height(text: str, findings: list[Finding], token_pos: list[tup
         if f.concept == "collapse" and " ".join(f.text.lower().split()) in _BARE_HEIGHT_LOSS:
             start, stop = _sentence_bounds(text, f.start, f.end)
             sentence = text[start:stop]
-            if disc.search(sentence) and not body.search(sentence):
+            # the disc named right after the height loss ("loss of height of the L4/5 disc"), or a disc level
+            # (two adjacent levels, "at L5-S1") in a sentence about discs that names no vertebral body
+            of_disc = _OF_DISC.match(text, f.end) is not None
+            disc_level = (len(f.levels) == 2 and abs(INDEX[f.levels[0]] - INDEX[f.levels[1]]) == 1
+                          and disc.search(sentence) is not None and body.search(sentence) is None)
+            if of_disc or disc_level:
                 continue
         out.append(f)
     kept = {id(f) for f in out}
@@ -823,8 +867,8 @@ def choose_index_level(findings: list[Finding], rules: RuleSet) -> str | None:
         if row.concept == "index_cue":
             cues.append((f, row.weight))
             continue
-        if not row.counts:
-            continue
+        if not row.counts or any(f.qualifiers.get(k) for k in ("degenerative_context", "cord_context", "fat_context")):
+            continue  # degenerative, cord or fat signal points to no lesion level
         for lv in f.levels:
             weights[lv] = weights.get(lv, 0) + row.weight
             first.setdefault(lv, f.start)
@@ -932,6 +976,7 @@ def build_result(text: str, doc: Any, rs: RuleSet, kb: KnowledgeBase, *, pain: s
 
     present_levels = sorted({lv for f in findings if f.context == "present" and _counts(f, rs)
                              and not f.qualifiers.get("degenerative_context") and not f.qualifiers.get("cord_context")
+                             and not f.qualifiers.get("fat_context")
                              for lv in f.levels}
                             | {lv for f in findings if f.context == "present" for lv in f.qualifiers.get("levels_named", ())},
                             key=INDEX.__getitem__)
