@@ -1304,6 +1304,11 @@ DEV7_FLOORS = dict(direct_answer_rate=0.86, key_fact_coverage=0.88, topic_routin
                    refusal_accuracy=0.97)
 DEV8_FLOORS = dict(direct_answer_rate=0.82, key_fact_coverage=0.85, topic_routing=0.93, out_of_scope_declined=0.95,
                    refusal_accuracy=0.97)
+# The tenth and eleventh (eighth session, by other hands; mostly out-of-scope questions near the boundary): end of
+# the session 0.983 / 0.942 / declined 0.956 / refusal 0.973 and 0.925 / 0.946 / 0.963 / 0.975, minus a margin; they
+# guard the scope rules (a new out-of-scope word that declines in-scope questions, or a lost one).
+DEV10_FLOORS = dict(direct_answer_rate=0.96, key_fact_coverage=0.92, out_of_scope_declined=0.94, refusal_accuracy=0.95)
+DEV11_FLOORS = dict(direct_answer_rate=0.90, key_fact_coverage=0.92, out_of_scope_declined=0.94, refusal_accuracy=0.95)
 
 
 def test_second_to_eighth_dev_set_floors():
@@ -1314,7 +1319,8 @@ def test_second_to_eighth_dev_set_floors():
     for name, size, floors in (("ask_dev2.yaml", 220, DEV2_FLOORS), ("ask_dev3.yaml", 150, DEV3_FLOORS),
                                ("ask_dev4.yaml", 160, DEV4_FLOORS), ("ask_dev5.yaml", 150, DEV5_FLOORS),
                                ("ask_dev6.yaml", 150, DEV6_FLOORS), ("ask_dev7.yaml", 200, DEV7_FLOORS),
-                               ("ask_dev8.yaml", 200, DEV8_FLOORS)):
+                               ("ask_dev8.yaml", 200, DEV8_FLOORS), ("ask_dev10.yaml", 150, DEV10_FLOORS),
+                               ("ask_dev11.yaml", 120, DEV11_FLOORS)):
         report = evaluate(Path(__file__).parent / "data" / name, mode="hybrid")
         assert report.questions == size
         for what, floor in floors.items():
