@@ -1610,3 +1610,20 @@ def test_second_review_findings_are_kept(text, levels, collapse, sac):
 ])
 def test_a_partial_or_neighbouring_finding_is_not_a_malignant_fracture_sign(text, feature):
     assert extract(text).prefill.fracture.get(feature) is None or extract(text).prefill.fracture[feature].value != "present"
+
+
+def test_one_pedicle_involved_and_another_normal_is_pedicle_involvement():
+    # the fracture feature is pedicle or posterior-element involvement: one part involved is enough
+    r = extract("L2 pathological collapse. The right pedicle is infiltrated; the left pedicle and posterior arch are "
+                "normal.")
+    p = r.prefill.fracture["pedicle_involvement"]
+    assert (p.value, p.note) == ("present", "one part involved, another stated normal")
+    assert r.prefill.sins["posterolateral"].value == "unilateral"
+    assert extract("T9 collapse. The pedicles are normal.").prefill.fracture["pedicle_involvement"].value == "absent"
+
+
+def test_paraspinal_and_epidural_tissue_in_one_phrase_sets_both():
+    r = extract("L1 collapse with confluent left paraspinal and ventral epidural soft tissue extension.")
+    f = r.prefill.fracture
+    assert (f["paraspinal_mass"].value, f["epidural_mass"].value) == ("present", "present")
+    assert r.prefill.escc["epidural_disease"].value is True
