@@ -1627,3 +1627,12 @@ def test_paraspinal_and_epidural_tissue_in_one_phrase_sets_both():
     f = r.prefill.fracture
     assert (f["paraspinal_mass"].value, f["epidural_mass"].value) == ("present", "present")
     assert r.prefill.escc["epidural_disease"].value is True
+
+
+@pytest.mark.parametrize("text, levels", [
+    ("Lytic metastasis at T9, T2 hyperintense.", ["T9"]),
+    ("Lytic metastasis at T9, T1 hypointense and T2 hyperintense.", ["T9"]),
+    ("Sclerotic metastases at T1, T2 and T3.", ["T1", "T2", "T3"]),
+])
+def test_a_sequence_at_the_end_of_a_level_list_is_not_a_level(text, levels):
+    assert extract(text).levels == levels

@@ -151,8 +151,19 @@ def find_levels(text: str, rules: RuleSet) -> list[LevelMention]:
             continue
         if all(ambiguous) and _is_sequence(text, start, end, terms):
             continue
+        if len(levels) > 1 and ambiguous[-1] and _sequence_follows(text, end, terms):
+            # "metastasis at T9, T2 hyperintense": the list's last T1/T2 is the sequence its signal word follows
+            levels, ambiguous = levels[:-1], ambiguous[:-1]
         out.append(LevelMention(start, end, tuple(dict.fromkeys(levels)), text[start:end]))
     return out
+
+
+def _sequence_follows(text: str, end: int, terms: Any) -> bool:
+    """A sequence word right after the span ("T2 hyperintense", "T1 weighted")."""
+    after = _words_after(text, end, 2)
+    if after and after[0] == "-" and len(after) > 1:
+        after = after[1:]
+    return bool(after) and (after[0] in terms.sequence_after or after[0] in SEQUENCE_WORDS)
 
 
 def _is_sequence(text: str, start: int, end: int, terms: Any) -> bool:
