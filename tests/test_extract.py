@@ -605,7 +605,7 @@ MEASURED = {
     # set, and the fifth to seventh blind hold-outs (never inspected report by report; a floor only guards them)
     "realdev4": {"index_level": 0.990, "levels": 0.944, "diagnoses": 0.944, "sins.lesion": 1.000,
                  "sins.collapse": 0.857, "sins.alignment": 0.947, "sins.posterolateral": 0.893, "escc": 0.940,
-                 "escc_grade": 1.000, "fracture": 0.939, "marrow": 0.852, "all fields": 0.929, "negation": 0.945},
+                 "escc_grade": 1.000, "fracture": 0.939, "marrow": 0.852, "all fields": 0.929, "negation": 0.938},
     "realho5": {"index_level": 0.897, "levels": 0.954, "diagnoses": 0.897, "sins.lesion": 0.966,
                 "sins.collapse": 0.837, "sins.alignment": 0.941, "sins.posterolateral": 0.920, "escc": 0.939,
                 "escc_grade": 0.980, "fracture": 0.881, "marrow": 0.890, "all fields": 0.917, "negation": 0.902},
@@ -1574,10 +1574,15 @@ def test_the_conus_and_a_cord_neither_contacted_nor_compressed(text, abutted, co
     assert (escc["cord_abutted"].value, escc["cord_compressed"].value) == (abutted, compressed)
 
 
-def test_no_soft_tissue_in_the_canal_or_paravertebrally_denies_both():
-    r = extract("L2 compression fracture. There is no soft tissue component in the canal or paravertebrally.")
-    assert r.prefill.escc["epidural_disease"].value is False
-    assert (r.prefill.fracture["epidural_mass"].value, r.prefill.fracture["paraspinal_mass"].value) == ("absent", "absent")
+def test_a_bare_adverb_or_a_canal_phrase_does_not_make_a_compartment():
+    # second look at the session's last rules: "paravertebrally" and "soft tissue component in the canal" were read
+    # as tumour compartments whatever their subject (oedema, effusion, nodes, a disc extrusion); both withdrawn
+    for text in ("Acute compression fracture of L2 with 30% height loss. Soft tissue oedema paraspinally; no mass.",
+                 "Acute compression fracture of T10. Small bilateral pleural effusions layering paravertebrally."):
+        f = extract(text).prefill.fracture
+        assert "paraspinal_mass" not in f or f["paraspinal_mass"].value != "present"
+    r = extract("Compression fracture of L1 with 30% collapse. The pedicles are normal. Fluid in the facet joints.")
+    assert "pedicle_involvement" not in r.prefill.fracture or r.prefill.fracture["pedicle_involvement"].value != "present"
 
 
 @pytest.mark.parametrize("text, levels, collapse, sac", [
@@ -1612,16 +1617,6 @@ def test_a_partial_or_neighbouring_finding_is_not_a_malignant_fracture_sign(text
     assert extract(text).prefill.fracture.get(feature) is None or extract(text).prefill.fracture[feature].value != "present"
 
 
-def test_one_pedicle_involved_and_another_normal_is_pedicle_involvement():
-    # the fracture feature is pedicle or posterior-element involvement: one part involved is enough
-    r = extract("L2 pathological collapse. The right pedicle is infiltrated; the left pedicle and posterior arch are "
-                "normal.")
-    p = r.prefill.fracture["pedicle_involvement"]
-    assert (p.value, p.note) == ("present", "one part involved, another stated normal")
-    assert r.prefill.sins["posterolateral"].value == "unilateral"
-    assert extract("T9 collapse. The pedicles are normal.").prefill.fracture["pedicle_involvement"].value == "absent"
-
-
 def test_paraspinal_and_epidural_tissue_in_one_phrase_sets_both():
     r = extract("L1 collapse with confluent left paraspinal and ventral epidural soft tissue extension.")
     f = r.prefill.fracture
@@ -1633,6 +1628,10 @@ def test_paraspinal_and_epidural_tissue_in_one_phrase_sets_both():
     ("Lytic metastasis at T9, T2 hyperintense.", ["T9"]),
     ("Lytic metastasis at T9, T1 hypointense and T2 hyperintense.", ["T9"]),
     ("Sclerotic metastases at T1, T2 and T3.", ["T1", "T2", "T3"]),
+    # second look: a level followed by other words stays a level
+    ("Known metastases at C7 and T1 post radiotherapy, stable.", ["C7", "T1"]),
+    ("Metastatic deposits at C7, T1 and T2 bright on STIR.", ["C7", "T1", "T2"]),
+    ("FINDINGS:\nLytic metastases at T11, T12 and T1\nAxial images show no epidural disease.", ["T1", "T11", "T12"]),
 ])
 def test_a_sequence_at_the_end_of_a_level_list_is_not_a_level(text, levels):
     assert extract(text).levels == levels

@@ -85,7 +85,6 @@ DEGREE_COLLAPSE = {"minimal": "lt50", "mild": "lt50", "moderate": "lt50", "sever
 PAIN = "sins.component.pain"
 FIFTY = "sins.caveat.exactly_fifty_percent"
 GENANT = "fracture.genant_grading"
-PEDICLE = "pedicle_involvement"
 SINS_DEFINITION = "sins.definition.instability"
 ESCC_METHOD = "escc.method.axial_t2"
 BENIGN_MIMICS = "ddx.main_mimics"
@@ -373,11 +372,6 @@ def prefill(
         for row in kb.table(TABLE).rows:
             fld = f"fracture.{row.id}"
             value, fs, note = col.single(fld)
-            vals = col.values.get(fld, {})
-            if row.id == PEDICLE and value is None and set(vals) == {"present", "absent"}:
-                # "the right pedicle is infiltrated; the left pedicle and posterior arch are normal": involvement of
-                # one part is the feature (pedicle or posterior-element involvement), whatever the other parts show
-                value, fs, note = "present", vals["present"], "one part involved, another stated normal"
             dvalue, dfs, _ = derived.single(fld)
             if row.id == LUMBAR and value is None and note is None and index is not None:
                 # where the fracture is: the index level the report gives (lumbar L1-L5, or not)
