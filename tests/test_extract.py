@@ -1635,3 +1635,13 @@ def test_paraspinal_and_epidural_tissue_in_one_phrase_sets_both():
 ])
 def test_a_sequence_at_the_end_of_a_level_list_is_not_a_level(text, levels):
     assert extract(text).levels == levels
+
+
+@pytest.mark.parametrize("hedge", ["may be involved", "is possibly involved", "might be involved", "may be infiltrated"])
+def test_a_hedge_after_the_part_leaves_its_involvement_unknown(hedge):
+    # "the left pedicle may be involved" was read as involvement (a definite pre-fill from a hedge)
+    r = extract(f"Compression fracture of T11. The left pedicle {hedge}.")
+    assert "pedicle_involvement" not in r.prefill.fracture or r.prefill.fracture["pedicle_involvement"].value is None
+    assert r.prefill.sins["posterolateral"].value is None
+    assert extract("Compression fracture of T11. The left pedicle is involved.").prefill.sins["posterolateral"].value \
+        == "unilateral"
