@@ -1889,6 +1889,9 @@ def test_two_cancers_compared_are_a_general_question_not_a_contradiction():
     assert r.status == "answered" and "radiosensitive" in r.direct_answer[0].text
     with pytest.raises(ContradictoryInputError, match="the question says both"):
         ask("68-year-old with myeloma and renal cell carcinoma, new leg weakness. MRI?")
+    # "than" is no comparison of cancers: two primaries in such a question are still a contradiction
+    with pytest.raises(ContradictoryInputError, match="the question says both"):
+        ask("Myeloma and renal cell carcinoma, back pain worse than last week and new leg weakness: MRI?")
 
 
 @pytest.mark.parametrize(("question", "subject"), [

@@ -1187,6 +1187,12 @@ def test_no_routine_steroids_holds_for_cancer_without_neurology_while_the_pain_i
                   {"brain_symptoms": True}):
         r = pathway({"age": 54, "cancer_history": "current", "neuro_deficits": [], **extra})
         assert not [a for a in r.actions if a.step == "steroids"], extra
+    # the other groups it could be wrong for: a child gets no adult step (the paediatric team decides), no cancer gets
+    # no cancer step, and pregnancy changes nothing about steroids without neurology
+    base = {"cancer_history": "current", "primary_site": "lung", "neuro_deficits": []}
+    assert pathway({**base, "age": 10}).actions == []
+    assert pathway({**base, "age": 54, "cancer_history": "none"}).actions == []
+    assert [a.step for a in pathway({**base, "age": 30, "pregnant": True}).actions] == ["steroids"]
 
 
 PROSTATE_STAGING = [("staging", "psma-pet-ct", ["staging.prostate.psma"]),

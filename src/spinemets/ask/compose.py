@@ -846,14 +846,19 @@ def _pathway_wanted(parse: Parse, calculator: bool) -> bool:
 def _cancer_red_flag_or_child(parse: Parse) -> bool:
     """A spinal symptom in someone with cancer (any named primary, 'known ca'), with a red flag, or in a child: the
     question is answered whatever other care or condition it names (a symptom there may be the disease ask covers)."""
+    from spinemets.pathway import group_threshold
+
     data = parse.values("pathway")
     age = data.get("age")
+    child = isinstance(age, (int, float)) and age < group_threshold("child")  # the paediatric age, from the KB
     return (data.get("cancer_history") in ("current", "previous") or bool(data.get("primary_site"))
             or any(f not in (None, "none") for f in (data.get("red_flags") or []))
-            or (isinstance(age, (int, float)) and age < 18) or "pathway.age" in parse.unstated)
+            or child or "pathway.age" in parse.unstated)
 
 
-_COMPARING = frozenset({"versus", "vs", "compared", "comparing", "comparison", "than", "between", "differ", "difference"})
+# Words that set two named cancers side by side ("than" is left out: "back pain worse than before" is not a comparison
+# of cancers, and a patient said to have two primaries must still get the contradiction error)
+_COMPARING = frozenset({"versus", "vs", "compared", "comparing", "comparison", "differ", "difference"})
 
 
 def _compares_primaries(parse: Parse) -> bool:

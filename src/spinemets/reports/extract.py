@@ -534,10 +534,9 @@ def _fat_signal(text: str, findings: list[Finding], rules: RuleSet) -> None:
     """Mark T1-bright marrow that its sentence calls fat ("uniformly high T1 marrow signal from C2 to T4 in keeping
     with post-radiotherapy fatty marrow"): no abnormal level; a T1-bright deposit ("T1 hyperintense foci suspicious
     for melanotic metastases") still counts."""
-    words = rules.terms.groups.get("fat_words", ())
-    if not words:
+    fat = rules.fat_words
+    if fat is None:
         return
-    fat = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)) + r")\b", re.I)
     for f in findings:
         if f.concept == "signal" and f.value in ("t1_hyperintense", "t1_t2_hyperintense"):
             a, b = _sentence_bounds(text, f.start, f.end)

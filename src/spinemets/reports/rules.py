@@ -293,6 +293,12 @@ class RuleSet:
         return _word_pattern(cord), _word_pattern(bone)
 
     @functools.cached_property
+    def fat_words(self) -> re.Pattern[str] | None:
+        """Words calling T1-bright marrow fat (``fat_words``): built once per rule set, not per report."""
+        words = self.terms.groups.get("fat_words", ())
+        return _word_pattern(words) if words else None
+
+    @functools.cached_property
     def sized_other(self) -> frozenset[str]:
         """Words that, right after a bare size word ("small"), show it sizes something other than the lesion."""
         return frozenset(self.terms.groups.get("sized_other", ()))
