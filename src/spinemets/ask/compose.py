@@ -318,7 +318,8 @@ def ask(
                   and not u.default for u in parse.items)
     outside = _outside_scope(kb, parse.words, route, engines_ran=bool(ran), symptomatic=symptomatic,
                              calculated=any(e.name != "pathway" for e in ran), no_cancer=no_cancer, deficit=deficit,
-                             answer_anyway=symptomatic and _cancer_red_flag_or_child(parse))
+                             answer_anyway=symptomatic and _cancer_red_flag_or_child(parse),
+                             vector=retrieval.vector if not injected else None)
     if not outside and _stated_ratio_only(ran) and not _names_the_domain(kb, parse.words):
         # a likelihood ratio and a pre-test probability alone (D-dimer and pulmonary embolism, say) are arithmetic
         # about any disease: without the spine or the disease named, the question is not ask's
@@ -712,8 +713,33 @@ _SYMPTOMS = frozenset({"pathway.neuro_deficits", "pathway.spinal_pain", "pathway
 
 def _outside_scope(kb: KnowledgeBase, words: list[str], route: Route | None, engines_ran: bool = False,
                    symptomatic: bool = False, calculated: bool = False, no_cancer: bool = False,
-                   deficit: bool = False, answer_anyway: bool = False) -> str | None:
-    """Why the question lies outside ask's scope (another body part; neither the spine nor the disease), or None.
+                   deficit: bool = False, answer_anyway: bool = False, vector: Any = None) -> str | None:
+    """Why the question lies outside ask's scope, or None: first by its words (the scope table), then, in hybrid
+    mode (*vector* is the question's embedding), by its resemblance to questions ask declines.
+
+    The resemblance never declines a question that names the disease, states a neurological deficit, describes a
+    patient with cancer, a red flag or a child with spinal symptoms, or that a calculator answered."""
+    reason = _outside_scope_by_words(kb, words, route, engines_ran=engines_ran, symptomatic=symptomatic,
+                                     calculated=calculated, no_cancer=no_cancer, deficit=deficit,
+                                     answer_anyway=answer_anyway)
+    if reason or vector is None or deficit or answer_anyway or calculated or not kb.answer_topics:
+        return reason
+    kinds = {m.target for m in _scope_matcher(kb).find(words)}
+    if "disease" in kinds:
+        return None
+    from spinemets.ask.scope import declined_examples
+
+    if declined_examples().resemblance(vector, topic_index_for(kb).dense_matrix()).resembles_outside:
+        return ("the question is most like the questions ask does not cover, and it names neither spinal metastases "
+                "nor a neurological deficit; ask covers the imaging diagnosis of spinal metastases and the decisions "
+                "around it")
+    return None
+
+
+def _outside_scope_by_words(kb: KnowledgeBase, words: list[str], route: Route | None, engines_ran: bool = False,
+                            symptomatic: bool = False, calculated: bool = False, no_cancer: bool = False,
+                            deficit: bool = False, answer_anyway: bool = False) -> str | None:
+    """Why the question's words place it outside ask's scope (another body part; neither the spine nor the disease).
 
     A scenario the pathway or a calculator can answer is in scope unless it names another body part only."""
     if "ask_scope" not in kb.tables:

@@ -1,0 +1,95 @@
+"""The second scope check of ask: a question that resembles the questions ask declines more than its curated answer
+topics is declined (hybrid mode), except where safety keeps it answered."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from spinemets.ask import ask
+from spinemets.ask.scope import EXAMPLES, declined_examples, leave_out
+from spinemets.knowledge.loader import load_kb
+from spinemets.wording import internal_ids
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_examples_file_is_what_the_build_script_gives():
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_scope_examples.py"), "--check"])
+    assert done.returncode == 0, "run scripts/build_scope_examples.py: the file differs from the development sets"
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def test_examples_come_from_development_sets_only_never_a_hold_out():
+    entries = yaml.safe_load(EXAMPLES.read_text(encoding="utf-8"))
+    assert len(entries) >= 400
+    assert {e["set"] for e in entries} <= {p.name for p in (ROOT / "tests" / "data").glob("ask_dev*.yaml")}
+    held = {_norm(x["q"]) for p in (ROOT / "tests" / "data").glob("ask_holdout*.yaml")
+            for x in yaml.safe_load(p.read_text(encoding="utf-8"))}
+    assert not held & {_norm(e["q"]) for e in entries}
+
+
+# Outside the scope in words no scope rule lists: lexical mode answers them, hybrid mode declines them.
+NOVEL_OUTSIDE = [
+    "How should I set up my desk to avoid back strain at work?",
+    "Which running shoes reduce lower back impact?",
+    "How long does recovery take after a lumbar spinal fusion for spondylolisthesis?",
+    "How do I become a spine surgeon in the UK?",
+]
+
+
+@pytest.mark.parametrize("question", NOVEL_OUTSIDE)
+def test_a_question_like_the_declined_ones_is_declined_in_hybrid_mode(question):
+    assert not ask(question, lexical=True).declined  # the words alone do not place it outside
+    r = ask(question)
+    assert r.declined and "most like the questions ask does not cover" in r.decline_reason
+    assert not internal_ids(r.to_text(), load_kb())
+    assert r.nearest_topics  # what ask does cover, in words
+
+
+@pytest.mark.parametrize("question", [
+    # a deficit, cancer with a spinal symptom, or a child with spinal symptoms is always answered
+    "How should I set up my desk? My back hurts and since yesterday both legs are weak and numb.",
+    "Which running shoes reduce lower back impact? I had breast cancer and my back pain is getting worse at night.",
+    "Which backpack should my 8 year old use? She wakes at night with back pain.",
+    # the disease named
+    "How long does recovery take after separation surgery for a spinal metastasis?",
+])
+def test_resemblance_never_declines_a_deficit_cancer_with_symptoms_a_child_or_the_disease(question):
+    assert not ask(question).declined, question
+
+
+@pytest.mark.parametrize("question", [
+    "What is the role of MRI in suspected spinal metastases?",
+    "Is an MRI needed for a new vertebral compression fracture in a woman with breast cancer?",
+    "How is SINS calculated?",
+    "Which imaging for a child with back pain at night?",
+    "Can pregnant women have spine MRI?",
+    "What does T1 hypointense marrow mean?",
+    "Do I need dye for my scan?",
+])
+def test_in_scope_questions_are_not_declined_by_resemblance(question):
+    assert not ask(question).declined, question
+
+
+def test_leave_out_removes_a_sets_own_examples():
+    from spinemets.ask.dense import Encoder
+    from spinemets.ask.topics import topic_index_for
+
+    ex = declined_examples()
+    i = ex.sets.index("ask_dev10.yaml")
+    vector = Encoder.encode([ex.questions[i]])[0]
+    inside = topic_index_for(load_kb()).dense_matrix()
+    seen = ex.resemblance(vector, inside)
+    assert seen.outside > 0.6  # its own entry is among the nearest
+    with leave_out("ask_dev10.yaml"):
+        unseen = ex.resemblance(vector, inside)
+    assert unseen.outside < seen.outside
+    assert ex.resemblance(vector, inside).outside == seen.outside  # restored after the block
