@@ -1109,6 +1109,30 @@ def test_height_lost_is_not_read_as_height_left(text, collapse):
     assert extract(text).prefill.sins["collapse"].value == collapse
 
 
+@pytest.mark.parametrize("text, collapse", [
+    # the earlier study's figure is not the height now (before: both read, "more and less than 50%", unknown)
+    ("Lytic metastasis at L3, progression of the fracture, now 55% height loss (previously 30%).", "gt50"),
+    ("L2 metastasis: vertebral height now reduced by about 55% (previously ~15%).", "gt50"),
+    ("L2 metastasis with interval collapse, now 40% loss of height (prior: 10%).", "lt50"),
+    ("Lytic metastasis at L2: height loss at baseline 30%, now 60%.", "gt50"),
+    # a figure with no earlier-study cue still counts, and 'height of C2 is reduced by 60%' is height lost
+    ("Lytic metastasis of C2; the height of C2 is reduced by approx 60%.", "gt50"),
+])
+def test_a_figure_of_an_earlier_study_is_not_the_collapse_now(text, collapse):
+    assert extract(text).prefill.sins["collapse"].value == collapse
+
+
+def test_a_percent_cue_with_an_unknown_meaning_is_a_rules_error(tmp_path):
+    from spinemets.errors import InvalidInputError
+    from spinemets.knowledge.loader import load_kb
+    from spinemets.reports.rules import load_rules
+
+    f = tmp_path / "site.yaml"
+    f.write_text("terms:\n  - {id: x, kind: percent_cue, meaning: later, words: [afterwards]}\n", encoding="utf-8")
+    with pytest.raises(InvalidInputError, match="remaining, earlier"):
+        load_rules(load_kb(), str(f))
+
+
 def test_a_solitary_plasmacytoma_is_a_neoplasm_but_not_myeloma():
     r = extract("Solitary plasmacytoma of T9 with 30% collapse.")
     assert r.diagnoses == ["plasmacytoma"] and r.prefill.applies["sins"] and r.prefill.applies["escc"]

@@ -754,7 +754,7 @@ def _qualifiers(row: TargetRow, cues: list[Cue], text: str, end: int, start: int
 
 
 def _percent_regex(rules: RuleSet) -> tuple[re.Pattern[str], re.Pattern[str]]:
-    """(a percentage or fraction of height, a comparison word just before it)."""
+    """(a percentage or fraction of height, a comparison word just before it, an earlier study's cue before it)."""
     comparators = sorted(rules.terms.comparators, key=len, reverse=True)
     fractions = "|".join(re.escape(w) for w, _ in rules.terms.fractions)
     number = r"\d{1,3}(?:\.\d+)?"
@@ -764,10 +764,14 @@ def _percent_regex(rules: RuleSet) -> tuple[re.Pattern[str], re.Pattern[str]]:
         re.IGNORECASE,
     )
     before = re.compile(rf"(?P<cmp>{'|'.join(re.escape(c) for c in comparators)})\s*(?:of\s+)?$", re.IGNORECASE)
-    return amount, before
+    # a figure of an earlier study: "(previously 30%)", "prior: ~15%"
+    earlier = re.compile(
+        rf"\b(?:{'|'.join(re.escape(w) for w in sorted(rules.terms.percent_earlier, key=len, reverse=True))})\b"
+        rf"[\s:(]*(?:(?:{'|'.join(re.escape(c) for c in comparators)})\s*)?$", re.IGNORECASE)
+    return amount, before, earlier
 
 
-_PCT_CACHE: dict[int, tuple[re.Pattern[str], re.Pattern[str]]] = {}
+_PCT_CACHE: dict[int, tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]] = {}
 
 
 def _percentages(text: str, doc: Any, rules: RuleSet, findings: list[Finding], pos: list[tuple[int, int, int]],
@@ -776,7 +780,7 @@ def _percentages(text: str, doc: Any, rules: RuleSet, findings: list[Finding], p
     regexes = _PCT_CACHE.get(id(rules))
     if regexes is None:
         regexes = _PCT_CACHE.setdefault(id(rules), _percent_regex(rules))
-    regex, before = regexes
+    regex, before, earlier = regexes
     if not any(f.concept in ("collapse", "height") for f in findings):
         return
     fractions = dict(rules.terms.fractions)
@@ -803,6 +807,8 @@ def _percentages(text: str, doc: Any, rules: RuleSet, findings: list[Finding], p
             continue
         if f.concept != "extent" and _EXTENT_AFTER.match(low, m.end()):
             continue  # ">50% body involved", "40% of the body replaced": how much is involved, not height
+        if rules.terms.percent_earlier and earlier.search(text, max(0, m.start() - 30), m.start()):
+            continue  # "now 55% (previously 30%)": the earlier study's figure is not the height now
         if m.group("frac"):
             a_val = b_val = float(fractions[m.group("frac").lower()])
         else:

@@ -237,6 +237,7 @@ class Terms:
     fractions: tuple[tuple[str, int], ...]
     comparators: dict[str, str]
     percent_remaining: tuple[str, ...]
+    percent_earlier: tuple[str, ...]
     abbreviations: frozenset[str]
     cues: dict[str, tuple[str, ...]]
 
@@ -455,6 +456,7 @@ def _terms(rows: Sequence[TermRow]) -> Terms:
     fractions: list[tuple[str, int]] = []
     comparators: dict[str, str] = {}
     remaining: list[str] = []
+    earlier: list[str] = []
     abbreviations: set[str] = set()
     cues: dict[str, tuple[str, ...]] = {}
     for r in rows:
@@ -492,7 +494,9 @@ def _terms(rows: Sequence[TermRow]) -> Terms:
                 raise InvalidInputError("rules", f"{where}.meaning: {r.meaning!r} is not allowed; allowed values: above, below, about")
             comparators.update({w: r.meaning for w in words})
         elif r.kind == "percent_cue":
-            remaining.extend(words)
+            if r.meaning not in ("remaining", "earlier"):
+                raise InvalidInputError("rules", f"{where}.meaning: {r.meaning!r} is not allowed; allowed values: remaining, earlier")
+            (remaining if r.meaning == "remaining" else earlier).extend(words)
         elif r.kind == "abbreviation":
             abbreviations.update(words)
         elif r.kind == "cue":
@@ -504,7 +508,7 @@ def _terms(rows: Sequence[TermRow]) -> Terms:
         sequence_after=frozenset(after), sequence_before=frozenset(before), level_exclusions=frozenset(exclusions),
         spared_words=tuple(sorted(set(spared), key=len, reverse=True)),
         fractions=tuple(sorted(fractions, key=lambda x: -len(x[0]))), comparators=comparators,
-        percent_remaining=tuple(remaining), abbreviations=frozenset(abbreviations), cues=cues,
+        percent_remaining=tuple(remaining), percent_earlier=tuple(earlier), abbreviations=frozenset(abbreviations), cues=cues,
     )
 
 
