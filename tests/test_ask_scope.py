@@ -93,3 +93,37 @@ def test_leave_out_removes_a_sets_own_examples():
         unseen = ex.resemblance(vector, inside)
     assert unseen.outside < seen.outside
     assert ex.resemblance(vector, inside).outside == seen.outside  # restored after the block
+
+
+@pytest.mark.parametrize("question, topic", [
+    # everyday words for the disease's words (development set 12): a caved-in vertebra, a sugar scan, a magnet scan,
+    # a squashed cord, bone-marrow cancer
+    ("If someone with cancer has a vertebra that's caved in, is it always the cancer that did it?",
+     "fracture.known_cancer_fracture_malignant"),
+    ("Glowing sugar scan or the magnet scan - which one is better at catching cancer in the spine?",
+     "modalities.pet_vs_mri"),
+    ("Oncology patient, suspected cord squash from their cancer. What steroid and how much before the scan?",
+     "urgency.dexamethasone"),
+    ("For staging bone-marrow cancer (plasma cells), what has replaced the old skeletal survey of X-rays?",
+     "special_groups.myeloma_staging"),
+])
+def test_everyday_words_reach_their_answer(question, topic):
+    for r in (ask(question), ask(question, lexical=True)):
+        assert not r.declined and r.answer_topic == topic, (r.declined, r.answer_topic)
+
+
+@pytest.mark.parametrize("question", [
+    "Typical kVp for a lateral lumbar spine radiograph, and where do we centre?",
+    "How do you position a patient for a swimmer's view of the cervicothoracic junction?",
+    "Colorectal liver metastases: what is the maximum size for microwave ablation rather than resection?",
+])
+def test_radiography_technique_and_other_organs_metastases_are_declined_in_both_modes(question):
+    assert ask(question).declined and ask(question, lexical=True).declined
+
+
+@pytest.mark.parametrize("question", [
+    "A small-bowel neuroendocrine tumour with liver metastases needs assessment for bone metastases. Which scan?",
+    "Breast cancer with liver metastases and new back pain: what imaging for the spine?",
+])
+def test_metastases_elsewhere_beside_bone_or_spinal_ones_are_answered(question):
+    assert not ask(question).declined and not ask(question, lexical=True).declined
