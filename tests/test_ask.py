@@ -1309,6 +1309,9 @@ DEV8_FLOORS = dict(direct_answer_rate=0.82, key_fact_coverage=0.85, topic_routin
 # guard the scope rules (a new out-of-scope word that declines in-scope questions, or a lost one).
 DEV10_FLOORS = dict(direct_answer_rate=0.96, key_fact_coverage=0.92, out_of_scope_declined=0.94, refusal_accuracy=0.95)
 DEV11_FLOORS = dict(direct_answer_rate=0.90, key_fact_coverage=0.92, out_of_scope_declined=0.94, refusal_accuracy=0.95)
+# Development set 12 (another hand, 110 of 160 out of scope; 2026-12-06 after its words were added: direct 0.860, facts
+# 0.920, out of scope 0.982 with its own examples left out, refusal 0.988) minus a small margin.
+DEV12_FLOORS = dict(direct_answer_rate=0.84, key_fact_coverage=0.90, out_of_scope_declined=0.96, refusal_accuracy=0.97)
 
 
 def test_second_to_eighth_dev_set_floors():
@@ -1320,7 +1323,7 @@ def test_second_to_eighth_dev_set_floors():
                                ("ask_dev4.yaml", 160, DEV4_FLOORS), ("ask_dev5.yaml", 150, DEV5_FLOORS),
                                ("ask_dev6.yaml", 150, DEV6_FLOORS), ("ask_dev7.yaml", 200, DEV7_FLOORS),
                                ("ask_dev8.yaml", 200, DEV8_FLOORS), ("ask_dev10.yaml", 150, DEV10_FLOORS),
-                               ("ask_dev11.yaml", 120, DEV11_FLOORS)):
+                               ("ask_dev11.yaml", 120, DEV11_FLOORS), ("ask_dev12.yaml", 160, DEV12_FLOORS)):
         report = evaluate(Path(__file__).parent / "data" / name, mode="hybrid")
         assert report.questions == size
         for what, floor in floors.items():

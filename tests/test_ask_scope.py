@@ -127,3 +127,35 @@ def test_radiography_technique_and_other_organs_metastases_are_declined_in_both_
 ])
 def test_metastases_elsewhere_beside_bone_or_spinal_ones_are_answered(question):
     assert not ask(question).declined and not ask(question, lexical=True).declined
+
+
+# Found by the second review of the resemblance check: a symptom in everyday words was declined as "most like the
+# questions ask does not cover" (a stated symptom now always skips it), and a deficit stated alone in the first person
+# was declined for coverage before (the pathway now runs for it).
+@pytest.mark.parametrize("question", [
+    "Back pain after lifting at the gym and now my leg is dragging.",
+    "Hurt my back at work and my leg keeps giving way.",
+    "My back pain is unbearable and my legs don't work properly.",
+    "My neck hurts after sleeping funny and now my arms are weak.",
+    "I work at a desk and now my back hurts and I keep dropping things.",
+    "Which mattress is best? My back hurts and I have started wetting the bed.",
+    "My back hurts after gardening and my foot is slapping the ground when I walk.",
+    "Trouble peeing and back pain, what now?",
+    "Which stretches for back pain? My legs are getting weaker every day.",
+    "My legs feel heavy and clumsy and I have a tight band round my chest.",
+])
+def test_a_deficit_in_everyday_words_gets_the_emergency_answer(question):
+    r = ask(question)
+    assert not r.declined, r.decline_reason
+    assert "emergency" in r.direct_answer[0].text.lower()
+
+
+def test_the_name_of_the_condition_in_a_first_person_errand_is_not_a_symptom():
+    assert ask("Translate 'metastatic spinal cord compression' into Spanish and French for my leaflet.").declined
+
+
+@pytest.mark.parametrize("question", [
+    "What is the best scan to see if lung cancer has spread?",  # a close curated answer (declined by the first version)
+])
+def test_a_close_curated_answer_is_not_declined_by_resemblance(question):
+    assert not ask(question).declined

@@ -68,6 +68,10 @@ def warm() -> None:
     """Load the retrieval index and the dense model once (the first answer otherwise takes seconds)."""
     try:
         run({"question": "imaging of spinal metastases"})
+        # the declined examples' embeddings (that question names the disease, so the scope check did not need them)
+        from spinemets.ask.scope import declined_examples
+
+        declined_examples().matrix()
     except Exception:  # pragma: no cover - warming is best effort
         pass
 

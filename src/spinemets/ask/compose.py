@@ -717,12 +717,14 @@ def _outside_scope(kb: KnowledgeBase, words: list[str], route: Route | None, eng
     """Why the question lies outside ask's scope, or None: first by its words (the scope table), then, in hybrid
     mode (*vector* is the question's embedding), by its resemblance to questions ask declines.
 
-    The resemblance never declines a question that names the disease, states a neurological deficit, describes a
-    patient with cancer, a red flag or a child with spinal symptoms, or that a calculator answered."""
+    The resemblance never declines a question that names the disease, states a symptom or sign of the patient (pain,
+    a deficit, suspected compression: the scope table's rule), that a curated answer matches closely, or that a
+    calculator answered."""
     reason = _outside_scope_by_words(kb, words, route, engines_ran=engines_ran, symptomatic=symptomatic,
                                      calculated=calculated, no_cancer=no_cancer, deficit=deficit,
                                      answer_anyway=answer_anyway)
-    if reason or vector is None or deficit or answer_anyway or calculated or not kb.answer_topics:
+    if (reason or vector is None or symptomatic or deficit or answer_anyway or calculated or not kb.answer_topics
+            or _close_topic(route)):
         return reason
     kinds = {m.target for m in _scope_matcher(kb).find(words)}
     if "disease" in kinds:
@@ -730,9 +732,8 @@ def _outside_scope(kb: KnowledgeBase, words: list[str], route: Route | None, eng
     from spinemets.ask.scope import declined_examples
 
     if declined_examples().resemblance(vector, topic_index_for(kb).dense_matrix()).resembles_outside:
-        return ("the question is most like the questions ask does not cover, and it names neither spinal metastases "
-                "nor a neurological deficit; ask covers the imaging diagnosis of spinal metastases and the decisions "
-                "around it")
+        return ("the question is most like the questions ask does not cover; ask covers the imaging diagnosis of "
+                "spinal metastases and the decisions around it")
     return None
 
 
@@ -778,7 +779,8 @@ def _outside_scope_by_words(kb: KnowledgeBase, words: list[str], route: Route | 
     foreign = [m.phrase for m in found if m.target == "foreign"]
     if foreign:
         return f"the question is about '{foreign[0]}', not the spine; ask covers the imaging of spinal metastases"
-    if "disease" in kinds or engines_ran:
+    if "disease" in kinds or engines_ran or deficit:
+        # (a deficit is a possible emergency: "legs heavy and clumsy, a tight band round the chest" names no spine)
         return None
     # a cancer named without the spine or bone ("survival of pancreatic cancer") needs a close curated answer
     if _close_topic(route):
@@ -866,7 +868,15 @@ def _pathway_wanted(parse: Parse, calculator: bool) -> bool:
     # A neurological deficit (or suspected compression) with one more fact is a possible emergency: the pathway
     # always runs for it, whoever writes ("I have prostate cancer and my legs have gone weak").
     deficit = any(u.field in _DEFICIT_FIELDS and u.value not in (False, [], None) and not u.default for u in parse.items)
-    return parse.patient or len(rows) >= 3 or (deficit and len(rows) >= 2) or _bare_case(parse)
+    # (and a symptom of a deficit alone when the writer has it: "my legs feel heavy and clumsy"; not the name of
+    # the condition: "translate 'spinal cord compression' for my leaflet")
+    felt = any(u.field == "pathway.neuro_deficits" and u.value not in (False, [], None, "radicular") and not u.negated
+               and not u.default for u in parse.items)
+    return (parse.patient or len(rows) >= 3 or (deficit and len(rows) >= 2)
+            or (felt and bool(_FIRST_PERSON & set(parse.words))) or _bare_case(parse))
+
+
+_FIRST_PERSON = frozenset({"i", "my", "me", "im", "myself"})
 
 
 def _cancer_red_flag_or_child(parse: Parse) -> bool:
