@@ -840,6 +840,50 @@ def test_extract_eval_reports_negation_and_wrong_prefills(tmp_path):
     assert (r.prefill_accuracy.prefilled, r.prefill_accuracy.wrong) == (4, 2)
     assert r.prefill_accuracy.by_confidence == {"high": [4, 2]}
     assert "wrong pre-fills: 2 of 4 pre-filled SINS components and ESCC findings (0.500)" in r.to_text()
+    # how each is wrong: another value than the gold (lytic for blastic), a component the gold leaves unknown
+    assert r.prefill_accuracy.by_kind == {"contradicts": 1, "unstated": 1}
+    assert "of which 1 give another value than the gold, 0 fill an instrument" in r.to_text()
+
+
+def test_extract_eval_counts_a_prefill_for_a_report_the_gold_scores_nothing_for(tmp_path):
+    from spinemets.reports.evaluate import evaluate
+
+    (tmp_path / "mini").mkdir()
+    (tmp_path / "mini" / "a.txt").write_text("# source: a public case\nLytic lesion at T7. No cord compression.",
+                                             encoding="utf-8")
+    (tmp_path / "mini.gold.yaml").write_text("a:\n  index_level: T7\n  levels: [T7]\n  diagnoses: []\n",
+                                             encoding="utf-8")
+    r = evaluate("mini", data_dir=tmp_path)
+    assert r.prefill_accuracy.by_kind == {"not_scored": 2}
+    assert r.as_dict()["wrong_prefill"]["by_kind"] == {"not_scored": 2}
+
+
+@pytest.mark.parametrize("text", [
+    "L4/5: degenerate disc. Band-like endplate marrow change on both sides of the disc, low on T1 and high on T2 and "
+    "STIR - Modic type 1. No restricted diffusion in the marrow or the disc. No paravertebral or epidural soft "
+    "tissue.\nIMPRESSION: Modic type 1 degenerative endplate change at L4/5. No features of discitis.",
+])
+def test_a_modic_band_and_normal_diffusion_are_not_a_lesion_to_score(text):
+    # before: the band and "no restricted diffusion" counted as a lesion, and "no epidural soft tissue" pre-filled ESCC
+    r = extract(text)
+    assert not r.prefill.applies["sins"] and not r.prefill.applies["escc"]
+    assert "degenerative disease" in r.prefill.why_not["escc"]
+
+
+def test_a_lesion_beside_modic_change_is_still_scored():
+    r = extract("Modic type 1 change at L4/5. Separate lytic metastasis at T10 with epidural extension.")
+    assert r.prefill.applies["sins"] and r.prefill.escc["epidural_disease"].value is True
+
+
+@pytest.mark.parametrize("text", [
+    "Insufficiency fracture at T8, though a deposit cannot be fully excluded.",
+    "Lesion at L2; metastasis cannot be completely ruled out.",
+    "Metastasis at L2 cannot be excluded with certainty.",
+    "Fracture at T12; an underlying metastasis is not entirely excluded.",
+])
+def test_a_hedge_with_an_adverb_leaves_the_diagnosis_uncertain(text):
+    found = [f for f in extract(text).findings if f.concept == "diagnosis" and f.value == "metastasis"]
+    assert found and all(f.context == "uncertain" for f in found), [(f.text, f.context) for f in found]
 
 
 @pytest.mark.parametrize(("annotation", "message"), [

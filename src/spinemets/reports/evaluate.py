@@ -86,16 +86,23 @@ class PrefillAccuracy(BaseModel):
     by_confidence: dict[str, list[int]] = Field(default_factory=dict, description="confidence -> [prefilled, wrong]")
     wrong_items: list[str] = Field(default_factory=list,
                                    description="each wrong pre-fill: report, component, gold / pre-filled, phrase")
+    by_kind: dict[str, int] = Field(
+        default_factory=dict,
+        description="wrong pre-fills by kind: 'contradicts' (the gold gives another value), 'not_scored' (the gold "
+                    "scores no SINS or no ESCC for the report: a benign or normal study), 'unstated' (the gold scores "
+                    "the instrument but leaves this component unknown)")
 
     @property
     def wrong_rate(self) -> float | None:
         return self.wrong / self.prefilled if self.prefilled else None
 
-    def add(self, confidence: str | None, wrong: bool, item: str | None = None) -> None:
+    def add(self, confidence: str | None, wrong: bool, item: str | None = None, kind: str | None = None) -> None:
         self.prefilled += 1
         self.wrong += wrong
         if wrong and item is not None:
             self.wrong_items.append(item)
+        if wrong and kind is not None:
+            self.by_kind[kind] = self.by_kind.get(kind, 0) + 1
         tally = self.by_confidence.setdefault(confidence or "unstated", [0, 0])
         tally[0] += 1
         tally[1] += wrong
@@ -137,6 +144,11 @@ class EvalReport(BaseModel):
                       f"({_pct(a.wrong_rate)})"]
         for conf, (n_pre, n_wrong) in sorted(a.by_confidence.items()):
             lines.append(f"    {conf} confidence: {n_wrong} of {n_pre} wrong ({_pct(n_wrong / n_pre if n_pre else None)})")
+        if a.wrong:
+            k = a.by_kind
+            lines.append(f"    of which {k.get('contradicts', 0)} give another value than the gold, "
+                         f"{k.get('not_scored', 0)} fill an instrument the gold gives nothing for in that report, "
+                         f"{k.get('unstated', 0)} a component the gold leaves unknown")
         if verbose and a.wrong_items:
             lines += ["", "Wrong pre-fills (report, component: gold / pre-filled, phrase read):"]
             lines += [f"  {item}" for item in a.wrong_items]
@@ -154,7 +166,8 @@ class EvalReport(BaseModel):
                                "wrong_prefill": {"prefilled": self.prefill_accuracy.prefilled,
                                                  "wrong": self.prefill_accuracy.wrong,
                                                  "rate": _r(self.prefill_accuracy.wrong_rate),
-                                                 "by_confidence": self.prefill_accuracy.by_confidence}}
+                                                 "by_confidence": self.prefill_accuracy.by_confidence,
+                                                 "by_kind": self.prefill_accuracy.by_kind}}
         if verbose:
             out["misses"] = [m.model_dump() for m in self.misses]
         return out
@@ -349,12 +362,14 @@ def evaluate(name: str = "dev", data_dir: str | Path | None = None, rules: str |
             if comp in ("lesion", "collapse", "alignment", "posterolateral") and pre.value is not None:
                 gold_value = (raw.get("sins") or {}).get(comp)
                 accuracy.add(pre.confidence, gold_value != pre.value,
-                             f"{rid}  SINS {comp}: {gold_value!r} / {pre.value!r}  ({'; '.join(e.text for e in pre.evidence)!r})")
+                             f"{rid}  SINS {comp}: {gold_value!r} / {pre.value!r}  ({'; '.join(e.text for e in pre.evidence)!r})",
+                             _wrong_kind(raw, "sins", gold_value))
         for comp, pre in result.prefill.escc.items():
             if comp != "grade" and pre.value is not None:
                 gold_value = (raw.get("escc") or {}).get(comp)
                 accuracy.add(pre.confidence, gold_value != pre.value,
-                             f"{rid}  ESCC {comp}: {gold_value!r} / {pre.value!r}  ({'; '.join(e.text for e in pre.evidence)!r})")
+                             f"{rid}  ESCC {comp}: {gold_value!r} / {pre.value!r}  ({'; '.join(e.text for e in pre.evidence)!r})",
+                             _wrong_kind(raw, "escc", gold_value))
         neg_g = {x for x in g["escc"] | g["fracture"] if x.endswith(("=false", "=absent"))}
         neg_p = {x for x in p["escc"] | p["fracture"] if x.endswith(("=false", "=absent"))}
         negation.tp += len(neg_g & neg_p)
@@ -374,3 +389,10 @@ def report_text(raw: str) -> str:
     while lines and lines[0].lstrip().startswith("# source"):
         lines.pop(0)
     return "".join(lines).lstrip("\n")
+
+
+def _wrong_kind(raw: dict[str, Any], instrument: str, gold_value: Any) -> str:
+    """How a wrong pre-fill is wrong (see PrefillAccuracy.by_kind)."""
+    if gold_value is not None:
+        return "contradicts"
+    return "unstated" if raw.get(instrument) or (instrument == "escc" and raw.get("escc_grade")) else "not_scored"

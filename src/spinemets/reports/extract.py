@@ -494,8 +494,12 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
             f.qualifiers["degenerative_context"] = True
         elif (f.concept in ("signal", "oedema", "feature") and si in degenerative and si not in lesion
               and set(f.levels) <= degenerative_levels.get(si, set())
-              and any(_clause_bounds(text, f.start, f.end) == _clause_bounds(text, a, b)
-                      for a, b in degenerative_spans.get(si, ()))):
+              and (any(_clause_bounds(text, f.start, f.end) == _clause_bounds(text, a, b)
+                       for a, b in degenerative_spans.get(si, ()))
+                   # an endplate band or oedema at exactly the levels the sentence calls degenerative ("band-like
+                   # endplate change on both sides of the disc, low on T1 and high on STIR - Modic type 1")
+                   or f.concept in ("oedema", "feature") and f.levels
+                   and set(f.levels) == degenerative_levels.get(si, set()))):
             # endplate signal beside Modic change or disc degeneration at the same levels ("Modic type 1 change at
             # L4-5 with low T1 and high STIR endplate signal"): degenerative, not a level with a bone lesion (signal
             # at other levels, "disc degeneration at C5-6 and abnormal STIR in C7 and T1", still counts)

@@ -46,6 +46,8 @@ ANCHORS = frozenset({"lesion", "diagnosis", "collapse", "epidural", "feature", "
 # evidence of a bone lesion besides epidural tissue (a disc extrusion is one too) and a bare signal word (Modic change)
 LESION_EVIDENCE = ANCHORS - {"epidural", "signal"}
 DEGENERATIVE = "degenerative"
+# marrow signal that points to no lesion ("no restricted diffusion", "signal drops on opposed phase")
+BENIGN_SIGNAL = frozenset({"not_restricted", "drop"})
 # epidural words that name no tissue: what a disc extrusion may be called too ("reactive extradural enhancement")
 BARE_EPIDURAL = frozenset({"epidural", "extradural"})
 # findings about the canal's contents that a degenerative finding must explain, at its own level
@@ -69,11 +71,14 @@ def _degenerative_only(relevant: list[Finding], stated: list[Finding], rows: dic
         row = rows[id(f)]
         if f.assertion != "present" or row is None:
             continue
+        if f.qualifiers.get("degenerative_context"):
+            continue  # endplate signal, a band or oedema in a Modic or degenerative clause is the disc's, not a lesion's
         if row.concept in LESION_EVIDENCE or row.concept == "escc_grade":
             return False
         if row.concept == "epidural" and " ".join(f.text.lower().split()) not in BARE_EPIDURAL:
             return False
-        if row.concept == "signal" and any(k.startswith("marrow.") and k != "marrow.t1_gd_fs" for k in effects(f, row)):
+        if (row.concept == "signal" and any(k.startswith("marrow.") and k != "marrow.t1_gd_fs" and v not in BENIGN_SIGNAL
+                                            for k, v in effects(f, row).items())):
             return False
         if row.concept in CANAL and f.levels and not set(f.levels) & degenerative_levels:
             return False
