@@ -1713,3 +1713,14 @@ def test_a_hedge_after_the_part_leaves_its_involvement_unknown(hedge):
     assert r.prefill.sins["posterolateral"].value is None
     assert extract("Compression fracture of T11. The left pedicle is involved.").prefill.sins["posterolateral"].value \
         == "unilateral"
+
+
+@pytest.mark.parametrize("text", [
+    "L1 sclerotic focus with attenuation above the published thresholds for metastasis (mean >885 HU, maximum "
+    ">1060 HU) - in keeping with a bone island rather than an osteoblastic metastasis.",
+    "Sclerotic focus in T9 below the CT cut-off for metastasis; typical bone island.",
+])
+def test_a_threshold_named_for_a_diagnosis_does_not_state_it(text):
+    # before: "thresholds for metastasis" was read as a metastasis, and a bone island got a SINS pre-fill
+    r = extract(text)
+    assert r.diagnoses == ["bone_island"] and not r.prefill.applies["sins"]
