@@ -1724,3 +1724,20 @@ def test_a_threshold_named_for_a_diagnosis_does_not_state_it(text):
     # before: "thresholds for metastasis" was read as a metastasis, and a bone island got a SINS pre-fill
     r = extract(text)
     assert r.diagnoses == ["bone_island"] and not r.prefill.applies["sins"]
+
+
+@pytest.mark.parametrize("text", [
+    "Tuberculous spondylitis of L2, disc-sparing, with a psoas cold abscess.",
+    "Osteomyelitis of the T10 body sparing the adjacent discs.",
+    "In keeping with brucellar spondylitis at T8-T9, without disc involvement.",
+])
+def test_vertebral_osteomyelitis_without_the_disc_is_an_infection_not_discitis(text):
+    # before: read as discitis, which the annotation guides reserve for infection of the disc
+    r = extract(text)
+    assert "discitis" not in r.diagnoses and "spinal_infection" in r.diagnoses
+    assert not r.prefill.applies["sins"]  # an infection is not a lesion SINS scores
+
+
+def test_discitis_is_still_discitis():
+    r = extract("L4-5 spondylodiscitis with an epidural abscess.")
+    assert "discitis" in r.diagnoses and not r.prefill.applies["sins"]
