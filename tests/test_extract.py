@@ -1741,3 +1741,20 @@ def test_vertebral_osteomyelitis_without_the_disc_is_an_infection_not_discitis(t
 def test_discitis_is_still_discitis():
     r = extract("L4-5 spondylodiscitis with an epidural abscess.")
     assert "discitis" in r.diagnoses and not r.prefill.applies["sins"]
+
+
+@pytest.mark.parametrize("text, uncertain", [
+    ("Lytic lesion at T7. Metastases from an occult primary are most likely; myeloma and lymphoma are differentials.",
+     {"metastasis", "myeloma", "lymphoma"}),
+    ("Lytic lesion at L2; lymphoma and myeloma are in the differential. Recommend CT.", {"lymphoma", "myeloma"}),
+])
+def test_diagnoses_named_as_differentials_are_uncertain(text, uncertain):
+    r = extract(text)
+    assert r.diagnoses == [] and uncertain <= set(r.uncertain_diagnoses)
+
+
+@pytest.mark.parametrize("text", ["Lytic lesion at L2. Myeloma screen advised.",
+                                  "Destructive lesion of T11; CT-guided biopsy and myeloma work-up recommended."])
+def test_a_myeloma_screen_is_a_test_not_myeloma(text):
+    r = extract(text)
+    assert "myeloma" not in r.diagnoses + r.uncertain_diagnoses
