@@ -1758,3 +1758,15 @@ def test_diagnoses_named_as_differentials_are_uncertain(text, uncertain):
 def test_a_myeloma_screen_is_a_test_not_myeloma(text):
     r = extract(text)
     assert "myeloma" not in r.diagnoses + r.uncertain_diagnoses
+
+
+@pytest.mark.parametrize("text", [
+    "Myeloma deposit at L3 with soft tissue extending into the canal, compressing the cauda equina at L3.",
+    "L4 metastasis with epidural tumour and compression of the cauda equina.",
+])
+def test_compression_of_the_cauda_equina_deforms_the_thecal_sac(text):
+    assert extract(text).prefill.escc["thecal_sac_deformed"].value is True
+
+
+def test_no_cauda_equina_compression_says_nothing_of_the_thecal_sac():
+    assert extract("L4 metastasis. No cauda equina compression.").prefill.escc["thecal_sac_deformed"].value is None
