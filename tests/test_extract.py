@@ -1770,3 +1770,24 @@ def test_compression_of_the_cauda_equina_deforms_the_thecal_sac(text):
 
 def test_no_cauda_equina_compression_says_nothing_of_the_thecal_sac():
     assert extract("L4 metastasis. No cauda equina compression.").prefill.escc["thecal_sac_deformed"].value is None
+
+
+@pytest.mark.parametrize("text, levels", [
+    ("Two PSMA-avid bone lesions at T12 and L4, consistent with oligometastatic osseous recurrence.", {"T12", "L4"}),
+    ("Spine: foci at T3, T7, T10, L1 and L4.", {"T3", "T7", "T10", "L1", "L4"}),
+    ("Focal uptake in the T9 vertebral body on the bone scan.", {"T9"}),
+])
+def test_a_lesion_named_without_its_type_marks_its_levels(text, levels):
+    r = extract(text)
+    assert levels <= set(r.levels)
+    assert r.prefill.sins.get("lesion") is None or r.prefill.sins["lesion"].value is None  # its type stays unknown
+
+
+@pytest.mark.parametrize("text", [
+    "Mildly increased uptake at the lower lumbar facet joints bilaterally (L4/5, L5/S1), with a degenerative pattern.",
+    "Mildly increased uptake in the L4/5 facet joints bilaterally, of degenerative pattern.",
+])
+def test_uptake_with_a_degenerative_pattern_is_no_lesion(text):
+    r = extract(text)
+    assert r.levels == [] and r.index_level is None
+    assert not r.prefill.applies.get("sins")  # no lesion to score, so no facet involvement pre-filled

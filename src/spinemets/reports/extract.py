@@ -487,11 +487,14 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
         if f.value == "degenerative" and f.context == "present":
             degenerative_levels.setdefault(si, set()).update(f.levels)
             degenerative_spans.setdefault(si, []).append((f.start, f.end))
+    # (uptake or a lesion of no stated type beside a degenerative pattern is the degenerative change's, not a lesion)
     lesion = {si for f, (_, _, si) in zip(findings, token_pos) if f.concept in ("lesion", "diagnosis", "epidural")
-              and f.context in ("present", "uncertain") and f.value != "degenerative"}
+              and f.context in ("present", "uncertain") and f.value not in ("degenerative", "unspecified")}
     for f, (_, _, si) in zip(findings, token_pos):
         if f.concept == "posterior" and si in degenerative and si not in lesion:
             f.qualifiers["degenerative_context"] = True
+        elif f.concept == "lesion" and f.value == "unspecified" and si in degenerative and si not in lesion:
+            f.qualifiers["degenerative_context"] = True  # "increased uptake at the facet joints, degenerative pattern"
         elif (f.concept in ("signal", "oedema", "feature") and si in degenerative and si not in lesion
               and set(f.levels) <= degenerative_levels.get(si, set())
               and (any(_clause_bounds(text, f.start, f.end) == _clause_bounds(text, a, b)

@@ -369,7 +369,7 @@ def prefill(
             if row is None:
                 continue
             # a lesion of a stated type elsewhere (not bare destruction, which infection causes too)
-            if row.concept == "lesion" and row.value != "destructive" or neoplastic_of(f) is True and row.concept in (
+            if row.concept == "lesion" and row.value not in ("destructive", "unspecified") or neoplastic_of(f) is True and row.concept in (
                     "diagnosis", "lesion"):
                 derived.add("fracture.other_spinal_metastases", "present", f)
             if row.fracture and f.assertion == "other_level":
