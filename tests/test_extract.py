@@ -1791,3 +1791,19 @@ def test_uptake_with_a_degenerative_pattern_is_no_lesion(text):
     r = extract(text)
     assert r.levels == [] and r.index_level is None
     assert not r.prefill.applies.get("sins")  # no lesion to score, so no facet involvement pre-filled
+
+
+def test_a_level_list_with_asides_keeps_every_level():
+    r = extract("Spine: multiple punched-out osteolytic lesions: T4 (6 mm), T9 (9 mm), L1 (7 mm), L3 (22 mm) and "
+                "L5 (5 mm).")
+    assert set(r.levels) == {"T4", "T9", "L1", "L3", "L5"}  # before: T4 only
+    assert set(extract("Metastases T5-T8 (T7 spared).").levels) == {"T5", "T6", "T8"}
+
+
+@pytest.mark.parametrize("text", [
+    "Marrow-replacing lesions at L2, L3 (largest) and L5 consistent with metastases from prostate carcinoma, occult "
+    "on bone scan (pre-osteoblastic phase).",
+    "Metastasis at L4 in the preosteoblastic phase, not yet visible on CT.",
+])
+def test_a_pre_osteoblastic_phase_is_not_a_blastic_lesion(text):
+    assert extract(text).prefill.sins["lesion"].value is None

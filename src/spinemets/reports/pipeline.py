@@ -86,6 +86,9 @@ def _level(name: str) -> str | None:
         return None
 
 
+_ASIDE = re.compile(r"^\s*\([^()\n]{1,30}\)")
+
+
 def find_levels(text: str, rules: RuleSet) -> list[LevelMention]:
     """Every level mention of *text*: single levels, ranges (T10-L2, T11-12), disc levels (L4/5) and lists."""
     terms = rules.terms
@@ -113,7 +116,10 @@ def find_levels(text: str, rules: RuleSet) -> list[LevelMention]:
                 end = tail.end()
         j = i + 1
         while j < len(singles):
-            between = text[end:singles[j][0]].strip().lower()
+            # a short aside after a listed level ("T4 (6 mm), T9 (9 mm) and L1 (7 mm)") does not end the list
+            between = _ASIDE.sub("", text[end:singles[j][0]], count=1).strip().lower()
+            if between in ("-", "\u2013", "\u2014", "to", "through", "thru") and "(" in text[end:singles[j][0]]:
+                break  # a range is never written across an aside
             if between in ("-", "\u2013", "\u2014", "to", "through", "thru"):
                 a, b = INDEX[levels[-1]], INDEX[singles[j][2]]
                 if b > a:
