@@ -1807,3 +1807,10 @@ def test_a_level_list_with_asides_keeps_every_level():
 ])
 def test_a_pre_osteoblastic_phase_is_not_a_blastic_lesion(text):
     assert extract(text).prefill.sins["lesion"].value is None
+
+
+def test_degenerative_uptake_is_no_lesion_even_when_metastasis_is_the_question():
+    r = extract("BONE SCAN\nClinical: breast cancer, ?metastatic disease.\nFindings: mildly increased uptake in the L4/5 "
+                "facet joints bilaterally, of degenerative pattern.\nConclusion: no scintigraphic evidence of skeletal "
+                "metastases. Degenerative uptake at the L4/5 facets.")
+    assert not r.prefill.applies["sins"] and not r.prefill.applies["escc"]  # before: posterolateral 'bilateral'

@@ -215,7 +215,8 @@ def prefill(
         return None if row is None else rs.neoplastic(row)
 
     anchor = index is not None or any(
-        f.assertion == "present" and (row := rows[id(f)]) is not None and row.concept in ANCHORS for f in relevant)
+        f.assertion == "present" and (row := rows[id(f)]) is not None and row.concept in ANCHORS
+        and not f.qualifiers.get("degenerative_context") for f in relevant)  # (a Modic band, degenerative uptake)
     suspected = [f for f in findings if f.context in ("present", "uncertain")]
     stated = [f for f in findings if f.context == "present"]
     # A benign diagnosis the report states outright outweighs a neoplasm it only raises as a possibility
