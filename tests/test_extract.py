@@ -582,7 +582,10 @@ MEASURED = {
                  "sins.collapse": 0.854, "sins.alignment": 0.947, "sins.posterolateral": 0.938, "escc": 0.927,
                  "escc_grade": 0.946, "fracture": 0.844, "marrow": 0.802, "all fields": 0.884, "negation": 0.935},
     "realho": {"index_level": 0.898, "levels": 0.914, "diagnoses": 0.901, "sins.lesion": 0.880,
-               "sins.collapse": 0.852, "sins.alignment": 0.957, "sins.posterolateral": 0.939, "escc": 0.936,
+               # posterolateral 0.939 -> 0.920 (2026-12-06, ninth session) when "myeloma screen" stopped being read as
+               # myeloma: one report of this set lost its SINS and ESCC pre-fill (3 values) and 3 wrong values went
+               # elsewhere, all fields unchanged at 0.917; on the development sets the same rule is right 17 of 17
+               "sins.collapse": 0.852, "sins.alignment": 0.957, "sins.posterolateral": 0.920, "escc": 0.936,
                "escc_grade": 0.926, "fracture": 0.846, "all fields": 0.890, "negation": 0.882,
                # 0.862 -> 0.851 when the pattern "{signal} {sequence} and {sequence}" was removed after the fourth
                # session's safety review (it read "low T1 and STIR hyperintense" as STIR low): recall given up for a
@@ -1814,3 +1817,27 @@ def test_degenerative_uptake_is_no_lesion_even_when_metastasis_is_the_question()
                 "facet joints bilaterally, of degenerative pattern.\nConclusion: no scintigraphic evidence of skeletal "
                 "metastases. Degenerative uptake at the L4/5 facets.")
     assert not r.prefill.applies["sins"] and not r.prefill.applies["escc"]  # before: posterolateral 'bilateral'
+
+
+def test_differentials_named_after_a_finding_leave_the_finding_stated():
+    r = extract("Lytic lesion of T9 extending into the left pedicle; metastasis and myeloma are the differentials.")
+    assert r.prefill.sins["posterolateral"].value == "unilateral" and r.prefill.sins["lesion"].value == "lytic"
+    assert r.diagnoses == [] and {"metastasis", "myeloma"} <= set(r.uncertain_diagnoses)
+
+
+def test_a_lesion_of_no_stated_type_does_not_outweigh_a_described_one():
+    # "focus" marks L2 but weighs like a signal: the destroyed, collapsed T11 stays the index level
+    r = extract("Focus of uptake at L2. Lytic metastasis of T11 with collapse.")
+    assert r.index_level == "T11" and "L2" in r.levels
+
+
+def test_a_rules_file_can_set_a_rows_index_weight_within_bounds(tmp_path):
+    from spinemets.errors import InvalidInputError
+    from spinemets.knowledge.loader import load_kb
+    from spinemets.reports.rules import load_rules
+
+    f = tmp_path / "site.yaml"
+    f.write_text("targets:\n  - {id: x, concept: lesion, value: odd, phrases: [odd thing], index_weight: 9}\n",
+                 encoding="utf-8")
+    with pytest.raises(InvalidInputError, match="index_weight"):
+        load_rules(load_kb(), str(f))

@@ -129,6 +129,9 @@ class TargetRow(_Row):
     neoplastic: bool | None = None
     fracture: bool = False
     counts_level: bool | None = None
+    # the row's weight when choosing the index level, instead of its concept's (a lesion of no stated type weighs
+    # like a signal: it marks a level without saying the level is the most affected)
+    index_weight: int | None = Field(default=None, ge=0, le=5)
     scope: Literal["level", "study"] = "level"
     requires_cue: str | None = None
 
@@ -154,7 +157,8 @@ class TargetRow(_Row):
 
     @property
     def weight(self) -> int:
-        return CONCEPTS[self.concept][1]
+        index_weight = getattr(self, "index_weight", None)
+        return CONCEPTS[self.concept][1] if index_weight is None else index_weight
 
 
 class ContextRow(_Row):
