@@ -226,7 +226,7 @@ def test_collapse(text, collapse, notice):
     ("Lytic metastasis at T7 extending into the pedicle.", None),
     ("Lytic metastasis at T7. The posterior elements are spared.", "none"),
     ("Lytic metastasis at T7 confined to the vertebral body.", "none"),
-    ("Lytic metastasis at T7. The pedicles are spared.", None),
+    ("Lytic metastasis at T7. The pedicles are spared.", "none"),  # both pedicles (convention of 2026-12-06)
 ])
 def test_posterolateral(text, expected):
     assert value(extract(text), "sins", "posterolateral") == expected
@@ -596,7 +596,10 @@ MEASURED = {
                 "escc_grade": 0.898, "fracture": 0.854, "marrow": 0.879, "all fields": 0.913, "negation": 0.850},
     # third blind hold-out, written at the end of the third session of 2026-12-05 and measured once, before changes
     "realho3": {"index_level": 0.851, "levels": 0.957, "diagnoses": 0.897, "sins.lesion": 0.917,
-                "sins.collapse": 0.889, "sins.alignment": 0.897, "sins.posterolateral": 0.979, "escc": 0.933,
+                # posterolateral 0.979 -> 0.958 (2026-12-06, ninth session): both pedicles spared now reads as no
+                # posterolateral involvement, the convention of every real-report development set; in aggregate it
+                # raised realho2, realho5, realho6 and realho8 and lowered this set only
+                "sins.collapse": 0.889, "sins.alignment": 0.897, "sins.posterolateral": 0.958, "escc": 0.933,
                 "escc_grade": 0.851, "fracture": 0.832, "marrow": 0.780, "all fields": 0.883, "negation": 0.849},
     # fourth blind hold-out (40 reports), written at the start of the fifth session of 2026-12-05 before its
     # changes; figures at the end of the session, measured in aggregate three times in all (before: all fields 0.909,
@@ -1841,3 +1844,16 @@ def test_a_rules_file_can_set_a_rows_index_weight_within_bounds(tmp_path):
                  encoding="utf-8")
     with pytest.raises(InvalidInputError, match="index_weight"):
         load_rules(load_kb(), str(f))
+
+
+@pytest.mark.parametrize("text, value", [
+    ("Lytic metastasis at T3. The pedicles are spared.", "none"),
+    ("Lytic metastasis at C2. The pedicles, laminae and spinous process of C2 are intact.", "none"),
+    ("Lytic metastasis at T3. Pedicles intact. Tumour extends into the left facet joint.", "unilateral"),
+    ("Lytic metastasis at T3. The left pedicle is intact.", None),  # the other side is not stated
+])
+def test_both_pedicles_spared_is_no_posterolateral_involvement(text, value):
+    p = extract(text).prefill.sins["posterolateral"]
+    assert p.value == value
+    if value == "none":
+        assert p.confidence == "moderate" and "facets and costovertebral joints are not mentioned" in p.note

@@ -554,5 +554,12 @@ def _posterolateral(relevant: list[Finding], rows: dict[int, TargetRow | None], 
         return _value(None, involved, "posterolateral involvement stated without its side"), involved
     vals = col.values.get("sins.posterolateral", {})
     if "none" in vals:
-        return _value("none", vals["none"]), vals["none"]
+        fs = vals["none"]
+        pedicles_only = all((row := rows[id(f)]) is not None and row.part == "pedicle" for f in fs)
+        note = ("from both pedicles stated spared; the facets and costovertebral joints are not mentioned"
+                if pedicles_only else None)
+        p = _value("none", fs, note)
+        if pedicles_only:
+            p.confidence = "moderate"  # read from the pedicles, not from the posterior elements as a whole
+        return p, fs
     return Prefilled(), []
