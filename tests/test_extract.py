@@ -237,7 +237,8 @@ def test_posterolateral(text, expected):
     ("Sclerotic metastasis at T7 with focal kyphosis.", "blastic", "deformity"),
     ("Mixed lytic/sclerotic met at T7 with anterolisthesis of T7 on T8.", "mixed", "subluxation"),
     ("Lytic and sclerotic components at T7. Normal alignment.", "mixed", "normal"),
-    ("Lytic metastasis at T7. No listhesis.", "lytic", None),
+    # normal at moderate confidence since 2026-12-06 (the annotators' convention; no deformity is mentioned)
+    ("Lytic metastasis at T7. No listhesis.", "lytic", "normal"),
 ])
 def test_lesion_and_alignment(text, lesion, alignment):
     r = extract(text)
@@ -270,7 +271,8 @@ def test_british_and_american_spellings_read_alike(british, american):
 def test_abbreviations():
     r = extract((DEV / "d18-abbreviations.txt").read_text())
     assert (r.levels, r.index_level, r.diagnoses) == (["L1", "L3"], "L3", ["metastasis"])
-    assert r.prefill.inputs["sins"] == {"level": "L3", "lesion": "lytic", "collapse": "lt50", "posterolateral": "unilateral"}
+    assert r.prefill.inputs["sins"] == {"level": "L3", "lesion": "lytic", "collapse": "lt50", "posterolateral": "unilateral",
+                                        "alignment": "normal"}  # "No listhesis" (moderate confidence)
 
 
 def test_chemical_shift_and_diffusion():
@@ -1857,3 +1859,22 @@ def test_both_pedicles_spared_is_no_posterolateral_involvement(text, value):
     assert p.value == value
     if value == "none":
         assert p.confidence == "moderate" and "facets and costovertebral joints are not mentioned" in p.note
+
+
+@pytest.mark.parametrize("text, value, confidence", [
+    ("Lytic metastasis at L2. No listhesis.", "normal", "moderate"),
+    ("Lytic metastasis at L2. Alignment nl.", "normal", "high"),
+    ("Lytic metastasis at L2. Alignment is anatomic.", "normal", "high"),
+    ("Lytic metastasis at L2 with focal kyphosis. No listhesis.", "deformity", "high"),
+])
+def test_alignment_in_shorthand_and_no_listhesis(text, value, confidence):
+    p = extract(text).prefill.sins["alignment"]
+    assert (p.value, p.confidence) == (value, confidence)
+    if confidence == "moderate":
+        assert p.note == "from no subluxation stated; no deformity is mentioned"
+
+
+def test_no_suspicious_marrow_lesion_is_a_negation():
+    # before: "suspicious marrow lesion" was one phrase that the negation did not reach; a normal study got SINS
+    r = extract("Bone marrow signal is normal throughout; no suspicious marrow lesion.")
+    assert not r.prefill.applies["sins"] and r.levels == []

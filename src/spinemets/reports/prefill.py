@@ -294,7 +294,7 @@ def prefill(
         pre.sins["pain"] = Prefilled(value=pain_value, note="given" if pain_value else "clinical: not in the report")
         lesion = _lesion(col)
         collapse = _collapse(relevant, rows, col, notices, cite)
-        alignment = _alignment(col)
+        alignment = _alignment(col, rows)
         posterolateral = _posterolateral(relevant, rows, col)
         for name, (p, fs) in (("lesion", lesion), ("collapse", collapse), ("alignment", alignment),
                               ("posterolateral", posterolateral)):
@@ -532,12 +532,20 @@ def _collapse(relevant: list[Finding], rows: dict[int, TargetRow | None], col: _
     return _value(None, fs + efs, "no collapse stated, but not how much of the body is involved" if not enote else enote), fs
 
 
-def _alignment(col: _Collector) -> tuple[Prefilled, list[Finding]]:
+def _alignment(col: _Collector, rows: dict[int, TargetRow | None]) -> tuple[Prefilled, list[Finding]]:
     vals = col.values.get("sins.alignment", {})
     for value in ("subluxation", "deformity", "normal"):
         if value in vals:
-            note = "normal alignment also stated" if value != "normal" and "normal" in vals else None
-            return _value(value, vals[value], note), vals[value]
+            stated_normal = [f for f in vals.get("normal", []) if (row := rows[id(f)]) is None or row.value != "subluxation"]
+            note = "normal alignment also stated" if value != "normal" and stated_normal else None
+            fs = vals[value]
+            # "no listhesis" alone: no subluxation, and no deformity mentioned
+            slip_only = value == "normal" and all((row := rows[id(f)]) is not None and row.value == "subluxation"
+                                                  for f in fs)
+            p = _value(value, fs, "from no subluxation stated; no deformity is mentioned" if slip_only else note)
+            if slip_only:
+                p.confidence = "moderate"
+            return p, fs
     return Prefilled(), []
 
 
