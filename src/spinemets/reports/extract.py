@@ -487,14 +487,11 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
         if f.value == "degenerative" and f.context == "present":
             degenerative_levels.setdefault(si, set()).update(f.levels)
             degenerative_spans.setdefault(si, []).append((f.start, f.end))
-    # (uptake or a lesion of no stated type beside a degenerative pattern is the degenerative change's, not a lesion)
     lesion = {si for f, (_, _, si) in zip(findings, token_pos) if f.concept in ("lesion", "diagnosis", "epidural")
-              and f.context in ("present", "uncertain") and f.value not in ("degenerative", "unspecified")}
+              and f.context in ("present", "uncertain") and f.value != "degenerative"}
     for f, (_, _, si) in zip(findings, token_pos):
         if f.concept == "posterior" and si in degenerative and si not in lesion:
             f.qualifiers["degenerative_context"] = True
-        elif f.concept == "lesion" and f.value == "unspecified" and si in degenerative and si not in lesion:
-            f.qualifiers["degenerative_context"] = True  # "increased uptake at the facet joints, degenerative pattern"
         elif (f.concept in ("signal", "oedema", "feature") and si in degenerative and si not in lesion
               and set(f.levels) <= degenerative_levels.get(si, set())
               and (any(_clause_bounds(text, f.start, f.end) == _clause_bounds(text, a, b)
@@ -774,7 +771,7 @@ def _percent_regex(rules: RuleSet) -> tuple[re.Pattern[str], re.Pattern[str]]:
     # a figure of an earlier study: "(previously 30%)", "prior: ~15%"
     earlier = re.compile(
         rf"\b(?:{'|'.join(re.escape(w) for w in sorted(rules.terms.percent_earlier, key=len, reverse=True))})\b"
-        rf"[\s:(]*(?:(?:{'|'.join(re.escape(c) for c in comparators)})\s*)?$", re.IGNORECASE)
+        rf"[\s:]*(?:(?:{'|'.join(re.escape(c) for c in comparators)})\s*)?$", re.IGNORECASE)
     return amount, before, earlier
 
 
@@ -898,8 +895,8 @@ def choose_index_level(findings: list[Finding], rules: RuleSet) -> str | None:
         if row is None:
             continue
         tumour = rules.neoplastic(row)
-        if tumour and f.context == "present":
-            neoplastic.update(f.levels)
+        if (tumour or row.concept == "lesion" and row.value in ("lytic", "mixed")) and f.context == "present":
+            neoplastic.update(f.levels)  # (a lytic or mixed lesion is one to score too; an ivory vertebra may be Paget)
         if tumour and f.context in ("present", "uncertain"):
             raised.update(f.levels)
         elif tumour is False and row.concept == "diagnosis" and f.context in ("present", "uncertain"):

@@ -86,7 +86,11 @@ def _level(name: str) -> str | None:
         return None
 
 
-_ASIDE = re.compile(r"^\s*\([^()\n]{1,30}\)")
+# only a measurement or a size word: an aside that says what the level has ("T4 (lytic)", "T9 (cord compressed)",
+# "T4 (typical)") belongs to that level alone, and the list ends there
+_ASIDE = re.compile(r"^\s*\(\s*(?:(?:about|approx\.?|approximately|~|c\.?)\s*)?\d+(?:\.\d+)?\s*(?:mm|cm|%)"
+                    r"(?:\s*(?:x|by|\u00d7)\s*\d+(?:\.\d+)?\s*(?:mm|cm)?)*\s*\)|^\s*\(\s*(?:largest|dominant|biggest)\s*\)",
+                    re.IGNORECASE)
 
 
 def find_levels(text: str, rules: RuleSet) -> list[LevelMention]:

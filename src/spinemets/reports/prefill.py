@@ -222,10 +222,21 @@ def prefill(
     # A benign diagnosis the report states outright outweighs a neoplasm it only raises as a possibility
     # ("insufficiency fracture; neoplastic infiltration less likely"): the report's stated diagnoses are benign, so
     # nothing is pre-filled (annotation guide: SINS and ESCC only for a stated neoplastic or an unexplained lesion).
-    benign_stated = any(neoplastic_of(f) is False for f in stated)
+    # A benign diagnosis at another level does not explain a lesion the report describes at the index level:
+    # "osteoporotic fracture of L1; destructive lytic lesion at T9 compressing the cord, metastasis in the
+    # differential" scores T9. Without a lesion stated at the index level, any benign diagnosis still counts (its
+    # levels may be read incompletely: "wedge fractures, moderate T12 and mild L1").
+    index_lesion = index is not None and any(
+        f.context == "present" and index in f.levels and (row := rows[id(f)]) is not None and row.concept == "lesion"
+        for f in findings)
+
+    def about_index(f: Finding) -> bool:
+        return not index_lesion or not f.levels or index in f.levels
+
+    benign_stated = any(neoplastic_of(f) is False and about_index(f) for f in stated)
     only_raised = benign_stated and not any(neoplastic_of(f) is True for f in stated)
     neoplastic = any(neoplastic_of(f) is True for f in (stated if benign_stated else suspected))
-    benign = any(neoplastic_of(f) is False for f in suspected)
+    benign = any(neoplastic_of(f) is False and about_index(f) for f in suspected)
     # Degenerative disease alone (a disc extrusion narrowing the thecal sac, facet arthropathy) is not a lesion to
     # score: see _degenerative_only for when the epidural and thecal-sac words are the disc's.
     degenerative_only = not neoplastic and _degenerative_only(relevant, stated, rows)
@@ -370,7 +381,7 @@ def prefill(
             if row is None:
                 continue
             # a lesion of a stated type elsewhere (not bare destruction, which infection causes too)
-            if row.concept == "lesion" and row.value not in ("destructive", "unspecified") or neoplastic_of(f) is True and row.concept in (
+            if row.concept == "lesion" and row.value != "destructive" or neoplastic_of(f) is True and row.concept in (
                     "diagnosis", "lesion"):
                 derived.add("fracture.other_spinal_metastases", "present", f)
             if row.fracture and f.assertion == "other_level":

@@ -129,8 +129,7 @@ class TargetRow(_Row):
     neoplastic: bool | None = None
     fracture: bool = False
     counts_level: bool | None = None
-    # the row's weight when choosing the index level, instead of its concept's (a lesion of no stated type weighs
-    # like a signal: it marks a level without saying the level is the most affected)
+    # the row's weight when choosing the index level, instead of its concept's (for a site's rules file)
     index_weight: int | None = Field(default=None, ge=0, le=5)
     scope: Literal["level", "study"] = "level"
     requires_cue: str | None = None
