@@ -100,7 +100,7 @@ def test_a_changed_rules_file_is_another_run(tmp_path):
     folder = _folder(tmp_path, 4)
     rules = tmp_path / "rules.yaml"
     row = "context:\n  - {id: my-hedge, category: POSSIBLE_EXISTENCE, direction: FORWARD, phrases: [%s]}\n"
-    rules.write_text(row % "cannot be confidently excluded", encoding="utf-8")
+    rules.write_text(row % "cannot be securely excluded", encoding="utf-8")
     run_archive(folder, tmp_path / "out", "csv", rules=str(rules), workers=1, progress=False)
     rules.write_text(row % "cannot be excluded with confidence", encoding="utf-8")
     with pytest.raises(InvalidInputError, match="holds the parts of another run"):
