@@ -1923,3 +1923,15 @@ def test_a_benign_diagnosis_elsewhere_does_not_explain_a_lytic_lesion(text, inde
 def test_a_benign_fracture_whose_levels_are_read_incompletely_still_explains_the_index():
     r = extract("Incidental osteoporotic wedge fractures, moderate T12 and mild L1.")
     assert not r.prefill.applies["sins"]
+
+
+def test_endplate_signal_at_levels_called_degenerative_in_the_impression_is_no_lesion():
+    r = extract("MRI LUMBAR SPINE\nFindings: Endplate marrow on both sides of the L4-5 disc is low on T1 and high on "
+                "STIR. The disc is narrow and dark on T2. No paravertebral or epidural soft tissue.\nImpression: "
+                "Erosive degenerative (Modic type 1) change at L4-5. No MRI evidence of discitis.")
+    assert not r.prefill.applies["sins"] and not r.prefill.applies["escc"]  # before: ESCC 'no epidural disease'
+
+
+def test_a_lesion_at_a_degenerate_level_is_still_scored():
+    r = extract("Lytic metastasis at L4 with low T1 signal. Degenerative disc disease at L4-5.")
+    assert r.prefill.applies["sins"] and r.prefill.sins["lesion"].value == "lytic"

@@ -73,6 +73,9 @@ def _degenerative_only(relevant: list[Finding], stated: list[Finding], rows: dic
             continue
         if f.qualifiers.get("degenerative_context"):
             continue  # endplate signal, a band or oedema in a Modic or degenerative clause is the disc's, not a lesion's
+        if row.concept in ("signal", "oedema", "feature") and f.levels and set(f.levels) <= degenerative_levels:
+            continue  # the same at the levels the report calls degenerative in another sentence ("endplate marrow on
+            # both sides of the L4-5 disc is low on T1 ... Impression: Modic type 1 change at L4-5")
         if row.concept in LESION_EVIDENCE or row.concept == "escc_grade":
             return False
         if row.concept == "epidural" and " ".join(f.text.lower().split()) not in BARE_EPIDURAL:
