@@ -1935,3 +1935,16 @@ def test_endplate_signal_at_levels_called_degenerative_in_the_impression_is_no_l
 def test_a_lesion_at_a_degenerate_level_is_still_scored():
     r = extract("Lytic metastasis at L4 with low T1 signal. Degenerative disc disease at L4-5.")
     assert r.prefill.applies["sins"] and r.prefill.sins["lesion"].value == "lytic"
+
+
+def test_a_spaced_dash_ends_a_negation():
+    r = extract("T11: old healed wedge fracture. No marrow oedema on STIR, no soft tissue, posterior walls straight - "
+                "benign (old) osteoporotic wedge fractures.")
+    assert r.diagnoses == ["osteoporotic_fracture"] and not r.prefill.applies["sins"]
+    # a hyphen inside a word or a level range is not a dash
+    assert extract("No metastasis at T4-T6.").negated_diagnoses == ["metastasis"]
+
+
+def test_a_malignancy_screen_is_a_test():
+    r = extract("Multiple T1 hypointense marrow foci. Malignancy screen negative. Conclusion: red marrow hyperplasia.")
+    assert "malignancy" not in r.diagnoses + r.uncertain_diagnoses + r.negated_diagnoses
