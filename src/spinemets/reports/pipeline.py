@@ -168,20 +168,13 @@ def find_levels(text: str, rules: RuleSet) -> list[LevelMention]:
     return out
 
 
-# The words right after a listed T1 or T2 that make it the sequence: weighting and signal only ("post", "high",
-# "mixed", "bright" or a plane name can follow a level: "metastases at C7 and T1 post radiotherapy", "C7, T1 bright
-# on STIR")
-_SEQUENCE_AFTER_LIST = frozenset({"weighted", "w", "wi", "hyperintense", "hypointense", "isointense", "hyperintensity",
-                                  "hypointensity", "signal"})
-
-
 def _sequence_follows(text: str, end: int, terms: Any) -> bool:
     """A weighting or signal word right after the span, on the same line ("T2 hyperintense", "T1 weighted")."""
     line_end = text.find("\n", end)
     after = _words_after(text[:line_end] if line_end >= 0 else text, end, 2)
     if after and after[0] == "-" and len(after) > 1:
         after = after[1:]
-    return bool(after) and after[0] in _SEQUENCE_AFTER_LIST
+    return bool(after) and after[0] in terms.sequence_after_list
 
 
 def _is_sequence(text: str, start: int, end: int, terms: Any) -> bool:

@@ -213,6 +213,8 @@ class TermRow(_Row):
     pair: list[str] | None = None
     after: list[str] | None = None
     before: list[str] | None = None
+    # (sequence_cue) the words right after the last T1 or T2 of a level list that make it the sequence
+    after_list: list[str] | None = None
     spared: list[str] | None = None
 
     @field_validator("kind")
@@ -235,6 +237,7 @@ class Terms:
     pair_templates: tuple[str, ...]
     sequence_after: frozenset[str]
     sequence_before: frozenset[str]
+    sequence_after_list: frozenset[str]
     level_exclusions: frozenset[str]
     spared_words: tuple[str, ...]
     fractions: tuple[tuple[str, int], ...]
@@ -454,6 +457,7 @@ def _terms(rows: Sequence[TermRow]) -> Terms:
     pair: tuple[str, ...] = ()
     after: set[str] = set()
     before: set[str] = set()
+    after_list: set[str] = set()
     exclusions: set[str] = set()
     spared: list[str] = []
     fractions: list[tuple[str, int]] = []
@@ -485,6 +489,7 @@ def _terms(rows: Sequence[TermRow]) -> Terms:
         elif r.kind == "sequence_cue":
             after.update(w.lower() for w in r.after or [])
             before.update(w.lower() for w in r.before or [])
+            after_list.update(w.lower() for w in r.after_list or [])
         elif r.kind == "level_exclusion":
             exclusions.update(w.lower() for w in r.after or [])
             spared.extend(w.lower() for w in r.spared or [])
@@ -508,7 +513,8 @@ def _terms(rows: Sequence[TermRow]) -> Terms:
             cues[r.name] = tuple(dict.fromkeys(cues.get(r.name, ()) + tuple(normalise_text(w) for w in words)))
     return Terms(
         sections=sections, spellings=spellings, groups=groups, single_templates=single, pair_templates=pair,
-        sequence_after=frozenset(after), sequence_before=frozenset(before), level_exclusions=frozenset(exclusions),
+        sequence_after=frozenset(after), sequence_before=frozenset(before), sequence_after_list=frozenset(after_list),
+        level_exclusions=frozenset(exclusions),
         spared_words=tuple(sorted(set(spared), key=len, reverse=True)),
         fractions=tuple(sorted(fractions, key=lambda x: -len(x[0]))), comparators=comparators,
         percent_remaining=tuple(remaining), percent_earlier=tuple(earlier), abbreviations=frozenset(abbreviations), cues=cues,
