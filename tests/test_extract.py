@@ -226,7 +226,7 @@ def test_collapse(text, collapse, notice):
     ("Lytic metastasis at T7 extending into the pedicle.", None),
     ("Lytic metastasis at T7. The posterior elements are spared.", "none"),
     ("Lytic metastasis at T7 confined to the vertebral body.", "none"),
-    ("Lytic metastasis at T7. The pedicles are spared.", "none"),  # both pedicles (convention of 2026-12-06)
+    ("Lytic metastasis at T7. The pedicles are spared.", None),
 ])
 def test_posterolateral(text, expected):
     assert value(extract(text), "sins", "posterolateral") == expected
@@ -237,8 +237,7 @@ def test_posterolateral(text, expected):
     ("Sclerotic metastasis at T7 with focal kyphosis.", "blastic", "deformity"),
     ("Mixed lytic/sclerotic met at T7 with anterolisthesis of T7 on T8.", "mixed", "subluxation"),
     ("Lytic and sclerotic components at T7. Normal alignment.", "mixed", "normal"),
-    # normal at moderate confidence since 2026-12-06 (the annotators' convention; no deformity is mentioned)
-    ("Lytic metastasis at T7. No listhesis.", "lytic", "normal"),
+    ("Lytic metastasis at T7. No listhesis.", "lytic", None),
 ])
 def test_lesion_and_alignment(text, lesion, alignment):
     r = extract(text)
@@ -271,8 +270,7 @@ def test_british_and_american_spellings_read_alike(british, american):
 def test_abbreviations():
     r = extract((DEV / "d18-abbreviations.txt").read_text())
     assert (r.levels, r.index_level, r.diagnoses) == (["L1", "L3"], "L3", ["metastasis"])
-    assert r.prefill.inputs["sins"] == {"level": "L3", "lesion": "lytic", "collapse": "lt50", "posterolateral": "unilateral",
-                                        "alignment": "normal"}  # "No listhesis" (moderate confidence)
+    assert r.prefill.inputs["sins"] == {"level": "L3", "lesion": "lytic", "collapse": "lt50", "posterolateral": "unilateral"}
 
 
 def test_chemical_shift_and_diffusion():
@@ -598,10 +596,7 @@ MEASURED = {
                 "escc_grade": 0.898, "fracture": 0.854, "marrow": 0.879, "all fields": 0.913, "negation": 0.850},
     # third blind hold-out, written at the end of the third session of 2026-12-05 and measured once, before changes
     "realho3": {"index_level": 0.851, "levels": 0.957, "diagnoses": 0.897, "sins.lesion": 0.917,
-                # posterolateral 0.979 -> 0.958 (2026-12-06, ninth session): both pedicles spared now reads as no
-                # posterolateral involvement, the convention of every real-report development set; in aggregate it
-                # raised realho2, realho5, realho6 and realho8 and lowered this set only
-                "sins.collapse": 0.889, "sins.alignment": 0.897, "sins.posterolateral": 0.958, "escc": 0.933,
+                "sins.collapse": 0.889, "sins.alignment": 0.897, "sins.posterolateral": 0.979, "escc": 0.933,
                 "escc_grade": 0.851, "fracture": 0.832, "marrow": 0.780, "all fields": 0.883, "negation": 0.849},
     # fourth blind hold-out (40 reports), written at the start of the fifth session of 2026-12-05 before its
     # changes; figures at the end of the session, measured in aggregate three times in all (before: all fields 0.909,
@@ -624,15 +619,15 @@ MEASURED = {
                 "sins.collapse": 0.905, "sins.alignment": 0.919, "sins.posterolateral": 0.909, "escc": 0.925,
                 "escc_grade": 0.947, "fracture": 0.894, "marrow": 0.910, "all fields": 0.921, "negation": 0.869},
     # eighth blind hold-out (40 reports), written at the start of the ninth session (2026-12-06) before its changes;
-    # figures at the end of the session (fourth aggregate look; before: all fields 0.900, negation 0.901)
+    # figures at the end of the session (fifth aggregate look; before: all fields 0.900, negation 0.901)
     "realho8": {"index_level": 0.961, "levels": 0.878, "diagnoses": 0.941, "sins.lesion": 0.974,
-                "sins.collapse": 0.757, "sins.alignment": 0.889, "sins.posterolateral": 0.909, "escc": 0.871,
-                "escc_grade": 0.821, "fracture": 0.941, "marrow": 0.888, "all fields": 0.901, "negation": 0.892},
+                "sins.collapse": 0.757, "sins.alignment": 0.846, "sins.posterolateral": 0.857, "escc": 0.871,
+                "escc_grade": 0.821, "fracture": 0.941, "marrow": 0.888, "all fields": 0.897, "negation": 0.892},
 }
 # Wrong pre-fill rate of SINS components and ESCC findings (a ceiling, measured plus a margin) and negation F1.
 WRONG_PREFILL = {"dev": 0.000, "holdout": 0.036, "realdev": 0.068, "realdev2": 0.031, "realdev3": 0.030,
                  "realho": 0.034, "realho2": 0.056, "realho3": 0.074, "realho4": 0.024, "realdev4": 0.019,
-                 "realho5": 0.043, "realho6": 0.082, "realho7": 0.056, "realho8": 0.092}
+                 "realho5": 0.043, "realho6": 0.082, "realho7": 0.056, "realho8": 0.094}
 NEGATION = {name: m["negation"] for name, m in MEASURED.items()}
 MARGIN = 0.01
 
@@ -1840,29 +1835,23 @@ def test_a_rules_file_can_set_a_rows_index_weight_within_bounds(tmp_path):
 
 
 @pytest.mark.parametrize("text, value", [
-    ("Lytic metastasis at T3. The pedicles are spared.", "none"),
-    ("Lytic metastasis at C2. The pedicles, laminae and spinous process of C2 are intact.", "none"),
+    # both pedicles spared is not read as 'none' (tried and withdrawn on 2026-12-06 after a review)
+    ("Lytic metastasis at T3. The pedicles are spared.", None),
+    ("Lytic metastasis at T9. The pedicles are unremarkable on the left, infiltrated on the right.", None),
     ("Lytic metastasis at T3. Pedicles intact. Tumour extends into the left facet joint.", "unilateral"),
-    ("Lytic metastasis at T3. The left pedicle is intact.", None),  # the other side is not stated
 ])
-def test_both_pedicles_spared_is_no_posterolateral_involvement(text, value):
-    p = extract(text).prefill.sins["posterolateral"]
-    assert p.value == value
-    if value == "none":
-        assert p.confidence == "moderate" and "facets and costovertebral joints are not mentioned" in p.note
+def test_spared_pedicles_leave_posterolateral_unknown(text, value):
+    assert extract(text).prefill.sins["posterolateral"].value == value
 
 
-@pytest.mark.parametrize("text, value, confidence", [
-    ("Lytic metastasis at L2. No listhesis.", "normal", "moderate"),
-    ("Lytic metastasis at L2. Alignment nl.", "normal", "high"),
-    ("Lytic metastasis at L2. Alignment is anatomic.", "normal", "high"),
-    ("Lytic metastasis at L2 with focal kyphosis. No listhesis.", "deformity", "high"),
+@pytest.mark.parametrize("text, value", [
+    ("Lytic metastasis at L2. Alignment nl.", "normal"),
+    ("Lytic metastasis at L2. No listhesis.", None),  # no subluxation says nothing of a deformity
+    ("Lytic metastasis at L2. Alignment is not anatomic.", None),  # "anatomic" was tried as normal and withdrawn
+    ("Lytic metastasis at L4. No progression of the known grade 1 anterolisthesis of L4 on L5.", None),
 ])
-def test_alignment_in_shorthand_and_no_listhesis(text, value, confidence):
-    p = extract(text).prefill.sins["alignment"]
-    assert (p.value, p.confidence) == (value, confidence)
-    if confidence == "moderate":
-        assert p.note == "from no subluxation stated; no deformity is mentioned"
+def test_alignment_in_shorthand(text, value):
+    assert extract(text).prefill.sins["alignment"].value == value
 
 
 def test_no_suspicious_marrow_lesion_is_a_negation():
@@ -1907,17 +1896,22 @@ def test_the_current_figure_after_a_prior_word_in_brackets_is_read(text):
     assert extract(text).prefill.sins["collapse"].value == "gt50"
 
 
-@pytest.mark.parametrize("text, index, escc", [
-    # a benign diagnosis at another level does not explain a lytic lesion at the index level (second review)
-    ("Chronic osteoporotic wedge fracture of L1. Destructive lytic lesion at T9 with epidural extension compressing "
-     "the cord; metastasis is in the differential.", "T9", {"epidural_disease": True, "cord_compressed": True}),
-    ("Typical haemangioma at T11. Lytic lesion at T7; metastasis and myeloma are differentials.", "T7", {}),
-    ("Haemangioma at L2. Lytic lesion at T9.", "T9", {}),
+def test_a_benign_diagnosis_elsewhere_does_not_explain_an_aggressive_lesion():
+    r = extract("Chronic osteoporotic wedge fracture of L1. Destructive lytic lesion at T9 with epidural extension "
+                "compressing the cord; metastasis is in the differential.")
+    assert r.index_level == "T9" and r.prefill.applies["sins"] and r.prefill.sins["lesion"].value == "lytic"
+    assert r.prefill.escc["epidural_disease"].value is True and r.prefill.escc["cord_compressed"].value is True
+
+
+@pytest.mark.parametrize("text", [
+    # without an aggressive sign at the index level, a benign diagnosis named elsewhere still explains it (its levels
+    # may be read incompletely); found by the third look
+    "Lytic lesion in the T11 vertebral body. This is an atypical haemangioma, as seen at T12.",
+    "Osteoporotic compression fracture of L1. Small well-defined lytic lesion at T10 with a sclerotic rim, benign "
+    "appearances.",
 ])
-def test_a_benign_diagnosis_elsewhere_does_not_explain_a_lytic_lesion(text, index, escc):
-    r = extract(text)
-    assert r.index_level == index and r.prefill.applies["sins"] and r.prefill.sins["lesion"].value == "lytic"
-    assert {k: v.value for k, v in r.prefill.escc.items() if v.value is not None and k != "grade"} == escc
+def test_a_plain_lytic_lesion_beside_a_benign_diagnosis_is_not_prefilled(text):
+    assert not extract(text).prefill.applies["sins"]
 
 
 def test_a_benign_fracture_whose_levels_are_read_incompletely_still_explains_the_index():
@@ -1925,24 +1919,19 @@ def test_a_benign_fracture_whose_levels_are_read_incompletely_still_explains_the
     assert not r.prefill.applies["sins"]
 
 
-def test_endplate_signal_at_levels_called_degenerative_in_the_impression_is_no_lesion():
-    r = extract("MRI LUMBAR SPINE\nFindings: Endplate marrow on both sides of the L4-5 disc is low on T1 and high on "
-                "STIR. The disc is narrow and dark on T2. No paravertebral or epidural soft tissue.\nImpression: "
-                "Erosive degenerative (Modic type 1) change at L4-5. No MRI evidence of discitis.")
-    assert not r.prefill.applies["sins"] and not r.prefill.applies["escc"]  # before: ESCC 'no epidural disease'
-
-
 def test_a_lesion_at_a_degenerate_level_is_still_scored():
     r = extract("Lytic metastasis at L4 with low T1 signal. Degenerative disc disease at L4-5.")
     assert r.prefill.applies["sins"] and r.prefill.sins["lesion"].value == "lytic"
 
 
-def test_a_spaced_dash_ends_a_negation():
-    r = extract("T11: old healed wedge fracture. No marrow oedema on STIR, no soft tissue, posterior walls straight - "
-                "benign (old) osteoporotic wedge fractures.")
-    assert r.diagnoses == ["osteoporotic_fracture"] and not r.prefill.applies["sins"]
-    # a hyphen inside a word or a level range is not a dash
-    assert extract("No metastasis at T4-T6.").negated_diagnoses == ["metastasis"]
+@pytest.mark.parametrize("text", [
+    # a spaced dash as the end of a negation scope was tried and withdrawn: structured reports put the verdict after it
+    "Lytic metastasis at T9. Epidural tumour - not seen. Cord compression - not seen.",
+    "Lytic metastasis at T9. Cord compression \u2013 none seen.",
+])
+def test_a_verdict_after_a_dash_is_not_lost(text):
+    r = extract(text)
+    assert r.prefill.escc["cord_compressed"].value is not True and r.prefill.escc["epidural_disease"].value is not True
 
 
 def test_a_malignancy_screen_is_a_test():

@@ -895,8 +895,8 @@ def choose_index_level(findings: list[Finding], rules: RuleSet) -> str | None:
         if row is None:
             continue
         tumour = rules.neoplastic(row)
-        if (tumour or row.concept == "lesion" and row.value in ("lytic", "mixed")) and f.context == "present":
-            neoplastic.update(f.levels)  # (a lytic or mixed lesion is one to score too; an ivory vertebra may be Paget)
+        if tumour and f.context == "present":
+            neoplastic.update(f.levels)
         if tumour and f.context in ("present", "uncertain"):
             raised.update(f.levels)
         elif tumour is False and row.concept == "diagnosis" and f.context in ("present", "uncertain"):

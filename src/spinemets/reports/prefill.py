@@ -73,9 +73,6 @@ def _degenerative_only(relevant: list[Finding], stated: list[Finding], rows: dic
             continue
         if f.qualifiers.get("degenerative_context"):
             continue  # endplate signal, a band or oedema in a Modic or degenerative clause is the disc's, not a lesion's
-        if row.concept in ("signal", "oedema", "feature") and f.levels and set(f.levels) <= degenerative_levels:
-            continue  # the same at the levels the report calls degenerative in another sentence ("endplate marrow on
-            # both sides of the L4-5 disc is low on T1 ... Impression: Modic type 1 change at L4-5")
         if row.concept in LESION_EVIDENCE or row.concept == "escc_grade":
             return False
         if row.concept == "epidural" and " ".join(f.text.lower().split()) not in BARE_EPIDURAL:
@@ -88,6 +85,9 @@ def _degenerative_only(relevant: list[Finding], stated: list[Finding], rows: dic
     return True
 WEAK_EXTENT = frozenset({"small", "tiny"})
 DEGREE_COLLAPSE = {"minimal": "lt50", "mild": "lt50", "moderate": "lt50", "severe": "severe", "complete": "gt50"}
+
+# Findings at the index level that a benign diagnosis at another level cannot explain away.
+AGGRESSIVE = frozenset({"epidural", "paravertebral"})
 
 # Knowledge items the notices apply.
 PAIN = "sins.component.pain"
@@ -225,12 +225,16 @@ def prefill(
     # A benign diagnosis the report states outright outweighs a neoplasm it only raises as a possibility
     # ("insufficiency fracture; neoplastic infiltration less likely"): the report's stated diagnoses are benign, so
     # nothing is pre-filled (annotation guide: SINS and ESCC only for a stated neoplastic or an unexplained lesion).
-    # A benign diagnosis at another level does not explain a lesion the report describes at the index level:
-    # "osteoporotic fracture of L1; destructive lytic lesion at T9 compressing the cord, metastasis in the
-    # differential" scores T9. Without a lesion stated at the index level, any benign diagnosis still counts (its
-    # levels may be read incompletely: "wedge fractures, moderate T12 and mild L1").
+    # A benign diagnosis at another level does not explain an aggressive lesion at the index level (epidural or
+    # paravertebral tumour, destruction, a neoplasm raised at that level): "osteoporotic fracture of L1; destructive
+    # lytic lesion at T9 compressing the cord, metastasis in the differential" scores T9. Otherwise any benign
+    # diagnosis still counts: its levels may be read incompletely ("wedge fractures, moderate T12 and mild L1",
+    # "a lytic lesion in T11: an atypical haemangioma, as seen at T12").
     index_lesion = index is not None and any(
-        f.context == "present" and index in f.levels and (row := rows[id(f)]) is not None and row.concept == "lesion"
+        f.context == "present" and index in f.levels and (row := rows[id(f)]) is not None
+        and (row.concept in AGGRESSIVE or row.concept == "lesion" and row.value == "destructive")
+        or f.context in ("present", "uncertain") and index in f.levels and (row := rows[id(f)]) is not None
+        and row.concept == "diagnosis" and rs.neoplastic(row) is True
         for f in findings)
 
     def about_index(f: Finding) -> bool:
@@ -308,7 +312,7 @@ def prefill(
         pre.sins["pain"] = Prefilled(value=pain_value, note="given" if pain_value else "clinical: not in the report")
         lesion = _lesion(col)
         collapse = _collapse(relevant, rows, col, notices, cite)
-        alignment = _alignment(col, rows)
+        alignment = _alignment(col)
         posterolateral = _posterolateral(relevant, rows, col)
         for name, (p, fs) in (("lesion", lesion), ("collapse", collapse), ("alignment", alignment),
                               ("posterolateral", posterolateral)):
@@ -546,20 +550,12 @@ def _collapse(relevant: list[Finding], rows: dict[int, TargetRow | None], col: _
     return _value(None, fs + efs, "no collapse stated, but not how much of the body is involved" if not enote else enote), fs
 
 
-def _alignment(col: _Collector, rows: dict[int, TargetRow | None]) -> tuple[Prefilled, list[Finding]]:
+def _alignment(col: _Collector) -> tuple[Prefilled, list[Finding]]:
     vals = col.values.get("sins.alignment", {})
     for value in ("subluxation", "deformity", "normal"):
         if value in vals:
-            stated_normal = [f for f in vals.get("normal", []) if (row := rows[id(f)]) is None or row.value != "subluxation"]
-            note = "normal alignment also stated" if value != "normal" and stated_normal else None
-            fs = vals[value]
-            # "no listhesis" alone: no subluxation, and no deformity mentioned
-            slip_only = value == "normal" and all((row := rows[id(f)]) is not None and row.value == "subluxation"
-                                                  for f in fs)
-            p = _value(value, fs, "from no subluxation stated; no deformity is mentioned" if slip_only else note)
-            if slip_only:
-                p.confidence = "moderate"
-            return p, fs
+            note = "normal alignment also stated" if value != "normal" and "normal" in vals else None
+            return _value(value, vals[value], note), vals[value]
     return Prefilled(), []
 
 
@@ -576,12 +572,5 @@ def _posterolateral(relevant: list[Finding], rows: dict[int, TargetRow | None], 
         return _value(None, involved, "posterolateral involvement stated without its side"), involved
     vals = col.values.get("sins.posterolateral", {})
     if "none" in vals:
-        fs = vals["none"]
-        pedicles_only = all((row := rows[id(f)]) is not None and row.part == "pedicle" for f in fs)
-        note = ("from both pedicles stated spared; the facets and costovertebral joints are not mentioned"
-                if pedicles_only else None)
-        p = _value("none", fs, note)
-        if pedicles_only:
-            p.confidence = "moderate"  # read from the pedicles, not from the posterior elements as a whole
-        return p, fs
+        return _value("none", vals["none"]), vals["none"]
     return Prefilled(), []
