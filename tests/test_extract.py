@@ -1937,3 +1937,16 @@ def test_a_verdict_after_a_dash_is_not_lost(text):
 def test_a_malignancy_screen_is_a_test():
     r = extract("Multiple T1 hypointense marrow foci. Malignancy screen negative. Conclusion: red marrow hyperplasia.")
     assert "malignancy" not in r.diagnoses + r.uncertain_diagnoses + r.negated_diagnoses
+
+
+@pytest.mark.parametrize("text, epidural, cord", [
+    # a verdict after a dash in a structured report (found by the third look; before: both read as present)
+    ("Lytic metastasis at T9. Epidural disease - none. Cord compression - not seen.", False, False),
+    ("Lytic metastasis at T9. Epidural disease \u2013 nil.", False, None),
+    ("Lytic metastasis at T9. Cord compression - no. Epidural extension - yes.", True, False),
+    # "- no" that starts a new finding does not deny the one before it
+    ("Lytic metastasis at T9. Epidural tumour - no cord compression.", True, False),
+])
+def test_a_verdict_after_a_dash_denies_the_finding_before_it(text, epidural, cord):
+    e = extract(text).prefill.escc
+    assert (e["epidural_disease"].value, e["cord_compressed"].value) == (epidural, cord)
