@@ -1950,3 +1950,10 @@ def test_a_malignancy_screen_is_a_test():
 def test_a_verdict_after_a_dash_denies_the_finding_before_it(text, epidural, cord):
     e = extract(text).prefill.escc
     assert (e["epidural_disease"].value, e["cord_compressed"].value) == (epidural, cord)
+
+
+@pytest.mark.parametrize("text", ["No suspicious marrow lesion other than at T9, where there is a lytic metastasis.",
+                                  "No lesion other than the known T9 metastasis."])
+def test_other_than_ends_a_negation(text):
+    r = extract(text)  # before: the metastasis at T9 was negated with the rest
+    assert r.diagnoses == ["metastasis"] and r.levels == ["T9"]
