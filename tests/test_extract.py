@@ -1957,3 +1957,11 @@ def test_a_verdict_after_a_dash_denies_the_finding_before_it(text, epidural, cor
 def test_other_than_ends_a_negation(text):
     r = extract(text)  # before: the metastasis at T9 was negated with the rest
     assert r.diagnoses == ["metastasis"] and r.levels == ["T9"]
+
+
+@pytest.mark.parametrize("text", ["Lytic metastasis at T9 without collapse or epidural extension.",
+                                  "Lytic metastasis at T9. No fracture or epidural tumour."])
+def test_a_negation_inside_a_findings_phrase_still_denies_the_coordinated_finding(text):
+    # guards the obvious fix for "show no signal drop on opposed phase, and enhance" (enhancement negated): letting a
+    # phrase that opens with "no" or "without" keep its negation to itself made these epidural tumour (tried, withdrawn)
+    assert extract(text).prefill.escc["epidural_disease"].value is not True
