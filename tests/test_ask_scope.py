@@ -159,3 +159,25 @@ def test_the_name_of_the_condition_in_a_first_person_errand_is_not_a_symptom():
 ])
 def test_a_close_curated_answer_is_not_declined_by_resemblance(question):
     assert not ask(question).declined
+
+
+@pytest.mark.parametrize("question, start, has, lacks", [
+    # a deficit told in the first person now runs the pathway alone: its emergency answer must still fit the patient
+    ("I have never had cancer. My back hurts and my leg is dragging.",
+     "Suspected spinal cord compression is an emergency", ["acute spinal team"], ["MSCC coordinator"]),
+    ("I am 30 weeks pregnant and my legs feel heavy and clumsy.",
+     "Suspected spinal cord compression is an emergency", ["without IV contrast"], ["with IV contrast where"]),
+    ("I am 15 and my legs feel weak and I keep tripping.",
+     "Suspected spinal cord compression is an emergency", ["paediatric spinal team"], []),
+    ("I have myeloma and my legs feel heavy and clumsy.",
+     "Suspected spinal cord compression is an emergency", ["MSCC coordinator"], []),
+])
+def test_a_first_person_deficit_gets_the_emergency_answer_for_its_patient(question, start, has, lacks):
+    r = ask(question)
+    assert not r.declined
+    first = r.direct_answer[0].text
+    assert first.startswith(start), first
+    for words in has:
+        assert words in first, (words, first)
+    for words in lacks:
+        assert words not in first, (words, first)
