@@ -64,3 +64,56 @@ def test_a_finding_span_carries_its_row(pipelines):
     doc = ours("Lytic lesion at T7.")
     rows = [sp._.target_rule.metadata["row"] for sp in doc.spans[FINDINGS_GROUP]]
     assert rows and all(r in load_rules().targets for r in rows)
+
+
+# --- ConText: the pipeline runs medspaCy's ConText algorithm itself (faster, same result) -----------------------
+
+def _context_by_medspacy(ours, text):
+    """The pipeline's two ConText passes run by medspaCy's own ``ConText.__call__``."""
+    from spinemets.reports.pipeline import QUALIFIED_GROUP
+
+    doc = ours.targets(ours._mark(ours.make_doc(text)))
+    doc = ours.assertions(doc)
+    doc._.assertion_graph = doc._.context_graph
+    doc.spans[QUALIFIED_GROUP] = [sp for sp in doc.spans[FINDINGS_GROUP] if sp.label_ in ours.qualified]
+    return ours.qualifiers(doc)
+
+
+def _graph(doc):
+    """Every modifier (rule row, span, scope, category) and edge of both passes, and what each finding carries."""
+    def graph(g):
+        mods = [(m.rule.metadata.get("row"), m.modifier_span, m.scope_span, m.category) for m in g.modifiers]
+        edges = [((t.start, t.end, t.label_), m.rule.metadata.get("row"), m.modifier_span) for t, m in g.edges]
+        return mods, edges
+
+    spans = [(sp.start, sp.end, sp.label_, sp._.is_negated, sp._.is_uncertain, sp._.is_historical,
+              sp._.is_hypothetical, sp._.is_family,
+              [(m.rule.metadata.get("row"), m.modifier_span, m.scope_span) for m in sp._.modifiers])
+             for sp in doc.spans[FINDINGS_GROUP]]
+    return graph(doc._.assertion_graph), graph(doc._.context_graph), spans
+
+
+def test_the_same_context_as_medspacy_on_every_evaluation_report(pipelines):
+    ours, _ = pipelines
+    texts = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "tests" / "data" / "reports").glob("*/*.txt"))]
+    differ, edges = [], 0
+    for text in texts:
+        got, reference = _graph(ours(text)), _graph(_context_by_medspacy(ours, text))
+        edges += len(got[0][1]) + len(got[1][1])
+        if got != reference:
+            differ.append(text[:80])
+    assert not differ, differ[:3]
+    assert edges > 3000  # the comparison saw real modifications
+
+
+@pytest.mark.parametrize("text", [
+    "T7",
+    "No",
+    "No epidural extension; epidural soft tissue at T11-T12 abutting the cord, cord compression at T12.",
+    "No fracture, no epidural tumour, but there is a lytic lesion at T9 which is likely a metastasis.",
+    "Neither collapse nor epidural extension. Possible pedicle involvement on the left? Previous fracture at L1.",
+    "Cord compression - not seen. Epidural disease - none. Lytic lesion at T4 other than at T9.",
+])
+def test_the_same_context_as_medspacy_on_edge_cases(pipelines, text):
+    ours, _ = pipelines
+    assert _graph(ours(text)) == _graph(_context_by_medspacy(ours, text))

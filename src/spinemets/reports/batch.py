@@ -310,11 +310,15 @@ def run_batch(
     try:
         items = iter(()) if first is None else _chain(first, reports)
         if n > 1:
+            import gc
             import multiprocessing
 
             # one report read here first fills the lazily built caches (knowledge-base lookups, citations) that
             # the forked workers then share instead of each building its own
             _one(("warm-up", "Lytic lesion at T7 with epidural extension; no cord compression.", None))
+            # the pipeline, rules and knowledge base move out of the collector's reach, so that no worker's garbage
+            # collection touches (and copies) the pages it inherited
+            gc.freeze()
             pool = multiprocessing.get_context("fork").Pool(n)
         while True:
             window = list(itertools.islice(items, WINDOW * n))
@@ -333,6 +337,9 @@ def run_batch(
         if pool is not None:
             pool.close()
             pool.join()
+            import gc
+
+            gc.unfreeze()
         _STATE.clear()
         bar.close()
     out.flush()

@@ -377,10 +377,11 @@ class ReportPipeline:
     def _process(self, doc: Any) -> Any:
         doc = self._mark(doc)
         doc = self.targets(doc)
-        doc = self.assertions(doc)
+        sentences = _sentence_bounds(doc)
+        doc = _run_context(self.assertions, doc, sentences)
         doc._.assertion_graph = doc._.context_graph
         doc.spans[QUALIFIED_GROUP] = [sp for sp in doc.spans[FINDINGS_GROUP] if sp.label_ in self.qualified]
-        doc = self.qualifiers(doc)
+        doc = _run_context(self.qualifiers, doc, sentences)
         return doc
 
     def __call__(self, text: str) -> Any:
@@ -390,6 +391,125 @@ class ReportPipeline:
     def pipe(self, texts: Iterable[str]) -> Iterator[Any]:
         for text in texts:
             yield self(text)
+
+
+def _sentence_bounds(doc: Any) -> list[tuple[int, int]]:
+    """For every token, the (start, end) of its sentence, as ``doc[i].sent`` gives them."""
+    from spacy.attrs import SENT_START
+
+    n = len(doc)
+    starts = doc.to_array(SENT_START).tolist() if n else []
+    bounds: list[tuple[int, int]] = []
+    begin = 0
+    for i in range(1, n + 1):
+        if i == n or starts[i] == 1:
+            bounds.extend([(begin, i)] * (i - begin))
+            begin = i
+    return bounds
+
+
+def _run_context(ctx: Any, doc: Any, sentences: list[tuple[int, int]]) -> Any:
+    """What medspaCy's ``ConText.__call__`` does (``ConTextGraph.update_scopes`` and ``apply_modifiers``), with the
+    same modifiers, scopes, edges and order, but without re-reading every rule attribute through a property for each
+    of the quadratic modifier-modifier and target-modifier pairs, and with the sentence of each modifier from one
+    pass over the sentence starts: ConText was the largest single cost of an extraction.
+    tests/test_report_matcher.py checks the result against ``ConText.__call__`` on every report."""
+    from medspacy.context import ConTextModifier
+    from medspacy.context.context_graph import ConTextGraph
+
+    if ctx.input_span_type != "group" or ctx.prune_on_target_overlap or ctx.max_scope:
+        return ctx(doc)  # a configuration this pipeline never builds: medspaCy's own code
+    targets = doc.spans[ctx.span_group_name]
+    matcher = ctx._ConText__matcher
+    rule_map, strings = matcher.rule_map, doc.vocab.strings
+    modifiers = []
+    info = []  # per modifier: [scope start, scope end, start, end, direction, category, rule]
+    for match_id, start, end in matcher(doc):
+        rule = rule_map[strings[match_id]]
+        direction = rule.direction
+        sent_start, sent_end = sentences[start]
+        limit = rule.max_scope
+        if direction.lower() == "forward":
+            s0, s1 = end, sent_end
+            if limit is not None and s1 - s0 > limit:
+                s1 = end + limit
+        elif direction.lower() == "backward":
+            s0, s1 = sent_start, start
+            if limit is not None and s1 - s0 > limit:
+                s0 = start - limit
+        else:
+            s0, s1 = sent_start, sent_end
+            if limit is not None and start - s0 > limit:
+                s0 = start - limit
+            if limit is not None and s1 - end > limit:
+                s1 = end + limit
+        modifiers.append(ConTextModifier(rule, start, end, doc, scope_start=s0, scope_end=s1))
+        info.append([s0, s1, start, end, direction, rule.category, rule])
+
+    # ConTextGraph.update_scopes: each pair, in order, limits the other's scope (ConTextModifier.limit_scope)
+    def limit(a: list[Any], b: list[Any]) -> None:
+        if not (a[0] <= b[0] < a[1] or a[0] < b[1] <= a[1]):
+            return
+        dir_a = a[4].upper()
+        if dir_a == "TERMINATE":
+            return
+        rule_a, rule_b = a[6], b[6]
+        if b[4].upper() != "TERMINATE" and b[5].upper() not in rule_a.terminated_by and b[5].upper() != a[5].upper():
+            return
+        if a[5] == b[5] and (rule_a.allowed_types != rule_b.allowed_types
+                             or rule_a.excluded_types != rule_b.excluded_types):
+            return
+        dir_a = dir_a.lower()
+        if dir_a in ("forward", "bidirectional") and b[2] > a[2]:
+            a[1] = min(a[1], b[2])
+        if dir_a in ("backward", "bidirectional") and b[3] < a[3]:
+            a[0] = max(a[0], b[3])
+
+    m = len(info)
+    for i in range(m - 1):
+        a = info[i]
+        for j in range(i + 1, m):
+            b = info[j]
+            limit(a, b)
+            limit(b, a)
+    for mod, (s0, s1, *_rest) in zip(modifiers, info):
+        mod._scope_start, mod._scope_end = s0, s1
+
+    # ConTextGraph.apply_modifiers (ConTextModifier.modifies), target by target, modifier by modifier
+    active = [(mod, s0, s1, start, end, rule.allowed_types, rule.excluded_types, rule.on_modifies)
+              for mod, (s0, s1, start, end, direction, _cat, rule) in zip(modifiers, info)
+              if direction not in ("TERMINATE", "PSEUDO")]
+    for target in targets:
+        t0, t1 = target.start, target.end
+        label = None
+        for mod, s0, s1, start, end, allowed, excluded, on_modifies in active:
+            if start <= t0 < end or start < t1 <= end:
+                continue
+            if not (s0 <= t0 < s1 or s0 < t1 <= s1):
+                continue
+            if label is None:
+                label = target.label_.upper()
+            if allowed is not None:
+                if label not in allowed:
+                    continue
+            elif excluded is not None and label in excluded:
+                continue
+            if on_modifies is not None and not mod.on_modifies(target):
+                continue
+            mod.modify(target)
+    edges = []
+    for mod in modifiers:
+        mod.reduce_targets()
+        for target in mod._targets:
+            edges.append((target, mod))
+    graph = ConTextGraph(prune_on_modifier_overlap=False)
+    graph.targets, graph.modifiers, graph.edges = targets, modifiers, edges
+    for target, mod in edges:
+        target._.modifiers += (mod,)
+    if ctx.context_attributes_mapping:
+        ctx.set_context_attributes(edges)
+    doc._.context_graph = graph
+    return doc
 
 
 @functools.lru_cache(maxsize=4)
