@@ -1965,3 +1965,35 @@ def test_a_negation_inside_a_findings_phrase_still_denies_the_coordinated_findin
     # guards the obvious fix for "show no signal drop on opposed phase, and enhance" (enhancement negated): letting a
     # phrase that opens with "no" or "without" keep its negation to itself made these epidural tumour (tried, withdrawn)
     assert extract(text).prefill.escc["epidural_disease"].value is not True
+
+
+@pytest.mark.parametrize("text, enhancement", [
+    # the denial inside "no signal drop" ended at the second verb ("and enhance"): enhancement was read as absent
+    ("Lytic lesion at T9. The lesion shows no signal drop on the opposed-phase images compared with in-phase, and "
+     "enhances on fat-suppressed post-contrast T1.", "enhancing"),
+    ("Lytic lesion at T9 which shows no signal drop on opposed phase and enhances avidly.", "enhancing"),
+    ("Lytic lesion at T9, not enhancing.", "not_enhancing"),
+    ("Lytic lesion at T9. No enhancement and no signal drop on opposed phase.", "not_enhancing"),
+])
+def test_a_second_verb_ends_the_denial_of_the_first(text, enhancement):
+    assert extract(text).prefill.marrow["t1_gd_fs"].value == enhancement
+
+
+@pytest.mark.parametrize("text", ["Epidural tumour at T9 and is compressing the cord.",
+                                  "Epidural soft tissue at T9 extends into the canal and is compressing the cord."])
+def test_the_clause_end_leaves_a_state_reaching_back(text):
+    # the clause end stops negation, uncertainty and history only: the cord compression still belongs to the tumour
+    e = extract(text).prefill.escc
+    assert (e["epidural_disease"].value, e["cord_compressed"].value) == (True, True)
+
+
+def test_only_a_terminate_row_can_be_limited_to_the_assertions(tmp_path):
+    from spinemets.errors import InvalidInputError
+    from spinemets.knowledge.loader import load_kb
+    from spinemets.reports.rules import load_rules
+
+    f = tmp_path / "site.yaml"
+    f.write_text("context:\n  - {id: x, category: NEGATED_EXISTENCE, direction: FORWARD, phrases: [nope], "
+                 "ends_qualifiers: false}\n", encoding="utf-8")
+    with pytest.raises(InvalidInputError, match="only a TERMINATE row"):
+        load_rules(load_kb(), str(f))

@@ -311,6 +311,8 @@ class ReportPipeline:
             for rid, row in rules.context.items():
                 if row.qualifier != qualifier and row.category not in ("TERMINATE", "PSEUDO"):
                     continue
+                if qualifier and row.direction == "TERMINATE" and not row.ends_qualifiers:
+                    continue
                 for phrase in rules.context_phrases[rid]:
                     batch.append(ConTextRule(
                         phrase, row.category, direction=row.direction, max_scope=row.max_scope,

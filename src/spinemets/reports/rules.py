@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from spinemets.errors import InvalidInputError
 from spinemets.knowledge.loader import KnowledgeBase, load_kb
@@ -170,11 +170,20 @@ class ContextRow(_Row):
     max_scope: int | None = Field(default=None, ge=1, le=50)
     max_targets: int | None = Field(default=None, ge=1, le=50)
     allowed_types: list[str] | None = None
+    # a TERMINATE row ends the scopes of both passes unless this is false: then it ends only the assertions
+    # (negation, uncertainty, history), and a side, degree or state still reaches over it
+    ends_qualifiers: bool = True
 
     @field_validator("phrases", mode="before")
     @classmethod
     def _check_phrases(cls, v: Any) -> list[str]:
         return _phrases(v)
+
+    @model_validator(mode="after")
+    def _ends_qualifiers_only_for_terminate(self) -> "ContextRow":
+        if not self.ends_qualifiers and self.direction != "TERMINATE":
+            raise ValueError("ends_qualifiers: only a TERMINATE row can be limited to the assertions")
+        return self
 
     @field_validator("category")
     @classmethod
