@@ -1997,3 +1997,11 @@ def test_only_a_terminate_row_can_be_limited_to_the_assertions(tmp_path):
                  "ends_qualifiers: false}\n", encoding="utf-8")
     with pytest.raises(InvalidInputError, match="only a TERMINATE row"):
         load_rules(load_kb(), str(f))
+
+
+@pytest.mark.parametrize("text", ["Lytic metastasis at T9 with epidural tumour. Marrow hyperplasia after G-CSF.",
+                                  "Lytic metastasis at T9 with epidural tumour; the patient receives GM-CSF."])
+def test_a_colony_stimulating_factor_is_not_cerebrospinal_fluid(text):
+    r = extract(text)  # before: "G-CSF" was read as CSF, a finding of the ESCC scale
+    assert not [f for f in r.findings if f.concept == "csf"]
+    assert r.prefill.escc["csf_visible"].value is None
