@@ -2005,3 +2005,22 @@ def test_a_colony_stimulating_factor_is_not_cerebrospinal_fluid(text):
     r = extract(text)  # before: "G-CSF" was read as CSF, a finding of the ESCC scale
     assert not [f for f in r.findings if f.concept == "csf"]
     assert r.prefill.escc["csf_visible"].value is None
+
+
+@pytest.mark.parametrize("text, field", [
+    # before: "there is no" ended two words before the finding, and its state (compression, abutment) read as present
+    ("T8 lytic metastasis. There is no evidence of cord compression.", "cord_compressed"),
+    ("T8 lytic metastasis. There is no evidence of cord abutment.", "cord_abutted"),
+    ("T8 lytic metastasis. There is no definite sign of cord compression.", "cord_compressed"),
+    ("L2 sclerotic metastasis. No evidence of epidural disease or cord compression.", "cord_compressed"),
+    ("There is no evidence of vertebral collapse, epidural disease or cord compression. L2 sclerotic metastasis.",
+     "cord_compressed"),
+])
+def test_a_denial_reaches_its_finding_over_filler_words(text, field):
+    assert extract(text).prefill.escc[field].value is False
+
+
+@pytest.mark.parametrize("text", ["L2 lytic metastasis. No collapse or fracture, cord compressed.",
+                                  "L2 lytic metastasis. No collapse, no fracture, cord compressed."])
+def test_a_list_closed_by_a_comma_does_not_deny_the_next_finding(text):
+    assert extract(text).prefill.escc["cord_compressed"].value is True

@@ -300,6 +300,31 @@ def _within(span: tuple[int, int], scope: tuple[int, int]) -> bool:
 
 _LIST_WORDS = frozenset({"or", "and", "nor", "/", "either"})
 _LIST_OPENERS = frozenset({"no", "without", "neither", "nor"})  # a negation that opens a list of findings
+# words that may stand between a denial and its finding without opening another clause ("there is no evidence of
+# cord compression", "no definite sign of cord abutment")
+_DENIAL_FILLERS = frozenset({"evidence", "of", "sign", "signs", "definite", "definitive", "convincing", "significant",
+                             "any", "appreciable", "obvious", "frank", "overt", "clear", "imaging", "radiological",
+                             "radiologic", "mri", "ct", "features", "feature", "suggestion", "finding", "findings"})
+
+
+def _opens_denial(doc: Any, a: int, b: int) -> bool:
+    """The negation phrase doc[a:b] denies what follows it as a list opener does ("no", "there is no", "without")."""
+    return any(doc[i].lower_ in _LIST_OPENERS for i in range(a, b))
+
+
+def _listed_last(doc: Any, start: int, end: int) -> bool:
+    """doc[start:end] lists findings that the next one ends ("collapse, epidural disease or" before "cord
+    compression"): words, commas and list words only, with a list word after the last comma ("no collapse or
+    fracture, cord compressed" lists nothing the cord belongs to)."""
+    words = [doc[i].lower_ for i in range(start, end)]
+    if not all(w in _LIST_WORDS or w == "," or doc[start + k].is_alpha for k, w in enumerate(words)):
+        return False
+    last_comma = max((k for k, w in enumerate(words) if w == ","), default=-1)
+    return any(w in _LIST_WORDS for w in words[last_comma + 1:])
+
+
+def _fillers(doc: Any, start: int, end: int) -> bool:
+    return all(doc[i].lower_ in _DENIAL_FILLERS for i in range(start, end))
 
 
 def _state_negated(state: tuple[int, int], target: tuple[int, int], label: str, negations: list[Any],
@@ -325,10 +350,11 @@ def _state_negated(state: tuple[int, int], target: tuple[int, int], label: str, 
             return True
         if b <= target[0] and target[0] - b <= 1 and target[0] < state[0]:
             return True
-        if (doc is not None and b < target[0] < state[0] and target[0] - b <= 4 and state[0] == target[1]
-                and doc[a:b].text.lower() in _LIST_OPENERS
-                and any(doc[i].lower_ in _LIST_WORDS for i in range(b, target[0]))
-                and all(doc[i].lower_ in _LIST_WORDS or doc[i].is_alpha for i in range(b, target[0]))):
+        if (doc is not None and b <= target[0] < state[0] and target[0] - b <= 4 and _opens_denial(doc, a, b)
+                and _fillers(doc, b, target[0])):
+            return True  # "there is no evidence of cord compression"
+        if (doc is not None and b < target[0] < state[0] and target[0] - b <= 10 and state[0] == target[1]
+                and _opens_denial(doc, a, b) and _listed_last(doc, b, target[0])):
             return True
     return False
 
