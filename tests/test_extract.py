@@ -2024,3 +2024,26 @@ def test_a_denial_reaches_its_finding_over_filler_words(text, field):
                                   "L2 lytic metastasis. No collapse, no fracture, cord compressed."])
 def test_a_list_closed_by_a_comma_does_not_deny_the_next_finding(text):
     assert extract(text).prefill.escc["cord_compressed"].value is True
+
+
+@pytest.mark.parametrize("text, stated", [
+    # before: the first grade of a range or a bound was pre-filled as the grade
+    ("Lytic metastasis T11. ESCC 2-3.", "ESCC 2-3"),
+    ("Lytic metastasis T11. ESCC grade 2 or 3.", "ESCC grade 2 or 3"),
+    ("Lytic metastasis T11. Bilsky grade 1c/2.", "Bilsky grade 1c/2"),
+    ("Lytic metastasis T11. ESCC grade 1b to 1c.", "ESCC grade 1b to 1c"),
+    ("Lytic metastasis T11. At least ESCC 2.", "At least ESCC 2"),
+    ("Lytic metastasis T11. ESCC grade 2 or higher.", "ESCC grade 2 or higher"),
+])
+def test_a_range_of_escc_grades_fills_no_grade(text, stated):
+    r = extract(text)
+    assert r.prefill.escc["grade"].value is None and r.prefill.escc_grade is None
+    notice = next(n for n in r.notices if n.code == "escc_grade_unclear")
+    assert f'"{stated}"' in notice.message and "none was used" in notice.message
+
+
+@pytest.mark.parametrize("text, grade", [("Lytic metastasis T11. ESCC 2, cord compressed.", "2"),
+                                         ("Lytic metastasis T11 (ESCC 1b), T12 and L1.", "1b"),
+                                         ("Lytic metastasis T11. Bilsky 3.", "3")])
+def test_a_single_escc_grade_is_still_read(text, grade):
+    assert extract(text).prefill.escc_grade == grade

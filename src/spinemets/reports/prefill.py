@@ -344,6 +344,9 @@ def prefill(
         grades = _Collector()
         for f in relevant:
             row = rows[id(f)]
+            if row is not None and row.concept == "escc_grade" and f.assertion == "present" and "grade_range" in f.qualifiers:
+                notices.append(cite.notice("escc_grade_unclear", f'The report gives more than one ESCC grade '
+                                           f'("{f.qualifiers["grade_range"]}"); none was used.', kb_items=[ESCC_METHOD]))
             if row is not None and row.concept == "escc_grade" and f.assertion == "present" and "grade" in f.qualifiers:
                 try:
                     grades.add("grade", parse_grade(f.qualifiers["grade"]), f)
