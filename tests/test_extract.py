@@ -2047,3 +2047,17 @@ def test_a_range_of_escc_grades_fills_no_grade(text, stated):
                                          ("Lytic metastasis T11. Bilsky 3.", "3")])
 def test_a_single_escc_grade_is_still_read(text, grade):
     assert extract(text).prefill.escc_grade == grade
+
+
+@pytest.mark.parametrize("text, expected", [
+    # before: a hedged state filled the finding ("the cord may be compressed" -> cord compressed)
+    ("Lytic metastasis T11. Epidural tumour; the cord may be compressed.", {"epidural_disease": True}),
+    ("Lytic metastasis T11. Epidural tumour, cord probably compressed.", {"epidural_disease": True}),
+    ("Lytic metastasis T11. Epidural tumour which possibly compresses the cord.", {"epidural_disease": True}),
+    ("Lytic metastasis T11. Epidural tumour; the cord abutted, possibly compressed.",
+     {"epidural_disease": True, "cord_abutted": True}),
+    ("Lytic metastasis T11. Epidural tumour; the cord is compressed.", {"epidural_disease": True, "cord_compressed": True}),
+])
+def test_a_hedged_state_fills_nothing(text, expected):
+    e = extract(text).prefill.escc
+    assert {k: v.value for k, v in e.items() if v.value is not None and k != "grade"} == expected

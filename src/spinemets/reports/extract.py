@@ -72,6 +72,7 @@ class Cue(BaseModel):
     end: int
     value: str | None = Field(default=None, description="side, degree or state, for qualifier cues")
     negated: bool | None = Field(default=None, description="for a state cue: inside the scope of a negation")
+    uncertain: bool | None = Field(default=None, description="for a state cue: hedged ('may be compressed'); it fills nothing")
     rule: str
 
 
@@ -414,6 +415,8 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
     graph = doc._.assertion_graph
     negations = [m for m in (graph.modifiers if graph else []) if m.category == NEGATED
                  and m.direction not in ("TERMINATE", "PSEUDO")]
+    hedges = [m for m in (graph.modifiers if graph else []) if m.category == POSSIBLE
+              and m.direction not in ("TERMINATE", "PSEUDO")]
     cue_texts = {name: tuple(f" {c} " for c in words) for name, words in rules.terms.cues.items()}
 
     organs = rules.elsewhere_in_organ
@@ -455,6 +458,8 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
                       value=meta.get("value"), rule=rules.rule_name(meta.get("row", "")))
             if mod.category == "STATE":
                 cue.negated = _state_negated((a, b), (span.start, span.end), span.label_, negations, doc)
+                if _state_hedged((a, b), [h.modifier_span for h in hedges if h.allows(span.label_.upper())]):
+                    cue.uncertain = True
             cues.append(cue)
             categories.add(mod.category)
         if row.concept == "escc_grade" and not _negates_grade(span, span._.modifiers):
@@ -739,6 +744,13 @@ def _attach(a: int, b: int, mentions: list[_Mention], carried: _Mention | None, 
     return carried.levels if carried is not None else ()
 
 
+def _state_hedged(state: tuple[int, int], hedges: list[tuple[int, int]]) -> bool:
+    """A state is hedged by an uncertainty right before it or inside it: "the cord may be compressed", "possibly
+    (mildly) compressing the cord", "probable cord compression" (the hedge of the finding itself is its assertion)."""
+    a, b = state
+    return any(a <= ha and hb <= b or hb <= a and a - hb <= 1 for ha, hb in hedges)
+
+
 def _negates_grade(span: Any, modifiers: Any) -> bool:
     """Whether a negation bears on the stated grade itself: right before it ("no ESCC grade 3", "not Bilsky 3")
     or after it ("grade 3 is excluded"), not a "without cord compression" earlier in the sentence."""
@@ -763,7 +775,7 @@ def _qualifiers(row: TargetRow, cues: list[Cue], text: str, end: int, start: int
         q["degree"] = degrees
     states = {}
     for c in cues:
-        if c.category == "STATE" and c.value:
+        if c.category == "STATE" and c.value and not c.uncertain:
             states[c.value] = bool(c.negated) and states.get(c.value, True)
     if states:
         q["states"] = {k: ("negated" if v else "present") for k, v in states.items()}
