@@ -2061,3 +2061,19 @@ def test_a_single_escc_grade_is_still_read(text, grade):
 def test_a_hedged_state_fills_nothing(text, expected):
     e = extract(text).prefill.escc
     assert {k: v.value for k, v in e.items() if v.value is not None and k != "grade"} == expected
+
+
+@pytest.mark.parametrize("text, escc, collapse", [
+    # before: the earlier study's cord compression and height loss were pre-filled as today's (second review)
+    ("T4 vertebral metastasis with spinal cord compression was treated with radiotherapy in 2021. Current study: the "
+     "T4 lesion is sclerotic. No residual epidural disease.", {"epidural_disease": False}, None),
+    ("Compared with the MRI of 2022, which showed cord compression at T4, there has been interval decompression. "
+     "The T4 metastasis is stable.", {}, None),
+    ("New lytic lesion at T9 with 20% height loss previously, now 60% height loss.", {}, None),
+    ("Lytic metastasis at T9. Height loss 60%, previously 20%.", {}, "gt50"),
+    ("Lytic metastasis at T9 compressing the cord.", {"cord_compressed": True}, None),
+])
+def test_an_earlier_state_is_not_todays(text, escc, collapse):
+    r = extract(text)
+    assert {k: v.value for k, v in r.prefill.escc.items() if v.value is not None and k != "grade"} == escc
+    assert r.prefill.sins["collapse"].value == collapse
