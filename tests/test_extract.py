@@ -2077,3 +2077,28 @@ def test_an_earlier_state_is_not_todays(text, escc, collapse):
     r = extract(text)
     assert {k: v.value for k, v in r.prefill.escc.items() if v.value is not None and k != "grade"} == escc
     assert r.prefill.sins["collapse"].value == collapse
+
+
+@pytest.mark.parametrize("text, field, value", [
+    # before: "is not" took the words as a forward negation and the finding before it stood (second review)
+    ("T8 lytic metastasis. Epidural extension is not present.", "epidural_disease", False),
+    ("T8 lytic metastasis. Epidural disease is not identified.", "epidural_disease", False),
+    ("T8 lytic metastasis. Epidural disease ruled out.", "epidural_disease", False),
+    ("T8 lytic metastasis. Epidural tumour is not demonstrated.", "epidural_disease", False),
+    ("T8 lytic metastasis. Epidural extension is not evident.", "epidural_disease", False),
+    ("T8 lytic metastasis. Thecal sac deformity is not present.", "thecal_sac_deformed", False),
+    ("T8 lytic metastasis. Cord compression is not present.", "cord_compressed", False),
+    ("T8 lytic metastasis. Cord abutment is not present.", "cord_abutted", False),
+    # the verdict's own "present" is not a second state: no effacement leaves the CSF visible
+    ("T8 lytic metastasis. CSF effacement is not present.", "csf_visible", True),
+    ("T8 lytic metastasis. CSF is not seen around the cord.", "csf_visible", False),
+])
+def test_a_verdict_after_the_finding_with_is_not(text, field, value):
+    e = extract(text).prefill.escc
+    assert e[field].value is value
+    assert all(v.value is None for k, v in e.items() if k not in (field, "grade"))
+
+
+def test_a_pedicle_not_visualised_is_still_not_denied():
+    r = extract("The left pedicle of L1 is not visualised on the AP view, indicating lytic destruction (winking owl).")
+    assert r.prefill.sins["posterolateral"].value == "unilateral"

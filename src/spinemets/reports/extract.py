@@ -462,6 +462,12 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
                     cue.uncertain = True
             cues.append(cue)
             categories.add(mod.category)
+        verdicts = [c for c, mod in zip(cues, span._.modifiers) if c.category == "STATE"
+                    and any(_within(mod.modifier_span, n.modifier_span) for n in negations)]
+        if verdicts and len(verdicts) < sum(c.category == "STATE" for c in cues):
+            # "CSF effacement is not present": the state word inside the verdict ("present") is the verdict on the
+            # other state (the effacement), not a state of its own (CSF not visible)
+            cues = [c for c in cues if not any(c is v for v in verdicts)]
         if row.concept == "escc_grade" and not _negates_grade(span, span._.modifiers):
             categories.discard(NEGATED)  # a stated grade is not negated by a "without ..." earlier in the sentence
         context = _context(categories)
