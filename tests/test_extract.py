@@ -2102,3 +2102,12 @@ def test_a_verdict_after_the_finding_with_is_not(text, field, value):
 def test_a_pedicle_not_visualised_is_still_not_denied():
     r = extract("The left pedicle of L1 is not visualised on the AP view, indicating lytic destruction (winking owl).")
     assert r.prefill.sins["posterolateral"].value == "unilateral"
+
+
+@pytest.mark.parametrize("text, field", [
+    ("T8 lytic metastasis. No epidural extension, thecal sac deformity, cord abutment or cord compression.", "cord_abutted"),
+    ("T8 lytic metastasis. Negative for epidural disease and cord compression.", "cord_compressed"),
+    ("T8 lytic metastasis. Free of epidural disease and cord compression.", "cord_compressed"),
+])
+def test_a_denial_covers_a_state_inside_its_list(text, field):
+    assert extract(text).prefill.escc[field].value is False  # before: abutted, compressed (second review)

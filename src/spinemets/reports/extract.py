@@ -314,19 +314,23 @@ _DENIAL_FILLERS = frozenset({"evidence", "of", "sign", "signs", "definite", "def
 
 
 def _opens_denial(doc: Any, a: int, b: int) -> bool:
-    """The negation phrase doc[a:b] denies what follows it as a list opener does ("no", "there is no", "without")."""
-    return any(doc[i].lower_ in _LIST_OPENERS for i in range(a, b))
+    """The negation phrase doc[a:b] denies what follows it as a list opener does ("no", "there is no", "without",
+    "negative for")."""
+    return any(doc[i].lower_ in _LIST_OPENERS or doc[i].lower_ in ("negative", "free") for i in range(a, b))
 
 
-def _listed_last(doc: Any, start: int, end: int) -> bool:
-    """doc[start:end] lists findings that the next one ends ("collapse, epidural disease or" before "cord
-    compression"): words, commas and list words only, with a list word after the last comma ("no collapse or
-    fracture, cord compressed" lists nothing the cord belongs to)."""
+def _listed(doc: Any, start: int, end: int, after: int) -> bool:
+    """doc[start:end] lists findings before the one at *end*, and that one belongs to the list: words, commas and
+    list words only, with a list word after the last comma ("collapse, epidural disease or" before "cord
+    compression") or right after the finding's state ("epidural extension, cord abutment or cord compression");
+    "no collapse or fracture, cord compressed" lists nothing the cord belongs to."""
     words = [doc[i].lower_ for i in range(start, end)]
     if not all(w in _LIST_WORDS or w == "," or doc[start + k].is_alpha for k, w in enumerate(words)):
         return False
     last_comma = max((k for k, w in enumerate(words) if w == ","), default=-1)
-    return any(w in _LIST_WORDS for w in words[last_comma + 1:])
+    if any(w in _LIST_WORDS for w in words[last_comma + 1:]):
+        return True
+    return last_comma >= 0 and after < len(doc) and doc[after].lower_ in ("or", "nor", "and")
 
 
 def _fillers(doc: Any, start: int, end: int) -> bool:
@@ -360,7 +364,7 @@ def _state_negated(state: tuple[int, int], target: tuple[int, int], label: str, 
                 and _fillers(doc, b, target[0])):
             return True  # "there is no evidence of cord compression"
         if (doc is not None and b < target[0] < state[0] and target[0] - b <= 10 and state[0] == target[1]
-                and _opens_denial(doc, a, b) and _listed_last(doc, b, target[0])):
+                and _opens_denial(doc, a, b) and _listed(doc, b, target[0], state[1])):
             return True
     return False
 
