@@ -2111,3 +2111,23 @@ def test_a_pedicle_not_visualised_is_still_not_denied():
 ])
 def test_a_denial_covers_a_state_inside_its_list(text, field):
     assert extract(text).prefill.escc[field].value is False  # before: abutted, compressed (second review)
+
+
+@pytest.mark.parametrize("text, expected", [
+    # before: the denial of the single item before ", and" reached the next statement (second review)
+    ("T10 lytic metastasis with no fracture, and epidural extension indenting the thecal sac.",
+     {"epidural_disease": True, "thecal_sac_deformed": True}),
+    ("T10 lytic metastasis with 30% collapse, no retropulsion, and epidural tumour compressing the cord.",
+     {"epidural_disease": True, "cord_compressed": True}),
+    # a list still ends with ", and"
+    ("T10 lytic metastasis. No fracture, epidural disease, and cord compression.",
+     {"epidural_disease": False, "cord_compressed": False}),
+])
+def test_comma_and_after_one_denied_item_starts_a_new_statement(text, expected):
+    e = extract(text).prefill.escc
+    assert {k: v.value for k, v in e.items() if v.value is not None and k != "grade"} == expected
+
+
+def test_comma_and_ends_the_denial_of_a_signal():
+    r = extract("L3 lytic metastasis. The lesions show no signal drop on opposed phase, and restrict on DWI with low ADC.")
+    assert r.prefill.marrow["dwi"].value == "restricted"

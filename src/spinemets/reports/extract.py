@@ -37,6 +37,7 @@ MAX_CHARS = 20_000
 Context = Literal["present", "negated", "uncertain", "historical", "hypothetical"]
 Assertion = Literal["present", "negated", "uncertain", "historical", "hypothetical", "other_level"]
 NEGATED, POSSIBLE, HISTORICAL, HYPOTHETICAL = "NEGATED_EXISTENCE", "POSSIBLE_EXISTENCE", "HISTORICAL", "HYPOTHETICAL"
+ASSERTIONS = frozenset({NEGATED, POSSIBLE, HISTORICAL, HYPOTHETICAL})
 _HEADING = re.compile(r"^[ \t]*([A-Za-z][A-Za-z '/&()-]{0,40}?)[ \t]*:", re.M)
 # A stated grade after the scale's name: digits ('ESCC 2', 'Bilsky grade 1b', 'Bilsky classification: 3'), Roman
 # numerals ('Bilsky IIIc' is not a grade; 'Bilsky I', 'Bilsky Ib') or words ('grade two', 'grade one A').
@@ -319,6 +320,16 @@ def _opens_denial(doc: Any, a: int, b: int) -> bool:
     return any(doc[i].lower_ in _LIST_OPENERS or doc[i].lower_ in ("negative", "free") for i in range(a, b))
 
 
+def _new_clause(doc: Any, start: int, end: int) -> bool:
+    """Between a denial or hedge and a finding, ", and" after a single item starts a new statement ("with no
+    fracture, and epidural extension indenting the sac"); after a list it ends the list ("no fracture, epidural
+    disease, and cord compression")."""
+    for i in range(start, end - 1):
+        if doc[i].text == "," and doc[i + 1].lower_ == "and":
+            return not any(doc[k].text == "," for k in range(start, i))
+    return False
+
+
 def _listed(doc: Any, start: int, end: int, after: int) -> bool:
     """doc[start:end] lists findings before the one at *end*, and that one belongs to the list: words, commas and
     list words only, with a list word after the last comma ("collapse, epidural disease or" before "cord
@@ -455,6 +466,8 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
         categories: set[str] = set()
         for mod in span._.modifiers:
             a, b = mod.modifier_span
+            if mod.direction == "FORWARD" and mod.category in ASSERTIONS and _new_clause(doc, b, span.start):
+                continue
             meta = mod.rule.metadata or {}
             last = doc[b - 1]
             cstart, cend = doc[a].idx, last.idx + len(last)
