@@ -2131,3 +2131,26 @@ def test_comma_and_after_one_denied_item_starts_a_new_statement(text, expected):
 def test_comma_and_ends_the_denial_of_a_signal():
     r = extract("L3 lytic metastasis. The lesions show no signal drop on opposed phase, and restrict on DWI with low ADC.")
     assert r.prefill.marrow["dwi"].value == "restricted"
+
+
+@pytest.mark.parametrize("text", [
+    # before: each filled a finding (second review); a request, a limit of the study, a threat or a weak hedge is
+    # no finding
+    "Lytic metastasis at L3. MRI is recommended to assess epidural extension.",
+    "Lytic metastasis at L3. Further assessment of cord compression with MRI advised.",
+    "Lytic metastasis at L3. Please correlate for signs of cord compression.",
+    "Lytic metastasis at L3. CT is insensitive for epidural disease.",
+    "Lytic metastasis at L3. MRI recommended to exclude cord compression.",
+    "T6 lytic metastasis. Impending cord compression.",
+    "T6 lytic metastasis. Suggestion of cord abutment.",
+    "T6 lytic metastasis. Hint of cord abutment.",
+])
+def test_a_request_a_threat_or_a_weak_hedge_fills_no_escc_finding(text):
+    e = extract(text).prefill.escc
+    assert all(v.value is None for v in e.values())
+
+
+@pytest.mark.parametrize("text", ["T6 lytic metastasis. No suggestion of cord compression.",
+                                  "T6 lytic metastasis. Cord compression excluded."])
+def test_a_denial_still_fills_false(text):
+    assert extract(text).prefill.escc["cord_compressed"].value is False
