@@ -2154,3 +2154,23 @@ def test_a_request_a_threat_or_a_weak_hedge_fills_no_escc_finding(text):
                                   "T6 lytic metastasis. Cord compression excluded."])
 def test_a_denial_still_fills_false(text):
     assert extract(text).prefill.escc["cord_compressed"].value is False
+
+
+@pytest.mark.parametrize("text, collapse", [
+    # height left, not lost (second review): 30-40% lost is under half
+    ("T10 lytic metastasis. The vertebral body height is 70% of the adjacent levels.", "lt50"),
+    ("T10 lytic metastasis. Residual vertebral height 70%.", "lt50"),
+    ("T10 lytic metastasis. The anterior height measures 60% of the posterior height.", "lt50"),
+    ("T10 lytic metastasis. The vertebral body height is 30% of the adjacent levels.", "gt50"),
+    # a loss word before the figure keeps it a loss
+    ("T10 lytic metastasis with height loss of 30% of the adjacent levels.", "lt50"),
+    ("T10 lytic metastasis, height reduced to 40%.", "gt50"),
+    ("T10 lytic metastasis, height reduced by 40%.", "lt50"),
+])
+def test_height_left_against_height_lost(text, collapse):
+    assert extract(text).prefill.sins["collapse"].value == collapse
+
+
+def test_a_loss_of_normal_height_is_not_read_as_height_left():
+    # before: "of normal height" made 30% lost into 70% lost (more than half)
+    assert extract("T10 lytic metastasis with 30% loss of normal height.").prefill.sins["collapse"].value != "gt50"

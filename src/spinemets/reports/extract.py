@@ -893,7 +893,7 @@ def _percentages(text: str, doc: Any, rules: RuleSet, findings: list[Finding], p
         else:
             a_val = float(m.group("a"))
             b_val = float(m.group("b")) if m.group("b") else a_val
-        near = " ".join(low[max(0, m.start() - 25):m.end() + 30].split())
+        near = " ".join(low[max(0, m.start() - 40):m.end() + 30].split())
         # "reduced to 40%", "height of 40%": 60% lost; but "loss of height of roughly a quarter" is a quarter lost
         left = _remaining_cue(near, " ".join(low[max(0, m.start() - 70):m.start()].split()), remaining)
         if left:
@@ -928,8 +928,13 @@ def _remaining_cue(near: str, before: str, cues: Sequence[str]) -> bool:
             at = before.rfind(cue)
             if at >= 0 and _LOSS_BEFORE.search(before[:at]):
                 continue
+        if cue != "reduced to" and _LOSS_NEAR.search(before[-32:]):
+            continue  # "30% loss of normal height", "height loss of 30% of the adjacent level": a loss
         return True
     return False
+
+
+_LOSS_NEAR = re.compile(r"\b(?:loss|lost|losing|reduction|reduced by|decrease|decreased by|collapsed? by)\b")
 
 
 # --- the index level --------------------------------------------------------------------------------------------
