@@ -2174,3 +2174,19 @@ def test_height_left_against_height_lost(text, collapse):
 def test_a_loss_of_normal_height_is_not_read_as_height_left():
     # before: "of normal height" made 30% lost into 70% lost (more than half)
     assert extract("T10 lytic metastasis with 30% loss of normal height.").prefill.sins["collapse"].value != "gt50"
+
+
+@pytest.mark.parametrize("text", [
+    # before: bilateral posterolateral involvement (second review)
+    "T10 lytic metastasis. The facet joints show degenerative arthropathy bilaterally.",
+    "T10 lytic metastasis. The facet joints are degenerate bilaterally.",
+    "T10 lytic metastasis. The facet joints show hypertrophic change on the left.",
+    "T10 lytic metastasis. Facet joints show arthropathy on both sides.",
+])
+def test_degenerate_facets_in_other_words_are_not_tumour(text):
+    assert extract(text).prefill.sins["posterolateral"].value is None
+
+
+def test_a_facet_with_tumour_is_still_involved_beside_degenerate_discs():
+    r = extract("Lytic metastasis at T10 extending into both facet joints. Degenerate discs at L4-5.")
+    assert r.prefill.sins["posterolateral"].value == "bilateral"
