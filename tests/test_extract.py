@@ -2190,3 +2190,25 @@ def test_degenerate_facets_in_other_words_are_not_tumour(text):
 def test_a_facet_with_tumour_is_still_involved_beside_degenerate_discs():
     r = extract("Lytic metastasis at T10 extending into both facet joints. Degenerate discs at L4-5.")
     assert r.prefill.sins["posterolateral"].value == "bilateral"
+
+
+@pytest.mark.parametrize("text, lesion", [
+    # before: the rib's, pelvis's or femur's lesion type filled the vertebra's SINS lesion (second review)
+    ("T8 vertebral metastasis with 60% collapse. Lytic lesion of the right 8th rib.", None),
+    ("Sclerotic T8 metastasis. Lytic metastasis in the right iliac bone.", "blastic"),
+    ("T8 metastasis. Lytic lesion in the left femoral neck.", None),
+    ("Rib metastasis. Lytic T8 metastasis.", "lytic"),
+    # the rib head and a lesion that reaches a rib from the vertebra stay
+    ("Lytic metastasis at T8 involving the rib head and costovertebral joint.", "lytic"),
+    ("Lytic metastasis at T8 into the rib.", "lytic"),
+    ("Lytic metastasis of the T8 vertebral body and the adjacent rib.", "lytic"),
+])
+def test_a_lesion_of_another_bone_is_not_the_vertebras(text, lesion):
+    assert extract(text).prefill.sins["lesion"].value == lesion
+
+
+@pytest.mark.parametrize("text", ["Sclerotic metastasis in the sternum. Spine normal.",
+                                  "Lytic lesion in the right 6th rib. Spine: no definite vertebral lesion."])
+def test_a_lesion_of_another_bone_alone_is_no_spinal_lesion(text):
+    r = extract(text)
+    assert r.levels == [] and r.index_level is None and "lesion" not in r.prefill.inputs.get("sins", {})

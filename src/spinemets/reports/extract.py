@@ -301,6 +301,10 @@ def _context(categories: set[str]) -> Context:
     return "present"
 
 
+# the findings a bone outside the spine can hold (not the posterior elements, the canal or the cord)
+_BONE_CONCEPTS = frozenset({"lesion", "diagnosis", "signal", "feature", "collapse", "extent", "oedema"})
+
+
 def _within(span: tuple[int, int], scope: tuple[int, int]) -> bool:
     return scope[0] <= span[0] and span[1] <= scope[1]
 
@@ -435,6 +439,7 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
     cue_texts = {name: tuple(f" {c} " for c in words) for name, words in rules.terms.cues.items()}
 
     organs = rules.elsewhere_in_organ
+    bones = rules.in_other_bone
     spans = []
     for sp in doc.spans[FINDINGS_GROUP]:
         rid = sp._.target_rule.metadata["row"]
@@ -458,6 +463,9 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
                 sent_texts[si] = " " + " ".join(doc.text[a:b].lower().split()) + " "
             if not any(c in sent_texts[si] for c in cue_texts.get(row.requires_cue, ())):
                 continue
+        if bones is not None and row.concept in _BONE_CONCEPTS and (
+                bones[0].match(text, span_end_char) or bones[1].search(text, max(0, start_char - 24), start_char)):
+            continue  # "lytic lesion of the right 8th rib", "sternal metastasis": not the spine
         if row.concept == "other_lesions" and organs is not None:
             # "other metastases in the liver and lungs", "no other abnormality in the upper abdomen": not the spine
             if organs.match(text, span_end_char):

@@ -331,6 +331,20 @@ class RuleSet:
                           r"(?:the\s+|both\s+)?(?:[a-z]+\s+){0,2}?(?:" + names + r")\b", re.IGNORECASE)
 
 
+    @functools.cached_property
+    def in_other_bone(self) -> tuple[re.Pattern[str], re.Pattern[str]] | None:
+        """(words right after a finding, words right before it) that place it in a bone outside the spine ("of the
+        right 8th rib", "in the left iliac bone"; "sternal", "rib"), from the terms' ``other_bone`` group."""
+        words = self.terms.groups.get("other_bone", ())
+        if not words:
+            return None
+        names = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+        after = re.compile(r"\s*(?:(?:is|are|was|were|seen|noted|identified|present)\s+)*(?:in|within|involving|of)\s+"
+                           r"(?:the\s+|both\s+|a\s+)?(?:(?:[a-z]+|\d{1,2}(?:st|nd|rd|th))\s+){0,3}?(?:" + names + r")\b(?!\s+heads?\b)", re.IGNORECASE)
+        before = re.compile(r"\b(?:" + names + r")\s+(?!heads?\b)(?:[a-z]+\s+)?$", re.IGNORECASE)  # not the rib head
+        return after, before
+
+
 def _word_pattern(words: tuple[str, ...]) -> re.Pattern[str]:
     """Any of the words, as whole words, ignoring case."""
     return re.compile(r"\b(?:" + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)) + r")\b",
