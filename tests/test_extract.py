@@ -2212,3 +2212,15 @@ def test_a_lesion_of_another_bone_is_not_the_vertebras(text, lesion):
 def test_a_lesion_of_another_bone_alone_is_no_spinal_lesion(text):
     r = extract(text)
     assert r.levels == [] and r.index_level is None and "lesion" not in r.prefill.inputs.get("sins", {})
+
+
+@pytest.mark.parametrize("text, alignment", [
+    # before: deformity or subluxation (second review); SINS scores a de novo deformity
+    ("T10 metastasis. Scoliosis convex to the right, longstanding and unchanged since 2015.", None),
+    ("L4 lytic lesion, low T1 and high STIR. Grade 1 anterolisthesis of L4 on L5 due to facet arthropathy.", None),
+    ("T8 lytic metastasis with kyphosis secondary to previous osteoporotic fractures at T6 and T7.", None),
+    ("T8 lytic metastasis with new focal kyphosis.", "deformity"),
+    ("L4 lytic metastasis with anterolisthesis of L4 on L5 and destruction of the pars.", "subluxation"),
+])
+def test_an_old_or_degenerative_deformity_is_not_de_novo(text, alignment):
+    assert extract(text).prefill.sins["alignment"].value == alignment

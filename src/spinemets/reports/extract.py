@@ -575,6 +575,7 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
     _sizes_other(text, findings, rules)
     _cord_signal(text, findings, rules)
     _fat_signal(text, findings, rules)
+    _old_deformity(text, findings, rules)
     findings = _without_disc_height(text, findings, token_pos, rules)
     return _without_heading_labels(text, findings, token_pos)
 
@@ -613,6 +614,20 @@ def _fat_signal(text: str, findings: list[Finding], rules: RuleSet) -> None:
             a, b = _sentence_bounds(text, f.start, f.end)
             if fat.search(text, a, b):
                 f.qualifiers["fat_context"] = True
+
+
+def _old_deformity(text: str, findings: list[Finding], rules: RuleSet) -> None:
+    """Mark a deformity or subluxation its sentence calls old, developmental or degenerative ("scoliosis,
+    longstanding and unchanged since 2015", "kyphosis secondary to previous osteoporotic fractures", "grade 1
+    anterolisthesis due to facet arthropathy"): SINS scores a de novo deformity, so it fills nothing."""
+    words = rules.not_de_novo
+    if words is None:
+        return
+    for f in findings:
+        if f.concept == "alignment" and f.value in ("deformity", "subluxation"):
+            a, b = _sentence_bounds(text, f.start, f.end)
+            if words.search(text, a, b):
+                f.qualifiers["not_de_novo"] = True
 
 
 def _clause_bounds(text: str, start: int, end: int) -> tuple[int, int]:

@@ -120,6 +120,8 @@ def effects(f: Finding, row: TargetRow) -> dict[str, Any]:
         return out  # a degenerative facet is not posterolateral tumour involvement
     if f.qualifiers.get("cord_context") and any(k.startswith("marrow.") for k in row.sets):
         return out  # cord oedema or root enhancement is not the lesion's marrow signal
+    if f.qualifiers.get("not_de_novo"):
+        return out  # an old, developmental or degenerative deformity is not SINS's de novo deformity
     states = f.qualifiers.get("states", {}) if row.states or row.negated_states else {}
     if states:  # the state carries the meaning ("the spinal cord is not contacted and CSF is preserved")
         if f.context not in ("present", "negated"):

@@ -332,6 +332,12 @@ class RuleSet:
 
 
     @functools.cached_property
+    def not_de_novo(self) -> re.Pattern[str] | None:
+        """Words that call a deformity old, developmental or degenerative, from the terms' ``not_de_novo`` group."""
+        words = self.terms.groups.get("not_de_novo", ())
+        return _word_pattern(words) if words else None
+
+    @functools.cached_property
     def in_other_bone(self) -> tuple[re.Pattern[str], re.Pattern[str]] | None:
         """(words right after a finding, words right before it) that place it in a bone outside the spine ("of the
         right 8th rib", "in the left iliac bone"; "sternal", "rib"), from the terms' ``other_bone`` group."""
