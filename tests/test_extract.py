@@ -595,9 +595,12 @@ MEASURED = {
                 "sins.collapse": 0.871, "sins.alignment": 0.970, "sins.posterolateral": 0.983, "escc": 0.873,
                 "escc_grade": 0.898, "fracture": 0.854, "marrow": 0.879, "all fields": 0.913, "negation": 0.850},
     # third blind hold-out, written at the end of the third session of 2026-12-05 and measured once, before changes
+    # escc_grade lowered 0.851 -> 0.833 in the tenth session (2026-12-06): reading "the cord is no longer compressed"
+    # as not compressed (a cord-compression wrong value found by the second review) costs one grade here; the floor
+    # was traced in aggregate to that row and the row was kept (disclosed in docs/extract.md)
     "realho3": {"index_level": 0.851, "levels": 0.957, "diagnoses": 0.897, "sins.lesion": 0.917,
                 "sins.collapse": 0.889, "sins.alignment": 0.897, "sins.posterolateral": 0.979, "escc": 0.933,
-                "escc_grade": 0.851, "fracture": 0.832, "marrow": 0.780, "all fields": 0.883, "negation": 0.849},
+                "escc_grade": 0.833, "fracture": 0.832, "marrow": 0.780, "all fields": 0.883, "negation": 0.849},
     # fourth blind hold-out (40 reports), written at the start of the fifth session of 2026-12-05 before its
     # changes; figures at the end of the session, measured in aggregate three times in all (before: all fields 0.909,
     # negation 0.904, wrong pre-fills 0.032; the second review's fixes cost one wrong pre-fill: 0.016 -> 0.024)
@@ -2224,3 +2227,30 @@ def test_a_lesion_of_another_bone_alone_is_no_spinal_lesion(text):
 ])
 def test_an_old_or_degenerative_deformity_is_not_de_novo(text, alignment):
     assert extract(text).prefill.sins["alignment"].value == alignment
+
+
+@pytest.mark.parametrize("text, expected", [
+    # template answers (second review): before, each line below was read as the finding present
+    ("T7 metastasis. Epidural disease: -ve. Cord compression: neg.", {"epidural_disease": False, "cord_compressed": False}),
+    ("T7 metastasis. Epidural disease: NAD. Cord compression: unremarkable.",
+     {"epidural_disease": False, "cord_compressed": False}),
+    ("T7 metastasis. Epidural disease: ?. Cord compression: suspected.", {}),
+    ("T7 metastasis. Epidural disease: not assessed. Cord compression: indeterminate.", {}),
+    ("T7 metastasis. Epidural disease - possible. Cord abutment - equivocal.", {}),
+    ("T7 metastasis. Epidural disease: present. Cord compression: yes.", {"epidural_disease": True, "cord_compressed": True}),
+    # no longer, resolution, ", with" and the earlier study
+    ("Lytic metastasis T8 with epidural tumour. The cord is no longer compressed and CSF is visible.",
+     {"epidural_disease": True, "cord_compressed": False, "csf_visible": True}),
+    ("Lytic metastasis T8. Resolution of epidural disease.", {"epidural_disease": False}),
+    ("Lytic metastasis at T10 without collapse or cortical destruction, with epidural tumour compressing the cord.",
+     {"epidural_disease": True, "cord_compressed": True}),
+    ("Lytic metastasis T8 with epidural tumour compressing the cord. The CSF is no longer visible.",
+     {"epidural_disease": True, "cord_compressed": True}),
+])
+def test_template_answers_and_changed_states(text, expected):
+    e = extract(text).prefill.escc
+    assert {k: v.value for k, v in e.items() if v.value is not None and k != "grade"} == expected
+
+
+def test_an_earlier_studys_grade_is_not_todays():
+    assert extract("Lytic metastasis T8. ESCC grade 3 on the prior study is now grade 1b.").prefill.escc_grade != "3"
