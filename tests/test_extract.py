@@ -2254,3 +2254,20 @@ def test_template_answers_and_changed_states(text, expected):
 
 def test_an_earlier_studys_grade_is_not_todays():
     assert extract("Lytic metastasis T8. ESCC grade 3 on the prior study is now grade 1b.").prefill.escc_grade != "3"
+
+
+@pytest.mark.parametrize("text", [
+    # before: each filled an ESCC finding (second review); the scale grades epidural tumour
+    "Sclerotic T6 metastasis. Epidural haematoma at T6 compressing the cord.",
+    "Sclerotic T6 metastasis without soft tissue component. Extensive epidural lipomatosis from T4 to T9 compressing "
+    "the thecal sac.",
+    "Sclerotic T6 metastasis. Disc extrusion at T6/7 compresses the cord.",
+    "Sclerotic T6 metastasis. Epidural abscess at T6 abutting the cord.",
+])
+def test_another_compressor_fills_no_escc_finding(text):
+    assert all(v.value is None for v in extract(text).prefill.escc.values())
+
+
+def test_tumour_compression_stays_beside_a_disc_bulge_elsewhere():
+    e = extract("Lytic T6 metastasis with epidural tumour compressing the cord. Small disc bulge at L4-5.").prefill.escc
+    assert (e["epidural_disease"].value, e["cord_compressed"].value) == (True, True)

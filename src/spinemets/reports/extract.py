@@ -576,6 +576,7 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
     _cord_signal(text, findings, rules)
     _fat_signal(text, findings, rules)
     _old_deformity(text, findings, rules)
+    _other_compressor(text, findings, rules)
     findings = _without_disc_height(text, findings, token_pos, rules)
     return _without_heading_labels(text, findings, token_pos)
 
@@ -628,6 +629,20 @@ def _old_deformity(text: str, findings: list[Finding], rules: RuleSet) -> None:
             a, b = _sentence_bounds(text, f.start, f.end)
             if words.search(text, a, b):
                 f.qualifiers["not_de_novo"] = True
+
+
+def _other_compressor(text: str, findings: list[Finding], rules: RuleSet) -> None:
+    """Mark the sac, cord, CSF and epidural findings of a sentence that names a compressor other than tumour
+    ("epidural lipomatosis compressing the thecal sac", "disc extrusion at T6/7 compresses the cord", "epidural
+    haematoma"): the ESCC scale grades epidural tumour, so they fill nothing."""
+    words = rules.other_compressor
+    if words is None:
+        return
+    for f in findings:
+        if f.concept in ("epidural", "thecal_sac", "cord", "csf", "canal"):
+            a, b = _sentence_bounds(text, f.start, f.end)
+            if words.search(text, a, b):
+                f.qualifiers["not_tumour"] = True
 
 
 def _clause_bounds(text: str, start: int, end: int) -> tuple[int, int]:

@@ -114,8 +114,8 @@ def _evidence(f: Finding) -> Evidence:
 def effects(f: Finding, row: TargetRow) -> dict[str, Any]:
     """What one finding pre-fills, given its assertion and its states."""
     out: dict[str, Any] = {}
-    if row.concept == "epidural" and f.qualifiers.get("not_tumour"):
-        return out  # cement, a disc fragment or gas in the epidural space is not epidural tumour
+    if row.concept in ("epidural", "thecal_sac", "cord", "csf", "canal") and f.qualifiers.get("not_tumour"):
+        return out  # cement, a disc fragment, gas, fat, a haematoma or an abscess is not epidural tumour
     if row.concept == "posterior" and f.qualifiers.get("degenerative_context"):
         return out  # a degenerative facet is not posterolateral tumour involvement
     if f.qualifiers.get("cord_context") and any(k.startswith("marrow.") for k in row.sets):

@@ -332,6 +332,12 @@ class RuleSet:
 
 
     @functools.cached_property
+    def other_compressor(self) -> re.Pattern[str] | None:
+        """Compressors of the sac or cord other than tumour, from the terms' ``other_compressor`` group."""
+        words = self.terms.groups.get("other_compressor", ())
+        return _word_pattern(words) if words else None
+
+    @functools.cached_property
     def not_de_novo(self) -> re.Pattern[str] | None:
         """Words that call a deformity old, developmental or degenerative, from the terms' ``not_de_novo`` group."""
         words = self.terms.groups.get("not_de_novo", ())
