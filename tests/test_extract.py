@@ -2271,3 +2271,24 @@ def test_another_compressor_fills_no_escc_finding(text):
 def test_tumour_compression_stays_beside_a_disc_bulge_elsewhere():
     e = extract("Lytic T6 metastasis with epidural tumour compressing the cord. Small disc bulge at L4-5.").prefill.escc
     assert (e["epidural_disease"].value, e["cord_compressed"].value) == (True, True)
+
+
+@pytest.mark.parametrize("text", ["Lytic metastasis T8. ESCC 2 (possibly 3).", "Lytic metastasis T8. ESCC grade 2 - 3."])
+def test_a_grade_with_its_alternative_fills_no_grade(text):
+    assert extract(text).prefill.escc_grade is None  # before: 2 (second review)
+
+
+def test_height_retained_is_height_left():
+    # before: more than half lost (second review); 30% lost is under half
+    assert extract("T10 lytic metastasis. The vertebra retains 70% of its height.").prefill.sins["collapse"].value == "lt50"
+
+
+@pytest.mark.parametrize("text", ["T8 lytic metastasis. Epidural disease is not visualised.",
+                                  "T8 lytic metastasis. Epidural tumour is not visualized."])
+def test_not_visualised_denies_a_finding_other_than_a_pedicle(text):
+    assert extract(text).prefill.escc["epidural_disease"].value is False
+
+
+@pytest.mark.parametrize("text", ["T8 lytic lesion. Metastasis versus myeloma.", "T8 lesion: haemangioma versus metastasis."])
+def test_versus_states_neither_diagnosis(text):
+    assert extract(text).diagnoses == []  # before: both stated (second review)

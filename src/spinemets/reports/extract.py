@@ -48,8 +48,9 @@ _GRADE_AFTER = re.compile(r"^\s*(?:grade|scale|score|grading|classification|cate
 # compression phrase names a finding, not the scale).
 _GRADE_BEFORE = re.compile(rf"\b(?:grade|gr\.?)\s*({_GRADE_WORD})\s*-?\s*([abcABC])?\s*$", re.IGNORECASE)
 # a second grade after the first ("2-3", "1c/2", "2 or 3", "1b to 1c", "2 or higher")
-_GRADE_RANGE = re.compile(r"^\s*(?:-|\u2013|/|to|or|and|through|versus|vs\.?)\s*(?:grade\s*)?(?:[0-3][abcABC]?\b|higher|"
-                          r"above|worse|more|greater)", re.IGNORECASE)
+_GRADE_RANGE = re.compile(r"^\s*\(?\s*(?:-|\u2013|/|to|or|and|through|versus|vs\.?|possibly|probably|maybe|perhaps|"
+                          r"or possibly|query|\?)\s*(?:grade\s*)?(?:[0-3][abcABC]?\b|higher|above|worse|more|greater)",
+                          re.IGNORECASE)
 _GRADE_AT_LEAST = re.compile(r"(?:at least|minimum of|more than|greater than|worse than|higher than|>=?|\u2265)\s*$",
                              re.IGNORECASE)
 _GRADE_VALUES = {"0": "0", "zero": "0", "1": "1", "i": "1", "one": "1", "2": "2", "ii": "2", "two": "2", "3": "3",
@@ -850,12 +851,13 @@ def _qualifiers(row: TargetRow, cues: list[Cue], text: str, end: int, start: int
         if m:
             q["grade"] = _GRADE_VALUES[m.group(1).lower()] + (m.group(2) or "").lower()
             q["grade_end"] = m.end()
-            more = _GRADE_RANGE.match(text[end + m.end():end + m.end() + 24])
+            gend = m.end(2) if m.group(2) else m.end(1)  # the grade itself ("2 - 3": not the dash after it)
+            more = _GRADE_RANGE.match(text[end + gend:end + gend + 24])
             before = text[max(0, (start or end) - 24):(start if start is not None else end)]
             if more or _GRADE_AT_LEAST.search(before):
                 # "ESCC 2-3", "grade 1c/2", "at least ESCC 2": more than one grade, none of them stated
-                q["grade_range"] = " ".join(text[start if start is not None else end:end + m.end() + (
-                    more.end() if more else 0)].split())
+                q["grade_range"] = " ".join(text[start if start is not None else end:end + (
+                    gend + more.end() if more else m.end())].split())
                 if _GRADE_AT_LEAST.search(before):
                     q["grade_range"] = " ".join(_GRADE_AT_LEAST.search(before).group(0).split()) + " " + q["grade_range"]
                 del q["grade"]
