@@ -2292,3 +2292,16 @@ def test_not_visualised_denies_a_finding_other_than_a_pedicle(text):
 @pytest.mark.parametrize("text", ["T8 lytic lesion. Metastasis versus myeloma.", "T8 lesion: haemangioma versus metastasis."])
 def test_versus_states_neither_diagnosis(text):
     assert extract(text).diagnoses == []  # before: both stated (second review)
+
+
+@pytest.mark.parametrize("text, csf, grade", [
+    # before: no CSF, grade 3 (second review)
+    ("Lytic metastasis T8. Epidural tumour compresses the cord. CSF is not seen anteriorly but is seen posteriorly.",
+     True, "2"),
+    ("Lytic metastasis T8. Epidural tumour compresses the cord. CSF is not seen around the cord.", False, "3"),
+    ("Lytic metastasis T8. Epidural tumour compresses the cord. CSF is not seen anteriorly, but no CSF is seen "
+     "posteriorly either.", False, "3"),
+])
+def test_csf_seen_on_one_side_is_csf_visible(text, csf, grade):
+    r = extract(text)
+    assert (r.prefill.escc["csf_visible"].value, r.prefill.escc_grade) == (csf, grade)

@@ -578,6 +578,7 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
     _fat_signal(text, findings, rules)
     _old_deformity(text, findings, rules)
     _other_compressor(text, findings, rules)
+    _csf_on_one_side(text, findings)
     findings = _without_disc_height(text, findings, token_pos, rules)
     return _without_heading_labels(text, findings, token_pos)
 
@@ -644,6 +645,21 @@ def _other_compressor(text: str, findings: list[Finding], rules: RuleSet) -> Non
             a, b = _sentence_bounds(text, f.start, f.end)
             if words.search(text, a, b):
                 f.qualifiers["not_tumour"] = True
+
+
+_STILL_SEEN = re.compile(r"\b(?:but|though|although|while|whereas)\b(?:(?!\bno\b|\bnot\b|\bnone\b)[^.;])*?"
+                         r"\b(?:seen|visible|preserved|present|maintained|remains?)\b", re.IGNORECASE)
+
+
+def _csf_on_one_side(text: str, findings: list[Finding]) -> None:
+    """CSF denied on one side and seen on another in the same sentence ("CSF is not seen anteriorly but is seen
+    posteriorly") is CSF still visible around the cord (grade 2, not 3)."""
+    for f in findings:
+        states = f.qualifiers.get("states") or {}
+        if f.concept == "csf" and states.get("visible") == "negated":
+            a, b = _sentence_bounds(text, f.start, f.end)
+            if _STILL_SEEN.search(text, f.end, b):
+                f.qualifiers["states"] = {**states, "visible": "present"}
 
 
 def _clause_bounds(text: str, start: int, end: int) -> tuple[int, int]:
