@@ -2305,3 +2305,21 @@ def test_versus_states_neither_diagnosis(text):
 def test_csf_seen_on_one_side_is_csf_visible(text, csf, grade):
     r = extract(text)
     assert (r.prefill.escc["csf_visible"].value, r.prefill.escc_grade) == (csf, grade)
+
+
+@pytest.mark.parametrize("text, level", [
+    # before: the only line, without a full stop, was taken for the report's title and nothing was read
+    ("Lytic metastasis at T8 with epidural tumour", "T8"),
+    ("\U0001F642 T8 lytic metastasis \U0001F642", "T8"),
+    # a heading after a full stop on the same line starts its section ("Comparison:" swallowed the findings)
+    ("Comparison: MRI 14/02/2024. Findings: Lytic T11 metastasis with epidural tumour.", "T11"),
+    # a title still is one
+    ("MRI WHOLE SPINE\nLytic metastasis at T8.", "T8"),
+])
+def test_a_one_line_report_is_read(text, level):
+    assert extract(text).index_level == level
+
+
+def test_a_title_naming_sequences_is_still_a_title():
+    r = extract("WHOLE BODY MRI (T1, STIR, DWI) - response\nLytic metastasis at T9, low on T1.")
+    assert r.index_level == "T9" and not [f for f in r.findings if f.start < 40]

@@ -213,16 +213,43 @@ class Section:
     content_start: int
 
 
+# a level in a first line (not T1 or T2, which a title names as sequences: "WHOLE BODY MRI (T1, STIR, DWI)")
+_LEVEL_IN_TITLE = re.compile(r"(?<![A-Za-z0-9])(?:[CLS][1-9]|T[3-9]|T1[0-2])(?![0-9A-Za-z])")
+
+
+def _split_inline_headings(lines: list[str], headings: dict[str, str]) -> list[str]:
+    """Lines cut where a known heading starts after a full stop ("Comparison: MRI 2024. Findings: lytic T11
+    metastasis" is two parts), so that a dictated one-line report keeps its findings; the parts keep every character."""
+    names = [h for h in headings if len(h) > 2]
+    if not names:
+        return lines
+    inline = re.compile(r"(?<=[.;])[ \t]+(?=(?:" + "|".join(re.escape(h) for h in sorted(names, key=len, reverse=True))
+                        + r")[ \t]*:)", re.IGNORECASE)
+    out: list[str] = []
+    for line in lines:
+        cuts = [m.end() for m in inline.finditer(line)]
+        if not cuts:
+            out.append(line)
+            continue
+        prev = 0
+        for c in cuts:
+            out.append(line[prev:c])
+            prev = c
+        out.append(line[prev:])
+    return out
+
+
 def find_sections(text: str, rules: RuleSet) -> list[Section]:
     """The parts of a report, from its headings (report_terms); history and technique end at a blank line."""
     headings = rules.terms.sections
     sections: list[Section] = []
     pos = 0
-    lines = text.splitlines(keepends=True)
+    lines = _split_inline_headings(text.splitlines(keepends=True), headings)
+    more_after = [any(x.strip() for x in lines[i + 1:]) for i in range(len(lines))]
     role = "findings"
     current: Section | None = None
     first_content = True
-    for line in lines:
+    for li, line in enumerate(lines):
         stripped = line.strip()
         start = pos
         pos += len(line)
@@ -250,7 +277,10 @@ def find_sections(text: str, rules: RuleSet) -> list[Section]:
             continue
         if first_content:
             first_content = False
-            if len(stripped) < 100 and not stripped.endswith(".") and not _DIGITS.search(stripped[:3] or "x"):
+            # a short first line without a full stop is a title ("MRI WHOLE SPINE"), unless it is the whole report
+            # or names a level ("Lytic metastasis at T8 with epidural tumour" dictated on one line)
+            if (len(stripped) < 100 and not stripped.endswith(".") and not _DIGITS.search(stripped[:3] or "x")
+                    and more_after[li] and not _LEVEL_IN_TITLE.search(stripped)):
                 sections.append(Section("title", start, pos, start))
                 current = sections[-1]
                 continue
