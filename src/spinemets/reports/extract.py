@@ -502,6 +502,7 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
             if organs.match(text, span_end_char):
                 continue
         cues: list[Cue] = []
+        cue_mods: list[Any] = []  # the modifier of each cue
         categories: set[str] = set()
         for mod in span._.modifiers:
             a, b = mod.modifier_span
@@ -517,8 +518,9 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
                 if _state_hedged((a, b), [h.modifier_span for h in hedges if h.allows(span.label_.upper())]):
                     cue.uncertain = True
             cues.append(cue)
+            cue_mods.append(mod)
             categories.add(mod.category)
-        verdicts = [c for c, mod in zip(cues, span._.modifiers) if c.category == "STATE"
+        verdicts = [c for c, mod in zip(cues, cue_mods) if c.category == "STATE"
                     and any(_within(mod.modifier_span, n.modifier_span) for n in negations)]
         if verdicts and len(verdicts) < sum(c.category == "STATE" for c in cues):
             # "CSF effacement is not present": the state word inside the verdict ("present") is the verdict on the
