@@ -2323,3 +2323,12 @@ def test_a_one_line_report_is_read(text, level):
 def test_a_title_naming_sequences_is_still_a_title():
     r = extract("WHOLE BODY MRI (T1, STIR, DWI) - response\nLytic metastasis at T9, low on T1.")
     assert r.index_level == "T9" and not [f for f in r.findings if f.start < 40]
+
+
+@pytest.mark.xfail(strict=True, reason="known (second review, tenth session): a canal statement that names no level "
+                   "goes to the index level; keeping it off the index when the canal findings are at another level "
+                   "was tried and withdrawn (a synoptic template's level-less lines and a sequence read as a level)")
+def test_a_level_less_canal_statement_after_another_level_is_not_the_index_levels():
+    r = extract("Metastases at T4 and T9. T9 is the dominant lesion, lytic, with 60% collapse. At T4 there is epidural "
+                "tumour compressing the cord. No CSF is seen around the cord.")
+    assert r.index_level == "T9" and r.prefill.escc["csf_visible"].value is None
