@@ -19,6 +19,7 @@ the knowledge-base version, the disclaimer and numbered references of the rows b
 
 from __future__ import annotations
 
+import functools
 import re
 from bisect import bisect_right
 from dataclasses import dataclass
@@ -217,14 +218,21 @@ class Section:
 _LEVEL_IN_TITLE = re.compile(r"(?<![A-Za-z0-9])(?:[CLS][1-9]|T[3-9]|T1[0-2])(?![0-9A-Za-z])")
 
 
+@functools.lru_cache(maxsize=8)
+def _inline_heading(headings: tuple[str, ...]) -> re.Pattern[str] | None:
+    names = [h for h in headings if len(h) > 2]
+    if not names:
+        return None
+    return re.compile(r"(?<=[.;])[ \t]+(?=(?:" + "|".join(re.escape(h) for h in sorted(names, key=len, reverse=True))
+                      + r")[ \t]*:)", re.IGNORECASE)
+
+
 def _split_inline_headings(lines: list[str], headings: dict[str, str]) -> list[str]:
     """Lines cut where a known heading starts after a full stop ("Comparison: MRI 2024. Findings: lytic T11
     metastasis" is two parts), so that a dictated one-line report keeps its findings; the parts keep every character."""
-    names = [h for h in headings if len(h) > 2]
-    if not names:
+    inline = _inline_heading(tuple(headings))
+    if inline is None:
         return lines
-    inline = re.compile(r"(?<=[.;])[ \t]+(?=(?:" + "|".join(re.escape(h) for h in sorted(names, key=len, reverse=True))
-                        + r")[ \t]*:)", re.IGNORECASE)
     out: list[str] = []
     for line in lines:
         cuts = [m.end() for m in inline.finditer(line)]
@@ -511,8 +519,10 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
             meta = mod.rule.metadata or {}
             last = doc[b - 1]
             cstart, cend = doc[a].idx, last.idx + len(last)
-            cue = Cue(category=mod.category, text=text[cstart:cend], start=cstart, end=cend,
-                      value=meta.get("value"), rule=rules.rule_name(meta.get("row", "")))
+            # built here from checked parts: not validated again (the result is validated where it leaves the core)
+            cue = Cue.model_construct(category=mod.category, text=text[cstart:cend], start=cstart, end=cend,
+                                      value=meta.get("value"), negated=None, uncertain=None,
+                                      rule=rules.rule_name(meta.get("row", "")))
             if mod.category == "STATE":
                 cue.negated = _state_negated((a, b), (span.start, span.end), span.label_, negations, doc)
                 if _state_hedged((a, b), [h.modifier_span for h in hedges if h.allows(span.label_.upper())]):
@@ -558,12 +568,12 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
             if b - a <= 100:
                 qualifiers["phrase"] = {"text": text[a:b], "start": a, "end": b}
         kb_item = rules.kb_item(rid)
-        finding = Finding(
+        finding = Finding.model_construct(
             concept=row.concept, value=row.value, text=text[start_char:end_char], start=start_char,
             end=end_char, assertion=context, context=context, levels=list(levels),
             section=role if role in ("findings", "impression", "history") else "findings", cues=cues,
             qualifiers=qualifiers, rule=rules.rule_name(rid), kb_items=[kb_item] if kb_item else [],
-            sources=list(row.sources),
+            sources=list(row.sources), refs=[],
         )
         finding.__pydantic_private__["_row"] = row  # type: ignore[index]
         findings.append(finding)
