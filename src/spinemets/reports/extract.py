@@ -519,10 +519,8 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
             meta = mod.rule.metadata or {}
             last = doc[b - 1]
             cstart, cend = doc[a].idx, last.idx + len(last)
-            # built here from checked parts: not validated again (the result is validated where it leaves the core)
-            cue = Cue.model_construct(category=mod.category, text=text[cstart:cend], start=cstart, end=cend,
-                                      value=meta.get("value"), negated=None, uncertain=None,
-                                      rule=rules.rule_name(meta.get("row", "")))
+            cue = Cue(category=mod.category, text=text[cstart:cend], start=cstart, end=cend,
+                      value=meta.get("value"), rule=rules.rule_name(meta.get("row", "")))
             if mod.category == "STATE":
                 cue.negated = _state_negated((a, b), (span.start, span.end), span.label_, negations, doc)
                 if _state_hedged((a, b), [h.modifier_span for h in hedges if h.allows(span.label_.upper())]):
@@ -568,12 +566,12 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
             if b - a <= 100:
                 qualifiers["phrase"] = {"text": text[a:b], "start": a, "end": b}
         kb_item = rules.kb_item(rid)
-        finding = Finding.model_construct(
+        finding = Finding(
             concept=row.concept, value=row.value, text=text[start_char:end_char], start=start_char,
             end=end_char, assertion=context, context=context, levels=list(levels),
             section=role if role in ("findings", "impression", "history") else "findings", cues=cues,
             qualifiers=qualifiers, rule=rules.rule_name(rid), kb_items=[kb_item] if kb_item else [],
-            sources=list(row.sources), refs=[],
+            sources=list(row.sources),
         )
         finding.__pydantic_private__["_row"] = row  # type: ignore[index]
         findings.append(finding)
