@@ -637,6 +637,8 @@ def _cord_signal(text: str, findings: list[Finding], rules: RuleSet) -> None:
     if pats is None:
         return
     cord, bone = pats
+    if not cord.search(text):
+        return
     for f in findings:
         if f.concept not in ("signal", "oedema"):
             continue
@@ -664,7 +666,7 @@ def _old_deformity(text: str, findings: list[Finding], rules: RuleSet) -> None:
     longstanding and unchanged since 2015", "kyphosis secondary to previous osteoporotic fractures", "grade 1
     anterolisthesis due to facet arthropathy"): SINS scores a de novo deformity, so it fills nothing."""
     words = rules.not_de_novo
-    if words is None:
+    if words is None or not words.search(text):
         return
     for f in findings:
         if f.concept == "alignment" and f.value in ("deformity", "subluxation"):
@@ -678,7 +680,7 @@ def _other_compressor(text: str, findings: list[Finding], rules: RuleSet) -> Non
     ("epidural lipomatosis compressing the thecal sac", "disc extrusion at T6/7 compresses the cord", "epidural
     haematoma"): the ESCC scale grades epidural tumour, so they fill nothing."""
     words = rules.other_compressor
-    if words is None:
+    if words is None or not words.search(text):
         return
     for f in findings:
         if f.concept in ("epidural", "thecal_sac", "cord", "csf", "canal"):
@@ -814,17 +816,20 @@ def _clause_start(text: str, at: int) -> int:
 # A part named as the label of a line ("- Pedicles: abnormal signal extends into the left pedicle"): the line says
 # what it is, so the label is not a finding of its own when the same line names the part again.
 _LABEL_END = re.compile(r"\s*:")
+_LABEL_START = re.compile(r"\s*(?:[-*\u2022]\s*)?")
 _BOTH_SIDES = re.compile(r"\b(?:both|bilateral\w*|either side|each side|left and right|right and left)\b", re.IGNORECASE)
 
 
 def _without_heading_labels(text: str, findings: list[Finding], token_pos: list[tuple[int, int, int]]) -> list[Finding]:
     out = []
     for f in findings:
+        if _LABEL_END.match(text, f.end) is None:  # (most findings: no colon after them)
+            out.append(f)
+            continue
         line_start = text.rfind("\n", 0, f.start) + 1
         line_end = text.find("\n", f.end)
         line_end = len(text) if line_end < 0 else line_end
-        label = (re.fullmatch(r"\s*(?:[-*\u2022]\s*)?", text[line_start:f.start]) is not None
-                 and _LABEL_END.match(text, f.end) is not None)
+        label = _LABEL_START.fullmatch(text, line_start, f.start) is not None
         # a label whose line puts the part on both sides ("Pedicles: both expanded by tumour, the left more than
         # the right") keeps its side: the later mention names one side only to compare
         again = label and not _BOTH_SIDES.search(text, f.end, line_end) and any(
