@@ -17,9 +17,9 @@ values, the ESCC grade, the findings in short, the knowledge-base version and th
 from __future__ import annotations
 
 import csv
-import itertools
 import json
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -207,7 +207,8 @@ def csv_row(rid: str, result: Any | None, error: str | None, kb: Any) -> dict[st
 # The worker processes' state: set in the parent before the pool is started (fork), so every worker inherits the
 # pipeline already built instead of building its own.
 _STATE: dict[str, Any] = {}
-WINDOW = 256  # reports handed to the pool at a time, per worker: memory stays flat, order is kept
+WINDOW = 256  # reports in flight at most, per worker: memory stays flat, order is kept
+CHUNK = 16  # reports a worker takes at a time (small enough that the workers finish together)
 
 
 def read_one(text: str | None, error: str | None, kb: Any, rs: Any, pipe: Any, pain: str | None) -> tuple[Any, str | None]:
@@ -320,19 +321,29 @@ def run_batch(
             # collection touches (and copies) the pages it inherited
             gc.freeze()
             pool = multiprocessing.get_context("fork").Pool(n)
-        while True:
-            window = list(itertools.islice(items, WINDOW * n))
-            if not window:
-                break
-            done = pool.imap(_one, window, chunksize=32) if pool else map(_one, window)
-            for row, failed in done:
-                summary.reports += 1
-                summary.errors += failed
-                if writer is not None:
-                    writer.writerow(row)
-                else:
-                    out.write(row)  # type: ignore[arg-type]
-                bar.update(1)
+        if pool is None:
+            done: Iterator[Any] = map(_one, items)
+        else:
+            # at most WINDOW reports per worker in flight: the pool is fed while the results are written (no pause
+            # at the end of a window), memory stays flat and the output keeps the input's order
+            room = threading.BoundedSemaphore(WINDOW * n)
+
+            def fed() -> Iterator[Any]:
+                for item in items:
+                    room.acquire()
+                    yield item
+
+            done = pool.imap(_one, fed(), chunksize=CHUNK)
+        for row, failed in done:
+            if pool is not None:
+                room.release()
+            summary.reports += 1
+            summary.errors += failed
+            if writer is not None:
+                writer.writerow(row)
+            else:
+                out.write(row)  # type: ignore[arg-type]
+            bar.update(1)
     finally:
         if pool is not None:
             pool.close()
