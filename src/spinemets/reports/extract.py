@@ -49,7 +49,7 @@ _GRADE_AFTER = re.compile(r"^\s*(?:grade|scale|score|grading|classification|cate
 # compression phrase names a finding, not the scale).
 _GRADE_BEFORE = re.compile(rf"\b(?:grade|gr\.?)\s*({_GRADE_WORD})\s*-?\s*([abcABC])?\s*$", re.IGNORECASE)
 # a second grade after the first ("2-3", "1c/2", "2 or 3", "1b to 1c", "2 or higher")
-_GRADE_RANGE = re.compile(r"^\s*\(?\s*(?:-|\u2013|/|to|or|and|through|versus|vs\.?|possibly|probably|maybe|perhaps|"
+_GRADE_RANGE = re.compile(r"^\s*\(?\s*(?:-|\u2013|/|to|or|through|versus|vs\.?|possibly|probably|maybe|perhaps|"
                           r"or possibly|query|\?)\s*(?:grade\s*)?(?:[0-3][abcABC]?\b|higher|above|worse|more|greater)",
                           re.IGNORECASE)
 _GRADE_AT_LEAST = re.compile(r"(?:at least|minimum of|more than|greater than|worse than|higher than|>=?|\u2265)\s*$",
@@ -214,8 +214,6 @@ class Section:
     content_start: int
 
 
-# a level in a first line (not T1 or T2, which a title names as sequences: "WHOLE BODY MRI (T1, STIR, DWI)")
-_LEVEL_IN_TITLE = re.compile(r"(?<![A-Za-z0-9])(?:[CLS][1-9]|T[3-9]|T1[0-2])(?![0-9A-Za-z])")
 
 
 @functools.lru_cache(maxsize=8)
@@ -223,14 +221,16 @@ def _inline_heading(headings: tuple[str, ...]) -> re.Pattern[str] | None:
     names = [h for h in headings if len(h) > 2]
     if not names:
         return None
-    return re.compile(r"(?<=[.;])[ \t]+(?=(?:" + "|".join(re.escape(h) for h in sorted(names, key=len, reverse=True))
+    return re.compile(r"(?<=[.;])[ \t]+(?:[/|][ \t]+)?(?=(?:" + "|".join(re.escape(h) for h in sorted(names, key=len, reverse=True))
                       + r")[ \t]*:)", re.IGNORECASE)
 
 
 def _split_inline_headings(lines: list[str], headings: dict[str, str]) -> list[str]:
-    """Lines cut where a known heading starts after a full stop ("Comparison: MRI 2024. Findings: lytic T11
-    metastasis" is two parts), so that a dictated one-line report keeps its findings; the parts keep every character."""
-    inline = _inline_heading(tuple(headings))
+    """Lines cut where a findings or impression heading starts after a full stop ("Comparison: MRI 2024. Findings:
+    lytic T11 metastasis" is two parts), so that a dictated one-line report keeps its findings; the parts keep every
+    character. A history heading inside a line does not start a section ("MRI whole spine. Indication: back pain.
+    Epidural tumour at T8 ..." would make the rest history)."""
+    inline = _inline_heading(tuple(h for h, role in headings.items() if role in ("findings", "impression")))
     if inline is None:
         return lines
     out: list[str] = []
@@ -286,9 +286,9 @@ def find_sections(text: str, rules: RuleSet) -> list[Section]:
         if first_content:
             first_content = False
             # a short first line without a full stop is a title ("MRI WHOLE SPINE"), unless it is the whole report
-            # or names a level ("Lytic metastasis at T8 with epidural tumour" dictated on one line)
+            # ("Lytic metastasis at T8 with epidural tumour" dictated on one line)
             if (len(stripped) < 100 and not stripped.endswith(".") and not _DIGITS.search(stripped[:3] or "x")
-                    and more_after[li] and not _LEVEL_IN_TITLE.search(stripped)):
+                    and more_after[li]):
                 sections.append(Section("title", start, pos, start))
                 current = sections[-1]
                 continue
@@ -340,6 +340,9 @@ def _context(categories: set[str]) -> Context:
     return "present"
 
 
+# the spine named in the same clause as another bone ("metastases in the sternum and T4 to T8 vertebral bodies")
+_SPINE_TOO = re.compile(r"(?<![A-Za-z0-9])(?:[CTLS]\d{1,2}|vertebra\w*|spine|spinal|sacrum|sacral|coccyx)(?![A-Za-z0-9])",
+                        re.IGNORECASE)
 # the findings a bone outside the spine can hold (not the posterior elements, the canal or the cord)
 _BONE_CONCEPTS = frozenset({"lesion", "diagnosis", "signal", "feature", "collapse", "extent", "oedema"})
 
@@ -503,7 +506,8 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
             if not any(c in sent_texts[si] for c in cue_texts.get(row.requires_cue, ())):
                 continue
         if bones is not None and row.concept in _BONE_CONCEPTS and (
-                bones[0].match(text, span_end_char) or bones[1].search(text, max(0, start_char - 24), start_char)):
+                bones[0].match(text, span_end_char) or bones[1].search(text, max(0, start_char - 24), start_char)
+        ) and not _SPINE_TOO.search(text, span_end_char, _sentence_bounds(text, start_char, span_end_char)[1]):
             continue  # "lytic lesion of the right 8th rib", "sternal metastasis": not the spine
         if row.concept == "other_lesions" and organs is not None:
             # "other metastases in the liver and lungs", "no other abnormality in the upper abdomen": not the spine
@@ -661,6 +665,16 @@ def _fat_signal(text: str, findings: list[Finding], rules: RuleSet) -> None:
                 f.qualifiers["fat_context"] = True
 
 
+_TUMOUR_WORDS = re.compile(r"\b(?:tumou?rs?|metasta\w*|soft tissue|mass|masses|neoplas\w*|malignan\w*|deposits?|"
+                           r"disease|myeloma|lymphoma|plasmacytoma)\b", re.IGNORECASE)
+_DENIED_BEFORE = re.compile(r"\b(?:no|not|without|nor|negative for)\b[^,;:]*$", re.IGNORECASE)
+
+
+_NEW_WORDS = re.compile(r"\b(?:new|newly|progressive|progressing|increasing|increased|worsening|worsened|interval)\b",
+                        re.IGNORECASE)
+_LEVELS_IN = re.compile(r"(?<![A-Za-z0-9])([CTLS]\d{1,2})(?![0-9A-Za-z])")
+
+
 def _old_deformity(text: str, findings: list[Finding], rules: RuleSet) -> None:
     """Mark a deformity or subluxation its sentence calls old, developmental or degenerative ("scoliosis,
     longstanding and unchanged since 2015", "kyphosis secondary to previous osteoporotic fractures", "grade 1
@@ -669,10 +683,24 @@ def _old_deformity(text: str, findings: list[Finding], rules: RuleSet) -> None:
     if words is None or not words.search(text):
         return
     for f in findings:
-        if f.concept == "alignment" and f.value in ("deformity", "subluxation"):
-            a, b = _sentence_bounds(text, f.start, f.end)
-            if words.search(text, a, b):
+        if f.concept != "alignment" or f.value not in ("deformity", "subluxation"):
+            continue
+        ca, cb = _clause_bounds(text, f.start, f.end)
+        if _NEW_WORDS.search(text, ca, cb):
+            continue  # "new focal kyphosis", "progressive kyphotic deformity": de novo
+        a, b = _sentence_bounds(text, f.start, f.end)
+        semi = text.find(";", f.end, b)
+        b = semi if semi >= 0 else b  # "... with focal kyphosis; the L1 fracture is stable since 2022"
+        semi = text.rfind(";", a, f.start)
+        a = semi + 1 if semi >= 0 else a
+        own = set(_LEVELS_IN.findall(text, ca, cb)) | {lv.upper() for lv in f.levels}
+        for m in words.finditer(text, a, b):
+            wa, wb = _clause_bounds(text, m.start(), m.end())
+            if (wa, wb) == (ca, cb) or not set(_LEVELS_IN.findall(text, wa, wb)) - own:
+                # in the deformity's own clause, or in one about no other level ("while T12 is unchanged since 2021"
+                # is about T12)
                 f.qualifiers["not_de_novo"] = True
+                break
 
 
 def _other_compressor(text: str, findings: list[Finding], rules: RuleSet) -> None:
@@ -683,14 +711,21 @@ def _other_compressor(text: str, findings: list[Finding], rules: RuleSet) -> Non
     if words is None or not words.search(text):
         return
     for f in findings:
-        if f.concept in ("epidural", "thecal_sac", "cord", "csf", "canal"):
-            a, b = _sentence_bounds(text, f.start, f.end)
-            if words.search(text, a, b):
-                f.qualifiers["not_tumour"] = True
+        if f.concept not in ("epidural", "thecal_sac", "cord", "csf", "canal"):
+            continue
+        a, b = _clause_bounds(text, f.start, f.end)
+        if _TUMOUR_WORDS.search(text, a, b):
+            continue  # "tumour effacing the epidural fat", "epidural tumour and a small disc bulge"
+        found = [m for m in words.finditer(text, a, f.start)]
+        after = words.match(text, f.end + 1) if f.concept == "epidural" else None  # "epidural haematoma"
+        m = after or (found[-1] if found else None)
+        if m is not None and not _DENIED_BEFORE.search(text, max(a, m.start() - 14), m.start()):
+            f.qualifiers["not_tumour"] = True
 
 
+_SIDE_WORD = r"(?:anteriorly|posteriorly|dorsally|ventrally|laterally|on the (?:left|right)|to the (?:left|right))"
 _STILL_SEEN = re.compile(r"\b(?:but|though|although|while|whereas)\b(?:(?!\bno\b|\bnot\b|\bnone\b)[^.;])*?"
-                         r"\b(?:seen|visible|preserved|present|maintained|remains?)\b", re.IGNORECASE)
+                         r"\b(?:seen|visible|preserved|present|maintained|remains?)\s+" + _SIDE_WORD, re.IGNORECASE)
 
 
 def _csf_on_one_side(text: str, findings: list[Finding]) -> None:
@@ -996,7 +1031,8 @@ def _percentages(text: str, doc: Any, rules: RuleSet, findings: list[Finding], p
             b_val = float(m.group("b")) if m.group("b") else a_val
         near = " ".join(low[max(0, m.start() - 40):m.end() + 30].split())
         # "reduced to 40%", "height of 40%": 60% lost; but "loss of height of roughly a quarter" is a quarter lost
-        left = _remaining_cue(near, " ".join(low[max(0, m.start() - 70):m.start()].split()), remaining)
+        left = _remaining_cue(near, " ".join(low[max(0, m.start() - 70):m.start()].split()), remaining,
+                              low[m.end():m.end() + 12])
         if left:
             a_val, b_val = 100 - b_val, 100 - a_val
         cm = before.search(text, max(0, m.start() - 25), m.start())
@@ -1018,7 +1054,7 @@ _LOSS_BEFORE = re.compile(r"(?:loss|lost|losing|reduction|decrease|diminution)\s
                           r"(?:vertebral\s+|body\s+|anterior\s+|posterior\s+|central\s+)*$")
 
 
-def _remaining_cue(near: str, before: str, cues: Sequence[str]) -> bool:
+def _remaining_cue(near: str, before: str, cues: Sequence[str], near_after: str = "") -> bool:
     """Does a cue of height remaining ('reduced to', 'height of') govern the figure (*near* is the figure with a few
     words around it, *before* the words before it), rather than a loss word just before the cue ('loss of height of
     roughly a quarter', 'loss of vertebral body height of 60%')?"""
@@ -1029,13 +1065,17 @@ def _remaining_cue(near: str, before: str, cues: Sequence[str]) -> bool:
             at = before.rfind(cue)
             if at >= 0 and _LOSS_BEFORE.search(before[:at]):
                 continue
-        if cue != "reduced to" and _LOSS_NEAR.search(before[-32:]):
+        if cue != "reduced to" and (_LOSS_NEAR.search(before[-32:]) or _LOSS_AFTER.match(near_after)):
             continue  # "30% loss of normal height", "height loss of 30% of the adjacent level": a loss
         return True
     return False
 
 
-_LOSS_NEAR = re.compile(r"\b(?:loss|lost|losing|reduction|reduced by|decrease|decreased by|collapsed? by)\b")
+# a loss word governing the figure: right after it, or before it with no comma between ("reduced by approx 60%";
+# not "with loss of height, now 35% of normal height")
+_LOSS_WORD = r"\b(?:loss|lost|losing|reduction|reduced by|decrease|decreased by|collapsed? by)\b"
+_LOSS_NEAR = re.compile(_LOSS_WORD + r"(?=[^,;]*$)")
+_LOSS_AFTER = re.compile(r"\s*" + _LOSS_WORD)
 
 
 # --- the index level --------------------------------------------------------------------------------------------
