@@ -641,8 +641,6 @@ def _cord_signal(text: str, findings: list[Finding], rules: RuleSet) -> None:
     if pats is None:
         return
     cord, bone = pats
-    if not cord.search(text):
-        return
     for f in findings:
         if f.concept not in ("signal", "oedema"):
             continue
@@ -680,7 +678,7 @@ def _old_deformity(text: str, findings: list[Finding], rules: RuleSet) -> None:
     longstanding and unchanged since 2015", "kyphosis secondary to previous osteoporotic fractures", "grade 1
     anterolisthesis due to facet arthropathy"): SINS scores a de novo deformity, so it fills nothing."""
     words = rules.not_de_novo
-    if words is None or not words.search(text):
+    if words is None or not any(f.concept == "alignment" for f in findings):
         return
     for f in findings:
         if f.concept != "alignment" or f.value not in ("deformity", "subluxation"):
@@ -708,8 +706,11 @@ def _other_compressor(text: str, findings: list[Finding], rules: RuleSet) -> Non
     ("epidural lipomatosis compressing the thecal sac", "disc extrusion at T6/7 compresses the cord", "epidural
     haematoma"): the ESCC scale grades epidural tumour, so they fill nothing."""
     words = rules.other_compressor
-    if words is None or not words.search(text):
+    if words is None:
         return
+    low = text.lower()
+    if not any(w in low for w in rules.terms.groups.get("other_compressor", ())):
+        return  # (a substring test first: most reports name no other compressor)
     for f in findings:
         if f.concept not in ("epidural", "thecal_sac", "cord", "csf", "canal"):
             continue
