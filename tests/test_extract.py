@@ -2417,3 +2417,23 @@ def test_a_stated_grade_with_further_levels_is_read():
 def test_a_verdict_after_a_finding_does_not_reach_the_one_before_the_comma():
     r = extract("Lytic lesion at T6 with 30% height loss, epidural extension is not apparent.")
     assert (r.prefill.sins["collapse"].value, r.prefill.escc["epidural_disease"].value) == ("lt50", False)
+
+
+@pytest.mark.parametrize("text, field, value", [
+    # first review of the tenth session: the value the addendum corrects was kept
+    ("T10 lytic metastasis with 60% collapse. ADDENDUM: The percentage of collapse was incorrectly reported; it is "
+     "30%, not 60%.", "collapse", None),
+    ("T10 lytic metastasis with bilateral pedicle involvement. ADDENDUM: Correction - only the left pedicle is "
+     "involved.", "posterolateral", "unilateral"),
+    ("L2 lytic lesion. Report amended: the lesion is sclerotic, not lytic.", "lesion", "blastic"),
+    # an addendum that adds replaces nothing
+    ("T10 lytic metastasis with 60% collapse. ADDENDUM: biopsy confirms metastasis.", "collapse", "gt50"),
+])
+def test_an_addendum_that_corrects_replaces_the_earlier_value(text, field, value):
+    assert extract(text).prefill.sins[field].value == value
+
+
+def test_an_addendum_that_revises_the_grade_leaves_no_grade_it_cannot_read():
+    r = extract("T10 lytic metastasis with epidural tumour. ESCC grade 2. ADDENDUM: Grade revised to 3 after review of "
+                "the axial images.")
+    assert r.prefill.escc_grade is None and r.prefill.escc["epidural_disease"].value is True

@@ -1174,6 +1174,46 @@ def extract(
     return build_result(text, doc, rs, kb, pain=pain, level=level)
 
 
+_ADDENDUM = re.compile(r"(?im)(?:^|[.;]\s+)\s*(?:addendum|amendment|amended report|report amended|correction|"
+                       r"corrected report|erratum)\b")
+_CORRECTING = re.compile(r"\b(?:incorrect\w*|correct(?:ed|ion)|revised|should read|amended|erroneous\w*|in error|"
+                         r"rather than|instead|not)\b", re.IGNORECASE)
+_GRADE_TOPIC = re.compile(r"\b(?:grade|escc|bilsky)\b", re.IGNORECASE)
+# findings that an addendum's correction of one of them replaces
+_TOPICS = {"collapse": "collapse", "height": "collapse", "lesion": "lesion", "posterior": "posterior",
+           "alignment": "alignment", "malalignment": "alignment", "epidural": "canal", "thecal_sac": "canal",
+           "cord": "canal", "csf": "canal", "canal": "canal", "escc_grade": "grade"}
+
+
+def _corrected_by_addendum(text: str, findings: list[Finding]) -> None:
+    """An addendum that corrects the report ("ADDENDUM: the collapse was incorrectly reported; it is 30%, not 60%",
+    "Grade revised to 3", "Report amended: the lesion is sclerotic, not lytic") replaces what the report said before it
+    on the same topic: those earlier findings become history, and the addendum's own words decide (or nothing does,
+    when it names the topic without a value the reader can take)."""
+    m = _ADDENDUM.search(text)
+    if m is None:
+        return
+    addendum = text[m.end():]
+    if not _CORRECTING.search(addendum):
+        return  # an addendum that adds ("ADDENDUM: biopsy confirms metastasis") replaces nothing
+    # only the topics of the addendum's sentences that correct ("the collapse was incorrectly reported", "grade
+    # revised to 3"), not those it adds to
+    topics: set[str] = set()
+    for f in findings:
+        if f.start >= m.end() and f.concept in _TOPICS:
+            a, b = _sentence_bounds(text, f.start, f.end)
+            if _CORRECTING.search(text, max(a, m.start()), b):
+                topics.add(_TOPICS[f.concept])
+    for g in _GRADE_TOPIC.finditer(addendum):
+        a, b = _sentence_bounds(text, m.end() + g.start(), m.end() + g.end())
+        if _CORRECTING.search(text, max(a, m.start()), b):
+            topics.add("grade")
+    for f in findings:
+        if f.start < m.start() and _TOPICS.get(f.concept) in topics:
+            f.context = f.assertion = "historical"
+            f.qualifiers["corrected_by_addendum"] = True
+
+
 def build_result(text: str, doc: Any, rs: RuleSet, kb: KnowledgeBase, *, pain: str | None = None,
                  level: str | None = None) -> ExtractResult:
     """The result for a processed document (shared by :func:`extract` and the batch runner)."""
@@ -1185,6 +1225,7 @@ def build_result(text: str, doc: Any, rs: RuleSet, kb: KnowledgeBase, *, pain: s
         chosen = parse_level(str(level), field="level")
     sections = find_sections(text, rs)
     findings = read_report(text, rs, doc, sections)
+    _corrected_by_addendum(text, findings)
     index = chosen or choose_index_level(findings, rs)
     for f in findings:
         if f.levels and index is not None and index not in f.levels:
