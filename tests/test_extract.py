@@ -2437,3 +2437,10 @@ def test_an_addendum_that_revises_the_grade_leaves_no_grade_it_cannot_read():
     r = extract("T10 lytic metastasis with epidural tumour. ESCC grade 2. ADDENDUM: Grade revised to 3 after review of "
                 "the axial images.")
     assert r.prefill.escc_grade is None and r.prefill.escc["epidural_disease"].value is True
+
+
+def test_an_addendum_that_adds_another_level_replaces_nothing():
+    r = extract("Lytic T9 metastasis with epidural tumour compressing the cord. ADDENDUM: epidural tumour also at T4, "
+                "not previously mentioned.")
+    e = r.prefill.escc
+    assert (r.index_level, e["epidural_disease"].value, e["cord_compressed"].value) == ("T9", True, True)

@@ -1177,7 +1177,8 @@ def extract(
 _ADDENDUM = re.compile(r"(?im)(?:^|[.;]\s+)\s*(?:addendum|amendment|amended report|report amended|correction|"
                        r"corrected report|erratum)\b")
 _CORRECTING = re.compile(r"\b(?:incorrect\w*|correct(?:ed|ion)|revised|should read|amended|erroneous\w*|in error|"
-                         r"rather than|instead|not)\b", re.IGNORECASE)
+                         r"rather than|instead)\b|,\s*not\s+(?!previously|already|mentioned|reported|described|seen|noted)",
+                         re.IGNORECASE)  # ("sclerotic, not lytic"; not "also at T4, not previously mentioned")
 _GRADE_TOPIC = re.compile(r"\b(?:grade|escc|bilsky)\b", re.IGNORECASE)
 # findings that an addendum's correction of one of them replaces
 _TOPICS = {"collapse": "collapse", "height": "collapse", "lesion": "lesion", "posterior": "posterior",
