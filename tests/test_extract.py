@@ -2444,3 +2444,9 @@ def test_an_addendum_that_adds_another_level_replaces_nothing():
                 "not previously mentioned.")
     e = r.prefill.escc
     assert (r.index_level, e["epidural_disease"].value, e["cord_compressed"].value) == ("T9", True, True)
+
+
+def test_marrow_signal_at_the_levels_of_a_modic_change_is_not_a_lesion():
+    # first review of the tenth session: a Modic type 1 change filled the marrow signal of a lesion
+    r = extract("Modic type 1 endplate change L4, low on T1 and high on STIR. No other lesion.")
+    assert r.index_level is None and all(v.value is None for v in r.prefill.marrow.values())

@@ -595,9 +595,12 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
     degenerative = {si for f, (_, _, si) in zip(findings, token_pos) if f.value == "degenerative" and f.context == "present"}
     degenerative_levels: dict[int, set[str]] = {}
     degenerative_spans: dict[int, list[tuple[int, int]]] = {}
+    modic_levels: dict[int, set[str]] = {}
     for f, (_, _, si) in zip(findings, token_pos):
         if f.value == "degenerative" and f.context == "present":
             degenerative_levels.setdefault(si, set()).update(f.levels)
+            if "modic" in f.text.lower():
+                modic_levels.setdefault(si, set()).update(f.levels)
             degenerative_spans.setdefault(si, []).append((f.start, f.end))
     lesion = {si for f, (_, _, si) in zip(findings, token_pos) if f.concept in ("lesion", "diagnosis", "epidural")
               and f.context in ("present", "uncertain") and f.value != "degenerative"}
@@ -611,7 +614,10 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
                    # an endplate band or oedema at exactly the levels the sentence calls degenerative ("band-like
                    # endplate change on both sides of the disc, low on T1 and high on STIR - Modic type 1")
                    or f.concept in ("oedema", "feature") and f.levels
-                   and set(f.levels) == degenerative_levels.get(si, set()))):
+                   and set(f.levels) == degenerative_levels.get(si, set())
+                   # marrow signal at exactly the levels a Modic change is named for ("Modic type 1 endplate change
+                   # L4, low on T1 and high on STIR")
+                   or f.concept == "signal" and f.levels and set(f.levels) == modic_levels.get(si, set()))):
             # endplate signal beside Modic change or disc degeneration at the same levels ("Modic type 1 change at
             # L4-5 with low T1 and high STIR endplate signal"): degenerative, not a level with a bone lesion (signal
             # at other levels, "disc degeneration at C5-6 and abnormal STIR in C7 and T1", still counts)
