@@ -627,7 +627,7 @@ MEASURED = {
                 "sins.collapse": 0.757, "sins.alignment": 0.846, "sins.posterolateral": 0.857, "escc": 0.871,
                 "escc_grade": 0.821, "fracture": 0.941, "marrow": 0.888, "all fields": 0.897, "negation": 0.892},
     # ninth blind hold-out (50 reports), written at the start of the tenth session (2026-12-06) before its changes;
-    # figures at the end of the session (fourth aggregate look; before: all fields 0.898, negation 0.883)
+    # figures at the end of the session (fifth aggregate look; before: all fields 0.898, negation 0.883)
     "realho9": {"index_level": 0.947, "levels": 0.980, "diagnoses": 0.914, "sins.lesion": 0.923,
                 "sins.collapse": 0.755, "sins.alignment": 0.976, "sins.posterolateral": 0.776, "escc": 0.914,
                 "escc_grade": 0.926, "fracture": 0.886, "marrow": 0.891, "all fields": 0.907, "negation": 0.905},
