@@ -253,7 +253,9 @@ def find_sections(text: str, rules: RuleSet) -> list[Section]:
     sections: list[Section] = []
     pos = 0
     lines = _split_inline_headings(text.splitlines(keepends=True), headings)
-    more_after = [any(x.strip() for x in lines[i + 1:]) for i in range(len(lines))]
+    more_after = [False] * len(lines)  # is there a non-empty line after line i
+    for i in range(len(lines) - 2, -1, -1):
+        more_after[i] = more_after[i + 1] or bool(lines[i + 1].strip())
     role = "findings"
     current: Section | None = None
     first_content = True
@@ -353,11 +355,6 @@ def _within(span: tuple[int, int], scope: tuple[int, int]) -> bool:
 
 _LIST_WORDS = frozenset({"or", "and", "nor", "/", "either"})
 _LIST_OPENERS = frozenset({"no", "without", "neither", "nor"})  # a negation that opens a list of findings
-# words that may stand between a denial and its finding without opening another clause ("there is no evidence of
-# cord compression", "no definite sign of cord abutment")
-_DENIAL_FILLERS = frozenset({"evidence", "of", "sign", "signs", "definite", "definitive", "convincing", "significant",
-                             "any", "appreciable", "obvious", "frank", "overt", "clear", "imaging", "radiological",
-                             "radiologic", "mri", "ct", "features", "feature", "suggestion", "finding", "findings"})
 
 
 def _opens_denial(doc: Any, a: int, b: int) -> bool:
@@ -390,12 +387,14 @@ def _listed(doc: Any, start: int, end: int, after: int) -> bool:
     return last_comma >= 0 and after < len(doc) and doc[after].lower_ in ("or", "nor", "and")
 
 
-def _fillers(doc: Any, start: int, end: int) -> bool:
-    return all(doc[i].lower_ in _DENIAL_FILLERS for i in range(start, end))
+def _fillers(doc: Any, start: int, end: int, fillers: frozenset[str]) -> bool:
+    """Only words that may stand between a denial and its finding ("there is no evidence of cord compression", the
+    terms' ``denial_fillers`` group)."""
+    return all(doc[i].lower_ in fillers for i in range(start, end))
 
 
 def _state_negated(state: tuple[int, int], target: tuple[int, int], label: str, negations: list[Any],
-                   doc: Any = None) -> bool:
+                   doc: Any = None, fillers: frozenset[str] = frozenset()) -> bool:
     """A state ("compressed", "visible") is negated by a negation inside it ("not seen"), by one placed after it
     that closes its clause ("cord compression, since resolved"), or by one right before it or right before its
     finding ("no thecal sac deformity"), also when that finding is the last of a list the negation opens ("no cord
@@ -418,7 +417,7 @@ def _state_negated(state: tuple[int, int], target: tuple[int, int], label: str, 
         if b <= target[0] and target[0] - b <= 1 and target[0] < state[0]:
             return True
         if (doc is not None and b <= target[0] < state[0] and target[0] - b <= 4 and _opens_denial(doc, a, b)
-                and _fillers(doc, b, target[0])):
+                and _fillers(doc, b, target[0], fillers)):
             return True  # "there is no evidence of cord compression"
         if (doc is not None and b < target[0] < state[0] and target[0] - b <= 10 and state[0] == target[1]
                 and _opens_denial(doc, a, b) and _listed(doc, b, target[0], state[1])):
@@ -526,7 +525,8 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
             cue = Cue(category=mod.category, text=text[cstart:cend], start=cstart, end=cend,
                       value=meta.get("value"), rule=rules.rule_name(meta.get("row", "")))
             if mod.category == "STATE":
-                cue.negated = _state_negated((a, b), (span.start, span.end), span.label_, negations, doc)
+                cue.negated = _state_negated((a, b), (span.start, span.end), span.label_, negations, doc,
+                                             rules.denial_fillers)
                 if _state_hedged((a, b), [h.modifier_span for h in hedges if h.allows(span.label_.upper())]):
                     cue.uncertain = True
             cues.append(cue)
@@ -669,38 +669,40 @@ def _fat_signal(text: str, findings: list[Finding], rules: RuleSet) -> None:
                 f.qualifiers["fat_context"] = True
 
 
-_TUMOUR_WORDS = re.compile(r"\b(?:tumou?rs?|metasta\w*|soft tissue|mass|masses|neoplas\w*|malignan\w*|deposits?|"
-                           r"disease|myeloma|lymphoma|plasmacytoma)\b", re.IGNORECASE)
 _DENIED_BEFORE = re.compile(r"\b(?:no|not|without|nor|negative for)\b[^,;:]*$", re.IGNORECASE)
 
 
-_NEW_WORDS = re.compile(r"\b(?:new|newly|progressive|progressing|increasing|increased|worsening|worsened|interval)\b",
-                        re.IGNORECASE)
-_LEVELS_IN = re.compile(r"(?<![A-Za-z0-9])([CTLS]\d{1,2})(?![0-9A-Za-z])")
 
 
 def _old_deformity(text: str, findings: list[Finding], rules: RuleSet) -> None:
     """Mark a deformity or subluxation its sentence calls old, developmental or degenerative ("scoliosis,
     longstanding and unchanged since 2015", "kyphosis secondary to previous osteoporotic fractures", "grade 1
     anterolisthesis due to facet arthropathy"): SINS scores a de novo deformity, so it fills nothing."""
-    words = rules.not_de_novo
+    words, new = rules.group_pattern("not_de_novo"), rules.group_pattern("new_deformity")
     if words is None or not any(f.concept == "alignment" for f in findings):
         return
+    from spinemets.reports.pipeline import find_levels
+
+    mentions = find_levels(text, rules)
+
+    def levels_in(a: int, b: int) -> set[str]:
+        return {lv for m in mentions if a <= m.start < b for lv in m.levels}
+
     for f in findings:
         if f.concept != "alignment" or f.value not in ("deformity", "subluxation"):
             continue
         ca, cb = _clause_bounds(text, f.start, f.end)
-        if _NEW_WORDS.search(text, ca, cb):
+        if new is not None and new.search(text, ca, cb):
             continue  # "new focal kyphosis", "progressive kyphotic deformity": de novo
         a, b = _sentence_bounds(text, f.start, f.end)
         semi = text.find(";", f.end, b)
         b = semi if semi >= 0 else b  # "... with focal kyphosis; the L1 fracture is stable since 2022"
         semi = text.rfind(";", a, f.start)
         a = semi + 1 if semi >= 0 else a
-        own = set(_LEVELS_IN.findall(text, ca, cb)) | {lv.upper() for lv in f.levels}
+        own = levels_in(ca, cb) | set(f.levels)
         for m in words.finditer(text, a, b):
             wa, wb = _clause_bounds(text, m.start(), m.end())
-            if (wa, wb) == (ca, cb) or not set(_LEVELS_IN.findall(text, wa, wb)) - own:
+            if (wa, wb) == (ca, cb) or not levels_in(wa, wb) - own:
                 # in the deformity's own clause, or in one about no other level ("while T12 is unchanged since 2021"
                 # is about T12)
                 f.qualifiers["not_de_novo"] = True
@@ -711,7 +713,7 @@ def _other_compressor(text: str, findings: list[Finding], rules: RuleSet) -> Non
     """Mark the sac, cord, CSF and epidural findings of a sentence that names a compressor other than tumour
     ("epidural lipomatosis compressing the thecal sac", "disc extrusion at T6/7 compresses the cord", "epidural
     haematoma"): the ESCC scale grades epidural tumour, so they fill nothing."""
-    words = rules.other_compressor
+    words = rules.group_pattern("other_compressor")
     if words is None:
         return
     low = text.lower()
@@ -721,7 +723,8 @@ def _other_compressor(text: str, findings: list[Finding], rules: RuleSet) -> Non
         if f.concept not in ("epidural", "thecal_sac", "cord", "csf", "canal"):
             continue
         a, b = _clause_bounds(text, f.start, f.end)
-        if _TUMOUR_WORDS.search(text, a, b):
+        tumour = rules.group_pattern("tumour_words")
+        if tumour is not None and tumour.search(text, a, b):
             continue  # "tumour effacing the epidural fat", "epidural tumour and a small disc bulge"
         found = [m for m in words.finditer(text, a, f.start)]
         after = words.match(text, f.end + 1) if f.concept == "epidural" else None  # "epidural haematoma"
@@ -1197,6 +1200,9 @@ def _corrected_by_addendum(text: str, findings: list[Finding]) -> None:
     "Grade revised to 3", "Report amended: the lesion is sclerotic, not lytic") replaces what the report said before it
     on the same topic: those earlier findings become history, and the addendum's own words decide (or nothing does,
     when it names the topic without a value the reader can take)."""
+    low = text.lower()
+    if not any(w in low for w in ("addend", "amend", "correct", "errat")):
+        return  # (most reports: no addendum)
     m = _ADDENDUM.search(text)
     if m is None:
         return

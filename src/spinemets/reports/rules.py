@@ -330,18 +330,20 @@ class RuleSet:
         return re.compile(r"\s*(?:(?:is|are|was|were|seen|noted|identified|present)\s+)*(?:in|within|involving|of)\s+"
                           r"(?:the\s+|both\s+)?(?:[a-z]+\s+){0,2}?(?:" + names + r")\b", re.IGNORECASE)
 
+    def group_pattern(self, name: str) -> re.Pattern[str] | None:
+        """The words of the terms' group *name* as one whole-word pattern, built once per rule set; None without the
+        group. Used for ``other_compressor`` (compressors other than tumour), ``tumour_words``, ``new_deformity``
+        (what makes a deformity de novo) and ``not_de_novo`` (old, developmental or degenerative)."""
+        cache: dict[str, re.Pattern[str] | None] = self.__dict__.setdefault("_group_patterns", {})
+        if name not in cache:
+            words = self.terms.groups.get(name, ())
+            cache[name] = _word_pattern(words) if words else None
+        return cache[name]
 
     @functools.cached_property
-    def other_compressor(self) -> re.Pattern[str] | None:
-        """Compressors of the sac or cord other than tumour, from the terms' ``other_compressor`` group."""
-        words = self.terms.groups.get("other_compressor", ())
-        return _word_pattern(words) if words else None
-
-    @functools.cached_property
-    def not_de_novo(self) -> re.Pattern[str] | None:
-        """Words that call a deformity old, developmental or degenerative, from the terms' ``not_de_novo`` group."""
-        words = self.terms.groups.get("not_de_novo", ())
-        return _word_pattern(words) if words else None
+    def denial_fillers(self) -> frozenset[str]:
+        """Words between a denial and its finding that open no clause ("no evidence of", "no definite sign of")."""
+        return frozenset(self.terms.groups.get("denial_fillers", ()))
 
     @functools.cached_property
     def in_other_bone(self) -> tuple[re.Pattern[str], re.Pattern[str]] | None:
