@@ -2450,3 +2450,51 @@ def test_marrow_signal_at_the_levels_of_a_modic_change_is_not_a_lesion():
     # first review of the tenth session: a Modic type 1 change filled the marrow signal of a lesion
     r = extract("Modic type 1 endplate change L4, low on T1 and high on STIR. No other lesion.")
     assert r.index_level is None and all(v.value is None for v in r.prefill.marrow.values())
+
+
+# --- eleventh session: marrow signal that is not the lesion's, discs a lesion spares ----------------------------
+
+
+@pytest.mark.parametrize("sentence", [
+    "A smooth extradural mass at T6 enhances avidly.",
+    "Enhancing extradural soft tissue at T6 narrows the canal.",
+    "Epidural disease at T6 enhances.",
+])
+def test_the_signal_of_extradural_tissue_is_not_the_marrows(sentence):
+    r = extract(f"Lytic metastasis at T6. {sentence}")
+    assert not {k for k in ("t1_gd_fs", "t2") if k in r.prefill.inputs.get("marrow", {})}
+
+
+@pytest.mark.parametrize("text, expected", [
+    # the wall of a collection enhances, not the marrow; a bone lesion's rim enhancement is its own
+    ("Lytic metastasis at T7. Posterior epidural collection from T6 to T8, rim enhancing.", None),
+    ("Lytic metastasis at T7. A paravertebral abscess at T7 shows thick peripheral enhancement.", None),
+    ("Lytic lesion in the T7 body with rim enhancement.", "enhancing"),
+    # a change against an earlier study says nothing of the enhancement now
+    ("Treated metastasis at L2: smaller, with less enhancement than before.", None),
+    ("Treated metastasis at L2 no longer enhances.", None),
+    ("Treated metastasis at L2: reduced enhancement compared with the prior study.", None),
+    # the discs' own enhancement is not the lesion's
+    ("Lytic metastasis at C5 with vivid enhancement. The C4/5 and C5/6 discs show no enhancement of the discs.",
+     "enhancing"),
+])
+def test_enhancement_that_is_not_the_lesions_marrow(text, expected):
+    assert extract(text).prefill.inputs.get("marrow", {}).get("t1_gd_fs") == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Lytic metastasis at L2. The adjacent disc spaces are preserved.", False),
+    ("Lytic metastasis at L2; the adjacent discs are normal.", False),
+    ("Lytic metastasis at L2 with sparing of the discs.", False),
+    ("Destructive lesion of L2 with no disc involvement.", False),
+    ("Destructive lesion of L2 with disc involvement.", True),
+    ("Lytic metastasis at L2.", None),
+])
+def test_discs_a_lesion_spares(text, expected):
+    r = extract(text)
+    assert r.prefill.inputs.get("marrow", {}).get("crosses_disc_space") == expected
+
+
+def test_spared_discs_are_no_abnormal_level():
+    r = extract("Lytic metastasis at C7. The C6/7 and C7/T1 disc spaces are preserved.")
+    assert r.levels == ["C7"]

@@ -625,6 +625,7 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
     _coordinated_negation(text, findings, token_pos)
     _sizes_other(text, findings, rules)
     _cord_signal(text, findings, rules)
+    _collection_rim(text, findings, rules)
     _fat_signal(text, findings, rules)
     _old_deformity(text, findings, rules)
     _other_compressor(text, findings, rules)
@@ -653,6 +654,22 @@ def _cord_signal(text: str, findings: list[Finding], rules: RuleSet) -> None:
         a, b = _clause_bounds(text, f.start, f.end)
         if cord.search(text, a, f.start) and not bone.search(text[a:b]):
             f.qualifiers["cord_context"] = True
+
+
+def _collection_rim(text: str, findings: list[Finding], rules: RuleSet) -> None:
+    """Mark the enhancing rim or wall of a collection ("epidural collection from T6 to T8 with peripheral
+    enhancement", "rim-enhancing psoas abscess"): its sentence names a collection or abscess, so the enhancement is
+    not the marrow's; a bone lesion's rim enhancement ("lytic L1 lesion with rim enhancement") still counts."""
+    pats = rules.collection_rim
+    if pats is None:
+        return
+    rim, collection = pats
+    for f in findings:
+        if f.concept != "signal" or not rim.search(f.text):
+            continue
+        a, b = _sentence_bounds(text, f.start, f.end)
+        if collection.search(text, a, b):
+            f.qualifiers["not_marrow"] = True
 
 
 def _fat_signal(text: str, findings: list[Finding], rules: RuleSet) -> None:

@@ -309,6 +309,15 @@ class RuleSet:
         return _word_pattern(cord), _word_pattern(bone)
 
     @functools.cached_property
+    def collection_rim(self) -> tuple[re.Pattern[str], re.Pattern[str]] | None:
+        """Words of a rim or wall, and words naming a collection or abscess: enhancement of a rim in a sentence about
+        a collection is the collection's wall, not the marrow (``rim_words`` and ``collection_words``)."""
+        rim, collection = self.terms.groups.get("rim_words", ()), self.terms.groups.get("collection_words", ())
+        if not rim or not collection:
+            return None
+        return _word_pattern(rim), _word_pattern(collection)
+
+    @functools.cached_property
     def fat_words(self) -> re.Pattern[str] | None:
         """Words calling T1-bright marrow fat (``fat_words``): built once per rule set, not per report."""
         words = self.terms.groups.get("fat_words", ())
