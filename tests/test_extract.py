@@ -2498,3 +2498,14 @@ def test_discs_a_lesion_spares(text, expected):
 def test_spared_discs_are_no_abnormal_level():
     r = extract("Lytic metastasis at C7. The C6/7 and C7/T1 disc spaces are preserved.")
     assert r.levels == ["C7"]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Abnormal marrow at C6, dark on TSE T1 and bright on STIR.", {"t1": "hypointense", "stir": "hyperintense"}),
+    ("A mass lesion replaces the T10 body, hypointense to marrow on T1 and hyperintense on T2.",
+     {"t1": "hypointense", "t2": "hyperintense"}),
+    ("Myeloma: marrow signal of L2 is diffusely reduced on T1.", {"t1": "hypointense"}),
+])
+def test_more_marrow_signal_wordings(text, expected):
+    got = extract(text).prefill.inputs.get("marrow", {})
+    assert {k: got.get(k) for k in expected} == expected, got
