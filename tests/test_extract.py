@@ -2509,3 +2509,33 @@ def test_spared_discs_are_no_abnormal_level():
 def test_more_marrow_signal_wordings(text, expected):
     got = extract(text).prefill.inputs.get("marrow", {})
     assert {k: got.get(k) for k in expected} == expected, got
+
+
+@pytest.mark.parametrize("sentence, expected", [
+    # a state stated as a further predicate of the cord or sac named as the subject
+    ("The cord is displaced to the left and is not compressed.", {"cord_compressed": False}),
+    ("The cord is displaced to the left but not compressed.", {"cord_compressed": False}),
+    ("The cord is displaced to the left and is in contact with the mass but is not compressed.",
+     {"cord_abutted": True, "cord_compressed": False}),
+    ("The cord is abutted by epidural tumour and is compressed.", {"cord_abutted": True, "cord_compressed": True}),
+    ("The thecal sac is displaced and indented.", {"thecal_sac_deformed": True}),
+    # the predicate of another noun, or a hedge, is not the cord's
+    ("The cord is normal and the thecal sac is not compressed.", {"thecal_sac_deformed": False}),
+    ("The cord is displaced and may be compressed.", {}),
+])
+def test_a_state_stated_as_a_further_predicate(sentence, expected):
+    escc = extract(f"Lytic metastasis at T6. {sentence}").prefill.escc
+    got = {k: v.value for k, v in escc.items() if k in ("cord_abutted", "cord_compressed", "thecal_sac_deformed")
+           and v.value is not None}
+    assert got == expected
+
+
+@pytest.mark.parametrize("sentence, expected", [
+    ("The canal is clear.", False),
+    ("No soft tissue density within the canal.", False),
+    # only the central canal clear: the lateral epidural tumour stands
+    ("Tumour extends into the right lateral epidural space, but the central canal is clear.", True),
+])
+def test_a_clear_canal_is_no_epidural_disease(sentence, expected):
+    escc = extract(f"Lytic metastasis at T8. {sentence}").prefill.escc
+    assert escc["epidural_disease"].value is expected

@@ -630,6 +630,7 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
     _old_deformity(text, findings, rules)
     _other_compressor(text, findings, rules)
     _csf_on_one_side(text, findings)
+    _second_predicate(text, findings, rules)
     findings = _without_disc_height(text, findings, token_pos, rules)
     return _without_heading_labels(text, findings, token_pos)
 
@@ -753,6 +754,36 @@ def _other_compressor(text: str, findings: list[Finding], rules: RuleSet) -> Non
 _SIDE_WORD = r"(?:anteriorly|posteriorly|dorsally|ventrally|laterally|on the (?:left|right)|to the (?:left|right))"
 _STILL_SEEN = re.compile(r"\b(?:but|though|although|while|whereas)\b(?:(?!\bno\b|\bnot\b|\bnone\b)[^.;])*?"
                          r"\b(?:seen|visible|preserved|present|maintained|remains?)\s+" + _SIDE_WORD, re.IGNORECASE)
+
+
+def _second_predicate(text: str, findings: list[Finding], rules: RuleSet) -> None:
+    """States stated as further predicates of a cord or thecal sac named as the subject ("The cord is displaced to
+    the left and is in contact with the mass but is not compressed"): each "and" or "but" predicate in turn, with
+    no clause break and no other cord, sac or CSF finding before it; a state the noun already has is kept."""
+    owners = ("cord", "thecal_sac", "csf")
+    for j, f in enumerate(findings):
+        if f.context != "present" or f.concept not in ("cord", "thecal_sac"):
+            continue
+        row = rules.targets.get(f.rule.split(".", 1)[-1].removeprefix("site:"))
+        pattern = rules.predicate_states.get(row.label) if row is not None and row.states else None
+        if pattern is None:
+            continue
+        at = f.end
+        for _ in range(3):
+            m = pattern.match(text, at)
+            if m is None or any(at <= e.start < m.end() and e.concept in owners for e in findings[j + 1:]):
+                break
+            at = m.end()
+            group = next(k for k, v in m.groupdict().items() if k != "neg" and v is not None)
+            rid = group.replace("_", "-")
+            value = rules.context[rid].value
+            states = f.qualifiers.setdefault("states", {})
+            if value in states or value not in row.states:  # type: ignore[union-attr]
+                continue
+            negated = m.group("neg") is not None
+            states[value] = "negated" if negated else "present"
+            f.cues = [*f.cues, Cue(category="STATE", text=text[m.start(group):m.end()], start=m.start(group),
+                                   end=m.end(), value=value, negated=negated, rule=rules.rule_name(rid))]
 
 
 def _csf_on_one_side(text: str, findings: list[Finding]) -> None:

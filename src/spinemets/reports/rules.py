@@ -309,6 +309,27 @@ class RuleSet:
         return _word_pattern(cord), _word_pattern(bone)
 
     @functools.cached_property
+    def predicate_states(self) -> dict[str, re.Pattern[str]]:
+        """Per target label, a state stated as a second predicate of its noun ("the cord is displaced to the left and
+        is not compressed", "... but is in contact with the mass"): "and" or "but", an optional "is", "was" or
+        "remains", an optional "not" or "no longer", then a past participle or a multi-word phrase of a STATE row
+        that the label allows (the row's own phrases; the group ``state`` names the row)."""
+        out: dict[str, re.Pattern[str]] = {}
+        labels = {t for row in self.context.values() if row.category == "STATE" for t in (row.allowed_types or ())}
+        for label in sorted(labels):
+            alts = []
+            for rid, row in self.context.items():
+                if row.category != "STATE" or label not in (row.allowed_types or ()):
+                    continue
+                words = sorted({p for p in row.phrases if p.endswith("ed") or " " in p}, key=len, reverse=True)
+                if words:
+                    alts.append(f"(?P<{rid.replace('-', '_')}>" + "|".join(re.escape(w) for w in words) + ")")
+            if alts:
+                out[label] = re.compile(r"[^.;:,()]*?\b(?:and|but)\s+(?:(?:is|was|remains|appears)\s+)?"
+                                        r"(?P<neg>not\s+|no\s+longer\s+)?(?:" + "|".join(alts) + r")\b", re.IGNORECASE)
+        return out
+
+    @functools.cached_property
     def collection_rim(self) -> tuple[re.Pattern[str], re.Pattern[str]] | None:
         """Words of a rim or wall, and words naming a collection or abscess: enhancement of a rim in a sentence about
         a collection is the collection's wall, not the marrow (``rim_words`` and ``collection_words``)."""
