@@ -353,7 +353,7 @@ def test_missing_rules_file(tmp_path):
 
 SITE_RULES = """
 targets:
-  - {id: moth-eaten, concept: lesion, value: lytic, phrases: [moth-eaten, permeative], sets: {sins.lesion: lytic}}
+  - {id: punched-out, concept: lesion, value: lytic, phrases: [punched-out, punched out], sets: {sins.lesion: lytic}}
 context:
   - {id: not-convincingly, category: POSSIBLE_EXISTENCE, direction: FORWARD, phrases: [not convincingly], max_scope: 5}
 terms:
@@ -363,14 +363,14 @@ terms:
 
 def test_site_rules_extend_the_phrasings(tmp_path, monkeypatch):
     path = write(tmp_path, "site.yaml", SITE_RULES)
-    text = ("Moth-eaten lesion at T7, not convincingly epidural extension.\n\n"
+    text = ("Punched-out lesion at T7, not convincingly epidural extension.\n\n"
             "Radiologist's opinion: T7 metastasis.")
     plain = extract(text)
     assert value(plain, "sins", "lesion") is None
     r = extract(text, rules=str(path))
     assert value(r, "sins", "lesion") == "lytic"
-    f = finding(r, "lesion", "Moth-eaten")
-    assert (f.rule, f.kb_items, f.refs) == ("site:moth-eaten", [], [])
+    f = finding(r, "lesion", "Punched-out")
+    assert (f.rule, f.kb_items, f.refs) == ("site:punched-out", [], [])
     assert finding(r, "epidural", "epidural extension").assertion == "uncertain"
     assert r.impression is not None and r.impression.text == "T7 metastasis."
     assert r.rules_files == [str(path)] and "site_rules" in [n.code for n in r.notices]
@@ -2539,3 +2539,16 @@ def test_a_state_stated_as_a_further_predicate(sentence, expected):
 def test_a_clear_canal_is_no_epidural_disease(sentence, expected):
     escc = extract(f"Lytic metastasis at T8. {sentence}").prefill.escc
     assert escc["epidural_disease"].value is expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    # one lesion over the index level and the next is not disease elsewhere in the spine
+    ("Osteolytic destruction of the C2 and C3 vertebral bodies with collapse of C2 by 60%.", None),
+    # two metastases named, a longer run of infiltration, a lesion at a distant level: disease elsewhere
+    ("Lytic C3 and C4 metastases with collapse of C4 by 60%.", "present"),
+    ("Diffuse marrow infiltration from T10 to L5 with a pathological fracture of L1, 60% height loss.", "present"),
+    ("Pathological fracture of L1 with 60% height loss. Sclerotic metastasis at T4.", "present"),
+])
+def test_other_spinal_metastases_are_lesions_beyond_the_index_lesion(text, expected):
+    got = extract(text).prefill.fracture.get("other_spinal_metastases")
+    assert (got.value if got else None) == expected

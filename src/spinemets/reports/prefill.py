@@ -181,6 +181,18 @@ class _Collector:
         return None, [f for fs in vals.values() for f in fs], f"the report states more than one value: {said}"
 
 
+def _one_block_with(index: str | None, levels: list[str]) -> bool:
+    """Whether *levels* are the index level and the level next to it ("destruction of the C2 and C3 bodies" with C2
+    the index): one lesion over two adjacent levels, not lesions elsewhere in the spine (a longer run, "diffuse
+    infiltration from T10 to L5", is disease at other levels)."""
+    from spinemets.levels import INDEX
+
+    if index is None or index not in levels or index not in INDEX or not all(lv in INDEX for lv in levels):
+        return False
+    at = sorted({INDEX[lv] for lv in levels})
+    return len(at) == 2 and at[1] - at[0] == 1
+
+
 def _show(v: Any) -> str:
     return ("yes" if v else "no") if isinstance(v, bool) else str(v)
 
@@ -389,6 +401,9 @@ def prefill(
         for f in findings:
             if f.context != "present" or not any(lv != index for lv in f.levels):
                 continue
+            plural = rs.group_pattern("plural_lesion")
+            if _one_block_with(index, f.levels) and not (plural is not None and plural.search(f.text)):
+                continue  # one lesion over the index and the next level; "C3 and C4 metastases" are two
             row = rows[id(f)]
             if row is None:
                 continue
