@@ -2552,3 +2552,27 @@ def test_a_clear_canal_is_no_epidural_disease(sentence, expected):
 def test_other_spinal_metastases_are_lesions_beyond_the_index_lesion(text, expected):
     got = extract(text).prefill.fracture.get("other_spinal_metastases")
     assert (got.value if got else None) == expected
+
+
+FRACTURE_T5 = "Pathological fracture of T5 with 40% height loss from a metastasis. "
+
+
+@pytest.mark.parametrize("sentence, row, expected", [
+    ("Tumour invades the canal and flattens the cord.", "epidural_mass", "present"),
+    ("Soft tissue tumour fills the ventral canal.", "epidural_mass", "present"),
+    ("There is epidural and left foraminal extension.", "epidural_mass", "present"),
+    ("The posterior vertebral cortex bulges into the canal.", "convex_posterior_border", "present"),
+    ("The collapsed body bulges posteriorly.", "convex_posterior_border", "present"),
+    ("A mild posterior bulge of the T5 body effaces the ventral CSF.", "convex_posterior_border", "present"),
+    ("The entire T5 body is low signal on T1.", "diffuse_low_t1_signal", "present"),
+    ("The body shows low T1 signal throughout the body.", "diffuse_low_t1_signal", "present"),
+    ("Low T1 signal throughout the superior third of the body.", "diffuse_low_t1_signal", None),
+    ("Enhancing perivertebral soft tissue surrounds the body.", "paraspinal_mass", "present"),
+    ("Soft tissue extends into the left paravertebral space.", "paraspinal_mass", "present"),
+    # a disc bulge is not the body's posterior border; a low T1 focus is not diffuse low signal
+    ("The L4/5 disc bulges into the canal.", "convex_posterior_border", None),
+    ("The lesion is low signal on sagittal T1.", "diffuse_low_t1_signal", None),
+])
+def test_fracture_features_in_other_words(sentence, row, expected):
+    got = extract(FRACTURE_T5 + sentence).prefill.fracture.get(row)
+    assert (got.value if got else None) == expected
