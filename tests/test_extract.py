@@ -2576,3 +2576,41 @@ FRACTURE_T5 = "Pathological fracture of T5 with 40% height loss from a metastasi
 def test_fracture_features_in_other_words(sentence, row, expected):
     got = extract(FRACTURE_T5 + sentence).prefill.fracture.get(row)
     assert (got.value if got else None) == expected
+
+
+# --- found by the eleventh session's review: wrong values -------------------------------------------------------
+
+
+@pytest.mark.parametrize("sentence, field, expected", [
+    # hedges are not denials; a denial in the present perfect or "no longer any" is a denial
+    ("Cord compression is not likely.", "cord_compressed", None),
+    ("Cord compression is unlikely.", "cord_compressed", None),
+    ("Cord compression has not occurred.", "cord_compressed", False),
+    ("There is no longer any cord compression.", "cord_compressed", False),
+    # what an earlier study showed is not today's finding
+    ("Previous MRI showed cord compression at T6. Today the cord is not compressed.", "cord_compressed", False),
+    # the epidural space said to be clear or normal
+    ("The epidural space is clear.", "epidural_disease", False),
+    ("Epidural space: normal.", "epidural_disease", False),
+    ("Tumour in the ventral epidural space.", "epidural_disease", True),
+])
+def test_hedges_denials_and_clear_spaces(sentence, field, expected):
+    escc = extract(f"Lytic metastasis at T6. {sentence}").prefill.escc
+    assert escc[field].value is expected if expected is not None else escc[field].value is None
+
+
+@pytest.mark.parametrize("sentence, field, expected", [
+    ("The lesion involves the body, sparing the pedicles.", "posterolateral", None),
+    ("The lesion spares both pedicles.", "posterolateral", None),
+    ("The lesion spares the body but involves the left pedicle.", "posterolateral", "unilateral"),
+    ("Subluxation is not likely.", "alignment", None),
+    ("Loss of normal alignment.", "alignment", None),
+    ("Alignment is normal.", "alignment", "normal"),
+])
+def test_spared_parts_hedged_deformity_and_lost_alignment_fill_nothing_wrong(sentence, field, expected):
+    assert extract(f"Lytic metastasis at T6. {sentence}").prefill.sins[field].value == expected
+
+
+def test_normal_marrow_named_as_the_reference_is_not_the_lesions_signal():
+    r = extract("Lytic metastasis at T6. Low signal replaces the normal T1 bright fatty marrow.")
+    assert r.prefill.inputs.get("marrow", {}).get("t1") != "hyperintense"
