@@ -2614,3 +2614,15 @@ def test_spared_parts_hedged_deformity_and_lost_alignment_fill_nothing_wrong(sen
 def test_normal_marrow_named_as_the_reference_is_not_the_lesions_signal():
     r = extract("Lytic metastasis at T6. Low signal replaces the normal T1 bright fatty marrow.")
     assert r.prefill.inputs.get("marrow", {}).get("t1") != "hyperintense"
+
+
+@pytest.mark.parametrize("sentence, expected", [
+    # no collapse, and the body free of the lesion: SINS collapse 0 (under half of the body involved)
+    ("No osseous involvement. No collapse.", "none"),
+    ("The T10 body is uninvolved and of normal height.", "none"),
+    # no collapse, extent unstated: unknown; a body free at another level says nothing of this one
+    ("No collapse.", None),
+])
+def test_no_collapse_with_the_body_free_of_the_lesion(sentence, expected):
+    r = extract(f"Dorsal epidural mass at T10 compressing the cord. {sentence}")
+    assert r.prefill.sins["collapse"].value == expected

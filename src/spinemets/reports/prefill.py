@@ -544,7 +544,9 @@ def _collapse(relevant: list[Finding], rows: dict[int, TargetRow | None], col: _
     weak: list[tuple[str, Finding]] = []  # a bare size word ("small"): it may describe anything nearby
     for f in relevant:
         row = rows[id(f)]
-        if row is None or f.context != "present":
+        # a phrase that itself states the body is free ("no osseous involvement") reads as denied: it still counts
+        if row is None or not (f.context == "present" or f.context == "negated" and row.polarity == "negative"
+                               and row.concept == "extent"):
             continue
         if row.body_extent and f.text.strip().lower() in WEAK_EXTENT:
             if not f.qualifiers.get("sizes_other"):  # "small sheets of soft tissue" sizes something else
