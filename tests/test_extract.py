@@ -2626,3 +2626,15 @@ def test_normal_marrow_named_as_the_reference_is_not_the_lesions_signal():
 def test_no_collapse_with_the_body_free_of_the_lesion(sentence, expected):
     r = extract(f"Dorsal epidural mass at T10 compressing the cord. {sentence}")
     assert r.prefill.sins["collapse"].value == expected
+
+
+def test_a_title_running_on_into_the_body_and_an_impression_keeps_the_body():
+    r = extract("MRI THORACIC SPINE\nT8 lytic metastasis with 30% collapse and epidural tumour compressing the cord.\n"
+                "IMPRESSION: T8 metastasis.")
+    assert r.prefill.inputs["sins"]["collapse"] == "lt50" and r.prefill.inputs["escc"]["cord_compressed"] is True
+
+
+@pytest.mark.parametrize("first", ["Level: T10", "Index level - T10"])
+def test_a_template_opening_with_its_level_is_not_a_title(first):
+    r = extract(f"{first}\nLytic metastasis with 30% collapse.")
+    assert r.prefill.level == "T10" and r.prefill.inputs["sins"]["collapse"] == "lt50"

@@ -57,6 +57,7 @@ _GRADE_AT_LEAST = re.compile(r"(?:at least|minimum of|more than|greater than|wor
 _GRADE_VALUES = {"0": "0", "zero": "0", "1": "1", "i": "1", "one": "1", "2": "2", "ii": "2", "two": "2", "3": "3",
                  "iii": "3", "three": "3"}
 _DIGITS = re.compile(r"\d")
+_KEY_VALUE_DIGIT = re.compile(r"(?::|\s-\s).*\d")  # "Level: T10", "Index level - L2"
 _WHOLE_SPINE = re.compile(r"\b(throughout the (?:whole |entire )?(?:spine|skeleton|thoracic spine|lumbar spine|cervical spine|"
                           r"vertebral column|axial skeleton)|widespread|diffusely throughout|at multiple levels|"
                           r"at several levels|multilevel|multi-level)\b", re.IGNORECASE)
@@ -278,7 +279,10 @@ def find_sections(text: str, rules: RuleSet) -> list[Section]:
             heading = stripped.rstrip(":").strip().lower()
             content = start + len(line)
         if heading is not None:
-            if current is not None:
+            # lines after a title that run on into a heading with no blank line are the report's body ("MRI THORACIC
+            # SPINE / T8 lytic metastasis ... / IMPRESSION: ..."): the title keeps its own line only (a block the
+            # title opens and a blank line closes is the header, as before)
+            if current is not None and current.role != "title":
                 current.end = start
             role = headings[heading]
             current = Section(role, start, len(text), content)
@@ -289,8 +293,9 @@ def find_sections(text: str, rules: RuleSet) -> list[Section]:
             first_content = False
             # a short first line without a full stop is a title ("MRI WHOLE SPINE"), unless it is the whole report
             # ("Lytic metastasis at T8 with epidural tumour" dictated on one line)
+            # ("Level: T10" or "Index level - L2" opening a template is a value, not a title)
             if (len(stripped) < 100 and not stripped.endswith(".") and not _DIGITS.search(stripped[:3] or "x")
-                    and more_after[li]):
+                    and not _KEY_VALUE_DIGIT.search(stripped) and more_after[li]):
                 sections.append(Section("title", start, pos, start))
                 current = sections[-1]
                 continue
