@@ -2638,3 +2638,15 @@ def test_a_title_running_on_into_the_body_and_an_impression_keeps_the_body():
 def test_a_template_opening_with_its_level_is_not_a_title(first):
     r = extract(f"{first}\nLytic metastasis with 30% collapse.")
     assert r.prefill.level == "T10" and r.prefill.inputs["sins"]["collapse"] == "lt50"
+
+
+@pytest.mark.parametrize("text, check", [
+    # the "or" of "epidural or paraspinal extension" does not make the metastasis before it a possibility
+    ("T9 metastasis without epidural or paraspinal extension.", lambda r: "metastasis" in r.diagnoses
+     and r.prefill.escc["epidural_disease"].value is False),
+    # the "normal" of "loss of normal alignment" does not deny the kyphosis beside it
+    ("Lytic metastasis at T6. Loss of normal alignment with focal kyphosis.",
+     lambda r: r.prefill.sins["alignment"].value == "deformity"),
+])
+def test_a_trigger_inside_another_findings_phrase_stays_there(text, check):
+    assert check(extract(text))

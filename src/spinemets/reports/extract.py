@@ -491,6 +491,12 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
         rid = sp._.target_rule.metadata["row"]
         spans.append((sp.start, sp, rid, rules.targets[rid]))
     spans.sort(key=lambda x: x[0])
+    # an alternative ("or") inside another finding's phrase ("epidural or paraspinal extension") and a denial, hedge
+    # or history word inside a phrase that is read for nothing ("normal" in "loss of normal alignment") belong to
+    # that phrase, not to the findings around it (a denial inside a phrase, "without collapse or epidural
+    # extension", still reaches on; so does a subject word, "Modic type" in "Modic type 1")
+    inside = {i: (sp.start, sp.end, row.concept == "ignore") for _, sp, _, row in spans if sp.end - sp.start > 1
+              for i in range(sp.start, sp.end)}
     other_sentences = {sent_index.get(st, 0) for st, _, _, row in spans if row.concept == "other_lesions"}
     findings: list[Finding] = []
     token_pos: list[tuple[int, int, int]] = []  # start token, end token, sentence: for the percent pass
@@ -523,6 +529,10 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
         for mod in span._.modifiers:
             a, b = mod.modifier_span
             if mod.direction == "FORWARD" and mod.category in ASSERTIONS and _new_clause(doc, b, span.start):
+                continue
+            host = inside.get(a)
+            if (host is not None and host[:2] != (span.start, span.end) and host[0] <= a and b <= host[1]
+                    and mod.category in ASSERTIONS and (host[2] or mod.category == POSSIBLE)):
                 continue
             meta = mod.rule.metadata or {}
             last = doc[b - 1]
