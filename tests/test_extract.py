@@ -2650,3 +2650,35 @@ def test_a_template_opening_with_its_level_is_not_a_title(first):
 ])
 def test_a_trigger_inside_another_findings_phrase_stays_there(text, check):
     assert check(extract(text))
+
+
+@pytest.mark.parametrize("text, field, expected", [
+    # wordings found by the session's review (its own texts)
+    ("Lytic metastasis at L3: DWI high signal with low ADC.", ("marrow", "dwi"), "restricted"),
+    ("Lytic metastasis at L3. No restriction on DWI.", ("marrow", "dwi"), "not_restricted"),
+    ("Lytic metastasis at L3. STIR: high signal.", ("marrow", "stir"), "hyperintense"),
+    ("Lytic metastasis at L3 with heterogeneously increased T2 signal.", ("marrow", "t2"), "hyperintense"),
+    ("Lytic metastasis at L3 with heterogeneous contrast uptake.", ("marrow", "t1_gd_fs"), "enhancing"),
+    ("Lytic metastasis at L3. It does not cross the disc.", ("marrow", "crosses_disc_space"), False),
+    ("Metastasis at L3. Lesion type: mixed.", ("sins", "lesion"), "mixed"),
+    ("Metastasis at L3 with patchy sclerosis of the L3 vertebral body.", ("sins", "lesion"), "blastic"),
+    ("Metastasis at L3; the vertebral body is flattened.", ("sins", "collapse"), "gt50"),
+    ("Metastasis at L3 with a step-off at L3/4.", ("sins", "alignment"), "subluxation"),
+    # a hypodense lesion of another organ is no lytic bone lesion
+    ("CT: hypodense lesion in the liver. Sclerotic focus in T9.", ("sins", "lesion"), "blastic"),
+])
+def test_wordings_found_by_the_eleventh_review(text, field, expected):
+    r = extract(text)
+    assert r.prefill.inputs.get(field[0], {}).get(field[1]) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Pathological fracture of T9 with 40% height loss. Similar lesions at T4 and L2.", "present"),
+    ("Pathological fracture of T9 with 40% height loss. No lesions elsewhere in the spine.", "absent"),
+    ("Pathological fracture of T9 with 40% height loss; solitary lesion.", "absent"),
+    ("Pathological fracture of T9 with 40% height loss, epidural tumour encasing the dural sac.", "present"),
+])
+def test_other_lesions_and_encasing_in_other_words(text, expected):
+    fr = extract(text).prefill.fracture
+    row = "encasing_epidural_mass" if "encasing" in text else "other_spinal_metastases"
+    assert fr[row].value == expected

@@ -526,7 +526,7 @@ targets:
      sets: {escc.cord_compressed: true}}
   - {id: thecal-outline, concept: thecal_sac, value: thecal_sac, phrases: [thecal outline],
      states: {compress: {escc.thecal_sac_deformed: true}}}
-  - {id: pancake-vertebra, concept: feature, value: pancake_vertebra, phrases: [pancake vertebra],
+  - {id: wafer-vertebra, concept: feature, value: wafer_vertebra, phrases: [wafer vertebra],
      sets: {sins.collapse: gt50}}
 context:
   - {id: height-moderately-reduced, category: DEGREE, direction: BACKWARD, value: moderate,
@@ -562,12 +562,12 @@ def test_site_rows_prefill_as_their_columns_say(site_rules, text, inputs, fractu
 
 
 def test_a_site_row_that_sets_the_collapse_category(site_rules):
-    r = extract("Lytic metastasis at T7 with a pancake vertebra.", rules=site_rules)
-    assert got(r, "sins", "collapse") == ("gt50", None, ["pancake vertebra"])
-    r = extract("Lytic metastasis at T7 with a pancake vertebra. No collapse.", rules=site_rules)
+    r = extract("Lytic metastasis at T7 with a wafer vertebra.", rules=site_rules)
+    assert got(r, "sins", "collapse") == ("gt50", None, ["wafer vertebra"])
+    r = extract("Lytic metastasis at T7 with a wafer vertebra. No collapse.", rules=site_rules)
     assert got(r, "sins", "collapse") == (
-        None, 'the report states more than one value: gt50 ("pancake vertebra"); no_collapse ("No collapse")',
-        ["pancake vertebra", "No collapse"])
+        None, 'the report states more than one value: gt50 ("wafer vertebra"); no_collapse ("No collapse")',
+        ["wafer vertebra", "No collapse"])
 
 
 # --- more than one statement -----------------------------------------------------------------------------------------
