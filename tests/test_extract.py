@@ -2682,3 +2682,18 @@ def test_other_lesions_and_encasing_in_other_words(text, expected):
     fr = extract(text).prefill.fracture
     row = "encasing_epidural_mass" if "encasing" in text else "other_spinal_metastases"
     assert fr[row].value == expected
+
+
+@pytest.mark.parametrize("sentence, escc, grade", [
+    # a grade before the scale's full name states the grade; it does not say the cord is compressed
+    ("Grade 1c epidural spinal cord compression at T6.", {}, "1c"),
+    ("Grade 3 metastatic epidural spinal cord compression.", {}, "3"),
+    ("Epidural spinal cord compression at T6.", {"cord_compressed": True}, None),
+    # the verb before the cord: touched, not compressed
+    ("Epidural tumour abuts but does not compress the cord.", {"epidural_disease": True, "cord_abutted": True,
+                                                               "cord_compressed": False}, "1c"),
+])
+def test_graded_compression_and_abutment_before_the_cord(sentence, escc, grade):
+    pre = extract(f"Lytic metastasis at T6. {sentence}").prefill
+    assert {k: v.value for k, v in pre.escc.items() if k != "grade" and v.value is not None} == escc
+    assert pre.escc_grade == grade

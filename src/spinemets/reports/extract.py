@@ -646,6 +646,7 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
     _other_compressor(text, findings, rules)
     _csf_on_one_side(text, findings)
     _second_predicate(text, findings, rules)
+    _graded_compression(text, findings, rules)
     findings = _without_disc_height(text, findings, token_pos, rules)
     return _without_heading_labels(text, findings, token_pos)
 
@@ -799,6 +800,28 @@ def _second_predicate(text: str, findings: list[Finding], rules: RuleSet) -> Non
             states[value] = "negated" if negated else "present"
             f.cues = [*f.cues, Cue(category="STATE", text=text[m.start(group):m.end()], start=m.start(group),
                                    end=m.end(), value=value, negated=negated, rule=rules.rule_name(rid))]
+
+
+def _graded_compression(text: str, findings: list[Finding], rules: RuleSet) -> None:
+    """A grade written before the scale's full name ("grade 1c epidural spinal cord compression") states the ESCC
+    grade; it does not say the cord is compressed (grades 0 to 1c leave it uncompressed)."""
+    grade_row = rules.targets.get("escc-grade")
+    if grade_row is None:
+        return
+    for f in findings:
+        if f.concept != "cord" or f.value != "cord_compression":
+            continue
+        b = _GRADE_BEFORE.search(text[max(0, f.start - 16):f.start])
+        if b is None or b.group(1).lower() in ("i", "ii", "iii") and not b.group(1).isupper():
+            continue
+        f.concept, f.value = grade_row.concept, grade_row.value
+        f.rule = rules.rule_name("escc-grade")
+        f._row = grade_row
+        item = rules.kb_item("escc-grade")
+        f.kb_items, f.sources = ([item] if item else []), list(grade_row.sources)
+        f.qualifiers = {**f.qualifiers, "grade": _GRADE_VALUES[b.group(1).lower()] + (b.group(2) or "").lower()}
+        f.start = max(0, f.start - 16) + b.start()
+        f.text = text[f.start:f.end]
 
 
 def _csf_on_one_side(text: str, findings: list[Finding]) -> None:
