@@ -2697,3 +2697,8 @@ def test_graded_compression_and_abutment_before_the_cord(sentence, escc, grade):
     pre = extract(f"Lytic metastasis at T6. {sentence}").prefill
     assert {k: v.value for k, v in pre.escc.items() if k != "grade" and v.value is not None} == escc
     assert pre.escc_grade == grade
+
+
+def test_an_ellipsis_between_two_levels_is_a_range():
+    r = extract("- T7 ... T10: enhancing lesions in each of these four bodies, no collapse.")
+    assert r.levels == ["T7", "T8", "T9", "T10"]
