@@ -2702,3 +2702,18 @@ def test_graded_compression_and_abutment_before_the_cord(sentence, escc, grade):
 def test_an_ellipsis_between_two_levels_is_a_range():
     r = extract("- T7 ... T10: enhancing lesions in each of these four bodies, no collapse.")
     assert r.levels == ["T7", "T8", "T9", "T10"]
+
+
+@pytest.mark.parametrize("text, lesion", [
+    # a hedge on "lytic metastasis" doubts the diagnosis, not the lytic lesion seen
+    ("Likely sclerotic metastasis at T8.", "blastic"),
+    ("Findings suspicious for a lytic metastasis at T8.", "lytic"),
+    ("Probable osteoblastic metastases at T8 and T10.", "blastic"),
+    ("No lytic metastasis.", None),
+])
+def test_a_hedged_diagnosis_keeps_the_lesion_seen(text, lesion):
+    r = extract(text)
+    assert r.prefill.inputs.get("sins", {}).get("lesion") == lesion
+    if lesion:
+        assert r.prefill.level == "T8" and "metastasis" not in r.diagnoses
+        assert any(f.concept == "diagnosis" and f.assertion == "uncertain" for f in r.findings)

@@ -560,6 +560,11 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
             context = {"present": "negated", "negated": "present"}.get(context, context)  # type: ignore[assignment]
         if role == "history":
             context = "historical"
+        hedged_dx = None
+        if context == "uncertain" and categories == {POSSIBLE} and rid in rules.lesion_and_diagnosis_parts:
+            # "likely sclerotic metastasis at T8": the sclerotic lesion is seen, only its nature is doubted
+            rid, dx_rid = rules.lesion_and_diagnosis_parts[rid]
+            row, hedged_dx, context = rules.targets[rid], dx_rid, "present"
         qualifiers = _qualifiers(row, cues, text, span_end_char, start_char)
         levels: tuple[str, ...] = ()
         if row.scope == "level":
@@ -595,6 +600,15 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
         finding.__pydantic_private__["_row"] = row  # type: ignore[index]
         findings.append(finding)
         token_pos.append((span.start, span.end, si))
+        if hedged_dx is not None:  # the doubted diagnosis, beside the lesion
+            dx_row, dx_item = rules.targets[hedged_dx], rules.kb_item(hedged_dx)
+            doubted = finding.model_copy(update={
+                "concept": dx_row.concept, "value": dx_row.value, "assertion": "uncertain", "context": "uncertain",
+                "rule": rules.rule_name(hedged_dx), "kb_items": [dx_item] if dx_item else [],
+                "sources": list(dx_row.sources), "qualifiers": {k: v for k, v in qualifiers.items() if k == "phrase"}})
+            doubted.__pydantic_private__["_row"] = dx_row  # type: ignore[index]
+            findings.append(doubted)
+            token_pos.append((span.start, span.end, si))
     _percentages(text, doc, rules, findings, token_pos, sent_index)
     # CSF effaced in a sentence (or just after one) that says the cord is compressed: no CSF left around the cord
     # (read in prefill)

@@ -330,6 +330,20 @@ class RuleSet:
         return out
 
     @functools.cached_property
+    def lesion_and_diagnosis_parts(self) -> dict[str, tuple[str, str]]:
+        """For each row naming a lesion type and a diagnosis in one phrase ("lytic metastasis"), the rows of its two
+        parts (a lesion row of the same type that names no diagnosis, and the diagnosis row), by row id: a hedge
+        on such a phrase doubts the diagnosis, not the lesion seen ("likely sclerotic metastasis at T8")."""
+        lesions: dict[str, str] = {}
+        for rid, r in self.targets.items():  # the plain row of each type: the first that states nothing more
+            if (r.concept == "lesion" and not r.diagnosis and r.polarity == "positive" and r.sets
+                    and not r.body_extent and not r.collapse):
+                lesions.setdefault(r.value, rid)
+        diagnoses = {r.value: rid for rid, r in self.targets.items() if r.concept == "diagnosis" and r.polarity == "positive"}
+        return {rid: (lesions[r.value], diagnoses[r.diagnosis]) for rid, r in self.targets.items()
+                if r.concept == "lesion" and r.diagnosis and r.value in lesions and r.diagnosis in diagnoses}
+
+    @functools.cached_property
     def collection_rim(self) -> tuple[re.Pattern[str], re.Pattern[str]] | None:
         """Words of a rim or wall, and words naming a collection or abscess: enhancement of a rim in a sentence about
         a collection is the collection's wall, not the marrow (``rim_words`` and ``collection_words``)."""
