@@ -2717,3 +2717,17 @@ def test_a_hedged_diagnosis_keeps_the_lesion_seen(text, lesion):
     if lesion:
         assert r.prefill.level == "T8" and "metastasis" not in r.diagnoses
         assert any(f.concept == "diagnosis" and f.assertion == "uncertain" for f in r.findings)
+
+
+@pytest.mark.parametrize("sentence, expected", [
+    ("Alignment is anatomic.", "normal"),
+    ("The vertebral bodies are normally aligned.", "normal"),
+    ("Alignment satisfactory.", "normal"),
+    # both subluxation and deformity denied: normal alignment; one of them denied decides nothing
+    ("There is no listhesis and no focal kyphosis.", "normal"),
+    ("No subluxation or kyphosis.", "normal"),
+    ("No listhesis.", None),
+    ("Alignment is not anatomic.", None),
+])
+def test_normal_alignment_in_other_words(sentence, expected):
+    assert extract(f"Lytic metastasis at T6. {sentence}").prefill.sins["alignment"].value == expected

@@ -578,6 +578,9 @@ def _alignment(col: _Collector) -> tuple[Prefilled, list[Finding]]:
         if value in vals:
             note = "normal alignment also stated" if value != "normal" and "normal" in vals else None
             return _value(value, vals[value], note), vals[value]
+    if "no_subluxation" in vals and "no_deformity" in vals:  # "no listhesis and no focal kyphosis"
+        fs = vals["no_subluxation"] + vals["no_deformity"]
+        return _value("normal", fs, "no subluxation and no deformity stated"), fs
     return Prefilled(), []
 
 

@@ -455,6 +455,8 @@ def _prefill_vocabulary(kb: KnowledgeBase) -> dict[str, tuple[Any, ...]]:
         values = tuple(m.value for m in ENUMS[comp])
         if comp == "collapse":
             values += ("no_collapse",)  # read with the extent of the lesion: involved_no_collapse or none
+        if comp == "alignment":
+            values += ("no_subluxation", "no_deformity")  # both denied: normal alignment
         vocab[f"sins.{comp}"] = values
     for name in FINDINGS:
         vocab[f"escc.{name}"] = (True, False)
