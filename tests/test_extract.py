@@ -2731,3 +2731,13 @@ def test_a_hedged_diagnosis_keeps_the_lesion_seen(text, lesion):
 ])
 def test_normal_alignment_in_other_words(sentence, expected):
     assert extract(f"Lytic metastasis at T6. {sentence}").prefill.sins["alignment"].value == expected
+
+
+def test_a_template_findings_line_ends_the_history_above_it():
+    r = extract("Indication: increasing back pain, renal cell carcinoma.\nLevel: D11\nLesion: osteolytic, expansile\n"
+                "Body collapse: about 35% height loss\nPosterior elements: both pedicles\n")
+    assert r.prefill.inputs["sins"] == {"level": "T11", "lesion": "lytic", "collapse": "lt50",
+                                        "posterolateral": "bilateral"}
+    # a history line that is not a findings label stays history
+    r = extract("Indication: lytic metastasis at T4 with cord compression on an outside study.\n\nNo abnormality.")
+    assert r.prefill.level is None

@@ -251,6 +251,7 @@ def _split_inline_headings(lines: list[str], headings: dict[str, str]) -> list[s
 def find_sections(text: str, rules: RuleSet) -> list[Section]:
     """The parts of a report, from its headings (report_terms); history and technique end at a blank line."""
     headings = rules.terms.sections
+    template_keys = frozenset(rules.terms.groups.get("template_keys", ()))
     sections: list[Section] = []
     pos = 0
     lines = _split_inline_headings(text.splitlines(keepends=True), headings)
@@ -272,6 +273,13 @@ def find_sections(text: str, rules: RuleSet) -> list[Section]:
             continue
         m = _HEADING.match(line)
         heading = None
+        if (m and current is not None and current.role in ("history", "technique")
+                and m.group(1).strip().lower() in template_keys):
+            # a findings line of a template ("Level: D11", "Body collapse: 35%") ends the history or technique
+            # above it, blank line or not; the line itself is read as findings
+            current.end = start
+            current = None
+            role = "findings"
         if m and m.group(1).strip().lower() in headings:
             heading = m.group(1).strip().lower()
             content = start + m.end()
