@@ -2741,3 +2741,17 @@ def test_a_template_findings_line_ends_the_history_above_it():
     # a history line that is not a findings label stays history
     r = extract("Indication: lytic metastasis at T4 with cord compression on an outside study.\n\nNo abnormality.")
     assert r.prefill.level is None
+
+
+@pytest.mark.parametrize("sentence, expected", [
+    ("The whole vertebral body has been replaced by tumour of low T1 signal.", "present"),
+    ("The body is entirely replaced - homogeneously low T1, high STIR.", "present"),
+    ("The marrow of the whole vertebral body is low on T1 and high on STIR.", "present"),
+    # a part of the body named: not diffuse; normal marrow kept is not read as its denial (an inference)
+    ("Low T1 signal in a band beneath the endplate; the rest of the body is fatty.", None),
+    ("Low T1 signal in the T12 body.", None),
+])
+def test_low_t1_signal_given_the_whole_body_is_diffuse(sentence, expected):
+    fr = extract(f"Pathological fracture of T12 with 40% collapse. {sentence}").prefill.fracture
+    got = fr.get("diffuse_low_t1_signal")
+    assert (got.value if got else None) == expected

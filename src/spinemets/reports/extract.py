@@ -663,6 +663,7 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
     _sizes_other(text, findings, rules)
     _cord_signal(text, findings, rules)
     _collection_rim(text, findings, rules)
+    _whole_body_low_t1(text, findings, rules)
     _fat_signal(text, findings, rules)
     _old_deformity(text, findings, rules)
     _other_compressor(text, findings, rules)
@@ -709,6 +710,22 @@ def _collection_rim(text: str, findings: list[Finding], rules: RuleSet) -> None:
         a, b = _sentence_bounds(text, f.start, f.end)
         if collection.search(text, a, b):
             f.qualifiers["not_marrow"] = True
+
+
+def _whole_body_low_t1(text: str, findings: list[Finding], rules: RuleSet) -> None:
+    """Mark low T1 signal that its sentence gives the whole body ("the whole vertebral body has been replaced by
+    tumour of low T1 signal", "the body is entirely replaced - homogeneously low T1"): the diffuse low T1 signal of
+    the fracture differential, unless the sentence also names a part of the body ("a band", "the rest of the
+    body") - from the terms' ``whole_body`` and ``part_of_body`` groups."""
+    whole, part = rules.group_pattern("whole_body"), rules.group_pattern("part_of_body")
+    if whole is None or part is None:
+        return
+    for f in findings:
+        if f.concept != "signal" or f.context != "present" or f.value != "t1_hypointense":
+            continue
+        a, b = _sentence_bounds(text, f.start, f.end)
+        if whole.search(text, a, b) and not part.search(text, a, b):
+            f.qualifiers["whole_body"] = True
 
 
 def _fat_signal(text: str, findings: list[Finding], rules: RuleSet) -> None:

@@ -152,6 +152,7 @@ def effects(f: Finding, row: TargetRow) -> dict[str, Any]:
 
 _FINDINGS_WIN = "the findings section says so"
 LUMBAR = "lumbar_location"  # the fracture-differential feature that follows from the index level
+DIFFUSE_LOW_T1 = "diffuse_low_t1_signal"
 
 
 class _Collector:
@@ -413,9 +414,21 @@ def prefill(
                 derived.add("fracture.other_spinal_metastases", "present", f)
             if row.fracture and f.assertion == "other_level":
                 derived.add("fracture.multiple_compression_fractures", "present", f)
+        # what the index level's own findings say in other words: low T1 signal given the whole body is diffuse low
+        # T1 signal (normal marrow kept in part of the body is not read as its absence: an inference, not a statement)
+        implied = _Collector()
+        for f in relevant:
+            if f.context == "present" and (not f.levels or index in f.levels) and f.qualifiers.get("whole_body"):
+                implied.add(f"fracture.{DIFFUSE_LOW_T1}", "present", f)
         for row in kb.table(TABLE).rows:
             fld = f"fracture.{row.id}"
             value, fs, note = col.single(fld)
+            if value is None and note is None:
+                value, fs, inote = implied.single(fld)
+                if value is not None:
+                    note = "low T1 signal stated for the whole body"
+                elif inote is not None:
+                    note = inote
             dvalue, dfs, _ = derived.single(fld)
             if row.id == LUMBAR and value is None and note is None and index is not None:
                 # where the fracture is: the index level the report gives (lumbar L1-L5, or not)
