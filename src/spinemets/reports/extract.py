@@ -664,6 +664,7 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
     _cord_signal(text, findings, rules)
     _collection_rim(text, findings, rules)
     _whole_body_low_t1(text, findings, rules)
+    _elsewhere(text, findings)
     _fat_signal(text, findings, rules)
     _old_deformity(text, findings, rules)
     _other_compressor(text, findings, rules)
@@ -726,6 +727,19 @@ def _whole_body_low_t1(text: str, findings: list[Finding], rules: RuleSet) -> No
         a, b = _sentence_bounds(text, f.start, f.end)
         if whole.search(text, a, b) and not part.search(text, a, b):
             f.qualifiers["whole_body"] = True
+
+
+_ELSEWHERE = re.compile(r"\s*(?:is\s+|are\s+)?(?:also\s+)?(?:seen\s+|identified\s+|present\s+)?(?:elsewhere|at other levels|at any other level|"
+                        r"in the rest of the spine|in the remaining spine)\b", re.IGNORECASE)
+
+
+def _elsewhere(text: str, findings: list[Finding]) -> None:
+    """Mark a lesion or diagnosis said to be elsewhere ("no focal marrow lesion elsewhere", "no lytic or sclerotic
+    lesion elsewhere", "metastases are also seen elsewhere"): it is about the other levels of the spine, not the
+    index lesion (the fracture differential's other spinal metastases, present or absent)."""
+    for f in findings:
+        if (f.concept in ("lesion", "diagnosis") or "lesion" in f.text.lower()) and _ELSEWHERE.match(text, f.end):
+            f.qualifiers["elsewhere"] = True
 
 
 def _fat_signal(text: str, findings: list[Finding], rules: RuleSet) -> None:

@@ -152,7 +152,7 @@ def effects(f: Finding, row: TargetRow) -> dict[str, Any]:
 
 _FINDINGS_WIN = "the findings section says so"
 LUMBAR = "lumbar_location"  # the fracture-differential feature that follows from the index level
-DIFFUSE_LOW_T1 = "diffuse_low_t1_signal"
+DIFFUSE_LOW_T1, OTHER_METS = "diffuse_low_t1_signal", "other_spinal_metastases"
 
 
 class _Collector:
@@ -420,13 +420,16 @@ def prefill(
         for f in relevant:
             if f.context == "present" and (not f.levels or index in f.levels) and f.qualifiers.get("whole_body"):
                 implied.add(f"fracture.{DIFFUSE_LOW_T1}", "present", f)
+            if f.qualifiers.get("elsewhere") and f.context in ("present", "negated"):  # "no lesion elsewhere"
+                implied.add(f"fracture.{OTHER_METS}", "present" if f.context == "present" else "absent", f)
         for row in kb.table(TABLE).rows:
             fld = f"fracture.{row.id}"
             value, fs, note = col.single(fld)
             if value is None and note is None:
                 value, fs, inote = implied.single(fld)
                 if value is not None:
-                    note = "low T1 signal stated for the whole body"
+                    note = ("low T1 signal stated for the whole body" if row.id == DIFFUSE_LOW_T1
+                            else "a lesion stated (or denied) elsewhere in the spine")
                 elif inote is not None:
                     note = inote
             dvalue, dfs, _ = derived.single(fld)
