@@ -290,7 +290,7 @@ def find_sections(text: str, rules: RuleSet) -> list[Section]:
             # lines after a title that run on into a heading with no blank line are the report's body ("MRI THORACIC
             # SPINE / T8 lytic metastasis ... / IMPRESSION: ..."): the title keeps its own line only (a block the
             # title opens and a blank line closes is the header, as before)
-            if current is not None and current.role != "title":
+            if current is not None and (current.role != "title" or headings[heading] != "impression"):
                 current.end = start
             role = headings[heading]
             current = Section(role, start, len(text), content)
@@ -569,7 +569,8 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
         if role == "history":
             context = "historical"
         hedged_dx = None
-        if context == "uncertain" and categories == {POSSIBLE} and rid in rules.lesion_and_diagnosis_parts:
+        if (context == "uncertain" and categories == {POSSIBLE} and rid in rules.lesion_and_diagnosis_parts
+                and all(" ".join(c.text.lower().split()) in rules.nature_hedges for c in cues if c.category == POSSIBLE)):
             # "likely sclerotic metastasis at T8": the sclerotic lesion is seen, only its nature is doubted
             rid, dx_rid = rules.lesion_and_diagnosis_parts[rid]
             row, hedged_dx, context = rules.targets[rid], dx_rid, "present"
@@ -665,6 +666,7 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
     _collection_rim(text, findings, rules)
     _whole_body_low_t1(text, findings, rules)
     _elsewhere(text, findings)
+    _about_other_parts(text, findings, rules)
     _fat_signal(text, findings, rules)
     _old_deformity(text, findings, rules)
     _other_compressor(text, findings, rules)
@@ -709,7 +711,7 @@ def _collection_rim(text: str, findings: list[Finding], rules: RuleSet) -> None:
         if f.concept != "signal" or not rim.search(f.text):
             continue
         a, b = _sentence_bounds(text, f.start, f.end)
-        if collection.search(text, a, b):
+        if any(not _DENIED_BEFORE.search(text, max(a, m.start() - 12), m.start()) for m in collection.finditer(text, a, b)):
             f.qualifiers["not_marrow"] = True
 
 
@@ -729,6 +731,7 @@ def _whole_body_low_t1(text: str, findings: list[Finding], rules: RuleSet) -> No
             f.qualifiers["whole_body"] = True
 
 
+_DENIED_BEFORE = re.compile(r"\b(?:no|without)\s+$", re.IGNORECASE)  # "no collection": the word denied
 _ELSEWHERE = re.compile(r"\s*(?:is\s+|are\s+)?(?:also\s+)?(?:seen\s+|identified\s+|present\s+)?(?:elsewhere|at other levels|at any other level|"
                         r"in the rest of the spine|in the remaining spine)\b", re.IGNORECASE)
 
@@ -740,6 +743,21 @@ def _elsewhere(text: str, findings: list[Finding]) -> None:
     for f in findings:
         if (f.concept in ("lesion", "diagnosis") or "lesion" in f.text.lower()) and _ELSEWHERE.match(text, f.end):
             f.qualifiers["elsewhere"] = True
+
+
+def _about_other_parts(text: str, findings: list[Finding], rules: RuleSet) -> None:
+    """A body said to be free of the lesion or a canal or epidural space said to be clear, in a sentence that puts
+    it on other levels or parts ("no osseous lesion elsewhere", "above and below, the canal is clear", "preserved
+    at all levels except T7"): it says nothing of the index level (the terms' ``other_parts``)."""
+    other = rules.group_pattern("other_parts")
+    if other is None:
+        return
+    for f in findings:
+        if f.value not in ("uninvolved", "canal_clear", "epidural_space_clear"):
+            continue
+        a, b = _sentence_bounds(text, f.start, f.end)
+        if other.search(text, a, b):
+            f.qualifiers["about_other_parts"] = True
 
 
 def _fat_signal(text: str, findings: list[Finding], rules: RuleSet) -> None:
@@ -850,6 +868,9 @@ def _second_predicate(text: str, findings: list[Finding], rules: RuleSet) -> Non
             if value in states or value not in row.states:  # type: ignore[union-attr]
                 continue
             negated = m.group("neg") is not None
+            stated_fields = {k for st, v in states.items() if v == "present" for k in (row.states or {}).get(st, {})}
+            if negated and stated_fields & set((row.negated_states or {}).get(value, {})):
+                continue  # "indented but not effaced", "displaced but not compressed": the stated state stands
             states[value] = "negated" if negated else "present"
             f.cues = [*f.cues, Cue(category="STATE", text=text[m.start(group):m.end()], start=m.start(group),
                                    end=m.end(), value=value, negated=negated, rule=rules.rule_name(rid))]
@@ -867,6 +888,8 @@ def _graded_compression(text: str, findings: list[Finding], rules: RuleSet) -> N
         b = _GRADE_BEFORE.search(text[max(0, f.start - 16):f.start])
         if b is None or b.group(1).lower() in ("i", "ii", "iii") and not b.group(1).isupper():
             continue
+        if _GRADE_AT_LEAST.search(text[max(0, f.start - 16) - 24:max(0, f.start - 16) + b.start()]):
+            continue  # "at least grade 2 ...": more than one grade; the cord is compressed either way
         f.concept, f.value = grade_row.concept, grade_row.value
         f.rule = rules.rule_name("escc-grade")
         f._row = grade_row

@@ -124,7 +124,7 @@ def find_levels(text: str, rules: RuleSet) -> list[LevelMention]:
             between = _ASIDE.sub("", text[end:singles[j][0]], count=1).strip().lower()
             if between in ("-", "\u2013", "\u2014", "to", "through", "thru") and "(" in text[end:singles[j][0]]:
                 break  # a range is never written across an aside
-            if between in ("-", "\u2013", "\u2014", "to", "through", "thru", "...", "\u2026", ".."):  # "T7 ... T10"
+            if between in ("-", "\u2013", "\u2014", "to", "through", "thru"):
                 a, b = INDEX[levels[-1]], INDEX[singles[j][2]]
                 if b > a:
                     levels += list(ORDER[a + 1:b + 1])

@@ -122,6 +122,8 @@ def effects(f: Finding, row: TargetRow) -> dict[str, Any]:
         return out  # cord oedema or root enhancement is not the lesion's marrow signal
     if f.qualifiers.get("not_de_novo"):
         return out  # an old, developmental or degenerative deformity is not SINS's de novo deformity
+    if f.qualifiers.get("about_other_parts"):
+        return out  # "no osseous lesion elsewhere", "above and below, the canal is clear": not the index level
     states = f.qualifiers.get("states", {}) if row.states or row.negated_states else {}
     if states:  # the state carries the meaning ("the spinal cord is not contacted and CSF is preserved")
         if f.context not in ("present", "negated"):
@@ -562,7 +564,7 @@ def _collapse(relevant: list[Finding], rows: dict[int, TargetRow | None], col: _
         row = rows[id(f)]
         # a phrase that itself states the body is free ("no osseous involvement") reads as denied: it still counts
         if row is None or not (f.context == "present" or f.context == "negated" and row.polarity == "negative"
-                               and row.concept == "extent"):
+                               and row.concept == "extent") or f.qualifiers.get("about_other_parts"):
             continue
         if row.body_extent and f.text.strip().lower() in WEAK_EXTENT:
             if not f.qualifiers.get("sizes_other"):  # "small sheets of soft tissue" sizes something else

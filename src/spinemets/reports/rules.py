@@ -344,6 +344,11 @@ class RuleSet:
                 if r.concept == "lesion" and r.diagnosis and r.value in lesions and r.diagnosis in diagnoses}
 
     @functools.cached_property
+    def nature_hedges(self) -> frozenset[str]:
+        """Hedges that doubt a lesion's nature, not its presence (``nature_hedges``)."""
+        return frozenset(self.terms.groups.get("nature_hedges", ()))
+
+    @functools.cached_property
     def collection_rim(self) -> tuple[re.Pattern[str], re.Pattern[str]] | None:
         """Words of a rim or wall, and words naming a collection or abscess: enhancement of a rim in a sentence about
         a collection is the collection's wall, not the marrow (``rim_words`` and ``collection_words``)."""
