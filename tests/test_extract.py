@@ -2796,3 +2796,18 @@ def test_wrong_values_found_by_the_second_review_stay_fixed(text, check):
 def test_disc_findings_are_not_the_lesions(text, levels):
     r = extract(text)
     assert r.levels == levels and "convex_posterior_border" not in r.prefill.inputs.get("fracture", {})
+
+
+@pytest.mark.parametrize("text, field, expected", [
+    ("T8 metastasis. Posterolateral involvement: bilateral.", "posterolateral", "bilateral"),
+    ("T8 metastasis. Posterolateral involvement: unilateral (left).", "posterolateral", "unilateral"),
+    ("T9 metastasis. Alignment is not disturbed.", "alignment", "normal"),
+    ("T12 metastasis. Mild loss of the normal thoracolumbar alignment with segmental kyphosis at T12.", "alignment",
+     "deformity"),
+])
+def test_sins_components_written_out(text, field, expected):
+    assert extract(text).prefill.sins[field].value == expected
+
+
+def test_a_grade_stated_with_is():
+    assert extract("T10 metastasis. ESCC grade is 1a.").prefill.escc_grade == "1a"

@@ -43,7 +43,7 @@ _HEADING = re.compile(r"^[ \t]*([A-Za-z][A-Za-z '/&()-]{0,40}?)[ \t]*:", re.M)
 # A stated grade after the scale's name: digits ('ESCC 2', 'Bilsky grade 1b', 'Bilsky classification: 3'), Roman
 # numerals ('Bilsky IIIc' is not a grade; 'Bilsky I', 'Bilsky Ib') or words ('grade two', 'grade one A').
 _GRADE_WORD = r"(?:[0-3]|0|iii|ii|i|zero|one|two|three)"
-_GRADE_AFTER = re.compile(r"^\s*(?:grade|scale|score|grading|classification|category|type)?\s*(?:of\s+)?[:=]?\s*"
+_GRADE_AFTER = re.compile(r"^\s*(?:grade|scale|score|grading|classification|category|type)?\s*(?:of\s+|is\s+|was\s+)?[:=]?\s*"
                           rf"(?:grade\s*)?({_GRADE_WORD})(?:\s*-?\s*|\s+)?([abcABC])?(?![0-9A-Za-z])", re.IGNORECASE)
 # ... or before it: 'grade 2 ESCC', 'grade 1b Bilsky', 'a grade three epidural compression' is not read (the
 # compression phrase names a finding, not the scale).

@@ -614,6 +614,9 @@ def _posterolateral(relevant: list[Finding], rows: dict[int, TargetRow | None], 
             return _value("unilateral", involved), involved
         return _value(None, involved, "posterolateral involvement stated without its side"), involved
     vals = col.values.get("sins.posterolateral", {})
+    stated = [v for v in ("bilateral", "unilateral") if v in vals]  # the component written out in a template
+    if len(stated) == 1:
+        return _value(stated[0], vals[stated[0]]), vals[stated[0]]
     if "none" in vals:
         return _value("none", vals["none"]), vals["none"]
     return Prefilled(), []
