@@ -2811,3 +2811,15 @@ def test_sins_components_written_out(text, field, expected):
 
 def test_a_grade_stated_with_is():
     assert extract("T10 metastasis. ESCC grade is 1a.").prefill.escc_grade == "1a"
+
+
+@pytest.mark.parametrize("text, lesion", [
+    # a lesion named after one denied item and a comma is a new statement ...
+    ("T9: no collapse, lytic metastasis.", "lytic"),
+    ("CT: L2 shows an area of bone destruction with no matrix, a lytic metastasis.", "lytic"),
+    # ... but not inside a list of denied items
+    ("No evidence of fracture, metastasis or infection at T9.", None),
+    ("No fracture, dislocation, destructive lesion at T9.", None),
+])
+def test_a_lesion_after_one_denied_item_and_a_comma(text, lesion):
+    assert extract(text).prefill.inputs.get("sins", {}).get("lesion") == lesion

@@ -386,6 +386,24 @@ def _new_clause(doc: Any, start: int, end: int) -> bool:
     return False
 
 
+def _apposition_after_denial(doc: Any, start: int, end: int, after: int) -> bool:
+    """A lesion named after one denied item and a comma, and not followed by more of a list ("T9: no collapse,
+    lytic metastasis", "with no matrix, a lytic metastasis"): a new statement, not a second denied item. One comma
+    only before it, and no comma, "or", "nor" or "and" after it in its sentence ("no fracture, metastasis or
+    infection", "no fracture, dislocation, destructive lesion" stay denied)."""
+    if sum(doc[i].text == "," for i in range(start, end)) != 1:
+        return False
+    for k in range(after, len(doc)):
+        t = doc[k]
+        if t.is_sent_start and k > after:
+            break
+        if t.text in (",", ";") or t.lower_ in ("or", "nor", "and", "/"):
+            return False
+        if t.text in (".", "!", "?"):
+            break
+    return True
+
+
 def _listed(doc: Any, start: int, end: int, after: int) -> bool:
     """doc[start:end] lists findings before the one at *end*, and that one belongs to the list: words, commas and
     list words only, with a list word after the last comma ("collapse, epidural disease or" before "cord
@@ -537,6 +555,9 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
         for mod in span._.modifiers:
             a, b = mod.modifier_span
             if mod.direction == "FORWARD" and mod.category in ASSERTIONS and _new_clause(doc, b, span.start):
+                continue
+            if (mod.category == NEGATED and mod.direction in ("FORWARD", "BIDIRECTIONAL") and b <= span.start
+                    and row.concept in ("lesion", "diagnosis") and _apposition_after_denial(doc, b, span.start, span.end)):
                 continue
             host = inside.get(a)
             if (host is not None and host[:2] != (span.start, span.end) and host[0] <= a and b <= host[1]
