@@ -521,8 +521,7 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
     # or history word inside a phrase that is read for nothing ("normal" in "loss of normal alignment") belong to
     # that phrase, not to the findings around it (a denial inside a phrase, "without collapse or epidural
     # extension", still reaches on; so does a subject word, "Modic type" in "Modic type 1")
-    inside = {i: (sp.start, sp.end, row.concept == "ignore") for _, sp, _, row in spans if sp.end - sp.start > 1
-              for i in range(sp.start, sp.end)}
+    phrases = [(sp.start, sp.end, row.concept == "ignore") for _, sp, _, row in spans if sp.end - sp.start > 1]
     other_sentences = {sent_index.get(st, 0) for st, _, _, row in spans if row.concept == "other_lesions"}
     findings: list[Finding] = []
     token_pos: list[tuple[int, int, int]] = []  # start token, end token, sentence: for the percent pass
@@ -559,9 +558,9 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
             if (mod.category == NEGATED and mod.direction in ("FORWARD", "BIDIRECTIONAL") and b <= span.start
                     and row.concept in ("lesion", "diagnosis") and _apposition_after_denial(doc, b, span.start, span.end)):
                 continue
-            host = inside.get(a)
-            if (host is not None and host[:2] != (span.start, span.end) and host[0] <= a and b <= host[1]
-                    and mod.category in ASSERTIONS and (host[2] or mod.category == POSSIBLE)):
+            if mod.category in ASSERTIONS and any(
+                    s0 <= a and b <= s1 and (s0, s1) != (span.start, span.end) and (ignore or mod.category == POSSIBLE)
+                    for s0, s1, ignore in phrases):
                 continue
             meta = mod.rule.metadata or {}
             last = doc[b - 1]

@@ -35,6 +35,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from spinemets.errors import ContradictoryInputError, InvalidInputError, SpinemetsError
+from spinemets.levels import INDEX
 from spinemets.knowledge.loader import KnowledgeBase
 from spinemets.reports.extract import Evidence, Finding, Prefill, Prefilled
 from spinemets.reports.rules import RuleSet, TargetRow
@@ -188,8 +189,6 @@ def _one_block_with(index: str | None, levels: list[str]) -> bool:
     """Whether *levels* are the index level and the level next to it ("destruction of the C2 and C3 bodies" with C2
     the index): one lesion over two adjacent levels, not lesions elsewhere in the spine (a longer run, "diffuse
     infiltration from T10 to L5", is disease at other levels)."""
-    from spinemets.levels import INDEX
-
     if index is None or index not in levels or index not in INDEX or not all(lv in INDEX for lv in levels):
         return False
     at = sorted({INDEX[lv] for lv in levels})
@@ -401,10 +400,10 @@ def prefill(
         from spinemets.interpret.fracture import TABLE
 
         derived = _Collector()
+        plural = rs.group_pattern("plural_lesion")
         for f in findings:
             if f.context != "present" or not any(lv != index for lv in f.levels):
                 continue
-            plural = rs.group_pattern("plural_lesion")
             if _one_block_with(index, f.levels) and not (plural is not None and plural.search(f.text)):
                 continue  # one lesion over the index and the next level; "C3 and C4 metastases" are two
             row = rows[id(f)]
@@ -427,7 +426,7 @@ def prefill(
         for row in kb.table(TABLE).rows:
             fld = f"fracture.{row.id}"
             value, fs, note = col.single(fld)
-            if value is None and note is None:
+            if value is None and note is None and fld in implied.values:
                 value, fs, inote = implied.single(fld)
                 if value is not None:
                     note = ("low T1 signal stated for the whole body" if row.id == DIFFUSE_LOW_T1
