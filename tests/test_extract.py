@@ -2831,3 +2831,13 @@ def test_a_grade_stated_with_is():
 ])
 def test_a_lesion_after_one_denied_item_and_a_comma(text, lesion):
     assert extract(text).prefill.inputs.get("sins", {}).get("lesion") == lesion
+
+
+@pytest.mark.parametrize("text, levels", [
+    # "T1:" opening a template line of signal values is the sequence, not the first thoracic vertebra
+    ("Lytic lesion at L4. T1: hypointense T2: hyperintense STIR: hyperintense Post contrast: enhancing", ["L4"]),
+    ("Lytic lesion at L4.\nT1: hypointense\nT2: hyperintense", ["L4"]),
+    ("T1: lytic lesion with 30% collapse.", ["T1"]),
+])
+def test_a_sequence_name_before_a_colon_is_not_a_level(text, levels):
+    assert extract(text).levels == levels

@@ -181,7 +181,7 @@ def _is_sequence(text: str, start: int, end: int, terms: Any) -> bool:
     """T1 / T2 read as an MRI sequence: a sequence word beside it, or joined to another sequence name."""
     after = _words_after(text, end, 3)
     before = _words_before(text, start, 2)
-    if after and after[0] == "-" and len(after) > 1:
+    if after and after[0] in ("-", ":") and len(after) > 1:  # "T1 - low", "T1: hypointense" (a template line)
         after = after[1:]
     if after and (after[0] in terms.sequence_after or after[0] in SEQUENCE_WORDS):
         return True
