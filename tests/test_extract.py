@@ -2841,3 +2841,13 @@ def test_a_lesion_after_one_denied_item_and_a_comma(text, lesion):
 ])
 def test_a_sequence_name_before_a_colon_is_not_a_level(text, levels):
     assert extract(text).levels == levels
+
+
+@pytest.mark.parametrize("text, applies", [
+    # a fracture called pathological beside a stated infection of the spine is the infection's
+    ("T11: severe pathological compression fracture. Marrow oedema and enhancement T10-T12, in keeping with "
+     "osteomyelitis.", False),
+    ("Pathological fracture of T11 from a lytic metastasis, 60% height loss.", True),
+])
+def test_a_pathological_fracture_beside_an_infection_is_not_a_neoplasm(text, applies):
+    assert extract(text).prefill.applies["sins"] is applies

@@ -258,7 +258,12 @@ def prefill(
 
     benign_stated = any(neoplastic_of(f) is False and about_index(f) for f in stated)
     only_raised = benign_stated and not any(neoplastic_of(f) is True for f in stated)
-    neoplastic = any(neoplastic_of(f) is True for f in (stated if benign_stated else suspected))
+    # a fracture called pathological beside a stated infection of the spine is the infection's ("vertebral
+    # osteomyelitis with pathological fractures"): it is no evidence of a neoplasm (terms group `infections`)
+    infections = frozenset(rs.terms.groups.get("infections", ()))
+    infected = any(f.concept == "diagnosis" and f.value in infections for f in stated)
+    neoplastic = any(neoplastic_of(f) is True and not (infected and f.concept == "collapse")
+                     for f in (stated if benign_stated else suspected))
     benign = any(neoplastic_of(f) is False and about_index(f) for f in suspected)
     # Degenerative disease alone (a disc extrusion narrowing the thecal sac, facet arthropathy) is not a lesion to
     # score: see _degenerative_only for when the epidural and thecal-sac words are the disc's.
