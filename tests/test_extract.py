@@ -2851,3 +2851,15 @@ def test_a_sequence_name_before_a_colon_is_not_a_level(text, levels):
 ])
 def test_a_pathological_fracture_beside_an_infection_is_not_a_neoplasm(text, applies):
     assert extract(text).prefill.applies["sins"] is applies
+
+
+@pytest.mark.parametrize("sentence, escc", [
+    # the denial of a passive state is the cord's or the sac's, not the tumour's after "by"
+    ("The cord is not compressed by the epidural tumour.", {"epidural_disease": True, "cord_compressed": False}),
+    ("The thecal sac is not indented by the epidural tumour.", {"epidural_disease": True, "thecal_sac_deformed": False}),
+    # a canal or epidural space now clear (after treatment)
+    ("The epidural space is now clear.", {"epidural_disease": False}),
+])
+def test_passive_denials_and_spaces_now_clear(sentence, escc):
+    pre = extract(f"T8 lytic metastasis. {sentence}").prefill
+    assert {k: v.value for k, v in pre.escc.items() if k != "grade" and v.value is not None} == escc
