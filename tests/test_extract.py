@@ -2863,3 +2863,7 @@ def test_a_pathological_fracture_beside_an_infection_is_not_a_neoplasm(text, app
 def test_passive_denials_and_spaces_now_clear(sentence, escc):
     pre = extract(f"T8 lytic metastasis. {sentence}").prefill
     assert {k: v.value for k, v in pre.escc.items() if k != "grade" and v.value is not None} == escc
+
+
+def test_an_infection_at_another_level_leaves_a_pathological_fracture_neoplastic():
+    assert extract("L4/5 discitis. T8 pathological fracture with 40% height loss.").prefill.applies["sins"] is True

@@ -685,7 +685,7 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
     _cord_signal(text, findings, rules)
     _collection_rim(text, findings, rules)
     _whole_body_low_t1(text, findings, rules)
-    _elsewhere(text, findings)
+    _elsewhere(text, findings, rules)
     _about_other_parts(text, findings, rules)
     _fat_signal(text, findings, rules)
     _old_deformity(text, findings, rules)
@@ -751,17 +751,20 @@ def _whole_body_low_t1(text: str, findings: list[Finding], rules: RuleSet) -> No
             f.qualifiers["whole_body"] = True
 
 
-_DENIED_BEFORE = re.compile(r"\b(?:no|without)\s+$", re.IGNORECASE)  # "no collection": the word denied
-_ELSEWHERE = re.compile(r"\s*(?:is\s+|are\s+)?(?:also\s+)?(?:seen\s+|identified\s+|present\s+)?(?:elsewhere|at other levels|at any other level|"
-                        r"in the rest of the spine|in the remaining spine)\b", re.IGNORECASE)
+_SEEN_AFTER = re.compile(r"\s*(?:is\s+|are\s+)?(?:also\s+)?(?:seen\s+|identified\s+|present\s+)?", re.IGNORECASE)
 
 
-def _elsewhere(text: str, findings: list[Finding]) -> None:
+def _elsewhere(text: str, findings: list[Finding], rules: RuleSet) -> None:
     """Mark a lesion or diagnosis said to be elsewhere ("no focal marrow lesion elsewhere", "no lytic or sclerotic
     lesion elsewhere", "metastases are also seen elsewhere"): it is about the other levels of the spine, not the
-    index lesion (the fracture differential's other spinal metastases, present or absent)."""
+    index lesion (the fracture differential's other spinal metastases, present or absent); the words are the terms'
+    ``elsewhere`` group."""
+    words = rules.group_pattern("elsewhere")
+    if words is None:
+        return
     for f in findings:
-        if (f.concept in ("lesion", "diagnosis") or "lesion" in f.text.lower()) and _ELSEWHERE.match(text, f.end):
+        if (f.concept in ("lesion", "diagnosis") or "lesion" in f.text.lower()) and words.match(
+                text, _SEEN_AFTER.match(text, f.end).end()):  # type: ignore[union-attr]
             f.qualifiers["elsewhere"] = True
 
 
@@ -794,9 +797,8 @@ def _fat_signal(text: str, findings: list[Finding], rules: RuleSet) -> None:
                 f.qualifiers["fat_context"] = True
 
 
+# a denial before a word in its clause ("no collection", "without a disc extrusion"): the word is denied
 _DENIED_BEFORE = re.compile(r"\b(?:no|not|without|nor|negative for)\b[^,;:]*$", re.IGNORECASE)
-
-
 
 
 def _old_deformity(text: str, findings: list[Finding], rules: RuleSet) -> None:

@@ -261,8 +261,12 @@ def prefill(
     # a fracture called pathological beside a stated infection of the spine is the infection's ("vertebral
     # osteomyelitis with pathological fractures"): it is no evidence of a neoplasm (terms group `infections`)
     infections = frozenset(rs.terms.groups.get("infections", ()))
-    infected = any(f.concept == "diagnosis" and f.value in infections for f in stated)
-    neoplastic = any(neoplastic_of(f) is True and not (infected and f.concept == "collapse")
+    infected = [set(f.levels) for f in stated if f.concept == "diagnosis" and f.value in infections]
+
+    def infection_at(f: Finding) -> bool:  # a stated infection at the finding's levels (or one of them names none)
+        return any(not lv or not f.levels or lv & set(f.levels) for lv in infected)
+
+    neoplastic = any(neoplastic_of(f) is True and not (f.concept == "collapse" and infection_at(f))
                      for f in (stated if benign_stated else suspected))
     benign = any(neoplastic_of(f) is False and about_index(f) for f in suspected)
     # Degenerative disease alone (a disc extrusion narrowing the thecal sac, facet arthropathy) is not a lesion to
