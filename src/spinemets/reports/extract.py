@@ -508,7 +508,7 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
                  and m.direction not in ("TERMINATE", "PSEUDO")]
     hedges = [m for m in (graph.modifiers if graph else []) if m.category == POSSIBLE
               and m.direction not in ("TERMINATE", "PSEUDO")]
-    cue_texts = {name: tuple(f" {c} " for c in words) for name, words in rules.terms.cues.items()}
+    cue_texts = rules.cue_texts
 
     organs = rules.elsewhere_in_organ
     bones = rules.in_other_bone
@@ -688,7 +688,7 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
     _elsewhere(text, findings, rules)
     _about_other_parts(text, findings, rules)
     _fat_signal(text, findings, rules)
-    _old_deformity(text, findings, rules)
+    _old_deformity(text, findings, rules, doc.user_data.get("spinemets_levels"))
     _other_compressor(text, findings, rules)
     _csf_on_one_side(text, findings)
     _second_predicate(text, findings, rules)
@@ -801,16 +801,17 @@ def _fat_signal(text: str, findings: list[Finding], rules: RuleSet) -> None:
 _DENIED_BEFORE = re.compile(r"\b(?:no|not|without|nor|negative for)\b[^,;:]*$", re.IGNORECASE)
 
 
-def _old_deformity(text: str, findings: list[Finding], rules: RuleSet) -> None:
+def _old_deformity(text: str, findings: list[Finding], rules: RuleSet, mentions: Sequence[Any] | None = None) -> None:
     """Mark a deformity or subluxation its sentence calls old, developmental or degenerative ("scoliosis,
     longstanding and unchanged since 2015", "kyphosis secondary to previous osteoporotic fractures", "grade 1
     anterolisthesis due to facet arthropathy"): SINS scores a de novo deformity, so it fills nothing."""
     words, new = rules.group_pattern("not_de_novo"), rules.group_pattern("new_deformity")
     if words is None or not any(f.concept == "alignment" for f in findings):
         return
-    from spinemets.reports.pipeline import find_levels
+    if mentions is None:  # (the pipeline has found them already: the document's level mentions)
+        from spinemets.reports.pipeline import find_levels
 
-    mentions = find_levels(text, rules)
+        mentions = find_levels(text, rules)
 
     def levels_in(a: int, b: int) -> set[str]:
         return {lv for m in mentions if a <= m.start < b for lv in m.levels}

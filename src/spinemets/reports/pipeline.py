@@ -467,13 +467,19 @@ def _run_context(ctx: Any, doc: Any, sentences: list[tuple[int, int]]) -> Any:
         if dir_a in ("backward", "bidirectional") and b[3] < a[3]:
             a[0] = max(a[0], b[3])
 
-    m = len(info)
-    for i in range(m - 1):
-        a = info[i]
-        for j in range(i + 1, m):
-            b = info[j]
-            limit(a, b)
-            limit(b, a)
+    # a scope never leaves its modifier's sentence, so only the pairs of one sentence can limit each other; they are
+    # taken in the same order as ConTextGraph takes all pairs (pairs of two sentences change nothing)
+    by_sentence: dict[int, list[list[Any]]] = {}
+    for row in info:
+        by_sentence.setdefault(sentences[row[2]][0], []).append(row)
+    for group in by_sentence.values():
+        m = len(group)
+        for i in range(m - 1):
+            a = group[i]
+            for j in range(i + 1, m):
+                b = group[j]
+                limit(a, b)
+                limit(b, a)
     for mod, (s0, s1, *_rest) in zip(modifiers, info):
         mod._scope_start, mod._scope_end = s0, s1
 

@@ -280,6 +280,11 @@ class RuleSet:
         return None if origin.startswith("site:") else f"{origin}.{row_id}"
 
     @functools.cached_property
+    def cue_texts(self) -> dict[str, tuple[str, ...]]:
+        """Each cue group's words padded with spaces, for a search in a sentence's padded lower-case text."""
+        return {name: tuple(f" {c} " for c in words) for name, words in self.terms.cues.items()}
+
+    @functools.cached_property
     def _dx_neoplastic(self) -> dict[str, bool]:
         return {r.value: bool(r.neoplastic) for r in self.targets.values() if r.concept == "diagnosis"}
 
