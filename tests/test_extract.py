@@ -2867,3 +2867,58 @@ def test_passive_denials_and_spaces_now_clear(sentence, escc):
 
 def test_an_infection_at_another_level_leaves_a_pathological_fracture_neoplastic():
     assert extract("L4/5 discitis. T8 pathological fracture with 40% height loss.").prefill.applies["sins"] is True
+
+
+@pytest.mark.parametrize("text, collapse", [
+    # a height given as a share of the normal or original height is the height left, not a normal height
+    ("Lytic metastasis replacing the entire T9 vertebral body, which is reduced to one third of its normal height.", "gt50"),
+    ("T7 lytic metastasis occupying less than a quarter of the body. The vertebral body is 80% of its normal height.",
+     "lt50"),
+    ("Lytic T8 metastasis. Height: 80% of normal.", "lt50"),
+    ("Lytic T12 metastasis with compression to 25% of normal height.", "gt50"),
+    ("Entire L1 body replaced by metastasis, compressed to half its normal height.", None),  # 50%: neither
+    ("T6 metastasis, reduced to a quarter of its original height.", "gt50"),
+    ("Lytic T12 metastasis, collapsed down to 20% of original height.", "gt50"),
+    # ... but a normal height is still a normal height
+    ("Lytic T8 metastasis occupying less than half of the body. Vertebral body height is normal.", "none"),
+    # a loss told as a share of the body's height
+    ("Lytic lesion in L4. There is loss of two thirds of the vertebral body height. Metastasis.", "gt50"),
+    ("Lytic metastasis at T8 with 30% loss of body height.", "lt50"),
+    # percentages in words
+    ("Seventy per cent collapse of L1 with lytic destruction. Metastasis.", "gt50"),
+    ("Twenty-five per cent loss of height of the T9 vertebral body secondary to a lytic deposit.", "lt50"),
+    ("Height loss of about a fifth at T8 (sclerotic metastasis).", "lt50"),
+    ("Lytic T8 metastasis with fifty percent loss of height.", None),  # 50%: neither
+    # no height lost is no collapse (here with the body's share stated)
+    ("Sclerotic metastasis at L3 occupying less than half of the body; height loss 0%.", "none"),
+    ("Sclerotic metastasis L3; height loss 0%.", None),  # no collapse, share of the body not stated
+    # the share of the body after "without collapse," and a participle is stated, not denied
+    ("Lytic metastasis at L1 without collapse, replacing approximately 70% of the vertebral body.", "involved_no_collapse"),
+    ("Lytic metastasis at T8 without collapse, occupying less than a quarter of the body.", "none"),
+    ("Level: T6\nLesion: lytic\nVertebral body height: no collapse; >50% of body involved\nImpression: metastasis.",
+     "involved_no_collapse"),
+])
+def test_height_left_percentages_in_words_and_no_loss(text, collapse):
+    assert extract(text).prefill.sins["collapse"].value == collapse
+
+
+@pytest.mark.parametrize("text, field", [
+    # a query mark or a doubt answering a template line doubts the answer too
+    ("Lytic T5 metastasis. Alignment: ?kyphosis.", "alignment"),
+    ("Lytic T5 metastasis. Alignment: possible mild kyphosis.", "alignment"),
+    ("T5 metastasis. Lesion: query lytic.", "lesion"),
+    ("T5 metastasis. Lesion: ?sclerotic.", "lesion"),
+    # a query mark opening a sentence doubts what follows it
+    ("Lytic T5 metastasis. ? subluxation at T5/6.", "alignment"),
+])
+def test_a_doubted_template_answer_or_query_mark_fills_nothing(text, field):
+    assert extract(text).prefill.sins[field].value is None
+
+
+@pytest.mark.parametrize("text, field, value", [
+    ("T5 metastasis. Lesion: lytic.", "lesion", "lytic"),
+    ("MRI thoracic spine.\nFindings: lytic T5 metastasis.\nCord compression: ?\nAlignment: kyphosis.", "alignment",
+     "deformity"),
+])
+def test_a_plain_template_answer_still_fills(text, field, value):
+    assert extract(text).prefill.sins[field].value == value

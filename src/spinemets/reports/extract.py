@@ -404,6 +404,16 @@ def _apposition_after_denial(doc: Any, start: int, end: int, after: int) -> bool
     return True
 
 
+def _participle_after_denial(doc: Any, start: int, end: int) -> bool:
+    """How much of the body a lesion takes, told after one denied item, a comma and a participle ("without collapse,
+    replacing about 70% of the vertebral body"): what the lesion does, not a second denied item."""
+    commas = [i for i in range(start, end) if doc[i].text == ","]
+    if len(commas) != 1 or commas[0] + 1 >= end:
+        return False
+    word = doc[commas[0] + 1].lower_
+    return word.endswith("ing") and word not in ("including", "excluding", "showing", "suggesting", "causing")
+
+
 def _listed(doc: Any, start: int, end: int, after: int) -> bool:
     """doc[start:end] lists findings before the one at *end*, and that one belongs to the list: words, commas and
     list words only, with a list word after the last comma ("collapse, epidural disease or" before "cord
@@ -557,6 +567,9 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
                 continue
             if (mod.category == NEGATED and mod.direction in ("FORWARD", "BIDIRECTIONAL") and b <= span.start
                     and row.concept in ("lesion", "diagnosis") and _apposition_after_denial(doc, b, span.start, span.end)):
+                continue
+            if (mod.category == NEGATED and mod.direction in ("FORWARD", "BIDIRECTIONAL") and b <= span.start
+                    and row.concept == "extent" and _participle_after_denial(doc, b, span.start)):
                 continue
             if mod.category in ASSERTIONS and any(
                     s0 <= a and b <= s1 and (s0, s1) != (span.start, span.end) and (ignore or mod.category == POSSIBLE)
@@ -1208,9 +1221,12 @@ def _percentages(text: str, doc: Any, rules: RuleSet, findings: list[Finding], p
             if s != si:
                 continue
             d = a - span.end if a >= span.end else (span.start - b if b <= span.start else 0)
-            if best is None or d < best[0]:
-                best = (d, i)
-        if best is None or best[0] > 10:
+            # at the same distance a height or collapse finding wins ("T6 metastasis, reduced to a quarter of its
+            # original height")
+            key = (d, findings[i].concept not in ("collapse", "height", "extent"))
+            if best is None or key < best[0]:
+                best = (key, i)
+        if best is None or best[0][0] > 10:
             continue
         f = findings[best[1]]
         if f.concept not in ("collapse", "height", "extent"):
@@ -1230,6 +1246,10 @@ def _percentages(text: str, doc: Any, rules: RuleSet, findings: list[Finding], p
                               low[m.end():m.end() + 12])
         if left:
             a_val, b_val = 100 - b_val, 100 - a_val
+            if f.concept == "height" and f.context == "negated" and _measured_height(text, f, m.start(), m.end()):
+                # "reduced to one third of its normal height", "height: 70% of normal": "normal" names the reference
+                # of a measured height, it does not say the height is normal
+                f.context = f.assertion = "present"
         cm = before.search(text, max(0, m.start() - 25), m.start())
         cmp = cm.group("cmp").lower() if cm else ""
         meaning = rules.terms.comparators.get(cmp, "")
@@ -1247,6 +1267,19 @@ _EXTENT_AFTER = re.compile(r"\s*(?:of\s+)?(?:the\s+)?(?:vertebral\s+)?(?:body\s+
                            r"(?:is\s+|was\s+)?(?:involved|involvement|replaced|replacement|infiltrat\w*|occupied)\b")
 _LOSS_BEFORE = re.compile(r"(?:loss|lost|losing|reduction|decrease|diminution)\s+(?:in\s+|of\s+)?(?:the\s+)?"
                           r"(?:vertebral\s+|body\s+|anterior\s+|posterior\s+|central\s+)*$")
+
+
+_REFERENCE_WORDS = frozenset({"normal", "original", "expected", "predicted", "initial", "baseline"})
+
+
+def _measured_height(text: str, f: Finding, a: int, b: int) -> bool:
+    """Is every denial of this height finding a reference word ("normal", "original") just after the figure at
+    *a*..*b* ("70% of (its) normal height", "a third of normal"), not a statement that the height is normal?"""
+    denials = [c for c in f.cues if c.category == NEGATED]
+    return bool(denials) and all(
+        c.text.lower() in _REFERENCE_WORDS and b <= c.start <= b + 12 and re.fullmatch(
+            r"\s*(?:of\s+)?(?:(?:its|the)\s+)?", text[b:c.start], re.IGNORECASE) is not None
+        for c in denials)
 
 
 def _remaining_cue(near: str, before: str, cues: Sequence[str], near_after: str = "") -> bool:

@@ -347,6 +347,7 @@ class ReportPipeline:
             starts[0] = 1
             prev = prev_prev = -1  # orth / lower of the last two words
             prev_spaced = True  # was the last word followed by a space
+            prev_at = 0  # the index of the last word
             newline = False
             for i, (orth, lower, space, is_lower, is_digit, spaced) in enumerate(rows):
                 if space:
@@ -359,12 +360,14 @@ class ReportPipeline:
                 if i and prev != -1:
                     if prev in ends:
                         # "?discitis": a query mark on the word, not the end of a sentence
+                        # nor is a query mark that opens a sentence ("? subluxation at T5/6")
                         if not (prev == dot and prev_prev in abbrev and (is_lower or is_digit)) and not (
-                                prev == self._QUERY and not prev_spaced):
+                                prev == self._QUERY and not newline and (not prev_spaced or starts[prev_at] == 1)):
                             starts[i] = 1
                     elif newline and not (is_lower and prev not in head):
                         starts[i] = 1
                 prev_prev, prev, prev_spaced, newline = self._lower_of.get(prev, prev), orth, bool(spaced), False
+                prev_at = i
                 self._lower_of[orth] = lower
             doc.from_array([self._SENT_START], self._np.array(starts, dtype=self._np.int32).astype(self._np.uint64).reshape(-1, 1))
         for mention in doc.user_data.get("spinemets_levels", ()):

@@ -532,6 +532,10 @@ def _collapse(relevant: list[Finding], rows: dict[int, TargetRow | None], col: _
         row = rows[id(f)]
         if row is None or row.concept not in ("collapse", "height") or f.assertion != "present":
             continue
+        figures = f.qualifiers.get("percent", [])
+        if figures and not row.collapse and all(p["high"] == 0 for p in figures):
+            col.add("sins.collapse", "no_collapse", f)  # "height loss 0%": no collapse
+            continue
         found = set()
         if row.collapse:
             found.add(row.collapse)
