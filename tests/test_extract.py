@@ -2922,3 +2922,43 @@ def test_a_doubted_template_answer_or_query_mark_fills_nothing(text, field):
 ])
 def test_a_plain_template_answer_still_fills(text, field, value):
     assert extract(text).prefill.sins[field].value == value
+
+
+@pytest.mark.parametrize("text, lesion", [
+    # lesion types named as alternatives leave the type undecided
+    ("T5 metastasis, lytic versus sclerotic, CT recommended.", None),
+    ("T5 metastasis. Lesion type: indeterminate (lytic vs blastic).", None),
+    ("T8 metastasis, not clearly lytic or sclerotic.", None),
+    # ... a mixed lesion written with a slash is not a choice, and a denied pair leaves a stated type alone
+    ("Lytic/sclerotic metastasis at T8.", "mixed"),
+    ("No lytic or sclerotic lesion elsewhere. T8 lytic metastasis.", "lytic"),
+])
+def test_lesion_types_named_as_alternatives(text, lesion):
+    assert extract(text).prefill.sins["lesion"].value == lesion
+
+
+@pytest.mark.parametrize("text, side", [
+    # a plural part answered with one side in a template line is that side
+    ("Lytic T9 metastasis. Pedicles: right.", "unilateral"),
+    ("Lytic T9 metastasis. Facets: left involved.", "unilateral"),
+    ("Lytic T9 metastasis. Costovertebral joints: right involved.", "unilateral"),
+    ("Lytic T9 metastasis extending into the pedicles.", "bilateral"),
+    ("Lytic T9 metastasis involving both pedicles, left more than right.", "bilateral"),
+    # the shape of normal pedicles, degenerate facets and sclerosis of the facet joints are not tumour
+    ("Lytic L4 metastasis. Congenitally short pedicles with canal narrowing.", None),
+    ("Lytic L3 metastasis. Degenerative facets at L3/4.", None),
+    ("Enhancing metastasis in T11. Subchondral sclerosis at the T11/12 facet joints.", None),
+])
+def test_posterolateral_sides_in_templates_and_parts_that_are_not_tumour(text, side):
+    assert extract(text).prefill.sins["posterolateral"].value == side
+
+
+@pytest.mark.parametrize("text", [
+    # lucency around metalwork or gas in a disc is not a lytic lesion
+    "Enhancing metastasis in L1. Lucency around the L4 pedicle screws.",
+    "MRI: metastasis at T6. Lucency within the disc (vacuum phenomenon) at L4/5.",
+])
+def test_lucency_that_is_not_a_bone_lesion(text):
+    result = extract(text)
+    assert result.prefill.sins["lesion"].value is None
+    assert result.index_level in ("L1", "T6")

@@ -699,6 +699,7 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
     _collection_rim(text, findings, rules)
     _whole_body_low_t1(text, findings, rules)
     _elsewhere(text, findings, rules)
+    _alternative_types(text, findings, rules)
     _about_other_parts(text, findings, rules)
     _fat_signal(text, findings, rules)
     _old_deformity(text, findings, rules, doc.user_data.get("spinemets_levels"))
@@ -779,6 +780,36 @@ def _elsewhere(text: str, findings: list[Finding], rules: RuleSet) -> None:
         if (f.concept in ("lesion", "diagnosis") or "lesion" in f.text.lower()) and words.match(
                 text, _SEEN_AFTER.match(text, f.end).end()):  # type: ignore[union-attr]
             f.qualifiers["elsewhere"] = True
+
+
+def _alternative_types(text: str, findings: list[Finding], rules: RuleSet) -> None:
+    """Lesion types named as alternatives ("lytic versus sclerotic", "lytic or mixed", "either lytic or blastic", "not
+    clearly lytic or sclerotic"): the report does not decide the type, so a type stated present becomes uncertain
+    (the terms' ``lesion_type_words`` and ``alternative_words``; "lytic/sclerotic" is a mixed lesion, not a choice)."""
+    types, alternatives = rules.group_pattern("lesion_type_words"), rules.group_pattern("alternative_words")
+    if types is None or alternatives is None or sum(f.concept == "lesion" for f in findings) == 0:
+        return
+    spans: list[tuple[int, int]] = []
+    for m in types.finditer(text):
+        gap = _ALT_GAP.match(text, m.end())
+        alt = alternatives.match(text, gap.end()) if gap else None
+        if alt is None:
+            continue
+        nxt = types.match(text, _ALT_GAP.match(text, alt.end()).end())  # type: ignore[union-attr]
+        if nxt is not None:
+            spans.append((m.start(), nxt.end()))
+    for f in findings:
+        if f.concept == "lesion" and f.context == "present" and any(a < f.end and f.start < b for a, b in spans):
+            f.context = f.assertion = "uncertain"
+            f.qualifiers["alternative_types"] = True
+        elif f.concept == "diagnosis" and f.context == "uncertain" and spans:
+            # "T5 metastasis, lytic versus sclerotic": the "versus" offers two types, not two diagnoses
+            doubts = [c for c in f.cues if c.category == POSSIBLE]
+            if doubts and all(any(a <= c.start and c.end <= b for a, b in spans) for c in doubts):
+                f.context = f.assertion = "present"
+
+
+_ALT_GAP = re.compile(r"[\s,]*(?:(?:a|an|predominantly|purely)\s+)?")
 
 
 def _about_other_parts(text: str, findings: list[Finding], rules: RuleSet) -> None:
@@ -1132,7 +1163,8 @@ def _negates_grade(span: Any, modifiers: Any) -> bool:
 def _qualifiers(row: TargetRow, cues: list[Cue], text: str, end: int, start: int | None = None) -> dict[str, Any]:
     q: dict[str, Any] = {}
     sides = {c.value for c in cues if c.category == "SIDE" and c.value}
-    if row.side:
+    # a plural part is both sides ("pedicles"), unless one side alone is named with it ("Pedicles: left only")
+    if row.side and not (row.side == "bilateral" and len(sides) == 1 and sides <= {"left", "right"}):
         sides.add(row.side)
     if sides:
         q["side"] = sorted(sides)
