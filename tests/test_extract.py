@@ -2962,3 +2962,9 @@ def test_lucency_that_is_not_a_bone_lesion(text):
     result = extract(text)
     assert result.prefill.sins["lesion"].value is None
     assert result.index_level in ("L1", "T6")
+
+
+def test_a_side_word_before_another_part_leaves_plural_pedicles_both_sides():
+    # "right" names the lamina; the pedicles (plural) stay both sides
+    assert extract("Lytic T9 metastasis involving the right lamina and pedicles.").prefill.sins["posterolateral"].value \
+        == "bilateral"

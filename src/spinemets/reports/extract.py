@@ -1163,8 +1163,10 @@ def _negates_grade(span: Any, modifiers: Any) -> bool:
 def _qualifiers(row: TargetRow, cues: list[Cue], text: str, end: int, start: int | None = None) -> dict[str, Any]:
     q: dict[str, Any] = {}
     sides = {c.value for c in cues if c.category == "SIDE" and c.value}
-    # a plural part is both sides ("pedicles"), unless one side alone is named with it ("Pedicles: left only")
-    if row.side and not (row.side == "bilateral" and len(sides) == 1 and sides <= {"left", "right"}):
+    # a plural part is both sides ("pedicles"), unless a template line answers it with one side alone ("Pedicles: left
+    # only"; a side word before it, "right lamina and pedicles", may be another part's)
+    answered = {c.value for c in cues if c.category == "SIDE" and c.value and c.text.lstrip()[:1] in (":", "-")}
+    if row.side and not (row.side == "bilateral" and len(answered) == 1 and sides == answered <= {"left", "right"}):
         sides.add(row.side)
     if sides:
         q["side"] = sorted(sides)
