@@ -2968,3 +2968,34 @@ def test_a_side_word_before_another_part_leaves_plural_pedicles_both_sides():
     # "right" names the lamina; the pedicles (plural) stay both sides
     assert extract("Lytic T9 metastasis involving the right lamina and pedicles.").prefill.sins["posterolateral"].value \
         == "bilateral"
+
+
+@pytest.mark.parametrize("text, lesion, collapse", [
+    # a lesion named as the source or site of what a denial denies is present, and so is what is said of it after
+    ("There is no evidence of cord compression from the lytic L1 metastasis, which shows 25% loss of height.",
+     "lytic", "lt50"),
+    ("No evidence of epidural extension of the lytic T8 metastasis, which has collapsed by 30%.", "lytic", "lt50"),
+    ("No kyphosis despite the T12 lytic metastasis with 40% height loss.", "lytic", "lt50"),
+    ("No fracture of the lytic T10 lesion, which occupies about 20% of the body.", "lytic", "none"),
+])
+def test_a_lesion_named_as_the_source_of_a_denied_finding(text, lesion, collapse):
+    sins = extract(text).prefill.sins
+    assert (sins["lesion"].value, sins["collapse"].value) == (lesion, collapse)
+
+
+@pytest.mark.parametrize("text", [
+    # ... but a lesion listed among the denied items stays denied
+    "No fracture or lytic lesion at T8.",
+    "No evidence of metastasis at T8.",
+    "No collapse or lytic metastasis of the spine.",
+])
+def test_a_lesion_denied_with_other_items_stays_denied(text):
+    assert extract(text).index_level is None
+
+
+@pytest.mark.parametrize("text, lesion", [
+    ("Breast primary. Heterogeneous lesion with areas of lysis and sclerosis in T8. Metastasis.", "mixed"),
+    ("Sclerosis of the entire T10 vertebral body (metastasis).", "blastic"),
+])
+def test_more_lesion_type_wordings(text, lesion):
+    assert extract(text).prefill.sins["lesion"].value == lesion

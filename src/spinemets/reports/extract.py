@@ -404,6 +404,18 @@ def _apposition_after_denial(doc: Any, start: int, end: int, after: int) -> bool
     return True
 
 
+_SOURCE_LINK = re.compile(r"\s*(?:[\w-]+\s+){0,2}?,?\s*(?:from|of|through|despite|by|caused by|due to|secondary to|related to|associated with)"
+                          r"\s+(?:(?:the|a|an|this|that|known|index|dominant|large|small)\s+)*(?:[\w/-]+\s+){0,2}$",
+                          re.IGNORECASE)
+
+
+def _source_of_denied(text: str, doc: Any, cue_start: int, start_char: int, ends_between: Any) -> bool:
+    """A lesion named as the source or site of what a denial denies ("no cord compression from the lytic L1
+    metastasis", "no pathological fracture through the L3 lesion", "no kyphosis despite the T12 metastasis"): the
+    lesion is taken as present; only the other finding is denied."""
+    return any(_SOURCE_LINK.match(text[e:start_char]) for e in ends_between(cue_start, start_char))
+
+
 def _participle_after_denial(doc: Any, start: int, end: int) -> bool:
     """How much of the body a lesion takes, told after one denied item, a comma and a participle ("without collapse,
     replacing about 70% of the vertebral body"): what the lesion does, not a second denied item."""
@@ -533,6 +545,14 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
     # extension", still reaches on; so does a subject word, "Modic type" in "Modic type 1")
     phrases = [(sp.start, sp.end, row.concept == "ignore") for _, sp, _, row in spans if sp.end - sp.start > 1]
     other_sentences = {sent_index.get(st, 0) for st, _, _, row in spans if row.concept == "other_lesions"}
+    span_ends = sorted((sp.start, sp.end_char) for _, sp, _, row in spans if row.concept not in ("ignore", "lesion", "diagnosis"))
+
+    def starts_after_cue(cue_start: int, before_char: int) -> list[int]:
+        """The end characters of the findings (other than lesions) from a cue to a character (a finding phrase
+        may hold its own denial: "no pathological fracture")."""
+        return [e for st, e in span_ends if st >= cue_start and e <= before_char]
+
+    released: dict[tuple[int, int], int] = {}  # a denial's span -> the lesion it names as a source (see below)
     findings: list[Finding] = []
     token_pos: list[tuple[int, int, int]] = []  # start token, end token, sentence: for the percent pass
     sent_texts: dict[int, str] = {}
@@ -570,6 +590,13 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
                 continue
             if (mod.category == NEGATED and mod.direction in ("FORWARD", "BIDIRECTIONAL") and b <= span.start
                     and row.concept == "extent" and _participle_after_denial(doc, b, span.start)):
+                continue
+            if mod.category == NEGATED and released.get((a, b), len(doc)) <= span.start:
+                continue  # after the lesion a denial named as the source of what it denies ("... which shows 25% loss")
+            if (mod.category == NEGATED and mod.direction in ("FORWARD", "BIDIRECTIONAL") and b <= span.start
+                    and row.concept in ("lesion", "diagnosis")
+                    and _source_of_denied(text, doc, a, span.start_char, starts_after_cue)):
+                released[(a, b)] = span.start
                 continue
             if mod.category in ASSERTIONS and any(
                     s0 <= a and b <= s1 and (s0, s1) != (span.start, span.end) and (ignore or mod.category == POSSIBLE)
