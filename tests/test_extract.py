@@ -226,7 +226,7 @@ def test_collapse(text, collapse, notice):
     ("Lytic metastasis at T7 extending into the pedicle.", None),
     ("Lytic metastasis at T7. The posterior elements are spared.", "none"),
     ("Lytic metastasis at T7 confined to the vertebral body.", "none"),
-    ("Lytic metastasis at T7. The pedicles are spared.", None),
+    ("Lytic metastasis at T7. The pedicles are spared.", "none"),
 ])
 def test_posterolateral(text, expected):
     assert value(extract(text), "sins", "posterolateral") == expected
@@ -1852,12 +1852,13 @@ def test_a_rules_file_can_set_a_rows_index_weight_within_bounds(tmp_path):
 
 
 @pytest.mark.parametrize("text, value", [
-    # both pedicles spared is not read as 'none' (tried and withdrawn on 2026-12-06 after a review)
-    ("Lytic metastasis at T3. The pedicles are spared.", None),
+    # both pedicles spared is 'none' (read so by the real-style sets' annotators; a first try was withdrawn after a
+    # review found one-sided statements read as 'none': a side named with it now leaves the component unknown)
+    ("Lytic metastasis at T3. The pedicles are spared.", "none"),
     ("Lytic metastasis at T9. The pedicles are unremarkable on the left, infiltrated on the right.", None),
     ("Lytic metastasis at T3. Pedicles intact. Tumour extends into the left facet joint.", "unilateral"),
 ])
-def test_spared_pedicles_leave_posterolateral_unknown(text, value):
+def test_spared_pedicles_and_one_sided_statements(text, value):
     assert extract(text).prefill.sins["posterolateral"].value == value
 
 
@@ -2606,8 +2607,8 @@ def test_hedges_denials_and_clear_spaces(sentence, field, expected):
 
 
 @pytest.mark.parametrize("sentence, field, expected", [
-    ("The lesion involves the body, sparing the pedicles.", "posterolateral", None),
-    ("The lesion spares both pedicles.", "posterolateral", None),
+    ("The lesion involves the body, sparing the pedicles.", "posterolateral", "none"),
+    ("The lesion spares both pedicles.", "posterolateral", "none"),
     ("The lesion spares the body but involves the left pedicle.", "posterolateral", "unilateral"),
     ("Subluxation is not likely.", "alignment", None),
     ("Loss of normal alignment.", "alignment", None),
@@ -2999,3 +3000,23 @@ def test_a_lesion_denied_with_other_items_stays_denied(text):
 ])
 def test_more_lesion_type_wordings(text, lesion):
     assert extract(text).prefill.sins["lesion"].value == lesion
+
+
+@pytest.mark.parametrize("text, value", [
+    # both pedicles said to be free, in so many words: no posterolateral involvement
+    ("Lytic T10 metastasis. The pedicles are intact.", "none"),
+    ("Lytic T8 metastasis; both pedicles are spared.", "none"),
+    ("Lytic T8 metastasis. Pedicles: intact.", "none"),
+    ("The T8 lytic metastasis does not extend into the pedicles and there is no loss of height.", "none"),
+    ("Lytic T8 metastasis. Posterolateral: None", "none"),
+    # ... a side named with it leaves the component open; a part involved elsewhere decides
+    ("Lytic T8 metastasis. The pedicles are intact on the left.", None),
+    ("Lytic T8 metastasis. The pedicles are intact but the right facet is infiltrated.", "unilateral"),
+    # more names of the posterolateral parts; a procedure through the pedicles is not tumour
+    ("Lytic T5 metastasis involving the costovertebral junctions on both sides.", "bilateral"),
+    ("Lytic T10 metastasis with transpedicular extension on the left.", "unilateral"),
+    ("Lytic L3 metastasis extending into the left zygapophyseal joint.", "unilateral"),
+    ("Lytic L1 metastasis treated by bilateral transpedicular kyphoplasty.", None),
+])
+def test_pedicles_spared_and_more_posterolateral_words(text, value):
+    assert extract(text).prefill.sins["posterolateral"].value == value

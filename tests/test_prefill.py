@@ -232,7 +232,9 @@ def test_alignment_takes_the_worst_stated(text, expected):
     ("Lytic metastasis at T7 with pedicle involvement. The posterior elements are spared.",
      (None, "posterolateral involvement stated without its side", ["pedicle involvement"])),
     ("Lytic metastasis at T7. The posterior elements are spared.", ("none", None, ["posterior elements are spared"])),
-    ("Lytic metastasis at T7. The pedicles are spared.", (None, None, [])),
+    ("Lytic metastasis at T7. The pedicles are spared.",
+     ("none", "read from both pedicles stated free; the facets and costovertebral joints are not named",
+      ["pedicles are spared"])),
     ("Lytic metastasis at T7, possibly extending into the left pedicle.", (None, None, [])),
 ])
 def test_posterolateral(text, expected):

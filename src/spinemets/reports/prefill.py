@@ -135,6 +135,8 @@ def effects(f: Finding, row: TargetRow) -> dict[str, Any]:
         out.update(row.sets)
     elif f.context == "negated":
         out.update(row.negated)
+    if out.get("sins.posterolateral") == "none" and set(f.qualifiers.get("side", [])) & {"left", "right"}:
+        del out["sins.posterolateral"]  # "pedicles intact on the left": the other side is not said to be free
     # "CSF effaced" beside a compressed cord, with no partial degree ("partial", "ventral", "thin") or one side
     # ("on the right"), is no CSF left around the cord, as the complete degree is; otherwise the effacement only
     # deforms the sac ("lytic metastasis with effacement of the CSF" may be a ventral indentation).
@@ -630,5 +632,13 @@ def _posterolateral(relevant: list[Finding], rows: dict[int, TargetRow | None], 
     if len(stated) == 1:
         return _value(stated[0], vals[stated[0]]), vals[stated[0]]
     if "none" in vals:
+        if all(f.rule.endswith(".posterior-pedicles-spared") for f in vals["none"]):
+            # only the pedicles are said to be free: moderate confidence, and the reader is told why
+            p = _value("none", vals["none"], _PEDICLES_ONLY)
+            p.confidence = "moderate"
+            return p, vals["none"]
         return _value("none", vals["none"]), vals["none"]
     return Prefilled(), []
+
+
+_PEDICLES_ONLY = "read from both pedicles stated free; the facets and costovertebral joints are not named"
