@@ -3020,3 +3020,16 @@ def test_more_lesion_type_wordings(text, lesion):
 ])
 def test_pedicles_spared_and_more_posterolateral_words(text, value):
     assert extract(text).prefill.sins["posterolateral"].value == value
+
+
+@pytest.mark.parametrize("text, alignment", [
+    # the normal sagittal curves deny a deformity; with no subluxation stated too, the alignment is normal
+    ("Lytic L2 metastasis. The lumbar lordosis is preserved and there is no listhesis.", "normal"),
+    ("Lytic C5 metastasis. Cervical lordosis preserved; no listhesis.", "normal"),
+    ("Lytic L2 metastasis. Lumbar lordosis is maintained.", None),  # subluxation not addressed
+    ("Lytic T8 metastasis with focal kyphosis. Normal lumbar lordosis.", "deformity"),
+    # one vertebra displaced on the next
+    ("Lytic L3 metastasis. L3 is anteriorly displaced on L4 by 6 mm.", "subluxation"),
+])
+def test_normal_curves_and_displacement(text, alignment):
+    assert extract(text).prefill.sins["alignment"].value == alignment
