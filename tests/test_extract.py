@@ -3033,3 +3033,39 @@ def test_pedicles_spared_and_more_posterolateral_words(text, value):
 ])
 def test_normal_curves_and_displacement(text, alignment):
     assert extract(text).prefill.sins["alignment"].value == alignment
+
+
+@pytest.mark.parametrize("text, collapse", [
+    # mild, minimal and moderate compression or wedging in other words, and the semiquantitative grades
+    ("Mild (grade 1) anterior wedge fracture of L1 through a lytic lesion.", "lt50"),
+    ("Moderate (grade 2) wedge fracture of T9 with underlying metastasis.", "lt50"),
+    ("Minimal superior endplate compression of T11 (lytic metastasis).", "lt50"),
+    ("The T10 vertebral body is mildly compressed; underlying lytic metastasis.", "lt50"),
+    ("Pathological vertebral fracture of L1, semiquantitative grade 1. Sclerotic metastasis.", "lt50"),
+    ("Destructive lesion at L1 with mild wedge and no malalignment. Metastasis.", "lt50"),
+    ("Mild compression of the T4 vertebral body, which is diffusely sclerotic from metastatic prostate cancer.", "lt50"),
+    ("Level: C4\nLesion: lytic\nVertebral body height: mild loss\nImpression: metastasis at C4.", "lt50"),
+    ("Lytic T8 metastasis. Mild (grade 1) anterolisthesis of T8 on T9.", None),  # a listhesis, not a collapse
+    ("Lytic L2 metastasis with mild compression of the thecal sac.", None),  # the sac, not the body
+    ("Lung cancer, wedge resection 2020. Lytic T8 metastasis.", None),
+    # more or less than half of the height lost, and the height left against an earlier or expected height
+    ("Lytic L1 lesion with loss of more than half of the vertebral body height.", "gt50"),
+    ("Lytic L1 lesion with loss of less than half of the vertebral body height.", "lt50"),
+    ("Lytic T11 lesion; vertebral body flattened to less than half of its normal height.", "gt50"),
+    ("Interval collapse of the T10 vertebral body, which now measures one third of its previous height. Lytic metastasis.",
+     "gt50"),
+    ("Sclerotic L3 metastasis throughout the vertebral body, which is 75% of its expected height.", "lt50"),
+    # the body's share given in brackets or after a dash beside "no collapse"
+    ("Lytic T9 metastasis without collapse (lesion occupies less than half the body).", "none"),
+    ("T7 sclerotic lesion - no collapse - occupies <25% of VB.", "none"),
+    # "tumour replaces the body" is a neoplasm
+    ("The tumour replaces the entire L3 vertebral body; no collapse.", "involved_no_collapse"),
+])
+def test_more_collapse_wordings(text, collapse):
+    assert extract(text).prefill.sins["collapse"].value == collapse
+
+
+def test_a_figure_before_height_loss_stays_with_the_loss():
+    # "40% height loss" is the loss, even with a preserved height named nearby
+    text = "Lytic T8 metastasis with 40% height loss anteriorly; the posterior height is preserved."
+    assert extract(text).prefill.sins["collapse"].value == "lt50"

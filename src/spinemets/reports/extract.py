@@ -417,8 +417,11 @@ def _source_of_denied(text: str, doc: Any, cue_start: int, start_char: int, ends
 
 
 def _participle_after_denial(doc: Any, start: int, end: int) -> bool:
-    """How much of the body a lesion takes, told after one denied item, a comma and a participle ("without collapse,
-    replacing about 70% of the vertebral body"): what the lesion does, not a second denied item."""
+    """How much of the body a lesion takes, told after one denied item and a comma and a participle, a bracket or a
+    dash ("without collapse, replacing about 70% of the vertebral body", "no collapse (lesion 30% of body)"): what the
+    lesion does, not a second denied item."""
+    if any(doc[i].text in ("(", "-", "\u2013", "\u2014") for i in range(start + 1, end)):
+        return True  # "without collapse (lesion occupies less than half the body)", "no collapse - occupies <25% of VB"
     commas = [i for i in range(start, end) if doc[i].text == ","]
     if len(commas) != 1 or commas[0] + 1 >= end:
         return False
@@ -1278,13 +1281,17 @@ def _percentages(text: str, doc: Any, rules: RuleSet, findings: list[Finding], p
             continue
         si = sent_index.get(span.start, -1)
         best = None
+        # a figure that names the height after it ("one third of its previous height", "75% of its expected height")
+        # is the height's, even if a phrase about the body is as near
+        names_height = _OF_HEIGHT.match(text, m.end()) is not None
         for i, (a, b, s) in enumerate(pos):
             if s != si:
                 continue
             d = a - span.end if a >= span.end else (span.start - b if b <= span.start else 0)
             # at the same distance a height or collapse finding wins ("T6 metastasis, reduced to a quarter of its
             # original height")
-            key = (d, findings[i].concept not in ("collapse", "height", "extent"))
+            key = (d if not (names_height and findings[i].concept == "height" and d <= 10) else -1,
+                   findings[i].concept not in ("collapse", "height", "extent"))
             if best is None or key < best[0]:
                 best = (key, i)
         if best is None or best[0][0] > 10:
@@ -1307,7 +1314,7 @@ def _percentages(text: str, doc: Any, rules: RuleSet, findings: list[Finding], p
                               low[m.end():m.end() + 12])
         if left:
             a_val, b_val = 100 - b_val, 100 - a_val
-            if f.concept == "height" and f.context == "negated" and _measured_height(text, f, m.start(), m.end()):
+            if f.concept == "height" and f.context in ("negated", "historical") and _measured_height(text, f, m.start(), m.end()):
                 # "reduced to one third of its normal height", "height: 70% of normal": "normal" names the reference
                 # of a measured height, it does not say the height is normal
                 f.context = f.assertion = "present"
@@ -1330,13 +1337,15 @@ _LOSS_BEFORE = re.compile(r"(?:loss|lost|losing|reduction|decrease|diminution)\s
                           r"(?:vertebral\s+|body\s+|anterior\s+|posterior\s+|central\s+)*$")
 
 
-_REFERENCE_WORDS = frozenset({"normal", "original", "expected", "predicted", "initial", "baseline"})
+_REFERENCE_WORDS = frozenset({"normal", "original", "expected", "predicted", "initial", "baseline", "previous", "prior"})
+_OF_HEIGHT = re.compile(r"\s*of\s+(?:(?:its|the)\s+)?(?:(?:normal|original|expected|previous|prior|initial|predicted)\s+)?"
+                        r"(?:vertebral\s+)?(?:body\s+)?height\b", re.IGNORECASE)
 
 
 def _measured_height(text: str, f: Finding, a: int, b: int) -> bool:
     """Is every denial of this height finding a reference word ("normal", "original") just after the figure at
     *a*..*b* ("70% of (its) normal height", "a third of normal"), not a statement that the height is normal?"""
-    denials = [c for c in f.cues if c.category == NEGATED]
+    denials = [c for c in f.cues if c.category in (NEGATED, HISTORICAL)]
     return bool(denials) and all(
         c.text.lower() in _REFERENCE_WORDS and b <= c.start <= b + 12 and re.fullmatch(
             r"\s*(?:of\s+)?(?:(?:its|the)\s+)?", text[b:c.start], re.IGNORECASE) is not None
