@@ -3069,3 +3069,20 @@ def test_a_figure_before_height_loss_stays_with_the_loss():
     # "40% height loss" is the loss, even with a preserved height named nearby
     text = "Lytic T8 metastasis with 40% height loss anteriorly; the posterior height is preserved."
     assert extract(text).prefill.sins["collapse"].value == "lt50"
+
+
+@pytest.mark.parametrize("text, index, collapse", [
+    # what a bracket right after a level says is that level's, and a denial inside the bracket ends with it
+    ("Lytic metastases at T3 (no collapse, occupying 20% of the body) and T8 (vertebra plana with gibbus).", "T8", "gt50"),
+    ("Metastases: T5 (sclerotic, no collapse), T11 (lytic, 25% loss of height, left pedicle involved), L3 (sclerotic).",
+     "T11", "lt50"),
+    ("Metastases at T4 (lytic, no collapse, 20% of body) and L1 (sclerotic, 60% collapse).", "L1", "gt50"),
+])
+def test_brackets_after_levels_in_a_list(text, index, collapse):
+    result = extract(text)
+    assert (result.index_level, result.prefill.sins["collapse"].value) == (index, collapse)
+
+
+def test_a_denial_after_a_bracket_still_reaches_into_it():
+    text = "Lytic L2 metastasis, 30% loss of height. Posterior elements (pedicles and facets) unaffected."
+    assert extract(text).prefill.sins["posterolateral"].value != "bilateral"

@@ -416,6 +416,22 @@ def _source_of_denied(text: str, doc: Any, cue_start: int, start_char: int, ends
     return any(_SOURCE_LINK.match(text[e:start_char]) for e in ends_between(cue_start, start_char))
 
 
+def _closed_bracket_between(doc: Any, a: int, b: int, start: int, end: int) -> bool:
+    """Is the cue a..b, before the finding start..end, inside a bracket that closes before it? (A cue after a
+    bracket still reaches into it: "posterior elements (pedicles and facets) unaffected".)"""
+    lo, hi = (b, start) if b <= start else (0, 0)
+    depth = 0
+    for i in range(lo, hi):
+        t = doc[i].text
+        if t == "(":
+            depth += 1
+        elif t == ")":
+            if depth == 0:
+                return True
+            depth -= 1
+    return False
+
+
 def _participle_after_denial(doc: Any, start: int, end: int) -> bool:
     """How much of the body a lesion takes, told after one denied item and a comma and a participle, a bracket or a
     dash ("without collapse, replacing about 70% of the vertebral body", "no collapse (lesion 30% of body)"): what the
@@ -556,6 +572,21 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
         return [e for st, e in span_ends if st >= cue_start and e <= before_char]
 
     released: dict[tuple[int, int], int] = {}  # a denial's span -> the lesion it names as a source (see below)
+    # a bracket right after a level holds what is said of that level ("T3 (no collapse, 20% of the body) and T8
+    # (vertebra plana with gibbus)"): the tokens inside it, by the level mention before it
+    bracket_owner: dict[int, _Mention] = {}
+    ends_at = {m.end_tok: m for m in mentions}
+    open_at: list[tuple[int, _Mention | None]] = []
+    for i, tok in enumerate(doc):
+        if tok.text == "(":
+            open_at.append((i, ends_at.get(i)))
+        elif tok.text == ")" and open_at:
+            start_i, owner = open_at.pop()
+            if owner is not None and not open_at:
+                for k in range(start_i + 1, i):
+                    bracket_owner[k] = owner
+        elif tok.is_sent_start and open_at:
+            open_at = []
     findings: list[Finding] = []
     token_pos: list[tuple[int, int, int]] = []  # start token, end token, sentence: for the percent pass
     sent_texts: dict[int, str] = {}
@@ -594,6 +625,8 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
             if (mod.category == NEGATED and mod.direction in ("FORWARD", "BIDIRECTIONAL") and b <= span.start
                     and row.concept == "extent" and _participle_after_denial(doc, b, span.start)):
                 continue
+            if mod.category in ASSERTIONS and _closed_bracket_between(doc, a, b, span.start, span.end):
+                continue  # "T3 (no collapse) and T8 (vertebra plana)": the denial ends with its bracket
             if mod.category == NEGATED and released.get((a, b), len(doc)) <= span.start:
                 continue  # after the lesion a denial named as the source of what it denies ("... which shows 25% loss")
             if (mod.category == NEGATED and mod.direction in ("FORWARD", "BIDIRECTIONAL") and b <= span.start
@@ -643,7 +676,9 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
             carried = None
             if context != "negated" and before.get(si):
                 carried = next((m for m in before[si] if topic & set(m.levels)), before[si][0])
-            levels = _attach(span.start, span.end, by_sent.get(si, []), carried, after=row.concept == "index_cue")
+            owner = bracket_owner.get(span.start)
+            levels = owner.levels if owner is not None else _attach(span.start, span.end, by_sent.get(si, []), carried,
+                                                                  after=row.concept == "index_cue")
             if levels and row.counts and context == "present":
                 topic = set(levels)
             if not by_sent.get(si) and si in other_sentences:
