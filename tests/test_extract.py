@@ -2940,7 +2940,9 @@ def test_lesion_types_named_as_alternatives(text, lesion):
 
 @pytest.mark.parametrize("text, side", [
     # a plural part answered with one side in a template line is that side
-    ("Lytic T9 metastasis. Pedicles: right.", "unilateral"),
+    ("Lytic T9 metastasis. Pedicles: right only.", "unilateral"),
+    ("Lytic T9 metastasis. Pedicles: left > right.", "bilateral"),  # a comparison, not one side
+    ("Lytic T9 metastasis. Posterolateral: left pedicle.", "unilateral"),
     ("Lytic T9 metastasis. Facets: left involved.", "unilateral"),
     ("Lytic T9 metastasis. Costovertebral joints: right involved.", "unilateral"),
     ("Lytic T9 metastasis extending into the pedicles.", "bilateral"),
@@ -3086,3 +3088,54 @@ def test_brackets_after_levels_in_a_list(text, index, collapse):
 def test_a_denial_after_a_bracket_still_reaches_into_it():
     text = "Lytic L2 metastasis, 30% loss of height. Posterior elements (pedicles and facets) unaffected."
     assert extract(text).prefill.sins["posterolateral"].value != "bilateral"
+
+
+
+@pytest.mark.parametrize("text, field, value", [
+    # found by a second reader of the session's rules: each must stay as it is here
+    ("MRI whole spine for MSCC. No cord compression from metastatic disease. No spinal metastases.", "index", None),
+    ("Acute osteoporotic L2 fracture with 30% loss of height. No collapse caused by a lytic metastasis.", "lesion", None),
+    ("Lytic T8 metastasis without collapse. Replacement of normal marrow in 30% of the vertebral body.", "collapse", "none"),
+    ("The cord is compressed to 5 mm. There is 30% height loss at T8 from a lytic metastasis.", "collapse", "lt50"),
+    ("Progression of collapse to 40% at T10 from lytic metastasis.", "collapse", "lt50"),
+    ("Lytic C4 metastasis. Reversal of the normal cervical lordosis at C4. No listhesis.", "alignment", None),
+    ("Lytic L2 metastasis. Normal lordosis with 4 mm anterolisthesis of L2 on L3.", "alignment", "subluxation"),
+    ("Lytic T8 metastasis. Pedicles spared except the right.", "posterolateral", None),
+    ("Lytic T8 metastasis. Pedicles intact? Assess on CT.", "posterolateral", None),
+    ("MRI thoracic spine.\nEpidural disease: possible, lytic T9 metastasis with 30% collapse.", "collapse", "lt50"),
+    ("Lytic metastasis at T9 involving the pedicles - right neural foramen is narrowed.", "posterolateral", "bilateral"),
+    ("Lytic T9 metastasis. Bilateral zygapophyseal joint arthropathy.", "posterolateral", None),
+    ("Lytic T9 metastasis without collapse, sparing 70% of the vertebral body.", "collapse", None),
+    ("Haemangioma at L1 with tumour involving the whole body.", "applies", False),
+])
+def test_second_review_regressions(text, field, value):
+    r = extract(text)
+    if field == "index":
+        assert r.index_level == value
+    elif field == "applies":
+        assert r.prefill.applies["sins"] is value
+    else:
+        component = r.prefill.sins.get(field)
+        assert (component.value if component is not None else None) == value
+
+
+@pytest.mark.parametrize("text, index, field, value", [
+    # a sentence that names the tumour without a level continues the last sentence with a finding, not an incidental
+    # one between them
+    ("Lytic metastasis at T9. Previous kyphoplasty at L1. Tumour extends into the right pedicle.", "T9",
+     "posterolateral", "unilateral"),
+    ("Destructive lytic lesion of L3. Facet arthropathy at L4-5. The tumour involves the right pedicle and facet.", "L3",
+     "posterolateral", "unilateral"),
+    ("Sclerotic metastasis at T4. Haemangioma at T8. There is 30% loss of vertebral body height due to the metastasis.",
+     "T4", "collapse", "lt50"),
+])
+def test_a_tumour_sentence_after_an_incidental_one(text, index, field, value):
+    r = extract(text)
+    assert (r.index_level, r.prefill.sins[field].value) == (index, value)
+
+
+def test_a_sentence_without_a_tumour_word_still_continues_the_one_before():
+    # the oedema after a Modic change is at the Modic change's levels, not the metastasis's
+    r = extract("Lytic metastasis at T9. Modic type 1 change at L4-5. There is marrow oedema.")
+    oedema = [f for f in r.findings if f.concept == "oedema"]
+    assert oedema and all("T9" not in f.levels for f in oedema)

@@ -404,15 +404,15 @@ def _apposition_after_denial(doc: Any, start: int, end: int, after: int) -> bool
     return True
 
 
-_SOURCE_LINK = re.compile(r"\s*(?:[\w-]+\s+){0,2}?,?\s*(?:from|of|through|despite|by|caused by|due to|secondary to|related to|associated with)"
-                          r"\s+(?:(?:the|a|an|this|that|known|index|dominant|large|small)\s+)*(?:[\w/-]+\s+){0,2}$",
-                          re.IGNORECASE)
+_SOURCE_LINK = re.compile(r"\s*(?:[\w-]+\s+){0,2}?,?\s*(?:from|of|through|despite)"
+                          r"\s+(?:the|this|that|the known)\s+(?:[\w/-]+\s+){0,2}$", re.IGNORECASE)
 
 
 def _source_of_denied(text: str, doc: Any, cue_start: int, start_char: int, ends_between: Any) -> bool:
-    """A lesion named as the source or site of what a denial denies ("no cord compression from the lytic L1
-    metastasis", "no pathological fracture through the L3 lesion", "no kyphosis despite the T12 metastasis"): the
-    lesion is taken as present; only the other finding is denied."""
+    """A lesion named, with "the" or "this", as the source or site of what a denial denies ("no cord compression from
+    the lytic L1 metastasis", "no pathological fracture through the L3 lesion", "no kyphosis despite the T12
+    metastasis"): the lesion is taken as present; only the other finding is denied. Not an indefinite one ("no
+    collapse caused by a lytic metastasis", "no cord compression from metastatic disease")."""
     return any(_SOURCE_LINK.match(text[e:start_char]) for e in ends_between(cue_start, start_char))
 
 
@@ -442,7 +442,8 @@ def _participle_after_denial(doc: Any, start: int, end: int) -> bool:
     if len(commas) != 1 or commas[0] + 1 >= end:
         return False
     word = doc[commas[0] + 1].lower_
-    return word.endswith("ing") and word not in ("including", "excluding", "showing", "suggesting", "causing")
+    return word.endswith("ing") and word not in ("including", "excluding", "showing", "suggesting", "causing", "sparing",
+                                                 "leaving", "preserving", "retaining", "maintaining", "keeping")
 
 
 def _listed(doc: Any, start: int, end: int, after: int) -> bool:
@@ -523,13 +524,27 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
     # level: the one among them that the findings so far were about, else the first it names.
     # A sentence about every lesion ("The lesions are low on T1", "They enhance") continues all the levels its
     # section has named so far.
+    spans = []
+    for sp in doc.spans[FINDINGS_GROUP]:
+        rid = sp._.target_rule.metadata["row"]
+        spans.append((sp.start, sp, rid, rules.targets[rid]))
+    spans.sort(key=lambda x: x[0])
+    # the sentences that state a finding other than a benign or degenerative one: a sentence that names the tumour
+    # without a level ("Tumour extends
+    # into the right pedicle") continues the last of them, not an incidental sentence between ("Previous kyphoplasty
+    # at L1.", "Disc bulge at L4-5.", "A haemangioma at T10.")
+    tumour_sents = {sent_index.get(sp.start, 0) for _, sp, _, row in spans
+                    if row.concept != "ignore" and not (row.concept == "diagnosis" and rules.neoplastic(row) is False)}
+    subjects = rules.group_pattern("tumour_subjects")
     before: dict[int, list[_Mention]] = {}
     previous: list[_Mention] = []
+    previous_tumour: list[_Mention] = []
+    previous_at = -1
     so_far: list[_Mention] = []
     last_section: Section | None = None
     for sec, i in sent_roles:
         if sec is not last_section:
-            previous, so_far, last_section = [], [], sec
+            previous, so_far, last_section, previous_tumour, previous_at = [], [], sec, [], -1
         a = sent_bounds[i][1]
         b = sent_bounds[i + 1][1] if i + 1 < len(sent_bounds) else len(text)
         # a sentence about the whole spine ("deposits throughout the spine") continues no level
@@ -538,9 +553,16 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
         elif not by_sent.get(i) and so_far and _PLURAL_SUBJECT.match(text, a, a + 40):
             union = tuple(dict.fromkeys(lv for m in so_far for lv in m.levels))
             before[i] = [_Mention(so_far[-1].start_tok, so_far[-1].end_tok, so_far[-1].sent, union, so_far[-1].start)]
+        elif (not by_sent.get(i) and previous_tumour and previous_at not in tumour_sents and subjects is not None
+              and subjects.search(text, a, b)):
+            before[i] = previous_tumour
         else:
             before[i] = previous
         previous = by_sent.get(i, [])
+        if previous:
+            previous_at = i
+            if i in tumour_sents:
+                previous_tumour = previous
         so_far.extend(previous)
     topic: set[str] = set()
 
@@ -553,16 +575,13 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
 
     organs = rules.elsewhere_in_organ
     bones = rules.in_other_bone
-    spans = []
-    for sp in doc.spans[FINDINGS_GROUP]:
-        rid = sp._.target_rule.metadata["row"]
-        spans.append((sp.start, sp, rid, rules.targets[rid]))
-    spans.sort(key=lambda x: x[0])
     # an alternative ("or") inside another finding's phrase ("epidural or paraspinal extension") and a denial, hedge
     # or history word inside a phrase that is read for nothing ("normal" in "loss of normal alignment") belong to
     # that phrase, not to the findings around it (a denial inside a phrase, "without collapse or epidural
     # extension", still reaches on; so does a subject word, "Modic type" in "Modic type 1")
-    phrases = [(sp.start, sp.end, row.concept == "ignore") for _, sp, _, row in spans if sp.end - sp.start > 1]
+    # ("normal" in "normal lordosis with 4 mm anterolisthesis" is the curve's, not a denial of the listhesis)
+    phrases = [(sp.start, sp.end, row.concept == "ignore" or row.value == "curvature_normal")
+               for _, sp, _, row in spans if sp.end - sp.start > 1]
     other_sentences = {sent_index.get(st, 0) for st, _, _, row in spans if row.concept == "other_lesions"}
     span_ends = sorted((sp.start, sp.end_char) for _, sp, _, row in spans if row.concept not in ("ignore", "lesion", "diagnosis"))
 
@@ -625,6 +644,9 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
             if (mod.category == NEGATED and mod.direction in ("FORWARD", "BIDIRECTIONAL") and b <= span.start
                     and row.concept == "extent" and _participle_after_denial(doc, b, span.start)):
                 continue
+            if (mod.category == POSSIBLE and b <= span.start and (mod.rule.metadata or {}).get("row") == "imaging-template-uncertain"
+                    and (span.start - b > 2 or any(doc[k].text in (",", ";") for k in range(b, span.start)))):
+                continue  # "Alignment: ?kyphosis" doubts the answer, not what follows it ("Epidural: possible, lytic T9 ...")
             if mod.category in ASSERTIONS and _closed_bracket_between(doc, a, b, span.start, span.end):
                 continue  # "T3 (no collapse) and T8 (vertebra plana)": the denial ends with its bracket
             if mod.category == NEGATED and released.get((a, b), len(doc)) <= span.start:
@@ -765,6 +787,7 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
     _whole_body_low_t1(text, findings, rules)
     _elsewhere(text, findings, rules)
     _alternative_types(text, findings, rules)
+    _changed_curves_and_spared_exceptions(text, findings, rules)
     _about_other_parts(text, findings, rules)
     _fat_signal(text, findings, rules)
     _old_deformity(text, findings, rules, doc.user_data.get("spinemets_levels"))
@@ -845,6 +868,23 @@ def _elsewhere(text: str, findings: list[Finding], rules: RuleSet) -> None:
         if (f.concept in ("lesion", "diagnosis") or "lesion" in f.text.lower()) and words.match(
                 text, _SEEN_AFTER.match(text, f.end).end()):  # type: ignore[union-attr]
             f.qualifiers["elsewhere"] = True
+
+
+_EXCEPTION_AFTER = re.compile(r"\s*(?:\?|,?\s*(?:except|but|apart from|other than|save for|with the exception|and infiltrat|"
+                              r"and involvement|and destruction|and tumour|and tumor))", re.IGNORECASE)
+
+
+def _changed_curves_and_spared_exceptions(text: str, findings: list[Finding], rules: RuleSet) -> None:
+    """A normal curve named as lost or changed ("reversal of the normal cervical lordosis") is no normal curve (the
+    terms' ``curve_changed``); pedicles said to be spared with an exception or a query after them ("pedicles spared
+    except the right", "pedicles intact? assess on CT") are not both free."""
+    changed = rules.group_pattern("curve_changed")
+    for f in findings:
+        if f.rule.endswith(".alignment-curvature-normal") and changed is not None and changed.search(
+                text, max(0, f.start - 30), f.start):
+            f.qualifiers["curve_changed"] = True
+        elif f.rule.endswith(".posterior-pedicles-spared") and _EXCEPTION_AFTER.match(text, f.end):
+            f.context = f.assertion = "uncertain"
 
 
 def _alternative_types(text: str, findings: list[Finding], rules: RuleSet) -> None:
@@ -1346,7 +1386,7 @@ def _percentages(text: str, doc: Any, rules: RuleSet, findings: list[Finding], p
         near = " ".join(low[max(0, m.start() - 40):m.end() + 30].split())
         # "reduced to 40%", "height of 40%": 60% lost; but "loss of height of roughly a quarter" is a quarter lost
         left = _remaining_cue(near, " ".join(low[max(0, m.start() - 70):m.start()].split()), remaining,
-                              low[m.end():m.end() + 12])
+                              low[m.end():m.end() + 12]) or _height_left_here(text, m.start(), m.end(), rules)
         if left:
             a_val, b_val = 100 - b_val, 100 - a_val
             if f.concept == "height" and f.context in ("negated", "historical") and _measured_height(text, f, m.start(), m.end()):
@@ -1370,6 +1410,15 @@ _EXTENT_AFTER = re.compile(r"\s*(?:of\s+)?(?:the\s+)?(?:vertebral\s+)?(?:body\s+
                            r"(?:is\s+|was\s+)?(?:involved|involvement|replaced|replacement|infiltrat\w*|occupied)\b")
 _LOSS_BEFORE = re.compile(r"(?:loss|lost|losing|reduction|decrease|diminution)\s+(?:in\s+|of\s+)?(?:the\s+)?"
                           r"(?:vertebral\s+|body\s+|anterior\s+|posterior\s+|central\s+)*$")
+
+
+def _height_left_here(text: str, a: int, b: int, rules: RuleSet) -> bool:
+    """Is the figure at a..b the height left, by words right after it ("80% of normal", "one third of its previous
+    height") or right before it ("compressed to 30%")? (``height_left_after`` and ``height_left_before``.)"""
+    after, before = rules.height_left_patterns
+    if after is not None and after.match(text, b):
+        return True
+    return before is not None and before.search(text, max(0, a - 60), a) is not None
 
 
 _REFERENCE_WORDS = frozenset({"normal", "original", "expected", "predicted", "initial", "baseline", "previous", "prior"})

@@ -123,6 +123,8 @@ def effects(f: Finding, row: TargetRow) -> dict[str, Any]:
         return out  # cord oedema or root enhancement is not the lesion's marrow signal
     if f.qualifiers.get("not_de_novo"):
         return out  # an old, developmental or degenerative deformity is not SINS's de novo deformity
+    if f.qualifiers.get("curve_changed"):
+        return out  # "reversal of the normal lordosis" states no normal curve
     if f.qualifiers.get("about_other_parts"):
         return out  # "no osseous lesion elsewhere", "above and below, the canal is clear": not the index level
     states = f.qualifiers.get("states", {}) if row.states or row.negated_states else {}

@@ -280,6 +280,19 @@ class RuleSet:
         return None if origin.startswith("site:") else f"{origin}.{row_id}"
 
     @functools.cached_property
+    def height_left_patterns(self) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
+        """Words of height left right after a figure (then "height" or the end of the clause: "80% of normal",
+        "a third of its previous height", not "30% of normal marrow"), and right before it, at most two words
+        between and no sentence end ("compressed to about 30%")."""
+        after, before = self.terms.groups.get("height_left_after", ()), self.terms.groups.get("height_left_before", ())
+        alt = lambda ws: "|".join(re.escape(w) for w in sorted(ws, key=len, reverse=True))  # noqa: E731
+        return (
+            re.compile(rf"\s*(?:{alt(after)})(?:\s+(?:vertebral\s+|body\s+)*height\b|\s*(?=[.,;:)]|$))", re.IGNORECASE)
+            if after else None,
+            re.compile(rf"\b(?:{alt(before)})\s+(?:[^\s.;:]+\s+){{0,2}}$", re.IGNORECASE) if before else None,
+        )
+
+    @functools.cached_property
     def cue_texts(self) -> dict[str, tuple[str, ...]]:
         """Each cue group's words padded with spaces, for a search in a sentence's padded lower-case text."""
         return {name: tuple(f" {c} " for c in words) for name, words in self.terms.cues.items()}
