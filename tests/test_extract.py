@@ -3139,3 +3139,14 @@ def test_a_sentence_without_a_tumour_word_still_continues_the_one_before():
     r = extract("Lytic metastasis at T9. Modic type 1 change at L4-5. There is marrow oedema.")
     oedema = [f for f in r.findings if f.concept == "oedema"]
     assert oedema and all("T9" not in f.levels for f in oedema)
+
+
+def test_a_template_line_naming_tumour_after_a_line_without_a_level_continues_nothing():
+    # "Epidural disease: right ventral epidural tumour ..." after a level-less line is about the index lesion, not a
+    # deposit named lines before
+    text = ("MRI whole spine.\nLevel survey: T12 lesion. Small enhancing deposit in the L4 spinous process.\n"
+            "INDEX LESION: T12\n- Bone lesion quality: lytic\n- Alignment: de novo kyphosis, 10 degrees at T11-L1\n"
+            "- Posterior wall: bulges convexly into the canal\n"
+            "- Epidural disease: right ventral epidural tumour abutting but not deforming the thecal sac\n"
+            "CONCLUSION: T12 lytic metastasis.")
+    assert extract(text).prefill.escc["epidural_disease"].value is True

@@ -529,12 +529,13 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
         rid = sp._.target_rule.metadata["row"]
         spans.append((sp.start, sp, rid, rules.targets[rid]))
     spans.sort(key=lambda x: x[0])
-    # the sentences that state a finding other than a benign or degenerative one: a sentence that names the tumour
-    # without a level ("Tumour extends
+    # the sentences that state a lesion, a neoplasm, a collapse or tumour outside the body: a sentence that names the
+    # tumour without a level ("Tumour extends
     # into the right pedicle") continues the last of them, not an incidental sentence between ("Previous kyphoplasty
     # at L1.", "Disc bulge at L4-5.", "A haemangioma at T10.")
     tumour_sents = {sent_index.get(sp.start, 0) for _, sp, _, row in spans
-                    if row.concept != "ignore" and not (row.concept == "diagnosis" and rules.neoplastic(row) is False)}
+                    if row.concept in ("lesion", "collapse", "epidural", "posterior", "paravertebral")
+                    or (row.concept == "diagnosis" and rules.neoplastic(row))}
     subjects = rules.group_pattern("tumour_subjects")
     before: dict[int, list[_Mention]] = {}
     previous: list[_Mention] = []
@@ -553,7 +554,7 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
         elif not by_sent.get(i) and so_far and _PLURAL_SUBJECT.match(text, a, a + 40):
             union = tuple(dict.fromkeys(lv for m in so_far for lv in m.levels))
             before[i] = [_Mention(so_far[-1].start_tok, so_far[-1].end_tok, so_far[-1].sent, union, so_far[-1].start)]
-        elif (not by_sent.get(i) and previous_tumour and previous_at not in tumour_sents and subjects is not None
+        elif (not by_sent.get(i) and previous and previous_tumour and previous_at not in tumour_sents and subjects is not None
               and subjects.search(text, a, b)):
             before[i] = previous_tumour
         else:
