@@ -3150,3 +3150,13 @@ def test_a_template_line_naming_tumour_after_a_line_without_a_level_continues_no
             "- Epidural disease: right ventral epidural tumour abutting but not deforming the thecal sac\n"
             "CONCLUSION: T12 lytic metastasis.")
     assert extract(text).prefill.escc["epidural_disease"].value is True
+
+
+@pytest.mark.parametrize("text, collapse", [
+    ("Lytic lesion (2 cm) in the L2 body, occupying about a third of it. No fracture, no loss of vertebral height. "
+     "Metastasis.", "none"),
+    ("Plasmacytoma. No collapse of D6 despite near-complete replacement of the body.", "involved_no_collapse"),
+    ("Lytic L4 lesion occupying the majority of the body. No pathological fracture. Metastasis.", "involved_no_collapse"),
+])
+def test_more_ways_to_say_how_much_of_the_body_is_involved(text, collapse):
+    assert extract(text).prefill.sins["collapse"].value == collapse

@@ -436,8 +436,10 @@ def _participle_after_denial(doc: Any, start: int, end: int) -> bool:
     """How much of the body a lesion takes, told after one denied item and a comma and a participle, a bracket or a
     dash ("without collapse, replacing about 70% of the vertebral body", "no collapse (lesion 30% of body)"): what the
     lesion does, not a second denied item."""
-    if any(doc[i].text in ("(", "-", "\u2013", "\u2014") for i in range(start + 1, end)):
-        return True  # "without collapse (lesion occupies less than half the body)", "no collapse - occupies <25% of VB"
+    if any(doc[i].text in ("(", "-", "\u2013", "\u2014") or doc[i].lower_ == "despite" for i in range(start + 1, end)):
+        # "without collapse (lesion occupies less than half the body)", "no collapse - occupies <25% of VB", "no collapse
+        # despite near-complete replacement of the body"
+        return True
     commas = [i for i in range(start, end) if doc[i].text == ","]
     if len(commas) != 1 or commas[0] + 1 >= end:
         return False
