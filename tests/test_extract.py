@@ -3160,3 +3160,12 @@ def test_a_template_line_naming_tumour_after_a_line_without_a_level_continues_no
 ])
 def test_more_ways_to_say_how_much_of_the_body_is_involved(text, collapse):
     assert extract(text).prefill.sins["collapse"].value == collapse
+
+
+def test_a_line_opened_by_a_level_ends_a_history_line_without_a_blank_line():
+    text = "MRI T-spine\nIndication: Melanoma\nT6: metastasis. Height: 70% of normal. Alignment: normal."
+    r = extract(text)
+    assert (r.index_level, r.prefill.sins["collapse"].value, r.prefill.sins["alignment"].value) == ("T6", "lt50", "normal")
+    # a history line naming a level stays history
+    assert extract("MRI T-spine\nClinical history: breast cancer, previous T8 fracture.\nT2: normal; no lesion.").index_level \
+        is None

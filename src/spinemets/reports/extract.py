@@ -248,6 +248,10 @@ def _split_inline_headings(lines: list[str], headings: dict[str, str]) -> list[s
     return out
 
 
+_LEVEL_LINE = re.compile(r"\s*[-*\u2022]?\s*(?!T[12]\s*[:\u2013])(?:[CTLS]|D|Th)\d{1,2}(?:\s*[-/\u2013]\s*(?:[CTLS]|D|Th)?\d{1,2})?\s*[:\u2013]",
+                         re.IGNORECASE)
+
+
 def find_sections(text: str, rules: RuleSet) -> list[Section]:
     """The parts of a report, from its headings (report_terms); history and technique end at a blank line."""
     headings = rules.terms.sections
@@ -273,9 +277,10 @@ def find_sections(text: str, rules: RuleSet) -> list[Section]:
             continue
         m = _HEADING.match(line)
         heading = None
-        if (m and current is not None and current.role in ("history", "technique")
-                and m.group(1).strip().lower() in template_keys):
-            # a findings line of a template ("Level: D11", "Body collapse: 35%") ends the history or technique
+        if current is not None and current.role in ("history", "technique") and (
+                (m and m.group(1).strip().lower() in template_keys) or _LEVEL_LINE.match(line)):
+            # a findings line of a template ("Level: D11", "Body collapse: 35%") or a line opened by a level and a
+            # colon ("T6: metastasis"; not "T1:" or "T2:", which may name sequences) ends the history or technique
             # above it, blank line or not; the line itself is read as findings
             current.end = start
             current = None
