@@ -655,8 +655,10 @@ def test_quality_floors_at_the_measured_values(name):
 
     report = evaluate(name)
     assert [f.field for f in report.fields] == list(MAIN_FIELDS)
+    # a hold-out's failure shows its figures only, never its reports (they are read in aggregate)
+    detail = report.to_text(not name.startswith("realho") and name != "holdout")
     for f in [*report.fields, report.overall]:
-        assert f.f1 is not None and f.f1 >= MEASURED[name][f.field] - MARGIN, (name, f.field, f.f1, report.to_text(True))
+        assert f.f1 is not None and f.f1 >= MEASURED[name][f.field] - MARGIN, (name, f.field, f.f1, detail)
     assert report.negation.f1 >= NEGATION[name] - MARGIN, (name, report.negation.f1)
     assert report.prefill_accuracy.wrong_rate <= WRONG_PREFILL[name] + MARGIN, (name, report.prefill_accuracy.wrong_rate)
 
@@ -3153,10 +3155,12 @@ def test_a_template_line_naming_tumour_after_a_line_without_a_level_continues_no
 
 
 @pytest.mark.parametrize("text, collapse", [
-    ("Lytic lesion (2 cm) in the L2 body, occupying about a third of it. No fracture, no loss of vertebral height. "
-     "Metastasis.", "none"),
     ("Plasmacytoma. No collapse of D6 despite near-complete replacement of the body.", "involved_no_collapse"),
-    ("Lytic L4 lesion occupying the majority of the body. No pathological fracture. Metastasis.", "involved_no_collapse"),
+    # "despite" right before the share only; "of it" and "the majority of the body" were withdrawn after a review
+    # ("the majority of the body is spared", "effaces 75% of it")
+    ("No collapse of T8 despite radiotherapy to the entire vertebral body. Lytic metastasis.", None),
+    ("Lytic T8 metastasis without collapse; the majority of the body is spared.", None),
+    ("Lytic T8 metastasis without collapse. Epidural tumour surrounds the cord and effaces 75% of it.", None),
 ])
 def test_more_ways_to_say_how_much_of_the_body_is_involved(text, collapse):
     assert extract(text).prefill.sins["collapse"].value == collapse
@@ -3169,3 +3173,21 @@ def test_a_line_opened_by_a_level_ends_a_history_line_without_a_blank_line():
     # a history line naming a level stays history
     assert extract("MRI T-spine\nClinical history: breast cancer, previous T8 fracture.\nT2: normal; no lesion.").index_level \
         is None
+
+
+
+@pytest.mark.parametrize("text, index, field, value", [
+    # found by a third reader: a level named inside a bracket is an aside; a finding after the bracket is the first
+    # level's
+    ("Lytic metastasis at L2 (not L3) with 30% collapse.", "L2", "collapse", "lt50"),
+    ("Lytic metastasis at L2 (unlike L5, which has no collapse) with 30% collapse.", "L2", "collapse", "lt50"),
+    # a sentence stating cord compression is not incidental: "the tumour" after it is the cord-compressing lesion's
+    ("Lytic metastasis at T4. Cord compression at T9. The tumour extends into the left pedicle.", "T4", "posterolateral",
+     None),
+    # a history whose level lines come before a findings heading stays history
+    ("MRI spine\nHistory: lung cancer\nT6: biopsy-proven metastasis, 30% collapse\n\nFindings: Lytic metastasis at T8 "
+     "with vertebra plana.", "T8", "collapse", "gt50"),
+])
+def test_third_review_regressions(text, index, field, value):
+    r = extract(text)
+    assert (r.index_level, r.prefill.sins[field].value) == (index, value)

@@ -262,6 +262,13 @@ def find_sections(text: str, rules: RuleSet) -> list[Section]:
     more_after = [False] * len(lines)  # is there a non-empty line after line i
     for i in range(len(lines) - 2, -1, -1):
         more_after[i] = more_after[i + 1] or bool(lines[i + 1].strip())
+    # is a findings or impression heading still to come after line i (then a history keeps its level lines: "History:
+    # lung cancer / T6: biopsy-proven metastasis / (blank) / Findings: ...")
+    body_heading_after = [False] * (len(lines) + 1)
+    for i in range(len(lines) - 1, -1, -1):
+        hm = _HEADING.match(lines[i])
+        key = hm.group(1).strip().lower() if hm else lines[i].strip().rstrip(":").strip().lower()
+        body_heading_after[i] = body_heading_after[i + 1] or headings.get(key) in ("findings", "impression")
     role = "findings"
     current: Section | None = None
     first_content = True
@@ -278,10 +285,11 @@ def find_sections(text: str, rules: RuleSet) -> list[Section]:
         m = _HEADING.match(line)
         heading = None
         if current is not None and current.role in ("history", "technique") and (
-                (m and m.group(1).strip().lower() in template_keys) or _LEVEL_LINE.match(line)):
-            # a findings line of a template ("Level: D11", "Body collapse: 35%") or a line opened by a level and a
-            # colon ("T6: metastasis"; not "T1:" or "T2:", which may name sequences) ends the history or technique
-            # above it, blank line or not; the line itself is read as findings
+                (m and m.group(1).strip().lower() in template_keys)
+                or (_LEVEL_LINE.match(line) and not body_heading_after[li + 1])):
+            # a findings line of a template ("Level: D11", "Body collapse: 35%"), or a line opened by a level and a
+            # colon ("T6: metastasis"; not "T1:" or "T2:", which may name sequences) when no findings or impression
+            # heading follows, ends the history or technique above it, blank line or not; the line is read as findings
             current.end = start
             current = None
             role = "findings"
@@ -441,9 +449,11 @@ def _participle_after_denial(doc: Any, start: int, end: int) -> bool:
     """How much of the body a lesion takes, told after one denied item and a comma and a participle, a bracket or a
     dash ("without collapse, replacing about 70% of the vertebral body", "no collapse (lesion 30% of body)"): what the
     lesion does, not a second denied item."""
-    if any(doc[i].text in ("(", "-", "\u2013", "\u2014") or doc[i].lower_ == "despite" for i in range(start + 1, end)):
+    if any(doc[i].text in ("(", "-", "\u2013", "\u2014") for i in range(start + 1, end)) or any(
+            doc[i].lower_ == "despite" for i in range(max(start + 1, end - 3), end)):
         # "without collapse (lesion occupies less than half the body)", "no collapse - occupies <25% of VB", "no collapse
-        # despite near-complete replacement of the body"
+        # despite near-complete replacement of the body" ("despite" right before the share; not "despite radiotherapy
+        # to the entire vertebral body")
         return True
     commas = [i for i in range(start, end) if doc[i].text == ","]
     if len(commas) != 1 or commas[0] + 1 >= end:
@@ -536,13 +546,12 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
         rid = sp._.target_rule.metadata["row"]
         spans.append((sp.start, sp, rid, rules.targets[rid]))
     spans.sort(key=lambda x: x[0])
-    # the sentences that state a lesion, a neoplasm, a collapse or tumour outside the body: a sentence that names the
-    # tumour without a level ("Tumour extends
+    # the sentences that state a finding other than a benign diagnosis or a degenerative change: a sentence that names
+    # the tumour without a level ("Tumour extends
     # into the right pedicle") continues the last of them, not an incidental sentence between ("Previous kyphoplasty
     # at L1.", "Disc bulge at L4-5.", "A haemangioma at T10.")
     tumour_sents = {sent_index.get(sp.start, 0) for _, sp, _, row in spans
-                    if row.concept in ("lesion", "collapse", "epidural", "posterior", "paravertebral")
-                    or (row.concept == "diagnosis" and rules.neoplastic(row))}
+                    if row.concept != "ignore" and not (row.concept == "diagnosis" and rules.neoplastic(row) is False)}
     subjects = rules.group_pattern("tumour_subjects")
     before: dict[int, list[_Mention]] = {}
     previous: list[_Mention] = []
@@ -603,15 +612,20 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
     # (vertebra plana with gibbus)"): the tokens inside it, by the level mention before it
     bracket_owner: dict[int, _Mention] = {}
     ends_at = {m.end_tok: m for m in mentions}
+    mention_starts = {m.start_tok for m in mentions}
+    in_bracket: set[int] = set()  # tokens inside brackets (a level named there is an aside: "L2 (not L3) with ...")
     open_at: list[tuple[int, _Mention | None]] = []
     for i, tok in enumerate(doc):
         if tok.text == "(":
             open_at.append((i, ends_at.get(i)))
         elif tok.text == ")" and open_at:
             start_i, owner = open_at.pop()
-            if owner is not None and not open_at:
-                for k in range(start_i + 1, i):
-                    bracket_owner[k] = owner
+            if not open_at:
+                in_bracket.update(range(start_i + 1, i))
+                # a bracket that names a level of its own ("(unlike L5, which has no collapse)") is about that level
+                if owner is not None and not any(k in mention_starts for k in range(start_i + 1, i)):
+                    for k in range(start_i + 1, i):
+                        bracket_owner[k] = owner
         elif tok.is_sent_start and open_at:
             open_at = []
     findings: list[Finding] = []
@@ -707,7 +721,10 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
             if context != "negated" and before.get(si):
                 carried = next((m for m in before[si] if topic & set(m.levels)), before[si][0])
             owner = bracket_owner.get(span.start)
-            levels = owner.levels if owner is not None else _attach(span.start, span.end, by_sent.get(si, []), carried,
+            named = by_sent.get(si, [])
+            if span.start not in in_bracket:  # a finding outside brackets goes to a level named outside them
+                named = [m for m in named if m.start_tok not in in_bracket] or named
+            levels = owner.levels if owner is not None else _attach(span.start, span.end, named, carried,
                                                                   after=row.concept == "index_cue")
             if levels and row.counts and context == "present":
                 topic = set(levels)
