@@ -3191,3 +3191,23 @@ def test_a_line_opened_by_a_level_ends_a_history_line_without_a_blank_line():
 def test_third_review_regressions(text, index, field, value):
     r = extract(text)
     assert (r.index_level, r.prefill.sins[field].value) == (index, value)
+
+
+@pytest.mark.parametrize("text, field, value", [
+    # more corrections after the second and third reviews
+    ("T8 metastasis. Height loss amounting to 30% of the normal height.", "collapse", None),  # a loss: never over 50%
+    ("Thecal sac compressed to 6 mm, 30% height loss of T12 (metastasis).", "collapse", "lt50"),
+    ("Lytic T10 metastasis. Vertebral body height: 60% of normal (tumour throughout the body).", "collapse", "lt50"),
+    # the normal marrow's share is not the lesion's ("small" gives the lesion's)
+    ("No collapse or marrow replacement (normal marrow in 90% of the body). Small L2 metastasis.", "collapse", "none"),
+    ("Lesion type - lytic, sclerotic or mixed: mixed. T5 metastasis.", "lesion", None),
+    ("L1 metastasis. The normal lordosis is reversed at L1. No listhesis.", "alignment", None),
+    ("T10 metastasis. Normal kyphosis? No listhesis.", "alignment", None),
+    ("T7 metastasis with collapse. Exaggeration of the normal thoracic kyphosis. No listhesis.", "alignment", None),
+    ("Pedicles intact. Possible early involvement of the left facet at L1 (metastasis).", "posterolateral", None),
+    ("T11 metastasis. Pedicles are spared on MRI but CT shows early cortical breach on the left.", "posterolateral", None),
+    ("L4 lytic metastasis. Degenerative zygapophyseal joints.", "posterolateral", None),
+    ("L3 lytic metastasis. L3 is anteriorly displaced on L4 by 3 mm (degenerative).", "alignment", None),
+])
+def test_later_review_corrections(text, field, value):
+    assert extract(text).prefill.sins[field].value == value

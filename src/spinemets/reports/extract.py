@@ -445,10 +445,15 @@ def _closed_bracket_between(doc: Any, a: int, b: int, start: int, end: int) -> b
     return False
 
 
+_FREE_WORDS = frozenset({"normal", "spared", "sparing", "preserved", "uninvolved", "unaffected", "fatty", "free"})
+
+
 def _participle_after_denial(doc: Any, start: int, end: int) -> bool:
     """How much of the body a lesion takes, told after one denied item and a comma and a participle, a bracket or a
     dash ("without collapse, replacing about 70% of the vertebral body", "no collapse (lesion 30% of body)"): what the
     lesion does, not a second denied item."""
+    if any(doc[i].lower_ in _FREE_WORDS for i in range(start, end)):
+        return False  # "no marrow replacement (normal marrow in 90% of the body)": the free share
     if any(doc[i].text in ("(", "-", "\u2013", "\u2014") for i in range(start + 1, end)) or any(
             doc[i].lower_ == "despite" for i in range(max(start + 1, end - 3), end)):
         # "without collapse (lesion occupies less than half the body)", "no collapse - occupies <25% of VB", "no collapse
@@ -551,7 +556,8 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
     # into the right pedicle") continues the last of them, not an incidental sentence between ("Previous kyphoplasty
     # at L1.", "Disc bulge at L4-5.", "A haemangioma at T10.")
     tumour_sents = {sent_index.get(sp.start, 0) for _, sp, _, row in spans
-                    if row.concept != "ignore" and not (row.concept == "diagnosis" and rules.neoplastic(row) is False)}
+                    if row.concept != "ignore" and not (row.concept == "extent" and sp.text.lower() in ("small", "tiny"))
+                    and not (row.concept == "diagnosis" and rules.neoplastic(row) is False)}
     subjects = rules.group_pattern("tumour_subjects")
     before: dict[int, list[_Mention]] = {}
     previous: list[_Mention] = []
@@ -899,16 +905,29 @@ _EXCEPTION_AFTER = re.compile(r"\s*(?:\?|,?\s*(?:except|but|apart from|other tha
                               r"and involvement|and destruction|and tumour|and tumor))", re.IGNORECASE)
 
 
+_CURVE_CHANGED_AFTER = re.compile(r"\s*(?:\?|(?:is|has\s+been|was|are)\s+(?:now\s+)?(?:lost|reversed|straightened|"
+                                  r"exaggerated|accentuated|increased|decreased|reduced|flattened))", re.IGNORECASE)
+_EXCEPTION_LATER = re.compile(r"\b(?:but|except|apart from|other than|save for|however)\b", re.IGNORECASE)
+
+
+def _clause_end(text: str, at: int) -> int:
+    """The end of the sentence from *at* (a full stop followed by a space or the end, a semicolon, a line break)."""
+    m = re.compile(r"\.(?:\s|$)|[;\n]").search(text, at)
+    return m.start() if m else len(text)
+
+
 def _changed_curves_and_spared_exceptions(text: str, findings: list[Finding], rules: RuleSet) -> None:
     """A normal curve named as lost or changed ("reversal of the normal cervical lordosis") is no normal curve (the
     terms' ``curve_changed``); pedicles said to be spared with an exception or a query after them ("pedicles spared
     except the right", "pedicles intact? assess on CT") are not both free."""
     changed = rules.group_pattern("curve_changed")
     for f in findings:
-        if f.rule.endswith(".alignment-curvature-normal") and changed is not None and changed.search(
-                text, max(0, f.start - 30), f.start):
+        if f.rule.endswith(".alignment-curvature-normal") and (
+                (changed is not None and changed.search(text, max(0, f.start - 30), f.start))
+                or _CURVE_CHANGED_AFTER.match(text, f.end)):
             f.qualifiers["curve_changed"] = True
-        elif f.rule.endswith(".posterior-pedicles-spared") and _EXCEPTION_AFTER.match(text, f.end):
+        elif f.rule.endswith(".posterior-pedicles-spared") and (
+                _EXCEPTION_AFTER.match(text, f.end) or _EXCEPTION_LATER.search(text, f.end, _clause_end(text, f.end))):
             f.context = f.assertion = "uncertain"
 
 
@@ -920,6 +939,10 @@ def _alternative_types(text: str, findings: list[Finding], rules: RuleSet) -> No
     if types is None or alternatives is None or sum(f.concept == "lesion" for f in findings) == 0:
         return
     spans: list[tuple[int, int]] = []
+    # a list of types ending in "or" ("lytic, sclerotic or mixed"): every one of them is an option
+    chain = re.compile(rf"(?:{types.pattern})(?:\s*,\s*(?:{types.pattern}))+\s*,?\s*(?:or|and/or)\s+(?:{types.pattern})",
+                       re.IGNORECASE)
+    spans.extend((m.start(), m.end()) for m in chain.finditer(text))
     for m in types.finditer(text):
         gap = _ALT_GAP.match(text, m.end())
         alt = alternatives.match(text, gap.end()) if gap else None
@@ -1442,7 +1465,8 @@ def _height_left_here(text: str, a: int, b: int, rules: RuleSet) -> bool:
     height") or right before it ("compressed to 30%")? (``height_left_after`` and ``height_left_before``.)"""
     after, before = rules.height_left_patterns
     if after is not None and after.match(text, b):
-        return True
+        # not after a loss word ("height loss amounting to 30% of the normal height")
+        return not _LOSS_NEAR.search(" ".join(text[max(0, a - 40):a].lower().split()))
     return before is not None and before.search(text, max(0, a - 60), a) is not None
 
 

@@ -31,7 +31,7 @@ disagree leave it None with a note.  The rules applied here:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from spinemets.errors import ContradictoryInputError, InvalidInputError, SpinemetsError
@@ -342,7 +342,9 @@ def prefill(
         lesion = _lesion(col)
         collapse = _collapse(relevant, rows, col, notices, cite)
         alignment = _alignment(col)
-        posterolateral = _posterolateral(relevant, rows, col)
+        doubted_parts = [f for f in findings if f.assertion == "uncertain" and (row := rows[id(f)]) is not None
+                         and row.concept == "posterior" and row.posterolateral]
+        posterolateral = _posterolateral(relevant, rows, col, doubted_parts)
         for name, (p, fs) in (("lesion", lesion), ("collapse", collapse), ("alignment", alignment),
                               ("posterolateral", posterolateral)):
             pre.sins[name] = p
@@ -618,7 +620,8 @@ def _alignment(col: _Collector) -> tuple[Prefilled, list[Finding]]:
     return Prefilled(), []
 
 
-def _posterolateral(relevant: list[Finding], rows: dict[int, TargetRow | None], col: _Collector) -> tuple[Prefilled, list[Finding]]:
+def _posterolateral(relevant: list[Finding], rows: dict[int, TargetRow | None], col: _Collector,
+                    doubted: Sequence[Finding] = ()) -> tuple[Prefilled, list[Finding]]:
     involved = [f for f in relevant if f.assertion == "present" and (row := rows[id(f)]) is not None
                 and row.concept == "posterior" and row.posterolateral and row.polarity == "positive"
                 and not f.qualifiers.get("degenerative_context")]
@@ -634,6 +637,8 @@ def _posterolateral(relevant: list[Finding], rows: dict[int, TargetRow | None], 
     if len(stated) == 1:
         return _value(stated[0], vals[stated[0]]), vals[stated[0]]
     if "none" in vals:
+        if doubted and all(f.rule.endswith(".posterior-pedicles-spared") for f in vals["none"]):
+            return Prefilled(), []  # "pedicles intact; possible early involvement of the left facet"
         if all(f.rule.endswith(".posterior-pedicles-spared") for f in vals["none"]):
             # only the pedicles are said to be free: moderate confidence, and the reader is told why
             p = _value("none", vals["none"], _PEDICLES_ONLY)

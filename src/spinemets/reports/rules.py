@@ -287,9 +287,9 @@ class RuleSet:
         after, before = self.terms.groups.get("height_left_after", ()), self.terms.groups.get("height_left_before", ())
         alt = lambda ws: "|".join(re.escape(w) for w in sorted(ws, key=len, reverse=True))  # noqa: E731
         return (
-            re.compile(rf"\s*(?:{alt(after)})(?:\s+(?:vertebral\s+|body\s+)*height\b|\s*(?=[.,;:)]|$))", re.IGNORECASE)
+            re.compile(rf"\s*(?:{alt(after)})(?:\s+(?:vertebral\s+|body\s+)*height\b|\s*(?=[.,;:()]|$))", re.IGNORECASE)
             if after else None,
-            re.compile(rf"\b(?:{alt(before)})\s+(?:[^\s.;:]+\s+){{0,2}}$", re.IGNORECASE) if before else None,
+            re.compile(rf"\b(?:{alt(before)})\s+(?:[^\s.,;:]+\s+){{0,2}}$", re.IGNORECASE) if before else None,
         )
 
     @functools.cached_property
