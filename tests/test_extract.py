@@ -3211,3 +3211,18 @@ def test_third_review_regressions(text, index, field, value):
 ])
 def test_later_review_corrections(text, field, value):
     assert extract(text).prefill.sins[field].value == value
+
+
+@pytest.mark.parametrize("text, collapse, confidence", [
+    # a body said to be free of the lesion, with no collapse stated: none, at moderate confidence
+    ("Lytic metastasis of the C2 posterior arch. The C2 body is uninvolved.", "none", "moderate"),
+    ("Lytic metastasis of the L3 lamina. The L3 vertebral body is normal in signal and height.", "none", "moderate"),
+    ("Metastasis of the T4 spinous process. The T4 body is largely spared and has not collapsed.", "none", "high"),
+    # ... not when the other bodies are the ones said to be normal, nor beside a stated fracture
+    ("Lytic T8 metastasis, no collapse. The other vertebral bodies are normal in height and signal.", None, None),
+    ("Lytic metastasis of the C2 posterior arch with a fracture of the body. The C2 body is uninvolved by tumour.", None,
+     None),
+])
+def test_a_body_free_of_the_lesion(text, collapse, confidence):
+    p = extract(text).prefill.sins["collapse"]
+    assert (p.value, p.confidence) == (collapse, confidence)

@@ -574,6 +574,15 @@ def _collapse(relevant: list[Finding], rows: dict[int, TargetRow | None], col: _
             return _value(None, cats["severe"], "severe: over 40%, which decides neither category"), cats["severe"]
         return _value(None, undetermined, "collapse stated without its degree"), undetermined
     value, fs, note = col.single("sins.collapse")
+    if value is None and not fs:
+        # no collapse stated either way, but the body is said to be free of the lesion ("the C2 body is uninvolved"):
+        # no collapse from it, at moderate confidence
+        free = [f for f in relevant if f.context == "negated" and (row := rows[id(f)]) is not None
+                and row.concept == "extent" and row.value == "uninvolved" and not f.qualifiers.get("about_other_parts")]
+        if free:
+            p = _value("none", free, "the vertebral body is stated free of the lesion; no collapse is stated")
+            p.confidence = "moderate"
+            return p, free
     if value != "no_collapse":
         return _value(value, fs, note), fs
     extent = _Collector()
