@@ -936,13 +936,13 @@ def _alternative_types(text: str, findings: list[Finding], rules: RuleSet) -> No
     clearly lytic or sclerotic"): the report does not decide the type, so a type stated present becomes uncertain
     (the terms' ``lesion_type_words`` and ``alternative_words``; "lytic/sclerotic" is a mixed lesion, not a choice)."""
     types, alternatives = rules.group_pattern("lesion_type_words"), rules.group_pattern("alternative_words")
-    if types is None or alternatives is None or sum(f.concept == "lesion" for f in findings) == 0:
+    if types is None or alternatives is None or not any(f.concept == "lesion" for f in findings):
         return
+    if alternatives.search(text) is None:
+        return  # (most reports: no "or", "versus" or "vs")
     spans: list[tuple[int, int]] = []
     # a list of types ending in "or" ("lytic, sclerotic or mixed"): every one of them is an option
-    chain = re.compile(rf"(?:{types.pattern})(?:\s*,\s*(?:{types.pattern}))+\s*,?\s*(?:or|and/or)\s+(?:{types.pattern})",
-                       re.IGNORECASE)
-    spans.extend((m.start(), m.end()) for m in chain.finditer(text))
+    spans.extend((m.start(), m.end()) for m in _type_chain(types.pattern).finditer(text))
     for m in types.finditer(text):
         gap = _ALT_GAP.match(text, m.end())
         alt = alternatives.match(text, gap.end()) if gap else None
@@ -960,6 +960,11 @@ def _alternative_types(text: str, findings: list[Finding], rules: RuleSet) -> No
             doubts = [c for c in f.cues if c.category == POSSIBLE]
             if doubts and all(any(a <= c.start and c.end <= b for a, b in spans) for c in doubts):
                 f.context = f.assertion = "present"
+
+
+@functools.lru_cache(maxsize=8)
+def _type_chain(types: str) -> re.Pattern[str]:
+    return re.compile(rf"(?:{types})(?:\s*,\s*(?:{types}))+\s*,?\s*(?:or|and/or)\s+(?:{types})", re.IGNORECASE)
 
 
 _ALT_GAP = re.compile(r"[\s,]*(?:(?:a|an|predominantly|purely)\s+)?")
@@ -1366,7 +1371,9 @@ def _qualifiers(row: TargetRow, cues: list[Cue], text: str, end: int, start: int
 def _percent_regex(rules: RuleSet) -> tuple[re.Pattern[str], re.Pattern[str]]:
     """(a percentage or fraction of height, a comparison word just before it, an earlier study's cue before it)."""
     comparators = sorted(rules.terms.comparators, key=len, reverse=True)
-    fractions = "|".join(re.escape(w) for w, _ in rules.terms.fractions)
+    from spinemets.reports.rules import trie_alternation
+
+    fractions = trie_alternation(w for w, _ in rules.terms.fractions)
     number = r"\d{1,3}(?:\.\d+)?"
     amount = re.compile(
         rf"(?<![\d.])(?P<a>{number})\s*(?:(?:-|\u2013|to)\s*(?P<b>{number})\s*)?(?:%|\s?per\s?cent\b|\s?percent\b)"
