@@ -621,7 +621,7 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
     mention_starts = {m.start_tok for m in mentions}
     in_bracket: set[int] = set()  # tokens inside brackets (a level named there is an aside: "L2 (not L3) with ...")
     open_at: list[tuple[int, _Mention | None]] = []
-    for i, tok in enumerate(doc):
+    for i, tok in enumerate(doc if "(" in text else ()):
         if tok.text == "(":
             open_at.append((i, ends_at.get(i)))
         elif tok.text == ")" and open_at:
