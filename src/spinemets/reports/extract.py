@@ -429,13 +429,13 @@ def _source_of_denied(text: str, doc: Any, cue_start: int, start_char: int, ends
     return any(_SOURCE_LINK.match(text[e:start_char]) for e in ends_between(cue_start, start_char))
 
 
-def _closed_bracket_between(doc: Any, a: int, b: int, start: int, end: int) -> bool:
+def _closed_bracket_between(tok_texts: list[str], a: int, b: int, start: int, end: int) -> bool:
     """Is the cue a..b, before the finding start..end, inside a bracket that closes before it? (A cue after a
     bracket still reaches into it: "posterior elements (pedicles and facets) unaffected".)"""
     lo, hi = (b, start) if b <= start else (0, 0)
     depth = 0
     for i in range(lo, hi):
-        t = doc[i].text
+        t = tok_texts[i]
         if t == "(":
             depth += 1
         elif t == ")":
@@ -621,10 +621,13 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
     mention_starts = {m.start_tok for m in mentions}
     in_bracket: set[int] = set()  # tokens inside brackets (a level named there is an aside: "L2 (not L3) with ...")
     open_at: list[tuple[int, _Mention | None]] = []
-    for i, tok in enumerate(doc if "(" in text else ()):
-        if tok.text == "(":
+    # the token texts, once (only a report with a bracket needs them)
+    tok_texts: list[str] = [t.text for t in doc] if "(" in text else []
+    sent_starts = {st for st, _ in sent_bounds}
+    for i, tok_text in enumerate(tok_texts):
+        if tok_text == "(":
             open_at.append((i, ends_at.get(i)))
-        elif tok.text == ")" and open_at:
+        elif tok_text == ")" and open_at:
             start_i, owner = open_at.pop()
             if not open_at:
                 in_bracket.update(range(start_i + 1, i))
@@ -632,7 +635,7 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
                 if owner is not None and not any(k in mention_starts for k in range(start_i + 1, i)):
                     for k in range(start_i + 1, i):
                         bracket_owner[k] = owner
-        elif tok.is_sent_start and open_at:
+        elif i in sent_starts and open_at:
             open_at = []
     findings: list[Finding] = []
     token_pos: list[tuple[int, int, int]] = []  # start token, end token, sentence: for the percent pass
@@ -675,7 +678,7 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
             if (mod.category == POSSIBLE and b <= span.start and (mod.rule.metadata or {}).get("row") == "imaging-template-uncertain"
                     and (span.start - b > 2 or any(doc[k].text in (",", ";") for k in range(b, span.start)))):
                 continue  # "Alignment: ?kyphosis" doubts the answer, not what follows it ("Epidural: possible, lytic T9 ...")
-            if mod.category in ASSERTIONS and _closed_bracket_between(doc, a, b, span.start, span.end):
+            if mod.category in ASSERTIONS and tok_texts and _closed_bracket_between(tok_texts, a, b, span.start, span.end):
                 continue  # "T3 (no collapse) and T8 (vertebra plana)": the denial ends with its bracket
             if mod.category == NEGATED and released.get((a, b), len(doc)) <= span.start:
                 continue  # after the lesion a denial named as the source of what it denies ("... which shows 25% loss")
