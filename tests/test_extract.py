@@ -3234,3 +3234,9 @@ def test_later_review_corrections(text, field, value):
 def test_a_body_free_of_the_lesion(text, collapse, confidence):
     p = extract(text).prefill.sins["collapse"]
     assert (p.value, p.confidence) == (collapse, confidence)
+
+
+def test_what_follows_despite_is_stated():
+    text = "Lytic T9 metastasis occupying the entire body; no cord compression despite 60% loss of height."
+    pre = extract(text).prefill
+    assert (pre.sins["collapse"].value, pre.escc["cord_compressed"].value) == ("gt50", False)

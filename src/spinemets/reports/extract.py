@@ -680,6 +680,11 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
                 continue  # "Alignment: ?kyphosis" doubts the answer, not what follows it ("Epidural: possible, lytic T9 ...")
             if mod.category in ASSERTIONS and tok_texts and _closed_bracket_between(tok_texts, a, b, span.start, span.end):
                 continue  # "T3 (no collapse) and T8 (vertebra plana)": the denial ends with its bracket
+            if (mod.category == NEGATED and mod.direction in ("FORWARD", "BIDIRECTIONAL") and b <= span.start
+                    and row.concept != "extent" and any(doc[k].lower_ == "despite" for k in range(b, span.start))):
+                # "no cord compression despite 60% loss of height": what follows "despite" is stated (the body's share
+                # only right after it: "despite radiotherapy to the entire body" is no extent)
+                continue
             if mod.category == NEGATED and released.get((a, b), len(doc)) <= span.start:
                 continue  # after the lesion a denial named as the source of what it denies ("... which shows 25% loss")
             if (mod.category == NEGATED and mod.direction in ("FORWARD", "BIDIRECTIONAL") and b <= span.start
