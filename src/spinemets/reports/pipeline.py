@@ -490,10 +490,22 @@ def _run_context(ctx: Any, doc: Any, sentences: list[tuple[int, int]]) -> Any:
     active = [(mod, s0, s1, start, end, rule.allowed_types, rule.excluded_types, rule.on_modifies)
               for mod, (s0, s1, start, end, direction, _cat, rule) in zip(modifiers, info)
               if direction not in ("TERMINATE", "PSEUDO")]
+    # a scope never leaves its modifier's sentence: a target meets only the modifiers of the sentences it lies in
+    # (taken in the same order as all of them)
+    in_sentence: dict[int, list[tuple[Any, ...]]] = {}
+    for item in active:
+        in_sentence.setdefault(sentences[item[3]][0], []).append(item)
+    n_tokens = len(sentences)
     for target in targets:
         t0, t1 = target.start, target.end
+        first = sentences[t0][0] if t0 < n_tokens else -1
+        last = sentences[t1 - 1][0] if 0 < t1 <= n_tokens else first
+        if first == last:
+            candidates = in_sentence.get(first, ())
+        else:  # (a target across sentences: every modifier, as before)
+            candidates = active
         label = None
-        for mod, s0, s1, start, end, allowed, excluded, on_modifies in active:
+        for mod, s0, s1, start, end, allowed, excluded, on_modifies in candidates:
             if start <= t0 < end or start < t1 <= end:
                 continue
             if not (s0 <= t0 < s1 or s0 < t1 <= s1):
