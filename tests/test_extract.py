@@ -2951,6 +2951,8 @@ def test_lesion_types_named_as_alternatives(text, lesion):
 @pytest.mark.parametrize("text, side", [
     # a plural part answered with one side in a template line is that side
     ("Lytic T9 metastasis. Pedicles: right only.", "unilateral"),
+    ("Lytic T9 metastasis. Pedicles: right.", "unilateral"),
+    ("MRI thoracic spine.\nLytic T9 metastasis.\nPedicles: left\nFacets: normal", "unilateral"),
     ("Lytic T9 metastasis. Pedicles: left > right.", "bilateral"),  # a comparison, not one side
     ("Lytic T9 metastasis. Posterolateral: left pedicle.", "unilateral"),
     ("Lytic T9 metastasis. Facets: left involved.", "unilateral"),

@@ -1326,12 +1326,20 @@ def _negates_grade(span: Any, modifiers: Any) -> bool:
     return False
 
 
+_ONE_SIDE_ANSWER = re.compile(r"[ \t]*:[ \t]*(left|right)(?:[ \t]+(?:only|involved|side|side only))?[ \t]*(?:[.;]|\n|$)",
+                               re.IGNORECASE)
+
+
 def _qualifiers(row: TargetRow, cues: list[Cue], text: str, end: int, start: int | None = None) -> dict[str, Any]:
     q: dict[str, Any] = {}
     sides = {c.value for c in cues if c.category == "SIDE" and c.value}
     # a plural part is both sides ("pedicles"), unless a template line answers it with one side alone ("Pedicles: left
     # only"; a side word before it, "right lamina and pedicles", may be another part's)
     answered = {c.value for c in cues if c.category == "SIDE" and c.value and c.text.lstrip()[:1] in (":", "-")}
+    if row.side == "bilateral" and not sides:
+        one = _ONE_SIDE_ANSWER.match(text, end)  # "Pedicles: left" ending its template line
+        if one is not None:
+            answered = sides = {one.group(1).lower()}
     if row.side and not (row.side == "bilateral" and len(answered) == 1 and sides == answered <= {"left", "right"}):
         sides.add(row.side)
     if sides:
