@@ -3099,7 +3099,7 @@ def test_brackets_after_levels_in_a_list(text, index, collapse):
 
 def test_a_denial_after_a_bracket_still_reaches_into_it():
     text = "Lytic L2 metastasis, 30% loss of height. Posterior elements (pedicles and facets) unaffected."
-    assert extract(text).prefill.sins["posterolateral"].value != "bilateral"
+    assert extract(text).prefill.sins["posterolateral"].value == "none"
 
 
 

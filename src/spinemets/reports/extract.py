@@ -445,14 +445,13 @@ def _closed_bracket_between(tok_texts: list[str], a: int, b: int, start: int, en
     return False
 
 
-_FREE_WORDS = frozenset({"normal", "spared", "sparing", "preserved", "uninvolved", "unaffected", "fatty", "free"})
-
-
-def _participle_after_denial(doc: Any, start: int, end: int) -> bool:
+def _participle_after_denial(doc: Any, start: int, end: int, rules: RuleSet) -> bool:
     """How much of the body a lesion takes, told after one denied item and a comma and a participle, a bracket or a
     dash ("without collapse, replacing about 70% of the vertebral body", "no collapse (lesion 30% of body)"): what the
     lesion does, not a second denied item."""
-    if any(doc[i].lower_ in _FREE_WORDS for i in range(start, end)):
+    groups = rules.terms.groups
+    free, other = frozenset(groups.get("free_share_words", ())), frozenset(groups.get("non_involving_participles", ()))
+    if any(doc[i].lower_ in free for i in range(start, end)):
         return False  # "no marrow replacement (normal marrow in 90% of the body)": the free share
     if any(doc[i].text in ("(", "-", "\u2013", "\u2014") for i in range(start + 1, end)) or any(
             doc[i].lower_ == "despite" for i in range(max(start + 1, end - 3), end)):
@@ -464,8 +463,7 @@ def _participle_after_denial(doc: Any, start: int, end: int) -> bool:
     if len(commas) != 1 or commas[0] + 1 >= end:
         return False
     word = doc[commas[0] + 1].lower_
-    return word.endswith("ing") and word not in ("including", "excluding", "showing", "suggesting", "causing", "sparing",
-                                                 "leaving", "preserving", "retaining", "maintaining", "keeping")
+    return word.endswith("ing") and word not in other
 
 
 def _listed(doc: Any, start: int, end: int, after: int) -> bool:
@@ -556,7 +554,7 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
     # into the right pedicle") continues the last of them, not an incidental sentence between ("Previous kyphoplasty
     # at L1.", "Disc bulge at L4-5.", "A haemangioma at T10.")
     tumour_sents = {sent_index.get(sp.start, 0) for _, sp, _, row in spans
-                    if row.concept != "ignore" and not (row.concept == "extent" and sp.text.lower() in ("small", "tiny"))
+                    if row.concept != "ignore" and not (row.concept == "extent" and sp.text.lower() in WEAK_EXTENT)
                     and not (row.concept == "diagnosis" and rules.neoplastic(row) is False)}
     subjects = rules.group_pattern("tumour_subjects")
     before: dict[int, list[_Mention]] = {}
@@ -673,7 +671,7 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
                     and row.concept in ("lesion", "diagnosis") and _apposition_after_denial(doc, b, span.start, span.end)):
                 continue
             if (mod.category == NEGATED and mod.direction in ("FORWARD", "BIDIRECTIONAL") and b <= span.start
-                    and row.concept == "extent" and _participle_after_denial(doc, b, span.start)):
+                    and row.concept == "extent" and _participle_after_denial(doc, b, span.start, rules)):
                 continue
             if (mod.category == POSSIBLE and b <= span.start and (mod.rule.metadata or {}).get("row") == "imaging-template-uncertain"
                     and (span.start - b > 2 or any(doc[k].text in (",", ";") for k in range(b, span.start)))):
@@ -909,33 +907,45 @@ def _elsewhere(text: str, findings: list[Finding], rules: RuleSet) -> None:
             f.qualifiers["elsewhere"] = True
 
 
-_EXCEPTION_AFTER = re.compile(r"\s*(?:\?|,?\s*(?:except|but|apart from|other than|save for|with the exception|and infiltrat|"
-                              r"and involvement|and destruction|and tumour|and tumor))", re.IGNORECASE)
-
-
-_CURVE_CHANGED_AFTER = re.compile(r"\s*(?:\?|(?:is|has\s+been|was|are)\s+(?:now\s+)?(?:lost|reversed|straightened|"
-                                  r"exaggerated|accentuated|increased|decreased|reduced|flattened))", re.IGNORECASE)
-_EXCEPTION_LATER = re.compile(r"\b(?:but|except|apart from|other than|save for|however)\b", re.IGNORECASE)
+WEAK_EXTENT = frozenset({"small", "tiny"})  # bare size words: they may describe anything nearby
+_CLAUSE_END = re.compile(r"\.(?:\s|$)|[;\n]")
 
 
 def _clause_end(text: str, at: int) -> int:
     """The end of the sentence from *at* (a full stop followed by a space or the end, a semicolon, a line break)."""
-    m = re.compile(r"\.(?:\s|$)|[;\n]").search(text, at)
+    m = _CLAUSE_END.search(text, at)
     return m.start() if m else len(text)
+
+
+@functools.lru_cache(maxsize=8)
+def _after_patterns(changed: tuple[str, ...], exceptions: tuple[str, ...], tumour: tuple[str, ...]
+                    ) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """(a curve changed or queried right after it: "the normal lordosis is reversed", "normal kyphosis?"; an
+    exception or tumour in another part, or a query, right after spared pedicles), from the terms' groups."""
+    from spinemets.reports.rules import trie_alternation
+
+    verbs = [w for w in changed if " " not in w]  # the participles of ``curve_changed`` ("reversed", "lost")
+    return (re.compile(rf"\s*(?:\?|(?:is|has\s+been|was|are)\s+(?:now\s+)?(?:{trie_alternation(verbs)})\b)", re.IGNORECASE),
+            re.compile(rf"\s*(?:\?|,?\s*(?:{trie_alternation(exceptions + tumour)}))", re.IGNORECASE))
 
 
 def _changed_curves_and_spared_exceptions(text: str, findings: list[Finding], rules: RuleSet) -> None:
     """A normal curve named as lost or changed ("reversal of the normal cervical lordosis") is no normal curve (the
     terms' ``curve_changed``); pedicles said to be spared with an exception or a query after them ("pedicles spared
     except the right", "pedicles intact? assess on CT") are not both free."""
-    changed = rules.group_pattern("curve_changed")
+    groups = rules.terms.groups
+    changed, exceptions = rules.group_pattern("curve_changed"), rules.group_pattern("exception_words")
+    changed_after, exception_after = _after_patterns(tuple(groups.get("curve_changed", ())),
+                                                     tuple(groups.get("exception_words", ())),
+                                                     tuple(groups.get("exception_tumour", ())))
     for f in findings:
         if f.rule.endswith(".alignment-curvature-normal") and (
                 (changed is not None and changed.search(text, max(0, f.start - 30), f.start))
-                or _CURVE_CHANGED_AFTER.match(text, f.end)):
+                or changed_after.match(text, f.end)):
             f.qualifiers["curve_changed"] = True
         elif f.rule.endswith(".posterior-pedicles-spared") and (
-                _EXCEPTION_AFTER.match(text, f.end) or _EXCEPTION_LATER.search(text, f.end, _clause_end(text, f.end))):
+                exception_after.match(text, f.end)
+                or (exceptions is not None and exceptions.search(text, f.end, _clause_end(text, f.end)))):
             f.context = f.assertion = "uncertain"
 
 
@@ -1429,7 +1439,7 @@ def _percentages(text: str, doc: Any, rules: RuleSet, findings: list[Finding], p
         best = None
         # a figure that names the height after it ("one third of its previous height", "75% of its expected height")
         # is the height's, even if a phrase about the body is as near
-        names_height = _OF_HEIGHT.match(text, m.end()) is not None
+        names_height = _of_height(tuple(rules.terms.groups.get("height_reference_words", ()))).match(text, m.end()) is not None
         for i, (a, b, s) in enumerate(pos):
             if s != si:
                 continue
@@ -1460,7 +1470,8 @@ def _percentages(text: str, doc: Any, rules: RuleSet, findings: list[Finding], p
                               low[m.end():m.end() + 12]) or _height_left_here(text, m.start(), m.end(), rules)
         if left:
             a_val, b_val = 100 - b_val, 100 - a_val
-            if f.concept == "height" and f.context in ("negated", "historical") and _measured_height(text, f, m.start(), m.end()):
+            if f.concept == "height" and f.context in ("negated", "historical") and _measured_height(
+                    text, f, m.start(), m.end(), frozenset(rules.terms.groups.get("height_reference_words", ()))):
                 # "reduced to one third of its normal height", "height: 70% of normal": "normal" names the reference
                 # of a measured height, it does not say the height is normal
                 f.context = f.assertion = "present"
@@ -1493,17 +1504,21 @@ def _height_left_here(text: str, a: int, b: int, rules: RuleSet) -> bool:
     return before is not None and before.search(text, max(0, a - 60), a) is not None
 
 
-_REFERENCE_WORDS = frozenset({"normal", "original", "expected", "predicted", "initial", "baseline", "previous", "prior"})
-_OF_HEIGHT = re.compile(r"\s*of\s+(?:(?:its|the)\s+)?(?:(?:normal|original|expected|previous|prior|initial|predicted)\s+)?"
-                        r"(?:vertebral\s+)?(?:body\s+)?height\b", re.IGNORECASE)
+@functools.lru_cache(maxsize=8)
+def _of_height(references: tuple[str, ...]) -> re.Pattern[str]:
+    """A figure followed by "of (its) [reference] (vertebral) (body) height" (``height_reference_words``)."""
+    from spinemets.reports.rules import trie_alternation
+
+    return re.compile(rf"\s*of\s+(?:(?:its|the)\s+)?(?:(?:{trie_alternation(references)})\s+)?(?:vertebral\s+)?(?:body\s+)?"
+                      r"height\b", re.IGNORECASE)
 
 
-def _measured_height(text: str, f: Finding, a: int, b: int) -> bool:
+def _measured_height(text: str, f: Finding, a: int, b: int, references: frozenset[str]) -> bool:
     """Is every denial of this height finding a reference word ("normal", "original") just after the figure at
     *a*..*b* ("70% of (its) normal height", "a third of normal"), not a statement that the height is normal?"""
     denials = [c for c in f.cues if c.category in (NEGATED, HISTORICAL)]
     return bool(denials) and all(
-        c.text.lower() in _REFERENCE_WORDS and b <= c.start <= b + 12 and re.fullmatch(
+        c.text.lower() in references and b <= c.start <= b + 12 and re.fullmatch(
             r"\s*(?:of\s+)?(?:(?:its|the)\s+)?", text[b:c.start], re.IGNORECASE) is not None
         for c in denials)
 

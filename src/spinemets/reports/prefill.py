@@ -37,7 +37,7 @@ from typing import Any
 from spinemets.errors import ContradictoryInputError, InvalidInputError, SpinemetsError
 from spinemets.levels import INDEX
 from spinemets.knowledge.loader import KnowledgeBase
-from spinemets.reports.extract import Evidence, Finding, Prefill, Prefilled
+from spinemets.reports.extract import WEAK_EXTENT, Evidence, Finding, Prefill, Prefilled
 from spinemets.reports.rules import RuleSet, TargetRow
 from spinemets.results import Citer, Component, Notice
 
@@ -84,7 +84,6 @@ def _degenerative_only(relevant: list[Finding], stated: list[Finding], rows: dic
         if row.concept in CANAL and f.levels and not set(f.levels) & degenerative_levels:
             return False
     return True
-WEAK_EXTENT = frozenset({"small", "tiny"})
 DEGREE_COLLAPSE = {"minimal": "lt50", "mild": "lt50", "moderate": "lt50", "severe": "severe", "complete": "gt50"}
 
 # Findings at the index level that a benign diagnosis at another level cannot explain away.
@@ -646,9 +645,10 @@ def _posterolateral(relevant: list[Finding], rows: dict[int, TargetRow | None], 
     if len(stated) == 1:
         return _value(stated[0], vals[stated[0]]), vals[stated[0]]
     if "none" in vals:
-        if doubted and all(f.rule.endswith(".posterior-pedicles-spared") for f in vals["none"]):
+        pedicles_only = all(f.rule.endswith(".posterior-pedicles-spared") for f in vals["none"])
+        if pedicles_only and doubted:
             return Prefilled(), []  # "pedicles intact; possible early involvement of the left facet"
-        if all(f.rule.endswith(".posterior-pedicles-spared") for f in vals["none"]):
+        if pedicles_only:
             # only the pedicles are said to be free: moderate confidence, and the reader is told why
             p = _value("none", vals["none"], _PEDICLES_ONLY)
             p.confidence = "moderate"

@@ -285,7 +285,7 @@ class RuleSet:
         "a third of its previous height", not "30% of normal marrow"), and right before it, at most two words
         between and no sentence end ("compressed to about 30%")."""
         after, before = self.terms.groups.get("height_left_after", ()), self.terms.groups.get("height_left_before", ())
-        alt = lambda ws: "|".join(re.escape(w) for w in sorted(ws, key=len, reverse=True))  # noqa: E731
+        alt = trie_alternation
         return (
             re.compile(rf"\s*(?:{alt(after)})(?:\s+(?:vertebral\s+|body\s+)*height\b|\s*(?=[.,;:()]|$))", re.IGNORECASE)
             if after else None,
