@@ -3,8 +3,10 @@ replaced for speed: the same rows at the same tokens on every report of every ev
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from spinemets.reports.pipeline import FINDINGS_GROUP, get_pipeline
+from spinemets.reports.pipeline import FINDINGS_GROUP, get_pipeline, prune_longest
 from spinemets.reports.rules import load_rules
 from tests.conftest import ROOT
 
@@ -117,3 +119,39 @@ def test_the_same_context_as_medspacy_on_every_evaluation_report(pipelines):
 def test_the_same_context_as_medspacy_on_edge_cases(pipelines, text):
     ours, _ = pipelines
     assert _graph(ours(text)) == _graph(_context_by_medspacy(ours, text))
+
+
+_matches = st.lists(st.tuples(st.integers(0, 5), st.integers(0, 30), st.integers(1, 8)).map(
+    lambda m: (m[0], m[1], m[1] + m[2])), max_size=40)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_matches)
+def test_pruning_keeps_what_medspacys_pruning_keeps(matches):
+    from medspacy.common.util import prune_overlapping_matches
+
+    assert prune_longest(list(matches)) == prune_overlapping_matches(list(matches))
+
+
+def test_pruning_keeps_the_longest_and_the_earlier_on_a_tie():
+    assert prune_longest([(1, 0, 2), (2, 1, 5), (3, 6, 7)]) == [(2, 1, 5), (3, 6, 7)]
+    assert prune_longest([(1, 0, 2), (2, 1, 3)]) == [(1, 0, 2)]
+    assert prune_longest([]) == []
+
+
+def test_span_attributes_read_where_spacy_keeps_them(pipelines):
+    """The direct reads of span attributes give what ``span._`` gives, on reports with and without brackets."""
+    from spinemets.reports.pipeline import DIRECT_EXTENSIONS, bracket_tokens, span_extension
+
+    ours, _ = pipelines
+    texts = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "tests" / "data" / "reports").glob("*/*.txt"))][:200]
+    seen = 0
+    for text in texts + ["T3 (no collapse) and T8 (vertebra plana (old)). No cord compression (see above)."]:
+        doc = ours(text)
+        for sp in doc.spans[FINDINGS_GROUP]:
+            for name in DIRECT_EXTENSIONS:
+                default = () if name == "modifiers" else None if name == "target_rule" else False
+                assert span_extension(doc, sp, name, default) == getattr(sp._, name), name
+            seen += len(span_extension(doc, sp, "modifiers", ()))
+        assert bracket_tokens(doc) == {t.i: t.text for t in doc if t.text in ("(", ")")}
+    assert seen > 300

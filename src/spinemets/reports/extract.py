@@ -429,13 +429,13 @@ def _source_of_denied(text: str, doc: Any, cue_start: int, start_char: int, ends
     return any(_SOURCE_LINK.match(text[e:start_char]) for e in ends_between(cue_start, start_char))
 
 
-def _closed_bracket_between(tok_texts: list[str], a: int, b: int, start: int, end: int) -> bool:
+def _closed_bracket_between(brackets: dict[int, str], a: int, b: int, start: int, end: int) -> bool:
     """Is the cue a..b, before the finding start..end, inside a bracket that closes before it? (A cue after a
     bracket still reaches into it: "posterior elements (pedicles and facets) unaffected".)"""
     lo, hi = (b, start) if b <= start else (0, 0)
     depth = 0
     for i in range(lo, hi):
-        t = tok_texts[i]
+        t = brackets.get(i)
         if t == "(":
             depth += 1
         elif t == ")":
@@ -520,7 +520,7 @@ def _state_negated(state: tuple[int, int], target: tuple[int, int], label: str, 
 
 def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | None = None) -> list[Finding]:
     """The findings of *doc* (the pipeline's output for *text*), levels attached, ConText assertions read."""
-    from spinemets.reports.pipeline import FINDINGS_GROUP
+    from spinemets.reports.pipeline import FINDINGS_GROUP, bracket_tokens, span_extension
 
     sections = find_sections(text, rules) if sections is None else sections
     starts = [s.start for s in sections]
@@ -546,7 +546,7 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
     # section has named so far.
     spans = []
     for sp in doc.spans[FINDINGS_GROUP]:
-        rid = sp._.target_rule.metadata["row"]
+        rid = span_extension(doc, sp, "target_rule").metadata["row"]
         spans.append((sp.start, sp, rid, rules.targets[rid]))
     spans.sort(key=lambda x: x[0])
     # the sentences that state a finding other than a benign diagnosis or a degenerative change: a sentence that names
@@ -619,10 +619,11 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
     mention_starts = {m.start_tok for m in mentions}
     in_bracket: set[int] = set()  # tokens inside brackets (a level named there is an aside: "L2 (not L3) with ...")
     open_at: list[tuple[int, _Mention | None]] = []
-    # the token texts, once (only a report with a bracket needs them)
-    tok_texts: list[str] = [t.text for t in doc] if "(" in text else []
+    # the bracket tokens (only a report with a bracket has them), and what happens at them and at sentence starts
+    brackets = bracket_tokens(doc) if "(" in text else {}
     sent_starts = {st for st, _ in sent_bounds}
-    for i, tok_text in enumerate(tok_texts):
+    for i in sorted(sent_starts.union(brackets)) if brackets else ():
+        tok_text = brackets.get(i)
         if tok_text == "(":
             open_at.append((i, ends_at.get(i)))
         elif tok_text == ")" and open_at:
@@ -663,7 +664,8 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
         cues: list[Cue] = []
         cue_mods: list[Any] = []  # the modifier of each cue
         categories: set[str] = set()
-        for mod in span._.modifiers:
+        modifiers = span_extension(doc, span, "modifiers", ())
+        for mod in modifiers:
             a, b = mod.modifier_span
             if mod.direction == "FORWARD" and mod.category in ASSERTIONS and _new_clause(doc, b, span.start):
                 continue
@@ -676,7 +678,7 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
             if (mod.category == POSSIBLE and b <= span.start and (mod.rule.metadata or {}).get("row") == "imaging-template-uncertain"
                     and (span.start - b > 2 or any(doc[k].text in (",", ";") for k in range(b, span.start)))):
                 continue  # "Alignment: ?kyphosis" doubts the answer, not what follows it ("Epidural: possible, lytic T9 ...")
-            if mod.category in ASSERTIONS and tok_texts and _closed_bracket_between(tok_texts, a, b, span.start, span.end):
+            if mod.category in ASSERTIONS and brackets and _closed_bracket_between(brackets, a, b, span.start, span.end):
                 continue  # "T3 (no collapse) and T8 (vertebra plana)": the denial ends with its bracket
             if (mod.category == NEGATED and mod.direction in ("FORWARD", "BIDIRECTIONAL") and b <= span.start
                     and row.concept != "extent" and any(doc[k].lower_ == "despite" for k in range(b, span.start))):
@@ -713,7 +715,7 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
             # "CSF effacement is not present": the state word inside the verdict ("present") is the verdict on the
             # other state (the effacement), not a state of its own (CSF not visible)
             cues = [c for c in cues if not any(c is v for v in verdicts)]
-        if row.concept == "escc_grade" and not _negates_grade(span, span._.modifiers):
+        if row.concept == "escc_grade" and not _negates_grade(span, modifiers):
             categories.discard(NEGATED)  # a stated grade is not negated by a "without ..." earlier in the sentence
         context = _context(categories)
         if row.polarity == "negative":

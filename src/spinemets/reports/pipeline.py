@@ -51,6 +51,46 @@ class LevelMention:
     text: str
 
 
+# spaCy keeps the value of a span's extension attribute (``span._.name``) in ``doc.user_data`` under this key with
+# the span's start and end characters; reading or writing it there is what ``span._`` does for an attribute with a
+# default and no getter, setter or method, without building an ``Underscore`` object per access (the pipeline
+# checks at start that the attributes it touches this way are such attributes).
+EXTENSION_KEY = "._."
+DIRECT_EXTENSIONS = ("modifiers", "target_rule", "is_negated", "is_uncertain", "is_historical", "is_hypothetical",
+                     "is_family")
+
+
+def span_extension(doc: Any, span: Any, name: str, default: Any = None) -> Any:
+    """``span._.<name>`` (one of DIRECT_EXTENSIONS; *default* is the attribute's default) read where spaCy keeps it."""
+    return doc.user_data.get((EXTENSION_KEY, name, span.start_char, span.end_char), default)
+
+
+def bracket_tokens(doc: Any) -> dict[int, str]:
+    """The tokens of *doc* that are a round bracket, "(" or ")", by index (found on the token ids at once)."""
+    import numpy as np
+    from spacy.attrs import ORTH
+
+    strings = doc.vocab.strings
+    opening, closing = strings.add("("), strings.add(")")
+    orth = doc.to_array(ORTH)
+    return {i: "(" if orth[i] == opening else ")" for i in np.flatnonzero((orth == opening) | (orth == closing)).tolist()}
+
+
+def _check_direct_extensions() -> None:
+    from spacy.tokens import Span
+    from spacy.tokens.underscore import Underscore
+
+    probe = Underscore(Underscore.span_extensions, _Probe(), start=1, end=2)
+    for name in DIRECT_EXTENSIONS:
+        ext = Span.get_extension(name)
+        if ext is None or ext[1:] != (None, None, None) or probe._get_key(name) != (EXTENSION_KEY, name, 1, 2):
+            raise RuntimeError(f"spaCy keeps the span attribute {name!r} otherwise than this pipeline reads it")
+
+
+class _Probe:
+    doc = None
+
+
 # medspaCy pairs a token-pattern Matcher with its PhraseMatcher; every rule here is a literal phrase, so that
 # Matcher would be empty and spaCy would warn (W036) on every document. One pattern that cannot match (report
 # text never holds a NUL character: check_text rejects it) keeps it quiet.
@@ -290,6 +330,7 @@ class ReportPipeline:
         self.nlp.tokenizer = _PhraseTokenizer(tokenizer)
         try:
             self._add_rules(rules, TargetRule, ConText, ConTextRule)
+            _check_direct_extensions()
         finally:
             vocab.lex_attr_getters.update(getters)
             self.nlp.tokenizer = tokenizer
@@ -398,6 +439,38 @@ class ReportPipeline:
             yield self(text)
 
 
+def prune_longest(matches: list[tuple[Any, int, int]]) -> list[tuple[Any, int, int]]:
+    """medspaCy's ``prune_overlapping_matches`` (strategy "longest"), the same result in the same order, without
+    its quadratic ``list.pop(0)`` and recursion: sort by (start, end); walk the matches pairwise, keeping the longer
+    of two that overlap (the earlier on a tie) and taking the match after the pair as the next to compare; repeat
+    until a pass removes nothing.  tests/test_report_matcher.py compares both on random match lists."""
+    current = matches
+    while current:
+        ordered = sorted(current, key=lambda m: (m[1], m[2]))
+        pruned = []
+        n, i = len(ordered), 1
+        curr = ordered[0]
+        while True:
+            if i >= n:
+                pruned.append(curr)
+                break
+            nxt = ordered[i]
+            i += 1
+            if curr[1] <= nxt[1] < curr[2] or curr[1] < nxt[2] <= curr[2]:
+                pruned.append(nxt if nxt[2] - nxt[1] > curr[2] - curr[1] else curr)
+                if i >= n:
+                    break
+                curr = ordered[i]
+                i += 1
+            else:
+                pruned.append(curr)
+                curr = nxt
+        if len(pruned) == len(current):
+            return pruned
+        current = pruned
+    return current
+
+
 def _sentence_bounds(doc: Any) -> list[tuple[int, int]]:
     """For every token, the (start, end) of its sentence, as ``doc[i].sent`` gives them."""
     from spacy.attrs import SENT_START
@@ -429,7 +502,14 @@ def _run_context(ctx: Any, doc: Any, sentences: list[tuple[int, int]]) -> Any:
     rule_map, strings = matcher.rule_map, doc.vocab.strings
     modifiers = []
     info = []  # per modifier: [scope start, scope end, start, end, direction, category, rule]
-    for match_id, start, end in matcher(doc):
+    # what ``MedspacyMatcher.__call__`` returns: its token-pattern matcher finds nothing here (replaced when the
+    # pipeline is built) and it holds no regular expressions, so the phrase matches, pruned as it prunes them
+    if matcher._MedspacyMatcher__matcher is _no_matches and not matcher._MedspacyMatcher__regex_matcher._patterns:
+        found = matcher._MedspacyMatcher__phrase_matcher(doc)
+        found = prune_longest(found) if matcher._prune and found else found
+    else:  # (a matcher this pipeline never builds: medspaCy's own call)
+        found = matcher(doc)
+    for match_id, start, end in found:
         rule = rule_map[strings[match_id]]
         direction = rule.direction
         sent_start, sent_end = sentences[start]
@@ -527,10 +607,16 @@ def _run_context(ctx: Any, doc: Any, sentences: list[tuple[int, int]]) -> Any:
             edges.append((target, mod))
     graph = ConTextGraph(prune_on_modifier_overlap=False)
     graph.targets, graph.modifiers, graph.edges = targets, modifiers, edges
+    # ``target._.modifiers += (mod,)`` and ``ConText.set_context_attributes``, where spaCy keeps span attributes
+    data = doc.user_data
+    mapping = ctx.context_attributes_mapping
     for target, mod in edges:
-        target._.modifiers += (mod,)
-    if ctx.context_attributes_mapping:
-        ctx.set_context_attributes(edges)
+        start_char, end_char = target.start_char, target.end_char
+        key = (EXTENSION_KEY, "modifiers", start_char, end_char)
+        data[key] = data.get(key, ()) + (mod,)
+        if mapping and mod.category in mapping:
+            for attr_name, attr_value in mapping[mod.category].items():
+                data[(EXTENSION_KEY, attr_name, start_char, end_char)] = attr_value
     doc._.context_graph = graph
     return doc
 
@@ -557,11 +643,10 @@ class _TargetMatcher:
     by text)."""
 
     def __init__(self, nlp: Any, rules: RuleSet, TargetRule: Any) -> None:
-        from medspacy.common.util import prune_overlapping_matches
         from spacy.attrs import NORM
         from spacy.tokens import Span
 
-        self._prune, self._NORM, self._Span = prune_overlapping_matches, NORM, Span
+        self._prune, self._NORM, self._Span = prune_longest, NORM, Span
         vocab, tokenizer = nlp.vocab, nlp.tokenizer
         self._label = {rid: row.label for rid, row in rules.targets.items()}
         self._rule = {rid: TargetRule(rid, row.label, metadata={"row": rid}) for rid, row in rules.targets.items()}
@@ -602,9 +687,10 @@ class _TargetMatcher:
     def __call__(self, doc: Any) -> Any:
         found = self.matches(doc)
         spans = []
+        data = doc.user_data
         for rid, start, end in self._prune(found) if found else ():
             span = self._Span(doc, start, end, label=self._label[rid])
-            span._.target_rule = self._rule[rid]
+            data[(EXTENSION_KEY, "target_rule", span.start_char, span.end_char)] = self._rule[rid]  # span._.target_rule
             spans.append(span)
         if FINDINGS_GROUP in doc.spans:
             doc.spans[FINDINGS_GROUP] += spans
