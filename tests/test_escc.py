@@ -575,3 +575,24 @@ def test_a_draft_grade_row_is_flagged_once_on_every_result_that_uses_it(kb_copy)
         assert r.draft_items == ["escc_grades.g3"], data
         assert r.draft_labels == [f"{kb.table('escc_grades').title}: g3"]
     assert escc({"grade": "2"}, kb).draft_items == []
+
+
+_maybe = st.sampled_from([True, False, None])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([None, "0", "1a", "1b", "1c", "2", "3", "unknown"]), _maybe, _maybe, _maybe, _maybe, _maybe)
+def test_the_lean_grading_gives_the_grade_and_errors_of_the_full_one(grade, epi, sac, abut, comp, csf):
+    """grades() (what report pre-fill uses) against escc(): the same grade, the same possible grades, the same error."""
+    from spinemets.scores.escc import grades
+
+    data = {"grade": grade, "epidural_disease": epi, "thecal_sac_deformed": sac, "cord_abutted": abut,
+            "cord_compressed": comp, "csf_visible": csf}
+    try:
+        full = escc(data)
+    except SpinemetsError as exc:
+        with pytest.raises(type(exc)) as lean_error:
+            grades(data)
+        assert str(lean_error.value) == str(exc)
+        return
+    assert grades(data) == (full.grade, full.possible_grades)

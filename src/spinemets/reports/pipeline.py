@@ -66,14 +66,18 @@ def span_extension(doc: Any, span: Any, name: str, default: Any = None) -> Any:
 
 
 def bracket_tokens(doc: Any) -> dict[int, str]:
-    """The tokens of *doc* that are a round bracket, "(" or ")", by index (found on the token ids at once)."""
-    import numpy as np
-    from spacy.attrs import ORTH
-
-    strings = doc.vocab.strings
-    opening, closing = strings.add("("), strings.add(")")
-    orth = doc.to_array(ORTH)
-    return {i: "(" if orth[i] == opening else ")" for i in np.flatnonzero((orth == opening) | (orth == closing)).tolist()}
+    """The tokens of *doc* that are a round bracket, "(" or ")", by index: the brackets of the text that are a token
+    of their own (a character span of exactly one token)."""
+    out: dict[int, str] = {}
+    text = doc.text
+    for char in ("(", ")"):
+        at = text.find(char)
+        while at != -1:
+            span = doc.char_span(at, at + 1)
+            if span is not None:
+                out[span.start] = char
+            at = text.find(char, at + 1)
+    return out
 
 
 def _check_direct_extensions() -> None:
@@ -314,7 +318,6 @@ class ReportPipeline:
         self._DOT = strings.add(".")
         self._ABBREV = frozenset(strings.add(x) for x in rules.terms.abbreviations)
         self._breaks: dict[int, bool] = {}  # orth of a white-space token -> holds a line break
-        self._lower_of: dict[int, int] = {}  # orth -> lower-case orth
 
         # Every ConText rule gets its own match key, and spaCy makes a lexeme of each key (with all its lexical
         # attributes). The words of the phrases are made lexemes first, with their attributes; then the keys are
@@ -386,7 +389,7 @@ class ReportPipeline:
             strings = doc.vocab.strings
             starts = [-1] * n
             starts[0] = 1
-            prev = prev_prev = -1  # orth / lower of the last two words
+            prev = prev_prev = prev_lower = -1  # orth of the last word, lower-case orth of the two last words
             prev_spaced = True  # was the last word followed by a space
             prev_at = 0  # the index of the last word
             newline = False
@@ -407,9 +410,8 @@ class ReportPipeline:
                             starts[i] = 1
                     elif newline and not (is_lower and prev not in head):
                         starts[i] = 1
-                prev_prev, prev, prev_spaced, newline = self._lower_of.get(prev, prev), orth, bool(spaced), False
+                prev_prev, prev, prev_lower, prev_spaced, newline = prev_lower, orth, lower, spaced, False
                 prev_at = i
-                self._lower_of[orth] = lower
             doc.from_array([self._SENT_START], self._np.array(starts, dtype=self._np.int32).astype(self._np.uint64).reshape(-1, 1))
         for mention in doc.user_data.get("spinemets_levels", ()):
             span = doc.char_span(mention.start, mention.end, alignment_mode="expand")

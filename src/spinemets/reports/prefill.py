@@ -369,7 +369,8 @@ def prefill(
 
     # --- ESCC -----------------------------------------------------------------------------------------------
     if pre.applies.get("escc"):
-        from spinemets.scores.escc import FINDINGS, escc, parse_grade
+        from spinemets.scores.escc import FINDINGS, parse_grade
+        from spinemets.scores.escc import grades as escc_grades
 
         grades = _Collector()
         for f in relevant:
@@ -398,9 +399,7 @@ def prefill(
         pre.inputs["escc"] = data
         if data:
             try:
-                r = escc(data, kb)
-                pre.escc_grade = r.grade
-                pre.escc_possible_grades = list(r.possible_grades)
+                pre.escc_grade, pre.escc_possible_grades = escc_grades(data, kb)
             except ContradictoryInputError as exc:
                 notices.append(cite.notice("escc_contradiction", f"The ESCC findings read from the report do not fit "
                                            f"together ({exc.message}); check them before grading.", kb_items=[ESCC_METHOD]))

@@ -170,6 +170,25 @@ def _shared(defs: Definitions, grades: list[str]) -> dict[str, bool | None]:
     return out
 
 
+def grades(data: EsccInput | dict[str, Any], kb: KnowledgeBase | None = None) -> tuple[str | None, list[str]]:
+    """The grade and the grades still possible, as :func:`escc` gives them (the same checks, the same errors),
+    without building the explained result: for callers that need only the grade (report pre-fill)."""
+    kb = kb or load_kb()
+    inp = parse(EsccInput, data, "escc")
+    known = {name: value for name in FINDINGS if (value := getattr(inp, name)) is not None}
+    if inp.grade is None and not known:
+        return None, list(GRADES)
+    defs = definitions(kb)
+    allowed = _consistent_grades(defs, known)
+    if inp.grade is not None:
+        _check_stated_grade(defs, inp.grade, known, allowed)
+        return inp.grade, [inp.grade]
+    if len(allowed) == 1:
+        return allowed[0], [allowed[0]]
+    _separating_finding(defs, allowed)  # (the same error as escc() for a grade table that cannot separate them)
+    return None, allowed
+
+
 def escc(data: EsccInput | dict[str, Any], kb: KnowledgeBase | None = None) -> EsccResult:
     """Grade epidural spinal cord compression; see the module docstring."""
     kb = kb or load_kb()
@@ -225,15 +244,21 @@ def _complete(kb: KnowledgeBase, cite: Citer, grade: str, derived: str, componen
     )
 
 
-def _undecided(
-    kb: KnowledgeBase, cite: Citer, defs: Definitions, given: dict[str, bool | None], allowed: list[str]
-) -> EsccResult:
-    """More than one grade fits: name the finding that would separate them; say what holds for all of them."""
+def _separating_finding(defs: Definitions, allowed: list[str]) -> str:
+    """The first finding whose value differs between the grades still possible (the one to ask for)."""
     shared = _shared(defs, allowed)
     first_missing = next((name for name in FINDINGS if shared[name] is None), None)
     if first_missing is None:  # two rows of the grade table with the same findings: the table is wrong
         raise KnowledgeBaseError([f"tables/{TABLE}: grades {_either(allowed, 'and')} have the same findings, so no "
                                   "finding can tell them apart"])
+    return first_missing
+
+
+def _undecided(
+    kb: KnowledgeBase, cite: Citer, defs: Definitions, given: dict[str, bool | None], allowed: list[str]
+) -> EsccResult:
+    """More than one grade fits: name the finding that would separate them; say what holds for all of them."""
+    first_missing = _separating_finding(defs, allowed)
     summary = f"insufficient data: {LABELS[first_missing]} unknown; grade could be {_either(allowed)}"
     rows = [grade_row(g, kb) for g in allowed]
     severities = {row["severity"] for row in rows}
