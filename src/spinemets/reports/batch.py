@@ -348,9 +348,7 @@ def run_batch(
         if pool is not None:
             pool.close()
             pool.join()
-            import gc
-
-            gc.unfreeze()
+            # (what was frozen stays frozen: the pipeline was already, since it was built)
         _STATE.clear()
         bar.close()
     out.flush()

@@ -520,7 +520,7 @@ def _state_negated(state: tuple[int, int], target: tuple[int, int], label: str, 
 
 def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | None = None) -> list[Finding]:
     """The findings of *doc* (the pipeline's output for *text*), levels attached, ConText assertions read."""
-    from spinemets.reports.pipeline import FINDINGS_GROUP, bracket_tokens, span_extension
+    from spinemets.reports.pipeline import FINDINGS_GROUP, bracket_tokens, doc_text, span_extension
 
     sections = find_sections(text, rules) if sections is None else sections
     starts = [s.start for s in sections]
@@ -650,7 +650,7 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
             if si not in sent_texts:
                 a = sent_bounds[si][1]
                 b = sent_bounds[si + 1][1] if si + 1 < len(sent_bounds) else len(text)
-                sent_texts[si] = " " + " ".join(doc.text[a:b].lower().split()) + " "
+                sent_texts[si] = " " + " ".join(doc_text(doc)[a:b].lower().split()) + " "
             if not any(c in sent_texts[si] for c in cue_texts.get(row.requires_cue, ())):
                 continue
         if bones is not None and row.concept in _BONE_CONCEPTS and (

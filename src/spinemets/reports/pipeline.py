@@ -65,11 +65,20 @@ def span_extension(doc: Any, span: Any, name: str, default: Any = None) -> Any:
     return doc.user_data.get((EXTENSION_KEY, name, span.start_char, span.end_char), default)
 
 
+TEXT_KEY = "spinemets_text"
+
+
+def doc_text(doc: Any) -> str:
+    """``doc.text``, kept when the pipeline made the document."""
+    text = doc.user_data.get(TEXT_KEY)
+    return text if text is not None else doc.text
+
+
 def bracket_tokens(doc: Any) -> dict[int, str]:
     """The tokens of *doc* that are a round bracket, "(" or ")", by index: the brackets of the text that are a token
     of their own (a character span of exactly one token)."""
     out: dict[int, str] = {}
-    text = doc.text
+    text = doc_text(doc)
     for char in ("(", ")"):
         at = text.find(char)
         while at != -1:
@@ -376,7 +385,9 @@ class ReportPipeline:
                 matcher._MedspacyMatcher__matcher = _no_matches
 
     def make_doc(self, text: str) -> Any:
-        doc = self.nlp.make_doc(normalise_text(text))
+        normalised = normalise_text(text)
+        doc = self.nlp.make_doc(normalised)
+        doc.user_data[TEXT_KEY] = normalised  # (doc.text joins every token's text anew at each access)
         doc.user_data["spinemets_levels"] = find_levels(text, self.rules)
         return doc
 
@@ -625,7 +636,16 @@ def _run_context(ctx: Any, doc: Any, sentences: list[tuple[int, int]]) -> Any:
 
 @functools.lru_cache(maxsize=4)
 def _cached(rules: RuleSet) -> ReportPipeline:
-    return ReportPipeline(rules)
+    pipeline = ReportPipeline(rules)
+    # The pipeline holds about 300,000 objects that live as long as the process (the phrase trie, the ConText
+    # rules, the vocabulary's helpers). Every full garbage collection would walk all of them (about 0.1 s each,
+    # evicting the caches the extraction works in); after one collection of what is already garbage they move out
+    # of the collector's reach (gc.freeze: everything alive now is kept, never collected). bench/extract_bench.py
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    return pipeline
 
 
 def _no_matches(doc: Any) -> list[tuple[int, int, int]]:
