@@ -3242,3 +3242,32 @@ def test_what_follows_despite_is_stated():
     text = "Lytic T9 metastasis occupying the entire body; no cord compression despite 60% loss of height."
     pre = extract(text).prefill
     assert (pre.sins["collapse"].value, pre.escc["cord_compressed"].value) == ("gt50", False)
+
+
+def test_results_built_without_validation_survive_validation_unchanged():
+    """Findings, cues, evidence and pre-filled values are built from values the reader computed itself, without
+    validating them again (``results.trusted``): on every evaluation report the result validates back to the same
+    values, and serialising it raises no type warning (a tuple where a list belongs, a wrong literal)."""
+    import warnings
+
+    from spinemets.reports.extract import ExtractResult
+
+    texts = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "tests" / "data" / "reports").glob("*/*.txt"))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for text in texts:
+            dumped = extract(text).model_dump()
+            assert ExtractResult.model_validate(dumped).model_dump() == dumped
+            ExtractResult.model_validate_json(extract(text).model_dump_json())
+    assert len(texts) > 1000
+
+
+def test_a_trusted_model_still_needs_its_required_fields():
+    from spinemets.reports.extract import Cue
+    from spinemets.results import trusted
+
+    with pytest.raises(TypeError, match=r"Cue: missing \['rule'\]"):
+        trusted(Cue, None, category="NEGATED_EXISTENCE", text="no", start=0, end=2)
+    cue = trusted(Cue, None, category="NEGATED_EXISTENCE", text="no", start=0, end=2, rule="r")
+    assert cue == Cue(category="NEGATED_EXISTENCE", text="no", start=0, end=2, rule="r")
+    assert cue.model_fields_set == {"category", "text", "start", "end", "rule"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,7 +19,49 @@ from spinemets.knowledge.loader import KnowledgeBase
 from spinemets.knowledge.models import SourceKind, Statement, TableRow
 from spinemets.wording import NAME_LABELS, field_name, missing_in_words
 
+M = TypeVar("M", bound=BaseModel)
+
 Status = Literal["complete", "insufficient_data"]
+
+
+@functools.cache
+def _plan(cls: type[BaseModel]) -> tuple[dict[str, object], tuple[tuple[str, object], ...], frozenset[str]]:
+    template: dict[str, object] = {}
+    factories, required = [], []
+    for name, info in cls.model_fields.items():
+        template[name] = None
+        if info.default_factory is not None:
+            factories.append((name, info.default_factory))
+        elif info.is_required():
+            required.append(name)
+        else:
+            template[name] = info.default
+    return template, tuple(factories), frozenset(required)
+
+
+def trusted(cls: type[M], private: dict[str, object] | None = None, /, **values: object) -> M:
+    """An instance of the result model *cls* from values the core computed and typed itself, without validating them
+    again (what ``model_construct`` does, at a fraction of its cost: report reading builds dozens per report).
+    Validation stays at the boundary, where input arrives; a test checks that every result built this way
+    survives validation unchanged (tests/test_extract.py). Fields left out take their defaults; *private* holds the
+    model's private attributes."""
+    template, factories, required = _plan(cls)
+    if not required <= values.keys():
+        raise TypeError(f"{cls.__name__}: missing {sorted(required - values.keys())}")
+    data = template.copy()
+    data.update(values)
+    for name, factory in factories:
+        if name not in values:
+            data[name] = factory()  # type: ignore[operator]
+    obj = cls.__new__(cls)
+    _setattr(obj, "__dict__", data)
+    _setattr(obj, "__pydantic_fields_set__", set(values))
+    _setattr(obj, "__pydantic_extra__", None)
+    _setattr(obj, "__pydantic_private__", private)
+    return obj
+
+
+_setattr = object.__setattr__
 
 
 class Reference(BaseModel):

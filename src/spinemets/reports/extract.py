@@ -32,7 +32,7 @@ from spinemets.errors import InvalidInputError
 from spinemets.knowledge.loader import KnowledgeBase, load_kb
 from spinemets.levels import INDEX, REGION_NAMES
 from spinemets.reports.rules import RuleSet, TargetRow, load_rules
-from spinemets.results import Citer, Result
+from spinemets.results import Citer, Result, trusted
 
 MAX_CHARS = 20_000
 Context = Literal["present", "negated", "uncertain", "historical", "hypothetical"]
@@ -699,8 +699,8 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
             meta = mod.rule.metadata or {}
             last = doc[b - 1]
             cstart, cend = doc[a].idx, last.idx + len(last)
-            cue = Cue(category=mod.category, text=text[cstart:cend], start=cstart, end=cend,
-                      value=meta.get("value"), rule=rules.rule_name(meta.get("row", "")))
+            cue = trusted(Cue, None, category=mod.category, text=text[cstart:cend], start=cstart, end=cend,
+                          value=meta.get("value"), rule=rules.rule_name(meta.get("row", "")))
             if mod.category == "STATE":
                 cue.negated = _state_negated((a, b), (span.start, span.end), span.label_, negations, doc,
                                              rules.denial_fillers)
@@ -758,14 +758,14 @@ def read_report(text: str, rules: RuleSet, doc: Any, sections: list[Section] | N
             if b - a <= 100:
                 qualifiers["phrase"] = {"text": text[a:b], "start": a, "end": b}
         kb_item = rules.kb_item(rid)
-        finding = Finding(
+        finding = trusted(
+            Finding, {"_row": row},
             concept=row.concept, value=row.value, text=text[start_char:end_char], start=start_char,
             end=end_char, assertion=context, context=context, levels=list(levels),
             section=role if role in ("findings", "impression", "history") else "findings", cues=cues,
             qualifiers=qualifiers, rule=rules.rule_name(rid), kb_items=[kb_item] if kb_item else [],
             sources=list(row.sources),
         )
-        finding.__pydantic_private__["_row"] = row  # type: ignore[index]
         findings.append(finding)
         token_pos.append((span.start, span.end, si))
         if hedged_dx is not None:  # the doubted diagnosis, beside the lesion

@@ -460,6 +460,8 @@ def prune_longest(matches: list[tuple[Any, int, int]]) -> list[tuple[Any, int, i
     current = matches
     while current:
         ordered = sorted(current, key=lambda m: (m[1], m[2]))
+        if all(b[1] >= a[2] for a, b in zip(ordered, ordered[1:])):
+            return ordered  # no two overlap (the usual case): a pass would keep every one, in this order
         pruned = []
         n, i = len(ordered), 1
         curr = ordered[0]
@@ -499,15 +501,22 @@ def _sentence_bounds(doc: Any) -> list[tuple[int, int]]:
     return bounds
 
 
+@functools.cache
+def _context_classes() -> tuple[Any, Any]:
+    """medspaCy's modifier and graph classes (imported on first use, not when this module is)."""
+    from medspacy.context import ConTextModifier
+    from medspacy.context.context_graph import ConTextGraph
+
+    return ConTextModifier, ConTextGraph
+
+
 def _run_context(ctx: Any, doc: Any, sentences: list[tuple[int, int]]) -> Any:
     """What medspaCy's ``ConText.__call__`` does (``ConTextGraph.update_scopes`` and ``apply_modifiers``), with the
     same modifiers, scopes, edges and order, but without re-reading every rule attribute through a property for each
     of the quadratic modifier-modifier and target-modifier pairs, and with the sentence of each modifier from one
     pass over the sentence starts: ConText was the largest single cost of an extraction.
     tests/test_report_matcher.py checks the result against ``ConText.__call__`` on every report."""
-    from medspacy.context import ConTextModifier
-    from medspacy.context.context_graph import ConTextGraph
-
+    ConTextModifier, ConTextGraph = _context_classes()
     if ctx.input_span_type != "group" or ctx.prune_on_target_overlap or ctx.max_scope:
         return ctx(doc)  # a configuration this pipeline never builds: medspaCy's own code
     targets = doc.spans[ctx.span_group_name]

@@ -39,7 +39,7 @@ from spinemets.levels import INDEX
 from spinemets.knowledge.loader import KnowledgeBase
 from spinemets.reports.extract import WEAK_EXTENT, Evidence, Finding, Prefill, Prefilled
 from spinemets.reports.rules import RuleSet, TargetRow
-from spinemets.results import Citer, Component, Notice
+from spinemets.results import Citer, Component, Notice, trusted
 
 SINS_FIELDS = ("lesion", "collapse", "alignment", "posterolateral")
 ANCHORS = frozenset({"lesion", "diagnosis", "collapse", "epidural", "feature", "signal", "oedema", "paravertebral",
@@ -107,8 +107,9 @@ def _row(f: Finding, rs: RuleSet) -> TargetRow | None:
 def _evidence(f: Finding) -> Evidence:
     phrase = f.qualifiers.get("phrase")
     if phrase:
-        return Evidence(text=phrase["text"], start=phrase["start"], end=phrase["end"], assertion=f.assertion, rule=f.rule)
-    return Evidence(text=f.text, start=f.start, end=f.end, assertion=f.assertion, rule=f.rule)
+        return trusted(Evidence, None, text=phrase["text"], start=phrase["start"], end=phrase["end"],
+                       assertion=f.assertion, rule=f.rule)
+    return trusted(Evidence, None, text=f.text, start=f.start, end=f.end, assertion=f.assertion, rule=f.rule)
 
 
 def effects(f: Finding, row: TargetRow) -> dict[str, Any]:
@@ -213,7 +214,7 @@ def _value(value: Any, fs: Iterable[Finding], note: str | None = None) -> Prefil
     if value is not None and ev:
         disagreed = bool(note) and note.startswith(_FINDINGS_WIN)  # type: ignore[union-attr]
         confidence = "high" if "findings" in sections and not disagreed else "moderate"
-    return Prefilled(value=value, evidence=ev, confidence=confidence, note=note)
+    return trusted(Prefilled, None, value=value, evidence=ev, confidence=confidence, note=note)
 
 
 def prefill(
@@ -331,8 +332,8 @@ def prefill(
             why = f"moderate confidence: {p.note or 'the impression only'}"
         if why:
             note = f"{note} - {why}" if note else why
-        components.append(Component(name=name, value=_show(p.value) if p.value is not None else None, note=note,
-                                    kb_items=kb_items, sources=sources, refs=cite.cite_sources(sources)))
+        components.append(trusted(Component, None, name=name, value=_show(p.value) if p.value is not None else None,
+                                  note=note, kb_items=kb_items, sources=sources, refs=cite.cite_sources(sources)))
 
     # --- SINS -----------------------------------------------------------------------------------------------
     if pre.applies.get("sins"):
