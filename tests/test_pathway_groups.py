@@ -629,3 +629,34 @@ def test_implant_labelling_unknown_does_not_claim_the_mri_holds_either_way():
     r = pathway({"cancer_history": "current", "spinal_pain": True, "neuro_deficits": [],
                  "implanted_device": "labelling_unknown"})
     assert "holds either way" not in r.summary and "; if MRI is possible: MRI" in r.summary
+
+
+def _primary_groups_reference(site, kb):
+    """The plain reading primary_groups replaced (a pattern per synonym compiled on every call)."""
+    import re
+
+    if not site:
+        return []
+    text = " " + re.sub(r"[^a-z0-9\-]+", " ", site.lower()) + " "
+    spans = [(m.start(), m.end(), row) for row in kb.table("primary_sites").rows for syn in row["synonyms"]
+             for m in re.finditer(rf"(?<= ){re.escape(syn)}(?= )", text)]
+    kept = [s for s in spans if not any(o[0] <= s[0] and s[1] <= o[1] and o[1] - o[0] > s[1] - s[0] for o in spans)]
+    out = []
+    for _, _, row in sorted(kept, key=lambda s: s[0]):
+        if all(r.id != row.id for r in out):
+            out.append(row)
+    return out
+
+
+_SYNONYMS = [s for r in load_kb().table("primary_sites").rows for s in r["synonyms"]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_SYNONYMS + ["cancer", "of the", "non", "small", "cell", "-", "/", "carcinoma",
+                                             "metastatic", "and", "CA", "Lung", "BREAST", ""]), max_size=4))
+def test_primary_sites_read_as_the_plain_reading_reads_them(words):
+    from spinemets.pathway import primary_groups
+
+    kb = load_kb()
+    site = " ".join(words)
+    assert [r.id for r in primary_groups(site, kb)] == [r.id for r in _primary_groups_reference(site, kb)]

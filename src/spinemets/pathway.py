@@ -43,6 +43,7 @@ would change the recommendation and is missing makes the result
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Literal
 
@@ -410,14 +411,21 @@ def group_threshold(group: str, kb: KnowledgeBase | None = None) -> float:
     return float(value)
 
 
+@functools.lru_cache(maxsize=8)
+def _site_patterns(kb: KnowledgeBase) -> tuple[tuple[str, re.Pattern[str], TableRow], ...]:
+    """Each synonym of the primary_sites table with its whole-word pattern, compiled once per knowledge base."""
+    return tuple((syn, re.compile(rf"(?<= ){re.escape(syn)}(?= )"), row)
+                 for row in kb.table(SITES).rows for syn in row["synonyms"])
+
+
 def primary_groups(site: str | None, kb: KnowledgeBase | None = None) -> list[TableRow]:
     """Every primary_sites row the free-text site names (whole words); a match inside a longer one does not count
     ('small cell lung' inside 'non-small cell lung'), so two rows mean the text names two different primaries."""
     if not site:
         return []
     text = " " + re.sub(r"[^a-z0-9\-]+", " ", site.lower()) + " "
-    spans = [(m.start(), m.end(), row) for row in (kb or load_kb()).table(SITES).rows for syn in row["synonyms"]
-             for m in re.finditer(rf"(?<= ){re.escape(syn)}(?= )", text)]
+    spans = [(m.start(), m.end(), row) for syn, pattern, row in _site_patterns(kb or load_kb()) if syn in text
+             for m in pattern.finditer(text)]
     kept = [s for s in spans if not any(o[0] <= s[0] and s[1] <= o[1] and o[1] - o[0] > s[1] - s[0] for o in spans)]
     out: list[TableRow] = []
     for _, _, row in sorted(kept, key=lambda s: s[0]):
