@@ -3268,6 +3268,29 @@ def test_a_trusted_model_still_needs_its_required_fields():
 
     with pytest.raises(TypeError, match=r"Cue: missing \['rule'\]"):
         trusted(Cue, None, category="NEGATED_EXISTENCE", text="no", start=0, end=2)
+    with pytest.raises(TypeError, match=r"Cue: no field \['uncertian'\]"):
+        trusted(Cue, None, category="NEGATED_EXISTENCE", text="no", start=0, end=2, rule="r", uncertian=True)
     cue = trusted(Cue, None, category="NEGATED_EXISTENCE", text="no", start=0, end=2, rule="r")
     assert cue == Cue(category="NEGATED_EXISTENCE", text="no", start=0, end=2, rule="r")
     assert cue.model_fields_set == {"category", "text", "start", "end", "rule"}
+
+
+def test_a_trusted_model_gets_its_private_defaults_and_no_shared_mutable_default():
+    from pydantic import BaseModel, PrivateAttr
+
+    from spinemets.reports.extract import Finding
+    from spinemets.results import trusted
+
+    f = trusted(Finding, None, concept="lesion", value="lytic", text="lytic", start=0, end=5, assertion="present",
+                context="present", section="findings", rule="r")
+    assert f.__pydantic_private__ == {"_row": None} and f.levels == [] and f.levels is not trusted(
+        Finding, None, concept="lesion", value="lytic", text="lytic", start=0, end=5, assertion="present",
+        context="present", section="findings", rule="r").levels
+
+    class Shared(BaseModel):
+        _hidden: int = PrivateAttr(default=3)
+        items: list[int] = []
+
+    with pytest.raises(TypeError, match="Shared.items: a mutable default"):
+        trusted(Shared)
+

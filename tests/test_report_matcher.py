@@ -121,7 +121,7 @@ def test_the_same_context_as_medspacy_on_edge_cases(pipelines, text):
     assert _graph(ours(text)) == _graph(_context_by_medspacy(ours, text))
 
 
-_matches = st.lists(st.tuples(st.integers(0, 5), st.integers(0, 30), st.integers(1, 8)).map(
+_matches = st.lists(st.tuples(st.integers(0, 5), st.integers(0, 30), st.integers(0, 8)).map(
     lambda m: (m[0], m[1], m[1] + m[2])), max_size=40)
 
 
@@ -155,11 +155,3 @@ def test_span_attributes_read_where_spacy_keeps_them(pipelines):
             seen += len(span_extension(doc, sp, "modifiers", ()))
         assert bracket_tokens(doc) == {t.i: t.text for t in doc if t.text in ("(", ")")}
     assert seen > 300
-
-
-def test_the_built_pipeline_is_out_of_the_collectors_reach(pipelines):
-    """The pipeline's long-lived objects (the phrase trie, the ConText rules) are frozen once it is built, so that a
-    full garbage collection does not walk them (bench/extract_bench.py measures the effect)."""
-    import gc
-
-    assert gc.get_freeze_count() > 100_000

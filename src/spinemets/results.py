@@ -25,7 +25,7 @@ Status = Literal["complete", "insufficient_data"]
 
 
 @functools.cache
-def _plan(cls: type[BaseModel]) -> tuple[dict[str, object], tuple[tuple[str, object], ...], frozenset[str]]:
+def _plan(cls: type[BaseModel]) -> tuple[dict[str, object], tuple[tuple[str, object], ...], frozenset[str], frozenset[str]]:
     template: dict[str, object] = {}
     factories, required = [], []
     for name, info in cls.model_fields.items():
@@ -34,25 +34,32 @@ def _plan(cls: type[BaseModel]) -> tuple[dict[str, object], tuple[tuple[str, obj
             factories.append((name, info.default_factory))
         elif info.is_required():
             required.append(name)
+        elif isinstance(info.default, (list, dict, set)):
+            # a shared mutable default would be one object for every instance (pydantic copies it)
+            raise TypeError(f"{cls.__name__}.{name}: a mutable default; give it a default_factory to build it trusted")
         else:
             template[name] = info.default
-    return template, tuple(factories), frozenset(required)
+    return template, tuple(factories), frozenset(required), frozenset(template)
 
 
 def trusted(cls: type[M], private: dict[str, object] | None = None, /, **values: object) -> M:
     """An instance of the result model *cls* from values the core computed and typed itself, without validating them
     again (what ``model_construct`` does, at a fraction of its cost: report reading builds dozens per report).
     Validation stays at the boundary, where input arrives; a test checks that every result built this way
-    survives validation unchanged (tests/test_extract.py). Fields left out take their defaults; *private* holds the
-    model's private attributes."""
-    template, factories, required = _plan(cls)
+    survives validation unchanged (tests/test_extract.py). Fields left out take their defaults; a name that is no
+    field is an error; *private* holds the model's private attributes (their defaults when not given)."""
+    template, factories, required, names = _plan(cls)
     if not required <= values.keys():
         raise TypeError(f"{cls.__name__}: missing {sorted(required - values.keys())}")
+    if not names.issuperset(values):
+        raise TypeError(f"{cls.__name__}: no field {sorted(set(values) - names)}")
     data = template.copy()
     data.update(values)
     for name, factory in factories:
         if name not in values:
             data[name] = factory()  # type: ignore[operator]
+    if private is None and cls.__private_attributes__:
+        private = {name: attr.get_default() for name, attr in cls.__private_attributes__.items()}
     obj = cls.__new__(cls)
     _setattr(obj, "__dict__", data)
     _setattr(obj, "__pydantic_fields_set__", set(values))

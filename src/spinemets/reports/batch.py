@@ -318,7 +318,8 @@ def run_batch(
             # the forked workers then share instead of each building its own
             _one(("warm-up", "Lytic lesion at T7 with epidural extension; no cord compression.", None))
             # the pipeline, rules and knowledge base move out of the collector's reach, so that no worker's garbage
-            # collection touches (and copies) the pages it inherited
+            # collection touches (and copies) the pages it inherited (what is garbage already is collected first)
+            gc.collect()
             gc.freeze()
             pool = multiprocessing.get_context("fork").Pool(n)
         if pool is None:
@@ -348,7 +349,9 @@ def run_batch(
         if pool is not None:
             pool.close()
             pool.join()
-            # (what was frozen stays frozen: the pipeline was already, since it was built)
+            import gc
+
+            gc.unfreeze()
         _STATE.clear()
         bar.close()
     out.flush()

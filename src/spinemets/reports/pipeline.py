@@ -460,7 +460,7 @@ def prune_longest(matches: list[tuple[Any, int, int]]) -> list[tuple[Any, int, i
     current = matches
     while current:
         ordered = sorted(current, key=lambda m: (m[1], m[2]))
-        if all(b[1] >= a[2] for a, b in zip(ordered, ordered[1:])):
+        if not any(a[1] <= b[1] < a[2] or a[1] < b[2] <= a[2] for a, b in zip(ordered, ordered[1:])):
             return ordered  # no two overlap (the usual case): a pass would keep every one, in this order
         pruned = []
         n, i = len(ordered), 1
@@ -646,14 +646,6 @@ def _run_context(ctx: Any, doc: Any, sentences: list[tuple[int, int]]) -> Any:
 @functools.lru_cache(maxsize=4)
 def _cached(rules: RuleSet) -> ReportPipeline:
     pipeline = ReportPipeline(rules)
-    # The pipeline holds about 300,000 objects that live as long as the process (the phrase trie, the ConText
-    # rules, the vocabulary's helpers). Every full garbage collection would walk all of them (about 0.1 s each,
-    # evicting the caches the extraction works in); after one collection of what is already garbage they move out
-    # of the collector's reach (gc.freeze: everything alive now is kept, never collected). bench/extract_bench.py
-    import gc
-
-    gc.collect()
-    gc.freeze()
     return pipeline
 
 
