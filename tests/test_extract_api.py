@@ -126,3 +126,48 @@ def test_page_escapes_the_report(http):
     assert r.status_code == 200
     assert PAYLOAD not in r.text and "&lt;script&gt;" in r.text
     check_page(r)
+
+
+@pytest.mark.parametrize("preload", [True, False])
+def test_the_served_app_builds_the_report_reader_at_start_up(preload):
+    """With preloading (what `spinemets serve` sets), the pipeline is built in the background when the app starts,
+    before any /extract request; without it, not (a fresh process, so that no other test built it first)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import time\n"
+        "from fastapi.testclient import TestClient\n"
+        "from spinemets.api.app import create_app\n"
+        "from spinemets.reports import pipeline\n"
+        f"app = create_app(preload_extract={preload})\n"
+        "with TestClient(app) as client:\n"
+        "    client.get('/api/v1/ping')\n"
+        "    deadline = time.monotonic() + 60\n"
+        "    while pipeline._cached.cache_info().currsize == 0 and time.monotonic() < deadline:\n"
+        f"        time.sleep(0.05 if {preload} else 3)\n"
+        f"        if not {preload}: break\n"
+        "    print('built' if pipeline._cached.cache_info().currsize else 'not built')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == ("built" if preload else "not built")
+
+
+def test_serve_preloads_the_report_reader_unless_told_not_to(monkeypatch):
+    import os
+
+    from spinemets.api import commands
+
+    monkeypatch.setenv("SPINEMETS_PRELOAD_EXTRACT", "")  # (so that the variable is restored after the test)
+    monkeypatch.delenv("SPINEMETS_PRELOAD_EXTRACT")
+    monkeypatch.setattr(commands, "port_problem", lambda host, port: "busy (test)")  # stop before serving
+    assert main_serve(commands) == 2
+    assert os.environ["SPINEMETS_PRELOAD_EXTRACT"] == "1"
+
+
+def main_serve(commands):
+    import argparse
+
+    return commands.cmd_serve(argparse.Namespace(host="127.0.0.1", port=1, max_body=None, preload_ask=False,
+                                                 workers=1))

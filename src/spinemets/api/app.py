@@ -248,26 +248,35 @@ class Version(BaseModel):
 
 
 def create_app(
-    *, max_body: int | None = None, web: bool = True, preload_ask: bool | None = None, cache_bytes: int | None = None
+    *, max_body: int | None = None, web: bool = True, preload_ask: bool | None = None, cache_bytes: int | None = None,
+    preload_extract: bool | None = None,
 ) -> FastAPI:
     """Build the application.
 
     ``max_body`` (bytes) defaults to $SPINEMETS_MAX_BODY or 64 KiB.  ``cache_bytes`` bounds the response
     cache of the pure core functions (default $SPINEMETS_RESPONSE_CACHE or 32 MiB; 0 disables it).
     ``preload_ask`` (default $SPINEMETS_PRELOAD_ASK) loads ask's retrieval model in a background thread at
-    start-up, so that the first question does not wait for it.
+    start-up, so that the first question does not wait for it.  ``preload_extract`` (default
+    $SPINEMETS_PRELOAD_EXTRACT, which ``spinemets serve`` sets) builds the report-reading pipeline the same way, so
+    that the first /extract request does not wait about two seconds for it.
     """
     kb = load_kb()  # fail at start-up, not on the first request
     if max_body is None:
         max_body = int(os.environ.get("SPINEMETS_MAX_BODY", DEFAULT_MAX_BODY))
     if preload_ask is None:
         preload_ask = os.environ.get("SPINEMETS_PRELOAD_ASK", "") not in ("", "0")
+    if preload_extract is None:
+        preload_extract = os.environ.get("SPINEMETS_PRELOAD_EXTRACT", "") not in ("", "0")
     from spinemets.api import ask as ask_adapter
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if preload_ask and ask_adapter.available():
             threading.Thread(target=ask_adapter.warm, name="spinemets-ask-warm", daemon=True).start()
+        if preload_extract:
+            from spinemets.reports.web import warm as warm_extract
+
+            threading.Thread(target=warm_extract, name="spinemets-extract-warm", daemon=True).start()
         yield
 
     app = SpinemetsApp(

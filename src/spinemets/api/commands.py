@@ -45,6 +45,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
         os.environ["SPINEMETS_MAX_BODY"] = str(a.max_body)
     if a.preload_ask:
         os.environ["SPINEMETS_PRELOAD_ASK"] = "1"
+    os.environ.setdefault("SPINEMETS_PRELOAD_EXTRACT", "1")  # the report reader is built at start-up
     problem = port_problem(a.host, a.port)
     if problem is not None:  # said before "serving", so a busy port is the first thing the user reads
         print(f"spinemets serve: cannot serve on {a.host}:{a.port}: {problem}; choose another with --port",

@@ -62,6 +62,16 @@ def run(data: ExtractRequest | dict[str, Any]) -> Any:
         raise InvalidInputError(f"extract.{exc.field}", exc.message) from None
 
 
+def warm() -> None:
+    """Build the report-reading pipeline (about two seconds) before the first request needs it."""
+    try:
+        from spinemets.reports.extract import extract
+
+        extract("Lytic lesion at T7.")
+    except Exception:  # pragma: no cover - warming is best effort; a real request reports its own error
+        pass
+
+
 def install(app: FastAPI, problem_responses: dict[int | str, dict[str, Any]], web: bool = True) -> None:
     from spinemets.api.body import add_body_route
     from spinemets.reports.extract import ExtractResult
