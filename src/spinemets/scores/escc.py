@@ -170,18 +170,26 @@ def _shared(defs: Definitions, grades: list[str]) -> dict[str, bool | None]:
     return out
 
 
+def _grading(inp: EsccInput, kb: KnowledgeBase) -> tuple[Definitions, list[str]]:
+    """The grade table's definitions and the grades the given findings allow, once the findings are checked against
+    each other and against a stated grade (a clash is an error naming the fields)."""
+    known = {name: value for name in FINDINGS if (value := getattr(inp, name)) is not None}
+    defs = definitions(kb)
+    allowed = _consistent_grades(defs, known)
+    if inp.grade is not None:
+        _check_stated_grade(defs, inp.grade, known, allowed)
+    return defs, allowed
+
+
 def grades(data: EsccInput | dict[str, Any], kb: KnowledgeBase | None = None) -> tuple[str | None, list[str]]:
     """The grade and the grades still possible, as :func:`escc` gives them (the same checks, the same errors),
     without building the explained result: for callers that need only the grade (report pre-fill)."""
     kb = kb or load_kb()
     inp = parse(EsccInput, data, "escc")
-    known = {name: value for name in FINDINGS if (value := getattr(inp, name)) is not None}
-    if inp.grade is None and not known:
+    if inp.grade is None and all(getattr(inp, name) is None for name in FINDINGS):
         return None, list(GRADES)
-    defs = definitions(kb)
-    allowed = _consistent_grades(defs, known)
+    defs, allowed = _grading(inp, kb)
     if inp.grade is not None:
-        _check_stated_grade(defs, inp.grade, known, allowed)
         return inp.grade, [inp.grade]
     if len(allowed) == 1:
         return allowed[0], [allowed[0]]
@@ -208,10 +216,8 @@ def escc(data: EsccInput | dict[str, Any], kb: KnowledgeBase | None = None) -> E
             **cite.common(),  # type: ignore[arg-type]
         )
 
-    defs = definitions(kb)
-    allowed = _consistent_grades(defs, known)
+    defs, allowed = _grading(inp, kb)
     if inp.grade is not None:
-        _check_stated_grade(defs, inp.grade, known, allowed)
         return _complete(kb, cite, inp.grade, "grade", _components(defs, given, allowed, inp.grade))
     if len(allowed) == 1:
         return _complete(kb, cite, allowed[0], "findings", _components(defs, given, allowed, None))
