@@ -155,3 +155,55 @@ def test_span_attributes_read_where_spacy_keeps_them(pipelines):
             seen += len(span_extension(doc, sp, "modifiers", ()))
         assert bracket_tokens(doc) == {t.i: t.text for t in doc if t.text in ("(", ")")}
     assert seen > 300
+
+
+# --- the tokenizer's cache, filled chunk by chunk ----------------------------------------------------------------
+
+_CHUNKS = st.sampled_from(["e.g.", "vs.", "Dr.", "a.m.", "T7.", "L1-L2", "(T9)", "cord,", "50%", "loss", "don't",
+                           "C++", ":)", "U.S.", "T2-bright", "3.5cm", "\u2026", "'s", "no.", "St.", "x", "(", ")"])
+_SPACES = st.sampled_from([" ", "  ", "\n", "\n\n", "\t", " \n "])
+
+
+def _spacy_reading(text):
+    """Tokens and spaces of a fresh blank English tokenizer (its own cache, special cases and all)."""
+    import spacy
+
+    from spinemets.reports.pipeline import normalise_text
+
+    return [(t.text, t.whitespace_) for t in spacy.blank("en").tokenizer(normalise_text(text))]
+
+
+def _read(pipeline, text):
+    return [(t.text, t.whitespace_) for t in pipeline.make_doc(text)]
+
+
+@given(st.lists(st.tuples(_CHUNKS, _SPACES), min_size=1, max_size=25))
+@settings(max_examples=150, deadline=None)
+def test_chunks_tokenised_alone_give_the_tokens_of_spacys_own_reading(pairs):
+    """Filling the cache chunk by chunk changes no token: the same words and spaces as a fresh blank English
+    tokenizer reading the whole text, special cases anywhere in it; and again once every chunk is cached."""
+    ours = get_pipeline(load_rules())
+    text = "".join(chunk + space for chunk, space in pairs)
+    expected = _spacy_reading(text)
+    assert _read(ours, text) == expected
+    assert _read(ours, text) == expected
+
+
+def test_each_chunk_is_tokenised_alone_once_and_the_memory_is_bounded(monkeypatch):
+    """After "e.g." spaCy stops saving the document's new chunks; each is tokenised alone once (and so cached) and
+    remembered. Once the memory is full nothing more is remembered, and the tokens stay spaCy's own."""
+    from spinemets.reports import pipeline as module
+
+    ours = module.ReportPipeline(load_rules())
+    text = "Lesion, e.g. sclerotic: T7-T8 (posterior elements), 40% loss."
+    assert _read(ours, text) == _spacy_reading(text)
+    from spinemets.reports.pipeline import normalise_text
+
+    assert set(normalise_text(text).split()) <= ours._chunks_seen
+    size = len(ours._chunks_seen)
+    assert _read(ours, text) == _spacy_reading(text)
+    assert len(ours._chunks_seen) == size  # nothing new to remember
+    monkeypatch.setattr(module, "CHUNK_MEMORY", size)
+    longer = text + " Zygapophyseal joints, e.g. facets."
+    assert _read(ours, longer) == _spacy_reading(longer)
+    assert "Zygapophyseal" not in ours._chunks_seen and len(ours._chunks_seen) == size

@@ -39,6 +39,7 @@ _LEVEL = re.compile(r"(?<![A-Za-z0-9])(Th|TH|th|C|c|T|t|L|l|S|s|D)(?:(?<=[CTLSD]
 _RANGE_TAIL = re.compile(r"\s*(?:-|\u2013|\u2014|/|to|through|thru)\s*(\d{1,2})(?![0-9A-Za-z/])")
 _WORD = re.compile(r"[A-Za-z0-9*']+|[^\sA-Za-z0-9]")
 _lock = threading.Lock()
+CHUNK_MEMORY = 500_000  # white-space chunks remembered per pipeline for the tokenizer's cache (about 50 MB at most)
 
 
 @dataclass(frozen=True)
@@ -327,6 +328,7 @@ class ReportPipeline:
         self._DOT = strings.add(".")
         self._ABBREV = frozenset(strings.add(x) for x in rules.terms.abbreviations)
         self._breaks: dict[int, bool] = {}  # orth of a white-space token -> holds a line break
+        self._chunks_seen: set[str] = set()  # white-space chunks already in the tokenizer's cache (or not cacheable)
 
         # Every ConText rule gets its own match key, and spaCy makes a lexeme of each key (with all its lexical
         # attributes). The words of the phrases are made lexemes first, with their attributes; then the keys are
@@ -384,8 +386,28 @@ class ReportPipeline:
             if matcher is not None and hasattr(matcher, "_MedspacyMatcher__matcher"):
                 matcher._MedspacyMatcher__matcher = _no_matches
 
+    def _fill_tokenizer_cache(self, text: str) -> None:
+        """Tokenise each white-space chunk not met before on its own, so that spaCy's tokenizer caches it.
+
+        spaCy caches the tokens of each chunk it splits, but in a document it stops saving new chunks once one of
+        its special cases ("e.g.", "vs.", "Dr.", "a.m.", a single letter with a full stop ...) has been met: every
+        later chunk of that document is split anew by its prefix, suffix and infix rules, report after report
+        (spaCy issue 1250). A chunk tokenised alone is cached unless it holds a special case itself, and the tokens
+        are the same either way (a chunk's tokens do not depend on its neighbours; the special cases are applied to
+        the whole document afterwards, as before). About a third of the tokenizer's time on the evaluation reports.
+        Up to CHUNK_MEMORY chunks are remembered; beyond that, new chunks are tokenised as spaCy does."""
+        seen = self._chunks_seen
+        if len(seen) >= CHUNK_MEMORY:
+            return
+        tokenizer = self.nlp.tokenizer
+        for chunk in text.split():
+            if chunk not in seen:
+                tokenizer(chunk)
+                seen.add(chunk)
+
     def make_doc(self, text: str) -> Any:
         normalised = normalise_text(text)
+        self._fill_tokenizer_cache(normalised)
         doc = self.nlp.make_doc(normalised)
         doc.user_data[TEXT_KEY] = normalised  # (doc.text joins every token's text anew at each access)
         doc.user_data["spinemets_levels"] = find_levels(text, self.rules)
