@@ -207,3 +207,37 @@ def test_each_chunk_is_tokenised_alone_once_and_the_memory_is_bounded(monkeypatc
     longer = text + " Zygapophyseal joints, e.g. facets."
     assert _read(ours, longer) == _spacy_reading(longer)
     assert "Zygapophyseal" not in ours._chunks_seen and len(ours._chunks_seen) == size
+
+
+# --- percentages and fractions: the split pattern finds what the whole pattern finds -----------------------------
+
+_PIECES = st.sampled_from(["1/3", "3/4%", "50%", "50 %", "20-30%", "20 to 30 per cent", "20\u201330 percent", "a half",
+                           "half", "one-third", "two thirds", "seventy-five per cent", "\u017feventy per cent", "T7",
+                           "1.5%", ".5%", "12/3", "x", "HALF", "quarter", "three quarters%", "3", "%", "per cent",
+                           "\u0130", "\u212a", "reduced to", "by", "(", ")", "loss", "2/3rds", "1/4th"])
+
+
+@given(st.lists(_PIECES, min_size=1, max_size=12), st.sampled_from([" ", "", "\n", ", "]))
+@settings(max_examples=400, deadline=None)
+def test_percentages_found_part_by_part_are_the_whole_patterns_matches(pieces, joiner):
+    """The figure part and the fraction part, each finding its next match, give the whole pattern's matches (same
+    spans, same groups), non-ASCII letters that fold onto the words included."""
+    from spinemets.reports.extract import _percent_regex
+
+    amounts = _percent_regex(load_rules())[0]
+    text = joiner.join(pieces)
+    expected = [(m.span(), m.groups()) for m in amounts.pattern.finditer(text)]
+    assert [(m.span(), m.groups()) for m in amounts.finditer(text, text.lower())] == expected
+
+
+def test_percentages_on_every_evaluation_report_are_the_whole_patterns_matches():
+    from spinemets.reports.extract import _percent_regex
+
+    amounts = _percent_regex(load_rules())[0]
+    texts = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "tests" / "data" / "reports").glob("*/*.txt"))]
+    found = 0
+    for text in texts:
+        expected = [(m.span(), m.groups()) for m in amounts.pattern.finditer(text)]
+        assert [(m.span(), m.groups()) for m in amounts.finditer(text, text.lower())] == expected, text[:80]
+        found += len(expected)
+    assert found > 300  # the comparison saw real figures and fractions

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import operator
 import re
 import sys
 import threading
@@ -399,11 +400,13 @@ class ReportPipeline:
         seen = self._chunks_seen
         if len(seen) >= CHUNK_MEMORY:
             return
-        tokenizer = self.nlp.tokenizer
-        for chunk in text.split():
-            if chunk not in seen:
+        fresh = set(text.split())
+        fresh -= seen
+        if fresh:
+            tokenizer = self.nlp.tokenizer
+            for chunk in fresh:
                 tokenizer(chunk)
-                seen.add(chunk)
+            seen |= fresh
 
     def make_doc(self, text: str) -> Any:
         normalised = normalise_text(text)
@@ -474,6 +477,9 @@ class ReportPipeline:
             yield self(text)
 
 
+_START_END = operator.itemgetter(1, 2)  # a match's (start, end)
+
+
 def prune_longest(matches: list[tuple[Any, int, int]]) -> list[tuple[Any, int, int]]:
     """medspaCy's ``prune_overlapping_matches`` (strategy "longest"), the same result in the same order, without
     its quadratic ``list.pop(0)`` and recursion: sort by (start, end); walk the matches pairwise, keeping the longer
@@ -481,7 +487,7 @@ def prune_longest(matches: list[tuple[Any, int, int]]) -> list[tuple[Any, int, i
     until a pass removes nothing.  tests/test_report_matcher.py compares both on random match lists."""
     current = matches
     while current:
-        ordered = sorted(current, key=lambda m: (m[1], m[2]))
+        ordered = sorted(current, key=_START_END)
         if not any(a[1] <= b[1] < a[2] or a[1] < b[2] <= a[2] for a, b in zip(ordered, ordered[1:])):
             return ordered  # no two overlap (the usual case): a pass would keep every one, in this order
         pruned = []
