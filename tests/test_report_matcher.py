@@ -241,3 +241,45 @@ def test_percentages_on_every_evaluation_report_are_the_whole_patterns_matches()
         assert [(m.span(), m.groups()) for m in amounts.finditer(text, text.lower())] == expected, text[:80]
         found += len(expected)
     assert found > 300  # the comparison saw real figures and fractions
+
+
+def test_a_read_report_leaves_nothing_for_the_garbage_collector():
+    """extract() releases the document it read: no report leaves a reference cycle behind (before, each report's
+    document, spans and ConText modifiers waited in cycles for a collection), and the batch runner does the same."""
+    import gc
+    import io
+
+    from spinemets.reports.batch import run_batch
+    from spinemets.reports.extract import extract
+
+    texts = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "tests" / "data" / "reports").glob("*/*.txt"))][:60]
+    for text in texts:
+        extract(text)  # (first-use caches: patterns compiled once, some by a recursive helper)
+    gc.collect()
+    gc.disable()
+    try:
+        for text in texts:
+            extract(text)
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+    folder = ROOT / "tests" / "data" / "reports" / "dev"
+    run_batch(folder, io.StringIO(), "csv", progress=False)
+    gc.collect()
+    gc.disable()
+    try:
+        run_batch(folder, io.StringIO(), "csv", progress=False)
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+
+
+def test_a_released_document_keeps_its_tokens_and_spans():
+    from spinemets.reports.pipeline import release
+
+    doc = get_pipeline(load_rules())("Lytic lesion at T7 without epidural extension.")
+    assert doc._.context_graph is not None
+    release(doc)
+    assert [t.text for t in doc][:3] == ["Lytic", "lesion", "at"]
+    assert [sp.text for sp in doc.spans[FINDINGS_GROUP]]
+    assert doc._.context_graph is None

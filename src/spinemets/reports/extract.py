@@ -1670,14 +1670,16 @@ def extract(
     file (default ``$SPINEMETS_REPORT_RULES``).  Raises InvalidInputError for an empty or too long text, a
     bad level or pain value, or a bad rules file.
     """
-    from spinemets.reports.pipeline import get_pipeline
-    from spinemets.reports.prefill import prefill
+    from spinemets.reports.pipeline import get_pipeline, release
 
     text = check_text(text)
     kb = kb or load_kb()
     rs = rule_set or load_rules(kb, rules)
     doc = get_pipeline(rs)(text)
-    return build_result(text, doc, rs, kb, pain=pain, level=level)
+    try:
+        return build_result(text, doc, rs, kb, pain=pain, level=level)
+    finally:
+        release(doc)
 
 
 _ADDENDUM = re.compile(r"(?im)(?:^|[.;]\s+)\s*(?:addendum|amendment|amended report|report amended|correction|"

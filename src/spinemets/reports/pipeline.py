@@ -76,6 +76,15 @@ def doc_text(doc: Any) -> str:
     return text if text is not None else doc.text
 
 
+def release(doc: Any) -> None:
+    """Drop what the pipeline keeps in *doc*'s user data once the document has been read: ConText's graph and
+    modifiers and the span attributes hold the document in reference cycles (a modifier keeps its target spans, a
+    span its document), which only the garbage collector frees, so each report's tokens, spans and modifiers stayed
+    in memory until a collection came. Released, they are freed at once and their memory is reused by the next
+    report. The document's tokens and span groups stay readable; its ConText attributes do not."""
+    doc.user_data.clear()
+
+
 def bracket_tokens(doc: Any) -> dict[int, str]:
     """The tokens of *doc* that are a round bracket, "(" or ")", by index: the brackets of the text that are a token
     of their own (a character span of exactly one token)."""
