@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from spinemets.errors import InsufficientDataError, InvalidInputError
 from spinemets.knowledge.loader import KnowledgeBase, load_kb
 from spinemets.knowledge.models import NON_PRIMARY_KINDS, TableRow
-from spinemets.results import Citer, Component, Notice, Result, citable
+from spinemets.results import Citer, Component, Notice, Result, citable, trusted
 from spinemets.validation import parse
 
 TABLE = "modality_accuracy"
@@ -258,7 +258,13 @@ def histology_rule(histology: str | None, kb: KnowledgeBase | None = None) -> Ta
     """
     if histology is None:
         return None
-    kb = kb or load_kb()
+    return _histology_rule(kb or load_kb(), histology)
+
+
+@functools.lru_cache(maxsize=2048)
+def _histology_rule(kb: KnowledgeBase, histology: str) -> TableRow | None:
+    """:func:`histology_rule`, once per knowledge base and spelling (the near-miss test compares every run of
+    words with every spelling; an error is not kept, so a refused spelling is refused again each time)."""
     key = _key(histology)
     rules = _rules(kb, "histology")
     # a spelling as whole words, or run together ("multiplemyeloma", "renalcell carcinoma")
@@ -506,12 +512,12 @@ def post_test_probability(data: ProbabilityInput | dict[str, Any], kb: Knowledge
         else f"post-test probability {lo:.1%} to {hi:.1%} depending on the published figures"
     ) + f" (pre-test {inp.pre_test:.1%}" + "".join(f"; figures specific to {label}" for label in looked_up) + ")"
     components = [
-        Component(name="pre_test", value=f"{inp.pre_test:.3g}", note="pre-test probability as given"),
+        trusted(Component, None, name="pre_test", value=f"{inp.pre_test:.3g}", note="pre-test probability as given"),
         *_histology_components(inp, group, applied, cite),
     ]
     if any(t.likelihood_ratio is not None for t in inp.tests):
         # a ratio given, not looked up: the arithmetic is what the result rests on
-        components.append(Component(name="method", value="pre-test odds x likelihood ratio", kb_items=[FORMULAS],
+        components.append(trusted(Component, None, name="method", value="pre-test odds x likelihood ratio", kb_items=[FORMULAS],
                                     refs=cite.cite_statement(FORMULAS), note="Bayes' theorem in odds form"))
     notices = []
     if len(inp.tests) > 1:

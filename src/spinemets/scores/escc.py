@@ -24,7 +24,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from spinemets.errors import ContradictoryInputError, KnowledgeBaseError
 from spinemets.knowledge.loader import KnowledgeBase, load_kb
 from spinemets.knowledge.models import TableRow
-from spinemets.results import Citer, Component, Notice, Result
+from spinemets.results import Citer, Component, Notice, Result, trusted
 from spinemets.validation import parse
 
 TABLE = "escc_grades"
@@ -328,7 +328,7 @@ def _components(
         elif value is None and grade is not None:
             value, note = defs[grade][name], "implied by the stated grade"
         if value is None:
-            out.append(Component(name=name, value=None, label=LABELS[name], note="unknown"))
+            out.append(trusted(Component, None, name=name, value=None, label=LABELS[name], note="unknown"))
         else:
-            out.append(Component(name=name, value="yes" if value else "no", label=LABELS[name], note=note))
+            out.append(trusted(Component, None, name=name, value="yes" if value else "no", label=LABELS[name], note=note))
     return out

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from spinemets.errors import InvalidInputError
 from spinemets.knowledge.loader import KnowledgeBase, load_kb
 from spinemets.knowledge.models import TableRow
-from spinemets.results import Citer, Component, Notice, Result
+from spinemets.results import Citer, Component, Notice, Result, trusted
 from spinemets.scores.escc import LABELS as ESCC_LABELS
 from spinemets.scores.escc import EsccGrade, EsccInput, EsccResult, escc
 from spinemets.scores.sins import SinsInput, SinsResult, sins
@@ -160,7 +160,7 @@ def _neurologic(
 ) -> tuple[str | None, str | None, Component, list[str]]:
     """(severity, grade, component, missing).  A severity every still-possible grade shares is used."""
     if inp.escc_grade is None and inp.escc is None:
-        return None, None, Component(name="neurologic", value=None, note="ESCC grade not given"), ["noms.escc_grade"]
+        return None, None, trusted(Component, None, name="neurologic", value=None, note="ESCC grade not given"), ["noms.escc_grade"]
     e_in = dict(inp.escc.model_dump(exclude_none=True)) if inp.escc else {}
     if inp.escc_grade is not None:
         e_in["grade"] = inp.escc_grade
@@ -181,7 +181,7 @@ def _neurologic(
     note = "ESCC not known: missing " + ", ".join(input_label(m) for m in missing)
     if possible:
         note += "; grade could be " + ", ".join(possible)
-    return None, None, Component(name="neurologic", value=None, note=note), missing
+    return None, None, trusted(Component, None, name="neurologic", value=None, note=note), missing
 
 
 def _certain_severity(kb: KnowledgeBase, cite: Citer, severity: str, possible: list[str]) -> Component:
@@ -191,7 +191,8 @@ def _certain_severity(kb: KnowledgeBase, cite: Citer, severity: str, possible: l
     refs = cite.cite_row(FRAMING, crow)
     for r in grade_rows:
         refs += cite.cite_row(ESCC_GRADES, r)
-    return Component(
+    return trusted(
+        Component, None,
         name="neurologic",
         value="ESCC " + " or ".join(possible),
         label=f"{severity}-grade epidural compression",
@@ -210,13 +211,13 @@ def _oncologic(
 ) -> tuple[TableRow | None, str | None, Component, list[str], list[Notice]]:
     """(histology row, oncologic class, component, missing, notices)."""
     if inp.histology is None:
-        return None, None, Component(name="oncologic", value=None, note="histology not given"), ["noms.histology"], []
+        return None, None, trusted(Component, None, name="oncologic", value=None, note="histology not given"), ["noms.histology"], []
     hrow = histology_row(inp.histology, kb)
     if hrow is None:
         note = "histology not in the radiosensitivity table: radiation response unknown; known: " + ", ".join(
             known_histologies(kb)
         )
-        return None, None, Component(name="oncologic", value=inp.histology, note=note), ["noms.histology"], []
+        return None, None, trusted(Component, None, name="oncologic", value=inp.histology, note=note), ["noms.histology"], []
     response = hrow["response"]
     classes = kb.table(FRAMING).where(axis="oncologic_class", response=response)
     if not classes:  # recognised, but no source classifies it: never a guessed class
@@ -226,7 +227,8 @@ def _oncologic(
         return hrow, None, comp, ["noms.histology"], []
     crow = classes[0]
     refs = cite.cite_row(RADIOSENSITIVITY, hrow) + cite.cite_row(FRAMING, crow)
-    comp = Component(
+    comp = trusted(
+        Component, None,
         name="oncologic",
         value=inp.histology,
         label=response.replace("_", " "),
@@ -271,7 +273,7 @@ def _mechanical(
     if mechanical is None:
         if inp.sins is None and inp.sins_total is None:
             missing.append("noms.sins_total")
-        return None, total, Component(name="mechanical", value=None, note="SINS not known"), missing
+        return None, total, trusted(Component, None, name="mechanical", value=None, note="SINS not known"), missing
     mrow = _framing_row(kb, axis="mechanical", mechanical=mechanical)
     comp = cite.component(
         "mechanical", FRAMING, mrow,
@@ -347,10 +349,10 @@ def noms(
 
     # Myelopathy: part of N; it decides between the NOMS review and the Patchell trial for a solid tumour.
     if inp.myelopathy is not None:
-        components.append(Component(name="myelopathy", value="yes" if inp.myelopathy else "no"))
+        components.append(trusted(Component, None, name="myelopathy", value="yes" if inp.myelopathy else "no"))
     elif conflict and not unfit:
         missing.append("noms.myelopathy")
-        components.append(Component(name="myelopathy", value=None))
+        components.append(trusted(Component, None, name="myelopathy", value=None))
         row = _framing_row(kb, axis="myelopathy_missing")
         notices.append(cite.notice("myelopathy_missing", row["framing"], kb_items=[f"{FRAMING}.{row.id}"]))
     elif severity == "high" and oncologic:
@@ -377,9 +379,9 @@ def noms(
         plan = _fit_plan(kb, severity, oncologic, mechanical, inp.myelopathy, conflict)
         needs_surgery = any(bool(r.get("needs_surgery")) for r in plan)
         if inp.fit_for_surgery:
-            components.append(Component(name="systemic", value="fit for surgery"))
+            components.append(trusted(Component, None, name="systemic", value="fit for surgery"))
         else:
-            components.append(Component(name="systemic", value=None, note="fitness for surgery not given"))
+            components.append(trusted(Component, None, name="systemic", value=None, note="fitness for surgery not given"))
             if needs_surgery:
                 missing.append("noms.fit_for_surgery")
                 alternative = _unfit_plan(kb, oncologic, mechanical)

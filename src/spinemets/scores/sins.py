@@ -20,7 +20,7 @@ from spinemets.errors import ContradictoryInputError, InvalidInputError
 from spinemets.knowledge.loader import KnowledgeBase, load_kb
 from spinemets.knowledge.models import TableRow
 from spinemets.levels import level_range, parse_level
-from spinemets.results import Citer, Component, Notice, Result
+from spinemets.results import Citer, Component, Notice, Result, trusted
 from spinemets.validation import parse
 
 POINTS = "sins_points"
@@ -217,7 +217,7 @@ def sins(data: SinsInput | dict[str, Any], kb: KnowledgeBase | None = None) -> S
             pts = [int(r["points"]) for r in rows]
             lo += min(pts)
             hi += max(pts)
-            components.append(Component(name=comp, value=None, note="not given: not scored"))
+            components.append(trusted(Component, None, name=comp, value=None, note="not given: not scored"))
             continue
         row = next(r for r in rows if r["value"] == value)
         points = int(row["points"])
