@@ -127,3 +127,23 @@ def _validates_back(case):
         for sub in result.results:
             again = type(sub).model_validate(sub.model_dump())
             assert again.model_dump() == sub.model_dump() and again.to_text() == sub.to_text()
+
+
+def test_a_row_citation_checks_its_sources_every_time_and_numbers_in_order_of_first_use():
+    """Row citations are worked out once per row; a row citing an unknown source is refused each time (nothing is
+    kept for it), and numbers follow the order of first use, as citing the sources one by one gives them."""
+    from spinemets.errors import UnknownSourceError
+    from spinemets.knowledge.loader import load_kb
+    from spinemets.results import Citer
+
+    kb = load_kb()
+    rows = kb.table("sins_points").rows[:4]
+    bad = rows[0].model_copy(update={"sources": ["nobody-1999"]})
+    for _ in range(2):
+        with pytest.raises(UnknownSourceError, match="nobody-1999"):
+            Citer(kb).cite_row("sins_points", bad)
+    by_rows, by_sources = Citer(kb), Citer(kb)
+    for _ in range(2):
+        for row in reversed(rows):
+            assert by_rows.cite_row("sins_points", row) == by_sources.cite(f"sins_points.{row.id}", row)
+    assert by_rows.references() == by_sources.references() and by_rows.draft_items == by_sources.draft_items

@@ -219,6 +219,10 @@ def citable(kb: KnowledgeBase, source_ids: tuple[str, ...]) -> tuple[str, ...]:
     return kept or tuple(source_ids)
 
 
+_ROW_CITATIONS: dict[tuple[int, str], tuple[TableRow, tuple[str, tuple[str, ...], bool]]] = {}
+_ROW_CITATIONS_MAX = 20_000
+
+
 class Citer:
     """Numbers the sources a result cites, in order of first use, and collects draft items."""
 
@@ -243,7 +247,38 @@ class Citer:
         return self.cite_sources(item.sources)
 
     def cite_row(self, table_id: str, row: TableRow) -> list[int]:
-        return self.cite(f"{table_id}.{row.id}", row)
+        return self.cite_known(self._row_citation(table_id, row))
+
+    def _row_citation(self, table_id: str, row: TableRow) -> tuple[str, tuple[str, ...], bool]:
+        """(item id, the sources to cite, draft) of a table row, worked out once per row object (rows are immutable
+        in a loaded knowledge base) after checking that every source exists."""
+        key = (id(row), table_id)
+        entry = _ROW_CITATIONS.get(key)
+        if entry is not None and entry[0] is row:
+            return entry[1]
+        sources = citable(self.kb, tuple(row.sources))
+        for sid in sources:
+            if sid not in self.kb.sources:
+                self.kb.source(sid)  # raises UnknownSourceError
+        citation = (f"{table_id}.{row.id}", sources, row.is_draft)
+        if len(_ROW_CITATIONS) >= _ROW_CITATIONS_MAX:
+            _ROW_CITATIONS.clear()
+        _ROW_CITATIONS[key] = (row, citation)  # (the row itself is kept, so that its id is not reused)
+        return citation
+
+    def cite_known(self, citation: tuple[str, tuple[str, ...], bool]) -> list[int]:
+        """The reference numbers of a row citation from :meth:`_row_citation` (its sources already checked)."""
+        item_id, sources, draft = citation
+        if draft and item_id not in self._draft:
+            self._draft.append(item_id)
+        order = self._order
+        numbers = set()
+        for sid in sources:
+            number = order.get(sid)
+            if number is None:
+                number = order[sid] = len(order) + 1
+            numbers.add(number)
+        return sorted(numbers)
 
     def cite_statement(self, statement_id: str) -> list[int]:
         return self.cite(statement_id, self.kb.statement(statement_id))
@@ -253,9 +288,9 @@ class Citer:
         tests/test_assess.py validates random whole results back to the same values)."""
         if row is None:
             return trusted(Component, None, name=name, **kw)
-        refs = self.cite_row(table_id, row)
-        return trusted(Component, None, name=name, kb_items=[f"{table_id}.{row.id}"],
-                       sources=list(citable(self.kb, tuple(row.sources))), refs=refs, **kw)
+        citation = self._row_citation(table_id, row)
+        refs = self.cite_known(citation)
+        return trusted(Component, None, name=name, kb_items=[citation[0]], sources=list(citation[1]), refs=refs, **kw)
 
     def notice(self, code: str, message: str, kb_items: Sequence[str] = (), sources: Sequence[str] = ()) -> Notice:
         refs: list[int] = []
