@@ -660,3 +660,13 @@ def test_primary_sites_read_as_the_plain_reading_reads_them(words):
     kb = load_kb()
     site = " ".join(words)
     assert [r.id for r in primary_groups(site, kb)] == [r.id for r in _primary_groups_reference(site, kb)]
+
+
+def test_primary_groups_are_remembered_per_site_but_given_as_a_fresh_list(kb):
+    from spinemets.pathway import primary_groups
+
+    first = primary_groups("renal cell carcinoma", kb)
+    assert [r.id for r in first] == [r.id for r in _primary_groups_reference("renal cell carcinoma", kb)] and first
+    first.clear()  # a caller changing its list changes nothing for the next
+    assert [r.id for r in primary_groups("renal cell carcinoma", kb)] == [
+        r.id for r in _primary_groups_reference("renal cell carcinoma", kb)]

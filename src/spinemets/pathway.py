@@ -423,15 +423,21 @@ def primary_groups(site: str | None, kb: KnowledgeBase | None = None) -> list[Ta
     ('small cell lung' inside 'non-small cell lung'), so two rows mean the text names two different primaries."""
     if not site:
         return []
+    return list(_primary_groups(kb or load_kb(), site))
+
+
+@functools.lru_cache(maxsize=4096)
+def _primary_groups(kb: KnowledgeBase, site: str) -> tuple[TableRow, ...]:
+    """:func:`primary_groups`, once per knowledge base and site text (the pathway asks it several times a call)."""
     text = " " + re.sub(r"[^a-z0-9\-]+", " ", site.lower()) + " "
-    spans = [(m.start(), m.end(), row) for syn, pattern, row in _site_patterns(kb or load_kb()) if syn in text
+    spans = [(m.start(), m.end(), row) for syn, pattern, row in _site_patterns(kb) if syn in text
              for m in pattern.finditer(text)]
     kept = [s for s in spans if not any(o[0] <= s[0] and s[1] <= o[1] and o[1] - o[0] > s[1] - s[0] for o in spans)]
     out: list[TableRow] = []
     for _, _, row in sorted(kept, key=lambda s: s[0]):
         if all(r.id != row.id for r in out):
             out.append(row)
-    return out
+    return tuple(out)
 
 
 def primary_group(site: str | None, kb: KnowledgeBase | None = None) -> TableRow | None:
