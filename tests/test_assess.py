@@ -76,7 +76,22 @@ from spinemets.levels import ORDER  # noqa: E402
 from spinemets.scores.sins import COMPONENTS, ENUMS  # noqa: E402
 
 _MAYBE = st.one_of(st.none(), st.booleans())
+_PATHWAYS = st.fixed_dictionaries({}, optional={
+    "age": st.integers(0, 100), "pregnant": st.booleans(), "egfr": st.floats(5, 120), "on_dialysis": st.booleans(),
+    "cancer_history": st.sampled_from(["none", "current", "previous"]), "unknown_primary": st.booleans(),
+    "primary_site": st.sampled_from(["breast", "prostate", "kidney", "myeloma", "lung", "thyroid", "melanoma",
+                                     "lymphoma", "colon"]),
+    "spinal_hardware": st.booleans(), "spinal_pain": st.booleans(),
+    "pain_region": st.sampled_from(["cervical", "thoracic", "lumbar", "sacral", "multiple"]),
+    "mechanical_pain": st.booleans(), "night_pain": st.booleans(), "red_flags": st.just([]),
+    "neuro_deficits": st.lists(st.sampled_from(["motor_weakness", "sensory_level", "sphincter", "gait", "radicular"]),
+                               max_size=2, unique=True),
+    "suspected_cord_compression": st.booleans(), "asymptomatic_surveillance": st.booleans(),
+    "known_lesion_purpose": st.sampled_from(["characterise", "stage", "plan_treatment", "follow_up",
+                                             "response_assessment"]),
+})
 _CASES = st.fixed_dictionaries({}, optional={
+    "pathway": _PATHWAYS,
     "patient": st.fixed_dictionaries({}, optional={
         "histology": st.sampled_from(["renal cell carcinoma", "prostate cancer", "breast cancer", "multiple myeloma",
                                       "melanoma", "lymphoma", "xyzoma"]),

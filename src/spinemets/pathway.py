@@ -51,7 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from spinemets.knowledge.loader import KnowledgeBase, load_kb
 from spinemets.knowledge.models import TableRow
-from spinemets.results import Citer, Component, Result
+from spinemets.results import Citer, Component, Result, trusted
 from spinemets.validation import parse
 from spinemets.wording import missing_in_words
 
@@ -319,8 +319,8 @@ class _Builder:
 
     def study(self, study_id: str) -> tuple[Study, TableRow]:
         row = self.kb.table(STUDIES).row(study_id)
-        study = Study(id=row.id, modality=row["modality"], region=row["region"], contrast=row["contrast"],
-                      label=row["label"], ionising=bool(row.get("ionising")))
+        study = trusted(Study, None, id=row.id, modality=row["modality"], region=row["region"], contrast=row["contrast"],
+                        label=row["label"], ionising=bool(row.get("ionising")))
         return study, row
 
     def has(self, study_id: str) -> bool:
@@ -352,8 +352,8 @@ class _Builder:
                 appropriateness, acr = rated[0]["appropriateness"], rated[0]["acr_variant"]
                 refs.extend(self.cite.cite_row(RATINGS, rated[0]))
         self.recs.append(
-            Recommendation(
-                rank=len(self.recs) + 1, role=role, study=study, appropriateness=appropriateness,  # type: ignore[arg-type]
+            trusted(
+                Recommendation, None, rank=len(self.recs) + 1, role=role, study=study, appropriateness=appropriateness,  # type: ignore[arg-type]
                 acr_variant=acr, urgency=urgency, rationale=rationale, statements=stmt_ids, refs=sorted(set(refs)),
             )
         )
@@ -369,14 +369,14 @@ class _Builder:
                           [f"{RATINGS}.{rated[0].id}"])
 
     def action(self, row: TableRow, target: list[Action] | None = None) -> None:
-        refs = self.cite.cite_row(ACTIONS, row) if row.id in {r.id for r in self.kb.table(ACTIONS).rows} else []
+        refs = self.cite.cite_row(ACTIONS, row) if self.kb.table(ACTIONS).has_row(row.id) else []
         rationale = []
         for sid in row["statements"]:
             refs.extend(self.cite.cite_statement(sid))
             rationale.append(self.kb.statement(sid).text)
         (self.actions if target is None else target).append(
-            Action(step=row["step"], label=row["label"], rationale=rationale, statements=list(row["statements"]),
-                   refs=sorted(set(refs)))
+            trusted(Action, None, step=row["step"], label=row["label"], rationale=rationale,
+                    statements=list(row["statements"]), refs=sorted(set(refs)))
         )
 
     def workup_item(self, label: str, statements: list[str]) -> None:
@@ -385,8 +385,8 @@ class _Builder:
         for sid in statements:
             refs.extend(self.cite.cite_statement(sid))
             rationale.append(self.kb.statement(sid).text)
-        self.workup.append(Action(step="work_up", label=label, rationale=rationale, statements=statements,
-                                  refs=sorted(set(refs))))
+        self.workup.append(trusted(Action, None, step="work_up", label=label, rationale=rationale,
+                                   statements=list(statements), refs=sorted(set(refs))))
 
     def note(self, code: str, message: str, statements: list[str]) -> None:
         self.notices.append(self.cite.notice(code, message, kb_items=statements))

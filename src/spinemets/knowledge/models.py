@@ -306,6 +306,9 @@ class Table(_Strict):
 
         raise UnknownItemError("table row", f"{self.id}.{row_id}")
 
+    def has_row(self, row_id: str) -> bool:
+        return row_id in self._by_id
+
     @functools.cached_property
     def _by_id(self) -> dict[str, TableRow]:
         out: dict[str, TableRow] = {}
