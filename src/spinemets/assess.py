@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from spinemets.errors import ContradictoryInputError
 from spinemets.knowledge.loader import KnowledgeBase, load_kb
+from spinemets.results import trusted
 from spinemets.interpret.probability import ProbabilityInput, ProbabilityResult, post_test_probability
 from spinemets.interpret.fracture import FractureResult, fracture_differential
 from spinemets.interpret.marrow import MarrowInput, MarrowResult, marrow_signal
@@ -148,7 +149,8 @@ def assess(data: CaseDocument | dict[str, Any], kb: KnowledgeBase | None = None)
         if prob.histology is None and histology is not None:
             prob = prob.model_copy(update={"histology": histology})
         out["probability"] = post_test_probability(prob, kb)
-    return AssessResult(
+    return trusted(
+        AssessResult, None,
         case_id=case.case_id,
         kb_version=kb.version,
         disclaimer=kb.manifest.disclaimer,

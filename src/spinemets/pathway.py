@@ -920,7 +920,8 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
     status = "insufficient_data" if missing else "complete"
     summary = _summary(b, scenario, indicated, urgency, missing, kb)
     components = [Component(name="scenario", value=SCENARIO_LABELS.get(scenario, scenario))]
-    return PathwayResult(
+    return trusted(
+        PathwayResult, None,
         status=status,
         summary=summary,
         scenario=scenario,

@@ -526,7 +526,8 @@ def post_test_probability(data: ProbabilityInput | dict[str, Any], kb: Knowledge
         notices.append(cite.notice("sources_differ", kb.statement(SOURCES_DIFFER).text, kb_items=[SOURCES_DIFFER]))
     notices.extend(_histology_notices(inp, group, applied, kb, cite))
     other_figures = [_other_figure(r, cite) for r in unpaired]
-    return ProbabilityResult(
+    return trusted(
+        ProbabilityResult, None,
         status="complete",
         summary=summary,
         components=components,

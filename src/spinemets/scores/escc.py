@@ -206,7 +206,8 @@ def escc(data: EsccInput | dict[str, Any], kb: KnowledgeBase | None = None) -> E
     known = {name: value for name, value in given.items() if value is not None}
 
     if inp.grade is None and not known:
-        return EsccResult(
+        return trusted(
+            EsccResult, None,
             status="insufficient_data",
             summary="insufficient data: give the ESCC grade or the findings ("
             + ", ".join(LABELS[name] for name in FINDINGS)
@@ -234,7 +235,8 @@ def _complete(kb: KnowledgeBase, cite: Citer, grade: str, derived: str, componen
             c.kb_items = [item]
     severity = row["severity"]
     notices = [cite.notice("implication", row["implication"], kb_items=[item]), *_severity_views(cite, [row])]
-    return EsccResult(
+    return trusted(
+        EsccResult, None,
         status="complete",
         summary=f"grade {grade} ({severity}-grade): {row['definition']}",
         components=components,
@@ -276,7 +278,8 @@ def _undecided(
         summary += f"; {severity} grade either way: {implication}"
         items = [f"{TABLE}.{row.id}" for row in rows]
         notices = [cite.notice("implication", implication, kb_items=items), *_severity_views(cite, rows)]
-    return EsccResult(
+    return trusted(
+        EsccResult, None,
         status="insufficient_data",
         summary=summary,
         components=_components(defs, given, allowed, None),

@@ -389,7 +389,8 @@ def noms(
         cite.cite_row(FRAMING, r)
     framing = [r["framing"] for r in plan]
 
-    return NomsResult(
+    return trusted(
+        NomsResult, None,
         status="insufficient_data" if missing else "complete",
         summary=_summary(missing, framing, [r["framing"] for r in alternative]),
         components=components,

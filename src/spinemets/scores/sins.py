@@ -232,7 +232,8 @@ def sins(data: SinsInput | dict[str, Any], kb: KnowledgeBase | None = None) -> S
 
     cat = _category(kb, total)
     implication = cite.notice("implication", cat["implication"], kb_items=[f"{CATEGORIES}.{cat.id}"])
-    return SinsResult(
+    return trusted(
+        SinsResult, None,
         status="complete",
         summary=f"total {total}/{_highest_total(kb)}: {cat['label'].lower()}",
         components=components,
@@ -291,7 +292,8 @@ def _partial(
     else:
         summary = f"{lead}; total could be {lo}-{hi}"
     row = rows[0] if certain else None
-    return SinsResult(
+    return trusted(
+        SinsResult, None,
         status="insufficient_data",
         summary=summary,
         components=components,
