@@ -162,3 +162,37 @@ def test_a_row_citation_checks_its_sources_every_time_and_numbers_in_order_of_fi
         for row in reversed(rows):
             assert by_rows.cite_row("sins_points", row) == by_sources.cite(f"sins_points.{row.id}", row)
     assert by_rows.references() == by_sources.references() and by_rows.draft_items == by_sources.draft_items
+
+
+def test_statement_and_notice_citations_are_those_of_citing_item_by_item():
+    """Statement and notice citations are worked out once per knowledge base and id: the same numbers, sources and
+    draft items as citing each item anew; an unknown id is refused each time, in the words of its lookup."""
+    from spinemets.errors import UnknownItemError
+    from spinemets.knowledge.loader import load_kb
+    from spinemets.results import Citer
+
+    kb = load_kb()
+    drafts = [sid for sid, st in kb.statements.items() if st.is_draft][:3]
+    plain = [sid for sid, st in kb.statements.items() if not st.is_draft][:3]
+    fast, slow = Citer(kb), Citer(kb)
+    for _ in range(2):
+        for sid in [*plain, *drafts]:
+            assert fast.cite_statement(sid) == slow.cite(sid, kb.statement(sid))
+    row_id = f"sins_points.{kb.table('sins_points').rows[0].id}"
+    items = [drafts[0], row_id, "sins_points"]  # (a table cites nothing itself)
+    extra = [kb.statement(plain[0]).sources[0]]
+    notice = fast.notice("n", "message", kb_items=items, sources=extra)
+    refs, sources = [], list(extra)
+    for item_id in items[:2]:
+        item = kb.find(item_id)
+        refs += slow.cite(item_id, item)
+        sources += [s for s in item.sources if s not in sources]
+    refs += slow.cite_sources(extra)
+    assert (notice.kb_items, notice.refs, notice.sources) == (items, sorted(set(refs)), sources)
+    assert fast.references() == slow.references() and fast.draft_items == slow.draft_items
+    assert fast.draft_items == drafts
+    for _ in range(2):
+        with pytest.raises(UnknownItemError, match="unknown statement id 'no.such.statement'"):
+            Citer(kb).cite_statement("no.such.statement")
+        with pytest.raises(UnknownItemError, match="unknown knowledge-base id 'no.such.item'"):
+            Citer(kb).notice("n", "m", kb_items=["no.such.item"])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -221,6 +221,7 @@ def citable(kb: KnowledgeBase, source_ids: tuple[str, ...]) -> tuple[str, ...]:
 
 _ROW_CITATIONS: dict[tuple[int, str], tuple[TableRow, tuple[str, tuple[str, ...], bool]]] = {}
 _ROW_CITATIONS_MAX = 20_000
+_ITEM_CITATIONS: dict[tuple[int, str, bool], tuple[Any, tuple[str, tuple[str, ...], bool] | None]] = {}
 
 
 class Citer:
@@ -281,7 +282,29 @@ class Citer:
         return sorted(numbers)
 
     def cite_statement(self, statement_id: str) -> list[int]:
-        return self.cite(statement_id, self.kb.statement(statement_id))
+        return self.cite_known(self._item_citation(statement_id, statement=True))  # type: ignore[arg-type]
+
+    def _item_citation(self, item_id: str, statement: bool = False) -> tuple[str, tuple[str, ...], bool] | None:
+        """(item id, the sources to cite, draft) of a statement or table row named by id, worked out once per
+        knowledge base and id after checking its sources (None for an item that cites nothing: a source, a table).
+        With *statement*, the id must name a statement (as ``kb.statement`` requires)."""
+        kb = self.kb
+        key = (id(kb), item_id, statement)
+        entry = _ITEM_CITATIONS.get(key)
+        if entry is not None and entry[0] is kb:
+            return entry[1]
+        item = kb.statement(item_id) if statement else kb.find(item_id)
+        citation = None
+        if isinstance(item, (Statement, TableRow)):
+            sources = citable(kb, tuple(item.sources))
+            for sid in sources:
+                if sid not in kb.sources:
+                    kb.source(sid)  # raises UnknownSourceError
+            citation = (item_id, sources, item.is_draft)
+        if len(_ITEM_CITATIONS) >= _ROW_CITATIONS_MAX:
+            _ITEM_CITATIONS.clear()
+        _ITEM_CITATIONS[key] = (kb, citation)  # (the knowledge base itself is kept, so that its id is not reused)
+        return citation
 
     def component(self, name: str, table_id: str, row: TableRow | None, **kw: object) -> Component:
         """A component of a result, citing *row* (built without validating again: the values are the core's own;
@@ -294,13 +317,14 @@ class Citer:
 
     def notice(self, code: str, message: str, kb_items: Sequence[str] = (), sources: Sequence[str] = ()) -> Notice:
         refs: list[int] = []
-        srcs = list(citable(self.kb, tuple(sources)))
+        srcs = list(citable(self.kb, tuple(sources))) if sources else []
         for item_id in kb_items:
-            item = self.kb.find(item_id)
-            if isinstance(item, (Statement, TableRow)):
-                refs.extend(self.cite(item_id, item))
-                srcs.extend(s for s in citable(self.kb, tuple(item.sources)) if s not in srcs)
-        refs.extend(self.cite_sources(sources))
+            citation = self._item_citation(item_id)
+            if citation is not None:
+                refs.extend(self.cite_known(citation))
+                srcs.extend(s for s in citation[1] if s not in srcs)
+        if sources:
+            refs.extend(self.cite_sources(sources))
         return trusted(Notice, None, code=code, message=message, kb_items=list(kb_items), sources=srcs,
                        refs=sorted(set(refs)))
 
