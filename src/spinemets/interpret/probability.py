@@ -357,6 +357,10 @@ def _candidates(t: TestInput, i: int, kb: KnowledgeBase, rule: TableRow | None =
         return [(None, None, None)], []
     table = kb.table(TABLE)
     unpaired: list[TableRow] = []
+    if rule is None and t.source is None:
+        options = _general_options(kb, t.modality, t.unit)
+        if options:
+            return list(options), []
     if rule is None:
         rows = [r for r in table.where(modality=t.modality, unit=t.unit) if r.get("histology") is None and _paired(r)]
         scope = ""
@@ -389,11 +393,44 @@ def _candidates(t: TestInput, i: int, kb: KnowledgeBase, rule: TableRow | None =
                 message += f" ({who} reports figures for {', '.join(labels)} only: give the histology)"
             raise InvalidInputError(f"probability.tests[{i}].source", message)
         rows, unpaired = chosen, []
-    # The same pair quoted by several sources (a seed repeating a meta-analysis) is one option.
+    return _options(rows), unpaired
+
+
+def _options(rows: list[TableRow]) -> list[Candidate]:
+    """One option per (sensitivity, specificity) pair: the same pair quoted by several sources (a seed repeating a
+    meta-analysis) is one option, its first row."""
     seen: dict[tuple[float, float], TableRow] = {}
     for r in rows:
         seen.setdefault((float(r["sensitivity"]), float(r["specificity"])), r)
-    return [(se, sp, r) for (se, sp), r in seen.items()], unpaired
+    return [(se, sp, r) for (se, sp), r in seen.items()]
+
+
+@functools.lru_cache(maxsize=256)
+def _general_options(kb: KnowledgeBase, modality: str | None, unit: str) -> tuple[Candidate, ...]:
+    """The options of a test without a histology rule and without a chosen source, once per knowledge base,
+    modality and unit (empty: none, and the caller explains why)."""
+    rows = [r for r in kb.table(TABLE).where(modality=modality, unit=unit) if r.get("histology") is None and _paired(r)]
+    return tuple(_options(rows))
+
+
+_SAME_FIGURES: dict[tuple[int, Any, Any, int], tuple[TableRow, tuple[TableRow, ...], str]] = {}
+
+
+def _same_figures(kb: KnowledgeBase, modality: str | None, unit: str, row: TableRow) -> tuple[tuple[TableRow, ...], str]:
+    """The rows giving the same figures as *row* for the modality and unit (a pair quoted by several sources), and
+    their sources as cited, once per knowledge base and row."""
+    key = (id(kb), modality, unit, id(row))
+    entry = _SAME_FIGURES.get(key)
+    if entry is not None and entry[0] is row:
+        return entry[1], entry[2]
+    same = tuple(r for r in kb.table(TABLE).where(modality=modality, unit=unit, sensitivity=row.get("sensitivity"),
+                                                  specificity=row.get("specificity"))
+                 if r.get("histology") == row.get("histology"))
+    source = ", ".join(citable(kb, tuple(dict.fromkeys(s for r in same for s in r.sources))))
+    if len(_SAME_FIGURES) >= 4096:
+        _SAME_FIGURES.clear()
+    _SAME_FIGURES[key] = (row, same, source)  # (the row itself is kept, so that its id is not reused)
+    return same, source
 
 
 @functools.lru_cache(maxsize=16)
@@ -481,12 +518,9 @@ def post_test_probability(data: ProbabilityInput | dict[str, Any], kb: Knowledge
             if t.likelihood_ratio is not None:  # a given ratio: the arithmetic is what is cited
                 refs = cite.cite_statement(FORMULAS)
             elif row is not None:
-                same = [r for r in kb.table(TABLE).where(modality=t.modality, unit=t.unit, sensitivity=row.get("sensitivity"),
-                                                         specificity=row.get("specificity"))
-                        if r.get("histology") == row.get("histology")]
+                same, source = _same_figures(kb, t.modality, t.unit, row)
                 for r in same:
                     refs.extend(cite.cite_row(TABLE, r))
-                source = ", ".join(citable(kb, tuple(dict.fromkeys(s for r in same for s in r.sources))))
                 population = row.get("population")
                 refs = sorted(set(refs))
             steps.append(
