@@ -330,3 +330,21 @@ def test_a_phrase_that_yaml_reads_as_something_else_is_a_knowledge_base_error(tm
     problems = loader.check_kb(data)
     assert any("phrases: every phrase must be non-empty text, not {'myeloma': None} (quote it in YAML)" in p
                for p in problems), problems
+
+
+@pytest.mark.parametrize("table,column", [("escc_grades", "severity"), ("escc_grades", "definition"),
+                                          ("sins_points", "points"), ("sins_categories", "surgical_consultation")])
+def test_a_calculator_table_row_without_a_column_it_reads_is_refused(kb_copy, table, column):
+    """The ESCC grading and SINS read these columns from every row; a row without one is a load problem naming the
+    row and the column, not a failure in the middle of a calculation (or a grade without its wording)."""
+    path = kb_copy / "tables" / f"{table}.yaml"
+    removed = {}
+
+    def drop(d):
+        row = d["rows"][1]
+        removed["id"] = row["id"]
+        row.pop(column)
+
+    _edit(path, drop)
+    problems = check_kb(kb_copy)
+    assert len(problems) == 1 and problems[0].startswith(f"{table}.{removed['id']}: missing {column} ")

@@ -29,6 +29,13 @@ from spinemets.knowledge.models import (
 )
 
 DATA_DIR = Path(__file__).parent / "data"
+# The columns the calculators read from every row of their tables: a row without one would fail in the middle of a
+# calculation (or, for the lean ESCC grading, not at all while the full result would), so the load refuses it.
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "escc_grades": ("grade", "severity", "definition", "implication"),
+    "sins_points": ("component", "value", "points", "label"),
+    "sins_categories": ("min", "max", "category", "label", "implication", "surgical_consultation"),
+}
 _M = TypeVar("_M", Source, AnswerTopic)
 
 try:  # the C loader is ~10x faster; fall back to pure Python where libyaml is absent
@@ -276,10 +283,15 @@ def _load(path: Path) -> tuple[KnowledgeBase | None, list[str]]:
             continue
         claim(tab.id, f"tables/{f.name}")
         row_ids: set[str] = set()
+        needed = REQUIRED_COLUMNS.get(tab.id, ())
         for row in tab.rows:
             if row.id in row_ids:
                 problems.append(f"{tab.id}.{row.id}: duplicate row id in table {tab.id}")
             row_ids.add(row.id)
+            absent = [c for c in needed if row.get(c) in (None, "")]
+            if absent:
+                problems.append(f"{tab.id}.{row.id}: missing {', '.join(absent)} (the calculators read every row's "
+                                f"{', '.join(needed)})")
         tables.setdefault(tab.id, tab)
 
     answer_topics = _validated(path, "topics", "answer topic", AnswerTopic, claim, problems)
