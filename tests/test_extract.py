@@ -3294,3 +3294,25 @@ def test_a_trusted_model_gets_its_private_defaults_and_no_shared_mutable_default
     with pytest.raises(TypeError, match="Shared.items: a mutable default"):
         trusted(Shared)
 
+
+
+def test_a_fraction_word_with_a_folded_letter_is_read_not_a_crash():
+    """Found by review: a long s ("\u017feventy per cent") matches the fraction words ignoring case, as Python folds
+    it, but the value lookup by the lower-cased text failed (a server error on the page)."""
+    r = extract("T7 compression fracture with \u017feventy per cent loss of height.")
+    assert r.prefill.sins["collapse"].value == "gt50"
+
+
+def test_a_site_fraction_word_outside_ascii_is_found_in_an_ascii_text(tmp_path):
+    """Found by review: the shortcut that skips the fraction search when no fraction word's last word is in the text
+    missed a site word with a dotless i ("yar\u0131s\u0131") written with a plain i, which the pattern itself matches."""
+    path = tmp_path / "site.yaml"
+    path.write_text('terms:\n  - {id: site-yarisi, kind: fraction, words: ["yar\u0131s\u0131"], percent: 50}\n',
+                    encoding="utf-8")
+    from spinemets.reports.extract import _percent_regex
+
+    amounts = _percent_regex(load_rules(None, str(path)))[0]
+    text = "loss of yarisi of the height (previously 10%)"
+    assert [m.group(0) for m in amounts.finditer(text, text.lower())] == [
+        m.group(0) for m in amounts.pattern.finditer(text)] == ["yarisi", "10%"]
+    extract("T7 wedge fracture with loss of yarisi of the height.", rules=str(path))  # read, not a crash

@@ -333,7 +333,9 @@ def test_a_phrase_that_yaml_reads_as_something_else_is_a_knowledge_base_error(tm
 
 
 @pytest.mark.parametrize("table,column", [("escc_grades", "severity"), ("escc_grades", "definition"),
-                                          ("sins_points", "points"), ("sins_categories", "surgical_consultation")])
+                                          ("escc_grades", "findings"), ("sins_points", "points"),
+                                          ("sins_categories", "surgical_consultation"),
+                                          ("sins_categories", "consultation")])
 def test_a_calculator_table_row_without_a_column_it_reads_is_refused(kb_copy, table, column):
     """The ESCC grading and SINS read these columns from every row; a row without one is a load problem naming the
     row and the column, not a failure in the middle of a calculation (or a grade without its wording)."""
@@ -348,3 +350,27 @@ def test_a_calculator_table_row_without_a_column_it_reads_is_refused(kb_copy, ta
     _edit(path, drop)
     problems = check_kb(kb_copy)
     assert len(problems) == 1 and problems[0].startswith(f"{table}.{removed['id']}: missing {column} ")
+
+
+@pytest.mark.parametrize("table,row_index,column,value,why", [
+    ("acr_ratings", 0, "appropriateness", "usualy_appropriate", "'usualy_appropriate' is not one of may_be_appropriate, "
+     "usually_appropriate, usually_not_appropriate"),
+    ("sins_points", 1, "label", 12, "12 is not str"),
+    ("sins_points", 1, "points", "2", "'2' is not int"),
+    ("sins_categories", 0, "surgical_consultation", "no", "'no' is not bool"),
+    ("imaging_studies", 0, "ionising", "yes", "'yes' is not bool"),
+    ("urgency_windows", 0, "hours", True, "True is a yes/no, not int"),
+])
+def test_a_value_of_the_wrong_type_in_a_calculator_table_is_refused(kb_copy, table, row_index, column, value, why):
+    """Found by review: results are built without validating them again, so a table value of the wrong type (a
+    misspelt ACR rating, a number as a label) reached a result that no longer validates. The load refuses it."""
+    path = kb_copy / "tables" / f"{table}.yaml"
+    seen = {}
+
+    def change(d):
+        row = d["rows"][row_index]
+        seen["id"] = row["id"]
+        row[column] = value
+
+    _edit(path, change)
+    assert check_kb(kb_copy) == [f"{table}.{seen['id']}: {column}: {why}"]

@@ -32,10 +32,43 @@ DATA_DIR = Path(__file__).parent / "data"
 # The columns the calculators read from every row of their tables: a row without one would fail in the middle of a
 # calculation (or, for the lean ESCC grading, not at all while the full result would), so the load refuses it.
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "escc_grades": ("grade", "severity", "definition", "implication"),
+    "escc_grades": ("grade", "severity", "definition", "implication", "findings"),
     "sins_points": ("component", "value", "points", "label"),
-    "sins_categories": ("min", "max", "category", "label", "implication", "surgical_consultation"),
+    "sins_categories": ("min", "max", "category", "label", "implication", "consultation", "surgical_consultation"),
 }
+# The type (or the allowed values) of the columns whose values the calculators put into their results as they are:
+# results are built from the core's own values without validating them again (results.trusted), so a wrong type in
+# a table is refused here, when the knowledge base is loaded, not carried into a result.
+_TEXT, _WHOLE, _FLAG = (str,), (int,), (bool,)
+COLUMN_TYPES: dict[str, dict[str, tuple[type, ...] | frozenset[str]]] = {
+    "acr_ratings": {"appropriateness": frozenset({"usually_appropriate", "may_be_appropriate", "usually_not_appropriate"}),
+                    "acr_variant": _TEXT, "study": _TEXT, "variant": _TEXT},
+    "sins_points": {"component": _TEXT, "value": _TEXT, "points": _WHOLE, "label": _TEXT},
+    "sins_categories": {"min": _WHOLE, "max": _WHOLE, "category": _TEXT, "label": _TEXT, "implication": _TEXT,
+                        "consultation": _TEXT, "surgical_consultation": _FLAG},
+    "escc_grades": {"grade": frozenset({"0", "1a", "1b", "1c", "2", "3"}), "severity": _TEXT, "definition": _TEXT,
+                    "implication": _TEXT, "findings": (dict,)},
+    "imaging_studies": {"modality": _TEXT, "region": _TEXT, "contrast": _TEXT, "label": _TEXT, "ionising": _FLAG,
+                        "statements": (list,)},
+    "mscc_actions": {"step": _TEXT, "label": _TEXT, "statements": (list,)},
+    "noms_framing": {"framing": _TEXT, "treatment": _TEXT, "needs_surgery": _FLAG},
+    "radiosensitivity": {"histology": _TEXT, "response": _TEXT, "aliases": (list,), "patchell_excluded": _FLAG},
+    "urgency_windows": {"hours": _WHOLE, "label": _TEXT, "level": frozenset({"emergency", "urgent"}),
+                        "condition": _TEXT, "source_label": _TEXT, "statement": _TEXT},
+}
+
+
+def _column_problem(value: Any, expected: tuple[type, ...] | frozenset[str]) -> str | None:
+    """Why *value* does not fit its column, or None (an absent value is the required-columns check's matter)."""
+    if value is None:
+        return None
+    if isinstance(expected, frozenset):
+        return None if value in expected else f"{value!r} is not one of {', '.join(sorted(expected))}"
+    if isinstance(value, bool) and bool not in expected:
+        return f"{value!r} is a yes/no, not {' or '.join(t.__name__ for t in expected)}"
+    if not isinstance(value, expected):
+        return f"{value!r} is not {' or '.join(t.__name__ for t in expected)}"
+    return None
 _M = TypeVar("_M", Source, AnswerTopic)
 
 try:  # the C loader is ~10x faster; fall back to pure Python where libyaml is absent
@@ -292,6 +325,10 @@ def _load(path: Path) -> tuple[KnowledgeBase | None, list[str]]:
             if absent:
                 problems.append(f"{tab.id}.{row.id}: missing {', '.join(absent)} (the calculators read every row's "
                                 f"{', '.join(needed)})")
+            for column, expected in COLUMN_TYPES.get(tab.id, {}).items():
+                why = _column_problem(row.get(column), expected)
+                if why:
+                    problems.append(f"{tab.id}.{row.id}: {column}: {why}")
         tables.setdefault(tab.id, tab)
 
     answer_topics = _validated(path, "topics", "answer topic", AnswerTopic, claim, problems)

@@ -1407,13 +1407,24 @@ def _percent_regex(rules: RuleSet) -> tuple[_Amounts, re.Pattern[str], re.Patter
     fraction = rf"(?<![A-Za-z])(?P<frac>{fractions})(?![A-Za-z])"
     amount = _Amounts(re.compile(rf"{figure}|{fraction}", re.IGNORECASE),
                       re.compile(rf"(?=\d){figure}", re.IGNORECASE), re.compile(fraction, re.IGNORECASE),
-                      tuple({re.split(r"[\s-]", w.lower())[-1] for w, _ in rules.terms.fractions}))
+                      tuple({re.split(r"[\s-]", w.lower())[-1] for w, _ in rules.terms.fractions}),
+                      all(w.isascii() for w, _ in rules.terms.fractions))
     before = re.compile(rf"(?P<cmp>{'|'.join(re.escape(c) for c in comparators)})\s*(?:of\s+)?$", re.IGNORECASE)
     # a figure of an earlier study: "(previously 30%)", "prior: ~15%"
     earlier = re.compile(
         rf"\b(?:{'|'.join(re.escape(w) for w in sorted(rules.terms.percent_earlier, key=len, reverse=True))})\b"
         rf"[\s:]*(?:(?:{'|'.join(re.escape(c) for c in comparators)})\s*)?$", re.IGNORECASE)
     return amount, before, earlier
+
+
+def _fraction_value(found: str, fractions: dict[str, Any]) -> Any:
+    """The value of a fraction word as the pattern found it. The pattern ignores case the way Python's regular
+    expressions do, which also folds some letters of other alphabets onto ASCII ones (a long s, a dotless i), so
+    a found word that is not a lower-cased entry is matched against each entry the same way."""
+    value = fractions.get(found.lower())
+    if value is None:
+        value = next(v for w, v in fractions.items() if re.fullmatch(re.escape(w), found, re.IGNORECASE))
+    return value
 
 
 @dataclass(frozen=True)
@@ -1428,11 +1439,12 @@ class _Amounts:
     figure: re.Pattern[str]
     fraction: re.Pattern[str]
     fraction_tails: tuple[str, ...]
+    ascii_words: bool = True  # every fraction word is ASCII (else a folded letter may match without its tail)
 
     def finditer(self, text: str, low: str) -> Iterator[re.Match[str]]:
         pattern, figure, fraction = self.pattern, self.figure, self.fraction
         # (a text with other characters than ASCII: case-insensitive matching may fold them onto the words)
-        fractions = not text.isascii() or any(tail in low for tail in self.fraction_tails)
+        fractions = not (text.isascii() and self.ascii_words) or any(tail in low for tail in self.fraction_tails)
         at = 0
         next_figure = figure.search(text)
         next_fraction = fraction.search(text) if fractions else None
@@ -1498,7 +1510,7 @@ def _percentages(text: str, doc: Any, rules: RuleSet, findings: list[Finding], p
         if rules.terms.percent_earlier and earlier.search(text, max(0, m.start() - 30), m.start()):
             continue  # "now 55% (previously 30%)": the earlier study's figure is not the height now
         if m.group("frac"):
-            a_val = b_val = float(fractions[m.group("frac").lower()])
+            a_val = b_val = float(_fraction_value(m.group("frac"), fractions))
         else:
             a_val = float(m.group("a"))
             b_val = float(m.group("b")) if m.group("b") else a_val

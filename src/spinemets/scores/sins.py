@@ -192,7 +192,8 @@ def sins(data: SinsInput | dict[str, Any], kb: KnowledgeBase | None = None) -> S
     cite = Citer(kb)
     table = kb.table(POINTS)
 
-    values: dict[str, str | None] = {c: getattr(inp, c) for c in COMPONENTS}
+    # (the plain text of each value: the enum members stay in the input, the result carries words)
+    values: dict[str, str | None] = {c: None if (v := getattr(inp, c)) is None else str(v.value) for c in COMPONENTS}
     components: list[Component] = []
     level_note = None
     if inp.level is not None:
