@@ -210,3 +210,18 @@ def test_sins_components_carry_plain_text_not_enum_members():
               "collapse": "lt50", "posterolateral": "none"})
     assert all(type(c.value) is str for c in r.components) and r.components[1].value == "mechanical"
     assert "mechanical" in yaml.safe_dump(r.model_dump())
+
+
+def test_values_kept_per_object_are_bound_to_that_object_and_bounded():
+    from spinemets.results import KeptPerObject
+
+    class Row:
+        pass
+
+    kept, a, b = KeptPerObject(2), Row(), Row()
+    assert kept.get(a, "t") is KeptPerObject.MISSING
+    assert kept.put(a, None, "t") is None and kept.get(a, "t") is None  # a kept None is not "nothing kept"
+    kept.put(b, 1, "t")
+    assert kept.get(b, "t") == 1 and kept.get(b, "other") is KeptPerObject.MISSING
+    kept.put(a, 2, "u")  # the limit is reached: the store is emptied first
+    assert kept.get(b, "t") is KeptPerObject.MISSING and kept.get(a, "u") == 2

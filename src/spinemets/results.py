@@ -219,9 +219,44 @@ def citable(kb: KnowledgeBase, source_ids: tuple[str, ...]) -> tuple[str, ...]:
     return kept or tuple(source_ids)
 
 
-_ROW_CITATIONS: dict[tuple[int, str], tuple[TableRow, tuple[str, tuple[str, ...], bool]]] = {}
-_ROW_CITATIONS_MAX = 20_000
-_ITEM_CITATIONS: dict[tuple[int, str, bool], tuple[Any, tuple[str, tuple[str, ...], bool] | None]] = {}
+_MISSING = object()
+
+
+class KeptPerObject:
+    """Values worked out once per live object of a loaded knowledge base (a row, the knowledge base itself) and a
+    short key. The object is kept with its value, so its id cannot be reused while the value is kept; the whole
+    store is emptied when it reaches *limit* entries. Nothing refused is kept: a caller stores only what it built.
+    ``get`` gives ``KeptPerObject.MISSING`` for nothing kept (a kept value may be None)."""
+
+    MISSING = _MISSING
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._values: dict[tuple[Any, ...], tuple[object, Any]] = {}
+
+    def get(self, obj: object, *key: Any) -> Any:
+        entry = self._values.get((id(obj), *key))
+        return entry[1] if entry is not None and entry[0] is obj else _MISSING
+
+    def put(self, obj: object, value: Any, *key: Any) -> Any:
+        if len(self._values) >= self.limit:
+            self._values.clear()
+        self._values[(id(obj), *key)] = (obj, value)
+        return value
+
+
+Citation = tuple[str, tuple[str, ...], bool]  # (item id, the sources to cite, draft)
+_ROW_CITATIONS = KeptPerObject(20_000)  # per row and table id
+_ITEM_CITATIONS = KeptPerObject(20_000)  # per knowledge base, item id and whether it must be a statement
+
+
+def _citation(kb: KnowledgeBase, item_id: str, item: Statement | TableRow) -> Citation:
+    """What citing *item* means, after checking that each of its sources exists (UnknownSourceError otherwise)."""
+    sources = citable(kb, tuple(item.sources))
+    for sid in sources:
+        if sid not in kb.sources:
+            kb.source(sid)  # raises UnknownSourceError
+    return item_id, sources, item.is_draft
 
 
 class Citer:
@@ -232,46 +267,7 @@ class Citer:
         self._order: dict[str, int] = {}
         self._draft: list[str] = []
 
-    def cite_sources(self, source_ids: Iterable[str]) -> list[int]:
-        numbers = []
-        for sid in citable(self.kb, tuple(source_ids)):
-            if sid not in self.kb.sources:
-                self.kb.source(sid)  # raises UnknownSourceError
-            if sid not in self._order:
-                self._order[sid] = len(self._order) + 1
-            numbers.append(self._order[sid])
-        return sorted(set(numbers))
-
-    def cite(self, item_id: str, item: Statement | TableRow) -> list[int]:
-        if item.is_draft and item_id not in self._draft:
-            self._draft.append(item_id)
-        return self.cite_sources(item.sources)
-
-    def cite_row(self, table_id: str, row: TableRow) -> list[int]:
-        return self.cite_known(self._row_citation(table_id, row))
-
-    def _row_citation(self, table_id: str, row: TableRow) -> tuple[str, tuple[str, ...], bool]:
-        """(item id, the sources to cite, draft) of a table row, worked out once per row object (rows are immutable
-        in a loaded knowledge base) after checking that every source exists."""
-        key = (id(row), table_id)
-        entry = _ROW_CITATIONS.get(key)
-        if entry is not None and entry[0] is row:
-            return entry[1]
-        sources = citable(self.kb, tuple(row.sources))
-        for sid in sources:
-            if sid not in self.kb.sources:
-                self.kb.source(sid)  # raises UnknownSourceError
-        citation = (f"{table_id}.{row.id}", sources, row.is_draft)
-        if len(_ROW_CITATIONS) >= _ROW_CITATIONS_MAX:
-            _ROW_CITATIONS.clear()
-        _ROW_CITATIONS[key] = (row, citation)  # (the row itself is kept, so that its id is not reused)
-        return citation
-
-    def cite_known(self, citation: tuple[str, tuple[str, ...], bool]) -> list[int]:
-        """The reference numbers of a row citation from :meth:`_row_citation` (its sources already checked)."""
-        item_id, sources, draft = citation
-        if draft and item_id not in self._draft:
-            self._draft.append(item_id)
+    def _number(self, sources: Iterable[str]) -> list[int]:
         order = self._order
         numbers = set()
         for sid in sources:
@@ -281,30 +277,47 @@ class Citer:
             numbers.add(number)
         return sorted(numbers)
 
+    def cite_sources(self, source_ids: Iterable[str]) -> list[int]:
+        sources = citable(self.kb, tuple(source_ids))
+        for sid in sources:
+            if sid not in self.kb.sources:
+                self.kb.source(sid)  # raises UnknownSourceError
+        return self._number(sources)
+
+    def cite(self, item_id: str, item: Statement | TableRow) -> list[int]:
+        return self.cite_known(_citation(self.kb, item_id, item))
+
+    def cite_known(self, citation: Citation) -> list[int]:
+        """The reference numbers of a citation whose sources are already checked; a draft item is noted."""
+        item_id, sources, draft = citation
+        if draft and item_id not in self._draft:
+            self._draft.append(item_id)
+        return self._number(sources)
+
+    def cite_row(self, table_id: str, row: TableRow) -> list[int]:
+        return self.cite_known(self._row_citation(table_id, row))
+
+    def _row_citation(self, table_id: str, row: TableRow) -> Citation:
+        """A table row's citation, worked out once per row object (rows are immutable in a loaded knowledge base)."""
+        citation = _ROW_CITATIONS.get(row, table_id)
+        if citation is _MISSING:
+            citation = _ROW_CITATIONS.put(row, _citation(self.kb, f"{table_id}.{row.id}", row), table_id)
+        return citation  # type: ignore[no-any-return]
+
     def cite_statement(self, statement_id: str) -> list[int]:
         return self.cite_known(self._item_citation(statement_id, statement=True))  # type: ignore[arg-type]
 
-    def _item_citation(self, item_id: str, statement: bool = False) -> tuple[str, tuple[str, ...], bool] | None:
-        """(item id, the sources to cite, draft) of a statement or table row named by id, worked out once per
-        knowledge base and id after checking its sources (None for an item that cites nothing: a source, a table).
-        With *statement*, the id must name a statement (as ``kb.statement`` requires)."""
+    def _item_citation(self, item_id: str, statement: bool = False) -> Citation | None:
+        """The citation of a statement or table row named by id, once per knowledge base and id (None for an item
+        that cites nothing: a source, a table). With *statement*, the id must name a statement, as
+        ``kb.statement`` requires; an unknown id is refused each time, in its lookup's words."""
         kb = self.kb
-        key = (id(kb), item_id, statement)
-        entry = _ITEM_CITATIONS.get(key)
-        if entry is not None and entry[0] is kb:
-            return entry[1]
-        item = kb.statement(item_id) if statement else kb.find(item_id)
-        citation = None
-        if isinstance(item, (Statement, TableRow)):
-            sources = citable(kb, tuple(item.sources))
-            for sid in sources:
-                if sid not in kb.sources:
-                    kb.source(sid)  # raises UnknownSourceError
-            citation = (item_id, sources, item.is_draft)
-        if len(_ITEM_CITATIONS) >= _ROW_CITATIONS_MAX:
-            _ITEM_CITATIONS.clear()
-        _ITEM_CITATIONS[key] = (kb, citation)  # (the knowledge base itself is kept, so that its id is not reused)
-        return citation
+        citation = _ITEM_CITATIONS.get(kb, item_id, statement)
+        if citation is _MISSING:
+            item = kb.statement(item_id) if statement else kb.find(item_id)
+            found = _citation(kb, item_id, item) if isinstance(item, (Statement, TableRow)) else None
+            citation = _ITEM_CITATIONS.put(kb, found, item_id, statement)
+        return citation  # type: ignore[no-any-return]
 
     def component(self, name: str, table_id: str, row: TableRow | None, **kw: object) -> Component:
         """A component of a result, citing *row* (built without validating again: the values are the core's own;

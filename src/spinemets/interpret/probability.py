@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from spinemets.errors import InsufficientDataError, InvalidInputError
 from spinemets.knowledge.loader import KnowledgeBase, load_kb
 from spinemets.knowledge.models import NON_PRIMARY_KINDS, TableRow
-from spinemets.results import Citer, Component, Notice, Result, citable, trusted
+from spinemets.results import Citer, Component, KeptPerObject, Notice, Result, citable, trusted
 from spinemets.validation import parse
 
 TABLE = "modality_accuracy"
@@ -413,24 +413,20 @@ def _general_options(kb: KnowledgeBase, modality: str | None, unit: str) -> tupl
     return tuple(_options(rows))
 
 
-_SAME_FIGURES: dict[tuple[int, Any, Any, int], tuple[TableRow, tuple[TableRow, ...], str]] = {}
+_SAME_FIGURES = KeptPerObject(4096)  # per row, modality and unit
 
 
 def _same_figures(kb: KnowledgeBase, modality: str | None, unit: str, row: TableRow) -> tuple[tuple[TableRow, ...], str]:
     """The rows giving the same figures as *row* for the modality and unit (a pair quoted by several sources), and
-    their sources as cited, once per knowledge base and row."""
-    key = (id(kb), modality, unit, id(row))
-    entry = _SAME_FIGURES.get(key)
-    if entry is not None and entry[0] is row:
-        return entry[1], entry[2]
+    their sources as cited, once per row (a row belongs to one knowledge base)."""
+    kept = _SAME_FIGURES.get(row, modality, unit)
+    if kept is not KeptPerObject.MISSING:
+        return kept  # type: ignore[no-any-return]
     same = tuple(r for r in kb.table(TABLE).where(modality=modality, unit=unit, sensitivity=row.get("sensitivity"),
                                                   specificity=row.get("specificity"))
                  if r.get("histology") == row.get("histology"))
     source = ", ".join(citable(kb, tuple(dict.fromkeys(s for r in same for s in r.sources))))
-    if len(_SAME_FIGURES) >= 4096:
-        _SAME_FIGURES.clear()
-    _SAME_FIGURES[key] = (row, same, source)  # (the row itself is kept, so that its id is not reused)
-    return same, source
+    return _SAME_FIGURES.put(row, (same, source), modality, unit)  # type: ignore[no-any-return]
 
 
 @functools.lru_cache(maxsize=16)
