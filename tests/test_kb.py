@@ -374,3 +374,21 @@ def test_a_value_of_the_wrong_type_in_a_calculator_table_is_refused(kb_copy, tab
 
     _edit(path, change)
     assert check_kb(kb_copy) == [f"{table}.{seen['id']}: {column}: {why}"]
+
+
+def test_the_loaders_allowed_values_are_those_of_the_result_models_they_feed(kb):
+    """The load checks table values against fixed sets; each set must be the one the result model allows (no twin
+    that could drift), and every ESCC grade row must name a grade the ESCC calculator knows."""
+    import typing
+
+    from spinemets.knowledge.loader import APPROPRIATENESS, URGENCY_LEVELS
+    from spinemets.pathway import Recommendation, Window
+    from spinemets.scores.escc import GRADES
+
+    def allowed(model, field):
+        return {a for arg in typing.get_args(model.model_fields[field].annotation)
+                for a in (typing.get_args(arg) or (arg,)) if isinstance(a, str)}
+
+    assert APPROPRIATENESS == allowed(Recommendation, "appropriateness")
+    assert URGENCY_LEVELS == allowed(Window, "level")
+    assert sorted(r["grade"] for r in kb.table("escc_grades").rows) == sorted(GRADES)

@@ -29,32 +29,33 @@ from spinemets.knowledge.models import (
 )
 
 DATA_DIR = Path(__file__).parent / "data"
-# The columns the calculators read from every row of their tables: a row without one would fail in the middle of a
-# calculation (or, for the lean ESCC grading, not at all while the full result would), so the load refuses it.
-REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "escc_grades": ("grade", "severity", "definition", "implication", "findings"),
-    "sins_points": ("component", "value", "points", "label"),
-    "sins_categories": ("min", "max", "category", "label", "implication", "consultation", "surgical_consultation"),
-}
-# The type (or the allowed values) of the columns whose values the calculators put into their results as they are:
-# results are built from the core's own values without validating them again (results.trusted), so a wrong type in
-# a table is refused here, when the knowledge base is loaded, not carried into a result.
+# The columns the calculators read from their tables, with the type (or the allowed values) each must have. Results
+# are built from the core's own values without validating them again (results.trusted), so a wrong type is refused
+# here, when the knowledge base is loaded, not carried into a result; a column marked required must be in every row
+# (a row without it would fail in the middle of a calculation). The allowed values are those of the result models
+# the column feeds (tests/test_kb.py compares them).
 _TEXT, _WHOLE, _FLAG = (str,), (int,), (bool,)
-COLUMN_TYPES: dict[str, dict[str, tuple[type, ...] | frozenset[str]]] = {
-    "acr_ratings": {"appropriateness": frozenset({"usually_appropriate", "may_be_appropriate", "usually_not_appropriate"}),
-                    "acr_variant": _TEXT, "study": _TEXT, "variant": _TEXT},
-    "sins_points": {"component": _TEXT, "value": _TEXT, "points": _WHOLE, "label": _TEXT},
-    "sins_categories": {"min": _WHOLE, "max": _WHOLE, "category": _TEXT, "label": _TEXT, "implication": _TEXT,
-                        "consultation": _TEXT, "surgical_consultation": _FLAG},
-    "escc_grades": {"grade": frozenset({"0", "1a", "1b", "1c", "2", "3"}), "severity": _TEXT, "definition": _TEXT,
-                    "implication": _TEXT, "findings": (dict,)},
-    "imaging_studies": {"modality": _TEXT, "region": _TEXT, "contrast": _TEXT, "label": _TEXT, "ionising": _FLAG,
-                        "statements": (list,)},
-    "mscc_actions": {"step": _TEXT, "label": _TEXT, "statements": (list,)},
-    "noms_framing": {"framing": _TEXT, "treatment": _TEXT, "needs_surgery": _FLAG},
-    "radiosensitivity": {"histology": _TEXT, "response": _TEXT, "aliases": (list,), "patchell_excluded": _FLAG},
-    "urgency_windows": {"hours": _WHOLE, "label": _TEXT, "level": frozenset({"emergency", "urgent"}),
-                        "condition": _TEXT, "source_label": _TEXT, "statement": _TEXT},
+APPROPRIATENESS = frozenset({"usually_appropriate", "may_be_appropriate", "usually_not_appropriate"})
+URGENCY_LEVELS = frozenset({"emergency", "urgent"})
+REQUIRED = "required"
+COLUMNS: dict[str, dict[str, tuple[tuple[type, ...] | frozenset[str], str | None]]] = {
+    "acr_ratings": {"appropriateness": (APPROPRIATENESS, None), "acr_variant": (_TEXT, None), "study": (_TEXT, None),
+                    "variant": (_TEXT, None)},
+    "sins_points": {"component": (_TEXT, REQUIRED), "value": (_TEXT, REQUIRED), "points": (_WHOLE, REQUIRED),
+                    "label": (_TEXT, REQUIRED)},
+    "sins_categories": {"min": (_WHOLE, REQUIRED), "max": (_WHOLE, REQUIRED), "category": (_TEXT, REQUIRED),
+                        "label": (_TEXT, REQUIRED), "implication": (_TEXT, REQUIRED),
+                        "consultation": (_TEXT, REQUIRED), "surgical_consultation": (_FLAG, REQUIRED)},
+    "escc_grades": {"grade": (_TEXT, REQUIRED), "severity": (_TEXT, REQUIRED), "definition": (_TEXT, REQUIRED),
+                    "implication": (_TEXT, REQUIRED), "findings": ((dict,), REQUIRED)},
+    "imaging_studies": {"modality": (_TEXT, None), "region": (_TEXT, None), "contrast": (_TEXT, None),
+                        "label": (_TEXT, None), "ionising": (_FLAG, None), "statements": ((list,), None)},
+    "mscc_actions": {"step": (_TEXT, None), "label": (_TEXT, None), "statements": ((list,), None)},
+    "noms_framing": {"framing": (_TEXT, None), "treatment": (_TEXT, None), "needs_surgery": (_FLAG, None)},
+    "radiosensitivity": {"histology": (_TEXT, None), "response": (_TEXT, None), "aliases": ((list,), None),
+                         "patchell_excluded": (_FLAG, None)},
+    "urgency_windows": {"hours": (_WHOLE, None), "label": (_TEXT, None), "level": (URGENCY_LEVELS, None),
+                        "condition": (_TEXT, None), "source_label": (_TEXT, None), "statement": (_TEXT, None)},
 }
 
 
@@ -316,7 +317,8 @@ def _load(path: Path) -> tuple[KnowledgeBase | None, list[str]]:
             continue
         claim(tab.id, f"tables/{f.name}")
         row_ids: set[str] = set()
-        needed = REQUIRED_COLUMNS.get(tab.id, ())
+        columns = COLUMNS.get(tab.id, {})
+        needed = [c for c, (_, required) in columns.items() if required]
         for row in tab.rows:
             if row.id in row_ids:
                 problems.append(f"{tab.id}.{row.id}: duplicate row id in table {tab.id}")
@@ -325,7 +327,7 @@ def _load(path: Path) -> tuple[KnowledgeBase | None, list[str]]:
             if absent:
                 problems.append(f"{tab.id}.{row.id}: missing {', '.join(absent)} (the calculators read every row's "
                                 f"{', '.join(needed)})")
-            for column, expected in COLUMN_TYPES.get(tab.id, {}).items():
+            for column, (expected, _) in columns.items():
                 why = _column_problem(row.get(column), expected)
                 if why:
                     problems.append(f"{tab.id}.{row.id}: {column}: {why}")
