@@ -213,18 +213,13 @@ CHUNK = 16  # reports a worker takes at a time (small enough that the workers fi
 
 def read_one(text: str | None, error: str | None, kb: Any, rs: Any, pipe: Any, pain: str | None) -> tuple[Any, str | None]:
     """One report of a batch -> (its result or None, the error that stopped it or None)."""
-    from spinemets.reports.extract import build_result, check_text
-    from spinemets.reports.pipeline import release
+    from spinemets.reports.extract import check_text, read_text
 
     if error is not None:
         return None, error
     try:
         check_text(text)  # type: ignore[arg-type]
-        doc = pipe(text)
-        try:
-            return build_result(text, doc, rs, kb, pain=pain), None  # type: ignore[arg-type]
-        finally:
-            release(doc)
+        return read_text(text, pipe, rs, kb, pain=pain), None  # type: ignore[arg-type]
     except SpinemetsError as exc:
         return None, str(exc)
 

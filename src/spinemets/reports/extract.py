@@ -1682,12 +1682,21 @@ def extract(
     file (default ``$SPINEMETS_REPORT_RULES``).  Raises InvalidInputError for an empty or too long text, a
     bad level or pain value, or a bad rules file.
     """
-    from spinemets.reports.pipeline import get_pipeline, release
+    from spinemets.reports.pipeline import get_pipeline
 
     text = check_text(text)
     kb = kb or load_kb()
     rs = rule_set or load_rules(kb, rules)
-    doc = get_pipeline(rs)(text)
+    return read_text(text, get_pipeline(rs), rs, kb, pain=pain, level=level)
+
+
+def read_text(text: str, pipe: Any, rs: RuleSet, kb: KnowledgeBase, *, pain: str | None = None,
+              level: str | None = None) -> ExtractResult:
+    """The result for a checked *text* read by *pipe* (shared by :func:`extract` and the batch runner); the document
+    is released once read, so that its memory is freed at once (see ``pipeline.release``)."""
+    from spinemets.reports.pipeline import release
+
+    doc = pipe(text)
     try:
         return build_result(text, doc, rs, kb, pain=pain, level=level)
     finally:
@@ -1740,7 +1749,7 @@ def _corrected_by_addendum(text: str, findings: list[Finding]) -> None:
 
 def build_result(text: str, doc: Any, rs: RuleSet, kb: KnowledgeBase, *, pain: str | None = None,
                  level: str | None = None) -> ExtractResult:
-    """The result for a processed document (shared by :func:`extract` and the batch runner)."""
+    """The result for a document the pipeline made of *text* (see :func:`read_text`)."""
     from spinemets.levels import parse_level
     from spinemets.reports.prefill import prefill
 
@@ -1834,5 +1843,5 @@ def _diagnoses(findings: list[Finding], rs: RuleSet) -> tuple[list[str], list[st
     return present, [d for d in out["uncertain"] if d not in present], [d for d in out["negated"] if d not in present]
 
 
-__all__ = ["ExtractResult", "Finding", "Prefill", "Prefilled", "Evidence", "Cue", "Impression", "extract", "build_result",
+__all__ = ["ExtractResult", "Finding", "Prefill", "Prefilled", "Evidence", "Cue", "Impression", "extract", "build_result", "read_text",
            "check_text", "MAX_CHARS"]
