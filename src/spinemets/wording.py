@@ -33,6 +33,15 @@ MISSING_LABELS = {
     "pathway.night_pain": "whether there is night pain",
     "pathway.pain_duration_weeks": "how long the pain has lasted",
     "pathway.pain_progressive": "whether the pain is getting worse",
+    "prognosis.primary": "the primary tumour",
+    "prognosis.karnofsky": "the Karnofsky performance status",
+    "prognosis.vertebral_metastases": "the number of vertebrae with metastases",
+    "prognosis.extraspinal_bone_metastases": "the number of bone metastases outside the spine",
+    "prognosis.organ_metastases": "whether there are metastases to major internal organs, and whether removable",
+    "prognosis.visceral_metastases": "whether there are visceral metastases, and whether treatable",
+    "prognosis.frankel": "the Frankel grade",
+    "prognosis.ambulation": "whether the patient walks independently",
+    "prognosis.albumin_g_dl": "the serum albumin",
 }
 # Short names of inputs, for "understood from the question" and other lists of values.
 NAME_LABELS = {
@@ -60,10 +69,27 @@ NAME_LABELS = {
     "noms.escc_grade": "ESCC grade",
     "noms.sins_total": "SINS total",
     "noms.fit_for_surgery": "fit for surgery",
+    # items of the prognostic scores
+    "general_condition": "general condition",
+    "extraspinal_bone_metastases": "extraspinal bone metastases",
+    "vertebral_body_metastases": "vertebral body metastases",
+    "internal_organ_metastases": "metastases to major internal organs",
+    "primary_site": "primary site",
+    "palsy": "palsy",
+    "primary_tumour": "primary tumour",
+    "visceral_metastases": "visceral metastases",
+    "bone_metastases": "bone metastases",
+    "lung_cancer": "lung cancer",
+    "favourable_primary": "favourable primary",
+    "skeletal_metastases": "skeletal metastases",
+    "modified_bauer": "modified Bauer score",
+    "ambulation": "walking",
+    "albumin": "serum albumin",
 }
 INSTRUMENTS = {
     "sins": "SINS", "escc": "ESCC", "noms": "NOMS", "probability": "post-test probability", "fracture": "fracture",
     "marrow": "marrow signal", "quantitative": "quantitative", "primaries": "likely primaries", "extract": "report",
+    "prognosis": "prognostic scores",
 }
 _INDEX = re.compile(r"\[(\d+)\]")
 
@@ -96,7 +122,7 @@ def missing_in_words(missing: Iterable[str]) -> list[str]:
 
 # --- internal identifiers: what must never reach a person ---------------------------------------------------
 
-_FIELD_PATH = re.compile(r"\b(pathway|sins|escc|noms|probability|fracture|marrow|quantitative|case|spinemets)\.[a-z_]+\b")
+_FIELD_PATH = re.compile(r"\b(pathway|sins|escc|noms|probability|fracture|marrow|quantitative|prognosis|case|spinemets)\.[a-z_]+\b")
 _SEED = re.compile(r"\bseeds? ?-?0\d\d\b", re.I)
 _ID_TOKEN = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_\-]+)+")
 
