@@ -44,7 +44,7 @@ def test_invalid_case_names_field():
     assert str(exc.value) == "case.sins.level: 'L6' is not a vertebral level: lumbar levels are L1 to L5"
     with pytest.raises(InvalidInputError) as exc:
         assess({"sinz": {}})
-    assert str(exc.value).startswith("case.sinz: unknown field; allowed fields: case_id, escc, fracture, marrow, pathway, patient, primaries, probability, quantitative, sins")
+    assert str(exc.value).startswith("case.sinz: unknown field; allowed fields: case_id, escc, fracture, marrow, pathway, patient, primaries, probability, prognosis, quantitative, sins")
 
 
 def test_contradictory_case():
@@ -108,6 +108,13 @@ _CASES = st.fixed_dictionaries({}, optional={
         "tests": st.lists(st.fixed_dictionaries({"modality": st.sampled_from(["mri", "ct", "bone_scan", "pet_ct"]),
                                                  "result": st.sampled_from(["positive", "negative"])}),
                           min_size=1, max_size=2)}),
+    "prognosis": st.fixed_dictionaries({}, optional={
+        "primary": st.sampled_from(["breast", "lung", "kidney", "melanoma", "unknown primary"]),
+        "karnofsky": st.sampled_from([10, 50, 80, 100]), "vertebral_metastases": st.integers(1, 5),
+        "extraspinal_bone_metastases": st.integers(0, 4), "frankel": st.sampled_from("ABCDE"),
+        "organ_metastases": st.sampled_from(["none", "removable", "unremovable"]),
+        "ambulation": st.sampled_from(["independent", "assisted", "unable"]),
+        "albumin_g_l": st.sampled_from([25.0, 35.0, 42.0])}),
 })
 
 

@@ -45,6 +45,11 @@ KNOWN: dict[tuple[str, str], dict[str, str]] = {
                                        "vs drop) (src/spinemets/interpret/quantitative.py)"},
     ("POST", "/api/v1/probability"): {"positive_data_acceptance": f"{CROSS_FIELD} (sensitivity and specificity "
                                       "only together) (src/spinemets/interpret/probability.py)"},
+    **{("POST", f"/api/v1/{name}"): {
+        "positive_data_acceptance": f"{CROSS_FIELD} (serum albumin in g/dL and g/L that disagree; no organ "
+                                    "metastases by one name and some by the other); the primary is free text "
+                                    "matched against the recognised primaries (src/spinemets/scores/prognosis.py)"}
+       for name in ("prognosis", "tokuhashi", "tomita", "bauer", "nesms")},
     ("POST", "/api/v1/pathway"): {"positive_data_acceptance": "list items (red_flags, neuro_deficits, ...) are plain "
                                   "strings in the schema, without the enum of known values "
                                   "(src/spinemets/pathway.py)"},

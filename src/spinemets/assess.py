@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from spinemets.errors import ContradictoryInputError
+from spinemets.errors import ContradictoryInputError, InvalidInputError
 from spinemets.knowledge.loader import KnowledgeBase, load_kb
 from spinemets.results import trusted
 from spinemets.interpret.probability import ProbabilityInput, ProbabilityResult, post_test_probability
@@ -25,6 +25,7 @@ from spinemets.interpret.quantitative import QuantitativeInput, QuantitativeResu
 from spinemets.pathway import PathwayInput, PathwayResult, pathway, primary_group
 from spinemets.scores.escc import EsccInput, EsccResult, escc
 from spinemets.scores.noms import NomsInput, NomsResult, noms
+from spinemets.scores.prognosis import PrognosisInput, PrognosisResult, primary_id, prognosis
 from spinemets.scores.sins import SinsInput, SinsResult, sins
 from spinemets.validation import parse
 
@@ -57,6 +58,8 @@ class CaseDocument(BaseModel):
     marrow: MarrowInput | None = None
     quantitative: QuantitativeInput | None = None
     primaries: PrimariesInput | None = None
+    prognosis: PrognosisInput | None = Field(
+        default=None, description="facts for the prognostic scores (the patient's histology fills in the primary)")
 
 
 Outcome = Literal["complete", "insufficient_data"]
@@ -76,10 +79,11 @@ class AssessResult(BaseModel):
     marrow: MarrowResult | None = None
     quantitative: QuantitativeResult | None = None
     primaries: PrimariesResult | None = None
+    prognosis: PrognosisResult | None = None
 
     @property
     def results(self) -> list[Any]:
-        order = (self.pathway, self.sins, self.escc, self.noms, self.fracture, self.marrow, self.quantitative,
+        order = (self.pathway, self.sins, self.escc, self.noms, self.prognosis, self.fracture, self.marrow, self.quantitative,
                  self.primaries, self.probability)
         return [r for r in order if r is not None]
 
@@ -101,6 +105,26 @@ def _primary(text: str, kb: KnowledgeBase) -> str:
     """The primary-site group of a free-text histology (the text itself when no group matches)."""
     row = primary_group(text, kb)
     return row.id if row is not None else text.strip().lower()
+
+
+def _prognosis_facts(facts: PrognosisInput, histology: str | None, kb: KnowledgeBase) -> PrognosisInput:
+    """The prognostic facts, with the primary taken from the patient's histology when the section leaves it out (a
+    histology the scores do not recognise leaves it missing, named in the result); a different primary in the two
+    places is a contradiction."""
+    if histology is None:
+        return facts
+    try:
+        from_histology: str | None = primary_id(histology, kb)
+    except InvalidInputError:
+        from_histology = None
+    if facts.primary is None:
+        return facts if from_histology is None else facts.model_copy(update={"primary": from_histology})
+    if from_histology is not None and from_histology != facts.primary:
+        raise ContradictoryInputError(
+            ["case.patient.histology", "case.prognosis.primary"],
+            f"the patient's histology ({histology!r}) and the prognostic scores' primary differ",
+        )
+    return facts
 
 
 def assess(data: CaseDocument | dict[str, Any], kb: KnowledgeBase | None = None) -> AssessResult:
@@ -136,6 +160,8 @@ def assess(data: CaseDocument | dict[str, Any], kb: KnowledgeBase | None = None)
             sins_result=out.get("sins"),
             escc_result=out.get("escc"),
         )
+    if case.prognosis is not None:
+        out["prognosis"] = prognosis(_prognosis_facts(case.prognosis, histology, kb), kb)
     if case.fracture is not None:
         out["fracture"] = fracture_differential(case.fracture, kb)
     if case.marrow is not None:

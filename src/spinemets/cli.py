@@ -96,6 +96,19 @@ def cmd_noms(a: argparse.Namespace) -> int:
     return _status_code(r.status)
 
 
+PROGNOSIS_FIELDS = ("primary", "karnofsky", "vertebral_metastases", "extraspinal_bone_metastases", "organ_metastases",
+                    "visceral_metastases", "frankel", "ambulation", "albumin_g_dl", "albumin_g_l")
+
+
+def cmd_prognosis(a: argparse.Namespace) -> int:
+    from spinemets.scores.prognosis import prognosis, score
+
+    data = {k: getattr(a, k) for k in PROGNOSIS_FIELDS if getattr(a, k) is not None}
+    r = prognosis(data) if a.score is None else score(a.score, data)
+    _emit(r, a.json)
+    return _status_code(r.status)
+
+
 def _parse_test(spec: str) -> dict[str, Any]:
     """'modality=mri,result=positive,source=harlianto-2024' or 'se=0.9,sp=0.8,result=negative'."""
     out: dict[str, Any] = {}
@@ -385,6 +398,24 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--sins-total", type=int, help="SINS total 0-18")
     n.add_argument("--fit-for-surgery", type=_bool, metavar="yes|no")
     n.add_argument("--myelopathy", type=_bool, metavar="yes|no")
+
+    for name, text in (("prognosis", "prognostic scores side by side: revised Tokuhashi, Tomita, modified Bauer, NESMS"),
+                       ("tokuhashi", "revised Tokuhashi score (Tokuhashi 2005)"),
+                       ("tomita", "Tomita score (Tomita 2001; points not yet confirmed in the paper)"),
+                       ("bauer", "modified Bauer score (Leithner 2008)"),
+                       ("nesms", "New England Spinal Metastasis Score (thresholds not yet confirmed in the paper)")):
+        g = add(name, cmd_prognosis, text)
+        g.set_defaults(score=None if name == "prognosis" else name)
+        g.add_argument("--primary", help="primary tumour, e.g. breast, 'renal cell carcinoma', 'unknown primary'")
+        g.add_argument("--karnofsky", type=int, help="Karnofsky performance status 10-100 (steps of 10)")
+        g.add_argument("--vertebral-metastases", type=int, metavar="N", help="vertebrae with metastases")
+        g.add_argument("--extraspinal-bone-metastases", type=int, metavar="N", help="bone metastases outside the spine")
+        g.add_argument("--organ-metastases", help="major internal organs (Tokuhashi): none / removable / unremovable")
+        g.add_argument("--visceral-metastases", help="visceral (Tomita, Bauer): none / treatable / untreatable")
+        g.add_argument("--frankel", help="Frankel grade A-E")
+        g.add_argument("--ambulation", help="independent / assisted / unable")
+        g.add_argument("--albumin-g-dl", type=float, metavar="G_DL", help="serum albumin in g/dL")
+        g.add_argument("--albumin-g-l", type=float, metavar="G_L", help="serum albumin in g/L")
 
     pr = add("probability", cmd_probability, "post-test probability of metastasis after one or more tests")
     pr.add_argument("--pre-test", type=float, required=True, help="pre-test probability 0-1")

@@ -62,6 +62,19 @@ FEATURES: tuple[Feature, ...] = (
             "spinemets.scores.escc", "escc", "EsccInput", "EsccResult", "score"),
     Feature("noms", "NOMS", "Neurologic, oncologic, mechanical, systemic treatment framing (Laufer 2013).",
             "spinemets.scores.noms", "noms", "NomsInput", "NomsResult", "score"),
+    Feature("prognosis", "Prognostic scores", "Revised Tokuhashi, Tomita, modified Bauer and NESMS side by side, with "
+            "what validation studies found.", "spinemets.scores.prognosis", "prognosis", "PrognosisInput",
+            "PrognosisResult", "score"),
+    Feature("tokuhashi", "Revised Tokuhashi", "Revised Tokuhashi score (Tokuhashi 2005): expected survival from six items.",
+            "spinemets.scores.prognosis", "tokuhashi", "PrognosisInput", "ScoreResult", "prognosis"),
+    Feature("tomita", "Tomita", "Tomita score (Tomita 2001): surgical strategy from three factors (points not yet "
+            "confirmed in the paper).", "spinemets.scores.prognosis", "tomita", "PrognosisInput", "ScoreResult",
+            "prognosis"),
+    Feature("bauer", "Modified Bauer", "Modified Bauer score (Leithner 2008): four favourable factors.",
+            "spinemets.scores.prognosis", "bauer", "PrognosisInput", "ScoreResult", "prognosis"),
+    Feature("nesms", "NESMS", "New England Spinal Metastasis Score: modified Bauer, walking and albumin (thresholds "
+            "not yet confirmed in the paper).", "spinemets.scores.prognosis", "nesms", "PrognosisInput",
+            "ScoreResult", "prognosis"),
     Feature("probability", "Post-test probability", "Bayes with published sensitivity and specificity; Fagan nomogram.",
             "spinemets.interpret.probability", "post_test_probability", "ProbabilityInput", "ProbabilityResult", "score"),
     Feature("fracture", "Fracture differential", "Osteoporotic versus malignant vertebral compression fracture: feature checklist.",

@@ -102,7 +102,8 @@ class PrognosisInput(BaseModel):
 
     primary: str | None = Field(default=None, description="primary tumour, e.g. 'breast', 'renal cell carcinoma', "
                                 "'unknown primary'; colorectal cancer as colon or rectum")
-    karnofsky: int | None = Field(default=None, ge=10, le=100, description="Karnofsky performance status, 10-100 (%)")
+    karnofsky: int | None = Field(default=None, ge=10, le=100, multiple_of=10,
+                                  description="Karnofsky performance status, 10-100 (%), in steps of 10")
     vertebral_metastases: int | None = Field(default=None, ge=1, le=MAX_VERTEBRAE,
                                              description="number of vertebral bodies with metastases")
     extraspinal_bone_metastases: int | None = Field(default=None, ge=0, le=1000,
@@ -128,11 +129,11 @@ class PrognosisInput(BaseModel):
         except InvalidInputError as exc:
             raise ValueError(exc.message) from None
 
-    @field_validator("karnofsky")
+    @field_validator("albumin_g_dl", mode="before")
     @classmethod
-    def _karnofsky_step(cls, v: int | None) -> int | None:
-        if v is not None and v % 10:
-            raise ValueError(f"the Karnofsky performance status goes in steps of 10 (10, 20, ... 100), not {v}")
+    def _albumin_unit(cls, v: Any) -> Any:
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and 7.0 < v <= 70.0:
+            raise ValueError(f"{v:g} g/dL is far above any serum albumin; if it is in g/L, give it as g/L")
         return v
 
     @property

@@ -419,7 +419,22 @@ def _marrow_options(name: str) -> list[tuple[str, str]] | None:
     return [(v, forms.humanise(v)) for v in vocab] if vocab else None
 
 
+PROGNOSIS_FORM: dict[str, Any] = {
+    "labels": {"primary": "Primary tumour", "karnofsky": "Karnofsky performance status (%)",
+               "vertebral_metastases": "Vertebrae with metastases (number)",
+               "extraspinal_bone_metastases": "Bone metastases outside the spine (number)",
+               "organ_metastases": "Metastases to major internal organs", "visceral_metastases": "Visceral metastases",
+               "frankel": "Frankel grade", "ambulation": "Walking", "albumin_g_dl": "Serum albumin (g/dL)",
+               "albumin_g_l": "Serum albumin (g/L)"},
+    "hints": {"primary": "e.g. breast, renal cell carcinoma, lung, unknown primary; colorectal as colon or rectum",
+              "karnofsky": "10 to 100, in steps of 10", "albumin_g_dl": "give it in g/dL or in g/L, not both"},
+    "value_labels": {"independent": "Walks independently", "assisted": "Walks with help or an aid",
+                     "unable": "Does not walk", "A": "A (complete)", "E": "E (normal)"},
+    "empty_hint": "Fill in what is known about the patient. Each score's total, or the range still possible, appears "
+                  "here with its prognostic group; what is left blank is named, never guessed.",
+}
 FORM_SETTINGS: dict[str, dict[str, Any]] = {
+    **{name: PROGNOSIS_FORM for name in ("prognosis", "tokuhashi", "tomita", "bauer", "nesms")},
     "pathway": {
         "options": _pathway_options,
         "groups": PATHWAY_GROUPS,
