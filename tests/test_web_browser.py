@@ -616,3 +616,30 @@ def test_empty_result_panels_say_what_to_enter(page, path, fill):
             page.fill(selector, value)
         page.wait_for_function("() => !document.querySelector('#result [data-testid=empty-hint]')")
         assert page.locator("#result .result, #result .error").count() >= 1
+
+
+def test_prognosis_page_scores_every_score_side_by_side(page):
+    """The prognostic-scores page in a real browser: the facts typed in give each score's total and group, a fact
+    left out gives the range, and an unrecognised primary is refused with the field named."""
+    page.goto("/prognosis")
+    assert page.locator("#result [data-testid=empty-hint]").is_visible()
+    page.fill("#f-primary", "breast cancer")
+    page.fill("#f-karnofsky", "80")
+    page.fill("#f-vertebral-metastases", "1")
+    page.fill("#f-extraspinal-bone-metastases", "0")
+    page.select_option("#f-organ-metastases", "none")
+    page.select_option("#f-frankel", "E")
+    page.click("#inputs button[type=submit]")
+    page.wait_for_selector("[data-testid=prognosis-result]")
+    tokuhashi = page.locator("[data-testid$=-tokuhashi-score]")
+    assert "total 15" in tokuhashi.inner_text().lower()
+    assert "1 year or more" in tokuhashi.inner_text()
+    assert page.locator("section.prognostic-score").count() == 4
+    nesms = page.locator("[data-testid$=-nesms-score]").inner_text()
+    assert "insufficient data" in nesms.lower() and "serum albumin" in nesms
+    assert "DRAFT" in nesms
+    assert "Decision support" in page.content()
+    page.fill("#f-primary", "colorectal")
+    page.click("#inputs button[type=submit]")
+    page.wait_for_selector("#result .error")
+    assert "colon or rectum" in page.locator("#result .error").inner_text()
