@@ -159,6 +159,32 @@ def test_every_score_cites_its_validation_and_the_sorg_pointer():
     assert text.rstrip().endswith(load_kb().manifest.disclaimer)
 
 
+def test_nesms_lists_only_groups_a_total_can_reach():
+    # the modified Bauer item scores 0 or 2: with walking 0 and albumin 1 the total is 1 or 3, never 2
+    r = nesms({"primary": "myeloma", "vertebral_metastases": 4, "ambulation": "unable", "albumin_g_dl": 4.0})
+    assert (r.possible_min, r.possible_max) == (1, 3)
+    assert len(r.possible_groups) == 2 and not any("7.04" in g for g in r.possible_groups)
+
+
+def test_no_organ_metastases_under_one_name_answers_the_other():
+    r = tomita({"primary": "liver", "organ_metastases": "none", "vertebral_metastases": 1,
+                "extraspinal_bone_metastases": 0})
+    assert (r.status, r.total) == ("complete", 5)
+    t = tokuhashi({"visceral_metastases": "none"})
+    assert "prognosis.organ_metastases" not in t.missing
+
+
+def test_ceiling_notice_says_may_when_the_total_may_stay_within():
+    assert "may add up to more than 3" in nesms({}).notices[0].message
+    assert nesms({**BEST, "albumin_g_dl": 3.0}).notices[0].code != "ceiling"
+
+
+def test_draft_labels_are_words():
+    text = prognosis({}).to_text()
+    assert "tomita band" not in text.lower() and "tomita 2 3" not in text.lower()
+    assert "Tomita 2-3: long-term local control" in text
+
+
 def test_nothing_known_gives_the_whole_scale():
     r = prognosis({})
     assert r.status == "insufficient_data"
@@ -178,7 +204,8 @@ def test_nothing_known_gives_the_whole_scale():
     ({"karnofsky": 110}, "prognosis.karnofsky", "less than or equal to 100"),
     ({"albumin_g_dl": 35}, "prognosis.albumin_g_dl", "if it is in g/L, give it as g/L"),
     ({"albumin_g_dl": 95}, "prognosis.albumin_g_dl", "less than or equal to 7"),
-    ({"albumin_g_l": 3.5}, "prognosis.albumin_g_l", "greater than or equal to 5"),
+    ({"albumin_g_l": 3.5}, "prognosis.albumin_g_l", "if it is in g/dL, give it as g/dL"),
+    ({"albumin_g_l": 0.2}, "prognosis.albumin_g_l", "greater than or equal to 5"),
     ({"vertebral_metastases": 0}, "prognosis.vertebral_metastases", "greater than or equal to 1"),
     ({"extraspinal_bone_metastases": -1}, "prognosis.extraspinal_bone_metastases", "greater than or equal to 0"),
     ({"frankel": "F"}, "prognosis.frankel", "A"),
@@ -196,6 +223,7 @@ def test_invalid_input_names_the_field(facts, field, words):
     ({"albumin_g_dl": 3.0, "albumin_g_l": 40}, ["prognosis.albumin_g_dl", "prognosis.albumin_g_l"]),
     ({"organ_metastases": "none", "visceral_metastases": "treatable"},
      ["prognosis.organ_metastases", "prognosis.visceral_metastases"]),
+    ({"albumin_g_dl": 3.5, "albumin_g_l": 34.6}, ["prognosis.albumin_g_dl", "prognosis.albumin_g_l"]),
     ({"organ_metastases": "removable", "visceral_metastases": "none"},
      ["prognosis.organ_metastases", "prognosis.visceral_metastases"]),
 ])
@@ -212,7 +240,21 @@ def test_an_unknown_score_name_is_refused():
         score("katagiri", {})
 
 
+@pytest.mark.parametrize("text", [
+    # a site the scores name inside a tumour they do not (review findings): refused, not scored as that site
+    "pancreatic neuroendocrine tumour", "gastric GIST", "upper tract urothelial carcinoma",
+    "ureteric urothelial carcinoma", "cancer of the uterine cervix", "cervical cancer", "solitary plasmacytoma",
+    # a primary not confirmed, or not named
+    "?lung", "suspected lung cancer", "possible breast primary", "unknown", "histology unknown", "colorectal",
+])
+def test_texts_the_scores_cannot_place_are_refused(text):
+    with pytest.raises(InvalidInputError) as exc:
+        primary_id(text)
+    assert exc.value.field == "prognosis.primary"
+
+
 @pytest.mark.parametrize("text, pid", [
+    ("gall bladder cancer", "gallbladder"), ("gall-bladder carcinoma", "gallbladder"), ("bladder cancer", "bladder"),
     ("RCC", "kidney"), ("Carcinoma of unknown primary", "unidentified"), ("metastatic breast carcinoma", "breast"),
     ("small-cell lung cancer", "lung"), ("endometrial", "uterus"), ("Multiple Myeloma", "myeloma"),
     ("oesophageal cancer", "oesophagus"), ("esophageal", "oesophagus"), ("hepatocellular carcinoma", "liver"),
@@ -304,3 +346,17 @@ def test_input_model_round_trip():
     inp = PrognosisInput.model_validate({**BEST, "primary": "Breast Carcinoma"})
     assert inp.primary == "breast"
     assert PrognosisInput.model_validate(inp.model_dump()) == inp
+
+
+def test_assess_takes_the_primary_from_the_histology_and_says_when_it_cannot():
+    from spinemets.assess import assess
+
+    r = assess({"patient": {"histology": "renal cell carcinoma"}, "prognosis": {"karnofsky": 70}})
+    assert r.prognosis.scores[0].components[4].value == "Kidney, uterus"
+    told = assess({"patient": {"histology": "colorectal adenocarcinoma"}, "prognosis": {"karnofsky": 70}})
+    assert told.prognosis.notices[0].code == "histology_not_used"
+    assert "colon or rectum" in told.prognosis.notices[0].message
+    assert "prognosis.primary" in told.prognosis.missing
+    with pytest.raises(ContradictoryInputError) as exc:
+        assess({"patient": {"histology": "lung"}, "prognosis": {"primary": "breast"}})
+    assert exc.value.fields == ["case.patient.histology", "case.prognosis.primary"]

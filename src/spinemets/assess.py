@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from spinemets.errors import ContradictoryInputError, InvalidInputError
 from spinemets.knowledge.loader import KnowledgeBase, load_kb
-from spinemets.results import trusted
+from spinemets.results import Notice, trusted
 from spinemets.interpret.probability import ProbabilityInput, ProbabilityResult, post_test_probability
 from spinemets.interpret.fracture import FractureResult, fracture_differential
 from spinemets.interpret.marrow import MarrowInput, MarrowResult, marrow_signal
@@ -107,24 +107,28 @@ def _primary(text: str, kb: KnowledgeBase) -> str:
     return row.id if row is not None else text.strip().lower()
 
 
-def _prognosis_facts(facts: PrognosisInput, histology: str | None, kb: KnowledgeBase) -> PrognosisInput:
-    """The prognostic facts, with the primary taken from the patient's histology when the section leaves it out (a
-    histology the scores do not recognise leaves it missing, named in the result); a different primary in the two
-    places is a contradiction."""
+def _prognosis_facts(facts: PrognosisInput, histology: str | None,
+                     kb: KnowledgeBase) -> tuple[PrognosisInput, str | None]:
+    """The prognostic facts, with the primary taken from the patient's histology when the section leaves it out, and
+    what to tell the reader when the histology could not be used (the primary then stays missing, named in the
+    result); a different primary in the two places is a contradiction."""
     if histology is None:
-        return facts
+        return facts, None
     try:
         from_histology: str | None = primary_id(histology, kb)
-    except InvalidInputError:
-        from_histology = None
+    except InvalidInputError as exc:
+        from_histology, why = None, exc.message
     if facts.primary is None:
-        return facts if from_histology is None else facts.model_copy(update={"primary": from_histology})
+        if from_histology is None:
+            return facts, (f"The patient's histology was not used for the prognostic scores: {why[:1].lower()}"
+                           f"{why[1:]}")
+        return facts.model_copy(update={"primary": from_histology}), None
     if from_histology is not None and from_histology != facts.primary:
         raise ContradictoryInputError(
             ["case.patient.histology", "case.prognosis.primary"],
             f"the patient's histology ({histology!r}) and the prognostic scores' primary differ",
         )
-    return facts
+    return facts, None
 
 
 def assess(data: CaseDocument | dict[str, Any], kb: KnowledgeBase | None = None) -> AssessResult:
@@ -161,7 +165,12 @@ def assess(data: CaseDocument | dict[str, Any], kb: KnowledgeBase | None = None)
             escc_result=out.get("escc"),
         )
     if case.prognosis is not None:
-        out["prognosis"] = prognosis(_prognosis_facts(case.prognosis, histology, kb), kb)
+        facts, note = _prognosis_facts(case.prognosis, histology, kb)
+        result = prognosis(facts, kb)
+        if note is not None:
+            told = trusted(Notice, None, code="histology_not_used", message=note)
+            result = result.model_copy(update={"notices": [told, *result.notices]})
+        out["prognosis"] = result
     if case.fracture is not None:
         out["fracture"] = fracture_differential(case.fracture, kb)
     if case.marrow is not None:

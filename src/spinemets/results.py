@@ -355,8 +355,9 @@ class Citer:
                 out.append(" ".join(words[:12]) + (" ..." if len(words) > 12 else ""))
             elif isinstance(item, TableRow):
                 table_id = item_id.split(".", 1)[0]
-                name = item.get("label") or item.get("study") or item.id
-                out.append(f"{self.kb.table(table_id).title}: {str(name).replace('-', ' ').replace('_', ' ')}")
+                label = item.get("label")  # words as written; a study or row id put in words
+                name = str(label) if label else str(item.get("study") or item.id).replace("-", " ").replace("_", " ")
+                out.append(f"{self.kb.table(table_id).title}: {name}")
             else:
                 out.append(item_id)
         return out

@@ -136,6 +136,13 @@ class PrognosisInput(BaseModel):
             raise ValueError(f"{v:g} g/dL is far above any serum albumin; if it is in g/L, give it as g/L")
         return v
 
+    @field_validator("albumin_g_l", mode="before")
+    @classmethod
+    def _albumin_unit_l(cls, v: Any) -> Any:
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and 0.5 <= v <= 7.0:
+            raise ValueError(f"{v:g} g/L is far below any serum albumin; if it is in g/dL, give it as g/dL")
+        return v
+
     @property
     def albumin(self) -> float | None:
         """Serum albumin in g/dL, from whichever unit was given."""
@@ -148,7 +155,7 @@ def _check_consistent(inp: PrognosisInput) -> None:
     """Inputs that cannot all be true: two albumin values that disagree; no organ metastases by one name and some by
     the other."""
     g_dl, g_l = inp.albumin_g_dl, inp.albumin_g_l
-    if g_dl is not None and g_l is not None and abs(g_dl * ALBUMIN_G_L_PER_G_DL - g_l) > 0.5:
+    if g_dl is not None and g_l is not None and abs(g_dl * ALBUMIN_G_L_PER_G_DL - g_l) > 0.05:
         raise ContradictoryInputError(
             ["prognosis.albumin_g_dl", "prognosis.albumin_g_l"],
             f"serum albumin {g_dl:g} g/dL is {g_dl * ALBUMIN_G_L_PER_G_DL:g} g/L, but {g_l:g} g/L was given",
@@ -169,8 +176,16 @@ def _primary_patterns(kb: KnowledgeBase) -> tuple[tuple[str, re.Pattern[str]], .
     out = []
     for row in kb.table(PRIMARIES).rows:
         for word in row["synonyms"]:
-            out.append((row.id, re.compile(r"(?<![\w-])" + re.escape(word) + r"(?![\w-])")))
+            if any(ch.isalnum() for ch in word):
+                out.append((row.id, re.compile(r"(?<![\w-])" + re.escape(word) + r"(?![\w-])")))
+            else:  # a sign such as "?" counts wherever it stands
+                out.append((row.id, re.compile(re.escape(word))))
     return tuple(out)
+
+
+@functools.lru_cache(maxsize=4)
+def _refused(kb: KnowledgeBase) -> frozenset[str]:
+    return frozenset(row.id for row in kb.table(PRIMARIES).rows if row.get("refuse"))
 
 
 def primary_id(text: str, kb: KnowledgeBase | None = None) -> str:
@@ -186,13 +201,20 @@ def primary_id(text: str, kb: KnowledgeBase | None = None) -> str:
     # a match inside a longer match of another phrase does not count ("uterine" inside "uterine cervix")
     kept = {pid for s, e, pid in found
             if not any(s2 <= s and e <= e2 and (e2 - s2) > (e - s) for s2, e2, _ in found)}
+    labels = {row.id: row["label"] for row in kb.table(PRIMARIES).rows}
+    refused = _refused(kb)
+    if kept & refused:
+        raise InvalidInputError(
+            "prognosis.primary",
+            f"{text!r} is {labels[next(iter(kept & refused))]}: the prognostic scores cannot place it by name; "
+            "give a confirmed primary as the scores name it, or leave it out (the result then gives the range)",
+        )
     if len(kept) == 1:
         return kept.pop()
-    labels = {row.id: row["label"] for row in kb.table(PRIMARIES).rows}
     if kept:
         names = " and ".join(sorted(labels[p] for p in kept))
         raise InvalidInputError("prognosis.primary", f"{text!r} names more than one primary ({names}); give one")
-    choices = ", ".join(sorted(labels.values()))
+    choices = ", ".join(sorted(v for k, v in labels.items() if k not in refused))
     raise InvalidInputError(
         "prognosis.primary",
         f"{text!r} is not a primary the prognostic scores recognise; give one of: {choices} "
@@ -377,7 +399,18 @@ def score(name: str, data: PrognosisInput | dict[str, Any], kb: KnowledgeBase | 
     return _score(kb, SCORE_IDS[sid], inp)
 
 
+def _inferred(inp: PrognosisInput) -> PrognosisInput:
+    """No metastases to internal organs by one name means none by the other (anything else is refused as
+    contradictory), so 'none' given under one name answers both."""
+    if inp.organ_metastases is None and inp.visceral_metastases == "none":
+        return inp.model_copy(update={"organ_metastases": "none"})
+    if inp.visceral_metastases is None and inp.organ_metastases == "none":
+        return inp.model_copy(update={"visceral_metastases": "none"})
+    return inp
+
+
 def _score(kb: KnowledgeBase, sc: Score, inp: PrognosisInput) -> ScoreResult:
+    inp = _inferred(inp)
     cite = Citer(kb)
     bauer_range: tuple[int, int] | None = None
     bauer_missing: list[str] = []
@@ -388,7 +421,7 @@ def _score(kb: KnowledgeBase, sc: Score, inp: PrognosisInput) -> ScoreResult:
         bauer_missing = bauer.missing
     components: list[Component] = []
     missing: list[str] = []
-    lo = hi = 0
+    totals = {0}
     scale_lo = scale_hi = 0
     for item in _items(kb, sc.id):
         all_rows = _rows(kb, sc.id, item)
@@ -396,8 +429,7 @@ def _score(kb: KnowledgeBase, sc: Score, inp: PrognosisInput) -> ScoreResult:
         scale_hi += max(int(r["points"]) for r in all_rows)
         rows = _candidates(kb, sc.id, item, inp, bauer_range)
         points = sorted({int(r["points"]) for r in rows})
-        lo += points[0]
-        hi += points[-1]
+        totals = {t + p for t in totals for p in points}
         if len(rows) == 1:
             row = rows[0]
             components.append(cite.component(item, TABLE, row, value=str(row["label"]), points=int(row["points"])))
@@ -413,12 +445,16 @@ def _score(kb: KnowledgeBase, sc: Score, inp: PrognosisInput) -> ScoreResult:
     ceiling = _rows(kb, sc.id, "ceiling")
     if ceiling:
         top = int(ceiling[0]["band_max"])
-        if hi > top:
-            notices.append(cite.notice("ceiling", f"The points add up to more than {top} here; totals above {top} are "
+        if max(totals) > top:
+            may = "add up" if min(totals) > top else "may add up"
+            notices.append(cite.notice("ceiling", f"The points {may} to more than {top} here; totals above {top} are "
                                        f"counted as {top}, the top of the published scale.",
                                        kb_items=[f"{TABLE}.{ceiling[0].id}", CEILING_CAVEAT]))
-        lo, hi, scale_hi = min(lo, top), min(hi, top), min(scale_hi, top)
-    bands = [r for r in _rows(kb, sc.id, "band") if int(r["band_min"]) <= hi and lo <= int(r["band_max"])]
+        totals = {min(t, top) for t in totals}
+        scale_hi = min(scale_hi, top)
+    lo, hi = min(totals), max(totals)
+    bands = [r for r in _rows(kb, sc.id, "band")
+             if any(int(r["band_min"]) <= t <= int(r["band_max"]) for t in totals)]
     for row in bands:
         cite.cite_row(TABLE, row)
     complete = lo == hi
@@ -492,7 +528,7 @@ def prognosis(data: PrognosisInput | dict[str, Any], kb: KnowledgeBase | None = 
     results = [_score(kb, sc, inp) for sc in chosen]
     cite = Citer(kb)
     done = [r for r in results if r.status == "complete"]
-    parts = [f"{r.name} {r.total}" + (f" ({r.group.lower()})" if r.group else "") for r in done]
+    parts = [f"{r.name} {r.total}" + (f" ({r.group[:1].lower()}{r.group[1:]})" if r.group else "") for r in done]
     open_ = [r.name for r in results if r.status != "complete"]
     summary = "; ".join(parts) if parts else "no score complete"
     if open_:

@@ -427,7 +427,7 @@ PROGNOSIS_FORM: dict[str, Any] = {
                "frankel": "Frankel grade", "ambulation": "Walking", "albumin_g_dl": "Serum albumin (g/dL)",
                "albumin_g_l": "Serum albumin (g/L)"},
     "hints": {"primary": "e.g. breast, renal cell carcinoma, lung, unknown primary; colorectal as colon or rectum",
-              "karnofsky": "10 to 100, in steps of 10", "albumin_g_dl": "give it in g/dL or in g/L, not both"},
+              "karnofsky": "10 to 100, in steps of 10", "albumin_g_dl": "give it in g/dL or in g/L (both only if they agree)"},
     "value_labels": {"independent": "Walks independently", "assisted": "Walks with help or an aid",
                      "unable": "Does not walk", "A": "A (complete)", "E": "E (normal)"},
     "empty_hint": "Fill in what is known about the patient. Each score's total, or the range still possible, appears "
