@@ -44,7 +44,7 @@ def test_invalid_case_names_field():
     assert str(exc.value) == "case.sins.level: 'L6' is not a vertebral level: lumbar levels are L1 to L5"
     with pytest.raises(InvalidInputError) as exc:
         assess({"sinz": {}})
-    assert str(exc.value).startswith("case.sinz: unknown field; allowed fields: case_id, escc, fracture, marrow, pathway, patient, primaries, probability, prognosis, quantitative, sins")
+    assert str(exc.value).startswith("case.sinz: unknown field; allowed fields: case_id, escc, fracture, lesions, marrow, pathway, patient, primaries, probability, prognosis, quantitative, sins")
 
 
 def test_contradictory_case():

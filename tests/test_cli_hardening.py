@@ -138,7 +138,7 @@ def test_a_case_with_nothing_to_assess_is_insufficient_data(case, cli):
     assert r.returncode == 3
     assert one_error_line(r) == (
         "insufficient data: the case has nothing to assess; give at least one of: patient, sins, escc, "
-        "probability, pathway, fracture, marrow, quantitative, primaries, prognosis")
+        "probability, pathway, fracture, marrow, quantitative, primaries, prognosis, lesions")
     assert r.stdout.startswith("Assessment")
 
 

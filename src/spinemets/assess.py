@@ -25,6 +25,7 @@ from spinemets.interpret.quantitative import QuantitativeInput, QuantitativeResu
 from spinemets.pathway import PathwayInput, PathwayResult, pathway, primary_group
 from spinemets.scores.escc import EsccInput, EsccResult, escc
 from spinemets.scores.noms import NomsInput, NomsResult, noms
+from spinemets.lesions import LesionInput, LesionsResult, lesions as assess_lesions
 from spinemets.scores.prognosis import PrognosisInput, PrognosisResult, primary_id, prognosis
 from spinemets.scores.sins import SinsInput, SinsResult, sins
 from spinemets.validation import parse
@@ -60,6 +61,9 @@ class CaseDocument(BaseModel):
     primaries: PrimariesInput | None = None
     prognosis: PrognosisInput | None = Field(
         default=None, description="facts for the prognostic scores (the patient's histology fills in the primary)")
+    lesions: list[LesionInput] | None = Field(
+        default=None, description="several lesions, each a vertebra or range with its own SINS and ESCC (instead of "
+        "the single sins and escc sections)")
 
 
 Outcome = Literal["complete", "insufficient_data"]
@@ -80,10 +84,11 @@ class AssessResult(BaseModel):
     quantitative: QuantitativeResult | None = None
     primaries: PrimariesResult | None = None
     prognosis: PrognosisResult | None = None
+    lesions: LesionsResult | None = None
 
     @property
     def results(self) -> list[Any]:
-        order = (self.pathway, self.sins, self.escc, self.noms, self.prognosis, self.fracture, self.marrow, self.quantitative,
+        order = (self.pathway, self.sins, self.escc, self.noms, self.lesions, self.prognosis, self.fracture, self.marrow, self.quantitative,
                  self.primaries, self.probability)
         return [r for r in order if r is not None]
 
@@ -131,6 +136,21 @@ def _prognosis_facts(facts: PrognosisInput, histology: str | None,
     return facts, None
 
 
+def _counted(facts: PrognosisInput, found: LesionsResult) -> PrognosisInput:
+    """The number of involved vertebrae from the lesions, when the prognostic facts leave it out; a smaller number
+    given there than the lesions involve is a contradiction (a larger one may count lesions not described)."""
+    count = len(found.involved_vertebrae)
+    given = facts.vertebral_metastases
+    if given is None:
+        return facts.model_copy(update={"vertebral_metastases": count})
+    if given < count:
+        raise ContradictoryInputError(
+            ["case.prognosis.vertebral_metastases", "case.lesions"],
+            f"{given} vertebra{'e' if given != 1 else ''} with metastases given, but the lesions involve {count}",
+        )
+    return facts
+
+
 def assess(data: CaseDocument | dict[str, Any], kb: KnowledgeBase | None = None) -> AssessResult:
     """Run every instrument the case has input for."""
     kb = kb or load_kb()
@@ -154,7 +174,16 @@ def assess(data: CaseDocument | dict[str, Any], kb: KnowledgeBase | None = None)
         out["sins"] = sins(case.sins, kb)
     if case.escc is not None:
         out["escc"] = escc(case.escc, kb)
-    if p is not None and (p.histology is not None or p.fit_for_surgery is not None or p.myelopathy is not None):
+    if case.lesions is not None:
+        if case.sins is not None or case.escc is not None:
+            raise ContradictoryInputError(
+                ["case.lesions", "case.sins" if case.sins is not None else "case.escc"],
+                "give one lesion in the SINS and ESCC sections, or several in the lesions list, not both",
+            )
+        out["lesions"] = assess_lesions(
+            case.lesions, kb, histology=histology, myelopathy=p.myelopathy if p is not None else None,
+            fit_for_surgery=p.fit_for_surgery if p is not None else None)
+    elif p is not None and (p.histology is not None or p.fit_for_surgery is not None or p.myelopathy is not None):
         out["noms"] = noms(
             NomsInput(
                 escc=case.escc, sins=case.sins, histology=p.histology,
@@ -166,6 +195,8 @@ def assess(data: CaseDocument | dict[str, Any], kb: KnowledgeBase | None = None)
         )
     if case.prognosis is not None:
         facts, note = _prognosis_facts(case.prognosis, histology, kb)
+        if "lesions" in out:
+            facts = _counted(facts, out["lesions"])
         result = prognosis(facts, kb)
         if note is not None:
             told = trusted(Notice, None, code="histology_not_used", message=note)

@@ -105,12 +105,46 @@ def _spine(result: Any | None, level: str | None = None, category: str | None = 
     return svg.spine_diagram(level, category, uid=uid)
 
 
+def _lesion_spine(result: Any, uid: str = "lesions-spine") -> Markup:
+    """The spine with every lesion of a multilevel result marked: its levels, SINS (total or range, category) and
+    ESCC grade beside its first vertebra."""
+    marks: dict[str, str] = {}
+    for lesion in result.lesions:
+        words = [lesion.levels]
+        s, e = lesion.sins, lesion.escc
+        if s is not None:
+            total = str(s.total) if s.total is not None else f"{s.possible_min}-{s.possible_max}"
+            words.append(f"SINS {total}" + (f" ({s.category_label.lower()})" if s.category_label else ""))
+        if e is not None:
+            words.append(f"ESCC {e.grade}" if e.grade is not None else "ESCC " + " or ".join(e.possible_grades))
+        for i, v in enumerate(lesion.vertebrae):
+            marks[v] = ": ".join([words[0], ", ".join(words[1:])]) if i == 0 and len(words) > 1 else (
+                words[0] if i == 0 else "")
+    return svg.spine_diagram(marks=marks, uid=uid)
+
+
 def _extra_lines(result: Any) -> list[str]:
     lines = list(result.extra_lines()) if hasattr(result, "extra_lines") else []
     closing = getattr(result, "closing_lines", None)
     if callable(closing):
         lines += [""] + list(closing())
     return lines
+
+
+def _shown(results: list[Any]) -> list[tuple[str, Any]]:
+    """Every result a summary page shows, with the prefix its template gives it: the results, and the parts shown
+    inside them (each prognostic score; each lesion's SINS, ESCC and NOMS)."""
+    out: list[tuple[str, Any]] = []
+    for r in results:
+        out.append((r.instrument, r))
+        for s in getattr(r, "scores", None) or []:
+            out.append((f"{r.instrument}-{s.instrument}", s))
+        for i, lesion in enumerate(getattr(r, "lesions", None) or []):
+            for name in ("sins", "escc", "noms"):
+                part = getattr(lesion, name, None)
+                if part is not None:
+                    out.append((f"{r.instrument}-{i}-{name}", part))
+    return out
 
 
 class SharedReferences:
@@ -126,8 +160,8 @@ class SharedReferences:
         self.references: list[Reference] = []
         self._map: dict[str, dict[int, int]] = {}
         by_source: dict[str, int] = {}
-        for r in results:
-            local = self._map.setdefault(r.instrument, {})
+        for pfx, r in _shown(results):
+            local = self._map.setdefault(pfx, {})
             for ref in getattr(r, "references", []) or []:
                 if ref.source_id not in by_source:
                     by_source[ref.source_id] = len(self.references) + 1
@@ -151,6 +185,7 @@ def _result_template(result: Any) -> str:
 
 env.globals.update(
     spine_svg=_spine,
+    lesion_spine=_lesion_spine,
     escc_panel=_escc_panel,
     fagan_svg=svg.fagan_for,
     fagan_legend=svg.fagan_legend,

@@ -62,9 +62,13 @@ def level_categories(kb: KnowledgeBase) -> dict[str, str]:
 
 
 def spine_diagram(level: str | None = None, category: str | None = None, kb: KnowledgeBase | None = None,
-                  uid: str = "spine") -> Markup:
-    """Vertical spine, occiput (C0) to S5; ``level`` outlined and its region (``category``) emphasised."""
+                  uid: str = "spine", marks: Mapping[str, str] | None = None) -> Markup:
+    """Vertical spine, occiput (C0) to S5; ``level`` outlined and its region (``category``) emphasised.
+
+    With *marks* (several lesions: each involved vertebra -> the words shown beside the first vertebra of its lesion,
+    or "" for the others of a range), every marked vertebra is outlined instead, with its words."""
     kb = kb or load_kb()
+    marks = marks or {}
     cats = level_categories(kb)
     if level is not None and category is None:
         category = cats.get(level)
@@ -72,7 +76,9 @@ def spine_diagram(level: str | None = None, category: str | None = None, kb: Kno
     width = 290
     height = top + len(ORDER) * (row_h + gap) + 10
     title = "Spine diagram, occiput to sacrum, coloured by SINS location category"
-    if level:
+    if marks:
+        title += "; lesions: " + "; ".join(text for text in marks.values() if text)
+    elif level:
         title += f"; level {level} highlighted ({category_label(category or '?')} spine)"
     elif category:
         title += f"; {category_label(category)} levels highlighted"
@@ -99,7 +105,7 @@ def spine_diagram(level: str | None = None, category: str | None = None, kb: Kno
             classes.append("in-region")
         elif category:
             classes.append("dim")
-        if name == level:
+        if name == level or name in marks:
             classes.append("selected")
         cls = " ".join(classes)
         tip = f"{name}: {category_label(cat)} spine"
@@ -110,12 +116,16 @@ def spine_diagram(level: str | None = None, category: str | None = None, kb: Kno
         else:
             out.append(f'<g class="{cls}"><title>{escape(tip)}</title>'
                        f'<rect x="{_f(x)}" y="{_f(y)}" width="{_f(w)}" height="{_f(row_h)}" rx="3"/></g>')
-        label_cls = "lvl selected-label" if name == level else "lvl"
+        label_cls = "lvl selected-label" if name == level or name in marks else "lvl"
         out.append(f'<text x="{_f(x0 - 6)}" y="{_f(y + row_h - 3)}" class="{label_cls}" text-anchor="end">{escape(name)}</text>')
         if region != prev_region:
             out.append(f'<text x="{_f(x0 + 100)}" y="{_f(y + row_h - 3)}" class="region-name">{escape(region_names[region])}</text>')
             prev_region = region
-        if name == level:
+        if marks.get(name):
+            out.append(f'<path d="M{_f(x0 + 96)} {_f(y + row_h / 2)} l14 -6 v12 z" class="marker"/>'
+                       f'<text x="{_f(x0 + 114)}" y="{_f(y + row_h - 2)}" class="marker-label">'
+                       f'{escape(marks[name])}</text>')
+        elif name == level and not marks:
             out.append(f'<path d="M{_f(x0 + 96)} {_f(y + row_h / 2)} l14 -6 v12 z" class="marker"/>'
                        f'<text x="{_f(x0 + 114)}" y="{_f(y + row_h - 2)}" class="marker-label">{escape(name)}: '
                        f'{escape(category_label(cat))}</text>')

@@ -1,0 +1,136 @@
+"""Several lesions in one case: per-lesion SINS and ESCC, the index lesions by their stated rules, the vertebrae
+counted for the prognostic scores, and every error path."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from spinemets.assess import assess
+from spinemets.errors import ContradictoryInputError, InvalidInputError
+from spinemets.levels import ORDER
+
+# SINS T12 (junctional 3), mechanical 3, lytic 2, normal 0, gt50 3, bilateral 3 = 14
+UNSTABLE = {"pain": "mechanical", "lesion": "lytic", "alignment": "normal", "collapse": "gt50",
+            "posterolateral": "bilateral"}
+# semi-rigid 1, none 0, blastic 0, normal 0, none 0, none 0 = 1
+STABLE = {"pain": "none", "lesion": "blastic", "alignment": "normal", "collapse": "none", "posterolateral": "none"}
+
+
+def case(*lesions, **extra):
+    return {"lesions": list(lesions), **extra}
+
+
+def test_each_lesion_is_scored_and_the_index_lesions_named():
+    r = assess(case({"levels": "T12", "sins": UNSTABLE, "escc": {"grade": "1b"}},
+                    {"levels": "T5-T6", "sins": STABLE, "escc": {"grade": "3"}})).lesions
+    assert [x.sins.total for x in r.lesions] == [14, 1]
+    assert r.lesions[1].sins.components[0].value == "semi_rigid"  # T5 and T6 are both semi-rigid: location certain
+    by = {ix.by: ix for ix in r.index}
+    assert (by["sins"].lesions, by["sins"].certain) == (["T12"], True)
+    assert (by["escc"].lesions, by["escc"].certain) == (["T5-T6"], True)
+    assert by["sins"].summary == "Highest SINS total: T12 (SINS 14)"
+    assert by["escc"].summary == "Highest ESCC grade: T5-T6 (grade 3)"
+    assert r.involved_vertebrae == ["T5", "T6", "T12"]
+
+
+def test_ties_are_listed_together():
+    r = assess(case({"levels": "T4", "sins": STABLE}, {"levels": "T8", "sins": STABLE})).lesions
+    assert r.index[0].lesions == ["T4", "T8"] and r.index[0].certain
+    assert "tied" in r.index[0].summary
+
+
+def test_an_incomplete_score_leaves_the_index_open_and_says_so():
+    partial = {k: v for k, v in UNSTABLE.items() if k != "pain"}  # 11 known, 11-14 possible
+    r = assess(case({"levels": "T12", "sins": partial}, {"levels": "L1", "sins": {**UNSTABLE, "pain": "none"}})).lesions
+    ix = r.index[0]
+    assert ix.certain is False and ix.lesions == ["T12", "L1"]
+    assert "could be the highest" in ix.summary
+    assert r.status == "insufficient_data"
+
+
+def test_a_range_across_location_categories_needs_its_level():
+    r = assess(case({"levels": "T10-L2", "sins": UNSTABLE})).lesions
+    s = r.lesions[0].sins
+    assert s.status == "insufficient_data" and "sins.level or sins.location" in s.missing
+    with_level = assess(case({"levels": "T10-L2", "sins": {**UNSTABLE, "level": "T12"}})).lesions
+    assert with_level.lesions[0].sins.total == 14
+
+
+def test_the_vertebrae_feed_the_prognostic_scores():
+    lesions = [{"levels": "T7-T9", "sins": STABLE}, {"levels": "L3"}]
+    r = assess(case(*lesions, prognosis={"primary": "breast"}))
+    tokuhashi = r.prognosis.scores[0]
+    assert next(c for c in tokuhashi.components if c.name == "vertebral_body_metastases").points == 0  # 4 vertebrae
+    assert "prognosis.vertebral_metastases" not in tokuhashi.missing
+    more = assess(case(*lesions, prognosis={"primary": "breast", "vertebral_metastases": 6}))  # others not described
+    assert more.prognosis.scores[0].status == "insufficient_data"
+    with pytest.raises(ContradictoryInputError) as exc:
+        assess(case(*lesions, prognosis={"vertebral_metastases": 2}))
+    assert exc.value.fields == ["case.prognosis.vertebral_metastases", "case.lesions"]
+
+
+def test_noms_is_framed_for_each_lesion_when_patient_facts_are_given():
+    r = assess(case({"levels": "T12", "sins": UNSTABLE, "escc": {"grade": "3"}}, {"levels": "L4", "escc": {"grade": "0"}},
+                    patient={"histology": "renal cell carcinoma", "myelopathy": True, "fit_for_surgery": True}))
+    assert r.noms is None
+    assert [x.noms is not None for x in r.lesions.lesions] == [True, True]
+    assert r.lesions.lesions[0].noms.escc_grade == "3"
+
+
+@pytest.mark.parametrize("lesions, extra, error, fields", [
+    ([{"levels": "T7-T9"}, {"levels": "T9"}], {}, ContradictoryInputError, ["case.lesions"]),
+    ([{"levels": "T7-T9", "sins": {"level": "T10"}}], {}, ContradictoryInputError,
+     ["case.lesions[0].levels", "case.lesions[0].sins.level"]),
+    ([{"levels": "T7"}], {"sins": STABLE}, ContradictoryInputError, ["case.lesions", "case.sins"]),
+    ([], {}, InvalidInputError, None),
+    ([{"levels": "T13"}], {}, InvalidInputError, None),
+    ([{"levels": ""}], {}, InvalidInputError, None),
+    ([{"level": "T7"}], {}, InvalidInputError, None),
+])
+def test_errors_name_the_field(lesions, extra, error, fields):
+    with pytest.raises(error) as exc:
+        assess(case(*lesions, **extra))
+    if fields is not None:
+        assert exc.value.fields == fields
+    else:
+        assert exc.value.field.startswith("case.lesions")
+
+
+def test_a_reversed_range_is_read_in_order():
+    r = assess(case({"levels": "T9-T7"})).lesions
+    assert r.lesions[0].levels == "T7-T9" and r.lesions[0].vertebrae == ["T7", "T8", "T9"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(1, len(ORDER) - 1), st.integers(0, 2),
+                          st.sampled_from(["0", "1a", "1b", "1c", "2", "3", None]),
+                          st.fixed_dictionaries({}, optional={k: st.sampled_from(v) for k, v in {
+                              "pain": ["mechanical", "occasional", "none"], "lesion": ["lytic", "mixed", "blastic"],
+                              "collapse": ["gt50", "lt50", "involved_no_collapse", "none"]}.items()})),
+                min_size=1, max_size=5))
+def test_index_lesions_hold_for_every_completion(specs):
+    """The lesions named as possibly highest include the highest of any completion; a certain index is the
+    highest outright; the vertebrae are counted once each."""
+    used: set[int] = set()
+    lesions = []
+    for start, length, grade, comps in specs:
+        span = list(range(start, min(start + length, len(ORDER) - 1) + 1))
+        if used & set(span):
+            continue
+        used |= set(span)
+        levels = ORDER[span[0]] if len(span) == 1 else f"{ORDER[span[0]]}-{ORDER[span[-1]]}"
+        lesion = {"levels": levels, "sins": {**comps, "level": ORDER[span[0]]}}
+        if grade is not None:
+            lesion["escc"] = {"grade": grade}
+        lesions.append(lesion)
+    r = assess(case(*lesions)).lesions
+    assert len(r.involved_vertebrae) == len(used)
+    sins_ix = next(ix for ix in r.index if ix.by == "sins")
+    highest_possible = max(x.sins.possible_max for x in r.lesions)
+    assert any(x.sins.possible_max == highest_possible and x.levels in sins_ix.lesions for x in r.lesions)
+    if sins_ix.certain:
+        top = max(x.sins.total for x in r.lesions if x.sins.total is not None)
+        assert all(x.sins.total == top for x in r.lesions if x.levels in sins_ix.lesions)
+        assert all(x.sins.possible_max <= top for x in r.lesions)
