@@ -490,3 +490,34 @@ def test_cli_help_is_light():
             "print(sorted(m for m in ('sqlalchemy', 'alembic', 'argon2', 'psycopg') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_compare_by_level_follows_each_vertebra_over_time(store):
+    """Issue 15: stored assessments compare per level: the SINS and ESCC of T7 over three dates, a vertebra of a
+    lesion range carrying that lesion's scores, and a single-lesion case counted at its SINS level."""
+    alice = add_user(store, "alice")
+    unstable = {"pain": "mechanical", "lesion": "lytic", "alignment": "normal", "collapse": "lt50",
+                "posterolateral": "unilateral"}
+    first = save(store, alice, study_date="2024-01-01",
+                 case={"sins": {**unstable, "level": "T7", "collapse": "none"}, "escc": {"grade": "1a"}})
+    second = save(store, alice, study_date="2024-03-01", case={"lesions": [
+        {"levels": "T7", "sins": unstable, "escc": {"grade": "1b"}},
+        {"levels": "L1-L2", "sins": {**unstable, "level": "L1"}, "escc": {"grade": "0"}}]})
+    third = save(store, alice, study_date="2024-06-01", case={"lesions": [
+        {"levels": "T6-T8", "sins": {**unstable, "level": "T7", "collapse": "gt50"}, "escc": {"grade": "2"}},
+        {"levels": "L1", "sins": {**unstable, "collapse": "none"}}]})
+    with store.session(write=True) as s:
+        cmp = repo.compare(s, alice, third)
+    assert cmp["earlier"]["id"] == second
+    t7 = cmp["levels"]["T7"]
+    # semi-rigid 1 + mechanical 3 + lytic 2 + normal 0 + unilateral 1, with collapse none 0 / lt50 2 / gt50 3
+    assert [(p["study_date"], p["sins_total"], p["escc_grade"]) for p in t7["series"]] == [
+        ("2024-01-01", 7, "1a"), ("2024-03-01", 9, "1b"), ("2024-06-01", 10, "2")]
+    assert t7["change"]["sins"]["delta"] == 1 and t7["change"]["escc"]["direction"] == "higher grade"
+    assert cmp["levels"]["T6"]["series"][0]["lesion"] == "T6-T8"
+    assert cmp["levels"]["T6"]["change"]["sins"] is None  # not scored in the earlier of the pair
+    assert cmp["levels"]["L2"]["series"] == [{"id": second, "study_date": "2024-03-01", "lesion": "L1-L2",
+                                              "sins_total": 11, "sins_category": "potentially_unstable",
+                                              "escc_grade": "0"}]
+    assert list(cmp["levels"]) == ["T6", "T7", "T8", "L1", "L2"]
+    assert first in {p["id"] for p in t7["series"]}

@@ -342,6 +342,14 @@ def cmd_assessment_compare(a: argparse.Namespace) -> int:
         print(f"  SINS total: {s_['from'] if s_['from'] is not None else '-'} -> {s_['to'] if s_['to'] is not None else '-'}{delta}"
               f"; category {s_['from_category'] or '-'} -> {s_['to_category'] or '-'}")
         print(f"  ESCC grade: {e_['from'] or '-'} -> {e_['to'] or '-'}{' (' + e_['direction'] + ')' if e_['direction'] else ''}")
+        for vertebra, by in cmp["levels"].items():
+            ls, le = by["change"]["sins"], by["change"]["escc"]
+            if ls is None:
+                continue
+            delta = "" if ls["delta"] is None else f" ({ls['delta']:+d})"
+            print(f"  {vertebra}: SINS {ls['from'] if ls['from'] is not None else '-'} -> "
+                  f"{ls['to'] if ls['to'] is not None else '-'}{delta}; ESCC {le['from'] or '-'} -> {le['to'] or '-'}"
+                  f"{' (' + le['direction'] + ')' if le['direction'] else ''}")
     for p in cmp["series"]:
         mark = "*" if p["id"] in {cmp["earlier"] and cmp["earlier"]["id"], cmp["later"] and cmp["later"]["id"]} else " "
         print(f" {mark} {p['study_date']}  SINS {p['sins_total'] if p['sins_total'] is not None else '-':<3} "

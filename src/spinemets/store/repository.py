@@ -699,22 +699,63 @@ def _point(a: Assessment) -> dict[str, Any]:
             "sins_total": a.sins_total, "sins_category": a.sins_category, "escc_grade": a.escc_grade}
 
 
-def change(earlier: Assessment | None, later: Assessment) -> dict[str, Any]:
+def _delta(earlier: dict[str, Any], later: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The SINS and ESCC change between two points (each with sins_total, sins_category, escc_grade)."""
     from spinemets.scores.escc import GRADES
 
-    if earlier is None:
-        return {"sins": None, "escc": None, "days": None}
-    days = (later.study_date - earlier.study_date).days
-    sins: dict[str, Any] = {"from": earlier.sins_total, "to": later.sins_total, "delta": None,
-                            "from_category": earlier.sins_category, "to_category": later.sins_category}
-    if earlier.sins_total is not None and later.sins_total is not None:
-        sins["delta"] = later.sins_total - earlier.sins_total
-    escc: dict[str, Any] = {"from": earlier.escc_grade, "to": later.escc_grade, "steps": None, "direction": None}
-    if earlier.escc_grade in GRADES and later.escc_grade in GRADES:
-        steps = GRADES.index(later.escc_grade) - GRADES.index(earlier.escc_grade)
+    sins: dict[str, Any] = {"from": earlier["sins_total"], "to": later["sins_total"], "delta": None,
+                            "from_category": earlier["sins_category"], "to_category": later["sins_category"]}
+    if earlier["sins_total"] is not None and later["sins_total"] is not None:
+        sins["delta"] = later["sins_total"] - earlier["sins_total"]
+    escc: dict[str, Any] = {"from": earlier["escc_grade"], "to": later["escc_grade"], "steps": None, "direction": None}
+    if earlier["escc_grade"] in GRADES and later["escc_grade"] in GRADES:
+        steps = GRADES.index(later["escc_grade"]) - GRADES.index(earlier["escc_grade"])
         escc["steps"] = steps
         escc["direction"] = "higher grade" if steps > 0 else ("lower grade" if steps < 0 else "unchanged")
-    return {"sins": sins, "escc": escc, "days": days}
+    return sins, escc
+
+
+def change(earlier: Assessment | None, later: Assessment) -> dict[str, Any]:
+    if earlier is None:
+        return {"sins": None, "escc": None, "days": None}
+    sins, escc = _delta(_point(earlier), _point(later))
+    return {"sins": sins, "escc": escc, "days": (later.study_date - earlier.study_date).days}
+
+
+def levels_of(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each vertebra's SINS and ESCC in a stored result: every vertebra of each lesion of a multilevel case, or the
+    SINS level of a single-lesion case (with that case's ESCC)."""
+    out: dict[str, dict[str, Any]] = {}
+    for lesion in ((result.get("lesions") or {}).get("lesions") or []):
+        sins, escc = lesion.get("sins") or {}, lesion.get("escc") or {}
+        entry = {"lesion": lesion["levels"], "sins_total": sins.get("total"), "sins_category": sins.get("category"),
+                 "escc_grade": escc.get("grade")}
+        for vertebra in lesion["vertebrae"]:
+            out[vertebra] = entry
+    single = result.get("sins") or {}
+    if single.get("level"):
+        out[single["level"]] = {"lesion": single["level"], "sins_total": single.get("total"),
+                                "sins_category": single.get("category"),
+                                "escc_grade": (result.get("escc") or {}).get("grade")}
+    return out
+
+
+def _by_level(series: list[Assessment], earlier: Assessment | None, later: Assessment | None) -> dict[str, Any]:
+    """For every vertebra scored in any assessment of the series: its points over time and, where both of the
+    compared assessments score it, the change between them."""
+    from spinemets.levels import INDEX
+
+    found = {a.id: levels_of(a.result_document or {}) for a in series}
+    vertebrae = sorted({v for levels in found.values() for v in levels}, key=INDEX.__getitem__)
+    out: dict[str, Any] = {}
+    for v in vertebrae:
+        points = [{"id": a.id, "study_date": a.study_date.isoformat(), **found[a.id][v]} for a in series
+                  if v in found[a.id]]
+        before = found[earlier.id].get(v) if earlier is not None else None
+        after = found[later.id].get(v) if later is not None else None
+        sins, escc = _delta(before, after) if before is not None and after is not None else (None, None)
+        out[v] = {"series": points, "change": {"sins": sins, "escc": escc}}
+    return out
 
 
 def compare(s: Session, actor: Actor | None, assessment_id: str, with_id: str | None = None) -> dict[str, Any]:
@@ -723,7 +764,7 @@ def compare(s: Session, actor: Actor | None, assessment_id: str, with_id: str | 
     actor = _require_clinical(actor)
     a, _ = _get_visible(s, actor, assessment_id)
     series = list(s.scalars(select(Assessment).where(_visible(actor), Assessment.patient_ref == a.patient_ref)
-                            .options(defer(Assessment.case_document), defer(Assessment.result_document))))
+                            .options(defer(Assessment.case_document))))
     series.sort(key=_order_key)
     other: Assessment | None = None
     if with_id:
@@ -743,6 +784,7 @@ def compare(s: Session, actor: Actor | None, assessment_id: str, with_id: str | 
         "later": _point(later) if later is not None else None,
         "change": change(earlier, later) if later is not None else change(None, a),
         "series": [_point(x) for x in series],
+        "levels": _by_level(series, earlier, later),
         "message": None if other is not None else "no earlier assessment of this patient reference that you can read",
     }
 
