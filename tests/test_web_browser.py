@@ -643,3 +643,31 @@ def test_prognosis_page_scores_every_score_side_by_side(page):
     page.click("#inputs button[type=submit]")
     page.wait_for_selector("#result .error")
     assert "colon or rectum" in page.locator("#result .error").inner_text()
+
+
+def test_assess_several_lesions_in_a_browser(page, http):
+    """Issue 15: a case with several lesions shows each lesion's scores, the index lesions by their stated rules and
+    every lesion on the spine diagram; the reference numbers inside a lesion lead to that lesion's own sources."""
+    case = {"lesions": [
+        {"levels": "T12", "sins": {"pain": "mechanical", "lesion": "lytic", "alignment": "normal", "collapse": "gt50",
+                                   "posterolateral": "bilateral"}, "escc": {"grade": "1b"}},
+        {"levels": "T5-T6", "sins": {"pain": "none", "lesion": "blastic", "alignment": "normal", "collapse": "none",
+                                     "posterolateral": "none"}, "escc": {"grade": "3"}}]}
+    page.goto("/assess")
+    page.fill("#f-case", json.dumps(case))
+    page.get_by_role("button", name="Assess").click()
+    page.wait_for_selector("[data-testid=lesions-result]")
+    index = page.locator("[data-testid=index-lesions]").inner_text()
+    assert "Highest SINS total: T12 (SINS 14)" in index and "Highest ESCC grade: T5-T6 (grade 3)" in index
+    labels = page.locator("[data-testid=lesions-result] svg.spine text.marker-label").all_text_contents()
+    assert labels == ["T5-T6: SINS 1 (stable), ESCC 3", "T12: SINS 14 (unstable), ESCC 1b"]
+    assert page.locator("[data-testid=lesion-T12] [data-testid=sins-total]").inner_text() == "14"
+    api = http.post("/api/v1/assess", json=case).json()
+    first = api["lesions"]["lesions"][0]
+    own = {f"/kb/sources/{r['source_id']}" for part in ("sins", "escc") for r in first[part]["references"]}
+    cited = page.evaluate("() => [...new Set([...document.querySelectorAll('[data-testid=lesion-T12] section sup.refs a')]"
+                          ".map(a => document.querySelector(a.getAttribute('href')).querySelector('a.ref-kb')"
+                          ".getAttribute('href')))]")
+    assert cited and set(cited) <= own
+    _check_one_reference_list(page)
+    assert "Decision support" in page.content()
