@@ -71,6 +71,9 @@ def cmd_extract(a: argparse.Namespace) -> int:
 
         if a.level:
             raise InvalidInputError("level", "--level is for one report; a batch pre-fills each report's most affected level")
+        if a.every_level:
+            raise InvalidInputError("every_level", "--every-level is for one report; a batch pre-fills each report's "
+                                                   "most affected level")
         if a.dask or a.scheduler:
             return _extract_on_dask(a)
         if a.format == "parquet":
@@ -90,7 +93,7 @@ def cmd_extract(a: argparse.Namespace) -> int:
 
     from spinemets.reports.extract import extract
 
-    result = extract(read_report_file(a.report), pain=a.pain, level=a.level, rules=a.rules)
+    result = extract(read_report_file(a.report), pain=a.pain, level=a.level, rules=a.rules, every_level=a.every_level)
     _print(result.model_dump_json(indent=2) if a.json else result.to_text())
     return EXIT_OK if result.status == "complete" else EXIT_INSUFFICIENT
 
@@ -116,7 +119,15 @@ def _extract_on_dask(a: argparse.Namespace) -> int:
 
 
 def cmd_extract_eval(a: argparse.Namespace) -> int:
-    from spinemets.reports.evaluate import FIELDS, evaluate
+    from spinemets.reports.evaluate import FIELDS, evaluate, evaluate_levels
+
+    if a.per_level:
+        levels = evaluate_levels(a.set, data_dir=a.data)
+        if a.json:
+            _print(levels.model_dump_json(indent=2, exclude=set() if a.verbose else {"misses"}))
+        else:
+            _print(levels.to_text(verbose=a.verbose))
+        return EXIT_OK
 
     report = evaluate(a.set, data_dir=a.data, rules=a.rules)
     if a.json:
@@ -137,6 +148,8 @@ def register(sub: Any, add: Any) -> None:
                    "is a batch")
     e.add_argument("--pain", metavar="mechanical|occasional|none", help="SINS pain (clinical; never read from the report)")
     e.add_argument("--level", help="pre-fill for this level instead of the most affected one, e.g. T7")
+    e.add_argument("--every-level", action="store_true",
+                   help="also pre-fill each other level with a finding, from the findings that name that level")
     e.add_argument("--rules", metavar="FILE", help="a site's extra phrasing rules, YAML or JSON "
                    "(default $SPINEMETS_REPORT_RULES)")
     b = e.add_argument_group("batch (a folder, .csv, .jsonl or .parquet)")
@@ -161,6 +174,8 @@ def register(sub: Any, add: Any) -> None:
                    "of the source tree)")
     v.add_argument("--rules", metavar="FILE", help="a site's extra phrasing rules")
     v.add_argument("--verbose", action="store_true", help="list every disagreement with the gold annotations")
+    v.add_argument("--per-level", action="store_true",
+                   help="score the pre-fill of every lesion level (a set annotated lesion by lesion)")
     v.add_argument("--fail-under", type=float, metavar="F1", help="exit 1 when a field's F1 is below this")
 
 

@@ -396,3 +396,137 @@ def _wrong_kind(raw: dict[str, Any], instrument: str, gold_value: Any) -> str:
     if gold_value is not None:
         return "contradicts"
     return "unstated" if raw.get(instrument) or (instrument == "escc" and raw.get("escc_grade")) else "not_scored"
+
+
+# --- several lesions per report --------------------------------------------------------------------------------------
+
+LEVEL_FIELDS = ("sins.lesion", "sins.collapse", "sins.alignment", "sins.posterolateral", "escc", "escc_grade",
+                "scored")
+LESION_KEYS = {"span", "benign", "sins", "escc", "escc_grade"}
+
+
+class LevelEvalReport(BaseModel):
+    set: str
+    reports: int
+    lesions: int
+    fields: list[FieldScore]
+    overall: FieldScore
+    wrong_prefills: int = Field(description="values pre-filled for a lesion level that differ from the gold or that "
+                                "the gold leaves unknown")
+    prefilled: int
+    misses: list[Miss] = Field(default_factory=list)
+
+    def to_text(self, verbose: bool = False) -> str:
+        lines = [f"{self.set}: {self.reports} reports, {self.lesions} lesions (per-level pre-fill)",
+                 f"{'field':<22} {'P':>6} {'R':>6} {'F1':>6}   tp  fp  fn"]
+        for f in [*self.fields, self.overall]:
+            lines.append(f"{f.field:<22} {_pct(f.precision):>6} {_pct(f.recall):>6} {_pct(f.f1):>6} "
+                         f"{f.tp:4} {f.fp:3} {f.fn:3}")
+        share = self.wrong_prefills / self.prefilled if self.prefilled else None
+        lines.append(f"wrong pre-fills: {self.wrong_prefills} of {self.prefilled} values ({_pct(share)})")
+        if verbose:
+            lines += [f"  {m.report}  {m.field}: gold {m.gold!r} / predicted {m.predicted!r}" for m in self.misses]
+        return "\n".join(lines)
+
+
+def _level_values(pre: Any) -> dict[str, Any]:
+    sins = {k: v.value for k, v in pre.sins.items()}
+    return {
+        "sins.lesion": sins.get("lesion"), "sins.collapse": sins.get("collapse"),
+        "sins.alignment": sins.get("alignment"), "sins.posterolateral": sins.get("posterolateral"),
+        "escc": {f"{k}={_b(v.value)}" for k, v in pre.escc.items() if k != "grade" and v.value is not None},
+        "escc_grade": pre.escc_grade,
+        "scored": "yes" if pre.applies.get("sins") or pre.applies.get("escc") else "no",
+    }
+
+
+def _gold_level_values(g: dict[str, Any]) -> dict[str, Any]:
+    sins = g.get("sins") or {}
+    grade = g.get("escc_grade")
+    return {
+        "sins.lesion": sins.get("lesion"), "sins.collapse": sins.get("collapse"),
+        "sins.alignment": sins.get("alignment"), "sins.posterolateral": sins.get("posterolateral"),
+        "escc": {f"{k}={_b(v)}" for k, v in (g.get("escc") or {}).items()},
+        "escc_grade": None if grade is None else str(grade),
+        "scored": "no" if g.get("benign") else "yes",
+    }
+
+
+def evaluate_levels(name: str, data_dir: str | Path | None = None) -> LevelEvalReport:
+    """Score the per-level pre-fill (``extract(..., every_level=True)``) on a set annotated lesion by lesion (a gold
+    ``lesions`` mapping: level -> span, benign, sins, escc, escc_grade).  Each gold lesion is compared with the
+    pre-fill of its level (or, for a span, of the first level of the span the reader pre-filled); a level the reader
+    pre-fills that lies in no gold lesion counts every value it fills as wrong."""
+    from spinemets.levels import level_range
+    from spinemets.reports.extract import extract
+    from spinemets.reports.rules import load_rules
+
+    root = Path(data_dir) if data_dir else DATA_DIR
+    gold_path, folder = root / f"{name}.gold.yaml", root / name
+    if not gold_path.is_file() or not folder.is_dir():
+        raise InvalidInputError("set", f"no annotated set {name!r} in {root}")
+    gold = yaml.safe_load(gold_path.read_text(encoding="utf-8")) or {}
+    rs = load_rules()
+    scores = {f: FieldScore(field=f) for f in LEVEL_FIELDS}
+    misses: list[Miss] = []
+    wrong = filled = n_lesions = 0
+    for rid in sorted(gold):
+        g = gold[rid] or {}
+        lesions = g.get("lesions") or {}
+        for level, lesion in lesions.items():
+            unknown = set(lesion or {}) - LESION_KEYS
+            if unknown:
+                raise InvalidInputError("set", f"{gold_path.name}: {rid}: {level}: unknown key {sorted(unknown)[0]!r}")
+        result = extract(report_text((folder / f"{rid}.txt").read_text(encoding="utf-8")), rule_set=rs,
+                         every_level=True)
+        predicted = {lp.level: lp.prefill for lp in result.level_prefills}
+        if result.index_level is not None:
+            predicted[result.index_level] = result.prefill
+        covered: set[str] = set()
+        for level, lesion in lesions.items():
+            lesion = lesion or {}
+            n_lesions += 1
+            span = level_range(str(lesion.get("span") or level))
+            covered |= set(span)
+            at = level if level in predicted else next((v for v in span if v in predicted), None)
+            gv = _gold_level_values(lesion)
+            pv = _level_values(predicted[at]) if at is not None else {f: (set() if f == "escc" else None)
+                                                                       for f in LEVEL_FIELDS}
+            if at is None:
+                pv["scored"] = "no"
+            for f in LEVEL_FIELDS:
+                s, gval, pval = scores[f], gv[f], pv[f]
+                if f == "escc":
+                    s.tp += len(gval & pval)
+                    s.fp += len(pval - gval)
+                    s.fn += len(gval - pval)
+                    filled += len(pval)
+                    wrong += len(pval - gval)
+                    if gval != pval:
+                        misses.append(Miss(report=f"{rid} {level}", field=f, gold=sorted(gval - pval),
+                                           predicted=sorted(pval - gval)))
+                    continue
+                if pval is not None and f != "scored":
+                    filled += 1
+                    wrong += pval != gval
+                if gval is not None and pval == gval:
+                    s.tp += 1
+                elif gval is not None or pval is not None:
+                    s.fp += pval is not None
+                    s.fn += gval is not None
+                    misses.append(Miss(report=f"{rid} {level}", field=f, gold=gval, predicted=pval))
+        for level, pre in predicted.items():
+            if level in covered:
+                continue
+            pv = _level_values(pre)
+            extra = [f for f in LEVEL_FIELDS if f not in ("scored", "escc") and pv[f] is not None] + sorted(pv["escc"])
+            filled += len(extra)
+            wrong += len(extra)
+            scores["scored"].fp += pv["scored"] == "yes"
+            if extra:
+                misses.append(Miss(report=f"{rid} {level}", field="unannotated level", gold=None, predicted=extra))
+    fields = list(scores.values())
+    overall = FieldScore(field="all fields", tp=sum(f.tp for f in fields), fp=sum(f.fp for f in fields),
+                         fn=sum(f.fn for f in fields))
+    return LevelEvalReport(set=name, reports=len(gold), lesions=n_lesions, fields=fields, overall=overall,
+                           wrong_prefills=wrong, prefilled=filled, misses=misses)

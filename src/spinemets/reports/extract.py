@@ -141,6 +141,13 @@ class Prefill(BaseModel):
         default_factory=dict, description="ready-made request bodies: sins, escc, fracture, marrow (known values only)")
 
 
+class LevelPrefill(BaseModel):
+    """The pre-filled inputs for one level of a report that describes several (see ``extract(..., every_level=True)``)."""
+
+    level: str
+    prefill: Prefill
+
+
 class Impression(BaseModel):
     text: str
     start: int
@@ -162,6 +169,9 @@ class ExtractResult(Result):
     impression: Impression | None = None
     findings: list[Finding] = Field(default_factory=list)
     prefill: Prefill = Field(default_factory=Prefill)
+    level_prefills: list[LevelPrefill] = Field(
+        default_factory=list, description="with every_level: the pre-filled inputs for each level stated present, in "
+        "spine order (the index level's are `prefill`'s)")
     rules_files: list[str] = Field(default_factory=list)
 
     def extra_lines(self) -> list[str]:
@@ -1674,31 +1684,34 @@ def extract(
     level: str | None = None,
     rules: str | None = None,
     rule_set: RuleSet | None = None,
+    every_level: bool = False,
 ) -> ExtractResult:
     """Findings of one spine report and the SINS, ESCC, fracture and marrow inputs they pre-fill.
 
     ``pain`` (mechanical / occasional / none) is the clinical SINS component, never read from the report.
     ``level`` chooses the index level instead of the most affected one.  ``rules`` is a site's extra rules
-    file (default ``$SPINEMETS_REPORT_RULES``).  Raises InvalidInputError for an empty or too long text, a
-    bad level or pain value, or a bad rules file.
+    file (default ``$SPINEMETS_REPORT_RULES``).  ``every_level`` also pre-fills each other level the report states a
+    finding at (``level_prefills``), as if it were the index level but from the findings that name that level only
+    (a finding that names no level belongs to the index lesion or to the whole study, and pre-fills no other level).  Raises InvalidInputError for an empty or too long
+    text, a bad level or pain value, or a bad rules file.
     """
     from spinemets.reports.pipeline import get_pipeline
 
     text = check_text(text)
     kb = kb or load_kb()
     rs = rule_set or load_rules(kb, rules)
-    return read_text(text, get_pipeline(rs), rs, kb, pain=pain, level=level)
+    return read_text(text, get_pipeline(rs), rs, kb, pain=pain, level=level, every_level=every_level)
 
 
 def read_text(text: str, pipe: Any, rs: RuleSet, kb: KnowledgeBase, *, pain: str | None = None,
-              level: str | None = None) -> ExtractResult:
+              level: str | None = None, every_level: bool = False) -> ExtractResult:
     """The result for a checked *text* read by *pipe* (shared by :func:`extract` and the batch runner); the document
     is released once read, so that its memory is freed at once (see ``pipeline.release``)."""
     from spinemets.reports.pipeline import release
 
     doc = pipe(text)
     try:
-        return build_result(text, doc, rs, kb, pain=pain, level=level)
+        return build_result(text, doc, rs, kb, pain=pain, level=level, every_level=every_level)
     finally:
         release(doc)
 
@@ -1747,8 +1760,48 @@ def _corrected_by_addendum(text: str, findings: list[Finding]) -> None:
             f.qualifiers["corrected_by_addendum"] = True
 
 
+def _assert_for(findings: list[Finding], base: list[tuple[str, bool]], index: str | None) -> None:
+    """Each finding's assertion once *index* is the index level: about another level when it names levels and not
+    this one, or when it is about the other lesions; else its own (from ConText and the addendum)."""
+    for f, (own, other_lesions) in zip(findings, base, strict=True):
+        if f.levels and index is not None and index not in f.levels:
+            f.assertion = "other_level"
+        elif other_lesions and f.concept != "other_lesions":
+            f.assertion = "other_level"
+        else:
+            f.assertion = own  # type: ignore[assignment]
+
+
+def _benign_at(findings: list[Finding], level: str, rs: RuleSet) -> str | None:
+    """The benign diagnosis the report states at *level* (a haemangioma, an osteoporotic fracture), when no neoplastic
+    one is stated or raised there; else None.  A diagnosis stated for another level does not count here."""
+    benign, neoplastic = None, False
+    for f in findings:
+        if level not in f.levels or f.context not in ("present", "uncertain"):
+            continue
+        row = row_of(f, rs)
+        if row is None or row.concept != "diagnosis":
+            continue
+        flag = rs.neoplastic(row)
+        if flag:
+            neoplastic = True
+        elif flag is False and f.context == "present":
+            benign = str(row.value).replace("_", " ")
+    return None if neoplastic else benign
+
+
+def _without_scores(pre: Prefill, why: str) -> Prefill:
+    """*pre* with SINS and ESCC not pre-filled, saying why."""
+    return pre.model_copy(update={
+        "applies": {**pre.applies, "sins": False, "escc": False},
+        "why_not": {**pre.why_not, "sins": why, "escc": why},
+        "sins": {}, "escc": {}, "escc_grade": None, "escc_possible_grades": [],
+        "inputs": {k: v for k, v in pre.inputs.items() if k not in ("sins", "escc")},
+    })
+
+
 def build_result(text: str, doc: Any, rs: RuleSet, kb: KnowledgeBase, *, pain: str | None = None,
-                 level: str | None = None) -> ExtractResult:
+                 level: str | None = None, every_level: bool = False) -> ExtractResult:
     """The result for a document the pipeline made of *text* (see :func:`read_text`)."""
     from spinemets.levels import parse_level
     from spinemets.reports.prefill import prefill
@@ -1760,11 +1813,11 @@ def build_result(text: str, doc: Any, rs: RuleSet, kb: KnowledgeBase, *, pain: s
     findings = read_report(text, rs, doc, sections)
     _corrected_by_addendum(text, findings)
     index = chosen or choose_index_level(findings, rs)
-    for f in findings:
-        if f.levels and index is not None and index not in f.levels:
-            f.assertion = "other_level"
-        elif f.qualifiers.pop("about_other_lesions", False) and f.concept != "other_lesions":
-            f.assertion = "other_level"
+    base = [(f.assertion, bool(f.qualifiers.get("about_other_lesions"))) for f in findings]
+    _assert_for(findings, base, index)
+    for f in findings:  # the mark is spent once the finding is not about another level anyway (what it was for)
+        if not (f.levels and index is not None and index not in f.levels):
+            f.qualifiers.pop("about_other_lesions", None)
     cite = Citer(kb)
     refs: dict[tuple[str, ...], list[int]] = {}
     for f in findings:
@@ -1785,6 +1838,23 @@ def build_result(text: str, doc: Any, rs: RuleSet, kb: KnowledgeBase, *, pain: s
                              for lv in f.levels}
                             | {lv for f in findings if f.context == "present" for lv in f.qualifiers.get("levels_named", ())},
                             key=INDEX.__getitem__)
+    level_prefills: list[LevelPrefill] = []
+    if every_level:
+        for other in present_levels:
+            if other == index:
+                continue
+            _assert_for(findings, base, other)
+            for f in findings:  # a finding that names no level is the index lesion's (or the whole study's): it
+                if not f.levels and f.assertion in ("present", "negated"):  # pre-fills no other level
+                    f.assertion = "other_level"
+            other_pre = prefill(findings, other, rs, kb, Citer(kb), pain=pain)[0]
+            other_pre = other_pre.model_copy(update={"why_not": {
+                k: v.replace("the index level", other) for k, v in other_pre.why_not.items()}})
+            benign = _benign_at(findings, other, rs)
+            if benign is not None:
+                other_pre = _without_scores(other_pre, f"the report's diagnosis at {other} is benign ({benign})")
+            level_prefills.append(trusted(LevelPrefill, None, level=other, prefill=other_pre))
+        _assert_for(findings, base, index)
     regions = sorted({REGION_NAMES[lv[0]] for lv in present_levels}, key=["cervical", "thoracic", "lumbar", "sacral"].index)
     dx_present, dx_uncertain, dx_negated = _diagnoses(findings, rs)
     imp = [s for s in sections if s.role == "impression"]
@@ -1809,7 +1879,8 @@ def build_result(text: str, doc: Any, rs: RuleSet, kb: KnowledgeBase, *, pain: s
         status=status, summary=summary, components=components, missing=missing, notices=notices,
         characters=len(text), levels=present_levels, index_level=index, index_level_given=chosen is not None,
         regions=regions, diagnoses=dx_present, uncertain_diagnoses=dx_uncertain, negated_diagnoses=dx_negated,
-        impression=impression, findings=findings, prefill=pre, rules_files=list(rs.files), **cite.common(),  # type: ignore[arg-type]
+        impression=impression, findings=findings, prefill=pre, level_prefills=level_prefills,
+        rules_files=list(rs.files), **cite.common(),  # type: ignore[arg-type]
     )
 
 

@@ -658,3 +658,33 @@ def _posterolateral(relevant: list[Finding], rows: dict[int, TargetRow | None], 
 
 
 _PEDICLES_ONLY = "read from both pedicles stated free; the facets and costovertebral joints are not named"
+
+
+def lesions_case(result: Any) -> dict[str, Any] | None:
+    """A case document with one lesion per level the report pre-fills SINS or ESCC for (read with
+    ``every_level=True``), for the reader to confirm (and to join levels into one lesion where the report describes
+    one lesion across them: the reader does not guess it); a level whose lesion is benign, or where nothing applies,
+    is left out.  None when fewer
+    than two levels are pre-filled (the single-lesion forms serve those)."""
+    by_level: dict[str, Any] = {lp.level: lp.prefill for lp in result.level_prefills}
+    if result.index_level is not None:
+        by_level[result.index_level] = result.prefill
+    rows: list[tuple[str, dict[str, Any]]] = []
+    for level in sorted(by_level, key=INDEX.__getitem__):
+        pre = by_level[level]
+        if not (pre.applies.get("sins") or pre.applies.get("escc")):
+            continue
+        values = {name: {k: v for k, v in (pre.inputs.get(name) or {}).items() if k != "level"}
+                  for name in ("sins", "escc") if pre.applies.get(name)}
+        rows.append((level, values))
+    if len(rows) < 2:
+        return None
+    return {"lesions": [_case_lesion(level, values) for level, values in rows]}
+
+
+def _case_lesion(level: str, values: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"levels": level}
+    for name, inputs in values.items():
+        if inputs:
+            out[name] = inputs
+    return out

@@ -44,6 +44,8 @@ class ExtractRequest(BaseModel):
     text: str = Field(description="the report's free text (one report, at most 20,000 characters)")
     pain: str | None = Field(default=None, description="SINS pain, a clinical input: mechanical / occasional / none")
     level: str | None = Field(default=None, description="pre-fill for this level instead of the most affected one")
+    every_level: bool = Field(default=False, description="also pre-fill each other level with a finding, from the "
+                              "findings that name that level (level_prefills)")
 
 
 def run(data: ExtractRequest | dict[str, Any]) -> Any:
@@ -55,7 +57,7 @@ def run(data: ExtractRequest | dict[str, Any]) -> Any:
     req = parse(ExtractRequest, data, "extract")
     try:
         check_text(req.text, field="extract.text")
-        return extract(req.text, pain=req.pain, level=req.level)
+        return extract(req.text, pain=req.pain, level=req.level, every_level=req.every_level)
     except InvalidInputError as exc:
         if exc.field.startswith("extract."):
             raise
@@ -149,13 +151,41 @@ def _links(result: Any) -> dict[str, str]:
     return out
 
 
+def _every_level(result: Any) -> list[dict[str, Any]]:
+    """Each level with a finding, in spine order: what is pre-filled there (in words), or why nothing is."""
+    from spinemets.levels import INDEX
+    from spinemets.scores.escc import LABELS
+
+    by_level = {lp.level: lp.prefill for lp in result.level_prefills}
+    if result.index_level is not None:
+        by_level[result.index_level] = result.prefill
+    words = {(c, value): label for c, pairs in _options()["sins"].items() for value, label in pairs}
+    rows = []
+    for level in sorted(by_level, key=INDEX.__getitem__):
+        pre = by_level[level]
+        sins = [words.get((k, v.value), str(v.value)) for k, v in pre.sins.items() if k not in ("level", "pain")
+                and v.value is not None]
+        escc = [f"{LABELS.get(k, k)}: {'yes' if v.value else 'no'}" if isinstance(v.value, bool) else f"grade {v.value}"
+                for k, v in pre.escc.items() if v.value is not None]
+        why = "; ".join(sorted({pre.why_not[k] for k in ("sins", "escc") if k in pre.why_not}))
+        rows.append({"level": level, "index": level == result.index_level, "sins": sins, "escc": escc,
+                     "grade": pre.escc_grade, "why": why})
+    return rows
+
+
 def _render(request: Request, report: str, pain: str, level: str, result: Any = None, error: Any = None,
             status: int = 200) -> Any:
     from spinemets.web.routes import _ctx, render
 
+    import json
+
+    from spinemets.reports.prefill import lesions_case
+
+    case = lesions_case(result) if result else None
     ctx = _ctx(request, "extract", report=report, pain=pain, level=level, result=result, error=error,
                options=_options(), segments=_marked(report, result.findings) if result else [],
-               links=_links(result) if result else {})
+               links=_links(result) if result else {}, levels_case=json.dumps(case, indent=2) if case else None,
+               every_level=_every_level(result) if result else [])
     return render(request, "extract.html", ctx, status)
 
 
@@ -175,7 +205,8 @@ async def extract_submit(request: Request) -> Any:
     pain = str(form.get("pain") or "").strip()
     level = str(form.get("level") or "").strip()
     try:
-        result = await run_in_threadpool(run, {"text": report, "pain": pain or None, "level": level or None})
+        result = await run_in_threadpool(run, {"text": report, "pain": pain or None, "level": level or None,
+                                               "every_level": True})
     except SpinemetsError as exc:
         error = _error(exc, "extract")
         error["inputs"] = [{"extract.text": "report"}.get(f, f.removeprefix("extract.")) for f in error["fields"]]
