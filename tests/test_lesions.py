@@ -130,7 +130,67 @@ def test_index_lesions_hold_for_every_completion(specs):
     sins_ix = next(ix for ix in r.index if ix.by == "sins")
     highest_possible = max(x.sins.possible_max for x in r.lesions)
     assert any(x.sins.possible_max == highest_possible and x.levels in sins_ix.lesions for x in r.lesions)
-    if sins_ix.certain:
-        top = max(x.sins.total for x in r.lesions if x.sins.total is not None)
-        assert all(x.sins.total == top for x in r.lesions if x.levels in sins_ix.lesions)
-        assert all(x.sins.possible_max <= top for x in r.lesions)
+    if sins_ix.certain:  # the named lesions' lowest totals reach every other lesion's highest
+        named = [x for x in r.lesions if x.levels in sins_ix.lesions]
+        floor = min(x.sins.possible_min for x in named)
+        assert all(x.sins.possible_max <= floor for x in r.lesions if x.levels not in sins_ix.lesions)
+        if len(named) > 1:
+            assert len({x.sins.total for x in named}) == 1 and named[0].sins.total is not None
+
+
+def test_a_lesion_given_only_its_levels_is_scored_as_unknown_and_can_be_highest():
+    r = assess(case({"levels": "T5", "sins": STABLE, "escc": {"grade": "1a"}}, {"levels": "L4"})).lesions
+    assert r.status == "insufficient_data"
+    l4 = r.lesions[1]
+    assert l4.sins.status == "insufficient_data" and l4.escc.status == "insufficient_data"
+    by = {ix.by: ix for ix in r.index}
+    # L4 is mobile (2 points): at least 2, above T5's 1 whatever its missing components
+    assert (by["sins"].lesions, by["sins"].certain) == (["L4"], True)
+    assert by["sins"].summary == "Highest SINS total: L4 (SINS 2 to 17, whatever its missing inputs)"
+    assert by["escc"].certain is False and by["escc"].lesions == ["T5", "L4"]
+
+
+def test_one_incomplete_lesion_above_every_other_is_certain():
+    partial = {k: v for k, v in UNSTABLE.items() if k != "pain"}  # T12: 11 to 14
+    r = assess(case({"levels": "T12", "sins": partial}, {"levels": "T5", "sins": STABLE})).lesions
+    ix = r.index[0]
+    assert ix.certain and ix.lesions == ["T12"]
+    assert ix.summary == "Highest SINS total: T12 (SINS 11 to 14, whatever its missing inputs)"
+
+
+def test_the_occiput_is_not_counted_as_a_vertebra():
+    r = assess(case({"levels": "C0-C2"}, prognosis={"vertebral_metastases": 2}))
+    assert r.lesions.involved_vertebrae == ["C1", "C2"]
+    counted = assess(case({"levels": "T7-T8"}, prognosis={"primary": "breast"})).prognosis
+    assert counted.notices[0].code == "counted_from_lesions"
+    assert "(2) is counted from the lesions" in counted.notices[0].message
+    alone = assess(case({"levels": "C0"}, prognosis={"primary": "breast"})).prognosis
+    assert "prognosis.vertebral_metastases" in alone.missing
+
+
+def test_a_range_location_is_checked_and_said():
+    r = assess(case({"levels": "T7-T9", "sins": STABLE})).lesions.lesions[0].sins
+    assert any("Every vertebra of T7-T9 lies in the semi-rigid spine" in n.message for n in r.notices)
+    with pytest.raises(ContradictoryInputError) as exc:
+        assess(case({"levels": "T3-T5", "sins": {**STABLE, "location": "junctional"}}))
+    assert exc.value.fields == ["case.lesions[0].levels", "case.lesions[0].sins.location"]
+    assert "semi-rigid spine" in exc.value.message and "semi_rigid" not in exc.value.message
+    ok = assess(case({"levels": "T10-T12", "sins": {**STABLE, "location": "junctional"}})).lesions.lesions[0].sins
+    assert ok.status == "complete"
+
+
+@pytest.mark.parametrize("lesion, field", [
+    ({"levels": "T5", "escc": {"grade": "3", "csf_visible": True}}, "case.lesions[0].escc.grade"),
+    ({"levels": "T5", "sins": {"pain": "sharp"}}, "case.lesions[0].sins.pain"),
+])
+def test_errors_inside_a_lesion_name_it(lesion, field):
+    with pytest.raises((InvalidInputError, ContradictoryInputError)) as exc:
+        assess(case({"levels": "L1"}, lesion))
+    names = getattr(exc.value, "fields", None) or [exc.value.field]
+    assert any(n.startswith("case.lesions[") for n in names), names
+
+
+@pytest.mark.parametrize("text, levels", [("T-7", "T7"), ("occiput", "C0"), ("O-C0", "C0"), ("T7\u2014T9", "T7-T9"),
+                                          ("c7 - t1", "C7-T1"), ("occiput-C2", "C0-C2")])
+def test_level_spellings(text, levels):
+    assert assess(case({"levels": text})).lesions.lesions[0].levels == levels

@@ -513,9 +513,18 @@ def test_compare_by_level_follows_each_vertebra_over_time(store):
     # semi-rigid 1 + mechanical 3 + lytic 2 + normal 0 + unilateral 1, with collapse none 0 / lt50 2 / gt50 3
     assert [(p["study_date"], p["sins_total"], p["escc_grade"]) for p in t7["series"]] == [
         ("2024-01-01", 7, "1a"), ("2024-03-01", 9, "1b"), ("2024-06-01", 10, "2")]
-    assert t7["change"]["sins"]["delta"] == 1 and t7["change"]["escc"]["direction"] == "higher grade"
+    # T7 alone, then T7 as part of T6-T8: not the same lesion, so no change is computed
+    assert t7["change"]["sins"] is None
+    assert t7["change"]["note"] == "scored as part of different lesions (T7; T6-T8)"
     assert cmp["levels"]["T6"]["series"][0]["lesion"] == "T6-T8"
-    assert cmp["levels"]["T6"]["change"]["sins"] is None  # not scored in the earlier of the pair
+    assert cmp["levels"]["T6"]["change"]["note"] == "new: not scored in the earlier assessment"
+    assert cmp["levels"]["L2"]["change"]["note"] == "not scored in the later assessment"
+    # the listed columns of a multilevel assessment: the index lesion by each rule (L1-L2: SINS 11; T7: ESCC 1b)
+    points = {p["id"]: p for p in cmp["series"]}
+    assert (points[second]["sins_total"], points[second]["escc_grade"]) == (11, "1b")
+    with store.session(write=True) as s:
+        pair = repo.compare(s, alice, second)
+    assert pair["levels"]["T7"]["change"]["sins"]["delta"] == 2  # T7 alone both times: collapse none -> lt50
     assert cmp["levels"]["L2"]["series"] == [{"id": second, "study_date": "2024-03-01", "lesion": "L1-L2",
                                               "sins_total": 11, "sins_category": "potentially_unstable",
                                               "escc_grade": "0"}]

@@ -136,19 +136,24 @@ def _prognosis_facts(facts: PrognosisInput, histology: str | None,
     return facts, None
 
 
-def _counted(facts: PrognosisInput, found: LesionsResult) -> PrognosisInput:
-    """The number of involved vertebrae from the lesions, when the prognostic facts leave it out; a smaller number
-    given there than the lesions involve is a contradiction (a larger one may count lesions not described)."""
+def _counted(facts: PrognosisInput, found: LesionsResult) -> tuple[PrognosisInput, str | None]:
+    """The number of vertebrae with metastases from the lesions, when the prognostic facts leave it out (said in the
+    result: other vertebrae may be involved that the case does not describe); a smaller number given there than the
+    lesions involve is a contradiction."""
     count = len(found.involved_vertebrae)
     given = facts.vertebral_metastases
     if given is None:
-        return facts.model_copy(update={"vertebral_metastases": count})
+        if count == 0:
+            return facts, None
+        note = (f"The number of vertebrae with metastases ({count}) is counted from the lesions of this case; give it "
+                "with the prognostic facts if other vertebrae are involved.")
+        return facts.model_copy(update={"vertebral_metastases": count}), note
     if given < count:
         raise ContradictoryInputError(
             ["case.prognosis.vertebral_metastases", "case.lesions"],
             f"{given} vertebra{'e' if given != 1 else ''} with metastases given, but the lesions involve {count}",
         )
-    return facts
+    return facts, None
 
 
 def assess(data: CaseDocument | dict[str, Any], kb: KnowledgeBase | None = None) -> AssessResult:
@@ -195,12 +200,14 @@ def assess(data: CaseDocument | dict[str, Any], kb: KnowledgeBase | None = None)
         )
     if case.prognosis is not None:
         facts, note = _prognosis_facts(case.prognosis, histology, kb)
+        counted = None
         if "lesions" in out:
-            facts = _counted(facts, out["lesions"])
+            facts, counted = _counted(facts, out["lesions"])
         result = prognosis(facts, kb)
-        if note is not None:
-            told = trusted(Notice, None, code="histology_not_used", message=note)
-            result = result.model_copy(update={"notices": [told, *result.notices]})
+        told = [trusted(Notice, None, code=code, message=text)
+                for code, text in (("histology_not_used", note), ("counted_from_lesions", counted)) if text]
+        if told:
+            result = result.model_copy(update={"notices": [*told, *result.notices]})
         out["prognosis"] = result
     if case.fracture is not None:
         out["fracture"] = fracture_differential(case.fracture, kb)

@@ -9,11 +9,14 @@ A lesion is a vertebra ("T7") or an inclusive range ("T7-T9") with its own SINS 
 * The index lesions are named by two stated rules, never merged into one: the highest SINS total (instability) and
   the highest ESCC grade (compression).  With incomplete scores, every lesion that could still be the highest is
   listed and the result says which inputs would decide it; ties are listed together.
-* The involved vertebrae are counted once each (the count the prognostic scores use).
+* Every lesion gets a SINS and an ESCC result: one given only its levels is insufficient data, with every total and
+  grade still possible, and so it can still be the highest.
+* The involved vertebrae are counted once each, the occiput not (it takes a SINS location but is no vertebra).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -21,12 +24,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from spinemets.errors import ContradictoryInputError, InvalidInputError
 from spinemets.knowledge.loader import KnowledgeBase, load_kb
 from spinemets.levels import INDEX, level_range, parse_level
-from spinemets.results import Result, trusted
+from spinemets.results import Notice, Result, trusted
 from spinemets.scores.escc import GRADES, EsccInput, EsccResult, escc
 from spinemets.scores.noms import NomsInput, NomsResult, noms
 from spinemets.scores.sins import SinsInput, SinsResult, location_of, sins
 
 MAX_LESIONS = 30
+OCCIPUT = "C0"  # the occiput takes a SINS location but is no vertebra: not counted as a vertebra with metastases
+_RANGE = re.compile(r"^\s*(.+?)\s*[-\u2013\u2014]\s*([A-Za-z].*?)\s*$")  # the second end starts with a letter
 
 
 class LesionInput(BaseModel):
@@ -44,10 +49,16 @@ class LesionInput(BaseModel):
     def _levels(cls, v: Any) -> str:
         if not isinstance(v, str) or not v.strip():
             raise ValueError("give the vertebra ('T7') or an inclusive range ('T7-T9')")
-        first, sep, last = v.replace("–", "-").partition("-")
+        text = v.strip()
         try:
-            a = parse_level(first)
-            b = parse_level(last) if sep else a
+            return parse_level(text)  # one level, in any spelling parse_level takes ("T-7", "occiput")
+        except InvalidInputError:
+            pass
+        m = _RANGE.match(text)
+        if m is None:
+            raise ValueError(f"{v!r} is neither a vertebral level nor a range such as 'T7-T9'")
+        try:
+            a, b = parse_level(m.group(1)), parse_level(m.group(2))
         except InvalidInputError as exc:
             raise ValueError(exc.message) from None
         if INDEX[a] > INDEX[b]:
@@ -94,25 +105,50 @@ class LesionsResult(Result):
         return "\n".join(lines)
 
 
-def _sins_input(i: int, lesion: LesionInput, kb: KnowledgeBase) -> SinsInput | None:
-    given = lesion.sins
-    if given is None:
-        return None
+def _sins_input(i: int, lesion: LesionInput, kb: KnowledgeBase) -> tuple[SinsInput, str | None]:
+    """The lesion's SINS input with its level or location, and a note when the location is certain for a range."""
+    given = lesion.sins or SinsInput()
     vertebrae = lesion.vertebrae
+    where = [f"case.lesions[{i}].levels"]
     if given.level is not None:
         if given.level not in vertebrae:
             raise ContradictoryInputError(
-                [f"case.lesions[{i}].levels", f"case.lesions[{i}].sins.level"],
+                [*where, f"case.lesions[{i}].sins.level"],
                 f"the SINS level {given.level} is outside the lesion {lesion.levels}",
             )
-        return given
+        return given, None
     if len(vertebrae) == 1:
-        return given.model_copy(update={"level": vertebrae[0]})
-    if given.location is None:
-        categories = {location_of(v, kb)[0] for v in vertebrae}
-        if len(categories) == 1:
-            return given.model_copy(update={"location": categories.pop()})
-    return given
+        return given.model_copy(update={"level": vertebrae[0]}), None
+    categories = {location_of(v, kb)[0] for v in vertebrae}
+    words = " or ".join(sorted(c.value.replace("_", "-") for c in categories))
+    if given.location is not None:
+        if given.location not in categories:
+            raise ContradictoryInputError(
+                [*where, f"case.lesions[{i}].sins.location"],
+                f"the lesion {lesion.levels} lies in the {words} spine, but its SINS location was given as "
+                f"{given.location.value.replace('_', '-')}",
+            )
+        return given, None
+    if len(categories) == 1:
+        category = categories.pop()
+        note = (f"Every vertebra of {lesion.levels} lies in the {category.value.replace('_', '-')} spine: the SINS "
+                "location is certain without a single most affected level.")
+        return given.model_copy(update={"location": category}), note
+    return given, None
+
+
+def _in_lesion(i: int, run: Any) -> Any:
+    """Run *run*, naming the lesion in the fields of any error (case.lesions[i].sins.pain, not sins.pain)."""
+    try:
+        return run()
+    except ContradictoryInputError as exc:
+        raise ContradictoryInputError([_field(i, f) for f in exc.fields], exc.message) from None
+    except InvalidInputError as exc:
+        raise InvalidInputError(_field(i, exc.field), exc.message) from None
+
+
+def _field(i: int, name: str) -> str:
+    return name if name.startswith("case.") else f"case.lesions[{i}].{name}"
 
 
 def _grade_rank(result: EsccResult) -> tuple[int, int]:
@@ -123,21 +159,24 @@ def _grade_rank(result: EsccResult) -> tuple[int, int]:
 
 
 def _index(by: str, rule: str, ranges: list[tuple[str, int, int, bool]], shown: Any) -> IndexLesion | None:
-    """The lesions that are, or may be, highest, from each lesion's (levels, lowest, highest, complete)."""
+    """The lesions that are, or may be, highest, from each lesion's (levels, lowest, highest, complete): a single
+    candidate is the highest whatever its missing inputs; several are a tie only when all are complete and equal."""
     if not ranges:
         return None
     floor = max(lo for _, lo, _, _ in ranges)
     candidates = [r for r in ranges if r[2] >= floor]
-    certain = all(r[3] for r in candidates) and len({r[1] for r in candidates}) == 1
     names = [r[0] for r in candidates]
-    if certain:
-        value = shown(candidates[0][1])
-        summary = (f"{rule}: {names[0]} ({value})" if len(names) == 1
-                   else f"{rule}: {', '.join(names)}, tied ({value})")
-    else:
-        summary = (f"{rule}: not yet decided, {' or '.join(names)} could be the highest; completing "
-                   f"{'their' if len(names) > 1 else 'its'} {'SINS' if by == 'sins' else 'ESCC'} decides it")
-    return IndexLesion(by=by, rule=rule, lesions=names, certain=certain, summary=summary)
+    if len(candidates) == 1:
+        _, lo, hi, complete = candidates[0]
+        value = shown(lo) if lo == hi else f"{shown(lo)} to {hi if by == 'sins' else GRADES[hi]}"
+        tail = "" if complete else ", whatever its missing inputs"
+        return IndexLesion(by=by, rule=rule, lesions=names, certain=True, summary=f"{rule}: {names[0]} ({value}{tail})")
+    if all(r[3] for r in candidates) and len({r[1] for r in candidates}) == 1:
+        return IndexLesion(by=by, rule=rule, lesions=names, certain=True,
+                           summary=f"{rule}: {', '.join(names)}, tied ({shown(candidates[0][1])})")
+    summary = (f"{rule}: not yet decided, {' or '.join(names)} could be the highest; completing their "
+               f"{'SINS' if by == 'sins' else 'ESCC'} decides it")
+    return IndexLesion(by=by, rule=rule, lesions=names, certain=False, summary=summary)
 
 
 def lesions(items: list[LesionInput], kb: KnowledgeBase | None = None, *, histology: str | None = None,
@@ -159,16 +198,20 @@ def lesions(items: list[LesionInput], kb: KnowledgeBase | None = None, *, histol
     framed = any(x is not None for x in (histology, myelopathy, fit_for_surgery))
     out: list[LesionResult] = []
     for i, lesion in enumerate(items):
-        sins_in = _sins_input(i, lesion, kb)
-        s = sins(sins_in, kb) if sins_in is not None else None
-        e = escc(lesion.escc, kb) if lesion.escc is not None else None
+        sins_in, note = _sins_input(i, lesion, kb)
+        escc_in = lesion.escc or EsccInput()
+        s = _in_lesion(i, lambda: sins(sins_in, kb))
+        if note is not None:
+            s = s.model_copy(update={"notices": [*s.notices, trusted(Notice, None, code="location", message=note)]})
+        e = _in_lesion(i, lambda: escc(escc_in, kb))
         n = None
         if framed:
-            n = noms(NomsInput(escc=lesion.escc, sins=sins_in, histology=histology, myelopathy=myelopathy,
-                               fit_for_surgery=fit_for_surgery), kb, sins_result=s, escc_result=e)
+            n = _in_lesion(i, lambda: noms(NomsInput(escc=escc_in, sins=sins_in, histology=histology,
+                                                     myelopathy=myelopathy, fit_for_surgery=fit_for_surgery),
+                                           kb, sins_result=s, escc_result=e))
         out.append(trusted(LesionResult, None, levels=lesion.levels, vertebrae=lesion.vertebrae, sins=s, escc=e,
                            noms=n))
-    involved = sorted(owner, key=INDEX.__getitem__)
+    involved = [v for v in sorted(owner, key=INDEX.__getitem__) if v != OCCIPUT]
     index = [ix for ix in (
         _index("sins", "Highest SINS total",
                [(r.levels, r.sins.possible_min, r.sins.possible_max, r.sins.status == "complete")

@@ -345,6 +345,8 @@ def cmd_assessment_compare(a: argparse.Namespace) -> int:
         for vertebra, by in cmp["levels"].items():
             ls, le = by["change"]["sins"], by["change"]["escc"]
             if ls is None:
+                if by["change"].get("note"):
+                    print(f"  {vertebra}: {by['change']['note']}")
                 continue
             delta = "" if ls["delta"] is None else f" ({ls['delta']:+d})"
             print(f"  {vertebra}: SINS {ls['from'] if ls['from'] is not None else '-'} -> "

@@ -548,11 +548,19 @@ def revoke_token(s: Session, actor: Actor | None, token_id: int) -> ApiToken:
 
 
 def _summary_fields(result: AssessResult) -> dict[str, Any]:
+    """The columns listed and plotted: the single lesion's SINS and ESCC, or, for several lesions, those of the index
+    lesion by each rule when it is certain and one lesion (the highest SINS total; the highest ESCC grade)."""
+    sins, escc = result.sins, result.escc
+    if result.lesions is not None:
+        by = {ix.by: ix for ix in result.lesions.index if ix.certain and len(ix.lesions) == 1}
+        named = {x.levels: x for x in result.lesions.lesions}
+        sins = named[by["sins"].lesions[0]].sins if "sins" in by else None
+        escc = named[by["escc"].lesions[0]].escc if "escc" in by else None
     return {
         "statuses": dict(result.statuses),
-        "sins_total": result.sins.total if result.sins is not None else None,
-        "sins_category": result.sins.category if result.sins is not None else None,
-        "escc_grade": result.escc.grade if result.escc is not None else None,
+        "sins_total": sins.total if sins is not None else None,
+        "sins_category": sins.category if sins is not None else None,
+        "escc_grade": escc.grade if escc is not None else None,
     }
 
 
@@ -753,8 +761,18 @@ def _by_level(series: list[Assessment], earlier: Assessment | None, later: Asses
                   if v in found[a.id]]
         before = found[earlier.id].get(v) if earlier is not None else None
         after = found[later.id].get(v) if later is not None else None
-        sins, escc = _delta(before, after) if before is not None and after is not None else (None, None)
-        out[v] = {"series": points, "change": {"sins": sins, "escc": escc}}
+        sins = escc = None
+        note = None
+        if before is not None and after is not None:
+            if before["lesion"] == after["lesion"]:
+                sins, escc = _delta(before, after)
+            else:
+                note = f"scored as part of different lesions ({before['lesion']}; {after['lesion']})"
+        elif after is not None and earlier is not None:
+            note = "new: not scored in the earlier assessment"
+        elif before is not None and later is not None:
+            note = "not scored in the later assessment"
+        out[v] = {"series": points, "change": {"sins": sins, "escc": escc, "note": note}}
     return out
 
 

@@ -73,7 +73,8 @@ def spine_diagram(level: str | None = None, category: str | None = None, kb: Kno
     if level is not None and category is None:
         category = cats.get(level)
     row_h, gap, top, x0 = 13.0, 2.0, 6.0, 40.0
-    width = 290
+    # room for the longest lesion label (about 7 units a character of the bold 11-unit marker text)
+    width = max(290, int(x0 + 114 + 7 * max((len(t) for t in marks.values()), default=0) + 10))
     height = top + len(ORDER) * (row_h + gap) + 10
     title = "Spine diagram, occiput to sacrum, coloured by SINS location category"
     if marks:
@@ -118,7 +119,7 @@ def spine_diagram(level: str | None = None, category: str | None = None, kb: Kno
                        f'<rect x="{_f(x)}" y="{_f(y)}" width="{_f(w)}" height="{_f(row_h)}" rx="3"/></g>')
         label_cls = "lvl selected-label" if name == level or name in marks else "lvl"
         out.append(f'<text x="{_f(x0 - 6)}" y="{_f(y + row_h - 3)}" class="{label_cls}" text-anchor="end">{escape(name)}</text>')
-        if region != prev_region:
+        if region != prev_region and not marks.get(name):  # a labelled row moves the region's name down a row
             out.append(f'<text x="{_f(x0 + 100)}" y="{_f(y + row_h - 3)}" class="region-name">{escape(region_names[region])}</text>')
             prev_region = region
         if marks.get(name):
