@@ -92,6 +92,9 @@ def test_cli_and_api(cli, tmp_path):
     # when findings without a level pre-filled every level; the rule that keeps them to the index level was then
     # made after looking at that set's error counts by field (so the set is no longer blind for it): 8 of 316 wrong.
     ("realho12ml", 0.03, 0.85),
+    # realho13ml: written blind by another hand while that rule was made, measured once after it: F1 0.852
+    # (precision 0.955, recall 0.769), 17 of 291 values wrong (5.8 %); never looked at beyond these figures.
+    ("realho13ml", 0.065, 0.84),
 ])
 def test_per_level_prefill_holdout_floors(name, max_wrong, min_f1):
     r = evaluate_levels(name)
