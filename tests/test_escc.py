@@ -13,6 +13,7 @@ from pydantic import TypeAdapter
 from spinemets import escc
 from spinemets.errors import KnowledgeBaseError, ContradictoryInputError, InvalidInputError, SpinemetsError
 from spinemets.knowledge.loader import load_kb
+from spinemets.levels import parse_span
 from spinemets.scores.escc import FINDINGS, GRADES
 
 Y, N = True, False
@@ -596,3 +597,37 @@ def test_the_lean_grading_gives_the_grade_and_errors_of_the_full_one(grade, epi,
         assert str(lean_error.value) == str(exc)
         return
     assert grades(data) == (full.grade, full.possible_grades)
+
+
+# --- reading the grade at a level (issue 15) -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("level, statements", [
+    ("C5", ["escc.level.paralysis_by_level"]),
+    ("T7", ["escc.level.paralysis_by_level"]),
+    ("T11", ["escc.level.paralysis_by_level", "escc.level.conus"]),
+    ("L2", ["escc.level.paralysis_by_level", "escc.level.conus", "escc.level.below_conus"]),
+    ("L4-L5", ["escc.level.paralysis_by_level", "escc.level.below_conus"]),
+    ("S2", ["escc.level.below_conus"]),
+    ("C0", []),
+])
+def test_what_the_sources_say_at_a_level(level, statements):
+    r = escc({"grade": "2", "level": level})
+    assert r.level == parse_span(level)
+    assert [n.kb_items[0] for n in r.notices if n.code == "level"] == statements
+    assert r.grade == "2"  # the grade itself is the same at every level: no source gives another scale
+
+
+def test_below_the_conus_the_caution_is_said_and_cited():
+    r = escc({"cord_compressed": True, "csf_visible": False, "level": "L3"})
+    text = next(n.message for n in r.notices if n.code == "level" and "cauda equina" in n.message)
+    assert "cervical and thoracic tumours only" in text
+    assert {ref.source_id for ref in r.references} >= {"bilsky-2010", "nakashima-2021"}
+    plain = escc({"cord_compressed": True, "csf_visible": False})
+    assert not any(n.code == "level" for n in plain.notices) and plain.level is None
+
+
+@pytest.mark.parametrize("level, words", [("T13", "thoracic levels are T1 to T12"), ("X4", "not a vertebral level")])
+def test_a_bad_level_is_refused(level, words):
+    with pytest.raises(InvalidInputError) as exc:
+        escc({"grade": "1a", "level": level})
+    assert exc.value.field == "escc.level" and words in exc.value.message

@@ -194,3 +194,14 @@ def test_errors_inside_a_lesion_name_it(lesion, field):
                                           ("c7 - t1", "C7-T1"), ("occiput-C2", "C0-C2")])
 def test_level_spellings(text, levels):
     assert assess(case({"levels": text})).lesions.lesions[0].levels == levels
+
+
+def test_each_lesion_is_graded_at_its_levels():
+    r = assess(case({"levels": "T5", "escc": {"grade": "1b"}}, {"levels": "L3-L4", "escc": {"grade": "2"}})).lesions
+    t5, lumbar = r.lesions
+    assert (t5.escc.level, lumbar.escc.level) == ("T5", "L3-L4")
+    assert any("cauda equina" in n.message for n in lumbar.escc.notices)
+    assert not any("cauda equina" in n.message for n in t5.escc.notices)
+    with pytest.raises(ContradictoryInputError) as exc:
+        assess(case({"levels": "T5", "escc": {"grade": "1b", "level": "T6"}}))
+    assert exc.value.fields == ["case.lesions[0].levels", "case.lesions[0].escc.level"]

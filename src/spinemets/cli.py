@@ -79,6 +79,8 @@ def cmd_escc(a: argparse.Namespace) -> int:
     data: dict[str, Any] = {k: getattr(a, k) for k in FINDINGS if getattr(a, k) is not None}
     if a.grade is not None:
         data["grade"] = a.grade
+    if a.level is not None:
+        data["level"] = a.level
     r = escc(data)
     _emit(r, a.json)
     return _status_code(r.status)
@@ -383,6 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = add("escc", cmd_escc, "Epidural spinal cord compression grade (Bilsky 2010)")
     e.add_argument("--grade", help="a stated grade: 0, 1a, 1b, 1c, 2, 3")
+    e.add_argument("--level", help="the level or range graded, e.g. T7 or L2-L3 (adds what the sources say there)")
     for name, text in (
         ("epidural_disease", "epidural tumour present"),
         ("thecal_sac_deformed", "thecal sac deformed"),

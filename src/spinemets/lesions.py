@@ -16,14 +16,13 @@ A lesion is a vertebra ("T7") or an inclusive range ("T7-T9") with its own SINS 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from spinemets.errors import ContradictoryInputError, InvalidInputError
 from spinemets.knowledge.loader import KnowledgeBase, load_kb
-from spinemets.levels import INDEX, level_range, parse_level
+from spinemets.levels import INDEX, level_range, parse_span
 from spinemets.results import Notice, Result, trusted
 from spinemets.scores.escc import GRADES, EsccInput, EsccResult, escc
 from spinemets.scores.noms import NomsInput, NomsResult, noms
@@ -31,7 +30,6 @@ from spinemets.scores.sins import SinsInput, SinsResult, location_of, sins
 
 MAX_LESIONS = 30
 OCCIPUT = "C0"  # the occiput takes a SINS location but is no vertebra: not counted as a vertebra with metastases
-_RANGE = re.compile(r"^\s*(.+?)\s*[-\u2013\u2014]\s*([A-Za-z].*?)\s*$")  # the second end starts with a letter
 
 
 class LesionInput(BaseModel):
@@ -47,23 +45,10 @@ class LesionInput(BaseModel):
     @field_validator("levels", mode="before")
     @classmethod
     def _levels(cls, v: Any) -> str:
-        if not isinstance(v, str) or not v.strip():
-            raise ValueError("give the vertebra ('T7') or an inclusive range ('T7-T9')")
-        text = v.strip()
         try:
-            return parse_level(text)  # one level, in any spelling parse_level takes ("T-7", "occiput")
-        except InvalidInputError:
-            pass
-        m = _RANGE.match(text)
-        if m is None:
-            raise ValueError(f"{v!r} is neither a vertebral level nor a range such as 'T7-T9'")
-        try:
-            a, b = parse_level(m.group(1)), parse_level(m.group(2))
+            return parse_span(v) if isinstance(v, str) else parse_span("")
         except InvalidInputError as exc:
             raise ValueError(exc.message) from None
-        if INDEX[a] > INDEX[b]:
-            a, b = b, a
-        return a if a == b else f"{a}-{b}"
 
     @property
     def vertebrae(self) -> list[str]:
@@ -137,6 +122,19 @@ def _sins_input(i: int, lesion: LesionInput, kb: KnowledgeBase) -> tuple[SinsInp
     return given, None
 
 
+def _escc_input(i: int, lesion: LesionInput) -> EsccInput:
+    """The lesion's ESCC input, read at the lesion's levels (a level given there must lie in the lesion)."""
+    given = lesion.escc or EsccInput()
+    if given.level is None:
+        return given.model_copy(update={"level": lesion.levels})
+    if not set(level_range(given.level)) <= set(lesion.vertebrae):
+        raise ContradictoryInputError(
+            [f"case.lesions[{i}].levels", f"case.lesions[{i}].escc.level"],
+            f"the ESCC level {given.level} is outside the lesion {lesion.levels}",
+        )
+    return given
+
+
 def _in_lesion(i: int, run: Any) -> Any:
     """Run *run*, naming the lesion in the fields of any error (case.lesions[i].sins.pain, not sins.pain)."""
     try:
@@ -199,7 +197,7 @@ def lesions(items: list[LesionInput], kb: KnowledgeBase | None = None, *, histol
     out: list[LesionResult] = []
     for i, lesion in enumerate(items):
         sins_in, note = _sins_input(i, lesion, kb)
-        escc_in = lesion.escc or EsccInput()
+        escc_in = _escc_input(i, lesion)
         s = _in_lesion(i, lambda: sins(sins_in, kb))
         if note is not None:
             s = s.model_copy(update={"notices": [*s.notices, trusted(Notice, None, code="location", message=note)]})

@@ -54,6 +54,28 @@ def parse_level(value: str, field: str = "level") -> str:
     return f"{prefix}{number}"
 
 
+_SPAN = re.compile(r"^\s*(.+?)\s*[-\u2013\u2014]\s*([A-Za-z].*?)\s*$")  # the second end starts with a letter
+
+
+def parse_span(value: str, field: str = "levels") -> str:
+    """A vertebral level or an inclusive range of them, canonical: ``"t7"`` -> ``"T7"``, ``"T9 - t7"`` -> ``"T7-T9"``
+    (a range is put in order), ``"T7-T7"`` -> ``"T7"``; every spelling :func:`parse_level` takes for one level
+    (``"T-7"``, ``"occiput"``).  Raises InvalidInputError naming *field*."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInputError(field, "give the vertebra ('T7') or an inclusive range ('T7-T9')")
+    try:
+        return parse_level(value, field)
+    except InvalidInputError as exc:
+        single = exc
+    m = _SPAN.match(value)
+    if m is None:
+        raise single
+    a, b = parse_level(m.group(1), field), parse_level(m.group(2), field)
+    if INDEX[a] > INDEX[b]:
+        a, b = b, a
+    return a if a == b else f"{a}-{b}"
+
+
 def level_range(spec: str) -> list[str]:
     """Expand an inclusive range such as ``"C7-T2"`` into its levels."""
     first, _, last = spec.partition("-")

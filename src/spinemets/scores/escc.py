@@ -19,15 +19,17 @@ import functools
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from spinemets.errors import ContradictoryInputError, KnowledgeBaseError
+from spinemets.errors import ContradictoryInputError, InvalidInputError, KnowledgeBaseError
 from spinemets.knowledge.loader import KnowledgeBase, load_kb
 from spinemets.knowledge.models import TableRow
 from spinemets.results import Citer, Component, Notice, Result, trusted
+from spinemets.levels import level_range, parse_span
 from spinemets.validation import parse
 
 TABLE = "escc_grades"
+LEVEL_NOTES = "escc_level_notes"
 GRADES = ("0", "1a", "1b", "1c", "2", "3")
 # The defining chain, in order: each finding is only reachable when the one before it is present.
 CHAIN = ("epidural_disease", "thecal_sac_deformed", "cord_abutted", "cord_compressed")
@@ -84,6 +86,18 @@ class EsccInput(BaseModel):
     cord_abutted: bool | None = None
     cord_compressed: bool | None = None
     csf_visible: bool | None = Field(default=None, description="CSF visible around the cord at the worst level")
+    level: str | None = Field(default=None, description="the level or range graded, e.g. 'T7' or 'L2-L3' (optional: "
+                              "adds what the sources say about reading the grade there)")
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _level(cls, v: Any) -> str | None:
+        if v is None or (isinstance(v, str) and not v.strip()):
+            return None
+        try:
+            return parse_span(v, "level") if isinstance(v, str) else parse_span("", "level")
+        except InvalidInputError as exc:
+            raise ValueError(exc.message) from None
 
 
 class EsccResult(Result):
@@ -97,6 +111,7 @@ class EsccResult(Result):
     definition: str | None = None
     implication: str | None = None
     derived_from: str | None = Field(default=None, description="'grade' or 'findings'")
+    level: str | None = Field(default=None, description="the level or range graded, when given")
 
 
 def grade_row(grade: str, kb: KnowledgeBase | None = None) -> TableRow:
@@ -204,10 +219,13 @@ def escc(data: EsccInput | dict[str, Any], kb: KnowledgeBase | None = None) -> E
     cite = Citer(kb)
     given = {name: getattr(inp, name) for name in FINDINGS}
     known = {name: value for name, value in given.items() if value is not None}
+    at = {"level": inp.level, "level_notes": _level_notes(kb, cite, inp.level)}
 
     if inp.grade is None and not known:
         return trusted(
             EsccResult, None,
+            notices=at["level_notes"],
+            level=inp.level,
             status="insufficient_data",
             summary="insufficient data: give the ESCC grade or the findings ("
             + ", ".join(LABELS[name] for name in FINDINGS)
@@ -219,13 +237,32 @@ def escc(data: EsccInput | dict[str, Any], kb: KnowledgeBase | None = None) -> E
 
     defs, allowed = _grading(inp, kb)
     if inp.grade is not None:
-        return _complete(kb, cite, inp.grade, "grade", _components(defs, given, allowed, inp.grade))
+        return _complete(kb, cite, inp.grade, "grade", _components(defs, given, allowed, inp.grade), at)
     if len(allowed) == 1:
-        return _complete(kb, cite, allowed[0], "findings", _components(defs, given, allowed, None))
-    return _undecided(kb, cite, defs, given, allowed)
+        return _complete(kb, cite, allowed[0], "findings", _components(defs, given, allowed, None), at)
+    return _undecided(kb, cite, defs, given, allowed, at)
 
 
-def _complete(kb: KnowledgeBase, cite: Citer, grade: str, derived: str, components: list[Component]) -> EsccResult:
+@functools.lru_cache(maxsize=4)
+def _note_rows(kb: KnowledgeBase) -> tuple[tuple[frozenset[str], TableRow], ...]:
+    return tuple((frozenset(v for spec in row["levels"] for v in level_range(spec)), row)
+                 for row in kb.table(LEVEL_NOTES).rows)
+
+
+def _level_notes(kb: KnowledgeBase, cite: Citer, level: str | None) -> list[Notice]:
+    """What the sources say about reading the grade at *level* (each statement once, in the table's order)."""
+    if level is None:
+        return []
+    vertebrae = set(level_range(level))
+    shown: list[str] = []
+    for levels, row in _note_rows(kb):
+        if levels & vertebrae and row["statement"] not in shown:
+            shown.append(row["statement"])
+    return [cite.notice("level", kb.statement(sid).text, kb_items=[sid]) for sid in shown]
+
+
+def _complete(kb: KnowledgeBase, cite: Citer, grade: str, derived: str, components: list[Component],
+              at: dict[str, Any]) -> EsccResult:
     row = grade_row(grade, kb)
     item = f"{TABLE}.{row.id}"
     refs = cite.cite_row(TABLE, row)
@@ -234,7 +271,8 @@ def _complete(kb: KnowledgeBase, cite: Citer, grade: str, derived: str, componen
             c.refs = refs
             c.kb_items = [item]
     severity = row["severity"]
-    notices = [cite.notice("implication", row["implication"], kb_items=[item]), *_severity_views(cite, [row])]
+    notices = [cite.notice("implication", row["implication"], kb_items=[item]), *_severity_views(cite, [row]),
+               *at["level_notes"]]
     return trusted(
         EsccResult, None,
         status="complete",
@@ -248,6 +286,7 @@ def _complete(kb: KnowledgeBase, cite: Citer, grade: str, derived: str, componen
         definition=row["definition"],
         implication=row["implication"],
         derived_from=derived,
+        level=at["level"],
         **cite.common(),  # type: ignore[arg-type]
     )
 
@@ -263,7 +302,8 @@ def _separating_finding(defs: Definitions, allowed: list[str]) -> str:
 
 
 def _undecided(
-    kb: KnowledgeBase, cite: Citer, defs: Definitions, given: dict[str, bool | None], allowed: list[str]
+    kb: KnowledgeBase, cite: Citer, defs: Definitions, given: dict[str, bool | None], allowed: list[str],
+    at: dict[str, Any],
 ) -> EsccResult:
     """More than one grade fits: name the finding that would separate them; say what holds for all of them."""
     first_missing = _separating_finding(defs, allowed)
@@ -278,6 +318,7 @@ def _undecided(
         summary += f"; {severity} grade either way: {implication}"
         items = [f"{TABLE}.{row.id}" for row in rows]
         notices = [cite.notice("implication", implication, kb_items=items), *_severity_views(cite, rows)]
+    notices += at["level_notes"]
     return trusted(
         EsccResult, None,
         status="insufficient_data",
@@ -289,6 +330,7 @@ def _undecided(
         severity=severity,
         high_grade=None if severity is None else severity == "high",
         implication=implication,
+        level=at["level"],
         **cite.common(),  # type: ignore[arg-type]
     )
 

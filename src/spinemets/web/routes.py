@@ -315,19 +315,20 @@ async def escc_page(request: Request) -> Response:
     from spinemets.scores.escc import FINDINGS, GRADES, LABELS, escc
 
     params = request.query_params
-    values = _given(params, ("grade", *FINDINGS))
+    values = _given(params, ("grade", "level", *FINDINGS))
     data: dict[str, Any] = {}
     result = error = None
     status = 200
     try:
-        if "grade" in values:
-            data["grade"] = values["grade"]
+        for name in ("grade", "level"):
+            if name in values:
+                data[name] = values[name]
         for name in FINDINGS:
             if name in values:
                 data[name] = forms.yes_no(values[name], f"escc.{name}")
     except InvalidInputError as exc:
         error, status = _error(exc, "escc"), 422
-    if error is None and data:
+    if error is None and set(data) - {"level"}:
         result, error, status = _run(lambda: escc(data), "escc")
     return render(request, "escc.html", _ctx(
         request, "escc", values=values, result=result, error=error, grades=GRADES, findings=FINDINGS, labels=LABELS,
