@@ -671,3 +671,26 @@ def test_assess_several_lesions_in_a_browser(page, http):
     assert cited and set(cited) <= own
     _check_one_reference_list(page)
     assert "Decision support" in page.content()
+
+
+def test_extract_page_opens_a_report_with_several_lesions_as_a_multilevel_case(page):
+    """Issue 15: a report describing several lesions lists what each level pre-fills (a benign level not scored,
+    saying why) and opens the case with one lesion per level in the assess form, to check before assessing."""
+    text = ("MRI thoracolumbar spine. Lytic metastasis T8 with 30% height loss and epidural tumour deforming the thecal "
+            "sac without cord contact; left pedicle involved. Sclerotic lesions at L2 and L3, no collapse, no epidural "
+            "extension at L2. Typical haemangioma T11.")
+    page.goto("/extract")
+    page.fill("#f-report", text)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Read the report").click()
+    rows = page.locator("[data-testid=every-level] tbody tr").all_inner_texts()
+    assert [r.split("\t")[0].split()[0] for r in rows] == ["T8", "T11", "L2", "L3"]
+    assert "benign (haemangioma)" in rows[1] and "Blastic" in rows[2]
+    case = json.loads(page.locator("#f-levels-case").input_value())
+    assert [x["levels"] for x in case["lesions"]] == ["T8", "L2", "L3"]
+    with page.expect_navigation():
+        page.get_by_role("button", name="Assess these lesions").click()
+    page.wait_for_selector("[data-testid=lesions-result]")
+    # L3's canal is not described: it could be any grade, so the index by ESCC stays open between T8 and L3
+    assert ("Highest ESCC grade: not yet decided, T8 or L3 could be the highest"
+            in page.locator("[data-testid=index-lesions]").inner_text())
