@@ -33,6 +33,8 @@ CROSS_FIELD = ("cross-field rule of the core (a 422 contradictory-input, or a va
 KNOWN: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/api/v1/assess"): {"positive_data_acceptance": f"{CROSS_FIELD}; and the sections' schema gaps below "
                                  "(src/spinemets/assess.py, CaseDocument.fracture is a free dict)"},
+    ("POST", "/api/v1/fhir/export"): {"positive_data_acceptance": f"{CROSS_FIELD}: the case document of "
+                                      "/api/v1/assess, with its schema gaps (src/spinemets/assess.py)"},
     ("POST", "/api/v1/sins"): {"positive_data_acceptance": f"{CROSS_FIELD} (level vs location); sins.level is a "
                                "plain string in the schema, without the pattern of a vertebral level "
                                "(src/spinemets/scores/sins.py)"},

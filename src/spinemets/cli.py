@@ -517,6 +517,7 @@ PLUGIN_COMMANDS = (
     "spinemets.api.commands",
     "spinemets.reports.commands",
     "spinemets.store.commands",
+    "spinemets.fhir.commands",
 )
 
 

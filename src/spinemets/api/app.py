@@ -46,7 +46,7 @@ from spinemets.knowledge.models import Source, Statement, Table
 
 log = logging.getLogger("spinemets.api")
 # Modules with `install(app, problem_responses, web=...)`, loaded when present.
-APP_EXTENSIONS = ("spinemets.reports.web", "spinemets.store.web")
+APP_EXTENSIONS = ("spinemets.reports.web", "spinemets.store.web", "spinemets.fhir.web")
 API = "/api/v1"
 JSON = "application/json"
 

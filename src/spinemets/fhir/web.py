@@ -1,0 +1,48 @@
+"""``POST /api/v1/fhir/export``: a case document assessed and returned as a FHIR Bundle (application/fhir+json).
+
+Installed by the app's extension hook (``APP_EXTENSIONS``); the body is parsed and validated as ``assess`` does, so
+errors name the field in the same words (problem+json)."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from typing import Any
+
+from fastapi import Body, FastAPI, Request
+from fastapi.responses import Response
+from starlette.routing import request_response
+
+PATH = "/api/v1/fhir/export"
+MEDIA = "application/fhir+json"
+
+
+def install(app: FastAPI, problem_responses: dict[int | str, dict[str, Any]], web: bool = True) -> None:
+    from spinemets.api.body import _check_media_type, parse_body
+    from spinemets.assess import CaseDocument, assess
+    from spinemets.fhir.export import assessment_bundle
+
+    async def handle(request: Request) -> Response:
+        _check_media_type(request, "case")
+        case = parse_body(CaseDocument, await request.body(), "case")
+        bundle = assessment_bundle(assess(case))
+        return Response(json.dumps(bundle), media_type=MEDIA)
+
+    async def declared(body: Any) -> Response:  # the signature FastAPI documents (body = the case document)
+        return Response(json.dumps(assessment_bundle(assess(body))), media_type=MEDIA)
+
+    declared.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter("body", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=CaseDocument,
+                           default=Body(...))])
+    declared.__annotations__ = {"body": CaseDocument, "return": Response}
+    app.add_api_route(
+        PATH, declared, methods=["POST"], tags=["fhir"], responses={
+            200: {"description": "A FHIR R4B collection Bundle: DiagnosticReport, Observations, Device, Provenance",
+                  "content": {MEDIA: {}}}, **problem_responses},
+        summary="Assess a case and return it as FHIR",
+        description="The case document of `/api/v1/assess`, assessed and returned as a FHIR Bundle "
+        "(`spinemets.fhir.export.assessment_bundle`). Decision support for healthcare professionals.",
+    )
+    route = app.router.routes[-1]
+    assert getattr(route, "path", None) == PATH
+    route.app = request_response(handle)  # type: ignore[attr-defined]
