@@ -116,3 +116,116 @@ def test_cli_and_rest(cli, tmp_path):
     Bundle.model_validate(ok.json())
     problem = client.post("/api/v1/fhir/export", json={"sins": {"pain": "sharp"}})
     assert problem.status_code == 422 and problem.json()["field"] == "case.sins.pain"
+
+
+# --- in: a Bundle read into a case -----------------------------------------------------------------------------------
+
+from spinemets.errors import InvalidInputError  # noqa: E402
+from spinemets.fhir.read import read_bundle  # noqa: E402
+
+ACTIVE = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]}
+REMISSION = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "remission"}]}
+PATIENT = {"resourceType": "Patient", "id": "p1", "birthDate": "1961-05-20", "gender": "female"}
+
+
+def _bundle(*resources, timestamp="2026-12-01T10:00:00Z"):
+    return {"resourceType": "Bundle", "type": "collection", "timestamp": timestamp,
+            "entry": [{"resource": r} for r in resources]}
+
+
+def _condition(text, status=ACTIVE, rid="c1", codes=()):
+    return {"resourceType": "Condition", "id": rid, "subject": {"reference": "Patient/p1"}, "clinicalStatus": status,
+            "code": {"text": text, "coding": list(codes)}}
+
+
+def _obs(code, value, rid="o1", when="2026-11-20", unit="mL/min/{1.73_m2}"):
+    return {"resourceType": "Observation", "id": rid, "status": "final", "effectiveDateTime": when,
+            "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+            "valueQuantity": {"value": value, "system": "http://unitsofmeasure.org", "code": unit}}
+
+
+def test_a_bundle_becomes_a_case_and_says_what_it_used():
+    report = {"resourceType": "DiagnosticReport", "id": "r1", "status": "final", "code": {"text": "MRI spine"},
+              "conclusion": "Lytic metastasis T7 with 40% height loss; epidural tumour deforming the thecal sac "
+                            "without cord contact."}
+    read = read_bundle(_bundle(PATIENT, _condition("Invasive ductal carcinoma of the left breast"),
+                               _condition("Breast lump", rid="c2"), _obs("62238-1", 48),
+                               _obs("62238-1", 61, rid="o0", when="2026-01-10"),
+                               _obs("89243-0", 70, rid="o2", unit="{score}"), report))
+    assert read.case["pathway"] == {"age": 65, "sex": "female", "egfr": 48.0, "cancer_history": "current",
+                                    "primary_site": "breast"}
+    assert read.case["prognosis"] == {"karnofsky": 70}
+    assert read.case["sins"] == {"level": "T7", "lesion": "lytic", "collapse": "lt50"}
+    assert read.case["escc"]["thecal_sac_deformed"] is True
+    assert {u.resource for u in read.not_used} == {"Condition/c2", "Observation/o0"}  # a lump; an older eGFR
+    assessed = assess(read.case)
+    assert assessed.sins is not None and assessed.pathway is not None
+
+
+@pytest.mark.parametrize("condition, expected", [
+    (_condition("Secondary malignant neoplasm of bone", codes=[{"system": "http://hl7.org/fhir/sid/icd-10",
+                                                               "code": "C79.5"}]), {"cancer_history": "current"}),
+    (_condition("Renal cell carcinoma", status=REMISSION), {"cancer_history": "previous", "primary_site": "renal"}),
+    (_condition("Prostate adenocarcinoma", status=None), {"primary_site": "prostate"}),  # status not given: not guessed
+    (_condition("Benign prostatic hyperplasia"), {}),
+    (_condition("Pregnancy"), {"pregnant": True}),
+])
+def test_conditions(condition, expected):
+    if condition.get("clinicalStatus") is None:
+        condition = {k: v for k, v in condition.items() if k != "clinicalStatus"}
+    read = read_bundle(_bundle(condition))
+    assert read.case.get("pathway", {}) == expected
+
+
+def test_two_primaries_are_not_chosen_between():
+    read = read_bundle(_bundle(_condition("Breast cancer"), _condition("Lung adenocarcinoma", rid="c2")))
+    assert read.case["pathway"] == {"cancer_history": "current"}
+    assert any("different primaries" in u.note for u in read.not_used)
+
+
+@pytest.mark.parametrize("obs, why", [
+    (_obs("62238-1", 4.8, unit="mL/s"), "not converted"),
+    (_obs("2160-0", 1.2, unit="mg/dL"), "does not read"),
+    ({**_obs("62238-1", 50), "status": "entered-in-error"}, "not used"),
+])
+def test_observations_not_used_say_why(obs, why):
+    read = read_bundle(_bundle(obs))
+    assert "pathway" not in read.case and why in read.not_used[0].note
+
+
+def test_age_needs_a_full_birth_date_and_counts_on_the_reference_date():
+    assert read_bundle(_bundle({**PATIENT, "birthDate": "1961"})).case["pathway"] == {"sex": "female"}
+    on = read_bundle(_bundle(PATIENT, timestamp="2026-05-19T00:00:00Z")).case["pathway"]["age"]
+    after = read_bundle(_bundle(PATIENT, timestamp="2026-05-20T00:00:00Z")).case["pathway"]["age"]
+    assert (on, after) == (64, 65)
+
+
+@pytest.mark.parametrize("bad, words", [
+    ({"resourceType": "Patient"}, "expected a FHIR Bundle"),
+    ({"resourceType": "Bundle"}, "not a valid FHIR R4 Bundle: type"),
+    (_bundle({"resourceType": "Patient", "birthDate": "not-a-date"}), "entry.0.resource.birthDate"),
+    (_bundle({"resourceType": "Observation", "status": "final"}), "entry.0.resource.code"),
+])
+def test_invalid_bundles_are_refused(bad, words):
+    with pytest.raises(InvalidInputError) as exc:
+        read_bundle(bad)
+    assert exc.value.field == "bundle" and words in exc.value.message
+
+
+def test_import_cli_and_rest(cli, tmp_path):
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(_bundle(PATIENT, _condition("Breast cancer"))))
+    r = cli("fhir", "import", str(path))
+    assert r.returncode == 0 and json.loads(r.stdout)["pathway"]["primary_site"] == "breast"
+    assert "used     Patient/p1" in r.stderr
+    assessed = cli("fhir", "import", str(path), "--assess")
+    assert assessed.returncode == 0 and assessed.stdout.startswith("Assessment")
+    from fastapi.testclient import TestClient
+
+    from spinemets.api.app import create_app
+
+    client = TestClient(create_app())
+    ok = client.post("/api/v1/fhir/import", json=_bundle(PATIENT))
+    assert ok.status_code == 200 and ok.json()["case"]["pathway"]["sex"] == "female"
+    bad = client.post("/api/v1/fhir/import", json={"resourceType": "Patient"})
+    assert bad.status_code == 422 and bad.json()["field"] == "bundle"

@@ -35,6 +35,9 @@ KNOWN: dict[tuple[str, str], dict[str, str]] = {
                                  "(src/spinemets/assess.py, CaseDocument.fracture is a free dict)"},
     ("POST", "/api/v1/fhir/export"): {"positive_data_acceptance": f"{CROSS_FIELD}: the case document of "
                                       "/api/v1/assess, with its schema gaps (src/spinemets/assess.py)"},
+    ("POST", "/api/v1/fhir/import"): {"positive_data_acceptance": "the body is any JSON object in the schema (a FHIR "
+                                      "Bundle's schema is fhir.resources', not restated here); only a valid Bundle "
+                                      "is accepted (src/spinemets/fhir/read.py)"},
     ("POST", "/api/v1/sins"): {"positive_data_acceptance": f"{CROSS_FIELD} (level vs location); sins.level is a "
                                "plain string in the schema, without the pattern of a vertebral level "
                                "(src/spinemets/scores/sins.py)"},

@@ -21,6 +21,37 @@ def cmd_fhir_export(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_fhir_import(a: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from spinemets.cli import EXIT_OK, _read_object
+    from spinemets.errors import InvalidInputError
+    from spinemets.fhir.read import read_bundle
+
+    as_of = None
+    if a.as_of:
+        try:
+            as_of = dt.date.fromisoformat(a.as_of)
+        except ValueError:
+            raise InvalidInputError("as_of", f"{a.as_of!r} is not a date (YYYY-MM-DD)") from None
+    read = read_bundle(_read_object(a.bundle, "bundle"), as_of=as_of, read_reports=not a.no_reports)
+    if a.assess:
+        from spinemets.assess import assess
+
+        result = assess(read.case)
+        print(result.model_dump_json(indent=2) if a.json else result.to_text())
+        return EXIT_OK
+    if a.json:
+        print(read.model_dump_json(indent=2))
+        return EXIT_OK
+    print(json.dumps(read.case, indent=2))
+    for use in read.used:
+        print(f"used     {use.resource}: {use.note}", file=sys.stderr)
+    for use in read.not_used:
+        print(f"not used {use.resource}: {use.note}", file=sys.stderr)
+    return EXIT_OK
+
+
 def register(sub: Any, add: Any) -> None:
     f = sub.add_parser("fhir", help="FHIR: a case's assessment as a FHIR Bundle")
     fsub = f.add_subparsers(dest="fhir_command", required=True, metavar="FHIR_COMMAND")
@@ -32,3 +63,15 @@ def register(sub: Any, add: Any) -> None:
     e.add_argument("--base", help="canonical base of spinemets' code system (default $SPINEMETS_FHIR_BASE or "
                                   "urn:spinemets)")
     e.set_defaults(func=cmd_fhir_export)
+    i = fsub.add_parser("import", help="read a FHIR Bundle (Patient, Condition, Observation, DiagnosticReport) into a case",
+                        description="Read a FHIR Bundle into a case document: the age and sex, cancers from the "
+                        "conditions, eGFR and Karnofsky from coded observations, SINS and ESCC from a report's text. "
+                        "Prints the case (what was used and what was not on standard error), or with --assess the "
+                        "assessment.")
+    i.add_argument("bundle", help="FHIR Bundle: a JSON file or - for standard input")
+    i.add_argument("--as-of", metavar="YYYY-MM-DD", help="the date the age is counted on (default: the Bundle's "
+                   "timestamp, else today)")
+    i.add_argument("--no-reports", action="store_true", help="do not read the reports' text")
+    i.add_argument("--assess", action="store_true", help="assess the case read")
+    i.add_argument("--json", action="store_true", help="machine-readable output (with what was used and not)")
+    i.set_defaults(func=cmd_fhir_import)

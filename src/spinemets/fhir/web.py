@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from starlette.routing import request_response
 
 PATH = "/api/v1/fhir/export"
+IMPORT_PATH = "/api/v1/fhir/import"
 MEDIA = "application/fhir+json"
 
 
@@ -46,3 +47,40 @@ def install(app: FastAPI, problem_responses: dict[int | str, dict[str, Any]], we
     route = app.router.routes[-1]
     assert getattr(route, "path", None) == PATH
     route.app = request_response(handle)  # type: ignore[attr-defined]
+
+    from spinemets.fhir.read import ReadResult, read_bundle
+
+    def read(body: dict[str, Any]) -> ReadResult:
+        return read_bundle(body)
+
+    async def import_handle(request: Request) -> Response:
+        from starlette.concurrency import run_in_threadpool
+
+        from spinemets.api.body import ProblemError
+
+        _check_media_type(request, "bundle")
+        raw = await request.body()
+        try:
+            body = json.loads(raw)
+        except (ValueError, RecursionError) as exc:
+            raise ProblemError("malformed-json", f"bundle: the request body is not valid JSON: {exc}", ["bundle"]) from None
+        result = await run_in_threadpool(read, body)
+        return Response(result.model_dump_json(), media_type="application/json")
+
+    async def import_declared(body: Any) -> ReadResult:  # the signature FastAPI documents (body = a FHIR Bundle)
+        return read(body)
+
+    import_declared.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter("body", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=dict[str, Any],
+                           default=Body(..., description="a FHIR R4 Bundle (JSON)"))])
+    import_declared.__annotations__ = {"body": dict[str, Any], "return": ReadResult}
+    app.add_api_route(
+        IMPORT_PATH, import_declared, methods=["POST"], tags=["fhir"], response_model=ReadResult,
+        responses=problem_responses, summary="Read a FHIR Bundle into a case document",
+        description="Patient (age, sex), Condition (cancers, pregnancy), coded Observation (eGFR, Karnofsky) and "
+        "DiagnosticReport text (SINS and ESCC) become a case document for `/api/v1/assess`, with what was used and "
+        "what was not (`spinemets.fhir.read.read_bundle`). Decision support for healthcare professionals.",
+    )
+    route = app.router.routes[-1]
+    assert getattr(route, "path", None) == IMPORT_PATH
+    route.app = request_response(import_handle)  # type: ignore[attr-defined]
