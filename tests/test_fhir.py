@@ -10,7 +10,7 @@ from fhir.resources.R4B.bundle import Bundle
 from hypothesis import HealthCheck, given, settings
 
 from spinemets.assess import assess
-from spinemets.errors import SpinemetsError
+from spinemets.errors import InvalidInputError, SpinemetsError
 from spinemets.fhir.export import assessment_bundle, code_system
 from tests.conftest import ROOT
 from tests.test_assess import _CASES
@@ -76,6 +76,33 @@ def test_lesions_and_prognostic_scores():
     assert "Draft" in tomita["note"][0]["text"]
 
 
+def test_codes_are_the_knowledge_base_rows_and_categories_fit():
+    bundle = assessment_bundle(assess({"sins": {"level": "T12", **UNSTABLE}, "patient": {"histology": "breast"},
+                                       "prognosis": {"karnofsky": 80}}))
+    sins = _by_code(bundle, "sins-total")[0]
+    codes = [c["valueCodeableConcept"]["coding"][0]["code"] for c in sins["component"]]
+    from spinemets.knowledge.loader import load_kb
+
+    rows = {r.id for r in load_kb().table("sins_points").rows}
+    assert all(code in rows for code in codes), codes
+    tokuhashi = _by_code(bundle, "prognosis-tokuhashi")[0]
+    assert tokuhashi["category"][0]["coding"][0]["code"] == "survey"
+    assert sins["category"][0]["coding"][0]["code"] == "imaging" and "effectiveDateTime" not in sins
+    assert "policy" not in _resources(bundle, "Provenance")[0]
+
+
+def test_nothing_to_assess_and_a_bad_base_are_refused():
+    from spinemets.errors import InsufficientDataError
+
+    with pytest.raises(InsufficientDataError):
+        assessment_bundle(assess({}))
+    for base in ("urn:oid:1.2.3", "x", "https://a b"):
+        with pytest.raises(InvalidInputError, match="absolute http"):
+            code_system(base)
+    assert code_system("https://t.example.org/fhir/CodeSystem/spinemets") == \
+        "https://t.example.org/fhir/CodeSystem/spinemets"
+
+
 @pytest.mark.parametrize("base, system", [(None, "urn:spinemets:CodeSystem:spinemets"),
                                           ("https://terminology.example.org/fhir/",
                                            "https://terminology.example.org/fhir/CodeSystem/spinemets")])
@@ -92,6 +119,10 @@ def test_every_random_case_exports_a_valid_bundle(case):
     try:
         result = assess(case)
     except SpinemetsError:
+        return
+    if not result.statuses:
+        with pytest.raises(SpinemetsError, match="nothing to assess"):
+            assessment_bundle(result)
         return
     Bundle.model_validate(assessment_bundle(result))
 
@@ -120,7 +151,6 @@ def test_cli_and_rest(cli, tmp_path):
 
 # --- in: a Bundle read into a case -----------------------------------------------------------------------------------
 
-from spinemets.errors import InvalidInputError  # noqa: E402
 from spinemets.fhir.read import read_bundle  # noqa: E402
 
 ACTIVE = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]}
@@ -128,7 +158,10 @@ REMISSION = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condit
 PATIENT = {"resourceType": "Patient", "id": "p1", "birthDate": "1961-05-20", "gender": "female"}
 
 
-def _bundle(*resources, timestamp="2026-12-01T10:00:00Z"):
+def _bundle(*resources, timestamp="2026-12-01T10:00:00Z", patient=True):
+    """A collection Bundle of *resources*, with the patient (p1) first unless one is given or *patient* is False."""
+    if patient and not any(r.get("resourceType") == "Patient" for r in resources):
+        resources = (PATIENT, *resources)
     return {"resourceType": "Bundle", "type": "collection", "timestamp": timestamp,
             "entry": [{"resource": r} for r in resources]}
 
@@ -140,12 +173,14 @@ def _condition(text, status=ACTIVE, rid="c1", codes=()):
 
 def _obs(code, value, rid="o1", when="2026-11-20", unit="mL/min/{1.73_m2}"):
     return {"resourceType": "Observation", "id": rid, "status": "final", "effectiveDateTime": when,
+            "subject": {"reference": "Patient/p1"},
             "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
             "valueQuantity": {"value": value, "system": "http://unitsofmeasure.org", "code": unit}}
 
 
 def test_a_bundle_becomes_a_case_and_says_what_it_used():
     report = {"resourceType": "DiagnosticReport", "id": "r1", "status": "final", "code": {"text": "MRI spine"},
+              "subject": {"reference": "Patient/p1"},
               "conclusion": "Lytic metastasis T7 with 40% height loss; epidural tumour deforming the thecal sac "
                             "without cord contact."}
     read = read_bundle(_bundle(PATIENT, _condition("Invasive ductal carcinoma of the left breast"),
@@ -167,19 +202,38 @@ def test_a_bundle_becomes_a_case_and_says_what_it_used():
                                                                "code": "C79.5"}]), {"cancer_history": "current"}),
     (_condition("Renal cell carcinoma", status=REMISSION), {"cancer_history": "previous", "primary_site": "renal"}),
     (_condition("Prostate adenocarcinoma", status=None), {"primary_site": "prostate"}),  # status not given: not guessed
+    (_condition("Carcinoma of breast", codes=[{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "C509"}]),
+     {"cancer_history": "current", "primary_site": "breast"}),
     (_condition("Benign prostatic hyperplasia"), {}),
     (_condition("Pregnancy"), {"pregnant": True}),
+    # review findings: none of these is a current cancer or pregnancy
+    (_condition("Family history of breast cancer"), {}),
+    (_condition("Lung cancer ruled out"), {}),
+    (_condition("No evidence of malignancy"), {}),
+    (_condition("History of skin cancer"), {}),
+    (_condition("Carcinoma in situ of breast"), {}),
+    (_condition("Basal cell carcinoma of skin"), {}),
+    (_condition("Metastatic abscess"), {}),
+    (_condition("Not pregnant"), {}),
+    (_condition("Pregnancy test negative"), {}),
+    (_condition("History of pregnancy-induced hypertension"), {}),
+    ({**_condition("Carcinoma of lung"), "verificationStatus": {"coding": [{"code": "refuted"}]}}, {}),
+    ({**_condition("Carcinoma of lung"), "verificationStatus": {"coding": [{"code": "provisional"}]}}, {}),
+    ({**_condition("Carcinoma of lung"), "abatementDateTime": "2020-01-01"}, {}),
+    ({**_condition("Carcinoma of lung"), "subject": {"reference": "Patient/other"}}, {}),
 ])
 def test_conditions(condition, expected):
     if condition.get("clinicalStatus") is None:
         condition = {k: v for k, v in condition.items() if k != "clinicalStatus"}
     read = read_bundle(_bundle(condition))
-    assert read.case.get("pathway", {}) == expected
+    assert {k: v for k, v in read.case.get("pathway", {}).items() if k not in ("age", "sex")} == expected
+    if not expected:
+        assert any(u.resource == "Condition/c1" for u in read.not_used)
 
 
 def test_two_primaries_are_not_chosen_between():
     read = read_bundle(_bundle(_condition("Breast cancer"), _condition("Lung adenocarcinoma", rid="c2")))
-    assert read.case["pathway"] == {"cancer_history": "current"}
+    assert read.case["pathway"] == {"age": 65, "sex": "female", "cancer_history": "current"}
     assert any("different primaries" in u.note for u in read.not_used)
 
 
@@ -187,14 +241,48 @@ def test_two_primaries_are_not_chosen_between():
     (_obs("62238-1", 4.8, unit="mL/s"), "not converted"),
     (_obs("2160-0", 1.2, unit="mg/dL"), "does not read"),
     ({**_obs("62238-1", 50), "status": "entered-in-error"}, "not used"),
+    ({**_obs("62238-1", 50), "status": "registered"}, "not used"),
+    ({**_obs("62238-1", 15), "valueQuantity": {"value": 15, "comparator": "<", "code": "mL/min/{1.73_m2}"}},
+     "is a bound"),
+    ({**_obs("62238-1", 45), "valueQuantity": {"value": 45}}, "not converted"),
+    (_obs("89243-0", 75, unit="{score}"), "not a Karnofsky score"),
+    (_obs("62238-1", -3), "outside 0-200"),
 ])
 def test_observations_not_used_say_why(obs, why):
-    read = read_bundle(_bundle(obs))
-    assert "pathway" not in read.case and why in read.not_used[0].note
+    read = read_bundle(_bundle(obs, patient=True))
+    assert "egfr" not in read.case.get("pathway", {}) and "prognosis" not in read.case
+    assert why in next(u.note for u in read.not_used if u.resource == "Observation/o1")
+
+
+def test_observation_times_are_compared_as_times_and_ties_that_disagree_are_not_used():
+    east = _obs("62238-1", 40, rid="east", when="2026-01-01T23:00:00-05:00")  # 2 January 04:00 UTC
+    west = _obs("62238-1", 60, rid="west", when="2026-01-02T01:00:00+09:00")  # 1 January 16:00 UTC
+    assert read_bundle(_bundle(east, west)).case["pathway"]["egfr"] == 40.0
+    tie = read_bundle(_bundle(_obs("62238-1", 20, rid="a"), _obs("62238-1", 80, rid="b")))
+    assert "egfr" not in tie.case["pathway"]
+    assert sum("two different values" in u.note for u in tie.not_used) == 2
+
+
+def test_one_patient_and_the_latest_final_report():
+    with pytest.raises(InvalidInputError, match="2 patients"):
+        read_bundle(_bundle(PATIENT, {**PATIENT, "id": "p2"}))
+    old = {"resourceType": "DiagnosticReport", "id": "old", "status": "final", "subject": {"reference": "Patient/p1"},
+           "code": {"text": "MRI"}, "effectiveDateTime": "2025-01-01", "conclusion": "L2 lytic lesion, no epidural disease."}
+    new = {**old, "id": "new", "effectiveDateTime": "2026-11-01",
+           "conclusion": "T12 lytic metastasis with ESCC grade 3 cord compression."}
+    draft = {**old, "id": "draft", "status": "preliminary", "effectiveDateTime": "2026-11-30"}
+    read = read_bundle(_bundle(old, new, draft))
+    assert read.case["sins"]["level"] == "T12" and read.case["escc"]["grade"] == "3"
+    notes = {u.resource: u.note for u in read.not_used}
+    assert "older report" in notes["DiagnosticReport/old"] and "preliminary" in notes["DiagnosticReport/draft"]
 
 
 def test_age_needs_a_full_birth_date_and_counts_on_the_reference_date():
     assert read_bundle(_bundle({**PATIENT, "birthDate": "1961"})).case["pathway"] == {"sex": "female"}
+    future = read_bundle(_bundle({**PATIENT, "birthDate": "2030-01-01"}))
+    assert "age" not in future.case["pathway"] and "gives an age of" in future.not_used[0].note
+    dead = read_bundle(_bundle({**PATIENT, "deceasedBoolean": True}))
+    assert "age" not in dead.case["pathway"] and "deceased" in dead.not_used[0].note
     on = read_bundle(_bundle(PATIENT, timestamp="2026-05-19T00:00:00Z")).case["pathway"]["age"]
     after = read_bundle(_bundle(PATIENT, timestamp="2026-05-20T00:00:00Z")).case["pathway"]["age"]
     assert (on, after) == (64, 65)
@@ -203,8 +291,9 @@ def test_age_needs_a_full_birth_date_and_counts_on_the_reference_date():
 @pytest.mark.parametrize("bad, words", [
     ({"resourceType": "Patient"}, "expected a FHIR Bundle"),
     ({"resourceType": "Bundle"}, "not a valid FHIR R4 Bundle: type"),
+    ({"resourceType": "Bundle", "type": "transaction"}, "is a request, not a record"),
     (_bundle({"resourceType": "Patient", "birthDate": "not-a-date"}), "entry.0.resource.birthDate"),
-    (_bundle({"resourceType": "Observation", "status": "final"}), "entry.0.resource.code"),
+    (_bundle({"resourceType": "Observation", "status": "final"}), "entry.1.resource.code"),
 ])
 def test_invalid_bundles_are_refused(bad, words):
     with pytest.raises(InvalidInputError) as exc:

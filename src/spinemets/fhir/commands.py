@@ -24,7 +24,7 @@ def cmd_fhir_export(a: argparse.Namespace) -> int:
 def cmd_fhir_import(a: argparse.Namespace) -> int:
     import datetime as dt
 
-    from spinemets.cli import EXIT_OK, _read_object
+    from spinemets.cli import EXIT_INSUFFICIENT, EXIT_OK, _read_object
     from spinemets.errors import InvalidInputError
     from spinemets.fhir.read import read_bundle
 
@@ -40,6 +40,9 @@ def cmd_fhir_import(a: argparse.Namespace) -> int:
 
         result = assess(read.case)
         print(result.model_dump_json(indent=2) if a.json else result.to_text())
+        if not result.statuses:
+            print("insufficient data: nothing in the Bundle gave a case to assess", file=sys.stderr)
+            return EXIT_INSUFFICIENT
         return EXIT_OK
     if a.json:
         print(read.model_dump_json(indent=2))

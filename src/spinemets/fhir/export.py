@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import uuid
 from typing import Any
 
@@ -27,12 +28,24 @@ from spinemets import __version__
 
 BASE_ENV = "SPINEMETS_FHIR_BASE"
 DEFAULT_BASE = "urn:spinemets"
+CATEGORIES = {"imaging": "Imaging", "survey": "Survey"}
 FHIR_VERSION = "4.3.0"  # R4B: the Observation, DiagnosticReport, Device, Provenance and Bundle of R4
 
 
 def code_system(base: str | None = None) -> str:
-    base = (base or os.environ.get(BASE_ENV) or DEFAULT_BASE).rstrip("/:")
-    return f"{base}:CodeSystem:spinemets" if base.startswith("urn:") else f"{base}/CodeSystem/spinemets"
+    """The canonical URL of spinemets' code system under *base* (default ``$SPINEMETS_FHIR_BASE``, else
+    ``urn:spinemets``); a base must be an absolute http(s) URL without spaces (InvalidInputError otherwise)."""
+    from spinemets.errors import InvalidInputError
+
+    base = (base or os.environ.get(BASE_ENV) or DEFAULT_BASE).strip()
+    if base.rstrip("/").endswith("/CodeSystem/spinemets"):
+        base = base.rstrip("/")[: -len("/CodeSystem/spinemets")]
+    if base == DEFAULT_BASE:
+        return f"{DEFAULT_BASE}:CodeSystem:spinemets"
+    if not re.fullmatch(r"https?://[^\s/]+(/[^\s]*)?", base):
+        raise InvalidInputError("base", f"{base!r} is not an absolute http(s) URL: give the canonical base your "
+                                        "organisation controls, e.g. https://terminology.example.org/fhir")
+    return f"{base.rstrip('/')}/CodeSystem/spinemets"
 
 
 class _Builder:
@@ -57,18 +70,18 @@ class _Builder:
 
     def observation(self, code: str, display: str, *, value: dict[str, Any], components: list[dict[str, Any]] = (),
                     interpretation: str | None = None, note: str | None = None, body_site: str | None = None,
-                    device: str) -> str:
+                    device: str, category: str | None = "imaging") -> str:
         obs: dict[str, Any] = {
             "resourceType": "Observation",
             "status": "preliminary",
-            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                                      "code": "imaging", "display": "Imaging"}]}],
             "code": self.concept(code, display),
-            "effectiveDateTime": self.now,
-            "issued": self.now,
+            "issued": self.now,  # when computed; the imaging time is not known here
             "device": {"reference": device},
             **value,
         }
+        if category:
+            obs["category"] = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                            "code": category, "display": CATEGORIES[category]}]}]
         if components:
             obs["component"] = list(components)
         if interpretation:
@@ -100,9 +113,10 @@ def _components(b: _Builder, prefix: str, result: Any) -> list[dict[str, Any]]:
             continue
         label = c.label or c.value
         shown = label if c.points is None else f"{label} ({c.points} point{'s' if c.points != 1 else ''})"
+        # the knowledge-base row behind the value names it stably; a value without one keeps its own key
+        key = c.kb_items[0].split(".", 1)[1] if c.kb_items else f"{prefix}-{c.name}-{c.value}"
         out.append({"code": code, "valueCodeableConcept": {
-            "coding": [b.coding(f"{prefix}-{c.name}-{c.value}".replace("_", "-").replace(" ", "-").lower()[:64],
-                                shown)], "text": shown}})
+            "coding": [b.coding(re.sub(r"[^A-Za-z0-9.-]+", "-", key).strip("-").lower(), shown)], "text": shown}})
     return out
 
 
@@ -130,7 +144,7 @@ def _escc(b: _Builder, result: Any, device: str, site: str | None = None) -> str
 def _noms(b: _Builder, result: Any, device: str, site: str | None = None) -> str:
     text = " ".join(result.framing) if result.framing else result.summary
     return b.observation("noms-framing", "NOMS treatment framing", value={"valueString": text},
-                         note=_missing(result), body_site=site, device=device)
+                         note=_missing(result), body_site=site, device=device, category=None)
 
 
 def _prognostic(b: _Builder, score: Any, device: str) -> str:
@@ -139,13 +153,19 @@ def _prognostic(b: _Builder, score: Any, device: str) -> str:
         note += " Draft: the points of this score are not yet confirmed in its original paper."
     return b.observation(f"prognosis-{score.instrument}", score.name, value=_total(score),
                          components=_components(b, score.instrument, score), interpretation=score.group, note=note,
-                         device=device)
+                         device=device, category="survey")
 
 
 def assessment_bundle(result: Any, *, base: str | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
     """A FHIR R4B ``collection`` Bundle of one assessment (see the module docstring); validated before it is
     returned."""
+    from spinemets.errors import InsufficientDataError
+
+    if not result.statuses:
+        raise InsufficientDataError(["case"], "a FHIR Bundle: the case has nothing to assess")
     now = now or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=dt.timezone.utc)
     b = _Builder(base, now)
     device = b.add({
         "resourceType": "Device",
@@ -174,7 +194,6 @@ def assessment_bundle(result: Any, *, base: str | None = None, now: dt.datetime 
         "resourceType": "DiagnosticReport",
         "status": "preliminary",
         "code": b.concept("spinemets-assessment", "spinemets assessment of vertebral metastases"),
-        "effectiveDateTime": b.now,
         "issued": b.now,
         "result": [{"reference": ref} for ref in observations],
         "conclusion": "\n".join([*lines, f"Knowledge base {result.kb_version}. {result.disclaimer}"]),
@@ -184,10 +203,9 @@ def assessment_bundle(result: Any, *, base: str | None = None, now: dt.datetime 
         "target": [{"reference": report}, *({"reference": ref} for ref in observations)],
         "recorded": b.now,
         "agent": [{"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
-                                        "code": "assembler", "display": "Assembler"}]},
+                                        "code": "performer", "display": "Performer"}]},
                    "who": {"reference": device, "display": f"spinemets {__version__}, knowledge base "
                                                            f"{result.kb_version}"}}],
-        "policy": [b.system],
     })
     bundle = {"resourceType": "Bundle", "type": "collection", "timestamp": b.now, "entry": b.entries,
               "meta": {"tag": [b.coding("decision-support", "Decision support for healthcare professionals")]}}

@@ -33,8 +33,10 @@ from spinemets.knowledge.loader import KnowledgeBase, load_kb
 CODES = "fhir_codes"
 MALIGNANCY = "fhir_malignancy_words"
 ICD10 = ("http://hl7.org/fhir/sid/icd-10", "http://hl7.org/fhir/sid/icd-10-cm")
-_ICD10_MALIGNANT = re.compile(r"^C(?:[0-8]\d|9[0-7])(?:\.|$)", re.IGNORECASE)
 CURRENT = {"active", "recurrence", "relapse"}
+CONFIRMED = {None, "confirmed"}  # verificationStatus: absent or confirmed (provisional, refuted ... are not read)
+FINAL = {"final", "amended", "corrected", "appended"}
+RECORD_TYPES = {"collection", "searchset", "document", "history", "batch-response", "transaction-response"}
 PREVIOUS = {"remission", "resolved", "inactive"}
 
 
@@ -57,16 +59,51 @@ def _codes(kb: KnowledgeBase) -> dict[tuple[str, str], Any]:
     return {(str(r["system"]), str(r["code"])): r for r in kb.table(CODES).rows}
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=8)
+def _words(kb: KnowledgeBase, row_id: str) -> re.Pattern[str]:
+    words = [str(w) for r in kb.table(MALIGNANCY).rows if r.id == row_id for w in r["words"]]
+    return re.compile(r"(?<![\w/])(?:" + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+                      + r")(?![\w/])", re.IGNORECASE)
+
+
 def _malignancy(kb: KnowledgeBase) -> re.Pattern[str]:
-    words = [str(w) for r in kb.table(MALIGNANCY).rows for w in r["words"]]
-    return re.compile(r"\b(?:" + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)) + r")\b",
-                      re.IGNORECASE)
+    return _words(kb, "malignancy")
+
+
+def _icd10_malignant(code: str) -> bool:
+    """ICD-10 chapter II malignant neoplasms, C00-C97 (ICD-10-CM's C4A, C7A and C7B among them), in any spelling of
+    the code (C50.9, C509, C4A.9)."""
+    m = re.match(r"^C(\d\d|4A|7A|7B)", code.strip().upper())
+    return bool(m) and (not m.group(1).isdigit() or int(m.group(1)) <= 97)
+
+
+def _when(res: dict[str, Any], *fields: str) -> dt.datetime | None:
+    """The resource's time (the first of *fields* given; a period's end, else its start), as an aware datetime."""
+    for name in fields:
+        value = res.get(name)
+        if isinstance(value, dict):
+            value = value.get("end") or value.get("start")
+        if not value:
+            continue
+        text = str(value).replace("Z", "+00:00")
+        try:
+            when = dt.datetime.fromisoformat(text) if "T" in text else dt.datetime.fromisoformat(text[:10])
+        except ValueError:
+            return None
+        return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+    return None
 
 
 def _name(resource: dict[str, Any], i: int) -> str:
-    kind = resource.get("resourceType", "?")
-    return f"{kind}/{resource['id']}" if resource.get("id") else f"{kind}[{i}]"
+    kind = resource.get("resourceType")
+    if not kind:
+        return f"entry {i + 1}"
+    return f"{kind}/{resource['id']}" if resource.get("id") else f"{kind} (entry {i + 1})"
+
+
+def _verification(resource: dict[str, Any]) -> str | None:
+    codes = (resource.get("verificationStatus") or {}).get("coding") or []
+    return str(codes[0].get("code")) if codes else None
 
 
 def _texts(concept: dict[str, Any] | None) -> list[str]:
@@ -98,18 +135,45 @@ def read_bundle(bundle: dict[str, Any], kb: KnowledgeBase | None = None, *,
         first = exc.errors()[0]
         where = ".".join(str(x) for x in first["loc"])
         raise InvalidInputError("bundle", f"not a valid FHIR R4 Bundle: {where}: {first['msg']}") from None
+    except RecursionError:
+        raise InvalidInputError("bundle", "the Bundle is nested too deeply") from None
+    if bundle.get("type") not in RECORD_TYPES:
+        raise InvalidInputError("bundle", f"a {bundle.get('type')} Bundle is a request, not a record: send a "
+                                          "collection, searchset or document Bundle")
     reference = as_of
     if reference is None and bundle.get("timestamp"):
         reference = dt.date.fromisoformat(str(bundle["timestamp"])[:10])
     reference = reference or dt.date.today()
-    resources = [e.get("resource") or {} for e in bundle.get("entry") or []]
+    entries = bundle.get("entry") or []
+    resources = [e.get("resource") or {} for e in entries]
+    patients = [(i, r) for i, r in enumerate(resources) if r.get("resourceType") == "Patient"]
+    if len(patients) > 1:
+        raise InvalidInputError("bundle", f"the Bundle holds {len(patients)} patients: send one patient's record")
     out = ReadResult(case={}, as_of=reference.isoformat())
+    refs: set[str] = set()
+    if patients:
+        i, patient = patients[0]
+        if patient.get("id"):
+            refs.add(f"Patient/{patient['id']}")
+        if entries[i].get("fullUrl"):
+            refs.add(str(entries[i]["fullUrl"]))
     pathway: dict[str, Any] = {}
     prognosis: dict[str, Any] = {}
-    latest: dict[str, tuple[str, float, str]] = {}
+    latest: dict[str, tuple[str | None, float, str]] = {}
     primaries: list[tuple[str, str, str]] = []  # (resource, primary row id, status)
+    reports: list[tuple[dt.datetime | None, str, dict[str, Any]]] = []
     for i, res in enumerate(resources):
         name, kind = _name(res, i), res.get("resourceType")
+        if not kind:
+            out.not_used.append(Use(resource=name, note="an entry without a resource"))
+            continue
+        if res.get("contained"):
+            out.not_used.append(Use(resource=name, note="its contained resources are not read"))
+        subject = (res.get("subject") or {}).get("reference")
+        if kind in ("Condition", "Observation", "DiagnosticReport") and subject not in refs:
+            why = "no subject" if not subject else f"about {subject}, not this Bundle's patient"
+            out.not_used.append(Use(resource=name, note=f"{why}: not read"))
+            continue
         if kind == "Patient":
             _patient(res, name, reference, pathway, out)
         elif kind == "Condition":
@@ -117,11 +181,22 @@ def read_bundle(bundle: dict[str, Any], kb: KnowledgeBase | None = None, *,
         elif kind == "Observation":
             _observation(res, name, kb, latest, out)
         elif kind == "DiagnosticReport" and read_reports:
-            _report(res, name, out)
+            if res.get("status") not in FINAL:
+                out.not_used.append(Use(resource=name, note=f"report status {res.get('status')}: not read"))
+            else:
+                reports.append((_when(res, "effectiveDateTime", "effectivePeriod", "issued"), name, res))
         else:
             out.not_used.append(Use(resource=name, note="not a resource spinemets reads"))
+    floor = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+    for n, (_, name, res) in enumerate(sorted(reports, key=lambda r: r[0] or floor, reverse=True)):
+        if n == 0:
+            _report(res, name, out)
+        else:
+            out.not_used.append(Use(resource=name, note="an older report: the most recent one was read"))
     for field, (name, value, when) in latest.items():
         section, key = field.split(".", 1)
+        if name is None:
+            continue  # conflicting values at the same time: listed, not used
         (pathway if section == "pathway" else prognosis)[key] = int(value) if key == "karnofsky" else value
         out.used.append(Use(resource=name, input=field, value=value, note=f"the most recent value ({when or 'no date'})"))
     sites = {p for _, p, _ in primaries}
@@ -146,13 +221,18 @@ def read_bundle(bundle: dict[str, Any], kb: KnowledgeBase | None = None, *,
 
 def _patient(res: dict[str, Any], name: str, reference: dt.date, pathway: dict[str, Any], out: ReadResult) -> None:
     birth = res.get("birthDate")
-    if birth and len(str(birth)) == 10:
+    if res.get("deceasedBoolean") or res.get("deceasedDateTime"):
+        out.not_used.append(Use(resource=name, note="the patient is recorded as deceased: the age is not counted"))
+    elif birth and len(str(birth)) == 10:
         born = dt.date.fromisoformat(str(birth))
         age = reference.year - born.year - ((reference.month, reference.day) < (born.month, born.day))
         if 0 <= age <= 120:
             pathway["age"] = age
             out.used.append(Use(resource=name, input="pathway.age", value=age,
                                 note=f"born {born.isoformat()}, age on {reference.isoformat()}"))
+        else:
+            out.not_used.append(Use(resource=name, note=f"birth date {born.isoformat()} gives an age of {age} on "
+                                                        f"{reference.isoformat()}: not used"))
     elif birth:
         out.not_used.append(Use(resource=name, note=f"birth date {birth} is not a full date: the age is left out"))
     gender = res.get("gender")
@@ -166,20 +246,28 @@ def _condition(res: dict[str, Any], name: str, kb: KnowledgeBase, pathway: dict[
     from spinemets.pathway import primary_groups
 
     texts = _texts(res.get("code"))
-    words = " ; ".join(texts)
-    status = _status(res)
-    if re.search(r"\bpregnan", words, re.IGNORECASE):
-        if status in CURRENT:
-            pathway["pregnant"] = True
-            out.used.append(Use(resource=name, input="pathway.pregnant", value=True, note=f"{words} ({status})"))
-        else:
-            out.not_used.append(Use(resource=name, note=f"pregnancy condition not active ({status or 'no status'})"))
+    words = " ; ".join(texts) or "no text"
+    status, verification = _status(res), _verification(res)
+    if verification not in CONFIRMED:
+        out.not_used.append(Use(resource=name, note=f"{words}: verification status {verification}: not read"))
         return
-    icd = [c for c in (res.get("code") or {}).get("coding") or [] if c.get("system") in ICD10]
-    malignant = any(_ICD10_MALIGNANT.match(str(c.get("code") or "")) for c in icd) or bool(
-        _malignancy(kb).search(words))
+    if status in CURRENT and (res.get("abatementDateTime") or res.get("abatementPeriod")
+                              or res.get("abatementString") or res.get("abatementAge")):
+        out.not_used.append(Use(resource=name, note=f"{words}: active with an abatement date, contradictory: "
+                                                    "not read"))
+        return
+    icd = [str(c.get("code") or "") for c in (res.get("code") or {}).get("coding") or [] if c.get("system") in ICD10]
+    malignant = any(_icd10_malignant(c) for c in icd) or bool(_malignancy(kb).search(words))
     if not malignant:
-        out.not_used.append(Use(resource=name, note=f"not a malignancy by its code or words ({words or 'no text'})"))
+        if re.search(r"\bpregnan", words, re.IGNORECASE):
+            _pregnancy(kb, words, status, name, pathway, out)
+        else:
+            out.not_used.append(Use(resource=name, note=f"not a malignancy by its code or words ({words})"))
+        return
+    hedge = _words(kb, "not_a_current_cancer").search(words)
+    if hedge:
+        out.not_used.append(Use(resource=name, note=f"{words}: '{hedge.group(0)}': not read as a cancer; give the "
+                                                    "cancer history"))
         return
     when = "current" if status in CURRENT else ("previous" if status in PREVIOUS else "")
     rows = primary_groups(words, kb)
@@ -190,43 +278,88 @@ def _condition(res: dict[str, Any], name: str, kb: KnowledgeBase, pathway: dict[
                         note=note + (f"; primary {rows[0]['label']}" if site else "; primary not named")))
 
 
-def _observation(res: dict[str, Any], name: str, kb: KnowledgeBase, latest: dict[str, tuple[str, float, str]],
-                 out: ReadResult) -> None:
+def _pregnancy(kb: KnowledgeBase, words: str, status: str | None, name: str, pathway: dict[str, Any],
+               out: ReadResult) -> None:
+    hedge = _words(kb, "not_a_pregnancy").search(words)
+    if hedge or status not in CURRENT:
+        why = f"'{hedge.group(0)}'" if hedge else f"status {status or 'not given'}"
+        out.not_used.append(Use(resource=name, note=f"{words}: {why}: not read as a current pregnancy"))
+        return
+    if pathway.get("sex") == "male":
+        out.not_used.append(Use(resource=name, note=f"{words}: recorded for a patient of male sex: not read"))
+        return
+    pathway["pregnant"] = True
+    out.used.append(Use(resource=name, input="pathway.pregnant", value=True, note=f"{words} ({status})"))
+
+
+def _observation(res: dict[str, Any], name: str, kb: KnowledgeBase,
+                 latest: dict[str, tuple[str | None, float, str]], out: ReadResult) -> None:
     codes = _codes(kb)
     row = next((codes[(c.get("system"), c.get("code"))] for c in (res.get("code") or {}).get("coding") or []
                 if (c.get("system"), c.get("code")) in codes), None)
     if row is None:
         out.not_used.append(Use(resource=name, note="an observation whose code spinemets does not read"))
         return
-    if res.get("status") in ("entered-in-error", "cancelled", "preliminary"):
-        out.not_used.append(Use(resource=name, note=f"status {res.get('status')}: not used"))
+    label = row["label"]
+    if res.get("status") not in FINAL:
+        out.not_used.append(Use(resource=name, note=f"{label}: status {res.get('status')}: not used"))
         return
-    quantity = res.get("valueQuantity") or {}
-    value = quantity.get("value", res.get("valueInteger"))
-    unit = quantity.get("code") or quantity.get("unit")
-    if value is None:
-        out.not_used.append(Use(resource=name, note=f"{row['label']}: no value"))
-        return
-    if quantity and unit not in (row["unit"], None) and not (row["unit"] == "{score}" and unit in ("", "%")):
-        out.not_used.append(Use(resource=name, note=f"{row['label']}: unit {unit!r}, not {row['unit']}: not converted"))
-        return
-    when = str(res.get("effectiveDateTime") or res.get("issued") or "")
-    field = str(row["input"])
-    if field not in latest or when > latest[field][2]:
-        if field in latest:
-            out.not_used.append(Use(resource=latest[field][0], note=f"{row['label']}: a more recent value exists"))
-        latest[field] = (name, float(value), when)
+    quantity = res.get("valueQuantity")
+    if quantity is None and res.get("valueInteger") is not None and row["unit"] == "{score}":
+        value, unit = res["valueInteger"], "{score}"
+    elif quantity is not None:
+        value, unit = quantity.get("value"), quantity.get("code") or quantity.get("unit")
+        if quantity.get("comparator"):
+            out.not_used.append(Use(resource=name, note=f"{label}: {quantity['comparator']}{value} is a bound, not a "
+                                                        "value: not used"))
+            return
     else:
-        out.not_used.append(Use(resource=name, note=f"{row['label']}: a more recent value exists"))
+        out.not_used.append(Use(resource=name, note=f"{label}: no value"))
+        return
+    if value is None:
+        out.not_used.append(Use(resource=name, note=f"{label}: no value"))
+        return
+    if unit != row["unit"] and not (row["unit"] == "{score}" and unit in ("{score}", "%")):
+        out.not_used.append(Use(resource=name, note=f"{label}: unit {unit!r}, not {row['unit']}: not converted"))
+        return
+    field = str(row["input"])
+    if field == "prognosis.karnofsky" and (float(value) != int(value) or int(value) % 10 or not 10 <= value <= 100):
+        out.not_used.append(Use(resource=name, note=f"{label}: {value} is not a Karnofsky score (10-100 in steps of "
+                                                    "10): not used"))
+        return
+    if field == "pathway.egfr" and not 0 <= float(value) <= 200:
+        out.not_used.append(Use(resource=name, note=f"{label}: {value} is outside 0-200: not used"))
+        return
+    when_dt = _when(res, "effectiveDateTime", "effectiveInstant", "effectivePeriod", "issued")
+    when = when_dt.astimezone(dt.timezone.utc).isoformat() if when_dt else ""
+    held = latest.get(field)
+    if held is None or when > held[2]:
+        if held is not None and held[0] is not None:
+            out.not_used.append(Use(resource=held[0], note=f"{label}: a more recent value exists"))
+        latest[field] = (name, float(value), when)
+    elif when == held[2] and float(value) != held[1]:
+        for other in (held[0], name):
+            if other is not None:
+                out.not_used.append(Use(resource=other, note=f"{label}: two different values at the same time "
+                                                             f"({when or 'no date'}): neither is used"))
+        latest[field] = (None, float(value), when)
+    else:
+        out.not_used.append(Use(resource=name, note=f"{label}: a more recent value exists"))
 
 
 def _report_text(res: dict[str, Any]) -> str | None:
+    """A text/plain attachment (in its charset), else the conclusion."""
     for form in res.get("presentedForm") or []:
-        if str(form.get("contentType", "")).startswith("text/plain") and form.get("data"):
-            try:
-                return base64.b64decode(form["data"]).decode("utf-8")
-            except (binascii.Error, UnicodeDecodeError):
-                return None
+        ctype = str(form.get("contentType", ""))
+        if not ctype.startswith("text/plain") or not form.get("data"):
+            continue
+        charset = re.search(r"charset=([\w.-]+)", ctype)
+        try:
+            text = base64.b64decode(form["data"], validate=True).decode(charset.group(1) if charset else "utf-8")
+        except (binascii.Error, UnicodeDecodeError, LookupError):
+            continue
+        if text.strip():
+            return text
     return res.get("conclusion")
 
 
