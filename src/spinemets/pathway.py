@@ -260,6 +260,8 @@ class PathwayResult(Result):
     scenario: str
     patient_groups: list[str] = Field(default_factory=list, description="groups recognised (child, pregnancy, myeloma, ...)")
     imaging_indicated: bool | None
+    acr_scenario: str | None = Field(default=None, description="the acr_ratings variant that applies to this scenario "
+                                     "(None when no ACR Appropriateness Criteria variant in the knowledge base does)")
     urgency: Urgency | None = None
     actions: list[Action] = Field(default_factory=list, description="what to do now, before the imaging")
     recommendations: list[Recommendation] = Field(default_factory=list)
@@ -927,6 +929,7 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
         scenario=scenario,
         patient_groups=list(dict.fromkeys(groups)),
         imaging_indicated=indicated,
+        acr_scenario=None if b.acr_variant in LUMBAR_VARIANTS and inp.pain_region in NOT_LUMBAR else b.acr_variant,
         urgency=urgency,
         actions=b.actions,
         recommendations=b.recs,

@@ -1,0 +1,95 @@
+"""A draft imaging order against the pathway: which study it is, and the ACR rating of that study for the patient's
+scenario.
+
+* The order's procedure code is looked up in ``tables/order_codes`` (LOINC spine imaging codes): the studies it may be,
+  its region and contrast.  A code not in the table is not a spine imaging order spinemets rates (None).
+* The rating is the ``acr_ratings`` row of the pathway's ACR variant for that study.  An order whose code leaves the
+  contrast open is rated only when every study it may be has the same rating; otherwise no rating, saying why.  A
+  study the variant does not rate, or a scenario no ACR variant in the knowledge base covers, gives "no criteria
+  apply"; a scenario the pathway cannot yet place (missing inputs) gives no rating and names what is missing.
+* The PAMA code follows the ACR rating where it is unambiguous: usually appropriate -> appropriate, usually not
+  appropriate -> not-appropriate.  "May be appropriate" has no PAMA code here (the knowledge base holds no source for
+  one), so no code is given for it, and the result says so.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from spinemets.knowledge.loader import KnowledgeBase, load_kb
+
+ORDERS = "order_codes"
+RATINGS = "acr_ratings"
+PAMA = {"usually_appropriate": "appropriate", "usually_not_appropriate": "not-appropriate"}
+
+
+class OrderMatch(BaseModel):
+    row: str = Field(description="the order_codes row")
+    system: str
+    code: str
+    label: str
+    region: str
+    contrast: str
+    studies: list[str]
+
+
+class Rating(BaseModel):
+    appropriateness: str | None = Field(default=None, description="the ACR rating of the ordered study, or None")
+    pama: str | None = Field(default=None, description="appropriate, not-appropriate or no-criteria-apply, or None")
+    acr_variant: str | None = None
+    why: str
+    missing: list[str] = Field(default_factory=list)
+
+
+def match_order(service_request: dict[str, Any], kb: KnowledgeBase | None = None) -> OrderMatch | None:
+    """The spine imaging study a ServiceRequest orders, from its procedure code (None: not one spinemets knows)."""
+    kb = kb or load_kb()
+    table = kb.table(ORDERS)
+    for coding in (service_request.get("code") or {}).get("coding") or []:
+        rows = table.where(system=coding.get("system"), code=coding.get("code"))
+        if rows:
+            r = rows[0]
+            return OrderMatch(row=r.id, system=r["system"], code=r["code"], label=r["label"], region=r["region"],
+                              contrast=r["contrast"], studies=list(r["studies"]))
+    return None
+
+
+def rate(order: OrderMatch, pathway_result: Any, kb: KnowledgeBase | None = None) -> Rating:
+    """The ACR rating of *order* under the scenario of *pathway_result* (see the module docstring)."""
+    from spinemets.pathway import LUMBAR_VARIANTS
+
+    kb = kb or load_kb()
+    key = pathway_result.acr_scenario
+    if key is None:
+        if pathway_result.status != "complete":
+            return Rating(why="the scenario is not yet known well enough to place it in an ACR variant",
+                          missing=list(pathway_result.missing))
+        return Rating(pama="no-criteria-apply", why="no ACR Appropriateness Criteria variant in the knowledge base "
+                                                    "covers this scenario")
+    table = kb.table(RATINGS)
+    variant = next((str(r["acr_variant"]) for r in table.rows if r["variant"] == key), key)
+    if key in LUMBAR_VARIANTS and order.region != "lumbar":
+        return Rating(pama="no-criteria-apply", acr_variant=variant,
+                      why=f"{variant} is about the lumbar spine; the order is for the {order.region.replace('_', ' ')} "
+                          "spine")
+    if not order.studies:
+        return Rating(pama="no-criteria-apply", acr_variant=variant,
+                      why=f"{order.label} is not a study the ACR variant rates")
+    rows = [r for r in table.rows if r["variant"] == key and r["study"] in order.studies]
+    rated = {r["study"]: str(r["appropriateness"]) for r in rows}
+    if not rated:
+        return Rating(pama="no-criteria-apply", acr_variant=variant,
+                      why=f"{variant} gives no rating for {order.label}")
+    if len(order.studies) > 1 and (len(rated) < len(order.studies) or len(set(rated.values())) > 1):
+        labels = {r.id: str(r["label"]) for r in kb.table("imaging_studies").rows}
+        words = "; ".join(f"{labels.get(s, s)}: {rated.get(s, 'not rated').replace('_', ' ')}" for s in order.studies)
+        return Rating(acr_variant=variant, why=f"{order.label} does not say whether contrast is given, and the "
+                                               f"ratings differ ({words}): order the study with its contrast")
+    appropriateness = next(iter(rated.values()))
+    pama = PAMA.get(appropriateness)
+    why = f"{variant}: {appropriateness.replace('_', ' ')}"
+    if pama is None:
+        why += " (no PAMA code is given for 'may be appropriate')"
+    return Rating(appropriateness=appropriateness, pama=pama, acr_variant=variant, why=why)

@@ -1,0 +1,81 @@
+"""A draft imaging order rated against the pathway's scenario (issue 13): the study the LOINC code is, the ACR rating,
+the PAMA code where it is unambiguous, and no rating (with the reason) otherwise."""
+
+from __future__ import annotations
+
+import pytest
+
+from spinemets.cdshooks.orders import match_order, rate
+from spinemets.knowledge.loader import load_kb
+from spinemets.pathway import pathway
+
+LBP7 = "ACR Low Back Pain 2021, variant 7 (suspected cancer, infection or immunosuppression)"
+
+
+def order(code, system="http://loinc.org"):
+    return match_order({"resourceType": "ServiceRequest", "code": {"coding": [{"system": system, "code": code}]}})
+
+
+CANCER_LUMBAR = {"age": 58, "sex": "female", "cancer_history": "current", "primary_site": "breast",
+                 "spinal_pain": True, "pain_region": "lumbar", "red_flags": [], "neuro_deficits": []}
+NO_RED_FLAGS = {"age": 40, "cancer_history": "none", "spinal_pain": True, "pain_region": "lumbar",
+                "pain_duration_weeks": 2, "red_flags": [], "neuro_deficits": []}
+
+
+def test_every_order_code_names_studies_of_the_pathway():
+    kb = load_kb()
+    studies = {r.id for r in kb.table("imaging_studies").rows}
+    for row in kb.table("order_codes").rows:
+        assert set(row["studies"]) <= studies, row.id
+        assert (row["contrast"] == "unspecified") == (len(row["studies"]) > 1), row.id
+
+
+def test_a_code_it_does_not_know_is_not_rated():
+    assert order("24981-3", system="http://www.ama-assn.org/go/cpt") is None
+    assert order("99999-9") is None
+    assert order("24981-3").studies == ["mri-region-wwo"]
+
+
+@pytest.mark.parametrize("code, appropriateness, pama", [
+    ("24967-2", "usually_appropriate", "appropriate"),   # MR lumbar spine without and with contrast
+    ("24968-0", "usually_appropriate", "appropriate"),   # contrast not stated: both MRI studies rated alike
+    ("24972-2", "may_be_appropriate", None),             # radiographs: no PAMA code for "may be appropriate"
+])
+def test_cancer_and_new_low_back_pain(code, appropriateness, pama):
+    rating = rate(order(code), pathway(CANCER_LUMBAR))
+    assert (rating.appropriateness, rating.pama, rating.acr_variant) == (appropriateness, pama, LBP7)
+    if pama is None:
+        assert "no PAMA code" in rating.why
+
+
+def test_low_back_pain_without_red_flags_radiographs_not_appropriate():
+    rating = rate(order("24972-2"), pathway(NO_RED_FLAGS))
+    assert (rating.appropriateness, rating.pama) == ("usually_not_appropriate", "not-appropriate")
+
+
+def test_lumbar_criteria_do_not_rate_another_region():
+    rating = rate(order("24981-3"), pathway(CANCER_LUMBAR))
+    assert rating.pama == "no-criteria-apply" and "the order is for the thoracic spine" in rating.why
+
+
+def test_thoracic_pain_in_cancer_has_no_acr_variant_here():
+    result = pathway({**CANCER_LUMBAR, "pain_region": "thoracic"})
+    assert result.acr_scenario is None and result.status == "complete"
+    rating = rate(order("24981-3"), result)
+    assert rating.pama == "no-criteria-apply" and rating.appropriateness is None
+
+
+def test_an_unplaced_scenario_gives_no_rating_and_names_what_is_missing():
+    rating = rate(order("24981-3"), pathway({"spinal_pain": True, "pain_region": "thoracic"}))
+    assert rating.pama is None and rating.appropriateness is None
+    assert "pathway.cancer_history" in rating.missing
+
+
+def test_contrast_not_stated_and_ratings_that_differ_give_no_rating():
+    # root pain persisting after medical management (ACR variant 3): MRI without contrast usually appropriate, MRI
+    # without and with contrast may be appropriate, so "MR Lumbar spine" (contrast not stated) gets no rating
+    result = pathway({**NO_RED_FLAGS, "red_flags": ["radicular_treatment_failure"], "neuro_deficits": ["radicular"]})
+    assert result.acr_scenario == "after_medical_management"
+    rating = rate(order("24968-0"), result)
+    assert rating.pama is None and "does not say whether contrast is given" in rating.why
+    assert rate(order("24967-2"), result).appropriateness == "may_be_appropriate"
