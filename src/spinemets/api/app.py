@@ -46,7 +46,7 @@ from spinemets.knowledge.models import Source, Statement, Table
 
 log = logging.getLogger("spinemets.api")
 # Modules with `install(app, problem_responses, web=...)`, loaded when present.
-APP_EXTENSIONS = ("spinemets.reports.web", "spinemets.store.web", "spinemets.fhir.web")
+APP_EXTENSIONS = ("spinemets.reports.web", "spinemets.store.web", "spinemets.fhir.web", "spinemets.cdshooks.web")
 API = "/api/v1"
 JSON = "application/json"
 
@@ -83,7 +83,8 @@ def _problem_response(request: Request, slug: str, detail: str, fields: list[str
 
 
 def _wants_html(request: Request) -> bool:
-    return not request.url.path.startswith("/api/") and request.url.path != "/openapi.json"
+    path = request.url.path
+    return not path.startswith(("/api/", "/cds-services")) and path != "/openapi.json"
 
 
 # --- knowledge base ---------------------------------------------------------------------------------

@@ -1,0 +1,231 @@
+"""The CDS Hooks services (order-select and order-sign): each draft spine imaging order rated against the patient's
+scenario, as cards.
+
+For each draft ServiceRequest whose code ``tables/order_codes`` knows:
+
+* the patient's facts come from the prefetched record (Patient, Conditions, Observations) read as
+  :func:`spinemets.fhir.read.read_bundle` reads a Bundle, and the order's reason from the codes of spinemets'
+  indication code system in its ``reasonCode`` (``tables/order_indications``); nothing else is read;
+* the pathway places the scenario and :func:`spinemets.cdshooks.orders.rate` rates the order;
+* one card says the rating (or that none can be given, and what is missing) with the reason and the source; an order
+  rated *usually not appropriate* gets a suggestion: to remove it when the pathway finds no imaging indicated, or to
+  replace it with the pathway's first study when an order code for that study and region exists.
+
+No Argonaut PAMA system action is returned unless the site configures its CMS-qualified CDSM G-code
+(``SPINEMETS_PAMA_GCODE``): spinemets does not claim to be a qualified mechanism.  A record that was not prefetched is
+not fetched from the FHIR server (not supported yet): the card says what is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any
+
+from spinemets.knowledge.loader import KnowledgeBase, load_kb
+
+HOOKS = {"spinemets-order-select": "order-select", "spinemets-order-sign": "order-sign"}
+INDICATIONS = "order_indications"
+GCODE_ENV = "SPINEMETS_PAMA_GCODE"
+PAMA_EXT = "http://fhir.org/argonaut/Extension/pama-rating"
+PAMA_SYSTEM = "http://fhir.org/argonaut/CodeSystem/pama-rating"
+LOINC_EGFR_KARNOFSKY = ("62238-1", "33914-3", "76633-7", "77147-7", "89243-0")
+
+
+class HookError(ValueError):
+    """A malformed hook request; ``field`` names the part."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+def discovery() -> dict[str, Any]:
+    """The discovery document (``GET /cds-services``)."""
+    codes = ",".join(f"http://loinc.org|{c}" for c in LOINC_EGFR_KARNOFSKY)
+    prefetch = {
+        "patient": "Patient/{{context.patientId}}",
+        "conditions": "Condition?patient={{context.patientId}}",
+        "observations": f"Observation?patient={{{{context.patientId}}}}&code={codes}",
+    }
+    return {"services": [
+        {"hook": hook, "id": sid, "title": "Spine imaging appropriateness (spinemets)",
+         "description": "Rates each draft spine imaging order (MRI, CT, radiographs) against the ACR Appropriateness "
+                        "Criteria for the patient's scenario, or says what is missing. Decision support for healthcare "
+                        "professionals.",
+         "prefetch": prefetch}
+        for sid, hook in HOOKS.items()]}
+
+
+def indication_system(base: str | None = None) -> str:
+    from spinemets.fhir.export import code_system
+
+    return code_system(base).replace("CodeSystem:spinemets", "CodeSystem:spinemets-indication").replace(
+        "CodeSystem/spinemets", "CodeSystem/spinemets-indication")
+
+
+def _record(request: dict[str, Any]) -> dict[str, Any]:
+    """The prefetched resources as one collection Bundle."""
+    prefetch = request.get("prefetch") or {}
+    resources: list[dict[str, Any]] = []
+    for value in prefetch.values():
+        if not isinstance(value, dict):
+            continue
+        if value.get("resourceType") == "Bundle":
+            resources += [e["resource"] for e in value.get("entry") or [] if isinstance(e.get("resource"), dict)]
+        elif value.get("resourceType"):
+            resources.append(value)
+    return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
+
+
+def _indications(order: dict[str, Any], kb: KnowledgeBase, base: str | None) -> tuple[dict[str, Any], list[str]]:
+    system = indication_system(base)
+    rows = {r.id: r for r in kb.table(INDICATIONS).rows}
+    inputs: dict[str, Any] = {}
+    said: list[str] = []
+    for concept in order.get("reasonCode") or []:
+        for coding in concept.get("coding") or []:
+            row = rows.get(coding.get("code")) if coding.get("system") == system else None
+            if row is None:
+                continue
+            said.append(str(row["label"]))
+            for key, value in row["inputs"].items():
+                if isinstance(value, list) and isinstance(inputs.get(key), list):
+                    inputs[key] = sorted(set(inputs[key]) | set(value))
+                else:
+                    inputs[key] = value
+    if inputs.get("neuro_deficits") and "no-neurological-deficit" in [c.get("code") for rc in order.get(
+            "reasonCode") or [] for c in rc.get("coding") or []]:
+        inputs.pop("neuro_deficits")  # "no deficit" and a deficit: contradictory, not read
+        said.append("(a neurological deficit and none both answered: not read)")
+    return inputs, said
+
+
+def handle(service_id: str, request: dict[str, Any], kb: KnowledgeBase | None = None, *,
+           base: str | None = None, page_url: str | None = None) -> dict[str, Any]:
+    """The response to a hook call (cards and, when a PAMA G-code is configured, system actions)."""
+    from spinemets.cdshooks.orders import match_order, rate
+    from spinemets.errors import SpinemetsError
+    from spinemets.fhir.read import read_bundle
+    from spinemets.pathway import pathway
+    from spinemets.wording import missing_in_words
+
+    kb = kb or load_kb()
+    hook = HOOKS.get(service_id)
+    if hook is None:
+        raise HookError("service", f"no CDS service {service_id!r}; the services are {', '.join(HOOKS)}")
+    if not isinstance(request, dict) or request.get("hook") != hook:
+        raise HookError("hook", f"this service answers the {hook} hook")
+    if not request.get("hookInstance"):
+        raise HookError("hookInstance", "required")
+    context = request.get("context") or {}
+    drafts = context.get("draftOrders") or {}
+    if drafts.get("resourceType") != "Bundle":
+        raise HookError("context.draftOrders", "a Bundle of the draft orders is required")
+    orders = [e.get("resource") or {} for e in drafts.get("entry") or []]
+    orders = [o for o in orders if o.get("resourceType") == "ServiceRequest"]
+    try:
+        facts = read_bundle(_record(request)).case.get("pathway", {}) if request.get("prefetch") else {}
+    except SpinemetsError as exc:
+        raise HookError("prefetch", str(exc)) from None
+    cards: list[dict[str, Any]] = []
+    actions: list[dict[str, Any]] = []
+    gcode = os.environ.get(GCODE_ENV)
+    for order in orders:
+        match = match_order(order, kb)
+        if match is None:
+            continue
+        inputs, said = _indications(order, kb, base)
+        scenario = {**facts, **inputs}
+        try:
+            result = pathway(scenario, kb)
+        except SpinemetsError as exc:
+            cards.append(_card(f"{match.label}: no rating: the order's facts do not fit together",
+                               f"{exc}", "warning", kb, page_url))
+            continue
+        rating = rate(match, result, kb)
+        if not request.get("prefetch"):
+            rating.missing = ["the patient's record (not prefetched)", *rating.missing]
+        cards.append(_rating_card(match, rating, result, said, kb, page_url, order, base,
+                                  missing_in_words(rating.missing)))
+        if gcode and rating.pama:
+            actions.append(_pama_action(order, rating, gcode))
+    response: dict[str, Any] = {"cards": cards}
+    if actions:
+        response["systemActions"] = actions
+    return response
+
+
+def _card(summary: str, detail: str, indicator: str, kb: KnowledgeBase, page_url: str | None,
+          suggestions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    card: dict[str, Any] = {
+        "uuid": str(uuid.uuid4()),
+        "summary": summary if len(summary) < 140 else summary[:136].rstrip() + "...",
+        "indicator": indicator,
+        "detail": f"{detail}\n\n_Knowledge base {kb.version}. {kb.manifest.disclaimer}_",
+        "source": {"label": f"spinemets (knowledge base {kb.version})"},
+    }
+    if page_url:
+        card["links"] = [{"label": "Open the imaging pathway in spinemets", "url": page_url, "type": "absolute"}]
+    if suggestions:
+        card["suggestions"] = suggestions
+        card["selectionBehavior"] = "at-most-one"
+    return card
+
+
+def _rating_card(match: Any, rating: Any, result: Any, said: list[str], kb: KnowledgeBase, page_url: str | None,
+                 order: dict[str, Any], base: str | None, missing: list[str]) -> dict[str, Any]:
+    lines = [f"**Order:** {match.label}"]
+    if said:
+        lines.append("**Reason given:** " + "; ".join(said))
+    lines.append(f"**Why:** {rating.why}")
+    if missing:
+        lines.append("**Missing:** " + "; ".join(missing))
+    suggestions: list[dict[str, Any]] = []
+    if rating.appropriateness == "usually_appropriate":
+        summary, indicator = f"{match.label}: usually appropriate (ACR)", "info"
+    elif rating.appropriateness == "usually_not_appropriate":
+        summary, indicator = f"{match.label}: usually not appropriate (ACR)", "warning"
+        suggestions = _suggestions(match, result, order, kb)
+    elif rating.appropriateness == "may_be_appropriate":
+        summary, indicator = f"{match.label}: may be appropriate (ACR)", "info"
+    elif rating.pama == "no-criteria-apply":
+        summary, indicator = f"{match.label}: no ACR criteria apply", "info"
+        first = next((r for r in result.recommendations if r.role == "first_line"), None)
+        if first is not None:
+            lines.append(f"**The pathway recommends:** {first.study.label}")
+    else:
+        summary, indicator = f"{match.label}: no rating yet, information missing", "info"
+    return _card(summary, "\n\n".join(lines), indicator, kb, page_url, suggestions)
+
+
+def _suggestions(match: Any, result: Any, order: dict[str, Any], kb: KnowledgeBase) -> list[dict[str, Any]]:
+    if result.imaging_indicated is False and order.get("id"):
+        return [{"label": f"Remove the order for {match.label}", "uuid": str(uuid.uuid4()), "isRecommended": True,
+                 "actions": [{"type": "delete", "description": f"Remove the draft order for {match.label}",
+                              "resourceId": f"ServiceRequest/{order['id']}"}]}]
+    first = next((r for r in result.recommendations if r.role == "first_line"), None)
+    if first is None:
+        return []
+    rows = [r for r in kb.table("order_codes").rows if r["region"] == match.region and list(r["studies"]) == [first.study.id]]
+    if not rows:
+        return []
+    row = rows[0]
+    replacement = {**order, "code": {"coding": [{"system": row["system"], "code": row["code"],
+                                                 "display": row["label"]}], "text": row["label"]}}
+    return [{"label": f"Order {row['label']} instead", "uuid": str(uuid.uuid4()), "isRecommended": True,
+             "actions": [{"type": "update", "description": f"Replace {match.label} with {row['label']}",
+                          "resource": replacement}]}]
+
+
+def _pama_action(order: dict[str, Any], rating: Any, gcode: str) -> dict[str, Any]:
+    rated = dict(order)
+    rated["extension"] = [*(order.get("extension") or []), {
+        "url": PAMA_EXT, "valueCodeableConcept": {"coding": [{"system": PAMA_SYSTEM, "code": rating.pama}]}}]
+    rated["extension"] += [
+        {"url": "http://fhir.org/argonaut/Extension/pama-rating-qcdsm-consulted", "valueString": gcode},
+        {"url": "http://fhir.org/argonaut/Extension/pama-rating-consult-id", "valueUri": f"urn:uuid:{uuid.uuid4()}"},
+    ]
+    criteria = rating.acr_variant or "no criteria apply"
+    return {"type": "update", "description": f"Appropriateness rating: {rating.pama} ({criteria})", "resource": rated}

@@ -1,0 +1,59 @@
+"""CDS Hooks over HTTP: ``GET /cds-services`` (discovery) and ``POST /cds-services/{id}`` (a hook call), each call's
+JWT checked (:mod:`spinemets.cdshooks.auth`).  Installed by the app's extension hook (``APP_EXTENSIONS``)."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+BASE_URL_ENV = "SPINEMETS_CDS_BASE_URL"  # the public base URL of this service, for the aud check behind a proxy
+
+
+def install(app: FastAPI, problem_responses: dict[int | str, dict[str, Any]], web: bool = True) -> None:
+    from spinemets.cdshooks import auth, service
+
+    state: dict[str, Any] = {}
+
+    def trust() -> Any:
+        if "trust" not in state:
+            state["trust"] = auth.load_trust()
+        return state["trust"]
+
+    def problem(status: int, title: str, detail: str) -> Response:
+        return JSONResponse({"type": "about:blank", "title": title, "status": status, "detail": detail},
+                            status_code=status, media_type="application/problem+json")
+
+    @app.get("/cds-services", tags=["cds-hooks"], summary="CDS Hooks discovery")
+    async def discovery() -> dict[str, Any]:
+        return service.discovery()
+
+    @app.post("/cds-services/{service_id}", tags=["cds-hooks"], summary="Call a CDS Hooks service",
+              description="A CDS Hooks 2.0 hook call (order-select or order-sign), signed by the calling EHR. "
+              "Decision support for healthcare professionals.", responses={
+                  **problem_responses,
+                  401: {"description": "Untrusted CDS client: the JWT is missing or fails a check (the reason is "
+                                       "given)", "content": {"application/problem+json": {}}},
+                  404: {"description": "No such CDS service", "content": {"application/problem+json": {}}}})
+    async def call(service_id: str, request: Request) -> Response:
+        from starlette.concurrency import run_in_threadpool
+
+        base = os.environ.get(BASE_URL_ENV, "").rstrip("/") or str(request.base_url).rstrip("/")
+        url = f"{base}/cds-services/{service_id}"
+        try:
+            auth.verify(request.headers.get("authorization"), url, trust())
+        except auth.CdsAuthError as exc:
+            return problem(401, "Untrusted CDS client", exc.reason)
+        try:
+            body = json.loads(await request.body())
+        except (ValueError, RecursionError):
+            return problem(400, "Malformed request", "the body is not valid JSON")
+        try:
+            answer = await run_in_threadpool(service.handle, service_id, body, None, page_url=f"{base}/pathway")
+        except service.HookError as exc:
+            status = 404 if exc.field == "service" else 400
+            return problem(status, "Not found" if status == 404 else "Malformed hook request", str(exc))
+        return JSONResponse(answer)

@@ -1,0 +1,168 @@
+"""Playing the EHR (issue 13): signed order-select calls to the real app, answered with cards checked against the
+CDS Hooks 2.0 shapes."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+from joserfc import jwt
+from joserfc.jwk import ECKey
+
+from spinemets.cdshooks.service import indication_system
+
+ISS = "https://ehr.example.org"
+KEY = ECKey.generate_key("P-384", parameters={"kid": "ehr-1"})
+SERVICE = "spinemets-order-select"
+
+
+@pytest.fixture
+def client(tmp_path, monkeypatch):
+    trust = tmp_path / "trust.yaml"
+    trust.write_text(yaml.safe_dump({"clients": [{"iss": ISS, "jwks": {"keys": [KEY.as_dict(private=False)]}}]}))
+    monkeypatch.setenv("SPINEMETS_CDS_TRUST", str(trust))
+    monkeypatch.delenv("SPINEMETS_CDS_ALLOW_UNSIGNED", raising=False)
+    monkeypatch.delenv("SPINEMETS_PAMA_GCODE", raising=False)
+    from spinemets.api.app import create_app
+
+    return TestClient(create_app())
+
+
+def signed(url=f"http://testserver/cds-services/{SERVICE}"):
+    now = int(time.time())
+    claims = {"iss": ISS, "aud": url, "exp": now + 300, "iat": now, "jti": str(uuid.uuid4())}
+    return {"Authorization": "Bearer " + jwt.encode({"alg": "ES384", "typ": "JWT", "kid": "ehr-1"}, claims, KEY,
+                                                    algorithms=["ES384"])}
+
+
+def patient(sex="female", born="1968-03-01"):
+    return {"resourceType": "Patient", "id": "p1", "birthDate": born, "gender": sex}
+
+
+def breast_cancer():
+    return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": {
+        "resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"},
+        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                       "code": "active"}]},
+        "code": {"text": "Malignant neoplasm of breast"}}}]}
+
+
+def no_cancer():
+    return {"resourceType": "Bundle", "type": "searchset", "entry": []}
+
+
+def order(code, *reasons, oid="sr1"):
+    return {"resourceType": "ServiceRequest", "id": oid, "status": "draft", "intent": "order",
+            "subject": {"reference": "Patient/p1"},
+            "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+            "reasonCode": [{"coding": [{"system": indication_system(), "code": r} for r in reasons]}]}
+
+
+def hook(*orders, prefetch=True, conditions=None):
+    body = {"hook": "order-select", "hookInstance": str(uuid.uuid4()),
+            "context": {"userId": "Practitioner/1", "patientId": "p1",
+                        "draftOrders": {"resourceType": "Bundle", "type": "collection",
+                                        "entry": [{"resource": o} for o in orders]}}}
+    if prefetch:
+        body["prefetch"] = {"patient": patient(), "conditions": conditions or breast_cancer()}
+    return body
+
+
+def check_card(card):
+    assert set(card) <= {"uuid", "summary", "detail", "indicator", "source", "suggestions", "selectionBehavior",
+                         "overrideReasons", "links"}
+    assert len(card["summary"]) < 140 and card["indicator"] in ("info", "warning", "critical")
+    assert card["source"]["label"] and "Decision support" in card["detail"]
+    for s in card.get("suggestions", []):
+        assert s["label"] and all(a["type"] in ("create", "update", "delete") and a["description"]
+                                  for a in s["actions"])
+    for link in card.get("links", []):
+        assert link["type"] in ("absolute", "smart") and link["label"] and link["url"]
+
+
+def test_discovery(client):
+    services = client.get("/cds-services").json()["services"]
+    assert {s["hook"] for s in services} == {"order-select", "order-sign"}
+    assert all(s["id"] and s["description"] and "patient" in s["prefetch"] for s in services)
+
+
+def test_a_mri_for_new_thoracic_back_pain_in_breast_cancer(client):
+    body = hook(order("24981-3", "back-pain-thoracic", "no-red-flags", "no-neurological-deficit"))
+    cards = client.post(f"/cds-services/{SERVICE}", json=body, headers=signed()).json()["cards"]
+    assert len(cards) == 1
+    check_card(cards[0])
+    # the knowledge base holds no ACR variant for thoracic pain; the pathway's own recommendation is shown
+    assert cards[0]["summary"] == "MR Thoracic spine WO and W contrast IV: no ACR criteria apply"
+    assert "The pathway recommends:** MRI of the whole spine" in cards[0]["detail"]
+
+
+def test_a_lumbar_mri_in_breast_cancer_is_usually_appropriate(client):
+    body = hook(order("24967-2", "back-pain-lumbar", "no-red-flags", "no-neurological-deficit"))
+    card = client.post(f"/cds-services/{SERVICE}", json=body, headers=signed()).json()["cards"][0]
+    check_card(card)
+    assert card["summary"] == "MR Lumbar spine WO and W contrast IV: usually appropriate (ACR)"
+
+
+def test_b_lumbar_radiograph_without_red_flags_not_appropriate_with_a_suggestion(client):
+    # a record without a cancer condition does not say "no cancer": the order's answer does
+    unsaid = hook(order("24972-2", "back-pain-lumbar", "no-red-flags", "no-neurological-deficit"),
+                  conditions=no_cancer())
+    card = client.post(f"/cds-services/{SERVICE}", json=unsaid, headers=signed()).json()["cards"][0]
+    assert "no rating yet" in card["summary"] and "cancer history" in card["detail"]
+    body = hook(order("24972-2", "back-pain-lumbar", "no-red-flags", "no-neurological-deficit", "no-cancer-history"),
+                conditions=no_cancer())
+    card = client.post(f"/cds-services/{SERVICE}", json=body, headers=signed()).json()["cards"][0]
+    check_card(card)
+    assert card["indicator"] == "warning" and "usually not appropriate" in card["summary"]
+    action = card["suggestions"][0]["actions"][0]
+    assert (action["type"], action["resourceId"]) == ("delete", "ServiceRequest/sr1")
+
+
+def test_c_no_record_and_no_reason_gives_no_rating_and_says_what_is_missing(client):
+    body = hook(order("24981-3"), prefetch=False)
+    card = client.post(f"/cds-services/{SERVICE}", json=body, headers=signed()).json()["cards"][0]
+    check_card(card)
+    assert card["summary"].endswith("no rating yet, information missing")
+    assert "the patient's record (not prefetched)" in card["detail"] and "cancer history" in card["detail"]
+    assert "systemActions" not in client.post(f"/cds-services/{SERVICE}", json=hook(order("24981-3")),
+                                              headers=signed()).json()
+
+
+def test_pama_system_actions_only_with_a_configured_g_code(client, monkeypatch):
+    monkeypatch.setenv("SPINEMETS_PAMA_GCODE", "G1011")
+    body = hook(order("24967-2", "back-pain-lumbar", "no-red-flags", "no-neurological-deficit"))
+    answer = client.post(f"/cds-services/{SERVICE}", json=body, headers=signed()).json()
+    action = answer["systemActions"][0]
+    assert action["type"] == "update" and action["resource"]["id"] == "sr1"
+    ext = {e["url"]: e for e in action["resource"]["extension"]}
+    rating = ext["http://fhir.org/argonaut/Extension/pama-rating"]["valueCodeableConcept"]["coding"][0]
+    assert (rating["system"], rating["code"]) == ("http://fhir.org/argonaut/CodeSystem/pama-rating", "appropriate")
+    assert ext["http://fhir.org/argonaut/Extension/pama-rating-qcdsm-consulted"]["valueString"] == "G1011"
+
+
+def test_orders_it_does_not_know_get_no_card(client):
+    body = hook(order("24627-2"))  # a chest CT: not a spine imaging order
+    assert client.post(f"/cds-services/{SERVICE}", json=body, headers=signed()).json() == {"cards": []}
+
+
+@pytest.mark.parametrize("headers, body, status, words", [
+    ({}, None, 401, "no Authorization header"),
+    (None, {"hook": "patient-view", "hookInstance": "x", "context": {}}, 400, "answers the order-select hook"),
+    (None, {"hook": "order-select", "hookInstance": "x", "context": {}}, 400, "draftOrders"),
+    (None, b"{not json", 400, "not valid JSON"),
+])
+def test_refusals(client, headers, body, status, words):
+    headers = signed() if headers is None else headers
+    if isinstance(body, bytes):
+        r = client.post(f"/cds-services/{SERVICE}", content=body, headers={**headers, "content-type": "application/json"})
+    else:
+        r = client.post(f"/cds-services/{SERVICE}", json=body or hook(order("24981-3")), headers=headers)
+    assert r.status_code == status and words in r.json()["detail"]
+
+
+def test_an_unknown_service_is_not_found(client):
+    r = client.post("/cds-services/other", json=hook(), headers=signed("http://testserver/cds-services/other"))
+    assert r.status_code == 404
