@@ -199,7 +199,7 @@ def main() -> None:
         "([benchmarks-extract.md](benchmarks-extract.md), [benchmarks-extract-scale.md](benchmarks-extract-scale.md): "
         "first extraction, pool and Dask), several workers ([benchmarks-workers.md](benchmarks-workers.md)), the web "
         "([benchmarks-web.md](benchmarks-web.md)), ask ([benchmarks-ask.md](benchmarks-ask.md)), the store "
-        "([benchmarks-store.md](benchmarks-store.md)). What is kept between calls and what is built without "
+        "([benchmarks-store.md](benchmarks-store.md)), CDS Hooks calls ([benchmarks-cds.md](benchmarks-cds.md)). What is kept between calls and what is built without "
         "validating again: [performance.md](performance.md).",
     ]
     OUT.write_text("\n".join(lines) + "\n")
