@@ -132,10 +132,11 @@ def write(results: dict, seconds: float) -> str:
         "# CDS Hooks benchmark", "",
         f"Run `.venv/bin/python bench/cds_bench.py` (this file is rewritten by it). Last run: {stamp} on {machine()}.", "",
         f"One `spinemets serve` worker; {CALLERS} concurrent callers in one client process (httpx, keep-alive), closed "
-        f"loop for {seconds:g} s each, every hook call signed anew (ES384, a fresh jti) and cycling through 12 "
-        "different order-select bodies (four order codes, three reasons and records); the bare `GET /api/v1/ping` "
-        "measured the same way in the same run. The client shares the 2 cores with the server: both figures include "
-        "its cost (signing included for the hook calls).", "",
+        f"loop for {seconds:g} s each, every hook call with its own token (ES384, a fresh jti, signed before the "
+        "clock starts, as an EHR signs on its own machine; the server verifies each) and cycling through 12 different "
+        "order-select bodies (four order codes, three reasons and records); the bare `GET /api/v1/ping` measured the "
+        "same way in the same run. The client (httpx) shares the 2 cores with the server: both figures include its "
+        "cost.", "",
         "| call | requests | per second | p50 | p95 | p99 | p99 ratio to ping | target |",
         "|---|---|---|---|---|---|---|---|",
         f"| `GET /api/v1/ping` (baseline) | {ping['n']} | {ping['rps']:.0f} | {ping['p50']:.1f} ms | {ping['p95']:.1f} ms "
