@@ -183,8 +183,8 @@ def write(all_results: dict[int, dict], seconds: float) -> str:
         "In closed loop the callers keep the one worker saturated, so a call's latency is mostly the queue behind the "
         f"others ({hook['rps']:.0f} calls a second here). Measured in process: the answer itself (record, pathway, "
         "rating, card) about 0.4 ms; checking an ES384 signature about 0.7 ms (RS384: 0.04 ms); the rest is HTTP, "
-        "JSON and the client on the same cores. A second worker shares the same two cores with the client (the rows "
-        "below); RS384-signing clients would save most of the signature check.",
+        "JSON and the client on the same cores. A second worker shares the same two cores with the client (its rows in the "
+        "table); RS384-signing clients would save most of the signature check.",
         "",
     ]
     return "\n".join(lines)
