@@ -166,3 +166,39 @@ def test_refusals(client, headers, body, status, words):
 def test_an_unknown_service_is_not_found(client):
     r = client.post("/cds-services/other", json=hook(), headers=signed("http://testserver/cds-services/other"))
     assert r.status_code == 404
+
+
+def test_feedback_is_recorded_in_the_audit_trail(client):
+    url = f"http://testserver/cds-services/{SERVICE}/feedback"
+    body = {"feedback": [{"card": "card-1", "outcome": "accepted", "acceptedSuggestions": [{"id": "s-1"}],
+                          "outcomeTimestamp": "2026-12-06T10:00:00Z"},
+                         {"card": "card-2", "outcome": "overridden", "outcomeTimestamp": "2026-12-06T10:01:00Z",
+                          "overrideReason": {"reason": {"code": "patient-refused"}, "userComment": "declined"}}]}
+    r = client.post(f"/cds-services/{SERVICE}/feedback", json=body, headers=signed(url))
+    assert r.status_code == 200 and r.json() == {"recorded": 2}
+    from spinemets.store import repository as repo
+
+    with client.app.state.store.session(write=True) as s:
+        records = [a for a in repo.audit_list(s, repo.system("test"), action="create")[0]
+                   if a["object_type"] == "cds_feedback"]
+        assert repo.audit_verify(s, repo.system("test")).ok
+    assert {a["object_id"] for a in records} >= {"card-1", "card-2"}
+    assert all(a["actor"] == ISS for a in records)
+
+
+@pytest.mark.parametrize("body, status, words", [
+    ({"feedback": [{"card": "c", "outcome": "accepted", "outcomeTimestamp": "2026-12-06T10:00:00Z"}]}, 400,
+     "acceptedSuggestions"),
+    ({"feedback": [{"card": "c", "outcome": "maybe", "outcomeTimestamp": "2026-12-06T10:00:00Z"}]}, 400, "outcome"),
+    ({"feedback": [{"card": "c", "outcome": "overridden", "outcomeTimestamp": "yesterday"}]}, 400, "outcomeTimestamp"),
+    ({"feedback": []}, 400, "non-empty list"),
+])
+def test_malformed_feedback_is_refused(client, body, status, words):
+    url = f"http://testserver/cds-services/{SERVICE}/feedback"
+    r = client.post(f"/cds-services/{SERVICE}/feedback", json=body, headers=signed(url))
+    assert r.status_code == status and words in r.json()["detail"]
+
+
+def test_feedback_needs_a_signed_call_and_a_known_service(client):
+    assert client.post(f"/cds-services/{SERVICE}/feedback", json={"feedback": []}).status_code == 401
+    assert client.post("/cds-services/other/feedback", json={"feedback": []}).status_code == 404

@@ -57,3 +57,37 @@ def install(app: FastAPI, problem_responses: dict[int | str, dict[str, Any]], we
             status = 404 if exc.field == "service" else 400
             return problem(status, "Not found" if status == 404 else "Malformed hook request", str(exc))
         return JSONResponse(answer)
+
+    @app.post("/cds-services/{service_id}/feedback", tags=["cds-hooks"], summary="Feedback on a service's cards",
+              description="CDS Hooks 2.0 feedback (accepted or overridden cards), signed like a hook call; each entry "
+              "is recorded in the audit trail.", responses={
+                  **problem_responses,
+                  401: {"description": "Untrusted CDS client", "content": {"application/problem+json": {}}},
+                  404: {"description": "No such CDS service", "content": {"application/problem+json": {}}},
+                  503: {"description": "No store to record feedback in", "content": {"application/problem+json": {}}}})
+    async def feedback(service_id: str, request: Request) -> Response:
+        from starlette.concurrency import run_in_threadpool
+
+        from spinemets.errors import InvalidInputError
+
+        if service_id not in service.HOOKS:
+            return problem(404, "Not found", f"no CDS service {service_id!r}")
+        base = os.environ.get(BASE_URL_ENV, "").rstrip("/") or str(request.base_url).rstrip("/")
+        try:
+            claims = auth.verify(request.headers.get("authorization"), f"{base}/cds-services/{service_id}/feedback",
+                                 trust())
+        except auth.CdsAuthError as exc:
+            return problem(401, "Untrusted CDS client", exc.reason)
+        sink = getattr(request.app.state, "cds_feedback", None)
+        if sink is None:
+            return problem(503, "No store", "feedback is recorded in the store, which this server does not have")
+        try:
+            body = json.loads(await request.body())
+        except (ValueError, RecursionError):
+            return problem(400, "Malformed request", "the body is not valid JSON")
+        try:
+            count = await run_in_threadpool(sink, str(claims.get("iss") or "unsigned"), service_id,
+                                            body.get("feedback") if isinstance(body, dict) else None)
+        except InvalidInputError as exc:
+            return problem(400, "Malformed feedback", str(exc))
+        return JSONResponse({"recorded": count})

@@ -807,6 +807,48 @@ def compare(s: Session, actor: Actor | None, assessment_id: str, with_id: str | 
     }
 
 
+# --- CDS Hooks feedback ---------------------------------------------------------------------------------------------
+
+FEEDBACK_OUTCOMES = ("accepted", "overridden")
+
+
+def record_cds_feedback(s: Session, client: str, service_id: str, feedback: Any) -> int:
+    """Record a CDS client's feedback on cards (CDS Hooks 2.0) in the audit trail, one record per card, and return
+    how many; each entry needs ``card``, an ``outcome`` (accepted or overridden; accepted with its
+    ``acceptedSuggestions``) and an ``outcomeTimestamp`` (InvalidInputError naming the entry otherwise)."""
+    if not isinstance(feedback, list) or not feedback:
+        raise InvalidInputError("feedback", "a non-empty list of feedback entries is required")
+    actor = Actor(None, client[:120], "cds-client", "cds-hooks")
+    entries = []
+    for i, entry in enumerate(feedback):
+        where = f"feedback[{i}]"
+        if not isinstance(entry, dict):
+            raise InvalidInputError(where, "each entry is an object")
+        if not isinstance(entry.get("card"), str) or not entry["card"]:
+            raise InvalidInputError(f"{where}.card", "the card's uuid is required")
+        if entry.get("outcome") not in FEEDBACK_OUTCOMES:
+            raise InvalidInputError(f"{where}.outcome", f"one of {', '.join(FEEDBACK_OUTCOMES)}")
+        accepted = entry.get("acceptedSuggestions")
+        if entry["outcome"] == "accepted" and not (isinstance(accepted, list) and accepted):
+            raise InvalidInputError(f"{where}.acceptedSuggestions", "required when the outcome is accepted")
+        stamp = entry.get("outcomeTimestamp")
+        try:
+            dt.datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidInputError(f"{where}.outcomeTimestamp", "an ISO 8601 date and time is required") from None
+        entries.append(entry)
+    for entry in entries:
+        _log(s, actor, "create", "cds_feedback", entry["card"][:80], service=service_id,
+             outcome=entry["outcome"], accepted=[str(a.get("id")) for a in entry.get("acceptedSuggestions") or []
+                                                 if isinstance(a, dict)],
+             override=(entry.get("overrideReason") or {}).get("reason", {}).get("code")
+             if isinstance(entry.get("overrideReason"), dict) else None,
+             comment=str((entry.get("overrideReason") or {}).get("userComment") or "")[:500]
+             if isinstance(entry.get("overrideReason"), dict) else "",
+             at=str(entry["outcomeTimestamp"]))
+    return len(entries)
+
+
 # --- audit trail --------------------------------------------------------------------------------------------------
 
 

@@ -954,6 +954,12 @@ def install(app: FastAPI, problem_responses: dict[int | str, dict[str, Any]], we
     app.state.store = open_store()
     _redact_access_log()
 
+    def cds_feedback(client: str, service_id: str, feedback: Any) -> int:  # the CDS Hooks adapter's sink
+        with app.state.store.session(write=True) as s:
+            return repo.record_cds_feedback(s, client, service_id, feedback)
+
+    app.state.cds_feedback = cds_feedback
+
     @app.exception_handler(StoreError)
     async def store_error(request: Request, exc: StoreError) -> Response:
         if getattr(request.app.state, "web", False) and not request.url.path.startswith("/api/"):
