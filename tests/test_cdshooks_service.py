@@ -126,7 +126,7 @@ def test_c_no_record_and_no_reason_gives_no_rating_and_says_what_is_missing(clie
     card = client.post(f"/cds-services/{SERVICE}", json=body, headers=signed()).json()["cards"][0]
     check_card(card)
     assert card["summary"].endswith("no rating yet, information missing")
-    assert "the patient's record (not prefetched)" in card["detail"] and "cancer history" in card["detail"]
+    assert "the patient's record (neither prefetched nor fetched)" in card["detail"] and "cancer history" in card["detail"]
     assert "systemActions" not in client.post(f"/cds-services/{SERVICE}", json=hook(order("24981-3")),
                                               headers=signed()).json()
 

@@ -18,6 +18,7 @@ The trust file (``$SPINEMETS_CDS_TRUST``, YAML or JSON) lists the clients::
       - iss: https://ehr.example.org
         jwks: {keys: [...public JWKs...]}          # or jwks_file: path/to/jwks.json
         jku: [https://ehr.example.org/jwks.json]    # optional: the JWK Set URLs it may name
+        fhir_servers: [https://ehr.example.org/fhir]  # optional: the FHIR servers spinemets may query for it
 
 An unsigned call (no Authorization header) is refused unless the development setting ``SPINEMETS_CDS_ALLOW_UNSIGNED``
 is 1 (off by default; never in production): then it is let through and marked unsigned.
@@ -57,6 +58,7 @@ class Client:
     keys: Any  # joserfc KeySet
     kids: frozenset[str]
     jku: frozenset[str] = frozenset()
+    fhir_servers: tuple[str, ...] = ()
 
 
 @dataclass
@@ -106,7 +108,8 @@ def load_trust(path: str | Path | None = None, *, allow_unsigned: bool | None = 
                 raise ValueError(f"{path}: client {iss}: the JWK Set holds a private key; give the public keys only")
             kids = frozenset(str(k.get("kid")) for k in jwks["keys"] if k.get("kid"))
             clients[iss] = Client(iss=iss, keys=KeySet.import_key_set(jwks), kids=kids,
-                                  jku=frozenset(entry.get("jku") or ()))
+                                  jku=frozenset(entry.get("jku") or ()),
+                                  fhir_servers=_servers(path, iss, entry.get("fhir_servers")))
         algorithms = tuple(raw.get("algorithms") or ALGORITHMS)
         forbidden = [a for a in algorithms if a == "none" or a.startswith("HS")]
         if forbidden:
@@ -114,6 +117,14 @@ def load_trust(path: str | Path | None = None, *, allow_unsigned: bool | None = 
     else:
         algorithms = ALGORITHMS
     return Trust(clients=clients, algorithms=algorithms, allow_unsigned=allow_unsigned)
+
+
+def _servers(path: str | Path, iss: str, value: Any) -> tuple[str, ...]:
+    servers = list(value or [])
+    bad = [s for s in servers if not isinstance(s, str) or not s.startswith(("https://", "http://"))]
+    if bad:
+        raise ValueError(f"{path}: client {iss}: fhir_servers must be http(s) URLs, not {bad[0]!r}")
+    return tuple(s.rstrip("/") for s in servers)
 
 
 def _segment(token: str, i: int) -> Mapping[str, Any]:

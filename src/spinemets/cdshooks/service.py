@@ -12,14 +12,16 @@ For each draft ServiceRequest whose code ``tables/order_codes`` knows:
   replace it with the pathway's first study when an order code for that study and region exists.
 
 No Argonaut PAMA system action is returned unless the site configures its CMS-qualified CDSM G-code
-(``SPINEMETS_PAMA_GCODE``): spinemets does not claim to be a qualified mechanism.  A record that was not prefetched is
-not fetched from the FHIR server (not supported yet): the card says what is missing.
+(``SPINEMETS_PAMA_GCODE``): spinemets does not claim to be a qualified mechanism.  What was not prefetched is fetched from the EHR's FHIR server when the
+site allows that server for the calling client (:mod:`spinemets.cdshooks.fetch`); what is still missing is named on
+the card.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from spinemets.knowledge.loader import KnowledgeBase, load_kb
@@ -41,14 +43,23 @@ class HookError(ValueError):
         super().__init__(f"{field}: {message}")
 
 
-def discovery() -> dict[str, Any]:
-    """The discovery document (``GET /cds-services``)."""
+PREFETCH_LABELS = {"patient": "the patient's age and sex", "conditions": "the patient's conditions (cancer, pregnancy)",
+                   "observations": "the patient's eGFR and Karnofsky results"}
+
+
+def prefetch_templates() -> dict[str, str]:
+    """The prefetch templates of the order services."""
     codes = ",".join(f"http://loinc.org|{c}" for c in LOINC_EGFR_KARNOFSKY)
-    prefetch = {
+    return {
         "patient": "Patient/{{context.patientId}}",
         "conditions": "Condition?patient={{context.patientId}}",
         "observations": f"Observation?patient={{{{context.patientId}}}}&code={codes}",
     }
+
+
+def discovery() -> dict[str, Any]:
+    """The discovery document (``GET /cds-services``)."""
+    prefetch = prefetch_templates()
     return {"services": [
         {"hook": hook, "id": sid, "title": "Spine imaging appropriateness (spinemets)",
          "description": "Rates each draft spine imaging order (MRI, CT, radiographs) against the ACR Appropriateness "
@@ -65,9 +76,8 @@ def indication_system(base: str | None = None) -> str:
         "CodeSystem/spinemets", "CodeSystem/spinemets-indication")
 
 
-def _record(request: dict[str, Any]) -> dict[str, Any]:
-    """The prefetched resources as one collection Bundle."""
-    prefetch = request.get("prefetch") or {}
+def _record(prefetch: dict[str, Any]) -> dict[str, Any]:
+    """The prefetched (and fetched) resources as one collection Bundle."""
     resources: list[dict[str, Any]] = []
     for value in prefetch.values():
         if not isinstance(value, dict):
@@ -103,8 +113,12 @@ def _indications(order: dict[str, Any], kb: KnowledgeBase, base: str | None) -> 
 
 
 def handle(service_id: str, request: dict[str, Any], kb: KnowledgeBase | None = None, *,
-           base: str | None = None, page_url: str | None = None) -> dict[str, Any]:
-    """The response to a hook call (cards and, when a PAMA G-code is configured, system actions)."""
+           base: str | None = None, page_url: str | None = None, fhir_servers: Sequence[str] = (),
+           transport: Any = None) -> dict[str, Any]:
+    """The response to a hook call (cards and, when a PAMA G-code is configured, system actions).  *fhir_servers*
+    are the FHIR servers the site allows for the calling client: what was not prefetched is fetched from the call's
+    ``fhirServer`` only when it is one of them."""
+    from spinemets.cdshooks.fetch import fetch_missing, missing_keys
     from spinemets.cdshooks.orders import match_order, rate
     from spinemets.errors import SpinemetsError
     from spinemets.fhir.read import read_bundle
@@ -125,10 +139,24 @@ def handle(service_id: str, request: dict[str, Any], kb: KnowledgeBase | None = 
         raise HookError("context.draftOrders", "a Bundle of the draft orders is required")
     orders = [e.get("resource") or {} for e in drafts.get("entry") or []]
     orders = [o for o in orders if o.get("resourceType") == "ServiceRequest"]
+    prefetch = request.get("prefetch")
+    if prefetch is not None and not isinstance(prefetch, dict):
+        raise HookError("prefetch", "must be an object of the prefetched resources")
+    templates = prefetch_templates()
+    record = {k: v for k, v in (prefetch or {}).items() if isinstance(v, dict)}
+    fetched = fetch_missing(request, templates, fhir_servers, PREFETCH_LABELS, transport=transport) if orders else None
+    if fetched is not None:
+        record.update(fetched.resources)
+    still = missing_keys({"prefetch": record}, templates)
     try:
-        facts = read_bundle(_record(request)).case.get("pathway", {}) if request.get("prefetch") else {}
+        facts = read_bundle(_record(record)).case.get("pathway", {}) if record else {}
     except SpinemetsError as exc:
         raise HookError("prefetch", str(exc)) from None
+    if len(still) == len(templates):
+        absent = ["the patient's record (neither prefetched nor fetched)"]
+    else:
+        absent = [f"{PREFETCH_LABELS[k]} (neither prefetched nor fetched)" for k in still]
+    problems = fetched.problems if fetched is not None else []
     cards: list[dict[str, Any]] = []
     actions: list[dict[str, Any]] = []
     gcode = os.environ.get(GCODE_ENV)
@@ -145,10 +173,11 @@ def handle(service_id: str, request: dict[str, Any], kb: KnowledgeBase | None = 
                                f"{exc}", "warning", kb, page_url))
             continue
         rating = rate(match, result, kb)
-        if not request.get("prefetch"):
-            rating.missing = ["the patient's record (not prefetched)", *rating.missing]
+        rated = bool(rating.appropriateness or rating.pama)
         cards.append(_rating_card(match, rating, result, said, kb, page_url, order, base,
-                                  missing_in_words(rating.missing)))
+                                  [*([] if rated else absent), *missing_in_words(rating.missing)],
+                                  problems + ([f"{', '.join(absent)}: the rating did not need it"] if rated and absent
+                                              else [])))
         if gcode and rating.pama:
             actions.append(_pama_action(order, rating, gcode))
     response: dict[str, Any] = {"cards": cards}
@@ -175,13 +204,16 @@ def _card(summary: str, detail: str, indicator: str, kb: KnowledgeBase, page_url
 
 
 def _rating_card(match: Any, rating: Any, result: Any, said: list[str], kb: KnowledgeBase, page_url: str | None,
-                 order: dict[str, Any], base: str | None, missing: list[str]) -> dict[str, Any]:
+                 order: dict[str, Any], base: str | None, missing: list[str],
+                 problems: list[str]) -> dict[str, Any]:
     lines = [f"**Order:** {match.label}"]
     if said:
         lines.append("**Reason given:** " + "; ".join(said))
     lines.append(f"**Why:** {rating.why}")
     if missing:
         lines.append("**Missing:** " + "; ".join(missing))
+    if problems:
+        lines.append("**Not available from the record:** " + "; ".join(problems))
     suggestions: list[dict[str, Any]] = []
     if rating.appropriateness == "usually_appropriate":
         summary, indicator = f"{match.label}: usually appropriate (ACR)", "info"

@@ -44,15 +44,18 @@ def install(app: FastAPI, problem_responses: dict[int | str, dict[str, Any]], we
         base = os.environ.get(BASE_URL_ENV, "").rstrip("/") or str(request.base_url).rstrip("/")
         url = f"{base}/cds-services/{service_id}"
         try:
-            auth.verify(request.headers.get("authorization"), url, trust())
+            claims = auth.verify(request.headers.get("authorization"), url, trust())
         except auth.CdsAuthError as exc:
             return problem(401, "Untrusted CDS client", exc.reason)
+        caller = trust().clients.get(str(claims.get("iss"))) if not claims.get("unsigned") else None
+        servers = caller.fhir_servers if caller is not None else ()
         try:
             body = json.loads(await request.body())
         except (ValueError, RecursionError):
             return problem(400, "Malformed request", "the body is not valid JSON")
         try:
-            answer = await run_in_threadpool(service.handle, service_id, body, None, page_url=f"{base}/pathway")
+            answer = await run_in_threadpool(service.handle, service_id, body, None, page_url=f"{base}/pathway",
+                                             fhir_servers=servers)
         except service.HookError as exc:
             status = 404 if exc.field == "service" else 400
             return problem(status, "Not found" if status == 404 else "Malformed hook request", str(exc))
