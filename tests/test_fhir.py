@@ -318,3 +318,25 @@ def test_import_cli_and_rest(cli, tmp_path):
     assert ok.status_code == 200 and ok.json()["case"]["pathway"]["sex"] == "female"
     bad = client.post("/api/v1/fhir/import", json={"resourceType": "Patient"})
     assert bad.status_code == 422 and bad.json()["field"] == "bundle"
+
+
+def test_the_pathway_is_exported_with_its_first_study_recommendations_and_urgency():
+    from spinemets.assess import assess
+    from spinemets.fhir.export import assessment_bundle
+
+    case = {"pathway": {"age": 60, "sex": "female", "cancer_history": "current", "primary_site": "breast",
+                        "spinal_pain": True, "pain_region": "thoracic", "neuro_deficits": ["motor_weakness"]}}
+    bundle = assessment_bundle(assess(case))
+    obs = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"
+               and e["resource"]["code"]["coding"][0]["code"] == "imaging-pathway")
+    assert obs["valueCodeableConcept"]["coding"][0]["code"].startswith("study-mri-whole-spine")
+    roles = [c["code"]["coding"][0]["code"] for c in obs["component"]]
+    assert roles[0] == "pathway-first-line" and "pathway-urgency" in roles
+    urgency = next(c for c in obs["component"] if c["code"]["coding"][0]["code"] == "pathway-urgency")
+    assert "hour" in urgency["valueString"]
+    assert obs["note"][0]["text"].startswith("What to do now:")
+    not_indicated = assessment_bundle(assess({"pathway": {"age": 40, "sex": "male", "cancer_history": "none",
+                                                          "spinal_pain": True, "pain_region": "lumbar",
+                                                          "red_flags": [], "neuro_deficits": []}}))
+    obs = next(e["resource"] for e in not_indicated["entry"] if e["resource"]["resourceType"] == "Observation")
+    assert obs["valueString"] == "imaging not indicated"

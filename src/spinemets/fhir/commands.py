@@ -8,16 +8,31 @@ import sys
 from typing import Any
 
 
-def cmd_fhir_export(a: argparse.Namespace) -> int:
-    from spinemets.assess import assess
-    from spinemets.cli import EXIT_INSUFFICIENT, EXIT_OK, _read_object
-    from spinemets.fhir.export import assessment_bundle
+def _is_assessment_id(text: str) -> bool:
+    import os
+    import re
 
-    result = assess(_read_object(a.case, "case"))
+    return bool(re.fullmatch(r"[0-9a-f]{32}", text)) and not os.path.exists(text)
+
+
+def cmd_fhir_export(a: argparse.Namespace) -> int:
+    from spinemets.assess import AssessResult, assess
+    from spinemets.cli import EXIT_INSUFFICIENT, EXIT_OK, _read_object
+    from spinemets.fhir.export import Stored, assessment_bundle
+
+    stored = None
+    if _is_assessment_id(a.case):
+        from spinemets.store.commands import stored_result
+
+        saved = stored_result(a.case, a.user)
+        result = AssessResult.model_validate(saved.pop("result"))
+        stored = Stored(**saved)
+    else:
+        result = assess(_read_object(a.case, "case"))
     if not result.statuses:
         print("insufficient data: the case has nothing to assess", file=sys.stderr)
         return EXIT_INSUFFICIENT
-    print(json.dumps(assessment_bundle(result, base=a.base), indent=2))
+    print(json.dumps(assessment_bundle(result, base=a.base, stored=stored), indent=2))
     return EXIT_OK
 
 
@@ -58,11 +73,14 @@ def cmd_fhir_import(a: argparse.Namespace) -> int:
 def register(sub: Any, add: Any) -> None:
     f = sub.add_parser("fhir", help="FHIR: a case's assessment as a FHIR Bundle")
     fsub = f.add_subparsers(dest="fhir_command", required=True, metavar="FHIR_COMMAND")
-    e = fsub.add_parser("export", help="assess a case document and print it as a FHIR R4B Bundle (JSON)",
-                        description="Assess a case document and print a FHIR Bundle: a DiagnosticReport, one Observation "
-                        "per result, the Device and a Provenance naming the knowledge-base version. Decision support "
-                        "for healthcare professionals.")
-    e.add_argument("case", help="case document: a JSON object, in a file or - for standard input")
+    e = fsub.add_parser("export", help="a saved assessment, or a case document assessed, as a FHIR R4B Bundle (JSON)",
+                        description="Print a FHIR Bundle of a saved assessment (by its id: the result as it was "
+                        "computed, with its patient reference and study date) or of a case document assessed now: a "
+                        "DiagnosticReport, one Observation per result, the Device and a Provenance naming the "
+                        "knowledge-base version. Decision support for healthcare professionals.")
+    e.add_argument("case", metavar="ASSESSMENT_ID|CASE.json", help="a saved assessment's id (32 hex characters; read "
+                   "from the store as --user), or a case document: a JSON file or - for standard input")
+    e.add_argument("--user", help="for a saved assessment: act as this user (default $SPINEMETS_USER)")
     e.add_argument("--base", help="canonical base of spinemets' code system (default $SPINEMETS_FHIR_BASE or "
                                   "urn:spinemets)")
     e.set_defaults(func=cmd_fhir_export)

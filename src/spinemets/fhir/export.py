@@ -24,6 +24,8 @@ import re
 import uuid
 from typing import Any
 
+from pydantic import BaseModel
+
 from spinemets import __version__
 
 BASE_ENV = "SPINEMETS_FHIR_BASE"
@@ -53,6 +55,8 @@ class _Builder:
         self.system = code_system(base)
         self.now = now.isoformat()
         self.entries: list[dict[str, Any]] = []
+        self.subject: dict[str, Any] | None = None
+        self.effective: str | None = None
 
     def coding(self, code: str, display: str | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {"system": self.system, "code": code}
@@ -79,6 +83,10 @@ class _Builder:
             "device": {"reference": device},
             **value,
         }
+        if self.subject is not None:
+            obs["subject"] = self.subject
+        if self.effective is not None:
+            obs["effectiveDateTime"] = self.effective
         if category:
             obs["category"] = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
                                             "code": category, "display": CATEGORIES[category]}]}]
@@ -156,9 +164,65 @@ def _prognostic(b: _Builder, score: Any, device: str) -> str:
                          device=device, category="survey")
 
 
-def assessment_bundle(result: Any, *, base: str | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
+ROLES = {"first_line": "first study", "alternative": "alternative", "additional": "additional study",
+         "staging": "staging", "staging_alternative": "staging alternative", "not_indicated": "not indicated",
+         "avoid": "avoid"}
+
+
+def _pathway(b: _Builder, result: Any, device: str) -> str:
+    """The imaging pathway as one Observation: the first study (or that imaging is not indicated) as its value, each
+    recommendation and the urgency as components."""
+    first = next((r for r in result.recommendations if r.role == "first_line" and r.study is not None), None)
+    if result.imaging_indicated is False:
+        value: dict[str, Any] = {"valueString": "imaging not indicated"}
+    elif first is not None:
+        value = {"valueCodeableConcept": b.concept(f"study-{first.study.id}", first.study.label)}
+    else:
+        value = {"valueString": "no study recommended yet"}
+    components: list[dict[str, Any]] = []
+    for r in result.recommendations:
+        if r.study is None:
+            continue
+        label = ROLES.get(r.role, r.role.replace("_", " "))
+        shown = r.study.label + (f" ({r.appropriateness.replace('_', ' ')}, ACR)" if r.appropriateness else "")
+        components.append({"code": b.concept(f"pathway-{r.role}".replace("_", "-"), label),
+                           "valueCodeableConcept": {"coding": [b.coding(f"study-{r.study.id}", r.study.label)],
+                                                    "text": shown}})
+    if result.urgency is not None:
+        components.append({"code": b.concept("pathway-urgency", "imaging urgency"),
+                           "valueString": result.urgency.describe() or result.urgency.level.replace("_", " ")})
+    actions = "; ".join(a.label for a in result.actions)
+    note = (f"What to do now: {actions}. " if actions else "") + (_missing(result) or "")
+    return b.observation("imaging-pathway", "Imaging pathway for suspected or known vertebral metastases",
+                         value=value, components=components, note=note.strip() or None, device=device,
+                         category="imaging")
+
+
+class Stored(BaseModel):
+    """What a stored assessment adds to its Bundle: its id, the pseudonymous patient reference, the study date and
+    when it was assessed."""
+
+    assessment_id: str
+    patient_ref: str
+    study_date: dt.date
+    assessed_at: dt.datetime
+
+
+def naming_system(name: str, base: str | None = None) -> str:
+    """The identifier system *name* of spinemets (``spinemets-patient-ref``, ``spinemets-assessment``) under the same
+    canonical base as its code system."""
+    system = code_system(base)
+    if system.startswith(f"{DEFAULT_BASE}:"):
+        return f"{DEFAULT_BASE}:NamingSystem:{name}"
+    return system[: -len("/CodeSystem/spinemets")] + f"/NamingSystem/{name}"
+
+
+def assessment_bundle(result: Any, *, base: str | None = None, now: dt.datetime | None = None,
+                      stored: Stored | None = None) -> dict[str, Any]:
     """A FHIR R4B ``collection`` Bundle of one assessment (see the module docstring); validated before it is
-    returned."""
+    returned.  A *stored* assessment's Bundle names its patient reference (as the subject's identifier), its study
+    date (as each Observation's effective time), its id (the DiagnosticReport's identifier) and when it was
+    assessed."""
     from spinemets.errors import InsufficientDataError
 
     if not result.statuses:
@@ -167,6 +231,9 @@ def assessment_bundle(result: Any, *, base: str | None = None, now: dt.datetime 
     if now.tzinfo is None:
         now = now.replace(tzinfo=dt.timezone.utc)
     b = _Builder(base, now)
+    if stored is not None:
+        b.subject = {"identifier": {"system": naming_system("spinemets-patient-ref", base), "value": stored.patient_ref}}
+        b.effective = stored.study_date.isoformat()
     device = b.add({
         "resourceType": "Device",
         "deviceName": [{"name": "spinemets", "type": "manufacturer-name"}],
@@ -189,15 +256,23 @@ def assessment_bundle(result: Any, *, base: str | None = None, now: dt.datetime 
                 observations.append(_noms(b, lesion.noms, device, lesion.levels))
     if result.prognosis is not None:
         observations += [_prognostic(b, s, device) for s in result.prognosis.scores]
+    if result.pathway is not None:
+        observations.append(_pathway(b, result.pathway, device))
     lines = [f"{r.instrument}: {r.summary}" for r in result.results]
-    report = b.add({
+    diagnostic: dict[str, Any] = {
         "resourceType": "DiagnosticReport",
         "status": "preliminary",
         "code": b.concept("spinemets-assessment", "spinemets assessment of vertebral metastases"),
         "issued": b.now,
         "result": [{"reference": ref} for ref in observations],
         "conclusion": "\n".join([*lines, f"Knowledge base {result.kb_version}. {result.disclaimer}"]),
-    })
+    }
+    if stored is not None:
+        diagnostic.update(subject=b.subject, effectiveDateTime=b.effective,
+                          issued=stored.assessed_at.isoformat(),
+                          identifier=[{"system": naming_system("spinemets-assessment", base),
+                                       "value": stored.assessment_id}])
+    report = b.add(diagnostic)
     b.add({
         "resourceType": "Provenance",
         "target": [{"reference": report}, *({"reference": ref} for ref in observations)],

@@ -15,6 +15,7 @@ from starlette.routing import request_response
 
 PATH = "/api/v1/fhir/export"
 IMPORT_PATH = "/api/v1/fhir/import"
+STORED_PATH = "/api/v1/fhir/assessments/{assessment_id}"
 MEDIA = "application/fhir+json"
 
 
@@ -47,6 +48,32 @@ def install(app: FastAPI, problem_responses: dict[int | str, dict[str, Any]], we
     route = app.router.routes[-1]
     assert getattr(route, "path", None) == PATH
     route.app = request_response(handle)  # type: ignore[attr-defined]
+
+    @app.get(STORED_PATH, tags=["fhir"], summary="A saved assessment as FHIR", responses={
+        200: {"description": "A FHIR R4B collection Bundle of the saved result, with its patient reference and study "
+                             "date", "content": {MEDIA: {}}},
+        **problem_responses,
+        401: {"description": "Not signed in (no session cookie or API token)", "content": {"application/problem+json": {}}},
+        403: {"description": "Not allowed for this user", "content": {"application/problem+json": {}}},
+        404: {"description": "No assessment with this id that you may read", "content": {"application/problem+json": {}}},
+        503: {"description": "No store on this server", "content": {"application/problem+json": {}}}},
+        response_class=Response, description="The result as it was computed and saved (not recomputed), signed-in "
+        "users with access to the assessment only; audited as an export. Decision support for healthcare "
+        "professionals.")
+    async def stored(request: Request, assessment_id: str) -> Response:
+        from starlette.concurrency import run_in_threadpool
+
+        from spinemets.assess import AssessResult
+        from spinemets.fhir.export import Stored
+
+        source = getattr(request.app.state, "stored_result", None)
+        if source is None:
+            return Response(json.dumps({"type": "about:blank", "title": "No store", "status": 503,
+                                        "detail": "saved assessments live in the store, which this server does not "
+                                                  "have"}), status_code=503, media_type="application/problem+json")
+        saved = await run_in_threadpool(source, request, assessment_id)
+        result = AssessResult.model_validate(saved.pop("result"))
+        return Response(json.dumps(assessment_bundle(result, stored=Stored(**saved))), media_type=MEDIA)
 
     from spinemets.fhir.read import ReadResult, read_bundle
 

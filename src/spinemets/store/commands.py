@@ -319,6 +319,14 @@ def cmd_assessment_export(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def stored_result(assessment_id: str, user: str | None) -> dict[str, Any]:
+    """A saved assessment's result for an export in another format (``spinemets fhir export ID``), read as *user*."""
+    from spinemets.store import repository as repo
+
+    with _ready_store().session(write=True) as s:
+        return repo.stored_result(s, _actor(s, argparse.Namespace(user=user)), assessment_id)  # type: ignore[no-any-return]
+
+
 def cmd_assessment_compare(a: argparse.Namespace) -> int:
     from spinemets.store import repository as repo
 

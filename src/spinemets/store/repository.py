@@ -698,6 +698,16 @@ def export(s: Session, actor: Actor | None, assessment_id: str) -> dict[str, Any
     }
 
 
+def stored_result(s: Session, actor: Actor | None, assessment_id: str, *, purpose: str = "fhir") -> dict[str, Any]:
+    """A saved assessment's result as it was computed (not recomputed), with its id, patient reference, study date
+    and time of assessment, for an export in another format (audited as an export in *purpose*)."""
+    actor = _require_clinical(actor)
+    a, _ = _get_visible(s, actor, assessment_id)
+    _log(s, actor, "export", "assessment", a.id, format=purpose)
+    return {"assessment_id": a.id, "patient_ref": a.patient_ref, "study_date": a.study_date,
+            "assessed_at": a.created_at, "result": a.result_document}
+
+
 def _order_key(a: Assessment) -> tuple[dt.date, dt.datetime, str]:
     return (a.study_date, a.created_at, a.id)
 

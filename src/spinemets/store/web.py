@@ -960,6 +960,11 @@ def install(app: FastAPI, problem_responses: dict[int | str, dict[str, Any]], we
 
     app.state.cds_feedback = cds_feedback
 
+    def stored_result(request: Request, assessment_id: str) -> dict[str, Any]:  # the FHIR adapter's source
+        return _run(request, lambda s, a: repo.stored_result(s, a, assessment_id))  # type: ignore[no-any-return]
+
+    app.state.stored_result = stored_result
+
     @app.exception_handler(StoreError)
     async def store_error(request: Request, exc: StoreError) -> Response:
         if getattr(request.app.state, "web", False) and not request.url.path.startswith("/api/"):
