@@ -90,7 +90,7 @@ def app(tmp_path, monkeypatch, servers):
     return TestClient(create_app())
 
 
-def call(client, ehr, token=TOKEN, server=None, prefetch=False):
+def call(client, ehr, token=TOKEN, server=None, prefetch=False, status=200):
     body = hook(order("24967-2", "back-pain-lumbar", "no-red-flags", "no-neurological-deficit"), prefetch=prefetch)
     body["fhirServer"] = server or ehr.base
     if token is not None:
@@ -98,7 +98,9 @@ def call(client, ehr, token=TOKEN, server=None, prefetch=False):
                                      "scope": "patient/Patient.read patient/Condition.read patient/Observation.read",
                                      "subject": "spinemets"}
     response = client.post(f"/cds-services/{SERVICE}", json=body, headers=signed())
-    assert response.status_code == 200, response.text
+    assert response.status_code == status, response.text
+    if status == 412:  # nothing of the record: the problem names what is missing and why
+        return response.json()["detail"]
     card = response.json()["cards"][0]
     check_card(card)
     return card
@@ -125,26 +127,24 @@ def test_only_what_was_not_prefetched_is_fetched(tmp_path, monkeypatch, ehr):
 
 def test_a_server_the_site_does_not_allow_is_never_contacted(tmp_path, monkeypatch, ehr):
     client = app(tmp_path, monkeypatch, ["https://other-ehr.example.org/fhir"])
-    card = call(client, ehr)
+    detail = call(client, ehr, status=412)
     assert ehr.requests == []
-    assert "no rating yet" in card["summary"]
-    assert f"the EHR's FHIR server {ehr.base} is not one this site allows" in card["detail"]
-    assert "the patient's record (neither prefetched nor fetched)" in card["detail"]
+    assert f"the EHR's FHIR server {ehr.base} is not one this site allows" in detail
+    # with part of the record prefetched, a card says what could not be fetched
+    card = call(client, ehr, prefetch=True)
+    assert "not one this site allows" in card["detail"] and ehr.requests == []
 
 
 def test_a_refused_token_is_said_and_nothing_is_guessed(tmp_path, monkeypatch, ehr):
     client = app(tmp_path, monkeypatch, [ehr.base])
-    card = call(client, ehr, token="stale")
-    assert "no rating yet" in card["summary"]
-    assert "refused the access token (401)" in card["detail"]
+    assert "refused the access token (401)" in call(client, ehr, token="stale", status=412)
 
 
 def test_a_slow_server_times_out(tmp_path, monkeypatch, ehr):
     monkeypatch.setenv("SPINEMETS_CDS_FETCH_TIMEOUT", "0.3")
     ehr.delay = 1.0
     client = app(tmp_path, monkeypatch, [ehr.base])
-    card = call(client, ehr)
-    assert "did not answer in time" in card["detail"] and "no rating yet" in card["summary"]
+    assert "did not answer in time" in call(client, ehr, status=412)
 
 
 def test_a_next_page_on_another_server_is_not_followed(tmp_path, monkeypatch, ehr):
@@ -161,8 +161,8 @@ def test_an_unsigned_development_call_fetches_nothing(tmp_path, monkeypatch, ehr
     client = TestClient(__import__("spinemets.api.app", fromlist=["create_app"]).create_app())
     body = hook(order("24967-2", "back-pain-lumbar"), prefetch=False)
     body["fhirServer"] = ehr.base
-    card = client.post(f"/cds-services/{SERVICE}", json=body).json()["cards"][0]
-    assert ehr.requests == [] and "not one this site allows" in card["detail"]
+    r = client.post(f"/cds-services/{SERVICE}", json=body)
+    assert r.status_code == 412 and ehr.requests == [] and "not one this site allows" in r.json()["detail"]
 
 
 def test_expand_fills_the_context_and_refuses_a_value_that_would_change_the_query():

@@ -95,7 +95,8 @@ def test_a_mri_for_new_thoracic_back_pain_in_breast_cancer(client):
     assert len(cards) == 1
     check_card(cards[0])
     # the knowledge base holds no ACR variant for thoracic pain; the pathway's own recommendation is shown
-    assert cards[0]["summary"] == "MR Thoracic spine WO and W contrast IV: no ACR criteria apply"
+    # (not "no criteria apply": ACR's Thoracic Back Pain document exists, its ratings are not in the knowledge base)
+    assert cards[0]["summary"] == "MR Thoracic spine WO and W contrast IV: not rated (no ACR rating in spinemets)"
     assert "The pathway recommends:** MRI of the whole spine" in cards[0]["detail"]
 
 
@@ -122,11 +123,31 @@ def test_b_lumbar_radiograph_without_red_flags_not_appropriate_with_a_suggestion
 
 
 def test_c_no_record_and_no_reason_gives_no_rating_and_says_what_is_missing(client):
+    # no record and no FHIR server, and nothing rateable without them: CDS Hooks 2.0 asks for 412, naming what is
+    # missing (the EHR can call again with the prefetch)
     body = hook(order("24981-3"), prefetch=False)
+    r = client.post(f"/cds-services/{SERVICE}", json=body, headers=signed())
+    assert r.status_code == 412 and r.headers["content-type"].startswith("application/problem+json")
+    assert "the patient's record (Patient, Conditions, Observations) was not prefetched" in r.json()["detail"]
+    assert "names no FHIR server" in r.json()["detail"]
+    # a partial record (no conditions): a card, no rating, the cancer history and the conditions named as missing
+    body = hook(order("24981-3"))
+    del body["prefetch"]["conditions"]
     card = client.post(f"/cds-services/{SERVICE}", json=body, headers=signed()).json()["cards"][0]
     check_card(card)
     assert card["summary"].endswith("no rating yet, information missing")
-    assert "the patient's record (neither prefetched nor fetched)" in card["detail"] and "cancer history" in card["detail"]
+    assert "the patient's conditions (cancer, pregnancy) (neither prefetched nor fetched)" in card["detail"]
+    assert "cancer history" in card["detail"]
+    # the reasons without the record: "no imaging" holds for adults only, so the age is needed (412) ...
+    reasons = ("back-pain-lumbar", "no-red-flags", "no-neurological-deficit", "no-cancer-history")
+    body = hook(order("24972-2", *reasons), prefetch=False)
+    assert client.post(f"/cds-services/{SERVICE}", json=body, headers=signed()).status_code == 412
+    # ... and with the Patient alone (an adult), the reasons decide; the rest of the record was not needed
+    body = hook(order("24972-2", *reasons))
+    del body["prefetch"]["conditions"]
+    card = client.post(f"/cds-services/{SERVICE}", json=body, headers=signed()).json()["cards"][0]
+    assert card["summary"] == "XR Lumbar spine Views: usually not appropriate (ACR)"
+    assert "(neither prefetched nor fetched): not needed for this answer" in card["detail"]
     assert "systemActions" not in client.post(f"/cds-services/{SERVICE}", json=hook(order("24981-3")),
                                               headers=signed()).json()
 

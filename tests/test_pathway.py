@@ -119,15 +119,25 @@ def test_unknown_primary_adds_body_ct_and_biopsy():
     assert r.first_line.study.id == "mri-whole-spine-wwo"
 
 
+def test_low_back_pain_without_red_flags_needs_the_age():
+    # "no imaging" holds for adults; a child's back pain has its own red flags: without the age, no answer
+    r = pathway({"cancer_history": "none", "spinal_pain": True, "pain_region": "lumbar", "red_flags": [],
+                 "neuro_deficits": []})
+    assert r.status == "insufficient_data" and r.missing == ["pathway.age"] and r.imaging_indicated is None
+    assert r.acr_scenario is None
+    assert pathway({"adult": True, "cancer_history": "none", "spinal_pain": True, "pain_region": "lumbar",
+                    "red_flags": [], "neuro_deficits": []}).imaging_indicated is False
+
+
 def test_low_back_pain_without_red_flags_not_indicated():
     # ACR LBP 2021 variants 1-2: every procedure usually not appropriate.
-    r = pathway({"cancer_history": "none", "spinal_pain": True, "pain_region": "lumbar", "red_flags": [], "neuro_deficits": []})
+    r = pathway({"age": 45, "cancer_history": "none", "spinal_pain": True, "pain_region": "lumbar", "red_flags": [], "neuro_deficits": []})
     assert r.scenario == "low_back_pain_without_red_flags"
     assert r.imaging_indicated is False and studies(r) == []
 
 
 def test_red_flag_without_cancer_gives_regional_mri():
-    r = pathway({"cancer_history": "none", "spinal_pain": True, "pain_region": "lumbar",
+    r = pathway({"age": 45, "cancer_history": "none", "spinal_pain": True, "pain_region": "lumbar",
                  "red_flags": ["unexplained_weight_loss"], "neuro_deficits": []})
     assert r.first_line.study.id == "mri-region-wwo"
     assert r.first_line.appropriateness == "usually_appropriate"  # ACR LBP variant 7
@@ -1450,7 +1460,7 @@ def test_decision_asymptomatic_surveillance_with_pain_and_neurology_not_stated_n
 
 
 def test_decision_low_back_pain_without_red_flags_no_imaging_and_no_contrast_or_radiograph_notices():
-    r = pathway({"cancer_history": "none", "spinal_pain": True, "pain_region": "lumbar", "red_flags": [],
+    r = pathway({"age": 45, "cancer_history": "none", "spinal_pain": True, "pain_region": "lumbar", "red_flags": [],
                  "neuro_deficits": [], "prior_imaging": [{"modality": "radiograph", "result": "negative"}],
                  "contrast_concerns": ["prior_gadolinium_reaction"]})
     assert decision(r) == expected(scenario="low_back_pain_without_red_flags", indicated=False, urgency=("none", []),
@@ -1638,7 +1648,7 @@ def test_decision_implant_labelling_unknown_is_named():
                                    {"implanted_device": "non_mr_conditional_cardiac"}, {"implanted_device": "mr_unsafe"},
                                    {"contrast_concerns": ["reduced_renal_function"]}, {"egfr": 20}, {"pregnant": True}])
 def test_decision_no_imaging_no_device_kidney_or_pregnancy_advice(extra):
-    r = pathway({"cancer_history": "none", "spinal_pain": True, "pain_region": "lumbar", "red_flags": [],
+    r = pathway({"age": 45, "cancer_history": "none", "spinal_pain": True, "pain_region": "lumbar", "red_flags": [],
                  "neuro_deficits": [], **extra})
     assert (r.status, r.missing, r.notices, r.imaging_indicated) == ("complete", [], [], False)
 
@@ -1695,7 +1705,7 @@ def test_decision_her2_positive_breast_cancer_with_neurology_adds_brain_mri_flag
 
 
 def test_decision_surveillance_asked_for_a_patient_with_pain_follows_the_pain():
-    r = pathway({"cancer_history": "none", "asymptomatic_surveillance": True, "spinal_pain": True, "red_flags": [],
+    r = pathway({"age": 45, "cancer_history": "none", "asymptomatic_surveillance": True, "spinal_pain": True, "red_flags": [],
                  "neuro_deficits": [], "pain_region": "lumbar"})
     assert (r.scenario, r.imaging_indicated) == ("low_back_pain_without_red_flags", False)
 

@@ -850,10 +850,17 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
             b.note_statement("severe_deficit", "redflags.acp.immediate_mri")
     elif pain and not cancer and flags == [] and inp.cancer_history == "none" and neuro is False:
         scenario = "low_back_pain_without_red_flags"
-        indicated = False
-        urgency = Urgency(level="none")
-        b.acr_variant = "lbp_no_red_flags"
-        b.add(None, "not_indicated", ["imaging.acr.lbp_no_red_flags"])
+        if inp.age is None and inp.adult is None:
+            # "No imaging" holds for adults: a child's back pain has red flags of its own (age, night pain,
+            # duration), so without the age the answer is not given.
+            indicated = None
+            missing.append("pathway.age")
+            b.note_statement("age_unknown", "child.adult_pathway_not_applicable")
+        else:
+            indicated = False
+            urgency = Urgency(level="none")
+            b.acr_variant = "lbp_no_red_flags"
+            b.add(None, "not_indicated", ["imaging.acr.lbp_no_red_flags"])
         if root_only:
             _root_pain_notes(b)
     elif root_only and flags is None:

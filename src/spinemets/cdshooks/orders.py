@@ -5,8 +5,11 @@ scenario.
   its region and contrast.  A code not in the table is not a spine imaging order spinemets rates (None).
 * The rating is the ``acr_ratings`` row of the pathway's ACR variant for that study.  An order whose code leaves the
   contrast open is rated only when every study it may be has the same rating; otherwise no rating, saying why.  A
-  study the variant does not rate, or a scenario no ACR variant in the knowledge base covers, gives "no criteria
-  apply"; a scenario the pathway cannot yet place (missing inputs) gives no rating and names what is missing.
+  study the variant does not rate in the knowledge base, an order outside the variant's region, or a scenario no ACR
+  variant in the knowledge base covers gives **no rating, marked not rated** (``not_rated``): the knowledge base
+  holds some ACR documents and some of their ratings, not all of them, so it cannot say that no criteria apply (PAMA's
+  "no criteria apply" is never claimed); a scenario the pathway cannot yet place (missing inputs) gives no rating and
+  names what is missing.
 * The PAMA code follows the ACR rating where it is unambiguous: usually appropriate -> appropriate, usually not
   appropriate -> not-appropriate.  "May be appropriate" has no PAMA code here (the knowledge base holds no source for
   one), so no code is given for it, and the result says so.
@@ -37,7 +40,9 @@ class OrderMatch(BaseModel):
 
 class Rating(BaseModel):
     appropriateness: str | None = Field(default=None, description="the ACR rating of the ordered study, or None")
-    pama: str | None = Field(default=None, description="appropriate, not-appropriate or no-criteria-apply, or None")
+    pama: str | None = Field(default=None, description="appropriate or not-appropriate, or None")
+    not_rated: bool = Field(default=False, description="the scenario is placed but the knowledge base holds no ACR "
+                                                       "rating for this order in it")
     acr_variant: str | None = None
     why: str
     missing: list[str] = Field(default_factory=list)
@@ -66,22 +71,22 @@ def rate(order: OrderMatch, pathway_result: Any, kb: KnowledgeBase | None = None
         if pathway_result.status != "complete":
             return Rating(why="the scenario is not yet known well enough to place it in an ACR variant",
                           missing=list(pathway_result.missing))
-        return Rating(pama="no-criteria-apply", why="no ACR Appropriateness Criteria variant in the knowledge base "
-                                                    "covers this scenario")
+        return Rating(not_rated=True, why="no ACR Appropriateness Criteria variant in spinemets' knowledge base covers "
+                                          "this scenario (another ACR document may)")
     table = kb.table(RATINGS)
     variant = next((str(r["acr_variant"]) for r in table.rows if r["variant"] == key), key)
     if key in LUMBAR_VARIANTS and order.region != "lumbar":
-        return Rating(pama="no-criteria-apply", acr_variant=variant,
+        return Rating(not_rated=True, acr_variant=variant,
                       why=f"{variant} is about the lumbar spine; the order is for the {order.region.replace('_', ' ')} "
-                          "spine")
+                          "spine, which another ACR document may cover")
     if not order.studies:
-        return Rating(pama="no-criteria-apply", acr_variant=variant,
-                      why=f"{order.label} is not a study the ACR variant rates")
+        return Rating(not_rated=True, acr_variant=variant,
+                      why=f"{order.label} is not a study of the pathway that {variant} rates")
     rows = [r for r in table.rows if r["variant"] == key and r["study"] in order.studies]
     rated = {r["study"]: str(r["appropriateness"]) for r in rows}
     if not rated:
-        return Rating(pama="no-criteria-apply", acr_variant=variant,
-                      why=f"{variant} gives no rating for {order.label}")
+        return Rating(not_rated=True, acr_variant=variant,
+                      why=f"spinemets' knowledge base holds no rating of {variant} for {order.label}")
     if len(order.studies) > 1 and (len(rated) < len(order.studies) or len(set(rated.values())) > 1):
         labels = {r.id: str(r["label"]) for r in kb.table("imaging_studies").rows}
         words = "; ".join(f"{labels.get(s, s)}: {rated.get(s, 'not rated').replace('_', ' ')}" for s in order.studies)

@@ -34,6 +34,15 @@ PAMA_SYSTEM = "http://fhir.org/argonaut/CodeSystem/pama-rating"
 LOINC_EGFR_KARNOFSKY = ("62238-1", "33914-3", "76633-7", "77147-7", "89243-0")
 
 
+class PreconditionError(Exception):
+    """The record a rating needs was neither prefetched nor could be fetched, and no order could be rated without it:
+    CDS Hooks 2.0 asks for HTTP 412 then.  ``detail`` says what is missing and why it was not fetched."""
+
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+        super().__init__(detail)
+
+
 class HookError(ValueError):
     """A malformed hook request; ``field`` names the part."""
 
@@ -159,6 +168,7 @@ def handle(service_id: str, request: dict[str, Any], kb: KnowledgeBase | None = 
     problems = fetched.problems if fetched is not None else []
     cards: list[dict[str, Any]] = []
     actions: list[dict[str, Any]] = []
+    any_rated = False
     gcode = os.environ.get(GCODE_ENV)
     for order in orders:
         match = match_order(order, kb)
@@ -173,13 +183,18 @@ def handle(service_id: str, request: dict[str, Any], kb: KnowledgeBase | None = 
                                f"{exc}", "warning", kb, page_url))
             continue
         rating = rate(match, result, kb)
-        rated = bool(rating.appropriateness or rating.pama)
+        rated = bool(rating.appropriateness or rating.pama or rating.not_rated)
+        any_rated = any_rated or rated
         cards.append(_rating_card(match, rating, result, said, kb, page_url, order, base,
                                   [*([] if rated else absent), *missing_in_words(rating.missing)],
-                                  problems + ([f"{', '.join(absent)}: the rating did not need it"] if rated and absent
+                                  problems + ([f"{', '.join(absent)}: not needed for this answer"] if rated and absent
                                               else [])))
         if gcode and rating.pama:
             actions.append(_pama_action(order, rating, gcode))
+    if cards and len(still) == len(templates) and not any_rated:
+        why = "; ".join(problems) if problems else "the call names no FHIR server (fhirServer) to fetch it from"
+        raise PreconditionError(f"the patient's record (Patient, Conditions, Observations) was not prefetched and "
+                                f"could not be fetched ({why}); no draft order can be rated without it")
     response: dict[str, Any] = {"cards": cards}
     if actions:
         response["systemActions"] = actions
@@ -222,8 +237,8 @@ def _rating_card(match: Any, rating: Any, result: Any, said: list[str], kb: Know
         suggestions = _suggestions(match, result, order, kb)
     elif rating.appropriateness == "may_be_appropriate":
         summary, indicator = f"{match.label}: may be appropriate (ACR)", "info"
-    elif rating.pama == "no-criteria-apply":
-        summary, indicator = f"{match.label}: no ACR criteria apply", "info"
+    elif rating.not_rated:
+        summary, indicator = f"{match.label}: not rated (no ACR rating in spinemets)", "info"
         first = next((r for r in result.recommendations if r.role == "first_line"), None)
         if first is not None:
             lines.append(f"**The pathway recommends:** {first.study.label}")

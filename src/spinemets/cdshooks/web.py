@@ -37,7 +37,10 @@ def install(app: FastAPI, problem_responses: dict[int | str, dict[str, Any]], we
                   **problem_responses,
                   401: {"description": "Untrusted CDS client: the JWT is missing or fails a check (the reason is "
                                        "given)", "content": {"application/problem+json": {}}},
-                  404: {"description": "No such CDS service", "content": {"application/problem+json": {}}}})
+                  404: {"description": "No such CDS service", "content": {"application/problem+json": {}}},
+                  412: {"description": "The patient's record was not prefetched and could not be fetched, and no "
+                                       "order can be rated without it (what is missing is named)",
+                        "content": {"application/problem+json": {}}}})
     async def call(service_id: str, request: Request) -> Response:
         from starlette.concurrency import run_in_threadpool
 
@@ -59,6 +62,8 @@ def install(app: FastAPI, problem_responses: dict[int | str, dict[str, Any]], we
         except service.HookError as exc:
             status = 404 if exc.field == "service" else 400
             return problem(status, "Not found" if status == 404 else "Malformed hook request", str(exc))
+        except service.PreconditionError as exc:
+            return problem(412, "Patient record needed", exc.detail)
         return JSONResponse(answer)
 
     @app.post("/cds-services/{service_id}/feedback", tags=["cds-hooks"], summary="Feedback on a service's cards",
