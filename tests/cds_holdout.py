@@ -25,7 +25,7 @@ REASONS = {
     "no_cancer_history": "no-cancer-history",
 }
 SUMMARY = {"usually appropriate (ACR)": "usually_appropriate", "may be appropriate (ACR)": "may_be_appropriate",
-           "usually not appropriate (ACR)": "usually_not_appropriate", "no ACR criteria apply": "no_criteria_apply",
+           "usually not appropriate (ACR)": "usually_not_appropriate",
            "not rated (no ACR rating in spinemets)": "not_rated"}
 
 

@@ -28,6 +28,7 @@ class FhirServer:
         self.requests: list[tuple[str, str | None]] = []
         self.delay = 0.0
         self.next_url: str | None = None  # overrides the Condition search's next link
+        self.mode = ""  # "invalid": a Condition without its subject; "redirect": the Patient read redirects
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -42,7 +43,17 @@ class FhirServer:
                 url = urllib.parse.urlsplit(self.path)
                 query = urllib.parse.parse_qs(url.query)
                 if url.path == "/fhir/Patient/p1":
+                    if outer.mode == "redirect":
+                        self.send_response(302)
+                        self.send_header("Location", "https://elsewhere.example.org/fhir/Patient/p1")
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return None
                     return self.answer(200, patient())
+                if url.path == "/fhir/Condition" and outer.mode == "invalid":
+                    bad = breast_cancer()
+                    del bad["entry"][0]["resource"]["subject"]
+                    return self.answer(200, bad)
                 if url.path == "/fhir/Condition" and query.get("patient") == ["p1"]:
                     if query.get("page") == ["2"]:
                         return self.answer(200, breast_cancer())
@@ -173,26 +184,98 @@ def test_expand_fills_the_context_and_refuses_a_value_that_would_change_the_quer
     assert fetch.expand(template, {}) is None
 
 
-def test_missing_keys_counts_null_and_operation_outcome_as_not_prefetched():
+def test_only_keys_left_out_are_fetched():
     templates = prefetch_templates()
-    request = {"prefetch": {"patient": patient(), "conditions": None,
-                            "observations": {"resourceType": "OperationOutcome", "issue": []}}}
-    assert fetch.missing_keys(request, templates) == ["conditions", "observations"]
+    request = {"prefetch": {"patient": patient(), "conditions": None}}  # null: no data; observations: left out
+    assert fetch.missing_keys(request, templates) == ["observations"]
+    assert fetch.missing_keys({}, templates) == list(templates)
 
 
 def test_a_token_that_is_not_bearer_is_not_used():
     request = {"fhirServer": "https://ehr.example.org/fhir", "context": {"patientId": "p1"},
                "fhirAuthorization": {"access_token": "x", "token_type": "MAC"}}
     got = fetch.fetch_missing(request, prefetch_templates(), ["https://ehr.example.org/fhir"], PREFETCH_LABELS)
-    assert got.resources == {} and "not a Bearer token" in got.problems[0]
+    assert got.resources == {} and "not a usable Bearer token" in got.problems[0]
 
 
 def test_the_trust_file_refuses_a_fhir_server_that_is_not_a_url(tmp_path):
     trust = tmp_path / "trust.yaml"
     trust.write_text(yaml.safe_dump({"clients": [{"iss": ISS, "jwks": {"keys": [KEY.as_dict(private=False)]},
                                                   "fhir_servers": ["ehr.example.org/fhir"]}]}))
-    with pytest.raises(ValueError, match="fhir_servers must be http"):
+    with pytest.raises(ValueError, match="fhir_servers must be https"):
         load_trust(trust)
     trust.write_text(yaml.safe_dump({"clients": [{"iss": ISS, "jwks": {"keys": [KEY.as_dict(private=False)]},
                                                   "fhir_servers": ["https://ehr.example.org/fhir/"]}]}))
     assert load_trust(trust).clients[ISS].fhir_servers == ("https://ehr.example.org/fhir",)
+
+
+def test_no_access_token_means_nothing_is_fetched(tmp_path, monkeypatch, ehr):
+    client = app(tmp_path, monkeypatch, [ehr.base])
+    detail = call(client, ehr, token=None, status=412)
+    assert ehr.requests == [] and "grants no access token" in detail
+
+
+def test_a_token_that_is_not_ascii_is_not_sent(tmp_path, monkeypatch, ehr):
+    client = app(tmp_path, monkeypatch, [ehr.base])
+    detail = call(client, ehr, token="t\u00f6ken", status=412)
+    assert ehr.requests == [] and "not a usable Bearer token" in detail
+
+
+def test_an_invalid_answer_of_the_ehr_is_said_not_blamed_on_the_caller(tmp_path, monkeypatch, ehr):
+    ehr.mode = "invalid"
+    client = app(tmp_path, monkeypatch, [ehr.base])
+    card = call(client, ehr)  # a card, not a 400: the patient and observations were read, the conditions were not
+    assert "the patient's conditions (cancer, pregnancy): the EHR's FHIR server's answer is not valid FHIR" in card["detail"]
+    assert "no rating yet" in card["summary"]
+
+
+def test_a_redirect_is_not_followed(tmp_path, monkeypatch, ehr):
+    ehr.mode = "redirect"
+    client = app(tmp_path, monkeypatch, [ehr.base])
+    card = call(client, ehr)
+    assert "redirected the request (302): not followed" in card["detail"]
+    assert not any("elsewhere" in p for p, _ in ehr.requests)
+
+
+def test_null_is_no_data_and_an_error_is_not_fetched_again(tmp_path, monkeypatch, ehr):
+    client = app(tmp_path, monkeypatch, [ehr.base])
+    body = hook(order("24967-2", "back-pain-lumbar", "no-red-flags", "no-neurological-deficit"))
+    body["prefetch"] = {"patient": patient(), "conditions": None,
+                        "observations": {"resourceType": "OperationOutcome", "issue": []}}
+    body["fhirServer"] = ehr.base
+    body["fhirAuthorization"] = {"access_token": TOKEN, "token_type": "Bearer", "expires_in": 300, "scope": "x",
+                                 "subject": "spinemets"}
+    card = client.post(f"/cds-services/{SERVICE}", json=body, headers=signed()).json()["cards"][0]
+    assert ehr.requests == []  # nothing left out: nothing fetched
+    assert "the patient's eGFR and Karnofsky results: the EHR could not prefetch it" in card["detail"]
+    # no conditions is not "no cancer": the cancer history is still asked for
+    assert "no rating yet" in card["summary"] and "cancer history" in card["detail"]
+
+
+def test_a_rating_is_not_given_while_the_record_could_change_it(tmp_path, monkeypatch, ehr):
+    client = app(tmp_path, monkeypatch, [ehr.base])
+    body = hook(order("24972-2", "back-pain-lumbar", "motor-weakness"), prefetch=False)
+    assert client.post(f"/cds-services/{SERVICE}", json=body, headers=signed()).status_code == 412
+    body = hook(order("24972-2", "back-pain-lumbar", "motor-weakness"))
+    del body["prefetch"]["conditions"]  # the age is known, the cancer history is not
+    card = client.post(f"/cds-services/{SERVICE}", json=body, headers=signed()).json()["cards"][0]
+    assert "no rating yet" in card["summary"] and "cancer history" in card["detail"]
+    assert "not needed for this answer" not in card["detail"]
+
+
+@pytest.mark.parametrize("value", ["..", ".", "p1,p2", "p1%26code=x", "p 1", "x" * 65])
+def test_expand_takes_only_a_fhir_id(value):
+    assert fetch.expand(prefetch_templates()["conditions"], {"patientId": value}) is None
+
+
+@pytest.mark.parametrize("servers, words", [
+    ("https://ehr.example.org/fhir", "must be a list"),
+    (["http://ehr.example.org/fhir"], "plain http"),
+    (["https://ehr.example.org/fhir?x=1"], "must be https URLs"),
+])
+def test_the_trust_file_refuses_unsafe_fhir_servers(tmp_path, servers, words):
+    trust = tmp_path / "trust.yaml"
+    trust.write_text(yaml.safe_dump({"clients": [{"iss": ISS, "jwks": {"keys": [KEY.as_dict(private=False)]},
+                                                  "fhir_servers": servers}]}))
+    with pytest.raises(ValueError, match=words):
+        load_trust(trust)

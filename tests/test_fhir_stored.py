@@ -77,3 +77,39 @@ def test_a_case_file_is_still_assessed_now(tmp_path, cli):
     case.write_text(json.dumps(CASE))
     r = cli("fhir", "export", str(case))
     assert r.returncode == 0 and "subject" not in json.dumps(observations(json.loads(r.stdout))[0])
+
+
+def test_a_saved_result_this_version_cannot_read_is_refused_clearly_and_not_audited(store, db_url, monkeypatch, cli):
+    monkeypatch.setenv("SPINEMETS_DATABASE_URL", db_url)
+    alice = add_user(store, "alice")
+    aid = save(store, alice, ref="P-44")
+    with store.session(write=True) as s:
+        from spinemets.store.models import Assessment
+
+        row = s.get(Assessment, aid)
+        row.result_document = {**row.result_document, "statuses": "not a mapping"}
+    r = cli("fhir", "export", aid, "--user", "alice")
+    assert r.returncode == 2 and "saved by an earlier version" in r.stderr and "Traceback" not in r.stderr
+    from spinemets.api.app import create_app
+
+    client = TestClient(create_app())
+    r = client.get(f"/api/v1/fhir/assessments/{aid}", headers={"authorization": f"Bearer {add_token(store, 'alice')}"})
+    assert r.status_code == 409 and "spinemets assessment export" in r.json()["detail"]
+    from spinemets.store.models import AuditEntry
+
+    with store.session() as s:
+        assert not [e for e in s.query(AuditEntry) if e.action == "export"]
+
+
+def test_a_saved_results_observations_are_issued_when_assessed(store, db_url, monkeypatch, cli):
+    monkeypatch.setenv("SPINEMETS_DATABASE_URL", db_url)
+    alice = add_user(store, "alice")
+    aid = save(store, alice, ref="P-45")
+    from spinemets.store.models import Assessment
+
+    with store.session(write=True) as s:
+        row = s.get(Assessment, aid)
+        row.created_at = dt.datetime(2024, 2, 1, 9, 30, tzinfo=dt.timezone.utc)
+    bundle = json.loads(cli("fhir", "export", aid, "--user", "alice").stdout)
+    assert {o["issued"] for o in observations(bundle)} == {"2024-02-01T09:30:00+00:00"}
+    assert bundle["timestamp"] != "2024-02-01T09:30:00+00:00"  # the Bundle itself is made when exported

@@ -120,11 +120,23 @@ def load_trust(path: str | Path | None = None, *, allow_unsigned: bool | None = 
 
 
 def _servers(path: str | Path, iss: str, value: Any) -> tuple[str, ...]:
-    servers = list(value or [])
-    bad = [s for s in servers if not isinstance(s, str) or not s.startswith(("https://", "http://"))]
-    if bad:
-        raise ValueError(f"{path}: client {iss}: fhir_servers must be http(s) URLs, not {bad[0]!r}")
-    return tuple(s.rstrip("/") for s in servers)
+    """The FHIR servers allowed for a client: https URLs (plain http only on this computer's loopback address, for
+    development: the access token must not cross a network unencrypted)."""
+    from urllib.parse import urlsplit
+
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ValueError(f"{path}: client {iss}: fhir_servers must be a list of URLs")
+    for s in value:
+        parts = urlsplit(s) if isinstance(s, str) else None
+        if parts is None or not parts.hostname or parts.scheme not in ("https", "http") or parts.query \
+                or parts.fragment:
+            raise ValueError(f"{path}: client {iss}: fhir_servers must be https URLs, not {s!r}")
+        if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError(f"{path}: client {iss}: {s} is plain http: the access token would cross the network "
+                             "unencrypted; use https (plain http is allowed on the loopback address only)")
+    return tuple(s.rstrip("/") for s in value)
 
 
 def _segment(token: str, i: int) -> Mapping[str, Any]:

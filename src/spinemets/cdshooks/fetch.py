@@ -22,8 +22,10 @@ from typing import Any
 
 TIMEOUT_ENV = "SPINEMETS_CDS_FETCH_TIMEOUT"  # seconds per request (default 3)
 MAX_PAGES = 5
+MAX_ENTRIES = 2000
 FHIR_JSON = "application/fhir+json"
 TOKEN = re.compile(r"\{\{\s*context\.(\w+)\s*\}\}")
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # the FHIR id datatype
 
 
 @dataclass
@@ -45,8 +47,8 @@ def expand(template: str, context: Mapping[str, Any]) -> str | None:
 
     def value(m: re.Match[str]) -> str:
         v = context.get(m.group(1))
-        if not isinstance(v, str) or not v or "/" in v or "?" in v or "&" in v or "#" in v:
-            missing.append(m.group(1))
+        if not isinstance(v, str) or not FHIR_ID.fullmatch(v) or v.strip(".") == "":
+            missing.append(m.group(1))  # only a FHIR id: nothing that changes the query or the path
             return ""
         return v
 
@@ -55,14 +57,12 @@ def expand(template: str, context: Mapping[str, Any]) -> str | None:
 
 
 def missing_keys(request: Mapping[str, Any], templates: Mapping[str, str]) -> list[str]:
-    """The prefetch keys the call did not fill (absent, null, or an OperationOutcome in their place)."""
+    """The prefetch keys to fetch: those the call left out.  A key sent as null (the EHR has no data) or as an
+    OperationOutcome (the EHR could not prefetch it) is not fetched again (CDS Hooks 2.0)."""
     prefetch = request.get("prefetch") or {}
-    out = []
-    for key in templates:
-        value = prefetch.get(key) if isinstance(prefetch, Mapping) else None
-        if not isinstance(value, Mapping) or value.get("resourceType") in (None, "OperationOutcome"):
-            out.append(key)
-    return out
+    if not isinstance(prefetch, Mapping):
+        return list(templates)
+    return [key for key in templates if key not in prefetch]
 
 
 def fetch_missing(request: Mapping[str, Any], templates: Mapping[str, str], allowed: Sequence[str],
@@ -89,18 +89,28 @@ def fetch_missing(request: Mapping[str, Any], templates: Mapping[str, str], allo
         return out
     headers = {"Accept": FHIR_JSON}
     auth = request.get("fhirAuthorization")
-    if isinstance(auth, Mapping):
-        if str(auth.get("token_type", "")).lower() != "bearer" or not auth.get("access_token"):
-            out.problems.append(f"{what}: the FHIR access token is not a Bearer token: not fetched")
-            return out
-        headers["Authorization"] = f"Bearer {auth['access_token']}"
-    elif auth is not None:
-        out.problems.append(f"{what}: fhirAuthorization is not an object: not fetched")
+    if not isinstance(auth, Mapping):
+        # CDS Hooks: the service reads the EHR's FHIR server only with the access token it grants for this call
+        out.problems.append(f"{what}: the call grants no access token (fhirAuthorization): not fetched")
         return out
-    context = request.get("context") or {}
+    token = auth.get("access_token")
+    if str(auth.get("token_type", "")).lower() != "bearer" or not isinstance(token, str) or not token \
+            or not token.isascii() or any(c in token for c in " \r\n"):
+        out.problems.append(f"{what}: the FHIR access token is not a usable Bearer token: not fetched")
+        return out
+    headers["Authorization"] = f"Bearer {token}"
+    context = request.get("context") if isinstance(request.get("context"), Mapping) else {}
     if timeout is None:
-        timeout = float(os.environ.get(TIMEOUT_ENV, "3"))
+        try:
+            timeout = float(os.environ.get(TIMEOUT_ENV, "3"))
+        except ValueError:
+            timeout = 3.0
+        if not 0 < timeout <= 30:
+            timeout = 3.0
+    import time
+
     base = server.rstrip("/") + "/"
+    deadline = time.monotonic() + timeout  # one budget for the whole record, not per request
     with httpx.Client(timeout=timeout, headers=headers, transport=transport, follow_redirects=False) as client:
         for key in keys:
             label = labels.get(key, key)
@@ -109,7 +119,7 @@ def fetch_missing(request: Mapping[str, Any], templates: Mapping[str, str], allo
                 out.problems.append(f"{label}: the call's context lacks what the query needs: not fetched")
                 continue
             try:
-                out.resources[key] = _get(client, base, query)
+                out.resources[key] = _get(client, base, query, deadline)
             except FetchError as exc:
                 out.problems.append(f"{label}: {exc}")
     return out
@@ -119,18 +129,27 @@ class FetchError(Exception):
     pass
 
 
-def _get(client: Any, base: str, query: str) -> dict[str, Any]:
+def _get(client: Any, base: str, query: str, deadline: float) -> dict[str, Any]:
+    import time
+
     import httpx
 
     url = base + query
     entries: list[dict[str, Any]] = []
     for _ in range(MAX_PAGES):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise FetchError("the EHR's FHIR server did not answer in time")
+        if len(entries) > MAX_ENTRIES:
+            raise FetchError(f"the search returned more than {MAX_ENTRIES} resources: not read")
         try:
-            response = client.get(url)
+            response = client.get(url, timeout=left)
         except httpx.TimeoutException:
             raise FetchError("the EHR's FHIR server did not answer in time") from None
         except httpx.HTTPError as exc:
             raise FetchError(f"the EHR's FHIR server could not be reached ({type(exc).__name__})") from None
+        if 300 <= response.status_code < 400:
+            raise FetchError(f"the EHR's FHIR server redirected the request ({response.status_code}): not followed")
         if response.status_code in (401, 403):
             raise FetchError(f"the EHR's FHIR server refused the access token ({response.status_code})")
         if response.status_code >= 400:

@@ -67,10 +67,11 @@ def rate(order: OrderMatch, pathway_result: Any, kb: KnowledgeBase | None = None
 
     kb = kb or load_kb()
     key = pathway_result.acr_scenario
+    if pathway_result.status != "complete":
+        # a variant may already be in view, but facts that could change it (the age, the cancer history) are missing
+        return Rating(why="the scenario is not yet known well enough to place it in an ACR variant",
+                      missing=list(pathway_result.missing))
     if key is None:
-        if pathway_result.status != "complete":
-            return Rating(why="the scenario is not yet known well enough to place it in an ACR variant",
-                          missing=list(pathway_result.missing))
         return Rating(not_rated=True, why="no ACR Appropriateness Criteria variant in spinemets' knowledge base covers "
                                           "this scenario (another ACR document may)")
     table = kb.table(RATINGS)

@@ -92,7 +92,8 @@ def _record(prefetch: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(value, dict):
             continue
         if value.get("resourceType") == "Bundle":
-            resources += [e["resource"] for e in value.get("entry") or [] if isinstance(e.get("resource"), dict)]
+            resources += [e["resource"] for e in value.get("entry") or []
+                          if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
         elif value.get("resourceType"):
             resources.append(value)
     return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
@@ -127,7 +128,7 @@ def handle(service_id: str, request: dict[str, Any], kb: KnowledgeBase | None = 
     """The response to a hook call (cards and, when a PAMA G-code is configured, system actions).  *fhir_servers*
     are the FHIR servers the site allows for the calling client: what was not prefetched is fetched from the call's
     ``fhirServer`` only when it is one of them."""
-    from spinemets.cdshooks.fetch import fetch_missing, missing_keys
+    from spinemets.cdshooks.fetch import fetch_missing
     from spinemets.cdshooks.orders import match_order, rate
     from spinemets.errors import SpinemetsError
     from spinemets.fhir.read import read_bundle
@@ -143,29 +144,50 @@ def handle(service_id: str, request: dict[str, Any], kb: KnowledgeBase | None = 
     if not request.get("hookInstance"):
         raise HookError("hookInstance", "required")
     context = request.get("context") or {}
+    if not isinstance(context, dict):
+        raise HookError("context", "must be an object")
     drafts = context.get("draftOrders") or {}
     if drafts.get("resourceType") != "Bundle":
         raise HookError("context.draftOrders", "a Bundle of the draft orders is required")
-    orders = [e.get("resource") or {} for e in drafts.get("entry") or []]
-    orders = [o for o in orders if o.get("resourceType") == "ServiceRequest"]
+    orders = [e.get("resource") for e in drafts.get("entry") or [] if isinstance(e, dict)]
+    orders = [o for o in orders if isinstance(o, dict) and o.get("resourceType") == "ServiceRequest"]
     prefetch = request.get("prefetch")
     if prefetch is not None and not isinstance(prefetch, dict):
         raise HookError("prefetch", "must be an object of the prefetched resources")
     templates = prefetch_templates()
-    record = {k: v for k, v in (prefetch or {}).items() if isinstance(v, dict)}
-    fetched = fetch_missing(request, templates, fhir_servers, PREFETCH_LABELS, transport=transport) if orders else None
-    if fetched is not None:
-        record.update(fetched.resources)
-    still = missing_keys({"prefetch": record}, templates)
+    given = prefetch or {}
+    problems: list[str] = []
+    record: dict[str, Any] = {}
+    for key, value in given.items():
+        if key not in templates:
+            continue
+        if value is None and "?" in templates[key]:  # CDS Hooks: null is "the EHR has no data": an empty search
+            record[key] = {"resourceType": "Bundle", "type": "searchset", "entry": []}
+        elif isinstance(value, dict) and value.get("resourceType") == "OperationOutcome":
+            problems.append(f"{PREFETCH_LABELS[key]}: the EHR could not prefetch it (it sent an error)")
+        elif isinstance(value, dict):
+            record[key] = value
     try:
-        facts = read_bundle(_record(record)).case.get("pathway", {}) if record else {}
+        read_bundle(_record(record), kb)  # the caller's own prefetch must be valid FHIR
     except SpinemetsError as exc:
         raise HookError("prefetch", str(exc)) from None
+    spine = [o for o in orders if match_order(o, kb) is not None]
+    fetched = fetch_missing(request, templates, fhir_servers, PREFETCH_LABELS, transport=transport) if spine else None
+    if fetched is not None:
+        problems += fetched.problems
+        for key, value in fetched.resources.items():
+            try:
+                read_bundle(_record({key: value}), kb)
+            except SpinemetsError as exc:  # the EHR's server answered something invalid: missing, and said
+                problems.append(f"{PREFETCH_LABELS[key]}: the EHR's FHIR server's answer is not valid FHIR ({exc})")
+                continue
+            record[key] = value
+    still = [k for k in templates if k not in record]
+    facts = read_bundle(_record(record), kb).case.get("pathway", {}) if record else {}
     if len(still) == len(templates):
         absent = ["the patient's record (neither prefetched nor fetched)"]
     else:
         absent = [f"{PREFETCH_LABELS[k]} (neither prefetched nor fetched)" for k in still]
-    problems = fetched.problems if fetched is not None else []
     cards: list[dict[str, Any]] = []
     actions: list[dict[str, Any]] = []
     any_rated = False
@@ -274,5 +296,5 @@ def _pama_action(order: dict[str, Any], rating: Any, gcode: str) -> dict[str, An
         {"url": "http://fhir.org/argonaut/Extension/pama-rating-qcdsm-consulted", "valueString": gcode},
         {"url": "http://fhir.org/argonaut/Extension/pama-rating-consult-id", "valueUri": f"urn:uuid:{uuid.uuid4()}"},
     ]
-    criteria = rating.acr_variant or "no criteria apply"
+    criteria = rating.acr_variant or "ACR Appropriateness Criteria"
     return {"type": "update", "description": f"Appropriateness rating: {rating.pama} ({criteria})", "resource": rated}

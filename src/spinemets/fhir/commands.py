@@ -16,7 +16,7 @@ def _is_assessment_id(text: str) -> bool:
 
 
 def cmd_fhir_export(a: argparse.Namespace) -> int:
-    from spinemets.assess import AssessResult, assess
+    from spinemets.assess import assess
     from spinemets.cli import EXIT_INSUFFICIENT, EXIT_OK, _read_object
     from spinemets.fhir.export import Stored, assessment_bundle
 
@@ -25,7 +25,7 @@ def cmd_fhir_export(a: argparse.Namespace) -> int:
         from spinemets.store.commands import stored_result
 
         saved = stored_result(a.case, a.user)
-        result = AssessResult.model_validate(saved.pop("result"))
+        result = saved.pop("result")
         stored = Stored(**saved)
     else:
         result = assess(_read_object(a.case, "case"))

@@ -55,6 +55,7 @@ class _Builder:
         self.system = code_system(base)
         self.now = now.isoformat()
         self.entries: list[dict[str, Any]] = []
+        self.issued = self.now
         self.subject: dict[str, Any] | None = None
         self.effective: str | None = None
 
@@ -79,7 +80,7 @@ class _Builder:
             "resourceType": "Observation",
             "status": "preliminary",
             "code": self.concept(code, display),
-            "issued": self.now,  # when computed; the imaging time is not known here
+            "issued": self.issued,  # when computed; the imaging time is not known here
             "device": {"reference": device},
             **value,
         }
@@ -234,10 +235,12 @@ def assessment_bundle(result: Any, *, base: str | None = None, now: dt.datetime 
     if stored is not None:
         b.subject = {"identifier": {"system": naming_system("spinemets-patient-ref", base), "value": stored.patient_ref}}
         b.effective = stored.study_date.isoformat()
+        b.issued = stored.assessed_at.isoformat()  # the results were issued when assessed, not when exported
     device = b.add({
         "resourceType": "Device",
         "deviceName": [{"name": "spinemets", "type": "manufacturer-name"}],
-        "version": [{"type": {"text": "software"}, "value": __version__},
+        "version": [{"type": {"text": "software" if stored is None else "software that exported this Bundle"},
+                     "value": __version__},
                     {"type": {"text": "knowledge base"}, "value": result.kb_version}],
         "note": [{"text": result.disclaimer}],
     })
@@ -263,13 +266,12 @@ def assessment_bundle(result: Any, *, base: str | None = None, now: dt.datetime 
         "resourceType": "DiagnosticReport",
         "status": "preliminary",
         "code": b.concept("spinemets-assessment", "spinemets assessment of vertebral metastases"),
-        "issued": b.now,
+        "issued": b.issued,
         "result": [{"reference": ref} for ref in observations],
         "conclusion": "\n".join([*lines, f"Knowledge base {result.kb_version}. {result.disclaimer}"]),
     }
     if stored is not None:
         diagnostic.update(subject=b.subject, effectiveDateTime=b.effective,
-                          issued=stored.assessed_at.isoformat(),
                           identifier=[{"system": naming_system("spinemets-assessment", base),
                                        "value": stored.assessment_id}])
     report = b.add(diagnostic)

@@ -63,7 +63,6 @@ def install(app: FastAPI, problem_responses: dict[int | str, dict[str, Any]], we
     async def stored(request: Request, assessment_id: str) -> Response:
         from starlette.concurrency import run_in_threadpool
 
-        from spinemets.assess import AssessResult
         from spinemets.fhir.export import Stored
 
         source = getattr(request.app.state, "stored_result", None)
@@ -72,7 +71,7 @@ def install(app: FastAPI, problem_responses: dict[int | str, dict[str, Any]], we
                                         "detail": "saved assessments live in the store, which this server does not "
                                                   "have"}), status_code=503, media_type="application/problem+json")
         saved = await run_in_threadpool(source, request, assessment_id)
-        result = AssessResult.model_validate(saved.pop("result"))
+        result = saved.pop("result")
         return Response(json.dumps(assessment_bundle(result, stored=Stored(**saved))), media_type=MEDIA)
 
     from spinemets.fhir.read import ReadResult, read_bundle

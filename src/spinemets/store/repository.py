@@ -701,11 +701,19 @@ def export(s: Session, actor: Actor | None, assessment_id: str) -> dict[str, Any
 def stored_result(s: Session, actor: Actor | None, assessment_id: str, *, purpose: str = "fhir") -> dict[str, Any]:
     """A saved assessment's result as it was computed (not recomputed), with its id, patient reference, study date
     and time of assessment, for an export in another format (audited as an export in *purpose*)."""
+    from pydantic import ValidationError
+
     actor = _require_clinical(actor)
     a, _ = _get_visible(s, actor, assessment_id)
+    try:
+        result = AssessResult.model_validate(a.result_document)
+    except ValidationError:
+        raise Conflict(f"id: assessment {a.id} was saved by an earlier version whose result this version cannot "
+                       f"read as {purpose.upper()}; export it as JSON (spinemets assessment export), or assess its "
+                       "case again", ["id"]) from None
     _log(s, actor, "export", "assessment", a.id, format=purpose)
     return {"assessment_id": a.id, "patient_ref": a.patient_ref, "study_date": a.study_date,
-            "assessed_at": a.created_at, "result": a.result_document}
+            "assessed_at": a.created_at, "result": result}
 
 
 def _order_key(a: Assessment) -> tuple[dt.date, dt.datetime, str]:
