@@ -60,7 +60,7 @@ class FhirServer:
                     nxt = outer.next_url or f"{outer.base}/Condition?patient=p1&page=2"
                     return self.answer(200, {"resourceType": "Bundle", "type": "searchset", "entry": [],
                                              "link": [{"relation": "next", "url": nxt}]})
-                if url.path == "/fhir/Observation" and query.get("patient") == ["p1"]:
+                if url.path in ("/fhir/Observation", "/fhir/Device") and query.get("patient") == ["p1"]:
                     return self.answer(200, {"resourceType": "Bundle", "type": "searchset", "entry": []})
                 return self.answer(404, {"resourceType": "OperationOutcome", "issue": []})
 
@@ -125,6 +125,7 @@ def test_the_record_not_prefetched_is_fetched_with_the_token_and_rated_as_if_pre
     assert paths[0] == "/fhir/Patient/p1"
     assert "/fhir/Condition?patient=p1" in paths and "/fhir/Condition?patient=p1&page=2" in paths  # the next page
     assert any(p.startswith("/fhir/Observation?patient=p1&code=") for p in paths)
+    assert "/fhir/Device?patient=p1" in paths
     assert {auth for _, auth in ehr.requests} == {f"Bearer {TOKEN}"}
     assert "Not available" not in card["detail"]
 
@@ -132,7 +133,7 @@ def test_the_record_not_prefetched_is_fetched_with_the_token_and_rated_as_if_pre
 def test_only_what_was_not_prefetched_is_fetched(tmp_path, monkeypatch, ehr):
     client = app(tmp_path, monkeypatch, [ehr.base])
     card = call(client, ehr, prefetch=True)  # patient and conditions prefetched
-    assert [p.split("?")[0] for p, _ in ehr.requests] == ["/fhir/Observation"]
+    assert [p.split("?")[0] for p, _ in ehr.requests] == ["/fhir/Observation", "/fhir/Device"]
     assert "usually appropriate" in card["summary"]
 
 
@@ -187,7 +188,7 @@ def test_expand_fills_the_context_and_refuses_a_value_that_would_change_the_quer
 def test_only_keys_left_out_are_fetched():
     templates = prefetch_templates()
     request = {"prefetch": {"patient": patient(), "conditions": None}}  # null: no data; observations: left out
-    assert fetch.missing_keys(request, templates) == ["observations"]
+    assert fetch.missing_keys(request, templates) == ["observations", "devices"]
     assert fetch.missing_keys({}, templates) == list(templates)
 
 
@@ -240,14 +241,14 @@ def test_a_redirect_is_not_followed(tmp_path, monkeypatch, ehr):
 def test_null_is_no_data_and_an_error_is_not_fetched_again(tmp_path, monkeypatch, ehr):
     client = app(tmp_path, monkeypatch, [ehr.base])
     body = hook(order("24967-2", "back-pain-lumbar", "no-red-flags", "no-neurological-deficit"))
-    body["prefetch"] = {"patient": patient(), "conditions": None,
+    body["prefetch"] = {"patient": patient(), "conditions": None, "devices": None,
                         "observations": {"resourceType": "OperationOutcome", "issue": []}}
     body["fhirServer"] = ehr.base
     body["fhirAuthorization"] = {"access_token": TOKEN, "token_type": "Bearer", "expires_in": 300, "scope": "x",
                                  "subject": "spinemets"}
     card = client.post(f"/cds-services/{SERVICE}", json=body, headers=signed()).json()["cards"][0]
     assert ehr.requests == []  # nothing left out: nothing fetched
-    assert "the patient's eGFR and Karnofsky results: the EHR could not prefetch it" in card["detail"]
+    assert "the patient's eGFR, Karnofsky and pregnancy status results: the EHR could not prefetch it" in card["detail"]
     # no conditions is not "no cancer": the cancer history is still asked for
     assert "no rating yet" in card["summary"] and "cancer history" in card["detail"]
 

@@ -340,3 +340,77 @@ def test_the_pathway_is_exported_with_its_first_study_recommendations_and_urgenc
                                                           "red_flags": [], "neuro_deficits": []}}))
     obs = next(e["resource"] for e in not_indicated["entry"] if e["resource"]["resourceType"] == "Observation")
     assert obs["valueString"] == "imaging not indicated"
+
+
+# --- pregnancy status and implanted devices (coded answers of the knowledge base) -----------------------------------
+
+def _pregnancy(system, code, rid="ps1", when="2026-11-25"):
+    return {"resourceType": "Observation", "id": rid, "status": "final", "effectiveDateTime": when,
+            "subject": {"reference": "Patient/p1"},
+            "code": {"coding": [{"system": "http://loinc.org", "code": "82810-3"}]},
+            "valueCodeableConcept": {"coding": [{"system": system, "code": code}]}}
+
+
+SCT, LOINC, NCIT = "http://snomed.info/sct", "http://loinc.org", "urn:oid:2.16.840.1.113883.3.26.1.1"
+
+
+@pytest.mark.parametrize("observations, expected, note", [
+    ([_pregnancy(SCT, "77386006")], True, None),                      # US Core / IPS 2: SNOMED pregnant
+    ([_pregnancy(LOINC, "LA26683-5")], False, None),                  # IPS 1.1: LOINC not pregnant
+    ([_pregnancy(SCT, "146799005")], None, "possible pregnancy: leaves it open"),
+    ([_pregnancy(LOINC, "LA4489-6")], None, "pregnancy status unknown: leaves it open"),
+    ([_pregnancy(SCT, "12345")], None, "no answer spinemets reads"),
+    # the most recent answer counts
+    ([_pregnancy(SCT, "77386006", when="2026-01-01"), _pregnancy(SCT, "60001007", rid="ps2")], False, None),
+])
+def test_pregnancy_status_is_read_from_its_coded_answer(observations, expected, note):
+    read = read_bundle(_bundle(*observations))
+    assert read.case["pathway"].get("pregnant") == expected
+    if note:
+        assert any(note in u.note for u in read.not_used)
+
+
+def test_a_pregnancy_status_that_contradicts_a_pregnancy_condition_leaves_both_out():
+    read = read_bundle(_bundle(_condition("Pregnancy"), _pregnancy(SCT, "60001007")))
+    assert "pregnant" not in read.case["pathway"]
+    assert any("contradicts an active pregnancy condition" in u.note for u in read.not_used)
+    male = {**PATIENT, "gender": "male"}
+    read = read_bundle(_bundle(male, _pregnancy(SCT, "77386006")))
+    assert "pregnant" not in read.case["pathway"]
+
+
+def _device(rid="d1", safety=None, kind=None, status="active", patient="Patient/p1"):
+    dev = {"resourceType": "Device", "id": rid, "status": status, "patient": {"reference": patient}}
+    if safety:
+        dev["safety"] = [{"coding": [{"system": NCIT, "code": safety}]}]
+    if kind:
+        dev["type"] = {"coding": [{"system": SCT, "code": kind}]}
+    return dev
+
+
+@pytest.mark.parametrize("devices, expected", [
+    ([_device(safety="C106046")], "mr_conditional"),
+    ([_device(safety="C106047")], "mr_unsafe"),
+    ([_device(safety="C106045")], "mr_safe"),
+    ([_device(safety="C113844")], "labelling_unknown"),
+    ([_device(kind="14106009")], "labelling_unknown"),               # a pacemaker whose MR safety is not given
+    ([_device(safety="C106045"), _device("d2", safety="C106047")], "mr_unsafe"),  # the most cautious decides
+    ([_device(safety="C106047", status="inactive")], None),          # removed
+    ([_device(safety="C106047", patient="Patient/other")], None),    # another patient's
+    ([_device(kind="25062003")], None),                              # a device kind spinemets does not read
+])
+def test_implants_are_read_from_their_mr_safety(devices, expected):
+    read = read_bundle(_bundle(*devices))
+    assert read.case.get("pathway", {}).get("implanted_device") == expected
+    if expected is None:
+        assert {u.resource for u in read.not_used} >= {f"Device/{d['id']}" for d in devices}
+
+
+def test_an_implant_read_from_the_record_changes_the_pathway():
+    case = read_bundle(_bundle(_condition("Metastatic breast cancer"), _device(safety="C106047"))).case
+    from spinemets.pathway import pathway
+
+    r = pathway({**case["pathway"], "spinal_pain": True, "pain_region": "thoracic", "neuro_deficits": []})
+    assert "implant" in r.patient_groups
+    assert not any(rec.study is not None and rec.study.modality == "mri" and rec.role == "first_line"
+                   for rec in r.recommendations)

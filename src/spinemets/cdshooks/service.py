@@ -31,7 +31,6 @@ INDICATIONS = "order_indications"
 GCODE_ENV = "SPINEMETS_PAMA_GCODE"
 PAMA_EXT = "http://fhir.org/argonaut/Extension/pama-rating"
 PAMA_SYSTEM = "http://fhir.org/argonaut/CodeSystem/pama-rating"
-LOINC_EGFR_KARNOFSKY = ("62238-1", "33914-3", "76633-7", "77147-7", "89243-0")
 
 
 class PreconditionError(Exception):
@@ -53,16 +52,18 @@ class HookError(ValueError):
 
 
 PREFETCH_LABELS = {"patient": "the patient's age and sex", "conditions": "the patient's conditions (cancer, pregnancy)",
-                   "observations": "the patient's eGFR and Karnofsky results"}
+                   "observations": "the patient's eGFR, Karnofsky and pregnancy status results",
+                   "devices": "the patient's implanted devices"}
 
 
 def prefetch_templates() -> dict[str, str]:
     """The prefetch templates of the order services."""
-    codes = ",".join(f"http://loinc.org|{c}" for c in LOINC_EGFR_KARNOFSKY)
+    codes = ",".join(f"{r['system']}|{r['code']}" for r in load_kb().table("fhir_codes").rows)  # what the reader reads
     return {
         "patient": "Patient/{{context.patientId}}",
         "conditions": "Condition?patient={{context.patientId}}",
         "observations": f"Observation?patient={{{{context.patientId}}}}&code={codes}",
+        "devices": "Device?patient={{context.patientId}}",
     }
 
 

@@ -11,7 +11,12 @@ is listed with the reason, never read by guess):
   naming different primaries leave the primary out (named as not used).  A pregnancy condition that is active makes
   ``pregnant`` true.
 * **Observation**: a value whose LOINC code is a row of ``fhir_codes`` (eGFR, the Karnofsky score), in that row's
-  unit; the most recent one counts.  Any other Observation is not used.
+  unit, or a coded answer of ``fhir_answers`` (pregnancy status; an answer that leaves it open is said, not read); the
+  most recent one counts.  A pregnancy status that contradicts an active pregnancy condition leaves both out.  Any
+  other Observation is not used.
+* **Device** (the patient's, status active or not given): its MR safety (``Device.safety``, NCI Thesaurus codes of
+  ``fhir_answers``), else an implant kind of that table (pacemaker, defibrillator, cochlear implant: labelling
+  unknown); with several devices the most cautious labelling decides.  A device with neither is listed, not read.
 * **DiagnosticReport**: its text (a text/plain ``presentedForm`` or the ``conclusion``) is read by the report reader,
   whose SINS and ESCC pre-fills for the index level become the case's SINS and ESCC sections.
 """
@@ -32,6 +37,7 @@ from spinemets.knowledge.loader import KnowledgeBase, load_kb
 
 CODES = "fhir_codes"
 MALIGNANCY = "fhir_malignancy_words"
+ANSWERS = "fhir_answers"
 ICD10 = ("http://hl7.org/fhir/sid/icd-10", "http://hl7.org/fhir/sid/icd-10-cm")
 CURRENT = {"active", "recurrence", "relapse"}
 CONFIRMED = {None, "confirmed"}  # verificationStatus: absent or confirmed (provisional, refuted ... are not read)
@@ -159,7 +165,8 @@ def read_bundle(bundle: dict[str, Any], kb: KnowledgeBase | None = None, *,
             refs.add(str(entries[i]["fullUrl"]))
     pathway: dict[str, Any] = {}
     prognosis: dict[str, Any] = {}
-    latest: dict[str, tuple[str | None, float, str]] = {}
+    latest: dict[str, tuple[str | None, Any, str]] = {}
+    devices: list[tuple[str, str, str]] = []  # (resource, implanted_device value, what it said)
     primaries: list[tuple[str, str, str]] = []  # (resource, primary row id, status)
     reports: list[tuple[dt.datetime | None, str, dict[str, Any]]] = []
     for i, res in enumerate(resources):
@@ -169,8 +176,8 @@ def read_bundle(bundle: dict[str, Any], kb: KnowledgeBase | None = None, *,
             continue
         if res.get("contained"):
             out.not_used.append(Use(resource=name, note="its contained resources are not read"))
-        subject = (res.get("subject") or {}).get("reference")
-        if kind in ("Condition", "Observation", "DiagnosticReport") and subject not in refs:
+        subject = (res.get("patient" if kind == "Device" else "subject") or {}).get("reference")
+        if kind in ("Condition", "Observation", "DiagnosticReport", "Device") and subject not in refs:
             why = "no subject" if not subject else f"about {subject}, not this Bundle's patient"
             out.not_used.append(Use(resource=name, note=f"{why}: not read"))
             continue
@@ -180,6 +187,8 @@ def read_bundle(bundle: dict[str, Any], kb: KnowledgeBase | None = None, *,
             _condition(res, name, kb, pathway, primaries, out)
         elif kind == "Observation":
             _observation(res, name, kb, latest, out)
+        elif kind == "Device":
+            _device(res, name, kb, devices, out)
         elif kind == "DiagnosticReport" and read_reports:
             if res.get("status") not in FINAL:
                 out.not_used.append(Use(resource=name, note=f"report status {res.get('status')}: not read"))
@@ -197,8 +206,13 @@ def read_bundle(bundle: dict[str, Any], kb: KnowledgeBase | None = None, *,
         section, key = field.split(".", 1)
         if name is None:
             continue  # conflicting values at the same time: listed, not used
+        if field == "pathway.pregnant":
+            if not _pregnancy_status(value, name, when, pathway, out):
+                continue
         (pathway if section == "pathway" else prognosis)[key] = int(value) if key == "karnofsky" else value
         out.used.append(Use(resource=name, input=field, value=value, note=f"the most recent value ({when or 'no date'})"))
+    if devices:
+        _implants(devices, pathway, out)
     sites = {p for _, p, _ in primaries}
     statuses = {s for _, _, s in primaries}
     if primaries:
@@ -305,6 +319,17 @@ def _observation(res: dict[str, Any], name: str, kb: KnowledgeBase,
         out.not_used.append(Use(resource=name, note=f"{label}: status {res.get('status')}: not used"))
         return
     quantity = res.get("valueQuantity")
+    if row["unit"] == "{answer}":
+        answer = _answer(kb, res.get("valueCodeableConcept"), str(row["input"]))
+        if answer is None:
+            out.not_used.append(Use(resource=name, note=f"{label}: no answer spinemets reads (coded answers: table of "
+                                                        "FHIR answers)"))
+            return
+        if answer["value"] is None:
+            out.not_used.append(Use(resource=name, note=f"{label}: {answer['label']}: leaves it open, not read"))
+            return
+        _keep_latest(res, name, label, str(row["input"]), answer["value"], latest, out)
+        return
     if quantity is None and res.get("valueInteger") is not None and row["unit"] == "{score}":
         value, unit = res["valueInteger"], "{score}"
     elif quantity is not None:
@@ -330,21 +355,100 @@ def _observation(res: dict[str, Any], name: str, kb: KnowledgeBase,
     if field == "pathway.egfr" and not 0 <= float(value) <= 200:
         out.not_used.append(Use(resource=name, note=f"{label}: {value} is outside 0-200: not used"))
         return
+    _keep_latest(res, name, label, field, float(value), latest, out)
+
+
+def _keep_latest(res: dict[str, Any], name: str, label: str, field: str, value: Any,
+                 latest: dict[str, tuple[str | None, Any, str]], out: ReadResult) -> None:
+    """Keep the most recent value of *field*; two different values at the same time cancel each other (listed)."""
     when_dt = _when(res, "effectiveDateTime", "effectiveInstant", "effectivePeriod", "issued")
     when = when_dt.astimezone(dt.timezone.utc).isoformat() if when_dt else ""
     held = latest.get(field)
     if held is None or when > held[2]:
         if held is not None and held[0] is not None:
             out.not_used.append(Use(resource=held[0], note=f"{label}: a more recent value exists"))
-        latest[field] = (name, float(value), when)
-    elif when == held[2] and float(value) != held[1]:
+        latest[field] = (name, value, when)
+    elif when == held[2] and value != held[1]:
         for other in (held[0], name):
             if other is not None:
                 out.not_used.append(Use(resource=other, note=f"{label}: two different values at the same time "
                                                              f"({when or 'no date'}): neither is used"))
-        latest[field] = (None, float(value), when)
+        latest[field] = (None, value, when)
     else:
         out.not_used.append(Use(resource=name, note=f"{label}: a more recent value exists"))
+
+
+@functools.lru_cache(maxsize=4)
+def _answers(kb: KnowledgeBase) -> dict[tuple[str, str], Any]:
+    return {(str(r["system"]), str(r["code"])): r for r in kb.table(ANSWERS).rows}
+
+
+def _answer(kb: KnowledgeBase, concept: Any, field: str) -> Any:
+    """The fhir_answers row a CodeableConcept names for *field* (None: no coding spinemets reads)."""
+    if not isinstance(concept, dict):
+        return None
+    answers = _answers(kb)
+    rows = [answers[(c.get("system"), c.get("code"))] for c in concept.get("coding") or []
+            if isinstance(c, dict) and (c.get("system"), c.get("code")) in answers]
+    rows = [r for r in rows if r["input"] == field]
+    if not rows:
+        return None
+    if len({repr(r["value"]) for r in rows}) > 1:  # two codings saying different things: the fact stays open
+        return {"value": None, "label": " and ".join(str(r["label"]) for r in rows) + " both coded"}
+    return rows[0]
+
+
+def _pregnancy_status(value: Any, name: str, when: str, pathway: dict[str, Any], out: ReadResult) -> bool:
+    """Whether a pregnancy status observation may set ``pregnant`` (False: said why, left out)."""
+    if value is True and pathway.get("sex") == "male":
+        out.not_used.append(Use(resource=name, note="pregnancy status: pregnant, recorded for a patient of male sex: "
+                                                    "not read"))
+        return False
+    if "pregnant" in pathway and pathway["pregnant"] != value:
+        del pathway["pregnant"]
+        out.used[:] = [u for u in out.used if u.input != "pathway.pregnant"]
+        out.not_used.append(Use(resource=name, note=f"pregnancy status ({when or 'no date'}) contradicts an active "
+                                                    "pregnancy condition: neither is read; give the pregnancy status"))
+        return False
+    return True
+
+
+ORDER_OF_CAUTION = ("mr_unsafe", "labelling_unknown", "non_mr_conditional_cardiac", "mr_conditional", "mr_safe")
+
+
+def _device(res: dict[str, Any], name: str, kb: KnowledgeBase, devices: list[tuple[str, str, str]],
+            out: ReadResult) -> None:
+    status = res.get("status")
+    if status not in (None, "active"):
+        out.not_used.append(Use(resource=name, note=f"device status {status}: not read as an implant in place"))
+        return
+    field = "pathway.implanted_device"
+    safety = [_answer(kb, c, field) for c in res.get("safety") or []]
+    safety = [a for a in safety if a is not None]
+    if safety:
+        if any(a["value"] is None for a in safety) or len({a["value"] for a in safety}) > 1:
+            devices.append((name, "labelling_unknown", "its MR safety codes disagree"))
+        else:
+            devices.append((name, str(safety[0]["value"]), str(safety[0]["label"])))
+        return
+    kind = _answer(kb, res.get("type"), field)
+    if kind is not None and kind["value"] is not None:
+        devices.append((name, str(kind["value"]), str(kind["label"])))
+        return
+    out.not_used.append(Use(resource=name, note="a device without an MR safety code or an implant kind spinemets "
+                                                "reads: give the implant and its MR labelling"))
+
+
+def _implants(devices: list[tuple[str, str, str]], pathway: dict[str, Any], out: ReadResult) -> None:
+    """The most cautious MR labelling of the patient's implants decides (MR Unsafe before labelling unknown, before
+    MR Conditional, before MR Safe)."""
+    name, value, said = min(devices, key=lambda d: ORDER_OF_CAUTION.index(d[1]))
+    pathway["implanted_device"] = value
+    out.used.append(Use(resource=name, input="pathway.implanted_device", value=value,
+                        note=f"{said}" + (f"; the most cautious of {len(devices)} devices" if len(devices) > 1 else "")))
+    for other, _, text in devices:
+        if other != name:
+            out.not_used.append(Use(resource=other, note=f"{text}: a device with a more cautious MR labelling decides"))
 
 
 def _report_text(res: dict[str, Any]) -> str | None:
