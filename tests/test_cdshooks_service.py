@@ -85,8 +85,19 @@ def check_card(card):
 
 def test_discovery(client):
     services = client.get("/cds-services").json()["services"]
-    assert {s["hook"] for s in services} == {"order-select", "order-sign"}
+    assert {s["hook"] for s in services} == {"order-select", "order-sign", "patient-view"}
     assert all(s["id"] and s["description"] and "patient" in s["prefetch"] for s in services)
+
+
+@pytest.mark.parametrize("reasons, words", [
+    (("no-neurological-deficit", "motor-weakness"), "examined, no neurological deficit and new limb weakness both"),
+    (("back-pain-lumbar", "no-back-pain"), "low back pain and no spinal pain both answered"),
+])
+def test_contradictory_reasons_are_not_read(client, reasons, words):
+    body = hook(order("24967-2", *reasons))
+    card = client.post(f"/cds-services/{SERVICE}", json=body, headers=signed()).json()["cards"][0]
+    assert words in card["detail"] and "contradictory, not read" in card["detail"]
+    assert "no rating yet" in card["summary"]
 
 
 def test_a_mri_for_new_thoracic_back_pain_in_breast_cancer(client):

@@ -314,8 +314,8 @@ def test_a_cache_file_is_saved_whole_or_not_at_all(tmp_path):
     assert not save_atomically(tmp_path / "ro" / "x.npy", lambda fh: fh.write(b"x"))
 
 
-def test_a_phrase_that_yaml_reads_as_something_else_is_a_knowledge_base_error(tmp_path, monkeypatch):
-    # "? myeloma" in a YAML list is a mapping, not text: it passed the check and broke ask at run time.
+def _problems_after_edit(tmp_path, monkeypatch, table_file, old, new):
+    """The knowledge-base check's problems for a copy of the data with *old* replaced by *new* in one table."""
     import shutil
 
     from spinemets.knowledge import loader
@@ -323,13 +323,29 @@ def test_a_phrase_that_yaml_reads_as_something_else_is_a_knowledge_base_error(tm
     monkeypatch.setenv("SPINEMETS_CACHE_DIR", str(tmp_path / "cache"))
     data = tmp_path / "data"
     shutil.copytree(loader.DATA_DIR, data)
-    table = data / "tables" / "ask_phrases.yaml"
+    table = data / "tables" / table_file
     text = table.read_text(encoding="utf-8")
-    assert "concern for myeloma]" in text
-    table.write_text(text.replace("concern for myeloma]", "concern for myeloma, ?myeloma]"), encoding="utf-8")
-    problems = loader.check_kb(data)
+    assert old in text
+    table.write_text(text.replace(old, new), encoding="utf-8")
+    return loader.check_kb(data)
+
+
+def test_a_phrase_that_yaml_reads_as_something_else_is_a_knowledge_base_error(tmp_path, monkeypatch):
+    # "? myeloma" in a YAML list is a mapping, not text: it passed the check and broke ask at run time.
+    problems = _problems_after_edit(tmp_path, monkeypatch, "ask_phrases.yaml", "concern for myeloma]",
+                                    "concern for myeloma, ?myeloma]")
     assert any("phrases: every phrase must be non-empty text, not {'myeloma': None} (quote it in YAML)" in p
                for p in problems), problems
+
+
+def test_a_value_split_by_an_unquoted_comma_is_a_knowledge_base_error(tmp_path, monkeypatch):
+    # {label: examined, no neurological deficit} is the label "examined" and an empty key: it passed the check and
+    # showed clinicians half a label (found in order_indications and synonyms; both quoted now).
+    problems = _problems_after_edit(tmp_path, monkeypatch, "order_indications.yaml",
+                                    'label: "examined, no neurological deficit"',
+                                    "label: examined, no neurological deficit")
+    assert any("row no-neurological-deficit: 'no neurological deficit' has no value and is not a column of the "
+               "table: a comma inside an unquoted value? Quote the value" in p for p in problems), problems
 
 
 @pytest.mark.parametrize("table,column", [("escc_grades", "severity"), ("escc_grades", "definition"),

@@ -56,6 +56,13 @@ PREFETCH_LABELS = {"patient": "the patient's age and sex", "conditions": "the pa
                    "devices": "the patient's implanted devices"}
 
 
+def service_ids() -> list[str]:
+    """Every CDS service of spinemets (the order services and the patient-view reminders)."""
+    from spinemets.cdshooks.reminders import SERVICE_ID
+
+    return [*HOOKS, SERVICE_ID]
+
+
 def prefetch_templates() -> dict[str, str]:
     """The prefetch templates of the order services."""
     codes = ",".join(f"{r['system']}|{r['code']}" for r in load_kb().table("fhir_codes").rows)  # what the reader reads
@@ -70,13 +77,16 @@ def prefetch_templates() -> dict[str, str]:
 def discovery() -> dict[str, Any]:
     """The discovery document (``GET /cds-services``)."""
     prefetch = prefetch_templates()
+    from spinemets.cdshooks import reminders
+
     return {"services": [
-        {"hook": hook, "id": sid, "title": "Spine imaging appropriateness (spinemets)",
-         "description": "Rates each draft spine imaging order (MRI, CT, radiographs) against the ACR Appropriateness "
-                        "Criteria for the patient's scenario, or says what is missing. Decision support for healthcare "
-                        "professionals.",
-         "prefetch": prefetch}
-        for sid, hook in HOOKS.items()]}
+        *({"hook": hook, "id": sid, "title": "Spine imaging appropriateness (spinemets)",
+           "description": "Rates each draft spine imaging order (MRI, CT, radiographs) against the ACR Appropriateness "
+                          "Criteria for the patient's scenario, or says what is missing. Decision support for "
+                          "healthcare professionals.",
+           "prefetch": prefetch}
+          for sid, hook in HOOKS.items()),
+        {**reminders.description(), "prefetch": reminders.templates(load_kb())}]}
 
 
 def indication_system(base: str | None = None) -> str:
@@ -100,26 +110,74 @@ def _record(prefetch: dict[str, Any]) -> dict[str, Any]:
     return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
 
 
+def gather(request: dict[str, Any], templates: dict[str, str], labels: dict[str, str], kb: KnowledgeBase, *,
+           fhir_servers: Sequence[str], transport: Any, fetch: bool = True) -> tuple[dict[str, Any], list[str]]:
+    """The patient's record for a hook call: the prefetched keys (null is "no data": an empty search; an
+    OperationOutcome is said, not fetched again), then what was left out fetched as :mod:`spinemets.cdshooks.fetch`
+    allows (*fetch*).  The caller's own prefetch must be valid FHIR (HookError); an invalid answer of the EHR's server
+    is said and left out.  Returns the record by key and the problems in words."""
+    from spinemets.cdshooks.fetch import fetch_missing
+    from spinemets.errors import SpinemetsError
+    from spinemets.fhir.read import read_bundle
+
+    prefetch = request.get("prefetch")
+    if prefetch is not None and not isinstance(prefetch, dict):
+        raise HookError("prefetch", "must be an object of the prefetched resources")
+    problems: list[str] = []
+    record: dict[str, Any] = {}
+    for key, value in (prefetch or {}).items():
+        if key not in templates:
+            continue
+        if value is None and "?" in templates[key]:  # CDS Hooks: null is "the EHR has no data": an empty search
+            record[key] = {"resourceType": "Bundle", "type": "searchset", "entry": []}
+        elif isinstance(value, dict) and value.get("resourceType") == "OperationOutcome":
+            problems.append(f"{labels[key]}: the EHR could not prefetch it (it sent an error)")
+        elif isinstance(value, dict):
+            record[key] = value
+    try:
+        read_bundle(_record(record), kb)  # the caller's own prefetch must be valid FHIR
+    except SpinemetsError as exc:
+        raise HookError("prefetch", str(exc)) from None
+    if not fetch:
+        return record, problems
+    fetched = fetch_missing(request, templates, fhir_servers, labels, transport=transport)
+    problems += fetched.problems
+    for key, value in fetched.resources.items():
+        try:
+            read_bundle(_record({key: value}), kb)
+        except SpinemetsError as exc:  # the EHR's server answered something invalid: missing, and said
+            problems.append(f"{labels[key]}: the EHR's FHIR server's answer is not valid FHIR ({exc})")
+            continue
+        record[key] = value
+    return record, problems
+
+
 def _indications(order: dict[str, Any], kb: KnowledgeBase, base: str | None) -> tuple[dict[str, Any], list[str]]:
     system = indication_system(base)
     rows = {r.id: r for r in kb.table(INDICATIONS).rows}
-    inputs: dict[str, Any] = {}
+    given: dict[str, list[tuple[str, Any]]] = {}
     said: list[str] = []
     for concept in order.get("reasonCode") or []:
-        for coding in concept.get("coding") or []:
-            row = rows.get(coding.get("code")) if coding.get("system") == system else None
+        for coding in (concept.get("coding") or []) if isinstance(concept, dict) else []:
+            row = rows.get(coding.get("code")) if isinstance(coding, dict) and coding.get("system") == system else None
             if row is None:
                 continue
             said.append(str(row["label"]))
             for key, value in row["inputs"].items():
-                if isinstance(value, list) and isinstance(inputs.get(key), list):
-                    inputs[key] = sorted(set(inputs[key]) | set(value))
-                else:
-                    inputs[key] = value
-    if inputs.get("neuro_deficits") and "no-neurological-deficit" in [c.get("code") for rc in order.get(
-            "reasonCode") or [] for c in rc.get("coding") or []]:
-        inputs.pop("neuro_deficits")  # "no deficit" and a deficit: contradictory, not read
-        said.append("(a neurological deficit and none both answered: not read)")
+                given.setdefault(key, []).append((str(row["label"]), value))
+    inputs: dict[str, Any] = {}
+    for key, answers in given.items():
+        values = [v for _, v in answers]
+        if all(isinstance(v, list) for v in values):
+            # an explicit "none" ([]) beside a finding contradicts it; findings add up
+            if any(v == [] for v in values) and any(v for v in values):
+                said.append(f"({' and '.join(label for label, _ in answers)} both answered: contradictory, not read)")
+                continue
+            inputs[key] = sorted({x for v in values for x in v})
+        elif len({repr(v) for v in values}) == 1:
+            inputs[key] = values[0]
+        else:
+            said.append(f"({' and '.join(label for label, _ in answers)} both answered: contradictory, not read)")
     return inputs, said
 
 
@@ -129,21 +187,26 @@ def handle(service_id: str, request: dict[str, Any], kb: KnowledgeBase | None = 
     """The response to a hook call (cards and, when a PAMA G-code is configured, system actions).  *fhir_servers*
     are the FHIR servers the site allows for the calling client: what was not prefetched is fetched from the call's
     ``fhirServer`` only when it is one of them."""
-    from spinemets.cdshooks.fetch import fetch_missing
     from spinemets.cdshooks.orders import match_order, rate
     from spinemets.errors import SpinemetsError
     from spinemets.fhir.read import read_bundle
     from spinemets.pathway import pathway
     from spinemets.wording import missing_in_words
 
+    from spinemets.cdshooks import reminders
+
     kb = kb or load_kb()
-    hook = HOOKS.get(service_id)
+    hook = {**HOOKS, reminders.SERVICE_ID: reminders.HOOK}.get(service_id)
     if hook is None:
-        raise HookError("service", f"no CDS service {service_id!r}; the services are {', '.join(HOOKS)}")
+        raise HookError("service", f"no CDS service {service_id!r}; the services are "
+                                   f"{', '.join([*HOOKS, reminders.SERVICE_ID])}")
     if not isinstance(request, dict) or request.get("hook") != hook:
         raise HookError("hook", f"this service answers the {hook} hook")
     if not request.get("hookInstance"):
         raise HookError("hookInstance", "required")
+    if service_id == reminders.SERVICE_ID:
+        return reminders.handle(request, kb, base=base, page_url=page_url, fhir_servers=fhir_servers,
+                                transport=transport)
     context = request.get("context") or {}
     if not isinstance(context, dict):
         raise HookError("context", "must be an object")
@@ -152,37 +215,10 @@ def handle(service_id: str, request: dict[str, Any], kb: KnowledgeBase | None = 
         raise HookError("context.draftOrders", "a Bundle of the draft orders is required")
     orders = [e.get("resource") for e in drafts.get("entry") or [] if isinstance(e, dict)]
     orders = [o for o in orders if isinstance(o, dict) and o.get("resourceType") == "ServiceRequest"]
-    prefetch = request.get("prefetch")
-    if prefetch is not None and not isinstance(prefetch, dict):
-        raise HookError("prefetch", "must be an object of the prefetched resources")
     templates = prefetch_templates()
-    given = prefetch or {}
-    problems: list[str] = []
-    record: dict[str, Any] = {}
-    for key, value in given.items():
-        if key not in templates:
-            continue
-        if value is None and "?" in templates[key]:  # CDS Hooks: null is "the EHR has no data": an empty search
-            record[key] = {"resourceType": "Bundle", "type": "searchset", "entry": []}
-        elif isinstance(value, dict) and value.get("resourceType") == "OperationOutcome":
-            problems.append(f"{PREFETCH_LABELS[key]}: the EHR could not prefetch it (it sent an error)")
-        elif isinstance(value, dict):
-            record[key] = value
-    try:
-        read_bundle(_record(record), kb)  # the caller's own prefetch must be valid FHIR
-    except SpinemetsError as exc:
-        raise HookError("prefetch", str(exc)) from None
     spine = [o for o in orders if match_order(o, kb) is not None]
-    fetched = fetch_missing(request, templates, fhir_servers, PREFETCH_LABELS, transport=transport) if spine else None
-    if fetched is not None:
-        problems += fetched.problems
-        for key, value in fetched.resources.items():
-            try:
-                read_bundle(_record({key: value}), kb)
-            except SpinemetsError as exc:  # the EHR's server answered something invalid: missing, and said
-                problems.append(f"{PREFETCH_LABELS[key]}: the EHR's FHIR server's answer is not valid FHIR ({exc})")
-                continue
-            record[key] = value
+    record, problems = gather(request, templates, PREFETCH_LABELS, kb, fhir_servers=fhir_servers, transport=transport,
+                              fetch=bool(spine))
     still = [k for k in templates if k not in record]
     facts = read_bundle(_record(record), kb).case.get("pathway", {}) if record else {}
     if len(still) == len(templates):

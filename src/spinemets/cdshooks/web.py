@@ -78,7 +78,7 @@ def install(app: FastAPI, problem_responses: dict[int | str, dict[str, Any]], we
 
         from spinemets.errors import InvalidInputError
 
-        if service_id not in service.HOOKS:
+        if service_id not in service.service_ids():
             return problem(404, "Not found", f"no CDS service {service_id!r}")
         base = os.environ.get(BASE_URL_ENV, "").rstrip("/") or str(request.base_url).rstrip("/")
         try:

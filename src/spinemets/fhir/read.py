@@ -273,7 +273,7 @@ def _condition(res: dict[str, Any], name: str, kb: KnowledgeBase, pathway: dict[
     icd = [str(c.get("code") or "") for c in (res.get("code") or {}).get("coding") or [] if c.get("system") in ICD10]
     malignant = any(_icd10_malignant(c) for c in icd) or bool(_malignancy(kb).search(words))
     if not malignant:
-        if re.search(r"\bpregnan", words, re.IGNORECASE):
+        if _words(kb, "pregnancy").search(words):
             _pregnancy(kb, words, status, name, pathway, out)
         else:
             out.not_used.append(Use(resource=name, note=f"not a malignancy by its code or words ({words})"))

@@ -298,6 +298,17 @@ class Table(_Strict):
     last_reviewed: dt.date
     rows: list[TableRow] = Field(min_length=1)
 
+    @model_validator(mode="after")
+    def _no_split_values(self) -> Table:
+        # YAML reads {term: CT of the chest, abdomen and pelvis} as the term "CT of the chest" and an empty key
+        # "abdomen and pelvis": a key the table does not declare, with no value, is that mistake.
+        for r in self.rows:
+            for key, value in (r.model_extra or {}).items():
+                if value is None and key not in self.columns:
+                    raise ValueError(f"row {r.id}: {key!r} has no value and is not a column of the table: a comma "
+                                     "inside an unquoted value? Quote the value")
+        return self
+
     def row(self, row_id: str) -> TableRow:
         r = self._by_id.get(row_id)
         if r is not None:
