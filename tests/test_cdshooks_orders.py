@@ -79,3 +79,25 @@ def test_contrast_not_stated_and_ratings_that_differ_give_no_rating():
     rating = rate(order("24968-0"), result)
     assert rating.pama is None and "does not say whether contrast is given" in rating.why
     assert rate(order("24967-2"), result).appropriateness == "may_be_appropriate"
+
+
+def test_thoracic_pain_without_red_flags_is_rated_by_the_thoracic_back_pain_criteria():
+    from spinemets.cdshooks.orders import match_order, rate
+    from spinemets.pathway import pathway
+
+    scenario = pathway({"age": 50, "cancer_history": "none", "spinal_pain": True, "pain_region": "thoracic",
+                        "red_flags": [], "neuro_deficits": []})
+    assert scenario.imaging_indicated is False and scenario.acr_scenario == "tbp_no_red_flags"
+
+    def order(code):
+        return match_order({"resourceType": "ServiceRequest",
+                            "code": {"coding": [{"system": "http://loinc.org", "code": code}]}})
+
+    mri = rate(order("24981-3"), scenario)  # MR Thoracic spine WO and W contrast IV
+    assert (mri.appropriateness, mri.pama) == ("usually_not_appropriate", "not-appropriate")
+    assert mri.acr_variant.startswith("ACR Thoracic Back Pain 2024")
+    # thoracic radiographs differ between the two variants (usually not / may be appropriate): not rated
+    assert rate(order("24983-9"), scenario).not_rated
+    # a lumbar order in a thoracic scenario: the thoracic criteria do not rate it
+    lumbar = rate(order("24967-2"), scenario)
+    assert lumbar.not_rated and "about the thoracic spine" in lumbar.why

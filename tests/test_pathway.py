@@ -1809,7 +1809,7 @@ def test_decision_pregnant_with_her2_positive_breast_cancer_and_neurology_brain_
     ({"age": 8, "neuro_deficits": ["gait"]}, "child with neurological symptoms or signs"),
     (OSTEOPOROSIS, "no known cancer, suspected osteoporotic or insufficiency fracture"),
     ({**SURVEILLANCE, "primary_site": "breast"}, "surveillance without symptoms"),
-    ({**CHILD_ALL_STATED, "age": 40}, "low back pain without red flags"),
+    ({**CHILD_ALL_STATED, "age": 40}, "spinal pain without red flags"),
     ({}, "not enough information to choose a pathway"),
 ])
 def test_decision_the_scenario_is_named_in_clinical_words(data, words):

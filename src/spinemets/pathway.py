@@ -77,6 +77,7 @@ TreatmentGiven = Literal["sbrt", "conventional_radiotherapy", "surgery", "system
 Role = Literal["first_line", "alternative", "additional", "staging", "staging_alternative", "not_indicated", "avoid"]
 LATER = ("staging", "staging_alternative", "avoid")  # roles shown after the spine study
 # ACR Low Back Pain variants rate lumbar imaging; they are not applied to cervical or thoracic pain.
+THORACIC_VARIANTS = ("tbp_no_red_flags",)  # ACR Thoracic Back Pain: thoracic spine orders only
 LUMBAR_VARIANTS = ("suspected_cancer", "cauda_equina", "lbp_no_red_flags", "osteoporotic_fracture", "prior_surgery",
                    "after_medical_management")
 # Regions outside the ACR Low Back Pain criteria, which are written for the lumbar spine.
@@ -101,7 +102,7 @@ SCENARIO_LABELS = {
     "suspected_spinal_infection": "spinal pain with suspected infection, no known cancer",
     "known_lesion": "known lesion",
     "asymptomatic_surveillance": "surveillance without symptoms",
-    "low_back_pain_without_red_flags": "low back pain without red flags",
+    "low_back_pain_without_red_flags": "spinal pain without red flags",
     "root_pain_after_medical_management": "back pain with root pain persisting after treatment, no known cancer",
     "back_pain_after_spinal_surgery": "back pain after spinal surgery with instrumentation, no known cancer",
     "undetermined": "not enough information to choose a pathway",
@@ -856,6 +857,11 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
             indicated = None
             missing.append("pathway.age")
             b.note_statement("age_unknown", "child.adult_pathway_not_applicable")
+        elif inp.pain_region == "thoracic":
+            indicated = False
+            urgency = Urgency(level="none")
+            b.acr_variant = "tbp_no_red_flags"
+            b.add(None, "not_indicated", ["imaging.acr.tbp_no_red_flags"])
         else:
             indicated = False
             urgency = Urgency(level="none")

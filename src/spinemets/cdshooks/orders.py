@@ -63,7 +63,7 @@ def match_order(service_request: dict[str, Any], kb: KnowledgeBase | None = None
 
 def rate(order: OrderMatch, pathway_result: Any, kb: KnowledgeBase | None = None) -> Rating:
     """The ACR rating of *order* under the scenario of *pathway_result* (see the module docstring)."""
-    from spinemets.pathway import LUMBAR_VARIANTS
+    from spinemets.pathway import LUMBAR_VARIANTS, THORACIC_VARIANTS
 
     kb = kb or load_kb()
     key = pathway_result.acr_scenario
@@ -76,10 +76,11 @@ def rate(order: OrderMatch, pathway_result: Any, kb: KnowledgeBase | None = None
                                           "this scenario (another ACR document may)")
     table = kb.table(RATINGS)
     variant = next((str(r["acr_variant"]) for r in table.rows if r["variant"] == key), key)
-    if key in LUMBAR_VARIANTS and order.region != "lumbar":
+    covers = "lumbar" if key in LUMBAR_VARIANTS else ("thoracic" if key in THORACIC_VARIANTS else None)
+    if covers is not None and order.region != covers:
         return Rating(not_rated=True, acr_variant=variant,
-                      why=f"{variant} is about the lumbar spine; the order is for the {order.region.replace('_', ' ')} "
-                          "spine, which another ACR document may cover")
+                      why=f"{variant} is about the {covers} spine; the order is for the "
+                          f"{order.region.replace('_', ' ')} spine, which another ACR document may cover")
     if not order.studies:
         return Rating(not_rated=True, acr_variant=variant,
                       why=f"{order.label} is not a study of the pathway that {variant} rates")
