@@ -414,3 +414,56 @@ def test_an_implant_read_from_the_record_changes_the_pathway():
     assert "implant" in r.patient_groups
     assert not any(rec.study is not None and rec.study.modality == "mri" and rec.role == "first_line"
                    for rec in r.recommendations)
+
+
+# --- the code system as a CodeSystem resource -----------------------------------------------------------------------
+
+def _codes_in(value, system, out):
+    if isinstance(value, dict):
+        if value.get("system") == system and "code" in value:
+            out.add(value["code"])
+        for v in value.values():
+            _codes_in(v, system, out)
+    elif isinstance(value, list):
+        for v in value:
+            _codes_in(v, system, out)
+    return out
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_CASES)
+def test_every_code_a_random_export_carries_is_a_concept_of_the_code_system(case):
+    from spinemets.fhir.codesystem import code_system_resource
+
+    try:
+        result = assess(case)
+    except SpinemetsError:
+        return
+    if not result.statuses:
+        return
+    system = code_system(None)
+    listed = {c["code"] for c in code_system_resource()["concept"]}
+    assert _codes_in(assessment_bundle(result), system, set()) <= listed
+
+
+def test_the_code_system_resource_over_cli_and_rest(cli, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from spinemets.api.app import create_app
+    from spinemets.fhir.codesystem import code_system_resource
+
+    monkeypatch.delenv("SPINEMETS_FHIR_BASE", raising=False)
+    resource = code_system_resource()
+    codes = {c["code"]: c for c in resource["concept"]}
+    assert resource["url"] == "urn:spinemets:CodeSystem:spinemets" and resource["count"] == len(codes)
+    assert resource["content"] == "complete" and "Decision support" in resource["description"]
+    assert codes["sins-total"]["display"] == "Spinal Instability Neoplastic Score (SINS) total"
+    assert codes["escc-grade-1c"]["display"] == "ESCC grade 1c"
+    # everything the full example exports is listed
+    assert _codes_in(assessment_bundle(assess(FULL)), resource["url"], set()) <= set(codes)
+    r = cli("fhir", "codesystem", "--base", "https://terminology.example.org/fhir")
+    assert r.returncode == 0
+    assert json.loads(r.stdout)["url"] == "https://terminology.example.org/fhir/CodeSystem/spinemets"
+    got = TestClient(create_app()).get("/api/v1/fhir/CodeSystem/spinemets")
+    assert got.status_code == 200 and got.headers["content-type"].startswith("application/fhir+json")
+    assert got.json()["concept"] == resource["concept"]

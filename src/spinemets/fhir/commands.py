@@ -36,6 +36,14 @@ def cmd_fhir_export(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_fhir_codesystem(a: argparse.Namespace) -> int:
+    from spinemets.cli import EXIT_OK
+    from spinemets.fhir.codesystem import code_system_resource
+
+    print(json.dumps(code_system_resource(a.base), indent=2, ensure_ascii=False))
+    return EXIT_OK
+
+
 def cmd_fhir_import(a: argparse.Namespace) -> int:
     import datetime as dt
 
@@ -84,6 +92,12 @@ def register(sub: Any, add: Any) -> None:
     e.add_argument("--base", help="canonical base of spinemets' code system (default $SPINEMETS_FHIR_BASE or "
                                   "urn:spinemets)")
     e.set_defaults(func=cmd_fhir_export)
+    c = fsub.add_parser("codesystem", help="print spinemets' code system as a FHIR CodeSystem (JSON)",
+                        description="Print the FHIR CodeSystem of the codes spinemets' FHIR results use (SINS, ESCC, "
+                        "NOMS, prognostic scores, imaging pathway), versioned by the knowledge base, for a "
+                        "terminology server or an EHR.")
+    c.add_argument("--base", help="canonical base of the code system (default $SPINEMETS_FHIR_BASE or urn:spinemets)")
+    c.set_defaults(func=cmd_fhir_codesystem)
     i = fsub.add_parser("import", help="read a FHIR Bundle (Patient, Condition, Observation, DiagnosticReport) into a case",
                         description="Read a FHIR Bundle into a case document: the age and sex, cancers from the "
                         "conditions, eGFR and Karnofsky from coded observations, SINS and ESCC from a report's text. "

@@ -16,6 +16,7 @@ from starlette.routing import request_response
 PATH = "/api/v1/fhir/export"
 IMPORT_PATH = "/api/v1/fhir/import"
 STORED_PATH = "/api/v1/fhir/assessments/{assessment_id}"
+CODESYSTEM_PATH = "/api/v1/fhir/CodeSystem/spinemets"
 MEDIA = "application/fhir+json"
 
 
@@ -48,6 +49,17 @@ def install(app: FastAPI, problem_responses: dict[int | str, dict[str, Any]], we
     route = app.router.routes[-1]
     assert getattr(route, "path", None) == PATH
     route.app = request_response(handle)  # type: ignore[attr-defined]
+
+    @app.get(CODESYSTEM_PATH, tags=["fhir"], summary="spinemets' code system as a FHIR CodeSystem",
+             response_class=Response, responses={200: {"description": "A FHIR R4B CodeSystem: every code of "
+                                                                      "spinemets' FHIR results, with its meaning",
+                                                       "content": {MEDIA: {}}}},
+             description="The codes the FHIR export uses (SINS, ESCC, NOMS, prognostic scores, imaging pathway), "
+             "versioned by the knowledge base; its canonical URL follows SPINEMETS_FHIR_BASE.")
+    async def codesystem() -> Response:
+        from spinemets.fhir.codesystem import code_system_resource
+
+        return Response(json.dumps(code_system_resource()), media_type=MEDIA)
 
     @app.get(STORED_PATH, tags=["fhir"], summary="A saved assessment as FHIR", responses={
         200: {"description": "A FHIR R4B collection Bundle of the saved result, with its patient reference and study "
