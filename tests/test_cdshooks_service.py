@@ -185,6 +185,13 @@ def test_orders_it_does_not_know_get_no_card(client):
     (None, {"hook": "patient-view", "hookInstance": "x", "context": {}}, 400, "answers the order-select hook"),
     (None, {"hook": "order-select", "hookInstance": "x", "context": {}}, 400, "draftOrders"),
     (None, b"{not json", 400, "not valid JSON"),
+    # a prefetched Condition without its subject: the caller's own record is not valid FHIR
+    (None, {**hook(order("24981-3")), "prefetch": {"conditions": {"resourceType": "Bundle", "type": "searchset",
+                                                                  "entry": [{"resource": {"resourceType": "Condition",
+                                                                                          "code": {"text": "x"}}}]}}},
+     400, "not a valid FHIR R4 Bundle"),
+    (None, {**hook(order("24981-3")), "prefetch": ["not", "an", "object"]}, 400, "must be an object"),
+    (None, {**hook(order("24981-3")), "context": "p1"}, 400, "context: must be an object"),
 ])
 def test_refusals(client, headers, body, status, words):
     headers = signed() if headers is None else headers

@@ -52,7 +52,7 @@ def description() -> dict[str, Any]:
 def handle(request: dict[str, Any], kb: KnowledgeBase, *, base: str | None, page_url: str | None,
            fhir_servers: Sequence[str], transport: Any) -> dict[str, Any]:
     from spinemets.cdshooks.fetch import FHIR_ID
-    from spinemets.cdshooks.service import HookError, PreconditionError, _card, _record, gather
+    from spinemets.cdshooks.service import HookError, PreconditionError, _card, _record, gather, read_record
     from spinemets.fhir.export import code_system
 
     context = request.get("context")
@@ -62,6 +62,7 @@ def handle(request: dict[str, Any], kb: KnowledgeBase, *, base: str | None, page
     patient_id = context["patientId"]
     wanted = templates(kb, base)
     record, problems = gather(request, wanted, LABELS, kb, fhir_servers=fhir_servers, transport=transport)
+    read_record(record, kb)  # a malformed prefetch is the caller's: 400
     absent = [k for k in wanted if k not in record]
     if absent:
         why = "; ".join(problems) if problems else "the call names no FHIR server (fhirServer) to fetch it from"

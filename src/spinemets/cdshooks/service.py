@@ -114,8 +114,8 @@ def gather(request: dict[str, Any], templates: dict[str, str], labels: dict[str,
            fhir_servers: Sequence[str], transport: Any, fetch: bool = True) -> tuple[dict[str, Any], list[str]]:
     """The patient's record for a hook call: the prefetched keys (null is "no data": an empty search; an
     OperationOutcome is said, not fetched again), then what was left out fetched as :mod:`spinemets.cdshooks.fetch`
-    allows (*fetch*).  The caller's own prefetch must be valid FHIR (HookError); an invalid answer of the EHR's server
-    is said and left out.  Returns the record by key and the problems in words."""
+    allows (*fetch*).  An invalid answer of the EHR's server is said and left out; the caller's own prefetch is
+    checked when the record is read (:func:`read_record`).  Returns the record by key and the problems in words."""
     from spinemets.cdshooks.fetch import fetch_missing
     from spinemets.errors import SpinemetsError
     from spinemets.fhir.read import read_bundle
@@ -134,10 +134,6 @@ def gather(request: dict[str, Any], templates: dict[str, str], labels: dict[str,
             problems.append(f"{labels[key]}: the EHR could not prefetch it (it sent an error)")
         elif isinstance(value, dict):
             record[key] = value
-    try:
-        read_bundle(_record(record), kb)  # the caller's own prefetch must be valid FHIR
-    except SpinemetsError as exc:
-        raise HookError("prefetch", str(exc)) from None
     if not fetch:
         return record, problems
     fetched = fetch_missing(request, templates, fhir_servers, labels, transport=transport)
@@ -150,6 +146,18 @@ def gather(request: dict[str, Any], templates: dict[str, str], labels: dict[str,
             continue
         record[key] = value
     return record, problems
+
+
+def read_record(record: dict[str, Any], kb: KnowledgeBase) -> Any:
+    """The record read as :func:`spinemets.fhir.read.read_bundle` reads a Bundle (validated once); an invalid record
+    is the caller's prefetch (fetched answers were checked one by one): HookError."""
+    from spinemets.errors import SpinemetsError
+    from spinemets.fhir.read import read_bundle
+
+    try:
+        return read_bundle(_record(record), kb)
+    except SpinemetsError as exc:
+        raise HookError("prefetch", str(exc)) from None
 
 
 def _indications(order: dict[str, Any], kb: KnowledgeBase, base: str | None) -> tuple[dict[str, Any], list[str]]:
@@ -220,7 +228,7 @@ def handle(service_id: str, request: dict[str, Any], kb: KnowledgeBase | None = 
     record, problems = gather(request, templates, PREFETCH_LABELS, kb, fhir_servers=fhir_servers, transport=transport,
                               fetch=bool(spine))
     still = [k for k in templates if k not in record]
-    facts = read_bundle(_record(record), kb).case.get("pathway", {}) if record else {}
+    facts = read_record(record, kb).case.get("pathway", {}) if record else {}
     if len(still) == len(templates):
         absent = ["the patient's record (neither prefetched nor fetched)"]
     else:
