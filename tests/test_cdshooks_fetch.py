@@ -127,7 +127,7 @@ def test_the_record_not_prefetched_is_fetched_with_the_token_and_rated_as_if_pre
     assert any(p.startswith("/fhir/Observation?patient=p1&code=") for p in paths)
     assert "/fhir/Device?patient=p1" in paths
     assert {auth for _, auth in ehr.requests} == {f"Bearer {TOKEN}"}
-    assert "Not available" not in card["detail"]
+    assert "About the record" not in card["detail"]
 
 
 def test_only_what_was_not_prefetched_is_fetched(tmp_path, monkeypatch, ehr):

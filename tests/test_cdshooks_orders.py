@@ -101,3 +101,23 @@ def test_thoracic_pain_without_red_flags_is_rated_by_the_thoracic_back_pain_crit
     # a lumbar order in a thoracic scenario: the thoracic criteria do not rate it
     lumbar = rate(order("24967-2"), scenario)
     assert lumbar.not_rated and "about the thoracic spine" in lumbar.why
+
+
+def test_thoracic_radicular_pain_and_pain_after_thoracic_surgery_are_not_rated_as_pain_without_red_flags():
+    from spinemets.cdshooks.orders import match_order, rate
+    from spinemets.pathway import pathway
+
+    base = {"age": 50, "cancer_history": "none", "spinal_pain": True, "pain_region": "thoracic", "red_flags": []}
+    mri = match_order({"resourceType": "ServiceRequest",
+                       "code": {"coding": [{"system": "http://loinc.org", "code": "24980-5"}]}})  # MR Thoracic spine
+    radicular = pathway({**base, "neuro_deficits": ["radicular"]})
+    assert radicular.acr_scenario == "tbp_radiculopathy" and radicular.imaging_indicated is True
+    first = next(r for r in radicular.recommendations if r.role == "first_line")
+    assert (first.study.id, first.appropriateness) == ("mri-region-wo", "usually_appropriate")
+    wwo = match_order({"resourceType": "ServiceRequest",
+                       "code": {"coding": [{"system": "http://loinc.org", "code": "24981-3"}]}})
+    assert rate(wwo, radicular).not_rated  # variant 3's rating of MRI with contrast is not in the knowledge base
+    assert rate(mri, radicular).appropriateness is None  # "MR Thoracic spine" may be either: rated only if alike
+    operated = pathway({**base, "neuro_deficits": [], "spinal_hardware": True})
+    assert operated.acr_scenario is None and operated.imaging_indicated is None
+    assert rate(wwo, operated).not_rated

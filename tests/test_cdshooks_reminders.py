@@ -65,7 +65,9 @@ def test_an_adult_with_spinal_metastases_and_no_scores_gets_both_reminders(clien
     for c in got:
         check_card(c)
         assert "Vertebral metastases from breast cancer" in c["detail"]
-        assert c["links"][0]["url"].startswith("http://testserver/")
+    assert [c["links"][0]["url"] for c in got] == ["http://testserver/sins", "http://testserver/escc"]
+    for c in got:
+        assert client.get(c["links"][0]["url"].removeprefix("http://testserver")).status_code == 200
     assert "spine-surgery consultation" in got[0]["detail"] and "Fisher CG" in got[0]["detail"]
     assert "Laufer I" in got[1]["detail"]
 
@@ -90,6 +92,11 @@ def test_a_recorded_score_gives_no_reminder(client):  # noqa: F811
     [condition("Spinal metastases", status="resolved")],
     [condition("Spinal metastases", verification="refuted")],
     [condition("Spinal metastases", subject="Patient/p2")],              # another patient's
+    [condition("No spinal metastases")],                                 # negated
+    [condition("Breast cancer without spinal metastases")],
+    [condition("Spinal metastases excluded")],
+    [condition("Intramedullary spinal metastasis")],                     # inside the dura: SINS does not apply
+    [{**condition("Spinal metastases"), "abatementDateTime": "2026-01-01"}],  # active and abated: contradictory
 ])
 def test_no_reminder_without_current_confirmed_spinal_metastases(client, conditions):  # noqa: F811
     assert cards(client, view(conditions)) == []
@@ -114,3 +121,15 @@ def test_a_malformed_call_is_refused(client):  # noqa: F811
     body = view()
     body["hook"] = "order-select"
     assert client.post(f"/cds-services/{SERVICE}", json=body, headers=signed(URL)).status_code == 400
+
+
+def test_no_reminder_when_a_patient_or_a_relative_opens_the_record(client):  # noqa: F811
+    body = view([condition("Spinal metastases")])
+    body["context"]["userId"] = "Patient/p1"
+    assert cards(client, body) == []
+    body["context"]["userId"] = "PractitionerRole/r1"
+    assert len(cards(client, body)) == 2
+
+
+def test_a_metastasis_named_with_a_finding_beside_it_still_counts(client):  # noqa: F811
+    assert len(cards(client, view([condition("Spinal metastases without cord compression")]))) == 2

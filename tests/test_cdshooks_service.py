@@ -139,7 +139,7 @@ def test_c_no_record_and_no_reason_gives_no_rating_and_says_what_is_missing(clie
     body = hook(order("24981-3"), prefetch=False)
     r = client.post(f"/cds-services/{SERVICE}", json=body, headers=signed())
     assert r.status_code == 412 and r.headers["content-type"].startswith("application/problem+json")
-    assert "the patient's record (Patient, Conditions, Observations) was not prefetched" in r.json()["detail"]
+    assert "the patient's record (Patient, Conditions, Observations, Devices) was not prefetched" in r.json()["detail"]
     assert "names no FHIR server" in r.json()["detail"]
     # a partial record (no conditions): a card, no rating, the cancer history and the conditions named as missing
     body = hook(order("24981-3"))
@@ -241,3 +241,40 @@ def test_malformed_feedback_is_refused(client, body, status, words):
 def test_feedback_needs_a_signed_call_and_a_known_service(client):
     assert client.post(f"/cds-services/{SERVICE}/feedback", json={"feedback": []}).status_code == 401
     assert client.post("/cds-services/other/feedback", json={"feedback": []}).status_code == 404
+
+
+def test_two_pain_regions_are_pain_in_several_regions_and_a_contradiction_drops_both_rows():
+    from spinemets.cdshooks.service import _indications
+    from spinemets.knowledge.loader import load_kb
+
+    kb = load_kb()
+    inputs, said = _indications(order("24981-3", "back-pain-thoracic", "back-pain-lumbar"), kb, None)
+    assert inputs == {"spinal_pain": True, "pain_region": "multiple"} and said == ["thoracic back pain", "low back pain"]
+    inputs, said = _indications(order("24981-3", "no-back-pain", "back-pain-lumbar", "no-red-flags"), kb, None)
+    assert inputs == {"red_flags": []}  # nothing of the two contradicting rows is read, not even the region
+    inputs, said = _indications(order("24981-3", "no-red-flags", "no-red-flags"), kb, None)
+    assert said == ["red flags assessed, none present"]  # a repeated code once
+
+
+def test_a_patient_included_by_a_condition_search_is_one_patient(client):
+    body = hook(order("24967-2", "back-pain-lumbar", "no-red-flags", "no-neurological-deficit"))
+    body["prefetch"]["conditions"]["entry"].append({"resource": patient(), "search": {"mode": "include"}})
+    card = client.post(f"/cds-services/{SERVICE}", json=body, headers=signed()).json()["cards"][0]
+    assert card["summary"] == "MR Lumbar spine WO and W contrast IV: usually appropriate (ACR)"
+
+
+def test_a_contradicted_pregnancy_is_kept_and_said_on_the_card(client):
+    pregnancy = {"resourceType": "Condition", "id": "c2", "subject": {"reference": "Patient/p1"},
+                 "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                                "code": "active"}]}, "code": {"text": "Pregnancy"}}
+    status = {"resourceType": "Observation", "id": "o1", "status": "final", "effectiveDateTime": "2021-01-01",
+              "subject": {"reference": "Patient/p1"},
+              "code": {"coding": [{"system": "http://loinc.org", "code": "82810-3"}]},
+              "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": "60001007"}]}}
+    conditions = breast_cancer()
+    conditions["entry"].append({"resource": pregnancy})
+    body = hook(order("24981-3", "back-pain-thoracic", "no-neurological-deficit"), conditions=conditions)
+    body["prefetch"]["observations"] = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": status}]}
+    card = client.post(f"/cds-services/{SERVICE}", json=body, headers=signed()).json()["cards"][0]
+    assert "read as pregnant, the cautious reading" in card["detail"]
+    assert "without IV contrast" in card["detail"]  # the pathway's study for a pregnant patient

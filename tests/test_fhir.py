@@ -370,17 +370,41 @@ def test_pregnancy_status_is_read_from_its_coded_answer(observations, expected, 
         assert any(note in u.note for u in read.not_used)
 
 
-def test_a_pregnancy_status_that_contradicts_a_pregnancy_condition_leaves_both_out():
+def test_a_pregnancy_status_that_contradicts_a_pregnancy_condition_keeps_the_pregnancy_and_says_so():
+    # "not pregnant" beside an active pregnancy condition: the cautious reading (pregnant) is kept, to be confirmed;
+    # leaving both out would have read as "not pregnant" (contrast and ionising staging allowed)
     read = read_bundle(_bundle(_condition("Pregnancy"), _pregnancy(SCT, "60001007")))
-    assert "pregnant" not in read.case["pathway"]
-    assert any("contradicts an active pregnancy condition" in u.note for u in read.not_used)
+    assert read.case["pathway"]["pregnant"] is True
+    assert any("read as pregnant, the cautious reading" in u.note for u in read.not_used)
+    assert any(u.resource == "Condition/c1" and u.input == "pathway.pregnant" for u in read.used)
     male = {**PATIENT, "gender": "male"}
     read = read_bundle(_bundle(male, _pregnancy(SCT, "77386006")))
     assert "pregnant" not in read.case["pathway"]
+    # the Patient is read first, wherever it stands in the Bundle
+    read = read_bundle(_bundle(_condition("Pregnancy"), male))
+    assert "pregnant" not in read.case["pathway"]
 
 
-def _device(rid="d1", safety=None, kind=None, status="active", patient="Patient/p1"):
+@pytest.mark.parametrize("text", ["Possible pregnancy", "Pregnancy not yet confirmed", "Suspected pregnancy"])
+def test_an_unconfirmed_pregnancy_condition_is_not_read(text):
+    read = read_bundle(_bundle(_condition(text)))
+    assert "pregnant" not in read.case.get("pathway", {})
+
+
+def test_an_old_pregnant_status_is_not_read_as_current():
+    read = read_bundle(_bundle(_pregnancy(SCT, "77386006", when="2019-05-01")))  # the Bundle is of 2026-12-01
+    assert "pregnant" not in read.case["pathway"]
+    assert any("too old or undated to be read as current" in u.note for u in read.not_used)
+    assert read_bundle(_bundle(_pregnancy(SCT, "77386006", when="2026-06-01"))).case["pathway"]["pregnant"] is True
+
+
+IMPLANTABLE = {"profile": ["http://hl7.org/fhir/us/core/StructureDefinition/us-core-implantable-device"]}
+
+
+def _device(rid="d1", safety=None, kind=None, status="active", patient="Patient/p1", implanted=True):
     dev = {"resourceType": "Device", "id": rid, "status": status, "patient": {"reference": patient}}
+    if implanted:
+        dev["meta"] = IMPLANTABLE
     if safety:
         dev["safety"] = [{"coding": [{"system": NCIT, "code": safety}]}]
     if kind:
@@ -397,7 +421,9 @@ def _device(rid="d1", safety=None, kind=None, status="active", patient="Patient/
     ([_device(safety="C106045"), _device("d2", safety="C106047")], "mr_unsafe"),  # the most cautious decides
     ([_device(safety="C106047", status="inactive")], None),          # removed
     ([_device(safety="C106047", patient="Patient/other")], None),    # another patient's
-    ([_device(kind="25062003")], None),                              # a device kind spinemets does not read
+    ([_device(kind="25062003")], "labelling_unknown"),               # an implant (profile) of a kind not listed
+    ([_device(safety="C106047", kind="69805005", implanted=False)], None),  # an insulin pump: taken off, not read
+    ([_device(kind="14106009", implanted=False)], "labelling_unknown"),    # a pacemaker is implanted by its kind
 ])
 def test_implants_are_read_from_their_mr_safety(devices, expected):
     read = read_bundle(_bundle(*devices))
@@ -467,3 +493,16 @@ def test_the_code_system_resource_over_cli_and_rest(cli, monkeypatch):
     got = TestClient(create_app()).get("/api/v1/fhir/CodeSystem/spinemets")
     assert got.status_code == 200 and got.headers["content-type"].startswith("application/fhir+json")
     assert got.json()["concept"] == resource["concept"]
+
+
+def test_every_coded_answer_gives_a_value_the_pathway_takes():
+    import typing
+
+    from spinemets.knowledge.loader import load_kb
+    from spinemets.pathway import ImplantedDevice
+
+    for row in load_kb().table("fhir_answers").rows:
+        if row["input"] == "pathway.implanted_device":
+            assert row["value"] in typing.get_args(ImplantedDevice), row.id
+        else:
+            assert row["input"] == "pathway.pregnant" and row["value"] in (True, False, None), row.id

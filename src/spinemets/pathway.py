@@ -77,7 +77,7 @@ TreatmentGiven = Literal["sbrt", "conventional_radiotherapy", "surgery", "system
 Role = Literal["first_line", "alternative", "additional", "staging", "staging_alternative", "not_indicated", "avoid"]
 LATER = ("staging", "staging_alternative", "avoid")  # roles shown after the spine study
 # ACR Low Back Pain variants rate lumbar imaging; they are not applied to cervical or thoracic pain.
-THORACIC_VARIANTS = ("tbp_no_red_flags",)  # ACR Thoracic Back Pain: thoracic spine orders only
+THORACIC_VARIANTS = ("tbp_no_red_flags", "tbp_radiculopathy")  # ACR Thoracic Back Pain: thoracic spine orders only
 LUMBAR_VARIANTS = ("suspected_cancer", "cauda_equina", "lbp_no_red_flags", "osteoporotic_fracture", "prior_surgery",
                    "after_medical_management")
 # Regions outside the ACR Low Back Pain criteria, which are written for the lumbar spine.
@@ -106,6 +106,8 @@ SCENARIO_LABELS = {
     "root_pain_after_medical_management": "back pain with root pain persisting after treatment, no known cancer",
     "back_pain_after_spinal_surgery": "back pain after spinal surgery with instrumentation, no known cancer",
     "undetermined": "not enough information to choose a pathway",
+    "thoracic_radicular_pain": "thoracic back pain with radicular symptoms, no red flags",
+    "thoracic_pain_after_surgery": "thoracic back pain after thoracic spine surgery, no red flags",
 }
 
 class PriorImaging(BaseModel):
@@ -857,6 +859,20 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
             indicated = None
             missing.append("pathway.age")
             b.note_statement("age_unknown", "child.adult_pathway_not_applicable")
+        elif inp.pain_region == "thoracic" and inp.spinal_hardware:
+            # ACR's Thoracic Back Pain criteria rate prior thoracic spine surgery separately (a variant the knowledge
+            # base does not hold): no answer rather than the "no imaging" of pain without surgery.
+            scenario = "thoracic_pain_after_surgery"
+            indicated = None
+            b.note_statement("thoracic_surgery_not_covered", "imaging.acr.tbp_prior_surgery_not_held")
+        elif inp.pain_region == "thoracic" and root_only:
+            scenario = "thoracic_radicular_pain"
+            indicated = True
+            urgency = Urgency(level="routine")
+            b.acr_variant = "tbp_radiculopathy"
+            _spine_imaging(b, "mri-region-wo", urgency, mri_ok, contrast_ok, inp,
+                           first_statements=["imaging.acr.tbp_radiculopathy"])
+            b.add("radiograph", "alternative", ["imaging.acr.tbp_radiculopathy"], own=False)
         elif inp.pain_region == "thoracic":
             indicated = False
             urgency = Urgency(level="none")
@@ -867,7 +883,7 @@ def pathway(data: PathwayInput | dict[str, Any], kb: KnowledgeBase | None = None
             urgency = Urgency(level="none")
             b.acr_variant = "lbp_no_red_flags"
             b.add(None, "not_indicated", ["imaging.acr.lbp_no_red_flags"])
-        if root_only:
+        if root_only and scenario == "low_back_pain_without_red_flags":
             _root_pain_notes(b)
     elif root_only and flags is None:
         # No cancer, root symptoms only, red flags not assessed: the red flags decide between no imaging and MRI.

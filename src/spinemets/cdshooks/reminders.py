@@ -3,7 +3,7 @@
 When a patient's record is opened, the service reads the Patient, the Conditions and spinemets' own results in the
 record (Observations coded in spinemets' code system, as its FHIR export writes them).  For an adult with a current,
 confirmed condition naming spinal metastases (the ``spinal_metastasis`` phrases of ``fhir_malignancy_words``, not
-hedged by the words of ``not_a_current_cancer``), each score of ``cds_reminders`` that the record does not hold gives
+negated, not hedged by the words of ``not_a_current_cancer``, not intradural), opened by a practitioner, each score of ``cds_reminders`` that the record does not hold gives
 one card: the score is not recorded, why it matters (the knowledge base's statements with their sources), and a link
 to the page that computes it.
 
@@ -31,6 +31,7 @@ REMINDERS = "cds_reminders"
 LABELS = {"patient": "the patient's age", "conditions": "the patient's problem list",
           "results": "spinemets' results in the record (SINS, ESCC)"}
 RESULT_STATUSES = {"final", "amended", "corrected", "preliminary"}
+PROFESSIONAL_USERS = ("Practitioner/", "PractitionerRole/")
 
 
 def templates(kb: KnowledgeBase, base: str | None = None) -> dict[str, str]:
@@ -49,7 +50,7 @@ def description() -> dict[str, Any]:
                            "healthcare professionals."}
 
 
-def handle(request: dict[str, Any], kb: KnowledgeBase, *, base: str | None, page_url: str | None,
+def handle(request: dict[str, Any], kb: KnowledgeBase, *, base: str | None, site_url: str | None,
            fhir_servers: Sequence[str], transport: Any) -> dict[str, Any]:
     from spinemets.cdshooks.fetch import FHIR_ID
     from spinemets.cdshooks.service import HookError, PreconditionError, _card, _record, gather, read_record
@@ -60,6 +61,9 @@ def handle(request: dict[str, Any], kb: KnowledgeBase, *, base: str | None, page
             or not FHIR_ID.fullmatch(context["patientId"]):
         raise HookError("context.patientId", "required: the id of the patient whose record is open")
     patient_id = context["patientId"]
+    user = str(context.get("userId") or "")
+    if not user.startswith(PROFESSIONAL_USERS):
+        return {"cards": []}  # a patient or a relative opening the record: decision support is for professionals
     wanted = templates(kb, base)
     record, problems = gather(request, wanted, LABELS, kb, fhir_servers=fhir_servers, transport=transport)
     read_record(record, kb)  # a malformed prefetch is the caller's: 400
@@ -94,7 +98,7 @@ def handle(request: dict[str, Any], kb: KnowledgeBase, *, base: str | None, page
             statement = kb.statement(sid)
             cited = [kb.source(s).short() for s in statement.sources if not _secondary(kb, s)]
             lines.append(f"{statement.text.strip()} ({'; '.join(cited)})")
-        link = f"{page_url.rstrip('/')}{row['page']}" if page_url else None
+        link = f"{site_url.rstrip('/')}{row['page']}" if site_url else None
         cards.append(_card(str(row["summary"]), "\n\n".join(lines), "info", kb, None))
         if link:
             cards[-1]["links"] = [{"label": "Compute it in spinemets", "url": link, "type": "absolute"}]
@@ -128,8 +132,11 @@ def _spinal_metastases(entries: list[dict[str, Any]], patient_id: str, kb: Knowl
             continue
         if _status(res) not in CURRENT or _verification(res) not in CONFIRMED:
             continue
+        if res.get("abatementDateTime") or res.get("abatementPeriod") or res.get("abatementString") or \
+                res.get("abatementAge"):
+            continue  # active with an abatement: contradictory, as the FHIR reader treats it
         words = " ; ".join(_texts(res.get("code")))
-        if _words(kb, "spinal_metastasis").search(words) and not _words(kb, "not_a_current_cancer").search(words):
+        if _names_spinal_metastases(words, kb):
             found.append(words)
     return found
 
@@ -137,6 +144,24 @@ def _spinal_metastases(entries: list[dict[str, Any]], patient_id: str, kb: Knowl
 def _about(res: dict[str, Any], patient_id: str) -> bool:
     ref = str((res.get("subject") or {}).get("reference") or "")
     return ref == f"Patient/{patient_id}" or ref.endswith(f"/Patient/{patient_id}")
+
+
+def _names_spinal_metastases(words: str, kb: KnowledgeBase) -> bool:
+    """The words name spinal (vertebral) metastases: a spinal_metastasis phrase not negated before it ("no", "without")
+    or after it ("excluded"), not hedged (not_a_current_cancer) and not inside the dura (not_vertebral_metastasis)."""
+    from spinemets.fhir.read import _words
+
+    if _words(kb, "not_a_current_cancer").search(words) or _words(kb, "not_vertebral_metastasis").search(words):
+        return False
+    before, after = _words(kb, "negation_before"), _words(kb, "negation_after")
+    for m in _words(kb, "spinal_metastasis").finditer(words):
+        lead = words[max(0, m.start() - 40):m.start()]
+        if re.search(r"(?:" + before.pattern + r")\W+(?:\w+\W+){0,2}$", lead, re.IGNORECASE):
+            continue
+        if after.search(words[m.end():m.end() + 30]):
+            continue
+        return True
+    return False
 
 
 def _recorded(entries: list[dict[str, Any]], patient_id: str, system: str) -> set[str]:

@@ -99,14 +99,23 @@ def indication_system(base: str | None = None) -> str:
 def _record(prefetch: dict[str, Any]) -> dict[str, Any]:
     """The prefetched (and fetched) resources as one collection Bundle."""
     resources: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
     for value in prefetch.values():
         if not isinstance(value, dict):
             continue
         if value.get("resourceType") == "Bundle":
-            resources += [e["resource"] for e in value.get("entry") or []
-                          if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+            found = [e["resource"] for e in value.get("entry") or []
+                     if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
         elif value.get("resourceType"):
-            resources.append(value)
+            found = [value]
+        else:
+            found = []
+        for res in found:
+            key = (str(res.get("resourceType")), str(res.get("id")))
+            if res.get("id") and key in seen:
+                continue  # the same resource in two searches (a Patient _included by a Condition search)
+            seen.add(key)
+            resources.append(res)
     return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
 
 
@@ -148,6 +157,14 @@ def gather(request: dict[str, Any], templates: dict[str, str], labels: dict[str,
     return record, problems
 
 
+def _why_missing(request: dict[str, Any], problems: list[str]) -> str:
+    if problems:
+        return "; ".join(problems)
+    if not request.get("fhirServer"):
+        return "the call names no FHIR server (fhirServer) to fetch it from"
+    return "the EHR sent it as empty (null)"
+
+
 def read_record(record: dict[str, Any], kb: KnowledgeBase) -> Any:
     """The record read as :func:`spinemets.fhir.read.read_bundle` reads a Bundle (validated once); an invalid record
     is the caller's prefetch (fetched answers were checked one by one): HookError."""
@@ -161,37 +178,46 @@ def read_record(record: dict[str, Any], kb: KnowledgeBase) -> Any:
 
 
 def _indications(order: dict[str, Any], kb: KnowledgeBase, base: str | None) -> tuple[dict[str, Any], list[str]]:
+    """The pathway inputs the order's reason codes state, and the reasons in words.  Findings add up (two pain
+    regions are pain in several regions); two answers that contradict each other ("no neurological deficit" and
+    "new limb weakness", "no spinal pain" and "low back pain") are said and every input of both rows is left out."""
     system = indication_system(base)
-    rows = {r.id: r for r in kb.table(INDICATIONS).rows}
-    given: dict[str, list[tuple[str, Any]]] = {}
-    said: list[str] = []
+    table = {r.id: r for r in kb.table(INDICATIONS).rows}
+    rows = []
     for concept in order.get("reasonCode") or []:
         for coding in (concept.get("coding") or []) if isinstance(concept, dict) else []:
-            row = rows.get(coding.get("code")) if isinstance(coding, dict) and coding.get("system") == system else None
-            if row is None:
-                continue
-            said.append(str(row["label"]))
-            for key, value in row["inputs"].items():
-                given.setdefault(key, []).append((str(row["label"]), value))
-    inputs: dict[str, Any] = {}
-    for key, answers in given.items():
-        values = [v for _, v in answers]
+            row = table.get(coding.get("code")) if isinstance(coding, dict) and coding.get("system") == system else None
+            if row is not None and row not in rows:
+                rows.append(row)
+    said = [str(r["label"]) for r in rows]
+    conflicting: set[str] = set()
+    for key in {k for r in rows for k in r["inputs"]}:
+        having = [r for r in rows if key in r["inputs"]]
+        values = [r["inputs"][key] for r in having]
         if all(isinstance(v, list) for v in values):
-            # an explicit "none" ([]) beside a finding contradicts it; findings add up
-            if any(v == [] for v in values) and any(v for v in values):
-                said.append(f"({' and '.join(label for label, _ in answers)} both answered: contradictory, not read)")
-                continue
-            inputs[key] = sorted({x for v in values for x in v})
-        elif len({repr(v) for v in values}) == 1:
-            inputs[key] = values[0]
+            clash = any(v == [] for v in values) and any(v for v in values)  # "none" beside a finding
         else:
-            said.append(f"({' and '.join(label for label, _ in answers)} both answered: contradictory, not read)")
+            clash = len({repr(v) for v in values}) > 1 and key != "pain_region"
+        if clash:
+            conflicting |= {r.id for r in having}
+            said.append(f"({' and '.join(str(r['label']) for r in having)} both answered: contradictory, not read)")
+    inputs: dict[str, Any] = {}
+    for r in rows:
+        if r.id in conflicting:
+            continue
+        for key, value in r["inputs"].items():
+            if isinstance(value, list):
+                inputs[key] = sorted(set(inputs.get(key, [])) | set(value))
+            elif key == "pain_region" and key in inputs and inputs[key] != value:
+                inputs[key] = "multiple"  # pain in two regions
+            else:
+                inputs[key] = value
     return inputs, said
 
 
 def handle(service_id: str, request: dict[str, Any], kb: KnowledgeBase | None = None, *,
            base: str | None = None, page_url: str | None = None, fhir_servers: Sequence[str] = (),
-           transport: Any = None) -> dict[str, Any]:
+           transport: Any = None, site_url: str | None = None) -> dict[str, Any]:
     """The response to a hook call (cards and, when a PAMA G-code is configured, system actions).  *fhir_servers*
     are the FHIR servers the site allows for the calling client: what was not prefetched is fetched from the call's
     ``fhirServer`` only when it is one of them."""
@@ -213,7 +239,7 @@ def handle(service_id: str, request: dict[str, Any], kb: KnowledgeBase | None = 
     if not request.get("hookInstance"):
         raise HookError("hookInstance", "required")
     if service_id == reminders.SERVICE_ID:
-        return reminders.handle(request, kb, base=base, page_url=page_url, fhir_servers=fhir_servers,
+        return reminders.handle(request, kb, base=base, site_url=site_url, fhir_servers=fhir_servers,
                                 transport=transport)
     context = request.get("context") or {}
     if not isinstance(context, dict):
@@ -228,7 +254,11 @@ def handle(service_id: str, request: dict[str, Any], kb: KnowledgeBase | None = 
     record, problems = gather(request, templates, PREFETCH_LABELS, kb, fhir_servers=fhir_servers, transport=transport,
                               fetch=bool(spine))
     still = [k for k in templates if k not in record]
-    facts = read_record(record, kb).case.get("pathway", {}) if record else {}
+    read = read_record(record, kb) if record else None
+    facts = read.case.get("pathway", {}) if read is not None else {}
+    # what the record said of pregnancy and implants but could not be read as such, shown on the cards
+    record_notes = [u.note for u in (read.not_used if read is not None else [])
+                    if u.resource.startswith("Device") or "pregnan" in u.note.lower()]
     if len(still) == len(templates):
         absent = ["the patient's record (neither prefetched nor fetched)"]
     else:
@@ -255,13 +285,13 @@ def handle(service_id: str, request: dict[str, Any], kb: KnowledgeBase | None = 
         cards.append(_rating_card(match, rating, result, said, kb, page_url, order, base,
                                   [*([] if rated else absent), *missing_in_words(rating.missing)],
                                   problems + ([f"{', '.join(absent)}: not needed for this answer"] if rated and absent
-                                              else [])))
+                                              else []) + record_notes))
         if gcode and rating.pama:
             actions.append(_pama_action(order, rating, gcode))
     if cards and len(still) == len(templates) and not any_rated:
-        why = "; ".join(problems) if problems else "the call names no FHIR server (fhirServer) to fetch it from"
-        raise PreconditionError(f"the patient's record (Patient, Conditions, Observations) was not prefetched and "
-                                f"could not be fetched ({why}); no draft order can be rated without it")
+        raise PreconditionError(f"the patient's record (Patient, Conditions, Observations, Devices) was not "
+                                f"prefetched and could not be fetched ({_why_missing(request, problems)}); no draft "
+                                "order can be rated without it")
     response: dict[str, Any] = {"cards": cards}
     if actions:
         response["systemActions"] = actions
@@ -295,7 +325,7 @@ def _rating_card(match: Any, rating: Any, result: Any, said: list[str], kb: Know
     if missing:
         lines.append("**Missing:** " + "; ".join(missing))
     if problems:
-        lines.append("**Not available from the record:** " + "; ".join(problems))
+        lines.append("**About the record:** " + "; ".join(problems))
     suggestions: list[dict[str, Any]] = []
     if rating.appropriateness == "usually_appropriate":
         summary, indicator = f"{match.label}: usually appropriate (ACR)", "info"

@@ -58,7 +58,7 @@ def install(app: FastAPI, problem_responses: dict[int | str, dict[str, Any]], we
             return problem(400, "Malformed request", "the body is not valid JSON")
         try:
             answer = await run_in_threadpool(service.handle, service_id, body, None, page_url=f"{base}/pathway",
-                                             fhir_servers=servers)
+                                             fhir_servers=servers, site_url=base)
         except service.HookError as exc:
             status = 404 if exc.field == "service" else 400
             return problem(status, "Not found" if status == 404 else "Malformed hook request", str(exc))

@@ -14,9 +14,11 @@ is listed with the reason, never read by guess):
   unit, or a coded answer of ``fhir_answers`` (pregnancy status; an answer that leaves it open is said, not read); the
   most recent one counts.  A pregnancy status that contradicts an active pregnancy condition leaves both out.  Any
   other Observation is not used.
-* **Device** (the patient's, status active or not given): its MR safety (``Device.safety``, NCI Thesaurus codes of
-  ``fhir_answers``), else an implant kind of that table (pacemaker, defibrillator, cochlear implant: labelling
-  unknown); with several devices the most cautious labelling decides.  A device with neither is listed, not read.
+* **Device** (the patient's, status active or not given) known to be implanted (an implant kind of ``fhir_answers``:
+  pacemaker, defibrillator, cochlear implant; or the US Core Implantable Device profile): its MR safety
+  (``Device.safety``, NCI Thesaurus codes of ``fhir_answers``), else labelling unknown; with several devices the most
+  cautious labelling decides.  Any other device (a pump, a hearing aid, a sensor: taken off before a scan) is listed,
+  not read.
 * **DiagnosticReport**: its text (a text/plain ``presentedForm`` or the ``conclusion``) is read by the report reader,
   whose SINS and ESCC pre-fills for the index level become the case's SINS and ESCC sections.
 """
@@ -38,6 +40,7 @@ from spinemets.knowledge.loader import KnowledgeBase, load_kb
 CODES = "fhir_codes"
 MALIGNANCY = "fhir_malignancy_words"
 ANSWERS = "fhir_answers"
+IMPLANTABLE_PROFILE = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-implantable-device"  # US Core
 ICD10 = ("http://hl7.org/fhir/sid/icd-10", "http://hl7.org/fhir/sid/icd-10-cm")
 CURRENT = {"active", "recurrence", "relapse"}
 CONFIRMED = {None, "confirmed"}  # verificationStatus: absent or confirmed (provisional, refuted ... are not read)
@@ -169,7 +172,9 @@ def read_bundle(bundle: dict[str, Any], kb: KnowledgeBase | None = None, *,
     devices: list[tuple[str, str, str]] = []  # (resource, implanted_device value, what it said)
     primaries: list[tuple[str, str, str]] = []  # (resource, primary row id, status)
     reports: list[tuple[dt.datetime | None, str, dict[str, Any]]] = []
-    for i, res in enumerate(resources):
+    # the Patient first: what the conditions and observations mean may depend on the sex and age
+    for i in sorted(range(len(resources)), key=lambda n: resources[n].get("resourceType") != "Patient"):
+        res = resources[i]
         name, kind = _name(res, i), res.get("resourceType")
         if not kind:
             out.not_used.append(Use(resource=name, note="an entry without a resource"))
@@ -186,7 +191,7 @@ def read_bundle(bundle: dict[str, Any], kb: KnowledgeBase | None = None, *,
         elif kind == "Condition":
             _condition(res, name, kb, pathway, primaries, out)
         elif kind == "Observation":
-            _observation(res, name, kb, latest, out)
+            _observation(res, name, kb, latest, out, reference)
         elif kind == "Device":
             _device(res, name, kb, devices, out)
         elif kind == "DiagnosticReport" and read_reports:
@@ -307,7 +312,8 @@ def _pregnancy(kb: KnowledgeBase, words: str, status: str | None, name: str, pat
 
 
 def _observation(res: dict[str, Any], name: str, kb: KnowledgeBase,
-                 latest: dict[str, tuple[str | None, float, str]], out: ReadResult) -> None:
+                 latest: dict[str, tuple[str | None, Any, str]], out: ReadResult,
+                 reference: dt.date | None = None) -> None:
     codes = _codes(kb)
     row = next((codes[(c.get("system"), c.get("code"))] for c in (res.get("code") or {}).get("coding") or []
                 if (c.get("system"), c.get("code")) in codes), None)
@@ -327,6 +333,13 @@ def _observation(res: dict[str, Any], name: str, kb: KnowledgeBase,
             return
         if answer["value"] is None:
             out.not_used.append(Use(resource=name, note=f"{label}: {answer['label']}: leaves it open, not read"))
+            return
+        when = _when(res, "effectiveDateTime", "effectiveInstant", "effectivePeriod", "issued")
+        days = answer.get("valid_days")
+        if days is not None and reference is not None and (when is None or (reference - when.date()).days > days):
+            out.not_used.append(Use(resource=name, note=f"{label}: {answer['label']} "
+                                                        f"({when.date().isoformat() if when else 'no date'}): too old "
+                                                        "or undated to be read as current"))
             return
         _keep_latest(res, name, label, str(row["input"]), answer["value"], latest, out)
         return
@@ -405,10 +418,11 @@ def _pregnancy_status(value: Any, name: str, when: str, pathway: dict[str, Any],
                                                     "not read"))
         return False
     if "pregnant" in pathway and pathway["pregnant"] != value:
-        del pathway["pregnant"]
-        out.used[:] = [u for u in out.used if u.input != "pathway.pregnant"]
-        out.not_used.append(Use(resource=name, note=f"pregnancy status ({when or 'no date'}) contradicts an active "
-                                                    "pregnancy condition: neither is read; give the pregnancy status"))
+        # an active pregnancy condition and a "not pregnant" status: the pregnancy is kept (the cautious reading: no
+        # gadolinium, no ionising staging), and the contradiction is said to be confirmed
+        out.not_used.append(Use(resource=name, note=f"pregnancy status 'not pregnant' ({when or 'no date'}) "
+                                                    "contradicts an active pregnancy condition: read as pregnant, "
+                                                    "the cautious reading; confirm the pregnancy status"))
         return False
     return True
 
@@ -423,6 +437,15 @@ def _device(res: dict[str, Any], name: str, kb: KnowledgeBase, devices: list[tup
         out.not_used.append(Use(resource=name, note=f"device status {status}: not read as an implant in place"))
         return
     field = "pathway.implanted_device"
+    kind = _answer(kb, res.get("type"), field)
+    profiles = [str(p) for p in (res.get("meta") or {}).get("profile") or []]
+    if kind is None and not any(p.split("|")[0] == IMPLANTABLE_PROFILE for p in profiles):
+        # the patient's devices include pumps, hearing aids and glucose sensors taken off before a scan: only a
+        # device known to be implanted (an implant kind, or the US Core Implantable Device profile) is read
+        out.not_used.append(Use(resource=name, note="a device not known to be implanted (not an implant kind "
+                                                    "spinemets reads, not an implantable-device profile): give the "
+                                                    "implant and its MR labelling"))
+        return
     safety = [_answer(kb, c, field) for c in res.get("safety") or []]
     safety = [a for a in safety if a is not None]
     if safety:
@@ -431,12 +454,10 @@ def _device(res: dict[str, Any], name: str, kb: KnowledgeBase, devices: list[tup
         else:
             devices.append((name, str(safety[0]["value"]), str(safety[0]["label"])))
         return
-    kind = _answer(kb, res.get("type"), field)
     if kind is not None and kind["value"] is not None:
         devices.append((name, str(kind["value"]), str(kind["label"])))
         return
-    out.not_used.append(Use(resource=name, note="a device without an MR safety code or an implant kind spinemets "
-                                                "reads: give the implant and its MR labelling"))
+    devices.append((name, "labelling_unknown", "an implanted device whose MR safety is not given"))
 
 
 def _implants(devices: list[tuple[str, str, str]], pathway: dict[str, Any], out: ReadResult) -> None:
@@ -446,9 +467,10 @@ def _implants(devices: list[tuple[str, str, str]], pathway: dict[str, Any], out:
     pathway["implanted_device"] = value
     out.used.append(Use(resource=name, input="pathway.implanted_device", value=value,
                         note=f"{said}" + (f"; the most cautious of {len(devices)} devices" if len(devices) > 1 else "")))
-    for other, _, text in devices:
+    for other, other_value, text in devices:
         if other != name:
-            out.not_used.append(Use(resource=other, note=f"{text}: a device with a more cautious MR labelling decides"))
+            why = "the same MR labelling as" if other_value == value else "a more cautious MR labelling on"
+            out.not_used.append(Use(resource=other, note=f"{text}: {why} {name} decides"))
 
 
 def _report_text(res: dict[str, Any]) -> str | None:
