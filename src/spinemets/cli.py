@@ -518,6 +518,7 @@ PLUGIN_COMMANDS = (
     "spinemets.reports.commands",
     "spinemets.store.commands",
     "spinemets.fhir.commands",
+    "spinemets.dicom.commands",
 )
 
 

@@ -1,0 +1,151 @@
+"""``spinemets dicom ...``: measurements from DICOM series and the DICOM SR written back (issue 14).
+
+    spinemets dicom roi SERIES_DIR --center X,Y,Z --radius-mm R [--shape sphere|circle] [--json]
+    spinemets dicom chemical-shift IN_PHASE_DIR OPPOSED_PHASE_DIR --center X,Y,Z --radius-mm R [--json]
+    spinemets dicom dixon FAT_DIR WATER_DIR --center X,Y,Z --radius-mm R [--json]
+    spinemets dicom adc ADC_DIR --unit 1e-6 mm2/s --center X,Y,Z --radius-mm R [--json]
+    spinemets dicom sr SERIES_DIR --center X,Y,Z --radius-mm R --out FILE.dcm
+
+Bad input (a missing folder, no DICOM files, a ROI outside the volume) exits 2 with the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from typing import Any
+
+
+def _xyz(text: str) -> list[float]:
+    parts = text.replace(" ", "").split(",")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected X,Y,Z in mm (three numbers)") from None
+    if len(values) != 3 or not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected X,Y,Z in mm (three numbers)")
+    return values
+
+
+def _radius(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a radius in mm") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: the radius must be a positive number of mm")
+    return value
+
+
+def _emit(m: Any, as_json: bool) -> int:
+    from spinemets.cli import EXIT_OK
+    from spinemets.knowledge.loader import load_kb
+
+    kb = load_kb()
+    if as_json:
+        data = m.model_dump(mode="json")
+        data["kb_version"], data["disclaimer"] = kb.version, kb.manifest.disclaimer
+        print(json.dumps(data, indent=2))
+        return EXIT_OK
+    for name, stats in m.rois.items():
+        unit = f" {stats.units}" if stats.units else ""
+        print(f"{name}: {stats.shape} r={stats.radius_mm:g} mm at ({', '.join(f'{c:g}' for c in stats.center_mm)}): "
+              f"mean {stats.mean:.1f}{unit}, max {stats.max:.1f}{unit}, sd {stats.sd:.1f}, n {stats.n} voxels, "
+              f"{stats.volume_mm3:.0f} mm3")
+    for key, value in m.derived.items():
+        print(f"{key.replace('_', ' ')}: {value:.4g}")
+    if m.interpretation is not None:
+        print(m.interpretation.to_text())
+    if m.note:
+        print(m.note)
+    print(f"Knowledge base {kb.version}. {kb.manifest.disclaimer}")
+    return EXIT_OK
+
+
+def cmd_roi(a: argparse.Namespace) -> int:
+    from spinemets.dicom.measure import roi
+    from spinemets.dicom.series import load_folder
+
+    return _emit(roi(load_folder(a.series), a.center, a.radius_mm, a.shape, a.treated), a.json)
+
+
+def cmd_chemical_shift(a: argparse.Namespace) -> int:
+    from spinemets.dicom.measure import chemical_shift
+    from spinemets.dicom.series import load_folder
+
+    return _emit(chemical_shift(load_folder(a.in_phase), load_folder(a.opposed_phase), a.center, a.radius_mm,
+                                a.shape, a.treated), a.json)
+
+
+def cmd_dixon(a: argparse.Namespace) -> int:
+    from spinemets.dicom.measure import dixon
+    from spinemets.dicom.series import load_folder
+
+    return _emit(dixon(load_folder(a.fat), load_folder(a.water), a.center, a.radius_mm, a.shape, a.treated), a.json)
+
+
+def cmd_adc(a: argparse.Namespace) -> int:
+    from spinemets.dicom.measure import adc
+    from spinemets.dicom.series import load_folder
+
+    return _emit(adc(load_folder(a.series), a.center, a.radius_mm, a.unit, a.shape, a.treated), a.json)
+
+
+def cmd_sr(a: argparse.Namespace) -> int:
+    from spinemets.cli import EXIT_OK
+    from spinemets.dicom.measure import roi
+    from spinemets.dicom.series import load_folder
+    from spinemets.dicom.sr import measurement_report
+
+    volume = load_folder(a.series)
+    m = roi(volume, a.center, a.radius_mm, a.shape, a.treated)
+    sr = measurement_report(volume, m)
+    sr.save_as(a.out, enforce_file_format=True)
+    print(f"dicom sr: wrote {a.out} ({len(volume.instances)} source images referenced)")
+    return EXIT_OK
+
+
+def _roi_arguments(p: argparse.ArgumentParser) -> None:
+    from spinemets.cli import _bool
+
+    p.add_argument("--center", type=_xyz, required=True, metavar="X,Y,Z",
+                   help="the ROI centre in patient coordinates (mm, DICOM LPS)")
+    p.add_argument("--radius-mm", type=_radius, required=True, metavar="R", help="the ROI radius (mm)")
+    p.add_argument("--shape", choices=("sphere", "circle"), default="sphere",
+                   help="a sphere, or a circle in the image plane of the nearest slice (default sphere)")
+    p.add_argument("--treated", type=_bool, metavar="yes|no", help="the lesion has been treated")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def register(sub: Any, add: Any) -> None:
+    d = sub.add_parser("dicom", help="measure from DICOM series (ROI, chemical shift, Dixon, ADC) and write a DICOM SR",
+                       description="Measure a region of interest in DICOM series read from folders, interpret it "
+                       "with the published cut-offs, and write the result as a DICOM Structured Report. Decision "
+                       "support for healthcare professionals.")
+    dsub = d.add_subparsers(dest="dicom_command", required=True, metavar="DICOM_COMMAND")
+    r = dsub.add_parser("roi", help="ROI statistics of one series (CT: mean and maximum HU interpreted)")
+    r.add_argument("series", help="the folder of one series")
+    _roi_arguments(r)
+    r.set_defaults(func=cmd_roi)
+    c = dsub.add_parser("chemical-shift", help="signal intensity ratio and signal drop from in- and opposed-phase")
+    c.add_argument("in_phase", help="the folder of the in-phase series")
+    c.add_argument("opposed_phase", help="the folder of the opposed-phase series")
+    _roi_arguments(c)
+    c.set_defaults(func=cmd_chemical_shift)
+    x = dsub.add_parser("dixon", help="fat fraction from the fat and water images")
+    x.add_argument("fat", help="the folder of the fat images")
+    x.add_argument("water", help="the folder of the water images")
+    _roi_arguments(x)
+    x.set_defaults(func=cmd_dixon)
+    m = dsub.add_parser("adc", help="mean ADC of an ADC map")
+    m.add_argument("series", help="the folder of the ADC map")
+    m.add_argument("--unit", required=True, choices=("1e-6 mm2/s", "1e-3 mm2/s", "mm2/s"),
+                   help="the unit of the map's values (scanners differ: it is not guessed)")
+    _roi_arguments(m)
+    m.set_defaults(func=cmd_adc)
+    s = dsub.add_parser("sr", help="write the ROI measurement as a DICOM Comprehensive 3D SR (TID 1500)")
+    s.add_argument("series", help="the folder of one series")
+    s.add_argument("--out", required=True, metavar="FILE.dcm", help="where to write the SR")
+    _roi_arguments(s)
+    s.set_defaults(func=cmd_sr)

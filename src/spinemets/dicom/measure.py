@@ -1,0 +1,125 @@
+"""Measurements from the images, interpreted by the quantitative engine (issue 14): each function takes volumes and a
+ROI and returns the ROI statistics with the interpretation of :func:`spinemets.interpret.quantitative.quantitative`.
+
+* **CT**: the mean and the maximum HU of the ROI (bone island against sclerotic metastasis).
+* **Chemical shift**: the same ROI on the in-phase and opposed-phase series of one frame of reference: the signal
+  intensity ratio and the signal drop, computed by the engine from the two means.
+* **Dixon**: the same ROI on the fat and water images: fat fraction = fat / (fat + water) of the ROI means, in %.
+* **ADC**: the mean of an ADC map, in the unit the caller states for the map's values (no unit is guessed: scanners
+  store 10^-6 or 10^-3 mm²/s).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from spinemets.dicom.roi import RoiStats, circle, same_frame, sphere
+from spinemets.dicom.series import SeriesError, Volume
+
+Shape = Literal["sphere", "circle"]
+AdcUnit = Literal["1e-6 mm2/s", "1e-3 mm2/s", "mm2/s"]
+ADC_TO_1E3 = {"1e-6 mm2/s": 1e-3, "1e-3 mm2/s": 1.0, "mm2/s": 1e3}  # unit conversions, not clinical facts
+
+
+class SeriesInfo(BaseModel):
+    modality: str
+    description: str
+    series_uid: str
+    images: int
+    spacing_mm: list[float]
+
+
+class Measurement(BaseModel):
+    """ROI statistics per series, the derived value and the interpretation."""
+
+    kind: str = Field(description="ct, chemical_shift, dixon, adc or roi")
+    rois: dict[str, RoiStats]
+    series: dict[str, SeriesInfo]
+    derived: dict[str, float] = Field(default_factory=dict)
+    interpretation: Any = None  # a QuantitativeResult, or None when the measurement has none
+    note: str | None = None
+
+
+def _roi(volume: Volume, center: Sequence[float], radius_mm: float, shape: Shape) -> RoiStats:
+    return sphere(volume, center, radius_mm) if shape == "sphere" else circle(volume, center, radius_mm)
+
+
+def _info(v: Volume) -> SeriesInfo:
+    return SeriesInfo(modality=v.modality, description=v.description, series_uid=v.series_uid,
+                      images=v.shape[0], spacing_mm=[round(s, 4) for s in v.spacing])
+
+
+def roi(volume: Volume, center: Sequence[float], radius_mm: float, shape: Shape = "sphere",
+        treated: bool | None = None) -> Measurement:
+    """A ROI on one series: for CT, the mean and maximum HU interpreted; for other series the statistics only."""
+    from spinemets.interpret.quantitative import quantitative
+
+    stats = _roi(volume, center, radius_mm, shape)
+    if volume.modality != "CT":
+        return Measurement(kind="roi", rois={"series": stats}, series={"series": _info(volume)},
+                           note=f"a {volume.modality or 'non-CT'} series gives signal intensity in arbitrary units: "
+                                "it is interpreted as a pair (chemical shift, Dixon) or as an ADC map")
+    data: dict[str, Any] = {"ct_mean_hu": round(stats.mean, 1), "ct_max_hu": round(stats.max, 1)}
+    if treated is not None:
+        data["treated"] = treated
+    return Measurement(kind="ct", rois={"series": stats}, series={"series": _info(volume)},
+                       derived={"mean_hu": data["ct_mean_hu"], "max_hu": data["ct_max_hu"]},
+                       interpretation=quantitative(data))
+
+
+def chemical_shift(in_phase: Volume, opposed_phase: Volume, center: Sequence[float], radius_mm: float,
+                   shape: Shape = "sphere", treated: bool | None = None) -> Measurement:
+    """The same ROI on the in-phase and opposed-phase series; the engine computes the ratio and the drop."""
+    from spinemets.interpret.quantitative import quantitative
+
+    same_frame(in_phase, opposed_phase, "chemical shift")
+    ip, op = _roi(in_phase, center, radius_mm, shape), _roi(opposed_phase, center, radius_mm, shape)
+    if ip.mean <= 0:
+        raise SeriesError("the in-phase ROI has no signal (mean <= 0): place the ROI in the marrow", "center")
+    data: dict[str, Any] = {"in_phase": round(ip.mean, 3), "opposed_phase": round(max(op.mean, 0.0), 3)}
+    if treated is not None:
+        data["treated"] = treated
+    result = quantitative(data)
+    derived = {"in_phase_mean": ip.mean, "opposed_phase_mean": op.mean,
+               **{k.removeprefix("chemical_shift_"): v for k, v in result.values.items()
+                  if k in ("chemical_shift_sir", "chemical_shift_drop_percent")}}
+    return Measurement(kind="chemical_shift", rois={"in_phase": ip, "opposed_phase": op},
+                       series={"in_phase": _info(in_phase), "opposed_phase": _info(opposed_phase)},
+                       derived=derived, interpretation=result)
+
+
+def dixon(fat: Volume, water: Volume, center: Sequence[float], radius_mm: float, shape: Shape = "sphere",
+          treated: bool | None = None) -> Measurement:
+    """Fat fraction (%) from the ROI means of the fat and water images."""
+    from spinemets.interpret.quantitative import quantitative
+
+    same_frame(fat, water, "Dixon")
+    f, w = _roi(fat, center, radius_mm, shape), _roi(water, center, radius_mm, shape)
+    if f.mean < 0 or w.mean < 0 or f.mean + w.mean <= 0:
+        raise SeriesError("the fat and water ROI means must be positive: are these the fat and water images?",
+                          "series")
+    fraction = 100.0 * f.mean / (f.mean + w.mean)
+    data: dict[str, Any] = {"dixon_fat_fraction_percent": round(fraction, 2)}
+    if treated is not None:
+        data["treated"] = treated
+    return Measurement(kind="dixon", rois={"fat": f, "water": w}, series={"fat": _info(fat), "water": _info(water)},
+                       derived={"fat_fraction_percent": fraction}, interpretation=quantitative(data))
+
+
+def adc(adc_map: Volume, center: Sequence[float], radius_mm: float, unit: AdcUnit, shape: Shape = "sphere",
+        treated: bool | None = None) -> Measurement:
+    """The mean ADC of the ROI, converted from the stated *unit* to 10^-3 mm²/s."""
+    from spinemets.interpret.quantitative import quantitative
+
+    if unit not in ADC_TO_1E3:
+        raise SeriesError(f"the ADC map's unit must be one of {', '.join(ADC_TO_1E3)}, not {unit!r}", "unit")
+    stats = _roi(adc_map, center, radius_mm, shape)
+    value = stats.mean * ADC_TO_1E3[unit]
+    data: dict[str, Any] = {"adc": round(value, 4)}
+    if treated is not None:
+        data["treated"] = treated
+    return Measurement(kind="adc", rois={"adc": stats}, series={"adc": _info(adc_map)},
+                       derived={"adc_1e-3_mm2_s": value}, interpretation=quantitative(data))

@@ -1,0 +1,124 @@
+"""Regions of interest over a volume and their statistics (issue 14, "Measure"): pure functions over arrays and the
+volume's geometry.
+
+* A **sphere** in patient coordinates (centre in mm, radius in mm): the voxels whose centres lie within the radius.
+  Only the box of voxels that can hold the sphere is visited, so the cost follows the ROI's size, not the volume's.
+* A **circle** in the image plane of the slice nearest the centre (radius in mm): the same on one slice.
+* A **voxel sphere** (centre as voxel indices, radius in mm) for callers that place the ROI on the image.
+
+A ROI whose centre lies outside the volume, or that holds no voxel centre, is an error naming it.  The statistics:
+mean, maximum, minimum, standard deviation (population), voxel count and volume (count x voxel volume).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from spinemets.dicom.series import SeriesError, Volume
+
+
+class RoiStats(BaseModel):
+    mean: float
+    max: float
+    min: float
+    sd: float = Field(description="population standard deviation")
+    n: int = Field(description="voxels in the ROI")
+    volume_mm3: float
+    units: str | None = Field(default=None, description="HU for CT; none for MR signal intensity")
+    shape: str = Field(description="sphere or circle")
+    center_mm: list[float]
+    radius_mm: float
+
+
+def _check_radius(radius_mm: float) -> None:
+    if not isinstance(radius_mm, (int, float)) or not math.isfinite(radius_mm) or radius_mm <= 0:
+        raise SeriesError(f"the ROI radius must be a positive number of mm, not {radius_mm!r}", "radius_mm")
+
+
+def _inside(volume: Volume, ijk: np.ndarray, what: str) -> None:
+    k, j, i = volume.shape
+    limits = np.array([i, j, k]) - 0.5
+    if np.any(ijk < -0.5) or np.any(ijk > limits):
+        lo = volume.to_patient([0, 0, 0])
+        hi = volume.to_patient([i - 1, j - 1, k - 1])
+        raise SeriesError(f"the ROI centre {what} lies outside the volume (which spans {_mm(lo)} to {_mm(hi)} mm)",
+                          "center")
+
+
+def _mm(xyz: Sequence[float]) -> str:
+    return "(" + ", ".join(f"{v:.1f}" for v in xyz) + ")"
+
+
+def sphere_mask(volume: Volume, center_mm: Sequence[float], radius_mm: float,
+                in_plane: bool = False) -> tuple[tuple[slice, slice, slice], np.ndarray]:
+    """The box of the volume that holds the ROI (k, j, i slices) and the boolean mask within it."""
+    _check_radius(radius_mm)
+    center = np.asarray(center_mm, dtype=float)
+    if center.shape != (3,) or not np.all(np.isfinite(center)):
+        raise SeriesError("the ROI centre must be three numbers x,y,z in mm", "center")
+    ijk = volume.to_voxel(center)
+    _inside(volume, ijk, _mm(center))
+    spacing = np.array(volume.spacing)
+    reach = radius_mm / spacing  # the sphere's extent along each index axis (the axes are orthogonal)
+    if in_plane:
+        reach[2] = 0.0
+        ijk[2] = round(float(ijk[2]))
+    lo = np.maximum(np.floor(ijk - reach), 0).astype(int)
+    k, j, i = volume.shape
+    hi = np.minimum(np.ceil(ijk + reach), np.array([i - 1, j - 1, k - 1])).astype(int)
+    ii, jj, kk = (np.arange(lo[n], hi[n] + 1) for n in range(3))
+    grid = np.stack(np.meshgrid(ii, jj, kk, indexing="ij"), axis=-1).reshape(-1, 3).astype(float)
+    points = grid @ volume.affine[:3, :3].T + volume.affine[:3, 3]
+    target = volume.to_patient(ijk) if in_plane else center
+    if in_plane:  # distance within the plane only
+        offset = points - target
+        normal = volume.affine[:3, 2] / np.linalg.norm(volume.affine[:3, 2])
+        offset -= np.outer(offset @ normal, normal)
+        inside = np.einsum("ij,ij->i", offset, offset) <= radius_mm ** 2
+    else:
+        inside = np.einsum("ij,ij->i", points - target, points - target) <= radius_mm ** 2
+    mask = inside.reshape(len(ii), len(jj), len(kk)).transpose(2, 1, 0)  # -> (k, j, i)
+    box = (slice(lo[2], hi[2] + 1), slice(lo[1], hi[1] + 1), slice(lo[0], hi[0] + 1))
+    if not mask.any():
+        raise SeriesError(f"the ROI (radius {radius_mm} mm) holds no voxel centre: make it larger than half a voxel "
+                          f"({min(volume.spacing[:2]) / 2:.2f} mm)", "radius_mm")
+    return box, mask
+
+
+def sphere(volume: Volume, center_mm: Sequence[float], radius_mm: float) -> RoiStats:
+    """Statistics of a sphere in patient coordinates."""
+    box, mask = sphere_mask(volume, center_mm, radius_mm)
+    return _stats(volume, box, mask, "sphere", center_mm, radius_mm)
+
+
+def circle(volume: Volume, center_mm: Sequence[float], radius_mm: float) -> RoiStats:
+    """Statistics of a circle in the image plane of the slice nearest the centre."""
+    box, mask = sphere_mask(volume, center_mm, radius_mm, in_plane=True)
+    return _stats(volume, box, mask, "circle", center_mm, radius_mm)
+
+
+def voxel_sphere(volume: Volume, center_ijk: Sequence[float], radius_mm: float) -> RoiStats:
+    """A sphere whose centre is given as voxel indices (i = column, j = row, k = slice)."""
+    if len(center_ijk) != 3:
+        raise SeriesError("the voxel centre must be three indices i,j,k", "center")
+    return sphere(volume, volume.to_patient(center_ijk).tolist(), radius_mm)
+
+
+def _stats(volume: Volume, box: tuple[slice, slice, slice], mask: np.ndarray, shape: str,
+           center_mm: Sequence[float], radius_mm: float) -> RoiStats:
+    values = volume.array[box][mask].astype(np.float64)
+    voxel = float(np.prod(volume.spacing))
+    return RoiStats(mean=float(values.mean()), max=float(values.max()), min=float(values.min()),
+                    sd=float(values.std()), n=int(values.size), volume_mm3=values.size * voxel, units=volume.units,
+                    shape=shape, center_mm=[float(c) for c in center_mm], radius_mm=float(radius_mm))
+
+
+def same_frame(a: Volume, b: Volume, what: str) -> None:
+    """Two series measured with one ROI must share the frame of reference."""
+    if a.frame_of_reference_uid != b.frame_of_reference_uid:
+        raise SeriesError(f"{what}: the two series have different frames of reference (they were not acquired in one "
+                          "position): one ROI cannot be placed on both")

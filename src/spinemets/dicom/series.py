@@ -1,0 +1,210 @@
+"""A DICOM series read into a volume in patient coordinates (issue 14, "Read").
+
+:func:`load_folder` reads every DICOM file of a folder (pydicom), :func:`from_datasets` builds the volume from datasets
+(those of a folder, or of a DICOMweb retrieve):
+
+* one series, one frame of reference, one orientation, single-frame images with pixel spacing, position and
+  orientation; anything else is an error naming the reason (two series in the folder, mixed frames of reference, a
+  missing spacing, a multi-frame image, a compressed transfer syntax no installed decoder reads, slices at the same
+  position or unevenly spaced);
+* slices sorted by their position along the normal of the image plane (the order of the files, and the instance
+  numbers, are not trusted);
+* each slice's stored values rescaled by its own slope and intercept (CT in Hounsfield units);
+* the affine matrix from voxel indices (column i, row j, slice k) to patient coordinates in millimetres (DICOM LPS).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from spinemets.errors import InvalidInputError
+
+SLICE_TOLERANCE = 0.01  # relative variation of slice spacing tolerated (1 %)
+
+
+class SeriesError(InvalidInputError):
+    """A series that cannot be read as one volume; the message names the reason."""
+
+    def __init__(self, message: str, field: str = "series") -> None:
+        super().__init__(field, message)
+
+
+@dataclass
+class Instance:
+    """What a measurement report references of each image: its SOP class and instance."""
+
+    sop_class_uid: str
+    sop_instance_uid: str
+
+
+@dataclass
+class Volume:
+    """A series as a volume: ``array[k, j, i]`` (slice, row, column), rescaled; ``affine`` maps (i, j, k, 1) to
+    patient (x, y, z, 1) in mm."""
+
+    array: np.ndarray
+    affine: np.ndarray
+    modality: str
+    series_uid: str
+    study_uid: str
+    frame_of_reference_uid: str
+    instances: list[Instance]
+    units: str | None = None  # "HU" for CT; None when the values have no stated unit (MR signal intensity)
+    description: str = ""
+    slice_spacing_from_thickness: bool = False
+    header: Any = field(default=None, repr=False)  # the first slice's dataset (without pixels): patient and study
+
+    @property
+    def spacing(self) -> tuple[float, float, float]:
+        """Voxel size along i, j and k (mm)."""
+        return tuple(float(np.linalg.norm(self.affine[:3, n])) for n in range(3))  # type: ignore[return-value]
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.array.shape  # type: ignore[return-value]
+
+    def to_voxel(self, xyz: Sequence[float]) -> np.ndarray:
+        """Patient coordinates (mm) to continuous voxel indices (i, j, k)."""
+        return (np.linalg.inv(self.affine) @ np.array([*xyz, 1.0]))[:3]
+
+    def to_patient(self, ijk: Sequence[float]) -> np.ndarray:
+        return (self.affine @ np.array([*ijk, 1.0]))[:3]
+
+
+def load_folder(folder: str | Path) -> Volume:
+    """The volume of the one series in *folder* (subfolders are not read)."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    path = Path(folder)
+    if not path.exists():
+        raise SeriesError(f"{folder}: no such folder")
+    if not path.is_dir():
+        raise SeriesError(f"{folder}: not a folder (give the folder of one series)")
+    datasets = []
+    for f in sorted(p for p in path.iterdir() if p.is_file()):
+        try:
+            datasets.append(pydicom.dcmread(f))
+        except (InvalidDicomError, EOFError, OSError, ValueError):
+            continue  # not a DICOM file (a README, a DICOMDIR's companions): not part of the series
+    datasets = [d for d in datasets if "SOPClassUID" in d and d.SOPClassUID != "1.2.840.10008.1.3.10"]  # no DICOMDIR
+    if not datasets:
+        raise SeriesError(f"{folder}: no DICOM image files")
+    return from_datasets(datasets, where=str(folder))
+
+
+def _floats(ds: Any, keyword: str, n: int, where: str) -> list[float]:
+    value = ds.get(keyword)
+    if value is None:
+        raise SeriesError(f"{where}: {ds.get('SOPInstanceUID', 'an image')} has no {keyword}: the image cannot be "
+                          "placed in patient coordinates")
+    values = [float(v) for v in (value if isinstance(value, (list, tuple)) or hasattr(value, "__len__") and not
+                                  isinstance(value, str) else [value])]
+    if len(values) != n or not all(math.isfinite(v) for v in values):
+        raise SeriesError(f"{where}: {keyword} must have {n} numbers")
+    return values
+
+
+def _one(values: Iterable[str], what: str, where: str, hint: str) -> str:
+    distinct = sorted(set(values))
+    if len(distinct) != 1:
+        plural = {"series": "series", "frame of reference": "frames of reference"}.get(what, what + "s")
+        raise SeriesError(f"{where}: the images belong to {len(distinct)} {plural} ({', '.join(distinct[:4])}"
+                          f"{' ...' if len(distinct) > 4 else ''}): {hint}")
+    return distinct[0]
+
+
+def from_datasets(datasets: Sequence[Any], where: str = "series") -> Volume:
+    """The volume of one series from its datasets (see the module docstring)."""
+    if not datasets:
+        raise SeriesError(f"{where}: no images")
+    series_uid = _one((str(d.get("SeriesInstanceUID", "")) for d in datasets), "series", where,
+                      "give the images of one series")
+    frame = _one((str(d.get("FrameOfReferenceUID", "")) for d in datasets), "frame of reference", where,
+                 "the images of one volume share one")
+    if not frame:
+        raise SeriesError(f"{where}: the images have no frame of reference (FrameOfReferenceUID)")
+    for d in datasets:
+        if int(d.get("NumberOfFrames", 1) or 1) > 1:
+            raise SeriesError(f"{where}: multi-frame images (enhanced CT or MR) are not read yet: export the series "
+                              "as single-frame images")
+    orient = np.array(_floats(datasets[0], "ImageOrientationPatient", 6, where))
+    row_dir, col_dir = orient[:3], orient[3:]
+    if abs(np.linalg.norm(row_dir) - 1) > 1e-3 or abs(np.linalg.norm(col_dir) - 1) > 1e-3 or \
+            abs(float(row_dir @ col_dir)) > 1e-3:
+        raise SeriesError(f"{where}: ImageOrientationPatient is not two perpendicular unit vectors")
+    normal = np.cross(row_dir, col_dir)
+    spacing = _floats(datasets[0], "PixelSpacing", 2, where)  # [between rows, between columns]
+    if min(spacing) <= 0:
+        raise SeriesError(f"{where}: PixelSpacing must be positive")
+    rows, cols = int(datasets[0].Rows), int(datasets[0].Columns)
+    placed = []
+    for d in datasets:
+        o = np.array(_floats(d, "ImageOrientationPatient", 6, where))
+        if np.max(np.abs(o - orient)) > 1e-4:
+            raise SeriesError(f"{where}: the images have different orientations (a localiser or a reformat mixed in): "
+                              "give the images of one volume")
+        if [float(x) for x in _floats(d, "PixelSpacing", 2, where)] != spacing or int(d.Rows) != rows or \
+                int(d.Columns) != cols:
+            raise SeriesError(f"{where}: the images have different sizes or pixel spacings")
+        position = np.array(_floats(d, "ImagePositionPatient", 3, where))
+        placed.append((float(position @ normal), position, d))
+    placed.sort(key=lambda p: p[0])
+    distances = [b[0] - a[0] for a, b in zip(placed, placed[1:])]
+    if any(abs(x) < 1e-3 for x in distances):
+        raise SeriesError(f"{where}: two images lie at the same position: give the images of one volume")
+    from_thickness = False
+    if distances:
+        step = float(np.median(distances))
+        if max(abs(x - step) for x in distances) > SLICE_TOLERANCE * step:
+            raise SeriesError(f"{where}: the slices are unevenly spaced (from {min(distances):.2f} to "
+                              f"{max(distances):.2f} mm): a slice is missing, or the gantry was tilted")
+    else:
+        thickness = placed[0][2].get("SpacingBetweenSlices") or placed[0][2].get("SliceThickness")
+        step = float(thickness) if thickness else 0.0
+        if step <= 0:
+            raise SeriesError(f"{where}: one image without SliceThickness: its extent along the normal is not known")
+        from_thickness = True
+    first = placed[0][1]
+    affine = np.eye(4)
+    affine[:3, 0] = row_dir * spacing[1]  # i: along a row, columns apart
+    affine[:3, 1] = col_dir * spacing[0]  # j: down a column, rows apart
+    affine[:3, 2] = normal * step
+    affine[:3, 3] = first
+    slices = []
+    for _, _, d in placed:
+        try:
+            pixels = d.pixel_array
+        except Exception as exc:  # pydicom names the transfer syntax and the decoders it would need
+            ts = getattr(getattr(d, "file_meta", None), "TransferSyntaxUID", None)
+            name = getattr(ts, "name", str(ts))
+            raise SeriesError(f"{where}: the pixel data cannot be decoded ({name}): {_first_line(str(exc))} "
+                              "(the JPEG decoders on PyPI are pylibjpeg with pylibjpeg-libjpeg and "
+                              "pylibjpeg-openjpeg, or gdcm)") from None
+        if pixels.ndim != 2:
+            raise SeriesError(f"{where}: colour or multi-sample images are not measured")
+        slope = float(d.get("RescaleSlope", 1) or 1)
+        intercept = float(d.get("RescaleIntercept", 0) or 0)
+        slices.append(pixels.astype(np.float32) * np.float32(slope) + np.float32(intercept))
+    modality = str(datasets[0].get("Modality", ""))
+    units = "HU" if modality == "CT" else (str(datasets[0].get("RescaleType")) if datasets[0].get("RescaleType")
+                                           and datasets[0].get("RescaleType") != "US" else None)
+    header = placed[0][2].copy()
+    if "PixelData" in header:
+        del header.PixelData
+    return Volume(
+        array=np.stack(slices), affine=affine, modality=modality, series_uid=series_uid,
+        study_uid=str(datasets[0].get("StudyInstanceUID", "")), frame_of_reference_uid=frame,
+        instances=[Instance(str(d.SOPClassUID), str(d.SOPInstanceUID)) for _, _, d in placed], units=units,
+        description=str(datasets[0].get("SeriesDescription", "")), slice_spacing_from_thickness=from_thickness,
+        header=header)
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), text.strip())

@@ -1,0 +1,120 @@
+"""The measurement written back as a DICOM Comprehensive 3D SR, TID 1500 Measurement Report (highdicom).
+
+* The evidence: every image of the measured series (its SOP class and instance), with the patient and study of the
+  series, so that the report files with the study in PACS.
+* The ROI: a volumetric ROI in the series' frame of reference (SCOORD3D): for a sphere, a volume surface (TID 1411)
+  that is an ELLIPSOID (the three axes' end points) of the source series; for a circle, a planar ROI (TID 1410)
+  whose region is an ELLIPSE in the image plane.
+* The measurements: mean, maximum and standard deviation of the ROI (SNOMED CT concepts) in UCUM units (Hounsfield
+  unit for CT, "no units" for MR signal), the ROI volume in mm³; the derived values of a chemical-shift, Dixon or ADC
+  measurement.
+* The interpretation: one qualitative evaluation per measure compared with the published cut-offs ("malignant side
+  of N of M cut-offs"), in a private coding scheme (99SPINEMETS), and the algorithm named with spinemets' version and
+  the knowledge-base version.  The report is marked preliminary (not complete, not verified): decision support that a
+  clinician confirms.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from spinemets.dicom.series import Volume
+
+SCHEME = "99SPINEMETS"
+
+
+def _units(volume: Volume) -> Any:
+    from pydicom.sr.codedict import codes
+    from pydicom.sr.coding import Code
+
+    return codes.UCUM.HounsfieldUnit if volume.units == "HU" else Code("1", "UCUM", "no units")
+
+
+def _region(volume: Volume, stats: Any) -> Any:
+    import highdicom as hd
+
+    c = np.array(stats.center_mm, dtype=float)
+    r = float(stats.radius_mm)
+    if stats.shape == "sphere":
+        axes = [np.array(a, dtype=float) for a in ((1, 0, 0), (0, 1, 0), (0, 0, 1))]
+        points = np.array([p for a in axes for p in (c - r * a, c + r * a)])
+        return hd.sr.VolumeSurface(hd.sr.GraphicTypeValues3D.ELLIPSOID, points, volume.frame_of_reference_uid,
+                                   source_series=hd.sr.SourceSeriesForSegmentation(volume.series_uid))
+    row_dir = volume.affine[:3, 0] / np.linalg.norm(volume.affine[:3, 0])
+    col_dir = volume.affine[:3, 1] / np.linalg.norm(volume.affine[:3, 1])
+    points = np.array([c - r * row_dir, c + r * row_dir, c - r * col_dir, c + r * col_dir])
+    return hd.sr.ImageRegion3D(hd.sr.GraphicTypeValues3D.ELLIPSE, points, volume.frame_of_reference_uid)
+
+
+def measurement_report(volume: Volume, m: Any, datasets: list[Any] | None = None) -> Any:
+    """The SR (a highdicom Comprehensive3DSR) of measurement *m* on *volume*."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+    from pydicom.sr.coding import Code
+    from pydicom.uid import generate_uid
+
+    from spinemets import __version__
+    from spinemets.knowledge.loader import load_kb
+
+    kb = load_kb()
+    stats = next(iter(m.rois.values()))
+    algorithm = hd.sr.AlgorithmIdentification(name="spinemets", version=f"{__version__} (knowledge base {kb.version})")
+    unit = _units(volume)
+    measurements = [
+        hd.sr.Measurement(name=codes.SCT.Mean, value=float(stats.mean), unit=unit, algorithm_id=algorithm),
+        hd.sr.Measurement(name=codes.SCT.Maximum, value=float(stats.max), unit=unit, algorithm_id=algorithm),
+        hd.sr.Measurement(name=codes.SCT.StandardDeviation, value=float(stats.sd), unit=unit, algorithm_id=algorithm),
+        hd.sr.Measurement(name=codes.SCT.Volume, value=float(stats.volume_mm3), unit=codes.UCUM.CubicMillimeter,
+                          algorithm_id=algorithm),
+    ]
+    evaluations = []
+    result = m.interpretation
+    if result is not None:
+        for summary in result.by_measure:
+            name = Code(summary.measure.replace("_", "-"), SCHEME, summary.measure.replace("_", " "))
+            applicable = summary.malignant_side + summary.benign_side
+            value = Code(f"malignant-{summary.malignant_side}-of-{applicable}", SCHEME,
+                         f"malignant side of {summary.malignant_side} of {applicable} cut-offs")
+            evaluations.append(hd.sr.QualitativeEvaluation(name=name, value=value))
+    region = _region(volume, stats)
+    common = {"tracking_identifier": hd.sr.TrackingIdentifier(uid=generate_uid(), identifier="spinemets ROI 1"),
+              "finding_type": codes.SCT.Lesion, "algorithm_id": algorithm, "measurements": measurements,
+              "qualitative_evaluations": evaluations or None}
+    if stats.shape == "sphere":
+        group = hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(referenced_volume_surface=region, **common)
+    else:
+        group = hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(referenced_region=region, **common)
+    observer = hd.sr.ObserverContext(
+        observer_type=codes.DCM.Device,
+        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
+            uid=generate_uid(), name="spinemets", manufacturer_name="spinemets", model_name=__version__))
+    report = hd.sr.MeasurementReport(
+        observation_context=hd.sr.ObservationContext(observer_device_context=observer),
+        procedure_reported=Code("363679005", "SCT", "Imaging procedure"),
+        imaging_measurements=[group])
+    evidence = datasets if datasets is not None else [_evidence(volume, i) for i in volume.instances]
+    sr = hd.sr.Comprehensive3DSR(
+        evidence=evidence, content=report, series_instance_uid=generate_uid(), series_number=9901,
+        sop_instance_uid=generate_uid(), instance_number=1, manufacturer="spinemets",
+        is_complete=False, is_final=False, is_verified=False, record_evidence=True)
+    sr.SeriesDescription = f"spinemets measurement (decision support, knowledge base {kb.version})"[:64]
+    return sr
+
+
+def _evidence(volume: Volume, instance: Any) -> Any:
+    """A dataset carrying what the SR needs of a source image: its identifiers and the patient and study."""
+    from pydicom.dataset import Dataset
+
+    ds = Dataset()
+    for keyword in EVIDENCE_KEYWORDS:
+        if keyword in volume.header:
+            setattr(ds, keyword, volume.header.get(keyword))
+    ds.SOPClassUID, ds.SOPInstanceUID = instance.sop_class_uid, instance.sop_instance_uid
+    return ds
+
+
+EVIDENCE_KEYWORDS = ("SpecificCharacterSet", "StudyInstanceUID", "SeriesInstanceUID", "PatientID", "PatientName",
+                     "PatientBirthDate", "PatientSex", "AccessionNumber", "StudyID", "StudyDate", "StudyTime",
+                     "ReferringPhysicianName")

@@ -1,0 +1,198 @@
+"""DICOM measurements (issue 14): series read from folders into volumes, ROI statistics against phantoms made here
+(known HU, a non-unit rescale slope, slices stored in reverse order), the chemical-shift, Dixon and ADC measures, the
+interpretation, the DICOM SR read back by highdicom, pydicom's bundled test files, and every error path with its
+message and exit code 2."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import highdicom as hd
+import numpy as np
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+
+from spinemets.dicom import measure
+from spinemets.dicom.roi import circle, sphere, voxel_sphere
+from spinemets.dicom.series import SeriesError, load_folder
+from tests.dicom_phantoms import ct_spheres, write_series
+
+BONE_ISLAND = ((0.0, 0.0, 40.0), 10.0, 1300.0)
+METASTASIS = ((22.0, 22.0, 40.0), 7.0, 700.0)
+
+
+@pytest.fixture(scope="module")
+def ct(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ct") / "series"
+    made = ct_spheres(folder, [BONE_ISLAND, METASTASIS], slope=2.0, intercept=-1024.0, reverse=True)
+    return folder, made
+
+
+def _expected(values, spacing=(0.8, 0.8, 2.0), origin=(-50.0, -50.0, 0.0), center=(0, 0, 40), radius=6.0):
+    k, j, i = np.meshgrid(*(np.arange(n) for n in values.shape), indexing="ij")
+    d2 = ((origin[0] + i * spacing[0] - center[0]) ** 2 + (origin[1] + j * spacing[1] - center[1]) ** 2
+          + (origin[2] + k * spacing[2] - center[2]) ** 2)
+    return values[d2 <= radius ** 2]
+
+
+def test_a_ct_phantom_with_slope_intercept_and_reversed_files_measures_its_known_values(ct):
+    folder, made = ct
+    volume = load_folder(folder)
+    assert volume.shape == (40, 128, 128) and volume.units == "HU" and volume.modality == "CT"
+    assert np.allclose(volume.spacing, (0.8, 0.8, 2.0))
+    assert np.allclose(volume.to_patient([0, 0, 0]), (-50.0, -50.0, 0.0))  # sorted by position, not by file
+    inside = sphere(volume, (0, 0, 40), 6.0)
+    want = _expected(made["values"])
+    assert inside.n == want.size and inside.mean == pytest.approx(1300.0) and inside.sd == pytest.approx(0.0)
+    assert inside.volume_mm3 == pytest.approx(want.size * 0.8 * 0.8 * 2.0)
+    edge = sphere(volume, (22, 22, 40), 9.0)  # beyond the 7 mm metastasis: water around it
+    want = _expected(made["values"], center=(22, 22, 40), radius=9.0)
+    assert edge.n == want.size and edge.mean == pytest.approx(want.mean(), abs=0.5) and edge.max == 700.0
+    assert edge.min == pytest.approx(0.0)
+    flat = circle(volume, (22, 22, 40), 5.0)
+    assert flat.shape == "circle" and flat.mean == pytest.approx(700.0)
+    assert flat.n == pytest.approx(np.pi * 25 / 0.64, rel=0.1)  # one slice's disc
+    by_voxel = voxel_sphere(volume, (62.5, 62.5, 20), 6.0)  # (62.5*0.8 - 50, ..., 20*2) = (0, 0, 40)
+    assert by_voxel.mean == pytest.approx(1300.0)
+
+
+def test_ct_interpretation_bone_island_and_metastasis(ct):
+    volume = load_folder(ct[0])
+    island = measure.roi(volume, (0, 0, 40), 6.0)
+    assert island.derived == {"mean_hu": 1300.0, "max_hu": 1300.0}
+    assert island.interpretation.values == {"ct_mean_hu": 1300.0, "ct_max_hu": 1300.0}
+    assert all(m.malignant_side == 0 for m in island.interpretation.by_measure)  # above both bone-island cut-offs
+    lesion = measure.roi(volume, (22, 22, 40), 4.0)
+    assert all(m.malignant_side == m.malignant_side + m.benign_side for m in lesion.interpretation.by_measure)
+
+
+def _mr_pair(tmp_path, in_value, out_value, frame_same=True, background=(400.0, 380.0)):
+    ip = np.full((10, 64, 64), background[0])
+    op = np.full((10, 64, 64), background[1])
+    ip[:, 20:44, 20:44], op[:, 20:44, 20:44] = in_value, out_value
+    first = write_series(tmp_path / "ip", ip, modality="MR", spacing=(1.0, 1.0, 4.0), origin=(-32.0, -32.0, 0.0))
+    write_series(tmp_path / "op", op, modality="MR", spacing=(1.0, 1.0, 4.0), origin=(-32.0, -32.0, 0.0),
+                 frame=first["frame"] if frame_same else None, study=first["study"])
+    return load_folder(tmp_path / "ip"), load_folder(tmp_path / "op")
+
+
+def test_chemical_shift_pair_with_a_known_drop(tmp_path):
+    ip, op = _mr_pair(tmp_path, 1000.0, 700.0)
+    m = measure.chemical_shift(ip, op, (0.0, 0.0, 20.0), 5.0)
+    assert m.derived["sir"] == pytest.approx(0.7) and m.derived["drop_percent"] == pytest.approx(30.0)
+    assert m.rois["in_phase"].units is None  # MR signal has no unit
+    other = _mr_pair(tmp_path / "b", 1000.0, 700.0, frame_same=False)
+    with pytest.raises(SeriesError, match="different frames of reference"):
+        measure.chemical_shift(*other, (0.0, 0.0, 20.0), 5.0)
+
+
+def test_dixon_and_adc(tmp_path):
+    fat, water = _mr_pair(tmp_path, 300.0, 700.0)
+    assert measure.dixon(fat, water, (0.0, 0.0, 20.0), 5.0).derived["fat_fraction_percent"] == pytest.approx(30.0)
+    values = np.full((6, 32, 32), 2000.0)
+    values[:, 10:22, 10:22] = 800.0
+    write_series(tmp_path / "adc", values, modality="MR", spacing=(1.5, 1.5, 5.0), origin=(-24.0, -24.0, 0.0))
+    m = measure.adc(load_folder(tmp_path / "adc"), (-0.75, -0.75, 12.5), 4.0, "1e-6 mm2/s")
+    assert m.derived["adc_1e-3_mm2_s"] == pytest.approx(0.8) and m.interpretation.values["adc"] == pytest.approx(0.8)
+    with pytest.raises(SeriesError, match="unit must be one of"):
+        measure.adc(load_folder(tmp_path / "adc"), (-0.75, -0.75, 12.5), 4.0, "furlongs")  # type: ignore[arg-type]
+
+
+def test_the_sr_is_written_and_read_back(ct, tmp_path, cli):
+    folder, _ = ct
+    out = tmp_path / "sr.dcm"
+    r = cli("dicom", "sr", str(folder), "--center", "0,0,40", "--radius-mm", "6", "--out", str(out))
+    assert r.returncode == 0 and "40 source images referenced" in r.stdout
+    sr = hd.sr.srread(out)
+    source = pydicom.dcmread(next(folder.iterdir()))
+    assert sr.StudyInstanceUID == source.StudyInstanceUID and sr.PatientID == source.PatientID
+    assert sr.CompletionFlag == "PARTIAL" and sr.VerificationFlag == "UNVERIFIED"
+    group = sr.content.get_volumetric_roi_measurement_groups()[0]
+    values = {m.name.meaning: (m.value, m.unit.value) for m in group.get_measurements()}
+    assert values["Mean"] == (pytest.approx(1300.0), "[hnsf'U]") and values["Maximum"][0] == pytest.approx(1300.0)
+    assert values["Volume"][1] == "mm3"
+    evaluations = {q.name.meaning: q.value.meaning for q in group.get_qualitative_evaluations()}
+    assert evaluations == {"ct mean hu": "malignant side of 0 of 2 cut-offs",
+                           "ct max hu": "malignant side of 0 of 2 cut-offs"}
+    evidence = sr.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence[0]
+    assert evidence.SeriesInstanceUID == source.SeriesInstanceUID and len(evidence.ReferencedSOPSequence) == 40
+    surface = group.reference_type
+    assert surface.meaning == "Volume Surface"
+    planar = tmp_path / "planar.dcm"
+    assert cli("dicom", "sr", str(folder), "--center", "0,0,40", "--radius-mm", "6", "--shape", "circle",
+               "--out", str(planar)).returncode == 0
+    assert hd.sr.srread(planar).content.get_planar_roi_measurement_groups()
+
+
+def test_the_cli_json_and_text(ct, cli):
+    r = cli("dicom", "roi", str(ct[0]), "--center", "0,0,40", "--radius-mm", "6", "--json")
+    data = json.loads(r.stdout)
+    assert r.returncode == 0 and data["rois"]["series"]["mean"] == pytest.approx(1300.0)
+    assert data["interpretation"]["values"]["ct_max_hu"] == 1300.0 and "Decision support" in data["disclaimer"]
+    text = cli("dicom", "roi", str(ct[0]), "--center", "0,0,40", "--radius-mm", "6").stdout
+    assert "mean 1300.0 HU" in text and "Decision support" in text
+
+
+@pytest.mark.parametrize("args, words", [
+    (["roi", "{missing}", "--center", "0,0,40", "--radius-mm", "6"], "no such folder"),
+    (["roi", "{empty}", "--center", "0,0,40", "--radius-mm", "6"], "no DICOM image files"),
+    (["roi", "{ct}", "--center", "0,0,400", "--radius-mm", "6"], "lies outside the volume"),
+    (["roi", "{ct}", "--center", "0,0,40", "--radius-mm", "0.1"], "holds no voxel centre"),
+    (["roi", "{ct}", "--center", "0,0", "--radius-mm", "6"], "expected X,Y,Z"),
+    (["roi", "{ct}", "--center", "0,0,40", "--radius-mm", "-3"], "positive number of mm"),
+    (["roi", "{mixed}", "--center", "0,0,40", "--radius-mm", "6"], "belong to 2 series (" ),
+    (["roi", "{gap}", "--center", "0,0,40", "--radius-mm", "6"], "unevenly spaced"),
+    (["roi", "{nospacing}", "--center", "0,0,40", "--radius-mm", "6"], "has no PixelSpacing"),
+])
+def test_bad_input_exits_2_with_the_reason(ct, tmp_path, cli, args, words):
+    folder = ct[0]
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "README.txt").write_text("not DICOM")
+    mixed = tmp_path / "mixed"
+    shutil.copytree(folder, mixed)
+    ct_spheres(tmp_path / "other", [BONE_ISLAND], shape=(4, 32, 32))
+    shutil.copy(next((tmp_path / "other").iterdir()), mixed / "zz.dcm")
+    gap = tmp_path / "gap"
+    shutil.copytree(folder, gap)
+    (gap / "img0020.dcm").unlink()
+    nospacing = tmp_path / "nospacing"
+    shutil.copytree(folder, nospacing)
+    first = nospacing / "img0000.dcm"
+    ds = pydicom.dcmread(first)
+    del ds.PixelSpacing
+    ds.save_as(first)
+    places = {"missing": tmp_path / "nope", "empty": tmp_path / "empty", "ct": folder, "mixed": mixed, "gap": gap,
+              "nospacing": nospacing}
+    r = cli("dicom", *[a.format(**places) for a in args])
+    assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr
+
+
+def test_pydicoms_bundled_files(tmp_path):
+    for name in ("CT_small.dcm", "MR_small_jpeg_ls_lossless.dcm", "MR_small_RLE.dcm"):
+        folder = tmp_path / name
+        folder.mkdir()
+        shutil.copy(get_testdata_file(name), folder / name)
+        volume = load_folder(folder)
+        assert volume.shape[0] == 1
+        centre = volume.to_patient([volume.shape[2] / 2, volume.shape[1] / 2, 0])
+        stats = circle(volume, centre, 3.0)
+        assert stats.n > 0 and np.isfinite(stats.mean)
+    # the same MR image, uncompressed and JPEG-LS: the same numbers
+    plain, jls = tmp_path / "plain", tmp_path / "MR_small_jpeg_ls_lossless.dcm"
+    plain.mkdir()
+    shutil.copy(get_testdata_file("MR_small.dcm"), plain / "a.dcm")
+    a, b = load_folder(plain), load_folder(jls)
+    assert np.array_equal(a.array, b.array)
+
+
+def test_a_compressed_image_without_a_decoder_names_the_transfer_syntax(tmp_path):
+    ds = pydicom.dcmread(get_testdata_file("JPGExtended.dcm"))
+    ds.ImagePositionPatient, ds.ImageOrientationPatient = [0, 0, 0], [1, 0, 0, 0, 1, 0]
+    ds.PixelSpacing, ds.SliceThickness = [0.5, 0.5], 1.0
+    ds.FrameOfReferenceUID = pydicom.uid.generate_uid()
+    (tmp_path / "s").mkdir()
+    ds.save_as(tmp_path / "s" / "a.dcm")
+    with pytest.raises(SeriesError, match=r"JPEG Extended.*pylibjpeg"):
+        load_folder(tmp_path / "s")
