@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the system packages the test suite drives for real: Debian's chromium (browser tests) and
-# Debian's postgresql (the store tests start a throwaway cluster from its binaries; SQLite needs nothing).
+# Installs the system packages the test suite drives for real: Debian's chromium (browser tests),
+# Debian's postgresql (the store tests start a throwaway cluster from its binaries; SQLite needs nothing) and
+# Debian's orthanc with orthanc-dicomweb (the DICOMweb tests start a throwaway server from its binary).
 # Idempotent; needs root (CI and the development machines run as root).
 # When it cannot install them: with CI=true it exits 1 (CI must run every test, docs/testing.md); otherwise it
 # says so loudly and exits 0, and the tests that need them are skipped with a reason.
@@ -12,6 +13,8 @@ missing() {  # the packages still missing
   local m=()
   command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || m+=(chromium)
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null 2>&1 || m+=(postgresql)
+  [ -x /usr/sbin/Orthanc ] || m+=(orthanc)
+  [ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || m+=(orthanc-dicomweb)
   echo "${m[*]:-}"
 }
 

@@ -46,10 +46,10 @@ from tests.support import (  # noqa: E402,F401
 #   pg       a PostgreSQL case (a `postgresql` parameter, or the `pg` cluster fixture without a `sqlite` one);
 #   browser  a test driving chromium (the `browser` fixture, or listed below);
 #   slow     a `spinemets serve` subprocess (the `live_server*` fixtures, or listed below), an evaluation set,
-#            schemathesis, the browser.
+#            schemathesis, the browser, the Orthanc DICOMweb server.
 # A module may also mark itself with `pytestmark` (test_web_browser.py does).  Entries are a file, or a file and
 # a test name; tests/test_ci_policy.py checks that each still names something.
-SLOW_FIXTURES = {"live_server_process", "live_server", "browser"}
+SLOW_FIXTURES = {"live_server_process", "live_server", "browser", "orthanc"}
 SLOW = (
     "tests/test_schemathesis.py",  # every operation of the OpenAPI document, ~40 s
     "tests/test_store_http.py",  # a server subprocess per test

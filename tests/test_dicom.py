@@ -196,3 +196,40 @@ def test_a_compressed_image_without_a_decoder_names_the_transfer_syntax(tmp_path
     ds.save_as(tmp_path / "s" / "a.dcm")
     with pytest.raises(SeriesError, match=r"JPEG Extended.*pylibjpeg"):
         load_folder(tmp_path / "s")
+
+
+# --- DICOMweb: a real Orthanc ----------------------------------------------------------------------------------------
+
+from tests.orthanc_support import orthanc, upload  # noqa: E402,F401
+
+
+def test_a_series_is_measured_from_a_dicomweb_server_and_the_sr_stored_back(orthanc, ct, tmp_path, cli):  # noqa: F811
+    folder, made = ct
+    upload(orthanc, folder)
+    url = f"{orthanc}/studies/{made['study']}/series/{made['series']}"
+    r = cli("dicom", "roi", url, "--center", "0,0,40", "--radius-mm", "6", "--json")
+    assert r.returncode == 0, r.stderr
+    from_server = json.loads(r.stdout)["rois"]["series"]
+    from_folder = json.loads(cli("dicom", "roi", str(folder), "--center", "0,0,40", "--radius-mm", "6",
+                                 "--json").stdout)["rois"]["series"]
+    assert from_server == from_folder
+    out = tmp_path / "sr.dcm"
+    r = cli("dicom", "sr", url, "--center", "0,0,40", "--radius-mm", "6", "--out", str(out), "--stow", orthanc)
+    assert r.returncode == 0 and "stored on" in r.stdout, r.stderr
+    sr = pydicom.dcmread(out)
+    from dicomweb_client.api import DICOMwebClient
+
+    stored = DICOMwebClient(url=orthanc).search_for_instances(study_instance_uid=made["study"],
+                                                               series_instance_uid=sr.SeriesInstanceUID)
+    assert len(stored) == 1
+    back = DICOMwebClient(url=orthanc).retrieve_instance(made["study"], sr.SeriesInstanceUID, sr.SOPInstanceUID)
+    group = hd.sr.Comprehensive3DSR.from_dataset(back).content.get_volumetric_roi_measurement_groups()[0]
+    assert {m.name.meaning: m.value for m in group.get_measurements()}["Mean"] == pytest.approx(1300.0)
+
+
+def test_dicomweb_errors_say_what_the_server_said(orthanc, cli):  # noqa: F811
+    r = cli("dicom", "roi", f"{orthanc}/studies/1.2.3/series/4.5.6", "--center", "0,0,0", "--radius-mm", "5")
+    assert r.returncode == 2 and ("no such series" in r.stderr or "no instances" in r.stderr)
+    r = cli("dicom", "roi", "http://127.0.0.1:9/dicom-web/studies/1.2/series/3.4", "--center", "0,0,0",
+            "--radius-mm", "5")
+    assert r.returncode == 2 and "cannot be reached" in r.stderr

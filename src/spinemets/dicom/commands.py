@@ -63,46 +63,54 @@ def _emit(m: Any, as_json: bool) -> int:
     return EXIT_OK
 
 
-def cmd_roi(a: argparse.Namespace) -> int:
-    from spinemets.dicom.measure import roi
+def load(where: str) -> Any:
+    """A series from a folder, or from a DICOMweb series URL."""
+    from spinemets.dicom.dicomweb import is_series_url, load_series
     from spinemets.dicom.series import load_folder
 
-    return _emit(roi(load_folder(a.series), a.center, a.radius_mm, a.shape, a.treated), a.json)
+    return load_series(where) if is_series_url(where) else load_folder(where)
+
+
+def cmd_roi(a: argparse.Namespace) -> int:
+    from spinemets.dicom.measure import roi
+
+    return _emit(roi(load(a.series), a.center, a.radius_mm, a.shape, a.treated), a.json)
 
 
 def cmd_chemical_shift(a: argparse.Namespace) -> int:
     from spinemets.dicom.measure import chemical_shift
-    from spinemets.dicom.series import load_folder
 
-    return _emit(chemical_shift(load_folder(a.in_phase), load_folder(a.opposed_phase), a.center, a.radius_mm,
+    return _emit(chemical_shift(load(a.in_phase), load(a.opposed_phase), a.center, a.radius_mm,
                                 a.shape, a.treated), a.json)
 
 
 def cmd_dixon(a: argparse.Namespace) -> int:
     from spinemets.dicom.measure import dixon
-    from spinemets.dicom.series import load_folder
 
-    return _emit(dixon(load_folder(a.fat), load_folder(a.water), a.center, a.radius_mm, a.shape, a.treated), a.json)
+    return _emit(dixon(load(a.fat), load(a.water), a.center, a.radius_mm, a.shape, a.treated), a.json)
 
 
 def cmd_adc(a: argparse.Namespace) -> int:
     from spinemets.dicom.measure import adc
-    from spinemets.dicom.series import load_folder
 
-    return _emit(adc(load_folder(a.series), a.center, a.radius_mm, a.unit, a.shape, a.treated), a.json)
+    return _emit(adc(load(a.series), a.center, a.radius_mm, a.unit, a.shape, a.treated), a.json)
 
 
 def cmd_sr(a: argparse.Namespace) -> int:
     from spinemets.cli import EXIT_OK
     from spinemets.dicom.measure import roi
-    from spinemets.dicom.series import load_folder
     from spinemets.dicom.sr import measurement_report
 
-    volume = load_folder(a.series)
+    volume = load(a.series)
     m = roi(volume, a.center, a.radius_mm, a.shape, a.treated)
     sr = measurement_report(volume, m)
     sr.save_as(a.out, enforce_file_format=True)
     print(f"dicom sr: wrote {a.out} ({len(volume.instances)} source images referenced)")
+    if a.stow:
+        from spinemets.dicom.dicomweb import store
+
+        store(a.stow, [sr])
+        print(f"dicom sr: stored on {a.stow} (STOW-RS)")
     return EXIT_OK
 
 
@@ -125,7 +133,8 @@ def register(sub: Any, add: Any) -> None:
                        "support for healthcare professionals.")
     dsub = d.add_subparsers(dest="dicom_command", required=True, metavar="DICOM_COMMAND")
     r = dsub.add_parser("roi", help="ROI statistics of one series (CT: mean and maximum HU interpreted)")
-    r.add_argument("series", help="the folder of one series")
+    r.add_argument("series", help="the folder of one series, or its DICOMweb URL "
+                   "({base}/studies/{study UID}/series/{series UID})")
     _roi_arguments(r)
     r.set_defaults(func=cmd_roi)
     c = dsub.add_parser("chemical-shift", help="signal intensity ratio and signal drop from in- and opposed-phase")
@@ -147,5 +156,6 @@ def register(sub: Any, add: Any) -> None:
     s = dsub.add_parser("sr", help="write the ROI measurement as a DICOM Comprehensive 3D SR (TID 1500)")
     s.add_argument("series", help="the folder of one series")
     s.add_argument("--out", required=True, metavar="FILE.dcm", help="where to write the SR")
+    s.add_argument("--stow", metavar="DICOMWEB_BASE", help="also store the SR on this DICOMweb server (STOW-RS)")
     _roi_arguments(s)
     s.set_defaults(func=cmd_sr)

@@ -1,0 +1,84 @@
+"""A series read from a DICOMweb server, and a report stored there (issue 14): QIDO-RS to find the series' instances,
+WADO-RS to retrieve them, STOW-RS to store the SR (dicomweb-client).
+
+A series is named by its DICOMweb URL, ``{base}/studies/{StudyInstanceUID}/series/{SeriesInstanceUID}``, as a
+viewer or PACS shows it; the base is the server's DICOMweb root.  A bearer token can be given
+(``SPINEMETS_DICOMWEB_TOKEN``).  Every failure is an error naming the server's answer: unreachable, refused,
+no such series.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from spinemets.dicom.series import SeriesError, Volume, from_datasets
+
+TOKEN_ENV = "SPINEMETS_DICOMWEB_TOKEN"
+SERIES_URL = re.compile(r"^(?P<base>https?://.+?)/studies/(?P<study>[0-9.]+)/series/(?P<series>[0-9.]+)/?$")
+TIMEOUT = 30
+
+
+def is_series_url(text: str) -> bool:
+    return bool(SERIES_URL.match(text))
+
+
+def client(base: str) -> Any:
+    from dicomweb_client.api import DICOMwebClient
+
+    headers = {"Authorization": f"Bearer {os.environ[TOKEN_ENV]}"} if os.environ.get(TOKEN_ENV) else None
+    web = DICOMwebClient(url=base, headers=headers)
+    # one attempt: the client's default retries any failure five times with exponential waits (half a minute for a
+    # server that is down); the error is said at once instead
+    web.set_http_retry_params(retry=False)
+    return web
+
+
+def _failed(base: str, exc: Exception) -> SeriesError:
+    import requests
+
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        code = exc.response.status_code
+        if code in (401, 403):
+            return SeriesError(f"{base}: the DICOMweb server refused access ({code}): set {TOKEN_ENV}")
+        if code == 404:
+            return SeriesError(f"{base}: the DICOMweb server has no such series (404)")
+        return SeriesError(f"{base}: the DICOMweb server answered {code}")
+    if isinstance(exc, requests.ConnectionError):
+        return SeriesError(f"{base}: the DICOMweb server cannot be reached")
+    if isinstance(exc, requests.Timeout):
+        return SeriesError(f"{base}: the DICOMweb server did not answer in time")
+    return SeriesError(f"{base}: DICOMweb failed: {type(exc).__name__}: {exc}")
+
+
+def load_series(url: str) -> Volume:
+    """The volume of the series at *url* (``{base}/studies/{study}/series/{series}``)."""
+    import requests
+
+    m = SERIES_URL.match(url)
+    if m is None:
+        raise SeriesError(f"{url}: a DICOMweb series URL is {{base}}/studies/{{StudyInstanceUID}}/series/"
+                          "{SeriesInstanceUID}")
+    base, study, series = m.group("base"), m.group("study"), m.group("series")
+    web = client(base)
+    try:
+        found = web.search_for_instances(study_instance_uid=study, series_instance_uid=series)
+        if not found:
+            raise SeriesError(f"{url}: the DICOMweb server has no instances in this series")
+        datasets = web.retrieve_series(study_instance_uid=study, series_instance_uid=series)
+    except SeriesError:
+        raise
+    except (requests.RequestException, ValueError) as exc:
+        raise _failed(base, exc) from None
+    return from_datasets(datasets, where=url)
+
+
+def store(base: str, datasets: list[Any]) -> None:
+    """Store datasets (the SR) on the server with STOW-RS."""
+    import requests
+
+    try:
+        client(base).store_instances(datasets=datasets)
+    except (requests.RequestException, ValueError) as exc:
+        raise _failed(base, exc) from None
