@@ -26,6 +26,7 @@ import numpy as np
 from spinemets.errors import InvalidInputError
 
 SLICE_TOLERANCE = 0.01  # relative variation of slice spacing tolerated (1 %)
+READERS = 4  # threads reading the files of a folder
 
 
 class SeriesError(InvalidInputError):
@@ -87,12 +88,17 @@ def load_folder(folder: str | Path) -> Volume:
         raise SeriesError(f"{folder}: no such folder")
     if not path.is_dir():
         raise SeriesError(f"{folder}: not a folder (give the folder of one series)")
-    datasets = []
-    for f in sorted(p for p in path.iterdir() if p.is_file()):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def read(f: Path) -> Any:
         try:
-            datasets.append(pydicom.dcmread(f))
+            return pydicom.dcmread(f)
         except (InvalidDicomError, EOFError, OSError, ValueError):
-            continue  # not a DICOM file (a README, a DICOMDIR's companions): not part of the series
+            return None  # not a DICOM file (a README, a DICOMDIR's companions): not part of the series
+
+    files = sorted(p for p in path.iterdir() if p.is_file())
+    with ThreadPoolExecutor(max_workers=READERS) as pool:  # file reads overlap while another file is parsed
+        datasets = [d for d in pool.map(read, files) if d is not None]
     datasets = [d for d in datasets if "SOPClassUID" in d and d.SOPClassUID != "1.2.840.10008.1.3.10"]  # no DICOMDIR
     if not datasets:
         raise SeriesError(f"{folder}: no DICOM image files")
@@ -177,10 +183,12 @@ def from_datasets(datasets: Sequence[Any], where: str = "series") -> Volume:
     affine[:3, 1] = col_dir * spacing[0]  # j: down a column, rows apart
     affine[:3, 2] = normal * step
     affine[:3, 3] = first
-    slices = []
-    for _, _, d in placed:
+    array = np.empty((len(placed), rows, cols), dtype=np.float32)
+    for n, (_, _, d) in enumerate(placed):
         try:
-            pixels = d.pixel_array
+            pixels = _raw_pixels(d, rows, cols)
+            if pixels is None:
+                pixels = d.pixel_array
         except Exception as exc:  # pydicom names the transfer syntax and the decoders it would need
             ts = getattr(getattr(d, "file_meta", None), "TransferSyntaxUID", None)
             name = getattr(ts, "name", str(ts))
@@ -191,7 +199,12 @@ def from_datasets(datasets: Sequence[Any], where: str = "series") -> Volume:
             raise SeriesError(f"{where}: colour or multi-sample images are not measured")
         slope = float(d.get("RescaleSlope", 1) or 1)
         intercept = float(d.get("RescaleIntercept", 0) or 0)
-        slices.append(pixels.astype(np.float32) * np.float32(slope) + np.float32(intercept))
+        out = array[n]
+        np.copyto(out, pixels, casting="unsafe")  # the stored values, then rescaled in place
+        if slope != 1.0:
+            out *= np.float32(slope)
+        if intercept != 0.0:
+            out += np.float32(intercept)
     modality = str(datasets[0].get("Modality", ""))
     units = "HU" if modality == "CT" else (str(datasets[0].get("RescaleType")) if datasets[0].get("RescaleType")
                                            and datasets[0].get("RescaleType") != "US" else None)
@@ -199,11 +212,30 @@ def from_datasets(datasets: Sequence[Any], where: str = "series") -> Volume:
     if "PixelData" in header:
         del header.PixelData
     return Volume(
-        array=np.stack(slices), affine=affine, modality=modality, series_uid=series_uid,
+        array=array, affine=affine, modality=modality, series_uid=series_uid,
         study_uid=str(datasets[0].get("StudyInstanceUID", "")), frame_of_reference_uid=frame,
         instances=[Instance(str(d.SOPClassUID), str(d.SOPInstanceUID)) for _, _, d in placed], units=units,
         description=str(datasets[0].get("SeriesDescription", "")), slice_spacing_from_thickness=from_thickness,
         header=header)
+
+
+NATIVE_LITTLE_ENDIAN = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2")  # explicit and implicit VR little endian
+
+
+def _raw_pixels(d: Any, rows: int, cols: int) -> np.ndarray | None:
+    """The stored values of an uncompressed little-endian single-sample image read straight from its bytes (what
+    pydicom's pixel handler does, without its generality); None when another path is needed."""
+    ts = str(getattr(getattr(d, "file_meta", None), "TransferSyntaxUID", ""))
+    if ts not in NATIVE_LITTLE_ENDIAN or int(d.get("SamplesPerPixel", 1)) != 1:
+        return None
+    bits, stored = int(d.get("BitsAllocated", 0)), int(d.get("BitsStored", 0))
+    if bits not in (8, 16) or stored != bits:  # packed or masked bits: pydicom's handler
+        return None
+    dtype = {(8, 0): np.uint8, (8, 1): np.int8, (16, 0): "<u2", (16, 1): "<i2"}[(bits, int(d.PixelRepresentation))]
+    data = d.PixelData
+    if len(data) < rows * cols * bits // 8:
+        return None
+    return np.frombuffer(data, dtype=dtype, count=rows * cols).reshape(rows, cols)
 
 
 def _first_line(text: str) -> str:
