@@ -95,7 +95,7 @@ def main() -> None:
         "|---|---|---|",
         f"| baseline: plain `pydicom.dcmread` loop (pixels not decoded) | {med(plain):.2f} s | 1.00 |",
         f"| baseline 2: `dcmread` + `pixel_array` loop | {med(decoded):.2f} s | {med(decoded) / med(plain):.2f} |",
-        f"| **spinemets `load_folder`** (read, check, sort, rescale to float32, stack) | {med(ours):.2f} s | "
+        f"| **spinemets `load_folder`** (read, check, sort, copy the stored values) | {med(ours):.2f} s | "
         f"**{med(ours) / med(plain):.2f}** (target <= 1.00); {med(ours) / med(decoded):.2f} of baseline 2 |",
         f"| baseline: `volume.array.mean()` over the whole volume | {med(base) * 1000:.0f} ms | 1.00 |",
         f"| **ROI sphere r = 10 mm** (mean, max, min, sd, n, volume) | {med(roi10) * 1000:.1f} ms | "
@@ -105,9 +105,15 @@ def main() -> None:
         f"Resident memory after loading: {memory:.0f} MB (the volume as float32 is "
         f"{512 * 512 * a.slices * 4 / 1e6:.0f} MB).",
         "",
-        "Where the time goes: reading the files is the floor; the stored values are read straight from the bytes for "
-        "uncompressed little-endian images (pydicom's pixel handler is used for everything else), rescaled once per "
-        "slice. A ROI visits only the box of voxels that can hold it, so its cost follows its size, not the volume's.",
+        "Where the time goes: the plain `dcmread` loop reads the files but never touches a value (pydicom parses "
+        "lazily), so no loader that looks at the pixels can match it; `load_folder` also reads every slice's position, "
+        "orientation, spacing and rescale (pydicom's value conversion is about half of its own time) and copies the "
+        "stored values (105 MB) into one array, straight from the bytes for uncompressed little-endian images "
+        "(pydicom's pixel handler for everything else). The rescale is applied only to the voxels a ROI reads (one "
+        "slope and intercept for the series) or once per slice when the slices differ. Reading the files with four "
+        "threads was tried and gained nothing (parsing holds the interpreter lock): the loading target is **not "
+        "met**. A ROI "
+        "visits only the box of voxels that can hold it, so its cost follows its size, not the volume's.",
         "",
     ]
     text = "\n".join(lines)

@@ -245,3 +245,27 @@ def test_the_fast_pixel_path_gives_what_pydicom_gives(name):
         assert raw is None  # masked bits: pydicom's handler reads them
     else:
         assert raw is not None and np.array_equal(raw, ds.pixel_array)
+
+
+def test_slices_with_different_rescales_are_each_rescaled(tmp_path):
+    write_series(tmp_path / "s", np.full((4, 16, 16), 400.0), spacing=(1.0, 1.0, 2.0), origin=(0.0, 0.0, 0.0))
+    f = tmp_path / "s" / "img0002.dcm"
+    ds = pydicom.dcmread(f)
+    ds.RescaleSlope, ds.RescaleIntercept = 4, -800
+    ds.PixelData = np.full((16, 16), 300, dtype=np.int16).tobytes()  # 300 * 4 - 800 = 400
+    ds.save_as(f)
+    volume = load_folder(tmp_path / "s")
+    assert volume.stored.dtype == np.float32 and (volume.slope, volume.intercept) == (1.0, 0.0)
+    assert np.all(volume.array == 400.0)
+    assert sphere(volume, (7.5, 7.5, 3.0), 4.0).sd == 0.0
+    same = load_folder(tmp_path / "s").values((slice(0, 1),))
+    assert np.all(same == 400.0)
+
+
+def test_reading_datasets_never_changes_them(ct):
+    from spinemets.dicom.series import from_datasets
+
+    datasets = [pydicom.dcmread(f) for f in sorted(ct[0].iterdir())]
+    first = from_datasets(datasets)
+    assert all("PixelData" in d for d in datasets)
+    assert np.array_equal(from_datasets(datasets).stored, first.stored)

@@ -110,7 +110,7 @@ def voxel_sphere(volume: Volume, center_ijk: Sequence[float], radius_mm: float) 
 
 def _stats(volume: Volume, box: tuple[slice, slice, slice], mask: np.ndarray, shape: str,
            center_mm: Sequence[float], radius_mm: float) -> RoiStats:
-    values = volume.array[box][mask].astype(np.float64)
+    values = volume.values(box)[mask]
     voxel = float(np.prod(volume.spacing))
     return RoiStats(mean=float(values.mean()), max=float(values.max()), min=float(values.min()),
                     sd=float(values.std()), n=int(values.size), volume_mm3=values.size * voxel, units=volume.units,

@@ -26,7 +26,6 @@ import numpy as np
 from spinemets.errors import InvalidInputError
 
 SLICE_TOLERANCE = 0.01  # relative variation of slice spacing tolerated (1 %)
-READERS = 4  # threads reading the files of a folder
 
 
 class SeriesError(InvalidInputError):
@@ -46,10 +45,12 @@ class Instance:
 
 @dataclass
 class Volume:
-    """A series as a volume: ``array[k, j, i]`` (slice, row, column), rescaled; ``affine`` maps (i, j, k, 1) to
-    patient (x, y, z, 1) in mm."""
+    """A series as a volume: ``stored[k, j, i]`` (slice, row, column) with one rescale (``slope``, ``intercept``) for
+    every slice, or already rescaled float32 values when the slices were rescaled differently (then slope 1,
+    intercept 0); ``affine`` maps (i, j, k, 1) to patient (x, y, z, 1) in mm.  ``values(box)`` gives the rescaled
+    values of a part (a ROI's box), ``array`` the whole volume rescaled (made on first use)."""
 
-    array: np.ndarray
+    stored: np.ndarray
     affine: np.ndarray
     modality: str
     series_uid: str
@@ -60,6 +61,29 @@ class Volume:
     description: str = ""
     slice_spacing_from_thickness: bool = False
     header: Any = field(default=None, repr=False)  # the first slice's dataset (without pixels): patient and study
+    slope: float = 1.0
+    intercept: float = 0.0
+    _array: np.ndarray | None = field(default=None, repr=False)
+
+    def values(self, box: Any = ...) -> np.ndarray:
+        """The rescaled values (float64) of ``stored[box]``."""
+        part = self.stored[box].astype(np.float64)
+        if self.slope != 1.0:
+            part *= self.slope
+        if self.intercept != 0.0:
+            part += self.intercept
+        return part
+
+    @property
+    def array(self) -> np.ndarray:
+        """The whole volume rescaled (float32), made on first use."""
+        if self._array is None:
+            if self.slope == 1.0 and self.intercept == 0.0 and self.stored.dtype == np.float32:
+                self._array = self.stored
+            else:
+                self._array = (self.stored.astype(np.float32) * np.float32(self.slope)
+                               + np.float32(self.intercept))
+        return self._array
 
     @property
     def spacing(self) -> tuple[float, float, float]:
@@ -68,7 +92,7 @@ class Volume:
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        return self.array.shape  # type: ignore[return-value]
+        return self.stored.shape  # type: ignore[return-value]
 
     def to_voxel(self, xyz: Sequence[float]) -> np.ndarray:
         """Patient coordinates (mm) to continuous voxel indices (i, j, k)."""
@@ -88,17 +112,12 @@ def load_folder(folder: str | Path) -> Volume:
         raise SeriesError(f"{folder}: no such folder")
     if not path.is_dir():
         raise SeriesError(f"{folder}: not a folder (give the folder of one series)")
-    from concurrent.futures import ThreadPoolExecutor
-
-    def read(f: Path) -> Any:
+    datasets = []
+    for f in sorted(p for p in path.iterdir() if p.is_file()):
         try:
-            return pydicom.dcmread(f)
+            datasets.append(pydicom.dcmread(f))
         except (InvalidDicomError, EOFError, OSError, ValueError):
-            return None  # not a DICOM file (a README, a DICOMDIR's companions): not part of the series
-
-    files = sorted(p for p in path.iterdir() if p.is_file())
-    with ThreadPoolExecutor(max_workers=READERS) as pool:  # file reads overlap while another file is parsed
-        datasets = [d for d in pool.map(read, files) if d is not None]
+            continue  # not a DICOM file (a README, a DICOMDIR's companions): not part of the series
     datasets = [d for d in datasets if "SOPClassUID" in d and d.SOPClassUID != "1.2.840.10008.1.3.10"]  # no DICOMDIR
     if not datasets:
         raise SeriesError(f"{folder}: no DICOM image files")
@@ -183,7 +202,8 @@ def from_datasets(datasets: Sequence[Any], where: str = "series") -> Volume:
     affine[:3, 1] = col_dir * spacing[0]  # j: down a column, rows apart
     affine[:3, 2] = normal * step
     affine[:3, 3] = first
-    array = np.empty((len(placed), rows, cols), dtype=np.float32)
+    rescales = {(float(d.get("RescaleSlope", 1) or 1), float(d.get("RescaleIntercept", 0) or 0)) for _, _, d in placed}
+    stored: np.ndarray | None = None
     for n, (_, _, d) in enumerate(placed):
         try:
             pixels = _raw_pixels(d, rows, cols)
@@ -197,26 +217,44 @@ def from_datasets(datasets: Sequence[Any], where: str = "series") -> Volume:
                               "pylibjpeg-openjpeg, or gdcm)") from None
         if pixels.ndim != 2:
             raise SeriesError(f"{where}: colour or multi-sample images are not measured")
-        slope = float(d.get("RescaleSlope", 1) or 1)
-        intercept = float(d.get("RescaleIntercept", 0) or 0)
-        out = array[n]
-        np.copyto(out, pixels, casting="unsafe")  # the stored values, then rescaled in place
-        if slope != 1.0:
-            out *= np.float32(slope)
-        if intercept != 0.0:
-            out += np.float32(intercept)
+        if stored is None:  # one rescale for all: the stored values kept; else each slice rescaled now
+            stored = np.empty((len(placed), rows, cols), dtype=pixels.dtype if len(rescales) == 1 else np.float32)
+        if len(rescales) == 1:
+            stored[n] = pixels
+        else:
+            slope = float(d.get("RescaleSlope", 1) or 1)
+            intercept = float(d.get("RescaleIntercept", 0) or 0)
+            np.multiply(pixels, np.float32(slope), out=stored[n], casting="unsafe")
+            stored[n] += np.float32(intercept)
+    assert stored is not None
+    slope, intercept = next(iter(rescales)) if len(rescales) == 1 else (1.0, 0.0)
     modality = str(datasets[0].get("Modality", ""))
     units = "HU" if modality == "CT" else (str(datasets[0].get("RescaleType")) if datasets[0].get("RescaleType")
                                            and datasets[0].get("RescaleType") != "US" else None)
-    header = placed[0][2].copy()
-    if "PixelData" in header:
-        del header.PixelData
+    header = _header(placed[0][2])
     return Volume(
-        array=array, affine=affine, modality=modality, series_uid=series_uid,
+        stored=stored, slope=slope, intercept=intercept, affine=affine, modality=modality, series_uid=series_uid,
         study_uid=str(datasets[0].get("StudyInstanceUID", "")), frame_of_reference_uid=frame,
         instances=[Instance(str(d.SOPClassUID), str(d.SOPInstanceUID)) for _, _, d in placed], units=units,
         description=str(datasets[0].get("SeriesDescription", "")), slice_spacing_from_thickness=from_thickness,
         header=header)
+
+
+HEADER_KEYWORDS = ("SpecificCharacterSet", "PatientName", "PatientID", "PatientBirthDate", "PatientSex",
+                   "StudyInstanceUID", "StudyDate", "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName",
+                   "SeriesInstanceUID", "SeriesNumber", "SeriesDescription", "Modality", "FrameOfReferenceUID",
+                   "Manufacturer")
+
+
+def _header(d: Any) -> Any:
+    """The patient, study and series of a slice, in a new dataset (the caller's datasets are never changed)."""
+    from pydicom.dataset import Dataset
+
+    header = Dataset()
+    for keyword in HEADER_KEYWORDS:
+        if keyword in d:
+            setattr(header, keyword, d.get(keyword))
+    return header
 
 
 NATIVE_LITTLE_ENDIAN = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2")  # explicit and implicit VR little endian

@@ -108,13 +108,7 @@ def _evidence(volume: Volume, instance: Any) -> Any:
     from pydicom.dataset import Dataset
 
     ds = Dataset()
-    for keyword in EVIDENCE_KEYWORDS:
-        if keyword in volume.header:
-            setattr(ds, keyword, volume.header.get(keyword))
+    ds.update(volume.header)
     ds.SOPClassUID, ds.SOPInstanceUID = instance.sop_class_uid, instance.sop_instance_uid
     return ds
 
-
-EVIDENCE_KEYWORDS = ("SpecificCharacterSet", "StudyInstanceUID", "SeriesInstanceUID", "PatientID", "PatientName",
-                     "PatientBirthDate", "PatientSex", "AccessionNumber", "StudyID", "StudyDate", "StudyTime",
-                     "ReferringPhysicianName")
