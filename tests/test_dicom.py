@@ -269,3 +269,38 @@ def test_reading_datasets_never_changes_them(ct):
     first = from_datasets(datasets)
     assert all("PixelData" in d for d in datasets)
     assert np.array_equal(from_datasets(datasets).stored, first.stored)
+
+
+# --- REST: DICOMweb series on an allowed server ------------------------------------------------------------------------
+
+def test_rest_measures_a_series_on_an_allowed_dicomweb_server_and_returns_the_sr(orthanc, ct, monkeypatch):  # noqa: F811
+    from fastapi.testclient import TestClient
+
+    from spinemets.api.app import create_app
+
+    folder, made = ct
+    upload(orthanc, folder)
+    url = f"{orthanc}/studies/{made['study']}/series/{made['series']}"
+    monkeypatch.setenv("SPINEMETS_DICOMWEB_SERVERS", f"https://pacs.example.org/dicom-web,{orthanc}")
+    client = TestClient(create_app())
+    r = client.post("/api/v1/dicom/roi", json={"series": url, "center": [0, 0, 40], "radius_mm": 6})
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert data["measurement"]["rois"]["series"]["mean"] == pytest.approx(1300.0)
+    assert data["measurement"]["interpretation"]["values"]["ct_max_hu"] == 1300.0 and "Decision support" in data["disclaimer"]
+    r = client.post("/api/v1/dicom/sr", json={"series": url, "center": [0, 0, 40], "radius_mm": 6, "store": True})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/dicom"
+    sr = pydicom.dcmread(__import__("io").BytesIO(r.content))
+    assert sr.StudyInstanceUID == made["study"] and sr.Modality == "SR"
+    from dicomweb_client.api import DICOMwebClient
+
+    assert DICOMwebClient(url=orthanc).search_for_instances(study_instance_uid=made["study"],
+                                                             series_instance_uid=sr.SeriesInstanceUID)
+    # a server the site does not allow is never contacted; a malformed request names its field
+    r = client.post("/api/v1/dicom/roi", json={"series": "http://10.0.0.1/dicom-web/studies/1.2/series/3.4",
+                                               "center": [0, 0, 40], "radius_mm": 6})
+    assert r.status_code == 422 and r.json()["field"] == "series" and "not one this site allows" in r.json()["detail"]
+    r = client.post("/api/v1/dicom/roi", json={"series": url, "center": [0, 0], "radius_mm": 6})
+    assert r.status_code == 422 and "center" in r.json()["detail"]
+    r = client.post("/api/v1/dicom/roi", json={"series": url, "center": [0, 0, 400], "radius_mm": 6})
+    assert r.status_code == 422 and "outside the volume" in r.json()["detail"]

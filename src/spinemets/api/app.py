@@ -46,7 +46,8 @@ from spinemets.knowledge.models import Source, Statement, Table
 
 log = logging.getLogger("spinemets.api")
 # Modules with `install(app, problem_responses, web=...)`, loaded when present.
-APP_EXTENSIONS = ("spinemets.reports.web", "spinemets.store.web", "spinemets.fhir.web", "spinemets.cdshooks.web")
+APP_EXTENSIONS = ("spinemets.reports.web", "spinemets.store.web", "spinemets.fhir.web", "spinemets.cdshooks.web",
+                  "spinemets.dicom.web")
 API = "/api/v1"
 JSON = "application/json"
 
