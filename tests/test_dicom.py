@@ -304,3 +304,44 @@ def test_rest_measures_a_series_on_an_allowed_dicomweb_server_and_returns_the_sr
     assert r.status_code == 422 and "center" in r.json()["detail"]
     r = client.post("/api/v1/dicom/roi", json={"series": url, "center": [0, 0, 400], "radius_mm": 6})
     assert r.status_code == 422 and "outside the volume" in r.json()["detail"]
+
+
+# --- vertebral heights ------------------------------------------------------------------------------------------------
+
+WEDGE = {"anterior_superior": (0, 10, 12), "anterior_inferior": (0, 10, 0), "middle_superior": (0, 0, 20),
+         "middle_inferior": (0, 0, 0), "posterior_superior": (0, -10, 24), "posterior_inferior": (0, -10, 0)}
+
+
+@pytest.mark.parametrize("reference, loss, grade, collapse", [
+    (None, None, None, None),            # no reference: heights and ratios only, nothing guessed
+    ([30.0], 60.0, "3", "gt50"),
+    ([24.0], 50.0, "3", None),           # exactly 50%: between the SINS categories, left open
+    ([16.0], 25.0, "between 1 and 2", "lt50"),
+    ([14.0, 16.0], 20.0, "between 0 and 1", None),  # on the first Genant boundary: not yet a fracture, left open
+    ([13.0], 7.7, "0", None),             # under 20%: not a fracture by Genant; none vs involved: open
+])
+def test_vertebral_heights(reference, loss, grade, collapse):
+    from spinemets.dicom.height import vertebral_height
+
+    r = vertebral_height(WEDGE, reference)
+    assert r.heights_mm == {"anterior": 12.0, "middle": 20.0, "posterior": 24.0}
+    assert r.ratios == {"anterior_to_posterior": 0.5, "middle_to_posterior": 0.833}
+    assert (r.loss_percent, r.genant_grade, r.sins_collapse) == (loss, grade, collapse)
+    if loss is not None:
+        assert r.draft and any("later editorial" in n for n in r.notes)
+
+
+def test_vertebral_height_errors_and_cli(cli):
+    from spinemets.dicom.height import vertebral_height
+
+    with pytest.raises(SeriesError, match="posterior_inferior are missing"):
+        vertebral_height({k: v for k, v in WEDGE.items() if k != "posterior_inferior"})
+    with pytest.raises(SeriesError, match="height is zero"):
+        vertebral_height({**WEDGE, "anterior_inferior": WEDGE["anterior_superior"]})
+    with pytest.raises(SeriesError, match="positive numbers"):
+        vertebral_height(WEDGE, [-3.0])
+    args = [a for k, v in WEDGE.items() for a in ("--point", f"{k}={v[0]},{v[1]},{v[2]}")]
+    r = cli("dicom", "height", *args, "--reference-mm", "30")
+    assert r.returncode == 0 and "height loss: 60.0% of 30.0 mm; Genant grade 3; SINS collapse: gt50" in r.stdout
+    r = cli("dicom", "height", *args[:-2])
+    assert r.returncode == 2 and "posterior_inferior are missing" in r.stderr

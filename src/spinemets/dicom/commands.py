@@ -114,6 +114,46 @@ def cmd_sr(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _point(text: str) -> tuple[str, list[float]]:
+    name, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=X,Y,Z (e.g. anterior_superior=1.5,-20,33)")
+    return name.strip(), _xyz(value)
+
+
+def _lengths(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected heights in mm separated by commas") from None
+
+
+def cmd_height(a: argparse.Namespace) -> int:
+    from spinemets.cli import EXIT_OK
+    from spinemets.dicom.height import vertebral_height
+    from spinemets.dicom.series import SeriesError
+    from spinemets.knowledge.loader import load_kb
+
+    points = dict(a.point or [])
+    if len(points) != len(a.point or []):
+        raise SeriesError("a landmark point is given twice", "points")
+    r = vertebral_height(points, a.reference_mm)
+    kb = load_kb()
+    if a.json:
+        print(json.dumps({**r.model_dump(mode="json"), "kb_version": kb.version,
+                          "disclaimer": kb.manifest.disclaimer}, indent=2))
+        return EXIT_OK
+    print("heights: " + ", ".join(f"{k} {v:.1f} mm" for k, v in r.heights_mm.items()))
+    print("ratios: " + ", ".join(f"{k.replace('_', ' ')} {v:.2f}" for k, v in r.ratios.items()))
+    if r.loss_percent is not None:
+        print(f"height loss: {r.loss_percent:.1f}% of {r.reference_mm:.1f} mm; Genant grade {r.genant_grade}; "
+              f"SINS collapse: {r.sins_collapse or 'open'}")
+    for note in r.notes:
+        print(note)
+    print(f"Knowledge base {kb.version}. {kb.manifest.disclaimer}")
+    return EXIT_OK
+
+
 def _roi_arguments(p: argparse.ArgumentParser) -> None:
     from spinemets.cli import _bool
 
@@ -153,6 +193,15 @@ def register(sub: Any, add: Any) -> None:
                    help="the unit of the map's values (scanners differ: it is not guessed)")
     _roi_arguments(m)
     m.set_defaults(func=cmd_adc)
+    h = dsub.add_parser("height", help="vertebral body heights from landmark points, the height loss, Genant grade "
+                                       "and SINS collapse")
+    h.add_argument("--point", action="append", type=_point, metavar="NAME=X,Y,Z",
+                   help="repeat six times: anterior_superior, anterior_inferior, middle_superior, middle_inferior, "
+                        "posterior_superior, posterior_inferior (mm)")
+    h.add_argument("--reference-mm", type=_lengths, metavar="H[,H...]",
+                   help="the heights expected for this vertebra (the adjacent vertebrae's), averaged")
+    h.add_argument("--json", action="store_true", help="machine-readable output")
+    h.set_defaults(func=cmd_height)
     s = dsub.add_parser("sr", help="write the ROI measurement as a DICOM Comprehensive 3D SR (TID 1500)")
     s.add_argument("series", help="the folder of one series")
     s.add_argument("--out", required=True, metavar="FILE.dcm", help="where to write the SR")
