@@ -14,7 +14,8 @@ missing() {  # the packages still missing
   command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || m+=(chromium)
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null 2>&1 || m+=(postgresql)
   [ -x /usr/sbin/Orthanc ] || m+=(orthanc)
-  [ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || m+=(orthanc-dicomweb)
+  [ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || compgen -G "/usr/lib/orthanc/libOrthancDicomWeb.so*" \
+    >/dev/null 2>&1 || m+=(orthanc-dicomweb)
   echo "${m[*]:-}"
 }
 

@@ -17,7 +17,9 @@ import pytest
 from tests.store_support import missing, setup_failed
 
 ORTHANC = Path("/usr/sbin/Orthanc")
-DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
+PLUGINS = (Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so"), *sorted(Path("/usr/lib/orthanc").glob(
+    "libOrthancDicomWeb.so*")))
+DICOMWEB_PLUGIN = next((p for p in PLUGINS if p.exists()), PLUGINS[0])
 
 
 def _free_port() -> int:

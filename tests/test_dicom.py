@@ -273,18 +273,30 @@ def test_reading_datasets_never_changes_them(ct):
 
 # --- REST: DICOMweb series on an allowed server ------------------------------------------------------------------------
 
-def test_rest_measures_a_series_on_an_allowed_dicomweb_server_and_returns_the_sr(orthanc, ct, monkeypatch):  # noqa: F811
+def test_rest_measures_a_series_on_an_allowed_dicomweb_server_and_returns_the_sr(  # noqa: F811
+        orthanc, ct, monkeypatch, db_url, store):
     from fastapi.testclient import TestClient
 
     from spinemets.api.app import create_app
+    from spinemets.store.models import AuditEntry
+    from tests.store_support import add_token, add_user
 
     folder, made = ct
     upload(orthanc, folder)
     url = f"{orthanc}/studies/{made['study']}/series/{made['series']}"
     monkeypatch.setenv("SPINEMETS_DICOMWEB_SERVERS", f"https://pacs.example.org/dicom-web,{orthanc}")
+    monkeypatch.setenv("SPINEMETS_DATABASE_URL", db_url)
+    add_user(store, "alice")
     client = TestClient(create_app())
-    r = client.post("/api/v1/dicom/roi", json={"series": url, "center": [0, 0, 40], "radius_mm": 6})
+    body = {"series": url, "center": [0, 0, 40], "radius_mm": 6}
+    anonymous = client.post("/api/v1/dicom/roi", json=body)
+    assert anonymous.status_code == 401  # the patient's images: signed-in clinicians only
+    client.headers["authorization"] = f"Bearer {add_token(store, 'alice')}"
+    r = client.post("/api/v1/dicom/roi", json=body)
     assert r.status_code == 200, r.text
+    assert r.headers["cache-control"] == "no-store"
+    with store.session() as s:
+        assert [e.actor for e in s.query(AuditEntry) if e.object_type == "dicom_series"] == ["alice"]
     data = r.json()
     assert data["measurement"]["rois"]["series"]["mean"] == pytest.approx(1300.0)
     assert data["measurement"]["interpretation"]["values"]["ct_max_hu"] == 1300.0 and "Decision support" in data["disclaimer"]
@@ -345,3 +357,99 @@ def test_vertebral_height_errors_and_cli(cli):
     assert r.returncode == 0 and "height loss: 60.0% of 30.0 mm; Genant grade 3; SINS collapse: gt50" in r.stdout
     r = cli("dicom", "height", *args[:-2])
     assert r.returncode == 2 and "posterior_inferior are missing" in r.stderr
+
+
+
+# --- second review: geometry, damaged input and clinical mix-ups --------------------------------------------------
+
+def _sagittal(tmp_path, name="sag", tilt_mm=0.0, reverse=False):
+    """A sagittal MR-like stack: anisotropic pixels (0.5 mm between rows, 1.0 mm between columns), a non-square
+    image (30 rows x 50 columns), orientation rows along +y and columns along -z, slices along x (3 mm); one bright
+    voxel at known indices."""
+    from pydicom.uid import MRImageStorage, generate_uid
+
+    from tests.dicom_phantoms import _dataset
+
+    folder = tmp_path / name
+    folder.mkdir()
+    study, series, frame = generate_uid(), generate_uid(), generate_uid()
+    for n in range(8):
+        k = 7 - n if reverse else n
+        image = np.zeros((30, 50))
+        if k == 5:
+            image[12, 20] = 1000.0  # row 12, column 20
+        position = (10.0 + 3.0 * k, -40.0 + tilt_mm * k, 60.0)
+        ds = _dataset(MRImageStorage, "MR", 30, 50, (1.0, 0.5, 3.0), position, (0, 1, 0, 0, 0, -1), image, 1.0, 0.0,
+                      study, series, frame, n + 1, "sagittal")
+        ds.save_as(folder / f"s{n}.dcm", enforce_file_format=True)
+    return folder
+
+
+def test_a_sagittal_anisotropic_non_square_stack_maps_its_voxels_exactly(tmp_path):
+    volume = load_folder(_sagittal(tmp_path, reverse=True))
+    assert volume.shape == (8, 30, 50) and np.allclose(volume.spacing, (1.0, 0.5, 3.0))
+    # column 20 along +y at 1.0 mm, row 12 along -z at 0.5 mm; the normal (rows x columns) is -x, so the slices run
+    # from x = 31 down in 3 mm steps and the bright slice (x = 25) is the third
+    assert np.allclose(volume.to_patient([20, 12, 2]), (25.0, -20.0, 54.0))
+    assert circle(volume, (25.0, -20.0, 54.0), 0.3).max == 1000.0
+
+
+def test_a_tilted_stack_is_refused(tmp_path):
+    with pytest.raises(SeriesError, match="not stacked along the normal"):
+        load_folder(_sagittal(tmp_path, tilt_mm=1.0))
+
+
+def test_a_damaged_file_is_never_dropped_silently(ct, tmp_path):
+    folder = tmp_path / "damaged"
+    shutil.copytree(ct[0], folder)
+    last = sorted(folder.iterdir())[-1]
+    last.write_bytes(last.read_bytes()[:200])  # the preamble and a broken header
+    with pytest.raises(SeriesError, match="damaged DICOM file"):
+        load_folder(folder)
+
+
+def test_slices_storing_pixels_differently_and_a_bad_number_are_refused(tmp_path):
+    write_series(tmp_path / "s", np.full((4, 16, 16), 400.0), spacing=(1.0, 1.0, 2.0), origin=(0.0, 0.0, 0.0))
+    f = tmp_path / "s" / "img0001.dcm"
+    ds = pydicom.dcmread(f)
+    ds.PixelRepresentation = 0
+    ds.save_as(f)
+    with pytest.raises(SeriesError, match="store their pixels differently"):
+        load_folder(tmp_path / "s")
+    ds.PixelRepresentation = 1
+    del ds.RescaleSlope
+    ds.add_new(0x00281053, "LO", "abc")  # RescaleSlope as text that is no number
+    ds.save_as(f)
+    with pytest.raises(SeriesError, match="RescaleSlope of .* is not a number"):
+        load_folder(tmp_path / "s")
+
+
+def test_rois_past_the_edge_or_too_large_are_refused_and_a_circle_is_drawn_on_its_slice(ct, tmp_path):
+    volume = load_folder(ct[0])
+    with pytest.raises(SeriesError, match="past the edge of the volume"):
+        sphere(volume, (0, 0, 1), 4.0)  # the first slice is at z = 0
+    with pytest.raises(SeriesError, match="at most 50 mm"):
+        sphere(volume, (0, 0, 40), 60.0)
+    flat = circle(volume, (0, 0, 40.9), 5.0)  # measured on the slice at z = 40, drawn there
+    assert flat.center_mm[2] == pytest.approx(40.0) and flat.volume_mm3 is None and flat.slice_index == 20
+    assert flat.area_mm2 == pytest.approx(flat.n * 0.8 * 0.8)
+    from spinemets.dicom.sr import measurement_report
+
+    sr = hd.sr.Comprehensive3DSR.from_dataset(measurement_report(volume, measure.roi(volume, (0, 0, 40.9), 5.0,
+                                                                                      "circle")))
+    group = sr.content.get_planar_roi_measurement_groups()[0]
+    assert {m.name.meaning for m in group.get_measurements()} == {"Mean", "Maximum", "Standard Deviation", "Area"}
+    assert np.allclose(group.roi.value[:, 2], 40.0)  # every point of the ellipse on the measured slice
+
+
+def test_mr_measures_refuse_mix_ups(tmp_path, ct):
+    ip, op = _mr_pair(tmp_path, 1000.0, 700.0)
+    with pytest.raises(SeriesError, match="same series was given as in-phase and opposed-phase"):
+        measure.chemical_shift(ip, ip, (0.0, 0.0, 20.0), 5.0)
+    with pytest.raises(SeriesError, match="not an MR ADC map"):
+        measure.adc(load_folder(ct[0]), (0, 0, 40), 4.0, "1e-6 mm2/s")
+    values = np.full((6, 32, 32), 0.8)
+    write_series(tmp_path / "adc", values, modality="MR", spacing=(1.5, 1.5, 5.0), origin=(-24.0, -24.0, 0.0),
+                 slope=0.001)
+    with pytest.raises(SeriesError, match="check the unit"):  # a map in 10^-3 declared as 10^-6
+        measure.adc(load_folder(tmp_path / "adc"), (0.0, 0.0, 12.5), 4.0, "1e-6 mm2/s")

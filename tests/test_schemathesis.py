@@ -35,10 +35,6 @@ KNOWN: dict[tuple[str, str], dict[str, str]] = {
                                  "(src/spinemets/assess.py, CaseDocument.fracture is a free dict)"},
     ("POST", "/api/v1/fhir/export"): {"positive_data_acceptance": f"{CROSS_FIELD}: the case document of "
                                       "/api/v1/assess, with its schema gaps (src/spinemets/assess.py)"},
-    **{("POST", f"/api/v1/dicom/{name}"): {"positive_data_acceptance": "the series are DICOMweb URLs on a server "
-                                           "the site allows (SPINEMETS_DICOMWEB_SERVERS, unset here): every "
-                                           "generated URL is refused, as it must be (src/spinemets/dicom/web.py)"}
-       for name in ("roi", "chemical-shift", "dixon", "adc", "sr")},
     ("POST", "/api/v1/fhir/import"): {"positive_data_acceptance": "the body is any JSON object in the schema (a FHIR "
                                       "Bundle's schema is fhir.resources', not restated here); only a valid Bundle "
                                       "is accepted (src/spinemets/fhir/read.py)"},

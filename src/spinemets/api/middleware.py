@@ -30,6 +30,8 @@ NO_STORE_PATHS = (
     "/ask", "/api/v1/ask", "/extract", "/api/v1/extract",
     # signed-in pages and the account, user and audit API carry personal data too
     "/account", "/admin", "/login", "/setup", "/api/v1/auth", "/api/v1/admin", "/api/v1/users", "/api/v1/audit",
+    # measurements read from the PACS (the patient's images) and the FHIR export of saved assessments
+    "/api/v1/dicom", "/api/v1/fhir",
 )
 NO_STORE = (b"cache-control", b"no-store")
 HSTS = (b"strict-transport-security", b"max-age=31536000")

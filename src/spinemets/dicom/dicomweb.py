@@ -16,7 +16,7 @@ from typing import Any
 from spinemets.dicom.series import SeriesError, Volume, from_datasets
 
 TOKEN_ENV = "SPINEMETS_DICOMWEB_TOKEN"
-SERIES_URL = re.compile(r"^(?P<base>https?://.+?)/studies/(?P<study>[0-9.]+)/series/(?P<series>[0-9.]+)/?$")
+SERIES_URL = re.compile(r"^(?P<base>https?://.+?)/studies/(?P<study>[0-9.]+)/series/(?P<series>[0-9.]+)/?\Z")
 TIMEOUT = 30
 
 
@@ -27,8 +27,15 @@ def is_series_url(text: str) -> bool:
 def client(base: str) -> Any:
     from dicomweb_client.api import DICOMwebClient
 
-    headers = {"Authorization": f"Bearer {os.environ[TOKEN_ENV]}"} if os.environ.get(TOKEN_ENV) else None
-    web = DICOMwebClient(url=base, headers=headers)
+    from urllib.parse import urlsplit
+
+    token = os.environ.get(TOKEN_ENV)
+    parts = urlsplit(base)
+    if token and parts.scheme != "https" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise SeriesError(f"{base}: {TOKEN_ENV} is set and the server is not https: the token would cross the "
+                          "network unencrypted")
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    web = DICOMwebClient(url=base, headers=headers, timeout=TIMEOUT)
     # one attempt: the client's default retries any failure five times with exponential waits (half a minute for a
     # server that is down); the error is said at once instead
     web.set_http_retry_params(retry=False)

@@ -22,6 +22,7 @@ from spinemets.dicom.series import SeriesError, Volume
 Shape = Literal["sphere", "circle"]
 AdcUnit = Literal["1e-6 mm2/s", "1e-3 mm2/s", "mm2/s"]
 ADC_TO_1E3 = {"1e-6 mm2/s": 1e-3, "1e-3 mm2/s": 1.0, "mm2/s": 1e3}  # unit conversions, not clinical facts
+ADC_UNIT_FLOOR = 0.01  # x10^-3 mm2/s: a mean this low means the unit was given wrong (a factor of 1000), not tissue
 
 
 class SeriesInfo(BaseModel):
@@ -45,6 +46,17 @@ class Measurement(BaseModel):
 
 def _roi(volume: Volume, center: Sequence[float], radius_mm: float, shape: Shape) -> RoiStats:
     return sphere(volume, center, radius_mm) if shape == "sphere" else circle(volume, center, radius_mm)
+
+
+def _mr_pair(a: Volume, b: Volume, what: str, names: tuple[str, str]) -> None:
+    """Two MR series of one frame of reference, not the same series twice."""
+    for v, name in ((a, names[0]), (b, names[1])):
+        if v.modality != "MR":
+            raise SeriesError(f"{what}: the {name} series is {v.modality or 'of no stated modality'}, not MR",
+                              "series")
+    if a.series_uid == b.series_uid:
+        raise SeriesError(f"{what}: the same series was given as {names[0]} and {names[1]}", "series")
+    same_frame(a, b, what)
 
 
 def _info(v: Volume) -> SeriesInfo:
@@ -75,11 +87,14 @@ def chemical_shift(in_phase: Volume, opposed_phase: Volume, center: Sequence[flo
     """The same ROI on the in-phase and opposed-phase series; the engine computes the ratio and the drop."""
     from spinemets.interpret.quantitative import quantitative
 
-    same_frame(in_phase, opposed_phase, "chemical shift")
+    _mr_pair(in_phase, opposed_phase, "chemical shift", ("in-phase", "opposed-phase"))
     ip, op = _roi(in_phase, center, radius_mm, shape), _roi(opposed_phase, center, radius_mm, shape)
     if ip.mean <= 0:
         raise SeriesError("the in-phase ROI has no signal (mean <= 0): place the ROI in the marrow", "center")
-    data: dict[str, Any] = {"in_phase": round(ip.mean, 3), "opposed_phase": round(max(op.mean, 0.0), 3)}
+    if op.mean < 0:
+        raise SeriesError("the opposed-phase ROI has a negative mean: a magnitude image cannot; is this a phase or "
+                          "a processed image?", "series")
+    data: dict[str, Any] = {"in_phase": round(ip.mean, 3), "opposed_phase": round(op.mean, 3)}
     if treated is not None:
         data["treated"] = treated
     result = quantitative(data)
@@ -96,7 +111,7 @@ def dixon(fat: Volume, water: Volume, center: Sequence[float], radius_mm: float,
     """Fat fraction (%) from the ROI means of the fat and water images."""
     from spinemets.interpret.quantitative import quantitative
 
-    same_frame(fat, water, "Dixon")
+    _mr_pair(fat, water, "Dixon", ("fat", "water"))
     f, w = _roi(fat, center, radius_mm, shape), _roi(water, center, radius_mm, shape)
     if f.mean < 0 or w.mean < 0 or f.mean + w.mean <= 0:
         raise SeriesError("the fat and water ROI means must be positive: are these the fat and water images?",
@@ -116,8 +131,14 @@ def adc(adc_map: Volume, center: Sequence[float], radius_mm: float, unit: AdcUni
 
     if unit not in ADC_TO_1E3:
         raise SeriesError(f"the ADC map's unit must be one of {', '.join(ADC_TO_1E3)}, not {unit!r}", "unit")
+    if adc_map.modality != "MR":
+        raise SeriesError(f"ADC: the series is {adc_map.modality or 'of no stated modality'}, not an MR ADC map",
+                          "series")
     stats = _roi(adc_map, center, radius_mm, shape)
     value = stats.mean * ADC_TO_1E3[unit]
+    if 0 < value < ADC_UNIT_FLOOR:
+        raise SeriesError(f"ADC: a mean of {stats.mean:g} in {unit} is {value:g} x10^-3 mm2/s, a thousand times "
+                          "below any tissue: check the unit", "unit")
     data: dict[str, Any] = {"adc": round(value, 4)}
     if treated is not None:
         data["treated"] = treated

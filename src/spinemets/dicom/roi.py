@@ -6,8 +6,9 @@ volume's geometry.
 * A **circle** in the image plane of the slice nearest the centre (radius in mm): the same on one slice.
 * A **voxel sphere** (centre as voxel indices, radius in mm) for callers that place the ROI on the image.
 
-A ROI whose centre lies outside the volume, or that holds no voxel centre, is an error naming it.  The statistics:
-mean, maximum, minimum, standard deviation (population), voxel count and volume (count x voxel volume).
+A ROI whose centre lies outside the volume, that reaches past its edge, that holds no voxel centre or whose radius is
+over 50 mm is an error naming it.  The statistics: mean, maximum, minimum, standard deviation (population), voxel
+count, and the volume of a sphere or the area (and slice) of a circle.
 """
 
 from __future__ import annotations
@@ -27,16 +28,24 @@ class RoiStats(BaseModel):
     min: float
     sd: float = Field(description="population standard deviation")
     n: int = Field(description="voxels in the ROI")
-    volume_mm3: float
+    volume_mm3: float | None = Field(default=None, description="a sphere's volume (voxels x voxel volume)")
+    area_mm2: float | None = Field(default=None, description="a circle's area (pixels x pixel area)")
+    slice_index: int | None = Field(default=None, description="a circle's slice (0 = the first along the normal)")
     units: str | None = Field(default=None, description="HU for CT; none for MR signal intensity")
     shape: str = Field(description="sphere or circle")
     center_mm: list[float]
     radius_mm: float
 
 
+MAX_RADIUS_MM = 50.0  # input bound: larger than a vertebral body
+
+
 def _check_radius(radius_mm: float) -> None:
     if not isinstance(radius_mm, (int, float)) or not math.isfinite(radius_mm) or radius_mm <= 0:
         raise SeriesError(f"the ROI radius must be a positive number of mm, not {radius_mm!r}", "radius_mm")
+    if radius_mm > MAX_RADIUS_MM:
+        raise SeriesError(f"the ROI radius must be at most {MAX_RADIUS_MM:g} mm (larger than a vertebral body)",
+                          "radius_mm")
 
 
 def _inside(volume: Volume, ijk: np.ndarray, what: str) -> None:
@@ -54,8 +63,10 @@ def _mm(xyz: Sequence[float]) -> str:
 
 
 def sphere_mask(volume: Volume, center_mm: Sequence[float], radius_mm: float,
-                in_plane: bool = False) -> tuple[tuple[slice, slice, slice], np.ndarray]:
-    """The box of the volume that holds the ROI (k, j, i slices) and the boolean mask within it."""
+                in_plane: bool = False) -> tuple[tuple[slice, slice, slice], np.ndarray, list[float]]:
+    """The box of the volume that holds the ROI (k, j, i slices), the boolean mask within it, and the ROI's centre
+    as measured (for a circle, projected onto the slice it lies on).  The index axes are orthogonal, so distances are
+    summed per axis by broadcasting: memory follows the box, not a coordinate array."""
     _check_radius(radius_mm)
     center = np.asarray(center_mm, dtype=float)
     if center.shape != (3,) or not np.all(np.isfinite(center)):
@@ -63,42 +74,46 @@ def sphere_mask(volume: Volume, center_mm: Sequence[float], radius_mm: float,
     ijk = volume.to_voxel(center)
     _inside(volume, ijk, _mm(center))
     spacing = np.array(volume.spacing)
-    reach = radius_mm / spacing  # the sphere's extent along each index axis (the axes are orthogonal)
+    reach = radius_mm / spacing  # the sphere's extent along each index axis
     if in_plane:
         reach[2] = 0.0
         ijk[2] = round(float(ijk[2]))
-    lo = np.maximum(np.floor(ijk - reach), 0).astype(int)
     k, j, i = volume.shape
-    hi = np.minimum(np.ceil(ijk + reach), np.array([i - 1, j - 1, k - 1])).astype(int)
-    ii, jj, kk = (np.arange(lo[n], hi[n] + 1) for n in range(3))
-    grid = np.stack(np.meshgrid(ii, jj, kk, indexing="ij"), axis=-1).reshape(-1, 3).astype(float)
-    points = grid @ volume.affine[:3, :3].T + volume.affine[:3, 3]
-    target = volume.to_patient(ijk) if in_plane else center
-    if in_plane:  # distance within the plane only
-        offset = points - target
-        normal = volume.affine[:3, 2] / np.linalg.norm(volume.affine[:3, 2])
-        offset -= np.outer(offset @ normal, normal)
-        inside = np.einsum("ij,ij->i", offset, offset) <= radius_mm ** 2
-    else:
-        inside = np.einsum("ij,ij->i", points - target, points - target) <= radius_mm ** 2
-    mask = inside.reshape(len(ii), len(jj), len(kk)).transpose(2, 1, 0)  # -> (k, j, i)
+    size = np.array([i, j, k])
+    over = np.maximum(0.0, np.maximum(-0.5 - (ijk - reach), (ijk + reach) - (size - 0.5))) * spacing
+    if np.any(over[:2 if in_plane else 3] > 1e-6):
+        raise SeriesError(f"the ROI reaches {float(over.max()):.1f} mm past the edge of the volume: move it inside "
+                          "or make it smaller (a cut ROI would not be the region asked for)", "center")
+    lo = np.maximum(np.ceil(ijk - reach), 0).astype(int)
+    hi = np.minimum(np.floor(ijk + reach), size - 1).astype(int)
+    d2 = 0.0
+    for axis in range(2 if in_plane else 3):
+        idx = np.arange(lo[axis], hi[axis] + 1, dtype=float)
+        term = ((idx - ijk[axis]) * spacing[axis]) ** 2
+        shape = [1, 1, 1]
+        shape[2 - axis] = idx.size  # (k, j, i) order
+        d2 = d2 + term.reshape(shape)
+    if in_plane:
+        d2 = np.broadcast_to(d2, (1, hi[1] - lo[1] + 1, hi[0] - lo[0] + 1))
+    mask = np.asarray(d2 <= radius_mm ** 2)
     box = (slice(lo[2], hi[2] + 1), slice(lo[1], hi[1] + 1), slice(lo[0], hi[0] + 1))
     if not mask.any():
         raise SeriesError(f"the ROI (radius {radius_mm} mm) holds no voxel centre: make it larger than half a voxel "
                           f"({min(volume.spacing[:2]) / 2:.2f} mm)", "radius_mm")
-    return box, mask
+    measured = volume.to_patient(ijk).tolist() if in_plane else [float(c) for c in center]
+    return box, mask, measured
 
 
 def sphere(volume: Volume, center_mm: Sequence[float], radius_mm: float) -> RoiStats:
     """Statistics of a sphere in patient coordinates."""
-    box, mask = sphere_mask(volume, center_mm, radius_mm)
-    return _stats(volume, box, mask, "sphere", center_mm, radius_mm)
+    box, mask, measured = sphere_mask(volume, center_mm, radius_mm)
+    return _stats(volume, box, mask, "sphere", measured, radius_mm)
 
 
 def circle(volume: Volume, center_mm: Sequence[float], radius_mm: float) -> RoiStats:
-    """Statistics of a circle in the image plane of the slice nearest the centre."""
-    box, mask = sphere_mask(volume, center_mm, radius_mm, in_plane=True)
-    return _stats(volume, box, mask, "circle", center_mm, radius_mm)
+    """Statistics of a circle in the image plane of the slice nearest the centre (the centre projected onto it)."""
+    box, mask, measured = sphere_mask(volume, center_mm, radius_mm, in_plane=True)
+    return _stats(volume, box, mask, "circle", measured, radius_mm)
 
 
 def voxel_sphere(volume: Volume, center_ijk: Sequence[float], radius_mm: float) -> RoiStats:
@@ -111,10 +126,14 @@ def voxel_sphere(volume: Volume, center_ijk: Sequence[float], radius_mm: float) 
 def _stats(volume: Volume, box: tuple[slice, slice, slice], mask: np.ndarray, shape: str,
            center_mm: Sequence[float], radius_mm: float) -> RoiStats:
     values = volume.values(box)[mask]
-    voxel = float(np.prod(volume.spacing))
+    sx, sy, sz = volume.spacing
+    planar = shape == "circle"
     return RoiStats(mean=float(values.mean()), max=float(values.max()), min=float(values.min()),
-                    sd=float(values.std()), n=int(values.size), volume_mm3=values.size * voxel, units=volume.units,
-                    shape=shape, center_mm=[float(c) for c in center_mm], radius_mm=float(radius_mm))
+                    sd=float(values.std()), n=int(values.size),
+                    volume_mm3=None if planar else values.size * sx * sy * sz,
+                    area_mm2=values.size * sx * sy if planar else None, slice_index=box[0].start if planar else None,
+                    units=volume.units, shape=shape, center_mm=[float(c) for c in center_mm],
+                    radius_mm=float(radius_mm))
 
 
 def same_frame(a: Volume, b: Volume, what: str) -> None:

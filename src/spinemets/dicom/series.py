@@ -6,7 +6,8 @@
 * one series, one frame of reference, one orientation, single-frame images with pixel spacing, position and
   orientation; anything else is an error naming the reason (two series in the folder, mixed frames of reference, a
   missing spacing, a multi-frame image, a compressed transfer syntax no installed decoder reads, slices at the same
-  position or unevenly spaced);
+  position, unevenly spaced or not stacked along the normal (a tilted gantry), pixels stored differently, a damaged
+  file, a value that is not a number);
 * slices sorted by their position along the normal of the image plane (the order of the files, and the instance
   numbers, are not trusted);
 * each slice's stored values rescaled by its own slope and intercept (CT in Hounsfield units);
@@ -25,6 +26,7 @@ import numpy as np
 
 from spinemets.errors import InvalidInputError
 
+DICOMDIR = "1.2.840.10008.1.3.10"
 SLICE_TOLERANCE = 0.01  # relative variation of slice spacing tolerated (1 %)
 
 
@@ -115,25 +117,70 @@ def load_folder(folder: str | Path) -> Volume:
     datasets = []
     for f in sorted(p for p in path.iterdir() if p.is_file()):
         try:
-            datasets.append(pydicom.dcmread(f))
-        except (InvalidDicomError, EOFError, OSError, ValueError):
-            continue  # not a DICOM file (a README, a DICOMDIR's companions): not part of the series
-    datasets = [d for d in datasets if "SOPClassUID" in d and d.SOPClassUID != "1.2.840.10008.1.3.10"]  # no DICOMDIR
+            d = pydicom.dcmread(f)
+            if "SOPClassUID" not in d:
+                stored_class = str(getattr(getattr(d, "file_meta", None), "MediaStorageSOPClassUID", ""))
+                if stored_class == DICOMDIR:
+                    continue  # the folder's index, not an image
+                raise SeriesError(f"{f}: a damaged DICOM file (no SOP class): the series would be incomplete")
+            datasets.append(d)
+        except SeriesError:
+            raise
+        except InvalidDicomError:
+            if _looks_like_dicom(f):
+                raise SeriesError(f"{f}: a damaged DICOM file (its header does not parse): the series would be "
+                                  "incomplete") from None
+            continue  # not a DICOM file (no DICM preamble: a README): not part of the series
+        except PermissionError:
+            raise SeriesError(f"{f}: cannot be read (permission denied)") from None
+        except Exception as exc:  # a DICOM file that does not parse: never dropped silently
+            raise SeriesError(f"{f}: a damaged DICOM file ({type(exc).__name__}): the series would be incomplete"
+                              ) from None
+    datasets = [d for d in datasets if d.SOPClassUID != DICOMDIR]
     if not datasets:
         raise SeriesError(f"{folder}: no DICOM image files")
     return from_datasets(datasets, where=str(folder))
 
 
+def _looks_like_dicom(f: Path) -> bool:
+    try:
+        with open(f, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return head[128:132] == b"DICM"
+
+
 def _floats(ds: Any, keyword: str, n: int, where: str) -> list[float]:
-    value = ds.get(keyword)
+    try:
+        value = ds.get(keyword)
+    except (TypeError, ValueError):
+        raise SeriesError(f"{where}: {keyword} of {ds.get('SOPInstanceUID', 'an image')} is not numbers") from None
     if value is None:
         raise SeriesError(f"{where}: {ds.get('SOPInstanceUID', 'an image')} has no {keyword}: the image cannot be "
                           "placed in patient coordinates")
-    values = [float(v) for v in (value if isinstance(value, (list, tuple)) or hasattr(value, "__len__") and not
-                                  isinstance(value, str) else [value])]
+    try:
+        values = [float(v) for v in (value if isinstance(value, (list, tuple)) or hasattr(value, "__len__") and not
+                                      isinstance(value, str) else [value])]
+    except (TypeError, ValueError):
+        raise SeriesError(f"{where}: {keyword} of {ds.get('SOPInstanceUID', 'an image')} is not numbers") from None
     if len(values) != n or not all(math.isfinite(v) for v in values):
         raise SeriesError(f"{where}: {keyword} must have {n} numbers")
     return values
+
+
+def _number(ds: Any, keyword: str, default: float, where: str) -> float:
+    """A single number of the dataset (its default when absent); a value that is not a number is an error."""
+    try:
+        value = ds.get(keyword)
+        if value is None or value == "":
+            return default
+        number = float(value)
+    except (TypeError, ValueError):
+        raise SeriesError(f"{where}: {keyword} of {ds.get('SOPInstanceUID', 'an image')} is not a number") from None
+    if not math.isfinite(number):
+        raise SeriesError(f"{where}: {keyword} of {ds.get('SOPInstanceUID', 'an image')} is not a finite number")
+    return number
 
 
 def _one(values: Iterable[str], what: str, where: str, hint: str) -> str:
@@ -155,10 +202,6 @@ def from_datasets(datasets: Sequence[Any], where: str = "series") -> Volume:
                  "the images of one volume share one")
     if not frame:
         raise SeriesError(f"{where}: the images have no frame of reference (FrameOfReferenceUID)")
-    for d in datasets:
-        if int(d.get("NumberOfFrames", 1) or 1) > 1:
-            raise SeriesError(f"{where}: multi-frame images (enhanced CT or MR) are not read yet: export the series "
-                              "as single-frame images")
     orient = np.array(_floats(datasets[0], "ImageOrientationPatient", 6, where))
     row_dir, col_dir = orient[:3], orient[3:]
     if abs(np.linalg.norm(row_dir) - 1) > 1e-3 or abs(np.linalg.norm(col_dir) - 1) > 1e-3 or \
@@ -168,6 +211,17 @@ def from_datasets(datasets: Sequence[Any], where: str = "series") -> Volume:
     spacing = _floats(datasets[0], "PixelSpacing", 2, where)  # [between rows, between columns]
     if min(spacing) <= 0:
         raise SeriesError(f"{where}: PixelSpacing must be positive")
+    for d in datasets:
+        if "Rows" not in d or "Columns" not in d or "PixelData" not in d or not len(d.PixelData or b""):
+            raise SeriesError(f"{where}: {d.get('SOPInstanceUID', 'an image')} has no image (Rows, Columns or pixel "
+                              "data missing)")
+        if int(d.get("NumberOfFrames", 1) or 1) > 1:
+            raise SeriesError(f"{where}: multi-frame images (enhanced CT or MR) are not read yet: export the series "
+                              "as single-frame images")
+    pixel_formats = {(d.get("BitsAllocated"), d.get("BitsStored"), d.get("PixelRepresentation")) for d in datasets}
+    if len(pixel_formats) > 1:
+        raise SeriesError(f"{where}: the images store their pixels differently (bits or sign): give the images of "
+                          "one volume")
     rows, cols = int(datasets[0].Rows), int(datasets[0].Columns)
     placed = []
     for d in datasets:
@@ -184,6 +238,14 @@ def from_datasets(datasets: Sequence[Any], where: str = "series") -> Volume:
     distances = [b[0] - a[0] for a, b in zip(placed, placed[1:])]
     if any(abs(x) < 1e-3 for x in distances):
         raise SeriesError(f"{where}: two images lie at the same position: give the images of one volume")
+    first = placed[0][1]
+    for _, position, d in placed[1:]:  # every slice on the normal through the first: no tilt, no shear
+        offset = position - first
+        sideways = offset - (offset @ normal) * normal
+        if np.linalg.norm(sideways) > 0.1 * min(spacing):
+            raise SeriesError(f"{where}: the slices are not stacked along the normal of the image plane "
+                              f"({np.linalg.norm(sideways):.1f} mm sideways: a tilted gantry or a sheared stack), "
+                              "which is not read")
     from_thickness = False
     if distances:
         step = float(np.median(distances))
@@ -196,13 +258,15 @@ def from_datasets(datasets: Sequence[Any], where: str = "series") -> Volume:
         if step <= 0:
             raise SeriesError(f"{where}: one image without SliceThickness: its extent along the normal is not known")
         from_thickness = True
-    first = placed[0][1]
     affine = np.eye(4)
     affine[:3, 0] = row_dir * spacing[1]  # i: along a row, columns apart
     affine[:3, 1] = col_dir * spacing[0]  # j: down a column, rows apart
     affine[:3, 2] = normal * step
     affine[:3, 3] = first
-    rescales = {(float(d.get("RescaleSlope", 1) or 1), float(d.get("RescaleIntercept", 0) or 0)) for _, _, d in placed}
+    rescales = {(_number(d, "RescaleSlope", 1.0, where), _number(d, "RescaleIntercept", 0.0, where))
+                for _, _, d in placed}
+    if any(slope == 0 for slope, _ in rescales):
+        raise SeriesError(f"{where}: a RescaleSlope of 0 would make every value the intercept")
     stored: np.ndarray | None = None
     for n, (_, _, d) in enumerate(placed):
         try:
@@ -212,9 +276,10 @@ def from_datasets(datasets: Sequence[Any], where: str = "series") -> Volume:
         except Exception as exc:  # pydicom names the transfer syntax and the decoders it would need
             ts = getattr(getattr(d, "file_meta", None), "TransferSyntaxUID", None)
             name = getattr(ts, "name", str(ts))
-            raise SeriesError(f"{where}: the pixel data cannot be decoded ({name}): {_first_line(str(exc))} "
-                              "(the JPEG decoders on PyPI are pylibjpeg with pylibjpeg-libjpeg and "
-                              "pylibjpeg-openjpeg, or gdcm)") from None
+            hint = (" (the JPEG decoders on PyPI are pylibjpeg with pylibjpeg-libjpeg and pylibjpeg-openjpeg, or gdcm)"
+                    if getattr(ts, "is_compressed", False) else "")
+            raise SeriesError(f"{where}: the pixel data of {d.get('SOPInstanceUID', 'an image')} cannot be decoded "
+                              f"({name}): {_first_line(str(exc))}{hint}") from None
         if pixels.ndim != 2:
             raise SeriesError(f"{where}: colour or multi-sample images are not measured")
         if stored is None:  # one rescale for all: the stored values kept; else each slice rescaled now
@@ -222,8 +287,8 @@ def from_datasets(datasets: Sequence[Any], where: str = "series") -> Volume:
         if len(rescales) == 1:
             stored[n] = pixels
         else:
-            slope = float(d.get("RescaleSlope", 1) or 1)
-            intercept = float(d.get("RescaleIntercept", 0) or 0)
+            slope = _number(d, "RescaleSlope", 1.0, where)
+            intercept = _number(d, "RescaleIntercept", 0.0, where)
             np.multiply(pixels, np.float32(slope), out=stored[n], casting="unsafe")
             stored[n] += np.float32(intercept)
     assert stored is not None

@@ -6,8 +6,8 @@
   that is an ELLIPSOID (the three axes' end points) of the source series; for a circle, a planar ROI (TID 1410)
   whose region is an ELLIPSE in the image plane.
 * The measurements: mean, maximum and standard deviation of the ROI (SNOMED CT concepts) in UCUM units (Hounsfield
-  unit for CT, "no units" for MR signal), the ROI volume in mm³; the derived values of a chemical-shift, Dixon or ADC
-  measurement.
+  unit for CT, "no units" for MR signal), the volume of a sphere in mm³ or the area of a circle in mm² (the circle
+  drawn on the slice it was measured on).
 * The interpretation: one qualitative evaluation per measure compared with the published cut-offs ("malignant side
   of N of M cut-offs"), in a private coding scheme (99SPINEMETS), and the algorithm named with spinemets' version and
   the knowledge-base version.  The report is marked preliminary (not complete, not verified): decision support that a
@@ -67,6 +67,8 @@ def measurement_report(volume: Volume, m: Any, datasets: list[Any] | None = None
         hd.sr.Measurement(name=codes.SCT.Maximum, value=float(stats.max), unit=unit, algorithm_id=algorithm),
         hd.sr.Measurement(name=codes.SCT.StandardDeviation, value=float(stats.sd), unit=unit, algorithm_id=algorithm),
         hd.sr.Measurement(name=codes.SCT.Volume, value=float(stats.volume_mm3), unit=codes.UCUM.CubicMillimeter,
+                          algorithm_id=algorithm) if stats.volume_mm3 is not None else
+        hd.sr.Measurement(name=codes.SCT.Area, value=float(stats.area_mm2), unit=codes.UCUM.SquareMillimeter,
                           algorithm_id=algorithm),
     ]
     evaluations = []

@@ -2,7 +2,9 @@
 measurement and its interpretation as JSON; ``POST /api/v1/dicom/sr`` answers the DICOM SR (application/dicom) and can
 store it back on the server (STOW-RS).
 
-The series are named by their DICOMweb URLs on a server the site allows (``SPINEMETS_DICOMWEB_SERVERS``, the
+Only a signed-in clinician may ask (the request is audited before a series is read, through a gate the store
+registers: this adapter does not import the store; without a store the answer is 503).  The series are named by their
+DICOMweb URLs on a server the site allows (``SPINEMETS_DICOMWEB_SERVERS``, the
 DICOMweb roots separated by commas): the service never fetches from an address a caller chooses.  Files are not
 uploaded to the REST API (a series is tens to hundreds of megabytes); the command line reads folders.  Installed by
 the app's extension hook (``APP_EXTENSIONS``).
@@ -11,6 +13,7 @@ the app's extension hook (``APP_EXTENSIONS``).
 from __future__ import annotations
 
 import io
+import json
 import os
 from typing import Any, Literal
 
@@ -26,7 +29,7 @@ class _Roi(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     center: list[float] = Field(min_length=3, max_length=3, description="the ROI centre x, y, z in mm (DICOM LPS)")
-    radius_mm: float = Field(gt=0, le=200, allow_inf_nan=False, description="the ROI radius in mm")
+    radius_mm: float = Field(gt=0, le=50, allow_inf_nan=False, description="the ROI radius in mm (at most 50)")
     shape: Literal["sphere", "circle"] = Field(default="sphere", description="a sphere, or a circle in the image plane")
     treated: bool | None = Field(default=None, description="the lesion has been treated")
 
@@ -130,27 +133,62 @@ def sr_bytes(r: SrRequest) -> tuple[bytes, str]:
 def install(app: FastAPI, problem_responses: dict[int | str, dict[str, Any]], web: bool = True) -> None:
     from starlette.concurrency import run_in_threadpool
 
-    from spinemets.api.body import _check_media_type, add_body_route, parse_body
+    from spinemets.api.body import _check_media_type, parse_body
 
-    note = ("The series are DICOMweb URLs on a server the site allows (SPINEMETS_DICOMWEB_SERVERS). Decision support "
-            "for healthcare professionals.")
-    for path, model, func, summary in (
-            ("roi", RoiRequest, roi, "ROI statistics of a series (CT: mean and maximum HU interpreted)"),
-            ("chemical-shift", ChemicalShiftRequest, chemical_shift, "Chemical shift: signal ratio and drop"),
-            ("dixon", DixonRequest, dixon, "Dixon fat fraction"),
-            ("adc", AdcRequest, adc, "Mean ADC of an ADC map")):
-        add_body_route(app, f"{API}/{path}", prefix=path.replace("-", "_"), input_model=model, func=func,
-                       result_model=DicomResult, summary=summary, description=note, tags=["dicom"],
-                       responses=problem_responses, threaded=True)
+    note = ("Signed-in clinicians only (each request audited). The series are DICOMweb URLs on a server the site "
+            "allows (SPINEMETS_DICOMWEB_SERVERS). Decision support for healthcare professionals.")
+    access_responses = {
+        **problem_responses,
+        401: {"description": "Not signed in (no session cookie or API token)", "content": {"application/problem+json": {}}},
+        403: {"description": "Not allowed for this user", "content": {"application/problem+json": {}}},
+        503: {"description": "No store on this server to check who asks", "content": {"application/problem+json": {}}},
+    }
+
+    def gate(request: Request, action: str, series: list[str]) -> Response | None:
+        access = getattr(request.app.state, "dicom_access", None)
+        if access is None:
+            return Response(json.dumps({"type": "about:blank", "title": "No store", "status": 503,
+                                        "detail": "DICOM measurements need a signed-in user, which needs the store"}),
+                            status_code=503, media_type="application/problem+json")
+        access(request, action, series)  # 401/403 as the store's problems
+        return None
+
+    def json_route(path: str, model: type[BaseModel], func: Any, summary: str, fields: tuple[str, ...]) -> None:
+        async def handle(request: Request) -> Response:
+            _check_media_type(request, path.replace("-", "_"))
+            inp = parse_body(model, await request.body(), path.replace("-", "_"))
+            refused = await run_in_threadpool(gate, request, "read", [getattr(inp, f) for f in fields])
+            if refused is not None:
+                return refused
+            result = await run_in_threadpool(func, inp)
+            return Response(result.model_dump_json(), media_type="application/json")
+
+        app.add_api_route(f"{API}/{path}", handle, methods=["POST"], tags=["dicom"], summary=summary,
+                          description=note, response_class=Response,
+                          openapi_extra={"requestBody": {"required": True, "content": {
+                              "application/json": {"schema": model.model_json_schema()}}}},
+                          responses={200: {"description": "The measurement and its interpretation",
+                                           "content": {"application/json": {
+                                               "schema": DicomResult.model_json_schema()}}},
+                                     **access_responses})
+
+    json_route("roi", RoiRequest, roi, "ROI statistics of a series (CT: mean and maximum HU interpreted)", ("series",))
+    json_route("chemical-shift", ChemicalShiftRequest, chemical_shift, "Chemical shift: signal ratio and drop",
+               ("in_phase", "opposed_phase"))
+    json_route("dixon", DixonRequest, dixon, "Dixon fat fraction", ("fat", "water"))
+    json_route("adc", AdcRequest, adc, "Mean ADC of an ADC map", ("series",))
 
     @app.post(f"{API}/sr", tags=["dicom"], summary="The ROI measurement as a DICOM SR (TID 1500)",
               response_class=Response, openapi_extra={"requestBody": {"required": True, "content": {
                   "application/json": {"schema": SrRequest.model_json_schema()}}}},
               responses={200: {"description": "The DICOM Comprehensive 3D SR", "content": {"application/dicom": {}}},
-                         **problem_responses}, description=note)
+                         **access_responses}, description=note)
     async def sr(request: Request) -> Response:
         _check_media_type(request, "sr")
         inp = parse_body(SrRequest, await request.body(), "sr")
+        refused = await run_in_threadpool(gate, request, "create" if inp.store else "read", [inp.series])
+        if refused is not None:
+            return refused
         data, uid = await run_in_threadpool(sr_bytes, inp)
         return Response(data, media_type="application/dicom",
                         headers={"content-disposition": f'attachment; filename="spinemets-sr-{uid}.dcm"'})

@@ -830,6 +830,14 @@ def compare(s: Session, actor: Actor | None, assessment_id: str, with_id: str | 
 FEEDBACK_OUTCOMES = ("accepted", "overridden")
 
 
+def record_dicom_access(s: Session, actor: Actor | None, action: str, series: list[str]) -> str:
+    """A signed-in clinician's DICOM measurement (reading the named series from the PACS, or storing an SR there),
+    audited before the series are read; the user's name is returned."""
+    actor = _require_clinical(actor)
+    _log(s, actor, action, "dicom_series", None, series=series)
+    return actor.username
+
+
 def record_cds_feedback(s: Session, client: str, service_id: str, feedback: Any) -> int:
     """Record a CDS client's feedback on cards (CDS Hooks 2.0) in the audit trail, one record per card, and return
     how many; each entry needs ``card``, an ``outcome`` (accepted or overridden; accepted with its

@@ -965,6 +965,11 @@ def install(app: FastAPI, problem_responses: dict[int | str, dict[str, Any]], we
 
     app.state.stored_result = stored_result
 
+    def dicom_access(request: Request, action: str, series: list[str]) -> str:  # the DICOM adapter's gate
+        return _run(request, lambda s, a: repo.record_dicom_access(s, a, action, series))  # type: ignore[no-any-return]
+
+    app.state.dicom_access = dicom_access
+
     @app.exception_handler(StoreError)
     async def store_error(request: Request, exc: StoreError) -> Response:
         if getattr(request.app.state, "web", False) and not request.url.path.startswith("/api/"):
