@@ -8,7 +8,7 @@ temporary folder (not timed). Then, interleaved over three rounds:
 
 * baseline: a plain ``pydicom.dcmread`` loop over the same files (reading the files, pixels not decoded);
 * baseline 2: the same loop with ``pixel_array`` (the pixels decoded as pydicom does);
-* spinemets: ``load_folder`` (read, check, sort, rescale to float32, stack);
+* spinemets: ``load_folder`` (read, check, sort, copy the stored values with the series' rescale);
 * ROI statistics of spheres of 10 and 30 mm radius at varied centres (no cache: each centre is new), against the
   baseline of one NumPy mean over the whole volume.
 
@@ -88,7 +88,7 @@ def main() -> None:
         "",
         f"Machine: {machine()}. Date: {dt.date.today().isoformat()}. Produced by `bench/dicom_bench.py`.",
         "",
-        f"A phantom CT of 512 x 512 x {a.slices} (int16, uncompressed, {size_mm(size_mb)}, files in reverse order), "
+        f"A phantom CT of 512 x 512 x {a.slices} (int16, uncompressed, {size_on_disk(size_mb)}, files in reverse order), "
         "three interleaved rounds for loading, fifteen for the ROIs; medians. No cache: every ROI centre is new.",
         "",
         "| what | median | ratio to its baseline |",
@@ -122,7 +122,7 @@ def main() -> None:
         OUT.write_text(text, encoding="utf-8")
 
 
-def size_mm(mb: float) -> str:
+def size_on_disk(mb: float) -> str:
     return f"{mb:.0f} MB on disk"
 
 

@@ -316,6 +316,11 @@ def test_rest_measures_a_series_on_an_allowed_dicomweb_server_and_returns_the_sr
     assert r.status_code == 422 and "center" in r.json()["detail"]
     r = client.post("/api/v1/dicom/roi", json={"series": url, "center": [0, 0, 400], "radius_mm": 6})
     assert r.status_code == 422 and "outside the volume" in r.json()["detail"]
+    # an allowed server that is down: the server's failure (502), not the caller's
+    monkeypatch.setenv("SPINEMETS_DICOMWEB_SERVERS", "http://127.0.0.1:9/dicom-web")
+    r = client.post("/api/v1/dicom/roi", json={"series": "http://127.0.0.1:9/dicom-web/studies/1.2/series/3.4",
+                                               "center": [0, 0, 0], "radius_mm": 5})
+    assert r.status_code == 502 and "cannot be reached" in r.json()["detail"]
 
 
 # --- vertebral heights ------------------------------------------------------------------------------------------------

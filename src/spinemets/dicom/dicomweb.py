@@ -42,6 +42,10 @@ def client(base: str) -> Any:
     return web
 
 
+class UpstreamError(SeriesError):
+    """The DICOMweb server failed or could not be reached (not the caller's input): 502 over REST."""
+
+
 def _failed(base: str, exc: Exception) -> SeriesError:
     import requests
 
@@ -51,12 +55,12 @@ def _failed(base: str, exc: Exception) -> SeriesError:
             return SeriesError(f"{base}: the DICOMweb server refused access ({code}): set {TOKEN_ENV}")
         if code == 404:
             return SeriesError(f"{base}: the DICOMweb server has no such series (404)")
-        return SeriesError(f"{base}: the DICOMweb server answered {code}")
+        return UpstreamError(f"{base}: the DICOMweb server answered {code}")
     if isinstance(exc, requests.ConnectionError):
-        return SeriesError(f"{base}: the DICOMweb server cannot be reached")
+        return UpstreamError(f"{base}: the DICOMweb server cannot be reached")
     if isinstance(exc, requests.Timeout):
-        return SeriesError(f"{base}: the DICOMweb server did not answer in time")
-    return SeriesError(f"{base}: DICOMweb failed: {type(exc).__name__}: {exc}")
+        return UpstreamError(f"{base}: the DICOMweb server did not answer in time")
+    return UpstreamError(f"{base}: DICOMweb failed: {type(exc).__name__}: {exc}")
 
 
 def load_series(url: str) -> Volume:

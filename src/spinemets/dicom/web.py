@@ -130,10 +130,16 @@ def sr_bytes(r: SrRequest) -> tuple[bytes, str]:
     return buffer.getvalue(), str(sr.SOPInstanceUID)
 
 
+def _bad_gateway(exc: Exception) -> Response:
+    return Response(json.dumps({"type": "about:blank", "title": "DICOMweb server failed", "status": 502,
+                                "detail": str(exc)}), status_code=502, media_type="application/problem+json")
+
+
 def install(app: FastAPI, problem_responses: dict[int | str, dict[str, Any]], web: bool = True) -> None:
     from starlette.concurrency import run_in_threadpool
 
     from spinemets.api.body import _check_media_type, parse_body
+    from spinemets.dicom.dicomweb import UpstreamError
 
     note = ("Signed-in clinicians only (each request audited). The series are DICOMweb URLs on a server the site "
             "allows (SPINEMETS_DICOMWEB_SERVERS). Decision support for healthcare professionals.")
@@ -141,6 +147,8 @@ def install(app: FastAPI, problem_responses: dict[int | str, dict[str, Any]], we
         **problem_responses,
         401: {"description": "Not signed in (no session cookie or API token)", "content": {"application/problem+json": {}}},
         403: {"description": "Not allowed for this user", "content": {"application/problem+json": {}}},
+        502: {"description": "The DICOMweb server failed or could not be reached", "content": {
+            "application/problem+json": {}}},
         503: {"description": "No store on this server to check who asks", "content": {"application/problem+json": {}}},
     }
 
@@ -160,7 +168,10 @@ def install(app: FastAPI, problem_responses: dict[int | str, dict[str, Any]], we
             refused = await run_in_threadpool(gate, request, "read", [getattr(inp, f) for f in fields])
             if refused is not None:
                 return refused
-            result = await run_in_threadpool(func, inp)
+            try:
+                result = await run_in_threadpool(func, inp)
+            except UpstreamError as exc:
+                return _bad_gateway(exc)
             return Response(result.model_dump_json(), media_type="application/json")
 
         app.add_api_route(f"{API}/{path}", handle, methods=["POST"], tags=["dicom"], summary=summary,
@@ -189,6 +200,9 @@ def install(app: FastAPI, problem_responses: dict[int | str, dict[str, Any]], we
         refused = await run_in_threadpool(gate, request, "create" if inp.store else "read", [inp.series])
         if refused is not None:
             return refused
-        data, uid = await run_in_threadpool(sr_bytes, inp)
+        try:
+            data, uid = await run_in_threadpool(sr_bytes, inp)
+        except UpstreamError as exc:
+            return _bad_gateway(exc)
         return Response(data, media_type="application/dicom",
                         headers={"content-disposition": f'attachment; filename="spinemets-sr-{uid}.dcm"'})
