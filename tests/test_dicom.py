@@ -458,3 +458,25 @@ def test_mr_measures_refuse_mix_ups(tmp_path, ct):
                  slope=0.001)
     with pytest.raises(SeriesError, match="check the unit"):  # a map in 10^-3 declared as 10^-6
         measure.adc(load_folder(tmp_path / "adc"), (0.0, 0.0, 12.5), 4.0, "1e-6 mm2/s")
+
+
+def test_a_roi_written_as_seg_reads_back_as_the_same_roi(ct, tmp_path, cli):
+    folder, _ = ct
+    seg = tmp_path / "seg.dcm"
+    r = cli("dicom", "seg", str(folder), "--center", "0,0,40", "--radius-mm", "6", "--out", str(seg))
+    assert r.returncode == 0, r.stderr
+    written = hd.seg.segread(seg)
+    assert written.SegmentSequence[0].SegmentLabel == "spinemets ROI"
+    as_mask = json.loads(cli("dicom", "roi", str(folder), "--seg", str(seg), "--json").stdout)["rois"]["series"]
+    as_sphere = json.loads(cli("dicom", "roi", str(folder), "--center", "0,0,40", "--radius-mm", "6",
+                               "--json").stdout)["rois"]["series"]
+    assert as_mask["n"] == as_sphere["n"] and as_mask["mean"] == as_sphere["mean"] == pytest.approx(1300.0)
+    assert as_mask["shape"] == "mask" and np.allclose(as_mask["center_mm"], (0, 0, 40), atol=0.01)
+    r = cli("dicom", "roi", str(folder), "--seg", str(seg), "--segment", "2")
+    assert r.returncode == 2 and "no segment 2" in r.stderr
+    r = cli("dicom", "roi", str(folder))
+    assert r.returncode == 2 and "give the ROI" in r.stderr
+    other = tmp_path / "other"
+    ct_spheres(other, [BONE_ISLAND], shape=(4, 32, 32))
+    r = cli("dicom", "roi", str(other), "--seg", str(seg))
+    assert r.returncode == 2 and "another frame of reference" in r.stderr

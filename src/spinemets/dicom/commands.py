@@ -71,13 +71,53 @@ def load(where: str) -> Any:
     return load_series(where) if is_series_url(where) else load_folder(where)
 
 
-def cmd_roi(a: argparse.Namespace) -> int:
-    from spinemets.dicom.measure import roi
+def _need_roi(a: argparse.Namespace) -> None:
+    from spinemets.dicom.series import SeriesError
 
-    return _emit(roi(load(a.series), a.center, a.radius_mm, a.shape, a.treated), a.json)
+    if a.center is None or a.radius_mm is None:
+        raise SeriesError("give the ROI: --center X,Y,Z and --radius-mm R" + (", or --seg SEG.dcm" if hasattr(a, "seg")
+                                                                              else ""), "center")
+
+
+def cmd_roi(a: argparse.Namespace) -> int:
+    from spinemets.dicom.measure import of_stats, roi
+
+    volume = load(a.series)
+    if a.seg:
+        from spinemets.dicom.seg import mask_stats, read_mask
+
+        if a.center is not None or a.radius_mm is not None:
+            from spinemets.dicom.series import SeriesError
+
+            raise SeriesError("give the ROI either as --seg or as --center and --radius-mm, not both", "seg")
+        return _emit(of_stats(volume, mask_stats(volume, read_mask(volume, a.seg, a.segment)), a.treated), a.json)
+    _need_roi(a)
+    return _emit(roi(volume, a.center, a.radius_mm, a.shape, a.treated), a.json)
+
+
+def cmd_seg(a: argparse.Namespace) -> int:
+    import pydicom
+
+    from spinemets.cli import EXIT_OK
+    from spinemets.dicom.seg import full_mask, write
+    from spinemets.dicom.series import SeriesError, load_folder
+
+    _need_roi(a)
+    from pathlib import Path
+
+    if not Path(a.series).is_dir():
+        raise SeriesError("a SEG is written for a series read from a folder (its source images)", "series")
+    volume = load_folder(a.series)
+    datasets = [pydicom.dcmread(f, stop_before_pixels=True) for f in sorted(Path(a.series).iterdir())
+                if f.is_file() and f.read_bytes()[128:132] == b"DICM"]
+    seg = write(volume, datasets, full_mask(volume, a.center, a.radius_mm, a.shape))
+    seg.save_as(a.out, enforce_file_format=True)
+    print(f"dicom seg: wrote {a.out} (one segment on {len(volume.instances)} source images)")
+    return EXIT_OK
 
 
 def cmd_chemical_shift(a: argparse.Namespace) -> int:
+    _need_roi(a)
     from spinemets.dicom.measure import chemical_shift
 
     return _emit(chemical_shift(load(a.in_phase), load(a.opposed_phase), a.center, a.radius_mm,
@@ -85,18 +125,21 @@ def cmd_chemical_shift(a: argparse.Namespace) -> int:
 
 
 def cmd_dixon(a: argparse.Namespace) -> int:
+    _need_roi(a)
     from spinemets.dicom.measure import dixon
 
     return _emit(dixon(load(a.fat), load(a.water), a.center, a.radius_mm, a.shape, a.treated), a.json)
 
 
 def cmd_adc(a: argparse.Namespace) -> int:
+    _need_roi(a)
     from spinemets.dicom.measure import adc
 
     return _emit(adc(load(a.series), a.center, a.radius_mm, a.unit, a.shape, a.treated), a.json)
 
 
 def cmd_sr(a: argparse.Namespace) -> int:
+    _need_roi(a)
     from spinemets.cli import EXIT_OK
     from spinemets.dicom.measure import roi
     from spinemets.dicom.sr import measurement_report
@@ -157,9 +200,8 @@ def cmd_height(a: argparse.Namespace) -> int:
 def _roi_arguments(p: argparse.ArgumentParser) -> None:
     from spinemets.cli import _bool
 
-    p.add_argument("--center", type=_xyz, required=True, metavar="X,Y,Z",
-                   help="the ROI centre in patient coordinates (mm, DICOM LPS)")
-    p.add_argument("--radius-mm", type=_radius, required=True, metavar="R", help="the ROI radius (mm)")
+    p.add_argument("--center", type=_xyz, metavar="X,Y,Z", help="the ROI centre in patient coordinates (mm, DICOM LPS)")
+    p.add_argument("--radius-mm", type=_radius, metavar="R", help="the ROI radius (mm)")
     p.add_argument("--shape", choices=("sphere", "circle"), default="sphere",
                    help="a sphere, or a circle in the image plane of the nearest slice (default sphere)")
     p.add_argument("--treated", type=_bool, metavar="yes|no", help="the lesion has been treated")
@@ -176,6 +218,9 @@ def register(sub: Any, add: Any) -> None:
     r.add_argument("series", help="the folder of one series, or its DICOMweb URL "
                    "({base}/studies/{study UID}/series/{series UID})")
     _roi_arguments(r)
+    r.add_argument("--seg", metavar="SEG.dcm", help="the ROI as a segment of a DICOM Segmentation of this series "
+                   "(instead of --center and --radius-mm)")
+    r.add_argument("--segment", type=int, default=1, help="the segment number (default 1)")
     r.set_defaults(func=cmd_roi)
     c = dsub.add_parser("chemical-shift", help="signal intensity ratio and signal drop from in- and opposed-phase")
     c.add_argument("in_phase", help="the folder of the in-phase series")
@@ -202,6 +247,11 @@ def register(sub: Any, add: Any) -> None:
                    help="the heights expected for this vertebra (the adjacent vertebrae's), averaged")
     h.add_argument("--json", action="store_true", help="machine-readable output")
     h.set_defaults(func=cmd_height)
+    g = dsub.add_parser("seg", help="write the ROI as a DICOM Segmentation (SEG) of the series")
+    g.add_argument("series", help="the folder of one series")
+    g.add_argument("--out", required=True, metavar="SEG.dcm", help="where to write the SEG")
+    _roi_arguments(g)
+    g.set_defaults(func=cmd_seg)
     s = dsub.add_parser("sr", help="write the ROI measurement as a DICOM Comprehensive 3D SR (TID 1500)")
     s.add_argument("series", help="the folder of one series")
     s.add_argument("--out", required=True, metavar="FILE.dcm", help="where to write the SR")

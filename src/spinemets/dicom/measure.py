@@ -69,7 +69,13 @@ def roi(volume: Volume, center: Sequence[float], radius_mm: float, shape: Shape 
     """A ROI on one series: for CT, the mean and maximum HU interpreted; for other series the statistics only."""
     from spinemets.interpret.quantitative import quantitative
 
-    stats = _roi(volume, center, radius_mm, shape)
+    return of_stats(volume, _roi(volume, center, radius_mm, shape), treated)
+
+
+def of_stats(volume: Volume, stats: RoiStats, treated: bool | None = None) -> Measurement:
+    """The measurement of ROI statistics already taken (a sphere, a circle or a SEG's mask) on one series."""
+    from spinemets.interpret.quantitative import quantitative
+
     if volume.modality != "CT":
         return Measurement(kind="roi", rois={"series": stats}, series={"series": _info(volume)},
                            note=f"a {volume.modality or 'non-CT'} series gives signal intensity in arbitrary units: "

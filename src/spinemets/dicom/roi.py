@@ -32,7 +32,7 @@ class RoiStats(BaseModel):
     area_mm2: float | None = Field(default=None, description="a circle's area (pixels x pixel area)")
     slice_index: int | None = Field(default=None, description="a circle's slice (0 = the first along the normal)")
     units: str | None = Field(default=None, description="HU for CT; none for MR signal intensity")
-    shape: str = Field(description="sphere or circle")
+    shape: str = Field(description="sphere, circle, or mask (a SEG's segment)")
     center_mm: list[float]
     radius_mm: float
 

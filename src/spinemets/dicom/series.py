@@ -67,14 +67,21 @@ class Volume:
     intercept: float = 0.0
     _array: np.ndarray | None = field(default=None, repr=False)
 
-    def values(self, box: Any = ...) -> np.ndarray:
-        """The rescaled values (float64) of ``stored[box]``."""
-        part = self.stored[box].astype(np.float64)
+    def _rescaled(self, stored: np.ndarray) -> np.ndarray:
+        part = stored.astype(np.float64)
         if self.slope != 1.0:
             part *= self.slope
         if self.intercept != 0.0:
             part += self.intercept
         return part
+
+    def values(self, box: Any = ...) -> np.ndarray:
+        """The rescaled values (float64) of ``stored[box]``."""
+        return self._rescaled(self.stored[box])
+
+    def masked_values(self, mask: np.ndarray) -> np.ndarray:
+        """The rescaled values (float64) of the voxels of a whole-volume mask."""
+        return self._rescaled(self.stored[mask])
 
     @property
     def array(self) -> np.ndarray:
