@@ -121,3 +121,18 @@ def test_thoracic_radicular_pain_and_pain_after_thoracic_surgery_are_not_rated_a
     operated = pathway({**base, "neuro_deficits": [], "spinal_hardware": True})
     assert operated.acr_scenario is None and operated.imaging_indicated is None
     assert rate(wwo, operated).not_rated
+
+
+
+@pytest.mark.parametrize("extra, group, first", [
+    ({"pregnant": True}, "pregnancy", "mri-region-wo"),          # no gadolinium: the unenhanced MRI stays first
+    ({"implanted_device": "mr_unsafe"}, "implant", "ct-region-with"),  # no MRI: CT first
+    ({"age": 12}, "child", "radiograph-area-child"),                # a child: the paediatric pathway, not ACR TBP
+])
+def test_thoracic_radicular_pain_in_the_groups_it_could_be_wrong_for(extra, group, first):
+    from spinemets.pathway import pathway
+
+    r = pathway({"age": 30, "sex": "female", "cancer_history": "none", "spinal_pain": True, "pain_region": "thoracic",
+                 "red_flags": [], "neuro_deficits": ["radicular"], **extra})
+    assert group in r.patient_groups
+    assert next(x for x in r.recommendations if x.role == "first_line").study.id == first

@@ -79,15 +79,22 @@ def test_a_case_file_is_still_assessed_now(tmp_path, cli):
     assert r.returncode == 0 and "subject" not in json.dumps(observations(json.loads(r.stdout))[0])
 
 
-def test_a_saved_result_this_version_cannot_read_is_refused_clearly_and_not_audited(store, db_url, monkeypatch, cli):
-    monkeypatch.setenv("SPINEMETS_DATABASE_URL", db_url)
-    alice = add_user(store, "alice")
-    aid = save(store, alice, ref="P-44")
-    with store.session(write=True) as s:
-        from spinemets.store.models import Assessment
+def _saved_and_changed(store, db_url, monkeypatch, ref, **changes):
+    """An assessment saved by alice (the store named by the environment), with *changes* made to its row."""
+    from spinemets.store.models import Assessment
 
+    monkeypatch.setenv("SPINEMETS_DATABASE_URL", db_url)
+    aid = save(store, add_user(store, "alice"), ref=ref)
+    with store.session(write=True) as s:
         row = s.get(Assessment, aid)
-        row.result_document = {**row.result_document, "statuses": "not a mapping"}
+        for name, value in changes.items():
+            setattr(row, name, value(row) if callable(value) else value)
+    return aid
+
+
+def test_a_saved_result_this_version_cannot_read_is_refused_clearly_and_not_audited(store, db_url, monkeypatch, cli):
+    aid = _saved_and_changed(store, db_url, monkeypatch, "P-44",
+                             result_document=lambda row: {**row.result_document, "statuses": "not a mapping"})
     r = cli("fhir", "export", aid, "--user", "alice")
     assert r.returncode == 2 and "saved by an earlier version" in r.stderr and "Traceback" not in r.stderr
     from spinemets.api.app import create_app
@@ -102,14 +109,8 @@ def test_a_saved_result_this_version_cannot_read_is_refused_clearly_and_not_audi
 
 
 def test_a_saved_results_observations_are_issued_when_assessed(store, db_url, monkeypatch, cli):
-    monkeypatch.setenv("SPINEMETS_DATABASE_URL", db_url)
-    alice = add_user(store, "alice")
-    aid = save(store, alice, ref="P-45")
-    from spinemets.store.models import Assessment
-
-    with store.session(write=True) as s:
-        row = s.get(Assessment, aid)
-        row.created_at = dt.datetime(2024, 2, 1, 9, 30, tzinfo=dt.timezone.utc)
+    aid = _saved_and_changed(store, db_url, monkeypatch, "P-45",
+                             created_at=dt.datetime(2024, 2, 1, 9, 30, tzinfo=dt.timezone.utc))
     bundle = json.loads(cli("fhir", "export", aid, "--user", "alice").stdout)
     assert {o["issued"] for o in observations(bundle)} == {"2024-02-01T09:30:00+00:00"}
     assert bundle["timestamp"] != "2024-02-01T09:30:00+00:00"  # the Bundle itself is made when exported

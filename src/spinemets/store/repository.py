@@ -825,9 +825,7 @@ def compare(s: Session, actor: Actor | None, assessment_id: str, with_id: str | 
     }
 
 
-# --- CDS Hooks feedback ---------------------------------------------------------------------------------------------
-
-FEEDBACK_OUTCOMES = ("accepted", "overridden")
+# --- DICOM measurements from the PACS -------------------------------------------------------------------------------
 
 
 def record_dicom_access(s: Session, actor: Actor | None, action: str, series: list[str]) -> str:
@@ -836,6 +834,11 @@ def record_dicom_access(s: Session, actor: Actor | None, action: str, series: li
     actor = _require_clinical(actor)
     _log(s, actor, action, "dicom_series", None, series=series)
     return actor.username
+
+
+# --- CDS Hooks feedback ---------------------------------------------------------------------------------------------
+
+FEEDBACK_OUTCOMES = ("accepted", "overridden")
 
 
 def record_cds_feedback(s: Session, client: str, service_id: str, feedback: Any) -> int:
