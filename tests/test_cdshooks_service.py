@@ -192,6 +192,8 @@ def test_orders_it_does_not_know_get_no_card(client):
      400, "not a valid FHIR R4 Bundle"),
     (None, {**hook(order("24981-3")), "prefetch": ["not", "an", "object"]}, 400, "must be an object"),
     (None, {**hook(order("24981-3")), "context": "p1"}, 400, "context: must be an object"),
+    (None, {**hook(order("24981-3")), "prefetch": {"patient": "Patient/p1"}}, 400, "prefetch.patient: must be a FHIR"),
+    (None, {**hook(), "context": {"patientId": "p1", "draftOrders": []}}, 400, "draftOrders"),
 ])
 def test_refusals(client, headers, body, status, words):
     headers = signed() if headers is None else headers
@@ -278,3 +280,13 @@ def test_a_contradicted_pregnancy_is_kept_and_said_on_the_card(client):
     card = client.post(f"/cds-services/{SERVICE}", json=body, headers=signed()).json()["cards"][0]
     assert "read as pregnant, the cautious reading" in card["detail"]
     assert "without IV contrast" in card["detail"]  # the pathway's study for a pregnant patient
+
+
+def test_an_error_on_a_card_names_the_input_in_words_not_its_field_path():
+    from spinemets.cdshooks.service import _in_words
+    from spinemets.errors import ContradictoryInputError, InvalidInputError
+
+    text = _in_words(InvalidInputError("pathway.egfr", "must be between 0 and 200"))
+    assert "pathway." not in text and text.endswith("must be between 0 and 200")
+    text = _in_words(ContradictoryInputError(["pathway.pregnant", "pathway.sex"], "a pregnancy in a male patient"))
+    assert "pathway." not in text and "do not fit together" in text

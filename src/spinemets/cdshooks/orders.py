@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from spinemets.errors import KnowledgeBaseError
 from spinemets.knowledge.loader import KnowledgeBase, load_kb
 
 ORDERS = "order_codes"
@@ -75,7 +76,10 @@ def rate(order: OrderMatch, pathway_result: Any, kb: KnowledgeBase | None = None
         return Rating(not_rated=True, why="no ACR Appropriateness Criteria variant in spinemets' knowledge base covers "
                                           "this scenario (another ACR document may)")
     table = kb.table(RATINGS)
-    variant = next((str(r["acr_variant"]) for r in table.rows if r["variant"] == key), key)
+    rows_of_variant = table.where(variant=key)
+    if not rows_of_variant:  # the pathway names a variant the ratings table lacks: a knowledge-base error
+        raise KnowledgeBaseError([f"acr_ratings: no row of the variant the pathway applies ({key})"])
+    variant = str(rows_of_variant[0]["acr_variant"])
     covers = "lumbar" if key in LUMBAR_VARIANTS else ("thoracic" if key in THORACIC_VARIANTS else None)
     if covers is not None and order.region != covers:
         return Rating(not_rated=True, acr_variant=variant,
@@ -91,7 +95,7 @@ def rate(order: OrderMatch, pathway_result: Any, kb: KnowledgeBase | None = None
                       why=f"spinemets' knowledge base holds no rating of {variant} for {order.label}")
     if len(order.studies) > 1 and (len(rated) < len(order.studies) or len(set(rated.values())) > 1):
         labels = {r.id: str(r["label"]) for r in kb.table("imaging_studies").rows}
-        words = "; ".join(f"{labels.get(s, s)}: {rated.get(s, 'not rated').replace('_', ' ')}" for s in order.studies)
+        words = "; ".join(f"{labels[s]}: {rated.get(s, 'not rated').replace('_', ' ')}" for s in order.studies)
         return Rating(acr_variant=variant, why=f"{order.label} does not say whether contrast is given, and the "
                                                f"ratings differ ({words}): order the study with its contrast")
     appropriateness = next(iter(rated.values()))

@@ -143,6 +143,8 @@ def gather(request: dict[str, Any], templates: dict[str, str], labels: dict[str,
             problems.append(f"{labels[key]}: the EHR could not prefetch it (it sent an error)")
         elif isinstance(value, dict):
             record[key] = value
+        elif value is not None:
+            raise HookError(f"prefetch.{key}", "must be a FHIR resource, or null when the EHR has no data")
     if not fetch:
         return record, problems
     fetched = fetch_missing(request, templates, fhir_servers, labels, transport=transport)
@@ -151,10 +153,23 @@ def gather(request: dict[str, Any], templates: dict[str, str], labels: dict[str,
         try:
             read_bundle(_record({key: value}), kb)
         except SpinemetsError as exc:  # the EHR's server answered something invalid: missing, and said
-            problems.append(f"{labels[key]}: the EHR's FHIR server's answer is not valid FHIR ({exc})")
+            problems.append(f"{labels[key]}: the EHR's FHIR server's answer is not valid FHIR")
             continue
         record[key] = value
     return record, problems
+
+
+def _in_words(exc: Exception) -> str:
+    """An error for a card: the input named in words, never its field path."""
+    from spinemets.wording import field_name
+
+    field, message = getattr(exc, "field", None), getattr(exc, "message", None)
+    if isinstance(field, str) and isinstance(message, str):
+        return f"{field_name(field)}: {message}"
+    fields = getattr(exc, "fields", None)
+    if fields:
+        return "These facts do not fit together: " + ", ".join(field_name(f) for f in fields) + "."
+    return "The facts of the order and the record do not fit together."
 
 
 def _why_missing(request: dict[str, Any], problems: list[str]) -> str:
@@ -245,12 +260,12 @@ def handle(service_id: str, request: dict[str, Any], kb: KnowledgeBase | None = 
     if not isinstance(context, dict):
         raise HookError("context", "must be an object")
     drafts = context.get("draftOrders") or {}
-    if drafts.get("resourceType") != "Bundle":
+    if not isinstance(drafts, dict) or drafts.get("resourceType") != "Bundle":
         raise HookError("context.draftOrders", "a Bundle of the draft orders is required")
     orders = [e.get("resource") for e in drafts.get("entry") or [] if isinstance(e, dict)]
     orders = [o for o in orders if isinstance(o, dict) and o.get("resourceType") == "ServiceRequest"]
     templates = prefetch_templates()
-    spine = [o for o in orders if match_order(o, kb) is not None]
+    spine = [(o, m) for o in orders if (m := match_order(o, kb)) is not None]
     record, problems = gather(request, templates, PREFETCH_LABELS, kb, fhir_servers=fhir_servers, transport=transport,
                               fetch=bool(spine))
     still = [k for k in templates if k not in record]
@@ -267,17 +282,14 @@ def handle(service_id: str, request: dict[str, Any], kb: KnowledgeBase | None = 
     actions: list[dict[str, Any]] = []
     any_rated = False
     gcode = os.environ.get(GCODE_ENV)
-    for order in orders:
-        match = match_order(order, kb)
-        if match is None:
-            continue
+    for order, match in spine:
         inputs, said = _indications(order, kb, base)
         scenario = {**facts, **inputs}
         try:
             result = pathway(scenario, kb)
         except SpinemetsError as exc:
             cards.append(_card(f"{match.label}: no rating: the order's facts do not fit together",
-                               f"{exc}", "warning", kb, page_url))
+                               _in_words(exc), "warning", kb, page_url))
             continue
         rating = rate(match, result, kb)
         rated = bool(rating.appropriateness or rating.pama or rating.not_rated)

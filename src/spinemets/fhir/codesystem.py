@@ -9,6 +9,7 @@ checks that every code they carry is a concept here, so the list is complete (``
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -19,6 +20,7 @@ def _code(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-").lower()
 
 
+@functools.lru_cache(maxsize=4)
 def concepts(kb: KnowledgeBase) -> list[dict[str, str]]:
     """Every code of spinemets' code system with its display and definition, in a stable order."""
     from spinemets.fhir.export import ROLES
@@ -89,7 +91,7 @@ def code_system_resource(base: str | None = None, kb: KnowledgeBase | None = Non
         "experimental": False, "publisher": "spinemets",
         "description": "The codes of spinemets' FHIR results (SINS, ESCC, NOMS, prognostic scores, imaging "
                        f"pathway), version = knowledge base version. {kb.manifest.disclaimer}",
-        "caseSensitive": True, "content": "complete", "count": len(listed), "concept": listed,
+        "caseSensitive": True, "content": "complete", "count": len(listed), "concept": [dict(c) for c in listed],
     }
     CodeSystem.model_validate(resource)
     return resource

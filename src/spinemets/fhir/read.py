@@ -228,9 +228,10 @@ def read_bundle(bundle: dict[str, Any], kb: KnowledgeBase | None = None, *,
         if len(sites - {""}) == 1:
             pathway["primary_site"] = next(iter(sites - {""}))
         elif len(sites - {""}) > 1:
+            labels = {r.id: str(r["label"]) for r in kb.table("primary_sites").rows}
+            named = ", ".join(sorted(labels[x] for x in sites - {""}))
             out.not_used.append(Use(resource=", ".join(n for n, _, _ in primaries), note="the conditions name "
-                                    f"different primaries ({', '.join(sorted(sites - {''}))}): the primary is left "
-                                    "out, to be given"))
+                                    f"different primaries ({named}): the primary is left out, to be given"))
     if pathway:
         out.case["pathway"] = pathway
     if prognosis:
