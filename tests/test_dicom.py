@@ -359,7 +359,7 @@ def test_vertebral_height_errors_and_cli(cli):
         vertebral_height(WEDGE, [-3.0])
     args = [a for k, v in WEDGE.items() for a in ("--point", f"{k}={v[0]},{v[1]},{v[2]}")]
     r = cli("dicom", "height", *args, "--reference-mm", "30")
-    assert r.returncode == 0 and "height loss: 60.0% of 30.0 mm; Genant grade 3; SINS collapse: gt50" in r.stdout
+    assert r.returncode == 0 and "height loss: 60.0% of 30.0 mm; Genant grade 3; SINS collapse: more than 50% vertebral body collapse" in r.stdout
     r = cli("dicom", "height", *args[:-2])
     assert r.returncode == 2 and "posterior_inferior are missing" in r.stderr
 

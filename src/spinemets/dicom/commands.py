@@ -48,17 +48,10 @@ def _emit(m: Any, as_json: bool) -> int:
         data["kb_version"], data["disclaimer"] = kb.version, kb.manifest.disclaimer
         print(json.dumps(data, indent=2))
         return EXIT_OK
-    for name, stats in m.rois.items():
-        unit = f" {stats.units}" if stats.units else ""
-        print(f"{name}: {stats.shape} r={stats.radius_mm:g} mm at ({', '.join(f'{c:g}' for c in stats.center_mm)}): "
-              f"mean {stats.mean:.1f}{unit}, max {stats.max:.1f}{unit}, sd {stats.sd:.1f}, n {stats.n} voxels, "
-              f"{stats.volume_mm3:.0f} mm3")
-    for key, value in m.derived.items():
-        print(f"{key.replace('_', ' ')}: {value:.4g}")
-    if m.interpretation is not None:
-        print(m.interpretation.to_text())
-    if m.note:
-        print(m.note)
+    from spinemets.dicom.measure import describe
+
+    for line in describe(m):
+        print(line)
     print(f"Knowledge base {kb.version}. {kb.manifest.disclaimer}")
     return EXIT_OK
 
@@ -189,8 +182,12 @@ def cmd_height(a: argparse.Namespace) -> int:
     print("heights: " + ", ".join(f"{k} {v:.1f} mm" for k, v in r.heights_mm.items()))
     print("ratios: " + ", ".join(f"{k.replace('_', ' ')} {v:.2f}" for k, v in r.ratios.items()))
     if r.loss_percent is not None:
-        print(f"height loss: {r.loss_percent:.1f}% of {r.reference_mm:.1f} mm; Genant grade {r.genant_grade}; "
-              f"SINS collapse: {r.sins_collapse or 'open'}")
+        from spinemets.scores.sins import POINTS
+
+        label = (str(kb.table(POINTS).row(f"collapse-{r.sins_collapse}")["label"]).lower() if r.sins_collapse
+                 else "left open (see below)")
+        grade = f"Genant grade {r.genant_grade}" if r.genant_grade is not None else "no Genant grade"
+        print(f"height loss: {r.loss_percent:.1f}% of {r.reference_mm:.1f} mm; {grade}; SINS collapse: {label}")
     for note in r.notes:
         print(note)
     print(f"Knowledge base {kb.version}. {kb.manifest.disclaimer}")

@@ -150,3 +150,32 @@ def adc(adc_map: Volume, center: Sequence[float], radius_mm: float, unit: AdcUni
         data["treated"] = treated
     return Measurement(kind="adc", rois={"adc": stats}, series={"adc": _info(adc_map)},
                        derived={"adc_1e-3_mm2_s": value}, interpretation=quantitative(data))
+
+
+ROI_NAMES = {"series": "ROI", "in_phase": "In-phase ROI", "opposed_phase": "Opposed-phase ROI", "fat": "Fat-image ROI",
+             "water": "Water-image ROI", "adc": "ADC-map ROI"}
+DERIVED_LABELS = {"mean_hu": ("Mean attenuation", " HU"), "max_hu": ("Maximum attenuation", " HU"),
+                  "in_phase_mean": ("In-phase mean signal", ""), "opposed_phase_mean": ("Opposed-phase mean signal", ""),
+                  "sir": ("Signal intensity ratio (opposed / in-phase)", ""), "drop_percent": ("Signal drop", " %"),
+                  "fat_fraction_percent": ("Fat fraction", " %"), "adc_1e-3_mm2_s": ("Mean ADC", " x10^-3 mm2/s")}
+
+
+def describe(m: Measurement) -> list[str]:
+    """The measurement in words, one line each (the command line's text and the web page's summary)."""
+    lines = []
+    for name, stats in m.rois.items():
+        unit = f" {stats.units}" if stats.units else ""
+        where = f"on slice {stats.slice_index + 1} " if stats.slice_index is not None else ""
+        size = (f", {stats.volume_mm3:.0f} mm3" if stats.volume_mm3 is not None else "") + \
+            (f", {stats.area_mm2:.0f} mm2" if stats.area_mm2 is not None else "")
+        lines.append(f"{ROI_NAMES.get(name, name)}: {stats.shape} of radius {stats.radius_mm:g} mm {where}at "
+                     f"({', '.join(f'{c:g}' for c in stats.center_mm)}) mm: mean {stats.mean:.1f}{unit}, max "
+                     f"{stats.max:.1f}{unit}, SD {stats.sd:.1f}, {stats.n} voxels{size}")
+    for key, value in m.derived.items():
+        label, unit = DERIVED_LABELS[key]
+        lines.append(f"{label}: {value:.4g}{unit}")
+    if m.interpretation is not None:
+        lines.extend(m.interpretation.to_text().splitlines())
+    if m.note:
+        lines.append(m.note[:1].upper() + m.note[1:] + ".")
+    return lines

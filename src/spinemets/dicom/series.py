@@ -65,6 +65,7 @@ class Volume:
     header: Any = field(default=None, repr=False)  # the first slice's dataset (without pixels): patient and study
     slope: float = 1.0
     intercept: float = 0.0
+    window: tuple[float, float] | None = None  # the series' own display window (centre, width), for viewers only
     _array: np.ndarray | None = field(default=None, repr=False)
 
     def _rescaled(self, stored: np.ndarray) -> np.ndarray:
@@ -82,6 +83,11 @@ class Volume:
     def masked_values(self, mask: np.ndarray) -> np.ndarray:
         """The rescaled values (float64) of the voxels of a whole-volume mask."""
         return self._rescaled(self.stored[mask])
+
+    def value_range(self) -> tuple[float, float]:
+        """The lowest and the highest rescaled value of the series."""
+        ends = sorted(float(self._rescaled(v[None])[0]) for v in (self.stored.min(), self.stored.max()))
+        return ends[0], ends[1]
 
     @property
     def array(self) -> np.ndarray:
@@ -304,12 +310,30 @@ def from_datasets(datasets: Sequence[Any], where: str = "series") -> Volume:
     units = "HU" if modality == "CT" else (str(datasets[0].get("RescaleType")) if datasets[0].get("RescaleType")
                                            and datasets[0].get("RescaleType") != "US" else None)
     header = _header(placed[0][2])
+    middle = placed[len(placed) // 2][2]
     return Volume(
         stored=stored, slope=slope, intercept=intercept, affine=affine, modality=modality, series_uid=series_uid,
         study_uid=str(datasets[0].get("StudyInstanceUID", "")), frame_of_reference_uid=frame,
         instances=[Instance(str(d.SOPClassUID), str(d.SOPInstanceUID)) for _, _, d in placed], units=units,
         description=str(datasets[0].get("SeriesDescription", "")), slice_spacing_from_thickness=from_thickness,
-        header=header)
+        header=header, window=_window(middle))
+
+
+def _window(d: Any) -> tuple[float, float] | None:
+    """The display window a slice carries (the first when it lists several), or None: a viewer's starting point, never
+    used for a measurement."""
+    try:
+        center, width = d.get("WindowCenter"), d.get("WindowWidth")
+        if center is None or width is None:
+            return None
+        if not isinstance(center, (str, int, float)):  # several windows listed: the first
+            center = center[0]
+        if not isinstance(width, (str, int, float)):
+            width = width[0]
+        c, w = float(center), float(width)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return (c, w) if math.isfinite(c) and math.isfinite(w) and w > 0 else None
 
 
 HEADER_KEYWORDS = ("SpecificCharacterSet", "PatientName", "PatientID", "PatientBirthDate", "PatientSex",

@@ -15,6 +15,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request
@@ -56,10 +60,72 @@ class SrRequest(RoiRequest):
     store: bool = Field(default=False, description="also store the SR on the series' DICOMweb server (STOW-RS)")
 
 
-class DicomResult(BaseModel):
-    measurement: Any
+class SeriesRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    series: str = Field(max_length=2000, description="the series' DICOMweb URL: {base}/studies/{study}/series/{series}")
+
+
+class SliceRequest(SeriesRequest):
+    index: int = Field(ge=0, description="the slice, 0 = the first along the normal of the image plane")
+
+
+class SeriesView(BaseModel):
+    """What a viewer needs to show a series and turn a click into patient coordinates."""
+
+    rows: int
+    columns: int
+    slices: int
+    spacing_mm: list[float] = Field(description="voxel size along a row, down a column and between slices (mm)")
+    affine: list[list[float]] = Field(description="4 x 4: (column, row, slice, 1) to patient (x, y, z, 1) in mm")
+    modality: str
+    units: str | None
+    description: str
+    window: list[float] | None = Field(description="the series' own display window (centre, width), if it has one")
+    value_range: list[float] = Field(description="the lowest and highest value of the series")
     kb_version: str
     disclaimer: str
+
+
+class DicomResult(BaseModel):
+    measurement: Any
+    summary: list[str] = Field(description="the measurement and its interpretation in words, one line each")
+    kb_version: str
+    disclaimer: str
+
+
+class VolumeCache:
+    """The last few series read, by URL, for a few minutes: a viewer asks for one slice at a time and then measures,
+    and a series is read from the PACS once, not per request.  Access is checked on every request before the cache
+    is used.  Bounded by count (each volume is the series' stored values: about 100 MB for 200 CT slices)."""
+
+    def __init__(self, size: int = 2, seconds: float = 300.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.size, self.seconds, self.clock = size, seconds, clock
+        self._items: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, url: str, load: Callable[[str], Any]) -> Any:
+        now = self.clock()
+        with self._lock:
+            hit = self._items.get(url)
+            if hit is not None and now - hit[0] <= self.seconds:
+                self._items.move_to_end(url)
+                return hit[1]
+            self._items.pop(url, None)
+        volume = load(url)  # outside the lock: two series load side by side
+        with self._lock:
+            self._items[url] = (now, volume)
+            self._items.move_to_end(url)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return volume
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+CACHE = VolumeCache()
 
 
 def allowed_servers() -> list[str]:
@@ -77,15 +143,40 @@ def _load(url: str, field: str) -> Any:
     if m.group("base").rstrip("/") not in allowed_servers():
         raise InvalidInputError(field, f"the DICOMweb server {m.group('base')} is not one this site allows "
                                        f"({SERVERS_ENV})")
-    return load_series(url)
+    return CACHE.get(url, load_series)
 
 
 def _result(m: Any) -> DicomResult:
+    from spinemets.dicom.measure import describe
     from spinemets.knowledge.loader import load_kb
 
     kb = load_kb()
-    return DicomResult(measurement=m.model_dump(mode="json"), kb_version=kb.version,
+    return DicomResult(measurement=m.model_dump(mode="json"), summary=describe(m), kb_version=kb.version,
                        disclaimer=kb.manifest.disclaimer)
+
+
+def series_view(r: SeriesRequest) -> SeriesView:
+    from spinemets.knowledge.loader import load_kb
+
+    volume = _load(r.series, "series")
+    low, high = volume.value_range()
+    kb = load_kb()
+    return SeriesView(rows=volume.shape[1], columns=volume.shape[2], slices=volume.shape[0],
+                      spacing_mm=[round(x, 6) for x in volume.spacing], affine=volume.affine.tolist(),
+                      modality=volume.modality, units=volume.units, description=volume.description,
+                      window=list(volume.window) if volume.window else None, value_range=[low, high],
+                      kb_version=kb.version, disclaimer=kb.manifest.disclaimer)
+
+
+def slice_bytes(r: SliceRequest) -> bytes:
+    """One slice's values (rescaled) as little-endian float32, row after row."""
+    from spinemets.errors import InvalidInputError
+
+    volume = _load(r.series, "series")
+    if r.index >= volume.shape[0]:
+        raise InvalidInputError("index", f"the series has {volume.shape[0]} slices (0 to {volume.shape[0] - 1}), "
+                                         f"not {r.index + 1}")
+    return volume.values(r.index).astype("<f4").tobytes()
 
 
 def roi(r: RoiRequest) -> DicomResult:
@@ -130,6 +221,22 @@ def sr_bytes(r: SrRequest) -> tuple[bytes, str]:
     return buffer.getvalue(), str(sr.SOPInstanceUID)
 
 
+def _install_page(app: FastAPI) -> None:
+    """The slice viewer page (``/images``): markup and script only; it measures through the REST routes above."""
+    from fastapi.responses import HTMLResponse
+
+    from spinemets.web.routes import _ctx, env, render
+
+    extra = env.globals.setdefault("nav_extra", [])
+    if not any(item["href"] == "/images" for item in extra):
+        extra.append({"href": "/images", "label": "Measure on images", "before": "/assess"})
+
+    async def page(request: Request) -> Response:
+        return render(request, "images.html", _ctx(request, "images"))
+
+    app.add_api_route("/images", page, methods=["GET"], response_class=HTMLResponse, include_in_schema=False)
+
+
 def _bad_gateway(exc: Exception) -> Response:
     return Response(json.dumps({"type": "about:blank", "title": "DICOMweb server failed", "status": 502,
                                 "detail": str(exc)}), status_code=502, media_type="application/problem+json")
@@ -161,48 +268,51 @@ def install(app: FastAPI, problem_responses: dict[int | str, dict[str, Any]], we
         access(request, action, series)  # 401/403 as the store's problems
         return None
 
-    def json_route(path: str, model: type[BaseModel], func: Any, summary: str, fields: tuple[str, ...]) -> None:
+    def route(path: str, model: type[BaseModel], func: Any, summary: str, fields: tuple[str, ...],
+              ok: dict[str, Any], answer: Callable[[Any], Response],
+              action: Callable[[Any], str] = lambda inp: "read") -> None:
+        name = path.replace("-", "_")
+
         async def handle(request: Request) -> Response:
-            _check_media_type(request, path.replace("-", "_"))
-            inp = parse_body(model, await request.body(), path.replace("-", "_"))
-            refused = await run_in_threadpool(gate, request, "read", [getattr(inp, f) for f in fields])
+            _check_media_type(request, name)
+            inp = parse_body(model, await request.body(), name)
+            refused = await run_in_threadpool(gate, request, action(inp), [getattr(inp, f) for f in fields])
             if refused is not None:
                 return refused
             try:
                 result = await run_in_threadpool(func, inp)
             except UpstreamError as exc:
                 return _bad_gateway(exc)
-            return Response(result.model_dump_json(), media_type="application/json")
+            return answer(result)
 
         app.add_api_route(f"{API}/{path}", handle, methods=["POST"], tags=["dicom"], summary=summary,
                           description=note, response_class=Response,
                           openapi_extra={"requestBody": {"required": True, "content": {
                               "application/json": {"schema": model.model_json_schema()}}}},
-                          responses={200: {"description": "The measurement and its interpretation",
-                                           "content": {"application/json": {
-                                               "schema": DicomResult.model_json_schema()}}},
-                                     **access_responses})
+                          responses={200: ok, **access_responses})
+
+    def json_route(path: str, model: type[BaseModel], func: Any, summary: str, fields: tuple[str, ...],
+                   schema: type[BaseModel] = DicomResult, what: str = "The measurement and its interpretation") -> None:
+        route(path, model, func, summary, fields,
+              {"description": what, "content": {"application/json": {"schema": schema.model_json_schema()}}},
+              lambda result: Response(result.model_dump_json(), media_type="application/json"))
 
     json_route("roi", RoiRequest, roi, "ROI statistics of a series (CT: mean and maximum HU interpreted)", ("series",))
     json_route("chemical-shift", ChemicalShiftRequest, chemical_shift, "Chemical shift: signal ratio and drop",
                ("in_phase", "opposed_phase"))
     json_route("dixon", DixonRequest, dixon, "Dixon fat fraction", ("fat", "water"))
     json_route("adc", AdcRequest, adc, "Mean ADC of an ADC map", ("series",))
+    json_route("series", SeriesRequest, series_view, "A series' size and geometry, for a viewer", ("series",),
+               SeriesView, "The series' size, voxel geometry, display window and value range")
+    route("slice", SliceRequest, slice_bytes, "One slice's values, for a viewer", ("series",),
+          {"description": "The slice's rescaled values as little-endian 32-bit floats, row after row (rows x columns "
+                          "of the series)", "content": {"application/octet-stream": {}}},
+          lambda data: Response(data, media_type="application/octet-stream"))
+    route("sr", SrRequest, sr_bytes, "The ROI measurement as a DICOM SR (TID 1500)", ("series",),
+          {"description": "The DICOM Comprehensive 3D SR", "content": {"application/dicom": {}}},
+          lambda done: Response(done[0], media_type="application/dicom", headers={
+              "content-disposition": f'attachment; filename="spinemets-sr-{done[1]}.dcm"'}),
+          lambda inp: "create" if inp.store else "read")
 
-    @app.post(f"{API}/sr", tags=["dicom"], summary="The ROI measurement as a DICOM SR (TID 1500)",
-              response_class=Response, openapi_extra={"requestBody": {"required": True, "content": {
-                  "application/json": {"schema": SrRequest.model_json_schema()}}}},
-              responses={200: {"description": "The DICOM Comprehensive 3D SR", "content": {"application/dicom": {}}},
-                         **access_responses}, description=note)
-    async def sr(request: Request) -> Response:
-        _check_media_type(request, "sr")
-        inp = parse_body(SrRequest, await request.body(), "sr")
-        refused = await run_in_threadpool(gate, request, "create" if inp.store else "read", [inp.series])
-        if refused is not None:
-            return refused
-        try:
-            data, uid = await run_in_threadpool(sr_bytes, inp)
-        except UpstreamError as exc:
-            return _bad_gateway(exc)
-        return Response(data, media_type="application/dicom",
-                        headers={"content-disposition": f'attachment; filename="spinemets-sr-{uid}.dcm"'})
+    if web:
+        _install_page(app)
