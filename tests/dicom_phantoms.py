@@ -15,8 +15,8 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 
-def _dataset(sop_class, modality, rows, cols, spacing, position, orientation, stored, slope, intercept, study, series,
-             frame, number, description):
+def new_dataset(sop_class, modality):
+    """An empty instance of *sop_class* with its file meta information (explicit VR little endian)."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class
     meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -25,6 +25,12 @@ def _dataset(sop_class, modality, rows, cols, spacing, position, orientation, st
     ds.file_meta = meta
     ds.SOPClassUID, ds.SOPInstanceUID = sop_class, meta.MediaStorageSOPInstanceUID
     ds.Modality = modality
+    return ds
+
+
+def _dataset(sop_class, modality, rows, cols, spacing, position, orientation, stored, slope, intercept, study, series,
+             frame, number, description):
+    ds = new_dataset(sop_class, modality)
     ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = "Phantom^Test", "PHANTOM1", "19600101", "O"
     ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
     ds.StudyDate = ds.SeriesDate = dt.date(2026, 1, 2).strftime("%Y%m%d")

@@ -114,8 +114,10 @@ def test_the_sr_is_written_and_read_back(ct, tmp_path, cli):
     assert values["Mean"] == (pytest.approx(1300.0), "[hnsf'U]") and values["Maximum"][0] == pytest.approx(1300.0)
     assert values["Volume"][1] == "mm3"
     evaluations = {q.name.meaning: q.value.meaning for q in group.get_qualitative_evaluations()}
-    assert evaluations == {"ct mean hu": "malignant side of 0 of 2 cut-offs",
-                           "ct max hu": "malignant side of 0 of 2 cut-offs"}
+    assert evaluations == {"CT mean attenuation": "malignant side of 0 of 2 cut-offs",
+                           "CT maximum attenuation": "malignant side of 0 of 2 cut-offs"}
+    codes = {q.name.value: q.value.value for q in group.get_qualitative_evaluations()}
+    assert codes == {"CT-MEAN-HU": "M0-OF-2", "CT-MAX-HU": "M0-OF-2"}
     evidence = sr.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence[0]
     assert evidence.SeriesInstanceUID == source.SeriesInstanceUID and len(evidence.ReferencedSOPSequence) == 40
     surface = group.reference_type

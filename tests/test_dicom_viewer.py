@@ -111,9 +111,19 @@ def test_the_viewer_routes_give_the_geometry_and_each_slice_as_stored(orthanc, c
     assert r.status_code == 422 and "index" in r.json()["detail"]
     r = client.post("/api/v1/dicom/roi", json={"series": url, "center": [0, 0, 40], "radius_mm": 6})
     assert r.status_code == 200 and "Mean attenuation: 1300 HU" in r.json()["summary"]
+    square = [[-4, -4, 40], [4, -4, 40], [4, 4, 40], [-4, 4, 40]]
+    r = client.post("/api/v1/dicom/roi", json={"series": url, "shape": "polygon", "points": square})
+    assert r.status_code == 200 and r.json()["measurement"]["rois"]["series"]["n"] == 100, r.text
+    r = client.post("/api/v1/dicom/roi", json={"series": url, "shape": "polygon", "points": square,
+                                               "center": [0, 0, 40]})
+    assert r.status_code == 422 and "not both" in r.json()["detail"]
+    r = client.post("/api/v1/dicom/roi", json={"series": url, "shape": "polygon"})
+    assert r.status_code == 422 and "needs its corners" in r.json()["detail"]
+    r = client.post("/api/v1/dicom/roi", json={"series": url})
+    assert r.status_code == 422 and "needs its centre and radius" in r.json()["detail"]
     with store.session() as s:  # every request audited, the refused ones too (as denied)
         reads = [e for e in s.query(AuditEntry) if e.object_type == "dicom_series" and e.actor == "bob"]
-    assert len(reads) >= 6
+    assert len(reads) >= 10
     r = client.post("/api/v1/dicom/series", json={"series": "http://10.1.2.3/dicom-web/studies/1/series/2"})
     assert r.status_code == 422 and "not one this site allows" in r.json()["detail"]
 

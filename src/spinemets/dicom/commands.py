@@ -64,28 +64,46 @@ def load(where: str) -> Any:
     return load_series(where) if is_series_url(where) else load_folder(where)
 
 
-def _need_roi(a: argparse.Namespace) -> None:
+def _region(a: argparse.Namespace, masks: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The ROI of the command line: a sphere or circle (--center, --radius-mm, --shape) or a polygon (--polygon),
+    as keyword arguments of the measures; a mask option given (--seg, --rtstruct) leaves none of them."""
     from spinemets.dicom.series import SeriesError
 
+    given = [m for m in masks if getattr(a, m, None)]
+    drawn = a.center is not None or a.radius_mm is not None or a.polygon is not None
+    if len(given) > 1 or (given and drawn):
+        options = [f"--{m}" for m in given] + (["--polygon"] if a.polygon is not None else []) + \
+            (["--center/--radius-mm"] if a.center is not None or a.radius_mm is not None else [])
+        raise SeriesError(f"give one ROI, not {' and '.join(options)}", given[0] if given else "points")
+    if given:
+        return {}
+    if a.polygon is not None:
+        if a.center is not None or a.radius_mm is not None or a.shape is not None:
+            raise SeriesError("give the ROI either as --polygon or as --center and --radius-mm (with --shape), not "
+                              "both", "points")
+        return {"center": None, "radius_mm": None, "shape": "polygon", "points": a.polygon}
     if a.center is None or a.radius_mm is None:
-        raise SeriesError("give the ROI: --center X,Y,Z and --radius-mm R" + (", or --seg SEG.dcm" if hasattr(a, "seg")
-                                                                              else ""), "center")
+        others = " or ".join(["--polygon", *(f"--{m}" for m in masks)])
+        raise SeriesError(f"give the ROI: --center X,Y,Z and --radius-mm R, or {others}", "center")
+    return {"center": a.center, "radius_mm": a.radius_mm, "shape": a.shape or "sphere", "points": None}
 
 
 def cmd_roi(a: argparse.Namespace) -> int:
     from spinemets.dicom.measure import of_stats, roi
 
+    region = _region(a, ("seg", "rtstruct"))
     volume = load(a.series)
     if a.seg:
         from spinemets.dicom.seg import mask_stats, read_mask
 
-        if a.center is not None or a.radius_mm is not None:
-            from spinemets.dicom.series import SeriesError
-
-            raise SeriesError("give the ROI either as --seg or as --center and --radius-mm, not both", "seg")
         return _emit(of_stats(volume, mask_stats(volume, read_mask(volume, a.seg, a.segment)), a.treated), a.json)
-    _need_roi(a)
-    return _emit(roi(volume, a.center, a.radius_mm, a.shape, a.treated), a.json)
+    if a.rtstruct:
+        from spinemets.dicom.rtstruct import read_mask as read_structure
+        from spinemets.dicom.seg import mask_stats
+
+        mask, _ = read_structure(volume, a.rtstruct, a.structure)
+        return _emit(of_stats(volume, mask_stats(volume, mask), a.treated), a.json)
+    return _emit(roi(volume, treated=a.treated, **region), a.json)
 
 
 def cmd_seg(a: argparse.Namespace) -> int:
@@ -95,7 +113,7 @@ def cmd_seg(a: argparse.Namespace) -> int:
     from spinemets.dicom.seg import full_mask, write
     from spinemets.dicom.series import SeriesError, load_folder
 
-    _need_roi(a)
+    region = _region(a)
     from pathlib import Path
 
     if not Path(a.series).is_dir():
@@ -103,42 +121,41 @@ def cmd_seg(a: argparse.Namespace) -> int:
     volume = load_folder(a.series)
     datasets = [pydicom.dcmread(f, stop_before_pixels=True) for f in sorted(Path(a.series).iterdir())
                 if f.is_file() and f.read_bytes()[128:132] == b"DICM"]
-    seg = write(volume, datasets, full_mask(volume, a.center, a.radius_mm, a.shape))
+    seg = write(volume, datasets, full_mask(volume, **region))
     seg.save_as(a.out, enforce_file_format=True)
     print(f"dicom seg: wrote {a.out} (one segment on {len(volume.instances)} source images)")
     return EXIT_OK
 
 
 def cmd_chemical_shift(a: argparse.Namespace) -> int:
-    _need_roi(a)
+    region = _region(a)
     from spinemets.dicom.measure import chemical_shift
 
-    return _emit(chemical_shift(load(a.in_phase), load(a.opposed_phase), a.center, a.radius_mm,
-                                a.shape, a.treated), a.json)
+    return _emit(chemical_shift(load(a.in_phase), load(a.opposed_phase), treated=a.treated, **region), a.json)
 
 
 def cmd_dixon(a: argparse.Namespace) -> int:
-    _need_roi(a)
+    region = _region(a)
     from spinemets.dicom.measure import dixon
 
-    return _emit(dixon(load(a.fat), load(a.water), a.center, a.radius_mm, a.shape, a.treated), a.json)
+    return _emit(dixon(load(a.fat), load(a.water), treated=a.treated, **region), a.json)
 
 
 def cmd_adc(a: argparse.Namespace) -> int:
-    _need_roi(a)
+    region = _region(a)
     from spinemets.dicom.measure import adc
 
-    return _emit(adc(load(a.series), a.center, a.radius_mm, a.unit, a.shape, a.treated), a.json)
+    return _emit(adc(load(a.series), unit=a.unit, treated=a.treated, **region), a.json)
 
 
 def cmd_sr(a: argparse.Namespace) -> int:
-    _need_roi(a)
+    region = _region(a)
     from spinemets.cli import EXIT_OK
     from spinemets.dicom.measure import roi
     from spinemets.dicom.sr import measurement_report
 
     volume = load(a.series)
-    m = roi(volume, a.center, a.radius_mm, a.shape, a.treated)
+    m = roi(volume, treated=a.treated, **region)
     sr = measurement_report(volume, m)
     sr.save_as(a.out, enforce_file_format=True)
     print(f"dicom sr: wrote {a.out} ({len(volume.instances)} source images referenced)")
@@ -148,6 +165,13 @@ def cmd_sr(a: argparse.Namespace) -> int:
         store(a.stow, [sr])
         print(f"dicom sr: stored on {a.stow} (STOW-RS)")
     return EXIT_OK
+
+
+def _polygon(text: str) -> list[list[float]]:
+    corners = [c for c in text.split(";") if c.strip()]
+    if len(corners) < 3:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected at least three corners X,Y,Z separated by semicolons")
+    return [_xyz(c) for c in corners]
 
 
 def _point(text: str) -> tuple[str, list[float]]:
@@ -199,8 +223,11 @@ def _roi_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--center", type=_xyz, metavar="X,Y,Z", help="the ROI centre in patient coordinates (mm, DICOM LPS)")
     p.add_argument("--radius-mm", type=_radius, metavar="R", help="the ROI radius (mm)")
-    p.add_argument("--shape", choices=("sphere", "circle"), default="sphere",
+    p.add_argument("--shape", choices=("sphere", "circle"),
                    help="a sphere, or a circle in the image plane of the nearest slice (default sphere)")
+    p.add_argument("--polygon", type=_polygon, metavar="X,Y,Z;X,Y,Z;...",
+                   help="the ROI as a polygon drawn on one image: its corners in patient coordinates (mm), separated "
+                        "by semicolons (instead of --center and --radius-mm)")
     p.add_argument("--treated", type=_bool, metavar="yes|no", help="the lesion has been treated")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -218,6 +245,10 @@ def register(sub: Any, add: Any) -> None:
     r.add_argument("--seg", metavar="SEG.dcm", help="the ROI as a segment of a DICOM Segmentation of this series "
                    "(instead of --center and --radius-mm)")
     r.add_argument("--segment", type=int, default=1, help="the segment number (default 1)")
+    r.add_argument("--rtstruct", metavar="RS.dcm", help="the ROI as a structure of a DICOM RT Structure Set drawn on "
+                   "this series (its closed planar contours; instead of --center and --radius-mm)")
+    r.add_argument("--structure", metavar="NAME|NUMBER", help="the structure of --rtstruct (needed when it holds "
+                   "several)")
     r.set_defaults(func=cmd_roi)
     c = dsub.add_parser("chemical-shift", help="signal intensity ratio and signal drop from in- and opposed-phase")
     c.add_argument("in_phase", help="the folder of the in-phase series")

@@ -16,10 +16,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from spinemets.dicom.roi import RoiStats, circle, same_frame, sphere
+from spinemets.dicom.roi import RoiStats, circle, polygon, same_frame, sphere
 from spinemets.dicom.series import SeriesError, Volume
 
-Shape = Literal["sphere", "circle"]
+Shape = Literal["sphere", "circle", "polygon"]
+Points = Sequence[Sequence[float]]
 AdcUnit = Literal["1e-6 mm2/s", "1e-3 mm2/s", "mm2/s"]
 ADC_TO_1E3 = {"1e-6 mm2/s": 1e-3, "1e-3 mm2/s": 1.0, "mm2/s": 1e3}  # unit conversions, not clinical facts
 ADC_UNIT_FLOOR = 0.01  # x10^-3 mm2/s: a mean this low means the unit was given wrong (a factor of 1000), not tissue
@@ -44,7 +45,19 @@ class Measurement(BaseModel):
     note: str | None = None
 
 
-def _roi(volume: Volume, center: Sequence[float], radius_mm: float, shape: Shape) -> RoiStats:
+def _roi(volume: Volume, center: Sequence[float] | None, radius_mm: float | None, shape: Shape,
+         points: Points | None = None) -> RoiStats:
+    """The ROI's statistics: a sphere or circle (centre and radius), or a polygon (its corners)."""
+    if shape == "polygon":
+        if points is None:
+            raise SeriesError("a polygon ROI needs its corners", "points")
+        if center is not None or radius_mm is not None:
+            raise SeriesError("give the ROI either as a polygon or as a centre and a radius, not both", "points")
+        return polygon(volume, points)
+    if points is not None:
+        raise SeriesError(f"corners are given for a polygon; this ROI is a {shape}", "points")
+    if center is None or radius_mm is None:
+        raise SeriesError(f"a {shape} ROI needs its centre and radius", "center")
     return sphere(volume, center, radius_mm) if shape == "sphere" else circle(volume, center, radius_mm)
 
 
@@ -64,12 +77,12 @@ def _info(v: Volume) -> SeriesInfo:
                       images=v.shape[0], spacing_mm=[round(s, 4) for s in v.spacing])
 
 
-def roi(volume: Volume, center: Sequence[float], radius_mm: float, shape: Shape = "sphere",
-        treated: bool | None = None) -> Measurement:
+def roi(volume: Volume, center: Sequence[float] | None, radius_mm: float | None, shape: Shape = "sphere",
+        treated: bool | None = None, points: Points | None = None) -> Measurement:
     """A ROI on one series: for CT, the mean and maximum HU interpreted; for other series the statistics only."""
     from spinemets.interpret.quantitative import quantitative
 
-    return of_stats(volume, _roi(volume, center, radius_mm, shape), treated)
+    return of_stats(volume, _roi(volume, center, radius_mm, shape, points), treated)
 
 
 def of_stats(volume: Volume, stats: RoiStats, treated: bool | None = None) -> Measurement:
@@ -88,13 +101,14 @@ def of_stats(volume: Volume, stats: RoiStats, treated: bool | None = None) -> Me
                        interpretation=quantitative(data))
 
 
-def chemical_shift(in_phase: Volume, opposed_phase: Volume, center: Sequence[float], radius_mm: float,
-                   shape: Shape = "sphere", treated: bool | None = None) -> Measurement:
+def chemical_shift(in_phase: Volume, opposed_phase: Volume, center: Sequence[float] | None, radius_mm: float | None,
+                   shape: Shape = "sphere", treated: bool | None = None, points: Points | None = None) -> Measurement:
     """The same ROI on the in-phase and opposed-phase series; the engine computes the ratio and the drop."""
     from spinemets.interpret.quantitative import quantitative
 
     _mr_pair(in_phase, opposed_phase, "chemical shift", ("in-phase", "opposed-phase"))
-    ip, op = _roi(in_phase, center, radius_mm, shape), _roi(opposed_phase, center, radius_mm, shape)
+    ip = _roi(in_phase, center, radius_mm, shape, points)
+    op = _roi(opposed_phase, center, radius_mm, shape, points)
     if ip.mean <= 0:
         raise SeriesError("the in-phase ROI has no signal (mean <= 0): place the ROI in the marrow", "center")
     if op.mean < 0:
@@ -112,13 +126,13 @@ def chemical_shift(in_phase: Volume, opposed_phase: Volume, center: Sequence[flo
                        derived=derived, interpretation=result)
 
 
-def dixon(fat: Volume, water: Volume, center: Sequence[float], radius_mm: float, shape: Shape = "sphere",
-          treated: bool | None = None) -> Measurement:
+def dixon(fat: Volume, water: Volume, center: Sequence[float] | None, radius_mm: float | None,
+          shape: Shape = "sphere", treated: bool | None = None, points: Points | None = None) -> Measurement:
     """Fat fraction (%) from the ROI means of the fat and water images."""
     from spinemets.interpret.quantitative import quantitative
 
     _mr_pair(fat, water, "Dixon", ("fat", "water"))
-    f, w = _roi(fat, center, radius_mm, shape), _roi(water, center, radius_mm, shape)
+    f, w = _roi(fat, center, radius_mm, shape, points), _roi(water, center, radius_mm, shape, points)
     if f.mean < 0 or w.mean < 0 or f.mean + w.mean <= 0:
         raise SeriesError("the fat and water ROI means must be positive: are these the fat and water images?",
                           "series")
@@ -130,8 +144,8 @@ def dixon(fat: Volume, water: Volume, center: Sequence[float], radius_mm: float,
                        derived={"fat_fraction_percent": fraction}, interpretation=quantitative(data))
 
 
-def adc(adc_map: Volume, center: Sequence[float], radius_mm: float, unit: AdcUnit, shape: Shape = "sphere",
-        treated: bool | None = None) -> Measurement:
+def adc(adc_map: Volume, center: Sequence[float] | None, radius_mm: float | None, unit: AdcUnit,
+        shape: Shape = "sphere", treated: bool | None = None, points: Points | None = None) -> Measurement:
     """The mean ADC of the ROI, converted from the stated *unit* to 10^-3 mm²/s."""
     from spinemets.interpret.quantitative import quantitative
 
@@ -140,7 +154,7 @@ def adc(adc_map: Volume, center: Sequence[float], radius_mm: float, unit: AdcUni
     if adc_map.modality != "MR":
         raise SeriesError(f"ADC: the series is {adc_map.modality or 'of no stated modality'}, not an MR ADC map",
                           "series")
-    stats = _roi(adc_map, center, radius_mm, shape)
+    stats = _roi(adc_map, center, radius_mm, shape, points)
     value = stats.mean * ADC_TO_1E3[unit]
     if 0 < value < ADC_UNIT_FLOOR:
         raise SeriesError(f"ADC: a mean of {stats.mean:g} in {unit} is {value:g} x10^-3 mm2/s, a thousand times "
@@ -168,9 +182,15 @@ def describe(m: Measurement) -> list[str]:
         where = f"on slice {stats.slice_index + 1} " if stats.slice_index is not None else ""
         size = (f", {stats.volume_mm3:.0f} mm3" if stats.volume_mm3 is not None else "") + \
             (f", {stats.area_mm2:.0f} mm2" if stats.area_mm2 is not None else "")
-        lines.append(f"{ROI_NAMES.get(name, name)}: {stats.shape} of radius {stats.radius_mm:g} mm {where}at "
-                     f"({', '.join(f'{c:g}' for c in stats.center_mm)}) mm: mean {stats.mean:.1f}{unit}, max "
-                     f"{stats.max:.1f}{unit}, SD {stats.sd:.1f}, {stats.n} voxels{size}")
+        centre = ", ".join(f"{c:.4g}" for c in stats.center_mm)
+        if stats.radius_mm is not None:
+            region = f"{stats.shape} of radius {stats.radius_mm:g} mm {where}at ({centre}) mm"
+        elif stats.points_mm is not None:
+            region = f"polygon of {len(stats.points_mm)} corners {where}centred at ({centre}) mm"
+        else:
+            region = f"{stats.shape} centred at ({centre}) mm"
+        lines.append(f"{ROI_NAMES.get(name, name)}: {region}: mean {stats.mean:.1f}{unit}, max {stats.max:.1f}{unit}, "
+                     f"SD {stats.sd:.1f}, {stats.n} voxels{size}")
     for key, value in m.derived.items():
         label, unit = DERIVED_LABELS[key]
         lines.append(f"{label}: {value:.4g}{unit}")

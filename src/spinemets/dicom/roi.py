@@ -5,6 +5,8 @@ volume's geometry.
   Only the box of voxels that can hold the sphere is visited, so the cost follows the ROI's size, not the volume's.
 * A **circle** in the image plane of the slice nearest the centre (radius in mm): the same on one slice.
 * A **voxel sphere** (centre as voxel indices, radius in mm) for callers that place the ROI on the image.
+* A **polygon** (its corners in patient coordinates, mm) drawn on one image: the pixels whose centres lie inside it
+  (even-odd rule, so a contour around a hole leaves the hole out); an RTSTRUCT contour is one.
 
 A ROI whose centre lies outside the volume, that reaches past its edge, that holds no voxel centre or whose radius is
 over 50 mm is an error naming it.  The statistics: mean, maximum, minimum, standard deviation (population), voxel
@@ -29,12 +31,14 @@ class RoiStats(BaseModel):
     sd: float = Field(description="population standard deviation")
     n: int = Field(description="voxels in the ROI")
     volume_mm3: float | None = Field(default=None, description="a sphere's volume (voxels x voxel volume)")
-    area_mm2: float | None = Field(default=None, description="a circle's area (pixels x pixel area)")
-    slice_index: int | None = Field(default=None, description="a circle's slice (0 = the first along the normal)")
+    area_mm2: float | None = Field(default=None, description="a circle's or polygon's area (pixels x pixel area)")
+    slice_index: int | None = Field(default=None, description="a circle's or polygon's slice (0 = the first along "
+                                                              "the normal)")
     units: str | None = Field(default=None, description="HU for CT; none for MR signal intensity")
-    shape: str = Field(description="sphere, circle, or mask (a SEG's segment)")
-    center_mm: list[float]
-    radius_mm: float
+    shape: str = Field(description="sphere, circle, polygon, or mask (a SEG's segment, an RTSTRUCT's structure)")
+    center_mm: list[float] = Field(description="the centre; a polygon's or a mask's centroid")
+    radius_mm: float | None = Field(default=None, description="a sphere's or circle's radius")
+    points_mm: list[list[float]] | None = Field(default=None, description="a polygon's corners, as placed")
 
 
 MAX_RADIUS_MM = 50.0  # input bound: larger than a vertebral body
@@ -134,6 +138,70 @@ def _stats(volume: Volume, box: tuple[slice, slice, slice], mask: np.ndarray, sh
                     area_mm2=values.size * sx * sy if planar else None, slice_index=box[0].start if planar else None,
                     units=volume.units, shape=shape, center_mm=[float(c) for c in center_mm],
                     radius_mm=float(radius_mm))
+
+
+MAX_POLYGON_POINTS = 10_000  # input bound: a contour traced point by point around a vertebra has hundreds
+
+
+def polygon_mask(volume: Volume, points_mm: Sequence[Sequence[float]],
+                 what: str = "the polygon") -> tuple[tuple[slice, slice, slice], np.ndarray, np.ndarray]:
+    """The box (one slice), the mask of the pixels whose centres lie inside the polygon (even-odd rule), and the
+    corners as continuous voxel indices (i, j) of that slice.  The corners must lie on one image of the series and
+    inside it."""
+    try:
+        pts = np.asarray(points_mm, dtype=float)
+    except (TypeError, ValueError):
+        raise SeriesError(f"{what}: each corner must be three numbers x,y,z in mm", "points") from None
+    if pts.ndim != 2 or pts.shape[1] != 3 or not np.all(np.isfinite(pts)):
+        raise SeriesError(f"{what}: each corner must be three numbers x,y,z in mm", "points")
+    if len(pts) > 1 and np.allclose(pts[0], pts[-1]):
+        pts = pts[:-1]  # a closed ring repeats its first corner
+    if not 3 <= len(pts) <= MAX_POLYGON_POINTS:
+        raise SeriesError(f"{what}: a polygon needs 3 to {MAX_POLYGON_POINTS} corners, not {len(pts)}", "points")
+    inverse = np.linalg.inv(volume.affine)
+    ijk = (inverse[:3, :3] @ pts.T).T + inverse[:3, 3]
+    k = ijk[:, 2]
+    slice_k = int(round(float(k.mean())))
+    spread_mm = float(np.max(np.abs(k - slice_k))) * volume.spacing[2]
+    if spread_mm > 0.25 * volume.spacing[2] + 1e-6:
+        raise SeriesError(f"{what}: its corners do not lie on one image of the series (up to {spread_mm:.1f} mm off "
+                          "the image plane): draw it on one image", "points")
+    depth, rows, cols = volume.shape
+    if not 0 <= slice_k < depth:
+        raise SeriesError(f"{what}: it lies on no image of the series", "points")
+    ij = ijk[:, :2]
+    if np.any(ij < -0.5) or np.any(ij[:, 0] > cols - 0.5) or np.any(ij[:, 1] > rows - 0.5):
+        raise SeriesError(f"{what}: it reaches past the edge of the image", "points")
+    lo = np.maximum(np.ceil(ij.min(axis=0)), 0).astype(int)
+    hi = np.minimum(np.floor(ij.max(axis=0)), [cols - 1, rows - 1]).astype(int)
+    xs = np.arange(lo[0], hi[0] + 1, dtype=float)[None, :]
+    ys = np.arange(lo[1], hi[1] + 1, dtype=float)[:, None]
+    inside = np.zeros((ys.size, xs.size), dtype=bool)
+    for (x1, y1), (x2, y2) in zip(ij, np.roll(ij, -1, axis=0)):
+        if y1 == y2:
+            continue  # a horizontal edge crosses no row of centres the rule counts
+        crosses = (y1 > ys) != (y2 > ys)
+        x_at = x1 + (ys - y1) * (x2 - x1) / (y2 - y1)
+        inside ^= crosses & (xs < x_at)
+    if not inside.any():
+        raise SeriesError(f"{what}: it holds no pixel centre", "points")
+    box = (slice(slice_k, slice_k + 1), slice(lo[1], hi[1] + 1), slice(lo[0], hi[0] + 1))
+    return box, inside[None], ij
+
+
+def polygon(volume: Volume, points_mm: Sequence[Sequence[float]]) -> RoiStats:
+    """Statistics of a polygon drawn on one image (corners in patient coordinates, mm)."""
+    box, mask, ij = polygon_mask(volume, points_mm)
+    values = volume.values(box)[mask]
+    sx, sy, _ = volume.spacing
+    k = box[0].start
+    jj, ii = np.nonzero(mask[0])
+    centroid = volume.to_patient([float(ii.mean()) + box[2].start, float(jj.mean()) + box[1].start, k])
+    corners = [volume.to_patient([x, y, k]).tolist() for x, y in ij]  # as placed, on the image plane
+    return RoiStats(mean=float(values.mean()), max=float(values.max()), min=float(values.min()),
+                    sd=float(values.std()), n=int(values.size), area_mm2=values.size * sx * sy, slice_index=k,
+                    units=volume.units, shape="polygon", center_mm=[float(c) for c in centroid],
+                    points_mm=[[float(c) for c in p] for p in corners])
 
 
 def same_frame(a: Volume, b: Volume, what: str) -> None:

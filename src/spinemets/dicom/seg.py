@@ -16,13 +16,21 @@ from typing import Any
 
 import numpy as np
 
-from spinemets.dicom.roi import RoiStats, sphere_mask
+from spinemets.dicom.roi import RoiStats, polygon_mask, sphere_mask
 from spinemets.dicom.series import SeriesError, Volume
 
 
-def full_mask(volume: Volume, center_mm: Sequence[float], radius_mm: float, shape: str) -> np.ndarray:
-    """The ROI's mask over the whole volume (k, j, i)."""
-    box, mask, _ = sphere_mask(volume, center_mm, radius_mm, in_plane=shape == "circle")
+def full_mask(volume: Volume, center: Sequence[float] | None, radius_mm: float | None, shape: str,
+              points: Sequence[Sequence[float]] | None = None) -> np.ndarray:
+    """The ROI's mask over the whole volume (k, j, i): a sphere or circle, or a polygon (its corners)."""
+    if shape == "polygon":
+        if points is None or center is not None or radius_mm is not None:
+            raise SeriesError("a polygon ROI is given by its corners only", "points")
+        box, mask, _ = polygon_mask(volume, points)
+    else:
+        if center is None or radius_mm is None or points is not None:
+            raise SeriesError(f"a {shape} ROI is given by its centre and radius", "center")
+        box, mask, _ = sphere_mask(volume, center, radius_mm, in_plane=shape == "circle")
     out = np.zeros(volume.shape, dtype=bool)
     out[box] = mask
     return out
@@ -83,8 +91,8 @@ def read_mask(volume: Volume, path: str | Path, segment: int = 1) -> np.ndarray:
 
 
 def mask_stats(volume: Volume, mask: np.ndarray) -> RoiStats:
-    """Statistics of the voxels of *mask* (a SEG's ROI); its centre is the mask's centroid, its radius that of the
-    sphere of the same volume."""
+    """Statistics of the voxels of *mask* (a SEG's segment, an RTSTRUCT's structure); its centre is the mask's
+    centroid."""
     values = volume.masked_values(mask)
     sx, sy, sz = volume.spacing
     k, j, i = np.nonzero(mask)
@@ -92,5 +100,4 @@ def mask_stats(volume: Volume, mask: np.ndarray) -> RoiStats:
     volume_mm3 = values.size * sx * sy * sz
     return RoiStats(mean=float(values.mean()), max=float(values.max()), min=float(values.min()),
                     sd=float(values.std()), n=int(values.size), volume_mm3=volume_mm3, units=volume.units,
-                    shape="mask", center_mm=[float(c) for c in centroid],
-                    radius_mm=float((3 * volume_mm3 / (4 * np.pi)) ** (1 / 3)))
+                    shape="mask", center_mm=[float(c) for c in centroid])

@@ -20,9 +20,26 @@ from typing import Any
 
 import numpy as np
 
-from spinemets.dicom.series import Volume
+from spinemets.dicom.series import SeriesError, Volume
+from spinemets.interpret import quantitative as q
 
 SCHEME = "99SPINEMETS"
+CODE_VALUE_MAX = 16  # DICOM: a code value (SH) holds at most 16 characters
+MEASURE_CODES = {q.CT_MEAN: "CT-MEAN-HU", q.CT_MAX: "CT-MAX-HU", q.SIR: "CS-SIR", q.DROP: "CS-DROP-PCT",
+                 q.FAT: "DIXON-FF-PCT", q.ADC: "ADC"}
+
+
+def measure_code(measure: str) -> str:
+    """The private code value of a measure (at most 16 characters: DICOM's limit)."""
+    code = MEASURE_CODES.get(measure)
+    if code is None:  # a measure added to the knowledge base without a code here: never a truncated, ambiguous one
+        raise SeriesError(f"the report has no code for the measure {measure.replace('_', ' ')} yet", "measure")
+    return code
+
+
+def evaluation_code(malignant: int, applicable: int) -> str:
+    """The private code value of "malignant side of M of N cut-offs" ("M3-OF-4")."""
+    return f"M{malignant}-OF-{applicable}"
 
 
 def _units(volume: Volume) -> Any:
@@ -35,6 +52,12 @@ def _units(volume: Volume) -> Any:
 def _region(volume: Volume, stats: Any) -> Any:
     import highdicom as hd
 
+    if stats.shape == "polygon":  # a closed ring: the first corner repeated last
+        corners = np.array(stats.points_mm + stats.points_mm[:1], dtype=float)
+        return hd.sr.ImageRegion3D(hd.sr.GraphicTypeValues3D.POLYGON, corners, volume.frame_of_reference_uid)
+    if stats.radius_mm is None:
+        raise SeriesError("a mask (a segmentation or a structure set) is already stored as such: the report is "
+                          "written for a sphere, a circle or a polygon", "shape")
     c = np.array(stats.center_mm, dtype=float)
     r = float(stats.radius_mm)
     if stats.shape == "sphere":
@@ -75,9 +98,9 @@ def measurement_report(volume: Volume, m: Any, datasets: list[Any] | None = None
     result = m.interpretation
     if result is not None:
         for summary in result.by_measure:
-            name = Code(summary.measure.replace("_", "-"), SCHEME, summary.measure.replace("_", " "))
+            name = Code(measure_code(summary.measure), SCHEME, q.LABELS[summary.measure])
             applicable = summary.malignant_side + summary.benign_side
-            value = Code(f"malignant-{summary.malignant_side}-of-{applicable}", SCHEME,
+            value = Code(evaluation_code(summary.malignant_side, applicable), SCHEME,
                          f"malignant side of {summary.malignant_side} of {applicable} cut-offs")
             evaluations.append(hd.sr.QualitativeEvaluation(name=name, value=value))
     region = _region(volume, stats)

@@ -19,7 +19,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -32,10 +32,19 @@ API = "/api/v1/dicom"
 class _Roi(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    center: list[float] = Field(min_length=3, max_length=3, description="the ROI centre x, y, z in mm (DICOM LPS)")
-    radius_mm: float = Field(gt=0, le=50, allow_inf_nan=False, description="the ROI radius in mm (at most 50)")
-    shape: Literal["sphere", "circle"] = Field(default="sphere", description="a sphere, or a circle in the image plane")
+    center: list[float] | None = Field(default=None, min_length=3, max_length=3,
+                                       description="a sphere's or circle's centre x, y, z in mm (DICOM LPS)")
+    radius_mm: float | None = Field(default=None, gt=0, le=50, allow_inf_nan=False,
+                                    description="a sphere's or circle's radius in mm (at most 50)")
+    shape: Literal["sphere", "circle", "polygon"] = Field(
+        default="sphere", description="a sphere, a circle in the image plane, or a polygon drawn on one image")
+    points: list[Annotated[list[float], Field(min_length=3, max_length=3)]] | None = Field(
+        default=None, min_length=3, max_length=10_000,
+        description="a polygon's corners x, y, z in mm, on one image (instead of centre and radius)")
     treated: bool | None = Field(default=None, description="the lesion has been treated")
+
+    def region(self) -> dict[str, Any]:
+        return {"center": self.center, "radius_mm": self.radius_mm, "shape": self.shape, "points": self.points}
 
 
 class RoiRequest(_Roi):
@@ -182,26 +191,26 @@ def slice_bytes(r: SliceRequest) -> bytes:
 def roi(r: RoiRequest) -> DicomResult:
     from spinemets.dicom.measure import roi as measure
 
-    return _result(measure(_load(r.series, "series"), r.center, r.radius_mm, r.shape, r.treated))
+    return _result(measure(_load(r.series, "series"), treated=r.treated, **r.region()))
 
 
 def chemical_shift(r: ChemicalShiftRequest) -> DicomResult:
     from spinemets.dicom.measure import chemical_shift as measure
 
-    return _result(measure(_load(r.in_phase, "in_phase"), _load(r.opposed_phase, "opposed_phase"), r.center,
-                           r.radius_mm, r.shape, r.treated))
+    return _result(measure(_load(r.in_phase, "in_phase"), _load(r.opposed_phase, "opposed_phase"), treated=r.treated,
+                           **r.region()))
 
 
 def dixon(r: DixonRequest) -> DicomResult:
     from spinemets.dicom.measure import dixon as measure
 
-    return _result(measure(_load(r.fat, "fat"), _load(r.water, "water"), r.center, r.radius_mm, r.shape, r.treated))
+    return _result(measure(_load(r.fat, "fat"), _load(r.water, "water"), treated=r.treated, **r.region()))
 
 
 def adc(r: AdcRequest) -> DicomResult:
     from spinemets.dicom.measure import adc as measure
 
-    return _result(measure(_load(r.series, "series"), r.center, r.radius_mm, r.unit, r.shape, r.treated))
+    return _result(measure(_load(r.series, "series"), unit=r.unit, treated=r.treated, **r.region()))
 
 
 def sr_bytes(r: SrRequest) -> tuple[bytes, str]:
@@ -211,7 +220,7 @@ def sr_bytes(r: SrRequest) -> tuple[bytes, str]:
     from spinemets.dicom.sr import measurement_report
 
     volume = _load(r.series, "series")
-    sr = measurement_report(volume, measure(volume, r.center, r.radius_mm, r.shape, r.treated))
+    sr = measurement_report(volume, measure(volume, treated=r.treated, **r.region()))
     if r.store:
         match = SERIES_URL.match(r.series)
         assert match is not None  # checked by _load
