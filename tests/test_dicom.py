@@ -482,3 +482,53 @@ def test_a_roi_written_as_seg_reads_back_as_the_same_roi(ct, tmp_path, cli):
     ct_spheres(other, [BONE_ISLAND], shape=(4, 32, 32))
     r = cli("dicom", "roi", str(other), "--seg", str(seg))
     assert r.returncode == 2 and "another frame of reference" in r.stderr
+
+
+# --- slices read when first used --------------------------------------------------------------------------------------
+
+def test_a_roi_reads_only_the_slices_it_crosses_and_gives_what_reading_everything_gives(ct):
+    lazy = load_folder(ct[0])
+    assert int(lazy._loaded.sum()) == 1  # opening reads the headers and one slice (to check it decodes)
+    stats = sphere(lazy, [0, 0, 40], 6)
+    assert int(lazy._loaded.sum()) <= 1 + 7  # the sphere crosses 7 slices 2 mm apart
+    eager = load_folder(ct[0])
+    everything = eager.stored  # every slice read
+    assert eager.reader is None and everything.shape == (40, 128, 128)
+    assert sphere(eager, [0, 0, 40], 6) == stats
+    assert np.array_equal(lazy.stored, everything) and lazy.reader is None
+
+
+def test_slices_read_from_many_threads_at_once_are_each_read_right(ct):
+    from concurrent.futures import ThreadPoolExecutor
+
+    volume = load_folder(ct[0])
+    centres = [[0, 0, z] for z in range(10, 70, 4)]
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(lambda c: sphere(volume, c, 6), centres * 3))
+    alone = [sphere(load_folder(ct[0]), c, 6) for c in centres]
+    assert together == alone * 3
+
+
+def test_a_file_cut_short_is_said_when_the_series_is_opened(ct, tmp_path):
+    folder = tmp_path / "cut"
+    shutil.copytree(ct[0], folder)
+    last = sorted(folder.iterdir())[-1]
+    last.write_bytes(last.read_bytes()[:-1000])  # the header intact, the pixel data cut short
+    with pytest.raises(SeriesError, match="its pixel data is cut short"):
+        load_folder(folder)
+
+
+def test_a_file_changed_or_removed_after_opening_is_never_read_silently(ct, tmp_path):
+    import os
+
+    folder = tmp_path / "changing"
+    shutil.copytree(ct[0], folder)
+    volume = load_folder(folder)
+    files = {pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID: f for f in folder.iterdir()}
+    middle = files[volume.instances[20].sop_instance_uid]
+    os.utime(middle, (1, 1))  # rewritten since it was opened
+    with pytest.raises(SeriesError, match="has changed since the series was opened: open the series again"):
+        sphere(volume, [0, 0, 40], 6)
+    files[volume.instances[30].sop_instance_uid].unlink()
+    with pytest.raises(SeriesError, match="can no longer be read"):
+        sphere(volume, [0, 0, 60], 4)

@@ -17,7 +17,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,9 +52,12 @@ class Volume:
     """A series as a volume: ``stored[k, j, i]`` (slice, row, column) with one rescale (``slope``, ``intercept``) for
     every slice, or already rescaled float32 values when the slices were rescaled differently (then slope 1,
     intercept 0); ``affine`` maps (i, j, k, 1) to patient (x, y, z, 1) in mm.  ``values(box)`` gives the rescaled
-    values of a part (a ROI's box), ``array`` the whole volume rescaled (made on first use)."""
+    values of a part (a ROI's box), ``array`` the whole volume rescaled (made on first use).
 
-    stored: np.ndarray
+    The slices' pixels are read when first used (``reader``): a ROI reads the slices it crosses, not the series;
+    ``stored`` reads them all.  Thread-safe: a volume may be shared by requests."""
+
+    data: np.ndarray  # the stored values; slices not yet read are filled by ``reader`` on first use
     affine: np.ndarray
     modality: str
     series_uid: str
@@ -66,7 +71,39 @@ class Volume:
     slope: float = 1.0
     intercept: float = 0.0
     window: tuple[float, float] | None = None  # the series' own display window (centre, width), for viewers only
+    reader: Callable[[int], np.ndarray] | None = field(default=None, repr=False)  # slice k's stored values
+    _loaded: np.ndarray | None = field(default=None, repr=False)
+    _lock: Any = field(default_factory=threading.Lock, repr=False)
     _array: np.ndarray | None = field(default=None, repr=False)
+
+    def _read(self, slices: Iterable[int]) -> None:
+        """Read the slices not yet read (all of them once, whoever asks first)."""
+        if self.reader is None:
+            return
+        with self._lock:
+            if self.reader is None:
+                return
+            if self._loaded is None:
+                self._loaded = np.zeros(self.data.shape[0], dtype=bool)
+            for k in slices:
+                k = int(k)
+                if not self._loaded[k]:
+                    self.data[k] = self.reader(k)
+                    self._loaded[k] = True
+            if self._loaded.all():
+                self.reader = None  # every slice read: the source datasets are let go
+
+    def _slices_of(self, box: Any) -> np.ndarray:
+        first = box[0] if isinstance(box, tuple) and box else box
+        if first is Ellipsis:
+            return np.arange(self.data.shape[0])
+        return np.atleast_1d(np.arange(self.data.shape[0])[first])
+
+    @property
+    def stored(self) -> np.ndarray:
+        """Every slice's stored values (all read)."""
+        self._read(range(self.data.shape[0]))
+        return self.data
 
     def _rescaled(self, stored: np.ndarray) -> np.ndarray:
         part = stored.astype(np.float64)
@@ -77,27 +114,30 @@ class Volume:
         return part
 
     def values(self, box: Any = ...) -> np.ndarray:
-        """The rescaled values (float64) of ``stored[box]``."""
-        return self._rescaled(self.stored[box])
+        """The rescaled values (float64) of ``stored[box]`` (only the slices of the box are read)."""
+        self._read(self._slices_of(box))
+        return self._rescaled(self.data[box])
 
     def masked_values(self, mask: np.ndarray) -> np.ndarray:
-        """The rescaled values (float64) of the voxels of a whole-volume mask."""
-        return self._rescaled(self.stored[mask])
+        """The rescaled values (float64) of the voxels of a whole-volume mask (only the slices it covers are read)."""
+        self._read(np.nonzero(mask.reshape(mask.shape[0], -1).any(axis=1))[0])
+        return self._rescaled(self.data[mask])
 
     def value_range(self) -> tuple[float, float]:
         """The lowest and the highest rescaled value of the series."""
-        ends = sorted(float(self._rescaled(v[None])[0]) for v in (self.stored.min(), self.stored.max()))
+        stored = self.stored
+        ends = sorted(float(self._rescaled(v[None])[0]) for v in (stored.min(), stored.max()))
         return ends[0], ends[1]
 
     @property
     def array(self) -> np.ndarray:
         """The whole volume rescaled (float32), made on first use."""
         if self._array is None:
-            if self.slope == 1.0 and self.intercept == 0.0 and self.stored.dtype == np.float32:
-                self._array = self.stored
+            stored = self.stored
+            if self.slope == 1.0 and self.intercept == 0.0 and stored.dtype == np.float32:
+                self._array = stored
             else:
-                self._array = (self.stored.astype(np.float32) * np.float32(self.slope)
-                               + np.float32(self.intercept))
+                self._array = (stored.astype(np.float32) * np.float32(self.slope) + np.float32(self.intercept))
         return self._array
 
     @property
@@ -107,7 +147,7 @@ class Volume:
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        return self.stored.shape  # type: ignore[return-value]
+        return self.data.shape  # type: ignore[return-value]
 
     def to_voxel(self, xyz: Sequence[float]) -> np.ndarray:
         """Patient coordinates (mm) to continuous voxel indices (i, j, k)."""
@@ -130,7 +170,8 @@ def load_folder(folder: str | Path) -> Volume:
     datasets = []
     for f in sorted(p for p in path.iterdir() if p.is_file()):
         try:
-            d = pydicom.dcmread(f)
+            d = pydicom.dcmread(f, defer_size=DEFER_BYTES)
+            _check_deferred(d, f)
             if "SOPClassUID" not in d:
                 stored_class = str(getattr(getattr(d, "file_meta", None), "MediaStorageSOPClassUID", ""))
                 if stored_class == DICOMDIR:
@@ -155,6 +196,23 @@ def load_folder(folder: str | Path) -> Volume:
     return from_datasets(datasets, where=str(folder))
 
 
+DEFER_BYTES = 64 * 1024  # values larger than this (the pixel data) are read when a ROI needs their slice
+
+
+def _check_deferred(d: Any, f: Path) -> None:
+    """The pixel data must be as long as its header says, whether read or deferred (a file cut short is said when
+    the series is opened, not when a ROI reaches its slice)."""
+    try:
+        element = d.get_item("PixelData", keep_deferred=True)
+    except KeyError:
+        return
+    if element is None or not getattr(element, "is_raw", False) or element.length == 0xFFFFFFFF:
+        return  # already converted, or encapsulated (compressed) frames of undefined length: the decoder checks
+    held = len(element.value) if element.value is not None else f.stat().st_size - int(element.value_tell)
+    if held < int(element.length):
+        raise SeriesError(f"{f}: a damaged DICOM file (its pixel data is cut short): the series would be incomplete")
+
+
 def _looks_like_dicom(f: Path) -> bool:
     try:
         with open(f, "rb") as fh:
@@ -164,7 +222,26 @@ def _looks_like_dicom(f: Path) -> bool:
     return head[128:132] == b"DICM"
 
 
+def _raw_numbers(ds: Any, keyword: str) -> list[float] | None:
+    """The numbers of a decimal string (DS) element still in its file form, parsed straight from its bytes (pydicom's
+    conversion is most of the time a large series takes to open); None when it is not raw or not plain numbers."""
+    try:
+        element = ds.get_item(keyword)
+    except (KeyError, TypeError, ValueError):
+        return None
+    value = getattr(element, "value", None)
+    if not getattr(element, "is_raw", False) or not isinstance(value, bytes):
+        return None
+    try:
+        return [float(v) for v in value.split(b"\\")]
+    except ValueError:
+        return None
+
+
 def _floats(ds: Any, keyword: str, n: int, where: str) -> list[float]:
+    raw = _raw_numbers(ds, keyword)
+    if raw is not None and len(raw) == n and all(math.isfinite(v) for v in raw):
+        return raw
     try:
         value = ds.get(keyword)
     except (TypeError, ValueError):
@@ -184,6 +261,9 @@ def _floats(ds: Any, keyword: str, n: int, where: str) -> list[float]:
 
 def _number(ds: Any, keyword: str, default: float, where: str) -> float:
     """A single number of the dataset (its default when absent); a value that is not a number is an error."""
+    raw = _raw_numbers(ds, keyword)
+    if raw is not None and len(raw) == 1 and math.isfinite(raw[0]):
+        return raw[0]
     try:
         value = ds.get(keyword)
         if value is None or value == "":
@@ -225,7 +305,7 @@ def from_datasets(datasets: Sequence[Any], where: str = "series") -> Volume:
     if min(spacing) <= 0:
         raise SeriesError(f"{where}: PixelSpacing must be positive")
     for d in datasets:
-        if "Rows" not in d or "Columns" not in d or "PixelData" not in d or not len(d.PixelData or b""):
+        if "Rows" not in d or "Columns" not in d or not _pixel_bytes(d):
             raise SeriesError(f"{where}: {d.get('SOPInstanceUID', 'an image')} has no image (Rows, Columns or pixel "
                               "data missing)")
         if int(d.get("NumberOfFrames", 1) or 1) > 1:
@@ -280,8 +360,12 @@ def from_datasets(datasets: Sequence[Any], where: str = "series") -> Volume:
                 for _, _, d in placed}
     if any(slope == 0 for slope, _ in rescales):
         raise SeriesError(f"{where}: a RescaleSlope of 0 would make every value the intercept")
-    stored: np.ndarray | None = None
-    for n, (_, _, d) in enumerate(placed):
+    one_rescale = len(rescales) == 1
+    sources = [d for _, _, d in placed]
+
+    def pixels_of(k: int) -> np.ndarray:
+        d = sources[k]
+        _unchanged(d, where)
         try:
             pixels = _raw_pixels(d, rows, cols)
             if pixels is None:
@@ -293,18 +377,19 @@ def from_datasets(datasets: Sequence[Any], where: str = "series") -> Volume:
                     if getattr(ts, "is_compressed", False) else "")
             raise SeriesError(f"{where}: the pixel data of {d.get('SOPInstanceUID', 'an image')} cannot be decoded "
                               f"({name}): {_first_line(str(exc))}{hint}") from None
-        if pixels.ndim != 2:
-            raise SeriesError(f"{where}: colour or multi-sample images are not measured")
-        if stored is None:  # one rescale for all: the stored values kept; else each slice rescaled now
-            stored = np.empty((len(placed), rows, cols), dtype=pixels.dtype if len(rescales) == 1 else np.float32)
-        if len(rescales) == 1:
-            stored[n] = pixels
-        else:
-            slope = _number(d, "RescaleSlope", 1.0, where)
-            intercept = _number(d, "RescaleIntercept", 0.0, where)
-            np.multiply(pixels, np.float32(slope), out=stored[n], casting="unsafe")
-            stored[n] += np.float32(intercept)
-    assert stored is not None
+        if pixels.ndim != 2 or pixels.shape != (rows, cols):
+            raise SeriesError(f"{where}: colour, multi-sample or mis-sized images are not measured")
+        if one_rescale:
+            return pixels
+        out = np.multiply(pixels, np.float32(_number(d, "RescaleSlope", 1.0, where)), dtype=np.float32)
+        out += np.float32(_number(d, "RescaleIntercept", 0.0, where))
+        return out
+
+    first_pixels = pixels_of(0)  # read now: a transfer syntax without a decoder is said when the series is opened
+    stored = np.empty((len(placed), rows, cols), dtype=first_pixels.dtype)  # pages are taken as slices are read
+    stored[0] = first_pixels
+    loaded = np.zeros(len(placed), dtype=bool)
+    loaded[0] = True
     slope, intercept = next(iter(rescales)) if len(rescales) == 1 else (1.0, 0.0)
     modality = str(datasets[0].get("Modality", ""))
     units = "HU" if modality == "CT" else (str(datasets[0].get("RescaleType")) if datasets[0].get("RescaleType")
@@ -312,7 +397,8 @@ def from_datasets(datasets: Sequence[Any], where: str = "series") -> Volume:
     header = _header(placed[0][2])
     middle = placed[len(placed) // 2][2]
     return Volume(
-        stored=stored, slope=slope, intercept=intercept, affine=affine, modality=modality, series_uid=series_uid,
+        data=stored, reader=pixels_of if len(placed) > 1 else None, _loaded=loaded, slope=slope, intercept=intercept,
+        affine=affine, modality=modality, series_uid=series_uid,
         study_uid=str(datasets[0].get("StudyInstanceUID", "")), frame_of_reference_uid=frame,
         instances=[Instance(str(d.SOPClassUID), str(d.SOPInstanceUID)) for _, _, d in placed], units=units,
         description=str(datasets[0].get("SeriesDescription", "")), slice_spacing_from_thickness=from_thickness,
@@ -370,6 +456,34 @@ def _raw_pixels(d: Any, rows: int, cols: int) -> np.ndarray | None:
     if len(data) < rows * cols * bits // 8:
         return None
     return np.frombuffer(data, dtype=dtype, count=rows * cols).reshape(rows, cols)
+
+
+def _unchanged(d: Any, where: str) -> None:
+    """A slice read later from its file: the file must be the one opened (pydicom would only warn)."""
+    filename, stamp = getattr(d, "filename", None), getattr(d, "timestamp", None)
+    if not isinstance(filename, str) or stamp is None:
+        return
+    try:
+        changed = os.stat(filename).st_mtime != stamp
+    except OSError:
+        raise SeriesError(f"{where}: {filename} can no longer be read (moved or deleted since the series was "
+                          "opened): open the series again") from None
+    if changed:
+        raise SeriesError(f"{where}: {filename} has changed since the series was opened: open the series again")
+
+
+def _pixel_bytes(d: Any) -> int:
+    """How many bytes of pixel data an image holds, without reading them when their reading was deferred."""
+    try:
+        element = d.get_item("PixelData", keep_deferred=True)
+    except KeyError:
+        return 0
+    if element is None:
+        return 0
+    value = element.value
+    if value is None and getattr(element, "is_raw", False):
+        return int(element.length or 0)  # deferred: read when a ROI needs the slice
+    return len(value or b"")
 
 
 def _first_line(text: str) -> str:
