@@ -58,7 +58,7 @@ def test_an_l_shape_and_the_background_around_the_sphere(ct):
     stats = polygon(volume, ell)
     assert stats.n == 50 + 25 and stats.mean == 40.0
     text = "\n".join(measure.describe(measure.roi(volume, None, None, "polygon", points=ell)))
-    assert "polygon of 6 corners on slice 21 centred at" in text and "75 voxels" in text
+    assert "polygon of 6 corners on slice 21 (image 20) centred at" in text and "75 voxels" in text
 
 
 def _hull(points):

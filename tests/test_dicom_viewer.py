@@ -54,6 +54,45 @@ def test_the_cache_reads_a_series_once_keeps_the_latest_and_forgets_after_its_ti
     assert len(reads) == 6
 
 
+def test_the_cache_reads_a_series_once_however_many_ask_at_once_and_keys_by_the_series():
+    import threading
+    import time as _time
+
+    cache = VolumeCache(size=2, seconds=300)
+    reads: list[str] = []
+    gate = threading.Event()
+
+    def slow(url):
+        reads.append(url)
+        gate.wait(5)
+        return object()
+
+    base = "https://pacs.example.org/dicom-web/studies/1.2/series/3.4"
+    threads = [threading.Thread(target=cache.get, args=(base + ("/" if n % 2 else ""), slow)) for n in range(8)]
+    for t in threads:
+        t.start()
+    _time.sleep(0.2)
+    gate.set()
+    for t in threads:
+        t.join(5)
+    assert len(reads) == 1  # eight requests (the URL spelled two ways), one read from the PACS
+    kept = cache.get(base, slow)
+    assert cache.get(base, slow, fresh=lambda v: v is kept) is kept and len(reads) == 1
+    cache.get(base, slow, fresh=lambda v: False)  # the server's images changed: read again
+    assert len(reads) == 2
+
+
+def test_expired_series_are_dropped_on_any_use_and_the_count_is_bounded():
+    now = [0.0]
+    cache = VolumeCache(size=2, seconds=300, clock=lambda: now[0])
+    for name in "abcdef":
+        cache.get(name, lambda url: url)
+    assert len(cache._items) == 2
+    now[0] = 301.0
+    cache.get("z", lambda url: url)  # another series asked for: the expired ones go
+    assert list(cache._items) == ["z"]
+
+
 # --- the measurement in words ------------------------------------------------------------------------------------------
 
 def test_the_measurement_in_words_has_the_numbers_and_the_interpretation_without_internal_names(ct):
@@ -65,7 +104,7 @@ def test_the_measurement_in_words_has_the_numbers_and_the_interpretation_without
     assert "885" in text and "1060" in text  # the bone-island cut-offs compared, with their sources
     assert "_" not in text.replace("n_", "")  # no field names (mean_hu, ct_max_hu) shown
     circle = "\n".join(measure.describe(measure.roi(volume, [0, 0, 40], 6, "circle")))
-    assert "circle of radius 6 mm on slice 21 at" in circle and "mm2" in circle
+    assert "circle of radius 6 mm on slice 21 (image 20) at" in circle and "mm2" in circle
     mr = measure.describe(measure.of_stats(volume.__class__(**{**volume.__dict__, "modality": "MR", "units": None}),
                                            measure.sphere(volume, [0, 0, 40], 6)))
     assert mr[-1].startswith("A MR series gives signal intensity") and mr[-1].endswith(".")
@@ -106,7 +145,7 @@ def test_the_viewer_routes_give_the_geometry_and_each_slice_as_stored(orthanc, c
         assert np.array_equal(values, volume.values(k).astype(np.float32))
     assert values.max() == 40.0  # slice 39 (z = 78 mm) is past the sphere
     r = client.post("/api/v1/dicom/slice", json={"series": url, "index": 40})
-    assert r.status_code == 422 and r.json()["field"] == "index" and "40 slices (0 to 39), not 41" in r.json()["detail"]
+    assert r.status_code == 422 and r.json()["field"] == "slice.index" and "40 slices (0 to 39), not 41" in r.json()["detail"]
     r = client.post("/api/v1/dicom/slice", json={"series": url, "index": -1})
     assert r.status_code == 422 and "index" in r.json()["detail"]
     r = client.post("/api/v1/dicom/roi", json={"series": url, "center": [0, 0, 40], "radius_mm": 6})
@@ -136,85 +175,235 @@ def wait_text(page, testid: str, text: str, exact: bool = False) -> None:
                            arg=[testid, text, exact])
 
 
-@pytest.mark.browser
-@pytest.mark.slow
-def test_the_viewer_page_opens_a_series_windows_it_measures_a_click_and_stores_the_sr(orthanc, ct, browser,  # noqa: F811
-                                                                                         tmp_path):
-    from dicomweb_client.api import DICOMwebClient
-
+@pytest.fixture
+def viewer(orthanc, browser, tmp_path):  # noqa: F811
+    """A signed-in page of a real `spinemets serve` that allows the test Orthanc."""
     from tests.support import QUIET, server
 
-    folder, made = ct
-    upload(orthanc, folder)
-    url = f"{orthanc}/studies/{made['study']}/series/{made['series']}"
     env = {"SPINEMETS_DATA_DIR": str(tmp_path / "data"), "SPINEMETS_ADMIN_PASSWORD": PASSWORD,
            "SPINEMETS_DICOMWEB_SERVERS": orthanc}
     with server(env, *QUIET) as (base, _):
         context = browser.new_context(base_url=base, viewport={"width": 1200, "height": 1000})
         page = context.new_page()
         problems: list[str] = []
-        page.on("console", lambda m: problems.append(m.text) if m.type == "error" and "401" not in m.text else None)
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" and "401" not in m.text
+                                     and "422" not in m.text else None)
         page.on("pageerror", lambda e: problems.append(str(e)))
         page.set_default_timeout(15_000)
-        page.goto("/images")
-        assert "Decision support for healthcare professionals" in page.content()
-        assert page.locator("nav a[href='/images']").first.is_visible() or page.locator("nav a[href='/images']").count()
-        page.fill("#f-series", url)
-        page.click("#images-open button[type=submit]")  # not signed in: said, nothing read
-        page.wait_for_selector("#images-signin", state="visible")
-        assert "Sign in" in page.inner_text("[data-testid=images-error]")
         page.goto("/login?next=/images")
         page.fill("#f-username", "admin")
         page.fill("#f-password", PASSWORD)
         page.click("[data-testid=login-form] button[type=submit]")
         page.wait_for_url("**/images")
-        page.fill("#f-series", url)
-        page.click("#images-open button[type=submit]")
-        wait_text(page, "slice-label", "21 of 40", exact=True)
-        assert "40 slices of 128 x 128" in page.inner_text("[data-testid=series-line]")
-        # no window stored in the series: the whole range (40 to 1300 HU), so the sphere is white, the rest black
-        assert page.input_value("#f-center") == "670" and page.input_value("#f-width") == "1260"
-        grey = "([x, y]) => document.getElementById('image').getContext('2d').getImageData(x, y, 1, 1).data[0]"
-        page.wait_for_function(f"() => ({grey})([64, 64]) === 255")
-        assert page.evaluate(grey, [5, 5]) == 0
-        # a typed window: centre 40, width 100 -> the background mid-grey
-        page.fill("#f-center", "40")
-        page.fill("#f-width", "100")
-        page.dispatch_event("#f-width", "change")
-        page.wait_for_function(f"() => [127, 128].includes(({grey})([5, 5]))")
-        # a drag changes the window, a click places the region: click the sphere's centre (x 0, y 0 on slice 21)
-        page.locator("[data-testid=image]").scroll_into_view_if_needed()
-        box = page.locator("[data-testid=image]").bounding_box()
-        assert box["y"] >= 0 and box["y"] + box["height"] <= 1000
-        page.mouse.move(box["x"] + 10, box["y"] + 10)
-        page.mouse.down()
-        page.mouse.move(box["x"] + 60, box["y"] + 10, steps=5)
-        page.mouse.up()
-        assert float(page.input_value("#f-width")) > 100
-        assert page.locator("[data-testid=measure-lines] li").count() == 0  # a drag is not a click
-        page.fill("#f-radius", "6")
-        box = page.locator("[data-testid=image]").bounding_box()  # where it is now
-        x = box["x"] + (62.5 + 0.5) / 128 * box["width"]   # x = 0 mm is column 62.5 (origin -50, 0.8 mm)
-        y = box["y"] + (62.5 + 0.5) / 128 * box["height"]
-        page.mouse.click(x, y)
-        wait_text(page, "measure-lines", "Mean attenuation: 1300 HU")
-        lines = page.inner_text("[data-testid=measure-lines]")
-        assert "885" in lines and "Decision support" in lines and "mean_hu" not in lines
-        status = page.inner_text("#measure-status")
-        at = [float(v) for v in status.split("Region at ")[1].split(" mm")[0].split(", ")]
-        assert at == pytest.approx([0.0, 0.0, 40.0], abs=0.5), status  # within a pixel of the click
-        # the wheel moves one slice; the ROI ring is drawn where the sphere crosses it
-        page.mouse.wheel(0, 100)
-        wait_text(page, "slice-label", "22 of 40", exact=True)
-        # an ADC measurement needs its unit, never guessed
-        page.select_option("#f-measure", "adc")
-        assert "Choose the unit" in page.inner_text("#measure-status")
-        page.select_option("#f-measure", "roi")
-        wait_text(page, "measure-lines", "Mean attenuation: 1300 HU")
-        page.click("#store-sr")
-        wait_text(page, "sr-status", "Stored on the PACS")
+        yield page
         context.close()
+    assert not problems, problems
+
+
+@pytest.fixture
+def ct_url(orthanc, ct):  # noqa: F811
+    """The CT phantom on the test Orthanc: its DICOMweb URL and UIDs."""
+    folder, made = ct
+    upload(orthanc, folder)
+    return f"{orthanc}/studies/{made['study']}/series/{made['series']}", made
+
+
+def open_series(page, url, label):
+    page.fill("#f-series", url)
+    page.click("#images-open button[type=submit]")
+    wait_text(page, "slice-label", label, exact=True)
+
+
+PIXEL = "([x, y]) => Array.from(document.getElementById('image').getContext('2d').getImageData(x, y, 1, 1).data)"
+
+
+def click_voxel(page, i, j, columns, rows):
+    page.locator("[data-testid=image]").scroll_into_view_if_needed()
+    box = page.locator("[data-testid=image]").bounding_box()
+    page.mouse.click(box["x"] + (i + 0.5) / columns * box["width"], box["y"] + (j + 0.5) / rows * box["height"])
+
+
+def region_at(page):
+    status = page.inner_text("#measure-status")
+    return [float(v) for v in status.split("Region at ")[1].split(" mm")[0].split(", ")]
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_the_page_windows_a_ct_measures_a_click_draws_the_ring_and_stores_the_sr(orthanc, ct_url, viewer):  # noqa: F811
+    from dicomweb_client.api import DICOMwebClient
+
+    page, (url, made) = viewer, ct_url
+    assert "Decision support for healthcare professionals" in page.content()
+    assert page.locator("#viewer").is_hidden() and page.locator("#store-sr").is_hidden()
+    assert page.locator("nav a[href='/images']").count()
+    page.fill("#f-series", url.replace(orthanc, "https://elsewhere.example.org/dicom-web"))
+    page.click("#images-open button[type=submit]")
+    wait_text(page, "images-error", "This PACS address is not one this site allows")
+    assert "SPINEMETS" not in page.inner_text("[data-testid=images-error]")
+    open_series(page, url, "21 of 40 (image 20)")  # files written in reverse: slice 21 is image 20
+    assert "40 slices of 128 x 128" in page.inner_text("[data-testid=series-line]")
+    assert page.get_attribute("[data-testid=image]", "aria-label").startswith("Slice 21 of 40 (image 20)")
+    # no window stored in the series: its whole range (40 to 1300 HU): the sphere white, the rest black
+    assert page.input_value("#f-center") == "670" and page.input_value("#f-width") == "1260"
+    page.wait_for_function(f"() => ({PIXEL})([64, 64])[0] === 255")
+    assert page.evaluate(PIXEL, [5, 5])[0] == 0
+    # a typed window: centre 40, width 100 (DICOM's linear function: 40 HU is just above mid-grey)
+    page.fill("#f-center", "40")
+    page.fill("#f-width", "100")
+    page.dispatch_event("#f-width", "change")
+    page.wait_for_function(f"() => [128, 129].includes(({PIXEL})([5, 5])[0])")
+    page.fill("#f-width", "-5")  # refused, said, the window kept
+    page.dispatch_event("#f-width", "change")
+    wait_text(page, "window-error", "Window width must be a number above 0: kept at 100")
+    assert page.input_value("#f-width") == "100"
+    page.fill("#f-center", "")
+    page.dispatch_event("#f-center", "change")
+    wait_text(page, "window-error", "Window centre must be a number: kept at 40")
+    # a drag changes the window; it places nothing
+    page.locator("[data-testid=image]").scroll_into_view_if_needed()
+    box = page.locator("[data-testid=image]").bounding_box()
+    page.mouse.move(box["x"] + 10, box["y"] + 10)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 60, box["y"] + 10, steps=5)
+    page.mouse.up()
+    assert float(page.input_value("#f-width")) > 100
+    assert page.locator("[data-testid=measure-lines] li").count() == 0
+    page.click("#window-reset")
+    # a click on the sphere's centre: x = 0 mm is column 62.5, y = 0 mm row 62.5 (origin -50 mm, 0.8 mm pixels)
+    page.fill("#f-radius", "6")
+    click_voxel(page, 62.5, 62.5, 128, 128)
+    wait_text(page, "measure-lines", "Mean attenuation: 1300 HU")
+    lines = page.inner_text("[data-testid=measure-lines]")
+    assert "885" in lines and "Decision support" in lines and "mean_hu" not in lines
+    assert region_at(page) == pytest.approx([0.0, 0.0, 40.0], abs=0.12)  # within 0.15 pixel of the click
+    # the ring (6 mm = 7.5 pixels) around the centre pixel edge at 63: the pixel at 70 is the ring's colour
+    page.wait_for_function(f"() => ({PIXEL})([70, 63])[2] < 120")
+    ring = page.evaluate(PIXEL, [70, 63])
+    assert ring[0] > 200 and 150 < ring[1] < 230 and page.evaluate(PIXEL, [63, 63])[:3] == [255, 255, 255]
+    # four slices on (8 mm from the centre, past the 6 mm radius): no ring drawn
+    for _ in range(4):
+        page.locator("[data-testid=image]").focus()
+        page.keyboard.press("ArrowUp")
+    wait_text(page, "slice-label", "25 of 40 (image 16)", exact=True)
+    row = page.evaluate("() => Array.from(document.getElementById('image').getContext('2d')"
+                        ".getImageData(0, 63, 128, 1).data)")
+    assert not any(row[n + 2] < 120 and row[n] > 200 for n in range(0, len(row), 4))
+    # the radius changed: measured again; an ADC needs its unit (never guessed) and clears the old numbers
+    page.fill("#f-radius", "4")
+    page.dispatch_event("#f-radius", "change")
+    wait_text(page, "measure-lines", "sphere of radius 4 mm")
+    page.select_option("#f-measure", "adc")
+    assert "Choose the unit" in page.inner_text("#measure-status")
+    assert page.locator("[data-testid=measure-lines] li").count() == 0 and page.locator("#store-sr").is_hidden()
+    page.select_option("#f-measure", "roi")
+    wait_text(page, "measure-lines", "Mean attenuation: 1300 HU")
+    # the centre typed (keyboard only): the slice follows it
+    page.fill("#f-at", "0, 0, 30")
+    page.press("#f-at", "Enter")
+    wait_text(page, "slice-label", "16 of 40 (image 25)", exact=True)
+    wait_text(page, "measure-status", "Region at 0.0, 0.0, 30.0 mm")
+    page.fill("#f-at", "0, 0")
+    page.press("#f-at", "Enter")
+    wait_text(page, "measure-status", "three numbers x, y, z")
+    page.fill("#f-at", "0, 0, 40")
+    page.press("#f-at", "Enter")
+    wait_text(page, "measure-lines", "Mean attenuation: 1300 HU")
+    page.click("#store-sr")
+    wait_text(page, "sr-status", "Stored on the PACS")
     stored = DICOMwebClient(url=orthanc).search_for_series(study_instance_uid=made["study"],
                                                           search_filters={"Modality": "SR"})
-    assert stored
-    assert not problems, problems
+    assert len(stored) >= 1
+
+
+def _sagittal_mr(folder):
+    """A sagittal MR stack (as in tests/test_dicom.py): 0.5 mm between rows, 1.0 mm between columns, 30 x 50, slices
+    3 mm apart along x; one bright voxel; two display windows stored (the first is the one shown)."""
+    from pydicom.uid import MRImageStorage, generate_uid
+
+    from tests.dicom_phantoms import _dataset
+
+    folder.mkdir()
+    study, series, frame = generate_uid(), generate_uid(), generate_uid()
+    for n in range(8):
+        image = np.full((30, 50), 100.0)
+        if n == 5:
+            image[12, 20] = 1000.0  # row 12, column 20
+        ds = _dataset(MRImageStorage, "MR", 30, 50, (1.0, 0.5, 3.0), (10.0 + 3.0 * n, -40.0, 60.0),
+                      (0, 1, 0, 0, 0, -1), image, 1.0, 0.0, study, series, frame, n + 1, "sagittal")
+        ds.WindowCenter, ds.WindowWidth = [500, 100], [1000, 200]
+        ds.save_as(folder / f"s{n}.dcm", enforce_file_format=True)
+    return study, series
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_sagittal_anisotropic_series_its_own_window_and_an_exact_click(orthanc, viewer, tmp_path):  # noqa: F811
+    page = viewer
+    study, series = _sagittal_mr(tmp_path / "sag")
+    upload(orthanc, tmp_path / "sag")
+    open_series(page, f"{orthanc}/studies/{study}/series/{series}", "5 of 8 (image 4)")
+    assert page.input_value("#f-center") == "500" and page.input_value("#f-width") == "1000"  # the first window
+    # the normal (rows x columns) is -x: slice 3 of 8 is x = 25 mm, the bright voxel's
+    for _ in range(2):
+        page.locator("[data-testid=image]").focus()
+        page.keyboard.press("ArrowDown")
+    wait_text(page, "slice-label", "3 of 8 (image 6)", exact=True)
+    page.select_option("#f-shape", "circle")
+    page.fill("#f-radius", "0.3")
+    page.locator("[data-testid=image]").scroll_into_view_if_needed()
+    box = page.locator("[data-testid=image]").bounding_box()
+    assert box["width"] / box["height"] == pytest.approx(50 * 1.0 / (30 * 0.5), rel=0.02)  # shown in mm, not pixels
+    click_voxel(page, 20, 12, 50, 30)
+    wait_text(page, "measure-lines", "mean 1000.0")
+    assert region_at(page) == pytest.approx([25.0, -20.0, 54.0], abs=0.15)
+    assert "A MR series gives signal intensity" in page.inner_text("[data-testid=measure-lines]")
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_slice_or_a_measurement_of_a_series_no_longer_open_is_never_shown(orthanc, ct_url, viewer,  # noqa: F811
+                                                                             tmp_path):
+    page, (first, _) = viewer, ct_url
+    other = ct_spheres(tmp_path / "plain", [((22.0, 22.0, 40.0), 7.0, 700.0)], background=40.0)  # no central sphere
+    upload(orthanc, tmp_path / "plain")
+    second = f"{orthanc}/studies/{other['study']}/series/{other['series']}"
+    held = []
+    hold_measurements = [False]
+
+    def hold(route):
+        if first in (route.request.post_data or "") or (hold_measurements[0] and route.request.url.endswith("/roi")):
+            held.append(route)  # the first series' answers wait
+        else:
+            route.continue_()
+
+    page.route("**/api/v1/dicom/slice", hold)
+    page.route("**/api/v1/dicom/roi", hold)
+    page.fill("#f-series", first)
+    page.click("#images-open button[type=submit]")
+    page.wait_for_function("() => !document.getElementById('viewer').hidden")
+    page.wait_for_timeout(300)
+    assert len(held) == 1  # the first series' middle slice, held
+    open_series(page, second, "21 of 40 (image 21)")
+    page.wait_for_function(f"() => ({PIXEL})([64, 64])[0] === 0")  # the second series' background, black
+    before = page.evaluate(PIXEL, [64, 64])
+    for route in held:
+        route.continue_()
+    page.wait_for_timeout(500)
+    assert page.evaluate(PIXEL, [64, 64]) == before  # the first series' sphere never drawn on the second
+    assert page.inner_text("[data-testid=slice-label]") == "21 of 40 (image 21)"
+    # a measurement of the first series answered after the second was opened is dropped too
+    click_voxel(page, 62.5, 62.5, 128, 128)
+    wait_text(page, "measure-lines", "Mean attenuation: 40 HU")
+    # a measurement still under way when the series is opened again is dropped, not shown for the new one
+    held.clear()
+    hold_measurements[0] = True
+    click_voxel(page, 30, 30, 128, 128)
+    page.wait_for_function("() => document.querySelector('[data-testid=measure-status]').textContent === 'Measuring…'")
+    assert len(held) == 1
+    open_series(page, second, "21 of 40 (image 21)")
+    wait_text(page, "measure-status", "No region placed yet.", exact=True)  # opened again, then the answer comes
+    held[0].continue_()
+    page.wait_for_timeout(500)
+    assert page.inner_text("[data-testid=measure-status]") == "No region placed yet."
+    assert page.locator("[data-testid=measure-lines] li").count() == 0

@@ -85,6 +85,24 @@ def load_series(url: str) -> Volume:
     return from_datasets(datasets, where=url)
 
 
+def instance_uids(url: str) -> set[str]:
+    """The SOP instance UIDs the server holds in the series at *url* now (QIDO-RS): whether a series read earlier is
+    still the same."""
+    import requests
+
+    m = SERIES_URL.match(url)
+    if m is None:
+        raise SeriesError(f"{url}: a DICOMweb series URL is {{base}}/studies/{{StudyInstanceUID}}/series/"
+                          "{SeriesInstanceUID}")
+    base = m.group("base")
+    try:
+        found = client(base).search_for_instances(study_instance_uid=m.group("study"),
+                                                  series_instance_uid=m.group("series"), fields=["00080018"])
+    except (requests.RequestException, ValueError) as exc:
+        raise _failed(base, exc) from None
+    return {str(item.get("00080018", {}).get("Value", [""])[0]) for item in found}
+
+
 def store(base: str, datasets: list[Any]) -> None:
     """Store datasets (the SR) on the server with STOW-RS."""
     import requests

@@ -180,6 +180,8 @@ def describe(m: Measurement) -> list[str]:
     for name, stats in m.rois.items():
         unit = f" {stats.units}" if stats.units else ""
         where = f"on slice {stats.slice_index + 1} " if stats.slice_index is not None else ""
+        if stats.slice_index is not None and stats.image_number is not None:
+            where += f"(image {stats.image_number}) "
         size = (f", {stats.volume_mm3:.0f} mm3" if stats.volume_mm3 is not None else "") + \
             (f", {stats.area_mm2:.0f} mm2" if stats.area_mm2 is not None else "")
         centre = ", ".join(f"{c:.4g}" for c in stats.center_mm)

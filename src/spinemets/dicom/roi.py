@@ -34,6 +34,8 @@ class RoiStats(BaseModel):
     area_mm2: float | None = Field(default=None, description="a circle's or polygon's area (pixels x pixel area)")
     slice_index: int | None = Field(default=None, description="a circle's or polygon's slice (0 = the first along "
                                                               "the normal)")
+    image_number: int | None = Field(default=None, description="that slice's image (instance) number, as a PACS "
+                                                               "shows it")
     units: str | None = Field(default=None, description="HU for CT; none for MR signal intensity")
     shape: str = Field(description="sphere, circle, polygon, or mask (a SEG's segment, an RTSTRUCT's structure)")
     center_mm: list[float] = Field(description="the centre; a polygon's or a mask's centroid")
@@ -136,6 +138,7 @@ def _stats(volume: Volume, box: tuple[slice, slice, slice], mask: np.ndarray, sh
                     sd=float(values.std()), n=int(values.size),
                     volume_mm3=None if planar else values.size * sx * sy * sz,
                     area_mm2=values.size * sx * sy if planar else None, slice_index=box[0].start if planar else None,
+                    image_number=volume.instances[box[0].start].instance_number if planar else None,
                     units=volume.units, shape=shape, center_mm=[float(c) for c in center_mm],
                     radius_mm=float(radius_mm))
 
@@ -200,6 +203,7 @@ def polygon(volume: Volume, points_mm: Sequence[Sequence[float]]) -> RoiStats:
     corners = [volume.to_patient([x, y, k]).tolist() for x, y in ij]  # as placed, on the image plane
     return RoiStats(mean=float(values.mean()), max=float(values.max()), min=float(values.min()),
                     sd=float(values.std()), n=int(values.size), area_mm2=values.size * sx * sy, slice_index=k,
+                    image_number=volume.instances[k].instance_number,
                     units=volume.units, shape="polygon", center_mm=[float(c) for c in centroid],
                     points_mm=[[float(c) for c in p] for p in corners])
 

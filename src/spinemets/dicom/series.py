@@ -45,6 +45,7 @@ class Instance:
 
     sop_class_uid: str
     sop_instance_uid: str
+    instance_number: int | None = None  # the image number a PACS shows (not trusted for the order)
 
 
 @dataclass
@@ -71,6 +72,8 @@ class Volume:
     slope: float = 1.0
     intercept: float = 0.0
     window: tuple[float, float] | None = None  # the series' own display window (centre, width), for viewers only
+    voi_function: str = "LINEAR"  # how that window maps values to grey (LINEAR, LINEAR_EXACT, SIGMOID), for viewers
+    inverted: bool = False  # MONOCHROME1: low values white (for viewers only)
     reader: Callable[[int], np.ndarray] | None = field(default=None, repr=False)  # slice k's stored values
     _loaded: np.ndarray | None = field(default=None, repr=False)
     _lock: Any = field(default_factory=threading.Lock, repr=False)
@@ -400,9 +403,19 @@ def from_datasets(datasets: Sequence[Any], where: str = "series") -> Volume:
         data=stored, reader=pixels_of if len(placed) > 1 else None, _loaded=loaded, slope=slope, intercept=intercept,
         affine=affine, modality=modality, series_uid=series_uid,
         study_uid=str(datasets[0].get("StudyInstanceUID", "")), frame_of_reference_uid=frame,
-        instances=[Instance(str(d.SOPClassUID), str(d.SOPInstanceUID)) for _, _, d in placed], units=units,
-        description=str(datasets[0].get("SeriesDescription", "")), slice_spacing_from_thickness=from_thickness,
-        header=header, window=_window(middle))
+        instances=[Instance(str(d.SOPClassUID), str(d.SOPInstanceUID), _instance_number(d)) for _, _, d in placed],
+        units=units, description=str(datasets[0].get("SeriesDescription", "")),
+        slice_spacing_from_thickness=from_thickness, header=header, window=_window(middle),
+        voi_function=str(middle.get("VOILUTFunction", "") or "LINEAR").upper(),
+        inverted=str(middle.get("PhotometricInterpretation", "")) == "MONOCHROME1")
+
+
+def _instance_number(d: Any) -> int | None:
+    try:
+        value = d.get("InstanceNumber")
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _window(d: Any) -> tuple[float, float] | None:

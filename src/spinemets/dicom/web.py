@@ -91,6 +91,10 @@ class SeriesView(BaseModel):
     units: str | None
     description: str
     window: list[float] | None = Field(description="the series' own display window (centre, width), if it has one")
+    window_function: str = Field(description="how the window maps values to grey: LINEAR, LINEAR_EXACT or SIGMOID "
+                                             "(DICOM VOI LUT Function)")
+    inverted: bool = Field(description="MONOCHROME1: the lowest values are shown white")
+    image_numbers: list[int | None] = Field(description="each slice's image (instance) number, in slice order")
     value_range: list[float] = Field(description="the lowest and highest value of the series")
     kb_version: str
     disclaimer: str
@@ -104,29 +108,61 @@ class DicomResult(BaseModel):
 
 
 class VolumeCache:
-    """The last few series read, by URL, for a few minutes: a viewer asks for one slice at a time and then measures,
-    and a series is read from the PACS once, not per request.  Access is checked on every request before the cache
-    is used.  Bounded by count (each volume is the series' stored values: about 100 MB for 200 CT slices)."""
+    """The last few series read, for a few minutes: a viewer asks for one slice at a time, and a series is read from
+    the PACS once, not per request.  Access is checked on every request before the cache is used.
+
+    * Keyed by the series (server, study, series), not the URL's spelling.
+    * One read per series at a time (other requests for it wait for that read), at most ``size`` reads at once, at
+      most ``size`` series kept; expired series are dropped on every use (never kept past ``seconds`` after read).
+    * ``fresh(volume)``, when given, is asked before a kept series is used (a measurement checks that the series'
+      images on the server are still the ones read); a series that is not fresh is read again."""
 
     def __init__(self, size: int = 2, seconds: float = 300.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.size, self.seconds, self.clock = size, seconds, clock
         self._items: OrderedDict[str, tuple[float, Any]] = OrderedDict()
         self._lock = threading.Lock()
+        self._reading: dict[str, threading.Lock] = {}
+        self._slots = threading.BoundedSemaphore(size)
 
-    def get(self, url: str, load: Callable[[str], Any]) -> Any:
-        now = self.clock()
+    @staticmethod
+    def key(url: str) -> str:
+        from spinemets.dicom.dicomweb import SERIES_URL
+
+        m = SERIES_URL.match(url)
+        return f"{m.group('base').rstrip('/')}|{m.group('study')}|{m.group('series')}" if m else url
+
+    def _sweep(self, now: float) -> None:
+        for k in [k for k, (at, _) in self._items.items() if now - at > self.seconds]:
+            del self._items[k]
+
+    def _kept(self, key: str) -> Any:
         with self._lock:
-            hit = self._items.get(url)
-            if hit is not None and now - hit[0] <= self.seconds:
-                self._items.move_to_end(url)
-                return hit[1]
-            self._items.pop(url, None)
-        volume = load(url)  # outside the lock: two series load side by side
+            self._sweep(self.clock())
+            hit = self._items.get(key)
+            if hit is None:
+                return None
+            self._items.move_to_end(key)
+            return hit[1]
+
+    def get(self, url: str, load: Callable[[str], Any], fresh: Callable[[Any], bool] | None = None) -> Any:
+        key = self.key(url)
+        volume = self._kept(key)
+        if volume is not None and (fresh is None or fresh(volume)):
+            return volume
         with self._lock:
-            self._items[url] = (now, volume)
-            self._items.move_to_end(url)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+            reading = self._reading.setdefault(key, threading.Lock())
+        with reading:  # one read of a series at a time; who waited finds it read
+            kept = self._kept(key)
+            if kept is not None and kept is not volume:
+                return kept
+            with self._slots:
+                volume = load(url)
+            with self._lock:
+                self._items[key] = (self.clock(), volume)
+                self._items.move_to_end(key)
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
+                self._reading.pop(key, None)
         return volume
 
     def clear(self) -> None:
@@ -141,8 +177,10 @@ def allowed_servers() -> list[str]:
     return [s.strip().rstrip("/") for s in os.environ.get(SERVERS_ENV, "").split(",") if s.strip()]
 
 
-def _load(url: str, field: str) -> Any:
-    from spinemets.dicom.dicomweb import SERIES_URL, load_series
+def _load(url: str, field: str, check: bool = True) -> Any:
+    """The series at *url* on an allowed server; with *check*, a kept copy is used only while the server still holds
+    the same images (a measurement, or opening the series); a viewer's slices use the kept copy as it is."""
+    from spinemets.dicom.dicomweb import SERIES_URL, instance_uids, load_series
     from spinemets.errors import InvalidInputError
 
     m = SERIES_URL.match(url)
@@ -152,7 +190,8 @@ def _load(url: str, field: str) -> Any:
     if m.group("base").rstrip("/") not in allowed_servers():
         raise InvalidInputError(field, f"the DICOMweb server {m.group('base')} is not one this site allows "
                                        f"({SERVERS_ENV})")
-    return CACHE.get(url, load_series)
+    fresh = (lambda volume: instance_uids(url) == {i.sop_instance_uid for i in volume.instances}) if check else None
+    return CACHE.get(url, load_series, fresh)
 
 
 def _result(m: Any) -> DicomResult:
@@ -173,7 +212,9 @@ def series_view(r: SeriesRequest) -> SeriesView:
     return SeriesView(rows=volume.shape[1], columns=volume.shape[2], slices=volume.shape[0],
                       spacing_mm=[round(x, 6) for x in volume.spacing], affine=volume.affine.tolist(),
                       modality=volume.modality, units=volume.units, description=volume.description,
-                      window=list(volume.window) if volume.window else None, value_range=[low, high],
+                      window=list(volume.window) if volume.window else None, window_function=volume.voi_function,
+                      inverted=volume.inverted, image_numbers=[i.instance_number for i in volume.instances],
+                      value_range=[low, high],
                       kb_version=kb.version, disclaimer=kb.manifest.disclaimer)
 
 
@@ -181,9 +222,9 @@ def slice_bytes(r: SliceRequest) -> bytes:
     """One slice's values (rescaled) as little-endian float32, row after row."""
     from spinemets.errors import InvalidInputError
 
-    volume = _load(r.series, "series")
+    volume = _load(r.series, "series", check=False)
     if r.index >= volume.shape[0]:
-        raise InvalidInputError("index", f"the series has {volume.shape[0]} slices (0 to {volume.shape[0] - 1}), "
+        raise InvalidInputError("slice.index", f"the series has {volume.shape[0]} slices (0 to {volume.shape[0] - 1}), "
                                          f"not {r.index + 1}")
     return volume.values(r.index).astype("<f4").tobytes()
 

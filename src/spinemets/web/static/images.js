@@ -1,6 +1,6 @@
 // spinemets: measure on images. A slice viewer over the DICOM REST API (/api/v1/dicom/...): the series is read on
-// the server (from a PACS the site allows), one slice at a time is drawn here with the window chosen, a click turns
-// the pixel into patient coordinates (the series' own affine matrix) and asks the server for the measurement.
+// the server (from a PACS the site allows), one slice at a time is drawn here with the window chosen, a click (or a
+// centre typed in millimetres) turns into patient coordinates through the series' own matrix and the server measures.
 // Every text shown comes from the server or from this file's fixed words; nothing is inserted as HTML.
 (function () {
   "use strict";
@@ -11,41 +11,60 @@
   if (!form) { return; }
   var canvas = $("image");
   var ctx = canvas.getContext("2d");
-  var state = { csrf: null, info: null, url: null, k: 0, slices: new Map(), order: [], center: 0, width: 1,
-                roi: null, busy: 0, seq: 0 };
+  // gen: the series opened (answers for an earlier one are dropped); shown: the slice drawn, which a click measures;
+  // busy: the latest measurement (an earlier answer is dropped)
+  var state = { csrf: null, info: null, url: null, k: 0, shown: -1, slices: new Map(), order: [], center: 0,
+                width: 1, roi: null, gen: 0, busy: 0, storing: false };
   var PAIR_LABELS = { "chemical-shift": "Opposed-phase series (DICOMweb address)",
                       "dixon": "Water-image series (DICOMweb address)" };
 
-  function showError(text) { $("images-error").textContent = text || ""; }
+  function ApiError(message) { this.message = message; }
 
-  function problemText(response) {
-    return response.text().then(function (body) {
-      try {
-        var p = JSON.parse(body);
-        return p.detail || p.title || ("the server answered " + response.status);
-      } catch (e) {
-        return "the server answered " + response.status;
-      }
-    });
+  function said(e) {  // never a script's own error text
+    return e instanceof ApiError ? e.message : "Something went wrong on this page: reload it and try again.";
   }
 
-  function post(path, body, binary) {
+  function showError(text) { $("images-error").textContent = text || ""; }
+
+  function words(status, problem) {
+    var detail = String((problem && problem.detail) || "");
+    var field = problem && problem.field;
+    if (field && detail.indexOf(field + ": ") === 0) { detail = detail.slice(field.length + 2); }
+    if (status === 401) { return "Sign in first: the images are the patient's."; }
+    if (status === 403) { return "Your account may not read images from the PACS."; }
+    if (status === 502) { return "The PACS failed or could not be reached: try again, or ask the PACS team."; }
+    if (status === 503) { return "Measuring on images is not available on this server (no user store)."; }
+    if (detail.indexOf("is not one this site allows") >= 0) {
+      return "This PACS address is not one this site allows: ask the administrator to add it.";
+    }
+    if ((status === 422 || status === 400) && detail) { return detail.charAt(0).toUpperCase() + detail.slice(1); }
+    return "The server could not answer (" + status + ").";
+  }
+
+  function csrf() {
+    return fetch("/api/v1/auth/me", { credentials: "same-origin" }).then(function (response) {
+      if (!response.ok) { $("images-signin").hidden = false; return false; }
+      return response.json().then(function (me) { state.csrf = me.csrf_token; return true; });
+    }).catch(function () { return false; });
+  }
+
+  function post(path, body, binary, retried) {
     return fetch(API + path, {
       method: "POST", credentials: "same-origin",
       headers: { "content-type": "application/json", "x-csrf-token": state.csrf || "" },
       body: JSON.stringify(body)
     }).then(function (response) {
-      if (response.status === 401) { $("images-signin").hidden = false; }
-      if (!response.ok) { return problemText(response).then(function (t) { throw new Error(t); }); }
-      return binary ? response.arrayBuffer() : response.json();
-    });
-  }
-
-  function signedIn() {
-    return fetch("/api/v1/auth/me", { credentials: "same-origin" }).then(function (response) {
-      if (!response.ok) { $("images-signin").hidden = false; return false; }
-      return response.json().then(function (me) { state.csrf = me.csrf_token; return true; });
-    }).catch(function () { return false; });
+      if (response.ok) { return binary ? response.arrayBuffer() : response.json(); }
+      return response.text().then(function (text) {
+        var problem = null;
+        try { problem = JSON.parse(text); } catch (e) { problem = null; }
+        if (response.status === 403 && !retried && problem && problem.field === "csrf_token") {
+          return csrf().then(function () { return post(path, body, binary, true); });  // a new session: once
+        }
+        if (response.status === 401) { $("images-signin").hidden = false; }
+        throw new ApiError(words(response.status, problem));
+      });
+    }, function () { throw new ApiError("The server could not be reached: check the connection."); });
   }
 
   function measureKind() { return $("f-measure").value; }
@@ -55,45 +74,69 @@
     $("f-pair-field").hidden = !PAIR_LABELS[kind];
     if (PAIR_LABELS[kind]) { $("f-pair-label").textContent = PAIR_LABELS[kind]; }
     $("f-unit-field").hidden = kind !== "adc";
-    $("store-sr").hidden = !(kind === "roi" && state.roi);
+    $("store-sr").hidden = !(kind === "roi" && state.roi && $("measure-lines").childNodes.length);
   }
 
   // --- the image ---------------------------------------------------------------------------------------------------
 
-  function fmt(x) { return Math.abs(x) >= 100 ? x.toFixed(0) : x.toPrecision(3); }
+  function fmt(x) { return Math.abs(x) >= 100 ? x.toFixed(0) : String(Number(x.toPrecision(4))); }
 
   function setWindow(center, width) {
     state.center = center;
-    state.width = Math.max(width, 1e-6);
+    state.width = width;
     $("f-center").value = fmt(center);
-    $("f-width").value = fmt(state.width);
+    $("f-width").value = fmt(width);
+    $("window-error").textContent = "";
   }
 
   function resetWindow() {
     var info = state.info;
     if (info.window) { setWindow(info.window[0], info.window[1]); }
-    else { setWindow((info.value_range[0] + info.value_range[1]) / 2, info.value_range[1] - info.value_range[0] || 1); }
+    else { setWindow((info.value_range[0] + info.value_range[1]) / 2, Math.max(info.value_range[1] - info.value_range[0], 1)); }
+  }
+
+  function grey(info) {  // DICOM's VOI LUT functions (PS3.3 C.11.2.1.2), then MONOCHROME1 inverted
+    var c = state.center, w = state.width, f = info.window_function;
+    var map;
+    if (f === "SIGMOID") {
+      map = function (x) { return 255 / (1 + Math.exp(-4 * (x - c) / w)); };
+    } else if (f === "LINEAR_EXACT" || w < 1) {
+      map = function (x) { return (x - (c - w / 2)) / w * 255; };
+    } else {
+      map = function (x) {
+        if (x <= c - 0.5 - (w - 1) / 2) { return 0; }
+        if (x > c - 0.5 + (w - 1) / 2) { return 255; }
+        return ((x - (c - 0.5)) / (w - 1) + 0.5) * 255;
+      };
+    }
+    return info.inverted ? function (x) { return 255 - map(x); } : map;
+  }
+
+  function imageLabel(k) {
+    var n = state.info.image_numbers[k];
+    return (k + 1) + " of " + state.info.slices + (n !== null && n !== undefined ? " (image " + n + ")" : "");
   }
 
   function draw() {
     var info = state.info;
-    var values = state.slices.get(state.k);
-    if (!info || !values) { return; }
+    var values = info && state.slices.get(state.k);
+    if (!values) { return; }
     var image = ctx.createImageData(info.columns, info.rows);
-    var low = state.center - state.width / 2;
-    var scale = 255 / state.width;
+    var map = grey(info);
     var px = image.data;
     for (var n = 0, p = 0; n < values.length; n++, p += 4) {
-      var g = (values[n] - low) * scale;
-      g = g < 0 ? 0 : (g > 255 ? 255 : g);
-      px[p] = px[p + 1] = px[p + 2] = g;
+      px[p] = px[p + 1] = px[p + 2] = map(values[n]);
       px[p + 3] = 255;
     }
     ctx.putImageData(image, 0, 0);
+    state.shown = state.k;
+    $("slice-label").textContent = imageLabel(state.k);
+    canvas.setAttribute("aria-label", "Slice " + imageLabel(state.k) + " of " + (info.description || "the series") +
+      (state.roi ? ", with the region drawn" : ""));
     drawRoi();
   }
 
-  function voxelOf(xyz) {  // patient (x, y, z) -> continuous (i, j, k): the affine's inverse, by solving its 3 x 3
+  function voxelOf(xyz) {  // patient (x, y, z) -> continuous (i, j, k): the affine's 3 x 3 solved by Cramer's rule
     var a = state.info.affine;
     var m = [[a[0][0], a[0][1], a[0][2]], [a[1][0], a[1][1], a[1][2]], [a[2][0], a[2][1], a[2][2]]];
     var d = [xyz[0] - a[0][3], xyz[1] - a[1][3], xyz[2] - a[2][3]];
@@ -108,38 +151,48 @@
     });
   }
 
+  function patientOf(i, j, k) {
+    var a = state.info.affine;
+    return [0, 1, 2].map(function (r) { return a[r][0] * i + a[r][1] * j + a[r][2] * k + a[r][3]; });
+  }
+
   function drawRoi() {
     var roi = state.roi;
     if (!roi) { return; }
     var s = state.info.spacing_mm;
     var v = voxelOf(roi.center);
-    var dz = (state.k - v[2]) * s[2];
-    var r = roi.shape === "circle" ? (Math.abs(state.k - v[2]) < 0.5 ? roi.radius : 0) :
+    var dz = (state.shown - v[2]) * s[2];
+    var r = roi.shape === "circle" ? (Math.abs(state.shown - Math.round(v[2])) < 0.5 ? roi.radius : 0) :
       Math.sqrt(Math.max(roi.radius * roi.radius - dz * dz, 0));
     if (r <= 0) { return; }
     ctx.save();
     ctx.strokeStyle = "#ffbf47";
     ctx.lineWidth = Math.max(1, state.info.columns / 400);
     ctx.beginPath();
-    ctx.ellipse(v[0] + 0.5, v[1] + 0.5, r / s[0], r / s[1], 0, 0, 2 * Math.PI);
+    ctx.ellipse(v[0] + 0.5, v[1] + 0.5, r / s[0], r / s[1], 0, 0, 2 * Math.PI);  // canvas pixel i spans [i, i + 1)
     ctx.stroke();
     ctx.restore();
   }
 
   function showSlice(k) {
     var info = state.info;
+    if (!info) { return Promise.resolve(); }
     k = Math.max(0, Math.min(info.slices - 1, k));
     state.k = k;
     $("f-slice").value = String(k);
-    $("slice-label").textContent = (k + 1) + " of " + info.slices;
     if (state.slices.has(k)) { draw(); return Promise.resolve(); }
-    var mine = ++state.seq;
+    $("slice-label").textContent = imageLabel(state.shown >= 0 ? state.shown : k) + ", loading " + (k + 1) + "…";
+    var gen = state.gen;
     return post("slice", { series: state.url, index: k }, true).then(function (buffer) {
+      if (gen !== state.gen) { return; }  // an answer for a series no longer open
+      if (buffer.byteLength !== info.rows * info.columns * 4) {
+        throw new ApiError("The server sent an image of the wrong size: reload the series.");
+      }
       state.slices.set(k, new Float32Array(buffer));
       state.order.push(k);
       while (state.order.length > 48) { state.slices.delete(state.order.shift()); }
-      if (mine === state.seq || k === state.k) { draw(); }
-    }).catch(function (e) { showError(e.message); });
+      if (k === state.k) { draw(); }
+    }).catch(function (e) { if (gen === state.gen) { showError(said(e)); } });
   }
 
   // --- opening a series ------------------------------------------------------------------------------------------
@@ -149,43 +202,56 @@
     showError("");
     var url = $("f-series").value.trim();
     if (!url) { showError("Give the series' DICOMweb address."); $("f-series").focus(); return; }
-    signedIn().then(function (ok) {
-      if (!ok) { showError("Sign in first: the images are the patient's."); return null; }
-      return post("series", { series: url }).then(function (info) {
-        state.info = info; state.url = url; state.slices = new Map(); state.order = []; state.roi = null;
-        canvas.width = info.columns;
-        canvas.height = info.rows;
-        var ratio = (info.columns * info.spacing_mm[0]) / (info.rows * info.spacing_mm[1]);  // width / height in mm
-        canvas.style.aspectRatio = String(ratio);
-        canvas.style.maxWidth = "calc(78vh * " + ratio.toFixed(4) + ")";  // the whole image on the screen
-        $("f-slice").max = String(info.slices - 1);
-        $("series-line").textContent = (info.description ? info.description + ": " : "") + info.modality + ", " +
-          info.slices + " slices of " + info.columns + " x " + info.rows + ", voxels " +
-          info.spacing_mm.map(function (x) { return x.toFixed(2); }).join(" x ") + " mm" +
-          (info.units ? ", values in " + info.units : ", signal intensity (no unit)") + ". " + info.disclaimer;
-        $("measure-lines").textContent = "";
-        $("measure-status").textContent = "No region placed yet.";
-        $("sr-status").textContent = "";
-        resetWindow();
-        $("viewer").hidden = false;
-        syncFields();
-        return showSlice(Math.floor(info.slices / 2));
-      });
-    }).catch(function (e) { showError(e.message); });
+    var gen = ++state.gen;
+    state.busy++;
+    csrf().then(function (ok) {
+      if (!ok) { throw new ApiError("Sign in first: the images are the patient's."); }
+      return post("series", { series: url });
+    }).then(function (info) {
+      if (gen !== state.gen) { return null; }
+      state.info = info; state.url = url; state.slices = new Map(); state.order = []; state.roi = null;
+      state.shown = -1;
+      canvas.width = info.columns;
+      canvas.height = info.rows;
+      var ratio = (info.columns * info.spacing_mm[0]) / (info.rows * info.spacing_mm[1]);  // width / height in mm
+      canvas.style.aspectRatio = String(ratio);
+      canvas.style.maxWidth = "calc(78vh * " + ratio.toFixed(4) + ")";  // the whole image on the screen
+      $("f-slice").max = String(info.slices - 1);
+      $("series-line").textContent = (info.description ? info.description + ": " : "") + info.modality + ", " +
+        info.slices + " slices of " + info.columns + " x " + info.rows + ", voxels " +
+        info.spacing_mm.map(function (x) { return x.toFixed(2); }).join(" x ") + " mm" +
+        (info.units ? ", values in " + info.units : ", signal intensity (no unit)") +
+        ". Slices are counted along the stack; the image number is the PACS's. " + info.disclaimer;
+      $("measure-lines").textContent = "";
+      $("measure-status").textContent = "No region placed yet.";
+      $("sr-status").textContent = "";
+      resetWindow();
+      $("viewer").hidden = false;
+      syncFields();
+      return showSlice(Math.floor(info.slices / 2));
+    }).catch(function (e) { if (gen === state.gen) { showError(said(e)); } });
   }
 
   // --- measuring -----------------------------------------------------------------------------------------------
 
-  function roiBody() {
-    var body = { center: state.roi.center, radius_mm: state.roi.radius, shape: state.roi.shape };
-    var treated = $("f-treated").value;
-    if (treated) { body.treated = treated === "true"; }
-    return body;
+  function radius() {
+    var value = $("f-radius").value.trim();
+    var r = Number(value);
+    if (value === "" || !(r > 0 && r <= 50)) { return null; }
+    return r;
   }
 
   function measure() {
+    var mine = ++state.busy;
+    var roi = state.roi;
+    $("measure-lines").textContent = "";
+    $("sr-status").textContent = "";
+    syncFields();
+    if (!roi) { return; }
     var kind = measureKind();
-    var body = roiBody();
+    var body = { center: roi.center, radius_mm: roi.radius, shape: roi.shape };
+    var treated = $("f-treated").value;
+    if (treated) { body.treated = treated === "true"; }
     if (kind === "roi" || kind === "adc") { body.series = state.url; }
     if (kind === "adc") {
       if (!$("f-unit").value) { $("measure-status").textContent = "Choose the unit of the ADC map's values."; return; }
@@ -198,9 +264,6 @@
       else { body.fat = state.url; body.water = pair; }
     }
     $("measure-status").textContent = "Measuring…";
-    $("measure-lines").textContent = "";
-    $("sr-status").textContent = "";
-    var mine = ++state.busy;
     post(kind, body).then(function (result) {
       if (mine !== state.busy) { return; }
       result.summary.concat(["Knowledge base " + result.kb_version + ". " + result.disclaimer]).forEach(function (line) {
@@ -208,38 +271,61 @@
         li.textContent = line;
         $("measure-lines").appendChild(li);
       });
-      $("measure-status").textContent = "Region at " + state.roi.center.map(function (c) { return c.toFixed(1); })
+      $("measure-status").textContent = "Region at " + roi.center.map(function (c) { return c.toFixed(1); })
         .join(", ") + " mm (patient coordinates).";
       syncFields();
     }).catch(function (e) {
-      if (mine === state.busy) { $("measure-status").textContent = e.message; }
+      if (mine === state.busy) { $("measure-status").textContent = said(e); }
     });
   }
 
-  function place(event) {
-    var info = state.info;
-    if (!info) { return; }
-    var radius = Number($("f-radius").value);
-    if (!(radius > 0 && radius <= 50)) { $("measure-status").textContent = "The radius must be more than 0 and at most 50 mm."; return; }
-    var rect = canvas.getBoundingClientRect();
-    var i = (event.clientX - rect.left) / rect.width * info.columns - 0.5;  // pixel centres at .5
-    var j = (event.clientY - rect.top) / rect.height * info.rows - 0.5;
-    var a = info.affine;
-    var center = [0, 1, 2].map(function (r) { return a[r][0] * i + a[r][1] * j + a[r][2] * state.k + a[r][3]; });
-    state.roi = { center: center, radius: radius, shape: $("f-shape").value };
+  function placeAt(center) {
+    var r = radius();
+    if (r === null) { $("measure-status").textContent = "The radius must be more than 0 and at most 50 mm."; return; }
+    state.roi = { center: center, radius: r, shape: $("f-shape").value };
+    $("f-at").value = center.map(function (c) { return c.toFixed(1); }).join(", ");
     draw();
     measure();
   }
 
+  function place(event) {
+    var info = state.info;
+    if (!info || state.shown < 0) { return; }
+    var rect = canvas.getBoundingClientRect();
+    var i = (event.clientX - rect.left) / rect.width * info.columns - 0.5;  // pixel centres at .5
+    var j = (event.clientY - rect.top) / rect.height * info.rows - 0.5;
+    placeAt(patientOf(i, j, state.shown));  // the slice drawn, the one clicked
+  }
+
+  function typedPlace(event) {
+    event.preventDefault();
+    var parts = $("f-at").value.split(",").map(function (p) { return p.trim(); });
+    var xyz = parts.map(Number);
+    if (!state.info || parts.length !== 3 || parts.some(function (p) { return p === ""; }) ||
+        xyz.some(function (x) { return !isFinite(x); })) {
+      $("measure-status").textContent = "Give the region's centre as three numbers x, y, z in millimetres.";
+      return;
+    }
+    var v = voxelOf(xyz);
+    showSlice(Math.round(v[2]));
+    placeAt(xyz);
+  }
+
   function storeSr() {
-    if (!state.roi) { return; }
-    var body = roiBody();
-    body.series = state.url;
-    body.store = true;
+    if (!state.roi || state.storing) { return; }
+    var roi = state.roi;
+    var body = { series: state.url, center: roi.center, radius_mm: roi.radius, shape: roi.shape, store: true };
+    var treated = $("f-treated").value;
+    if (treated) { body.treated = treated === "true"; }
+    state.storing = true;
+    $("store-sr").disabled = true;
     $("sr-status").textContent = "Storing…";
     post("sr", body, true).then(function () {
       $("sr-status").textContent = "Stored on the PACS with the study, as a structured report.";
-    }).catch(function (e) { $("sr-status").textContent = e.message; });
+    }).catch(function (e) { $("sr-status").textContent = said(e); }).then(function () {
+      state.storing = false;
+      $("store-sr").disabled = false;
+    });
   }
 
   // --- input -------------------------------------------------------------------------------------------------------
@@ -253,7 +339,7 @@
     var dx = e.clientX - drag.x, dy = e.clientY - drag.y;
     if (!drag.moved && Math.abs(dx) + Math.abs(dy) < 4) { return; }
     drag.moved = true;
-    var per = (state.info.value_range[1] - state.info.value_range[0] || 1) / 500;
+    var per = Math.max(state.info.value_range[1] - state.info.value_range[0], 1) / 500;
     setWindow(drag.center - dy * per, Math.max(drag.width + dx * per, per));
     draw();
   });
@@ -274,15 +360,42 @@
   }, { passive: false });
   $("f-slice").addEventListener("input", function () { showSlice(Number($("f-slice").value)); });
   function typedWindow() {
-    var c = Number($("f-center").value), w = Number($("f-width").value);
-    if (isFinite(c) && isFinite(w) && w > 0) { state.center = c; state.width = w; draw(); }
+    var cText = $("f-center").value.trim(), wText = $("f-width").value.trim();
+    var c = Number(cText), w = Number(wText);
+    if (cText === "" || !isFinite(c)) {
+      $("window-error").textContent = "Window centre must be a number: kept at " + fmt(state.center) + ".";
+      $("f-center").value = fmt(state.center);
+      return;
+    }
+    if (wText === "" || !isFinite(w) || w <= 0) {
+      $("window-error").textContent = "Window width must be a number above 0: kept at " + fmt(state.width) + ".";
+      $("f-width").value = fmt(state.width);
+      return;
+    }
+    $("window-error").textContent = "";
+    state.center = c;
+    state.width = w;
+    draw();
   }
   $("f-center").addEventListener("change", typedWindow);
   $("f-width").addEventListener("change", typedWindow);
   $("window-reset").addEventListener("click", function () { resetWindow(); draw(); });
-  $("f-measure").addEventListener("change", function () { syncFields(); if (state.roi) { measure(); } });
-  $("f-unit").addEventListener("change", function () { if (state.roi) { measure(); } });
-  $("f-treated").addEventListener("change", function () { if (state.roi) { measure(); } });
+  function remeasure() { if (state.roi) { measure(); } else { syncFields(); } }
+  $("f-measure").addEventListener("change", remeasure);
+  $("f-unit").addEventListener("change", remeasure);
+  $("f-treated").addEventListener("change", remeasure);
+  $("f-pair").addEventListener("change", remeasure);
+  function reshape() {
+    if (!state.roi) { return; }
+    var r = radius();
+    if (r === null) { $("measure-status").textContent = "The radius must be more than 0 and at most 50 mm."; return; }
+    state.roi = { center: state.roi.center, radius: r, shape: $("f-shape").value };
+    draw();
+    measure();
+  }
+  $("f-radius").addEventListener("change", reshape);
+  $("f-shape").addEventListener("change", reshape);
+  $("place-form").addEventListener("submit", typedPlace);
   $("store-sr").addEventListener("click", storeSr);
   form.addEventListener("submit", open);
   syncFields();
