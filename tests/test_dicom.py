@@ -532,3 +532,78 @@ def test_a_file_changed_or_removed_after_opening_is_never_read_silently(ct, tmp_
     files[volume.instances[30].sop_instance_uid].unlink()
     with pytest.raises(SeriesError, match="can no longer be read"):
         sphere(volume, [0, 0, 60], 4)
+
+
+# --- pixels outside the scanned field ------------------------------------------------------------------------------
+
+def _padded(tmp_path, name, intercepts=None):
+    """A CT of 40 HU inside a circle of 40 mm radius and padding outside it (stored -2000, as scanners mark the
+    field of view), optionally each slice with its own intercept."""
+    import pydicom as _pydicom
+
+    shape = (6, 128, 128)
+    j, i = np.mgrid[0:128, 0:128]
+    outside = (-50 + 0.8 * i) ** 2 + (-50 + 0.8 * j) ** 2 > 40.0 ** 2
+    values = np.full(shape, 40.0)
+    values[:, outside] = -2000 - 1024.0  # stored -2000 with the intercept -1024
+    folder = tmp_path / name
+    write_series(folder, values, spacing=(0.8, 0.8, 2.0), origin=(-50.0, -50.0, 0.0), intercept=-1024.0)
+    for n, f in enumerate(sorted(folder.iterdir())):
+        ds = _pydicom.dcmread(f)
+        ds.add_new(0x00280120, "SS", -2000)  # PixelPaddingValue, signed as the pixels are
+        if intercepts:
+            ds.RescaleIntercept = intercepts[n]
+        ds.save_as(f, enforce_file_format=True)
+    return folder
+
+
+@pytest.mark.parametrize("intercepts", [None, [-1024.0, -1000.0, -1024.0, -1000.0, -1024.0, -1000.0]])
+def test_padding_outside_the_field_of_view_is_never_measured(tmp_path, intercepts):
+    volume = load_folder(_padded(tmp_path, "padded", intercepts))
+    inside = sphere(volume, [0, 0, 5], 4)
+    assert np.isfinite(inside.mean) and inside.n > 0
+    with pytest.raises(SeriesError, match=r"includes \d+ voxels outside the scanned field of view"):
+        circle(volume, [-30, -30, 4], 8)  # a corner: past the 40 mm field
+    low, high = volume.value_range()
+    assert low > -2000 and high < 100  # the padding is not a value of the image
+    assert np.isnan(volume.values(0)[0, 0]) and np.isnan(volume.array[0, 0, 0])
+
+
+def test_a_modality_lut_is_refused_until_it_is_applied(tmp_path):
+    from pydicom.dataset import Dataset as _Dataset
+    from pydicom.sequence import Sequence as _Sequence
+
+    folder = _padded(tmp_path, "lut")
+    f = sorted(folder.iterdir())[2]
+    ds = pydicom.dcmread(f)
+    item = _Dataset()
+    item.add_new(0x00283002, "US", [2, 0, 16])  # LUT Descriptor
+    item.ModalityLUTType = "HU"
+    item.add_new(0x00283006, "US", [0, 1])  # LUT Data
+    ds.ModalityLUTSequence = _Sequence([item])
+    ds.save_as(f, enforce_file_format=True)
+    with pytest.raises(SeriesError, match="Modality LUT, which is not applied yet"):
+        load_folder(folder)
+
+
+def _philips(folder, scale):
+    for f in sorted(folder.iterdir()):
+        ds = pydicom.dcmread(f)
+        ds.private_block(0x2005, "Philips MR Imaging DD 001", create=True).add_new(0x0E, "FL", scale)
+        ds.save_as(f, enforce_file_format=True)
+
+
+@pytest.mark.parametrize("scales, refused", [((0.5, 0.5), False), ((0.5, 0.25), True), ((0.5, None), True)])
+def test_a_pair_the_scanner_scaled_differently_is_refused(tmp_path, scales, refused):
+    """Philips MR images carry a private scale slope besides the DICOM rescale: two series with different ones do
+    not compare by their stored values (the ratio would be off by their quotient)."""
+    _mr_pair(tmp_path, 500.0, 250.0)
+    for name, scale in zip(("ip", "op"), scales):
+        if scale is not None:
+            _philips(tmp_path / name, scale)
+    ip, op = load_folder(tmp_path / "ip"), load_folder(tmp_path / "op")
+    if refused:
+        with pytest.raises(SeriesError, match="the scanner scaled the two series differently"):
+            measure.chemical_shift(ip, op, [0, 0, 16], 6)
+    else:
+        assert measure.chemical_shift(ip, op, [0, 0, 16], 6).derived["drop_percent"] == pytest.approx(50.0)

@@ -70,6 +70,17 @@ def _mr_pair(a: Volume, b: Volume, what: str, names: tuple[str, str]) -> None:
     if a.series_uid == b.series_uid:
         raise SeriesError(f"{what}: the same series was given as {names[0]} and {names[1]}", "series")
     same_frame(a, b, what)
+    scales = (a.vendor_scales, b.vendor_scales)
+    if any(scales) and (len(scales[0]) != 1 or scales[0] != scales[1] or (a.slope, a.intercept) !=
+                        (b.slope, b.intercept)):
+        raise SeriesError(f"{what}: the scanner scaled the two series differently (Philips private scale slopes "
+                          f"{_listed(scales[0])} and {_listed(scales[1])}, rescale {a.slope:g}/{a.intercept:g} and "
+                          f"{b.slope:g}/{b.intercept:g}): their signal cannot be compared from the stored values, and "
+                          "the vendor's scaling is not applied yet", "series")
+
+
+def _listed(values: frozenset[float]) -> str:
+    return ", ".join(f"{v:g}" for v in sorted(values)) or "none"
 
 
 def _info(v: Volume) -> SeriesInfo:

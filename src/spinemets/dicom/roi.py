@@ -129,9 +129,19 @@ def voxel_sphere(volume: Volume, center_ijk: Sequence[float], radius_mm: float) 
     return sphere(volume, volume.to_patient(center_ijk).tolist(), radius_mm)
 
 
+def inside_field(values: np.ndarray) -> np.ndarray:
+    """The ROI's values, refused when any voxel lies outside the scanned field (padding, read as NaN): a ROI that
+    counts them, or leaves them out, is not the region asked for."""
+    outside = int(np.isnan(values).sum())
+    if outside:
+        raise SeriesError(f"the ROI includes {outside} voxel{'s' if outside > 1 else ''} outside the scanned field "
+                          "of view (marked as padding in the images): move it inside the image", "center")
+    return values
+
+
 def _stats(volume: Volume, box: tuple[slice, slice, slice], mask: np.ndarray, shape: str,
            center_mm: Sequence[float], radius_mm: float) -> RoiStats:
-    values = volume.values(box)[mask]
+    values = inside_field(volume.values(box)[mask])
     sx, sy, sz = volume.spacing
     planar = shape == "circle"
     return RoiStats(mean=float(values.mean()), max=float(values.max()), min=float(values.min()),
@@ -195,7 +205,7 @@ def polygon_mask(volume: Volume, points_mm: Sequence[Sequence[float]],
 def polygon(volume: Volume, points_mm: Sequence[Sequence[float]]) -> RoiStats:
     """Statistics of a polygon drawn on one image (corners in patient coordinates, mm)."""
     box, mask, ij = polygon_mask(volume, points_mm)
-    values = volume.values(box)[mask]
+    values = inside_field(volume.values(box)[mask])
     sx, sy, _ = volume.spacing
     k = box[0].start
     jj, ii = np.nonzero(mask[0])

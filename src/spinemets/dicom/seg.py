@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from spinemets.dicom.roi import RoiStats, polygon_mask, sphere_mask
+from spinemets.dicom.roi import RoiStats, inside_field, polygon_mask, sphere_mask
 from spinemets.dicom.series import SeriesError, Volume
 
 
@@ -93,7 +93,7 @@ def read_mask(volume: Volume, path: str | Path, segment: int = 1) -> np.ndarray:
 def mask_stats(volume: Volume, mask: np.ndarray) -> RoiStats:
     """Statistics of the voxels of *mask* (a SEG's segment, an RTSTRUCT's structure); its centre is the mask's
     centroid."""
-    values = volume.masked_values(mask)
+    values = inside_field(volume.masked_values(mask))
     sx, sy, sz = volume.spacing
     k, j, i = np.nonzero(mask)
     centroid = volume.to_patient([float(i.mean()), float(j.mean()), float(k.mean())])

@@ -74,6 +74,8 @@ class Volume:
     window: tuple[float, float] | None = None  # the series' own display window (centre, width), for viewers only
     voi_function: str = "LINEAR"  # how that window maps values to grey (LINEAR, LINEAR_EXACT, SIGMOID), for viewers
     inverted: bool = False  # MONOCHROME1: low values white (for viewers only)
+    padding: tuple[float, float] | None = None  # stored values marking pixels outside the scanned field (inclusive)
+    vendor_scales: frozenset[float] = frozenset()  # Philips MR private scale slopes of the slices (none: not Philips)
     reader: Callable[[int], np.ndarray] | None = field(default=None, repr=False)  # slice k's stored values
     _loaded: np.ndarray | None = field(default=None, repr=False)
     _lock: Any = field(default_factory=threading.Lock, repr=False)
@@ -109,11 +111,14 @@ class Volume:
         return self.data
 
     def _rescaled(self, stored: np.ndarray) -> np.ndarray:
+        """Rescaled values; pixels outside the scanned field (padding) are NaN, never a number."""
         part = stored.astype(np.float64)
         if self.slope != 1.0:
             part *= self.slope
         if self.intercept != 0.0:
             part += self.intercept
+        if self.padding is not None:
+            part[(stored >= self.padding[0]) & (stored <= self.padding[1])] = np.nan
         return part
 
     def values(self, box: Any = ...) -> np.ndarray:
@@ -129,6 +134,11 @@ class Volume:
     def value_range(self) -> tuple[float, float]:
         """The lowest and the highest rescaled value of the series."""
         stored = self.stored
+        if self.padding is not None:
+            stored = stored[(stored < self.padding[0]) | (stored > self.padding[1])]
+        stored = stored[~np.isnan(stored)] if stored.dtype.kind == "f" else stored
+        if not stored.size:
+            raise SeriesError("every pixel of the series is padding (outside the scanned field)", "series")
         ends = sorted(float(self._rescaled(v[None])[0]) for v in (stored.min(), stored.max()))
         return ends[0], ends[1]
 
@@ -141,6 +151,8 @@ class Volume:
                 self._array = stored
             else:
                 self._array = (stored.astype(np.float32) * np.float32(self.slope) + np.float32(self.intercept))
+                if self.padding is not None:
+                    self._array[(stored >= self.padding[0]) & (stored <= self.padding[1])] = np.nan
         return self._array
 
     @property
@@ -363,6 +375,14 @@ def from_datasets(datasets: Sequence[Any], where: str = "series") -> Volume:
                 for _, _, d in placed}
     if any(slope == 0 for slope, _ in rescales):
         raise SeriesError(f"{where}: a RescaleSlope of 0 would make every value the intercept")
+    if any("ModalityLUTSequence" in d for _, _, d in placed):
+        raise SeriesError(f"{where}: the images map their values through a Modality LUT, which is not applied yet: "
+                          "the values would be wrong")
+    paddings = {_padding(d, where) for _, _, d in placed}
+    if len(paddings) > 1:
+        raise SeriesError(f"{where}: the images mark the pixels outside the scanned field differently (pixel "
+                          "padding): give the images of one volume")
+    padding = next(iter(paddings))
     one_rescale = len(rescales) == 1
     sources = [d for _, _, d in placed]
 
@@ -386,6 +406,8 @@ def from_datasets(datasets: Sequence[Any], where: str = "series") -> Volume:
             return pixels
         out = np.multiply(pixels, np.float32(_number(d, "RescaleSlope", 1.0, where)), dtype=np.float32)
         out += np.float32(_number(d, "RescaleIntercept", 0.0, where))
+        if padding is not None:  # rescaled here: the padding becomes NaN, as a ROI reads it
+            out[(pixels >= padding[0]) & (pixels <= padding[1])] = np.nan
         return out
 
     first_pixels = pixels_of(0)  # read now: a transfer syntax without a decoder is said when the series is opened
@@ -407,7 +429,37 @@ def from_datasets(datasets: Sequence[Any], where: str = "series") -> Volume:
         units=units, description=str(datasets[0].get("SeriesDescription", "")),
         slice_spacing_from_thickness=from_thickness, header=header, window=_window(middle),
         voi_function=str(middle.get("VOILUTFunction", "") or "LINEAR").upper(),
+        padding=padding if one_rescale else None,
+        vendor_scales=frozenset(v for v in (_philips_scale(d) for _, _, d in placed) if v is not None),
         inverted=str(middle.get("PhotometricInterpretation", "")) == "MONOCHROME1")
+
+
+PHILIPS_MR = (0x2005, "Philips MR Imaging DD 001", 0x0E)  # the private "scale slope" of Philips MR images
+
+
+def _philips_scale(d: Any) -> float | None:
+    """The private scale slope Philips MR images carry besides the DICOM rescale (it differs between series, so that
+    their stored values are not comparable without it), or None."""
+    group, creator, element = PHILIPS_MR
+    try:
+        value = d.private_block(group, creator)[element].value
+        return float(value[0] if isinstance(value, (list, tuple)) else value)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def _padding(d: Any, where: str) -> tuple[float, float] | None:
+    """The stored values that mark pixels outside the scanned field (PixelPaddingValue, up to PixelPaddingRangeLimit
+    when given), or None."""
+    try:
+        value, limit = d.get("PixelPaddingValue"), d.get("PixelPaddingRangeLimit")
+        if value is None:
+            return None
+        low, high = float(value), float(limit) if limit is not None else float(value)
+    except (TypeError, ValueError):
+        raise SeriesError(f"{where}: the pixel padding value of {d.get('SOPInstanceUID', 'an image')} is not a "
+                          "number") from None
+    return (min(low, high), max(low, high))
 
 
 def _instance_number(d: Any) -> int | None:
