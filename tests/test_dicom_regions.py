@@ -109,7 +109,7 @@ def test_convex_polygons_match_an_independent_half_plane_test(ct, corners):
 
 
 @pytest.mark.parametrize("points, words", [
-    ([[0, 0, 40], [4, 0, 40]], "3 to 10000 corners, not 2"),
+    ([[0, 0, 40], [4, 0, 40]], "3 to 1000 corners, not 2"),
     ([[0, 0, 40], [4, 0, 40], [4, 4, 44]], "do not lie on one image"),
     ([[0, 0, 40], [4, 0], [4, 4, 40]], "three numbers"),
     ([[0, 0, 40], [60, 0, 40], [60, 4, 40]], "past the edge of the image"),
@@ -240,3 +240,38 @@ def test_pydicoms_bundled_structure_set_on_a_phantom_in_its_frame(tmp_path):
     assert mask_stats(volume, mask).mean == pytest.approx(0.0, abs=1e-9)  # symmetric about x = 0
     with pytest.raises(SeriesError, match="is point, not a closed planar contour"):
         read_mask(volume, path, "Isocenter 1")
+
+
+def test_a_centre_given_as_voxel_indices_is_the_same_region(ct, cli):
+    import json
+
+    folder = str(ct[0])
+    by_mm = json.loads(cli("dicom", "roi", folder, "--center", "0,0,40", "--radius-mm", "6", "--json").stdout)
+    r = cli("dicom", "roi", folder, "--voxel", "62.5,62.5,20", "--radius-mm", "6", "--json")  # (-50 + 0.8 i, ...)
+    assert r.returncode == 0, r.stderr
+    by_voxel = json.loads(r.stdout)
+    assert by_voxel["rois"] == by_mm["rois"] and by_voxel["rois"]["series"]["center_mm"] == pytest.approx([0, 0, 40])
+    r = cli("dicom", "roi", folder, "--voxel", "62.5,62.5,20", "--center", "0,0,40", "--radius-mm", "6")
+    assert r.returncode == 2 and "in mm (--center) or as voxel indices (--voxel), not both" in r.stderr
+    r = cli("dicom", "roi", folder, "--voxel", "62.5,62.5,90", "--radius-mm", "6")
+    assert r.returncode == 2 and "outside the volume" in r.stderr
+
+
+def test_heights_over_rest_with_their_words():
+    from fastapi.testclient import TestClient
+
+    from spinemets.api.app import create_app
+
+    client = TestClient(create_app())
+    points = {"anterior_superior": [0, 10, 12], "anterior_inferior": [0, 10, 0], "middle_superior": [0, 0, 20],
+              "middle_inferior": [0, 0, 0], "posterior_superior": [0, -10, 24], "posterior_inferior": [0, -10, 0]}
+    r = client.post("/api/v1/dicom/height", json={"points": points, "reference_mm": [30]})
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert data["result"]["loss_percent"] == pytest.approx(60.0) and data["result"]["genant_grade"] == "3"
+    assert "height loss: 60.0% of 30.0 mm; Genant grade 3; SINS collapse: more than 50% vertebral body collapse" in \
+        data["summary"] and "Decision support" in data["disclaimer"]
+    r = client.post("/api/v1/dicom/height", json={"points": {k: v for k, v in points.items() if k != "middle_inferior"}})
+    assert r.status_code == 422 and "middle_inferior" in r.json()["detail"]
+    r = client.post("/api/v1/dicom/height", json={"points": points, "reference_mm": [-3]})
+    assert r.status_code == 422

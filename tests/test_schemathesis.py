@@ -55,6 +55,8 @@ KNOWN: dict[tuple[str, str], dict[str, str]] = {
                                     "metastases by one name and some by the other); the primary is free text "
                                     "matched against the recognised primaries (src/spinemets/scores/prognosis.py)"}
        for name in ("prognosis", "tokuhashi", "tomita", "bauer", "nesms")},
+    ("POST", "/api/v1/dicom/height"): {"positive_data_acceptance": f"{CROSS_FIELD} (an endplate point on its own "
+                                       "wall's other point: a height of 0 mm) (src/spinemets/dicom/height.py)"},
     ("POST", "/api/v1/pathway"): {"positive_data_acceptance": "list items (red_flags, neuro_deficits, ...) are plain "
                                   "strings in the schema, without the enum of known values "
                                   "(src/spinemets/pathway.py)"},

@@ -70,6 +70,10 @@ def _region(a: argparse.Namespace, masks: tuple[str, ...] = ()) -> dict[str, Any
     from spinemets.dicom.series import SeriesError
 
     given = [m for m in masks if getattr(a, m, None)]
+    if a.voxel is not None and a.center is not None:
+        raise SeriesError("give the ROI's centre either in mm (--center) or as voxel indices (--voxel), not both",
+                          "center")
+    voxel, a.center = a.voxel, a.center if a.voxel is None else list(a.voxel)  # checked as a centre below
     drawn = a.center is not None or a.radius_mm is not None or a.polygon is not None
     if len(given) > 1 or (given and drawn):
         options = [f"--{m}" for m in given] + (["--polygon"] if a.polygon is not None else []) + \
@@ -81,11 +85,22 @@ def _region(a: argparse.Namespace, masks: tuple[str, ...] = ()) -> dict[str, Any
         if a.center is not None or a.radius_mm is not None or a.shape is not None:
             raise SeriesError("give the ROI either as --polygon or as --center and --radius-mm (with --shape), not "
                               "both", "points")
-        return {"center": None, "radius_mm": None, "shape": "polygon", "points": a.polygon}
+        return {"center": None, "voxel": None, "radius_mm": None, "shape": "polygon", "points": a.polygon}
     if a.center is None or a.radius_mm is None:
         others = " or ".join(["--polygon", *(f"--{m}" for m in masks)])
-        raise SeriesError(f"give the ROI: --center X,Y,Z and --radius-mm R, or {others}", "center")
-    return {"center": a.center, "radius_mm": a.radius_mm, "shape": a.shape or "sphere", "points": None}
+        raise SeriesError(f"give the ROI: --center X,Y,Z (or --voxel I,J,K) and --radius-mm R, or {others}", "center")
+    return {"center": None if voxel is not None else a.center, "voxel": voxel, "radius_mm": a.radius_mm,
+            "shape": a.shape or "sphere", "points": None}
+
+
+def _placed(region: dict[str, Any], volume: Any) -> dict[str, Any]:
+    """The region's keyword arguments, a centre given as voxel indices turned into patient coordinates on *volume*
+    (the first series of a pair: one frame of reference)."""
+    region = dict(region)
+    voxel = region.pop("voxel", None)
+    if voxel is not None:
+        region["center"] = volume.to_patient(voxel).tolist()
+    return region
 
 
 def cmd_roi(a: argparse.Namespace) -> int:
@@ -103,7 +118,7 @@ def cmd_roi(a: argparse.Namespace) -> int:
 
         mask, _ = read_structure(volume, a.rtstruct, a.structure)
         return _emit(of_stats(volume, mask_stats(volume, mask), a.treated), a.json)
-    return _emit(roi(volume, treated=a.treated, **region), a.json)
+    return _emit(roi(volume, treated=a.treated, **_placed(region, volume)), a.json)
 
 
 def cmd_seg(a: argparse.Namespace) -> int:
@@ -121,7 +136,7 @@ def cmd_seg(a: argparse.Namespace) -> int:
     volume = load_folder(a.series)
     datasets = [pydicom.dcmread(f, stop_before_pixels=True) for f in sorted(Path(a.series).iterdir())
                 if f.is_file() and f.read_bytes()[128:132] == b"DICM"]
-    seg = write(volume, datasets, full_mask(volume, **region))
+    seg = write(volume, datasets, full_mask(volume, **_placed(region, volume)))
     seg.save_as(a.out, enforce_file_format=True)
     print(f"dicom seg: wrote {a.out} (one segment on {len(volume.instances)} source images)")
     return EXIT_OK
@@ -131,21 +146,25 @@ def cmd_chemical_shift(a: argparse.Namespace) -> int:
     region = _region(a)
     from spinemets.dicom.measure import chemical_shift
 
-    return _emit(chemical_shift(load(a.in_phase), load(a.opposed_phase), treated=a.treated, **region), a.json)
+    in_phase = load(a.in_phase)
+    return _emit(chemical_shift(in_phase, load(a.opposed_phase), treated=a.treated, **_placed(region, in_phase)),
+                 a.json)
 
 
 def cmd_dixon(a: argparse.Namespace) -> int:
     region = _region(a)
     from spinemets.dicom.measure import dixon
 
-    return _emit(dixon(load(a.fat), load(a.water), treated=a.treated, **region), a.json)
+    fat = load(a.fat)
+    return _emit(dixon(fat, load(a.water), treated=a.treated, **_placed(region, fat)), a.json)
 
 
 def cmd_adc(a: argparse.Namespace) -> int:
     region = _region(a)
     from spinemets.dicom.measure import adc
 
-    return _emit(adc(load(a.series), unit=a.unit, treated=a.treated, **region), a.json)
+    volume = load(a.series)
+    return _emit(adc(volume, unit=a.unit, treated=a.treated, **_placed(region, volume)), a.json)
 
 
 def cmd_sr(a: argparse.Namespace) -> int:
@@ -155,7 +174,7 @@ def cmd_sr(a: argparse.Namespace) -> int:
     from spinemets.dicom.sr import measurement_report
 
     volume = load(a.series)
-    m = roi(volume, treated=a.treated, **region)
+    m = roi(volume, treated=a.treated, **_placed(region, volume))
     sr = measurement_report(volume, m)
     sr.save_as(a.out, enforce_file_format=True)
     print(f"dicom sr: wrote {a.out} ({len(volume.instances)} source images referenced)")
@@ -203,17 +222,10 @@ def cmd_height(a: argparse.Namespace) -> int:
         print(json.dumps({**r.model_dump(mode="json"), "kb_version": kb.version,
                           "disclaimer": kb.manifest.disclaimer}, indent=2))
         return EXIT_OK
-    print("heights: " + ", ".join(f"{k} {v:.1f} mm" for k, v in r.heights_mm.items()))
-    print("ratios: " + ", ".join(f"{k.replace('_', ' ')} {v:.2f}" for k, v in r.ratios.items()))
-    if r.loss_percent is not None:
-        from spinemets.scores.sins import POINTS
+    from spinemets.dicom.height import describe
 
-        label = (str(kb.table(POINTS).row(f"collapse-{r.sins_collapse}")["label"]).lower() if r.sins_collapse
-                 else "left open (see below)")
-        grade = f"Genant grade {r.genant_grade}" if r.genant_grade is not None else "no Genant grade"
-        print(f"height loss: {r.loss_percent:.1f}% of {r.reference_mm:.1f} mm; {grade}; SINS collapse: {label}")
-    for note in r.notes:
-        print(note)
+    for line in describe(r, kb):
+        print(line)
     print(f"Knowledge base {kb.version}. {kb.manifest.disclaimer}")
     return EXIT_OK
 
@@ -222,6 +234,8 @@ def _roi_arguments(p: argparse.ArgumentParser) -> None:
     from spinemets.cli import _bool
 
     p.add_argument("--center", type=_xyz, metavar="X,Y,Z", help="the ROI centre in patient coordinates (mm, DICOM LPS)")
+    p.add_argument("--voxel", type=_xyz, metavar="I,J,K", help="the ROI centre as voxel indices instead: column, row "
+                   "and slice, from 0 (slices counted along the stack, not by image number)")
     p.add_argument("--radius-mm", type=_radius, metavar="R", help="the ROI radius (mm)")
     p.add_argument("--shape", choices=("sphere", "circle"),
                    help="a sphere, or a circle in the image plane of the nearest slice (default sphere)")

@@ -106,3 +106,19 @@ def _genant(loss: float, kb: object) -> str:
         if loss >= float(r["from_percent"]) and (end is None or loss < float(end)):
             return str(r["grade"])
     return str(rows[-1]["grade"])
+
+
+def describe(r: HeightResult, kb: object | None = None) -> list[str]:
+    """The heights in words, one line each (the command line's text and the REST answer's summary)."""
+    from spinemets.knowledge.loader import load_kb
+    from spinemets.scores.sins import POINTS as SINS_POINTS
+
+    kb = kb or load_kb()
+    lines = ["heights: " + ", ".join(f"{k} {v:.1f} mm" for k, v in r.heights_mm.items()),
+             "ratios: " + ", ".join(f"{k.replace('_', ' ')} {v:.2f}" for k, v in r.ratios.items())]
+    if r.loss_percent is not None and r.reference_mm is not None:
+        label = (str(kb.table(SINS_POINTS).row(f"collapse-{r.sins_collapse}")["label"]).lower()  # type: ignore[attr-defined]
+                 if r.sins_collapse else "left open (see below)")
+        grade = f"Genant grade {r.genant_grade}" if r.genant_grade is not None else "no Genant grade"
+        lines.append(f"height loss: {r.loss_percent:.1f}% of {r.reference_mm:.1f} mm; {grade}; SINS collapse: {label}")
+    return lines + list(r.notes)

@@ -153,7 +153,7 @@ def _stats(volume: Volume, box: tuple[slice, slice, slice], mask: np.ndarray, sh
                     radius_mm=float(radius_mm))
 
 
-MAX_POLYGON_POINTS = 10_000  # input bound: a contour traced point by point around a vertebra has hundreds
+MAX_POLYGON_POINTS = 1000  # input bound: a contour traced point by point around a vertebra has hundreds
 
 
 def polygon_mask(volume: Volume, points_mm: Sequence[Sequence[float]],

@@ -39,7 +39,7 @@ class _Roi(BaseModel):
     shape: Literal["sphere", "circle", "polygon"] = Field(
         default="sphere", description="a sphere, a circle in the image plane, or a polygon drawn on one image")
     points: list[Annotated[list[float], Field(min_length=3, max_length=3)]] | None = Field(
-        default=None, min_length=3, max_length=10_000,
+        default=None, min_length=3, max_length=1000,
         description="a polygon's corners x, y, z in mm, on one image (instead of centre and radius)")
     treated: bool | None = Field(default=None, description="the lesion has been treated")
 
@@ -96,6 +96,39 @@ class SeriesView(BaseModel):
     inverted: bool = Field(description="MONOCHROME1: the lowest values are shown white")
     image_numbers: list[int | None] = Field(description="each slice's image (instance) number, in slice order")
     value_range: list[float] = Field(description="the lowest and highest value of the series")
+    kb_version: str
+    disclaimer: str
+
+
+Point = Annotated[list[Annotated[float, Field(allow_inf_nan=False)]], Field(min_length=3, max_length=3)]
+
+
+class Landmarks(BaseModel):
+    """The superior and inferior endplate points of the anterior, middle and posterior walls, x, y, z in mm."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    anterior_superior: Point
+    anterior_inferior: Point
+    middle_superior: Point
+    middle_inferior: Point
+    posterior_superior: Point
+    posterior_inferior: Point
+
+
+class HeightRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    points: Landmarks = Field(description="the six landmarks x, y, z in mm, as placed on a sagittal image")
+    reference_mm: list[Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)]] | None = Field(
+        default=None, min_length=1, max_length=4,
+        description="the heights expected for this vertebra (e.g. the adjacent vertebrae's posterior heights), "
+                    "averaged")
+
+
+class HeightAnswer(BaseModel):
+    result: Any
+    summary: list[str]
     kb_version: str
     disclaimer: str
 
@@ -216,6 +249,16 @@ def series_view(r: SeriesRequest) -> SeriesView:
                       inverted=volume.inverted, image_numbers=[i.instance_number for i in volume.instances],
                       value_range=[low, high],
                       kb_version=kb.version, disclaimer=kb.manifest.disclaimer)
+
+
+def height(r: HeightRequest) -> HeightAnswer:
+    from spinemets.dicom.height import describe, vertebral_height
+    from spinemets.knowledge.loader import load_kb
+
+    kb = load_kb()
+    result = vertebral_height(r.points.model_dump(), r.reference_mm, kb)
+    return HeightAnswer(result=result.model_dump(mode="json"), summary=describe(result, kb), kb_version=kb.version,
+                        disclaimer=kb.manifest.disclaimer)
 
 
 def slice_bytes(r: SliceRequest) -> bytes:
@@ -363,6 +406,20 @@ def install(app: FastAPI, problem_responses: dict[int | str, dict[str, Any]], we
           lambda done: Response(done[0], media_type="application/dicom", headers={
               "content-disposition": f'attachment; filename="spinemets-sr-{done[1]}.dcm"'}),
           lambda inp: "create" if inp.store else "read")
+
+    @app.post(f"{API}/height", tags=["dicom"], summary="Vertebral body heights from six landmark points",
+              response_class=Response, openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/json": {"schema": HeightRequest.model_json_schema()}}}},
+              responses={200: {"description": "The heights, ratios and, against the expected height, the loss, its "
+                                              "Genant grade and the SINS collapse it supports",
+                               "content": {"application/json": {"schema": HeightAnswer.model_json_schema()}}},
+                         **problem_responses},
+              description="Landmark points only (no images are read): no sign-in needed. Decision support for "
+                          "healthcare professionals.")
+    async def height_route(request: Request) -> Response:
+        _check_media_type(request, "height")
+        inp = parse_body(HeightRequest, await request.body(), "height")
+        return Response(height(inp).model_dump_json(), media_type="application/json")
 
     if web:
         _install_page(app)
