@@ -607,3 +607,37 @@ def test_a_pair_the_scanner_scaled_differently_is_refused(tmp_path, scales, refu
             measure.chemical_shift(ip, op, [0, 0, 16], 6)
     else:
         assert measure.chemical_shift(ip, op, [0, 0, 16], 6).derived["drop_percent"] == pytest.approx(50.0)
+
+
+def _echo(folder, te, field=None, mhz=None):
+    for f in sorted(folder.iterdir()):
+        ds = pydicom.dcmread(f)
+        ds.EchoTime = te
+        if field is not None:
+            ds.MagneticFieldStrength = field
+        if mhz is not None:
+            ds.ImagingFrequency = mhz
+        ds.save_as(f, enforce_file_format=True)
+
+
+@pytest.mark.parametrize("in_te, op_te, field, mhz, outcome", [
+    (4.6, 2.3, 1.5, None, "agree with the series given"),          # 1.5 T: 223 Hz, in phase every 4.5 ms
+    (2.3, 4.6, 1.5, None, "say the two series are swapped"),       # the same pair given the wrong way round
+    (2.3, 4.6, 3.0, None, "both echo times (2.3 and 4.6 ms) are in phase"),  # at 3 T both are in phase
+    (2.39, 1.19, 3.0, 123.25, "agree with the series given"),      # a nominal 3 T magnet at 2.89 T (its frequency)
+    (4.0, 4.0, 1.5, None, "cannot tell which is in phase"),        # a spin-echo Dixon pair: one echo time
+    (3.4, 2.3, 1.5, None, "could not confirm the order"),          # neither near a whole nor a half cycle
+    (4.6, 2.3, None, None, "were not checked"),                    # no field strength stated
+])
+def test_the_echo_times_check_the_order_of_a_chemical_shift_pair(tmp_path, in_te, op_te, field, mhz, outcome):
+    _mr_pair(tmp_path, 500.0, 250.0)
+    _echo(tmp_path / "ip", in_te, field, mhz)
+    _echo(tmp_path / "op", op_te, field, mhz)
+    ip, op = load_folder(tmp_path / "ip"), load_folder(tmp_path / "op")
+    if "swapped" in outcome or "both echo times" in outcome:
+        with pytest.raises(SeriesError, match=outcome.replace("(", r"\(").replace(")", r"\)")):
+            measure.chemical_shift(ip, op, [0, 0, 16], 6)
+        return
+    m = measure.chemical_shift(ip, op, [0, 0, 16], 6)
+    assert outcome in m.note and m.derived["drop_percent"] == pytest.approx(50.0)
+    assert measure.describe(m)[-1] == m.note  # said with the measurement, once

@@ -79,6 +79,50 @@ def _mr_pair(a: Volume, b: Volume, what: str, names: tuple[str, str]) -> None:
                           "the vendor's scaling is not applied yet", "series")
 
 
+PHASE_MARGIN = 0.2  # of a cycle: how near a whole (in phase) or half (opposed) cycle an echo must be to count as one
+
+
+def _phase(volume: Volume) -> tuple[float, float] | None:
+    """(the echo's distance from in phase, in cycles of the fat-water frequency difference; the field in T), or None
+    when the series does not state its echo time and its frequency or field strength."""
+    from spinemets.knowledge.loader import load_kb
+
+    echo = volume.echo
+    if "echo_time_ms" not in echo or not ("imaging_mhz" in echo or "field_t" in echo):
+        return None
+    rows = {r["quantity"]: float(r["value"]) for r in load_kb().table("mr_chemical_shift").rows}
+    mhz = echo.get("imaging_mhz") or echo["field_t"] * rows["proton_gyromagnetic_ratio"]
+    cycles = echo["echo_time_ms"] * 1e-3 * mhz * 1e6 * rows["fat_water_shift"] * 1e-6
+    return abs(cycles - round(cycles)), mhz / rows["proton_gyromagnetic_ratio"]
+
+
+def echo_check(in_phase: Volume, opposed_phase: Volume) -> str:
+    """Whether the echo times say the pair was given the right way round: a note in words; a pair whose echo times
+    say it is swapped, or that neither echo is opposed (or in) phase, is refused (the drop would be read backwards,
+    or would not be a chemical shift)."""
+    a, b = _phase(in_phase), _phase(opposed_phase)
+    te = in_phase.echo.get("echo_time_ms"), opposed_phase.echo.get("echo_time_ms")
+    if a is None or b is None:
+        return ("The echo times were not checked (the images do not state the echo time and the field strength): "
+                "make sure the in-phase and opposed-phase series were not swapped.")
+    if abs(te[0] - te[1]) < 0.05:  # type: ignore[operator]
+        return (f"Both series have the echo time {te[0]:g} ms (a spin-echo Dixon pair, or images computed from fat "
+                "and water): the echo times cannot tell which is in phase; make sure they were not swapped.")
+    kind = ["in" if d <= PHASE_MARGIN else "opposed" if d >= 0.5 - PHASE_MARGIN else "neither" for d, _ in (a, b)]
+    field = f"{a[1]:.2g} T"
+    said = (f"echo times {te[0]:g} ms (given as in phase) and {te[1]:g} ms (given as opposed phase) at {field}")
+    if kind == ["opposed", "in"]:
+        raise SeriesError(f"chemical shift: the {said} say the two series are swapped: the first is opposed phase "
+                          "and the second in phase; give them the other way round", "series")
+    if kind[0] == kind[1] and kind[0] != "neither":
+        raise SeriesError(f"chemical shift: at {field} both echo times ({te[0]:g} and {te[1]:g} ms) are {kind[0]} "
+                          "phase: this pair shows no chemical shift", "series")
+    if kind == ["in", "opposed"]:
+        return f"The {said} agree with the series given."
+    return (f"The {said} are not near an in-phase and an opposed-phase time: the echo times could not confirm the "
+            "order; make sure the series were not swapped.")
+
+
 def _listed(values: frozenset[float]) -> str:
     return ", ".join(f"{v:g}" for v in sorted(values)) or "none"
 
@@ -118,6 +162,7 @@ def chemical_shift(in_phase: Volume, opposed_phase: Volume, center: Sequence[flo
     from spinemets.interpret.quantitative import quantitative
 
     _mr_pair(in_phase, opposed_phase, "chemical shift", ("in-phase", "opposed-phase"))
+    order = echo_check(in_phase, opposed_phase)
     ip = _roi(in_phase, center, radius_mm, shape, points)
     op = _roi(opposed_phase, center, radius_mm, shape, points)
     if ip.mean <= 0:
@@ -134,7 +179,7 @@ def chemical_shift(in_phase: Volume, opposed_phase: Volume, center: Sequence[flo
                   if k in ("chemical_shift_sir", "chemical_shift_drop_percent")}}
     return Measurement(kind="chemical_shift", rois={"in_phase": ip, "opposed_phase": op},
                        series={"in_phase": _info(in_phase), "opposed_phase": _info(opposed_phase)},
-                       derived=derived, interpretation=result)
+                       derived=derived, interpretation=result, note=order)
 
 
 def dixon(fat: Volume, water: Volume, center: Sequence[float] | None, radius_mm: float | None,
@@ -210,5 +255,5 @@ def describe(m: Measurement) -> list[str]:
     if m.interpretation is not None:
         lines.extend(m.interpretation.to_text().splitlines())
     if m.note:
-        lines.append(m.note[:1].upper() + m.note[1:] + ".")
+        lines.append(m.note[:1].upper() + m.note[1:] + ("" if m.note.endswith(".") else "."))
     return lines

@@ -76,6 +76,7 @@ class Volume:
     inverted: bool = False  # MONOCHROME1: low values white (for viewers only)
     padding: tuple[float, float] | None = None  # stored values marking pixels outside the scanned field (inclusive)
     vendor_scales: frozenset[float] = frozenset()  # Philips MR private scale slopes of the slices (none: not Philips)
+    echo: dict[str, float] = field(default_factory=dict)  # MR: echo_time_ms, imaging_mhz, field_t (those stated)
     reader: Callable[[int], np.ndarray] | None = field(default=None, repr=False)  # slice k's stored values
     _loaded: np.ndarray | None = field(default=None, repr=False)
     _lock: Any = field(default_factory=threading.Lock, repr=False)
@@ -431,6 +432,7 @@ def from_datasets(datasets: Sequence[Any], where: str = "series") -> Volume:
         voi_function=str(middle.get("VOILUTFunction", "") or "LINEAR").upper(),
         padding=padding if one_rescale else None,
         vendor_scales=frozenset(v for v in (_philips_scale(d) for _, _, d in placed) if v is not None),
+        echo=_echo(sources),
         inverted=str(middle.get("PhotometricInterpretation", "")) == "MONOCHROME1")
 
 
@@ -446,6 +448,28 @@ def _philips_scale(d: Any) -> float | None:
         return float(value[0] if isinstance(value, (list, tuple)) else value)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError):
         return None
+
+
+ECHO_KEYWORDS = {"echo_time_ms": "EchoTime", "imaging_mhz": "ImagingFrequency", "field_t": "MagneticFieldStrength"}
+
+
+def _echo(sources: Sequence[Any]) -> dict[str, float]:
+    """The echo time, imaging frequency and field strength the series states, each only when every slice states the
+    same value (a series that mixes echoes gives none)."""
+    out = {}
+    for name, keyword in ECHO_KEYWORDS.items():
+        values = set()
+        for d in sources:
+            try:
+                value = d.get(keyword)
+                values.add(float(value) if value not in (None, "") else None)
+            except (TypeError, ValueError):
+                values.add(None)
+        if len(values) == 1 and None not in values:
+            value = values.pop()
+            if value is not None and math.isfinite(value) and value > 0:
+                out[name] = value
+    return out
 
 
 def _padding(d: Any, where: str) -> tuple[float, float] | None:
