@@ -407,3 +407,28 @@ def test_a_slice_or_a_measurement_of_a_series_no_longer_open_is_never_shown(orth
     page.wait_for_timeout(500)
     assert page.inner_text("[data-testid=measure-status]") == "No region placed yet."
     assert page.locator("[data-testid=measure-lines] li").count() == 0
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_polygon_is_clicked_corner_by_corner_closed_measured_and_stored(orthanc, ct_url, viewer):  # noqa: F811
+    page, (url, _) = viewer, ct_url
+    open_series(page, url, "21 of 40 (image 20)")
+    page.select_option("#f-shape", "polygon")
+    wait_text(page, "polygon-count", "Click the corners")
+    assert page.locator("#polygon-close").is_disabled()
+    # an 8 mm square around the sphere's centre: corners at columns and rows 57.5 and 67.5 (x, y = -4 and 4 mm)
+    for i, j in ((57.5, 57.5), (67.5, 57.5), (67.5, 67.5)):
+        click_voxel(page, i, j, 128, 128)
+    wait_text(page, "polygon-count", "3 corners placed")
+    assert page.locator("[data-testid=measure-lines] li").count() == 0  # nothing measured before it is closed
+    click_voxel(page, 57.5, 67.5, 128, 128)
+    page.click("#polygon-close")
+    wait_text(page, "measure-lines", "polygon of 4 corners on slice 21 (image 20)")
+    lines = page.inner_text("[data-testid=measure-lines]")
+    assert "100 voxels" in lines and "mean 1300.0 HU" in lines  # 10 x 10 pixel centres inside
+    page.fill("#f-at", "0, 0, 40")
+    page.press("#f-at", "Enter")
+    wait_text(page, "measure-status", "choose one of them as the region")
+    page.click("#store-sr")
+    wait_text(page, "sr-status", "Stored on the PACS")

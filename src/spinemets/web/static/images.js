@@ -14,7 +14,7 @@
   // gen: the series opened (answers for an earlier one are dropped); shown: the slice drawn, which a click measures;
   // busy: the latest measurement (an earlier answer is dropped)
   var state = { csrf: null, info: null, url: null, k: 0, shown: -1, slices: new Map(), order: [], center: 0,
-                width: 1, roi: null, gen: 0, busy: 0, storing: false };
+                width: 1, roi: null, gen: 0, busy: 0, storing: false, corners: [], cornersK: -1 };
   var PAIR_LABELS = { "chemical-shift": "Opposed-phase series (DICOMweb address)",
                       "dixon": "Water-image series (DICOMweb address)" };
 
@@ -156,9 +156,32 @@
     return [0, 1, 2].map(function (r) { return a[r][0] * i + a[r][1] * j + a[r][2] * k + a[r][3]; });
   }
 
+  function path(points, closed) {  // corners in patient coordinates, drawn on the slice shown
+    ctx.save();
+    ctx.strokeStyle = "#ffbf47";
+    ctx.fillStyle = "#ffbf47";
+    ctx.lineWidth = Math.max(1, state.info.columns / 400);
+    ctx.beginPath();
+    points.forEach(function (p, n) {
+      var v = voxelOf(p);
+      if (n === 0) { ctx.moveTo(v[0] + 0.5, v[1] + 0.5); } else { ctx.lineTo(v[0] + 0.5, v[1] + 0.5); }
+    });
+    if (closed) { ctx.closePath(); }
+    ctx.stroke();
+    if (!closed) {
+      points.forEach(function (p) { var v = voxelOf(p); ctx.fillRect(v[0], v[1], 1, 1); });
+    }
+    ctx.restore();
+  }
+
   function drawRoi() {
+    if (state.corners.length && state.cornersK === state.shown) { path(state.corners, false); }
     var roi = state.roi;
     if (!roi) { return; }
+    if (roi.shape === "polygon") {
+      if (roi.k === state.shown) { path(roi.points, true); }
+      return;
+    }
     var s = state.info.spacing_mm;
     var v = voxelOf(roi.center);
     var dz = (state.shown - v[2]) * s[2];
@@ -211,6 +234,8 @@
       if (gen !== state.gen) { return null; }
       state.info = info; state.url = url; state.slices = new Map(); state.order = []; state.roi = null;
       state.shown = -1;
+      state.corners = [];
+      syncCorners();
       canvas.width = info.columns;
       canvas.height = info.rows;
       var ratio = (info.columns * info.spacing_mm[0]) / (info.rows * info.spacing_mm[1]);  // width / height in mm
@@ -249,7 +274,7 @@
     syncFields();
     if (!roi) { return; }
     var kind = measureKind();
-    var body = { center: roi.center, radius_mm: roi.radius, shape: roi.shape };
+    var body = regionBody(roi);
     var treated = $("f-treated").value;
     if (treated) { body.treated = treated === "true"; }
     if (kind === "roi" || kind === "adc") { body.series = state.url; }
@@ -279,6 +304,44 @@
     });
   }
 
+  function regionBody(roi) {
+    return roi.shape === "polygon" ? { shape: "polygon", points: roi.points } :
+      { center: roi.center, radius_mm: roi.radius, shape: roi.shape };
+  }
+
+  function polygonMode() { return $("f-shape").value === "polygon"; }
+
+  function syncCorners() {
+    var n = state.corners.length;
+    $("polygon-tools").hidden = !polygonMode();
+    $("polygon-close").disabled = n < 3;
+    $("polygon-count").textContent = n ? n + (n === 1 ? " corner" : " corners") + " placed" +
+      (n < 3 ? " (at least 3)" : "") : "Click the corners of the region on one slice.";
+  }
+
+  function addCorner(point) {
+    if (state.cornersK !== state.shown) { state.corners = []; state.cornersK = state.shown; }  // one slice only
+    state.corners.push(point);
+    syncCorners();
+    draw();
+  }
+
+  function closePolygon() {
+    if (state.corners.length < 3) { return; }
+    state.roi = { shape: "polygon", points: state.corners.slice(), k: state.cornersK,
+                  center: centroid(state.corners) };
+    state.corners = [];
+    syncCorners();
+    draw();
+    measure();
+  }
+
+  function centroid(points) {
+    return [0, 1, 2].map(function (c) {
+      return points.reduce(function (sum, p) { return sum + p[c]; }, 0) / points.length;
+    });
+  }
+
   function placeAt(center) {
     var r = radius();
     if (r === null) { $("measure-status").textContent = "The radius must be more than 0 and at most 50 mm."; return; }
@@ -294,6 +357,7 @@
     var rect = canvas.getBoundingClientRect();
     var i = (event.clientX - rect.left) / rect.width * info.columns - 0.5;  // pixel centres at .5
     var j = (event.clientY - rect.top) / rect.height * info.rows - 0.5;
+    if (polygonMode()) { addCorner(patientOf(i, j, state.shown)); return; }
     placeAt(patientOf(i, j, state.shown));  // the slice drawn, the one clicked
   }
 
@@ -306,6 +370,10 @@
       $("measure-status").textContent = "Give the region's centre as three numbers x, y, z in millimetres.";
       return;
     }
+    if (polygonMode()) {
+      $("measure-status").textContent = "A typed centre places a sphere or a circle: choose one of them as the region.";
+      return;
+    }
     var v = voxelOf(xyz);
     showSlice(Math.round(v[2]));
     placeAt(xyz);
@@ -314,7 +382,9 @@
   function storeSr() {
     if (!state.roi || state.storing) { return; }
     var roi = state.roi;
-    var body = { series: state.url, center: roi.center, radius_mm: roi.radius, shape: roi.shape, store: true };
+    var body = regionBody(roi);
+    body.series = state.url;
+    body.store = true;
     var treated = $("f-treated").value;
     if (treated) { body.treated = treated === "true"; }
     state.storing = true;
@@ -386,6 +456,9 @@
   $("f-treated").addEventListener("change", remeasure);
   $("f-pair").addEventListener("change", remeasure);
   function reshape() {
+    state.corners = [];
+    syncCorners();
+    if (polygonMode()) { draw(); return; }  // corners are clicked, then closed
     if (!state.roi) { return; }
     var r = radius();
     if (r === null) { $("measure-status").textContent = "The radius must be more than 0 and at most 50 mm."; return; }
@@ -393,10 +466,13 @@
     draw();
     measure();
   }
+  $("polygon-close").addEventListener("click", closePolygon);
+  $("polygon-clear").addEventListener("click", function () { state.corners = []; syncCorners(); draw(); });
   $("f-radius").addEventListener("change", reshape);
   $("f-shape").addEventListener("change", reshape);
   $("place-form").addEventListener("submit", typedPlace);
   $("store-sr").addEventListener("click", storeSr);
   form.addEventListener("submit", open);
   syncFields();
+  syncCorners();
 })();
