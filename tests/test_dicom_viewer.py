@@ -432,3 +432,30 @@ def test_a_polygon_is_clicked_corner_by_corner_closed_measured_and_stored(orthan
     wait_text(page, "measure-status", "choose one of them as the region")
     page.click("#store-sr")
     wait_text(page, "sr-status", "Stored on the PACS")
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_six_landmarks_clicked_on_a_sagittal_image_give_the_heights_and_the_sins_collapse(orthanc, viewer,  # noqa: F811
+                                                                                           tmp_path):
+    page = viewer
+    study, series = _sagittal_mr(tmp_path / "sag")
+    upload(orthanc, tmp_path / "sag")
+    open_series(page, f"{orthanc}/studies/{study}/series/{series}", "5 of 8 (image 4)")
+    page.select_option("#f-measure", "height")
+    wait_text(page, "height-next", "Click the anterior wall, upper endplate (1 of 6)")
+    page.fill("#f-reference", "13")
+    # rows 0.5 mm apart: the anterior wall 12 rows (6 mm) high, the middle 20 rows (10 mm), the posterior 24 (12 mm)
+    for i, j in ((10, 16), (10, 28), (20, 8), (20, 28), (30, 4), (30, 28)):
+        click_voxel(page, i, j, 50, 30)
+    wait_text(page, "measure-lines", "SINS collapse: more than 50% vertebral body collapse")
+    lines = page.inner_text("[data-testid=measure-lines]")
+    assert "Genant grade 3" in lines and "heights: anterior" in lines and "Decision support" in lines
+    wait_text(page, "height-next", "All six landmarks placed.")
+    page.fill("#f-reference", "")
+    page.dispatch_event("#f-reference", "change")  # no expected height: no grade is guessed
+    wait_text(page, "measure-status", "Heights and ratios only")
+    assert "Genant grade" not in page.inner_text("[data-testid=measure-lines]").replace("its Genant grade", "")
+    page.fill("#f-reference", "-2")
+    page.dispatch_event("#f-reference", "change")
+    wait_text(page, "measure-status", "must be numbers of millimetres above 0")

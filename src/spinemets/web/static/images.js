@@ -14,7 +14,12 @@
   // gen: the series opened (answers for an earlier one are dropped); shown: the slice drawn, which a click measures;
   // busy: the latest measurement (an earlier answer is dropped)
   var state = { csrf: null, info: null, url: null, k: 0, shown: -1, slices: new Map(), order: [], center: 0,
-                width: 1, roi: null, gen: 0, busy: 0, storing: false, corners: [], cornersK: -1 };
+                width: 1, roi: null, gen: 0, busy: 0, storing: false, corners: [], cornersK: -1, marks: [] };
+  var LANDMARKS = [["anterior_superior", "anterior wall, upper endplate"],
+                   ["anterior_inferior", "anterior wall, lower endplate"],
+                   ["middle_superior", "middle, upper endplate"], ["middle_inferior", "middle, lower endplate"],
+                   ["posterior_superior", "posterior wall, upper endplate"],
+                   ["posterior_inferior", "posterior wall, lower endplate"]];
   var PAIR_LABELS = { "chemical-shift": "Opposed-phase series (DICOMweb address)",
                       "dixon": "Water-image series (DICOMweb address)" };
 
@@ -74,7 +79,70 @@
     $("f-pair-field").hidden = !PAIR_LABELS[kind];
     if (PAIR_LABELS[kind]) { $("f-pair-label").textContent = PAIR_LABELS[kind]; }
     $("f-unit-field").hidden = kind !== "adc";
+    $("f-reference-field").hidden = kind !== "height";
+    $("height-tools").hidden = kind !== "height";
     $("store-sr").hidden = !(kind === "roi" && state.roi && $("measure-lines").childNodes.length);
+    var next = LANDMARKS[state.marks.length];
+    $("height-next").textContent = next ? "Click the " + next[1] + " (" + (state.marks.length + 1) + " of 6)." :
+      "All six landmarks placed.";
+  }
+
+  // --- vertebral heights: six landmarks clicked in order, measured by the server ---------------------------------
+
+  function addMark(point) {
+    if (state.marks.length >= 6) { state.marks = []; }
+    state.marks.push(point);
+    syncFields();
+    draw();
+    if (state.marks.length === 6) { heights(); }
+  }
+
+  function heights() {
+    var mine = ++state.busy;
+    $("measure-lines").textContent = "";
+    if (state.marks.length !== 6) { return; }
+    var body = { points: {} };
+    LANDMARKS.forEach(function (l, n) { body.points[l[0]] = state.marks[n]; });
+    var text = $("f-reference").value.trim();
+    if (text) {
+      var heightsMm = text.split(",").map(function (x) { return Number(x.trim()); });
+      if (heightsMm.some(function (h) { return !(h > 0 && h <= 100); })) {
+        $("measure-status").textContent = "The expected heights must be numbers of millimetres above 0, separated by commas.";
+        return;
+      }
+      body.reference_mm = heightsMm;
+    }
+    $("measure-status").textContent = "Measuring…";
+    post("height", body).then(function (result) {
+      if (mine !== state.busy) { return; }
+      result.summary.concat(["Knowledge base " + result.kb_version + ". " + result.disclaimer]).forEach(function (line) {
+        var li = document.createElement("li");
+        li.textContent = line;
+        $("measure-lines").appendChild(li);
+      });
+      $("measure-status").textContent = text ? "Heights against the expected " + text + " mm." :
+        "Heights and ratios only: give the expected height to grade the loss.";
+    }).catch(function (e) { if (mine === state.busy) { $("measure-status").textContent = said(e); } });
+  }
+
+  function drawMarks() {
+    if (!state.marks.length || measureKind() !== "height") { return; }
+    ctx.save();
+    ctx.strokeStyle = "#ffbf47";
+    ctx.fillStyle = "#ffbf47";
+    ctx.lineWidth = Math.max(1, state.info.columns / 400);
+    state.marks.forEach(function (p, n) {
+      var v = voxelOf(p);
+      ctx.fillRect(v[0], v[1], 1, 1);
+      if (n % 2 === 1) {  // a wall: its upper and lower endplate points joined
+        var u = voxelOf(state.marks[n - 1]);
+        ctx.beginPath();
+        ctx.moveTo(u[0] + 0.5, u[1] + 0.5);
+        ctx.lineTo(v[0] + 0.5, v[1] + 0.5);
+        ctx.stroke();
+      }
+    });
+    ctx.restore();
   }
 
   // --- the image ---------------------------------------------------------------------------------------------------
@@ -175,6 +243,7 @@
   }
 
   function drawRoi() {
+    drawMarks();
     if (state.corners.length && state.cornersK === state.shown) { path(state.corners, false); }
     var roi = state.roi;
     if (!roi) { return; }
@@ -235,6 +304,7 @@
       state.info = info; state.url = url; state.slices = new Map(); state.order = []; state.roi = null;
       state.shown = -1;
       state.corners = [];
+      state.marks = [];
       syncCorners();
       canvas.width = info.columns;
       canvas.height = info.rows;
@@ -272,8 +342,8 @@
     $("measure-lines").textContent = "";
     $("sr-status").textContent = "";
     syncFields();
-    if (!roi) { return; }
     var kind = measureKind();
+    if (!roi || kind === "height") { return; }
     var body = regionBody(roi);
     var treated = $("f-treated").value;
     if (treated) { body.treated = treated === "true"; }
@@ -313,7 +383,7 @@
 
   function syncCorners() {
     var n = state.corners.length;
-    $("polygon-tools").hidden = !polygonMode();
+    $("polygon-tools").hidden = !polygonMode() || measureKind() === "height";
     $("polygon-close").disabled = n < 3;
     $("polygon-count").textContent = n ? n + (n === 1 ? " corner" : " corners") + " placed" +
       (n < 3 ? " (at least 3)" : "") : "Click the corners of the region on one slice.";
@@ -357,6 +427,7 @@
     var rect = canvas.getBoundingClientRect();
     var i = (event.clientX - rect.left) / rect.width * info.columns - 0.5;  // pixel centres at .5
     var j = (event.clientY - rect.top) / rect.height * info.rows - 0.5;
+    if (measureKind() === "height") { addMark(patientOf(i, j, state.shown)); return; }
     if (polygonMode()) { addCorner(patientOf(i, j, state.shown)); return; }
     placeAt(patientOf(i, j, state.shown));  // the slice drawn, the one clicked
   }
@@ -450,7 +521,10 @@
   $("f-center").addEventListener("change", typedWindow);
   $("f-width").addEventListener("change", typedWindow);
   $("window-reset").addEventListener("click", function () { resetWindow(); draw(); });
-  function remeasure() { if (state.roi) { measure(); } else { syncFields(); } }
+  function remeasure() {
+    if (measureKind() === "height") { syncFields(); draw(); if (state.marks.length === 6) { heights(); } return; }
+    if (state.roi) { measure(); } else { syncFields(); }
+  }
   $("f-measure").addEventListener("change", remeasure);
   $("f-unit").addEventListener("change", remeasure);
   $("f-treated").addEventListener("change", remeasure);
@@ -467,6 +541,13 @@
     measure();
   }
   $("polygon-close").addEventListener("click", closePolygon);
+  $("f-reference").addEventListener("change", remeasure);
+  $("height-clear").addEventListener("click", function () {
+    state.marks = [];
+    $("measure-lines").textContent = "";
+    syncFields();
+    draw();
+  });
   $("polygon-clear").addEventListener("click", function () { state.corners = []; syncCorners(); draw(); });
   $("f-radius").addEventListener("change", reshape);
   $("f-shape").addEventListener("change", reshape);
