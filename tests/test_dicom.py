@@ -641,3 +641,32 @@ def test_the_echo_times_check_the_order_of_a_chemical_shift_pair(tmp_path, in_te
     m = measure.chemical_shift(ip, op, [0, 0, 16], 6)
     assert outcome in m.note and m.derived["drop_percent"] == pytest.approx(50.0)
     assert measure.describe(m)[-1] == m.note  # said with the measurement, once
+
+
+# --- DICOMweb tokens ----------------------------------------------------------------------------------------------
+
+def test_tokens_per_server_reach_only_their_server(monkeypatch):
+    from spinemets.dicom.dicomweb import TOKEN_ENV, TOKENS_ENV, client, token_for
+
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+    monkeypatch.setenv(TOKENS_ENV, '{"https://pacs-a.example.org/dicom-web/": "token-a", '
+                                   '"http://127.0.0.1:8042/dicom-web": "token-local"}')
+    assert token_for("https://pacs-a.example.org/dicom-web") == ("token-a", TOKENS_ENV)
+    assert token_for("https://pacs-b.example.org/dicom-web")[0] is None  # not listed: no token at all
+    headers = client("https://pacs-a.example.org/dicom-web")._session.headers
+    assert headers["Authorization"] == "Bearer token-a"
+    assert "Authorization" not in client("https://pacs-b.example.org/dicom-web")._session.headers
+    assert client("http://127.0.0.1:8042/dicom-web")._session.headers["Authorization"] == "Bearer token-local"
+    monkeypatch.setenv(TOKENS_ENV, '{"http://pacs-c.example.org/dicom-web": "token-c"}')
+    with pytest.raises(SeriesError, match="not https: the token would cross the network unencrypted"):
+        client("http://pacs-c.example.org/dicom-web")
+    for bad in ("not json", '["token"]', '{"https://x.example.org": 3}', '{"https://x.example.org": ""}'):
+        monkeypatch.setenv(TOKENS_ENV, bad)
+        with pytest.raises(SeriesError, match="must be a JSON object from each DICOMweb root to its token"):
+            token_for("https://x.example.org")
+    monkeypatch.setenv(TOKENS_ENV, '{"https://x.example.org": "t"}')
+    monkeypatch.setenv(TOKEN_ENV, "shared")
+    with pytest.raises(SeriesError, match="both .* are set: set one"):
+        token_for("https://x.example.org")
+    monkeypatch.delenv(TOKENS_ENV)
+    assert token_for("https://any.example.org") == ("shared", TOKEN_ENV)  # the single token: every server

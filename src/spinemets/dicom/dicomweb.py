@@ -2,9 +2,10 @@
 WADO-RS to retrieve them, STOW-RS to store the SR (dicomweb-client).
 
 A series is named by its DICOMweb URL, ``{base}/studies/{StudyInstanceUID}/series/{SeriesInstanceUID}``, as a
-viewer or PACS shows it; the base is the server's DICOMweb root.  A bearer token can be given
-(``SPINEMETS_DICOMWEB_TOKEN``).  Every failure is an error naming the server's answer: unreachable, refused,
-no such series.
+viewer or PACS shows it; the base is the server's DICOMweb root.  A bearer token can be given, one for every server
+(``SPINEMETS_DICOMWEB_TOKEN``) or one per server (``SPINEMETS_DICOMWEB_TOKENS``, a JSON object from each DICOMweb
+root to its token: a server not listed gets none, so no server sees another's token); tokens travel only over https
+or on this machine.  Every failure is an error naming the server's answer: unreachable, refused, no such series.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from spinemets.dicom.series import SeriesError, Volume, from_datasets
 
 TOKEN_ENV = "SPINEMETS_DICOMWEB_TOKEN"
+TOKENS_ENV = "SPINEMETS_DICOMWEB_TOKENS"
 SERIES_URL = re.compile(r"^(?P<base>https?://.+?)/studies/(?P<study>[0-9.]+)/series/(?P<series>[0-9.]+)/?\Z")
 TIMEOUT = 30
 
@@ -29,17 +31,38 @@ def client(base: str) -> Any:
 
     from urllib.parse import urlsplit
 
-    token = os.environ.get(TOKEN_ENV)
+    token, named = token_for(base)
     parts = urlsplit(base)
     if token and parts.scheme != "https" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
-        raise SeriesError(f"{base}: {TOKEN_ENV} is set and the server is not https: the token would cross the "
-                          "network unencrypted")
+        raise SeriesError(f"{base}: {named} gives a token for it and the server is not https: the token would cross "
+                          "the network unencrypted")
     headers = {"Authorization": f"Bearer {token}"} if token else None
     web = DICOMwebClient(url=base, headers=headers, timeout=TIMEOUT)
     # one attempt: the client's default retries any failure five times with exponential waits (half a minute for a
     # server that is down); the error is said at once instead
     web.set_http_retry_params(retry=False)
     return web
+
+
+def token_for(base: str) -> tuple[str | None, str]:
+    """The bearer token for the DICOMweb root *base*, and the setting it came from.  Both settings at once, or a
+    per-server setting that is not a JSON object of strings, is a configuration error (never a quiet fallback)."""
+    import json
+
+    single, per_server = os.environ.get(TOKEN_ENV), os.environ.get(TOKENS_ENV)
+    if single and per_server:
+        raise SeriesError(f"both {TOKEN_ENV} and {TOKENS_ENV} are set: set one (per server is safer)", "configuration")
+    if not per_server:
+        return single or None, TOKEN_ENV
+    try:
+        tokens = json.loads(per_server)
+    except json.JSONDecodeError:
+        tokens = None
+    if not isinstance(tokens, dict) or not all(isinstance(k, str) and isinstance(v, str) and v for k, v in
+                                               tokens.items()):
+        raise SeriesError(f"{TOKENS_ENV} must be a JSON object from each DICOMweb root to its token", "configuration")
+    wanted = base.rstrip("/")
+    return next((v for k, v in tokens.items() if k.rstrip("/") == wanted), None), TOKENS_ENV
 
 
 class UpstreamError(SeriesError):
@@ -52,7 +75,8 @@ def _failed(base: str, exc: Exception) -> SeriesError:
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
         code = exc.response.status_code
         if code in (401, 403):
-            return SeriesError(f"{base}: the DICOMweb server refused access ({code}): set {TOKEN_ENV}")
+            return SeriesError(f"{base}: the DICOMweb server refused access ({code}): give its token ({TOKENS_ENV} "
+                               f"or {TOKEN_ENV})")
         if code == 404:
             return SeriesError(f"{base}: the DICOMweb server has no such series (404)")
         return UpstreamError(f"{base}: the DICOMweb server answered {code}")
