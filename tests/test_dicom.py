@@ -487,15 +487,19 @@ def test_a_roi_written_as_seg_reads_back_as_the_same_roi(ct, tmp_path, cli):
 # --- slices read when first used --------------------------------------------------------------------------------------
 
 def test_a_roi_reads_only_the_slices_it_crosses_and_gives_what_reading_everything_gives(ct):
-    lazy = load_folder(ct[0])
+    folder, made = ct
+    lazy = load_folder(folder)
     assert int(lazy._loaded.sum()) == 1  # opening reads the headers and one slice (to check it decodes)
     stats = sphere(lazy, [0, 0, 40], 6)
     assert int(lazy._loaded.sum()) <= 1 + 7  # the sphere crosses 7 slices 2 mm apart
-    eager = load_folder(ct[0])
-    everything = eager.stored  # every slice read
-    assert eager.reader is None and everything.shape == (40, 128, 128)
-    assert sphere(eager, [0, 0, 40], 6) == stats
-    assert np.array_equal(lazy.stored, everything) and lazy.reader is None
+    assert stats.mean == 1300.0 and stats.n == _expected(made["values"]).size
+    everything = load_folder(folder)
+    assert np.array_equal(everything.values(), made["values"])  # every slice, against the phantom's own values
+    assert everything.reader is None and sphere(everything, [0, 0, 40], 6) == stats
+    for k in (0, 7, 39):  # slices read one at a time, in any order, are the phantom's slices
+        assert np.array_equal(load_folder(folder).values(k), made["values"][k])
+    with pytest.raises(SeriesError, match="true or false for every voxel"):
+        lazy.masked_values(np.ones(lazy.shape, dtype=np.uint8))
 
 
 def test_slices_read_from_many_threads_at_once_are_each_read_right(ct):
@@ -526,7 +530,11 @@ def test_a_file_changed_or_removed_after_opening_is_never_read_silently(ct, tmp_
     volume = load_folder(folder)
     files = {pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID: f for f in folder.iterdir()}
     middle = files[volume.instances[20].sop_instance_uid]
-    os.utime(middle, (1, 1))  # rewritten since it was opened
+    stat = middle.stat()
+    other = files[volume.instances[0].sop_instance_uid]
+    shutil.copy(other, folder / "replacement")  # another image put in its place (cp -p; mv), same size and times
+    os.replace(folder / "replacement", middle)
+    os.utime(middle, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     with pytest.raises(SeriesError, match="has changed since the series was opened: open the series again"):
         sphere(volume, [0, 0, 40], 6)
     files[volume.instances[30].sop_instance_uid].unlink()
@@ -601,9 +609,14 @@ def test_a_pair_the_scanner_scaled_differently_is_refused(tmp_path, scales, refu
     for name, scale in zip(("ip", "op"), scales):
         if scale is not None:
             _philips(tmp_path / name, scale)
+    _pair_refused_or_half(tmp_path, "the scanner scaled the two series differently" if refused else None)
+
+
+def _pair_refused_or_half(tmp_path, refusal):
+    """The pair in tmp_path/ip and /op is refused with *refusal*, or (None) measures its 50 % drop."""
     ip, op = load_folder(tmp_path / "ip"), load_folder(tmp_path / "op")
-    if refused:
-        with pytest.raises(SeriesError, match="the scanner scaled the two series differently"):
+    if refusal:
+        with pytest.raises(SeriesError, match=refusal):
             measure.chemical_shift(ip, op, [0, 0, 16], 6)
     else:
         assert measure.chemical_shift(ip, op, [0, 0, 16], 6).derived["drop_percent"] == pytest.approx(50.0)
@@ -670,3 +683,52 @@ def test_tokens_per_server_reach_only_their_server(monkeypatch):
         token_for("https://x.example.org")
     monkeypatch.delenv(TOKENS_ENV)
     assert token_for("https://any.example.org") == ("shared", TOKEN_ENV)  # the single token: every server
+
+
+def test_a_padding_value_written_unsigned_for_signed_pixels_is_the_same_stored_value(tmp_path):
+    folder = _padded(tmp_path, "unsigned")
+    for f in sorted(folder.iterdir()):
+        ds = pydicom.dcmread(f)
+        del ds[0x00280120]
+        ds.add_new(0x00280120, "US", 65536 - 2000)  # -2000 in the pixels' 16 bits, written unsigned
+        ds.save_as(f, enforce_file_format=True)
+    volume = load_folder(folder)
+    assert volume.padding == (-2000.0, -2000.0) and volume.value_range()[0] > -2000
+    with pytest.raises(SeriesError, match="outside the scanned field of view"):
+        circle(volume, [-30, -30, 4], 8)
+
+
+def test_a_deflated_series_is_read(ct, tmp_path):
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    folder = tmp_path / "deflated"
+    folder.mkdir()
+    for f in sorted(ct[0].iterdir()):
+        ds = pydicom.dcmread(f)
+        ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+        ds.save_as(folder / f.name, enforce_file_format=True)
+    assert sphere(load_folder(folder), [0, 0, 40], 6) == sphere(load_folder(ct[0]), [0, 0, 40], 6)
+
+
+@pytest.mark.parametrize("units, refused", [(None, True), ("SI", False)])
+def test_an_mr_pair_rescaled_differently_compares_only_with_a_stated_common_unit(tmp_path, units, refused):
+    ip, op = np.full((10, 64, 64), 400.0), np.full((10, 64, 64), 380.0)
+    ip[:, 20:44, 20:44], op[:, 20:44, 20:44] = 500.0, 250.0
+    first = write_series(tmp_path / "ip", ip, modality="MR", spacing=(1.0, 1.0, 4.0), origin=(-32.0, -32.0, 0.0))
+    write_series(tmp_path / "op", op, modality="MR", spacing=(1.0, 1.0, 4.0), origin=(-32.0, -32.0, 0.0),
+                 frame=first["frame"], study=first["study"], slope=2.0)
+    if units:
+        for name in ("ip", "op"):
+            for f in sorted((tmp_path / name).iterdir()):
+                ds = pydicom.dcmread(f)
+                ds.RescaleType = units
+                ds.save_as(f, enforce_file_format=True)
+    _pair_refused_or_half(tmp_path, "rescaled differently .* state no common unit" if refused else None)
+
+
+def test_a_field_strength_in_gauss_is_not_read_as_tesla(tmp_path):
+    _mr_pair(tmp_path, 500.0, 250.0)
+    _echo(tmp_path / "ip", 4.6, 15000)
+    _echo(tmp_path / "op", 2.3, 15000)
+    m = measure.chemical_shift(load_folder(tmp_path / "ip"), load_folder(tmp_path / "op"), [0, 0, 16], 6)
+    assert "were not checked" in m.note and "in tesla" in m.note

@@ -275,3 +275,75 @@ def test_heights_over_rest_with_their_words():
     assert r.status_code == 422 and "middle_inferior" in r.json()["detail"]
     r = client.post("/api/v1/dicom/height", json={"points": points, "reference_mm": [-3]})
     assert r.status_code == 422
+
+
+# --- after review: edges through pixel centres, and how contours on one image combine -------------------------------
+
+@pytest.mark.parametrize("i0, j0", [(10, 10), (37, 52), (61, 5), (100, 90)])
+def test_a_square_through_pixel_centres_counts_the_same_wherever_it_is(ct, i0, j0):
+    volume = ct[2]
+    # corners on the centres of pixels (i0, j0) and (i0 + 3, j0 + 3): left and upper edges in, right and lower out
+    corners = [volume.to_patient([i, j, 20]).tolist() for i, j in ((i0, j0), (i0 + 3, j0), (i0 + 3, j0 + 3),
+                                                                    (i0, j0 + 3))]
+    _, mask, _ = polygon_mask(volume, corners)
+    assert int(mask.sum()) == 9
+
+
+def test_a_square_through_pixel_centres_on_a_sagittal_stack(tmp_path):
+    from tests.test_dicom import _sagittal
+
+    volume = load_folder(_sagittal(tmp_path))
+    for i0, j0, k in ((3, 4, 1), (20, 12, 5), (41, 20, 7)):
+        corners = [volume.to_patient([i, j, k]).tolist() for i, j in ((i0, j0), (i0 + 3, j0), (i0 + 3, j0 + 3),
+                                                                        (i0, j0 + 3))]
+        _, mask, _ = polygon_mask(volume, corners)
+        assert int(mask.sum()) == 9, (i0, j0, k)
+
+
+def test_contours_on_one_image_add_up_apart_cut_holes_nested_and_partial_overlaps_are_refused(ct, tmp_path):
+    folder, made, volume = ct
+    apart = [("CLOSED_PLANAR", square(2.2, 40.0, -10.0)), ("CLOSED_PLANAR", square(2.2, 40.0, 10.0))]
+    mask, _ = read_mask(volume, write_rtstruct(tmp_path / "a.dcm", made["frame"], [(1, "Two", apart)]))
+    assert int(mask.sum()) == 2 * 5 * 6  # x in (-12.2, -7.8): 5 pixel centres (-11.6 to -8.4); y: 6 (-2.0 to 2.0)
+    overlapping = [("CLOSED_PLANAR", square(4.0, 40.0, -2.0)), ("CLOSED_PLANAR", square(4.0, 40.0, 2.0))]
+    with pytest.raises(SeriesError, match="partly overlap on one image"):
+        read_mask(volume, write_rtstruct(tmp_path / "b.dcm", made["frame"], [(1, "Two", overlapping)]))
+    xor = [("CLOSEDPLANAR_XOR", c[1]) for c in overlapping]  # DICOM's exclusive-or contours: the overlap drops out
+    mask, _ = read_mask(volume, write_rtstruct(tmp_path / "c.dcm", made["frame"], [(1, "Xor", xor)]))
+    assert int(mask.sum()) == 2 * 100 - 2 * 50
+    island = [("CLOSED_PLANAR", square(8.0)), ("CLOSED_PLANAR", square(4.0)), ("CLOSED_PLANAR", square(2.2))]
+    mask, _ = read_mask(volume, write_rtstruct(tmp_path / "d.dcm", made["frame"], [(1, "Ring", island)]))
+    assert int(mask.sum()) == 400 - 100 + 36  # a ring around a hole with an island in it
+
+
+def test_an_end_cap_around_no_pixel_a_long_contour_and_a_numberless_structure(ct, tmp_path):
+    folder, made, volume = ct
+    cap = [("CLOSED_PLANAR", square(4.0, 40.0)), ("CLOSED_PLANAR", [[0.1, 0.1, 42], [0.3, 0.1, 42], [0.3, 0.3, 42]])]
+    mask, _ = read_mask(volume, write_rtstruct(tmp_path / "cap.dcm", made["frame"], [(1, "Cap", cap)]))
+    assert int(mask.sum()) == 100  # the cap adds nothing and refuses nothing
+    angles = np.linspace(0, 2 * np.pi, 1500, endpoint=False)
+    ring = [[8.1 * np.cos(a), 8.1 * np.sin(a), 40.0] for a in angles]  # 1500 points: a traced contour
+    mask, _ = read_mask(volume, write_rtstruct(tmp_path / "ring.dcm", made["frame"], [(1, "Traced", [
+        ("CLOSED_PLANAR", ring)])]))
+    assert int(mask.sum()) > 300
+    path = write_rtstruct(tmp_path / "nonumber.dcm", made["frame"], [(1, "Lesion", [("CLOSED_PLANAR", square(4.0))])])
+    rs = pydicom.dcmread(path)
+    del rs.StructureSetROISequence[0].ROINumber
+    rs.save_as(path, enforce_file_format=True)
+    with pytest.raises(SeriesError, match="structure 1 of the set has no number"):
+        read_mask(volume, path)
+
+
+def test_a_contour_drawn_on_images_of_another_series_is_refused(ct, tmp_path):
+    folder, made, volume = ct
+    path = write_rtstruct(tmp_path / "other.dcm", made["frame"], [(1, "Lesion", [("CLOSED_PLANAR", square(4.0))])])
+    rs = pydicom.dcmread(path)
+    image = Dataset()
+    image.ReferencedSOPClassUID, image.ReferencedSOPInstanceUID = "1.2.840.10008.5.1.4.1.1.128", generate_uid()
+    rs.ROIContourSequence[0].ContourSequence[0].ContourImageSequence = DicomSequence([image])
+    rs.save_as(path, enforce_file_format=True)
+    with pytest.raises(SeriesError, match="drawn on images of another series"):
+        read_mask(volume, path)
+    image.ReferencedSOPInstanceUID = volume.instances[20].sop_instance_uid  # this series' image: read
+    rs.save_as(path, enforce_file_format=True)
+    assert int(read_mask(volume, path)[0].sum()) == 100

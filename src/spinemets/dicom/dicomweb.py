@@ -106,7 +106,7 @@ def load_series(url: str) -> Volume:
         raise
     except (requests.RequestException, ValueError) as exc:
         raise _failed(base, exc) from None
-    return from_datasets(datasets, where=url)
+    return from_datasets(datasets, where=url, release=True)
 
 
 def instance_uids(url: str) -> set[str]:
@@ -121,7 +121,8 @@ def instance_uids(url: str) -> set[str]:
     base = m.group("base")
     try:
         found = client(base).search_for_instances(study_instance_uid=m.group("study"),
-                                                  series_instance_uid=m.group("series"), fields=["00080018"])
+                                                  series_instance_uid=m.group("series"), fields=["00080018"],
+                                                  get_remaining=True)  # every page, not the server's first
     except (requests.RequestException, ValueError) as exc:
         raise _failed(base, exc) from None
     return {str(item.get("00080018", {}).get("Value", [""])[0]) for item in found}

@@ -71,12 +71,23 @@ def _mr_pair(a: Volume, b: Volume, what: str, names: tuple[str, str]) -> None:
         raise SeriesError(f"{what}: the same series was given as {names[0]} and {names[1]}", "series")
     same_frame(a, b, what)
     scales = (a.vendor_scales, b.vendor_scales)
-    if any(scales) and (len(scales[0]) != 1 or scales[0] != scales[1] or (a.slope, a.intercept) !=
-                        (b.slope, b.intercept)):
+    if any(scales) and (len(scales[0]) != 1 or scales[0] != scales[1] or a.rescales != b.rescales):
         raise SeriesError(f"{what}: the scanner scaled the two series differently (Philips private scale slopes "
-                          f"{_listed(scales[0])} and {_listed(scales[1])}, rescale {a.slope:g}/{a.intercept:g} and "
-                          f"{b.slope:g}/{b.intercept:g}): their signal cannot be compared from the stored values, and "
-                          "the vendor's scaling is not applied yet", "series")
+                          f"{_listed(scales[0])} and {_listed(scales[1])}): their signal cannot be compared from the "
+                          "stored values, and the vendor's scaling is not applied yet", "series")
+    if a.rescales != b.rescales and not (a.units and a.units == b.units):
+        raise SeriesError(f"{what}: the two series are rescaled differently ({_rescales(a)} and {_rescales(b)}) and "
+                          "state no common unit for their values: MR signal rescaled differently does not compare "
+                          "(a scanner's own scaling, or a private scale removed by de-identification, may be behind "
+                          "it)", "series")
+
+
+def _rescales(v: Volume) -> str:
+    return " / ".join(f"slope {s:g}, intercept {i:g}" for s, i in sorted(v.rescales)) or "none"
+
+
+def _listed(values: frozenset[float]) -> str:
+    return ", ".join(f"{v:g}" for v in sorted(values)) or "none"
 
 
 PHASE_MARGIN = 0.2  # of a cycle: how near a whole (in phase) or half (opposed) cycle an echo must be to count as one
@@ -88,10 +99,12 @@ def _phase(volume: Volume) -> tuple[float, float] | None:
     from spinemets.knowledge.loader import load_kb
 
     echo = volume.echo
-    if "echo_time_ms" not in echo or not ("imaging_mhz" in echo or "field_t" in echo):
+    mhz_ok = 4.0 <= echo.get("imaging_mhz", 0.0) <= 520.0  # 0.1 to 12 T: a value outside is not in MHz
+    field_ok = 0.1 <= echo.get("field_t", 0.0) <= 12.0  # tesla (some older scanners wrote gauss: not read)
+    if "echo_time_ms" not in echo or not (mhz_ok or field_ok):
         return None
     rows = {r["quantity"]: float(r["value"]) for r in load_kb().table("mr_chemical_shift").rows}
-    mhz = echo.get("imaging_mhz") or echo["field_t"] * rows["proton_gyromagnetic_ratio"]
+    mhz = echo["imaging_mhz"] if mhz_ok else echo["field_t"] * rows["proton_gyromagnetic_ratio"]
     cycles = echo["echo_time_ms"] * 1e-3 * mhz * 1e6 * rows["fat_water_shift"] * 1e-6
     return abs(cycles - round(cycles)), mhz / rows["proton_gyromagnetic_ratio"]
 
@@ -103,8 +116,8 @@ def echo_check(in_phase: Volume, opposed_phase: Volume) -> str:
     a, b = _phase(in_phase), _phase(opposed_phase)
     te = in_phase.echo.get("echo_time_ms"), opposed_phase.echo.get("echo_time_ms")
     if a is None or b is None:
-        return ("The echo times were not checked (the images do not state the echo time and the field strength): "
-                "make sure the in-phase and opposed-phase series were not swapped.")
+        return ("The echo times were not checked (the images do not state the echo time and the field strength in "
+                "tesla or the imaging frequency): make sure the in-phase and opposed-phase series were not swapped.")
     if abs(te[0] - te[1]) < 0.05:  # type: ignore[operator]
         return (f"Both series have the echo time {te[0]:g} ms (a spin-echo Dixon pair, or images computed from fat "
                 "and water): the echo times cannot tell which is in phase; make sure they were not swapped.")
@@ -121,10 +134,6 @@ def echo_check(in_phase: Volume, opposed_phase: Volume) -> str:
         return f"The {said} agree with the series given."
     return (f"The {said} are not near an in-phase and an opposed-phase time: the echo times could not confirm the "
             "order; make sure the series were not swapped.")
-
-
-def _listed(values: frozenset[float]) -> str:
-    return ", ".join(f"{v:g}" for v in sorted(values)) or "none"
 
 
 def _info(v: Volume) -> SeriesInfo:

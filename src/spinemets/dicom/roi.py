@@ -156,11 +156,16 @@ def _stats(volume: Volume, box: tuple[slice, slice, slice], mask: np.ndarray, sh
 MAX_POLYGON_POINTS = 1000  # input bound: a contour traced point by point around a vertebra has hundreds
 
 
-def polygon_mask(volume: Volume, points_mm: Sequence[Sequence[float]],
-                 what: str = "the polygon") -> tuple[tuple[slice, slice, slice], np.ndarray, np.ndarray]:
-    """The box (one slice), the mask of the pixels whose centres lie inside the polygon (even-odd rule), and the
-    corners as continuous voxel indices (i, j) of that slice.  The corners must lie on one image of the series and
-    inside it."""
+SNAP = 2.0 ** -20  # of a pixel: corners meant to lie on pixel centres do, whatever the rounding of the geometry
+
+
+def polygon_mask(volume: Volume, points_mm: Sequence[Sequence[float]], what: str = "the polygon",
+                 max_points: int | None = MAX_POLYGON_POINTS,
+                 empty_ok: bool = False) -> tuple[tuple[slice, slice, slice], np.ndarray, np.ndarray]:
+    """The box (one slice), the mask of the pixels whose centres lie inside the polygon (even-odd rule; a centre
+    exactly on an edge counts on its left and upper edges, not on its right and lower ones), and the corners as
+    continuous voxel indices (i, j) of that slice.  The corners must lie on one image of the series and inside it.
+    With *empty_ok*, a polygon around no pixel centre gives an empty mask instead of an error."""
     try:
         pts = np.asarray(points_mm, dtype=float)
     except (TypeError, ValueError):
@@ -169,8 +174,9 @@ def polygon_mask(volume: Volume, points_mm: Sequence[Sequence[float]],
         raise SeriesError(f"{what}: each corner must be three numbers x,y,z in mm", "points")
     if len(pts) > 1 and np.allclose(pts[0], pts[-1]):
         pts = pts[:-1]  # a closed ring repeats its first corner
-    if not 3 <= len(pts) <= MAX_POLYGON_POINTS:
-        raise SeriesError(f"{what}: a polygon needs 3 to {MAX_POLYGON_POINTS} corners, not {len(pts)}", "points")
+    if len(pts) < 3 or (max_points is not None and len(pts) > max_points):
+        limit = f"3 to {max_points}" if max_points is not None else "at least 3"
+        raise SeriesError(f"{what}: a polygon needs {limit} corners, not {len(pts)}", "points")
     inverse = np.linalg.inv(volume.affine)
     ijk = (inverse[:3, :3] @ pts.T).T + inverse[:3, 3]
     k = ijk[:, 2]
@@ -182,7 +188,7 @@ def polygon_mask(volume: Volume, points_mm: Sequence[Sequence[float]],
     depth, rows, cols = volume.shape
     if not 0 <= slice_k < depth:
         raise SeriesError(f"{what}: it lies on no image of the series", "points")
-    ij = ijk[:, :2]
+    ij = np.round(ijk[:, :2] / SNAP) * SNAP
     if np.any(ij < -0.5) or np.any(ij[:, 0] > cols - 0.5) or np.any(ij[:, 1] > rows - 0.5):
         raise SeriesError(f"{what}: it reaches past the edge of the image", "points")
     lo = np.maximum(np.ceil(ij.min(axis=0)), 0).astype(int)
@@ -196,7 +202,7 @@ def polygon_mask(volume: Volume, points_mm: Sequence[Sequence[float]],
         crosses = (y1 > ys) != (y2 > ys)
         x_at = x1 + (ys - y1) * (x2 - x1) / (y2 - y1)
         inside ^= crosses & (xs < x_at)
-    if not inside.any():
+    if not inside.any() and not empty_ok:
         raise SeriesError(f"{what}: it holds no pixel centre", "points")
     box = (slice(slice_k, slice_k + 1), slice(lo[1], hi[1] + 1), slice(lo[0], hi[0] + 1))
     return box, inside[None], ij

@@ -77,6 +77,7 @@ class Volume:
     padding: tuple[float, float] | None = None  # stored values marking pixels outside the scanned field (inclusive)
     vendor_scales: frozenset[float] = frozenset()  # Philips MR private scale slopes of the slices (none: not Philips)
     echo: dict[str, float] = field(default_factory=dict)  # MR: echo_time_ms, imaging_mhz, field_t (those stated)
+    rescales: frozenset[tuple[float, float]] = frozenset()  # every slice's (slope, intercept), as stored
     reader: Callable[[int], np.ndarray] | None = field(default=None, repr=False)  # slice k's stored values
     _loaded: np.ndarray | None = field(default=None, repr=False)
     _lock: Any = field(default_factory=threading.Lock, repr=False)
@@ -86,12 +87,15 @@ class Volume:
         """Read the slices not yet read (all of them once, whoever asks first)."""
         if self.reader is None:
             return
+        wanted = np.fromiter(slices, dtype=int) if not isinstance(slices, np.ndarray) else slices
+        if self._loaded is not None and bool(self._loaded[wanted].all()):
+            return  # read already: no waiting behind another request's reading
         with self._lock:
             if self.reader is None:
                 return
             if self._loaded is None:
                 self._loaded = np.zeros(self.data.shape[0], dtype=bool)
-            for k in slices:
+            for k in wanted:
                 k = int(k)
                 if not self._loaded[k]:
                     self.data[k] = self.reader(k)
@@ -129,6 +133,8 @@ class Volume:
 
     def masked_values(self, mask: np.ndarray) -> np.ndarray:
         """The rescaled values (float64) of the voxels of a whole-volume mask (only the slices it covers are read)."""
+        if mask.dtype != bool or mask.shape != self.data.shape:
+            raise SeriesError("a mask must be true or false for every voxel of the series", "mask")
         self._read(np.nonzero(mask.reshape(mask.shape[0], -1).any(axis=1))[0])
         return self._rescaled(self.data[mask])
 
@@ -186,8 +192,10 @@ def load_folder(folder: str | Path) -> Volume:
     datasets = []
     for f in sorted(p for p in path.iterdir() if p.is_file()):
         try:
+            stamp = _stamp(f)
             d = pydicom.dcmread(f, defer_size=DEFER_BYTES)
             _check_deferred(d, f)
+            d.spinemets_file = (str(f), stamp)  # what the file was when opened (a slice is read from it later)
             if "SOPClassUID" not in d:
                 stored_class = str(getattr(getattr(d, "file_meta", None), "MediaStorageSOPClassUID", ""))
                 if stored_class == DICOMDIR:
@@ -209,9 +217,10 @@ def load_folder(folder: str | Path) -> Volume:
     datasets = [d for d in datasets if d.SOPClassUID != DICOMDIR]
     if not datasets:
         raise SeriesError(f"{folder}: no DICOM image files")
-    return from_datasets(datasets, where=str(folder))
+    return from_datasets(datasets, where=str(folder), release=True)
 
 
+DEFLATED = "1.2.840.10008.1.2.1.99"  # deflated explicit VR little endian
 DEFER_BYTES = 64 * 1024  # values larger than this (the pixel data) are read when a ROI needs their slice
 
 
@@ -224,6 +233,8 @@ def _check_deferred(d: Any, f: Path) -> None:
         return
     if element is None or not getattr(element, "is_raw", False) or element.length == 0xFFFFFFFF:
         return  # already converted, or encapsulated (compressed) frames of undefined length: the decoder checks
+    if str(getattr(getattr(d, "file_meta", None), "TransferSyntaxUID", "")) == DEFLATED:
+        return  # offsets count in the inflated stream, not in the file
     held = len(element.value) if element.value is not None else f.stat().st_size - int(element.value_tell)
     if held < int(element.length):
         raise SeriesError(f"{f}: a damaged DICOM file (its pixel data is cut short): the series would be incomplete")
@@ -301,8 +312,9 @@ def _one(values: Iterable[str], what: str, where: str, hint: str) -> str:
     return distinct[0]
 
 
-def from_datasets(datasets: Sequence[Any], where: str = "series") -> Volume:
-    """The volume of one series from its datasets (see the module docstring)."""
+def from_datasets(datasets: Sequence[Any], where: str = "series", release: bool = False) -> Volume:
+    """The volume of one series from its datasets (see the module docstring).  With *release* (datasets read here,
+    not the caller's), each slice's pixel data is dropped from its dataset once copied into the volume."""
     if not datasets:
         raise SeriesError(f"{where}: no images")
     series_uid = _one((str(d.get("SeriesInstanceUID", "")) for d in datasets), "series", where,
@@ -403,6 +415,11 @@ def from_datasets(datasets: Sequence[Any], where: str = "series") -> Volume:
                               f"({name}): {_first_line(str(exc))}{hint}") from None
         if pixels.ndim != 2 or pixels.shape != (rows, cols):
             raise SeriesError(f"{where}: colour, multi-sample or mis-sized images are not measured")
+        if release and "PixelData" in d:
+            pixels = pixels.copy()
+            del d.PixelData  # copied into the volume: not kept twice
+            if getattr(d, "_pixel_array", None) is not None:
+                d._pixel_array = None  # pydicom's decoded copy too
         if one_rescale:
             return pixels
         out = np.multiply(pixels, np.float32(_number(d, "RescaleSlope", 1.0, where)), dtype=np.float32)
@@ -432,7 +449,7 @@ def from_datasets(datasets: Sequence[Any], where: str = "series") -> Volume:
         voi_function=str(middle.get("VOILUTFunction", "") or "LINEAR").upper(),
         padding=padding if one_rescale else None,
         vendor_scales=frozenset(v for v in (_philips_scale(d) for _, _, d in placed) if v is not None),
-        echo=_echo(sources),
+        echo=_echo(sources), rescales=frozenset(rescales),
         inverted=str(middle.get("PhotometricInterpretation", "")) == "MONOCHROME1")
 
 
@@ -479,11 +496,21 @@ def _padding(d: Any, where: str) -> tuple[float, float] | None:
         value, limit = d.get("PixelPaddingValue"), d.get("PixelPaddingRangeLimit")
         if value is None:
             return None
-        low, high = float(value), float(limit) if limit is not None else float(value)
+        bits = int(d.get("BitsStored") or d.get("BitsAllocated") or 16)
+        signed = int(d.get("PixelRepresentation") or 0) == 1
+        low = _as_stored(int(value), bits, signed)
+        high = _as_stored(int(limit), bits, signed) if limit is not None else low
     except (TypeError, ValueError):
         raise SeriesError(f"{where}: the pixel padding value of {d.get('SOPInstanceUID', 'an image')} is not a "
                           "number") from None
-    return (min(low, high), max(low, high))
+    return (float(min(low, high)), float(max(low, high)))
+
+
+def _as_stored(value: int, bits: int, signed: bool) -> int:
+    """A padding value in the pixels' own bit pattern: written unsigned for signed pixels (65536 - 2000 for -2000),
+    as some scanners do, it is the same stored value."""
+    value &= (1 << bits) - 1
+    return value - (1 << bits) if signed and value >= 1 << (bits - 1) else value
 
 
 def _instance_number(d: Any) -> int | None:
@@ -547,13 +574,20 @@ def _raw_pixels(d: Any, rows: int, cols: int) -> np.ndarray | None:
     return np.frombuffer(data, dtype=dtype, count=rows * cols).reshape(rows, cols)
 
 
+def _stamp(f: str | Path) -> tuple[int, int, int]:
+    st = os.stat(f)
+    return st.st_size, st.st_ino, st.st_mtime_ns
+
+
 def _unchanged(d: Any, where: str) -> None:
-    """A slice read later from its file: the file must be the one opened (pydicom would only warn)."""
-    filename, stamp = getattr(d, "filename", None), getattr(d, "timestamp", None)
-    if not isinstance(filename, str) or stamp is None:
-        return
+    """A slice read later from its file: the file must be the one opened, the same size, inode and modification time
+    to the nanosecond (pydicom would only warn on a changed time)."""
+    opened = getattr(d, "spinemets_file", None)
+    if opened is None:
+        return  # not read from a file by load_folder (a DICOMweb answer, or the caller's datasets)
+    filename, stamp = opened
     try:
-        changed = os.stat(filename).st_mtime != stamp
+        changed = _stamp(filename) != stamp
     except OSError:
         raise SeriesError(f"{where}: {filename} can no longer be read (moved or deleted since the series was "
                           "opened): open the series again") from None

@@ -39,8 +39,9 @@ class _Roi(BaseModel):
     shape: Literal["sphere", "circle", "polygon"] = Field(
         default="sphere", description="a sphere, a circle in the image plane, or a polygon drawn on one image")
     points: list[Annotated[list[float], Field(min_length=3, max_length=3)]] | None = Field(
-        default=None, min_length=3, max_length=1000,
-        description="a polygon's corners x, y, z in mm, on one image (instead of centre and radius)")
+        default=None, min_length=3, max_length=1001,
+        description="a polygon's corners x, y, z in mm, on one image (instead of centre and radius); at most "
+                    "1000, the first may be repeated last")
     treated: bool | None = Field(default=None, description="the lesion has been treated")
 
     def region(self) -> dict[str, Any]:
