@@ -179,10 +179,13 @@ class Volume:
         return (self.affine @ np.array([*ijk, 1.0]))[:3]
 
 
-def load_folder(folder: str | Path) -> Volume:
-    """The volume of the one series in *folder* (subfolders are not read)."""
+def load_folder(folder: str | Path, fast: bool = True) -> Volume:
+    """The volume of the one series in *folder* (subfolders are not read).  Files in the common form are read by
+    :mod:`spinemets.dicom.header` (*fast*), every other file, and all with ``fast=False``, by pydicom."""
     import pydicom
     from pydicom.errors import InvalidDicomError
+
+    from spinemets.dicom import header as quick
 
     path = Path(folder)
     if not path.exists():
@@ -193,6 +196,11 @@ def load_folder(folder: str | Path) -> Volume:
     for f in sorted(p for p in path.iterdir() if p.is_file()):
         try:
             stamp = _stamp(f)
+            light = quick.read(f) if fast else None
+            if light is not None:
+                light.spinemets_file = (str(f), stamp)
+                datasets.append(light)
+                continue
             d = pydicom.dcmread(f, defer_size=DEFER_BYTES)
             _check_deferred(d, f)
             d.spinemets_file = (str(f), stamp)  # what the file was when opened (a slice is read from it later)
@@ -415,7 +423,7 @@ def from_datasets(datasets: Sequence[Any], where: str = "series", release: bool 
                               f"({name}): {_first_line(str(exc))}{hint}") from None
         if pixels.ndim != 2 or pixels.shape != (rows, cols):
             raise SeriesError(f"{where}: colour, multi-sample or mis-sized images are not measured")
-        if release and "PixelData" in d:
+        if release and "PixelData" in d and not getattr(d, "reads_pixels_from_file", False):
             pixels = pixels.copy()
             del d.PixelData  # copied into the volume: not kept twice
             if getattr(d, "_pixel_array", None) is not None:
@@ -437,14 +445,15 @@ def from_datasets(datasets: Sequence[Any], where: str = "series", release: bool 
     modality = str(datasets[0].get("Modality", ""))
     units = "HU" if modality == "CT" else (str(datasets[0].get("RescaleType")) if datasets[0].get("RescaleType")
                                            and datasets[0].get("RescaleType") != "US" else None)
-    header = _header(placed[0][2])
+    first_slice = placed[0][2]
+    header = _header(first_slice.full() if getattr(first_slice, "reads_pixels_from_file", False) else first_slice)
     middle = placed[len(placed) // 2][2]
     return Volume(
         data=stored, reader=pixels_of if len(placed) > 1 else None, _loaded=loaded, slope=slope, intercept=intercept,
         affine=affine, modality=modality, series_uid=series_uid,
         study_uid=str(datasets[0].get("StudyInstanceUID", "")), frame_of_reference_uid=frame,
         instances=[Instance(str(d.SOPClassUID), str(d.SOPInstanceUID), _instance_number(d)) for _, _, d in placed],
-        units=units, description=str(datasets[0].get("SeriesDescription", "")),
+        units=units, description=str(header.get("SeriesDescription", "") or ""),
         slice_spacing_from_thickness=from_thickness, header=header, window=_window(middle),
         voi_function=str(middle.get("VOILUTFunction", "") or "LINEAR").upper(),
         padding=padding if one_rescale else None,
