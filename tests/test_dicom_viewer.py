@@ -175,28 +175,34 @@ def wait_text(page, testid: str, text: str, exact: bool = False) -> None:
                            arg=[testid, text, exact])
 
 
-@pytest.fixture
-def viewer(orthanc, browser, tmp_path):  # noqa: F811
-    """A signed-in page of a real `spinemets serve` that allows the test Orthanc."""
+@pytest.fixture(scope="module")
+def viewer_server(orthanc, tmp_path_factory):  # noqa: F811
+    """One real `spinemets serve` for the page tests, allowing the test Orthanc."""
     from tests.support import QUIET, server
 
-    env = {"SPINEMETS_DATA_DIR": str(tmp_path / "data"), "SPINEMETS_ADMIN_PASSWORD": PASSWORD,
+    env = {"SPINEMETS_DATA_DIR": str(tmp_path_factory.mktemp("viewer") / "data"), "SPINEMETS_ADMIN_PASSWORD": PASSWORD,
            "SPINEMETS_DICOMWEB_SERVERS": orthanc}
     with server(env, *QUIET) as (base, _):
-        context = browser.new_context(base_url=base, viewport={"width": 1200, "height": 1000})
-        page = context.new_page()
-        problems: list[str] = []
-        page.on("console", lambda m: problems.append(m.text) if m.type == "error" and "401" not in m.text
-                                     and "422" not in m.text else None)
-        page.on("pageerror", lambda e: problems.append(str(e)))
-        page.set_default_timeout(15_000)
-        page.goto("/login?next=/images")
-        page.fill("#f-username", "admin")
-        page.fill("#f-password", PASSWORD)
-        page.click("[data-testid=login-form] button[type=submit]")
-        page.wait_for_url("**/images")
-        yield page
-        context.close()
+        yield base
+
+
+@pytest.fixture
+def viewer(viewer_server, browser):  # noqa: F811
+    """A signed-in page (a fresh browser context: its own session) that fails the test on any console error."""
+    context = browser.new_context(base_url=viewer_server, viewport={"width": 1200, "height": 1000})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" and "401" not in m.text
+            and "422" not in m.text else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.set_default_timeout(15_000)
+    page.goto("/login?next=/images")
+    page.fill("#f-username", "admin")
+    page.fill("#f-password", PASSWORD)
+    page.click("[data-testid=login-form] button[type=submit]")
+    page.wait_for_url("**/images")
+    yield page
+    context.close()
     assert not problems, problems
 
 
@@ -459,3 +465,19 @@ def test_six_landmarks_clicked_on_a_sagittal_image_give_the_heights_and_the_sins
     page.fill("#f-reference", "-2")
     page.dispatch_event("#f-reference", "change")
     wait_text(page, "measure-status", "must be numbers of millimetres above 0")
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_without_signing_in_the_page_says_so_and_reads_nothing(viewer_server, browser, ct_url):  # noqa: F811
+    context = browser.new_context(base_url=viewer_server)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto("/images")
+    assert "Decision support for healthcare professionals" in page.content()
+    page.fill("#f-series", ct_url[0])
+    page.click("#images-open button[type=submit]")
+    page.wait_for_selector("#images-signin", state="visible")
+    wait_text(page, "images-error", "Sign in first")
+    assert page.locator("#viewer").is_hidden()
+    context.close()
