@@ -225,3 +225,24 @@ def save(store, actor, ref="P-001", **kw):
 
     with store.session(write=True) as s:
         return repo.save(s, actor, {"case": kw.pop("case", CASE), "patient_ref": ref, **kw}).id
+
+
+def watched_page(context: Any, allowed: tuple[str, ...] = ("401",)) -> tuple[Any, list[str]]:
+    """A new page of a Playwright browser context and the list its console errors (other than the *allowed* status
+    codes) and uncaught exceptions go to: a test asserts the list is empty at its end."""
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" and not any(
+        code in m.text for code in allowed) else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.set_default_timeout(15_000)
+    return page, problems
+
+
+def sign_in_page(page: Any, start: str, username: str = "admin", password: str = PASSWORD) -> None:
+    """Sign in through the page at *start* (a page that asks for it), landing back on it."""
+    page.goto(start)
+    page.fill("#f-username", username)
+    page.fill("#f-password", password)
+    page.click("[data-testid=login-form] button[type=submit]")
+    page.wait_for_url("**" + start.split("?next=")[-1])

@@ -189,18 +189,11 @@ def viewer_server(orthanc, tmp_path_factory):  # noqa: F811
 @pytest.fixture
 def viewer(viewer_server, browser):  # noqa: F811
     """A signed-in page (a fresh browser context: its own session) that fails the test on any console error."""
+    from tests.store_support import sign_in_page, watched_page
+
     context = browser.new_context(base_url=viewer_server, viewport={"width": 1200, "height": 1000})
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" and "401" not in m.text
-            and "422" not in m.text else None)
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    page.set_default_timeout(15_000)
-    page.goto("/login?next=/images")
-    page.fill("#f-username", "admin")
-    page.fill("#f-password", PASSWORD)
-    page.click("[data-testid=login-form] button[type=submit]")
-    page.wait_for_url("**/images")
+    page, problems = watched_page(context, allowed=("401", "422"))
+    sign_in_page(page, "/login?next=/images")
     yield page
     context.close()
     assert not problems, problems

@@ -358,7 +358,7 @@ def test_a_broken_database_url_stops_the_server_with_a_clear_message():
 def test_in_a_browser_sign_in_save_and_compare(tmp_path):
     """Real chromium: no console error (a CSP violation is one) on the way from sign-in to the comparison plot.
     Chromium missing: skipped locally, a failure under CI (never a silent skip there)."""
-    from tests.store_support import missing
+    from tests.store_support import missing, sign_in_page, watched_page
 
     if not Path("/usr/bin/chromium").exists():
         missing("Chromium", "/usr/bin/chromium is missing: apt-get install -y chromium")
@@ -369,17 +369,9 @@ def test_in_a_browser_sign_in_save_and_compare(tmp_path):
     env = {"SPINEMETS_DATA_DIR": str(tmp_path / "data"), "SPINEMETS_ADMIN_PASSWORD": PASSWORD}
     with server(env, *QUIET) as (base, _), sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-        page = browser.new_context(base_url=base).new_page()
-        problems: list[str] = []
-        page.on("console", lambda m: problems.append(m.text) if m.type == "error" and "404" not in m.text
-                                 and "401" not in m.text else None)  # the sign-in page answers 401
-        page.on("pageerror", lambda e: problems.append(str(e)))
-        page.set_default_timeout(15_000)
-        page.goto("/assessments")
-        page.fill("#f-username", "admin")
-        page.fill("#f-password", PASSWORD)
-        page.click("[data-testid=login-form] button[type=submit]")
-        page.wait_for_url("**/assessments")
+        # the sign-in page answers 401
+        page, problems = watched_page(browser.new_context(base_url=base), allowed=("401", "404"))
+        sign_in_page(page, "/assessments")
         for date in ("2024-01-02", ""):
             page.goto("/assess")
             page.click(".assess-form button[type=submit]")
