@@ -5,6 +5,8 @@ declines the file (then pydicom reads it); a volume opened either way is the sam
 from __future__ import annotations
 
 import glob
+import io
+import struct
 import os
 import shutil
 
@@ -107,3 +109,69 @@ def test_files_it_does_not_read_are_declined_not_guessed(tmp_path):
     for what, content in cases.items():
         (tmp_path / "case.dcm").write_bytes(content)
         assert quick.read(tmp_path / "case.dcm") is None, what
+
+
+# --- after review: files a scanner or PACS could write that pydicom reads differently ------------------------------
+
+def _slice(tmp_path):
+    ct_spheres(tmp_path / "base", [], shape=(1, 8, 8), slope=2.0, intercept=-1024.0)
+    return sorted((tmp_path / "base").iterdir())[0]
+
+
+def _element(group, element, vr, value):
+    if vr in (b"SQ", b"OB", b"OW", b"UN", b"UT"):
+        return struct.pack("<HH2sHI", group, element, vr, 0, len(value)) + value
+    return struct.pack("<HH2sH", group, element, vr, len(value)) + value
+
+
+def _insert_before(data, tag, extra):
+    at = data.index(struct.pack("<HH", *tag), 132)
+    return data[:at] + extra + data[at:]
+
+
+def _variants(path):
+    data = path.read_bytes()
+    ds = pydicom.dcmread(path)
+    without_slope = ds.copy()
+    del without_slope.RescaleSlope
+    buffer = io.BytesIO()
+    without_slope.save_as(buffer, enforce_file_format=True)
+    undefined_sq = struct.pack("<HH2sHI", 0x0028, 0x1053, b"SQ", 0, 0xFFFFFFFF) + struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
+    return {
+        "an element after the pixel data": buffer.getvalue() + _element(0x0028, 0x1053, b"DS", b"3 "),
+        "a needed value of undefined length": _insert_before(buffer.getvalue(), (0x0028, 0x2110), undefined_sq)
+        if b"\x28\x00\x10\x21" in buffer.getvalue() else _insert_before(buffer.getvalue(), (0x7FE0, 0x0010),
+                                                                          undefined_sq),
+        "an item delimiter at the top level": _insert_before(data, (0x0028, 0x0002),
+                                                             struct.pack("<HHI", 0xFFFE, 0xE00D, 0)),
+        "a value representation that is not two capitals": _insert_before(
+            data, (0x0010, 0x0010), _element(0x0009, 0x1010, b"??", b"abcd")),
+        "bytes after the pixel data": data + b"\xff" * 13,
+        "a modality with a leading space": data.replace(b"CS\x02\x00CT", b"CS\x04\x00 CT ", 1),
+        "two modalities": data.replace(b"CS\x02\x00CT", b"CS\x06\x00CT\\MR ", 1),
+    }
+
+
+@pytest.mark.parametrize("what", ["an element after the pixel data", "a needed value of undefined length",
+                                  "an item delimiter at the top level",
+                                  "a value representation that is not two capitals", "bytes after the pixel data",
+                                  "a modality with a leading space", "two modalities"])
+def test_files_pydicom_reads_otherwise_are_declined(tmp_path, what):
+    case = tmp_path / "case.dcm"
+    case.write_bytes(_variants(_slice(tmp_path))[what])
+    assert quick.read(case) is None, what
+
+
+def test_trailing_zero_padding_is_read_and_a_signed_padding_value_is_pydicoms(tmp_path):
+    path = _slice(tmp_path)
+    padded = tmp_path / "padded.dcm"
+    padded.write_bytes(path.read_bytes() + b"\x00" * 6)
+    assert quick.read(padded) is not None
+    ds = pydicom.dcmread(path)
+    ds.add_new(0x00280120, "SS", -2000)
+    ds.save_as(tmp_path / "ss.dcm", enforce_file_format=True)
+    assert quick.read(tmp_path / "ss.dcm").get("PixelPaddingValue") == -2000 == \
+        pydicom.dcmread(tmp_path / "ss.dcm").PixelPaddingValue
+    ds.Rows = None  # present, empty: pydicom's path says what is missing
+    ds.save_as(tmp_path / "norows.dcm", enforce_file_format=True)
+    assert quick.read(tmp_path / "norows.dcm") is None

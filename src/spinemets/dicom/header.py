@@ -10,6 +10,7 @@ guesses.  The values are those pydicom gives (tests compare them on pydicom's ow
 
 from __future__ import annotations
 
+import re
 import struct
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,10 @@ PIXEL_DATA = 0x7FE00010
 ITEM, ITEM_END, SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 UNDEFINED = 0xFFFFFFFF
 CHUNK = 16384
+DS_NUMBER = re.compile(r" *[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)? *\Z")
+IS_NUMBER = re.compile(r" *[+-]?\d+ *\Z")
+PLAIN_TEXT = re.compile(r"[!-\[\]-~]([ -\[\]-~]*[!-\[\]-~])?\Z")  # printable ASCII, no backslash, no edge spaces
+SIGNED_OK = {"PixelPaddingValue", "PixelPaddingRangeLimit"}
 # tag -> (keyword, value representation) of what a volume reads
 NEEDED: dict[int, tuple[str, str]] = {
     0x00080016: ("SOPClassUID", "UI"), 0x00080018: ("SOPInstanceUID", "UI"), 0x00080060: ("Modality", "CS"),
@@ -141,6 +146,7 @@ def _read(path: str) -> Header:
             group, = struct.unpack_from("<H", buf.data, pos)
             if group != 2:
                 break
+            _check_vr(bytes(buf.data[pos + 4:pos + 6]))
             tag, length, start = _explicit(buf, pos)
             buf.need(start + length)
             if tag == 0x00020010:
@@ -150,9 +156,14 @@ def _read(path: str) -> Header:
             raise _Unexpected("transfer syntax")
         implicit = transfer_syntax == IMPLICIT
         values: dict[str, Any] = {}
+        previous = -1
         while True:
             buf.need(pos + 8)
             tag, length, start, vr = _element(buf, pos, implicit)
+            if tag <= previous or tag >> 16 == 0xFFFE:
+                raise _Unexpected("elements out of order, repeated, or a delimiter at the top level")
+            previous = tag
+            _check_vr(vr)
             if tag >> 16 in REFUSED_GROUPS or tag in REFUSED:
                 raise _Unexpected("read by pydicom")
             if tag == PIXEL_DATA:
@@ -160,6 +171,8 @@ def _read(path: str) -> Header:
                     raise _Unexpected("pixel data")
                 pixel = PixelElement(start, length)
                 break
+            if tag in NEEDED and length == UNDEFINED:
+                raise _Unexpected("a needed value of undefined length")
             if length == UNDEFINED:
                 if vr not in (None, b"SQ"):
                     raise _Unexpected("an undefined length outside a sequence")
@@ -167,17 +180,51 @@ def _read(path: str) -> Header:
                 continue
             if tag in NEEDED:
                 keyword, expected = NEEDED[tag]
-                if vr is not None and vr != expected.encode() and not (expected == "US" and vr in (b"SS", b"OW")):
+                if vr is not None and vr != expected.encode() and not (keyword in SIGNED_OK and vr == b"SS"):
                     raise _Unexpected("an unexpected value representation")
                 buf.need(start + length)
-                values[keyword] = _value(buf.data[start:start + length], expected)
+                values[keyword] = _value(buf.data[start:start + length], expected, signed=vr == b"SS")
             pos = start + length
+        fh.seek(pixel.value_tell + pixel.length)
+        tail = fh.read()
+        if tail.strip(b"\x00"):
+            _check_tail(tail)
+    if implicit and values.get("PixelRepresentation") == 1:  # pydicom reads the ambiguous US or SS as SS
+        for keyword in SIGNED_OK:
+            if isinstance(values.get(keyword), int):
+                values[keyword] = struct.unpack("<h", struct.pack("<H", values[keyword]))[0]
     if not values.get("SOPClassUID") or not values.get("SOPInstanceUID"):
         raise _Unexpected("no SOP class or instance: pydicom's path names the damage")
     bits, stored = values.get("BitsAllocated"), values.get("BitsStored")
     if bits not in (8, 16) or stored != bits or values.get("SamplesPerPixel", 1) != 1:
         raise _Unexpected("pixels read by pydicom's handler")
+    rows, cols = values.get("Rows"), values.get("Columns")
+    if not isinstance(rows, int) or not isinstance(cols, int) or values.get("PixelRepresentation") not in (0, 1) \
+            or pixel.length < rows * cols * bits // 8:
+        raise _Unexpected("no image or pixel data shorter than the image: pydicom's path names it")
     return Header(path, values, transfer_syntax, pixel)
+
+
+def _check_vr(vr: bytes | None) -> None:
+    if vr is not None and not (0x41 <= vr[0] <= 0x5A and 0x41 <= vr[1] <= 0x5A):
+        raise _Unexpected("a value representation pydicom reads as implicit")
+
+
+def _check_tail(tail: bytes) -> None:
+    """Only data set trailing padding or digital signatures after the pixel data (pydicom reads everything)."""
+    pos, previous = 0, PIXEL_DATA
+    while pos < len(tail):
+        if pos + 12 > len(tail):
+            raise _Unexpected("bytes after the pixel data")
+        group, element = struct.unpack_from("<HH", tail, pos)
+        tag, vr = group << 16 | element, tail[pos + 4:pos + 6]
+        if vr in LONG_VRS:
+            length, start = struct.unpack_from("<I", tail, pos + 8)[0], pos + 12
+        else:
+            length, start = struct.unpack_from("<H", tail, pos + 6)[0], pos + 8
+        if tag <= previous or group not in (0xFFFA, 0xFFFC) or length == UNDEFINED or start + length > len(tail):
+            raise _Unexpected("elements after the pixel data")
+        previous, pos = tag, start + length
 
 
 def _explicit(buf: _Buffer, pos: int) -> tuple[int, int, int]:
@@ -214,6 +261,7 @@ def _skip_sequence(buf: _Buffer, pos: int, implicit: bool) -> int:
         while True:  # an item of undefined length: its elements up to the item's end
             buf.need(pos + 8)
             tag, length, start, vr = _element(buf, pos, implicit)
+            _check_vr(vr)
             if tag == ITEM_END:
                 pos = start
                 break
@@ -225,19 +273,21 @@ def _skip_sequence(buf: _Buffer, pos: int, implicit: bool) -> int:
                 pos = start + length
 
 
-def _value(raw: bytes, vr: str) -> Any:
+def _value(raw: bytes, vr: str, signed: bool = False) -> Any:
     if not raw:
         return None
     if vr == "US":
         if len(raw) % 2:
             raise _Unexpected("an odd length")
-        numbers = struct.unpack(f"<{len(raw) // 2}H", raw)
+        numbers = struct.unpack(f"<{len(raw) // 2}{'h' if signed else 'H'}", raw)
         return numbers[0] if len(numbers) == 1 else list(numbers)
     text = raw.rstrip(b"\x00 ").decode("ascii")
     if vr in ("DS", "IS"):
-        parts = [p.strip() for p in text.split("\\")]
-        if any(not p for p in parts):
-            raise _Unexpected("an empty number")
+        parts = text.split("\\")
+        if not all((DS_NUMBER if vr == "DS" else IS_NUMBER).match(p) for p in parts):
+            raise _Unexpected("not a plain decimal number")
         numbers = [float(p) if vr == "DS" else int(p) for p in parts]
         return numbers[0] if len(numbers) == 1 else numbers
-    return text.strip()
+    if text and not PLAIN_TEXT.match(text):
+        raise _Unexpected("several values, edge spaces or control characters")
+    return text
