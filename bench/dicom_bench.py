@@ -130,8 +130,8 @@ def main() -> None:
         "files), checks and sorts the slices and decodes one slice (so that a transfer syntax without a decoder is "
         "said at once); the pixels of every other slice are read from its file when a ROI first crosses it (a file "
         "changed or removed since is refused). The plain `dcmread` loop parses every element of every header with "
-        "pydicom and reads the pixel bytes: opening costs about half of it, and reading every slice less than it "
-        "(**the loading target is met**). The rescale is applied only to the voxels a ROI reads (one slope and "
+        "pydicom and reads the pixel bytes: opening costs about half of it (**the loading target is met**), and "
+        "reading every slice about as much as it (each slice's file is opened again when its pixels are read). The rescale is applied only to the voxels a ROI reads (one slope and "
         "intercept for the series) or once per slice when the slices differ. A ROI visits only the box of voxels "
         "that can hold it, so its cost follows its size, not the volume's.",
         "",
