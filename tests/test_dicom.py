@@ -732,3 +732,42 @@ def test_a_field_strength_in_gauss_is_not_read_as_tesla(tmp_path):
     _echo(tmp_path / "op", 2.3, 15000)
     m = measure.chemical_shift(load_folder(tmp_path / "ip"), load_folder(tmp_path / "op"), [0, 0, 16], 6)
     assert "were not checked" in m.note and "in tesla" in m.note
+
+
+# --- final read-through: whose images, and CT without its rescale ------------------------------------------------
+
+@pytest.mark.parametrize("birth, age_text, child", [("20150101", None, True), ("19600101", None, False),
+                                                    ("19600101", "010Y", True), (None, "018M", True), (None, None, None)])
+def test_a_childs_images_say_the_cut_offs_populations_must_be_checked(tmp_path, birth, age_text, child):
+    ct_spheres(tmp_path / "ct", [((0.0, 0.0, 10.0), 4.0, 1300.0)], shape=(10, 32, 32), spacing=(1.0, 1.0, 2.0),
+               origin=(-16.0, -16.0, 0.0))
+    for f in sorted((tmp_path / "ct").iterdir()):
+        ds = pydicom.dcmread(f)
+        if birth is None:
+            del ds.PatientBirthDate
+        else:
+            ds.PatientBirthDate = birth
+        if age_text:
+            ds.PatientAge = age_text
+        ds.save_as(f, enforce_file_format=True)
+    volume = load_folder(tmp_path / "ct")
+    m = measure.roi(volume, [0, 0, 10], 3)
+    if child:
+        assert "check that the study populations of the cut-offs" in m.note and "include children" in m.note
+        assert measure.describe(m)[-1] == m.note
+    else:
+        assert m.note is None  # an adult, or no age in the images: nothing said
+    assert m.interpretation is not None  # the measurement itself is given either way
+
+
+def test_a_ct_without_its_rescale_is_refused(ct, tmp_path):
+    folder = tmp_path / "norescale"
+    shutil.copytree(ct[0], folder)
+    f = sorted(folder.iterdir())[3]
+    ds = pydicom.dcmread(f)
+    del ds.RescaleIntercept
+    ds.save_as(f, enforce_file_format=True)
+    with pytest.raises(SeriesError, match="has no rescale slope or intercept: its Hounsfield units are not known"):
+        load_folder(folder)
+    with pytest.raises(SeriesError, match="its Hounsfield units are not known"):
+        load_folder(folder, fast=False)

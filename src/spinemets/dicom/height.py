@@ -89,9 +89,12 @@ def vertebral_height(points: Mapping[str, Sequence[float]], reference_mm: Sequen
     elif loss >= first - TOLERANCE and not abs(loss - first) <= TOLERANCE:
         out.sins_collapse = "lt50"
     else:
+        from spinemets.scores.sins import POINTS as SINS_POINTS
+
+        labels = {r["value"]: str(r["label"]).lower() for r in kb.table(SINS_POINTS).where(component="collapse")}  # type: ignore[attr-defined]
         out.notes.append(f"A loss under {first:g}% is not a fracture by the Genant grades: the SINS collapse is "
-                         "'none' or 'no collapse with more than 50% of the body involved', which the heights do not "
-                         "tell.")
+                         f"\"{labels['none']}\" or \"{labels['involved_no_collapse']}\", which the heights do not "
+                         "tell (the share of the body involved decides).")
     out.notes.append("The Genant grades are verified only through a later editorial (draft).")
     return out
 

@@ -45,6 +45,43 @@ class Measurement(BaseModel):
     note: str | None = None
 
 
+AGE_UNITS = {"Y": 1.0, "M": 1 / 12, "W": 7 / 365.25, "D": 1 / 365.25}  # DICOM Age String units, in years
+
+
+def patient_age(volume: Volume) -> float | None:
+    """The patient's age in years as the images state it (Patient's Age, else birth and study dates), or None."""
+    import datetime as dt
+
+    header = volume.header
+    if header is None:
+        return None
+    text = str(header.get("PatientAge", "") or "").strip()
+    if len(text) == 4 and text[:3].isdigit() and text[3] in AGE_UNITS:
+        return int(text[:3]) * AGE_UNITS[text[3]]
+    try:
+        born = dt.datetime.strptime(str(header.get("PatientBirthDate", "")), "%Y%m%d").date()
+        studied = dt.datetime.strptime(str(header.get("StudyDate", "")), "%Y%m%d").date()
+    except ValueError:
+        return None
+    return (studied - born).days / 365.25 if studied >= born else None
+
+
+def _child_note(volume: Volume) -> str | None:
+    """A child's images: the cut-offs' study populations (listed with each) must be checked for children."""
+    from spinemets.pathway import group_threshold
+
+    age = patient_age(volume)
+    if age is None or age >= group_threshold("child"):
+        return None
+    return (f"The images give the patient's age as {age:.0f} years: check that the study populations of the "
+            "cut-offs (given with each) include children before reading this measurement against them.")
+
+
+def _notes(*notes: str | None) -> str | None:
+    kept = [n for n in notes if n]
+    return " ".join(n if n.endswith(".") else n + "." for n in kept) or None
+
+
 def _roi(volume: Volume, center: Sequence[float] | None, radius_mm: float | None, shape: Shape,
          points: Points | None = None) -> RoiStats:
     """The ROI's statistics: a sphere or circle (centre and radius), or a polygon (its corners)."""
@@ -157,12 +194,13 @@ def of_stats(volume: Volume, stats: RoiStats, treated: bool | None = None) -> Me
         return Measurement(kind="roi", rois={"series": stats}, series={"series": _info(volume)},
                            note=f"a {volume.modality or 'non-CT'} series gives signal intensity in arbitrary units: "
                                 "it is interpreted as a pair (chemical shift, Dixon) or as an ADC map")
+    note = _child_note(volume)
     data: dict[str, Any] = {"ct_mean_hu": round(stats.mean, 1), "ct_max_hu": round(stats.max, 1)}
     if treated is not None:
         data["treated"] = treated
     return Measurement(kind="ct", rois={"series": stats}, series={"series": _info(volume)},
                        derived={"mean_hu": data["ct_mean_hu"], "max_hu": data["ct_max_hu"]},
-                       interpretation=quantitative(data))
+                       interpretation=quantitative(data), note=note)
 
 
 def chemical_shift(in_phase: Volume, opposed_phase: Volume, center: Sequence[float] | None, radius_mm: float | None,
@@ -188,7 +226,7 @@ def chemical_shift(in_phase: Volume, opposed_phase: Volume, center: Sequence[flo
                   if k in ("chemical_shift_sir", "chemical_shift_drop_percent")}}
     return Measurement(kind="chemical_shift", rois={"in_phase": ip, "opposed_phase": op},
                        series={"in_phase": _info(in_phase), "opposed_phase": _info(opposed_phase)},
-                       derived=derived, interpretation=result, note=order)
+                       derived=derived, interpretation=result, note=_notes(order, _child_note(in_phase)))
 
 
 def dixon(fat: Volume, water: Volume, center: Sequence[float] | None, radius_mm: float | None,
@@ -206,7 +244,8 @@ def dixon(fat: Volume, water: Volume, center: Sequence[float] | None, radius_mm:
     if treated is not None:
         data["treated"] = treated
     return Measurement(kind="dixon", rois={"fat": f, "water": w}, series={"fat": _info(fat), "water": _info(water)},
-                       derived={"fat_fraction_percent": fraction}, interpretation=quantitative(data))
+                       derived={"fat_fraction_percent": fraction}, interpretation=quantitative(data),
+                       note=_child_note(fat))
 
 
 def adc(adc_map: Volume, center: Sequence[float] | None, radius_mm: float | None, unit: AdcUnit,
@@ -228,7 +267,8 @@ def adc(adc_map: Volume, center: Sequence[float] | None, radius_mm: float | None
     if treated is not None:
         data["treated"] = treated
     return Measurement(kind="adc", rois={"adc": stats}, series={"adc": _info(adc_map)},
-                       derived={"adc_1e-3_mm2_s": value}, interpretation=quantitative(data))
+                       derived={"adc_1e-3_mm2_s": value}, interpretation=quantitative(data),
+                       note=_child_note(adc_map))
 
 
 ROI_NAMES = {"series": "ROI", "in_phase": "In-phase ROI", "opposed_phase": "Opposed-phase ROI", "fat": "Fat-image ROI",

@@ -394,6 +394,12 @@ def from_datasets(datasets: Sequence[Any], where: str = "series", release: bool 
     affine[:3, 3] = first
     rescales = {(_number(d, "RescaleSlope", 1.0, where), _number(d, "RescaleIntercept", 0.0, where))
                 for _, _, d in placed}
+    if str(datasets[0].get("Modality", "")) == "CT":
+        unscaled = [d for _, _, d in placed if d.get("RescaleSlope") in (None, "") or d.get("RescaleIntercept")
+                    in (None, "")]
+        if unscaled:
+            raise SeriesError(f"{where}: {unscaled[0].get('SOPInstanceUID', 'a CT image')} has no rescale slope or "
+                              "intercept: its Hounsfield units are not known (a CT image must state them)")
     if any(slope == 0 for slope, _ in rescales):
         raise SeriesError(f"{where}: a RescaleSlope of 0 would make every value the intercept")
     if any("ModalityLUTSequence" in d for _, _, d in placed):
@@ -547,7 +553,7 @@ def _window(d: Any) -> tuple[float, float] | None:
     return (c, w) if math.isfinite(c) and math.isfinite(w) and w > 0 else None
 
 
-HEADER_KEYWORDS = ("SpecificCharacterSet", "PatientName", "PatientID", "PatientBirthDate", "PatientSex",
+HEADER_KEYWORDS = ("SpecificCharacterSet", "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "PatientAge",
                    "StudyInstanceUID", "StudyDate", "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName",
                    "SeriesInstanceUID", "SeriesNumber", "SeriesDescription", "Modality", "FrameOfReferenceUID",
                    "Manufacturer")
