@@ -146,7 +146,7 @@ def test_the_cli_json_and_text(ct, cli):
     (["roi", "{ct}", "--center", "0,0,40", "--radius-mm", "-3"], "positive number of mm"),
     (["roi", "{mixed}", "--center", "0,0,40", "--radius-mm", "6"], "belong to 2 series (" ),
     (["roi", "{gap}", "--center", "0,0,40", "--radius-mm", "6"], "unevenly spaced"),
-    (["roi", "{nospacing}", "--center", "0,0,40", "--radius-mm", "6"], "has no PixelSpacing"),
+    (["roi", "{nospacing}", "--center", "0,0,40", "--radius-mm", "6"], "has no pixel spacing (PixelSpacing)"),
 ])
 def test_bad_input_exits_2_with_the_reason(ct, tmp_path, cli, args, words):
     folder = ct[0]
@@ -427,7 +427,7 @@ def test_slices_storing_pixels_differently_and_a_bad_number_are_refused(tmp_path
     del ds.RescaleSlope
     ds.add_new(0x00281053, "LO", "abc")  # RescaleSlope as text that is no number
     ds.save_as(f)
-    with pytest.raises(SeriesError, match="RescaleSlope of .* is not a number"):
+    with pytest.raises(SeriesError, match=r"rescale slope \(RescaleSlope\) of .* is not a number"):
         load_folder(tmp_path / "s")
 
 

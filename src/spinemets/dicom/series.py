@@ -257,6 +257,16 @@ def _looks_like_dicom(f: Path) -> bool:
     return head[128:132] == b"DICM"
 
 
+IN_WORDS = {"ImageOrientationPatient": "image orientation", "ImagePositionPatient": "image position",
+            "PixelSpacing": "pixel spacing", "RescaleSlope": "rescale slope", "RescaleIntercept": "rescale intercept",
+            "SliceThickness": "slice thickness", "FrameOfReferenceUID": "frame of reference"}
+
+
+def _named(keyword: str) -> str:
+    """A DICOM attribute in words, its keyword after it (for whoever looks it up in the images' header)."""
+    return f"{IN_WORDS[keyword]} ({keyword})" if keyword in IN_WORDS else keyword
+
+
 def _raw_numbers(ds: Any, keyword: str) -> list[float] | None:
     """The numbers of a decimal string (DS) element still in its file form, parsed straight from its bytes (pydicom's
     conversion is most of the time a large series takes to open); None when it is not raw or not plain numbers."""
@@ -280,17 +290,17 @@ def _floats(ds: Any, keyword: str, n: int, where: str) -> list[float]:
     try:
         value = ds.get(keyword)
     except (TypeError, ValueError):
-        raise SeriesError(f"{where}: {keyword} of {ds.get('SOPInstanceUID', 'an image')} is not numbers") from None
+        raise SeriesError(f"{where}: {_named(keyword)} of {ds.get('SOPInstanceUID', 'an image')} is not numbers") from None
     if value is None:
-        raise SeriesError(f"{where}: {ds.get('SOPInstanceUID', 'an image')} has no {keyword}: the image cannot be "
+        raise SeriesError(f"{where}: {ds.get('SOPInstanceUID', 'an image')} has no {_named(keyword)}: the image cannot be "
                           "placed in patient coordinates")
     try:
         values = [float(v) for v in (value if isinstance(value, (list, tuple)) or hasattr(value, "__len__") and not
                                       isinstance(value, str) else [value])]
     except (TypeError, ValueError):
-        raise SeriesError(f"{where}: {keyword} of {ds.get('SOPInstanceUID', 'an image')} is not numbers") from None
+        raise SeriesError(f"{where}: {_named(keyword)} of {ds.get('SOPInstanceUID', 'an image')} is not numbers") from None
     if len(values) != n or not all(math.isfinite(v) for v in values):
-        raise SeriesError(f"{where}: {keyword} must have {n} numbers")
+        raise SeriesError(f"{where}: the {_named(keyword)} must have {n} numbers")
     return values
 
 
@@ -305,9 +315,9 @@ def _number(ds: Any, keyword: str, default: float, where: str) -> float:
             return default
         number = float(value)
     except (TypeError, ValueError):
-        raise SeriesError(f"{where}: {keyword} of {ds.get('SOPInstanceUID', 'an image')} is not a number") from None
+        raise SeriesError(f"{where}: {_named(keyword)} of {ds.get('SOPInstanceUID', 'an image')} is not a number") from None
     if not math.isfinite(number):
-        raise SeriesError(f"{where}: {keyword} of {ds.get('SOPInstanceUID', 'an image')} is not a finite number")
+        raise SeriesError(f"{where}: {_named(keyword)} of {ds.get('SOPInstanceUID', 'an image')} is not a finite number")
     return number
 
 
@@ -335,11 +345,11 @@ def from_datasets(datasets: Sequence[Any], where: str = "series", release: bool 
     row_dir, col_dir = orient[:3], orient[3:]
     if abs(np.linalg.norm(row_dir) - 1) > 1e-3 or abs(np.linalg.norm(col_dir) - 1) > 1e-3 or \
             abs(float(row_dir @ col_dir)) > 1e-3:
-        raise SeriesError(f"{where}: ImageOrientationPatient is not two perpendicular unit vectors")
+        raise SeriesError(f"{where}: the image orientation (ImageOrientationPatient) is not two perpendicular unit vectors")
     normal = np.cross(row_dir, col_dir)
     spacing = _floats(datasets[0], "PixelSpacing", 2, where)  # [between rows, between columns]
     if min(spacing) <= 0:
-        raise SeriesError(f"{where}: PixelSpacing must be positive")
+        raise SeriesError(f"{where}: the pixel spacing (PixelSpacing) must be positive")
     for d in datasets:
         if "Rows" not in d or "Columns" not in d or not _pixel_bytes(d):
             raise SeriesError(f"{where}: {d.get('SOPInstanceUID', 'an image')} has no image (Rows, Columns or pixel "
@@ -385,7 +395,7 @@ def from_datasets(datasets: Sequence[Any], where: str = "series", release: bool 
         thickness = placed[0][2].get("SpacingBetweenSlices") or placed[0][2].get("SliceThickness")
         step = float(thickness) if thickness else 0.0
         if step <= 0:
-            raise SeriesError(f"{where}: one image without SliceThickness: its extent along the normal is not known")
+            raise SeriesError(f"{where}: one image without a slice thickness (SliceThickness): its extent along the normal is not known")
         from_thickness = True
     affine = np.eye(4)
     affine[:3, 0] = row_dir * spacing[1]  # i: along a row, columns apart
@@ -401,7 +411,7 @@ def from_datasets(datasets: Sequence[Any], where: str = "series", release: bool 
             raise SeriesError(f"{where}: {unscaled[0].get('SOPInstanceUID', 'a CT image')} has no rescale slope or "
                               "intercept: its Hounsfield units are not known (a CT image must state them)")
     if any(slope == 0 for slope, _ in rescales):
-        raise SeriesError(f"{where}: a RescaleSlope of 0 would make every value the intercept")
+        raise SeriesError(f"{where}: a rescale slope (RescaleSlope) of 0 would make every value the intercept")
     if any("ModalityLUTSequence" in d for _, _, d in placed):
         raise SeriesError(f"{where}: the images map their values through a Modality LUT, which is not applied yet: "
                           "the values would be wrong")
